@@ -1,0 +1,317 @@
+"""The lake: Delta tables and blobs under one base URL, local folder or s3://, one code path."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import fsspec
+import pandas as pd
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from podium.lake.tables import PRIMARY_KEYS, SCHEMAS
+
+T = TypeVar("T")
+
+
+class LakeError(RuntimeError):
+    """A lake operation failed in a way the caller should report."""
+
+
+@dataclass(frozen=True)
+class MergeStats:
+    """What an upsert changed."""
+
+    inserted: int = 0
+    updated: int = 0
+
+    @property
+    def changed(self) -> int:
+        return self.inserted + self.updated
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """A SQL string list for Delta predicates, quotes escaped: ('a', 'b''s')."""
+    quoted = ["'" + str(v).replace("'", "''") + "'" for v in values]
+    return "(" + ", ".join(quoted) + ")"
+
+
+@dataclass
+class Lake:
+    """Tables (Delta) and blobs (fsspec) under `url`.
+
+    Args:
+        url: a local path, file://..., or s3://bucket/prefix.
+        storage_options: delta-rs object-store options (S3 endpoint, keys, ...).
+        fs_options: fsspec options for blobs (s3fs client kwargs, ...).
+        write_retries: retries of a commit that lost a race with another writer.
+    """
+
+    url: str
+    storage_options: dict[str, str] = field(default_factory=dict)
+    fs_options: dict[str, Any] = field(default_factory=dict)
+    write_retries: int = 8
+
+    def __post_init__(self) -> None:
+        self.url = self.url.rstrip("/")
+        if self.url.startswith("file://"):
+            self.url = self.url[len("file://") :]
+        self.is_remote = "://" in self.url
+        protocol = self.url.split("://", 1)[0] if self.is_remote else "file"
+        self._fs = fsspec.filesystem(protocol, **self.fs_options)
+        if not self.is_remote:
+            self._fs.makedirs(self.url, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Lake:
+        """Build the lake from `podium.settings.Settings`."""
+        lake = settings.lake
+        storage: dict[str, str] = {}
+        fs: dict[str, Any] = {}
+        url = settings.lake_url
+        if url.startswith("s3://"):
+            storage["AWS_REGION"] = lake.s3_region
+            fs["client_kwargs"] = {"region_name": lake.s3_region}
+            if lake.s3_endpoint_url:
+                storage["AWS_ENDPOINT_URL"] = lake.s3_endpoint_url
+                fs["endpoint_url"] = lake.s3_endpoint_url
+                if lake.s3_endpoint_url.startswith("http://"):
+                    storage["AWS_ALLOW_HTTP"] = "true"
+            if lake.s3_access_key_id and lake.s3_secret_access_key:
+                storage["AWS_ACCESS_KEY_ID"] = lake.s3_access_key_id.get_secret_value()
+                storage["AWS_SECRET_ACCESS_KEY"] = lake.s3_secret_access_key.get_secret_value()
+                fs["key"] = storage["AWS_ACCESS_KEY_ID"]
+                fs["secret"] = storage["AWS_SECRET_ACCESS_KEY"]
+            if lake.s3_allow_unsafe_rename:
+                storage["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+        return cls(url, storage, fs, lake.write_retries)
+
+    def __repr__(self) -> str:  # never show storage options: they hold keys
+        return f"Lake({self.url!r})"
+
+    # ---- tables -------------------------------------------------------------------------
+
+    def table_uri(self, name: str) -> str:
+        return f"{self.url}/tables/{name}"
+
+    def _table(self, name: str) -> DeltaTable | None:
+        try:
+            return DeltaTable(self.table_uri(name), storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+
+    def exists(self, name: str) -> bool:
+        return self._table(name) is not None
+
+    def version(self, name: str) -> int | None:
+        """The table's current Delta version, None when it does not exist yet."""
+        table = self._table(name)
+        return None if table is None else table.version()
+
+    def read(
+        self,
+        name: str,
+        *,
+        columns: list[str] | None = None,
+        where: list[tuple[str, str, Any]] | None = None,
+    ) -> pd.DataFrame:
+        """Read a table (or an empty frame with its columns when it does not exist yet).
+
+        Args:
+            name: table name.
+            columns: columns to read; all when None.
+            where: pyarrow-style filters, e.g. [("talk_id", "in", ids)].
+        """
+        table = self._table(name)
+        if table is None:
+            schema = SCHEMAS[name]
+            empty = schema.empty_table()
+            frame = empty.to_pandas()
+            return frame[columns] if columns else frame
+        dataset = table.to_pyarrow_dataset()
+        expression = None
+        for column, op, value in where or []:
+            term = _filter_term(column, op, value)
+            expression = term if expression is None else expression & term
+        return dataset.to_table(columns=columns, filter=expression).to_pandas()
+
+    def _arrow(self, name: str, frame: pd.DataFrame) -> pa.Table:
+        schema = SCHEMAS[name]
+        missing = [c for c in schema.names if c not in frame.columns]
+        if missing:
+            raise LakeError(f"{name}: rows lack columns {missing}")
+        return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+    def _retrying(self, action: Callable[[], T]) -> T:
+        # Optimistic concurrency: a commit that lost a race is retried with jittered backoff.
+        for attempt in range(self.write_retries + 1):
+            try:
+                return action()
+            except CommitFailedError:
+                if attempt == self.write_retries:
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def append(self, name: str, frame: pd.DataFrame) -> int:
+        """Append rows; returns how many."""
+        if frame.empty:
+            return 0
+        data = self._arrow(name, frame)
+        self._retrying(
+            lambda: write_deltalake(
+                self.table_uri(name), data, mode="append", storage_options=self.storage_options
+            )
+        )
+        return len(frame)
+
+    def overwrite(self, name: str, frame: pd.DataFrame) -> int:
+        """Replace the whole table (old versions stay for time travel)."""
+        data = self._arrow(name, frame)
+        self._retrying(
+            lambda: write_deltalake(
+                self.table_uri(name),
+                data,
+                mode="overwrite",
+                storage_options=self.storage_options,
+            )
+        )
+        return len(frame)
+
+    def replace_where(self, name: str, frame: pd.DataFrame, *, predicate: str) -> int:
+        """Atomically delete the rows matching `predicate` and write `frame` in their place.
+
+        Every row of `frame` must match the predicate (Delta's replaceWhere).
+        """
+        if not self.exists(name):
+            return self.append(name, frame)
+        data = self._arrow(name, frame)
+        self._retrying(
+            lambda: write_deltalake(
+                self.table_uri(name),
+                data,
+                mode="overwrite",
+                predicate=predicate,
+                storage_options=self.storage_options,
+            )
+        )
+        return len(frame)
+
+    def delete(self, name: str, *, predicate: str) -> int:
+        """Delete rows matching a SQL predicate; returns how many."""
+        if not self.exists(name):
+            return 0
+
+        def action() -> int:
+            table = self._table(name)
+            assert table is not None
+            metrics = table.delete(predicate)
+            return int(metrics.get("num_deleted_rows", 0))
+
+        return self._retrying(action)
+
+    def upsert(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        *,
+        keys: tuple[str, ...] | None = None,
+        changed_when: str | None = None,
+    ) -> MergeStats:
+        """MERGE rows by primary key.
+
+        Args:
+            name: table name.
+            frame: rows to insert or update (at most one row per key).
+            keys: key columns; the table's primary key by default.
+            changed_when: SQL over `t.` (target) and `s.` (source) deciding whether a matched
+                row is rewritten, e.g. "t.record_hash != s.record_hash". Unchanged rows cost
+                nothing, so re-delivering identical data is a no-op.
+        """
+        if frame.empty:
+            return MergeStats()
+        keys = keys or PRIMARY_KEYS[name]
+        if frame.duplicated(list(keys)).any():
+            raise LakeError(f"{name}: duplicate keys in one upsert")
+        if not self.exists(name):
+            try:
+                self.append(name, frame)
+                return MergeStats(inserted=len(frame))
+            except Exception:
+                if not self.exists(name):  # a concurrent first write won: merge instead
+                    raise
+        data = self._arrow(name, frame)
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+
+        def action() -> MergeStats:
+            table = self._table(name)
+            assert table is not None
+            merger = table.merge(
+                data, predicate=on, source_alias="s", target_alias="t"
+            ).when_matched_update_all(predicate=changed_when)
+            metrics = merger.when_not_matched_insert_all().execute()
+            return MergeStats(
+                inserted=int(metrics.get("num_target_rows_inserted", 0)),
+                updated=int(metrics.get("num_target_rows_updated", 0)),
+            )
+
+        return self._retrying(action)
+
+    def compact(self, name: str) -> None:
+        """Compact small files and drop unreferenced ones older than the retention period."""
+        table = self._table(name)
+        if table is not None:
+            table.optimize.compact()
+            table.vacuum(dry_run=False)
+
+    # ---- blobs --------------------------------------------------------------------------
+
+    def blob_url(self, path: str) -> str:
+        return f"{self.url}/{path.lstrip('/')}"
+
+    def put_blob(self, path: str, data: bytes) -> str:
+        """Write bytes at `path` under the lake; returns the blob's full URL."""
+        url = self.blob_url(path)
+        parent = url.rsplit("/", 1)[0]
+        if not self.is_remote:
+            self._fs.makedirs(parent, exist_ok=True)
+        with self._fs.open(url, "wb") as handle:
+            handle.write(data)
+        return url
+
+    def get_blob(self, path: str) -> bytes:
+        with self._fs.open(self.blob_url(path), "rb") as handle:
+            return handle.read()
+
+    def blob_exists(self, path: str) -> bool:
+        return bool(self._fs.exists(self.blob_url(path)))
+
+    def delete_blob(self, path: str) -> None:
+        self._fs.rm(self.blob_url(path))
+
+
+def _filter_term(column: str, op: str, value: Any) -> Any:
+    import pyarrow.compute as pc
+
+    ref = pc.field(column)
+    if op == "in":
+        return ref.isin(list(value))
+    if op == "not in":
+        return ~ref.isin(list(value))
+    ops = {
+        "=": ref.__eq__,
+        "==": ref.__eq__,
+        "!=": ref.__ne__,
+        "<": ref.__lt__,
+        "<=": ref.__le__,
+        ">": ref.__gt__,
+        ">=": ref.__ge__,
+    }
+    if op not in ops:
+        raise LakeError(f"unsupported filter operator {op!r}")
+    return ops[op](value)

@@ -1,0 +1,136 @@
+"""Schemas of the lake's Delta tables: one place that says what each table holds."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+_ts = pa.timestamp("us", tz="UTC")
+_strings = pa.list_(pa.string())
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "talks": pa.schema(
+        [
+            ("talk_id", pa.string()),
+            ("title", pa.string()),
+            ("description", pa.string()),
+            ("speakers", _strings),
+            ("tags", _strings),
+            ("event_ids", _strings),
+            ("language", pa.string()),
+            ("state", pa.string()),
+            ("submitted_at", _ts),
+            ("updated_at", _ts),
+            ("content_hash", pa.string()),
+            ("record_hash", pa.string()),
+            ("ingested_at", _ts),
+        ]
+    ),
+    "events": pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("name", pa.string()),
+            ("description", pa.string()),
+            ("tags", _strings),
+            ("starts_on", pa.date32()),
+            ("ends_on", pa.date32()),
+            ("record_hash", pa.string()),
+            ("updated_at", _ts),
+        ]
+    ),
+    "talk_tags": pa.schema(
+        [
+            ("talk_id", pa.string()),
+            ("tag", pa.string()),
+            ("score", pa.float64()),
+            ("source", pa.string()),
+            ("model", pa.string()),
+            ("content_hash", pa.string()),
+            ("tagged_at", _ts),
+        ]
+    ),
+    "tag_counts": pa.schema(
+        [
+            ("scope", pa.string()),  # "all", "event", "state"
+            ("key", pa.string()),  # "" for all, else the event id or state
+            ("tag", pa.string()),
+            ("talks", pa.int64()),
+            ("computed_at", _ts),
+        ]
+    ),
+    "recommendations": pa.schema(
+        [
+            ("event_id", pa.string()),
+            ("rank", pa.int32()),
+            ("talk_id", pa.string()),
+            ("score", pa.float64()),
+            ("matched_tags", _strings),
+            ("components", pa.string()),  # JSON object: component name -> score
+            ("model_version", pa.string()),
+            ("computed_at", _ts),
+        ]
+    ),
+    "related_talks": pa.schema(
+        [
+            ("talk_id", pa.string()),
+            ("rank", pa.int32()),
+            ("other_id", pa.string()),
+            ("score", pa.float64()),
+            ("computed_at", _ts),
+        ]
+    ),
+    "enrichment_state": pa.schema(
+        [
+            ("talk_id", pa.string()),
+            ("stage", pa.string()),  # "tags" or "image"
+            ("content_hash", pa.string()),
+            ("status", pa.string()),  # pending, done, error, failed
+            ("attempts", pa.int32()),
+            ("error", pa.string()),
+            ("updated_at", _ts),
+        ]
+    ),
+    "talk_images": pa.schema(
+        [
+            ("talk_id", pa.string()),
+            ("content_hash", pa.string()),
+            ("path", pa.string()),
+            ("backend", pa.string()),
+            ("model", pa.string()),
+            ("seed", pa.int64()),
+            ("prompt", pa.string()),
+            ("negative_prompt", pa.string()),
+            ("flagged", pa.bool_()),
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("created_at", _ts),
+        ]
+    ),
+    "reviews": pa.schema(
+        [
+            ("repo", pa.string()),
+            ("commit", pa.string()),
+            ("ref", pa.string()),
+            ("before", pa.string()),
+            ("status", pa.string()),  # pending, approved, rejected, expired, superseded, deleted
+            ("summary", pa.string()),
+            ("summary_backend", pa.string()),
+            ("flow_run_id", pa.string()),
+            ("decided_by", pa.string()),
+            ("comment", pa.string()),
+            ("created_at", _ts),
+            ("decided_at", _ts),
+        ]
+    ),
+}
+
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
+    "talks": ("talk_id",),
+    "events": ("event_id",),
+    "talk_tags": ("talk_id", "tag"),
+    "tag_counts": ("scope", "key", "tag"),
+    "recommendations": ("event_id", "rank"),
+    "related_talks": ("talk_id", "rank"),
+    "enrichment_state": ("talk_id", "stage"),
+    "talk_images": ("talk_id", "content_hash"),
+    "reviews": ("repo", "commit"),
+}

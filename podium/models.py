@@ -1,0 +1,171 @@
+"""Domain models. Validation lives here so every source and route shares it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    StringConstraints,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+
+MAX_TITLE = 300
+MAX_DESCRIPTION = 20_000
+
+Identifier = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+TagName = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Name = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class TalkState(StrEnum):
+    """Where a talk is in the directory's review process."""
+
+    submitted = "submitted"
+    accepted = "accepted"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+    published = "published"
+    deleted = "deleted"
+
+
+class _Strict(BaseModel):
+    # Unknown fields are an error, never silently dropped.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def normalise_tag(tag: str) -> str:
+    """Tags compare case- and space-insensitively: ' Machine  Learning' -> 'machine learning'."""
+    return " ".join(tag.lower().split())
+
+
+class Talk(_Strict):
+    """A talk as the directory knows it."""
+
+    talk_id: Identifier
+    title: Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=MAX_TITLE)]
+    description: Annotated[StrictStr, StringConstraints(max_length=MAX_DESCRIPTION)] = ""
+    speakers: list[Name] = Field(default_factory=list)
+    tags: list[TagName] = Field(default_factory=list, description="Tags the speaker chose.")
+    event_ids: list[Identifier] = Field(default_factory=list)
+    language: Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=20)] = "en"
+    state: TalkState = TalkState.submitted
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_empty(cls, value: str) -> str:
+        if not value:
+            raise ValueError("title must not be empty")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _normalise_tags(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalise_tag(t) for t in value))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def content_hash(self) -> str:
+        """Hash of what enrichment reads: an unchanged hash means no re-enrichment."""
+        material = {
+            "title": self.title,
+            "description": self.description,
+            "speakers": self.speakers,
+            "tags": sorted(self.tags),
+            "language": self.language,
+        }
+        blob = json.dumps(material, ensure_ascii=False, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+    def record_hash(self) -> str:
+        """Hash of the whole record (content plus state, events): decides whether to rewrite."""
+        blob = self.model_dump_json(exclude={"submitted_at", "updated_at"}).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+
+class Event(_Strict):
+    """An event (conference, meetup) talks are recommended for."""
+
+    event_id: Identifier
+    name: Name
+    description: Annotated[StrictStr, StringConstraints(max_length=MAX_DESCRIPTION)] = ""
+    tags: list[TagName] = Field(default_factory=list)
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _normalise_tags(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalise_tag(t) for t in value))
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Event:
+        if self.starts_on and self.ends_on and self.ends_on < self.starts_on:
+            raise ValueError("ends_on is before starts_on")
+        return self
+
+
+TagSource = Literal["speaker", "model", "organiser"]
+
+
+class TagAssignment(_Strict):
+    """One tag on one talk, with where it came from."""
+
+    talk_id: Identifier
+    tag: TagName
+    score: float = Field(ge=0.0, le=1.0)
+    source: TagSource
+    model: str = Field(default="", description="Model version for source=model.")
+    content_hash: str = Field(default="", description="Talk content the tag was computed from.")
+    tagged_at: datetime
+
+
+class Recommendation(_Strict):
+    """One precomputed row of an event's recommendation table."""
+
+    event_id: Identifier
+    rank: int = Field(ge=1)
+    talk_id: Identifier
+    score: float
+    matched_tags: list[str] = Field(default_factory=list)
+    components: dict[str, float] = Field(default_factory=dict)
+    model_version: str = ""
+    computed_at: datetime
+
+
+class TagDefinition(_Strict):
+    """One tag of the directory's vocabulary."""
+
+    name: TagName
+    description: str = Field(default="", description="A short natural description of the tag.")
+    synonyms: list[TagName] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _normalise(cls, value: str) -> str:
+        return normalise_tag(value)
+
+
+class Vocabulary(_Strict):
+    """The tags Podium may assign."""
+
+    tags: list[TagDefinition] = Field(min_length=1)
+
+    @property
+    def names(self) -> list[str]:
+        return [t.name for t in self.tags]
+
+    def content_hash(self) -> str:
+        """Changes whenever a tag, description or synonym changes (label-cache key)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]

@@ -1,0 +1,144 @@
+"""The one settings object. Built on demand by `get_settings()`, never at import time.
+
+Environment variables use the `PODIUM_` prefix and `__` for nesting, e.g.
+`PODIUM_LAKE__URL=s3://bucket/podium` or `PODIUM_GATEWAY__SECRET=...`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from podium.images.config import ImageSettings
+from podium.recommend.config import RecommendSettings
+from podium.review.config import ReviewSettings
+from podium.tagging.config import TaggingSettings
+
+# Secrets that ship with the embedded default; refused anywhere else.
+PLACEHOLDER_SECRET = "podium-local-dev-secret"
+
+
+class LakeSettings(BaseModel):
+    """Where tables and blobs live."""
+
+    url: str = Field(
+        default="",
+        description="Base URL of the lake: a local folder, file://..., or s3://bucket/prefix. "
+        "Empty means <home>/lake.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Custom S3 endpoint (MinIO, moto); None for AWS."
+    )
+    s3_region: str = Field(default="us-east-1", description="AWS region of the bucket.")
+    s3_access_key_id: SecretStr | None = Field(
+        default=None, description="Access key; None uses the default AWS credential chain."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret key matching s3_access_key_id."
+    )
+    s3_allow_unsafe_rename: bool = Field(
+        default=False,
+        description="Let Delta commit on S3 without a lock (single-writer set-ups and tests).",
+    )
+    write_retries: int = Field(
+        default=8, ge=0, description="Retries of a Delta commit that lost a race with a writer."
+    )
+
+
+class PrefectSettings(BaseModel):
+    """How Podium reaches its Prefect server."""
+
+    api_url: str = Field(
+        default="http://127.0.0.1:4200/api",
+        description="Prefect API URL the gateway posts events to and the CLI talks to.",
+    )
+    ui_url: str = Field(
+        default="http://127.0.0.1:4200", description="Base URL of the Prefect UI, for links."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="API key for Prefect Cloud or an authenticated server."
+    )
+    event_retries: int = Field(
+        default=4, ge=0, description="Retries when posting an event to the Prefect server."
+    )
+    event_backoff_s: float = Field(
+        default=0.25, ge=0, description="First backoff between event retries (doubles)."
+    )
+
+
+class GatewaySettings(BaseModel):
+    """The webhook gateway."""
+
+    host: str = Field(default="127.0.0.1", description="Address the gateway binds to.")
+    port: int = Field(default=8787, description="Port the gateway listens on.")
+    secret: SecretStr = Field(
+        default=SecretStr(PLACEHOLDER_SECRET),
+        description="Shared HMAC-SHA256 secret of the directory app and the DynamoDB pipe.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest request body accepted (413 above)."
+    )
+    replay_window_s: int = Field(
+        default=300, gt=0, description="How old a signed request's timestamp may be, seconds."
+    )
+
+
+class EnrichSettings(BaseModel):
+    """Batching and retry policy of the enrich flow."""
+
+    batch_size: int = Field(default=64, gt=0, description="Talks per tagging/image batch.")
+    max_attempts: int = Field(
+        default=3, gt=0, description="Attempts before a talk's enrichment is marked failed."
+    )
+
+
+class Settings(BaseSettings):
+    """Everything Podium can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PODIUM_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    environment: Literal["local", "production"] = Field(
+        default="local",
+        description="`local` is the embedded default; `production` refuses placeholder secrets.",
+    )
+    home: Path = Field(
+        default=Path(".podium"),
+        description="State folder of the embedded default (Prefect DB, local lake, caches).",
+    )
+    lake: LakeSettings = Field(default_factory=LakeSettings, description="Tables and blobs.")
+    prefect: PrefectSettings = Field(default_factory=PrefectSettings, description="Prefect.")
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings, description="Gateway.")
+    enrich: EnrichSettings = Field(default_factory=EnrichSettings, description="Enrichment.")
+    tagging: TaggingSettings = Field(default_factory=TaggingSettings, description="Tagging.")
+    images: ImageSettings = Field(default_factory=ImageSettings, description="Cover images.")
+    recommend: RecommendSettings = Field(
+        default_factory=RecommendSettings, description="Recommendations."
+    )
+    review: ReviewSettings = Field(default_factory=ReviewSettings, description="Git reviews.")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "local" and (
+            self.gateway.secret.get_secret_value() == PLACEHOLDER_SECRET
+        ):
+            raise ValueError(
+                "PODIUM_GATEWAY__SECRET is the local placeholder; set a real secret in production"
+            )
+        return self
+
+    @property
+    def lake_url(self) -> str:
+        """The lake's base URL, defaulting to a folder under `home`."""
+        return self.lake.url or str((self.home / "lake").resolve())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

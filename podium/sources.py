@@ -1,0 +1,354 @@
+"""Parsers from the shapes talks arrive in to validated `Talk`s.
+
+Every parser is pure and total: it returns a `ParseResult` holding the talks that validated and
+one `RecordError` per record that did not, so one bad record never sinks the others.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from podium.models import Event, Talk, TalkState
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """Why one record was rejected. `record` says which (index, key or file)."""
+
+    record: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.record}: {self.field}: " if self.field else f"{self.record}: "
+        return where + self.message
+
+
+@dataclass
+class ParseResult:
+    """Talks that validated, talks to delete (DynamoDB REMOVE), and per-record errors."""
+
+    talks: list[Talk] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    errors: list[RecordError] = field(default_factory=list)
+
+    def extend(self, other: ParseResult) -> None:
+        self.talks += other.talks
+        self.removed += other.removed
+        self.events += other.events
+        self.errors += other.errors
+
+
+class SourceError(ValueError):
+    """The input as a whole is unusable (not JSON, wrong top-level shape, missing file)."""
+
+
+def validation_errors(record: str, error: ValidationError) -> list[RecordError]:
+    """One `RecordError` per failing field, with the field's dotted path."""
+    out = []
+    for item in error.errors(include_url=False):
+        path = ".".join(str(p) for p in item["loc"]) or "(record)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        out.append(RecordError(record, path, message))
+    return out
+
+
+def _validate_talk(record: str, data: Any, result: ParseResult) -> None:
+    if not isinstance(data, dict):
+        result.errors.append(RecordError(record, "", f"expected an object, got {_kind(data)}"))
+        return
+    try:
+        result.talks.append(Talk.model_validate(data))
+    except ValidationError as error:
+        result.errors.extend(validation_errors(record, error))
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+# ---- (1) the directory app's JSON body ---------------------------------------------------
+
+
+def parse_directory_body(body: Any) -> ParseResult:
+    """One talk object, a list of them, or {"talks": [...]} as the directory app posts them."""
+    if isinstance(body, dict) and set(body) == {"talks"}:
+        body = body["talks"]
+    items = body if isinstance(body, list) else [body]
+    result = ParseResult()
+    for index, item in enumerate(items):
+        name = f"talks[{index}]"
+        if isinstance(item, dict) and isinstance(item.get("talk_id"), str):
+            name = f"talks[{index}] ({item['talk_id']})"
+        _validate_talk(name, item, result)
+    return result
+
+
+# ---- (2) DynamoDB Streams records ---------------------------------------------------------
+
+
+def from_dynamodb_attribute(value: Any) -> Any:
+    """Typed attribute form ({"S": "x"}, {"N": "1"}, {"L": [...]}, {"M": {...}}) to Python."""
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ValueError(f"not a DynamoDB typed attribute: {value!r:.60}")
+    (kind, inner), = value.items()
+    if kind == "S":
+        return inner
+    if kind == "N":
+        number = float(inner)
+        return int(number) if number.is_integer() and "." not in inner else number
+    if kind == "BOOL":
+        return bool(inner)
+    if kind == "NULL":
+        return None
+    if kind == "L":
+        return [from_dynamodb_attribute(v) for v in inner]
+    if kind == "M":
+        return {k: from_dynamodb_attribute(v) for k, v in inner.items()}
+    if kind in ("SS", "NS"):
+        return [from_dynamodb_attribute({kind[0]: v}) for v in inner]
+    raise ValueError(f"unsupported DynamoDB attribute type {kind!r}")
+
+
+# Item attribute -> Talk field, for the original system's single-table design.
+_DYNAMO_FIELDS = {
+    "title": "title",
+    "description": "description",
+    "tags": "tags",
+    "speakers": "speakers",
+    "speaker": "speakers",
+    "language": "language",
+    "state": "state",
+    "status": "state",
+    "event_ids": "event_ids",
+    "eventId": "event_ids",
+    "event_id": "event_ids",
+    "createdAt": "submitted_at",
+    "updatedAt": "updated_at",
+}
+
+
+def _talk_id_from_keys(keys: dict[str, Any]) -> str:
+    # Single-table design: pk "USER#.." or "TALK#id", sk "talk#id" / "TALK#id". The sk names the
+    # talk; the pk is only a fallback when it carries the id.
+    sk = str(keys.get("sk", ""))
+    for separator in ("#", "_", ":"):
+        if separator in sk:
+            return sk.split(separator, 1)[1]
+    return sk or str(keys.get("pk", ""))
+
+
+def parse_dynamodb_stream(payload: Any) -> ParseResult:
+    """{"Records": [...]} (or a bare list) of DynamoDB Streams records.
+
+    INSERT/MODIFY records of talk items (sk starting with "talk") become talks; REMOVE records
+    become deletions; records of other item types are ignored, not rejected.
+    """
+    records = payload.get("Records") if isinstance(payload, dict) else payload
+    if not isinstance(records, list):
+        raise SourceError('expected {"Records": [...]} or a list of stream records')
+    result = ParseResult()
+    for index, record in enumerate(records):
+        name = f"Records[{index}]"
+        if not isinstance(record, dict):
+            result.errors.append(RecordError(name, "", f"expected an object, got {_kind(record)}"))
+            continue
+        event_name = record.get("eventName")
+        stream = record.get("dynamodb")
+        if event_name not in ("INSERT", "MODIFY", "REMOVE"):
+            result.errors.append(
+                RecordError(name, "eventName", f"must be INSERT, MODIFY or REMOVE, got {event_name!r}")
+            )
+            continue
+        if not isinstance(stream, dict) or not isinstance(stream.get("Keys"), dict):
+            result.errors.append(RecordError(name, "dynamodb.Keys", "required field is missing"))
+            continue
+        try:
+            keys = {k: from_dynamodb_attribute(v) for k, v in stream["Keys"].items()}
+        except ValueError as error:
+            result.errors.append(RecordError(name, "dynamodb.Keys", str(error)))
+            continue
+        if not str(keys.get("sk", "")).lower().startswith("talk"):
+            continue  # another item type of the single table: not ours
+        talk_id = _talk_id_from_keys(keys)
+        name = f"Records[{index}] ({talk_id})"
+        if event_name == "REMOVE":
+            result.removed.append(talk_id)
+            continue
+        image = stream.get("NewImage")
+        if not isinstance(image, dict):
+            result.errors.append(
+                RecordError(name, "dynamodb.NewImage", "required for INSERT and MODIFY")
+            )
+            continue
+        try:
+            item = {k: from_dynamodb_attribute(v) for k, v in image.items()}
+        except ValueError as error:
+            result.errors.append(RecordError(name, "dynamodb.NewImage", str(error)))
+            continue
+        data: dict[str, Any] = {"talk_id": talk_id}
+        unknown = []
+        for key, value in item.items():
+            if key in ("pk", "sk"):
+                continue
+            target = _DYNAMO_FIELDS.get(key)
+            if target is None:
+                unknown.append(key)
+                continue
+            if target in ("speakers", "event_ids") and isinstance(value, str):
+                value = [value]
+            if target in ("submitted_at", "updated_at") and isinstance(value, int | float):
+                value = datetime.fromtimestamp(value, UTC)
+            data[target] = value
+        # Items carry housekeeping attributes (GSI keys, counters): skipped, never an error.
+        _validate_talk(name, data, result)
+    return result
+
+
+# ---- (3) JSONL ------------------------------------------------------------------------------
+
+
+def _open_text(path: Path) -> Iterator[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+        yield from handle
+
+
+def parse_jsonl(path: Path) -> ParseResult:
+    """One talk object per line (blank lines skipped); .gz is read transparently."""
+    if not path.is_file():
+        raise SourceError(f"{path}: no such file")
+    result = ParseResult()
+    for number, line in enumerate(_open_text(path), start=1):
+        if not line.strip():
+            continue
+        name = f"{path.name}:{number}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as error:
+            result.errors.append(RecordError(name, "", f"not JSON ({error.msg})"))
+            continue
+        if isinstance(data, dict) and "talk_id" not in data and "id" in data:
+            result.extend(_from_pyvideo_line(name, data))
+        else:
+            _validate_talk(name, data, result)
+    return result
+
+
+def _from_pyvideo_line(name: str, data: dict[str, Any]) -> ParseResult:
+    # The shared pyvideo JSONL: id, event, title, description, speakers, tags, recorded, language.
+    result = ParseResult()
+    mapped = {
+        "talk_id": data.get("id"),
+        "title": data.get("title"),
+        "description": data.get("description") or "",
+        "speakers": data.get("speakers") or [],
+        "tags": [t for t in data.get("tags") or [] if isinstance(t, str) and t.strip()],
+        "event_ids": [data["event"]] if data.get("event") else [],
+        "language": _language(data.get("language")),
+        "state": TalkState.published,
+    }
+    _validate_talk(name, mapped, result)
+    return result
+
+
+def _language(value: Any) -> str:
+    # pyvideo uses ISO 639-3 ("eng"); keep what we get, default English.
+    return value if isinstance(value, str) and value.strip() else "en"
+
+
+# ---- (4) a pyvideo/data folder -------------------------------------------------------------
+
+
+def parse_pyvideo_folder(root: Path) -> ParseResult:
+    """A folder laid out like the public pyvideo/data repository.
+
+    `<event>/category.json` describes the event; `<event>/videos/*.json` are its talks.
+    """
+    if not root.is_dir():
+        raise SourceError(f"{root}: no such folder")
+    result = ParseResult()
+    for category in sorted(root.glob("*/category.json")):
+        event_dir = category.parent
+        event_id = event_dir.name
+        try:
+            meta = json.loads(category.read_text(encoding="utf-8"))
+            result.events.append(
+                Event(
+                    event_id=event_id,
+                    name=meta.get("title") or event_id,
+                    description=meta.get("description") or "",
+                )
+            )
+        except (json.JSONDecodeError, ValidationError, AttributeError) as error:
+            result.errors.append(RecordError(str(category.relative_to(root)), "", _short(error)))
+        for video in sorted(event_dir.glob("videos/*.json")):
+            name = str(video.relative_to(root))
+            try:
+                data = json.loads(video.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as error:
+                result.errors.append(RecordError(name, "", f"not JSON ({error.msg})"))
+                continue
+            if not isinstance(data, dict):
+                result.errors.append(RecordError(name, "", "expected an object"))
+                continue
+            mapped = {
+                "talk_id": f"{event_id}/{data.get('slug') or video.stem}",
+                "title": data.get("title"),
+                "description": data.get("description") or data.get("summary") or "",
+                "speakers": data.get("speakers") or [],
+                "tags": [t for t in data.get("tags") or [] if isinstance(t, str) and t.strip()],
+                "event_ids": [event_id],
+                "language": _language(data.get("language")),
+                "state": TalkState.published,
+            }
+            _validate_talk(name, mapped, result)
+    return result
+
+
+def _short(error: Exception) -> str:
+    return str(error).splitlines()[0]
+
+
+# ---- events and vocabularies -------------------------------------------------------------------
+
+
+def parse_events(items: Iterable[Any]) -> ParseResult:
+    """A list of event objects."""
+    result = ParseResult()
+    for index, item in enumerate(items):
+        try:
+            result.events.append(Event.model_validate(item))
+        except ValidationError as error:
+            result.errors.extend(validation_errors(f"events[{index}]", error))
+    return result
+
+
+def load_source(path: Path) -> ParseResult:
+    """Pick the parser from what `path` is: folder, .jsonl[.gz], or .json (body or stream)."""
+    if path.is_dir():
+        return parse_pyvideo_folder(path)
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    if path.name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+        return parse_jsonl(path)
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise SourceError(f"{path}: not JSON ({error.msg} at line {error.lineno})") from None
+    if isinstance(body, dict) and "Records" in body:
+        return parse_dynamodb_stream(body)
+    return parse_directory_body(body)
