@@ -129,16 +129,25 @@ class Lake:
         """
         table = self._table(name)
         if table is None:
-            schema = SCHEMAS[name]
-            empty = schema.empty_table()
-            frame = empty.to_pandas()
-            return frame[columns] if columns else frame
-        dataset = table.to_pyarrow_dataset()
-        expression = None
-        for column, op, value in where or []:
-            term = _filter_term(column, op, value)
-            expression = term if expression is None else expression & term
-        return dataset.to_table(columns=columns, filter=expression).to_pandas()
+            return _empty(name, columns)
+        schema = SCHEMAS[name]
+        if where:
+            if any(op in ("in", "not in") and not len(value) for _, op, value in where):
+                return _empty(name, columns)
+            # DataFusion SQL: pyarrow's dataset filters trip over the string_view columns that
+            # Delta MERGE writes, and this path prunes files by their statistics too.
+            from deltalake import QueryBuilder
+
+            select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+            predicate = " AND ".join(_sql_term(c, op, v) for c, op, v in where)
+            reader = QueryBuilder().register("t", table).execute(
+                f"SELECT {select} FROM t WHERE {predicate}"
+            )
+            data = pa.table(reader.read_all())
+        else:
+            data = table.to_pyarrow_dataset().to_table(columns=columns)
+        target = pa.schema([schema.field(n) for n in data.column_names if n in schema.names])
+        return data.select(target.names).cast(target).to_pandas()
 
     def _arrow(self, name: str, frame: pd.DataFrame) -> pa.Table:
         schema = SCHEMAS[name]
@@ -295,23 +304,26 @@ class Lake:
         self._fs.rm(self.blob_url(path))
 
 
-def _filter_term(column: str, op: str, value: Any) -> Any:
-    import pyarrow.compute as pc
+def _empty(name: str, columns: list[str] | None) -> pd.DataFrame:
+    frame = SCHEMAS[name].empty_table().to_pandas()
+    return frame[columns] if columns else frame
 
-    ref = pc.field(column)
-    if op == "in":
-        return ref.isin(list(value))
-    if op == "not in":
-        return ~ref.isin(list(value))
-    ops = {
-        "=": ref.__eq__,
-        "==": ref.__eq__,
-        "!=": ref.__ne__,
-        "<": ref.__lt__,
-        "<=": ref.__le__,
-        ">": ref.__gt__,
-        ">=": ref.__ge__,
-    }
-    if op not in ops:
+
+def _sql_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _sql_term(column: str, op: str, value: Any) -> str:
+    ref = f'"{column}"'
+    if op in ("in", "not in"):
+        values = ", ".join(_sql_value(v) for v in value)
+        return f"{ref} {op.upper()} ({values})"
+    if op == "==":
+        op = "="
+    if op not in ("=", "!=", "<", "<=", ">", ">="):
         raise LakeError(f"unsupported filter operator {op!r}")
-    return ops[op](value)
+    return f"{ref} {op} {_sql_value(value)}"
