@@ -1,0 +1,235 @@
+"""The `card` backend: a clean 1200x630 title card drawn with Pillow, no model needed."""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import io
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from podium.images.base import CoverImage, ImageBackend, cover_tags, talk_seed
+from podium.images.fonts import Typesetter, ellipsize, font_chain, is_rtl, wrap
+from podium.models import Talk
+
+# Bump when the layout changes: it is recorded as the model of every card.
+CARD_VERSION = "card-1"
+_WHITE = (255, 255, 255)
+_MUTED = (222, 226, 236)
+_INK = (18, 20, 28)
+
+
+def tag_hue(tag: str) -> float:
+    """A hue in [0, 1) fixed by the tag's name, so covers sharing a tag share a colour."""
+    return int.from_bytes(hashlib.sha256(tag.encode()).digest()[:2], "big") / 65536
+
+
+def _rgb(hue: float, lightness: float, saturation: float) -> tuple[int, int, int]:
+    r, g, b = colorsys.hls_to_rgb(hue % 1.0, lightness, saturation)
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+@dataclass(frozen=True)
+class CardStyle:
+    """Layout constants, scaled from the 1200x630 design to the configured size."""
+
+    width: int = 1200
+    height: int = 630
+
+    @property
+    def scale(self) -> float:
+        return min(self.width / 1200, self.height / 630)
+
+    def px(self, value: float) -> int:
+        return max(1, round(value * self.scale))
+
+
+def _background(style: CardStyle, hues: list[float], rng: random.Random) -> Image.Image:
+    # Diagonal gradient between the first two tag colours, dark enough for white text.
+    first = np.array(_rgb(hues[0], 0.20, 0.55), dtype=np.float32)
+    second = np.array(
+        _rgb(hues[1] if len(hues) > 1 else hues[0] + 0.07, 0.30, 0.50), dtype=np.float32
+    )
+    ys, xs = np.mgrid[0 : style.height, 0 : style.width].astype(np.float32)
+    t = (xs / style.width * 0.65 + ys / style.height * 0.35)[..., None]
+    pixels = first * (1 - t) + second * t
+    image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8), "RGB")
+    # Soft discs on the right, placed by the talk's seed: a family look, each card its own.
+    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    for i in range(3):
+        hue = hues[i % len(hues)]
+        radius = style.px(rng.uniform(120, 260))
+        cx = round(style.width * rng.uniform(0.72, 1.02))
+        cy = round(style.height * rng.uniform(-0.1, 1.1))
+        draw.ellipse(
+            (cx - radius, cy - radius, cx + radius, cy + radius),
+            fill=(*_rgb(hue, 0.55, 0.60), 46),
+        )
+    return Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
+
+
+def render_card(
+    talk: Talk,
+    *,
+    tags: list[str],
+    typesetter: Typesetter,
+    seed: int,
+    style: CardStyle = CardStyle(),
+) -> Image.Image:
+    """Draw a talk's title card.
+
+    Args:
+        talk: the talk (title, speakers).
+        tags: its tags, best first; the first three become chips and set the colours.
+        typesetter: fonts with fallback for any script.
+        seed: places the decoration.
+        style: size.
+
+    Returns:
+        An RGB image of `style.width` x `style.height`.
+    """
+    rng = random.Random(seed)
+    hues = [tag_hue(t) for t in tags[:3]] or [tag_hue(talk.title)]
+    image = _background(style, hues, rng)
+    draw = ImageDraw.Draw(image)
+    margin = style.px(80)
+    inner = style.width - 2 * margin
+    rtl = is_rtl(talk.title)
+
+    # Tag chips along the top.
+    chip_size = style.px(24)
+    x, y = margin, style.px(72)
+    for tag, hue in zip(tags[:3], hues, strict=False):
+        label = ellipsize(typesetter, tag, size=chip_size, width=inner / 3)
+        text_w = typesetter.width(label, chip_size)
+        pad = style.px(14)
+        box = (x, y, x + text_w + 2 * pad, y + chip_size + 2 * style.px(10))
+        if box[2] > margin + inner:
+            break
+        draw.rounded_rectangle(box, radius=style.px(18), fill=_rgb(hue, 0.68, 0.55))
+        typesetter.draw(
+            draw,
+            (x + pad, box[3] - style.px(10) - chip_size * 0.22),
+            label,
+            size=chip_size,
+            fill=_INK,
+        )
+        x = box[2] + style.px(12)
+
+    # Title: largest size whose wrap fits the block; at the smallest, the last line is cut.
+    top, bottom = style.px(150), style.px(500)
+    lines: list[str] = []
+    size = style.px(32)
+    for candidate in range(76, 31, -4):
+        size = style.px(candidate)
+        lines = wrap(typesetter, talk.title, size=size, width=inner, bold=True)
+        if len(lines) * size * 1.22 <= bottom - top:
+            break
+    max_lines = max(1, int((bottom - top) / (size * 1.22)))
+    if len(lines) > max_lines:
+        rest = " ".join(lines[max_lines - 1 :])
+        lines = [
+            *lines[: max_lines - 1],
+            ellipsize(typesetter, rest, size=size, width=inner, bold=True),
+        ]
+    line_h = size * 1.22
+    baseline = top + (bottom - top - line_h * len(lines)) / 2 + size
+    for line in lines:
+        anchor_x = margin + inner if rtl else margin
+        typesetter.draw(
+            draw, (anchor_x, baseline), line, size=size, fill=_WHITE, bold=True, align_right=rtl
+        )
+        baseline += line_h
+
+    # Speakers along the bottom, the Podium mark at the right.
+    foot = style.px(560)
+    mark_size = style.px(22)
+    mark_w = typesetter.width("podium", mark_size, bold=True)
+    typesetter.draw(
+        draw, (margin + inner - mark_w, foot), "podium", size=mark_size, fill=_MUTED, bold=True
+    )
+    if talk.speakers:
+        speaker_size = style.px(30)
+        speakers = ellipsize(
+            typesetter,
+            " · ".join(talk.speakers),
+            size=speaker_size,
+            width=inner - mark_w - style.px(40),
+        )
+        typesetter.draw(draw, (margin, foot), speakers, size=speaker_size, fill=_MUTED)
+    return image
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """PNG bytes of an image (deterministic for the same pixels)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+class CardBackend(ImageBackend):
+    """Title cards: title, speakers and top tags over colours derived from the tags.
+
+    Args:
+        width: card width in pixels.
+        height: card height in pixels.
+        seed_base: mixed into each talk's seed (which places the decoration).
+        font: a font tried before the bundled ones.
+    """
+
+    name = "card"
+    model_version = CARD_VERSION
+
+    def __init__(
+        self, *, width: int = 1200, height: int = 630, seed_base: int = 0, font: Path | None = None
+    ):
+        self.style = CardStyle(width=width, height=height)
+        self.seed_base = seed_base
+        self.font = font
+        self._typesetters: dict[str, Typesetter] = {}
+
+    def typesetter(self, language: str) -> Typesetter:
+        """The font chain for a language, built once."""
+        if language not in self._typesetters:
+            self._typesetters[language] = Typesetter(
+                font_chain(language=language, preferred=self.font)
+            )
+        return self._typesetters[language]
+
+    def render_one(
+        self,
+        talk: Talk,
+        *,
+        tags: list[str],
+        prompt: str = "",
+        negative_prompt: str = "",
+        flagged: bool = False,
+        seed: int | None = None,
+    ) -> CoverImage:
+        """One card; the diffusers backend uses this to replace a flagged image."""
+        seed = talk_seed(talk.talk_id, seed_base=self.seed_base) if seed is None else seed
+        image = render_card(
+            talk, tags=tags, typesetter=self.typesetter(talk.language), seed=seed, style=self.style
+        )
+        return CoverImage(
+            talk_id=talk.talk_id,
+            content_hash=talk.content_hash,
+            png=encode_png(image),
+            backend=self.name,
+            model=self.model_version,
+            seed=seed,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            flagged=flagged,
+            width=image.width,
+            height=image.height,
+        )
+
+    def render(self, talks: list[Talk], *, tags: dict[str, list[str]]) -> list[CoverImage]:
+        """Render a card per talk (cards need no batching: each takes milliseconds)."""
+        return [self.render_one(talk, tags=cover_tags(talk, tags, limit=3)) for talk in talks]

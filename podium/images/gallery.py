@@ -1,0 +1,83 @@
+"""A markdown gallery of covers, for a Prefect artifact."""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+
+import pandas as pd
+from PIL import Image
+
+from podium.lake import Lake
+
+log = logging.getLogger(__name__)
+
+
+def _cell(text: object, limit: int = 160) -> str:
+    # Table cells are one line; pipes would split them.
+    value = " ".join(str(text).split())
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return value.replace("|", "\\|")
+
+
+def thumbnail_data_uri(png: bytes, *, width: int = 240) -> str:
+    """A small JPEG of an image as a data: URI (a few KB), embeddable anywhere."""
+    with Image.open(io.BytesIO(png)) as image:
+        image = image.convert("RGB")
+        height = max(1, round(image.height * width / image.width))
+        image = image.resize((width, height), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=72, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def cover_gallery_markdown(
+    rows: pd.DataFrame, *, lake: Lake, max_thumbnails: int = 24, thumb_width: int = 240
+) -> str:
+    """Markdown listing covers: a thumbnail, where the PNG is, and how it was made.
+
+    Thumbnails are embedded as data: URIs (so they show for a local lake and S3 alike, with no
+    public URL); past `max_thumbnails` rows only the location is listed, to keep the artifact
+    small.
+
+    Args:
+        rows: `talk_images` rows (as returned by `store_covers`).
+        lake: where the PNGs are.
+        max_thumbnails: rows that get an embedded thumbnail.
+        thumb_width: thumbnail width in pixels.
+
+    Returns:
+        The markdown.
+    """
+    if rows.empty:
+        return "# Covers\n\nNo covers were made in this run.\n"
+    backends = rows["backend"].value_counts().to_dict()
+    flagged = int(rows["flagged"].sum())
+    summary = ", ".join(f"{count} {name}" for name, count in sorted(backends.items()))
+    lines = [
+        "# Covers",
+        "",
+        f"{len(rows)} covers: {summary}; {flagged} flagged by the safety checker "
+        "(replaced by a card).",
+        "",
+        "| cover | talk | made by | seed | prompt |",
+        "|---|---|---|---|---|",
+    ]
+    for i, row in enumerate(rows.itertuples(index=False)):
+        location = lake.blob_url(row.path)
+        image = f"[{_cell(row.path)}]({location})"
+        if i < max_thumbnails:
+            try:
+                uri = thumbnail_data_uri(lake.get_blob(row.path), width=thumb_width)
+                image = f"[![{_cell(row.talk_id)}]({uri})]({location})<br>{_cell(row.path)}"
+            except (OSError, ValueError) as exc:  # a missing/corrupt PNG must not fail the run
+                log.warning("no thumbnail for %s: %s", row.path, exc)
+                image = f"{_cell(row.path)} (unreadable: {_cell(exc, 80)})"
+        made_by = f"{_cell(row.backend)}<br>{_cell(row.model, 80)}"
+        if row.flagged:
+            made_by += "<br>**flagged**"
+        prompt = _cell(row.prompt) if row.prompt else "—"
+        lines.append(f"| {image} | {_cell(row.talk_id)} | {made_by} | {row.seed} | {prompt} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,132 @@
+"""Cover storage, retention and the gallery against a real Delta lake in a temp folder.
+
+Covers come from the real card backend; the Prefect tasks are called through `.fn()` with a
+real lake, except the artifact publisher, whose Prefect call is checked through the markdown.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from podium.images import CardBackend, cover_gallery_markdown, remove_stale_covers, store_covers
+from podium.images.base import CoverImage
+from podium.lake import Lake
+from podium.models import Talk
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return Lake(str(tmp_path / "lake"))
+
+
+def _covers(*talks: Talk) -> list[CoverImage]:
+    return CardBackend(width=300, height=158).render(list(talks), tags={})
+
+
+def test_store_writes_png_and_rows_idempotently(lake: Lake) -> None:
+    talk = Talk(talk_id="t1", title="Delta tables for fun", speakers=["Ada"])
+    covers = _covers(talk)
+    rows = store_covers(lake=lake, covers=covers)
+    path = f"images/t1/{talk.content_hash}.png"
+    assert list(rows["path"]) == [path]
+    assert lake.get_blob(path) == covers[0].png
+    table = lake.read("talk_images")
+    assert len(table) == 1
+    first = table.iloc[0]
+    assert first["backend"] == "card" and not first["flagged"]
+    assert (first["width"], first["height"]) == (300, 158)
+    version = lake.version("talk_images")
+    store_covers(lake=lake, covers=covers)  # re-delivery: nothing changes
+    again = lake.read("talk_images")
+    assert len(again) == 1 and again.iloc[0]["created_at"] == first["created_at"]
+    assert lake.version("talk_images") == version  # a MERGE that changes nothing commits nothing
+    assert store_covers(lake=lake, covers=[]).empty
+
+
+def test_edited_talk_gets_a_new_image_and_retention_removes_the_old(lake: Lake) -> None:
+    old = Talk(talk_id="t1", title="Draft title")
+    new = Talk(talk_id="t1", title="Final title")
+    other = Talk(talk_id="t2", title="Untouched")
+    store_covers(lake=lake, covers=_covers(old, other))
+    store_covers(lake=lake, covers=_covers(new))
+    table = lake.read("talk_images")
+    assert sorted(table["content_hash"]) == sorted(
+        [old.content_hash, new.content_hash, other.content_hash]
+    )
+    old_path = f"images/t1/{old.content_hash}.png"
+    assert lake.blob_exists(old_path)  # the old one stays until the retention step
+
+    assert remove_stale_covers(lake=lake, keep_latest=1) == 1
+    table = lake.read("talk_images")
+    assert set(zip(table["talk_id"], table["content_hash"], strict=True)) == {
+        ("t1", new.content_hash),
+        ("t2", other.content_hash),
+    }
+    assert not lake.blob_exists(old_path)
+    assert lake.blob_exists(f"images/t1/{new.content_hash}.png")
+    assert remove_stale_covers(lake=lake, keep_latest=1) == 0
+
+
+def test_retention_keeps_the_current_hash_and_n_latest(lake: Lake) -> None:
+    drafts = [Talk(talk_id="t1", title=f"Version {i}") for i in range(4)]
+    for draft in drafts:
+        store_covers(lake=lake, covers=_covers(draft))
+    # Reverted to version 0: its cover is kept although three newer ones exist.
+    removed = remove_stale_covers(lake=lake, keep_latest=2, current={"t1": drafts[0].content_hash})
+    assert removed == 1
+    kept = set(lake.read("talk_images")["content_hash"])
+    assert kept == {drafts[0].content_hash, drafts[2].content_hash, drafts[3].content_hash}
+    with pytest.raises(ValueError):
+        remove_stale_covers(lake=lake, keep_latest=0)
+
+
+def test_gallery_embeds_thumbnails_and_says_what_made_each(lake: Lake) -> None:
+    talks = [Talk(talk_id=f"t{i}", title=f"Talk | {i}") for i in range(3)]
+    covers = _covers(*talks)
+    flagged = CoverImage(
+        **{**covers[2].__dict__, "flagged": True, "prompt": "a prompt\nwith | pipe"}
+    )
+    rows = store_covers(lake=lake, covers=[*covers[:2], flagged])
+    markdown = cover_gallery_markdown(rows, lake=lake, max_thumbnails=2, thumb_width=120)
+    assert "3 covers: 3 card; 1 flagged" in markdown
+    assert markdown.count("data:image/jpeg;base64,") == 2
+    assert "**flagged**" in markdown and "a prompt with \\| pipe" in markdown
+    assert lake.blob_url(rows["path"].iloc[2]) in markdown
+    uri = markdown.split("data:image/jpeg;base64,", 1)[1].split(")", 1)[0]
+    thumb = Image.open(io.BytesIO(base64.b64decode(uri)))
+    assert thumb.width == 120
+    table_rows = [line for line in markdown.splitlines() if line.startswith("| [")]
+    assert len(table_rows) == 3 and all(line.count(" | ") == 4 for line in table_rows)
+    assert "No covers" in cover_gallery_markdown(rows.iloc[0:0], lake=lake)
+
+
+def test_gallery_survives_a_missing_png(lake: Lake) -> None:
+    rows = store_covers(lake=lake, covers=_covers(Talk(talk_id="gone", title="Gone")))
+    lake.delete_blob(rows["path"].iloc[0])
+    markdown = cover_gallery_markdown(rows, lake=lake)
+    assert "unreadable" in markdown
+
+
+def test_tasks_wrap_the_core(lake: Lake) -> None:
+    from tasks import images as image_tasks
+
+    talk = Talk(talk_id="t1", title="Through tasks")
+    covers = _covers(talk)
+    rows = image_tasks.store_covers.fn(lake, covers)
+    assert lake.blob_exists(rows["path"].iloc[0])
+    newer = _covers(Talk(talk_id="t1", title="Through tasks, edited"))
+    image_tasks.store_covers.fn(lake, newer)
+    assert image_tasks.store_covers.retries == 3
+    assert image_tasks.remove_stale_covers.fn.__name__ == "remove_stale_covers"
+
+
+def test_created_at_is_utc(lake: Lake) -> None:
+    rows = store_covers(lake=lake, covers=_covers(Talk(talk_id="t", title="When")))
+    created = rows["created_at"].iloc[0]
+    assert abs(datetime.now(UTC) - created) < timedelta(minutes=1)
