@@ -1,0 +1,130 @@
+"""The gateway's FastAPI application, built from one `Settings` object.
+
+Nothing is read from the environment here: `create_app(settings)` gets everything it needs, and
+tests pass their own lake and event poster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.metadata
+import logging
+import threading
+from typing import Literal
+
+import httpx
+from fastapi import FastAPI, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from podium.events import EventPoster
+from podium.gateway import talk_hooks
+from podium.lake import Lake
+from podium.settings import Settings
+
+logger = logging.getLogger("podium.gateway")
+
+_HEALTH_TIMEOUT_S = 3.0
+
+# Routers written alongside this one. Guarded until their modules land, then plain imports.
+_EXTRA_ROUTERS = ("podium.gateway.recommend_routes", "podium.gateway.git_hooks")
+
+
+class Health(BaseModel):
+    """Whether the gateway and what it depends on are up."""
+
+    status: Literal["ok", "degraded"] = Field(
+        description="`ok` when the lake and Prefect are both reachable, else `degraded`."
+    )
+    lake: Literal["ok", "unreachable"] = Field(description="Whether the lake answered.")
+    prefect: Literal["ok", "unreachable"] = Field(
+        description="Whether the Prefect server answered /health. While unreachable, hooks "
+        "still record talks and answer 202 with the event deferred."
+    )
+    version: str = Field(description="Podium version.")
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("podium")
+    except importlib.metadata.PackageNotFoundError:  # running from a bare checkout
+        return "0+unknown"
+
+
+def _check_lake(lake: Lake) -> None:
+    # Reading the talks table's version touches the store (S3 or disk) without reading data;
+    # a table that does not exist yet is fine.
+    lake.version("talks")
+
+
+async def _lake_ok(lake: Lake) -> bool:
+    try:
+        await asyncio.wait_for(run_in_threadpool(_check_lake, lake), _HEALTH_TIMEOUT_S)
+    except Exception as error:  # any failure means "unreachable" to a health probe
+        logger.warning("healthz: lake unreachable: %s", type(error).__name__)
+        return False
+    return True
+
+
+async def _prefect_ok(poster: EventPoster) -> bool:
+    headers = {"Authorization": f"Bearer {poster.api_key}"} if poster.api_key else {}
+    try:
+        async with httpx.AsyncClient(timeout=_HEALTH_TIMEOUT_S) as client:
+            response = await client.get(poster.api_url.rstrip("/") + "/health", headers=headers)
+    except httpx.HTTPError as error:
+        logger.warning("healthz: Prefect unreachable: %s", type(error).__name__)
+        return False
+    return response.status_code == 200
+
+
+def create_app(
+    settings: Settings, *, lake: Lake | None = None, poster: EventPoster | None = None
+) -> FastAPI:
+    """Build the gateway.
+
+    Args:
+        settings: Podium settings; `settings.gateway` holds the secret and limits.
+        lake: the lake talks are recorded in; built from settings when None.
+        poster: posts events to Prefect; built from settings when None.
+
+    Returns:
+        The app, with `app.state.settings`, `app.state.lake`, `app.state.poster` and
+        `app.state.lake_lock` (serialises this process's lake writes) set.
+    """
+    app = FastAPI(
+        title="Podium gateway",
+        version=_version(),
+        description="Signed webhooks that record talks in the lake and hand them to Prefect.",
+    )
+    app.state.settings = settings
+    app.state.lake = lake if lake is not None else Lake.from_settings(settings)
+    app.state.poster = poster if poster is not None else EventPoster.from_settings(settings)
+    app.state.lake_lock = threading.Lock()
+
+    app.include_router(talk_hooks.router)
+    for module_name in _EXTRA_ROUTERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise  # the module exists but is broken: fail loudly, do not hide routes
+            continue
+        app.include_router(module.router)
+
+    @app.get(
+        "/healthz", response_model=Health, tags=["health"], summary="Liveness and dependencies"
+    )
+    async def healthz(request: Request) -> Health:
+        """200 whenever the gateway runs; says whether the lake and Prefect are reachable."""
+        lake_ok, prefect_ok = await asyncio.gather(
+            _lake_ok(request.app.state.lake), _prefect_ok(request.app.state.poster)
+        )
+        return Health(
+            status="ok" if lake_ok and prefect_ok else "degraded",
+            lake="ok" if lake_ok else "unreachable",
+            prefect="ok" if prefect_ok else "unreachable",
+            version=app.version,
+        )
+
+    return app

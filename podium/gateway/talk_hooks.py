@@ -1,0 +1,393 @@
+"""`POST /hooks/talks` (the directory app) and `POST /hooks/dynamodb` (a DynamoDB Streams pipe).
+
+Every request goes through the same steps, each with its own status code:
+
+1. 413 when `Content-Length` (or, for chunked bodies, the bytes actually read) exceeds
+   `gateway.max_body_bytes`; reading stops at the limit.
+2. 401 when the HMAC signature or timestamp is missing, wrong or stale (see `signatures`).
+   Nothing is parsed or recorded before this passes.
+3. 415 unless the content type is `application/json`; 400 when the body is not JSON.
+4. Records are validated one by one; the valid ones are recorded with `record_talks` in a
+   worker thread, one writer at a time per process. 503 if the lake write fails: nothing is
+   acknowledged.
+5. One `podium.talk.submitted` event names the talks now pending enrichment; it is posted to
+   Prefect (with retries) only after the lake write returned.
+
+Status of a request that got to step 4:
+
+- 200: every record valid, recorded, and the event accepted by Prefect (or no talk needed
+  enrichment — a duplicate delivery — so no event was posted: `event: "not_needed"`).
+- 202: every record valid and recorded, but Prefect did not accept the event after retries:
+  `event: "deferred"`. The talks stay pending in the lake; the scheduled `enrich` run picks
+  them up.
+- 422: at least one record was rejected. The valid records of the same batch are still
+  recorded and announced exactly as above; the body lists `accepted` ids and every `rejected`
+  record with its failing field and reason, and `event` says what happened to the event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from starlette.concurrency import run_in_threadpool
+
+from podium.events import EventDeliveryError, EventPoster, make_event
+from podium.gateway.signatures import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureError,
+    verify,
+)
+from podium.ingest import IngestReport, record_talks
+from podium.lake import Lake
+from podium.models import Talk
+from podium.settings import Settings
+from podium.sources import (
+    ParseResult,
+    RecordError,
+    SourceError,
+    parse_directory_body,
+    parse_dynamodb_stream,
+)
+
+logger = logging.getLogger("podium.gateway")
+
+TALK_SUBMITTED = "podium.talk.submitted"
+
+router = APIRouter(tags=["hooks"])
+
+
+# ---- response models -------------------------------------------------------------------------
+
+
+class RejectedRecord(BaseModel):
+    """One record the gateway refused, and why."""
+
+    record: str = Field(description='Which record: "talks[2] (t-42)", "Records[0]", "(body)".')
+    field: str = Field(description='Dotted path of the failing field; "" for the whole record.')
+    reason: str = Field(description="Why the record was rejected.")
+
+
+class HookResponse(BaseModel):
+    """What a hook call recorded and announced."""
+
+    accepted: list[str] = Field(
+        default_factory=list, description="Ids of the valid talks, now durably in the lake."
+    )
+    new: list[str] = Field(
+        default_factory=list, description="Accepted talks seen for the first time."
+    )
+    updated: list[str] = Field(default_factory=list, description="Accepted talks that changed.")
+    unchanged: list[str] = Field(
+        default_factory=list, description="Accepted talks identical to what the lake held."
+    )
+    removed: list[str] = Field(
+        default_factory=list, description="Talks marked deleted (DynamoDB REMOVE records)."
+    )
+    pending: list[str] = Field(
+        default_factory=list, description="Talks queued for enrichment by this request."
+    )
+    rejected: list[RejectedRecord] = Field(
+        default_factory=list, description="Records that failed validation (status 422)."
+    )
+    event: Literal["accepted", "deferred", "not_needed"] = Field(
+        description="`accepted`: Prefect accepted the podium.talk.submitted event. "
+        "`deferred`: Prefect was unreachable after retries; the talks stay pending and the "
+        "scheduled enrich run picks them up. `not_needed`: no talk needs enrichment."
+    )
+    event_reason: str | None = Field(default=None, description="Why the event was deferred.")
+
+
+class ErrorResponse(BaseModel):
+    """A request refused as a whole."""
+
+    detail: str = Field(description="What was wrong with the request.")
+
+
+# ---- request body schemas (documentation only: the raw body is signed, so it is parsed by
+# hand after the signature check rather than by FastAPI) -------------------------------------
+
+
+class DirectoryTalks(BaseModel):
+    """The directory app's wrapped form."""
+
+    model_config = ConfigDict(extra="forbid")
+    talks: list[Talk]
+
+
+class DynamoDBStreamChange(BaseModel):
+    """The `dynamodb` member of a stream record (typed attribute values)."""
+
+    Keys: dict[str, dict[str, Any]] = Field(
+        description='e.g. {"pk": {"S": "USER#1"}, "sk": {"S": "talk#t-1"}}'
+    )
+    NewImage: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="The item after the change; required for INSERT and MODIFY."
+    )
+
+
+class DynamoDBStreamRecord(BaseModel):
+    """One DynamoDB Streams record; items whose `sk` does not start with `talk` are ignored."""
+
+    eventName: Literal["INSERT", "MODIFY", "REMOVE"]
+    dynamodb: DynamoDBStreamChange
+
+
+class DynamoDBStreamBatch(BaseModel):
+    """What an EventBridge Pipes API destination posts (a bare list of records also works)."""
+
+    Records: list[DynamoDBStreamRecord]
+
+
+def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.rsplit("/", 1)[1]], defs)
+        return {k: _inline_refs(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inline_refs(v, defs) for v in schema]
+    return schema
+
+
+def json_request_body(annotation: Any, description: str) -> dict[str, Any]:
+    """An `openapi_extra` documenting a JSON body that the route reads raw.
+
+    The schema is inlined (no `$ref`s), so it needs nothing registered in the components.
+    """
+    schema = TypeAdapter(annotation).json_schema(mode="validation")
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": _inline_refs(schema, schema.get("$defs", {}))}
+            },
+        },
+        "parameters": [
+            {
+                "name": TIMESTAMP_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                "description": "Unix seconds when the request was signed.",
+            },
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+                "description": 'HMAC-SHA256 of f"{timestamp}." + raw body, shared secret.',
+            },
+        ],
+    }
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": HookResponse, "description": "Recorded; event accepted or not needed."},
+    202: {"model": HookResponse, "description": "Recorded as pending; event deferred."},
+    400: {"model": ErrorResponse, "description": "Body is not JSON."},
+    401: {"model": ErrorResponse, "description": "Missing, wrong or stale signature."},
+    413: {"model": ErrorResponse, "description": "Body larger than gateway.max_body_bytes."},
+    415: {"model": ErrorResponse, "description": "Content type is not application/json."},
+    422: {
+        "model": HookResponse,
+        "description": "Some or all records rejected; valid ones were still recorded.",
+    },
+    503: {"model": ErrorResponse, "description": "The lake write failed; nothing recorded."},
+}
+
+
+# ---- the shared steps --------------------------------------------------------------------------
+
+
+class HookRefused(Exception):
+    """A request refused as a whole, with its status code."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+async def read_body(request: Request, *, limit: int) -> bytes:
+    """The raw body, refusing (413) anything over `limit` bytes without reading all of it.
+
+    `Content-Length` is checked before reading; chunked bodies are counted as they arrive.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise HookRefused(400, "Content-Length is not a number")
+        if int(declared) > limit:
+            raise HookRefused(413, f"body is {int(declared)} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HookRefused(413, f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_signature(request: Request, body: bytes, settings: Settings) -> None:
+    """401 unless the body carries a valid, fresh signature."""
+    try:
+        verify(
+            body=body,
+            secret=settings.gateway.secret,
+            signature=request.headers.get(SIGNATURE_HEADER),
+            timestamp=request.headers.get(TIMESTAMP_HEADER),
+            window_s=settings.gateway.replay_window_s,
+        )
+    except SignatureError as error:
+        raise HookRefused(401, str(error)) from None
+
+
+def parse_json(request: Request, body: bytes) -> Any:
+    """415 unless the content type is application/json; 400 unless the body is JSON."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise HookRefused(
+            415, f"content type must be application/json, got {media_type or 'none'!r}"
+        )
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise HookRefused(400, "body is not UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise HookRefused(400, f"body is not JSON: {error.msg} at line {error.lineno}") from None
+
+
+def _record(lake: Lake, lock: threading.Lock, result: ParseResult) -> IngestReport:
+    # Delta retries lost commit races, but serialising this process's writers avoids the races
+    # (and their backoff) altogether; other processes still rely on the retries.
+    with lock:
+        return record_talks(lake=lake, talks=result.talks, removed=result.removed)
+
+
+def _announce(poster: EventPoster, pending: list[str], source: str) -> tuple[str, str | None]:
+    if not pending:
+        # Duplicate delivery: nothing changed, so nothing to enrich and no second set of tags.
+        return "not_needed", None
+    event = make_event(
+        TALK_SUBMITTED,
+        resource_id=f"podium.talk.{pending[0]}",
+        resource={"podium.talk.count": str(len(pending))},
+        payload={"talk_ids": pending, "source": source},
+    )
+    try:
+        poster.post([event])
+    except EventDeliveryError as error:
+        logger.warning("event deferred for %d talk(s): %s", len(pending), error)
+        return "deferred", str(error)
+    return "accepted", None
+
+
+def _rejected(errors: list[RecordError]) -> list[RejectedRecord]:
+    return [RejectedRecord(record=e.record, field=e.field, reason=e.message) for e in errors]
+
+
+async def handle_hook(
+    request: Request,
+    *,
+    source: Literal["directory", "dynamodb"],
+    parse: Callable[[Any], ParseResult],
+) -> JSONResponse:
+    """Authenticate, validate, record and announce one hook request (see the module docs)."""
+    state = request.app.state
+    settings: Settings = state.settings
+    try:
+        body = await read_body(request, limit=settings.gateway.max_body_bytes)
+        check_signature(request, body, settings)
+        payload = parse_json(request, body)
+    except HookRefused as refused:
+        logger.info("%s hook refused: %d %s", source, refused.status_code, refused.detail)
+        return JSONResponse(
+            ErrorResponse(detail=refused.detail).model_dump(), status_code=refused.status_code
+        )
+
+    try:
+        result = await run_in_threadpool(parse, payload)
+    except SourceError as error:
+        result = ParseResult(errors=[RecordError("(body)", "", str(error))])
+    if source == "directory" and not result.talks and not result.errors:
+        result.errors.append(RecordError("(body)", "", "expected at least one talk"))
+
+    report = IngestReport()
+    if result.talks or result.removed:
+        try:
+            report = await run_in_threadpool(_record, state.lake, state.lake_lock, result)
+        except Exception:
+            # Deliberately broad: whatever broke the write, nothing may be acknowledged.
+            logger.exception("%s hook: lake write failed", source)
+            return JSONResponse(
+                ErrorResponse(
+                    detail="the lake write failed; nothing was recorded, retry later"
+                ).model_dump(),
+                status_code=503,
+            )
+
+    event, reason = await run_in_threadpool(_announce, state.poster, report.pending, source)
+    response = HookResponse(
+        accepted=list(dict.fromkeys(t.talk_id for t in result.talks)),
+        new=report.new,
+        updated=report.updated,
+        unchanged=report.unchanged,
+        removed=report.removed,
+        pending=report.pending,
+        rejected=_rejected(result.errors),
+        event=event,  # type: ignore[arg-type]
+        event_reason=reason,
+    )
+    status = 422 if response.rejected else 202 if event == "deferred" else 200
+    logger.info(
+        "%s hook: %d accepted, %d rejected, %d pending, event %s",
+        source,
+        len(response.accepted),
+        len(response.rejected),
+        len(response.pending),
+        event,
+    )
+    return JSONResponse(response.model_dump(), status_code=status)
+
+
+# ---- routes ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/hooks/talks",
+    summary="Submit talks from the directory app",
+    response_model=HookResponse,
+    responses=_RESPONSES,
+    openapi_extra=json_request_body(
+        Talk | list[Talk] | DirectoryTalks,
+        'One talk, a list of talks, or {"talks": [...]}; signed (X-Podium-Signature).',
+    ),
+)
+async def post_talks(request: Request) -> JSONResponse:
+    """Record talks from the directory app and hand them to Prefect for enrichment."""
+    return await handle_hook(request, source="directory", parse=parse_directory_body)
+
+
+@router.post(
+    "/hooks/dynamodb",
+    summary="Apply a batch of DynamoDB Streams records",
+    response_model=HookResponse,
+    responses=_RESPONSES,
+    openapi_extra=json_request_body(
+        DynamoDBStreamBatch | list[DynamoDBStreamRecord],
+        "DynamoDB Streams records as an EventBridge Pipes API destination sends them; signed.",
+    ),
+)
+async def post_dynamodb(request: Request) -> JSONResponse:
+    """Record INSERT/MODIFY talk items, mark REMOVEd talks deleted, and announce the changes."""
+    return await handle_hook(request, source="dynamodb", parse=parse_dynamodb_stream)
