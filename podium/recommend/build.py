@@ -1,0 +1,440 @@
+"""Build the `recommendations` and `related_talks` tables from the lake.
+
+Reads only the columns it needs (no descriptions unless a text must be embedded), takes
+embeddings from the cache, scores with `podium.recommend.scoring` and writes each table in one
+commit (whole table, or only the affected events' rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from podium.lake import Lake, sql_list
+from podium.models import normalise_tag
+from podium.recommend.config import RecommendSettings
+from podium.recommend.embedding_cache import embed_with_cache
+from podium.recommend.scoring import (
+    EventMatrix,
+    TalkMatrix,
+    TopK,
+    Weights,
+    idf_weights,
+    related_talks,
+    top_k_talks,
+)
+from podium.tag_counts import UNCOUNTED_STATES, talk_tag_pairs
+
+
+class TextEncoder(Protocol):
+    """What the build needs of an encoder (`podium.embeddings.Encoder` fits)."""
+
+    model_version: str
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+def embedding_model_version(name: str) -> str:
+    """The version `podium.embeddings.load_encoder(name)` will report, without loading it."""
+    from podium.embeddings import PACKAGED_MINILM, _weights_digest, resolve_model_path
+
+    if name == PACKAGED_MINILM:
+        return "all-MiniLM-L6-v2"
+    path = resolve_model_path(name)
+    return name if not Path(path).exists() else f"{Path(path).name}@{_weights_digest(path)}"
+
+
+@dataclass
+class LazyEncoder:
+    """Loads the encoder on the first `encode`, so a fully cached rebuild loads no model.
+
+    Args:
+        model_version: version the loaded encoder must report (the cache key).
+        load: builds the encoder.
+    """
+
+    model_version: str
+    load: Callable[[], TextEncoder]
+    _encoder: TextEncoder | None = field(default=None, repr=False)
+
+    @property
+    def loaded(self) -> bool:
+        return self._encoder is not None
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self._encoder is None:
+            self._encoder = self.load()
+            if self._encoder.model_version != self.model_version:
+                raise RuntimeError(
+                    f"encoder reports {self._encoder.model_version!r}, "
+                    f"expected {self.model_version!r}"
+                )
+        return self._encoder.encode(texts)
+
+
+@dataclass
+class BuildResult:
+    """What one build wrote."""
+
+    events: int
+    recommendation_rows: int
+    related_rows: int
+    talks: int
+    eligible_talks: int
+    embedded_now: int
+    model_version: str
+    computed_at: datetime
+    recommendations: pd.DataFrame
+    event_names: dict[str, str]
+
+
+def talk_text(title: str, description: str) -> str:
+    """The text a talk is embedded from."""
+    return f"{title}. {description or ''}".strip()
+
+
+def event_text(name: str, description: str, tags: Sequence[str]) -> str:
+    """The text an event is embedded from: name, description and tags."""
+    parts = [name, description or "", ("Topics: " + ", ".join(tags)) if len(tags) else ""]
+    return ". ".join(p for p in parts if p)
+
+
+def _hash_text(text: str) -> str:
+    return "text:" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def load_talks(*, lake: Lake) -> pd.DataFrame:
+    """Live talks with their tags (speaker tags plus `talk_tags`), sorted by talk id."""
+    talks = lake.read(
+        "talks", columns=["talk_id", "content_hash", "state", "language", "event_ids", "tags"]
+    )
+    talks = talks[~talks["state"].isin(UNCOUNTED_STATES)]
+    tags = lake.read("talk_tags", columns=["talk_id", "tag"])
+    pairs = talk_tag_pairs(talks, tags)
+    grouped = pairs.groupby("talk_id")["tag"].agg(lambda s: sorted(set(s)))
+    talks = talks.drop(columns=["tags"]).sort_values("talk_id").reset_index(drop=True)
+    talks["all_tags"] = talks["talk_id"].map(grouped)
+    talks["all_tags"] = talks["all_tags"].apply(lambda v: v if isinstance(v, list) else [])
+    return talks
+
+
+def eligibility(talks: pd.DataFrame, settings: RecommendSettings) -> np.ndarray:
+    """Which talks may be recommended: allowed state and (when set) allowed language."""
+    ok = talks["state"].isin(settings.recommendable_states).to_numpy()
+    if settings.languages:
+        ok &= talks["language"].isin(settings.languages).to_numpy()
+    return ok
+
+
+def document_frequency(*, lake: Lake, talks: pd.DataFrame) -> dict[str, int]:
+    """Talks per tag: from `tag_counts` when built, else counted from the talks in hand."""
+    counts = lake.read("tag_counts", where=[("scope", "=", "all")])
+    if not counts.empty:
+        return dict(zip(counts["tag"], counts["talks"].astype(int), strict=True))
+    exploded = talks["all_tags"].explode().dropna()
+    return {str(t): int(c) for t, c in exploded.value_counts().items()}
+
+
+def _texts_for(lake: Lake, talks: pd.DataFrame) -> Callable[[list[str]], list[str]]:
+    def texts(hashes: list[str]) -> list[str]:
+        # Read titles/descriptions only for the talks to embed, with a filter pushdown.
+        first = talks.drop_duplicates("content_hash").set_index("content_hash")["talk_id"]
+        ids = [first[h] for h in hashes]
+        rows = lake.read(
+            "talks",
+            columns=["talk_id", "title", "description"],
+            where=[("talk_id", "in", ids)],
+        ).set_index("talk_id")
+        return [talk_text(rows.at[i, "title"], rows.at[i, "description"]) for i in ids]
+
+    return texts
+
+
+def talk_matrix(
+    *, lake: Lake, talks: pd.DataFrame, encoder: TextEncoder, settings: RecommendSettings
+) -> tuple[TalkMatrix, list[str]]:
+    """The talks as matrices (embeddings from the cache), and the content hashes embedded now."""
+    hashes = talks["content_hash"].tolist()
+    vectors, embedded = embed_with_cache(
+        lake=lake,
+        model_version=encoder.model_version,
+        hashes=hashes,
+        texts=_texts_for(lake, talks),
+        encode=encoder.encode,
+    )
+    matrix = TalkMatrix(
+        talk_ids=talks["talk_id"].to_numpy(dtype=object),
+        embeddings=vectors,
+        tags=talks["all_tags"].tolist(),
+        eligible=eligibility(talks, settings),
+        event_ids=[list(v) if v is not None else [] for v in talks["event_ids"]],
+    )
+    return matrix, embedded
+
+
+def event_matrix(
+    *, lake: Lake, events: pd.DataFrame, encoder: TextEncoder
+) -> tuple[EventMatrix, list[str]]:
+    """The events as matrices; event texts are cached by the hash of the text."""
+    tags = [[normalise_tag(t) for t in (v if v is not None else [])] for v in events["tags"]]
+    texts = [
+        event_text(n, d, t) for n, d, t in zip(events["name"], events["description"], tags, strict=True)
+    ]
+    hashes = [_hash_text(t) for t in texts]
+    by_hash = dict(zip(hashes, texts, strict=True))
+    vectors, embedded = embed_with_cache(
+        lake=lake,
+        model_version=encoder.model_version,
+        hashes=hashes,
+        texts=lambda missing: [by_hash[h] for h in missing],
+        encode=encoder.encode,
+    )
+    return (
+        EventMatrix(
+            event_ids=events["event_id"].to_numpy(dtype=object),
+            embeddings=vectors.astype(np.float32),
+            tags=tags,
+        ),
+        embedded,
+    )
+
+
+def explain(
+    top: TopK,
+    events: EventMatrix,
+    event_offset: int,
+    talks: TalkMatrix,
+    *,
+    idf: dict[str, float],
+    weights: Weights,
+    model_version: str,
+    computed_at: datetime,
+) -> pd.DataFrame:
+    """Rows of the recommendations table for one block of events, with their explanations."""
+    rows: list[dict[str, Any]] = []
+    for r, event_id in enumerate(top.event_ids):
+        e = event_offset + r
+        event_tags = list(dict.fromkeys(events.tags[e]))
+        total = sum(idf.get(t, 1.0) for t in event_tags) or 1.0
+        event_vec = events.embeddings[e]
+        rank = 0
+        for index, score in zip(top.index[r], top.score[r], strict=True):
+            if index < 0:
+                continue
+            rank += 1
+            talk_tags = set(talks.tags[index])
+            matched = sorted(
+                (t for t in event_tags if t in talk_tags), key=lambda t: (-idf.get(t, 1.0), t)
+            )
+            overlap = sum(idf.get(t, 1.0) for t in matched) / total
+            semantic = max(0.0, float(event_vec @ talks.embeddings[index].astype(np.float32)))
+            components = {
+                "tag_overlap": round(overlap, 6),
+                "semantic": round(semantic, 6),
+                "tag_weight": weights.tag,
+                "semantic_weight": weights.semantic,
+            }
+            rows.append(
+                {
+                    "event_id": str(event_id),
+                    "rank": rank,
+                    "talk_id": str(talks.talk_ids[index]),
+                    "score": float(score),
+                    "matched_tags": matched,
+                    "components": json.dumps(components, sort_keys=True),
+                    "model_version": model_version,
+                    "computed_at": computed_at,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "event_id",
+            "rank",
+            "talk_id",
+            "score",
+            "matched_tags",
+            "components",
+            "model_version",
+            "computed_at",
+        ],
+    )
+
+
+def compute_recommendations(
+    *,
+    events: EventMatrix,
+    talks: TalkMatrix,
+    idf: dict[str, float],
+    settings: RecommendSettings,
+    model_version: str,
+    computed_at: datetime,
+) -> pd.DataFrame:
+    """All recommendation rows for `events` (pure: matrices in, rows out)."""
+    weights = Weights(tag=settings.tag_weight, semantic=settings.semantic_weight)
+    frames = []
+    offset = 0
+    for top in top_k_talks(
+        events,
+        talks,
+        idf=idf,
+        weights=weights,
+        k=settings.top_k,
+        exclude_talks_at_event=settings.exclude_talks_at_event,
+        talk_chunk=settings.talk_chunk,
+        event_chunk=settings.event_chunk,
+        decimals=settings.score_decimals,
+    ):
+        frames.append(
+            explain(
+                top,
+                events,
+                offset,
+                talks,
+                idf=idf,
+                weights=weights,
+                model_version=model_version,
+                computed_at=computed_at,
+            )
+        )
+        offset += len(top.event_ids)
+    if not frames:
+        return explain(
+            TopK(np.zeros((0, 0), np.int64), np.zeros((0, 0), np.float32)),
+            events,
+            0,
+            talks,
+            idf=idf,
+            weights=weights,
+            model_version=model_version,
+            computed_at=computed_at,
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def compute_related(
+    *,
+    talks: TalkMatrix,
+    settings: RecommendSettings,
+    computed_at: datetime,
+    queries: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Rows of `related_talks` for `queries` (talk indices; all talks when None)."""
+    parts = []
+    for q, top in related_talks(
+        talks,
+        k=settings.related_top_k,
+        queries=queries,
+        query_chunk=settings.related_query_chunk,
+        talk_chunk=settings.talk_chunk,
+        decimals=settings.score_decimals,
+    ):
+        valid = top.index >= 0
+        ranks = np.cumsum(valid, axis=1)
+        rows, cols = np.nonzero(valid)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "talk_id": talks.talk_ids[q[rows]],
+                    "rank": ranks[rows, cols].astype(np.int32),
+                    "other_id": talks.talk_ids[top.index[rows, cols]],
+                    "score": top.score[rows, cols].astype(np.float64),
+                }
+            )
+        )
+    frame = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["talk_id", "rank", "other_id", "score"])
+    )
+    frame["computed_at"] = computed_at
+    return frame
+
+
+def build_tables(
+    *,
+    lake: Lake,
+    settings: RecommendSettings,
+    encoder: TextEncoder,
+    event_ids: Sequence[str] | None = None,
+    computed_at: datetime | None = None,
+) -> BuildResult:
+    """Recompute recommendations (all events, or only `event_ids`) and related talks.
+
+    Related talks are recomputed for every talk on a full build, and on a partial build only
+    for talks that are new or whose text changed (embedded in this run or never related).
+
+    Args:
+        lake: the lake.
+        settings: recommendation settings.
+        encoder: text encoder (a `LazyEncoder` loads the model only when something is new).
+        event_ids: the events to recompute; None for all.
+        computed_at: timestamp on every row (now by default).
+    """
+    computed_at = computed_at or datetime.now(UTC)
+    events = lake.read("events", columns=["event_id", "name", "description", "tags"])
+    if event_ids is not None:
+        events = events[events["event_id"].isin(list(event_ids))]
+    events = events.sort_values("event_id").reset_index(drop=True)
+    talks = load_talks(lake=lake)
+    tmatrix, embedded = talk_matrix(lake=lake, talks=talks, encoder=encoder, settings=settings)
+    ematrix, embedded_events = event_matrix(lake=lake, events=events, encoder=encoder)
+    live = len(talks)
+    idf = idf_weights(document_frequency(lake=lake, talks=talks), live)
+    recs = compute_recommendations(
+        events=ematrix,
+        talks=tmatrix,
+        idf=idf,
+        settings=settings,
+        model_version=encoder.model_version,
+        computed_at=computed_at,
+    )
+    if event_ids is None:
+        lake.overwrite("recommendations", recs)
+    elif len(events):
+        lake.replace_where(
+            "recommendations",
+            recs,
+            predicate=f"event_id IN {sql_list(events['event_id'])}",
+        )
+    related_rows = 0
+    if settings.related_top_k and live:
+        if event_ids is None:
+            related = compute_related(talks=tmatrix, settings=settings, computed_at=computed_at)
+            lake.overwrite("related_talks", related)
+        else:
+            known = set(lake.read("related_talks", columns=["talk_id"])["talk_id"])
+            fresh = set(talks["talk_id"]) - known
+            # Vectors embedded in this run belong to new or edited talks.
+            fresh |= set(talks.loc[talks["content_hash"].isin(embedded), "talk_id"])
+            queries = np.flatnonzero(talks["talk_id"].isin(fresh).to_numpy())
+            related = compute_related(
+                talks=tmatrix, settings=settings, computed_at=computed_at, queries=queries
+            )
+            if len(queries):
+                lake.replace_where(
+                    "related_talks",
+                    related,
+                    predicate=f"talk_id IN {sql_list(talks['talk_id'].iloc[queries])}",
+                )
+        related_rows = len(related)
+    return BuildResult(
+        events=len(events),
+        recommendation_rows=len(recs),
+        related_rows=related_rows,
+        talks=live,
+        eligible_talks=int(tmatrix.eligible.sum()),
+        embedded_now=len(embedded) + len(embedded_events),
+        model_version=encoder.model_version,
+        computed_at=computed_at,
+        recommendations=recs,
+        event_names=dict(zip(events["event_id"], events["name"], strict=True)),
+    )

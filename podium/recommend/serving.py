@@ -1,0 +1,69 @@
+"""Read one event's precomputed recommendations: no model, no scan of the talks.
+
+The lookup asks Delta for the event's rows with a filter on `event_id`; parquet statistics of
+the table (written sorted by event) let the reader skip files and row groups of other events.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from podium.lake import Lake
+
+
+class RecommendationError(LookupError):
+    """Base class of lookup errors; `str()` is a one-line message for people."""
+
+
+class UnknownEventError(RecommendationError):
+    """The event id is not in the `events` table."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"unknown event {event_id!r}")
+        self.event_id = event_id
+
+
+class RecommendationsNotBuiltError(RecommendationError):
+    """The event exists but has no recommendation table yet."""
+
+    def __init__(self, event_id: str, *, table_missing: bool) -> None:
+        reason = "no recommendations have been built yet" if table_missing else (
+            f"recommendations for event {event_id!r} are not built yet"
+        )
+        super().__init__(f"{reason}; run the build-recommendations flow")
+        self.event_id = event_id
+        self.table_missing = table_missing
+
+
+COLUMNS = ["rank", "talk_id", "score", "matched_tags", "components", "model_version", "computed_at"]
+
+
+def lookup_recommendations(*, lake: Lake, event_id: str) -> pd.DataFrame:
+    """The event's recommendations, best first.
+
+    Args:
+        lake: the lake.
+        event_id: the event.
+
+    Returns:
+        Columns rank, talk_id, score, matched_tags (list), components (dict), model_version,
+        computed_at.
+
+    Raises:
+        UnknownEventError: no such event.
+        RecommendationsNotBuiltError: the event exists but its table is not built yet.
+    """
+    rows = lake.read("recommendations", columns=COLUMNS, where=[("event_id", "=", event_id)])
+    if rows.empty:
+        known = lake.read("events", columns=["event_id"], where=[("event_id", "=", event_id)])
+        if known.empty:
+            raise UnknownEventError(event_id)
+        raise RecommendationsNotBuiltError(
+            event_id, table_missing=not lake.exists("recommendations")
+        )
+    rows = rows.sort_values("rank").reset_index(drop=True)
+    rows["matched_tags"] = rows["matched_tags"].apply(lambda v: [str(t) for t in v])
+    rows["components"] = rows["components"].apply(json.loads)
+    return rows

@@ -1,0 +1,283 @@
+"""Tag counts: how many talks carry each tag, overall, per event and per state.
+
+A talk's tags are the union of its speaker tags (`talks.tags`) and its `talk_tags` rows; a talk
+counts once per tag in each group. Deleted talks count nowhere.
+
+Two ways to the same table, tested to agree:
+
+- `recompute_tag_counts` rebuilds everything from `talks` and `talk_tags`.
+- `update_tag_counts` applies only what changed since the last run. It finds the changed talks
+  from the Delta logs (files added or removed since the table versions it last counted), reads
+  those talks as they were then (Delta time travel) and as they are now, and adds the
+  difference to the stored counts. Trusting a caller's list of changed talks alone would lose
+  changes, since a debounced trigger passes only the last event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable, QueryBuilder
+from deltalake.exceptions import DeltaError
+
+from podium.lake import SCHEMAS, Lake, sql_list
+from podium.models import normalise_tag
+
+SCOPES = ("all", "event", "state")
+UNCOUNTED_STATES = frozenset({"deleted"})
+STATE_BLOB = "state/tag_counts.json"
+_SOURCES = ("talks", "talk_tags")
+_KEY = ["scope", "key", "tag"]
+
+
+@dataclass(frozen=True)
+class TagCountRun:
+    """What one aggregation did."""
+
+    mode: str  # "full" or "incremental"
+    talks_changed: int
+    rows_written: int
+    rows_deleted: int
+    versions: dict[str, int | None]
+    changed_talk_ids: tuple[str, ...] = ()
+    touched_tags: tuple[str, ...] = ()  # tags the changed talks carried before or after
+    touched_events: tuple[str, ...] = ()  # events the changed talks were listed at
+
+
+def talk_tag_pairs(talks: pd.DataFrame, talk_tags: pd.DataFrame) -> pd.DataFrame:
+    """(talk_id, tag) pairs: speaker tags from `talks.tags` plus `talk_tags` rows, deduplicated.
+
+    Args:
+        talks: rows with `talk_id` and `tags` (list of strings).
+        talk_tags: rows with `talk_id` and `tag`.
+    """
+    speaker = talks[["talk_id", "tags"]].explode("tags").dropna(subset=["tags"])
+    speaker = speaker.rename(columns={"tags": "tag"})
+    both = pd.concat([speaker[["talk_id", "tag"]], talk_tags[["talk_id", "tag"]]])
+    both["tag"] = both["tag"].map(normalise_tag)
+    both = both[both["tag"] != ""]
+    return both.drop_duplicates().reset_index(drop=True)
+
+
+def contributions(talks: pd.DataFrame, talk_tags: pd.DataFrame) -> pd.DataFrame:
+    """One row per (scope, key, tag, talk_id) a talk adds 1 to.
+
+    Args:
+        talks: rows with `talk_id`, `tags`, `event_ids`, `state`.
+        talk_tags: rows with `talk_id`, `tag` (only talks present in `talks` count).
+    """
+    live = talks[~talks["state"].isin(UNCOUNTED_STATES)]
+    pairs = talk_tag_pairs(live, talk_tags[talk_tags["talk_id"].isin(live["talk_id"])])
+    overall = pairs.assign(scope="all", key="")
+    by_state = pairs.merge(live[["talk_id", "state"]], on="talk_id").rename(
+        columns={"state": "key"}
+    )
+    by_state["scope"] = "state"
+    events = live[["talk_id", "event_ids"]].explode("event_ids").dropna(subset=["event_ids"])
+    by_event = pairs.merge(events, on="talk_id").rename(columns={"event_ids": "key"})
+    by_event["scope"] = "event"
+    out = pd.concat([overall, by_state, by_event], ignore_index=True)
+    return out[["scope", "key", "tag", "talk_id"]].drop_duplicates()
+
+
+def count(contrib: pd.DataFrame) -> pd.DataFrame:
+    """Group contributions into (scope, key, tag, talks), sorted by key."""
+    if contrib.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in _KEY}).assign(
+            talks=pd.Series(dtype="int64")
+        )
+    counts = contrib.groupby(_KEY, sort=True).size().rename("talks").reset_index()
+    counts["talks"] = counts["talks"].astype("int64")
+    return counts
+
+
+def _source_columns(name: str) -> list[str]:
+    return ["talk_id", "tags", "event_ids", "state"] if name == "talks" else ["talk_id", "tag"]
+
+
+def _empty(name: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in _source_columns(name)})
+
+
+def _read_at(
+    lake: Lake, name: str, version: int | None, talk_ids: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Rows of `name` at a Delta version (None: missing table), optionally for some talks."""
+    if version is None:
+        return _empty(name)
+    table = DeltaTable(lake.table_uri(name), version=version, storage_options=lake.storage_options)
+    columns = _source_columns(name)
+    if talk_ids is None:
+        data = table.to_pyarrow_dataset().to_table(columns=columns)
+    else:
+        ids = list(talk_ids)
+        if not ids:
+            return _empty(name)
+        # DataFusion, like Lake.read: pyarrow dataset filters trip over string_view files.
+        select = ", ".join(f'"{c}"' for c in columns)
+        reader = QueryBuilder().register("t", table).execute(
+            f'SELECT {select} FROM t WHERE "talk_id" IN {sql_list(ids)}'
+        )
+        data = pa.table(reader.read_all())
+    schema = SCHEMAS[name]
+    return data.cast(pa.schema([schema.field(c) for c in columns])).to_pandas()
+
+
+def _changed_talk_ids(lake: Lake, name: str, old: int | None, new: int | None) -> set[str]:
+    """Talk ids in the data files that differ between two versions of a table.
+
+    A MERGE or delete rewrites whole files, so the ids in files removed or added since `old`
+    are a superset of the talks whose rows changed; that is all the incremental update needs.
+    """
+    if new is None or old == new:
+        return set()
+    uri = lake.table_uri(name)
+    new_ds = DeltaTable(uri, version=new, storage_options=lake.storage_options).to_pyarrow_dataset()
+    new_frags = {f.path: f for f in new_ds.get_fragments()}
+    old_frags: dict[str, object] = {}
+    if old is not None:
+        old_ds = DeltaTable(
+            uri, version=old, storage_options=lake.storage_options
+        ).to_pyarrow_dataset()
+        old_frags = {f.path: f for f in old_ds.get_fragments()}
+    ids: set[str] = set()
+    for path in set(new_frags) ^ set(old_frags):
+        fragment = new_frags.get(path) or old_frags[path]
+        column = fragment.to_table(columns=["talk_id"]).column("talk_id")  # type: ignore[attr-defined]
+        ids.update(pc.unique(column).to_pylist())
+    return ids
+
+
+def _versions(lake: Lake) -> dict[str, int | None]:
+    return {name: lake.version(name) for name in _SOURCES}
+
+
+def _load_state(lake: Lake) -> dict[str, int | None] | None:
+    if not lake.blob_exists(STATE_BLOB) or not lake.exists("tag_counts"):
+        return None
+    state = json.loads(lake.get_blob(STATE_BLOB))
+    return {name: state.get(name) for name in _SOURCES}
+
+
+def _save_state(lake: Lake, versions: dict[str, int | None]) -> None:
+    lake.put_blob(STATE_BLOB, json.dumps(versions, sort_keys=True).encode())
+
+
+def recompute_tag_counts(*, lake: Lake, computed_at: datetime | None = None) -> TagCountRun:
+    """Rebuild `tag_counts` from scratch and remember the source versions it counted.
+
+    Args:
+        lake: the lake holding `talks` and `talk_tags`.
+        computed_at: timestamp written on every row (now by default).
+    """
+    computed_at = computed_at or datetime.now(UTC)
+    versions = _versions(lake)
+    talks = _read_at(lake, "talks", versions["talks"])
+    tags = _read_at(lake, "talk_tags", versions["talk_tags"])
+    counts = count(contributions(talks, tags)).assign(computed_at=computed_at)
+    lake.overwrite("tag_counts", counts)
+    _save_state(lake, versions)
+    return TagCountRun("full", len(talks), len(counts), 0, versions)
+
+
+def update_tag_counts(
+    *,
+    lake: Lake,
+    talk_ids: Iterable[str] | None = None,
+    computed_at: datetime | None = None,
+) -> TagCountRun:
+    """Apply the changes since the last run to `tag_counts`; a full rebuild when there is none.
+
+    Args:
+        lake: the lake.
+        talk_ids: talks known to have changed; merged with the ones found in the Delta logs.
+        computed_at: timestamp written on changed rows (now by default).
+    """
+    computed_at = computed_at or datetime.now(UTC)
+    previous = _load_state(lake)
+    if previous is None:
+        return recompute_tag_counts(lake=lake, computed_at=computed_at)
+    current = _versions(lake)
+    try:
+        changed = set(talk_ids or ())
+        for name in _SOURCES:
+            changed |= _changed_talk_ids(lake, name, previous[name], current[name])
+        if not changed:
+            # Nothing to apply, but remember the versions so the next run diffs from here.
+            _save_state(lake, current)
+            return TagCountRun("incremental", 0, 0, 0, current)
+        old = contributions(
+            _read_at(lake, "talks", previous["talks"], changed),
+            _read_at(lake, "talk_tags", previous["talk_tags"], changed),
+        )
+        new = contributions(
+            _read_at(lake, "talks", current["talks"], changed),
+            _read_at(lake, "talk_tags", current["talk_tags"], changed),
+        )
+    except (DeltaError, OSError):  # an old version vacuumed away: recount everything
+        return recompute_tag_counts(lake=lake, computed_at=computed_at)
+    touched = tuple(sorted(set(old["tag"]) | set(new["tag"])))
+    both = pd.concat([old, new])
+    at_events = tuple(sorted(set(both.loc[both["scope"] == "event", "key"])))
+    delta = count(new).set_index(_KEY)["talks"].sub(
+        count(old).set_index(_KEY)["talks"], fill_value=0
+    )
+    delta = delta[delta != 0]
+    if delta.empty:
+        _save_state(lake, current)
+        return TagCountRun(
+            "incremental", len(changed), 0, 0, current, tuple(sorted(changed)), touched, at_events
+        )
+    keys = delta.reset_index()
+    stored = lake.read("tag_counts", where=[("tag", "in", sorted(set(keys["tag"])))])
+    stored = stored.set_index(_KEY)["talks"]
+    updated = stored.reindex(delta.index, fill_value=0).add(delta).astype("int64")
+    rows = updated.rename("talks").reset_index().assign(computed_at=computed_at)
+    lake.upsert("tag_counts", rows)
+    deleted = 0
+    if (rows["talks"] <= 0).any():
+        deleted = lake.delete("tag_counts", predicate="talks <= 0")
+    _save_state(lake, current)
+    return TagCountRun(
+        "incremental",
+        len(changed),
+        len(rows),
+        deleted,
+        current,
+        tuple(sorted(changed)),
+        touched,
+        at_events,
+    )
+
+
+def read_tag_counts(*, lake: Lake, scope: str = "all", key: str = "") -> pd.DataFrame:
+    """Tag counts of one scope/key, most used first (ties by tag)."""
+    rows = lake.read("tag_counts", where=[("scope", "=", scope), ("key", "=", key)])
+    return rows.sort_values(["talks", "tag"], ascending=[False, True]).reset_index(drop=True)
+
+
+def affected_event_ids(*, lake: Lake, run: TagCountRun) -> list[str] | None:
+    """Events whose recommendations the run may have changed; None means all of them.
+
+    An event is affected when it shares a tag with a changed talk (before or after the change)
+    or lists a changed talk. A changed talk with no shared tag can still move into an event's
+    list through the semantic score alone; the scheduled full rebuild picks that up.
+    """
+    if run.mode == "full":
+        return None
+    if not run.changed_talk_ids:
+        return []
+    events = lake.read("events", columns=["event_id", "tags"])
+    touched = set(run.touched_tags)
+    hit = {
+        str(event_id)
+        for event_id, tags in zip(events["event_id"], events["tags"], strict=True)
+        if tags is not None and touched.intersection(normalise_tag(t) for t in tags)
+    }
+    return sorted(hit | (set(run.touched_events) & set(events["event_id"])))

@@ -1,0 +1,94 @@
+"""Prefect tasks around `podium.recommend`: build the tables, publish them as artifacts."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+
+from podium.lake import Lake
+from podium.recommend.build import BuildResult, LazyEncoder, build_tables, embedding_model_version
+from podium.recommend.config import RecommendSettings
+
+
+def make_encoder(settings: RecommendSettings) -> LazyEncoder:
+    """An encoder that loads its weights only if some text is not in the embedding cache."""
+
+    def load():  # type: ignore[no-untyped-def]
+        from podium.devices import resolve_device
+        from podium.embeddings import load_encoder
+
+        return load_encoder(
+            settings.embedding_model,
+            device=resolve_device(settings.device),
+            batch_size=settings.embed_batch_size,
+        )
+
+    return LazyEncoder(model_version=embedding_model_version(settings.embedding_model), load=load)
+
+
+@task(name="build-recommendation-tables", retries=1, retry_delay_seconds=10, cache_policy=NONE)
+def build_recommendation_tables(
+    *, lake: Lake, settings: RecommendSettings, event_ids: list[str] | None
+) -> BuildResult:
+    """Recompute `recommendations` (all or some events) and `related_talks`."""
+    return build_tables(
+        lake=lake, settings=settings, encoder=make_encoder(settings), event_ids=event_ids
+    )
+
+
+def _artifact_key(event_id: str) -> str:
+    # Artifact keys allow lowercase letters, digits and dashes only.
+    slug = re.sub(r"[^a-z0-9]+", "-", event_id.lower()).strip("-")
+    return f"recommendations-{slug}"[:100]
+
+
+@task(name="publish-recommendations", cache_policy=NONE)
+def publish_recommendations(*, result: BuildResult, settings: RecommendSettings) -> int:
+    """One table artifact per event for small builds, else one markdown summary.
+
+    Returns how many artifacts were created.
+    """
+    recs = result.recommendations
+    if result.events <= settings.artifact_event_limit:
+        for event_id, rows in recs.groupby("event_id", sort=True):
+            table = [
+                {
+                    "rank": int(r.rank),
+                    "talk": r.talk_id,
+                    "score": round(float(r.score), 4),
+                    "matched tags": ", ".join(r.matched_tags),
+                    **{k: v for k, v in json.loads(r.components).items() if "weight" not in k},
+                }
+                for r in rows.itertuples()
+            ]
+            create_table_artifact(
+                key=_artifact_key(str(event_id)),
+                table=table,
+                description=(
+                    f"Recommended talks for {result.event_names.get(event_id, event_id)} "
+                    f"(model {result.model_version}, computed {result.computed_at:%Y-%m-%d %H:%M} UTC)."
+                ),
+            )
+        return int(recs["event_id"].nunique())
+    firsts = recs[recs["rank"] == 1].head(settings.artifact_event_limit)
+    lines = [
+        f"# Recommendations: {result.events} events",
+        "",
+        f"- rows written: {result.recommendation_rows}; related-talk rows: {result.related_rows}",
+        f"- talks: {result.talks} ({result.eligible_talks} recommendable); "
+        f"texts embedded this run: {result.embedded_now}",
+        f"- model: {result.model_version}; computed at {result.computed_at:%Y-%m-%d %H:%M:%S} UTC",
+        "",
+        "| event | top talk | score | matched tags |",
+        "|---|---|---|---|",
+    ]
+    for r in firsts.itertuples():
+        lines.append(
+            f"| {r.event_id} | {r.talk_id} | {r.score:.4f} | {', '.join(r.matched_tags)} |"
+        )
+    create_markdown_artifact(key="recommendations-summary", markdown="\n".join(lines))
+    return 1

@@ -1,0 +1,75 @@
+"""aggregate-tags and build-recommendations against a real Prefect server (started by the
+tests), a real Delta lake in a temp folder and the real packaged MiniLM encoder. Nothing is
+faked; the sample talks are generated in tests/podium/recommend/lake_data.py.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pandas as pd
+
+from flows.aggregate_tags import aggregate_tags
+from flows.build_recommendations import build_recommendations
+from podium.lake import Lake
+from podium.recommend.serving import lookup_recommendations
+from tests.podium.recommend.lake_data import make_lake, tag_rows
+
+
+def _counts(lake: Lake) -> pd.DataFrame:
+    rows = lake.read("tag_counts").drop(columns=["computed_at"])
+    return rows.sort_values(["scope", "key", "tag"]).reset_index(drop=True)
+
+
+def _artifact_keys(api_url: str) -> set[str]:
+    response = httpx.post(f"{api_url}/artifacts/filter", json={"limit": 200})
+    response.raise_for_status()
+    return {a["key"] for a in response.json() if a.get("key")}
+
+
+def _events_named(api_url: str, name: str) -> list[dict]:
+    found: list[dict] = []
+    deadline = time.monotonic() + 30
+    while not found and time.monotonic() < deadline:  # the server persists events in batches
+        response = httpx.post(
+            f"{api_url}/events/filter", json={"filter": {"event": {"name": [name]}}}
+        )
+        response.raise_for_status()
+        found = response.json()["events"]
+        time.sleep(0.5)
+    return found
+
+
+def test_aggregate_then_recommend(prefect_server: str, settings) -> None:
+    lake = make_lake(settings.lake_url)
+
+    first = aggregate_tags(full=True)
+    assert first["mode"] == "full" and first["event_ids"] is None
+    assert "tag-counts" in _artifact_keys(prefect_server)
+    assert _events_named(prefect_server, "podium.tags.aggregated")
+
+    # An enrichment run re-tags one talk; the incremental update must equal a recount.
+    lake.delete("talk_tags", predicate="talk_id = 't001'")
+    lake.append("talk_tags", tag_rows([("t001", "django"), ("t001", "rust")]))
+    incremental = aggregate_tags(talk_ids=["t001"])
+    assert incremental["mode"] == "incremental" and incremental["talks_changed"] >= 1
+    assert "ev-b" in incremental["event_ids"]  # shares the new tag "django"
+    after_incremental = _counts(lake)
+    aggregate_tags(full=True)
+    pd.testing.assert_frame_equal(after_incremental, _counts(lake))
+
+    summary = build_recommendations()
+    assert summary["events"] == 3 and summary["recommendation_rows"] == 30
+    assert summary["model_version"] == "all-MiniLM-L6-v2"
+    keys = _artifact_keys(prefect_server)
+    assert {"recommendations-ev-a", "recommendations-ev-b", "recommendations-ev-c"} <= keys
+
+    rows = lookup_recommendations(lake=lake, event_id="ev-c")
+    assert list(rows["rank"]) == list(range(1, 11))
+    assert "devops" in rows["matched_tags"].iloc[0]
+
+    # A rebuild of one event reuses the cached embeddings: no text is embedded again.
+    again = build_recommendations(event_ids=["ev-a"])
+    assert again["events"] == 1 and again["embedded_now"] == 0
+    assert len(lake.read("recommendations")) == 30
