@@ -1,11 +1,200 @@
-"""Settings of git push reviews (a section of `podium.settings.Settings`)."""
+"""Settings of git push reviews (a section of `podium.settings.Settings`).
 
-from pydantic import BaseModel, Field
+Environment examples: `PODIUM_REVIEW__REPOS='[{"name": "api", "url": "https://github.com/o/api.git",
+"aliases": ["o/api"]}]'`, `PODIUM_REVIEW__SUMMARY_BACKEND=bedrock`,
+`PODIUM_REVIEW__GITHUB_WEBHOOK_SECRET=...`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+DEFAULT_IGNORE_PATTERNS = [
+    "vendor/**",
+    "third_party/**",
+    "node_modules/**",
+    "dist/**",
+    "*.min.js",
+    "*.min.css",
+    "*_pb2.py",
+    "*_pb2_grpc.py",
+    "*.pb.go",
+    "*.generated.*",
+    "*.map",
+]
+
+
+class WatchedRepo(BaseModel):
+    """One repository whose pushes are reviewed."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Short name; events use the resource id podium.repo.<name>.",
+    )
+    url: str = Field(
+        description="Where to clone from: https://, ssh://, git@host:path, file:// or a local path."
+    )
+    default_branch: str | None = Field(
+        default=None,
+        description="Branch a new branch is compared against; None asks the remote's HEAD.",
+    )
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="Other names webhooks use for it: GitHub full_name, GitLab "
+        "path_with_namespace, other clone or web URLs.",
+    )
+
+    def names(self) -> set[str]:
+        """Every string a webhook may identify this repository by, normalised."""
+        return {normalise_repo_name(n) for n in [self.name, self.url, *self.aliases]}
+
+
+def normalise_repo_name(value: str) -> str:
+    """Lower-case, without a trailing slash or `.git`, so URL spellings compare equal."""
+    value = value.strip().rstrip("/").lower()
+    return value[: -len(".git")] if value.endswith(".git") else value
 
 
 class ReviewSettings(BaseModel):
-    """How pushes are reviewed."""
+    """How pushes are reviewed: where repositories come from, how changes are summarised,
+    who is told and how long a review may wait."""
+
+    repos: list[WatchedRepo] = Field(
+        default_factory=list, description="Watched repositories; pushes to others are ignored."
+    )
+    cache_dir: Path | None = Field(
+        default=None, description="Folder of cached clones; None means <home>/git-cache."
+    )
+    git_username: str = Field(
+        default="x-access-token",
+        description="User name sent with git_token over HTTPS (GitHub accepts x-access-token).",
+    )
+    git_token: SecretStr | None = Field(
+        default=None,
+        description="Token for cloning private repositories over HTTPS; sent as a header "
+        "through git's environment, never on the command line or in logs.",
+    )
+    git_timeout_s: float = Field(
+        default=300, gt=0, description="Longest a clone or fetch may take, seconds."
+    )
+
+    github_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of GitHub webhooks (X-Hub-Signature-256); None disables /hooks/github.",
+    )
+    gitlab_token: SecretStr | None = Field(
+        default=None,
+        description="Secret token of GitLab webhooks (X-Gitlab-Token); None disables /hooks/gitlab.",
+    )
+    push_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 secret of the generic /hooks/push body; None reuses the "
+        "gateway's secret.",
+    )
+
+    summary_backend: Literal["structural", "bedrock", "openai"] = Field(
+        default="structural",
+        description="`structural` needs no model; `bedrock` uses the Converse API through "
+        "boto3; `openai` any OpenAI-compatible /chat/completions endpoint.",
+    )
+    model_id: str = Field(
+        default="",
+        description="Model id: a Bedrock model or inference profile id, or the OpenAI-compatible "
+        "server's model name. Required for the bedrock and openai backends.",
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        description="Bedrock runtime endpoint override, or the OpenAI-compatible base URL "
+        "(…/v1). Required for openai.",
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="Bearer key of the OpenAI-compatible endpoint."
+    )
+    aws_region: str = Field(default="us-east-1", description="Region of Bedrock and SES.")
+    aws_access_key_id: SecretStr | None = Field(
+        default=None, description="AWS key for Bedrock and SES; None uses the default chain."
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret matching aws_access_key_id."
+    )
+    token_budget: int = Field(
+        default=12_000, gt=500, description="Approximate tokens of diff a model is shown."
+    )
+    max_output_tokens: int = Field(
+        default=1024, gt=0, description="Most tokens a model may answer with."
+    )
+    llm_timeout_s: float = Field(default=120, gt=0, description="Longest a model call may take.")
+    ignore_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_IGNORE_PATTERNS),
+        description="Glob patterns of generated and vendored files kept out of model prompts "
+        "(they are still listed in the summary).",
+    )
+    large_change_lines: int = Field(
+        default=1500, gt=0, description="Changed lines above which a push is flagged as very large."
+    )
+
+    notifier: Literal["none", "ses", "slack", "smtp"] = Field(
+        default="none", description="How the reviewer is told a review is waiting."
+    )
+    notify_to: list[str] = Field(
+        default_factory=list, description="Reviewer e-mail addresses (ses, smtp)."
+    )
+    notify_from: str = Field(default="", description="Sender address (ses, smtp).")
+    ses_endpoint_url: str | None = Field(
+        default=None, description="SES endpoint override (a local or moto server); None for AWS."
+    )
+    slack_webhook_url: SecretStr | None = Field(
+        default=None, description="Slack-compatible incoming webhook URL (it is a secret)."
+    )
+    smtp_host: str = Field(default="localhost", description="SMTP server host.")
+    smtp_port: int = Field(default=587, description="SMTP server port.")
+    smtp_username: str | None = Field(default=None, description="SMTP login; None skips login.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP session with STARTTLS.")
+    notify_timeout_s: float = Field(default=30, gt=0, description="Longest a notification may take.")
 
     timeout_s: int = Field(
-        default=3600, gt=0, description="How long a review waits for a decision before expiring."
+        default=3600,
+        gt=0,
+        description="How long a review waits for a decision before it is recorded as expired.",
     )
+    poll_interval_s: int = Field(
+        default=10, gt=0, description="How often a paused review checks for a decision, seconds."
+    )
+
+    @model_validator(mode="after")
+    def _backend_complete(self) -> ReviewSettings:
+        if self.summary_backend != "structural" and not self.model_id:
+            raise ValueError(f"review.summary_backend={self.summary_backend} needs review.model_id")
+        if self.summary_backend == "openai" and not self.endpoint_url:
+            raise ValueError("review.summary_backend=openai needs review.endpoint_url")
+        if self.notifier in ("ses", "smtp") and not (self.notify_to and self.notify_from):
+            raise ValueError(f"review.notifier={self.notifier} needs notify_to and notify_from")
+        if self.notifier == "slack" and self.slack_webhook_url is None:
+            raise ValueError("review.notifier=slack needs review.slack_webhook_url")
+        names = [r.name for r in self.repos]
+        if len(names) != len(set(names)):
+            raise ValueError("review.repos has duplicate names")
+        return self
+
+    def repo(self, name: str) -> WatchedRepo:
+        """The watched repository called `name`; KeyError when it is not watched."""
+        for repo in self.repos:
+            if repo.name == name:
+                return repo
+        raise KeyError(f"repository {name!r} is not watched")
+
+    def find_repo(self, candidates: list[str]) -> WatchedRepo | None:
+        """The watched repository any of `candidates` (names, URLs) identifies, if any."""
+        wanted = {normalise_repo_name(c) for c in candidates if c}
+        for repo in self.repos:
+            if repo.names() & wanted:
+                return repo
+        return None
+
+    def cache_path(self, home: Path) -> Path:
+        """Folder of cached clones."""
+        return self.cache_dir or (home / "git-cache")

@@ -1,0 +1,90 @@
+"""Real git repositories built in temp folders for review tests (no git server: a bare
+"origin" repository on disk plays the remote, reached by local path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Ada Lovelace",
+    "GIT_AUTHOR_EMAIL": "ada@example.org",
+    "GIT_COMMITTER_NAME": "Ada Lovelace",
+    "GIT_COMMITTER_EMAIL": "ada@example.org",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    result = subprocess.run(
+        ["git", "-c", "protocol.file.allow=always", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
+    return result.stdout.strip()
+
+
+@dataclass
+class WorkRepo:
+    """A working clone that pushes to a bare `origin` on disk."""
+
+    path: Path
+    origin: Path
+
+    def write(self, rel: str, content: str | bytes) -> None:
+        target = self.path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+
+    def commit(self, message: str) -> str:
+        git(self.path, "add", "-A")
+        git(self.path, "commit", "-q", "-m", message)
+        return self.head()
+
+    def head(self) -> str:
+        return git(self.path, "rev-parse", "HEAD")
+
+    def push(self, branch: str, *, force: bool = False) -> None:
+        args = ["push", "-q", "origin", f"HEAD:refs/heads/{branch}"]
+        git(self.path, *(args + ["--force"] if force else args))
+
+    def git(self, *args: str) -> str:
+        return git(self.path, *args)
+
+
+def make_repo(root: Path, name: str = "app") -> WorkRepo:
+    """An origin with a `main` branch holding a small Python service, its tests and config."""
+    origin = root / f"{name}-origin.git"
+    git(root, "init", "-q", "--bare", "-b", "main", str(origin))
+    work = root / f"{name}-work"
+    git(root, "init", "-q", "-b", "main", str(work))
+    git(work, "remote", "add", "origin", str(origin))
+    repo = WorkRepo(work, origin)
+    repo.write(
+        "service/api.py",
+        "TIMEOUT_S = 30\n\n\n"
+        "def fetch(url):\n    return client.get(url, timeout=5)\n\n\n"
+        "def parse(text):\n    return text.split()\n\n\n"
+        "class Store:\n    def get(self, key):\n        return self.data[key]\n",
+    )
+    repo.write("service/helpers.py", "def slug(s):\n    return s.lower().replace(' ', '-')\n")
+    repo.write("tests/test_api.py", "def test_parse():\n    assert True\n\n\ndef test_old():\n    pass\n")
+    repo.write("config/app.yaml", "server:\n  port: 8080\n  workers: 2\n")
+    repo.write("requirements.txt", "httpx==0.27.0\nrich>=13\n")
+    repo.write("README.md", "# app\n")
+    repo.write("docs/obsolete.md", "old notes\n")
+    repo.commit("initial service")
+    repo.push("main")
+    return repo
