@@ -121,6 +121,19 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("decided_at", _ts),
         ]
     ),
+    "enrich_runs": pa.schema(
+        [
+            ("flow_run_id", pa.string()),
+            ("started_at", _ts),
+            ("finished_at", _ts),
+            ("talks_tagged", pa.int32()),
+            ("talks_imaged", pa.int32()),
+            ("failed", pa.int32()),
+            ("model_loads", pa.int32()),
+            ("tag_model", pa.string()),
+            ("image_backend", pa.string()),
+        ]
+    ),
 }
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
@@ -133,4 +146,5 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "enrichment_state": ("talk_id", "stage"),
     "talk_images": ("talk_id", "content_hash"),
     "reviews": ("repo", "commit"),
+    "enrich_runs": ("flow_run_id",),
 }

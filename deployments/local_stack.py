@@ -1,0 +1,211 @@
+"""The embedded default: a local Prefect server, the two work pools, the deployments of
+prefect.yaml, one process worker per pool, and the gateway — started together, stopped together.
+
+Every child runs in its own process group so Ctrl-C (or an error) stops all of it, with no
+orphaned processes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from podium.settings import Settings
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+WORK_POOLS = ("podium-cpu", "podium-gpu")
+
+
+class StackError(RuntimeError):
+    """A part of the local stack failed to start."""
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
+@dataclass
+class LocalStack:
+    """Processes of the embedded default, with their logs under `<home>/logs`."""
+
+    settings: Settings
+    server_port: int = 4200
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    say: Callable[[str], None] = print
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home.resolve()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.settings.gateway.host}:{self.settings.gateway.port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment shared by every child: one Prefect home, one lake, analytics off."""
+        prefect_home = self.home / "prefect"
+        env = dict(os.environ)
+        env.update(
+            {
+                "PREFECT_HOME": str(prefect_home),
+                "PREFECT_API_URL": self.api_url,
+                "PREFECT_UI_URL": self.ui_url,
+                "PREFECT_SERVER_API_PORT": str(self.server_port),
+                "PREFECT_API_DATABASE_CONNECTION_URL": (
+                    f"sqlite+aiosqlite:///{prefect_home}/prefect.db"
+                ),
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "DO_NOT_TRACK": "1",
+                "HF_HUB_OFFLINE": "1",
+                "PREFECT_WORKER_QUERY_SECONDS": "2",
+                "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+                "PREFECT_LOGGING_LEVEL": "INFO",
+                "PODIUM_HOME": str(self.home),
+                "PODIUM_LAKE__URL": self.settings.lake_url,
+                "PODIUM_PREFECT__API_URL": self.api_url,
+                "PODIUM_PREFECT__UI_URL": self.ui_url,
+                "PODIUM_PROJECT_DIR": str(PROJECT_DIR),
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")) if p
+                ),
+            }
+        )
+        return env
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        process = subprocess.Popen(
+            args,
+            env=self.env(),
+            cwd=PROJECT_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: stopped as a whole
+        )
+        self.processes[name] = process
+        return process
+
+    def _prefect(self, *args: str, timeout: float = 180) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "prefect", *args],
+            env=self.env(),
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+            raise StackError(f"`prefect {' '.join(args)}` failed: {' | '.join(tail)}")
+        return result.stdout
+
+    def _wait_healthy(self, name: str, url: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        process = self.processes[name]
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise StackError(f"{name} exited; see {self.home / 'logs' / (name + '.log')}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise StackError(f"{name} did not answer at {url} within {timeout_s:.0f} s")
+
+    def start_server(self) -> None:
+        if not port_free("127.0.0.1", self.server_port):
+            raise StackError(f"port {self.server_port} is in use: is another Prefect server up?")
+        (self.home / "prefect").mkdir(parents=True, exist_ok=True)
+        self.say(f"starting Prefect server on {self.ui_url}")
+        self._spawn(
+            "prefect-server",
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+             "--port", str(self.server_port)],
+        )
+        self._wait_healthy("prefect-server", f"{self.api_url}/health", 120)
+
+    def create_pools(self) -> None:
+        for pool in WORK_POOLS:
+            self._prefect("work-pool", "create", pool, "--type", "process", "--overwrite")
+        self.say(f"work pools: {', '.join(WORK_POOLS)}")
+
+    def deploy(self) -> None:
+        self.say("deploying prefect.yaml")
+        self._prefect("--no-prompt", "deploy", "--all", "--prefect-file",
+                      str(PROJECT_DIR / "prefect.yaml"), timeout=300)
+
+    def start_workers(self) -> None:
+        for pool in WORK_POOLS:
+            self._spawn(
+                f"worker-{pool}",
+                [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
+                 "--type", "process", "--name", f"local-{pool}"],
+            )
+        self.say("workers: one process worker per pool")
+
+    def start_gateway(self) -> None:
+        gateway = self.settings.gateway
+        if not port_free(gateway.host, gateway.port):
+            raise StackError(f"gateway port {gateway.port} is in use")
+        self._spawn("gateway", [sys.executable, "-m", "podium", "gateway"])
+        self._wait_healthy("gateway", f"{self.gateway_url}/healthz", 60)
+        self.say(f"gateway on {self.gateway_url}")
+
+    def up(self) -> None:
+        """Start everything; on any failure stop what was started and raise."""
+        try:
+            self.start_server()
+            self.create_pools()
+            self.deploy()
+            self.start_workers()
+            self.start_gateway()
+        except BaseException:
+            self.down()
+            raise
+
+    def check(self) -> None:
+        """Raise when a child died (workers and the gateway must stay up)."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise StackError(f"{name} stopped; see {self.home / 'logs' / (name + '.log')}")
+
+    def down(self) -> None:
+        """Stop every child: SIGTERM to its group, then SIGKILL after a grace period."""
+        for process in reversed(list(self.processes.values())):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 15
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait()
+        self.processes.clear()

@@ -1,0 +1,170 @@
+"""The enrich flow: every pending talk, in batches, each model loaded once per run.
+
+Triggered (debounced) by `podium.talk.ingested` and on a short safety-net schedule; deployment
+concurrency 1 with ENQUEUE, so a burst of submissions costs a few runs, not one per talk.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.events import emit_event
+from prefect.runtime import flow_run
+
+from podium.devices import resolve_device
+from podium.enrichment import record_outcomes
+from podium.images import cover_gallery_markdown
+from podium.lake import Lake
+from podium.settings import get_settings
+from podium.talk_tags import tags_by_talk
+from podium.vocabulary import load_vocabulary
+from tasks.enrich import draw_covers, find_pending, load_image_backend, load_tagger, tag_talks
+
+TAGGED_EVENT = "podium.talk.tagged"
+
+
+def _batches(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+@flow(name="enrich")
+def enrich(limit: int | None = None) -> dict[str, Any]:
+    """Tag and draw covers for every pending talk.
+
+    Args:
+        limit: enrich at most this many talks (the rest wait for the next run); None for all.
+
+    Returns:
+        Counts: talks tagged, covers drawn, failures, model loads.
+    """
+    started = datetime.now(UTC)
+    settings = get_settings()
+    logger = get_run_logger()
+    lake = Lake.from_settings(settings)
+    work = find_pending(lake=lake, max_attempts=settings.enrich.max_attempts, limit=limit)
+    size = settings.enrich.batch_size
+    model_loads = 0
+    failed: list[str] = []
+    tagged: list[str] = []
+    imaged_rows: list[pd.DataFrame] = []
+    tag_model = image_backend = ""
+
+    to_tag = work.for_stage("tags")
+    if to_tag:
+        vocabulary = load_vocabulary(lake=lake)
+        device = resolve_device(settings.tagging.device)
+        tagger, history = load_tagger(
+            settings=settings, device=device, lake=lake, exclude={t.talk_id for t in to_tag}
+        )
+        model_loads += 1
+        tag_model = tagger.model_version
+        for batch in _batches(to_tag, size):
+            outcome = tag_talks(
+                lake=lake, tagger=tagger, history=history, talks=batch, vocabulary=vocabulary
+            )
+            failed += record_outcomes(
+                lake=lake, stage="tags", done=outcome.done, errors=outcome.errors,
+                attempts=work.attempts, max_attempts=settings.enrich.max_attempts,
+            )
+            tagged += [t.talk_id for t in outcome.done]
+            for talk_id, (_, message) in outcome.errors.items():
+                logger.warning("tagging %s failed: %s", talk_id, message)
+
+    to_draw = work.for_stage("image")
+    if to_draw:
+        backend = load_image_backend(settings=settings, device=resolve_device(settings.images.device))
+        model_loads += 1
+        image_backend = f"{backend.name}:{backend.model_version}"
+        tags = tags_by_talk(lake=lake, talk_ids=[t.talk_id for t in to_draw])
+        for batch in _batches(to_draw, size):
+            outcome = draw_covers(lake=lake, backend=backend, talks=batch, tags=tags)
+            failed += record_outcomes(
+                lake=lake, stage="image", done=outcome.done, errors=outcome.errors,
+                attempts=work.attempts, max_attempts=settings.enrich.max_attempts,
+            )
+            imaged_rows += [r for r in outcome.rows if r is not None and len(r)]
+            for talk_id, (_, message) in outcome.errors.items():
+                logger.warning("cover for %s failed: %s", talk_id, message)
+
+    summary = {
+        "talks": len(work.talks),
+        "tagged": len(tagged),
+        "covers": sum(len(r) for r in imaged_rows),
+        "failed": sorted(set(failed)),
+        "model_loads": model_loads,
+        "batch_size": size,
+    }
+    logger.info(
+        "enrich: %d talks, %d tagged, %d covers, %d failed for good, %d model loads",
+        summary["talks"], summary["tagged"], summary["covers"], len(summary["failed"]), model_loads,
+    )
+    _publish(lake=lake, summary=summary, tagged=tagged, imaged_rows=imaged_rows)
+    run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
+    lake.append(
+        "enrich_runs",
+        pd.DataFrame([{
+            "flow_run_id": run_id, "started_at": started, "finished_at": datetime.now(UTC),
+            "talks_tagged": len(tagged), "talks_imaged": summary["covers"],
+            "failed": len(summary["failed"]), "model_loads": model_loads,
+            "tag_model": tag_model, "image_backend": image_backend,
+        }]),
+    )
+    if tagged:
+        emit_event(
+            event=TAGGED_EVENT,
+            resource={"prefect.resource.id": "podium.talks"},
+            payload={"talk_ids": tagged, "count": len(tagged)},
+        )
+    return summary
+
+
+def _publish(
+    *, lake: Lake, summary: dict[str, Any], tagged: list[str], imaged_rows: list[pd.DataFrame]
+) -> None:
+    """Artifacts a person wants to look at: the run, tags per talk, covers, failures."""
+    create_markdown_artifact(
+        key="enrich-run",
+        markdown=(
+            "## Enrichment run\n\n| talks | tagged | covers | failed | model loads | batch |\n"
+            "|---|---|---|---|---|---|\n"
+            f"| {summary['talks']} | {summary['tagged']} | {summary['covers']} | "
+            f"{len(summary['failed'])} | {summary['model_loads']} | {summary['batch_size']} |\n"
+        ),
+        description="talks processed and model loads of this run",
+    )
+    if tagged:
+        frame = lake.read("talk_tags", where=[("talk_id", "in", tagged)])
+        titles = lake.read("talks", columns=["talk_id", "title"], where=[("talk_id", "in", tagged)])
+        title = dict(zip(titles.talk_id, titles.title, strict=True))
+        rows = []
+        for talk_id, group in frame.sort_values("score", ascending=False).groupby("talk_id"):
+            rows.append({
+                "talk_id": talk_id,
+                "title": title.get(talk_id, "")[:80],
+                "speaker tags": ", ".join(group[group.source == "speaker"].tag),
+                "model tags": ", ".join(
+                    f"{t} ({s:.2f})" for t, s in zip(
+                        group[group.source == "model"].tag, group[group.source == "model"].score,
+                        strict=True,
+                    )
+                ),
+            })
+        create_table_artifact(key="talk-tags", table=rows[:500], description="tags per talk")
+    if imaged_rows:
+        rows = pd.concat(imaged_rows, ignore_index=True)
+        create_markdown_artifact(
+            key="covers", markdown=cover_gallery_markdown(rows, lake=lake), description="covers"
+        )
+    if summary["failed"]:
+        from podium.enrichment import failed_talks
+
+        failures = failed_talks(lake=lake)
+        create_table_artifact(
+            key="enrichment-failures",
+            table=failures[["talk_id", "stage", "attempts", "error"]].to_dict("records"),
+            description="talks whose enrichment failed for good (not retried)",
+        )

@@ -1,0 +1,367 @@
+"""`podium`: the command line. Errors are one line that names the problem, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    help="Podium: AI enrichment for a conference speakers directory.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+class CliError(Exception):
+    """A problem to report in one line."""
+
+
+def _settings():
+    from podium.settings import get_settings
+
+    try:
+        return get_settings()
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CliError(f"invalid settings: {where}: {first['msg']}") from None
+
+
+def _lake():
+    from podium.lake import Lake
+
+    return Lake.from_settings(_settings())
+
+
+# ---- the embedded default ------------------------------------------------------------------
+
+
+def _serve_forever(stack) -> None:
+    console.print("[bold]Running.[/] Press Ctrl-C to stop everything.")
+    try:
+        while True:
+            stack.check()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def up() -> None:
+    """Start the Prefect server, work pools, deployments, workers and the gateway."""
+    from deployments.local_stack import LocalStack
+
+    stack = LocalStack(_settings(), say=lambda m: console.print(f"• {m}"))
+    _install_sigterm()
+    try:
+        stack.up()
+        _print_addresses(stack)
+        _serve_forever(stack)
+    finally:
+        console.print("stopping…")
+        stack.down()
+
+
+def _print_addresses(stack) -> None:
+    console.print(f"Prefect UI   {stack.ui_url}")
+    console.print(f"Gateway      {stack.gateway_url}  (OpenAPI at {stack.gateway_url}/docs)")
+    console.print(f"Lake         {stack.settings.lake_url}")
+    console.print(f"Logs         {stack.home / 'logs'}")
+
+
+def _install_sigterm() -> None:
+    # SIGTERM (e.g. from CI or a supervisor) stops the stack like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+
+@app.command()
+def demo(
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep everything running afterwards.")
+    ] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline.")] = 900,
+) -> None:
+    """Start the embedded default, post the sample talks to the gateway and watch them flow."""
+    from deployments.local_stack import LocalStack
+    from podium import demo as driver
+
+    settings = _settings()
+    stack = LocalStack(settings, say=lambda m: console.print(f"• {m}"))
+    _install_sigterm()
+    started = time.monotonic()
+    try:
+        stack.up()
+        _print_addresses(stack)
+        lake = _lake()
+        talk_ids, event_ids = driver.load_directory(lake=lake)
+        talks = json.loads((driver.SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))
+        with _progress() as bar:
+            task = bar.add_task("posting talks to the gateway", total=len(talks))
+            driver.post_talks(
+                settings=settings,
+                gateway_url=stack.gateway_url,
+                talks=talks,
+                on_posted=lambda _: bar.advance(task),
+            )
+            tagged = bar.add_task("tagged", total=len(talks))
+            covered = bar.add_task("covers", total=len(talks))
+            recs = bar.add_task("events with recommendations", total=len(event_ids))
+
+            def show(state) -> None:
+                bar.update(tagged, completed=state.tagged + state.failed)
+                bar.update(covered, completed=state.covered + state.failed)
+                bar.update(recs, completed=state.events_with_recommendations)
+
+            final = driver.wait_for_pipeline(
+                lake=lake, talk_ids=talk_ids, event_ids=event_ids, timeout_s=timeout,
+                on_progress=show, check=stack.check,
+            )
+        _print_demo_summary(lake=lake, talk_ids=talk_ids, event_ids=event_ids)
+        console.print(
+            f"\n{final.total} talks ingested, {final.tagged} tagged, {final.covered} covers, "
+            f"{final.failed} failed; recommendations for {final.events_with_recommendations} "
+            f"events; {time.monotonic() - started:.0f} s in all."
+        )
+        _print_addresses(stack)
+        if serve:
+            _serve_forever(stack)
+    finally:
+        console.print("stopping…")
+        stack.down()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<30}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console,
+    )
+
+
+def _print_demo_summary(*, lake, talk_ids: list[str], event_ids: list[str]) -> None:
+    from podium.recommend.serving import lookup_recommendations
+
+    talks = lake.read("talks", columns=["talk_id", "title"], where=[("talk_id", "in", talk_ids)])
+    tags = lake.read("talk_tags", where=[("talk_id", "in", talk_ids)])
+    table = Table(title="Tags per talk", show_lines=False)
+    for column in ("talk", "title", "speaker tags", "model tags (score)"):
+        table.add_column(column, overflow="fold")
+    for row in talks.sort_values("talk_id").itertuples():
+        mine = tags[tags.talk_id == row.talk_id].sort_values("score", ascending=False)
+        table.add_row(
+            row.talk_id,
+            row.title[:60],
+            ", ".join(mine[mine.source == "speaker"].tag),
+            ", ".join(f"{t} ({s:.2f})" for t, s in zip(
+                mine[mine.source == "model"].tag, mine[mine.source == "model"].score, strict=True
+            )),
+        )
+    console.print(table)
+    titles = dict(zip(talks.talk_id, talks.title, strict=True))
+    for event_id in event_ids:
+        recs = lookup_recommendations(lake=lake, event_id=event_id).head(5)
+        table = Table(title=f"Top recommendations for {event_id}")
+        for column in ("rank", "talk", "title", "score", "matched tags"):
+            table.add_column(column, overflow="fold")
+        for r in recs.itertuples():
+            table.add_row(
+                str(r.rank), r.talk_id, titles.get(r.talk_id, "")[:50], f"{r.score:.3f}",
+                ", ".join(r.matched_tags),
+            )
+        console.print(table)
+
+
+@app.command()
+def gateway() -> None:
+    """Serve the webhook gateway (host and port from PODIUM_GATEWAY__*)."""
+    from podium.gateway.serve import serve
+
+    serve(_settings())
+
+
+# ---- data in and out -----------------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    source: Annotated[Path, typer.Argument(help="Talks: directory JSON, DynamoDB stream JSON, "
+                                           "JSONL(.gz) or a pyvideo/data folder.")],
+    notify: Annotated[bool, typer.Option(help="Tell Prefect so enrichment starts.")] = True,
+) -> None:
+    """Record talks from a file or folder in the lake and mark them for enrichment."""
+    from podium.events import EventDeliveryError, EventPoster, make_event
+    from podium.ingest import record_events, record_talks
+    from podium.sources import load_source
+
+    parsed = load_source(source)
+    lake = _lake()
+    with _progress() as bar:
+        task = bar.add_task("recording talks", total=len(parsed.talks) or 1)
+        chunk = 500
+        from podium.ingest import IngestReport
+
+        report = IngestReport()
+        for start in range(0, max(len(parsed.talks), 1), chunk):
+            part = record_talks(
+                lake=lake,
+                talks=parsed.talks[start : start + chunk],
+                removed=parsed.removed if start == 0 else (),
+            )
+            for key, values in part.as_dict().items():
+                getattr(report, key).extend(values)
+            bar.advance(task, len(parsed.talks[start : start + chunk]))
+    changed_events = record_events(lake=lake, events=parsed.events)
+    table = Table(title=f"Ingested {source}")
+    table.add_column("outcome")
+    table.add_column("talks", justify="right")
+    for key, values in report.as_dict().items():
+        table.add_row(key, str(len(values)))
+    table.add_row("rejected", str(len(parsed.errors)))
+    table.add_row("events changed", str(len(changed_events)))
+    console.print(table)
+    for error in parsed.errors[:20]:
+        err.print(f"rejected {error}")
+    if len(parsed.errors) > 20:
+        err.print(f"… and {len(parsed.errors) - 20} more rejected records")
+    if notify and report.pending:
+        try:
+            EventPoster.from_settings(_settings()).post(
+                [make_event("podium.talk.ingested", resource_id="podium.talks",
+                            payload={"talk_ids": report.pending, "count": len(report.pending)})]
+            )
+            console.print(f"{len(report.pending)} talks handed to enrichment")
+        except EventDeliveryError as error:
+            console.print(f"event deferred ({error}); the next enrich run picks them up")
+
+
+@app.command()
+def recommend(event_id: Annotated[str, typer.Argument(help="Event id")]) -> None:
+    """Show the precomputed recommendations of an event."""
+    from podium.recommend.cli import recommend as show
+
+    show(event_id)
+
+
+vocabulary_app = typer.Typer(help="The tag vocabulary.", no_args_is_help=True)
+app.add_typer(vocabulary_app, name="vocabulary")
+
+
+@vocabulary_app.command("set")
+def vocabulary_set(path: Path) -> None:
+    """Replace the vocabulary with FILE; the next tagging run uses it."""
+    from podium.vocabulary import read_vocabulary_file, save_vocabulary
+
+    vocabulary = read_vocabulary_file(path)
+    save_vocabulary(lake=_lake(), vocabulary=vocabulary)
+    console.print(f"vocabulary set: {len(vocabulary.tags)} tags")
+
+
+@vocabulary_app.command("show")
+def vocabulary_show() -> None:
+    """Print the vocabulary in the lake."""
+    from podium.vocabulary import load_vocabulary
+
+    table = Table(title="Vocabulary")
+    for column in ("tag", "description", "synonyms"):
+        table.add_column(column, overflow="fold")
+    for tag in load_vocabulary(lake=_lake()).tags:
+        table.add_row(tag.name, tag.description, ", ".join(tag.synonyms))
+    console.print(table)
+
+
+events_app = typer.Typer(help="Events talks are recommended for.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("load")
+def events_load(path: Path) -> None:
+    """Upsert events from a JSON list; changed events get their recommendations rebuilt."""
+    from podium.events import EventDeliveryError, EventPoster, make_event
+    from podium.ingest import record_events
+    from podium.sources import parse_events
+
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except json.JSONDecodeError as error:
+        raise CliError(f"{path}: not JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(items, list):
+        raise CliError(f"{path}: expected a JSON list of events")
+    parsed = parse_events(items)
+    for error in parsed.errors:
+        err.print(f"rejected {error}")
+    changed = record_events(lake=_lake(), events=parsed.events)
+    console.print(f"{len(parsed.events)} events read, {len(changed)} new or changed")
+    if changed:
+        try:
+            EventPoster.from_settings(_settings()).post(
+                [make_event("podium.event.updated", resource_id="podium.events",
+                            payload={"event_ids": changed})]
+            )
+        except EventDeliveryError as error:
+            console.print(f"event deferred ({error}); the scheduled rebuild picks them up")
+
+
+# ---- tags: `podium tags TALK_ID`, `podium tags eval FILE`, ... -----------------------------
+
+
+class _TagsGroup(typer.core.TyperGroup):
+    """`podium tags X`: X is a subcommand when one has that name, else a talk id to show."""
+
+    def resolve_command(self, ctx, args):  # type: ignore[no-untyped-def]
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["show", *args]
+        return super().resolve_command(ctx, args)
+
+
+tags_app = typer.Typer(
+    cls=_TagsGroup, help="Tags: show a talk's tags, evaluate, retag.", no_args_is_help=True
+)
+app.add_typer(tags_app, name="tags")
+
+
+@tags_app.command("show")
+def tags_show(talk_id: str) -> None:
+    """The tags of one talk, with source, score and model."""
+    lake = _lake()
+    talk = lake.read("talks", columns=["talk_id", "title"], where=[("talk_id", "=", talk_id)])
+    if talk.empty:
+        raise CliError(f"no talk {talk_id!r} in the lake")
+    rows = lake.read("talk_tags", where=[("talk_id", "=", talk_id)])
+    table = Table(title=f"{talk_id}: {talk.title.iloc[0]}")
+    for column in ("tag", "source", "score", "model", "tagged at"):
+        table.add_column(column, overflow="fold")
+    for r in rows.sort_values(["source", "score"], ascending=[True, False]).itertuples():
+        table.add_row(r.tag, r.source, f"{r.score:.2f}", r.model, f"{r.tagged_at:%Y-%m-%d %H:%M}")
+    console.print(table)
+    if rows.empty:
+        console.print("not tagged yet")
+
+
+def main() -> None:
+    """Entry point: run the app, turning known errors into one line and exit code 1."""
+    from podium.errors import USER_ERRORS
+
+    try:
+        app()
+    except (CliError, *USER_ERRORS) as error:
+        err.print(f"[red]error:[/] {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
