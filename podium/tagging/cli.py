@@ -1,0 +1,200 @@
+"""`podium tags ...`: evaluate the tagger on labelled talks, and retag the lake."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Tag talks: evaluate the tagger, re-tag existing talks.", no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _tagging_settings(overrides: dict[str, Any]) -> Any:
+    from pydantic import ValidationError
+
+    from podium.settings import get_settings
+
+    try:
+        base = get_settings().tagging
+        return base.model_validate({**base.model_dump(), **{k: v for k, v in overrides.items()
+                                                               if v is not None}})
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise _fail(f"tagging setting {where}: {first.get('msg')}") from None
+
+
+def _device(requested: str) -> str:
+    from podium.devices import resolve_device
+
+    try:
+        return resolve_device(requested)
+    except RuntimeError as error:
+        raise _fail(str(error)) from None
+
+
+@app.command("eval")
+def eval_command(
+    file: Annotated[Path, typer.Argument(help="Labelled talks: tagging-eval.json format or JSONL.")],
+    history: Annotated[
+        Path | None,
+        typer.Option(help="Use this file's tagged talks as history and evaluate on all of FILE."),
+    ] = None,
+    extra_history: Annotated[
+        Path | None,
+        typer.Option(
+            help="More history with free-form tags (e.g. talks.jsonl.gz), mapped through the "
+            "vocabulary's synonyms; talks of the evaluated events are always left out."
+        ),
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Event-disjoint folds.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    max_length: Annotated[int | None, typer.Option(help="Token limit per talk.")] = None,
+    precision: Annotated[str | None, typer.Option(help="auto, fp32 or bf16.")] = None,
+    knn_k: Annotated[int | None, typer.Option(help="Neighbours per talk.")] = None,
+    label_weight: Annotated[float | None, typer.Option(help="Weight of label similarity.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Embedding cache folder (default: <home>/cache); 'none' disables."),
+    ] = None,
+) -> None:
+    """Evaluate the tagger: event-disjoint k-fold on FILE, or --history FILE -> FILE."""
+    from podium.lake import Lake
+    from podium.settings import get_settings
+    from podium.tagging import EmbeddingCache, build_tagger
+    from podium.tagging.evaluate import (
+        EvalInputError,
+        evaluate_against_history,
+        evaluate_folds,
+        history_from_labelled,
+        load_labelled,
+    )
+
+    settings = _tagging_settings(
+        {"max_length": max_length, "precision": precision, "knn_k": knn_k,
+         "label_weight": label_weight}
+    )
+    try:
+        data = load_labelled(file)
+        history_data = (
+            load_labelled(history, vocabulary=data.vocabulary) if history is not None else None
+        )
+        extra_data = (
+            load_labelled(extra_history, vocabulary=data.vocabulary)
+            if extra_history is not None
+            else None
+        )
+    except EvalInputError as error:
+        raise _fail(str(error)) from None
+    try:
+        tagger = build_tagger(settings, device=_device(device))
+    except (OSError, ValueError) as error:
+        raise _fail(f"cannot load the tagger: {str(error).splitlines()[0]}") from None
+    if str(cache_dir).lower() != "none":
+        folder = cache_dir or (get_settings().home / "cache")
+        tagger.cache = EmbeddingCache(Lake(str(folder.resolve())), prefix="embeddings")
+    try:
+        extra = (
+            history_from_labelled(tagger, extra_data, free_form=True) if extra_data else None
+        )
+        if history_data is not None:
+            known = history_from_labelled(tagger, history_data, free_form=False)
+            if extra is not None:
+                from podium.tagging import TagHistory
+
+                known = TagHistory.concat([known, extra])
+            report = evaluate_against_history(tagger, data, history=known)
+        else:
+            report = evaluate_folds(tagger, data, folds=folds, extra=extra)
+    except EvalInputError as error:
+        raise _fail(str(error)) from None
+    finally:
+        if tagger.cache is not None:
+            tagger.cache.save()
+    if as_json:
+        typer.echo(json.dumps(report.as_dict()))
+        return
+    _print_report(report)
+
+
+def _print_report(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, width=max(100, Console().width))
+    summary = Table(title=f"Tagging evaluation: {report.mode}, {report.talks} talks")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    for name, value in [
+        ("micro precision", report.micro_precision),
+        ("micro recall", report.micro_recall),
+        ("micro F1", report.micro_f1),
+        ("macro F1", report.macro_f1),
+        ("precision@1", report.precision_at_1),
+    ]:
+        summary.add_row(name, f"{value:.3f}")
+    summary.add_row("talks/s", f"{report.talks_per_second:.1f}")
+    console.print(summary)
+    per_tag = Table(title="Per tag")
+    for column in ("tag", "support", "precision", "recall", "F1"):
+        per_tag.add_column(column, justify="left" if column == "tag" else "right")
+    for tag, row in sorted(report.per_tag.items(), key=lambda kv: -kv[1]["support"]):
+        per_tag.add_row(
+            tag, str(int(row["support"])), f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+            f"{row['f1']:.3f}",
+        )
+    console.print(per_tag)
+    console.print(f"model: {report.model_version}")
+
+
+@app.command("retag")
+def retag_command(
+    batch_size: Annotated[int, typer.Option(help="Talks per batch (one lake commit each).")] = 256,
+    force: Annotated[bool, typer.Option(help="Retag every talk, not only stale ones.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many talks.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Re-score talks whose tags predate the current model or vocabulary (resumable)."""
+    from podium.lake import Lake
+    from podium.settings import get_settings
+    from podium.tagging import build_tagger, load_history
+    from podium.tagging.retag import retag
+    from podium.vocabulary import VocabularyError, load_vocabulary
+
+    if batch_size < 1:
+        raise _fail("--batch-size must be at least 1")
+    settings = get_settings()
+    lake = Lake.from_settings(settings)
+    try:
+        vocabulary = load_vocabulary(lake=lake)
+    except VocabularyError as error:
+        raise _fail(str(error)) from None
+    try:
+        tagger = build_tagger(settings.tagging, device=_device(device))
+    except (OSError, ValueError) as error:
+        raise _fail(f"cannot load the tagger: {str(error).splitlines()[0]}") from None
+    history = load_history(lake=lake, encoder=tagger.encoder)
+    report = retag(
+        lake=lake,
+        tagger=tagger,
+        vocabulary=vocabulary,
+        history=history,
+        batch_size=batch_size,
+        force=force,
+        limit=limit,
+        on_batch=lambda done, total: typer.echo(f"retagged {done}/{total}", err=True),
+    )
+    typer.echo(
+        f"{report.retagged} talks retagged in {report.batches} batches "
+        f"({report.up_to_date} of {report.talks} already up to date, "
+        f"{report.assignments} tag rows written, {report.seconds:.1f}s)"
+    )

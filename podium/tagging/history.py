@@ -1,0 +1,221 @@
+"""The directory's tagging history: talks that already carry tags, with their embeddings.
+
+Speakers' own tags and organisers' corrections are the best signal the tagger has: a new talk
+is tagged like its nearest already-tagged neighbours, and per-tag thresholds are calibrated on
+the history. Tags are kept free-form here and mapped onto the vocabulary when scoring, so a
+vocabulary change needs no new history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from podium.embeddings import Encoder
+from podium.ingest import frame_to_talks
+from podium.lake import Lake
+from podium.models import Talk, Vocabulary, normalise_tag
+from podium.tagging.cache import EmbeddingCache
+from podium.tagging.vocab import map_tags, synonym_map
+from podium.text import talk_text
+
+HISTORY_SOURCES = ("speaker", "organiser")
+
+
+@dataclass(frozen=True)
+class TagHistory:
+    """Tagged talks as vectors plus their (free-form, normalised) tags.
+
+    Attributes:
+        talk_ids: one id per row.
+        tags: each talk's tags (speaker and organiser), normalised, free-form.
+        groups: each talk's event (or "" when unknown); calibration leaves a whole group out
+            so that a conference's own talks do not vouch for each other.
+        embeddings: (n, d) float32 unit vectors, rows aligned with `talk_ids`.
+        model_version: the encoder that made `embeddings`.
+    """
+
+    talk_ids: tuple[str, ...]
+    tags: tuple[tuple[str, ...], ...]
+    groups: tuple[str, ...]
+    embeddings: np.ndarray
+    model_version: str
+
+    def __post_init__(self) -> None:
+        n = len(self.talk_ids)
+        if not (len(self.tags) == len(self.groups) == n == self.embeddings.shape[0]):
+            raise ValueError("history rows are not aligned")
+
+    def __len__(self) -> int:
+        return len(self.talk_ids)
+
+    def fingerprint(self) -> str:
+        """Identity of the history's content (cache key of calibrated thresholds)."""
+        digest = hashlib.sha256(self.model_version.encode())
+        for talk_id, tags, group in zip(self.talk_ids, self.tags, self.groups, strict=True):
+            digest.update(f"{talk_id}\x1f{group}\x1f{'|'.join(tags)}\x1e".encode())
+        return digest.hexdigest()[:16]
+
+    def targets(self, vocabulary: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+        """Rows that carry at least one vocabulary tag, and their (rows, tags) 0/1 matrix.
+
+        Returns:
+            (row indices into this history, float32 matrix of shape (len(rows), len(vocab))).
+        """
+        mapping = synonym_map(vocabulary)
+        column = {name: j for j, name in enumerate(vocabulary.names)}
+        rows: list[int] = []
+        marks: list[list[int]] = []
+        for i, tags in enumerate(self.tags):
+            mapped = map_tags(tags, mapping)
+            if mapped:
+                rows.append(i)
+                marks.append([column[t] for t in mapped])
+        matrix = np.zeros((len(rows), len(column)), dtype=np.float32)
+        for r, cols in enumerate(marks):
+            matrix[r, cols] = 1.0
+        return np.asarray(rows, dtype=np.int64), matrix
+
+    def without(self, talk_ids: Iterable[str] = (), groups: Iterable[str] = ()) -> TagHistory:
+        """This history minus some talks and whole groups (events)."""
+        drop_ids, drop_groups = set(talk_ids), set(groups)
+        keep = [
+            i
+            for i, (t, g) in enumerate(zip(self.talk_ids, self.groups, strict=True))
+            if t not in drop_ids and g not in drop_groups
+        ]
+        return self.take(keep)
+
+    def take(self, rows: Sequence[int]) -> TagHistory:
+        """A history of the given rows."""
+        index = np.asarray(rows, dtype=np.int64)
+        return TagHistory(
+            talk_ids=tuple(self.talk_ids[i] for i in index),
+            tags=tuple(self.tags[i] for i in index),
+            groups=tuple(self.groups[i] for i in index),
+            embeddings=self.embeddings[index] if len(index) else self.embeddings[:0],
+            model_version=self.model_version,
+        )
+
+    @staticmethod
+    def concat(histories: Sequence[TagHistory]) -> TagHistory:
+        """One history of several (same encoder), later duplicates of a talk id dropped."""
+        if not histories:
+            raise ValueError("nothing to concatenate")
+        versions = {h.model_version for h in histories}
+        if len(versions) != 1:
+            raise ValueError(f"histories from different encoders: {sorted(versions)}")
+        seen: set[str] = set()
+        ids: list[str] = []
+        tags: list[tuple[str, ...]] = []
+        groups: list[str] = []
+        vectors: list[np.ndarray] = []
+        for history in histories:
+            for i, talk_id in enumerate(history.talk_ids):
+                if talk_id in seen:
+                    continue
+                seen.add(talk_id)
+                ids.append(talk_id)
+                tags.append(history.tags[i])
+                groups.append(history.groups[i])
+                vectors.append(history.embeddings[i])
+        dim = histories[0].embeddings.shape[1]
+        matrix = np.stack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
+        return TagHistory(tuple(ids), tuple(tags), tuple(groups), matrix, versions.pop())
+
+
+def talk_texts(talks: Sequence[Talk], *, encoder: Encoder) -> list[str]:
+    """What the encoder reads for each talk: title, cleaned description, speaker tags."""
+    budget = max(8, encoder.max_length - 2)  # [CLS] and [SEP]
+    return [
+        talk_text(t.title, t.description, tags=t.tags, max_tokens=budget) for t in talks
+    ]
+
+
+def embed_talks(
+    talks: Sequence[Talk], *, encoder: Encoder, cache: EmbeddingCache | None = None
+) -> np.ndarray:
+    """(n, d) unit vectors of talks, through the cache when one is given."""
+    texts = talk_texts(talks, encoder=encoder)
+    if cache is None:
+        return encoder.encode(texts)
+    return cache.embed(texts, encoder=encoder)
+
+
+def build_history(
+    talks: Sequence[Talk],
+    *,
+    encoder: Encoder,
+    labels: Sequence[Sequence[str]] | None = None,
+    groups: Sequence[str] | None = None,
+    cache: EmbeddingCache | None = None,
+) -> TagHistory:
+    """A history from talks in memory (the eval file, a JSONL export).
+
+    Args:
+        talks: the talks; their text (and their own tags) is what gets embedded.
+        encoder: the sentence encoder.
+        labels: each talk's known tags; the talks' own `tags` when None.
+        groups: each talk's event; the first of `event_ids` (or "") when None.
+        cache: embedding cache.
+    """
+    if labels is None:
+        labels = [t.tags for t in talks]
+    if groups is None:
+        groups = [t.event_ids[0] if t.event_ids else "" for t in talks]
+    if not (len(labels) == len(groups) == len(talks)):
+        raise ValueError("talks, labels and groups differ in length")
+    vectors = embed_talks(talks, encoder=encoder, cache=cache)
+    return TagHistory(
+        talk_ids=tuple(t.talk_id for t in talks),
+        tags=tuple(tuple(dict.fromkeys(normalise_tag(x) for x in row)) for row in labels),
+        groups=tuple(groups),
+        embeddings=vectors,
+        model_version=encoder.model_version,
+    )
+
+
+def load_history(
+    *,
+    lake: Lake,
+    encoder: Encoder,
+    exclude_talk_ids: set[str] | frozenset[str] = frozenset(),
+    cache: EmbeddingCache | None = None,
+) -> TagHistory:
+    """The lake's tagged talks: speaker and organiser tags, embedded through a content cache.
+
+    Reads `talk_tags` rows with source speaker or organiser, plus the speaker tags stored on
+    `talks` itself, and the talks' text from `talks`. Deleted talks are skipped. Embeddings are
+    cached in the lake by text hash, so repeated runs embed only new or changed talks.
+
+    Args:
+        lake: the lake.
+        encoder: the sentence encoder.
+        exclude_talk_ids: talks to leave out (typically the batch being tagged now).
+        cache: embedding cache; one under the lake's `cache/embeddings` when None.
+    """
+    cache = cache if cache is not None else EmbeddingCache(lake)
+    tag_rows = lake.read(
+        "talk_tags",
+        columns=["talk_id", "tag", "source"],
+        where=[("source", "in", list(HISTORY_SOURCES))],
+    )
+    frame = lake.read("talks")
+    by_talk: dict[str, list[str]] = {}
+    for talk_id, tag in zip(tag_rows["talk_id"], tag_rows["tag"], strict=True):
+        by_talk.setdefault(str(talk_id), []).append(str(tag))
+    if not frame.empty:
+        frame = frame[~frame["talk_id"].isin(list(exclude_talk_ids)) & (frame["state"] != "deleted")]
+    selected: list[Talk] = []
+    labels: list[list[str]] = []
+    for talk in frame_to_talks(frame):
+        tags = list(dict.fromkeys([*talk.tags, *by_talk.get(talk.talk_id, [])]))
+        if tags:
+            selected.append(talk)
+            labels.append(tags)
+    history = build_history(selected, encoder=encoder, labels=labels, cache=cache)
+    cache.save()
+    return history
