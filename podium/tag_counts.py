@@ -121,8 +121,10 @@ def _read_at(
             return _empty(name)
         # DataFusion, like Lake.read: pyarrow dataset filters trip over string_view files.
         select = ", ".join(f'"{c}"' for c in columns)
-        reader = QueryBuilder().register("t", table).execute(
-            f'SELECT {select} FROM t WHERE "talk_id" IN {sql_list(ids)}'
+        reader = (
+            QueryBuilder()
+            .register("t", table)
+            .execute(f'SELECT {select} FROM t WHERE "talk_id" IN {sql_list(ids)}')
         )
         data = pa.table(reader.read_all())
     schema = SCHEMAS[name]
@@ -225,8 +227,8 @@ def update_tag_counts(
     touched = tuple(sorted(set(old["tag"]) | set(new["tag"])))
     both = pd.concat([old, new])
     at_events = tuple(sorted(set(both.loc[both["scope"] == "event", "key"])))
-    delta = count(new).set_index(_KEY)["talks"].sub(
-        count(old).set_index(_KEY)["talks"], fill_value=0
+    delta = (
+        count(new).set_index(_KEY)["talks"].sub(count(old).set_index(_KEY)["talks"], fill_value=0)
     )
     delta = delta[delta != 0]
     if delta.empty:

@@ -70,7 +70,8 @@ def publish_recommendations(*, result: BuildResult, settings: RecommendSettings)
                 table=table,
                 description=(
                     f"Recommended talks for {result.event_names.get(event_id, event_id)} "
-                    f"(model {result.model_version}, computed {result.computed_at:%Y-%m-%d %H:%M} UTC)."
+                    f"(model {result.model_version}, "
+                    f"computed {result.computed_at:%Y-%m-%d %H:%M} UTC)."
                 ),
             )
         return int(recs["event_id"].nunique())

@@ -128,7 +128,7 @@ def load_talks(*, lake: Lake) -> pd.DataFrame:
 
 def eligibility(talks: pd.DataFrame, settings: RecommendSettings) -> np.ndarray:
     """Which talks may be recommended: allowed state and (when set) allowed language."""
-    ok = talks["state"].isin(settings.recommendable_states).to_numpy()
+    ok = talks["state"].isin(settings.recommendable_states).to_numpy().copy()
     if settings.languages:
         ok &= talks["language"].isin(settings.languages).to_numpy()
     return ok
@@ -186,7 +186,8 @@ def event_matrix(
     """The events as matrices; event texts are cached by the hash of the text."""
     tags = [[normalise_tag(t) for t in (v if v is not None else [])] for v in events["tags"]]
     texts = [
-        event_text(n, d, t) for n, d, t in zip(events["name"], events["description"], tags, strict=True)
+        event_text(n, d, t)
+        for n, d, t in zip(events["name"], events["description"], tags, strict=True)
     ]
     hashes = [_hash_text(t) for t in texts]
     by_hash = dict(zip(hashes, texts, strict=True))

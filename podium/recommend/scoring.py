@@ -29,9 +29,7 @@ def idf_weights(document_frequency: Mapping[str, int], n_talks: int) -> dict[str
         document_frequency: talks per tag.
         n_talks: talks counted.
     """
-    return {
-        tag: math.log((1 + n_talks) / (1 + df)) + 1.0 for tag, df in document_frequency.items()
-    }
+    return {tag: math.log((1 + n_talks) / (1 + df)) + 1.0 for tag, df in document_frequency.items()}
 
 
 @dataclass
@@ -101,7 +99,9 @@ def tag_vocabulary(event_tags: Sequence[Sequence[str]]) -> dict[str, int]:
     return vocab
 
 
-def talk_tag_matrix(talk_tags: Sequence[Sequence[str]], vocab: Mapping[str, int]) -> sparse.csr_matrix:
+def talk_tag_matrix(
+    talk_tags: Sequence[Sequence[str]], vocab: Mapping[str, int]
+) -> sparse.csr_matrix:
     """(n_talks, |vocab|) 0/1 CSR matrix of the talks' tags that are in `vocab`."""
     indptr = np.zeros(len(talk_tags) + 1, dtype=np.int64)
     indices: list[int] = []
@@ -159,12 +159,12 @@ def merge_topk(
     # Primary key: score descending; secondary: index ascending (-1 padding sorts last).
     sort_index = np.where(all_index < 0, np.iinfo(np.int64).max, all_index)
     order = np.lexsort((sort_index, -all_score), axis=1)[:, :k]
-    return np.take_along_axis(all_index, order, axis=1), np.take_along_axis(all_score, order, axis=1)
+    return np.take_along_axis(all_index, order, axis=1), np.take_along_axis(
+        all_score, order, axis=1
+    )
 
 
-def _exclusions(
-    talks: TalkMatrix, event_row: Mapping[str, int]
-) -> tuple[np.ndarray, np.ndarray]:
+def _exclusions(talks: TalkMatrix, event_row: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """(event rows, talk indices) of talks already listed at the events being scored."""
     ev: list[int] = []
     tk: list[int] = []
@@ -240,7 +240,9 @@ def top_k_talks(
         best_score = np.full((e1 - e0, 0), -np.inf, dtype=np.float32)
         for t0 in range(0, n, talk_chunk):
             t1 = min(t0 + talk_chunk, n)
-            block = score_block(emb, ew, talks.embeddings[t0:t1], tag_matrix[t0:t1], weights, decimals)
+            block = score_block(
+                emb, ew, talks.embeddings[t0:t1], tag_matrix[t0:t1], weights, decimals
+            )
             block[:, ineligible[t0:t1]] = -np.inf
             inside = (ex_talks >= t0) & (ex_talks < t1)
             block[ex_rows[inside], ex_talks[inside] - t0] = -np.inf

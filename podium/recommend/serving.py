@@ -29,8 +29,10 @@ class RecommendationsNotBuiltError(RecommendationError):
     """The event exists but has no recommendation table yet."""
 
     def __init__(self, event_id: str, *, table_missing: bool) -> None:
-        reason = "no recommendations have been built yet" if table_missing else (
-            f"recommendations for event {event_id!r} are not built yet"
+        reason = (
+            "no recommendations have been built yet"
+            if table_missing
+            else (f"recommendations for event {event_id!r} are not built yet")
         )
         super().__init__(f"{reason}; run the build-recommendations flow")
         self.event_id = event_id

@@ -39,8 +39,10 @@ class BagOfWordsEncoder:
             for word in re.findall(r"[a-z]+", text.lower()):
                 out[i] += self._word(word)
             norm = float(np.linalg.norm(out[i]))
-            out[i] = out[i] / norm if norm else self._word("<empty>") / np.linalg.norm(
-                self._word("<empty>")
+            out[i] = (
+                out[i] / norm
+                if norm
+                else self._word("<empty>") / np.linalg.norm(self._word("<empty>"))
             )
         return out
 
@@ -50,8 +52,17 @@ def talk_rows(talks: list[Talk]) -> pd.DataFrame:
         [
             {
                 **t.model_dump(
-                    include={"talk_id", "title", "description", "speakers", "tags", "event_ids",
-                             "language", "submitted_at", "updated_at"}
+                    include={
+                        "talk_id",
+                        "title",
+                        "description",
+                        "speakers",
+                        "tags",
+                        "event_ids",
+                        "language",
+                        "submitted_at",
+                        "updated_at",
+                    }
                 ),
                 "state": t.state.value,
                 "content_hash": t.content_hash,
@@ -65,18 +76,22 @@ def talk_rows(talks: list[Talk]) -> pd.DataFrame:
 
 def event_rows(events: list[Event]) -> pd.DataFrame:
     return pd.DataFrame(
-        [
-            {**e.model_dump(), "record_hash": e.event_id, "updated_at": NOW}
-            for e in events
-        ]
+        [{**e.model_dump(), "record_hash": e.event_id, "updated_at": NOW} for e in events]
     )
 
 
 def tag_rows(pairs: list[tuple[str, str]], source: str = "model") -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {"talk_id": t, "tag": g, "score": 0.9, "source": source, "model": "test",
-             "content_hash": "", "tagged_at": NOW}
+            {
+                "talk_id": t,
+                "tag": g,
+                "score": 0.9,
+                "source": source,
+                "model": "test",
+                "content_hash": "",
+                "tagged_at": NOW,
+            }
             for t, g in pairs
         ]
     )
@@ -113,10 +128,18 @@ def sample_talks(n: int = 40) -> list[Talk]:
 
 def sample_events() -> list[Event]:
     return [
-        Event(event_id="ev-a", name="PyData Lisbon", description="data science with python",
-              tags=["data science", "pandas"]),
-        Event(event_id="ev-b", name="DjangoCon", description="the web framework",
-              tags=["django", "web"]),
+        Event(
+            event_id="ev-a",
+            name="PyData Lisbon",
+            description="data science with python",
+            tags=["data science", "pandas"],
+        ),
+        Event(
+            event_id="ev-b",
+            name="DjangoCon",
+            description="the web framework",
+            tags=["django", "web"],
+        ),
         Event(event_id="ev-c", name="Cloud Days", description="operations", tags=["devops"]),
     ]
 

@@ -1,0 +1,85 @@
+"""Lookup, the gateway route and the CLI command over a real Delta lake in a temp folder.
+The route runs in a real FastAPI app through TestClient; the CLI through typer's CliRunner.
+The table is built with the fake bag-of-words encoder (no model is loaded anywhere here)."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from podium.models import Event
+from podium.recommend.build import build_tables
+from podium.recommend.cli import recommend
+from podium.recommend.config import RecommendSettings
+from podium.recommend.serving import (
+    RecommendationsNotBuiltError,
+    UnknownEventError,
+    lookup_recommendations,
+)
+from tests.podium.recommend.lake_data import BagOfWordsEncoder, event_rows, make_lake
+
+
+@pytest.fixture
+def lake(tmp_path):
+    return make_lake(tmp_path / "lake")
+
+
+def _app(lake) -> TestClient:
+    from podium.gateway.recommend_routes import router
+
+    app = FastAPI()
+    app.state.lake = lake
+    app.include_router(router)
+    return TestClient(app)
+
+
+def test_unknown_event_and_unbuilt_table_are_distinct_errors(lake) -> None:
+    with pytest.raises(RecommendationsNotBuiltError, match="no recommendations have been built"):
+        lookup_recommendations(lake=lake, event_id="ev-a")
+    with pytest.raises(UnknownEventError, match="unknown event 'nope'"):
+        lookup_recommendations(lake=lake, event_id="nope")
+    build_tables(lake=lake, settings=RecommendSettings(), encoder=BagOfWordsEncoder())
+    lake.upsert("events", event_rows([Event(event_id="ev-new", name="New", tags=["python"])]))
+    with pytest.raises(RecommendationsNotBuiltError, match="'ev-new' are not built yet"):
+        lookup_recommendations(lake=lake, event_id="ev-new")
+    rows = lookup_recommendations(lake=lake, event_id="ev-b")
+    assert list(rows["rank"]) == list(range(1, 11))
+    assert isinstance(rows["components"].iloc[0], dict)
+
+
+def test_gateway_route(lake) -> None:
+    client = _app(lake)
+    assert client.get("/events/ev-a/recommendations").status_code == 409
+    assert client.get("/events/nope/recommendations").status_code == 404
+    build_tables(lake=lake, settings=RecommendSettings(), encoder=BagOfWordsEncoder())
+    response = client.get("/events/ev-a/recommendations")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["event_id"] == "ev-a" and len(body["recommendations"]) == 10
+    first = body["recommendations"][0]
+    assert first["rank"] == 1 and set(first["components"]) >= {"tag_overlap", "semantic"}
+    missing = client.get("/events/nope/recommendations").json()
+    assert missing["detail"] == "unknown event 'nope'"
+
+
+def test_cli_prints_a_table_or_one_line_errors(lake, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("PODIUM_LAKE__URL", lake.url)
+    from podium.settings import get_settings
+
+    get_settings.cache_clear()
+    app = typer.Typer()
+    app.command()(recommend)
+    runner = CliRunner()
+    try:
+        result = runner.invoke(app, ["nope"])
+        assert result.exit_code == 1
+        assert result.output.strip() == "error: unknown event 'nope'"
+        build_tables(lake=lake, settings=RecommendSettings(), encoder=BagOfWordsEncoder())
+        result = runner.invoke(app, ["ev-c"])
+        assert result.exit_code == 0, result.output
+        assert "Recommended talks for ev-c" in result.output and "devops" in result.output
+    finally:
+        get_settings.cache_clear()

@@ -1,0 +1,137 @@
+"""podium.tag_counts on a real Delta lake in a temp folder (nothing faked): after every kind of
+change the incremental update must equal a full recount."""
+
+from __future__ import annotations
+
+import random
+
+import pandas as pd
+import pytest
+
+from podium.lake import Lake
+from podium.models import Talk
+from podium.tag_counts import (
+    affected_event_ids,
+    contributions,
+    count,
+    read_tag_counts,
+    recompute_tag_counts,
+    update_tag_counts,
+)
+from tests.podium.recommend.lake_data import make_lake, tag_rows, talk_rows
+
+
+def _counts(lake: Lake) -> pd.DataFrame:
+    rows = lake.read("tag_counts").drop(columns=["computed_at"])
+    return rows.sort_values(["scope", "key", "tag"]).reset_index(drop=True)
+
+
+def _full_equals_incremental(lake: Lake) -> None:
+    incremental = _counts(lake)
+    recompute_tag_counts(lake=lake)
+    pd.testing.assert_frame_equal(incremental, _counts(lake))
+    assert (incremental["talks"] > 0).all()
+
+
+def test_counts_by_scope() -> None:
+    talks = pd.DataFrame(
+        {
+            "talk_id": ["1", "2", "3"],
+            "tags": [["Python"], ["python", "web"], []],
+            "event_ids": [["e1"], ["e1", "e2"], ["e2"]],
+            "state": ["submitted", "accepted", "deleted"],
+        }
+    )
+    tags = pd.DataFrame({"talk_id": ["1", "3", "9"], "tag": ["web", "web", "web"]})
+    got = count(contributions(talks, tags)).set_index(["scope", "key", "tag"])["talks"].to_dict()
+    assert got == {
+        ("all", "", "python"): 2,
+        ("all", "", "web"): 2,  # talk 3 is deleted, talk 9 is not a talk
+        ("event", "e1", "python"): 2,
+        ("event", "e1", "web"): 2,
+        ("event", "e2", "python"): 1,
+        ("event", "e2", "web"): 1,
+        ("state", "accepted", "python"): 1,
+        ("state", "accepted", "web"): 1,
+        ("state", "submitted", "python"): 1,
+        ("state", "submitted", "web"): 1,
+    }
+
+
+def test_incremental_equals_full_through_a_series_of_changes(tmp_path) -> None:
+    lake = make_lake(tmp_path / "lake")
+    first = update_tag_counts(lake=lake)  # nothing counted yet: a full count
+    assert first.mode == "full"
+    rng = random.Random(7)
+    steps = [
+        # an enrichment run re-tags two talks (one tag dropped, one new)
+        lambda: (
+            lake.delete("talk_tags", predicate="talk_id IN ('t002', 't003')"),
+            lake.append("talk_tags", tag_rows([("t002", "rust"), ("t003", "pandas")])),
+        ),
+        # a talk moves to another event and is accepted
+        lambda: lake.upsert(
+            "talks",
+            talk_rows(
+                [
+                    Talk(
+                        talk_id="t004",
+                        title="moved",
+                        tags=["devops"],
+                        event_ids=["ev-a"],
+                        state="accepted",
+                    )
+                ]
+            ),
+        ),
+        # a talk is deleted (state), another removed outright
+        lambda: (
+            lake.upsert("talks", talk_rows([Talk(talk_id="t005", title="gone", state="deleted")])),
+            lake.delete("talks", predicate="talk_id = 't006'"),
+        ),
+        # a brand-new talk with speaker tags only
+        lambda: lake.upsert(
+            "talks", talk_rows([Talk(talk_id="t999", title="new", tags=["Rust", "web"])])
+        ),
+    ]
+    for step in steps:
+        step()
+        run = update_tag_counts(lake=lake)  # no talk ids: found from the Delta logs
+        assert run.mode == "incremental" and run.talks_changed >= 1
+        _full_equals_incremental(lake)
+        # many random re-tags at once, talk ids passed (some unchanged)
+        ids = rng.sample([f"t{i:03d}" for i in range(10, 40)], 5)
+        lake.delete("talk_tags", predicate=f"talk_id = '{ids[0]}'")
+        lake.append(
+            "talk_tags", tag_rows([(i, rng.choice(["python", "go", "web"])) for i in ids[1:]])
+        )
+        update_tag_counts(lake=lake, talk_ids=ids)
+        _full_equals_incremental(lake)
+    rust = read_tag_counts(lake=lake).set_index("tag")["talks"]
+    assert rust["rust"] == 2  # t002 (model tag) and t999 (speaker tag)
+
+
+def test_nothing_changed_is_a_no_op(tmp_path) -> None:
+    lake = make_lake(tmp_path / "lake")
+    recompute_tag_counts(lake=lake)
+    version = lake.version("tag_counts")
+    run = update_tag_counts(lake=lake, talk_ids=None)
+    assert run.talks_changed == 0 and lake.version("tag_counts") == version
+
+
+def test_affected_events(tmp_path) -> None:
+    lake = make_lake(tmp_path / "lake")
+    full = recompute_tag_counts(lake=lake)
+    assert affected_event_ids(lake=lake, run=full) is None
+    lake.append("talk_tags", tag_rows([("t001", "devops")]))
+    run = update_tag_counts(lake=lake)
+    # t001 is a data talk (python, data science, pandas) now also tagged devops.
+    assert affected_event_ids(lake=lake, run=run) == ["ev-a", "ev-c"]
+
+
+@pytest.mark.parametrize("scope,key", [("event", "ev-b"), ("state", "rejected")])
+def test_read_scope(tmp_path, scope: str, key: str) -> None:
+    lake = make_lake(tmp_path / "lake")
+    recompute_tag_counts(lake=lake)
+    rows = read_tag_counts(lake=lake, scope=scope, key=key)
+    assert len(rows) > 0 and rows["talks"].is_monotonic_decreasing
