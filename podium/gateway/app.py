@@ -26,6 +26,7 @@ from podium.settings import Settings
 logger = logging.getLogger("podium.gateway")
 
 _HEALTH_TIMEOUT_S = 3.0
+_HEALTH_PROBE = "_health/gateway"
 
 # Routers written alongside this one. Guarded until their modules land, then plain imports.
 _EXTRA_ROUTERS = ("podium.gateway.recommend_routes", "podium.gateway.git_hooks")
@@ -53,9 +54,13 @@ def _version() -> str:
 
 
 def _check_lake(lake: Lake) -> None:
-    # Reading the talks table's version touches the store (S3 or disk) without reading data;
-    # a table that does not exist yet is fine.
+    # "Reachable" means the gateway could record a talk now: the talks table's log reads (a
+    # table that does not exist yet is fine) and a small probe blob round-trips through the
+    # same store. Listing alone would pass on a read-only or full store.
     lake.version("talks")
+    lake.put_blob(_HEALTH_PROBE, b"ok")
+    if lake.get_blob(_HEALTH_PROBE) != b"ok":
+        raise OSError("the lake returned other bytes than were written")
 
 
 async def _lake_ok(lake: Lake) -> bool:

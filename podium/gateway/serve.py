@@ -37,7 +37,10 @@ def serve(
     poster: EventPoster | None = None,
     log_level: str = "info",
 ) -> None:
-    """Serve the gateway on `settings.gateway.host:port` until interrupted (Ctrl-C, SIGTERM).
+    """Serve the gateway on `settings.gateway.host:port` until interrupted.
+
+    Ctrl-C (SIGINT) shuts down gracefully and returns. On SIGTERM uvicorn shuts down just as
+    gracefully and then re-raises the signal, so the process ends as terminated by SIGTERM.
 
     Args:
         settings: Podium settings.
@@ -48,7 +51,12 @@ def serve(
     config = _config(
         settings, lake=lake, poster=poster, port=settings.gateway.port, log_level=log_level
     )
-    uvicorn.Server(config).run()
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        # uvicorn re-raises SIGINT after its graceful shutdown; by then there is nothing left
+        # to stop, so `podium gateway` exits cleanly instead of with a traceback.
+        pass
 
 
 @contextmanager
