@@ -87,7 +87,8 @@ class ReviewSettings(BaseModel):
     )
     gitlab_token: SecretStr | None = Field(
         default=None,
-        description="Secret token of GitLab webhooks (X-Gitlab-Token); None disables /hooks/gitlab.",
+        description="Secret token of GitLab webhooks (X-Gitlab-Token); None disables "
+        "/hooks/gitlab.",
     )
     push_secret: SecretStr | None = Field(
         default=None,
@@ -154,7 +155,9 @@ class ReviewSettings(BaseModel):
     smtp_username: str | None = Field(default=None, description="SMTP login; None skips login.")
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
     smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP session with STARTTLS.")
-    notify_timeout_s: float = Field(default=30, gt=0, description="Longest a notification may take.")
+    notify_timeout_s: float = Field(
+        default=30, gt=0, description="Longest a notification may take."
+    )
 
     timeout_s: int = Field(
         default=3600,

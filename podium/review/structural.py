@@ -90,9 +90,8 @@ def classify(path: str) -> str:
     suffix = pure.suffix.lower()
     if name in _DEPENDENCY_FILES or re.match(r"^requirements.*\.(txt|in)$", name):
         return "dependencies"
-    if (
-        parts & {"tests", "test", "testing", "__tests__", "spec"}
-        or re.match(r"^(test_.*|.*_test|.*\.test|.*\.spec|conftest)\.\w+$", name)
+    if parts & {"tests", "test", "testing", "__tests__", "spec"} or re.match(
+        r"^(test_.*|.*_test|.*\.test|.*\.spec|conftest)\.\w+$", name
     ):
         return "tests"
     if (
@@ -411,7 +410,9 @@ def dependencies(path: str, data: bytes | None) -> dict[str, str] | None:
                 for dep, spec in doc.get(section, {}).items():
                     deps[prefix + dep] = str(spec)
         elif name == "go.mod":
-            for match in re.finditer(r"^\s*(?:require\s+)?([\w./-]+\.[\w./-]+)\s+(v\S+)", text, re.M):
+            for match in re.finditer(
+                r"^\s*(?:require\s+)?([\w./-]+\.[\w./-]+)\s+(v\S+)", text, re.M
+            ):
                 deps[match.group(1)] = match.group(2)
         else:
             return None
@@ -432,7 +433,9 @@ class DependencyChange:
             return f"`{self.path}`: added `{self.name}{self.after or ''}`"
         if self.after is None:
             return f"`{self.path}`: removed `{self.name}{self.before or ''}`"
-        return f"`{self.path}`: `{self.name}` `{self.before or '(any)'}` → `{self.after or '(any)'}`"
+        return (
+            f"`{self.path}`: `{self.name}` `{self.before or '(any)'}` → `{self.after or '(any)'}`"
+        )
 
 
 # ---- the report ------------------------------------------------------------------------
@@ -632,7 +635,9 @@ def _risks(report: StructuralReport, large_change_lines: int) -> list[str]:
     if report.secrets:
         risks.append("secret-like strings added: " + ", ".join(report.secrets[:12]))
     removed_tests = [
-        f.path for f in change.files if report.kinds.get(f.path) == "tests" and f.status == "deleted"
+        f.path
+        for f in change.files
+        if report.kinds.get(f.path) == "tests" and f.status == "deleted"
     ]
     removed_test_defs = [
         f"`{path}`: {item}"

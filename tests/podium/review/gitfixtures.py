@@ -80,7 +80,9 @@ def make_repo(root: Path, name: str = "app") -> WorkRepo:
         "class Store:\n    def get(self, key):\n        return self.data[key]\n",
     )
     repo.write("service/helpers.py", "def slug(s):\n    return s.lower().replace(' ', '-')\n")
-    repo.write("tests/test_api.py", "def test_parse():\n    assert True\n\n\ndef test_old():\n    pass\n")
+    repo.write(
+        "tests/test_api.py", "def test_parse():\n    assert True\n\n\ndef test_old():\n    pass\n"
+    )
     repo.write("config/app.yaml", "server:\n  port: 8080\n  workers: 2\n")
     repo.write("requirements.txt", "httpx==0.27.0\nrich>=13\n")
     repo.write("README.md", "# app\n")

@@ -1,0 +1,212 @@
+"""Git push webhooks: `POST /hooks/github`, `POST /hooks/gitlab`, `POST /hooks/push`.
+
+Each authenticates the sender (GitHub HMAC, GitLab token, Podium HMAC — all constant-time),
+turns the body into a `PushEvent`, and emits `podium.git.push` (which triggers the
+`review-push` deployment). It answers:
+
+- 202 `accepted` once Prefect took the event;
+- 200 `ignored` for pings, non-push events, tag pushes, unwatched repositories, repeated
+  deliveries and commits already reviewed; 200 `recorded` for a branch deletion;
+- 401 bad signature, 400 bad body, 413 too large, 404 when that hook is not configured,
+  503 when Prefect did not take the event (the sender retries; nothing was marked delivered).
+
+Uses `request.app.state.settings`, `.lake` and `.poster`, set by `podium.gateway.app`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from podium.events import EventDeliveryError, EventPoster, make_event
+from podium.gateway.signatures import SignatureError, verify
+from podium.gateway.talk_hooks import HookRefused, read_body
+from podium.lake import Lake
+from podium.review.models import PushEvent
+from podium.review.payloads import (
+    Ignored,
+    WebhookError,
+    load_json,
+    parse_generic,
+    parse_github,
+    parse_gitlab,
+    verify_github_signature,
+    verify_gitlab_token,
+)
+from podium.review.records import find_review, record_deleted
+from podium.settings import Settings
+
+logger = logging.getLogger("podium.gateway.git")
+
+router = APIRouter(prefix="/hooks", tags=["git"])
+PUSH_EVENT = "podium.git.push"
+_DELIVERIES = "review/deliveries"
+
+
+class PushResponse(BaseModel):
+    """What the gateway did with a git webhook."""
+
+    status: Literal["accepted", "ignored", "recorded"] = Field(
+        description="accepted: podium.git.push emitted; ignored: nothing to review; "
+        "recorded: a branch deletion written to `reviews`."
+    )
+    reason: str | None = Field(default=None, description="Why it was ignored or recorded.")
+    repo: str | None = Field(default=None, description="The watched repository's name.")
+    after: str | None = Field(default=None, description="The pushed commit.")
+    event_id: str | None = Field(default=None, description="Id of the emitted Prefect event.")
+
+
+def _marker(source: str, delivery_id: str) -> str:
+    # Hash the sender's id: it is arbitrary text and must not shape a storage path.
+    return f"{_DELIVERIES}/{source}/{hashlib.sha256(delivery_id.encode()).hexdigest()}"
+
+
+def _handle_push(lake: Lake, poster: EventPoster, push: PushEvent) -> PushResponse:
+    """Record or announce one push (blocking: runs in the thread pool)."""
+    marker = _marker(push.source, push.delivery_id) if push.delivery_id else None
+    if marker and lake.blob_exists(marker):
+        return PushResponse(status="ignored", reason="delivery already received", repo=push.repo)
+    if push.is_deletion:
+        record_deleted(lake=lake, push=push)
+        if marker:
+            lake.put_blob(marker, b"deleted")
+        return PushResponse(
+            status="recorded", reason=f"branch {push.branch} deleted", repo=push.repo
+        )
+    if find_review(lake, repo=push.repo, commit=push.after) is not None:
+        return PushResponse(
+            status="ignored", reason="commit already reviewed", repo=push.repo, after=push.after
+        )
+    event = make_event(
+        PUSH_EVENT,
+        resource_id=f"podium.repo.{push.repo}",
+        resource={"podium.repo.ref": push.ref, "podium.repo.source": push.source},
+        payload=push.model_dump(mode="json"),
+    )
+    poster.post([event])
+    # Marked only after Prefect took the event, so a failed post can be redelivered.
+    if marker:
+        lake.put_blob(marker, event["id"].encode())
+    return PushResponse(status="accepted", repo=push.repo, after=push.after, event_id=event["id"])
+
+
+async def _respond(request: Request, source: str, parsed: PushEvent | Ignored) -> JSONResponse:
+    if isinstance(parsed, Ignored):
+        logger.info("%s webhook ignored: %s", source, parsed.reason)
+        return JSONResponse(PushResponse(status="ignored", reason=parsed.reason).model_dump())
+    state = request.app.state
+    try:
+        result = await run_in_threadpool(_handle_push, state.lake, state.poster, parsed)
+    except EventDeliveryError as error:
+        logger.warning("%s push to %s not announced: %s", source, parsed.repo, error)
+        return _error(503, "Prefect did not accept the push event; retry later")
+    except Exception:
+        # Deliberately broad: whatever failed, the push was not handed over; let it retry.
+        logger.exception("%s push to %s failed", source, parsed.repo)
+        return _error(503, "the push could not be recorded; retry later")
+    logger.info("%s push %s %s: %s", source, parsed.repo, parsed.after[:12], result.status)
+    return JSONResponse(
+        result.model_dump(), status_code=202 if result.status == "accepted" else 200
+    )
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+async def _body(request: Request, settings: Settings) -> bytes:
+    return await read_body(request, limit=settings.gateway.max_body_bytes)
+
+
+@router.post("/github", response_model=PushResponse, summary="GitHub push webhook")
+async def github_hook(request: Request) -> JSONResponse:
+    """A GitHub webhook signed with `X-Hub-Signature-256`; `X-GitHub-Delivery` de-duplicated."""
+    settings: Settings = request.app.state.settings
+    secret = settings.review.github_webhook_secret
+    if secret is None:
+        return _error(404, "GitHub webhooks are not configured")
+    try:
+        body = await _body(request, settings)
+        verify_github_signature(
+            body=body,
+            header=request.headers.get("x-hub-signature-256"),
+            secret=secret.get_secret_value(),
+        )
+        parsed = parse_github(
+            load_json(body),
+            event=request.headers.get("x-github-event"),
+            delivery_id=request.headers.get("x-github-delivery", ""),
+            review=settings.review,
+            received_at=datetime.now(UTC),
+        )
+    except HookRefused as refused:
+        return _error(refused.status_code, refused.detail)
+    except WebhookError as error:
+        logger.info("github webhook refused: %d %s", error.status, error)
+        return _error(error.status, str(error))
+    return await _respond(request, "github", parsed)
+
+
+@router.post("/gitlab", response_model=PushResponse, summary="GitLab push hook")
+async def gitlab_hook(request: Request) -> JSONResponse:
+    """A GitLab push hook authenticated by `X-Gitlab-Token`; `X-Gitlab-Event-UUID`
+    de-duplicated."""
+    settings: Settings = request.app.state.settings
+    secret = settings.review.gitlab_token
+    if secret is None:
+        return _error(404, "GitLab webhooks are not configured")
+    try:
+        body = await _body(request, settings)
+        verify_gitlab_token(
+            header=request.headers.get("x-gitlab-token"), secret=secret.get_secret_value()
+        )
+        parsed = parse_gitlab(
+            load_json(body),
+            event=request.headers.get("x-gitlab-event"),
+            delivery_id=request.headers.get("x-gitlab-event-uuid", ""),
+            review=settings.review,
+            received_at=datetime.now(UTC),
+        )
+    except HookRefused as refused:
+        return _error(refused.status_code, refused.detail)
+    except WebhookError as error:
+        logger.info("gitlab webhook refused: %d %s", error.status, error)
+        return _error(error.status, str(error))
+    return await _respond(request, "gitlab", parsed)
+
+
+@router.post("/push", response_model=PushResponse, summary="Generic signed push")
+async def generic_push_hook(request: Request) -> JSONResponse:
+    """A push from any git server or script, signed with Podium's HMAC headers
+    (`podium.gateway.signatures`); body: repository, ref, before, after[, pusher,
+    delivery_id]."""
+    settings: Settings = request.app.state.settings
+    secret = settings.review.push_secret or settings.gateway.secret
+    try:
+        body = await _body(request, settings)
+        verify(
+            body=body,
+            secret=secret,
+            signature=request.headers.get("x-podium-signature"),
+            timestamp=request.headers.get("x-podium-timestamp"),
+            window_s=settings.gateway.replay_window_s,
+            now=time.time(),
+        )
+        data: dict[str, Any] = load_json(body)
+        parsed = parse_generic(data, review=settings.review, received_at=datetime.now(UTC))
+    except HookRefused as refused:
+        return _error(refused.status_code, refused.detail)
+    except SignatureError as error:
+        return _error(401, str(error))
+    except WebhookError as error:
+        logger.info("push webhook refused: %d %s", error.status, error)
+        return _error(error.status, str(error))
+    return await _respond(request, "push", parsed)

@@ -1,0 +1,189 @@
+"""Webhook bodies → `PushEvent`: GitHub push events, GitLab push hooks and Podium's generic
+signed push body; plus the signature checks, all constant-time.
+
+Generic push body (`POST /hooks/push`), signed like the gateway's other HMAC requests
+(`podium.gateway.signatures`: `X-Podium-Timestamp` and `X-Podium-Signature`); body
+`{"repository": "<watched name, URL or local path>", "ref": "refs/heads/main",
+"before": "<sha>", "after": "<sha>", "pusher": "...", "delivery_id": "..."}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from podium.review.config import ReviewSettings
+from podium.review.models import PushEvent
+
+
+class WebhookError(ValueError):
+    """A webhook that must be refused; `status` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A well-formed webhook that needs no review (ping, tag push, unwatched repository…)."""
+
+    reason: str
+
+
+def _hmac_hex(secret: str, data: bytes) -> str:
+    return hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+
+
+def verify_github_signature(*, body: bytes, header: str | None, secret: str) -> None:
+    """Check `X-Hub-Signature-256: sha256=<hex>` over the raw body; raises WebhookError(401)."""
+    expected = "sha256=" + _hmac_hex(secret, body)
+    if not header or not hmac.compare_digest(expected.encode(), header.strip().encode()):
+        raise WebhookError(401, "bad or missing X-Hub-Signature-256")
+
+
+def verify_gitlab_token(*, header: str | None, secret: str) -> None:
+    """Check `X-Gitlab-Token`; raises WebhookError(401)."""
+    if not header or not hmac.compare_digest(secret.encode(), header.encode()):
+        raise WebhookError(401, "bad or missing X-Gitlab-Token")
+
+
+def load_json(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object; WebhookError(400) otherwise."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookError(400, "body is not JSON") from None
+    if not isinstance(data, dict):
+        raise WebhookError(400, "body is not a JSON object")
+    return data
+
+
+def _push(
+    review: ReviewSettings,
+    *,
+    candidates: list[str],
+    fields: dict[str, Any],
+    received_at: datetime,
+) -> PushEvent | Ignored:
+    ref = fields.get("ref")
+    if isinstance(ref, str) and ref.startswith("refs/tags/"):
+        return Ignored("tag push; only branches are reviewed")
+    watched = review.find_repo([c for c in candidates if isinstance(c, str)])
+    if watched is None:
+        return Ignored("repository is not watched")
+    try:
+        return PushEvent(repo=watched.name, received_at=received_at, **fields)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise WebhookError(400, f"invalid push: {where}: {first['msg']}") from None
+
+
+def parse_github(
+    data: dict[str, Any],
+    *,
+    event: str | None,
+    delivery_id: str,
+    review: ReviewSettings,
+    received_at: datetime,
+) -> PushEvent | Ignored:
+    """A GitHub webhook (`X-GitHub-Event`); only `push` is reviewed, `ping` and others ignored."""
+    if event != "push":
+        return Ignored(f"GitHub {event or 'unknown'} event is not a push")
+    repo = data.get("repository") or {}
+    if not isinstance(repo, dict):
+        raise WebhookError(400, "invalid push: repository is not an object")
+    candidates = [repo.get(k) for k in ("full_name", "clone_url", "ssh_url", "html_url", "url")]
+    pusher = data.get("pusher") or {}
+    return _push(
+        review,
+        candidates=candidates,  # type: ignore[arg-type]
+        fields={
+            "ref": data.get("ref"),
+            "before": data.get("before"),
+            "after": data.get("after"),
+            "source": "github",
+            "delivery_id": delivery_id,
+            "pusher": str(pusher.get("name", "")) if isinstance(pusher, dict) else "",
+            "forced": bool(data.get("forced", False)),
+        },
+        received_at=received_at,
+    )
+
+
+def parse_gitlab(
+    data: dict[str, Any],
+    *,
+    event: str | None,
+    delivery_id: str,
+    review: ReviewSettings,
+    received_at: datetime,
+) -> PushEvent | Ignored:
+    """A GitLab webhook (`X-Gitlab-Event`); only `Push Hook` is reviewed."""
+    kind = data.get("object_kind")
+    if event != "Push Hook" or kind not in (None, "push"):
+        return Ignored(f"GitLab {event or kind or 'unknown'} is not a push hook")
+    project = data.get("project") or {}
+    repository = data.get("repository") or {}
+    candidates = [
+        project.get("path_with_namespace"),
+        project.get("git_http_url"),
+        project.get("git_ssh_url"),
+        project.get("web_url"),
+        repository.get("git_http_url"),
+        repository.get("homepage"),
+    ]
+    return _push(
+        review,
+        candidates=candidates,  # type: ignore[arg-type]
+        fields={
+            "ref": data.get("ref"),
+            "before": data.get("before"),
+            "after": data.get("after") or data.get("checkout_sha"),
+            "source": "gitlab",
+            "delivery_id": delivery_id,
+            "pusher": str(data.get("user_username") or data.get("user_name") or ""),
+        },
+        received_at=received_at,
+    )
+
+
+def parse_generic(
+    data: dict[str, Any], *, review: ReviewSettings, received_at: datetime
+) -> PushEvent | Ignored:
+    """Podium's generic push body (see the module docstring)."""
+    unknown = set(data) - {
+        "repository",
+        "ref",
+        "before",
+        "after",
+        "pusher",
+        "delivery_id",
+        "forced",
+    }
+    if unknown:
+        raise WebhookError(400, f"invalid push: unknown fields {sorted(unknown)}")
+    repository = data.get("repository")
+    if not isinstance(repository, str) or not repository:
+        raise WebhookError(400, "invalid push: repository is required")
+    return _push(
+        review,
+        candidates=[repository],
+        fields={
+            "ref": data.get("ref"),
+            "before": data.get("before"),
+            "after": data.get("after"),
+            "source": "push",
+            "delivery_id": str(data.get("delivery_id", "")),
+            "pusher": str(data.get("pusher", "")),
+            "forced": bool(data.get("forced", False)),
+        },
+        received_at=received_at,
+    )
