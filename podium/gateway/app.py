@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from podium.events import EventPoster
-from podium.gateway import talk_hooks
+from podium.gateway import recommend_routes, talk_hooks
 from podium.lake import Lake
 from podium.settings import Settings
 
@@ -28,8 +28,9 @@ logger = logging.getLogger("podium.gateway")
 _HEALTH_TIMEOUT_S = 3.0
 _HEALTH_PROBE = "_health/gateway"
 
-# Routers written alongside this one. Guarded until their modules land, then plain imports.
-_EXTRA_ROUTERS = ("podium.gateway.recommend_routes", "podium.gateway.git_hooks")
+# Routers still being written alongside this one: guarded until their modules land, then
+# moved to plain imports above.
+_PENDING_ROUTERS = ("podium.gateway.git_hooks",)
 
 
 class Health(BaseModel):
@@ -108,7 +109,8 @@ def create_app(
     app.state.lake_lock = threading.Lock()
 
     app.include_router(talk_hooks.router)
-    for module_name in _EXTRA_ROUTERS:
+    app.include_router(recommend_routes.router)
+    for module_name in _PENDING_ROUTERS:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
