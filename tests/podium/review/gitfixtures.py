@@ -90,3 +90,56 @@ def make_repo(root: Path, name: str = "app") -> WorkRepo:
     repo.commit("initial service")
     repo.push("main")
     return repo
+
+
+def push_mixed_change(repo: WorkRepo) -> tuple[str, str]:
+    """Push three commits to main touching every kind of change; returns (before, after)."""
+    before = repo.head()
+    repo.write(
+        "service/api.py",
+        "TIMEOUT_S = 60\n\n\n"
+        "def fetch(url, retries=3):\n    return client.get(url, timeout=10)\n\n\n"
+        "class Store:\n    def get(self, key):\n        return self.data.get(key)\n\n\n"
+        "def login(user, password):\n    return check(user, password)\n",
+    )
+    repo.write("config/app.yaml", "server:\n  port: 9090\n  workers: 2\n  debug: true\n")
+    repo.commit("api: longer timeout, retries, login")
+    repo.git("mv", "service/helpers.py", "service/text_helpers.py")
+    repo.write("assets/logo.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    repo.git("rm", "-q", "docs/obsolete.md")
+    repo.commit("move helpers, add logo, drop obsolete docs")
+    repo.write("requirements.txt", "httpx==0.28.1\nboto3>=1.34\n")
+    repo.write("tests/test_api.py", "def test_parse():\n    assert True\n")
+    repo.commit("bump httpx, add boto3, drop rich and an old test")
+    repo.push("main")
+    return before, repo.head()
+
+
+# Every change push_mixed_change makes, as a reviewer must see it named in a summary.
+MIXED_CHANGE_MENTIONS = [
+    "service/api.py",
+    "service/helpers.py",
+    "service/text_helpers.py",
+    "renamed",
+    "assets/logo.png",
+    "binary",
+    "docs/obsolete.md",
+    "deleted",
+    "config/app.yaml",
+    "requirements.txt",
+    "tests/test_api.py",
+    "`login(user, password)`",
+    "`parse`",
+    "`fetch` signature `(url)` → `(url, retries=3)`",
+    "`Store.get` body",
+    "`test_old`",
+    "`TIMEOUT_S`: 30 → 60",
+    "`server.port`: 8080 → 9090",
+    "`server.debug` added",
+    "`fetch: client.get(timeout=)`: 5 → 10",
+    "added `boto3>=1.34`",
+    "`httpx` `==0.27.0` → `==0.28.1`",
+    "removed `rich>=13`",
+    "authentication or permission code changed",
+    "tests removed",
+]
