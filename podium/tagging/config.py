@@ -79,6 +79,13 @@ class TaggingSettings(BaseModel):
         description="Labelled history talks a tag needs before it gets its own calibrated "
         "threshold; fewer fall back to the global calibrated threshold.",
     )
+    threshold_prior: float = Field(
+        default=60.0,
+        ge=0,
+        description="How strongly a tag's own threshold is pulled toward the global one, in "
+        "labelled examples: a tag with n examples gets n / (n + prior) of its own threshold. "
+        "F1-optimal cut-offs on a few dozen examples overfit.",
+    )
     calibration_talks: int = Field(
         default=6000,
         gt=0,

@@ -180,6 +180,7 @@ def calibrate(
     min_examples: int,
     default: float,
     max_tags: int,
+    prior: float = 0.0,
 ) -> Calibration:
     """Per-tag thresholds maximising F1 on held-out history scores.
 
@@ -193,6 +194,8 @@ def calibrate(
         min_examples: positives needed for a tag's own threshold.
         default: threshold when nothing can be calibrated.
         max_tags: the per-talk tag cap applied at prediction time (respected here too).
+        prior: strength, in examples, of the pull toward the global threshold: a tag with n
+            examples gets n / (n + prior) of its own threshold (0 uses its own outright).
     """
     n_tags = truth.shape[1]
     examples = truth.sum(axis=0).astype(np.int64)
@@ -209,7 +212,7 @@ def calibrate(
     own = examples >= min_examples
     for j in np.flatnonzero(own):
         threshold, _ = best_f1_threshold(capped[:, j], truth[:, j])
-        weight = examples[j] / (examples[j] + min_examples)  # shrink sparse tags
+        weight = examples[j] / (examples[j] + prior)  # F1-optimal cut-offs of sparse tags are noisy
         thresholds[j] = weight * threshold + (1 - weight) * global_threshold
     return Calibration(thresholds, own, float(global_threshold), examples)
 

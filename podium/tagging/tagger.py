@@ -100,7 +100,8 @@ class Tagger:
                 mean = vectors[start : start + len(group)].mean(axis=0)
                 out[j] = mean / max(float(np.linalg.norm(mean)), 1e-12)
                 start += len(group)
-            self._labels = {k: v for k, v in self._labels.items() if k[1] != key[1] or k == key}
+            if len(self._labels) >= 8:  # bounded: old vocabularies fall out first
+                self._labels.pop(next(iter(self._labels)))
             self._labels[key] = out
         return self._labels[key]
 
@@ -192,6 +193,7 @@ class Tagger:
                 min_examples=s.min_examples,
                 default=s.threshold,
                 max_tags=s.max_tags,
+                prior=s.threshold_prior,
             )
         return self._calibrations[key]
 

@@ -1,0 +1,109 @@
+"""The Tagger on the real packaged MiniLM (offline): label similarity, neighbours, calibration,
+speaker tags, vocabulary changes. Nothing is faked; the talks are small hand-written ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from podium.models import TagDefinition, Vocabulary
+from podium.tagging import TaggingSettings, build_history, build_tagger
+from tests.podium.tagging.conftest import HISTORY, NOW, talk
+
+
+@pytest.fixture
+def tagger(encoder):
+    return build_tagger(TaggingSettings(threshold=0.3, max_tags=2), device="cpu", encoder=encoder)
+
+
+@pytest.fixture
+def history(encoder):
+    talks = [talk(i, title, text, event_ids=[ev]) for i, ev, title, text, _ in HISTORY]
+    return build_history(talks, encoder=encoder, labels=[tags for *_, tags in HISTORY])
+
+
+def test_tags_by_topic_and_records_source_score_and_version(tagger, vocabulary, history) -> None:
+    talks = [
+        talk("n1", "Unit tests that do not flake", "Making a pytest suite reliable."),
+        talk("n2", "Random forests explained", "A classifier from decision trees."),
+    ]
+    out = tagger.tag(talks, vocabulary=vocabulary, history=history, now=NOW)
+    by_talk = {t.talk_id: [a for a in out if a.talk_id == t.talk_id] for t in talks}
+    assert by_talk["n1"][0].tag == "testing"
+    assert by_talk["n2"][0].tag == "machine learning"
+    for talk_, assignments in zip(talks, by_talk.values(), strict=True):
+        assert 1 <= len(assignments) <= 2
+        for a in assignments:
+            assert a.source == "model" and 0 < a.score <= 1 and a.tagged_at == NOW
+            assert a.model == tagger.assignment_model(vocabulary)
+            assert a.content_hash == talk_.content_hash
+    assert "all-MiniLM-L6-v2" in tagger.model_version
+
+
+def test_speaker_tags_are_kept_and_synonyms_map_onto_the_vocabulary(tagger, vocabulary) -> None:
+    given = talk("n3", "A talk about gardening", "Tomatoes and roses.", tags=["pytest", "Roses"])
+    out = tagger.tag([given], vocabulary=vocabulary, now=NOW)
+    speaker = [(a.tag, a.score) for a in out if a.source == "speaker"]
+    assert speaker == [("pytest", 1.0), ("roses", 1.0)]  # kept as given, never removed
+    model = {a.tag: a.score for a in out if a.source == "model"}
+    assert model.get("testing") == 1.0  # "pytest" is a synonym of testing
+
+
+def test_neighbours_change_the_outcome(tagger, encoder) -> None:
+    # Tag names alone say nothing about "qux"; the history teaches it.
+    vocabulary = Vocabulary(tags=[TagDefinition(name="qux"), TagDefinition(name="zorp")])
+    history = build_history(
+        [
+            talk("a", "Deploying Django on Kubernetes", event_ids=["e1"]),
+            talk("b", "Helm charts for Python services", event_ids=["e2"]),
+            talk("c", "Baking sourdough bread", event_ids=["e3"]),
+            talk("d", "Fermentation in the kitchen", event_ids=["e4"]),
+        ],
+        encoder=encoder,
+        labels=[["qux"], ["qux"], ["zorp"], ["zorp"]],
+    )
+    new = [talk("n", "Running containers in production with Kubernetes")]
+    without = tagger.score(new, vocabulary=vocabulary)
+    with_history = tagger.score(new, vocabulary=vocabulary, history=history)
+    assert with_history.scores[0, 0] > with_history.scores[0, 1]
+    assert with_history.scores[0, 0] - with_history.scores[0, 1] > (
+        without.scores[0, 0] - without.scores[0, 1]
+    )
+
+
+def test_a_talk_in_the_history_is_not_its_own_neighbour(tagger, encoder) -> None:
+    vocabulary = Vocabulary(tags=[TagDefinition(name="qux"), TagDefinition(name="zorp")])
+    same = talk("x", "Baking sourdough bread", event_ids=["e1"])
+    history = build_history(
+        [same, talk("y", "Kubernetes operators", event_ids=["e2"])],
+        encoder=encoder,
+        labels=[["qux"], ["zorp"]],
+    )
+    scores = tagger.score([same], vocabulary=vocabulary, history=history).scores
+    # Only "y" may vote, so zorp wins despite "x" being tagged qux in the history.
+    assert scores[0, 1] > scores[0, 0]
+
+
+def test_vocabulary_change_takes_effect_on_the_next_call(tagger, vocabulary) -> None:
+    new = [talk("n4", "Geospatial analysis with GeoPandas", "Maps, shapefiles and GIS.")]
+    before = tagger.tag(new, vocabulary=vocabulary, now=NOW)
+    assert "geospatial" not in {a.tag for a in before}
+    grown = Vocabulary(tags=[*vocabulary.tags, TagDefinition(name="geospatial", synonyms=["gis"])])
+    after = tagger.tag(new, vocabulary=grown, now=NOW)
+    assert [a.tag for a in after][0] == "geospatial"
+    assert after[0].model != (before[0].model if before else "")
+    assert len(tagger._labels) == 2  # one label cache entry per vocabulary content
+
+
+def test_calibrated_thresholds_come_from_history(tagger, vocabulary, history) -> None:
+    calibration = tagger.calibration(vocabulary=vocabulary, history=history)
+    assert calibration.examples.tolist() == [2, 2, 1, 2]
+    # Two examples per tag is below min_examples: the global calibrated threshold applies.
+    assert not calibration.own.any()
+    assert calibration.thresholds.tolist() == pytest.approx([calibration.global_threshold] * 4)
+    assert tagger.calibration(vocabulary=vocabulary, history=history) is calibration  # cached
+
+
+def test_tagging_nothing_and_empty_descriptions(tagger, vocabulary) -> None:
+    assert tagger.tag([], vocabulary=vocabulary) == []
+    out = tagger.tag([talk("n5", "SQL query tuning")], vocabulary=vocabulary, now=NOW)
+    assert out and out[0].tag == "databases"
