@@ -82,6 +82,10 @@ class LocalStack:
                 "PODIUM_LAKE__URL": self.settings.lake_url,
                 "PODIUM_PREFECT__API_URL": self.api_url,
                 "PODIUM_PREFECT__UI_URL": self.ui_url,
+                "PODIUM_GATEWAY__HOST": self.settings.gateway.host,
+                "PODIUM_GATEWAY__PORT": str(self.settings.gateway.port),
+                # Children must verify what this process signs (the demo posts signed talks).
+                "PODIUM_GATEWAY__SECRET": self.settings.gateway.secret.get_secret_value(),
                 "PODIUM_PROJECT_DIR": str(PROJECT_DIR),
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")) if p

@@ -1,0 +1,76 @@
+"""Deployment contract: prefect.yaml parsed as written, every entrypoint imported for real.
+
+Nothing is faked: the YAML is the one in the repository and the flows are the real ones.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect import Flow
+
+from deployments.local_stack import PROJECT_DIR, WORK_POOLS
+
+SPEC = yaml.safe_load((PROJECT_DIR / "prefect.yaml").read_text())
+DEPLOYMENTS = {d["name"]: d for d in SPEC["deployments"]}
+
+
+def load_flow(entrypoint: str) -> Flow:
+    path, name = entrypoint.split(":")
+    file = PROJECT_DIR / path
+    assert file.is_file(), f"{entrypoint}: no such file"
+    module_spec = importlib.util.spec_from_file_location(Path(path).stem, file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    flow = getattr(module, name)
+    assert isinstance(flow, Flow), f"{entrypoint} is not a Prefect flow"
+    return flow
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_entrypoint_pool_and_trigger_parameters(name: str) -> None:
+    deployment = DEPLOYMENTS[name]
+    flow = load_flow(deployment["entrypoint"])
+    assert flow.name == name, "deployment and flow share a name, so the UI reads plainly"
+    assert deployment["work_pool"]["name"] in WORK_POOLS
+    assert deployment.get("description")
+    parameters = set(inspect.signature(flow.fn).parameters)
+    for trigger in deployment.get("triggers", []):
+        assert trigger["type"] == "event" and trigger["expect"]
+        assert set(trigger.get("parameters", {})) <= parameters, trigger.get("parameters")
+
+
+def test_event_chain_matches_what_the_code_emits() -> None:
+    from flows.aggregate_tags import AGGREGATED_EVENT
+    from flows.enrich import TAGGED_EVENT
+    from flows.ingest import INGESTED_EVENT
+    from podium.gateway.talk_hooks import TALK_SUBMITTED
+
+    expects = {n: d["triggers"][0]["expect"] for n, d in DEPLOYMENTS.items() if d.get("triggers")}
+    assert TALK_SUBMITTED in expects["ingest"]
+    assert INGESTED_EVENT in expects["enrich"]
+    assert TAGGED_EVENT in expects["aggregate-tags"]
+    assert AGGREGATED_EVENT in expects["build-recommendations"]
+
+
+def test_gpu_work_on_the_gpu_pool_and_serial_enrichment() -> None:
+    assert DEPLOYMENTS["enrich"]["work_pool"]["name"] == "podium-gpu"
+    for name in ("ingest", "aggregate-tags", "build-recommendations"):
+        assert DEPLOYMENTS[name]["work_pool"]["name"] == "podium-cpu"
+    limit = DEPLOYMENTS["enrich"]["concurrency_limit"]
+    assert limit == {"limit": 1, "collision_strategy": "ENQUEUE"}
+    trigger = DEPLOYMENTS["enrich"]["triggers"][0]
+    # Debounce: the run starts only after the window in which later events are folded into it.
+    assert trigger["schedule_after"] >= trigger["within"] > 0
+    assert DEPLOYMENTS["enrich"]["schedules"], "a safety-net schedule picks up deferred talks"
+    assert DEPLOYMENTS["build-recommendations"]["schedules"]
+
+
+def test_no_secrets_in_the_yaml() -> None:
+    text = (PROJECT_DIR / "prefect.yaml").read_text().lower()
+    for word in ("secret:", "password", "api_key", "token:"):
+        assert word not in text
