@@ -7,7 +7,6 @@ tests pass their own lake and event poster.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import importlib.metadata
 import logging
 import threading
@@ -19,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from podium.events import EventPoster
-from podium.gateway import recommend_routes, talk_hooks
+from podium.gateway import git_hooks, recommend_routes, talk_hooks
 from podium.lake import Lake
 from podium.settings import Settings
 
@@ -27,10 +26,6 @@ logger = logging.getLogger("podium.gateway")
 
 _HEALTH_TIMEOUT_S = 3.0
 _HEALTH_PROBE = "_health/gateway"
-
-# Routers still being written alongside this one: guarded until their modules land, then
-# moved to plain imports above.
-_PENDING_ROUTERS = ("podium.gateway.git_hooks",)
 
 
 class Health(BaseModel):
@@ -110,14 +105,7 @@ def create_app(
 
     app.include_router(talk_hooks.router)
     app.include_router(recommend_routes.router)
-    for module_name in _PENDING_ROUTERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise  # the module exists but is broken: fail loudly, do not hide routes
-            continue
-        app.include_router(module.router)
+    app.include_router(git_hooks.router)
 
     @app.get(
         "/healthz", response_model=Health, tags=["health"], summary="Liveness and dependencies"

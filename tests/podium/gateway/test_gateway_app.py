@@ -63,6 +63,8 @@ def test_openapi_describes_every_route(settings: Settings) -> None:
         spec = httpx.get(url + "/openapi.json").json()
     paths = spec["paths"]
     assert {"/hooks/talks", "/hooks/dynamodb", "/healthz"} <= set(paths)
+    # The routers of the recommendations and review modules are part of the same app.
+    assert {"/events/{event_id}/recommendations", "/hooks/github", "/hooks/gitlab"} <= set(paths)
     for path in ("/hooks/talks", "/hooks/dynamodb"):
         operation = paths[path]["post"]
         assert set(operation["responses"]) == {
