@@ -87,7 +87,11 @@ def test_force_push_lists_dropped_commits(repo: WorkRepo, tmp_path: Path) -> Non
     assert [c.subject for c in change.dropped] == ["add b", "add a"]
     assert [c.subject for c in change.commits] == ["add c instead"]
     statuses = {f.path: f.status for f in change.files}
-    assert statuses == {"service/a.py": "deleted", "service/b.py": "deleted", "service/c.py": "added"}
+    assert statuses == {
+        "service/a.py": "deleted",
+        "service/b.py": "deleted",
+        "service/c.py": "added",
+    }
 
 
 def test_unknown_previous_tip_falls_back_to_default_branch(repo: WorkRepo, tmp_path: Path) -> None:
@@ -125,7 +129,10 @@ def test_merge_commit_and_submodule_bump(repo: WorkRepo, tmp_path: Path) -> None
     repo.git("merge", "-q", "--no-ff", "-m", "merge side", "side")
     repo.push("main")
     change = compute_change(
-        _sync(repo, tmp_path / "cache"), repo="app", ref="refs/heads/main", before=before,
+        _sync(repo, tmp_path / "cache"),
+        repo="app",
+        ref="refs/heads/main",
+        before=before,
         after=repo.head(),
     )
     files = {f.path: f for f in change.files}
