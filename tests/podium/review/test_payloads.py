@@ -1,0 +1,161 @@
+"""Webhook parsing and signatures: pure functions on bodies shaped like GitHub's and GitLab's
+documented push payloads (trimmed to the fields Podium reads, plus some it ignores)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+import pytest
+
+from podium.review.config import ReviewSettings, WatchedRepo
+from podium.review.models import PushEvent
+from podium.review.payloads import (
+    Ignored,
+    WebhookError,
+    load_json,
+    parse_generic,
+    parse_github,
+    parse_gitlab,
+    verify_github_signature,
+    verify_gitlab_token,
+)
+
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
+REVIEW = ReviewSettings(
+    repos=[
+        WatchedRepo(
+            name="api",
+            url="https://github.com/acme/api.git",
+            aliases=["acme/api", "group/api"],
+        )
+    ]
+)
+A, B = "a" * 40, "b" * 40
+
+
+def github_push(**extra) -> dict:
+    return {
+        "ref": "refs/heads/main",
+        "before": A,
+        "after": B,
+        "forced": False,
+        "repository": {"full_name": "acme/api", "clone_url": "https://github.com/acme/api.git"},
+        "pusher": {"name": "ada", "email": "ada@example.org"},
+        "commits": [{"id": B, "message": "x"}],
+        **extra,
+    }
+
+
+def test_github_push_parses_and_other_events_are_ignored() -> None:
+    push = parse_github(
+        github_push(), event="push", delivery_id="d-1", review=REVIEW, received_at=NOW
+    )
+    assert push == PushEvent(
+        repo="api",
+        ref="refs/heads/main",
+        before=A,
+        after=B,
+        source="github",
+        delivery_id="d-1",
+        pusher="ada",
+        received_at=NOW,
+    )
+    assert parse_github(
+        {"zen": "hi"}, event="ping", delivery_id="", review=REVIEW, received_at=NOW
+    ) == Ignored("GitHub ping event is not a push")
+    tag = parse_github(
+        github_push(ref="refs/tags/v1"),
+        event="push",
+        delivery_id="",
+        review=REVIEW,
+        received_at=NOW,
+    )
+    assert isinstance(tag, Ignored) and "tag" in tag.reason
+    other = github_push(repository={"full_name": "acme/other"})
+    assert parse_github(
+        other, event="push", delivery_id="", review=REVIEW, received_at=NOW
+    ) == Ignored("repository is not watched")
+    with pytest.raises(WebhookError, match="after") as bad:
+        parse_github(
+            github_push(after="nope"), event="push", delivery_id="", review=REVIEW, received_at=NOW
+        )
+    assert bad.value.status == 400
+
+
+def test_gitlab_push_and_generic_push() -> None:
+    body = {
+        "object_kind": "push",
+        "ref": "refs/heads/dev",
+        "before": A,
+        "after": B,
+        "user_username": "grace",
+        "project": {"path_with_namespace": "group/api", "git_http_url": "https://gl/group/api.git"},
+    }
+    push = parse_gitlab(body, event="Push Hook", delivery_id="u-1", review=REVIEW, received_at=NOW)
+    assert isinstance(push, PushEvent) and (push.repo, push.pusher, push.branch) == (
+        "api",
+        "grace",
+        "dev",
+    )
+    assert isinstance(
+        parse_gitlab(
+            {"object_kind": "merge_request"},
+            event="Merge Request Hook",
+            delivery_id="",
+            review=REVIEW,
+            received_at=NOW,
+        ),
+        Ignored,
+    )
+    generic = parse_generic(
+        {
+            "repository": "https://github.com/acme/api",
+            "ref": "refs/heads/main",
+            "before": A,
+            "after": B,
+        },
+        review=REVIEW,
+        received_at=NOW,
+    )
+    assert isinstance(generic, PushEvent) and generic.source == "push"
+    with pytest.raises(WebhookError, match="unknown fields"):
+        parse_generic(
+            {"repository": "api", "ref": "refs/heads/main", "before": A, "after": B, "url": "x"},
+            review=REVIEW,
+            received_at=NOW,
+        )
+    with pytest.raises(WebhookError, match="not a JSON object"):
+        load_json(b"[1]")
+
+
+def test_signatures_are_checked() -> None:
+    body = b'{"ref": "refs/heads/main"}'
+    good = "sha256=" + hmac.new(b"gh-secret", body, hashlib.sha256).hexdigest()
+    verify_github_signature(body=body, header=good, secret="gh-secret")
+    for header in (None, "", "sha256=" + "0" * 64, good.replace("sha256=", "sha1=")):
+        with pytest.raises(WebhookError) as caught:
+            verify_github_signature(body=body, header=header, secret="gh-secret")
+        assert caught.value.status == 401
+    with pytest.raises(WebhookError):
+        verify_github_signature(body=body + b" ", header=good, secret="gh-secret")
+    verify_gitlab_token(header="gl-token", secret="gl-token")
+    with pytest.raises(WebhookError):
+        verify_gitlab_token(header="gl-token2", secret="gl-token")
+
+
+def test_push_event_validation() -> None:
+    with pytest.raises(ValueError, match="full ref"):
+        PushEvent(repo="api", ref="main", before=A, after=B, source="push", received_at=NOW)
+    with pytest.raises(ValueError, match="time zone"):
+        PushEvent(
+            repo="api",
+            ref="refs/heads/main",
+            before=A,
+            after=B,
+            source="push",
+            received_at=datetime(2026, 1, 1),
+        )
+    with pytest.raises(ValueError, match="needs review.model_id"):
+        ReviewSettings(summary_backend="bedrock")

@@ -1,0 +1,117 @@
+"""The `reviews` table: a real Delta lake in a temp folder; nothing faked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from podium.lake import Lake
+from podium.review.models import ZERO_SHA, PushEvent
+from podium.review.records import (
+    find_review,
+    pending_reviews,
+    record_decision,
+    record_deleted,
+    record_pending,
+)
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def _push(after: str, *, minutes: int = 0, before: str = "1" * 40) -> PushEvent:
+    return PushEvent(
+        repo="app",
+        ref="refs/heads/main",
+        before=before,
+        after=after,
+        source="github",
+        received_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+def test_newer_push_supersedes_older_and_late_older_push_is_superseded(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    first = record_pending(
+        lake=lake,
+        push=_push("a" * 40),
+        summary="s1",
+        summary_backend="structural",
+        flow_run_id="run-a",
+    )
+    assert first.superseded_runs == [] and first.superseded_by is None
+    second = record_pending(
+        lake=lake,
+        push=_push("b" * 40, minutes=1),
+        summary="s2",
+        summary_backend="structural",
+        flow_run_id="run-b",
+    )
+    assert second.superseded_runs == ["run-a"] and second.superseded_by is None
+    older = find_review(lake, repo="app", commit="a" * 40)
+    assert (
+        older
+        and older["status"] == "superseded"
+        and older["comment"] == f"superseded by {'b' * 40}"
+    )
+    # A push received before b but recorded after it (its flow ran late) does not stand.
+    late = record_pending(
+        lake=lake,
+        push=_push("c" * 40, minutes=-5),
+        summary="s0",
+        summary_backend="structural",
+        flow_run_id="run-c",
+    )
+    assert late.superseded_by == "b" * 40
+    assert list(pending_reviews(lake)["commit"]) == ["b" * 40]
+    # Another branch is independent.
+    other = _push("d" * 40).model_copy(update={"ref": "refs/heads/dev"})
+    assert (
+        record_pending(
+            lake=lake, push=other, summary="", summary_backend="structural", flow_run_id="run-d"
+        ).superseded_runs
+        == []
+    )
+
+
+def test_decisions_only_leave_pending(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    record_pending(
+        lake=lake, push=_push("a" * 40), summary="s", summary_backend="structural", flow_run_id="r1"
+    )
+    row = record_decision(
+        lake=lake,
+        repo="app",
+        commit="a" * 40,
+        status="approved",
+        decided_by="ada",
+        comment="ok",
+        decided_at=T0,
+    )
+    assert (row["status"], row["decided_by"], row["comment"]) == ("approved", "ada", "ok")
+    again = record_decision(
+        lake=lake,
+        repo="app",
+        commit="a" * 40,
+        status="expired",
+        decided_by=None,
+        comment=None,
+        decided_at=T0,
+    )
+    assert again["status"] == "approved"  # a decided review never changes
+    # Re-recording the same commit as pending (a redelivered event) changes nothing either.
+    record_pending(
+        lake=lake,
+        push=_push("a" * 40),
+        summary="other",
+        summary_backend="structural",
+        flow_run_id="r2",
+    )
+    assert find_review(lake, repo="app", commit="a" * 40)["flow_run_id"] == "r1"  # type: ignore[index]
+
+
+def test_branch_deletion_is_recorded(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    push = _push(ZERO_SHA, before="e" * 40).model_copy(update={"pusher": "ada"})
+    record_deleted(lake=lake, push=push)
+    row = find_review(lake, repo="app", commit="e" * 40)
+    assert row and row["status"] == "deleted" and row["summary"] == "Branch main deleted by ada."
