@@ -131,7 +131,8 @@ def _print_report(report: Any) -> None:
     from rich.table import Table
 
     console = Console(file=sys.stdout, width=max(100, Console().width))
-    summary = Table(title=f"Tagging evaluation: {report.mode}, {report.talks} talks")
+    console.print(f"Tagging evaluation: {report.mode}, {report.talks} talks")
+    summary = Table()
     summary.add_column("metric")
     summary.add_column("value", justify="right")
     for name, value in [

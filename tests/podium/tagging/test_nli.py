@@ -1,0 +1,75 @@
+"""NLI backend: the real transformers zero-shot pipeline and loading code on a tiny random BART
+(built from a config, tokenizer trained in the test, saved locally). Weights are random, so
+the tests check plumbing and cost, not quality; the embedding encoder is the real MiniLM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from podium.models import TagDefinition, Vocabulary
+from podium.tagging import TaggingSettings, build_tagger
+from podium.tagging.nli_testing import build_random_nli
+from tests.podium.tagging.conftest import NOW, talk
+
+CORPUS = [
+    "Testing web applications with pytest and fixtures.",
+    "Machine learning models with scikit-learn, trained and evaluated.",
+    "Databases, SQL queries and indexes in PostgreSQL.",
+    "This talk is about community, education and documentation.",
+] * 20
+
+
+@pytest.fixture(scope="module")
+def nli_path(tmp_path_factory):
+    return build_random_nli(tmp_path_factory.mktemp("nli") / "tiny-bart-nli", corpus=CORPUS)
+
+
+def _vocabulary(n: int) -> Vocabulary:
+    names = ["testing", "machine learning", "databases", "community"]
+    names += [f"topic {i}" for i in range(n - len(names))]
+    return Vocabulary(tags=[TagDefinition(name=name) for name in names])
+
+
+class PairCounter:
+    """Counts the (talk, label) pairs the NLI model actually runs on."""
+
+    def __init__(self, model) -> None:
+        self.pairs = 0
+        self.forward = model.forward
+        model.forward = self
+
+    def __call__(self, *args, **kwargs):
+        self.pairs += int(kwargs["input_ids"].shape[0])
+        return self.forward(*args, **kwargs)
+
+
+def test_nli_tagger_scores_only_top_k_candidates_whatever_the_vocabulary(nli_path, encoder):
+    settings = TaggingSettings(
+        backend="nli", nli_model=str(nli_path), nli_top_k=3, nli_batch_size=4,
+        nli_threshold=0.0, max_tags=3,
+    )
+    tagger = build_tagger(settings, device="cpu", encoder=encoder)
+    assert tagger.nli is not None and "nli:tiny-bart-nli top3" in tagger.model_version
+    counter = PairCounter(tagger.nli.pipeline.model)
+    talks = [
+        talk("a", "Unit tests with pytest", "Fixtures, mocks and more."),
+        talk("b", "Indexes in PostgreSQL", ""),
+        talk("c", "ウェブアプリのテスト", "日本語の説明"),
+    ]
+    for size in (4, 25, 100):
+        counter.pairs = 0
+        result = tagger.score(talks, vocabulary=_vocabulary(size))
+        assert counter.pairs == 3 * 3  # flat in the vocabulary size
+        assert ((result.scores > 0).sum(axis=1) == 3).all()
+        # multi_label: each label scored on its own (entailment vs contradiction).
+        assert ((result.scores >= 0) & (result.scores <= 1)).all()
+        assert not np.allclose(result.scores.sum(axis=1), 1.0)
+    out = tagger.tag(talks, vocabulary=_vocabulary(25), now=NOW)
+    assert {a.talk_id for a in out} == {"a", "b", "c"}
+    assert all(a.source == "model" and "nli:" in a.model for a in out)
+
+
+def test_nli_backend_needs_a_model() -> None:
+    with pytest.raises(ValueError, match="nli_model"):
+        build_tagger(TaggingSettings(backend="nli"), device="cpu", encoder=object())  # type: ignore[arg-type]
