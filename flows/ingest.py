@@ -54,13 +54,14 @@ def ingest(request: IngestRequest) -> dict[str, Any]:
             logger.warning("rejected %s", error)
     pending = list(report.pending)
     if request.talk_ids:
-        # The gateway already recorded these; enrich picks up whatever is pending for them.
+        # The gateway already recorded these. Its trigger folds a burst of submissions into one
+        # run and passes only the first event's ids, so announce everything still pending.
         state = lake.read(
             "enrichment_state",
-            columns=["talk_id", "status"],
-            where=[("talk_id", "in", request.talk_ids)],
+            columns=["talk_id"],
+            where=[("status", "in", ["pending", "error"])],
         )
-        pending += sorted(set(state[state.status.isin(["pending", "error"])].talk_id))
+        pending += sorted(set(state.talk_id))
     pending = list(dict.fromkeys(pending))
     summary = {**report.as_dict(), "pending": pending, "rejected": errors}
     rows = (

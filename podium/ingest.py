@@ -109,26 +109,27 @@ def record_talks(*, lake: Lake, talks: list[Talk], removed: Iterable[str] = ()) 
     existing = existing.set_index("talk_id") if not existing.empty else existing
     state = lake.read(
         "enrichment_state",
-        columns=["talk_id", "stage", "content_hash", "status"],
+        columns=["talk_id", "stage", "content_hash"],
         where=[("talk_id", "in", list(latest))],
     )
-    enriched_hashes = {
-        (r.talk_id, r.content_hash) for r in state.itertuples() if r.status in ("done", "pending")
-    }
+    # (talk, stage, content) already in the ledger, whatever its status: a failed talk is not
+    # re-queued by a redelivery, but a talk whose ledger write was lost (a crash between the
+    # two writes below) is queued again when the client retries.
+    known = set(zip(state.talk_id, state.stage, state.content_hash, strict=True))
 
     changed: list[Talk] = []
     needs_enrichment: list[Talk] = []
     for talk_id, talk in latest.items():
         if talk_id not in existing.index:
             report.new.append(talk_id)
+            changed.append(talk)
         elif existing.at[talk_id, "record_hash"] == talk.record_hash():
             report.unchanged.append(talk_id)
-            continue
         else:
             report.updated.append(talk_id)
-        changed.append(talk)
+            changed.append(talk)
         # A stage is only re-run when the content it reads changed, whatever else changed.
-        if any((talk_id, talk.content_hash) not in enriched_hashes for _ in STAGES):
+        if any((talk_id, stage, talk.content_hash) not in known for stage in STAGES):
             needs_enrichment.append(talk)
 
     if changed:

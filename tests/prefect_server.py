@@ -52,6 +52,7 @@ def start_server(home: Path, *, timeout_s: float = 90) -> tuple[subprocess.Popen
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    process.log = log  # type: ignore[attr-defined]  # closed by stop()
     api = env["PREFECT_API_URL"]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -75,4 +76,10 @@ def stop(process: subprocess.Popen) -> None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=20)
         except (subprocess.TimeoutExpired, ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    log = getattr(process, "log", None)
+    if log is not None:
+        log.close()
