@@ -350,6 +350,18 @@ def tags_show(talk_id: str) -> None:
         console.print("not tagged yet")
 
 
+def _mount_area_commands() -> None:
+    # Each area owns its commands; they are mounted here so `podium --help` lists them all.
+    from podium.review.cli import app as review_app
+    from podium.tagging.cli import app as tagging_app
+
+    tags_app.registered_commands.extend(tagging_app.registered_commands)
+    app.add_typer(review_app, name="review")
+
+
+_mount_area_commands()
+
+
 def main() -> None:
     """Entry point: run the app, turning known errors into one line and exit code 1."""
     from podium.errors import USER_ERRORS
