@@ -76,6 +76,32 @@ def stale_talks(*, lake: Lake, model: str, force: bool = False) -> tuple[list[Ta
     return stale, len(talks)
 
 
+def retag_batch(
+    *,
+    lake: Lake,
+    tagger: Tagger,
+    vocabulary: Vocabulary,
+    history: TagHistory | None,
+    talks: list[Talk],
+) -> int:
+    """Tag one batch, replace its speaker and model tags, and checkpoint it.
+
+    Returns:
+        Tag rows written.
+    """
+    if not talks:
+        return 0
+    model = tagger.assignment_model(vocabulary)
+    assignments = tagger.tag(talks, vocabulary=vocabulary, history=history)
+    written = write_tags(lake=lake, talk_ids=[t.talk_id for t in talks], assignments=assignments)
+    # Checkpoint after the commit: a crash in between redoes this batch, never skips it.
+    path = checkpoint_path(model)
+    done = _read_checkpoint(lake, path)
+    done.update({t.talk_id: t.content_hash for t in talks})
+    lake.put_blob(path, json.dumps({"model": model, "done": done}).encode())
+    return written
+
+
 def retag(
     *,
     lake: Lake,
@@ -104,17 +130,14 @@ def retag(
     model = tagger.assignment_model(vocabulary)
     stale, considered = stale_talks(lake=lake, model=model, force=force)
     todo = stale[:limit] if limit is not None else stale
-    path = checkpoint_path(model)
-    done = {} if force else _read_checkpoint(lake, path)
+    if force:
+        lake.put_blob(checkpoint_path(model), json.dumps({"model": model, "done": {}}).encode())
     written = batches = 0
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
-        assignments = tagger.tag(batch, vocabulary=vocabulary, history=history)
-        written += write_tags(
-            lake=lake, talk_ids=[t.talk_id for t in batch], assignments=assignments
+        written += retag_batch(
+            lake=lake, tagger=tagger, vocabulary=vocabulary, history=history, talks=batch
         )
-        done.update({t.talk_id: t.content_hash for t in batch})
-        lake.put_blob(path, json.dumps({"model": model, "done": done}).encode())
         batches += 1
         if on_batch is not None:
             on_batch(start + len(batch), len(todo))
