@@ -378,14 +378,24 @@ def compute_change(
         raise GitError("the push deleted the branch; there is no change to review")
     if not git.has_commit(after):
         raise GitError(f"commit {after[:12]} is not in the repository (was it fetched?)")
-    default = default_branch or git.default_branch()
+    branch_name = ref.removeprefix("refs/heads/")
+    # The configured default, else HEAD's branch (a bare clone's HEAD is the remote default;
+    # a work tree's may be the pushed branch itself), else the conventional names.
+    candidates = [default_branch, git.default_branch(), "main", "master"]
+    default = next(
+        (
+            c
+            for c in candidates
+            if c and c != branch_name and git.ok("rev-parse", "--verify", f"refs/heads/{c}")
+        ),
+        None,
+    )
     notes: list[str] = []
     forced = False
     dropped: list[Commit] = []
 
     def against_default(reason: str) -> tuple[str, str]:
-        branch_name = ref.removeprefix("refs/heads/")
-        if default and default != branch_name and git.has_commit(f"refs/heads/{default}"):
+        if default:
             base = git.merge_base(f"refs/heads/{default}", after)
             if base:
                 return base, f"{reason}: merge base with {default} ({base[:12]})"
