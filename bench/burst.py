@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deployments.local_stack import LocalStack  # noqa: E402
+from deployments.local_stack import LocalStack, stop_on_sigterm  # noqa: E402
 from podium.demo import SAMPLE_DIR, load_directory  # noqa: E402
 from podium.gateway.signatures import signed_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
@@ -86,6 +86,7 @@ def main() -> None:
         gateway={"port": free_port(), "secret": "bench-secret"},
     )
     stack = LocalStack(settings, server_port=free_port(), say=lambda m: print(f"• {m}"))
+    stop_on_sigterm()
     stack.up()
     try:
         lake = Lake.from_settings(settings)

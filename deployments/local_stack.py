@@ -25,6 +25,15 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 WORK_POOLS = ("podium-cpu", "podium-gpu")
 
 
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (CI, a supervisor, `kill`) stop the stack the way Ctrl-C does."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 class StackError(RuntimeError):
     """A part of the local stack failed to start."""
 

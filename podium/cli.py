@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -61,10 +60,10 @@ def _serve_forever(stack) -> None:
 @app.command()
 def up() -> None:
     """Start the Prefect server, work pools, deployments, workers and the gateway."""
-    from deployments.local_stack import LocalStack
+    from deployments.local_stack import LocalStack, stop_on_sigterm
 
     stack = LocalStack(_settings(), say=lambda m: console.print(f"• {m}"))
-    _install_sigterm()
+    stop_on_sigterm()
     try:
         stack.up()
         _print_addresses(stack)
@@ -81,11 +80,6 @@ def _print_addresses(stack) -> None:
     console.print(f"Logs         {stack.home / 'logs'}")
 
 
-def _install_sigterm() -> None:
-    # SIGTERM (e.g. from CI or a supervisor) stops the stack like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-
-
 @app.command()
 def demo(
     serve: Annotated[
@@ -94,12 +88,12 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the pipeline.")] = 900,
 ) -> None:
     """Start the embedded default, post the sample talks to the gateway and watch them flow."""
-    from deployments.local_stack import LocalStack
+    from deployments.local_stack import LocalStack, stop_on_sigterm
     from podium import demo as driver
 
     settings = _settings()
     stack = LocalStack(settings, say=lambda m: console.print(f"• {m}"))
-    _install_sigterm()
+    stop_on_sigterm()
     started = time.monotonic()
     try:
         stack.up()

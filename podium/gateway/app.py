@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
-import threading
 from typing import Literal
 
 import httpx
@@ -19,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from podium.events import EventPoster
 from podium.gateway import git_hooks, recommend_routes, talk_hooks
+from podium.gateway.group_commit import GroupCommitter
 from podium.lake import Lake
 from podium.settings import Settings
 
@@ -91,7 +91,7 @@ def create_app(
 
     Returns:
         The app, with `app.state.settings`, `app.state.lake`, `app.state.poster` and
-        `app.state.lake_lock` (serialises this process's lake writes) set.
+        `app.state.committer` (folds concurrent requests into one lake write) set.
     """
     app = FastAPI(
         title="Podium gateway",
@@ -101,7 +101,7 @@ def create_app(
     app.state.settings = settings
     app.state.lake = lake if lake is not None else Lake.from_settings(settings)
     app.state.poster = poster if poster is not None else EventPoster.from_settings(settings)
-    app.state.lake_lock = threading.Lock()
+    app.state.committer = GroupCommitter(app.state.lake)
 
     app.include_router(talk_hooks.router)
     app.include_router(recommend_routes.router)

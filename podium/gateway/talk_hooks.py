@@ -8,8 +8,8 @@ Every request goes through the same steps, each with its own status code:
    Nothing is parsed or recorded before this passes.
 3. 415 unless the content type is `application/json`; 400 when the body is not JSON.
 4. Records are validated one by one; the valid ones are recorded with `record_talks` in a
-   worker thread, one writer at a time per process. 503 if the lake write fails: nothing is
-   acknowledged.
+   worker thread; concurrent requests share one write (group commit, see `group_commit`).
+   503 if the lake write fails: nothing is acknowledged.
 5. One `podium.talk.submitted` event names the talks now pending enrichment; it is posted to
    Prefect (with retries) only after the lake write returned.
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -45,8 +44,7 @@ from podium.gateway.signatures import (
     SignatureError,
     verify,
 )
-from podium.ingest import IngestReport, record_talks
-from podium.lake import Lake
+from podium.ingest import IngestReport
 from podium.models import Talk
 from podium.settings import Settings
 from podium.sources import (
@@ -267,13 +265,6 @@ def parse_json(request: Request, body: bytes) -> Any:
         raise HookRefused(400, f"body is not JSON: {error.msg} at line {error.lineno}") from None
 
 
-def _record(lake: Lake, lock: threading.Lock, result: ParseResult) -> IngestReport:
-    # Delta retries lost commit races, but serialising this process's writers avoids the races
-    # (and their backoff) altogether; other processes still rely on the retries.
-    with lock:
-        return record_talks(lake=lake, talks=result.talks, removed=result.removed)
-
-
 def _announce(poster: EventPoster, pending: list[str], source: str) -> tuple[str, str | None]:
     if not pending:
         # Duplicate delivery: nothing changed, so nothing to enrich and no second set of tags.
@@ -325,7 +316,9 @@ async def handle_hook(
     report = IngestReport()
     if result.talks or result.removed:
         try:
-            report = await run_in_threadpool(_record, state.lake, state.lake_lock, result)
+            report = await run_in_threadpool(
+                lambda: state.committer.record(talks=result.talks, removed=result.removed)
+            )
         except Exception:
             # Deliberately broad: whatever broke the write, nothing may be acknowledged.
             logger.exception("%s hook: lake write failed", source)

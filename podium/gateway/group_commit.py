@@ -1,0 +1,88 @@
+"""Group commit: concurrent requests share one lake write.
+
+Each Delta write costs a few hundred milliseconds whatever its size, so a burst of single-talk
+requests written one by one queues up behind the lake. Here every request queues its talks;
+whichever request holds the writer lock drains the whole queue into one `record_talks` call and
+hands each waiting request its share of the report. A lone request still writes at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from podium.ingest import IngestReport, record_talks
+from podium.lake import Lake
+from podium.models import Talk
+
+
+@dataclass
+class _Pending:
+    talks: list[Talk]
+    removed: list[str]
+    future: Future[IngestReport] = field(default_factory=Future)
+
+
+class GroupCommitter:
+    """Records talks for many threads at once, one writer at a time.
+
+    Args:
+        lake: the lake to record in.
+        max_batch: most queued requests folded into one write.
+    """
+
+    def __init__(self, lake: Lake, *, max_batch: int = 256) -> None:
+        self.lake = lake
+        self.max_batch = max_batch
+        self.writes = 0  # lake writes so far, for tests and health figures
+        self._writer = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
+
+    def record(self, *, talks: list[Talk], removed: list[str]) -> IngestReport:
+        """Record `talks` and `removed`, durably, before returning this request's report.
+
+        Raises whatever the lake write raised; nothing of that batch is acknowledged.
+        """
+        mine = _Pending(list(talks), list(removed))
+        with self._queue_lock:
+            self._queue.append(mine)
+        while not mine.future.done():
+            with self._writer:
+                if mine.future.done():
+                    break
+                with self._queue_lock:
+                    batch = self._queue[: self.max_batch]
+                    self._queue = self._queue[self.max_batch :]
+                self._write(batch)
+        return mine.future.result()
+
+    def _write(self, batch: list[_Pending]) -> None:
+        talks = [t for item in batch for t in item.talks]
+        removed = [i for item in batch for i in item.removed]
+        try:
+            report = record_talks(lake=self.lake, talks=talks, removed=removed)
+            self.writes += 1
+        except BaseException as error:  # every waiting request must learn of it
+            for item in batch:
+                item.future.set_exception(error)
+            return
+        for item in batch:
+            item.future.set_result(_share(report, item))
+
+
+def _share(report: IngestReport, item: _Pending) -> IngestReport:
+    """The part of a combined report that concerns one request's talks."""
+    ids = {t.talk_id for t in item.talks} | set(item.removed)
+
+    def pick(values: list[str]) -> list[str]:
+        return [v for v in values if v in ids]
+
+    return IngestReport(
+        new=pick(report.new),
+        updated=pick(report.updated),
+        unchanged=pick(report.unchanged),
+        removed=pick(report.removed),
+        pending=pick(report.pending),
+    )
