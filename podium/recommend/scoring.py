@@ -142,7 +142,7 @@ def merge_topk(
     rows, cols = block.shape
     kk = min(k, cols)
     if kk < cols:
-        part = np.argpartition(-block, kk - 1, axis=1)[:, :kk]
+        part = np.argpartition(block, cols - kk, axis=1)[:, cols - kk :]
         threshold = np.take_along_axis(block, part, axis=1).min(axis=1)
         # argpartition picks arbitrarily among scores tied with the k-th; redo those rows
         # exactly so that the smaller talk index wins.
@@ -179,22 +179,31 @@ def _exclusions(talks: TalkMatrix, event_row: Mapping[str, int]) -> tuple[np.nda
 
 def score_block(
     event_embeddings: np.ndarray,
-    event_weights: np.ndarray,
+    event_weights_t: np.ndarray,
     talk_embeddings: np.ndarray,
     talk_tags: sparse.csr_matrix,
     weights: Weights,
     decimals: int,
 ) -> np.ndarray:
-    """Hybrid scores of a block: (events, talks) float32, rounded to `decimals`."""
-    semantic = event_embeddings @ talk_embeddings.astype(np.float32, copy=False).T
-    np.maximum(semantic, 0.0, out=semantic)
-    semantic *= np.float32(weights.semantic)
-    if talk_tags.shape[1]:
-        overlap = np.asarray((talk_tags @ event_weights.T).T, dtype=np.float32)
-        overlap *= np.float32(weights.tag)
-        semantic += overlap
-    # Rounding makes ties (and so the tie-break) independent of BLAS summation order.
-    return np.round(semantic, decimals, out=semantic)
+    """Hybrid scores of a block, (events, talks) float32, in units of 10**-decimals.
+
+    Args:
+        event_embeddings: (e, d) float32 unit vectors.
+        event_weights_t: (|vocab|, e) tag weights, already multiplied by the tag weight.
+        talk_embeddings: (t, d) unit vectors (float16 is upcast per chunk).
+        talk_tags: (t, |vocab|) 0/1 CSR.
+        weights: hybrid weights (only the semantic weight is applied here).
+        decimals: scores are scaled by 10**decimals and rounded to integers, so ties (and the
+            tie-break) do not depend on BLAS summation order or chunk sizes.
+    """
+    block = event_embeddings @ talk_embeddings.astype(np.float32, copy=False).T
+    np.maximum(block, 0.0, out=block)
+    block *= np.float32(weights.semantic * 10**decimals)
+    if talk_tags.shape[1] and talk_tags.nnz:
+        overlap = talk_tags @ event_weights_t  # (t, e), a small sparse-dense product
+        overlap *= np.float32(10**decimals)
+        block += overlap.T
+    return np.rint(block, out=block)
 
 
 def top_k_talks(
@@ -230,7 +239,9 @@ def top_k_talks(
         e1 = min(e0 + event_chunk, len(events.event_ids))
         block_events = events.event_ids[e0:e1]
         emb = np.ascontiguousarray(events.embeddings[e0:e1], dtype=np.float32)
-        ew = event_tag_weights(events.tags[e0:e1], vocab, idf)
+        ew_t = np.ascontiguousarray(
+            (event_tag_weights(events.tags[e0:e1], vocab, idf) * np.float32(weights.tag)).T
+        )
         ex_rows, ex_talks = (
             _exclusions(talks, {str(e): i for i, e in enumerate(block_events)})
             if exclude_talks_at_event
@@ -241,14 +252,14 @@ def top_k_talks(
         for t0 in range(0, n, talk_chunk):
             t1 = min(t0 + talk_chunk, n)
             block = score_block(
-                emb, ew, talks.embeddings[t0:t1], tag_matrix[t0:t1], weights, decimals
+                emb, ew_t, talks.embeddings[t0:t1], tag_matrix[t0:t1], weights, decimals
             )
             block[:, ineligible[t0:t1]] = -np.inf
             inside = (ex_talks >= t0) & (ex_talks < t1)
             block[ex_rows[inside], ex_talks[inside] - t0] = -np.inf
             best_index, best_score = merge_topk(best_index, best_score, block, t0, k)
         best_index = np.where(np.isfinite(best_score), best_index, -1)
-        yield TopK(best_index, best_score, block_events)
+        yield TopK(best_index, best_score / np.float32(10**decimals), block_events)
 
 
 def related_talks(
@@ -276,10 +287,12 @@ def related_talks(
         for t0 in range(0, n, talk_chunk):
             t1 = min(t0 + talk_chunk, n)
             block = emb @ talks.embeddings[t0:t1].astype(np.float32, copy=False).T
-            np.round(block, decimals, out=block)
+            block *= np.float32(10**decimals)
+            np.rint(block, out=block)
             block[:, ineligible[t0:t1]] = -np.inf
             mine = (q >= t0) & (q < t1)
             block[np.flatnonzero(mine), q[mine] - t0] = -np.inf  # a talk is not its own relative
             best_index, best_score = merge_topk(best_index, best_score, block, t0, k)
         best_index = np.where(np.isfinite(best_score), best_index, -1)
-        yield q, TopK(best_index, best_score)
+        # float16 storage can put a cosine a hair above 1.
+        yield q, TopK(best_index, np.minimum(best_score / np.float32(10**decimals), 1.0))

@@ -1,16 +1,28 @@
 """Read one event's precomputed recommendations: no model, no scan of the talks.
 
-The lookup asks Delta for the event's rows with a filter on `event_id`; parquet statistics of
-the table (written sorted by event) let the reader skip files and row groups of other events.
+The recommendations table is written sorted by event in small row groups. The first lookup
+against a table version indexes the event_id range of every row group from the parquet
+footers (the files come from the Delta snapshot); each lookup then reads only the row groups
+whose range holds the event, usually one. Before each lookup the snapshot is brought up to date
+(`update_incremental`, a listing of the Delta log), so a new build is seen at once.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
+import threading
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
-from podium.lake import Lake
+from podium.lake import SCHEMAS, Lake
 
 
 class RecommendationError(LookupError):
@@ -42,6 +54,91 @@ class RecommendationsNotBuiltError(RecommendationError):
 COLUMNS = ["rank", "talk_id", "score", "matched_tags", "components", "model_version", "computed_at"]
 
 
+@dataclass
+class _RowGroupIndex:
+    """Event-id ranges of a table version's row groups, sorted by range start."""
+
+    table: DeltaTable
+    version: int
+    starts: list[str]
+    ends: np.ndarray
+    groups: list[Any]  # one parquet fragment per row group
+    max_end: list[str]  # running maximum of `ends`, for the bisection
+
+
+_INDEXES: dict[str, _RowGroupIndex] = {}
+_LOCK = threading.Lock()
+
+
+def _event_id_column(metadata: Any) -> int:
+    for j in range(metadata.num_columns):
+        if metadata.schema.column(j).path == "event_id":
+            return j
+    raise LookupError("recommendations table has no event_id column")
+
+
+def _build_index(table: DeltaTable) -> _RowGroupIndex:
+    entries = []
+    for fragment in table.to_pyarrow_dataset().get_fragments():
+        metadata = fragment.metadata
+        column = _event_id_column(metadata)
+        for group, part in zip(
+            range(metadata.num_row_groups), fragment.split_by_row_group(), strict=True
+        ):
+            stats = metadata.row_group(group).column(column).statistics
+            if stats is None or not stats.has_min_max:  # no statistics: always read it
+                entries.append(("", "\U0010ffff", part))
+            else:
+                entries.append((str(stats.min), str(stats.max), part))
+    entries.sort(key=lambda e: e[0])
+    ends = [e[1] for e in entries]
+    running = list(np.maximum.accumulate(np.asarray(ends, dtype=object))) if ends else []
+    return _RowGroupIndex(
+        table=table,
+        version=table.version(),
+        starts=[e[0] for e in entries],
+        ends=np.asarray(ends, dtype=object),
+        groups=[e[2] for e in entries],
+        max_end=running,
+    )
+
+
+def _index(lake: Lake) -> _RowGroupIndex | None:
+    uri = lake.table_uri("recommendations")
+    with _LOCK:
+        cached = _INDEXES.get(uri)
+        if cached is None:
+            try:
+                table = DeltaTable(uri, storage_options=lake.storage_options)
+            except TableNotFoundError:
+                return None
+        else:
+            table = cached.table
+            table.update_incremental()
+            if table.version() == cached.version:
+                return cached
+        index = _build_index(table)
+        _INDEXES[uri] = index
+        return index
+
+
+def _read_event(index: _RowGroupIndex, event_id: str) -> pa.Table:
+    # Row groups whose [start, end] holds event_id: start <= id (bisect) and end >= id.
+    stop = bisect.bisect_right(index.starts, event_id)
+    first = bisect.bisect_left(index.max_end, event_id, hi=stop)
+    parts = []
+    for i in range(first, stop):
+        if index.ends[i] >= event_id:
+            data = index.groups[i].to_table(columns=["event_id", *COLUMNS])
+            # Compare as plain strings: files rewritten by Delta may hold string_view.
+            keep = pc.equal(data.column("event_id").cast(pa.string()), event_id)
+            parts.append(data.filter(keep))
+    if not parts:
+        return SCHEMAS["recommendations"].empty_table().select(COLUMNS)
+    target = pa.schema([SCHEMAS["recommendations"].field(c) for c in COLUMNS])
+    return pa.concat_tables([p.select(COLUMNS).cast(target) for p in parts])
+
+
 def lookup_recommendations(*, lake: Lake, event_id: str) -> pd.DataFrame:
     """The event's recommendations, best first.
 
@@ -57,14 +154,13 @@ def lookup_recommendations(*, lake: Lake, event_id: str) -> pd.DataFrame:
         UnknownEventError: no such event.
         RecommendationsNotBuiltError: the event exists but its table is not built yet.
     """
-    rows = lake.read("recommendations", columns=COLUMNS, where=[("event_id", "=", event_id)])
+    index = _index(lake)
+    rows = _read_event(index, event_id).to_pandas() if index is not None else pd.DataFrame()
     if rows.empty:
         known = lake.read("events", columns=["event_id"], where=[("event_id", "=", event_id)])
         if known.empty:
             raise UnknownEventError(event_id)
-        raise RecommendationsNotBuiltError(
-            event_id, table_missing=not lake.exists("recommendations")
-        )
+        raise RecommendationsNotBuiltError(event_id, table_missing=index is None)
     rows = rows.sort_values("rank").reset_index(drop=True)
     rows["matched_tags"] = rows["matched_tags"].apply(lambda v: [str(t) for t in v])
     rows["components"] = rows["components"].apply(json.loads)

@@ -83,3 +83,25 @@ def test_cli_prints_a_table_or_one_line_errors(lake, monkeypatch, tmp_path) -> N
         assert "Recommended talks for ev-c" in result.output and "devops" in result.output
     finally:
         get_settings.cache_clear()
+
+
+def test_lookup_reads_row_groups_and_sees_new_builds(lake) -> None:
+    # 7-row groups: every event's rows straddle row groups, so the range index must merge.
+    settings = RecommendSettings(serving_row_group_rows=7)
+    build_tables(lake=lake, settings=settings, encoder=BagOfWordsEncoder())
+    table = lake.read("recommendations")
+    for event_id in ["ev-a", "ev-b", "ev-c"]:
+        got = lookup_recommendations(lake=lake, event_id=event_id)
+        expected = table[table["event_id"] == event_id].sort_values("rank")
+        assert got["talk_id"].tolist() == expected["talk_id"].tolist()
+    old = lookup_recommendations(lake=lake, event_id="ev-b")
+    partial = build_tables(
+        lake=lake,
+        settings=settings.model_copy(update={"top_k": 3}),
+        encoder=BagOfWordsEncoder(),
+        event_ids=["ev-b"],
+    )
+    new = lookup_recommendations(lake=lake, event_id="ev-b")
+    assert len(old) == 10 and len(new) == 3
+    assert (new["computed_at"] == partial.computed_at).all()
+    assert len(lookup_recommendations(lake=lake, event_id="ev-a")) == 10

@@ -1,0 +1,588 @@
+"""Benchmark of tag counts, recommendation precompute, lookup, and the original algorithm.
+
+    python bench/recommend.py --talks 14075 --events 300      # real pyvideo talks
+    python bench/recommend.py --talks 1000000 --events 10000  # synthetic talks
+
+Up to the size of the pyvideo data set (../shared/data/pyvideo) the talks are real, embedded
+with the packaged MiniLM, and events are pyvideo conferences whose tags are the most common
+gold tags of their talks; quality (nDCG@10) is measured there. Above it talks, tags and
+embeddings are synthetic (topic clusters), written to the lake and the embedding cache first,
+so the precompute runs the production code path end to end without a model.
+
+Every phase runs in a fresh child process, so its peak memory (ru_maxrss) is its own.
+Figures are printed; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import os
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from podium.lake import Lake  # noqa: E402
+from podium.models import normalise_tag  # noqa: E402
+
+PYVIDEO = ROOT.parent / "shared" / "data" / "pyvideo"
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+# ---- phases run in child processes -------------------------------------------------------
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _in_child(fn: Any, *args: Any) -> dict[str, Any]:
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def phase_aggregate(lake_url: str) -> dict[str, Any]:
+    from podium.tag_counts import recompute_tag_counts
+
+    start = time.perf_counter()
+    run = recompute_tag_counts(lake=Lake(lake_url))
+    return {"wall_s": time.perf_counter() - start, "peak_mb": _peak_mb(), "rows": run.rows_written}
+
+
+def phase_build(lake_url: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    from podium.recommend.build import build_tables
+    from podium.recommend.config import RecommendSettings
+    from tasks.recommend import make_encoder
+
+    settings = RecommendSettings(**overrides)
+    encoder = make_encoder(settings)
+    start = time.perf_counter()
+    result = build_tables(lake=Lake(lake_url), settings=settings, encoder=encoder)
+    return {
+        "wall_s": time.perf_counter() - start,
+        "peak_mb": _peak_mb(),
+        "rows": result.recommendation_rows,
+        "related_rows": result.related_rows,
+        "embedded_now": result.embedded_now,
+        "model_loaded": encoder.loaded,
+    }
+
+
+def phase_related_sample(lake_url: str, queries: int) -> dict[str, Any]:
+    """Related talks for `queries` talks against all talks (what an incremental build does)."""
+    from podium.recommend.build import compute_related, load_talks, talk_matrix
+    from podium.recommend.config import RecommendSettings
+    from tasks.recommend import make_encoder
+
+    settings = RecommendSettings()
+    lake = Lake(lake_url)
+    talks = load_talks(lake=lake)
+    matrix, _ = talk_matrix(
+        lake=lake, talks=talks, encoder=make_encoder(settings), settings=settings
+    )
+    picks = np.random.default_rng(0).choice(
+        len(talks), size=min(queries, len(talks)), replace=False
+    )
+    start = time.perf_counter()
+    rows = compute_related(talks=matrix, settings=settings, computed_at=NOW, queries=np.sort(picks))
+    return {"wall_s": time.perf_counter() - start, "peak_mb": _peak_mb(), "rows": len(rows)}
+
+
+def phase_lookups(lake_url: str, event_ids: list[str], original_lake_events: int) -> dict[str, Any]:
+    """Lookup latency of the precomputed table vs the original request-time algorithm."""
+    from podium.recommend.serving import lookup_recommendations
+
+    lake = Lake(lake_url)
+    lookup_recommendations(lake=lake, event_id=event_ids[0])  # warm imports
+    latencies = []
+    for event_id in event_ids:
+        start = time.perf_counter()
+        lookup_recommendations(lake=lake, event_id=event_id)
+        latencies.append(time.perf_counter() - start)
+    out: dict[str, Any] = {"lookup": _percentiles(latencies)}
+
+    # The original, over an in-process key-value store (zero network latency: its best case).
+    events = lake.read("events", columns=["event_id", "tags"]).set_index("event_id")["tags"]
+    tags = lake.read("talk_tags", columns=["talk_id", "tag"])
+    store = KeyValueStore(tags)
+    memory = []
+    for event_id in event_ids:
+        start = time.perf_counter()
+        original_recommend(store, list(events[event_id]))
+        memory.append(time.perf_counter() - start)
+    out["original_in_memory"] = _percentiles(memory)
+
+    # The original over the lake: one filtered read per event tag, then one per talk.
+    lake_times, reads = [], []
+    for event_id in event_ids[:original_lake_events]:
+        start = time.perf_counter()
+        n = original_recommend(LakeStore(lake), list(events[event_id]))
+        lake_times.append(time.perf_counter() - start)
+        reads.append(n)
+    if lake_times:
+        out["original_on_lake"] = _percentiles(lake_times) | {"reads_mean": statistics.mean(reads)}
+    out["peak_mb"] = _peak_mb()
+    return out
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ms = np.asarray(values) * 1000
+    return {
+        "n": len(ms),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "mean_ms": float(ms.mean()),
+    }
+
+
+# ---- the original request-time algorithm ------------------------------------------------
+
+
+class KeyValueStore:
+    """The original's DynamoDB tables as in-process dicts: a tag index and talk items."""
+
+    def __init__(self, talk_tags: pd.DataFrame) -> None:
+        self.by_tag: dict[str, list[str]] = defaultdict(list)
+        self.items: dict[str, dict[str, Any]] = defaultdict(lambda: {"tags": []})
+        for talk_id, tag in zip(talk_tags["talk_id"], talk_tags["tag"], strict=True):
+            self.by_tag[tag].append(talk_id)
+            self.items[talk_id]["tags"].append(tag)
+        self.reads = 0
+
+    def query_tag(self, tag: str) -> list[str]:
+        self.reads += 1
+        return list(self.by_tag.get(tag, []))
+
+    def get_talk(self, talk_id: str) -> dict[str, Any]:
+        self.reads += 1
+        return {"talk_id": talk_id, "tags": list(self.items[talk_id]["tags"])}
+
+
+class LakeStore:
+    """The same two access patterns as filtered reads of the lake's Delta tables."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.reads = 0
+
+    def query_tag(self, tag: str) -> list[str]:
+        self.reads += 1
+        rows = self.lake.read("talk_tags", columns=["talk_id"], where=[("tag", "=", tag)])
+        return rows["talk_id"].tolist()
+
+    def get_talk(self, talk_id: str) -> dict[str, Any]:
+        self.reads += 1
+        rows = self.lake.read("talk_tags", columns=["tag"], where=[("talk_id", "=", talk_id)])
+        return {"talk_id": talk_id, "tags": rows["tag"].tolist()}
+
+
+def original_recommend(store: Any, event_tags: list[str], k: int = 10) -> int:
+    """The original resolver: one query per event tag, one get per talk found, rank by the
+    number of matching tags, top k. Returns the number of store reads it made."""
+    candidates: list[str] = []
+    for tag in event_tags:
+        candidates += store.query_tag(tag)
+    scored = []
+    for talk_id in dict.fromkeys(candidates):
+        item = store.get_talk(talk_id)
+        matches = len(set(item["tags"]) & set(event_tags))
+        scored.append((matches, talk_id))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    _ = scored[:k]
+    return int(store.reads)
+
+
+# ---- data --------------------------------------------------------------------------------
+
+
+def _talk_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    frame["submitted_at"] = NOW
+    frame["updated_at"] = NOW
+    frame["ingested_at"] = NOW
+    frame["record_hash"] = frame["content_hash"]
+    return frame
+
+
+def _tag_frame(pairs: pd.DataFrame, source: str) -> pd.DataFrame:
+    return pairs.assign(score=1.0, source=source, model="", content_hash="", tagged_at=NOW)
+
+
+def real_data(lake: Lake, n_talks: int, n_events: int) -> dict[str, Any]:
+    """pyvideo talks; events = conferences, tags = their talks' most common gold tags."""
+    from podium.models import Talk
+
+    evaluation = json.loads((PYVIDEO / "tagging-eval.json").read_text())
+    to_gold = {
+        normalise_tag(form): gold
+        for gold, forms in evaluation["synonyms"].items()
+        for form in forms
+    }
+    with gzip.open(PYVIDEO / "talks.jsonl.gz", "rt") as handle:
+        raw = [json.loads(line) for line in handle][:n_talks]
+    rows, gold, pairs = [], {}, []
+    skipped = 0
+    for item in raw:
+        try:
+            talk = Talk(
+                talk_id=item["id"],
+                title=(item["title"] or item["id"])[:300],
+                description=(item.get("description") or "")[:20_000],
+                speakers=[s for s in item.get("speakers") or [] if s and len(s) <= 200],
+                tags=[t for t in item.get("tags") or [] if t and len(t) <= 80],
+                event_ids=[item["event"]],
+                language=(item.get("language") or "en")[:20],
+            )
+        except ValueError:
+            skipped += 1
+            continue
+        gold[talk.talk_id] = sorted({to_gold[t] for t in talk.tags if t in to_gold})
+        pairs += [(talk.talk_id, t) for t in talk.tags]
+        rows.append(
+            talk.model_dump(exclude={"state", "content_hash"})
+            | {"state": "submitted", "content_hash": talk.content_hash}
+        )
+    talks = _talk_frame(rows)
+    by_event: dict[str, Counter[str]] = defaultdict(Counter)
+    for talk_id, event in zip(talks["talk_id"], talks["event_ids"], strict=True):
+        by_event[event[0]].update(gold[talk_id])
+    # Events with the most gold tags first; an event's tags = its 3 most common gold tags.
+    # Beyond those, conferences whose talks have no gold tags fill up to n_events, tagged
+    # with their talks' most common speaker tags (they time the precompute, not quality).
+    top3 = lambda c: [t for t, _ in sorted(c.items(), key=lambda x: (-x[1], x[0]))[:3]]  # noqa: E731
+    ranked = sorted(by_event, key=lambda e: (-sum(by_event[e].values()), e))
+    gold_events = [e for e in ranked if by_event[e]][:n_events]
+    speaker_tags: dict[str, Counter[str]] = defaultdict(Counter)
+    sizes: Counter[str] = Counter()
+    for tags, event in zip(talks["tags"], talks["event_ids"], strict=True):
+        speaker_tags[event[0]].update(tags)
+        sizes[event[0]] += 1
+    others = sorted((e for e in sizes if e not in set(gold_events)), key=lambda e: (-sizes[e], e))
+    chosen = gold_events + others[: max(0, n_events - len(gold_events))]
+    event_tags = {e: top3(by_event[e]) if by_event[e] else top3(speaker_tags[e]) for e in chosen}
+    events = pd.DataFrame(
+        {
+            "event_id": chosen,
+            "name": [e.replace("-", " ").title() for e in chosen],
+            "description": "",
+            "tags": [event_tags[e] for e in chosen],
+            "starts_on": None,
+            "ends_on": None,
+            "record_hash": chosen,
+            "updated_at": NOW,
+        }
+    )
+    lake.append("talks", talks)
+    lake.append("events", events)
+    speaker = pd.DataFrame(pairs, columns=["talk_id", "tag"]).drop_duplicates()
+    lake.append("talk_tags", _tag_frame(speaker, "speaker"))
+    return {
+        "gold": gold,
+        "talk_events": dict(zip(talks["talk_id"], talks["event_ids"], strict=True)),
+        "event_tags": {e: event_tags[e] for e in gold_events},  # quality: gold-tagged only
+        "talks_with_gold": sum(1 for g in gold.values() if g),
+        "skipped": skipped,
+        "events_with_gold": len(gold_events),
+    }
+
+
+def synthetic_data(lake: Lake, n_talks: int, n_events: int, dim: int = 384) -> None:
+    """Topic clusters: each topic has a centroid and a handful of tags (Zipf-popular)."""
+    from podium.recommend.build import _hash_text, event_text
+    from podium.recommend.embedding_cache import write_embeddings
+
+    rng = np.random.default_rng(42)
+    n_topics, n_tags = 400, 2000
+    centroids = rng.standard_normal((n_topics, dim)).astype(np.float32)
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    popularity = 1 / np.arange(1, n_tags + 1) ** 0.8
+    popularity /= popularity.sum()
+    topic_tags = [rng.choice(n_tags, size=8, replace=False, p=popularity) for _ in range(n_topics)]
+    tag_names = np.array([f"tag-{i:04d}" for i in range(n_tags)], dtype=object)
+    talk_topic = rng.integers(0, n_topics, size=n_talks)
+    event_topic = rng.integers(0, n_topics, size=n_events)
+    event_ids = np.array([f"ev-{j:05d}" for j in range(n_events)], dtype=object)
+    talk_ids = np.array([f"talk-{i:07d}" for i in range(n_talks)], dtype=object)
+    hashes = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in talk_ids]
+
+    # Talks and embeddings in slices, to keep the set-up itself small.
+    step = 200_000
+    for s0 in range(0, n_talks, step):
+        s1 = min(s0 + step, n_talks)
+        topics = talk_topic[s0:s1]
+        vec = (
+            centroids[topics]
+            + 0.9 * rng.standard_normal((s1 - s0, dim)).astype(np.float32) / math.sqrt(dim) * 4
+        )
+        vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+        write_embeddings(
+            lake=lake, model_version="all-MiniLM-L6-v2", hashes=hashes[s0:s1], vectors=vec
+        )
+        n_tags_each = rng.integers(1, 4, size=s1 - s0)
+        tags = [
+            list(dict.fromkeys(tag_names[rng.choice(topic_tags[t], size=k)]))
+            for t, k in zip(topics, n_tags_each, strict=True)
+        ]
+        at_event = rng.random(s1 - s0) < 0.3
+        talk_events = [[str(event_ids[rng.integers(0, n_events)])] if a else [] for a in at_event]
+        state = np.where(rng.random(s1 - s0) < 0.9, "submitted", "rejected")
+        language = np.where(rng.random(s1 - s0) < 0.95, "en", "es")
+        frame = _talk_frame(
+            [
+                {
+                    "talk_id": talk_ids[s0 + i],
+                    "title": f"Synthetic talk {s0 + i}",
+                    "description": "",
+                    "speakers": [],
+                    "tags": [],
+                    "event_ids": talk_events[i],
+                    "language": str(language[i]),
+                    "state": str(state[i]),
+                    "content_hash": hashes[s0 + i],
+                }
+                for i in range(s1 - s0)
+            ]
+        )
+        lake.append("talks", frame)
+        pairs = pd.DataFrame(
+            [(talk_ids[s0 + i], t) for i, ts in enumerate(tags) for t in ts],
+            columns=["talk_id", "tag"],
+        )
+        lake.append("talk_tags", _tag_frame(pairs, "model"))
+    event_tags = [
+        [str(t) for t in dict.fromkeys(tag_names[rng.choice(topic_tags[t], size=3)])]
+        for t in event_topic
+    ]
+    events = pd.DataFrame(
+        {
+            "event_id": event_ids,
+            "name": [f"Event {j}" for j in range(n_events)],
+            "description": "",
+            "tags": event_tags,
+            "starts_on": None,
+            "ends_on": None,
+            "record_hash": event_ids,
+            "updated_at": NOW,
+        }
+    )
+    lake.append("events", events)
+    vec = (
+        centroids[event_topic]
+        + 0.5 * rng.standard_normal((n_events, dim)).astype(np.float32) / math.sqrt(dim) * 4
+    )
+    vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+    texts = [event_text(n, "", t) for n, t in zip(events["name"], event_tags, strict=True)]
+    write_embeddings(
+        lake=lake,
+        model_version="all-MiniLM-L6-v2",
+        hashes=[_hash_text(t) for t in texts],
+        vectors=vec,
+    )
+
+
+# ---- quality -----------------------------------------------------------------------------
+
+
+def ndcg_at_10(ranked: list[str], relevance: dict[str, int], ideal: list[int]) -> float:
+    dcg = sum((2 ** relevance.get(t, 0) - 1) / math.log2(i + 2) for i, t in enumerate(ranked[:10]))
+    idcg = sum((2**r - 1) / math.log2(i + 2) for i, r in enumerate(ideal[:10]))
+    return dcg / idcg if idcg else float("nan")
+
+
+def quality(lake_url: str, data: dict[str, Any]) -> dict[str, Any]:
+    """nDCG@10 against gold-tag overlap, for hybrid, tag overlap alone, and the original."""
+    from podium.recommend.build import compute_recommendations, document_frequency, event_matrix
+    from podium.recommend.build import load_talks, talk_matrix
+    from podium.recommend.config import RecommendSettings
+    from podium.recommend.scoring import idf_weights
+    from tasks.recommend import make_encoder
+
+    lake = Lake(lake_url)
+    settings = RecommendSettings()
+    encoder = make_encoder(settings)
+    talks = load_talks(lake=lake)
+    tmatrix, _ = talk_matrix(lake=lake, talks=talks, encoder=encoder, settings=settings)
+    events = lake.read("events", columns=["event_id", "name", "description", "tags"])
+    events = events.sort_values("event_id").reset_index(drop=True)
+    ematrix, _ = event_matrix(lake=lake, events=events, encoder=encoder)
+    idf = idf_weights(document_frequency(lake=lake, talks=talks), len(talks))
+    variants = {
+        "hybrid": settings,
+        "tag_overlap_only": settings.model_copy(update={"tag_weight": 1.0, "semantic_weight": 0.0}),
+        "semantic_only": settings.model_copy(update={"tag_weight": 0.0, "semantic_weight": 1.0}),
+    }
+    lists: dict[str, dict[str, list[str]]] = {}
+    for name, variant in variants.items():
+        recs = compute_recommendations(
+            events=ematrix,
+            talks=tmatrix,
+            idf=idf,
+            settings=variant,
+            model_version=encoder.model_version,
+            computed_at=NOW,
+        )
+        lists[name] = recs.groupby("event_id")["talk_id"].apply(list).to_dict()
+    # The original: matching-tag count, same candidates (not at the event), ties by id.
+    store = KeyValueStore(lake.read("talk_tags", columns=["talk_id", "tag"]))
+    original = {}
+    for event_id, etags in data["event_tags"].items():
+        cand = {t for tag in etags for t in store.by_tag.get(tag, [])}
+        scored = sorted(
+            (-len(set(store.items[t]["tags"]) & set(etags)), t)
+            for t in cand
+            if event_id not in data["talk_events"][t]
+        )
+        original[event_id] = [t for _, t in scored[:10]]
+    lists["original_tag_count"] = original
+    out: dict[str, Any] = {}
+    for name, by_event in lists.items():
+        scores = []
+        for event_id, etags in data["event_tags"].items():
+            relevance = {
+                t: len(set(g) & set(etags))
+                for t, g in data["gold"].items()
+                if g and event_id not in data["talk_events"][t]
+            }
+            ideal = sorted(relevance.values(), reverse=True)
+            value = ndcg_at_10(by_event.get(event_id, []), relevance, ideal)
+            if not math.isnan(value):
+                scores.append(value)
+        out[name] = {"ndcg@10": float(np.mean(scores)), "events": len(scores)}
+    return out
+
+
+# ---- main --------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--talks", type=int, default=14_075)
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--lake", type=str, default=None, help="lake folder (temp by default)")
+    parser.add_argument("--lookups", type=int, default=200)
+    parser.add_argument(
+        "--original-on-lake",
+        type=int,
+        default=5,
+        help="events answered by the original algorithm over the lake",
+    )
+    parser.add_argument(
+        "--related-sample",
+        type=int,
+        default=2_000,
+        help="talks whose related talks are timed on synthetic data",
+    )
+    parser.add_argument("--synthetic", action="store_true", help="synthetic even when small")
+    parser.add_argument(
+        "--embedding-cache",
+        type=str,
+        default=None,
+        help="folder keeping the talk_embeddings table between runs (pyvideo only): the "
+        "first run embeds every text (cold), later runs start warm",
+    )
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+    root = Path(args.lake) if args.lake else Path(tempfile.mkdtemp(prefix="podium-bench-"))
+    if root.exists():
+        shutil.rmtree(root)
+    lake = Lake(str(root))
+    real = not args.synthetic and args.talks <= 14_075 and PYVIDEO.exists()
+    print(
+        f"== {args.talks:,} {'pyvideo' if real else 'synthetic'} talks x {args.events:,} events; lake {root}"
+    )
+    start = time.perf_counter()
+    data = real_data(lake, args.talks, args.events) if real else None
+    if not real:
+        synthetic_data(lake, args.talks, args.events)
+    print(
+        f"set-up (writing the lake{'' if real else ' and embedding cache'}): {time.perf_counter() - start:.1f} s"
+    )
+    if data:
+        print(
+            f"talks with gold tags: {data['talks_with_gold']}; events: {data['events_with_gold']}; "
+            f"records failing validation: {data['skipped']}"
+        )
+
+    cache = Path(args.embedding_cache) / "talk_embeddings" if args.embedding_cache else None
+    if real and cache is not None and cache.exists():
+        shutil.copytree(cache, root / "tables" / "talk_embeddings")
+        print(f"embedding cache copied in from {cache}")
+
+    agg = _in_child(phase_aggregate, str(root))
+    print(
+        f"aggregate-tags (full recount): {agg['wall_s']:.1f} s, peak {agg['peak_mb']:.0f} MB, {agg['rows']:,} rows"
+    )
+
+    overrides: dict[str, Any] = {} if real else {"related_top_k": 0}
+    cold = _in_child(phase_build, str(root), overrides)
+    print(
+        f"precompute{' (first build)' if real else ''}: {cold['wall_s']:.1f} s, "
+        f"peak {cold['peak_mb']:.0f} MB, {cold['rows']:,} recommendation rows, "
+        f"{cold['related_rows']:,} related rows, embedded {cold['embedded_now']:,}, model loaded: {cold['model_loaded']}"
+    )
+    if real and cache is not None:
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.copytree(root / "tables" / "talk_embeddings", cache)
+    if real:
+        warm = _in_child(phase_build, str(root), overrides)
+        print(
+            f"precompute (warm: embeddings cached): {warm['wall_s']:.1f} s, peak {warm['peak_mb']:.0f} MB, "
+            f"embedded {warm['embedded_now']}, model loaded: {warm['model_loaded']}"
+        )
+    else:
+        rel = _in_child(phase_related_sample, str(root), args.related_sample)
+        print(
+            f"related talks for {args.related_sample:,} changed talks vs all: {rel['wall_s']:.1f} s "
+            f"({rel['wall_s'] / args.related_sample * 1000:.1f} ms/talk), peak {rel['peak_mb']:.0f} MB"
+        )
+
+    events = sorted(lake.read("events", columns=["event_id"])["event_id"])
+    picks = list(
+        np.random.default_rng(1).choice(events, size=min(args.lookups, len(events)), replace=False)
+    )
+    look = _in_child(phase_lookups, str(root), [str(e) for e in picks], args.original_on_lake)
+    lk, mem = look["lookup"], look["original_in_memory"]
+    print(
+        f"lookup (precomputed): p50 {lk['p50_ms']:.2f} ms, p95 {lk['p95_ms']:.2f} ms over {lk['n']}"
+    )
+    print(
+        f"original, in-memory store: p50 {mem['p50_ms']:.2f} ms, p95 {mem['p95_ms']:.2f} ms "
+        f"-> ratio original/precomputed p50 {mem['p50_ms'] / lk['p50_ms']:.2f}x"
+    )
+    if "original_on_lake" in look:
+        ol = look["original_on_lake"]
+        print(
+            f"original, over the lake ({ol['n']} events, {ol['reads_mean']:.0f} reads each): "
+            f"p50 {ol['p50_ms']:.0f} ms, p95 {ol['p95_ms']:.0f} ms "
+            f"-> ratio original/precomputed p50 {ol['p50_ms'] / lk['p50_ms']:.0f}x"
+        )
+    if data:
+        q = _in_child(quality, str(root), data)
+        for name, v in q.items():
+            print(f"nDCG@10 {name}: {v['ndcg@10']:.3f} over {v['events']} events")
+    if not args.lake:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
