@@ -221,9 +221,9 @@ def parse_dynamodb_stream(payload: Any) -> ParseResult:
 # ---- (3) JSONL ------------------------------------------------------------------------------
 
 
-def _open_text(path: Path) -> Iterator[str]:
+def _open_lines(path: Path) -> Iterator[bytes]:
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+    with opener(path, "rb") as handle:  # type: ignore[operator]
         yield from handle
 
 
@@ -232,19 +232,28 @@ def parse_jsonl(path: Path) -> ParseResult:
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     result = ParseResult()
-    for number, line in enumerate(_open_text(path), start=1):
-        if not line.strip():
-            continue
-        name = f"{path.name}:{number}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            result.errors.append(RecordError(name, "", f"not JSON ({error.msg})"))
-            continue
-        if isinstance(data, dict) and "talk_id" not in data and "id" in data:
-            result.extend(_from_pyvideo_line(name, data))
-        else:
-            _validate_talk(name, data, result)
+    try:
+        for number, raw in enumerate(_open_lines(path), start=1):
+            name = f"{path.name}:{number}"
+            # Decoded per line, so one line of bad bytes is one rejected record.
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                result.errors.append(RecordError(name, "", "not UTF-8 text"))
+                continue
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as error:
+                result.errors.append(RecordError(name, "", f"not JSON ({error.msg})"))
+                continue
+            if isinstance(data, dict) and "talk_id" not in data and "id" in data:
+                result.extend(_from_pyvideo_line(name, data))
+            else:
+                _validate_talk(name, data, result)
+    except (OSError, EOFError) as error:  # not gzip (BadGzipFile is an OSError), or truncated
+        raise SourceError(f"{path}: unreadable ({error})") from None
     return result
 
 
@@ -255,7 +264,7 @@ def _from_pyvideo_line(name: str, data: dict[str, Any]) -> ParseResult:
         "talk_id": data.get("id"),
         "title": data.get("title"),
         "description": data.get("description") or "",
-        "speakers": data.get("speakers") or [],
+        "speakers": _non_empty(data.get("speakers")),
         "tags": [t for t in data.get("tags") or [] if isinstance(t, str) and t.strip()],
         "event_ids": [data["event"]] if data.get("event") else [],
         "language": _language(data.get("language")),
@@ -263,6 +272,13 @@ def _from_pyvideo_line(name: str, data: dict[str, Any]) -> ParseResult:
     }
     _validate_talk(name, mapped, result)
     return result
+
+
+def _non_empty(values: Any) -> Any:
+    # pyvideo lists "" for an unknown speaker: dropped like empty tags, not a reason to reject.
+    if not isinstance(values, list):
+        return values or []
+    return [v for v in values if not (isinstance(v, str) and not v.strip())]
 
 
 def _language(value: Any) -> str:
@@ -293,7 +309,7 @@ def parse_pyvideo_folder(root: Path) -> ParseResult:
                     description=meta.get("description") or "",
                 )
             )
-        except (json.JSONDecodeError, ValidationError, AttributeError) as error:
+        except (ValueError, AttributeError) as error:  # not JSON/UTF-8, invalid, not an object
             result.errors.append(RecordError(str(category.relative_to(root)), "", _short(error)))
         for video in sorted(event_dir.glob("videos/*.json")):
             name = str(video.relative_to(root))
@@ -302,6 +318,9 @@ def parse_pyvideo_folder(root: Path) -> ParseResult:
             except json.JSONDecodeError as error:
                 result.errors.append(RecordError(name, "", f"not JSON ({error.msg})"))
                 continue
+            except UnicodeDecodeError:
+                result.errors.append(RecordError(name, "", "not UTF-8 text"))
+                continue
             if not isinstance(data, dict):
                 result.errors.append(RecordError(name, "", "expected an object"))
                 continue
@@ -309,7 +328,7 @@ def parse_pyvideo_folder(root: Path) -> ParseResult:
                 "talk_id": f"{event_id}/{data.get('slug') or video.stem}",
                 "title": data.get("title"),
                 "description": data.get("description") or data.get("summary") or "",
-                "speakers": data.get("speakers") or [],
+                "speakers": _non_empty(data.get("speakers")),
                 "tags": [t for t in data.get("tags") or [] if isinstance(t, str) and t.strip()],
                 "event_ids": [event_id],
                 "language": _language(data.get("language")),
@@ -347,6 +366,8 @@ def load_source(path: Path) -> ParseResult:
         return parse_jsonl(path)
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SourceError(f"{path}: not JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as error:
         raise SourceError(f"{path}: not JSON ({error.msg} at line {error.lineno})") from None
     if isinstance(body, dict) and "Records" in body:

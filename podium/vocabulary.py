@@ -30,7 +30,8 @@ def parse_vocabulary(text: str, *, origin: str = "vocabulary") -> Vocabulary:
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise VocabularyError(f"{origin}: {where}: {first['msg']}") from None
+        where = f"{where}: " if where else ""  # a wrong top-level type has no field path
+        raise VocabularyError(f"{origin}: {where}{first['msg']}") from None
 
 
 def read_vocabulary_file(path: Path) -> Vocabulary:

@@ -1,0 +1,167 @@
+"""The `podium` command line.
+
+Real: the typer app on a lake in a temp folder (PODIUM_HOME / PODIUM_LAKE__URL), the bundled
+sample data, and, for the one-line error format, `python -m podium` in a subprocess (typer's
+CliRunner calls `app` directly and would bypass `main()`, which turns errors into one line).
+Nothing is faked; `--no-notify` keeps ingest from needing a Prefect server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from podium.cli import app
+from podium.lake import Lake
+from podium.models import TagAssignment
+from podium.talk_tags import write_tags
+from podium.vocabulary import VocabularyError
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+
+
+@pytest.fixture
+def lake(settings) -> Lake:
+    """The lake the CLI writes to (the `settings` fixture points PODIUM_* at a temp folder)."""
+    return Lake.from_settings(settings)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def cell(output: str, row: str) -> int:
+    """The number in a row of an ingest summary table."""
+    match = re.search(rf"│ {re.escape(row)}\s+│\s+(\d+) │", output)
+    assert match, f"no row {row!r} in:\n{output}"
+    return int(match.group(1))
+
+
+def test_ingest_the_sample_prints_a_table_and_is_idempotent(lake: Lake) -> None:
+    first = invoke("ingest", str(SAMPLE / "talks.json"), "--no-notify")
+    assert first.exit_code == 0, first.output
+    total = len(json.loads((SAMPLE / "talks.json").read_text(encoding="utf-8")))
+    assert (cell(first.stdout, "new"), cell(first.stdout, "pending")) == (total, total)
+    assert cell(first.stdout, "rejected") == 0
+    assert len(lake.read("talks")) == total
+
+    again = invoke("ingest", str(SAMPLE / "talks.json"), "--no-notify")
+    assert again.exit_code == 0, again.output
+    assert (cell(again.stdout, "unchanged"), cell(again.stdout, "new")) == (total, 0)
+    assert cell(again.stdout, "pending") == 0
+
+
+def test_ingest_reports_a_bad_record_and_records_the_rest(lake: Lake, tmp_path: Path) -> None:
+    path = tmp_path / "talks.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"talk_id": "t-a", "title": "Good one"},
+                {"talk_id": "t-bad", "title": ""},
+                {"talk_id": "t-b", "title": "Good two", "tags": ["Web"]},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = invoke("ingest", str(path), "--no-notify")
+    assert result.exit_code == 0, result.output
+    assert (cell(result.stdout, "new"), cell(result.stdout, "rejected")) == (2, 1)
+    assert "rejected talks[1] (t-bad): title: Value error, title must not be empty" in result.stderr
+    assert sorted(lake.read("talks").talk_id) == ["t-a", "t-b"]
+
+
+def test_ingest_a_pyvideo_folder_records_its_events(lake: Lake) -> None:
+    result = invoke("ingest", str(SAMPLE / "pyvideo"), "--no-notify")
+    assert result.exit_code == 0, result.output
+    assert (cell(result.stdout, "new"), cell(result.stdout, "events changed")) == (6, 2)
+    assert sorted(lake.read("events").event_id) == ["euroscipy-2027", "pybay-2027"]
+
+
+def test_vocabulary_set_then_show(lake: Lake) -> None:
+    shown = invoke("vocabulary", "show")
+    assert isinstance(shown.exception, VocabularyError)  # `main()` prints it as one line
+    expected = json.loads((SAMPLE / "vocabulary.json").read_text(encoding="utf-8"))["tags"]
+    result = invoke("vocabulary", "set", str(SAMPLE / "vocabulary.json"))
+    assert result.exit_code == 0, result.output
+    assert f"vocabulary set: {len(expected)} tags" in result.stdout
+    shown = invoke("vocabulary", "show")
+    assert shown.exit_code == 0, shown.output
+    for tag in expected:
+        assert tag["name"].split()[0] in shown.stdout
+
+
+def test_tags_of_a_talk(lake: Lake, tmp_path: Path) -> None:
+    path = tmp_path / "talk.json"
+    path.write_text(json.dumps({"talk_id": "t-001", "title": "Feature stores"}), encoding="utf-8")
+    assert invoke("ingest", str(path), "--no-notify").exit_code == 0
+    untagged = invoke("tags", "t-001")
+    assert untagged.exit_code == 0, untagged.output
+    assert "t-001: Feature stores" in untagged.stdout and "not tagged yet" in untagged.stdout
+
+    now = datetime(2027, 3, 1, 9, 30, tzinfo=UTC)
+    write_tags(
+        lake=lake,
+        talk_ids=["t-001"],
+        assignments=[
+            TagAssignment(
+                talk_id="t-001",
+                tag="mlops",
+                score=0.83,
+                source="model",
+                model="mini",
+                tagged_at=now,
+            ),
+            TagAssignment(
+                talk_id="t-001", tag="python", score=1.0, source="speaker", tagged_at=now
+            ),
+        ],
+    )
+    for args in (("tags", "t-001"), ("tags", "show", "t-001")):
+        shown = invoke(*args)
+        assert shown.exit_code == 0, shown.output
+        assert re.search(r"mlops\s+│\s+model\s+│\s+0\.83\s+│\s+mini", shown.stdout), shown.stdout
+        assert re.search(r"python\s+│\s+speaker\s+│\s+1\.00", shown.stdout), shown.stdout
+        assert "2027-03-01 09:30" in shown.stdout and "not tagged yet" not in shown.stdout
+
+
+# ---- one-line errors, through the real entry point ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "missing.json"], "error: missing.json: no such file or folder"),
+        (["ingest", "cover.json"], "error: cover.json: not JSON (not UTF-8 text)"),
+        (["tags", "t-001"], "error: no talk 't-001' in the lake"),
+    ],
+)
+def test_errors_are_one_line_without_a_traceback(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "cover.json").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xd8")
+    env = {
+        **os.environ,
+        "PODIUM_HOME": str(tmp_path / "home"),
+        "PODIUM_LAKE__URL": str(tmp_path / "lake"),
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "podium", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip() == message
+    assert result.stdout == ""
