@@ -26,9 +26,9 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with temporary_settings({PREFECT_API_URL: api_url}):
             yield api_url
     finally:
-        from prefect.logging.handlers import APILogHandler
+        from prefect.logging.handlers import APILogWorker
 
-        APILogHandler.flush()  # send queued run logs while the server is still up
+        APILogWorker.drain_all(timeout=10)  # send queued run logs while the server is up
         stop(process)
         os.environ.pop("PREFECT_API_URL", None)
 

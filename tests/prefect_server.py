@@ -38,7 +38,7 @@ def server_env(home: Path, port: int) -> dict[str, str]:
     return env
 
 
-def start_server(home: Path, *, timeout_s: float = 90) -> tuple[subprocess.Popen, str]:
+def start_server(home: Path, *, timeout_s: float = 240) -> tuple[subprocess.Popen, str]:
     """Start `prefect server start` and wait until /api/health answers."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()

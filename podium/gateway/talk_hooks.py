@@ -58,6 +58,7 @@ from podium.sources import (
 logger = logging.getLogger("podium.gateway")
 
 TALK_SUBMITTED = "podium.talk.submitted"
+TALK_REMOVED = "podium.talk.removed"
 
 router = APIRouter(tags=["hooks"])
 
@@ -265,20 +266,32 @@ def parse_json(request: Request, body: bytes) -> Any:
         raise HookRefused(400, f"body is not JSON: {error.msg} at line {error.lineno}") from None
 
 
-def _announce(poster: EventPoster, pending: list[str], source: str) -> tuple[str, str | None]:
-    if not pending:
+def _announce(
+    poster: EventPoster, pending: list[str], removed: list[str], source: str
+) -> tuple[str, str | None]:
+    events = []
+    if pending:
+        events.append(
+            make_event(
+                TALK_SUBMITTED,
+                resource_id=f"podium.talk.{pending[0]}",
+                resource={"podium.talk.count": str(len(pending))},
+                payload={"talk_ids": pending, "source": source},
+            )
+        )
+    if removed:
+        # Deleted talks leave the tag counts and recommendations: aggregate-tags follows this.
+        events.append(
+            make_event(TALK_REMOVED, resource_id="podium.talks",
+                       payload={"talk_ids": removed, "source": source})
+        )
+    if not events:
         # Duplicate delivery: nothing changed, so nothing to enrich and no second set of tags.
         return "not_needed", None
-    event = make_event(
-        TALK_SUBMITTED,
-        resource_id=f"podium.talk.{pending[0]}",
-        resource={"podium.talk.count": str(len(pending))},
-        payload={"talk_ids": pending, "source": source},
-    )
     try:
-        poster.post([event])
+        poster.post(events)
     except EventDeliveryError as error:
-        logger.warning("event deferred for %d talk(s): %s", len(pending), error)
+        logger.warning("event deferred for %d talk(s): %s", len(pending) + len(removed), error)
         return "deferred", str(error)
     return "accepted", None
 
@@ -329,7 +342,9 @@ async def handle_hook(
                 status_code=503,
             )
 
-    event, reason = await run_in_threadpool(_announce, state.poster, report.pending, source)
+    event, reason = await run_in_threadpool(
+        _announce, state.poster, report.pending, report.removed, source
+    )
     response = HookResponse(
         accepted=list(dict.fromkeys(t.talk_id for t in result.talks)),
         new=report.new,

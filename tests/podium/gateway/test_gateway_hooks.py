@@ -77,8 +77,16 @@ def _talk_ids(lake: Lake) -> set[str]:
     return set(lake.read("talks", columns=["talk_id"]).talk_id)
 
 
-def _submitted_events(api_url: str, talk_id: str, *, expect: int, timeout_s: float = 30) -> list:
-    """Poll the Prefect server until `expect` submitted events for `talk_id` are stored."""
+def _submitted_events(
+    api_url: str,
+    talk_id: str,
+    *,
+    expect: int,
+    timeout_s: float = 30,
+    name: str = "podium.talk.submitted",
+    resource_id: str | None = None,
+) -> list:
+    """Poll the Prefect server until `expect` events `name` for `talk_id` are stored."""
     found: list[dict] = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:  # the server persists events in batches
@@ -86,8 +94,8 @@ def _submitted_events(api_url: str, talk_id: str, *, expect: int, timeout_s: flo
             f"{api_url}/events/filter",
             json={
                 "filter": {
-                    "event": {"name": ["podium.talk.submitted"]},
-                    "resource": {"id": [f"podium.talk.{talk_id}"]},
+                    "event": {"name": [name]},
+                    "resource": {"id": [resource_id or f"podium.talk.{talk_id}"]},
                 }
             },
         )
@@ -230,6 +238,10 @@ def test_dynamodb_stream_inserts_modifies_and_removes(
     talks = lake.read("talks").set_index("talk_id")
     assert talks.at[kept, "title"] == "Streams in practice, revised"
     assert talks.at[gone, "state"] == "deleted"
+    removed = _submitted_events(
+        prefect_server, gone, expect=1, name="podium.talk.removed", resource_id="podium.talks"
+    )
+    assert [e["payload"]["talk_ids"] for e in removed] == [[gone]]
 
 
 def test_invalid_dynamodb_record_names_its_field(live: tuple[str, Lake]) -> None:
