@@ -103,7 +103,8 @@ def render_card(
 
     # Tag chips along the top.
     chip_size = style.px(24)
-    x, y = margin, style.px(72)
+    x: float = margin
+    y = style.px(72)
     for tag, hue in zip(tags[:3], hues, strict=False):
         label = ellipsize(typesetter, tag, size=chip_size, width=inner / 3)
         text_w = typesetter.width(label, chip_size)

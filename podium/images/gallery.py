@@ -24,12 +24,12 @@ def _cell(text: object, limit: int = 160) -> str:
 
 def thumbnail_data_uri(png: bytes, *, width: int = 240) -> str:
     """A small JPEG of an image as a data: URI (a few KB), embeddable anywhere."""
-    with Image.open(io.BytesIO(png)) as image:
-        image = image.convert("RGB")
-        height = max(1, round(image.height * width / image.width))
-        image = image.resize((width, height), Image.Resampling.LANCZOS)
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=72, optimize=True)
+    with Image.open(io.BytesIO(png)) as source:
+        rgb = source.convert("RGB")
+    height = max(1, round(rgb.height * width / rgb.width))
+    thumb = rgb.resize((width, height), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="JPEG", quality=72, optimize=True)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 

@@ -198,7 +198,7 @@ def save_tiny_pipeline(directory: Path, *, seed: int = 0, safety_checker: bool =
     """
     from diffusers import StableDiffusionPipeline
 
-    pipeline = StableDiffusionPipeline(
+    pipeline: Any = StableDiffusionPipeline(
         **tiny_components(directory, seed=seed, safety_checker=safety_checker)
     )
     target = directory / "pipeline"
@@ -264,7 +264,7 @@ def sd15_pipeline(directory: Path, *, device: str = "cpu", dtype: Any = None) ->
         skip_prk_steps=True,
         steps_offset=1,
     )
-    pipeline = StableDiffusionPipeline(
+    pipeline: Any = StableDiffusionPipeline(
         unet=unet,
         vae=vae,
         text_encoder=text_encoder,
