@@ -44,20 +44,27 @@ def make_talks(n: int) -> list[dict]:
                 row = json.loads(line)
                 if not row.get("title"):
                     continue
-                talks.append({
-                    "talk_id": f"burst-{len(talks):05d}",
-                    "title": row["title"][:300],
-                    "description": (row.get("description") or "")[:20000],
-                    "speakers": [s for s in row.get("speakers") or [] if s][:5],
-                    "tags": [t for t in row.get("tags") or [] if t and len(t) <= 80][:3],
-                })
+                talks.append(
+                    {
+                        "talk_id": f"burst-{len(talks):05d}",
+                        "title": row["title"][:300],
+                        "description": (row.get("description") or "")[:20000],
+                        "speakers": [s for s in row.get("speakers") or [] if s][:5],
+                        "tags": [t for t in row.get("tags") or [] if t and len(t) <= 80][:3],
+                    }
+                )
                 if len(talks) == n:
                     return talks
     samples = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))
     while len(talks) < n:
         base = samples[len(talks) % len(samples)]
-        talks.append({**base, "talk_id": f"burst-{len(talks):05d}",
-                      "title": f"{base['title']} ({len(talks)})"})
+        talks.append(
+            {
+                **base,
+                "talk_id": f"burst-{len(talks):05d}",
+                "title": f"{base['title']} ({len(talks)})",
+            }
+        )
     return talks
 
 
@@ -82,7 +89,8 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="podium-burst-"))
     settings = Settings(
-        home=home, lake={"url": str(home / "lake")},
+        home=home,
+        lake={"url": str(home / "lake")},
         gateway={"port": free_port(), "secret": "bench-secret"},
     )
     stack = LocalStack(settings, server_port=free_port(), say=lambda m: print(f"• {m}"))
@@ -96,8 +104,12 @@ def main() -> None:
 
         def post(talk: dict) -> None:
             body = json.dumps(talk, ensure_ascii=False).encode()
-            response = httpx.post(f"{stack.gateway_url}/hooks/talks", content=body,
-                                  headers=signed_headers(body, "bench-secret"), timeout=60)
+            response = httpx.post(
+                f"{stack.gateway_url}/hooks/talks",
+                content=body,
+                headers=signed_headers(body, "bench-secret"),
+                timeout=60,
+            )
             response.raise_for_status()
             posted_at[talk["talk_id"]] = datetime.now(UTC)
 
@@ -127,10 +139,14 @@ def main() -> None:
         print(f"end to end (tags+covers)  {total_s:.1f} s, {len(ids) / total_s:.2f} talks/s")
         print(f"flow runs created         {sum(counts.values())} {counts}")
         working = runs[runs.talks_tagged + runs.talks_imaged > 0]
-        print(f"enrich runs with work     {len(working)} (talks per run: "
-              f"{list(working.sort_values('started_at').talks_tagged)})")
-        print(f"model loads               {int(runs.model_loads.sum())} "
-              f"(tagger + cover backend per working run)")
+        print(
+            f"enrich runs with work     {len(working)} (talks per run: "
+            f"{list(working.sort_values('started_at').talks_tagged)})"
+        )
+        print(
+            f"model loads               {int(runs.model_loads.sum())} "
+            f"(tagger + cover backend per working run)"
+        )
     finally:
         stack.down()
 

@@ -153,8 +153,17 @@ class LocalStack:
         self.say(f"starting Prefect server on {self.ui_url}")
         self._spawn(
             "prefect-server",
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-             "--port", str(self.server_port)],
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.server_port),
+            ],
         )
         self._wait_healthy("prefect-server", f"{self.api_url}/health", 120)
 
@@ -165,15 +174,32 @@ class LocalStack:
 
     def deploy(self) -> None:
         self.say("deploying prefect.yaml")
-        self._prefect("--no-prompt", "deploy", "--all", "--prefect-file",
-                      str(PROJECT_DIR / "prefect.yaml"), timeout=300)
+        self._prefect(
+            "--no-prompt",
+            "deploy",
+            "--all",
+            "--prefect-file",
+            str(PROJECT_DIR / "prefect.yaml"),
+            timeout=300,
+        )
 
     def start_workers(self) -> None:
         for pool in WORK_POOLS:
             self._spawn(
                 f"worker-{pool}",
-                [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool,
-                 "--type", "process", "--name", f"local-{pool}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "worker",
+                    "start",
+                    "--pool",
+                    pool,
+                    "--type",
+                    "process",
+                    "--name",
+                    f"local-{pool}",
+                ],
             )
         self.say("workers: one process worker per pool")
 

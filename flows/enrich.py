@@ -67,8 +67,12 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
                 lake=lake, tagger=tagger, history=history, talks=batch, vocabulary=vocabulary
             )
             failed += record_outcomes(
-                lake=lake, stage="tags", done=outcome.done, errors=outcome.errors,
-                attempts=work.attempts, max_attempts=settings.enrich.max_attempts,
+                lake=lake,
+                stage="tags",
+                done=outcome.done,
+                errors=outcome.errors,
+                attempts=work.attempts,
+                max_attempts=settings.enrich.max_attempts,
             )
             tagged += [t.talk_id for t in outcome.done]
             for talk_id, (_, message) in outcome.errors.items():
@@ -76,15 +80,21 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
 
     to_draw = work.for_stage("image")
     if to_draw:
-        backend = load_image_backend(settings=settings, device=resolve_device(settings.images.device))
+        backend = load_image_backend(
+            settings=settings, device=resolve_device(settings.images.device)
+        )
         model_loads += 1
         image_backend = f"{backend.name}:{backend.model_version}"
         tags = tags_by_talk(lake=lake, talk_ids=[t.talk_id for t in to_draw])
         for batch in _batches(to_draw, size):
             outcome = draw_covers(lake=lake, backend=backend, talks=batch, tags=tags)
             failed += record_outcomes(
-                lake=lake, stage="image", done=outcome.done, errors=outcome.errors,
-                attempts=work.attempts, max_attempts=settings.enrich.max_attempts,
+                lake=lake,
+                stage="image",
+                done=outcome.done,
+                errors=outcome.errors,
+                attempts=work.attempts,
+                max_attempts=settings.enrich.max_attempts,
             )
             imaged_rows += [r for r in outcome.rows if r is not None and len(r)]
             for talk_id, (_, message) in outcome.errors.items():
@@ -100,18 +110,31 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
     }
     logger.info(
         "enrich: %d talks, %d tagged, %d covers, %d failed for good, %d model loads",
-        summary["talks"], summary["tagged"], summary["covers"], len(summary["failed"]), model_loads,
+        summary["talks"],
+        summary["tagged"],
+        summary["covers"],
+        len(summary["failed"]),
+        model_loads,
     )
     _publish(lake=lake, summary=summary, tagged=tagged, imaged_rows=imaged_rows)
     run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
     lake.append(
         "enrich_runs",
-        pd.DataFrame([{
-            "flow_run_id": run_id, "started_at": started, "finished_at": datetime.now(UTC),
-            "talks_tagged": len(tagged), "talks_imaged": summary["covers"],
-            "failed": len(summary["failed"]), "model_loads": model_loads,
-            "tag_model": tag_model, "image_backend": image_backend,
-        }]),
+        pd.DataFrame(
+            [
+                {
+                    "flow_run_id": run_id,
+                    "started_at": started,
+                    "finished_at": datetime.now(UTC),
+                    "talks_tagged": len(tagged),
+                    "talks_imaged": summary["covers"],
+                    "failed": len(summary["failed"]),
+                    "model_loads": model_loads,
+                    "tag_model": tag_model,
+                    "image_backend": image_backend,
+                }
+            ]
+        ),
     )
     if tagged:
         emit_event(
@@ -142,17 +165,21 @@ def _publish(
         title = dict(zip(titles.talk_id, titles.title, strict=True))
         rows = []
         for talk_id, group in frame.sort_values("score", ascending=False).groupby("talk_id"):
-            rows.append({
-                "talk_id": talk_id,
-                "title": title.get(talk_id, "")[:80],
-                "speaker tags": ", ".join(group[group.source == "speaker"].tag),
-                "model tags": ", ".join(
-                    f"{t} ({s:.2f})" for t, s in zip(
-                        group[group.source == "model"].tag, group[group.source == "model"].score,
-                        strict=True,
-                    )
-                ),
-            })
+            rows.append(
+                {
+                    "talk_id": talk_id,
+                    "title": title.get(talk_id, "")[:80],
+                    "speaker tags": ", ".join(group[group.source == "speaker"].tag),
+                    "model tags": ", ".join(
+                        f"{t} ({s:.2f})"
+                        for t, s in zip(
+                            group[group.source == "model"].tag,
+                            group[group.source == "model"].score,
+                            strict=True,
+                        )
+                    ),
+                }
+            )
         create_table_artifact(key="talk-tags", table=rows[:500], description="tags per talk")
     if imaged_rows:
         rows = pd.concat(imaged_rows, ignore_index=True)

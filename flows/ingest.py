@@ -83,7 +83,11 @@ def ingest(request: IngestRequest) -> dict[str, Any]:
         )
     logger.info(
         "ingest: %d new, %d updated, %d unchanged, %d removed, %d rejected, %d pending",
-        len(report.new), len(report.updated), len(report.unchanged), len(report.removed),
-        len(errors), len(pending),
+        len(report.new),
+        len(report.updated),
+        len(report.unchanged),
+        len(report.removed),
+        len(errors),
+        len(pending),
     )
     return summary

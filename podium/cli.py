@@ -119,8 +119,12 @@ def demo(
                 bar.update(recs, completed=state.events_with_recommendations)
 
             final = driver.wait_for_pipeline(
-                lake=lake, talk_ids=talk_ids, event_ids=event_ids, timeout_s=timeout,
-                on_progress=show, check=stack.check,
+                lake=lake,
+                talk_ids=talk_ids,
+                event_ids=event_ids,
+                timeout_s=timeout,
+                on_progress=show,
+                check=stack.check,
             )
         _print_demo_summary(lake=lake, talk_ids=talk_ids, event_ids=event_ids)
         console.print(
@@ -138,8 +142,11 @@ def demo(
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description:<30}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console,
+        TextColumn("{task.description:<30}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     )
 
 
@@ -157,9 +164,14 @@ def _print_demo_summary(*, lake, talk_ids: list[str], event_ids: list[str]) -> N
             row.talk_id,
             row.title[:60],
             ", ".join(mine[mine.source == "speaker"].tag),
-            ", ".join(f"{t} ({s:.2f})" for t, s in zip(
-                mine[mine.source == "model"].tag, mine[mine.source == "model"].score, strict=True
-            )),
+            ", ".join(
+                f"{t} ({s:.2f})"
+                for t, s in zip(
+                    mine[mine.source == "model"].tag,
+                    mine[mine.source == "model"].score,
+                    strict=True,
+                )
+            ),
         )
     console.print(table)
     titles = dict(zip(talks.talk_id, talks.title, strict=True))
@@ -170,7 +182,10 @@ def _print_demo_summary(*, lake, talk_ids: list[str], event_ids: list[str]) -> N
             table.add_column(column, overflow="fold")
         for r in recs.itertuples():
             table.add_row(
-                str(r.rank), r.talk_id, titles.get(r.talk_id, "")[:50], f"{r.score:.3f}",
+                str(r.rank),
+                r.talk_id,
+                titles.get(r.talk_id, "")[:50],
+                f"{r.score:.3f}",
                 ", ".join(r.matched_tags),
             )
         console.print(table)
@@ -189,8 +204,12 @@ def gateway() -> None:
 
 @app.command()
 def ingest(
-    source: Annotated[Path, typer.Argument(help="Talks: directory JSON, DynamoDB stream JSON, "
-                                           "JSONL(.gz) or a pyvideo/data folder.")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Talks: directory JSON, DynamoDB stream JSON, JSONL(.gz) or a pyvideo/data folder."
+        ),
+    ],
     notify: Annotated[bool, typer.Option(help="Tell Prefect so enrichment starts.")] = True,
 ) -> None:
     """Record talks from a file or folder in the lake and mark them for enrichment."""
@@ -231,8 +250,13 @@ def ingest(
     if notify and report.pending:
         try:
             EventPoster.from_settings(_settings()).post(
-                [make_event("podium.talk.ingested", resource_id="podium.talks",
-                            payload={"talk_ids": report.pending, "count": len(report.pending)})]
+                [
+                    make_event(
+                        "podium.talk.ingested",
+                        resource_id="podium.talks",
+                        payload={"talk_ids": report.pending, "count": len(report.pending)},
+                    )
+                ]
             )
             console.print(f"{len(report.pending)} talks handed to enrichment")
         except EventDeliveryError as error:
@@ -301,8 +325,13 @@ def events_load(path: Path) -> None:
     if changed:
         try:
             EventPoster.from_settings(_settings()).post(
-                [make_event("podium.event.updated", resource_id="podium.events",
-                            payload={"event_ids": changed})]
+                [
+                    make_event(
+                        "podium.event.updated",
+                        resource_id="podium.events",
+                        payload={"event_ids": changed},
+                    )
+                ]
             )
         except EventDeliveryError as error:
             console.print(f"event deferred ({error}); the scheduled rebuild picks them up")
@@ -363,7 +392,9 @@ def main() -> None:
     try:
         app()
     except (CliError, *USER_ERRORS) as error:
-        err.print(f"[red]error:[/] {str(error).splitlines()[0] if str(error) else type(error).__name__}")
+        err.print(
+            f"[red]error:[/] {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -68,7 +68,9 @@ def post_talks(
     with httpx.Client(base_url=gateway_url, timeout=30) as client:
         for talk in talks:
             body = json.dumps(talk, ensure_ascii=False).encode()
-            response = client.post("/hooks/talks", content=body, headers=signed_headers(body, secret))
+            response = client.post(
+                "/hooks/talks", content=body, headers=signed_headers(body, secret)
+            )
             if response.status_code >= 300:
                 raise RuntimeError(
                     f"gateway refused {talk.get('talk_id')}: HTTP {response.status_code} "
@@ -87,7 +89,9 @@ def progress(*, lake: Lake, talk_ids: list[str], event_ids: list[str]) -> DemoPr
     done = state[state.status == "done"]
     failed = set(state[state.status == "failed"].talk_id)
     recs = lake.read(
-        "recommendations", columns=["event_id", "computed_at"], where=[("event_id", "in", event_ids)]
+        "recommendations",
+        columns=["event_id", "computed_at"],
+        where=[("event_id", "in", event_ids)],
     )
     tagging = state[state.stage == "tags"].updated_at
     if len(tagging):

@@ -41,7 +41,9 @@ def pending_work(*, lake: Lake, max_attempts: int, limit: int | None = None) -> 
     talks_frame = talks_frame[talks_frame.state != "deleted"]
     current = dict(zip(talks_frame.talk_id, talks_frame.content_hash, strict=True))
     # A row for an older version of the talk is stale: the newer row supersedes it.
-    state = state[[current.get(t) == h for t, h in zip(state.talk_id, state.content_hash, strict=True)]]
+    state = state[
+        [current.get(t) == h for t, h in zip(state.talk_id, state.content_hash, strict=True)]
+    ]
     ids = sorted(set(state.talk_id))
     if limit is not None:
         ids = ids[:limit]

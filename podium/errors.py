@@ -9,7 +9,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from podium.vocabulary import VocabularyError
 
     errors: list[type[BaseException]] = [
-        SourceError, VocabularyError, LakeError, FileNotFoundError, TimeoutError,
+        SourceError,
+        VocabularyError,
+        LakeError,
+        FileNotFoundError,
+        TimeoutError,
     ]
     try:
         from deployments.local_stack import StackError

@@ -64,7 +64,9 @@ def frame_to_talks(frame: pd.DataFrame) -> list[Talk]:
             data[key] = [str(v) for v in (data.get(key) if data.get(key) is not None else [])]
         for key in ("submitted_at", "updated_at"):
             value = data.get(key)
-            data[key] = None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+            data[key] = (
+                None if value is None or pd.isna(value) else pd.Timestamp(value).to_pydatetime()
+            )
         talks.append(Talk.model_validate(data))
     return talks
 
@@ -133,7 +135,9 @@ def record_talks(*, lake: Lake, talks: list[Talk], removed: Iterable[str] = ()) 
             needs_enrichment.append(talk)
 
     if changed:
-        lake.upsert("talks", talks_to_frame(changed, now=now), changed_when="t.record_hash != s.record_hash")
+        lake.upsert(
+            "talks", talks_to_frame(changed, now=now), changed_when="t.record_hash != s.record_hash"
+        )
     if needs_enrichment:
         lake.upsert("enrichment_state", _pending_rows(needs_enrichment, now))
         report.pending = [t.talk_id for t in needs_enrichment]
@@ -169,10 +173,14 @@ def record_events(*, lake: Lake, events: list[Event]) -> list[str]:
         return []
     frame = events_to_frame({e.event_id: e for e in events}.values())
     existing = lake.read(
-        "events", columns=["event_id", "record_hash"], where=[("event_id", "in", list(frame.event_id))]
+        "events",
+        columns=["event_id", "record_hash"],
+        where=[("event_id", "in", list(frame.event_id))],
     )
     known = dict(zip(existing.event_id, existing.record_hash, strict=True))
-    changed = frame[[known.get(i) != h for i, h in zip(frame.event_id, frame.record_hash, strict=True)]]
+    changed = frame[
+        [known.get(i) != h for i, h in zip(frame.event_id, frame.record_hash, strict=True)]
+    ]
     if not changed.empty:
         lake.upsert("events", changed, changed_when="t.record_hash != s.record_hash")
     return list(changed.event_id)

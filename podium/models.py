@@ -22,8 +22,12 @@ from pydantic import (
 MAX_TITLE = 300
 MAX_DESCRIPTION = 20_000
 
-Identifier = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-TagName = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Identifier = Annotated[
+    StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+TagName = Annotated[
+    StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)
+]
 Name = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 

@@ -77,7 +77,9 @@ def _validate_talk(record: str, data: Any, result: ParseResult) -> None:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+    return {dict: "an object", list: "a list", str: "a string"}.get(
+        type(value), type(value).__name__
+    )
 
 
 # ---- (1) the directory app's JSON body ---------------------------------------------------
@@ -104,7 +106,7 @@ def from_dynamodb_attribute(value: Any) -> Any:
     """Typed attribute form ({"S": "x"}, {"N": "1"}, {"L": [...]}, {"M": {...}}) to Python."""
     if not isinstance(value, dict) or len(value) != 1:
         raise ValueError(f"not a DynamoDB typed attribute: {value!r:.60}")
-    (kind, inner), = value.items()
+    ((kind, inner),) = value.items()
     if kind == "S":
         return inner
     if kind == "N":
@@ -170,7 +172,9 @@ def parse_dynamodb_stream(payload: Any) -> ParseResult:
         stream = record.get("dynamodb")
         if event_name not in ("INSERT", "MODIFY", "REMOVE"):
             result.errors.append(
-                RecordError(name, "eventName", f"must be INSERT, MODIFY or REMOVE, got {event_name!r}")
+                RecordError(
+                    name, "eventName", f"must be INSERT, MODIFY or REMOVE, got {event_name!r}"
+                )
             )
             continue
         if not isinstance(stream, dict) or not isinstance(stream.get("Keys"), dict):

@@ -14,9 +14,9 @@ from prefect.cache_policies import NONE
 from podium.enrichment import PendingWork, pending_work
 from podium.images import build_image_backend, store_covers
 from podium.lake import Lake
-from podium.models import Talk, TagAssignment, Vocabulary
-from podium.talk_tags import write_tags
+from podium.models import TagAssignment, Talk, Vocabulary
 from podium.tagging import build_tagger, load_history
+from podium.talk_tags import write_tags
 
 
 @dataclass
@@ -43,7 +43,9 @@ def load_tagger(*, settings: Any, device: str, lake: Lake, exclude: set[str]) ->
     """Load the tagging model once for the whole run, with the directory's tagged history."""
     tagger = build_tagger(settings.tagging, device=device)
     encoder = getattr(tagger, "encoder", None)
-    history = load_history(lake=lake, encoder=encoder, exclude_talk_ids=exclude) if encoder else None
+    history = (
+        load_history(lake=lake, encoder=encoder, exclude_talk_ids=exclude) if encoder else None
+    )
     get_run_logger().info("loaded tagger %s on %s", tagger.model_version, device)
     return tagger, history
 

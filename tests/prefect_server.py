@@ -45,8 +45,17 @@ def start_server(home: Path, *, timeout_s: float = 240) -> tuple[subprocess.Pope
     env = server_env(home, port)
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-         str(port)],
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -57,7 +66,9 @@ def start_server(home: Path, *, timeout_s: float = 240) -> tuple[subprocess.Pope
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"prefect server exited: {(home / 'server.log').read_text()[-2000:]}")
+            raise RuntimeError(
+                f"prefect server exited: {(home / 'server.log').read_text()[-2000:]}"
+            )
         try:
             if httpx.get(f"{api}/health", timeout=2).status_code == 200:
                 return process, api

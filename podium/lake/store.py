@@ -140,8 +140,10 @@ class Lake:
 
             select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
             predicate = " AND ".join(_sql_term(c, op, v) for c, op, v in where)
-            reader = QueryBuilder().register("t", table).execute(
-                f"SELECT {select} FROM t WHERE {predicate}"
+            reader = (
+                QueryBuilder()
+                .register("t", table)
+                .execute(f"SELECT {select} FROM t WHERE {predicate}")
             )
             data = pa.table(reader.read_all())
         else:

@@ -49,7 +49,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def post(stack: LocalStack, body: object, *, secret: str = "e2e-secret") -> httpx.Response:
     raw = json.dumps(body, ensure_ascii=False).encode()
     return httpx.post(
-        f"{stack.gateway_url}/hooks/talks", content=raw, headers=signed_headers(raw, secret),
+        f"{stack.gateway_url}/hooks/talks",
+        content=raw,
+        headers=signed_headers(raw, secret),
         timeout=30,
     )
 

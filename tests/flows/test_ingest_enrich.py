@@ -82,8 +82,15 @@ class _FailsFor:
             raise ValueError("cannot tag this one")
         now = datetime.now(UTC)
         return [
-            TagAssignment(talk_id=t.talk_id, tag="testing", score=0.9, source="model",
-                          model=self.model_version, content_hash=t.content_hash, tagged_at=now)
+            TagAssignment(
+                talk_id=t.talk_id,
+                tag="testing",
+                score=0.9,
+                source="model",
+                model=self.model_version,
+                content_hash=t.content_hash,
+                tagged_at=now,
+            )
             for t in talks
         ]
 
