@@ -92,7 +92,6 @@ def load_pipeline(settings: ImageSettings, *, device: str) -> Any:
             raise ValueError(f"unknown diffusers scheduler {settings.scheduler!r}")
         pipeline.scheduler = scheduler_cls.from_config(pipeline.scheduler.config)
     pipeline = pipeline.to(device)
-    pipeline.set_progress_bar_config(disable=True)
     name, denoiser = _denoiser(pipeline)
     _use_sdpa(denoiser)
     if getattr(pipeline, "vae", None) is not None:
@@ -148,6 +147,8 @@ class DiffusersBackend(ImageBackend):
         card: CardBackend | None = None,
     ) -> None:
         self.pipeline = pipeline
+        # Per-step progress bars would flood flow-run logs.
+        pipeline.set_progress_bar_config(disable=True)
         self.settings = settings
         self.device = device
         self.card = card or CardBackend(
