@@ -62,9 +62,9 @@ def _wait_for_decision(*, timeout_s: int, poll_interval_s: int) -> tuple[str, st
         # The run is still Paused on the server, and Prefect would fail it on the next state
         # change; an expired review is an outcome, so move it back to Running and finish.
         with get_client(sync_client=True) as client:
-            client.set_flow_run_state(
-                flow_run.get_id(), Running(message="review expired"), force=True
-            )
+            run_id = flow_run.get_id()
+            assert run_id is not None  # pause_flow_run only returns inside a flow run
+            client.set_flow_run_state(run_id, Running(message="review expired"), force=True)
         return "expired", None, f"no decision within {timeout_s}s"
     status = "approved" if answer.decision == "approve" else "rejected"
     return status, answer.reviewer or None, answer.comment
