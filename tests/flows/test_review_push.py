@@ -218,3 +218,27 @@ def test_timeout_is_recorded_as_expired(review_env, monkeypatch) -> None:
     with get_client(sync_client=True) as client:
         state = client.read_flow_run(UUID(outcome["flow_run_id"])).state
     assert state is not None and state.is_completed()  # an outcome, not a crash
+
+
+def test_trigger_template_renders_the_event_payload_into_the_push_parameter() -> None:
+    """The prefect.yaml trigger passes `push: "{{ event.payload }}"`; rendered the way Prefect's
+    server renders deployment-trigger parameters, it must validate as the flow's parameter."""
+    from prefect.server.events.actions import RunDeployment
+    from prefect.server.events.schemas.events import ReceivedEvent
+    from prefect.utilities.schema_tools.hydration import HydrationContext, hydrate
+
+    from podium.events import make_event
+
+    push = _push("a" * 40, "b" * 40)
+    event = ReceivedEvent(
+        **make_event(
+            "podium.git.push", resource_id="podium.repo.app", payload=push.model_dump(mode="json")
+        )
+    )
+    parameters: dict[str, Any] = {"push": "{{ event.payload }}"}
+    RunDeployment._upgrade_v1_templates(parameters)
+    rendered = hydrate(
+        parameters,
+        HydrationContext(raise_on_error=True, render_jinja=True, jinja_context={"event": event}),
+    )
+    assert review_push.validate_parameters(rendered)["push"] == push
