@@ -122,7 +122,14 @@ def bench_tiny(n: int, batch: int, steps: int, rounds: int) -> dict[str, float]:
 
 
 def bench_full(
-    *, device: str, steps: int, batches: list[int], compile_modes: list[bool], size: int, dtype: str
+    *,
+    device: str,
+    steps: int,
+    batches: list[int],
+    compile_modes: list[bool],
+    compile_mode: str,
+    size: int,
+    dtype: str,
 ) -> list[dict[str, object]]:
     """Images/s of an SD 1.5-sized random pipeline for each batch size, with/without compile."""
     import torch
@@ -139,11 +146,7 @@ def bench_full(
         eager_unet.to(memory_format=torch.channels_last)
         talks = sample_talks(max(batches))
         for compiled in compile_modes:
-            pipeline.unet = (
-                torch.compile(eager_unet, mode="max-autotune-no-cudagraphs")
-                if compiled
-                else eager_unet
-            )
+            pipeline.unet = torch.compile(eager_unet, mode=compile_mode) if compiled else eager_unet
             for batch in batches:
                 settings = ImageSettings(
                     model="random-sd15",
@@ -164,7 +167,7 @@ def bench_full(
                 rate = batch / statistics.median(runs)
                 row = {
                     "batch": batch,
-                    "compile": compiled,
+                    "compile": compile_mode if compiled else False,
                     "steps": steps,
                     "size": size,
                     "dtype": dtype,
@@ -193,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compile", default="off,on", help="full: torch.compile off, on, or off,on"
     )
+    parser.add_argument("--compile-mode", default="default", help="full: torch.compile mode")
     parser.add_argument("--out", default="bench/out/images.json", help="JSON results")
     args = parser.parse_args(argv)
 
@@ -218,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             steps=args.steps or 25,
             batches=[int(b) for b in args.batches.split(",")],
             compile_modes=modes,
+            compile_mode=args.compile_mode,
             size=args.size,
             dtype=dtype,
         )

@@ -86,7 +86,9 @@ class ImageSettings(BaseModel):
         description="torch.compile the denoiser on CUDA (slow first batch, faster after).",
     )
     compile_mode: str = Field(
-        default="max-autotune-no-cudagraphs", description="torch.compile mode."
+        default="default",
+        description="torch.compile mode. Each flow run compiles afresh, so `default` (fast to "
+        "compile) suits small batches; `max-autotune-no-cudagraphs` pays off on backfills.",
     )
     batch_size: int = Field(default=8, gt=0, description="Images generated per pipeline call.")
     card_font: Path | None = Field(

@@ -8,8 +8,10 @@ runs by default; a flagged image is replaced by the talk's card and recorded as 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from PIL import Image
@@ -181,8 +183,13 @@ class DiffusersBackend(ImageBackend):
 
     @property
     def guided(self) -> bool:
-        """Whether classifier-free guidance (and so the negative prompt) is used."""
-        return self.settings.guidance_scale > 1.0
+        """Whether a negative prompt is used: classifier-free guidance is on and the pipeline
+        takes one (guidance-distilled pipelines such as Flux do not)."""
+        return self.settings.guidance_scale > 1.0 and self._takes_negative_prompt
+
+    @cached_property
+    def _takes_negative_prompt(self) -> bool:
+        return "negative_prompt" in inspect.signature(self.pipeline.__call__).parameters
 
     def prompt_for(self, talk: Talk, *, tags: dict[str, list[str]]) -> Prompt:
         """The prompt pair for a talk, within the text encoder's budget."""

@@ -209,3 +209,42 @@ def test_out_of_memory_halves_the_batch(
 def test_diffusers_without_a_model_is_an_error() -> None:
     with pytest.raises(ValueError, match="model"):
         build_image_backend(ImageSettings(backend="diffusers"), device="cpu")
+
+
+class _GuidanceDistilledPipeline:
+    """A fake pipeline shaped like Flux's: guidance but no negative prompt, no checker."""
+
+    def __init__(self) -> None:
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        self.scheduler = FlowMatchEulerDiscreteScheduler()
+        self.dtype = torch.float32
+        self.calls: list[dict[str, object]] = []
+
+    def set_progress_bar_config(self, **_: object) -> None:
+        pass
+
+    def __call__(
+        self,
+        *,
+        prompt: list[str],
+        num_inference_steps: int,
+        guidance_scale: float,
+        generator: list[torch.Generator],
+        output_type: str,
+    ) -> object:
+        from types import SimpleNamespace
+
+        self.calls.append({"prompt": prompt, "seeds": [g.initial_seed() for g in generator]})
+        return SimpleNamespace(images=[Image.new("RGB", (16, 8), "white") for _ in prompt])
+
+
+def test_pipelines_without_negative_prompts_get_none() -> None:
+    fake = _GuidanceDistilledPipeline()
+    settings = ImageSettings(model="fake/flux", guidance_scale=3.5, batch_size=2)
+    backend = DiffusersBackend(fake, settings=settings, device="cpu")
+    covers = backend.render(TALKS[:3], tags={})
+    assert [len(c["prompt"]) for c in fake.calls] == [2, 1]  # type: ignore[arg-type]
+    assert [s for c in fake.calls for s in c["seeds"]] == [c.seed for c in covers]  # type: ignore[attr-defined]
+    assert all(c.negative_prompt == "" and not c.flagged for c in covers)
+    assert covers[0].model.startswith("fake/flux FlowMatchEulerDiscreteScheduler steps=25 cfg=3.5")
