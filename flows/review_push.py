@@ -112,7 +112,12 @@ def review_push(push: PushEvent) -> dict[str, Any]:
 
     if pending.superseded_by is None:
         link = f"{settings.prefect.ui_url.rstrip('/')}/runs/flow-run/{run_id}"
-        notify_reviewer(review=review, push=push, summary=summary.text, link=link)
+        notified = notify_reviewer(
+            review=review, push=push, summary=summary.text, link=link, return_state=True
+        )
+        if notified.is_failed():
+            # The review still waits in the UI; a lost message must not lose the review.
+            logger.error("reviewer not notified; the review waits at %s", link)
         status, who, comment = _wait_for_decision(
             timeout_s=review.timeout_s, poll_interval_s=review.poll_interval_s
         )

@@ -82,7 +82,7 @@ def release_superseded(*, flow_run_ids: list[str], by: str) -> list[str]:
     return released
 
 
-@task(name="notify-reviewer", retries=2, retry_delay_seconds=10, cache_policy=NONE)
+@task(name="notify-reviewer", retries=2, retry_delay_seconds=3, cache_policy=NONE)
 def notify_reviewer(*, review: ReviewSettings, push: PushEvent, summary: str, link: str) -> str:
     """Send the summary and the link to the paused run; returns the notifier used."""
     notifier = notifier_from_settings(review)

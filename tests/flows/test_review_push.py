@@ -202,11 +202,12 @@ def test_newer_push_supersedes_and_a_commit_is_reviewed_once(review_env) -> None
     assert find_review(lake, repo="app", commit=second)["flow_run_id"] == run_b  # type: ignore[index]
 
 
-def test_timeout_is_recorded_as_expired(review_env, monkeypatch) -> None:
+def test_timeout_is_recorded_as_expired_even_when_notifying_fails(review_env, monkeypatch) -> None:
     repo, lake = review_env
     monkeypatch.setenv("PODIUM_REVIEW__TIMEOUT_S", "2")
-    monkeypatch.setenv("PODIUM_REVIEW__NOTIFIER", "none")
-    get_settings.cache_clear()
+    with http_server(lambda *a: (500, {})) as broken:
+        monkeypatch.setenv("PODIUM_REVIEW__SLACK_WEBHOOK_URL", f"{broken.url}/hook")
+    get_settings.cache_clear()  # the webhook's server is gone: every notification fails
     before = repo.head()
     repo.write("service/late.py", "LATE = True\n")
     after = repo.commit("late")
