@@ -48,13 +48,16 @@ def test_event_chain_matches_what_the_code_emits() -> None:
     from flows.aggregate_tags import AGGREGATED_EVENT
     from flows.enrich import TAGGED_EVENT
     from flows.ingest import INGESTED_EVENT
-    from podium.gateway.talk_hooks import TALK_SUBMITTED
+    from podium.gateway.git_hooks import PUSH_EVENT
+    from podium.gateway.talk_hooks import TALK_REMOVED, TALK_SUBMITTED
 
     expects = {n: d["triggers"][0]["expect"] for n, d in DEPLOYMENTS.items() if d.get("triggers")}
     assert TALK_SUBMITTED in expects["ingest"]
     assert INGESTED_EVENT in expects["enrich"]
     assert TAGGED_EVENT in expects["aggregate-tags"]
+    assert TALK_REMOVED in expects["aggregate-tags"]
     assert AGGREGATED_EVENT in expects["build-recommendations"]
+    assert PUSH_EVENT in expects["review-push"]
 
 
 def test_gpu_work_on_the_gpu_pool_and_serial_enrichment() -> None:
