@@ -36,11 +36,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from deltalake import write_deltalake
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from podium.lake import Lake  # noqa: E402
+from podium.lake import SCHEMAS, Lake  # noqa: E402
 from podium.models import normalise_tag  # noqa: E402
 
 PYVIDEO = ROOT.parent / "shared" / "data" / "pyvideo"
@@ -304,8 +306,23 @@ def real_data(lake: Lake, n_talks: int, n_events: int) -> dict[str, Any]:
     }
 
 
+def _list_array(values: np.ndarray, keep: np.ndarray) -> pa.Array:
+    """A list<string> array from an (n, w) matrix of strings, keeping the `keep` cells."""
+    offsets = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values[keep].tolist(), pa.string()))
+
+
+def _write(lake: Lake, name: str, table: pa.Table) -> None:
+    # Set-up only: arrow straight into Delta, with the lake's schema (pandas would be slow).
+    write_deltalake(lake.table_uri(name), table.cast(SCHEMAS[name]), mode="append")
+
+
 def synthetic_data(lake: Lake, n_talks: int, n_events: int, dim: int = 384) -> None:
-    """Topic clusters: each topic has a centroid and a handful of tags (Zipf-popular)."""
+    """Topic clusters: each topic has a centroid and 8 tags drawn by Zipf popularity.
+
+    A talk: a topic, 1-3 of its tags, an embedding near its centroid, 30% listed at one event,
+    10% rejected, 5% in Spanish. An event: a topic, 1-3 of its tags, an embedding near it.
+    """
     from podium.recommend.build import _hash_text, event_text
     from podium.recommend.embedding_cache import write_embeddings
 
@@ -315,66 +332,78 @@ def synthetic_data(lake: Lake, n_talks: int, n_events: int, dim: int = 384) -> N
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
     popularity = 1 / np.arange(1, n_tags + 1) ** 0.8
     popularity /= popularity.sum()
-    topic_tags = [rng.choice(n_tags, size=8, replace=False, p=popularity) for _ in range(n_topics)]
+    topic_tags = np.stack(
+        [rng.choice(n_tags, size=8, replace=False, p=popularity) for _ in range(n_topics)]
+    )
     tag_names = np.array([f"tag-{i:04d}" for i in range(n_tags)], dtype=object)
-    talk_topic = rng.integers(0, n_topics, size=n_talks)
-    event_topic = rng.integers(0, n_topics, size=n_events)
     event_ids = np.array([f"ev-{j:05d}" for j in range(n_events)], dtype=object)
-    talk_ids = np.array([f"talk-{i:07d}" for i in range(n_talks)], dtype=object)
-    hashes = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in talk_ids]
+    ts = pa.scalar(NOW, pa.timestamp("us", tz="UTC"))
 
-    # Talks and embeddings in slices, to keep the set-up itself small.
-    step = 200_000
+    def pick_tags(topics: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cols = topic_tags[topics[:, None], rng.integers(0, 8, size=(len(topics), 3))]
+        count = rng.integers(1, 4, size=len(topics))
+        keep = np.arange(3)[None, :] < count[:, None]
+        keep[:, 1] &= cols[:, 1] != cols[:, 0]
+        keep[:, 2] &= (cols[:, 2] != cols[:, 0]) & (cols[:, 2] != cols[:, 1])
+        return tag_names[cols], keep
+
+    step = 250_000
     for s0 in range(0, n_talks, step):
         s1 = min(s0 + step, n_talks)
-        topics = talk_topic[s0:s1]
-        vec = (
-            centroids[topics]
-            + 0.9 * rng.standard_normal((s1 - s0, dim)).astype(np.float32) / math.sqrt(dim) * 4
-        )
+        m = s1 - s0
+        ids = np.array([f"talk-{i:07d}" for i in range(s0, s1)], dtype=object)
+        hashes = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in ids]
+        topics = rng.integers(0, n_topics, size=m)
+        noise = rng.standard_normal((m, dim)).astype(np.float32) * np.float32(3.6 / math.sqrt(dim))
+        vec = centroids[topics] + noise
         vec /= np.linalg.norm(vec, axis=1, keepdims=True)
-        write_embeddings(
-            lake=lake, model_version="all-MiniLM-L6-v2", hashes=hashes[s0:s1], vectors=vec
+        write_embeddings(lake=lake, model_version="all-MiniLM-L6-v2", hashes=hashes, vectors=vec)
+        tags, keep = pick_tags(topics)
+        at_event = (rng.random(m) < 0.3)[:, None]
+        events = event_ids[rng.integers(0, n_events, size=m)][:, None]
+        talks = pa.table(
+            {
+                "talk_id": pa.array(ids.tolist(), pa.string()),
+                "title": pa.array([f"Synthetic talk {i}" for i in range(s0, s1)], pa.string()),
+                "description": pa.array([""] * m, pa.string()),
+                "speakers": pa.array([[]] * m, pa.list_(pa.string())),
+                "tags": pa.array([[]] * m, pa.list_(pa.string())),
+                "event_ids": _list_array(events, at_event),
+                "language": pa.array(np.where(rng.random(m) < 0.95, "en", "es").tolist()),
+                "state": pa.array(np.where(rng.random(m) < 0.9, "submitted", "rejected").tolist()),
+                "submitted_at": pa.array([ts] * m),
+                "updated_at": pa.array([ts] * m),
+                "content_hash": pa.array(hashes, pa.string()),
+                "record_hash": pa.array(hashes, pa.string()),
+                "ingested_at": pa.array([ts] * m),
+            }
         )
-        n_tags_each = rng.integers(1, 4, size=s1 - s0)
-        tags = [
-            list(dict.fromkeys(tag_names[rng.choice(topic_tags[t], size=k)]))
-            for t, k in zip(topics, n_tags_each, strict=True)
-        ]
-        at_event = rng.random(s1 - s0) < 0.3
-        talk_events = [[str(event_ids[rng.integers(0, n_events)])] if a else [] for a in at_event]
-        state = np.where(rng.random(s1 - s0) < 0.9, "submitted", "rejected")
-        language = np.where(rng.random(s1 - s0) < 0.95, "en", "es")
-        frame = _talk_frame(
-            [
+        _write(lake, "talks", talks)
+        flat = np.repeat(ids, keep.sum(axis=1))
+        n_pairs = len(flat)
+        _write(
+            lake,
+            "talk_tags",
+            pa.table(
                 {
-                    "talk_id": talk_ids[s0 + i],
-                    "title": f"Synthetic talk {s0 + i}",
-                    "description": "",
-                    "speakers": [],
-                    "tags": [],
-                    "event_ids": talk_events[i],
-                    "language": str(language[i]),
-                    "state": str(state[i]),
-                    "content_hash": hashes[s0 + i],
+                    "talk_id": pa.array(flat.tolist(), pa.string()),
+                    "tag": pa.array(tags[keep].tolist(), pa.string()),
+                    "score": pa.array(np.ones(n_pairs)),
+                    "source": pa.array(["model"] * n_pairs, pa.string()),
+                    "model": pa.array(["synthetic"] * n_pairs, pa.string()),
+                    "content_hash": pa.array([""] * n_pairs, pa.string()),
+                    "tagged_at": pa.array([ts] * n_pairs),
                 }
-                for i in range(s1 - s0)
-            ]
+            ),
         )
-        lake.append("talks", frame)
-        pairs = pd.DataFrame(
-            [(talk_ids[s0 + i], t) for i, ts in enumerate(tags) for t in ts],
-            columns=["talk_id", "tag"],
-        )
-        lake.append("talk_tags", _tag_frame(pairs, "model"))
-    event_tags = [
-        [str(t) for t in dict.fromkeys(tag_names[rng.choice(topic_tags[t], size=3)])]
-        for t in event_topic
-    ]
+    event_topic = rng.integers(0, n_topics, size=n_events)
+    etags, ekeep = pick_tags(event_topic)
+    event_tags = [list(row[k]) for row, k in zip(etags, ekeep, strict=True)]
+    names = [f"Event {j}" for j in range(n_events)]
     events = pd.DataFrame(
         {
             "event_id": event_ids,
-            "name": [f"Event {j}" for j in range(n_events)],
+            "name": names,
             "description": "",
             "tags": event_tags,
             "starts_on": None,
@@ -384,12 +413,12 @@ def synthetic_data(lake: Lake, n_talks: int, n_events: int, dim: int = 384) -> N
         }
     )
     lake.append("events", events)
-    vec = (
-        centroids[event_topic]
-        + 0.5 * rng.standard_normal((n_events, dim)).astype(np.float32) / math.sqrt(dim) * 4
+    noise = rng.standard_normal((n_events, dim)).astype(np.float32) * np.float32(
+        2.0 / math.sqrt(dim)
     )
+    vec = centroids[event_topic] + noise
     vec /= np.linalg.norm(vec, axis=1, keepdims=True)
-    texts = [event_text(n, "", t) for n, t in zip(events["name"], event_tags, strict=True)]
+    texts = [event_text(n, "", t) for n, t in zip(names, event_tags, strict=True)]
     write_embeddings(
         lake=lake,
         model_version="all-MiniLM-L6-v2",

@@ -134,34 +134,91 @@ def merge_topk(
     block: np.ndarray,
     offset: int,
     k: int,
+    *,
+    _seeding: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Merge a (rows, cols) score block (columns = talks offset..) into a running top-k.
 
-    Ties go to the smaller talk index; -inf marks talks that may not be recommended.
+    `best_*` are (rows, k), sorted best first, -1 / -inf where empty. Blocks must come in
+    increasing `offset` order: then on equal scores the earlier (smaller) index wins, which is
+    the tie-break. A row whose k-th best is already known only looks at the few scores above
+    it (one comparison pass); a row still filling up takes its block's top k by partition.
     """
     rows, cols = block.shape
-    kk = min(k, cols)
-    if kk < cols:
-        part = np.argpartition(block, cols - kk, axis=1)[:, cols - kk :]
-        threshold = np.take_along_axis(block, part, axis=1).min(axis=1)
-        # argpartition picks arbitrarily among scores tied with the k-th; redo those rows
-        # exactly so that the smaller talk index wins.
-        tied = (block >= threshold[:, None]).sum(axis=1) > kk
-        for row in np.flatnonzero(tied):
-            order = np.argsort(-block[row], kind="stable")[:kk]
-            part[row] = order
-    else:
-        part = np.broadcast_to(np.arange(cols), (rows, cols)).copy()
-    cand_score = np.take_along_axis(block, part, axis=1)
-    cand_index = (part + offset).astype(np.int64)
-    all_score = np.concatenate([best_score, cand_score], axis=1)
-    all_index = np.concatenate([best_index, cand_index], axis=1)
-    # Primary key: score descending; secondary: index ascending (-1 padding sorts last).
-    sort_index = np.where(all_index < 0, np.iinfo(np.int64).max, all_index)
-    order = np.lexsort((sort_index, -all_score), axis=1)[:, :k]
-    return np.take_along_axis(all_index, order, axis=1), np.take_along_axis(
-        all_score, order, axis=1
-    )
+    threshold = best_score[:, k - 1]
+    seed = max(256, 8 * k)
+    if _seeding and cols > seed:
+        # Column slices, narrowest first: the top k of the first few hundred columns gives
+        # each row a threshold (partitioning whole rows is slow), and every later slice only
+        # keeps the few scores above an ever tighter threshold.
+        start = 0
+        for width in (seed, *([4096] * (cols // 4096 + 1))):
+            if start >= cols:
+                break
+            best_index, best_score = merge_topk(
+                best_index,
+                best_score,
+                block[:, start : start + width],
+                offset + start,
+                k,
+                _seeding=False,
+            )
+            start += width
+        return best_index, best_score
+    cold = np.flatnonzero(~np.isfinite(threshold))
+    hot = np.flatnonzero(np.isfinite(threshold))
+    cand_rows: list[np.ndarray] = []
+    cand_cols: list[np.ndarray] = []
+    if len(hot):
+        sub = block if len(hot) == rows else block[hot]
+        r, c = np.nonzero(sub > threshold[hot, None])
+        cand_rows.append(hot[r])
+        cand_cols.append(c)
+    if len(cold):
+        sub = block if len(cold) == rows else block[cold]
+        kk = min(k, cols)
+        part = np.argpartition(sub, cols - kk, axis=1)[:, cols - kk :]
+        floor = np.take_along_axis(sub, part, axis=1).min(axis=1)
+        # Scores tied with the k-th may lie outside the partition: take them all, the sort
+        # below keeps the smaller indices.
+        tied = np.flatnonzero((sub >= floor[:, None]).sum(axis=1) > kk)
+        plain = np.setdiff1d(np.arange(len(cold)), tied)
+        cand_rows.append(np.repeat(cold[plain], kk))
+        cand_cols.append(part[plain].ravel())
+        if len(tied):
+            r, c = np.nonzero(sub[tied] >= floor[tied, None])
+            cand_rows.append(cold[tied[r]])
+            cand_cols.append(c)
+    c_rows = np.concatenate(cand_rows) if cand_rows else np.zeros(0, np.int64)
+    c_cols = np.concatenate(cand_cols) if cand_cols else np.zeros(0, np.int64)
+    c_score = block[c_rows, c_cols]
+    keep = np.isfinite(c_score)
+    have = best_index.ravel() >= 0
+    all_rows = np.concatenate([np.repeat(np.arange(rows), k)[have], c_rows[keep]])
+    all_index = np.concatenate([best_index.ravel()[have], c_cols[keep].astype(np.int64) + offset])
+    all_score = np.concatenate([best_score.ravel()[have], c_score[keep]])
+    order = np.lexsort((all_index, -all_score, all_rows))
+    all_rows, all_index, all_score = all_rows[order], all_index[order], all_score[order]
+    rank = np.arange(len(all_rows)) - np.searchsorted(all_rows, all_rows, side="left")
+    take = rank < k
+    new_index = np.full((rows, k), -1, dtype=np.int64)
+    new_score = np.full((rows, k), -np.inf, dtype=np.float32)
+    new_index[all_rows[take], rank[take]] = all_index[take]
+    new_score[all_rows[take], rank[take]] = all_score[take]
+    return new_index, new_score
+
+
+def finish_topk(
+    index: np.ndarray, score: np.ndarray, decimals: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Round scores and re-sort each row by (rounded score desc, index asc).
+
+    Rounding makes the final order independent of floating-point summation order.
+    """
+    rounded = np.round(score.astype(np.float64), decimals)
+    sort_index = np.where(index < 0, np.iinfo(np.int64).max, index)
+    order = np.lexsort((sort_index, -rounded), axis=1)
+    return np.take_along_axis(index, order, axis=1), np.take_along_axis(rounded, order, axis=1)
 
 
 def _exclusions(talks: TalkMatrix, event_row: Mapping[str, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -175,35 +232,6 @@ def _exclusions(talks: TalkMatrix, event_row: Mapping[str, int]) -> tuple[np.nda
                 ev.append(row)
                 tk.append(index)
     return np.asarray(ev, dtype=np.int64), np.asarray(tk, dtype=np.int64)
-
-
-def score_block(
-    event_embeddings: np.ndarray,
-    event_weights_t: np.ndarray,
-    talk_embeddings: np.ndarray,
-    talk_tags: sparse.csr_matrix,
-    weights: Weights,
-    decimals: int,
-) -> np.ndarray:
-    """Hybrid scores of a block, (events, talks) float32, in units of 10**-decimals.
-
-    Args:
-        event_embeddings: (e, d) float32 unit vectors.
-        event_weights_t: (|vocab|, e) tag weights, already multiplied by the tag weight.
-        talk_embeddings: (t, d) unit vectors (float16 is upcast per chunk).
-        talk_tags: (t, |vocab|) 0/1 CSR.
-        weights: hybrid weights (only the semantic weight is applied here).
-        decimals: scores are scaled by 10**decimals and rounded to integers, so ties (and the
-            tie-break) do not depend on BLAS summation order or chunk sizes.
-    """
-    block = event_embeddings @ talk_embeddings.astype(np.float32, copy=False).T
-    np.maximum(block, 0.0, out=block)
-    block *= np.float32(weights.semantic * 10**decimals)
-    if talk_tags.shape[1] and talk_tags.nnz:
-        overlap = talk_tags @ event_weights_t  # (t, e), a small sparse-dense product
-        overlap *= np.float32(10**decimals)
-        block += overlap.T
-    return np.rint(block, out=block)
 
 
 def top_k_talks(
@@ -220,6 +248,9 @@ def top_k_talks(
 ) -> Iterator[TopK]:
     """Yield the top-k talks of each block of events, scoring talks chunk by chunk.
 
+    Only eligible talks are scored. Per (event block, talk chunk): one matrix product for the
+    semantic part, a sparse product for the tag part (few pairs share a tag), then the merge.
+
     Args:
         events: the events to recommend for.
         talks: all candidate talks, sorted by talk id.
@@ -229,37 +260,46 @@ def top_k_talks(
         exclude_talks_at_event: skip talks already listed at the event.
         talk_chunk: talks per chunk (bounds memory with event_chunk).
         event_chunk: events per block.
-        decimals: rounding of scores before ranking.
+        decimals: rounding of final scores (ties then go to the smaller talk id).
     """
     vocab = tag_vocabulary(events.tags)
-    tag_matrix = talk_tag_matrix(talks.tags, vocab)
-    n = len(talks.talk_ids)
-    ineligible = ~np.asarray(talks.eligible, dtype=bool)
+    eligible = np.flatnonzero(np.asarray(talks.eligible, dtype=bool))
+    tag_matrix = talk_tag_matrix([talks.tags[i] for i in eligible], vocab)
+    n = len(eligible)
     for e0 in range(0, len(events.event_ids), event_chunk):
         e1 = min(e0 + event_chunk, len(events.event_ids))
         block_events = events.event_ids[e0:e1]
-        emb = np.ascontiguousarray(events.embeddings[e0:e1], dtype=np.float32)
-        ew_t = np.ascontiguousarray(
-            (event_tag_weights(events.tags[e0:e1], vocab, idf) * np.float32(weights.tag)).T
+        # The semantic weight is folded into the event vectors (clipping at 0 commutes).
+        emb = np.ascontiguousarray(events.embeddings[e0:e1], dtype=np.float32) * np.float32(
+            weights.semantic
         )
-        ex_rows, ex_talks = (
-            _exclusions(talks, {str(e): i for i, e in enumerate(block_events)})
-            if exclude_talks_at_event
-            else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        ew = sparse.csr_matrix(
+            event_tag_weights(events.tags[e0:e1], vocab, idf) * np.float32(weights.tag)
         )
-        best_index = np.full((e1 - e0, 0), -1, dtype=np.int64)
-        best_score = np.full((e1 - e0, 0), -np.inf, dtype=np.float32)
+        ex_rows, ex_pos = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if exclude_talks_at_event:
+            ex_rows, ex_talks = _exclusions(talks, {str(e): i for i, e in enumerate(block_events)})
+            pos = np.searchsorted(eligible, ex_talks)
+            ok = (
+                (pos < n) & (eligible[np.minimum(pos, max(n - 1, 0))] == ex_talks) if n else pos < 0
+            )
+            ex_rows, ex_pos = ex_rows[ok], pos[ok]
+        best_index = np.full((e1 - e0, k), -1, dtype=np.int64)
+        best_score = np.full((e1 - e0, k), -np.inf, dtype=np.float32)
         for t0 in range(0, n, talk_chunk):
             t1 = min(t0 + talk_chunk, n)
-            block = score_block(
-                emb, ew_t, talks.embeddings[t0:t1], tag_matrix[t0:t1], weights, decimals
-            )
-            block[:, ineligible[t0:t1]] = -np.inf
-            inside = (ex_talks >= t0) & (ex_talks < t1)
-            block[ex_rows[inside], ex_talks[inside] - t0] = -np.inf
+            chunk = talks.embeddings[eligible[t0:t1]].astype(np.float32, copy=False)
+            block = emb @ chunk.T
+            np.maximum(block, 0.0, out=block)
+            if ew.nnz:
+                overlap = (ew @ tag_matrix[t0:t1].T).tocoo()
+                block[overlap.row, overlap.col] += overlap.data
+            inside = (ex_pos >= t0) & (ex_pos < t1)
+            block[ex_rows[inside], ex_pos[inside] - t0] = -np.inf
             best_index, best_score = merge_topk(best_index, best_score, block, t0, k)
-        best_index = np.where(np.isfinite(best_score), best_index, -1)
-        yield TopK(best_index, best_score / np.float32(10**decimals), block_events)
+        index, score = finish_topk(best_index, best_score, decimals)
+        index = np.where(index >= 0, eligible[np.maximum(index, 0)] if n else -1, -1)
+        yield TopK(index, score.astype(np.float32), block_events)
 
 
 def related_talks(
@@ -282,17 +322,15 @@ def related_talks(
     for q0 in range(0, len(queries), query_chunk):
         q = queries[q0 : q0 + query_chunk]
         emb = talks.embeddings[q].astype(np.float32)
-        best_index = np.full((len(q), 0), -1, dtype=np.int64)
-        best_score = np.full((len(q), 0), -np.inf, dtype=np.float32)
+        best_index = np.full((len(q), k), -1, dtype=np.int64)
+        best_score = np.full((len(q), k), -np.inf, dtype=np.float32)
         for t0 in range(0, n, talk_chunk):
             t1 = min(t0 + talk_chunk, n)
             block = emb @ talks.embeddings[t0:t1].astype(np.float32, copy=False).T
-            block *= np.float32(10**decimals)
-            np.rint(block, out=block)
             block[:, ineligible[t0:t1]] = -np.inf
             mine = (q >= t0) & (q < t1)
             block[np.flatnonzero(mine), q[mine] - t0] = -np.inf  # a talk is not its own relative
             best_index, best_score = merge_topk(best_index, best_score, block, t0, k)
-        best_index = np.where(np.isfinite(best_score), best_index, -1)
+        index, score = finish_topk(best_index, best_score, decimals)
         # float16 storage can put a cosine a hair above 1.
-        yield q, TopK(best_index, np.minimum(best_score / np.float32(10**decimals), 1.0))
+        yield q, TopK(index, np.minimum(score, 1.0).astype(np.float32))

@@ -4,7 +4,7 @@ The recommendations table is written sorted by event in small row groups. The fi
 against a table version indexes the event_id range of every row group from the parquet
 footers (the files come from the Delta snapshot); each lookup then reads only the row groups
 whose range holds the event, usually one. Before each lookup the snapshot is brought up to date
-(`update_incremental`, a listing of the Delta log), so a new build is seen at once.
+(`update_incremental`, a listing of the Delta log) at most once per `max_staleness_s`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import json
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,7 @@ class _RowGroupIndex:
     ends: np.ndarray
     groups: list[Any]  # one parquet fragment per row group
     max_end: list[str]  # running maximum of `ends`, for the bisection
+    checked_at: float = 0.0  # monotonic time of the last look for a newer version
 
 
 _INDEXES: dict[str, _RowGroupIndex] = {}
@@ -103,10 +105,13 @@ def _build_index(table: DeltaTable) -> _RowGroupIndex:
     )
 
 
-def _index(lake: Lake) -> _RowGroupIndex | None:
+def _index(lake: Lake, max_staleness_s: float) -> _RowGroupIndex | None:
     uri = lake.table_uri("recommendations")
+    now = time.monotonic()
     with _LOCK:
         cached = _INDEXES.get(uri)
+        if cached is not None and now - cached.checked_at < max_staleness_s:
+            return cached
         if cached is None:
             try:
                 table = DeltaTable(uri, storage_options=lake.storage_options)
@@ -116,8 +121,10 @@ def _index(lake: Lake) -> _RowGroupIndex | None:
             table = cached.table
             table.update_incremental()
             if table.version() == cached.version:
+                cached.checked_at = now
                 return cached
         index = _build_index(table)
+        index.checked_at = now
         _INDEXES[uri] = index
         return index
 
@@ -139,12 +146,16 @@ def _read_event(index: _RowGroupIndex, event_id: str) -> pa.Table:
     return pa.concat_tables([p.select(COLUMNS).cast(target) for p in parts])
 
 
-def lookup_recommendations(*, lake: Lake, event_id: str) -> pd.DataFrame:
+def lookup_recommendations(
+    *, lake: Lake, event_id: str, max_staleness_s: float = 1.0
+) -> pd.DataFrame:
     """The event's recommendations, best first.
 
     Args:
         lake: the lake.
         event_id: the event.
+        max_staleness_s: look for a newer table version at most this often (a listing of
+            the Delta log; on S3 a request). 0 looks every time.
 
     Returns:
         Columns rank, talk_id, score, matched_tags (list), components (dict), model_version,
@@ -154,7 +165,7 @@ def lookup_recommendations(*, lake: Lake, event_id: str) -> pd.DataFrame:
         UnknownEventError: no such event.
         RecommendationsNotBuiltError: the event exists but its table is not built yet.
     """
-    index = _index(lake)
+    index = _index(lake, max_staleness_s)
     rows = _read_event(index, event_id).to_pandas() if index is not None else pd.DataFrame()
     if rows.empty:
         known = lake.read("events", columns=["event_id"], where=[("event_id", "=", event_id)])

@@ -111,8 +111,8 @@ def test_filters_drop_ineligible_and_talks_already_at_the_event() -> None:
 def test_ties_go_to_the_smaller_talk_id_whatever_the_chunking() -> None:
     block = np.array([[0.5, 0.9, 0.5, 0.5, 0.9, 0.1]], dtype=np.float32)
     for split in (1, 2, 4, 6):
-        index = np.full((1, 0), -1, np.int64)
-        score = np.full((1, 0), -np.inf, np.float32)
+        index = np.full((1, 3), -1, np.int64)
+        score = np.full((1, 3), -np.inf, np.float32)
         for start in range(0, 6, split):
             index, score = merge_topk(index, score, block[:, start : start + split], start, 3)
         assert index.tolist() == [[1, 4, 0]]

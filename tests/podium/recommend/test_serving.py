@@ -94,14 +94,16 @@ def test_lookup_reads_row_groups_and_sees_new_builds(lake) -> None:
         got = lookup_recommendations(lake=lake, event_id=event_id)
         expected = table[table["event_id"] == event_id].sort_values("rank")
         assert got["talk_id"].tolist() == expected["talk_id"].tolist()
-    old = lookup_recommendations(lake=lake, event_id="ev-b")
+    old = lookup_recommendations(lake=lake, event_id="ev-b", max_staleness_s=0)
     partial = build_tables(
         lake=lake,
         settings=settings.model_copy(update={"top_k": 3}),
         encoder=BagOfWordsEncoder(),
         event_ids=["ev-b"],
     )
-    new = lookup_recommendations(lake=lake, event_id="ev-b")
+    stale = lookup_recommendations(lake=lake, event_id="ev-b", max_staleness_s=3600)
+    new = lookup_recommendations(lake=lake, event_id="ev-b", max_staleness_s=0)
+    assert len(stale) == 10  # within the staleness bound the cached version answers
     assert len(old) == 10 and len(new) == 3
     assert (new["computed_at"] == partial.computed_at).all()
     assert len(lookup_recommendations(lake=lake, event_id="ev-a")) == 10
