@@ -17,11 +17,11 @@ from prefect.runtime import flow_run
 
 from podium.devices import resolve_device
 from podium.enrichment import record_outcomes
-from podium.images import cover_gallery_markdown
 from podium.lake import Lake
 from podium.settings import get_settings
 from podium.talk_tags import tags_by_talk
 from podium.vocabulary import load_vocabulary
+from tasks.images import publish_cover_gallery
 from tasks.enrich import draw_covers, find_pending, load_image_backend, load_tagger, tag_talks
 
 TAGGED_EVENT = "podium.talk.tagged"
@@ -182,10 +182,7 @@ def _publish(
             )
         create_table_artifact(key="talk-tags", table=rows[:500], description="tags per talk")
     if imaged_rows:
-        rows = pd.concat(imaged_rows, ignore_index=True)
-        create_markdown_artifact(
-            key="covers", markdown=cover_gallery_markdown(rows, lake=lake), description="covers"
-        )
+        publish_cover_gallery(lake, pd.concat(imaged_rows, ignore_index=True), key="covers")
     if summary["failed"]:
         from podium.enrichment import failed_talks
 

@@ -1,4 +1,5 @@
-"""Prefect tasks around `podium.images`: render, store, publish and prune covers.
+"""Prefect tasks around `podium.images`: publish and prune covers (the enrich flow renders
+and stores them batch by batch in `tasks.enrich`).
 
 The backend (with its loaded pipeline) and the lake are passed in and kept out of cache keys:
 these tasks have side effects or hold models, so they do not cache at all (NO_CACHE); the
@@ -15,43 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from podium import images
-from podium.images import CoverImage, ImageBackend
 from podium.lake import Lake
-from podium.models import Talk
-
-
-@task(name="render-covers", cache_policy=NO_CACHE, tags=["images"])
-def render_covers(
-    backend: ImageBackend, talks: list[Talk], *, tags: dict[str, list[str]]
-) -> list[CoverImage]:
-    """Render covers for a batch of talks with an already-built backend.
-
-    No retries: a deterministic failure would repeat, and the diffusers backend already
-    halves a batch that runs out of GPU memory. The enrich flow's per-talk attempts decide.
-    """
-    logger = get_run_logger()
-    covers = backend.render(talks, tags=tags)
-    flagged = sum(c.flagged for c in covers)
-    logger.info(
-        "rendered %d covers with %s (%s); %d flagged",
-        len(covers),
-        backend.name,
-        backend.model_version,
-        flagged,
-    )
-    return covers
-
-
-@task(
-    name="store-covers",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[1, 5, 15],
-    tags=["lake"],
-)
-def store_covers(lake: Lake, covers: list[CoverImage]) -> pd.DataFrame:
-    """Write PNGs and `talk_images` rows; retried because object stores and commits flake."""
-    return images.store_covers(lake=lake, covers=covers)
 
 
 @task(name="publish-cover-gallery", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)

@@ -95,3 +95,9 @@ class ImageSettings(BaseModel):
         default=None,
         description="A TrueType/OpenType font tried before the bundled Noto fonts on cards.",
     )
+    keep_covers: int = Field(
+        default=2,
+        ge=1,
+        description="Covers kept per talk by the maintenance flow's retention step (newest "
+        "first; the current one is always kept).",
+    )

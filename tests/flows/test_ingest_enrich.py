@@ -109,3 +109,23 @@ def test_one_bad_talk_never_fails_its_batch(settings) -> None:
 def test_ingest_request_needs_something_to_do() -> None:
     with pytest.raises(ValueError, match="talk_ids or a source"):
         IngestRequest()
+
+
+def test_maintenance_keeps_current_covers_and_compacts(prefect_server: str, settings) -> None:
+    from flows.maintenance import maintenance
+    from podium.images import CardBackend, store_covers
+
+    lake = Lake.from_settings(settings)
+    backend = CardBackend(width=320, height=168)
+    versions = [Talk(talk_id="t1", title=f"Version {i}") for i in range(4)]
+    for talk in versions:
+        store_covers(lake=lake, covers=backend.render([talk], tags={}))
+    from podium.ingest import record_talks
+
+    record_talks(lake=lake, talks=[versions[1]])  # the lake's current version is an older one
+    result = maintenance()
+    kept = set(lake.read("talk_images").content_hash)
+    assert versions[1].content_hash in kept, "the current cover is never removed"
+    assert len(kept) == settings.images.keep_covers + 1
+    assert result["covers_removed"] == 4 - len(kept)
+    assert "talk_images" in result["tables_compacted"]

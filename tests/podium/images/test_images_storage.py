@@ -113,19 +113,6 @@ def test_gallery_survives_a_missing_png(lake: Lake) -> None:
     assert "unreadable" in markdown
 
 
-def test_tasks_wrap_the_core(lake: Lake) -> None:
-    from tasks import images as image_tasks
-
-    talk = Talk(talk_id="t1", title="Through tasks")
-    covers = _covers(talk)
-    rows = image_tasks.store_covers.fn(lake, covers)
-    assert lake.blob_exists(rows["path"].iloc[0])
-    newer = _covers(Talk(talk_id="t1", title="Through tasks, edited"))
-    image_tasks.store_covers.fn(lake, newer)
-    assert image_tasks.store_covers.retries == 3
-    assert image_tasks.remove_stale_covers.fn.__name__ == "remove_stale_covers"
-
-
 def test_created_at_is_utc(lake: Lake) -> None:
     rows = store_covers(lake=lake, covers=_covers(Talk(talk_id="t", title="When")))
     created = rows["created_at"].iloc[0]

@@ -1,0 +1,43 @@
+"""The maintenance flow: cover retention and Delta table compaction, on a daily schedule.
+
+The gateway commits once per request (or per group of concurrent requests), so tables collect
+many small files; compaction rewrites them and vacuum drops files no version needs any more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from podium.lake import SCHEMAS, Lake
+from podium.settings import get_settings
+from tasks.images import remove_stale_covers
+
+
+@task(name="compact-table", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def compact_table(lake: Lake, name: str) -> None:
+    """Compact one table's small files and vacuum unreferenced ones past retention."""
+    lake.compact(name)
+
+
+@flow(name="maintenance")
+def maintenance(compact: bool = True) -> dict[str, Any]:
+    """Drop stale covers (keeping each talk's newest `images.keep_covers`, and its current
+    one), then compact every table.
+
+    Args:
+        compact: also compact and vacuum the Delta tables.
+    """
+    settings = get_settings()
+    lake = Lake.from_settings(settings)
+    talks = lake.read("talks", columns=["talk_id", "content_hash"])
+    current = dict(zip(talks.talk_id, talks.content_hash, strict=True))
+    removed = remove_stale_covers(lake, keep_latest=settings.images.keep_covers, current=current)
+    tables = [name for name in SCHEMAS if lake.exists(name)] if compact else []
+    for name in tables:
+        compact_table(lake, name)
+    get_run_logger().info("maintenance: %d stale covers removed, %d tables compacted",
+                          removed, len(tables))
+    return {"covers_removed": removed, "tables_compacted": tables}
