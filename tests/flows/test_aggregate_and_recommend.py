@@ -9,6 +9,7 @@ import time
 
 import httpx
 import pandas as pd
+from prefect import flow
 
 from flows.aggregate_tags import aggregate_tags
 from flows.build_recommendations import build_recommendations
@@ -73,3 +74,26 @@ def test_aggregate_then_recommend(prefect_server: str, settings) -> None:
     again = build_recommendations(event_ids=["ev-a"])
     assert again["events"] == 1 and again["embedded_now"] == 0
     assert len(lake.read("recommendations")) == 30
+
+
+def test_tasks_through_fn(prefect_server: str, tmp_path) -> None:
+    """count_tags / publish_recommendations via .fn(); the build uses the fake encoder."""
+    from podium.recommend.build import build_tables
+    from podium.recommend.config import RecommendSettings
+    from tasks.aggregate import count_tags
+    from tasks.recommend import _artifact_key, publish_recommendations
+    from tests.podium.recommend.lake_data import BagOfWordsEncoder
+
+    lake = make_lake(tmp_path / "lake")
+    assert count_tags.fn(lake=lake, talk_ids=None, full=False).mode == "full"
+    assert count_tags.fn(lake=lake, talk_ids=["t001"], full=False).mode == "incremental"
+    settings = RecommendSettings(artifact_event_limit=2)
+    result = build_tables(lake=lake, settings=settings, encoder=BagOfWordsEncoder())
+
+    @flow
+    def publish() -> int:  # artifacts belong to a run; creating them outside one is deprecated
+        return publish_recommendations.fn(result=result, settings=settings)
+
+    assert publish() == 1  # 3 events > the limit of 2: one summary
+    assert "recommendations-summary" in _artifact_keys(prefect_server)
+    assert _artifact_key("PyCon US/2024") == "recommendations-pycon-us-2024"
