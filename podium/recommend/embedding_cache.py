@@ -123,6 +123,7 @@ def embed_with_cache(
     hashes: Sequence[str],
     texts: Callable[[list[str]], list[str]],
     encode: Callable[[list[str]], np.ndarray],
+    write_batch: int = 4_096,
 ) -> tuple[np.ndarray, list[str]]:
     """Vectors for `hashes` in order, embedding (and caching) only those not cached yet.
 
@@ -132,6 +133,7 @@ def embed_with_cache(
         hashes: content hashes wanted (duplicates allowed).
         texts: given the missing hashes, their texts (same order).
         encode: texts -> (n, d) unit vectors.
+        write_batch: texts embedded and committed to the cache together.
 
     Returns:
         (len(hashes), d) float16 matrix and the hashes embedded now.
@@ -141,9 +143,15 @@ def embed_with_cache(
     position = {h: i for i, h in enumerate(found)}
     missing = [h for h in unique if h not in position]
     if missing:
-        new = encode(texts(missing)).astype(np.float16)
-        write_embeddings(lake=lake, model_version=model_version, hashes=missing, vectors=new)
-        matrix = new if matrix.size == 0 else np.concatenate([matrix, new])
+        # Embed and commit in batches: an interrupted run keeps what it finished, and the
+        # texts of only one batch are in memory at a time.
+        parts = [matrix] if matrix.size else []
+        for start in range(0, len(missing), write_batch):
+            batch = missing[start : start + write_batch]
+            new = encode(texts(batch)).astype(np.float16)
+            write_embeddings(lake=lake, model_version=model_version, hashes=batch, vectors=new)
+            parts.append(new)
+        matrix = np.concatenate(parts) if len(parts) > 1 else parts[0]
         for offset, h in enumerate(missing):
             position[h] = len(found) + offset
     rows = np.fromiter((position[h] for h in hashes), dtype=np.int64, count=len(hashes))

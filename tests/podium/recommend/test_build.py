@@ -95,11 +95,13 @@ def test_embedding_cache_round_trip_and_only_missing_are_encoded(lake) -> None:
     first, embedded = embed_with_cache(
         lake=lake,
         model_version="m1",
+        write_batch=1,  # one commit per text
         hashes=["h1", "h2", "h1"],
         texts=lambda hs: [texts[h] for h in hs],
         encode=encoder.encode,
     )
     assert embedded == ["h1", "h2"] and first.dtype == np.float16 and first.shape == (3, 8)
+    assert lake.version("talk_embeddings") == 1  # two commits: versions 0 and 1
     np.testing.assert_array_equal(first[0], first[2])
     second, embedded = embed_with_cache(
         lake=lake,
