@@ -16,19 +16,20 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from podium.devices import resolve_device
-from podium.enrichment import record_outcomes
 from podium.lake import Lake
 from podium.settings import get_settings
-from podium.talk_tags import tags_by_talk
 from podium.vocabulary import load_vocabulary
+from tasks.enrich import (
+    StageResult,
+    find_pending,
+    load_image_backend,
+    load_tagger,
+    run_covers,
+    run_tagging,
+)
 from tasks.images import publish_cover_gallery
-from tasks.enrich import draw_covers, find_pending, load_image_backend, load_tagger, tag_talks
 
 TAGGED_EVENT = "podium.talk.tagged"
-
-
-def _batches(items: list[Any], size: int) -> list[list[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 @flow(name="enrich")
@@ -46,59 +47,36 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
     logger = get_run_logger()
     lake = Lake.from_settings(settings)
     work = find_pending(lake=lake, max_attempts=settings.enrich.max_attempts, limit=limit)
-    size = settings.enrich.batch_size
     model_loads = 0
-    failed: list[str] = []
-    tagged: list[str] = []
-    imaged_rows: list[pd.DataFrame] = []
+    tagging, covering = StageResult(), StageResult()
     tag_model = image_backend = ""
-
-    to_tag = work.for_stage("tags")
-    if to_tag:
-        vocabulary = load_vocabulary(lake=lake)
+    if work.for_stage("tags"):
         device = resolve_device(settings.tagging.device)
         tagger, history = load_tagger(
-            settings=settings, device=device, lake=lake, exclude={t.talk_id for t in to_tag}
+            settings=settings,
+            device=device,
+            lake=lake,
+            exclude={t.talk_id for t in work.for_stage("tags")},
         )
         model_loads += 1
         tag_model = tagger.model_version
-        for batch in _batches(to_tag, size):
-            outcome = tag_talks(
-                lake=lake, tagger=tagger, history=history, talks=batch, vocabulary=vocabulary
-            )
-            failed += record_outcomes(
-                lake=lake,
-                stage="tags",
-                done=outcome.done,
-                errors=outcome.errors,
-                attempts=work.attempts,
-                max_attempts=settings.enrich.max_attempts,
-            )
-            tagged += [t.talk_id for t in outcome.done]
-            for talk_id, (_, message) in outcome.errors.items():
-                logger.warning("tagging %s failed: %s", talk_id, message)
-
-    to_draw = work.for_stage("image")
-    if to_draw:
+        tagging = run_tagging(
+            lake=lake,
+            settings=settings,
+            work=work,
+            tagger=tagger,
+            history=history,
+            vocabulary=load_vocabulary(lake=lake),
+        )
+    if work.for_stage("image"):
         backend = load_image_backend(
             settings=settings, device=resolve_device(settings.images.device)
         )
         model_loads += 1
         image_backend = f"{backend.name}:{backend.model_version}"
-        tags = tags_by_talk(lake=lake, talk_ids=[t.talk_id for t in to_draw])
-        for batch in _batches(to_draw, size):
-            outcome = draw_covers(lake=lake, backend=backend, talks=batch, tags=tags)
-            failed += record_outcomes(
-                lake=lake,
-                stage="image",
-                done=outcome.done,
-                errors=outcome.errors,
-                attempts=work.attempts,
-                max_attempts=settings.enrich.max_attempts,
-            )
-            imaged_rows += [r for r in outcome.rows if r is not None and len(r)]
-            for talk_id, (_, message) in outcome.errors.items():
-                logger.warning("cover for %s failed: %s", talk_id, message)
+        covering = run_covers(lake=lake, settings=settings, work=work, backend=backend)
+    tagged, imaged_rows = tagging.done, covering.rows
+    failed = tagging.failed + covering.failed
 
     summary = {
         "talks": len(work.talks),
@@ -106,7 +84,7 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
         "covers": sum(len(r) for r in imaged_rows),
         "failed": sorted(set(failed)),
         "model_loads": model_loads,
-        "batch_size": size,
+        "batch_size": settings.enrich.batch_size,
     }
     logger.info(
         "enrich: %d talks, %d tagged, %d covers, %d failed for good, %d model loads",

@@ -264,6 +264,31 @@ def ingest(
 
 
 @app.command()
+def backfill(
+    source: Annotated[
+        Path | None, typer.Argument(help="Talks to import first; omit to enrich what is pending.")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Talks per Dask task.")] = 500,
+    dask_address: Annotated[
+        str | None, typer.Option(help="An existing Dask scheduler; default a local cluster.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Local cluster worker processes.")] = 2,
+) -> None:
+    """Enrich thousands of talks in parallel chunks on Dask (the same tasks as enrich)."""
+    from flows.backfill import backfill_on
+
+    if source is not None and not source.exists():
+        raise CliError(f"{source}: no such file or folder")
+    flow = backfill_on(dask_address, workers=workers)
+    summary = flow(source=str(source) if source else None, chunk_size=chunk_size)
+    console.print(
+        f"backfill: {summary['talks']} talks in {summary['chunks']} chunks, "
+        f"{summary['tagged']} tagged, {summary['covers']} covers, {len(summary['failed'])} "
+        f"failed, {summary['model_loads']} model loads"
+    )
+
+
+@app.command()
 def recommend(event_id: Annotated[str, typer.Argument(help="Event id")]) -> None:
     """Show the precomputed recommendations of an event."""
     from podium.recommend.cli import recommend as show

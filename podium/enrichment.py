@@ -31,9 +31,23 @@ class PendingWork:
         return [t for t in self.talks if t.talk_id in ids]
 
 
-def pending_work(*, lake: Lake, max_attempts: int, limit: int | None = None) -> PendingWork:
-    """Every (talk, stage) that is pending, or errored with attempts left, at current content."""
-    state = lake.read("enrichment_state")
+def pending_work(
+    *,
+    lake: Lake,
+    max_attempts: int,
+    limit: int | None = None,
+    talk_ids: list[str] | None = None,
+) -> PendingWork:
+    """Every (talk, stage) that is pending, or errored with attempts left, at current content.
+
+    Args:
+        lake: the lake.
+        max_attempts: rows with this many attempts are failed for good, not pending.
+        limit: at most this many talks (in id order).
+        talk_ids: only these talks (a backfill chunk).
+    """
+    where = [("talk_id", "in", talk_ids)] if talk_ids is not None else None
+    state = lake.read("enrichment_state", where=where)
     state = state[state.status.isin(["pending", "error"]) & (state.attempts < max_attempts)]
     if state.empty:
         return PendingWork([], {}, {})

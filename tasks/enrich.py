@@ -11,12 +11,12 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from podium.enrichment import PendingWork, pending_work
+from podium.enrichment import PendingWork, pending_work, record_outcomes
 from podium.images import build_image_backend, store_covers
 from podium.lake import Lake
 from podium.models import TagAssignment, Talk, Vocabulary
 from podium.tagging import build_tagger, load_history
-from podium.talk_tags import write_tags
+from podium.talk_tags import tags_by_talk, write_tags
 
 
 @dataclass
@@ -105,3 +105,67 @@ def draw_covers(
     results, outcome = _run_batch(talks, action)
     outcome.rows = results
     return outcome
+
+
+@dataclass
+class StageResult:
+    """One enrichment stage over a set of talks: done ids, ids failed for good, table rows."""
+
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)
+
+
+def _batches(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def run_tagging(
+    *,
+    lake: Lake,
+    settings: Any,
+    work: PendingWork,
+    tagger: Any,
+    history: Any,
+    vocabulary: Vocabulary,
+) -> StageResult:
+    """Tag every talk pending for the `tags` stage, batch by batch, recording outcomes."""
+    result = StageResult()
+    for batch in _batches(work.for_stage("tags"), settings.enrich.batch_size):
+        outcome = tag_talks(
+            lake=lake, tagger=tagger, history=history, talks=batch, vocabulary=vocabulary
+        )
+        result.failed += record_outcomes(
+            lake=lake,
+            stage="tags",
+            done=outcome.done,
+            errors=outcome.errors,
+            attempts=work.attempts,
+            max_attempts=settings.enrich.max_attempts,
+        )
+        result.done += [t.talk_id for t in outcome.done]
+        for talk_id, (_, message) in outcome.errors.items():
+            get_run_logger().warning("tagging %s failed: %s", talk_id, message)
+    return result
+
+
+def run_covers(*, lake: Lake, settings: Any, work: PendingWork, backend: Any) -> StageResult:
+    """Draw and store covers for every talk pending for the `image` stage, batch by batch."""
+    result = StageResult()
+    talks = work.for_stage("image")
+    tags = tags_by_talk(lake=lake, talk_ids=[t.talk_id for t in talks])
+    for batch in _batches(talks, settings.enrich.batch_size):
+        outcome = draw_covers(lake=lake, backend=backend, talks=batch, tags=tags)
+        result.failed += record_outcomes(
+            lake=lake,
+            stage="image",
+            done=outcome.done,
+            errors=outcome.errors,
+            attempts=work.attempts,
+            max_attempts=settings.enrich.max_attempts,
+        )
+        result.done += [t.talk_id for t in outcome.done]
+        result.rows += [r for r in outcome.rows if r is not None and len(r)]
+        for talk_id, (_, message) in outcome.errors.items():
+            get_run_logger().warning("cover for %s failed: %s", talk_id, message)
+    return result
