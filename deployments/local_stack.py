@@ -25,6 +25,19 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 WORK_POOLS = ("podium-cpu", "podium-gpu")
 
 
+def die_with_parent() -> None:
+    """In a child, before exec: ask Linux to SIGTERM it when its parent dies, so a killed
+    `podium up` (or test run) leaves no orphans. A no-op where prctl is unavailable."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def stop_on_sigterm() -> None:
     """Make SIGTERM (CI, a supervisor, `kill`) stop the stack the way Ctrl-C does."""
 
@@ -114,6 +127,7 @@ class LocalStack:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stopped as a whole
+            preexec_fn=die_with_parent,
         )
         self.processes[name] = process
         return process

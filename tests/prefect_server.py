@@ -11,6 +11,8 @@ from pathlib import Path
 
 import httpx
 
+from deployments.local_stack import die_with_parent
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -60,6 +62,7 @@ def start_server(home: Path, *, timeout_s: float = 240) -> tuple[subprocess.Pope
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=die_with_parent,  # no orphaned server when a test run is killed
     )
     process.log = log  # type: ignore[attr-defined]  # closed by stop()
     api = env["PREFECT_API_URL"]
