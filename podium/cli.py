@@ -412,11 +412,12 @@ _mount_area_commands()
 
 def main() -> None:
     """Entry point: run the app, turning known errors into one line and exit code 1."""
+    from deployments.local_stack import StackError
     from podium.errors import USER_ERRORS
 
     try:
         app()
-    except (CliError, *USER_ERRORS) as error:
+    except (CliError, StackError, *USER_ERRORS) as error:
         err.print(
             f"[red]error:[/] {str(error).splitlines()[0] if str(error) else type(error).__name__}"
         )

@@ -15,12 +15,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         FileNotFoundError,
         TimeoutError,
     ]
-    try:
-        from deployments.local_stack import StackError
-
-        errors.append(StackError)
-    except ImportError:  # podium installed without the project folder
-        pass
     from podium.recommend.serving import RecommendationError
 
     errors.append(RecommendationError)
