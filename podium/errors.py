@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
+from podium.lake import LakeError
+from podium.recommend.serving import RecommendationError
+from podium.sources import SourceError
+from podium.vocabulary import VocabularyError
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from podium.lake import LakeError
-    from podium.sources import SourceError
-    from podium.vocabulary import VocabularyError
-
-    errors: list[type[BaseException]] = [
-        SourceError,
-        VocabularyError,
-        LakeError,
-        FileNotFoundError,
-        TimeoutError,
-    ]
-    from podium.recommend.serving import RecommendationError
-
-    errors.append(RecommendationError)
-    return tuple(errors)
-
-
-USER_ERRORS = _user_errors()
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    SourceError,
+    VocabularyError,
+    LakeError,
+    RecommendationError,
+    FileNotFoundError,
+    TimeoutError,
+)
