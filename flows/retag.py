@@ -29,9 +29,7 @@ def retag(batch_size: int = 256, force: bool = False, limit: int | None = None) 
     settings = get_settings()
     lake = Lake.from_settings(settings)
     vocabulary = load_vocabulary(lake=lake)
-    tagger = load_tagger(
-        settings=settings.tagging, device=resolve_device(settings.tagging.device)
-    )
+    tagger = load_tagger(settings=settings.tagging, device=resolve_device(settings.tagging.device))
     history = load_tag_history(lake=lake, tagger=tagger)
     stale, considered = find_stale_talks(
         lake=lake, tagger=tagger, vocabulary=vocabulary, force=force
@@ -40,7 +38,10 @@ def retag(batch_size: int = 256, force: bool = False, limit: int | None = None) 
     written = 0
     for start in range(0, len(todo), batch_size):
         written += retag_talks(
-            lake=lake, tagger=tagger, vocabulary=vocabulary, history=history,
+            lake=lake,
+            tagger=tagger,
+            vocabulary=vocabulary,
+            history=history,
             talks=todo[start : start + batch_size],
         )
     return summary(

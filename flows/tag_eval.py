@@ -29,9 +29,7 @@ def tag_eval(
         folds: event-disjoint folds when no history file is given.
     """
     settings = get_settings()
-    tagger = load_tagger(
-        settings=settings.tagging, device=resolve_device(settings.tagging.device)
-    )
+    tagger = load_tagger(settings=settings.tagging, device=resolve_device(settings.tagging.device))
     # Embeddings of labelled files are cached in the lake, so re-running costs seconds.
     tagger.cache = EmbeddingCache(Lake.from_settings(settings))
     report = evaluate_tagger(

@@ -106,9 +106,7 @@ def approx_tokens(text: str) -> int:
     return int(words * 1.3) + cjk + 1
 
 
-def truncate(
-    text: str, max_tokens: int, *, count: Callable[[str], int] = approx_tokens
-) -> str:
+def truncate(text: str, max_tokens: int, *, count: Callable[[str], int] = approx_tokens) -> str:
     """Cut text to a token budget at a sentence boundary where one fits, else at a word.
 
     Args:

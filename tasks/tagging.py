@@ -13,7 +13,7 @@ from prefect.cache_policies import NONE
 
 from podium.lake import Lake
 from podium.models import Talk, Vocabulary
-from podium.tagging import TaggingSettings, TagHistory, Tagger, build_tagger, load_history
+from podium.tagging import Tagger, TaggingSettings, TagHistory, build_tagger, load_history
 from podium.tagging.evaluate import (
     EvalReport,
     evaluate_against_history,
@@ -76,7 +76,9 @@ def publish_eval(*, report: EvalReport, key: str = "tag-eval") -> dict[str, str]
     )
     get_run_logger().info(
         "micro F1 %.3f, precision@1 %.3f, %.1f talks/s",
-        report.micro_f1, report.precision_at_1, report.talks_per_second,
+        report.micro_f1,
+        report.precision_at_1,
+        report.talks_per_second,
     )
     return {"markdown": str(markdown), "table": str(table)}
 
@@ -99,8 +101,9 @@ def retag_talks(
     talks: list[Talk],
 ) -> int:
     """Tag one batch, write it (organiser tags kept) and checkpoint it; returns rows written."""
-    return retag_batch(lake=lake, tagger=tagger, vocabulary=vocabulary, history=history,
-                       talks=talks)
+    return retag_batch(
+        lake=lake, tagger=tagger, vocabulary=vocabulary, history=history, talks=talks
+    )
 
 
 def summary(values: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(help="Tag talks: evaluate the tagger, re-tag existing talks.", no_args_is_help=True)
+app = typer.Typer(
+    help="Tag talks: evaluate the tagger, re-tag existing talks.", no_args_is_help=True
+)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -24,8 +26,9 @@ def _tagging_settings(overrides: dict[str, Any]) -> Any:
 
     try:
         base = get_settings().tagging
-        return base.model_validate({**base.model_dump(), **{k: v for k, v in overrides.items()
-                                                               if v is not None}})
+        return base.model_validate(
+            {**base.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        )
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
@@ -43,7 +46,9 @@ def _device(requested: str) -> str:
 
 @app.command("eval")
 def eval_command(
-    file: Annotated[Path, typer.Argument(help="Labelled talks: tagging-eval.json format or JSONL.")],
+    file: Annotated[
+        Path, typer.Argument(help="Labelled talks: tagging-eval.json format or JSONL.")
+    ],
     history: Annotated[
         Path | None,
         typer.Option(help="Use this file's tagged talks as history and evaluate on all of FILE."),
@@ -80,8 +85,12 @@ def eval_command(
     )
 
     settings = _tagging_settings(
-        {"max_length": max_length, "precision": precision, "knn_k": knn_k,
-         "label_weight": label_weight}
+        {
+            "max_length": max_length,
+            "precision": precision,
+            "knn_k": knn_k,
+            "label_weight": label_weight,
+        }
     )
     try:
         data = load_labelled(file)
@@ -103,9 +112,7 @@ def eval_command(
         folder = cache_dir or (get_settings().home / "cache")
         tagger.cache = EmbeddingCache(Lake(str(folder.resolve())), prefix="embeddings")
     try:
-        extra = (
-            history_from_labelled(tagger, extra_data, free_form=True) if extra_data else None
-        )
+        extra = history_from_labelled(tagger, extra_data, free_form=True) if extra_data else None
         if history_data is not None:
             known = history_from_labelled(tagger, history_data, free_form=False)
             if extra is not None:
@@ -150,7 +157,10 @@ def _print_report(report: Any) -> None:
         per_tag.add_column(column, justify="left" if column == "tag" else "right")
     for tag, row in sorted(report.per_tag.items(), key=lambda kv: -kv[1]["support"]):
         per_tag.add_row(
-            tag, str(int(row["support"])), f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+            tag,
+            str(int(row["support"])),
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
             f"{row['f1']:.3f}",
         )
     console.print(per_tag)

@@ -67,7 +67,7 @@ def _read_records(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any
     if document is not None and not isinstance(document, dict):
         raise EvalInputError(f"{path}: expected an object with 'talks', or JSON lines")
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 is data
         if not line.strip():
             continue
         try:
@@ -263,8 +263,12 @@ def metrics(
         r = float(tp[j] / max(tp[j] + fn[j], 1))
         f = 2 * p * r / (p + r) if p + r else 0.0
         support = float(truth[:, j].sum())
-        per_tag[tag] = {"support": support, "precision": round(p, 4), "recall": round(r, 4),
-                        "f1": round(f, 4)}
+        per_tag[tag] = {
+            "support": support,
+            "precision": round(p, 4),
+            "recall": round(r, 4),
+            "f1": round(f, 4),
+        }
         if support > 0:
             f1s.append(f)
     top = scores.argmax(axis=1) if scores.shape[0] else np.zeros(0, dtype=np.int64)
@@ -410,6 +414,9 @@ def history_from_labelled(tagger: Tagger, data: LabelledSet, *, free_form: bool)
     """
     labels = data.own_tags if free_form else data.gold
     return build_history(
-        data.talks, encoder=tagger.encoder, labels=labels, groups=data.events,
+        data.talks,
+        encoder=tagger.encoder,
+        labels=labels,
+        groups=data.events,
         cache=tagger.cache,
     )

@@ -89,7 +89,7 @@ class TagHistory:
         ]
         return self.take(keep)
 
-    def take(self, rows: Sequence[int]) -> TagHistory:
+    def take(self, rows: Sequence[int] | np.ndarray) -> TagHistory:
         """A history of the given rows."""
         index = np.asarray(rows, dtype=np.int64)
         return TagHistory(
@@ -130,9 +130,7 @@ class TagHistory:
 def talk_texts(talks: Sequence[Talk], *, encoder: Encoder) -> list[str]:
     """What the encoder reads for each talk: title, cleaned description, speaker tags."""
     budget = max(8, encoder.max_length - 2)  # [CLS] and [SEP]
-    return [
-        talk_text(t.title, t.description, tags=t.tags, max_tokens=budget) for t in talks
-    ]
+    return [talk_text(t.title, t.description, tags=t.tags, max_tokens=budget) for t in talks]
 
 
 def embed_talks(
@@ -208,7 +206,9 @@ def load_history(
     for talk_id, tag in zip(tag_rows["talk_id"], tag_rows["tag"], strict=True):
         by_talk.setdefault(str(talk_id), []).append(str(tag))
     if not frame.empty:
-        frame = frame[~frame["talk_id"].isin(list(exclude_talk_ids)) & (frame["state"] != "deleted")]
+        frame = frame[
+            ~frame["talk_id"].isin(list(exclude_talk_ids)) & (frame["state"] != "deleted")
+        ]
     selected: list[Talk] = []
     labels: list[list[str]] = []
     for talk in frame_to_talks(frame):

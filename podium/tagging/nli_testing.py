@@ -50,7 +50,7 @@ def build_random_nli(
     bpe.train_from_iterator(list(corpus), vocab_size=vocab_size, special_tokens=specials)
     # BART's pair layout: <s> A </s></s> B </s>
     bpe.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
-    tokenizer = BartTokenizerFast(tokenizer_object=bpe, model_max_length=max_positions)
+    tokenizer = BartTokenizerFast(tokenizer_object=bpe._tokenizer, model_max_length=max_positions)
     tokenizer.save_pretrained(out)
     config = BartConfig(
         vocab_size=bpe.get_vocab_size(),
@@ -62,14 +62,12 @@ def build_random_nli(
         encoder_ffn_dim=ffn,
         decoder_ffn_dim=ffn,
         max_position_embeddings=max_positions,
-        num_labels=3,
         id2label=NLI_LABELS,
         label2id={v: k for k, v in NLI_LABELS.items()},
         pad_token_id=1,
         bos_token_id=0,
         eos_token_id=2,
         decoder_start_token_id=2,
-        forced_bos_token_id=0,
     )
     torch.manual_seed(seed)
     BartForSequenceClassification(config).eval().save_pretrained(out)

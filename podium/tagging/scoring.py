@@ -20,9 +20,7 @@ def softmax(x: np.ndarray, *, temperature: float, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def label_scores(
-    vectors: np.ndarray, labels: np.ndarray, *, temperature: float
-) -> np.ndarray:
+def label_scores(vectors: np.ndarray, labels: np.ndarray, *, temperature: float) -> np.ndarray:
     """How much each talk is about each label, in [0, 1], from cosine similarity.
 
     A softmax over labels makes scores comparable across talks whose similarities sit at
@@ -232,7 +230,8 @@ def select(
     out: list[list[tuple[int, float]]] = []
     for row in scores:
         chosen = [
-            (int(j), float(row[j])) for j in np.argsort(-row, kind="stable")
+            (int(j), float(row[j]))
+            for j in np.argsort(-row, kind="stable")
             if row[j] > thresholds[j]
         ]
         out.append(chosen[:max_tags])

@@ -275,9 +275,7 @@ class Tagger:
             return []
         now = now or datetime.now(UTC)
         result = self.score(talks, vocabulary=vocabulary, history=history)
-        chosen = scoring.select(
-            result.scores, result.thresholds, max_tags=self.settings.max_tags
-        )
+        chosen = scoring.select(result.scores, result.thresholds, max_tags=self.settings.max_tags)
         model = self.assignment_model(vocabulary)
         out: list[TagAssignment] = []
         for talk, picks in zip(talks, chosen, strict=True):

@@ -33,10 +33,28 @@ def talk(talk_id: str, title: str, description: str = "", **extra: object) -> Ta
 
 # A small tagged directory: speakers' tags (free-form) on talks from three events.
 HISTORY = [
-    ("h1", "ev1", "Property-based testing with Hypothesis", "Write fewer, better tests.", ["pytest"]),
-    ("h2", "ev1", "Fixtures and mocks in pytest", "Testing code that talks to networks.", ["testing"]),
+    (
+        "h1",
+        "ev1",
+        "Property-based testing with Hypothesis",
+        "Write fewer, better tests.",
+        ["pytest"],
+    ),
+    (
+        "h2",
+        "ev1",
+        "Fixtures and mocks in pytest",
+        "Testing code that talks to networks.",
+        ["testing"],
+    ),
     ("h3", "ev2", "Gradient boosting for tabular data", "Training models with sklearn.", ["ml"]),
-    ("h4", "ev2", "Predicting churn with scikit-learn", "Features, models, evaluation.", ["sklearn"]),
+    (
+        "h4",
+        "ev2",
+        "Predicting churn with scikit-learn",
+        "Features, models, evaluation.",
+        ["sklearn"],
+    ),
     ("h5", "ev3", "Indexes in PostgreSQL", "Query plans and B-trees.", ["postgresql"]),
     ("h6", "ev3", "Writing SQL you can maintain", "Views, CTEs, migrations.", ["sql"]),
     ("h7", "ev3", "Building single-page apps", "JavaScript front ends with a Python API.", ["web"]),

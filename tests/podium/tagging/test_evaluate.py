@@ -14,18 +14,27 @@ from podium.tagging.evaluate import EvalInputError, event_folds, load_labelled, 
 
 TOPICS = {
     "testing": [
-        "Testing web apps with pytest", "Mocking network calls in unit tests",
-        "Property-based testing", "Test fixtures that scale", "Fuzzing Python parsers",
+        "Testing web apps with pytest",
+        "Mocking network calls in unit tests",
+        "Property-based testing",
+        "Test fixtures that scale",
+        "Fuzzing Python parsers",
         "Continuous integration for test suites",
     ],
     "databases": [
-        "PostgreSQL indexes explained", "SQLAlchemy ORM patterns", "Schema migrations",
-        "Query planning in SQL databases", "Transactions and isolation levels",
+        "PostgreSQL indexes explained",
+        "SQLAlchemy ORM patterns",
+        "Schema migrations",
+        "Query planning in SQL databases",
+        "Transactions and isolation levels",
         "Storing JSON in Postgres",
     ],
     "machine learning": [
-        "Classifiers with scikit-learn", "Feature engineering for models",
-        "Gradient boosted trees", "Cross-validation done right", "Model evaluation metrics",
+        "Classifiers with scikit-learn",
+        "Feature engineering for models",
+        "Gradient boosted trees",
+        "Cross-validation done right",
+        "Model evaluation metrics",
         "Training a regression model",
     ],
 }
@@ -36,14 +45,29 @@ def eval_file(tmp_path):
     talks = []
     for tag, titles in TOPICS.items():
         for i, title in enumerate(titles):
-            talks.append({"id": f"{tag[:3]}-{i}", "event": f"conf{i % 3}", "title": title,
-                          "description": f"A talk: {title.lower()}.", "tags": [tag]})
+            talks.append(
+                {
+                    "id": f"{tag[:3]}-{i}",
+                    "event": f"conf{i % 3}",
+                    "title": title,
+                    "description": f"A talk: {title.lower()}.",
+                    "tags": [tag],
+                }
+            )
     path = tmp_path / "eval.json"
-    path.write_text(json.dumps({
-        "vocabulary": list(TOPICS),
-        "synonyms": {"testing": ["pytest"], "databases": ["sql"], "machine learning": ["ml"]},
-        "talks": talks,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "vocabulary": list(TOPICS),
+                "synonyms": {
+                    "testing": ["pytest"],
+                    "databases": ["sql"],
+                    "machine learning": ["ml"],
+                },
+                "talks": talks,
+            }
+        )
+    )
     return path
 
 
@@ -76,8 +100,12 @@ def test_load_labelled_reads_json_and_jsonl(eval_file, tmp_path) -> None:
     assert data.vocabulary.names == list(TOPICS)
     assert len(data.talks) == 18 and all(not t.tags for t in data.talks)  # gold never leaks
     lines = tmp_path / "talks.jsonl"
-    lines.write_text("\n".join(json.dumps({"id": f"x{i}", "event": "e", "title": "T",
-                                           "tags": ["SQL", "misc"]}) for i in range(2)))
+    lines.write_text(
+        "\n".join(
+            json.dumps({"id": f"x{i}", "event": "e", "title": "T", "tags": ["SQL", "misc"]})
+            for i in range(2)
+        )
+    )
     raw = load_labelled(lines, vocabulary=data.vocabulary)
     assert raw.gold == [["databases"], ["databases"]] and raw.own_tags[0] == ["sql", "misc"]
 
@@ -89,7 +117,7 @@ def test_load_labelled_reads_json_and_jsonl(eval_file, tmp_path) -> None:
         ("{not json", "not valid JSON"),
         ('{"vocabulary": [], "talks": []}', "non-empty list"),
         ('{"vocabulary": ["a"], "talks": [{"id": "x"}]}', "lacks an id or a title"),
-        ('[1, 2]', "expected an object"),
+        ("[1, 2]", "expected an object"),
     ],
 )
 def test_bad_files_give_one_line_errors(tmp_path, content, message) -> None:

@@ -40,8 +40,15 @@ def lake(tmp_path) -> Lake:
     lake.upsert("talks", talks_to_frame(talks, now=NOW))
     organiser = pd.DataFrame(
         [
-            {"talk_id": "u1", "tag": "web development", "score": 1.0, "source": "organiser",
-             "model": "", "content_hash": "", "tagged_at": NOW},
+            {
+                "talk_id": "u1",
+                "tag": "web development",
+                "score": 1.0,
+                "source": "organiser",
+                "model": "",
+                "content_hash": "",
+                "tagged_at": NOW,
+            },
         ]
     )
     lake.append("talk_tags", organiser)
@@ -77,11 +84,11 @@ def test_retag_is_batched_resumable_and_keeps_organiser_tags(lake, encoder):
     tagger = build_tagger(TaggingSettings(max_tags=2), device="cpu", encoder=encoder)
     vocabulary = _vocabulary()
     history = load_history(lake=lake, encoder=encoder)
-    first = retag(lake=lake, tagger=tagger, vocabulary=vocabulary, history=history,
-                  batch_size=3, limit=4)
+    first = retag(
+        lake=lake, tagger=tagger, vocabulary=vocabulary, history=history, batch_size=3, limit=4
+    )
     assert (first.retagged, first.batches, first.up_to_date) == (4, 2, 0)
-    second = retag(lake=lake, tagger=tagger, vocabulary=vocabulary, history=history,
-                   batch_size=3)
+    second = retag(lake=lake, tagger=tagger, vocabulary=vocabulary, history=history, batch_size=3)
     assert (second.retagged, second.up_to_date) == (5, 4)  # resumed where it stopped
     assert retag(lake=lake, tagger=tagger, vocabulary=vocabulary, history=history).retagged == 0
 

@@ -46,8 +46,12 @@ class PairCounter:
 
 def test_nli_tagger_scores_only_top_k_candidates_whatever_the_vocabulary(nli_path, encoder):
     settings = TaggingSettings(
-        backend="nli", nli_model=str(nli_path), nli_top_k=3, nli_batch_size=4,
-        nli_threshold=0.0, max_tags=3,
+        backend="nli",
+        nli_model=str(nli_path),
+        nli_top_k=3,
+        nli_batch_size=4,
+        nli_threshold=0.0,
+        max_tags=3,
     )
     tagger = build_tagger(settings, device="cpu", encoder=encoder)
     assert tagger.nli is not None and "nli:tiny-bart-nli top3" in tagger.model_version

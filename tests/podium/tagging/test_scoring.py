@@ -31,8 +31,13 @@ def test_knn_votes_by_similarity_and_leaves_own_group_out() -> None:
     scores, nearest = scoring.knn_scores(query, history, targets, k=3, temperature=0.05)
     assert scores[0, 0] > 0.95 and nearest[0] > 0.99
     left_out, _ = scoring.knn_scores(
-        query, history, targets, k=3, temperature=0.05,
-        query_groups=np.array([7]), history_groups=np.array([7, 7, 1]),
+        query,
+        history,
+        targets,
+        k=3,
+        temperature=0.05,
+        query_groups=np.array([7]),
+        history_groups=np.array([7, 7, 1]),
     )
     assert left_out[0].tolist() == [0.0, 1.0]  # only the other group's talk may vote
 
@@ -44,8 +49,12 @@ def test_prototype_scores_leave_group_out_matches_recomputed_prototypes() -> Non
     groups = np.arange(30) % 5
     queries = history[:10]
     got = scoring.prototype_scores(
-        queries, history, targets, temperature=0.1,
-        query_groups=groups[:10], history_groups=groups,
+        queries,
+        history,
+        targets,
+        temperature=0.1,
+        query_groups=groups[:10],
+        history_groups=groups,
     )
     for i in range(10):
         keep = groups != groups[i]
