@@ -162,3 +162,24 @@ def test_eval_cli_json_kfold_and_history(eval_file, tmp_path) -> None:
     assert table.exit_code == 0, table.output
     assert "micro F1" in table.output and "precision@1" in table.output
     assert "history (18 talks)" in table.output
+
+
+def test_kfold_never_lets_a_test_event_into_the_history(eval_file, encoder) -> None:
+    from podium.tagging import Tagger, TaggingSettings
+    from podium.tagging.evaluate import evaluate_folds, history_from_labelled
+
+    class Recording(Tagger):
+        def score(self, talks, *, vocabulary, history=None, vectors=None):
+            calls.append(({t.talk_id for t in talks}, set(history.groups), set(history.talk_ids)))
+            return super().score(talks, vocabulary=vocabulary, history=history, vectors=vectors)
+
+    calls: list[tuple[set[str], set[str], set[str]]] = []
+    tagger = Recording(encoder=encoder, settings=TaggingSettings())
+    data = load_labelled(eval_file)
+    extra = history_from_labelled(tagger, data, free_form=True)  # same talks, same events
+    report = evaluate_folds(tagger, data, folds=3, extra=extra)
+    assert len(calls) == 3 and report.talks == 18
+    event_of = {t.talk_id: e for t, e in zip(data.talks, data.events, strict=True)}
+    for test_ids, history_groups, history_ids in calls:
+        assert not test_ids & history_ids
+        assert not {event_of[i] for i in test_ids} & history_groups
