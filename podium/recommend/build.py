@@ -405,9 +405,9 @@ def build_tables(
 ) -> BuildResult:
     """Recompute recommendations (all events, or only `event_ids`) and related talks.
 
-    Related talks are recomputed for every talk on a full build when there are at most
-    `related_max_queries` talks; otherwise only for talks that are new or whose text changed
-    (embedded in this run, or with no related rows yet), at most `related_max_queries` a run.
+    Related talks are recomputed for every talk on a full build when talks^2 fits in
+    `related_pair_budget`; otherwise only for talks that are new or whose text changed
+    (embedded in this run, or with no related rows yet), budget // talks of them a run.
 
     Args:
         lake: the lake.
@@ -445,7 +445,8 @@ def build_tables(
         )
     related_rows = 0
     if settings.related_top_k and live:
-        if event_ids is None and live <= settings.related_max_queries:
+        max_queries = max(1, settings.related_pair_budget // live)
+        if event_ids is None and live <= max_queries:
             related = compute_related(talks=tmatrix, settings=settings, computed_at=computed_at)
             lake.overwrite("related_talks", related)
         else:
@@ -453,7 +454,7 @@ def build_tables(
             fresh = ~talks["talk_id"].isin(known).to_numpy()
             # Vectors embedded in this run belong to new or edited talks.
             fresh |= talks["content_hash"].isin(embedded).to_numpy()
-            queries = np.flatnonzero(fresh)[: settings.related_max_queries]
+            queries = np.flatnonzero(fresh)[:max_queries]
             related = compute_related(
                 talks=tmatrix, settings=settings, computed_at=computed_at, queries=queries
             )

