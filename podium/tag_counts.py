@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -142,7 +143,7 @@ def _changed_talk_ids(lake: Lake, name: str, old: int | None, new: int | None) -
     uri = lake.table_uri(name)
     new_ds = DeltaTable(uri, version=new, storage_options=lake.storage_options).to_pyarrow_dataset()
     new_frags = {f.path: f for f in new_ds.get_fragments()}
-    old_frags: dict[str, object] = {}
+    old_frags: dict[str, Any] = {}
     if old is not None:
         old_ds = DeltaTable(
             uri, version=old, storage_options=lake.storage_options
@@ -151,7 +152,7 @@ def _changed_talk_ids(lake: Lake, name: str, old: int | None, new: int | None) -
     ids: set[str] = set()
     for path in set(new_frags) ^ set(old_frags):
         fragment = new_frags.get(path) or old_frags[path]
-        column = fragment.to_table(columns=["talk_id"]).column("talk_id")  # type: ignore[attr-defined]
+        column = fragment.to_table(columns=["talk_id"]).column("talk_id")
         ids.update(pc.unique(column).to_pylist())
     return ids
 

@@ -383,16 +383,28 @@ def write_recommendations(
     data = lake._arrow("recommendations", rows)  # noqa: SLF001 - schema check and cast
     properties = WriterProperties(max_row_group_size=settings.serving_row_group_rows)
     exists = lake.exists("recommendations")
-    lake._retrying(  # noqa: SLF001 - the lake's commit-retry policy
-        lambda: write_deltalake(
-            lake.table_uri("recommendations"),
-            data,
-            mode="overwrite" if exists or predicate is None else "append",
-            predicate=predicate if exists else None,
-            writer_properties=properties,
-            storage_options=lake.storage_options,
-        )
-    )
+    uri = lake.table_uri("recommendations")
+
+    def write() -> None:
+        if exists or predicate is None:
+            write_deltalake(
+                uri,
+                data,
+                mode="overwrite",
+                predicate=predicate if exists else None,
+                writer_properties=properties,
+                storage_options=lake.storage_options,
+            )
+        else:  # the first partial build creates the table
+            write_deltalake(
+                uri,
+                data,
+                mode="append",
+                writer_properties=properties,
+                storage_options=lake.storage_options,
+            )
+
+    lake._retrying(write)  # noqa: SLF001 - the lake's commit-retry policy
 
 
 def build_tables(

@@ -264,7 +264,7 @@ def top_k_talks(
     """
     vocab = tag_vocabulary(events.tags)
     eligible = np.flatnonzero(np.asarray(talks.eligible, dtype=bool))
-    tag_matrix = talk_tag_matrix([talks.tags[i] for i in eligible], vocab)
+    tag_matrix = talk_tag_matrix([talks.tags[int(i)] for i in eligible], vocab)
     n = len(eligible)
     for e0 in range(0, len(events.event_ids), event_chunk):
         e1 = min(e0 + event_chunk, len(events.event_ids))
