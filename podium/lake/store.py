@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import fsspec
 import pandas as pd
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from podium.lake.tables import PRIMARY_KEYS, SCHEMAS
@@ -151,15 +151,16 @@ class Lake:
         target = pa.schema([schema.field(n) for n in data.column_names if n in schema.names])
         return data.select(target.names).cast(target).to_pandas()
 
-    def _arrow(self, name: str, frame: pd.DataFrame) -> pa.Table:
+    def arrow(self, name: str, frame: pd.DataFrame) -> pa.Table:
+        """Rows as an Arrow table of the table's schema (columns checked, types cast)."""
         schema = SCHEMAS[name]
         missing = [c for c in schema.names if c not in frame.columns]
         if missing:
             raise LakeError(f"{name}: rows lack columns {missing}")
         return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
 
-    def _retrying(self, action: Callable[[], T]) -> T:
-        # Optimistic concurrency: a commit that lost a race is retried with jittered backoff.
+    def retrying(self, action: Callable[[], T]) -> T:
+        """Run a Delta commit, retrying one that lost a race with jittered backoff."""
         for attempt in range(self.write_retries + 1):
             try:
                 return action()
@@ -169,45 +170,68 @@ class Lake:
                 time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")
 
-    def append(self, name: str, frame: pd.DataFrame) -> int:
-        """Append rows; returns how many."""
+    def append(
+        self, name: str, frame: pd.DataFrame, *, writer_properties: WriterProperties | None = None
+    ) -> int:
+        """Append rows; returns how many.
+
+        Args:
+            name: table name.
+            frame: rows with the table's columns.
+            writer_properties: Parquet options (e.g. small row groups for point lookups).
+        """
         if frame.empty:
             return 0
-        data = self._arrow(name, frame)
-        self._retrying(
-            lambda: write_deltalake(
-                self.table_uri(name), data, mode="append", storage_options=self.storage_options
-            )
-        )
-        return len(frame)
-
-    def overwrite(self, name: str, frame: pd.DataFrame) -> int:
-        """Replace the whole table (old versions stay for time travel)."""
-        data = self._arrow(name, frame)
-        self._retrying(
+        data = self.arrow(name, frame)
+        self.retrying(
             lambda: write_deltalake(
                 self.table_uri(name),
                 data,
-                mode="overwrite",
+                mode="append",
+                writer_properties=writer_properties,
                 storage_options=self.storage_options,
             )
         )
         return len(frame)
 
-    def replace_where(self, name: str, frame: pd.DataFrame, *, predicate: str) -> int:
+    def overwrite(
+        self, name: str, frame: pd.DataFrame, *, writer_properties: WriterProperties | None = None
+    ) -> int:
+        """Replace the whole table (old versions stay for time travel)."""
+        data = self.arrow(name, frame)
+        self.retrying(
+            lambda: write_deltalake(
+                self.table_uri(name),
+                data,
+                mode="overwrite",
+                writer_properties=writer_properties,
+                storage_options=self.storage_options,
+            )
+        )
+        return len(frame)
+
+    def replace_where(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        *,
+        predicate: str,
+        writer_properties: WriterProperties | None = None,
+    ) -> int:
         """Atomically delete the rows matching `predicate` and write `frame` in their place.
 
         Every row of `frame` must match the predicate (Delta's replaceWhere).
         """
         if not self.exists(name):
-            return self.append(name, frame)
-        data = self._arrow(name, frame)
-        self._retrying(
+            return self.append(name, frame, writer_properties=writer_properties)
+        data = self.arrow(name, frame)
+        self.retrying(
             lambda: write_deltalake(
                 self.table_uri(name),
                 data,
                 mode="overwrite",
                 predicate=predicate,
+                writer_properties=writer_properties,
                 storage_options=self.storage_options,
             )
         )
@@ -224,7 +248,7 @@ class Lake:
             metrics = table.delete(predicate)
             return int(metrics.get("num_deleted_rows", 0))
 
-        return self._retrying(action)
+        return self.retrying(action)
 
     def upsert(
         self,
@@ -256,7 +280,7 @@ class Lake:
             except Exception:
                 if not self.exists(name):  # a concurrent first write won: merge instead
                     raise
-        data = self._arrow(name, frame)
+        data = self.arrow(name, frame)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
 
         def action() -> MergeStats:
@@ -271,7 +295,7 @@ class Lake:
                 updated=int(metrics.get("num_target_rows_updated", 0)),
             )
 
-        return self._retrying(action)
+        return self.retrying(action)
 
     def compact(self, name: str) -> None:
         """Compact small files and drop unreferenced ones older than the retention period."""

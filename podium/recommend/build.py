@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from deltalake import WriterProperties, write_deltalake
+from deltalake import WriterProperties
 
 from podium.lake import Lake, sql_list
 from podium.models import normalise_tag
@@ -380,31 +380,13 @@ def write_recommendations(
         predicate: replace only the rows matching it (the events rebuilt); None overwrites.
     """
     rows = rows.sort_values(["event_id", "rank"], kind="stable")
-    data = lake._arrow("recommendations", rows)  # noqa: SLF001 - schema check and cast
     properties = WriterProperties(max_row_group_size=settings.serving_row_group_rows)
-    exists = lake.exists("recommendations")
-    uri = lake.table_uri("recommendations")
-
-    def write() -> None:
-        if exists or predicate is None:
-            write_deltalake(
-                uri,
-                data,
-                mode="overwrite",
-                predicate=predicate if exists else None,
-                writer_properties=properties,
-                storage_options=lake.storage_options,
-            )
-        else:  # the first partial build creates the table
-            write_deltalake(
-                uri,
-                data,
-                mode="append",
-                writer_properties=properties,
-                storage_options=lake.storage_options,
-            )
-
-    lake._retrying(write)  # noqa: SLF001 - the lake's commit-retry policy
+    if predicate is None:
+        lake.overwrite("recommendations", rows, writer_properties=properties)
+    else:  # replace only the events rebuilt (creates the table on the first build)
+        lake.replace_where(
+            "recommendations", rows, predicate=predicate, writer_properties=properties
+        )
 
 
 def build_tables(

@@ -108,7 +108,7 @@ def write_embeddings(
         },
         schema=SCHEMA,
     )
-    lake._retrying(  # noqa: SLF001 - the lake's commit-retry policy applies here too
+    lake.retrying(
         lambda: write_deltalake(
             lake.table_uri(TABLE), data, mode="append", storage_options=lake.storage_options
         )
