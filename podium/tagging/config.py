@@ -34,7 +34,7 @@ class TaggingSettings(BaseModel):
         ge=16,
         le=512,
         description="Token limit per talk text (title always kept, description cut at a "
-        "sentence). 128 keeps F1 within noise of 256 at about twice the speed.",
+        "sentence). Measured on pyvideo: 128 tokens is ~1.6x faster than 256 with no F1 loss.",
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto",
