@@ -130,7 +130,12 @@ def main() -> None:
         total_s = time.monotonic() - start
         tagged = done[done.stage == "tags"].set_index("talk_id").updated_at
         latency = np.array([(tagged[i] - posted_at[i]).total_seconds() for i in ids])
-        runs = lake.read("enrich_runs")
+        # The enrich run records itself after its last ledger write: wait for that record.
+        while True:
+            runs = lake.read("enrich_runs")
+            if runs.talks_tagged.sum() >= len(ids) or time.monotonic() - start > args.timeout:
+                break
+            time.sleep(1)
         counts = flow_run_counts(stack.api_url)
         print(f"\ntalks                     {len(ids)}")
         print(f"post -> tagged  p50       {np.percentile(latency, 50):.1f} s")
