@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from podium.models import MAX_DESCRIPTION, MAX_TITLE, Talk, Vocabulary, normalise_tag
-from podium.tagging.history import TagHistory, build_history
+from podium.tagging.history import TagHistory, build_history, embed_talks
 from podium.tagging.scoring import select
 from podium.tagging.tagger import Tagger
 from podium.tagging.vocab import map_tags, synonym_map, vocabulary_from_mapping
@@ -328,7 +328,8 @@ def evaluate_folds(
     truth = _truth(data)[keep]
     fold_of = event_folds(events, folds)
     started = time.perf_counter()
-    vectors = tagger.embed(talks)
+    # Never through the cache: throughput must count the embedding of the talks under test.
+    vectors = embed_talks(talks, encoder=tagger.encoder)
     embed_seconds = time.perf_counter() - started
     base = TagHistory(
         talk_ids=tuple(t.talk_id for t in talks),
@@ -388,7 +389,8 @@ def evaluate_against_history(
     )
     tagger.calibration(vocabulary=data.vocabulary, history=history)
     started = time.perf_counter()
-    result = tagger.score(talks, vocabulary=data.vocabulary, history=history)
+    vectors = embed_talks(talks, encoder=tagger.encoder)  # uncached, as in evaluate_folds
+    result = tagger.score(talks, vocabulary=data.vocabulary, history=history, vectors=vectors)
     seconds = time.perf_counter() - started
     predicted = _predict(tagger, result.scores, result.thresholds)
     figures = metrics(result.scores, predicted, truth, data.vocabulary.names)
