@@ -38,6 +38,29 @@ def die_with_parent() -> None:
         pass
 
 
+def server_command(port: int) -> list[str]:
+    """The command that runs a Prefect server on 127.0.0.1:`port`."""
+    return [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+            "--port", str(port)]  # fmt: skip
+
+
+def wait_healthy(
+    process: subprocess.Popen, url: str, *, timeout_s: float, name: str, log: Path
+) -> None:
+    """Poll `url` until it answers 200; raise `StackError` if `process` exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"{name} exited; see {log}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise StackError(f"{name} did not answer at {url} within {timeout_s:.0f} s; see {log}")
+
+
 def stop_on_sigterm() -> None:
     """Make SIGTERM (CI, a supervisor, `kill`) stop the stack the way Ctrl-C does."""
 
@@ -147,38 +170,15 @@ class LocalStack:
         return result.stdout
 
     def _wait_healthy(self, name: str, url: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        process = self.processes[name]
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise StackError(f"{name} exited; see {self.home / 'logs' / (name + '.log')}")
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise StackError(f"{name} did not answer at {url} within {timeout_s:.0f} s")
+        log = self.home / "logs" / f"{name}.log"
+        wait_healthy(self.processes[name], url, timeout_s=timeout_s, name=name, log=log)
 
     def start_server(self) -> None:
         if not port_free("127.0.0.1", self.server_port):
             raise StackError(f"port {self.server_port} is in use: is another Prefect server up?")
         (self.home / "prefect").mkdir(parents=True, exist_ok=True)
         self.say(f"starting Prefect server on {self.ui_url}")
-        self._spawn(
-            "prefect-server",
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.server_port),
-            ],
-        )
+        self._spawn("prefect-server", server_command(self.server_port))
         self._wait_healthy("prefect-server", f"{self.api_url}/health", 120)
 
     def create_pools(self) -> None:

@@ -5,13 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
-
-from deployments.local_stack import die_with_parent
+from deployments.local_stack import StackError, die_with_parent, server_command, wait_healthy
 
 
 def free_port() -> int:
@@ -47,17 +43,7 @@ def start_server(home: Path, *, timeout_s: float = 240) -> tuple[subprocess.Pope
     env = server_env(home, port)
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        server_command(port),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -66,20 +52,18 @@ def start_server(home: Path, *, timeout_s: float = 240) -> tuple[subprocess.Pope
     )
     process.log = log  # type: ignore[attr-defined]  # closed by stop()
     api = env["PREFECT_API_URL"]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"prefect server exited: {(home / 'server.log').read_text()[-2000:]}"
-            )
-        try:
-            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                return process, api
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("prefect server did not become healthy in time")
+    try:
+        wait_healthy(
+            process,
+            f"{api}/health",
+            timeout_s=timeout_s,
+            name="prefect server",
+            log=home / "server.log",
+        )
+    except StackError:
+        stop(process)
+        raise
+    return process, api
 
 
 def stop(process: subprocess.Popen) -> None:

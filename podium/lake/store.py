@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import fsspec
 import pandas as pd
@@ -182,33 +182,13 @@ class Lake:
         """
         if frame.empty:
             return 0
-        data = self.arrow(name, frame)
-        self.retrying(
-            lambda: write_deltalake(
-                self.table_uri(name),
-                data,
-                mode="append",
-                writer_properties=writer_properties,
-                storage_options=self.storage_options,
-            )
-        )
-        return len(frame)
+        return self._write(name, frame, mode="append", writer_properties=writer_properties)
 
     def overwrite(
         self, name: str, frame: pd.DataFrame, *, writer_properties: WriterProperties | None = None
     ) -> int:
         """Replace the whole table (old versions stay for time travel)."""
-        data = self.arrow(name, frame)
-        self.retrying(
-            lambda: write_deltalake(
-                self.table_uri(name),
-                data,
-                mode="overwrite",
-                writer_properties=writer_properties,
-                storage_options=self.storage_options,
-            )
-        )
-        return len(frame)
+        return self._write(name, frame, mode="overwrite", writer_properties=writer_properties)
 
     def replace_where(
         self,
@@ -224,12 +204,25 @@ class Lake:
         """
         if not self.exists(name):
             return self.append(name, frame, writer_properties=writer_properties)
+        return self._write(
+            name, frame, mode="overwrite", predicate=predicate, writer_properties=writer_properties
+        )
+
+    def _write(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        *,
+        mode: Literal["append", "overwrite"],
+        predicate: str | None = None,
+        writer_properties: WriterProperties | None = None,
+    ) -> int:
         data = self.arrow(name, frame)
         self.retrying(
             lambda: write_deltalake(
                 self.table_uri(name),
                 data,
-                mode="overwrite",
+                mode=mode,
                 predicate=predicate,
                 writer_properties=writer_properties,
                 storage_options=self.storage_options,
