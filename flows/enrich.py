@@ -37,7 +37,8 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
     """Tag and draw covers for every pending talk.
 
     Args:
-        limit: enrich at most this many talks (the rest wait for the next run); None for all.
+        limit: enrich at most this many talks (the rest wait for the next run); None for all,
+            including talks submitted while the run works (up to `enrich.max_passes` passes).
 
     Returns:
         Counts: talks tagged, covers drawn, failures, model loads.
@@ -46,40 +47,60 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
     settings = get_settings()
     logger = get_run_logger()
     lake = Lake.from_settings(settings)
-    work = find_pending(lake=lake, max_attempts=settings.enrich.max_attempts, limit=limit)
-    model_loads = 0
+    model_loads = passes = 0
+    tagger = history = backend = vocabulary = None
     tagging, covering = StageResult(), StageResult()
     tag_model = image_backend = ""
-    if work.for_stage("tags"):
-        device = resolve_device(settings.tagging.device)
-        tagger, history = load_tagger(
-            settings=settings,
-            device=device,
-            lake=lake,
-            exclude={t.talk_id for t in work.for_stage("tags")},
-        )
-        model_loads += 1
-        tag_model = tagger.model_version
-        tagging = run_tagging(
-            lake=lake,
-            settings=settings,
-            work=work,
-            tagger=tagger,
-            history=history,
-            vocabulary=load_vocabulary(lake=lake),
-        )
-    if work.for_stage("image"):
-        backend = load_image_backend(
-            settings=settings, device=resolve_device(settings.images.device)
-        )
-        model_loads += 1
-        image_backend = f"{backend.name}:{backend.model_version}"
-        covering = run_covers(lake=lake, settings=settings, work=work, backend=backend)
+    attempted: set[str] = set()
+    # Drain: talks submitted while a pass runs are taken by the next pass, with the models
+    # already loaded, instead of waiting for another flow run (and another model load).
+    while passes < settings.enrich.max_passes:
+        left = None if limit is None else limit - len(attempted)
+        if left is not None and left <= 0:
+            break
+        work = find_pending(
+            lake=lake, max_attempts=settings.enrich.max_attempts, limit=None
+        ).without(attempted)  # a talk that failed in this run waits for the next run
+        work = work.first(left) if left is not None else work
+        if not work.talks:
+            break
+        passes += 1
+        attempted |= {t.talk_id for t in work.talks}
+        if work.for_stage("tags"):
+            if tagger is None:
+                tagger, history = load_tagger(
+                    settings=settings,
+                    device=resolve_device(settings.tagging.device),
+                    lake=lake,
+                    exclude={t.talk_id for t in work.for_stage("tags")},
+                )
+                vocabulary = load_vocabulary(lake=lake)
+                model_loads += 1
+                tag_model = tagger.model_version
+            tagging.extend(
+                run_tagging(
+                    lake=lake,
+                    settings=settings,
+                    work=work,
+                    tagger=tagger,
+                    history=history,
+                    vocabulary=vocabulary,
+                )
+            )
+        if work.for_stage("image"):
+            if backend is None:
+                backend = load_image_backend(
+                    settings=settings, device=resolve_device(settings.images.device)
+                )
+                model_loads += 1
+                image_backend = f"{backend.name}:{backend.model_version}"
+            covering.extend(run_covers(lake=lake, settings=settings, work=work, backend=backend))
     tagged, imaged_rows = tagging.done, covering.rows
     failed = tagging.failed + covering.failed
 
     summary = {
-        "talks": len(work.talks),
+        "talks": len(attempted),
+        "passes": passes,
         "tagged": len(tagged),
         "covers": sum(len(r) for r in imaged_rows),
         "failed": sorted(set(failed)),

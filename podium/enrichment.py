@@ -26,6 +26,22 @@ class PendingWork:
     stages: dict[str, set[str]]  # stage -> talk ids pending for it
     attempts: dict[tuple[str, str], int]  # (talk id, stage) -> attempts so far
 
+    def without(self, talk_ids: set[str]) -> PendingWork:
+        """The same work less `talk_ids`."""
+        return self._keep([t for t in self.talks if t.talk_id not in talk_ids])
+
+    def first(self, n: int) -> PendingWork:
+        """The work of the first `n` talks."""
+        return self._keep(self.talks[:n])
+
+    def _keep(self, talks: list[Talk]) -> PendingWork:
+        keep = {t.talk_id for t in talks}
+        return PendingWork(
+            talks,
+            {stage: ids & keep for stage, ids in self.stages.items()},
+            {key: n for key, n in self.attempts.items() if key[0] in keep},
+        )
+
     def for_stage(self, stage: str) -> list[Talk]:
         ids = self.stages.get(stage, set())
         return [t for t in self.talks if t.talk_id in ids]

@@ -94,6 +94,12 @@ class EnrichSettings(BaseModel):
     max_attempts: int = Field(
         default=3, gt=0, description="Attempts before a talk's enrichment is marked failed."
     )
+    max_passes: int = Field(
+        default=20,
+        gt=0,
+        description="Passes one enrich run makes over newly pending talks before it ends "
+        "(talks submitted while it works are taken with the models already loaded).",
+    )
 
 
 class Settings(BaseSettings):

@@ -115,6 +115,11 @@ class StageResult:
     failed: list[str] = field(default_factory=list)
     rows: list[Any] = field(default_factory=list)
 
+    def extend(self, other: StageResult) -> None:
+        self.done += other.done
+        self.failed += other.failed
+        self.rows += other.rows
+
 
 def _batches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]

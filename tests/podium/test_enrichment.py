@@ -171,3 +171,14 @@ def test_ledger_rows_of_unknown_talks_are_ignored(lake: Lake) -> None:
     lake.append("enrichment_state", pd.DataFrame([row]))
     record_talks(lake=lake, talks=[talk("a")])
     assert [t.talk_id for t in pending_work(lake=lake, max_attempts=3).talks] == ["a"]
+
+
+def test_pending_work_can_be_narrowed_without_losing_stages(lake: Lake) -> None:
+    talks = [Talk(talk_id=f"w{i}", title=f"Talk {i}") for i in range(3)]
+    record_talks(lake=lake, talks=talks)
+    work = pending_work(lake=lake, max_attempts=3)
+    rest = work.without({"w0"})
+    assert [t.talk_id for t in rest.talks] == ["w1", "w2"]
+    assert rest.stages == {"tags": {"w1", "w2"}, "image": {"w1", "w2"}}
+    assert set(rest.attempts) == {("w1", "tags"), ("w1", "image"), ("w2", "tags"), ("w2", "image")}
+    assert [t.talk_id for t in work.first(1).talks] == ["w0"]
