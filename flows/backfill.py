@@ -67,7 +67,9 @@ def enrich_chunk(talk_ids: list[str]) -> dict[str, Any]:
 
 @flow(
     name="backfill",
-    task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1}),
+    task_runner=DaskTaskRunner(  # type: ignore[arg-type]  # prefect-dask's generic is narrower
+        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1}
+    ),
 )
 def backfill(source: str | None = None, chunk_size: int = 500) -> dict[str, Any]:
     """Import `source` (optional), then enrich every pending talk in chunks on Dask.
@@ -117,4 +119,4 @@ def backfill_on(address: str | None, *, workers: int = 2) -> Any:
         if address
         else DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
     )
-    return backfill.with_options(task_runner=runner)
+    return backfill.with_options(task_runner=runner)  # type: ignore[arg-type]

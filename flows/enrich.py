@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 
 from podium.devices import resolve_device
 from podium.lake import Lake
+from podium.models import Vocabulary
 from podium.settings import get_settings
 from podium.vocabulary import load_vocabulary
 from tasks.enrich import (
@@ -48,7 +49,10 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
     logger = get_run_logger()
     lake = Lake.from_settings(settings)
     model_loads = passes = 0
-    tagger = history = backend = vocabulary = None
+    tagger: Any = None
+    history: Any = None
+    backend: Any = None
+    vocabulary: Vocabulary | None = None
     tagging, covering = StageResult(), StageResult()
     tag_model = image_backend = ""
     attempted: set[str] = set()
@@ -77,6 +81,7 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
                 vocabulary = load_vocabulary(lake=lake)
                 model_loads += 1
                 tag_model = tagger.model_version
+            assert vocabulary is not None  # loaded with the tagger
             tagging.extend(
                 run_tagging(
                     lake=lake,
@@ -98,7 +103,7 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
     tagged, imaged_rows = tagging.done, covering.rows
     failed = tagging.failed + covering.failed
 
-    summary = {
+    summary: dict[str, Any] = {
         "talks": len(attempted),
         "passes": passes,
         "tagged": len(tagged),

@@ -343,8 +343,8 @@ def events_load(path: Path) -> None:
     if not isinstance(items, list):
         raise CliError(f"{path}: expected a JSON list of events")
     parsed = parse_events(items)
-    for error in parsed.errors:
-        err.print(f"rejected {error}")
+    for rejected in parsed.errors:
+        err.print(f"rejected {rejected}")
     changed = record_events(lake=_lake(), events=parsed.events)
     console.print(f"{len(parsed.events)} events read, {len(changed)} new or changed")
     if changed:
@@ -415,9 +415,10 @@ def main() -> None:
     from deployments.local_stack import StackError
     from podium.errors import USER_ERRORS
 
+    handled: tuple[type[BaseException], ...] = (CliError, StackError, *USER_ERRORS)
     try:
         app()
-    except (CliError, StackError, *USER_ERRORS) as error:
+    except handled as error:
         err.print(
             f"[red]error:[/] {str(error).splitlines()[0] if str(error) else type(error).__name__}"
         )

@@ -61,7 +61,8 @@ def frame_to_talks(frame: pd.DataFrame) -> list[Talk]:
     for row in frame.to_dict("records"):
         data = {k: v for k, v in row.items() if k in fields}
         for key in ("speakers", "tags", "event_ids"):
-            data[key] = [str(v) for v in (data.get(key) if data.get(key) is not None else [])]
+            values = data.get(key)
+            data[key] = [] if values is None else [str(v) for v in values]
         for key in ("submitted_at", "updated_at"):
             value = data.get(key)
             data[key] = (

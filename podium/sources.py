@@ -76,10 +76,11 @@ def _validate_talk(record: str, data: Any, result: ParseResult) -> None:
         result.errors.extend(validation_errors(record, error))
 
 
+_KINDS: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+
+
 def _kind(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string"}.get(
-        type(value), type(value).__name__
-    )
+    return _KINDS.get(type(value), type(value).__name__)
 
 
 # ---- (1) the directory app's JSON body ---------------------------------------------------

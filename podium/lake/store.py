@@ -222,9 +222,9 @@ class Lake:
             lambda: write_deltalake(
                 self.table_uri(name),
                 data,
-                mode=mode,
+                mode=mode,  # type: ignore[arg-type]  # the stubs overload on literal modes
                 predicate=predicate,
-                writer_properties=writer_properties,
+                writer_properties=writer_properties,  # type: ignore[arg-type]
                 storage_options=self.storage_options,
             )
         )
