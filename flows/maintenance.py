@@ -38,6 +38,7 @@ def maintenance(compact: bool = True) -> dict[str, Any]:
     tables = [name for name in SCHEMAS if lake.exists(name)] if compact else []
     for name in tables:
         compact_table(lake, name)
-    get_run_logger().info("maintenance: %d stale covers removed, %d tables compacted",
-                          removed, len(tables))
+    get_run_logger().info(
+        "maintenance: %d stale covers removed, %d tables compacted", removed, len(tables)
+    )
     return {"covers_removed": removed, "tables_compacted": tables}

@@ -282,8 +282,11 @@ def _announce(
     if removed:
         # Deleted talks leave the tag counts and recommendations: aggregate-tags follows this.
         events.append(
-            make_event(TALK_REMOVED, resource_id="podium.talks",
-                       payload={"talk_ids": removed, "source": source})
+            make_event(
+                TALK_REMOVED,
+                resource_id="podium.talks",
+                payload={"talk_ids": removed, "source": source},
+            )
         )
     if not events:
         # Duplicate delivery: nothing changed, so nothing to enrich and no second set of tags.
