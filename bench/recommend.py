@@ -347,8 +347,12 @@ def synthetic_data(lake: Lake, n_talks: int, n_events: int, dim: int = 384) -> N
     A talk: a topic, 1-3 of its tags, an embedding near its centroid, 30% listed at one event,
     10% rejected, 5% in Spanish. An event: a topic, 1-3 of its tags, an embedding near it.
     """
-    from podium.recommend.build import _hash_text, event_text
-    from podium.recommend.embedding_cache import write_embeddings
+    from podium.embedding_cache import text_key, write_embeddings
+    from podium.recommend.build import event_text, talk_text
+    from tasks.recommend import MAX_LENGTH
+
+    # The identity `make_encoder` gives the packaged model, so the build finds every vector.
+    model = f"all-MiniLM-L6-v2-len{MAX_LENGTH}-fp32"
 
     rng = np.random.default_rng(42)
     n_topics, n_tags = 400, 2000
@@ -381,14 +385,16 @@ def synthetic_data(lake: Lake, n_talks: int, n_events: int, dim: int = 384) -> N
         noise = rng.standard_normal((m, dim)).astype(np.float32) * np.float32(3.6 / math.sqrt(dim))
         vec = centroids[topics] + noise
         vec /= np.linalg.norm(vec, axis=1, keepdims=True)
-        write_embeddings(lake=lake, model_version="all-MiniLM-L6-v2", hashes=hashes, vectors=vec)
+        titles = [f"Synthetic talk {i}" for i in range(s0, s1)]
+        keys = [text_key(talk_text(t, "")) for t in titles]
+        write_embeddings(lake=lake, model=model, keys=keys, vectors=vec)
         tags, keep = pick_tags(topics)
         at_event = (rng.random(m) < 0.3)[:, None]
         events = event_ids[rng.integers(0, n_events, size=m)][:, None]
         talks = pa.table(
             {
                 "talk_id": pa.array(ids.tolist(), pa.string()),
-                "title": pa.array([f"Synthetic talk {i}" for i in range(s0, s1)], pa.string()),
+                "title": pa.array(titles, pa.string()),
                 "description": pa.array([""] * m, pa.string()),
                 "speakers": pa.array([[]] * m, pa.list_(pa.string())),
                 "tags": pa.array([[]] * m, pa.list_(pa.string())),
@@ -443,12 +449,7 @@ def synthetic_data(lake: Lake, n_talks: int, n_events: int, dim: int = 384) -> N
     vec = centroids[event_topic] + noise
     vec /= np.linalg.norm(vec, axis=1, keepdims=True)
     texts = [event_text(n, "", t) for n, t in zip(names, event_tags, strict=True)]
-    write_embeddings(
-        lake=lake,
-        model_version="all-MiniLM-L6-v2",
-        hashes=[_hash_text(t) for t in texts],
-        vectors=vec,
-    )
+    write_embeddings(lake=lake, model=model, keys=[text_key(t) for t in texts], vectors=vec)
 
 
 # ---- quality -----------------------------------------------------------------------------
@@ -553,7 +554,7 @@ def main() -> None:
         "--embedding-cache",
         type=str,
         default=None,
-        help="folder keeping the talk_embeddings table between runs (pyvideo only): the "
+        help="folder keeping the embeddings table between runs (pyvideo only): the "
         "first run embeds every text (cold), later runs start warm",
     )
     args = parser.parse_args()
@@ -585,9 +586,9 @@ def main() -> None:
             f"records failing validation: {data['skipped']}"
         )
 
-    cache = Path(args.embedding_cache) / "talk_embeddings" if args.embedding_cache else None
+    cache = Path(args.embedding_cache) / "embeddings" if args.embedding_cache else None
     if real and cache is not None and cache.exists():
-        shutil.copytree(cache, root / "tables" / "talk_embeddings")
+        shutil.copytree(cache, root / "tables" / "embeddings")
         print(f"embedding cache copied in from {cache}")
 
     agg = _in_child(phase_aggregate, str(root))
@@ -608,7 +609,7 @@ def main() -> None:
     )
     if real and cache is not None:
         shutil.rmtree(cache, ignore_errors=True)
-        shutil.copytree(root / "tables" / "talk_embeddings", cache)
+        shutil.copytree(root / "tables" / "embeddings", cache)
     if real:
         warm = _in_child(phase_build, str(root), overrides)
         print(

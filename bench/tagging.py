@@ -86,9 +86,10 @@ def main() -> None:
 
     import torch
 
+    from podium.embedding_cache import EmbeddingCache
     from podium.lake import Lake
     from podium.models import TagDefinition, Vocabulary
-    from podium.tagging import EmbeddingCache, TaggingSettings, build_history, build_tagger
+    from podium.tagging import TaggingSettings, build_history, build_tagger
     from podium.tagging.evaluate import evaluate_folds, history_from_labelled, load_labelled
     from podium.talk_tags import write_tags
 

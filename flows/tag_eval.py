@@ -7,9 +7,9 @@ from typing import Any
 from prefect import flow
 
 from podium.devices import resolve_device
+from podium.embedding_cache import EmbeddingCache
 from podium.lake import Lake
 from podium.settings import get_settings
-from podium.tagging import EmbeddingCache
 from tasks.tagging import evaluate_tagger, load_tagger, publish_eval
 
 

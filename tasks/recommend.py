@@ -13,6 +13,8 @@ from podium.lake import Lake
 from podium.recommend.build import BuildResult, LazyEncoder, build_tables, embedding_model_version
 from podium.recommend.config import RecommendSettings
 
+MAX_LENGTH = 256  # tokens per text the recommendation encoder reads
+
 
 def make_encoder(settings: RecommendSettings) -> LazyEncoder:
     """An encoder that loads its weights only if some text is not in the embedding cache."""
@@ -24,10 +26,18 @@ def make_encoder(settings: RecommendSettings) -> LazyEncoder:
         return load_encoder(
             settings.embedding_model,
             device=resolve_device(settings.device),
+            max_length=MAX_LENGTH,
             batch_size=settings.embed_batch_size,
         )
 
-    return LazyEncoder(model_version=embedding_model_version(settings.embedding_model), load=load)
+    # The token limit and precision are part of the embedding cache key, so they are fixed
+    # here rather than discovered by loading the model.
+    return LazyEncoder(
+        model_version=embedding_model_version(settings.embedding_model),
+        load=load,
+        max_length=MAX_LENGTH,
+        bf16=False,
+    )
 
 
 @task(name="build-recommendation-tables", retries=1, retry_delay_seconds=10, cache_policy=NONE)

@@ -51,17 +51,13 @@ def evaluate_tagger(
     if extra_history:
         raw = load_labelled(extra_history, vocabulary=data.vocabulary)
         extra = history_from_labelled(tagger, raw, free_form=True)
-    try:
-        if history_file:
-            old = load_labelled(history_file, vocabulary=data.vocabulary)
-            known = history_from_labelled(tagger, old, free_form=False)
-            if extra is not None:
-                known = TagHistory.concat([known, extra])
-            return evaluate_against_history(tagger, data, history=known)
-        return evaluate_folds(tagger, data, folds=folds, extra=extra)
-    finally:
-        if tagger.cache is not None:
-            tagger.cache.save()
+    if history_file:
+        old = load_labelled(history_file, vocabulary=data.vocabulary)
+        known = history_from_labelled(tagger, old, free_form=False)
+        if extra is not None:
+            known = TagHistory.concat([known, extra])
+        return evaluate_against_history(tagger, data, history=known)
+    return evaluate_folds(tagger, data, folds=folds, extra=extra)
 
 
 @task(name="publish-tag-eval", cache_policy=NONE)

@@ -134,6 +134,15 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("image_backend", pa.string()),
         ]
     ),
+    "embeddings": pa.schema(
+        [
+            ("model", pa.string()),  # encoder identity: weights, token limit, precision
+            ("text_hash", pa.string()),  # hash of exactly the text embedded
+            ("dim", pa.int32()),
+            ("vector", pa.binary()),  # `dim` little-endian float16 (or float32) values
+            ("embedded_at", _ts),
+        ]
+    ),
 }
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
@@ -147,4 +156,5 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "talk_images": ("talk_id", "content_hash"),
     "reviews": ("repo", "commit"),
     "enrich_runs": ("flow_run_id",),
+    "embeddings": ("model", "text_hash"),
 }

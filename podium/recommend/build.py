@@ -1,13 +1,13 @@
 """Build the `recommendations` and `related_talks` tables from the lake.
 
-Reads only the columns it needs (no descriptions unless a text must be embedded), takes
-embeddings from the cache, scores with `podium.recommend.scoring` and writes each table in one
-commit (whole table, or only the affected events' rows).
+Reads only the columns it needs, takes embeddings from the shared embedding cache (keyed by
+the text embedded, so a talk whose text is unchanged is never re-embedded), scores with
+`podium.recommend.scoring` and writes each table in one commit (whole table, or only the
+affected events' rows).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from deltalake import WriterProperties
 
+from podium.embedding_cache import embed_with_cache, encoder_identity, text_key
 from podium.lake import Lake, sql_list
 from podium.models import normalise_tag
 from podium.recommend.config import RecommendSettings
-from podium.recommend.embedding_cache import embed_with_cache
 from podium.recommend.scoring import (
     EventMatrix,
     TalkMatrix,
@@ -58,12 +58,17 @@ class LazyEncoder:
     """Loads the encoder on the first `encode`, so a fully cached rebuild loads no model.
 
     Args:
-        model_version: version the loaded encoder must report (the cache key).
+        model_version: version the loaded encoder must report.
         load: builds the encoder.
+        max_length: token limit the loaded encoder must have (part of the cache key), or None
+            when the encoder has none.
+        bf16: whether the loaded encoder runs under bf16 (part of the cache key).
     """
 
     model_version: str
     load: Callable[[], TextEncoder]
+    max_length: int | None = None
+    bf16: bool = False
     _encoder: TextEncoder | None = field(default=None, repr=False)
 
     @property
@@ -77,6 +82,11 @@ class LazyEncoder:
                 raise RuntimeError(
                     f"encoder reports {self._encoder.model_version!r}, "
                     f"expected {self.model_version!r}"
+                )
+            if encoder_identity(self._encoder) != encoder_identity(self):
+                raise RuntimeError(
+                    f"encoder is {encoder_identity(self._encoder)!r}, "
+                    f"expected {encoder_identity(self)!r}"
                 )
         return self._encoder.encode(texts)
 
@@ -106,10 +116,6 @@ def event_text(name: str, description: str, tags: Sequence[str]) -> str:
     """The text an event is embedded from: name, description and tags."""
     parts = [name, description or "", ("Topics: " + ", ".join(tags)) if len(tags) else ""]
     return ". ".join(p for p in parts if p)
-
-
-def _hash_text(text: str) -> str:
-    return "text:" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def load_talks(*, lake: Lake) -> pd.DataFrame:
@@ -144,11 +150,24 @@ def document_frequency(*, lake: Lake, talks: pd.DataFrame) -> dict[str, int]:
     return {str(t): int(c) for t, c in exploded.value_counts().items()}
 
 
-def _texts_for(lake: Lake, talks: pd.DataFrame) -> Callable[[list[str]], list[str]]:
-    def texts(hashes: list[str]) -> list[str]:
+def talk_text_keys(*, lake: Lake, talk_ids: Sequence[str]) -> list[str]:
+    """The embedding-cache key (`text_key(talk_text(...))`) of each talk's text.
+
+    Only the keys are kept: the few texts that must be embedded are read again by talk id,
+    so a large directory's descriptions are not held through the build.
+    """
+    rows = lake.read("talks", columns=["talk_id", "title", "description"])
+    keys_by_id = {
+        str(i): text_key(talk_text(t, d))
+        for i, t, d in zip(rows["talk_id"], rows["title"], rows["description"], strict=True)
+    }
+    return [keys_by_id[str(i)] for i in talk_ids]
+
+
+def _texts_for(lake: Lake, talk_by_key: dict[str, str]) -> Callable[[list[str]], list[str]]:
+    def texts(keys: list[str]) -> list[str]:
         # Read titles/descriptions only for the talks to embed, with a filter pushdown.
-        first = talks.drop_duplicates("content_hash").set_index("content_hash")["talk_id"]
-        ids = [first[h] for h in hashes]
+        ids = [talk_by_key[k] for k in keys]
         rows = lake.read(
             "talks",
             columns=["talk_id", "title", "description"],
@@ -160,16 +179,34 @@ def _texts_for(lake: Lake, talks: pd.DataFrame) -> Callable[[list[str]], list[st
 
 
 def talk_matrix(
-    *, lake: Lake, talks: pd.DataFrame, encoder: TextEncoder, settings: RecommendSettings
+    *,
+    lake: Lake,
+    talks: pd.DataFrame,
+    encoder: TextEncoder,
+    settings: RecommendSettings,
+    keys: list[str] | None = None,
 ) -> tuple[TalkMatrix, list[str]]:
-    """The talks as matrices (embeddings from the cache), and the content hashes embedded now."""
-    hashes = talks["content_hash"].tolist()
+    """The talks as matrices (embeddings from the cache), and the text keys embedded now.
+
+    Args:
+        lake: the lake.
+        talks: live talks (`load_talks`).
+        encoder: text encoder.
+        settings: recommendation settings.
+        keys: each talk's text key (`talk_text_keys`); computed when None.
+    """
+    talk_ids = talks["talk_id"].tolist()
+    if keys is None:
+        keys = talk_text_keys(lake=lake, talk_ids=talk_ids)
+    talk_by_key = dict(zip(keys, talk_ids, strict=True))
+    # float16: the precompute multiplies float16 matrices, and it halves a large build's memory.
     vectors, embedded = embed_with_cache(
         lake=lake,
-        model_version=encoder.model_version,
-        hashes=hashes,
-        texts=_texts_for(lake, talks),
+        model=encoder_identity(encoder),
+        keys=keys,
+        texts=_texts_for(lake, talk_by_key),
         encode=encoder.encode,
+        dtype=np.float16,
     )
     matrix = TalkMatrix(
         talk_ids=talks["talk_id"].to_numpy(dtype=object),
@@ -190,13 +227,13 @@ def event_matrix(
         event_text(n, d, t)
         for n, d, t in zip(events["name"], events["description"], tags, strict=True)
     ]
-    hashes = [_hash_text(t) for t in texts]
-    by_hash = dict(zip(hashes, texts, strict=True))
+    keys = [text_key(t) for t in texts]
+    by_key = dict(zip(keys, texts, strict=True))
     vectors, embedded = embed_with_cache(
         lake=lake,
-        model_version=encoder.model_version,
-        hashes=hashes,
-        texts=lambda missing: [by_hash[h] for h in missing],
+        model=encoder_identity(encoder),
+        keys=keys,
+        texts=lambda missing: [by_key[k] for k in missing],
         encode=encoder.encode,
     )
     return (
@@ -416,7 +453,10 @@ def build_tables(
         events = events[events["event_id"].isin(list(event_ids))]
     events = events.sort_values("event_id").reset_index(drop=True)
     talks = load_talks(lake=lake)
-    tmatrix, embedded = talk_matrix(lake=lake, talks=talks, encoder=encoder, settings=settings)
+    keys = talk_text_keys(lake=lake, talk_ids=talks["talk_id"].tolist())
+    tmatrix, embedded = talk_matrix(
+        lake=lake, talks=talks, encoder=encoder, settings=settings, keys=keys
+    )
     ematrix, embedded_events = event_matrix(lake=lake, events=events, encoder=encoder)
     live = len(talks)
     idf = idf_weights(document_frequency(lake=lake, talks=talks), live)
@@ -447,7 +487,7 @@ def build_tables(
             known = set(lake.read("related_talks", columns=["talk_id"])["talk_id"])
             fresh = ~talks["talk_id"].isin(known).to_numpy()
             # Vectors embedded in this run belong to new or edited talks.
-            fresh |= talks["content_hash"].isin(embedded).to_numpy()
+            fresh |= pd.Series(keys).isin(embedded).to_numpy()
             queries = np.flatnonzero(fresh)[:max_queries]
             related = compute_related(
                 talks=tmatrix, settings=settings, computed_at=computed_at, queries=queries

@@ -10,13 +10,11 @@ The contract the enrich flow calls:
 from __future__ import annotations
 
 from podium.embeddings import Encoder, load_encoder
-from podium.tagging.cache import EmbeddingCache
 from podium.tagging.config import TaggingSettings
 from podium.tagging.history import TagHistory, build_history, load_history
 from podium.tagging.tagger import Tagger, TagScores
 
 __all__ = [
-    "EmbeddingCache",
     "TagHistory",
     "TagScores",
     "Tagger",

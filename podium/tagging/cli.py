@@ -73,9 +73,10 @@ def eval_command(
     ] = None,
 ) -> None:
     """Evaluate the tagger: event-disjoint k-fold on FILE, or --history FILE -> FILE."""
+    from podium.embedding_cache import EmbeddingCache
     from podium.lake import Lake
     from podium.settings import get_settings
-    from podium.tagging import EmbeddingCache, build_tagger
+    from podium.tagging import build_tagger
     from podium.tagging.evaluate import (
         EvalInputError,
         evaluate_against_history,
@@ -108,9 +109,9 @@ def eval_command(
         tagger = build_tagger(settings, device=_device(device))
     except (OSError, ValueError) as error:
         raise _fail(f"cannot load the tagger: {str(error).splitlines()[0]}") from None
-    if str(cache_dir).lower() != "none":
+    if cache_dir is None or str(cache_dir).lower() != "none":  # None: the default folder
         folder = cache_dir or (get_settings().home / "cache")
-        tagger.cache = EmbeddingCache(Lake(str(folder.resolve())), prefix="embeddings")
+        tagger.cache = EmbeddingCache(Lake(str(folder.resolve())))
     try:
         extra = history_from_labelled(tagger, extra_data, free_form=True) if extra_data else None
         if history_data is not None:
@@ -124,9 +125,6 @@ def eval_command(
             report = evaluate_folds(tagger, data, folds=folds, extra=extra)
     except EvalInputError as error:
         raise _fail(str(error)) from None
-    finally:
-        if tagger.cache is not None:
-            tagger.cache.save()
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
         return

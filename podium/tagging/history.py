@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from podium.embedding_cache import EmbeddingCache
 from podium.embeddings import Encoder
 from podium.ingest import frame_to_talks
 from podium.lake import Lake
 from podium.models import Talk, Vocabulary, normalise_tag
-from podium.tagging.cache import EmbeddingCache
 from podium.tagging.vocab import map_tags, synonym_map
 from podium.text import talk_text
 
@@ -187,13 +187,14 @@ def load_history(
 
     Reads `talk_tags` rows with source speaker or organiser, plus the speaker tags stored on
     `talks` itself, and the talks' text from `talks`. Deleted talks are skipped. Embeddings are
-    cached in the lake by text hash, so repeated runs embed only new or changed talks.
+    cached in the lake's `embeddings` table by text hash, so repeated runs embed only new or
+    changed talks.
 
     Args:
         lake: the lake.
         encoder: the sentence encoder.
         exclude_talk_ids: talks to leave out (typically the batch being tagged now).
-        cache: embedding cache; one under the lake's `cache/embeddings` when None.
+        cache: embedding cache; the lake's own when None.
     """
     cache = cache if cache is not None else EmbeddingCache(lake)
     tag_rows = lake.read(
@@ -216,6 +217,4 @@ def load_history(
         if tags:
             selected.append(talk)
             labels.append(tags)
-    history = build_history(selected, encoder=encoder, labels=labels, cache=cache)
-    cache.save()
-    return history
+    return build_history(selected, encoder=encoder, labels=labels, cache=cache)

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from podium.embedding_cache import EmbeddingCache
 from podium.embeddings import Encoder
 from podium.models import TagAssignment, Talk, Vocabulary
 from podium.tagging import scoring
-from podium.tagging.cache import EmbeddingCache
 from podium.tagging.config import TaggingSettings
 from podium.tagging.history import TagHistory, embed_talks
 from podium.tagging.vocab import label_texts, map_tags, synonym_map

@@ -1,16 +1,15 @@
-"""podium.recommend.build and embedding_cache on a real Delta lake in a temp folder; the text
-encoder is faked (hashed bag of words, tests/podium/recommend/lake_data.py) to stay instant."""
+"""podium.recommend.build on a real Delta lake in a temp folder; the text encoder is faked
+(hashed bag of words, tests/podium/recommend/lake_data.py) to stay instant."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from podium.recommend.build import LazyEncoder, build_tables, embedding_model_version
+from podium.embedding_cache import encoder_identity, read_embedding_matrix, text_key
+from podium.recommend.build import LazyEncoder, build_tables, embedding_model_version, talk_text
 from podium.recommend.config import RecommendSettings
-from podium.recommend.embedding_cache import embed_with_cache, read_embeddings
 from tests.podium.recommend.lake_data import BagOfWordsEncoder, make_lake, sample_talks
 
 
@@ -89,36 +88,6 @@ def test_partial_build_relates_only_new_talks(lake) -> None:
     assert len(lake.read("related_talks")) == 120
 
 
-def test_embedding_cache_round_trip_and_only_missing_are_encoded(lake) -> None:
-    encoder = BagOfWordsEncoder(dim=8)
-    texts = {"h1": "alpha beta", "h2": "gamma", "h3": "alpha"}
-    first, embedded = embed_with_cache(
-        lake=lake,
-        model_version="m1",
-        write_batch=1,  # one commit per text
-        hashes=["h1", "h2", "h1"],
-        texts=lambda hs: [texts[h] for h in hs],
-        encode=encoder.encode,
-    )
-    assert embedded == ["h1", "h2"] and first.dtype == np.float16 and first.shape == (3, 8)
-    assert lake.version("talk_embeddings") == 1  # two commits: versions 0 and 1
-    np.testing.assert_array_equal(first[0], first[2])
-    second, embedded = embed_with_cache(
-        lake=lake,
-        model_version="m1",
-        hashes=["h3", "h2"],
-        texts=lambda hs: [texts[h] for h in hs],
-        encode=encoder.encode,
-    )
-    assert embedded == ["h3"]
-    np.testing.assert_array_equal(second[1], first[1])
-    np.testing.assert_allclose(
-        second[0].astype(np.float32), encoder.encode(["alpha"])[0], atol=1e-3
-    )
-    assert set(read_embeddings(lake=lake, model_version="m1")) == {"h1", "h2", "h3"}
-    assert read_embeddings(lake=lake, model_version="other") == {}
-
-
 def test_lazy_encoder_loads_once_and_checks_the_version() -> None:
     loads = []
 
@@ -133,6 +102,25 @@ def test_lazy_encoder_loads_once_and_checks_the_version() -> None:
     assert loads == [1]
     with pytest.raises(RuntimeError, match="expected 'v1'"):
         LazyEncoder(model_version="v1", load=load).encode(["a"])
+    with pytest.raises(RuntimeError, match="len256"):
+        LazyEncoder(model_version="v2", load=load, max_length=256).encode(["a"])
+
+
+def test_talks_are_cached_by_the_text_embedded(lake) -> None:
+    encoder = BagOfWordsEncoder()
+    build_tables(lake=lake, settings=RecommendSettings(), encoder=encoder)
+    _, keys = read_embedding_matrix(lake=lake, model=encoder_identity(encoder))
+    talk = sample_talks()[0]
+    assert text_key(talk_text(talk.title, talk.description)) in keys
+    # An edit re-embeds that one talk; its related rows are recomputed.
+    lake.upsert(
+        "talks",
+        lake.read("talks", where=[("talk_id", "=", talk.talk_id)]).assign(
+            description="An entirely new description"
+        ),
+    )
+    again = build_tables(lake=lake, settings=RecommendSettings(), encoder=encoder, event_ids=[])
+    assert again.embedded_now == 1
 
 
 def test_packaged_model_version_is_known_without_loading() -> None:

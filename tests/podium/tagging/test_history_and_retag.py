@@ -6,10 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from podium.embedding_cache import EmbeddingCache
 from podium.ingest import talks_to_frame
 from podium.lake import Lake
 from podium.models import TagDefinition, Vocabulary
-from podium.tagging import EmbeddingCache, TaggingSettings, build_tagger, load_history
+from podium.tagging import TaggingSettings, build_tagger, load_history
 from podium.tagging.retag import retag, stale_talks
 from tests.podium.tagging.conftest import HISTORY, NOW, talk
 
