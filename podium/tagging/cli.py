@@ -16,7 +16,7 @@ app = typer.Typer(
 
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
+    return typer.Exit(code=1)
 
 
 def _tagging_settings(overrides: dict[str, Any]) -> Any:

@@ -128,7 +128,7 @@ def test_bad_files_give_one_line_errors(tmp_path, content, message) -> None:
     with pytest.raises(EvalInputError, match=message):
         load_labelled(path)
     result = CliRunner().invoke(app, ["eval", str(path), "--cache-dir", "none"])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert result.output.strip().startswith("error:") and message in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -136,7 +136,7 @@ def test_bad_files_give_one_line_errors(tmp_path, content, message) -> None:
 
 def test_missing_file_is_a_one_line_error() -> None:
     result = CliRunner().invoke(app, ["eval", "/nonexistent/eval.json"])
-    assert result.exit_code == 2 and "no such file" in result.output
+    assert result.exit_code == 1 and "no such file" in result.output
 
 
 def test_eval_cli_json_kfold_and_history(eval_file, tmp_path) -> None:
