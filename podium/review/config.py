@@ -8,7 +8,7 @@ Environment examples: `PODIUM_REVIEW__REPOS='[{"name": "api", "url": "https://gi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
@@ -197,6 +197,19 @@ class ReviewSettings(BaseModel):
             if repo.names() & wanted:
                 return repo
         return None
+
+    def boto3_kwargs(self, *, endpoint_url: str | None) -> dict[str, Any]:
+        """Keyword arguments for a boto3 client (Bedrock, SES): region, endpoint, keys.
+
+        Without explicit keys boto3's default credential chain applies.
+        """
+        kwargs: dict[str, Any] = {"region_name": self.aws_region}
+        if endpoint_url:
+            kwargs["endpoint_url"] = endpoint_url
+        if self.aws_access_key_id and self.aws_secret_access_key:
+            kwargs["aws_access_key_id"] = self.aws_access_key_id.get_secret_value()
+            kwargs["aws_secret_access_key"] = self.aws_secret_access_key.get_secret_value()
+        return kwargs
 
     def cache_path(self, home: Path) -> Path:
         """Folder of cached clones."""

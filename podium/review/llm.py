@@ -56,12 +56,7 @@ class BedrockBackend:
         import boto3
         from botocore.config import Config
 
-        kwargs: dict[str, Any] = {"region_name": review.aws_region}
-        if review.endpoint_url:
-            kwargs["endpoint_url"] = review.endpoint_url
-        if review.aws_access_key_id and review.aws_secret_access_key:
-            kwargs["aws_access_key_id"] = review.aws_access_key_id.get_secret_value()
-            kwargs["aws_secret_access_key"] = review.aws_secret_access_key.get_secret_value()
+        kwargs = review.boto3_kwargs(endpoint_url=review.endpoint_url)
         config = Config(
             read_timeout=review.llm_timeout_s,
             connect_timeout=10,

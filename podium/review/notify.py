@@ -46,12 +46,7 @@ class SesNotifier:
     def from_settings(cls, review: ReviewSettings) -> SesNotifier:
         import boto3
 
-        kwargs: dict[str, Any] = {"region_name": review.aws_region}
-        if review.ses_endpoint_url:
-            kwargs["endpoint_url"] = review.ses_endpoint_url
-        if review.aws_access_key_id and review.aws_secret_access_key:
-            kwargs["aws_access_key_id"] = review.aws_access_key_id.get_secret_value()
-            kwargs["aws_secret_access_key"] = review.aws_secret_access_key.get_secret_value()
+        kwargs = review.boto3_kwargs(endpoint_url=review.ses_endpoint_url)
         return cls(boto3.client("ses", **kwargs), review.notify_from, list(review.notify_to))
 
     def send(self, *, subject: str, body: str) -> None:
