@@ -5,6 +5,7 @@ Models are passed in, never part of a cache key (cache_policy=NONE).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +104,7 @@ def draw_covers(
         return store_covers(lake=lake, covers=backend.render(batch, tags=tags))
 
     results, outcome = _run_batch(talks, action)
-    outcome.rows = results
+    outcome.rows = [frame for frame in results if len(frame)]
     return outcome
 
 
@@ -125,6 +126,34 @@ def _batches(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def _run_stage(
+    *,
+    lake: Lake,
+    settings: Any,
+    work: PendingWork,
+    stage: str,
+    process: Callable[[list[Talk]], BatchOutcome],
+) -> StageResult:
+    # Batch by batch: each batch's outcome is recorded in the ledger before the next starts,
+    # so a crash loses at most one batch of work.
+    result = StageResult()
+    for batch in _batches(work.for_stage(stage), settings.enrich.batch_size):
+        outcome = process(batch)
+        result.failed += record_outcomes(
+            lake=lake,
+            stage=stage,
+            done=outcome.done,
+            errors=outcome.errors,
+            attempts=work.attempts,
+            max_attempts=settings.enrich.max_attempts,
+        )
+        result.done += [t.talk_id for t in outcome.done]
+        result.rows += outcome.rows
+        for talk_id, (_, message) in outcome.errors.items():
+            get_run_logger().warning("%s stage of %s failed: %s", stage, talk_id, message)
+    return result
+
+
 def run_tagging(
     *,
     lake: Lake,
@@ -135,42 +164,27 @@ def run_tagging(
     vocabulary: Vocabulary,
 ) -> StageResult:
     """Tag every talk pending for the `tags` stage, batch by batch, recording outcomes."""
-    result = StageResult()
-    for batch in _batches(work.for_stage("tags"), settings.enrich.batch_size):
-        outcome = tag_talks(
+    return _run_stage(
+        lake=lake,
+        settings=settings,
+        work=work,
+        stage="tags",
+        process=lambda batch: tag_talks(
             lake=lake, tagger=tagger, history=history, talks=batch, vocabulary=vocabulary
-        )
-        result.failed += record_outcomes(
-            lake=lake,
-            stage="tags",
-            done=outcome.done,
-            errors=outcome.errors,
-            attempts=work.attempts,
-            max_attempts=settings.enrich.max_attempts,
-        )
-        result.done += [t.talk_id for t in outcome.done]
-        for talk_id, (_, message) in outcome.errors.items():
-            get_run_logger().warning("tagging %s failed: %s", talk_id, message)
-    return result
+        ),
+    )
 
 
 def run_covers(*, lake: Lake, settings: Any, work: PendingWork, backend: Any) -> StageResult:
-    """Draw and store covers for every talk pending for the `image` stage, batch by batch."""
-    result = StageResult()
-    talks = work.for_stage("image")
-    tags = tags_by_talk(lake=lake, talk_ids=[t.talk_id for t in talks])
-    for batch in _batches(talks, settings.enrich.batch_size):
-        outcome = draw_covers(lake=lake, backend=backend, talks=batch, tags=tags)
-        result.failed += record_outcomes(
-            lake=lake,
-            stage="image",
-            done=outcome.done,
-            errors=outcome.errors,
-            attempts=work.attempts,
-            max_attempts=settings.enrich.max_attempts,
-        )
-        result.done += [t.talk_id for t in outcome.done]
-        result.rows += [r for r in outcome.rows if r is not None and len(r)]
-        for talk_id, (_, message) in outcome.errors.items():
-            get_run_logger().warning("cover for %s failed: %s", talk_id, message)
-    return result
+    """Draw and store covers for every talk pending for the `image` stage, batch by batch.
+
+    `rows` of the result are the stored covers' `talk_images` rows (one frame per batch).
+    """
+    tags = tags_by_talk(lake=lake, talk_ids=[t.talk_id for t in work.for_stage("image")])
+    return _run_stage(
+        lake=lake,
+        settings=settings,
+        work=work,
+        stage="image",
+        process=lambda batch: draw_covers(lake=lake, backend=backend, talks=batch, tags=tags),
+    )
