@@ -38,6 +38,24 @@ def die_with_parent() -> None:
         pass
 
 
+def prefect_env(home: Path, port: int) -> dict[str, str]:
+    """This environment plus a local Prefect server's settings: its home and SQLite database
+    under `home`, its port, analytics off. Clients started with it talk to that server."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+            "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
+    return env
+
+
 def server_command(port: int) -> list[str]:
     """The command that runs a Prefect server on 127.0.0.1:`port`."""
     return [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
@@ -106,20 +124,10 @@ class LocalStack:
 
     def env(self) -> dict[str, str]:
         """Environment shared by every child: one Prefect home, one lake, analytics off."""
-        prefect_home = self.home / "prefect"
-        env = dict(os.environ)
+        env = prefect_env(self.home / "prefect", self.server_port)
         env.update(
             {
-                "PREFECT_HOME": str(prefect_home),
-                "PREFECT_API_URL": self.api_url,
                 "PREFECT_UI_URL": self.ui_url,
-                "PREFECT_SERVER_API_PORT": str(self.server_port),
-                "PREFECT_API_DATABASE_CONNECTION_URL": (
-                    f"sqlite+aiosqlite:///{prefect_home}/prefect.db"
-                ),
-                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                "DO_NOT_TRACK": "1",
-                "HF_HUB_OFFLINE": "1",
                 "PREFECT_WORKER_QUERY_SECONDS": "2",
                 "PREFECT_WORKER_PREFETCH_SECONDS": "5",
                 "PREFECT_LOGGING_LEVEL": "INFO",

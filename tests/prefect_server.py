@@ -7,7 +7,13 @@ import socket
 import subprocess
 from pathlib import Path
 
-from deployments.local_stack import StackError, die_with_parent, server_command, wait_healthy
+from deployments.local_stack import (
+    StackError,
+    die_with_parent,
+    prefect_env,
+    server_command,
+    wait_healthy,
+)
 
 
 def free_port() -> int:
@@ -17,17 +23,10 @@ def free_port() -> int:
 
 
 def server_env(home: Path, port: int) -> dict[str, str]:
-    """Environment for a Prefect server, and for clients of it."""
-    env = dict(os.environ)
+    """Environment for a test Prefect server, and for clients of it: quiet, no UI."""
+    env = prefect_env(home, port)
     env.update(
         {
-            "PREFECT_HOME": str(home),
-            "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-            "PREFECT_SERVER_API_PORT": str(port),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "DO_NOT_TRACK": "1",
-            "HF_HUB_OFFLINE": "1",
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
             "PREFECT_LOGGING_LEVEL": "WARNING",
             "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
             "PREFECT_UI_ENABLED": "false",
