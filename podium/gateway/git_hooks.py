@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -126,6 +127,24 @@ async def _body(request: Request, settings: Settings) -> bytes:
     return await read_body(request, limit=settings.gateway.max_body_bytes)
 
 
+async def _handle(
+    request: Request, source: str, check_and_parse: Callable[[bytes], PushEvent | Ignored]
+) -> JSONResponse:
+    # Every push hook: bounded body, then the source's own authentication and parsing, with
+    # each refusal answered by its status code.
+    settings: Settings = request.app.state.settings
+    try:
+        parsed = check_and_parse(await _body(request, settings))
+    except HookRefused as refused:
+        return _error(refused.status_code, refused.detail)
+    except SignatureError as error:
+        return _error(401, str(error))
+    except WebhookError as error:
+        logger.info("%s webhook refused: %d %s", source, error.status, error)
+        return _error(error.status, str(error))
+    return await _respond(request, source, parsed)
+
+
 @router.post("/github", response_model=PushResponse, summary="GitHub push webhook")
 async def github_hook(request: Request) -> JSONResponse:
     """A GitHub webhook signed with `X-Hub-Signature-256`; `X-GitHub-Delivery` de-duplicated."""
@@ -133,26 +152,22 @@ async def github_hook(request: Request) -> JSONResponse:
     secret = settings.review.github_webhook_secret
     if secret is None:
         return _error(404, "GitHub webhooks are not configured")
-    try:
-        body = await _body(request, settings)
+
+    def check_and_parse(body: bytes) -> PushEvent | Ignored:
         verify_github_signature(
             body=body,
             header=request.headers.get("x-hub-signature-256"),
             secret=secret.get_secret_value(),
         )
-        parsed = parse_github(
+        return parse_github(
             load_json(body),
             event=request.headers.get("x-github-event"),
             delivery_id=request.headers.get("x-github-delivery", ""),
             review=settings.review,
             received_at=datetime.now(UTC),
         )
-    except HookRefused as refused:
-        return _error(refused.status_code, refused.detail)
-    except WebhookError as error:
-        logger.info("github webhook refused: %d %s", error.status, error)
-        return _error(error.status, str(error))
-    return await _respond(request, "github", parsed)
+
+    return await _handle(request, "github", check_and_parse)
 
 
 @router.post("/gitlab", response_model=PushResponse, summary="GitLab push hook")
@@ -163,24 +178,20 @@ async def gitlab_hook(request: Request) -> JSONResponse:
     secret = settings.review.gitlab_token
     if secret is None:
         return _error(404, "GitLab webhooks are not configured")
-    try:
-        body = await _body(request, settings)
+
+    def check_and_parse(body: bytes) -> PushEvent | Ignored:
         verify_gitlab_token(
             header=request.headers.get("x-gitlab-token"), secret=secret.get_secret_value()
         )
-        parsed = parse_gitlab(
+        return parse_gitlab(
             load_json(body),
             event=request.headers.get("x-gitlab-event"),
             delivery_id=request.headers.get("x-gitlab-event-uuid", ""),
             review=settings.review,
             received_at=datetime.now(UTC),
         )
-    except HookRefused as refused:
-        return _error(refused.status_code, refused.detail)
-    except WebhookError as error:
-        logger.info("gitlab webhook refused: %d %s", error.status, error)
-        return _error(error.status, str(error))
-    return await _respond(request, "gitlab", parsed)
+
+    return await _handle(request, "gitlab", check_and_parse)
 
 
 @router.post("/push", response_model=PushResponse, summary="Generic signed push")
@@ -190,8 +201,8 @@ async def generic_push_hook(request: Request) -> JSONResponse:
     delivery_id]."""
     settings: Settings = request.app.state.settings
     secret = settings.review.push_secret or settings.gateway.secret
-    try:
-        body = await _body(request, settings)
+
+    def check_and_parse(body: bytes) -> PushEvent | Ignored:
         verify(
             body=body,
             secret=secret,
@@ -201,12 +212,6 @@ async def generic_push_hook(request: Request) -> JSONResponse:
             now=time.time(),
         )
         data: dict[str, Any] = load_json(body)
-        parsed = parse_generic(data, review=settings.review, received_at=datetime.now(UTC))
-    except HookRefused as refused:
-        return _error(refused.status_code, refused.detail)
-    except SignatureError as error:
-        return _error(401, str(error))
-    except WebhookError as error:
-        logger.info("push webhook refused: %d %s", error.status, error)
-        return _error(error.status, str(error))
-    return await _respond(request, "push", parsed)
+        return parse_generic(data, review=settings.review, received_at=datetime.now(UTC))
+
+    return await _handle(request, "push", check_and_parse)
