@@ -15,16 +15,34 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo up test test-all lint bench clean
+.PHONY: install lock demo up test test-all lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+PIP_VERSION := 26.3
+
+# Installs exactly what requirements.lock names (no resolver choices on a fresh machine), then
+# the project itself without dependencies, then checks the lock satisfies pyproject.toml.
+$(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet pip==$(PIP_VERSION)
 	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/pip install --quiet -e '.[dev,dask]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $@
 
 install: $(BIN)/.installed
+
+# A deliberate upgrade: resolve pyproject.toml afresh in a scratch venv and rewrite the lock.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet pip==$(PIP_VERSION)
+	.lock-venv/bin/pip install --quiet torch==2.13.0
+	.lock-venv/bin/pip install --quiet -e '.[dev,dask]'
+	{ echo "# Exact versions that \`make install\` installs (besides torch, pinned in the Makefile)."; \
+	  echo "# Regenerate deliberately with \`make lock\` after changing pyproject.toml; commit the result."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^torch=='; } > requirements.lock
+	rm -rf .lock-venv
 
 demo: install
 	$(BIN)/podium demo $(DEMO_ARGS)
