@@ -1,0 +1,41 @@
+"""The layers hold: the import-linter contracts in pyproject.toml, and a plain import of the core.
+
+Real: import-linter's graph of the source tree, and a fresh interpreter for the import check.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_import_contracts_are_kept() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "broken" in result.stdout and "0 broken" in result.stdout
+
+
+def test_importing_the_core_loads_no_prefect_and_no_outer_layer() -> None:
+    probe = (
+        "import json, sys\n"
+        "import podium, podium.tagging, podium.recommend, podium.review, podium.images\n"
+        "import podium.lake, podium.settings, podium.models\n"
+        "bad = sorted(m for m in sys.modules\n"
+        "             if m.split('.')[0] in {'prefect', 'flows', 'tasks', 'deployments'})\n"
+        "print(json.dumps(bad))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
