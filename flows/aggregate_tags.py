@@ -7,11 +7,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.events import emit_event
 
+from podium import event_catalog
 from podium.lake import Lake
 from podium.settings import get_settings
 from tasks.aggregate import count_tags, find_affected_events, publish_tag_counts
 
-AGGREGATED_EVENT = "podium.tags.aggregated"
+AGGREGATED_EVENT = event_catalog.TAGS_AGGREGATED.name
 
 
 @flow(name="aggregate-tags")

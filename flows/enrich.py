@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
+from podium import event_catalog
 from podium.devices import resolve_device
 from podium.lake import Lake
 from podium.models import Vocabulary
@@ -30,7 +31,7 @@ from tasks.enrich import (
 )
 from tasks.images import publish_cover_gallery
 
-TAGGED_EVENT = "podium.talk.tagged"
+TAGGED_EVENT = event_catalog.TALK_TAGGED.name
 
 
 @flow(name="enrich")

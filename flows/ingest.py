@@ -10,13 +10,14 @@ from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 from pydantic import BaseModel, Field, model_validator
 
+from podium import event_catalog
 from podium.ingest import IngestReport
 from podium.lake import Lake
 from podium.settings import get_settings
 from podium.sources import ParseResult
 from tasks.ingest import parse_source, record_events_task, record_talks_task
 
-INGESTED_EVENT = "podium.talk.ingested"
+INGESTED_EVENT = event_catalog.TALK_INGESTED.name
 
 
 class IngestRequest(BaseModel):

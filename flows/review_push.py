@@ -14,6 +14,7 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from prefect.states import Running
 
+from podium import event_catalog
 from podium.lake import Lake
 from podium.review.models import ApprovalInput, PushEvent
 from podium.review.records import find_review, record_deleted
@@ -28,7 +29,7 @@ from tasks.review import (
     summarise_change,
 )
 
-DECIDED_EVENT = "podium.review.decided"
+DECIDED_EVENT = event_catalog.REVIEW_DECIDED.name
 
 
 class Approval(RunInput, ApprovalInput):

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from podium import event_catalog
+
 app = typer.Typer(
     help="Podium: AI enrichment for a conference speakers directory.",
     no_args_is_help=True,
@@ -252,7 +254,7 @@ def ingest(
             EventPoster.from_settings(_settings()).post(
                 [
                     make_event(
-                        "podium.talk.ingested",
+                        event_catalog.TALK_INGESTED.name,
                         resource_id="podium.talks",
                         payload={"talk_ids": report.pending, "count": len(report.pending)},
                     )
@@ -352,7 +354,7 @@ def events_load(path: Path) -> None:
             EventPoster.from_settings(_settings()).post(
                 [
                     make_event(
-                        "podium.event.updated",
+                        event_catalog.EVENT_UPDATED.name,
                         resource_id="podium.events",
                         payload={"event_ids": changed},
                     )

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from podium import event_catalog
 from podium.events import EventDeliveryError, EventPoster, make_event
 from podium.gateway.signatures import SignatureError, verify
 from podium.gateway.talk_hooks import HookRefused, read_body
@@ -48,7 +49,7 @@ from podium.settings import Settings
 logger = logging.getLogger("podium.gateway.git")
 
 router = APIRouter(prefix="/hooks", tags=["git"])
-PUSH_EVENT = "podium.git.push"
+PUSH_EVENT = event_catalog.GIT_PUSH.name
 _DELIVERIES = "review/deliveries"
 
 

@@ -37,6 +37,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
+from podium import event_catalog
 from podium.events import EventDeliveryError, EventPoster, make_event
 from podium.gateway.signatures import (
     SIGNATURE_HEADER,
@@ -57,8 +58,8 @@ from podium.sources import (
 
 logger = logging.getLogger("podium.gateway")
 
-TALK_SUBMITTED = "podium.talk.submitted"
-TALK_REMOVED = "podium.talk.removed"
+TALK_SUBMITTED = event_catalog.TALK_SUBMITTED.name
+TALK_REMOVED = event_catalog.TALK_REMOVED.name
 
 router = APIRouter(tags=["hooks"])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import yaml
 from prefect import Flow
 
 from deployments.local_stack import PROJECT_DIR, WORK_POOLS
+from podium import event_catalog
 
 SPEC = yaml.safe_load((PROJECT_DIR / "prefect.yaml").read_text())
 DEPLOYMENTS = {d["name"]: d for d in SPEC["deployments"]}
@@ -44,6 +46,31 @@ def test_entrypoint_pool_and_trigger_parameters(name: str) -> None:
         assert set(trigger.get("parameters", {})) <= parameters, trigger.get("parameters")
 
 
+TRIGGERS = [
+    (name, i, trigger)
+    for name, deployment in sorted(DEPLOYMENTS.items())
+    for i, trigger in enumerate(deployment.get("triggers", []))
+]
+PAYLOAD_REFERENCE = re.compile(r"\{\{\s*event\.payload(?:\.(\w+))?\s*\}\}")
+
+
+@pytest.mark.parametrize(("name", "index", "trigger"), TRIGGERS, ids=lambda v: str(v)[:30])
+def test_every_trigger_matches_the_event_catalog(name: str, index: int, trigger: dict) -> None:
+    """Each expected event is catalogued, its resource matches, and each payload field exists."""
+    pattern = trigger["match"]["prefect.resource.id"]
+    specs = []
+    for event_name in trigger["expect"]:
+        assert event_name in event_catalog.CATALOG, f"{name}: {event_name} is not in the catalog"
+        spec = event_catalog.CATALOG[event_name]
+        assert spec.resource_matches(pattern), f"{name}: {pattern} never matches {spec.resource}"
+        specs.append(spec)
+    for parameter, template in trigger.get("parameters", {}).items():
+        for field in PAYLOAD_REFERENCE.findall(str(template)):
+            for spec in specs:
+                if field:  # `{{ event.payload }}` passes the whole payload
+                    assert field in spec.payload_fields(), (name, parameter, spec.name, field)
+
+
 def test_event_chain_matches_what_the_code_emits() -> None:
     from flows.aggregate_tags import AGGREGATED_EVENT
     from flows.enrich import TAGGED_EVENT
@@ -51,13 +78,25 @@ def test_event_chain_matches_what_the_code_emits() -> None:
     from podium.gateway.git_hooks import PUSH_EVENT
     from podium.gateway.talk_hooks import TALK_REMOVED, TALK_SUBMITTED
 
-    expects = {n: d["triggers"][0]["expect"] for n, d in DEPLOYMENTS.items() if d.get("triggers")}
+    expects: dict[str, set[str]] = {}
+    for name, _, trigger in TRIGGERS:
+        expects.setdefault(name, set()).update(trigger["expect"])
     assert TALK_SUBMITTED in expects["ingest"]
     assert INGESTED_EVENT in expects["enrich"]
     assert TAGGED_EVENT in expects["aggregate-tags"]
     assert TALK_REMOVED in expects["aggregate-tags"]
     assert AGGREGATED_EVENT in expects["build-recommendations"]
+    assert event_catalog.EVENT_UPDATED.name in expects["build-recommendations"]
     assert PUSH_EVENT in expects["review-push"]
+    emitted = {
+        TALK_SUBMITTED,
+        TALK_REMOVED,
+        INGESTED_EVENT,
+        TAGGED_EVENT,
+        AGGREGATED_EVENT,
+        PUSH_EVENT,
+    }
+    assert emitted <= set(event_catalog.CATALOG)
 
 
 def test_gpu_work_on_the_gpu_pool_and_serial_enrichment() -> None:
