@@ -72,7 +72,7 @@ def phase_aggregate(lake_url: str) -> dict[str, Any]:
 def phase_build(lake_url: str, overrides: dict[str, Any]) -> dict[str, Any]:
     from podium.recommend.build import build_tables
     from podium.recommend.config import RecommendSettings
-    from tasks.recommend import make_encoder
+    from podium.recommend.encoder import make_encoder
 
     settings = RecommendSettings(**overrides)
     encoder = make_encoder(settings)
@@ -92,7 +92,7 @@ def phase_related_sample(lake_url: str, queries: int) -> dict[str, Any]:
     """Related talks for `queries` talks against all talks (what an incremental build does)."""
     from podium.recommend.build import compute_related, load_talks, talk_matrix
     from podium.recommend.config import RecommendSettings
-    from tasks.recommend import make_encoder
+    from podium.recommend.encoder import make_encoder
 
     settings = RecommendSettings()
     lake = Lake(lake_url)
@@ -471,8 +471,8 @@ def quality(lake_url: str, data: dict[str, Any]) -> dict[str, Any]:
         talk_matrix,
     )
     from podium.recommend.config import RecommendSettings
+    from podium.recommend.encoder import make_encoder
     from podium.recommend.scoring import idf_weights
-    from tasks.recommend import make_encoder
 
     lake = Lake(lake_url)
     settings = RecommendSettings()

@@ -10,34 +10,9 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from podium.lake import Lake
-from podium.recommend.build import BuildResult, LazyEncoder, build_tables, embedding_model_version
+from podium.recommend.build import BuildResult, build_tables
 from podium.recommend.config import RecommendSettings
-
-MAX_LENGTH = 256  # tokens per text the recommendation encoder reads
-
-
-def make_encoder(settings: RecommendSettings) -> LazyEncoder:
-    """An encoder that loads its weights only if some text is not in the embedding cache."""
-
-    def load():  # type: ignore[no-untyped-def]
-        from podium.devices import resolve_device
-        from podium.embeddings import load_encoder
-
-        return load_encoder(
-            settings.embedding_model,
-            device=resolve_device(settings.device),
-            max_length=MAX_LENGTH,
-            batch_size=settings.embed_batch_size,
-        )
-
-    # The token limit and precision are part of the embedding cache key, so they are fixed
-    # here rather than discovered by loading the model.
-    return LazyEncoder(
-        model_version=embedding_model_version(settings.embedding_model),
-        load=load,
-        max_length=MAX_LENGTH,
-        bf16=False,
-    )
+from podium.recommend.encoder import make_encoder
 
 
 @task(name="build-recommendation-tables", retries=1, retry_delay_seconds=10, cache_policy=NONE)

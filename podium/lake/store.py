@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,9 +15,15 @@ import pyarrow as pa
 from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from podium.lake.keyed_reader import KeyedReader
 from podium.lake.tables import PRIMARY_KEYS, SCHEMAS
 
 T = TypeVar("T")
+
+# Point readers cache an index of the table's row groups: one per table URL and key, so every
+# Lake object of a process (one per request in the gateway) shares it.
+_READERS: dict[tuple[str, str], KeyedReader] = {}
+_READERS_LOCK = threading.Lock()
 
 
 class LakeError(RuntimeError):
@@ -104,6 +111,16 @@ class Lake:
             return DeltaTable(self.table_uri(name), storage_options=self.storage_options)
         except TableNotFoundError:
             return None
+
+    def keyed_reader(self, name: str, *, key: str) -> KeyedReader:
+        """A point reader of `name` by `key`, shared by every Lake on the same URL."""
+        uri = self.table_uri(name)
+        with _READERS_LOCK:
+            reader = _READERS.get((uri, key))
+            if reader is None:
+                reader = KeyedReader(name, key, lambda: self._table(name))
+                _READERS[(uri, key)] = reader
+            return reader
 
     def exists(self, name: str) -> bool:
         return self._table(name) is not None

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,7 @@ from podium.embedding_cache import embed_with_cache, encoder_identity, text_key
 from podium.lake import Lake, sql_list
 from podium.models import normalise_tag
 from podium.recommend.config import RecommendSettings
+from podium.recommend.encoder import TextEncoder
 from podium.recommend.scoring import (
     EventMatrix,
     TalkMatrix,
@@ -33,62 +33,6 @@ from podium.recommend.scoring import (
     top_k_talks,
 )
 from podium.tag_counts import UNCOUNTED_STATES, talk_tag_pairs
-
-
-class TextEncoder(Protocol):
-    """What the build needs of an encoder (`podium.embeddings.Encoder` fits)."""
-
-    model_version: str
-
-    def encode(self, texts: list[str]) -> np.ndarray: ...
-
-
-def embedding_model_version(name: str) -> str:
-    """The version `podium.embeddings.load_encoder(name)` will report, without loading it."""
-    from podium.embeddings import PACKAGED_MINILM, _weights_digest, resolve_model_path
-
-    if name == PACKAGED_MINILM:
-        return "all-MiniLM-L6-v2"
-    path = resolve_model_path(name)
-    return name if not Path(path).exists() else f"{Path(path).name}@{_weights_digest(path)}"
-
-
-@dataclass
-class LazyEncoder:
-    """Loads the encoder on the first `encode`, so a fully cached rebuild loads no model.
-
-    Args:
-        model_version: version the loaded encoder must report.
-        load: builds the encoder.
-        max_length: token limit the loaded encoder must have (part of the cache key), or None
-            when the encoder has none.
-        bf16: whether the loaded encoder runs under bf16 (part of the cache key).
-    """
-
-    model_version: str
-    load: Callable[[], TextEncoder]
-    max_length: int | None = None
-    bf16: bool = False
-    _encoder: TextEncoder | None = field(default=None, repr=False)
-
-    @property
-    def loaded(self) -> bool:
-        return self._encoder is not None
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        if self._encoder is None:
-            self._encoder = self.load()
-            if self._encoder.model_version != self.model_version:
-                raise RuntimeError(
-                    f"encoder reports {self._encoder.model_version!r}, "
-                    f"expected {self.model_version!r}"
-                )
-            if encoder_identity(self._encoder) != encoder_identity(self):
-                raise RuntimeError(
-                    f"encoder is {encoder_identity(self._encoder)!r}, "
-                    f"expected {encoder_identity(self)!r}"
-                )
-        return self._encoder.encode(texts)
 
 
 @dataclass

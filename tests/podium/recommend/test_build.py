@@ -8,8 +8,9 @@ import json
 import pytest
 
 from podium.embedding_cache import encoder_identity, read_embedding_matrix, text_key
-from podium.recommend.build import LazyEncoder, build_tables, embedding_model_version, talk_text
+from podium.recommend.build import build_tables, talk_text
 from podium.recommend.config import RecommendSettings
+from podium.recommend.encoder import LazyEncoder, embedding_model_version
 from tests.podium.recommend.lake_data import BagOfWordsEncoder, make_lake, sample_talks
 
 
