@@ -23,6 +23,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("content_hash", pa.string()),
             ("record_hash", pa.string()),
             ("ingested_at", _ts),
+            # Source order of the change that wrote the row (podium/ordering.py): the stream's
+            # zero-padded SequenceNumber and the source's own timestamp, null when not given.
+            ("source_sequence", pa.string()),
+            ("source_updated_at", _ts),
         ]
     ),
     "events": pa.schema(
