@@ -11,10 +11,10 @@ from typing import Any, Literal, TypeVar
 import fsspec
 import pandas as pd
 import pyarrow as pa
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from podium.lake.tables import PRIMARY_KEYS, SCHEMAS
+from podium.lake.tables import ADDED_COLUMNS, PRIMARY_KEYS, SCHEMAS
 
 T = TypeVar("T")
 
@@ -154,10 +154,25 @@ class Lake:
     def arrow(self, name: str, frame: pd.DataFrame) -> pa.Table:
         """Rows as an Arrow table of the table's schema (columns checked, types cast)."""
         schema = SCHEMAS[name]
-        missing = [c for c in schema.names if c not in frame.columns]
+        optional = ADDED_COLUMNS.get(name, ())
+        missing = [c for c in schema.names if c not in frame.columns and c not in optional]
         if missing:
             raise LakeError(f"{name}: rows lack columns {missing}")
+        absent = [c for c in optional if c not in frame.columns]
+        if absent:
+            frame = frame.assign(**{c: None for c in absent})
         return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+    def _evolve(self, name: str, table: DeltaTable) -> bool:
+        """Add the columns of ADDED_COLUMNS an older table lacks; True when it did."""
+        from deltalake.schema import Field
+
+        have = set(pa.schema(table.schema().to_arrow()).names)
+        fields = [SCHEMAS[name].field(c) for c in ADDED_COLUMNS.get(name, ()) if c not in have]
+        if not fields:
+            return False
+        self.retrying(lambda: table.alter.add_columns([Field.from_arrow(f) for f in fields]))
+        return True
 
     def retrying(self, action: Callable[[], T]) -> T:
         """Run a Delta commit, retrying one that lost a race with jittered backoff."""
@@ -185,10 +200,28 @@ class Lake:
         return self._write(name, frame, mode="append", writer_properties=writer_properties)
 
     def overwrite(
-        self, name: str, frame: pd.DataFrame, *, writer_properties: WriterProperties | None = None
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        *,
+        writer_properties: WriterProperties | None = None,
+        commit_properties: CommitProperties | None = None,
     ) -> int:
-        """Replace the whole table (old versions stay for time travel)."""
-        return self._write(name, frame, mode="overwrite", writer_properties=writer_properties)
+        """Replace the whole table (old versions stay for time travel).
+
+        Args:
+            name: table name.
+            frame: the new rows.
+            writer_properties: Parquet options.
+            commit_properties: app transactions / metadata committed atomically with the rows.
+        """
+        return self._write(
+            name,
+            frame,
+            mode="overwrite",
+            writer_properties=writer_properties,
+            commit_properties=commit_properties,
+        )
 
     def replace_where(
         self,
@@ -216,8 +249,11 @@ class Lake:
         mode: Literal["append", "overwrite"],
         predicate: str | None = None,
         writer_properties: WriterProperties | None = None,
+        commit_properties: CommitProperties | None = None,
     ) -> int:
         data = self.arrow(name, frame)
+        if name in ADDED_COLUMNS and (table := self._table(name)) is not None:
+            self._evolve(name, table)
         self.retrying(
             lambda: write_deltalake(
                 self.table_uri(name),
@@ -226,6 +262,7 @@ class Lake:
                 predicate=predicate,
                 writer_properties=writer_properties,  # type: ignore[arg-type]
                 storage_options=self.storage_options,
+                commit_properties=commit_properties,
             )
         )
         return len(frame)
@@ -279,6 +316,9 @@ class Lake:
         def action() -> MergeStats:
             table = self._table(name)
             assert table is not None
+            if name in ADDED_COLUMNS and self._evolve(name, table):
+                table = self._table(name)
+                assert table is not None
             merger = table.merge(
                 data, predicate=on, source_alias="s", target_alias="t"
             ).when_matched_update_all(predicate=changed_when)

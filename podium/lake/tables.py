@@ -162,3 +162,9 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "enrich_runs": ("flow_run_id",),
     "embeddings": ("model", "text_hash"),
 }
+
+# Columns added to a table after lakes were created with it: rows may omit them (they are
+# written as nulls) and existing tables gain them on their next write (Lake evolves them).
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "talks": ("source_sequence", "source_updated_at"),
+}
