@@ -89,6 +89,10 @@ class Lake:
                 fs["secret"] = storage["AWS_SECRET_ACCESS_KEY"]
             if lake.s3_allow_unsafe_rename:
                 storage["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+            elif lake.s3_conditional_put:
+                # Two writers racing for the same commit number: only one conditional put of
+                # _delta_log/<n>.json succeeds, the other retries on top of it.
+                storage["conditional_put"] = lake.s3_conditional_put
         return cls(url, storage, fs, lake.write_retries)
 
     def __repr__(self) -> str:  # never show storage options: they hold keys
@@ -267,6 +271,19 @@ class Lake:
         )
         return len(frame)
 
+    def _create(self, name: str) -> None:
+        """Create an empty table; a concurrent creator winning the race is fine."""
+        try:
+            DeltaTable.create(
+                self.table_uri(name),
+                SCHEMAS[name],
+                mode="ignore",
+                storage_options=self.storage_options,
+            )
+        except Exception:
+            if not self.exists(name):
+                raise
+
     def delete(self, name: str, *, predicate: str) -> int:
         """Delete rows matching a SQL predicate; returns how many."""
         if not self.exists(name):
@@ -304,12 +321,9 @@ class Lake:
         if frame.duplicated(list(keys)).any():
             raise LakeError(f"{name}: duplicate keys in one upsert")
         if not self.exists(name):
-            try:
-                self.append(name, frame)
-                return MergeStats(inserted=len(frame))
-            except Exception:
-                if not self.exists(name):  # a concurrent first write won: merge instead
-                    raise
+            # Create the table empty, then MERGE like any other write: two processes appending
+            # the first rows at once would both succeed and leave duplicate keys.
+            self._create(name)
         data = self.arrow(name, frame)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
 
