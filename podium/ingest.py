@@ -15,6 +15,7 @@ import pandas as pd
 
 from podium.lake import Lake
 from podium.models import Event, Talk, TalkState
+from podium.ordering import SourceOrder, latest
 
 STAGES = ("tags", "image")
 
@@ -28,6 +29,8 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    # Changes older, by source order, than what the lake already holds: durable, not applied.
+    stale: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, list[str]]:
         return {
@@ -36,7 +39,32 @@ class IngestReport:
             "unchanged": self.unchanged,
             "removed": self.removed,
             "pending": self.pending,
+            "stale": self.stale,
         }
+
+
+# A change to one talk: a new version, or its removal (a `Removal`, or a bare id).
+Change = Talk | str
+
+
+def order_of(change: Change) -> SourceOrder:
+    """Where a change sits in its source's order (see podium/ordering.py)."""
+    if isinstance(change, Talk):
+        return SourceOrder(change._sequence, change.updated_at)
+    return SourceOrder(getattr(change, "sequence", None), getattr(change, "updated_at", None))
+
+
+def _stored_order(row: pd.Series) -> SourceOrder:
+    sequence = row.get("source_sequence")
+    updated = row.get("source_updated_at")
+    return SourceOrder(
+        None if sequence is None or pd.isna(sequence) else int(sequence),
+        None if updated is None or pd.isna(updated) else pd.Timestamp(updated).to_pydatetime(),
+    )
+
+
+def _change_id(change: Change) -> str:
+    return change.talk_id if isinstance(change, Talk) else str(change)
 
 
 def talks_to_frame(talks: Iterable[Talk], *, now: datetime | None = None) -> pd.DataFrame:
@@ -50,6 +78,9 @@ def talks_to_frame(talks: Iterable[Talk], *, now: datetime | None = None) -> pd.
         row["submitted_at"] = talk.submitted_at or now
         row["updated_at"] = talk.updated_at or now
         row["ingested_at"] = now
+        order = order_of(talk)
+        row["source_sequence"] = order.sequence_text
+        row["source_updated_at"] = order.updated_at
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -90,67 +121,138 @@ def _pending_rows(talks: list[Talk], now: datetime) -> pd.DataFrame:
     )
 
 
-def record_talks(*, lake: Lake, talks: list[Talk], removed: Iterable[str] = ()) -> IngestReport:
-    """Durably record talks (and deletions) and mark what needs enrichment.
+# The MERGE re-checks source order against the row as it is at commit time, so a concurrent
+# writer that committed a newer version in between is never overwritten by an older one (a
+# commit conflict re-runs the MERGE, and with it this check, on the new snapshot).
+_BOTH_SEQ = "s.source_sequence IS NOT NULL AND t.source_sequence IS NOT NULL"
+_NOT_BOTH_SEQ = "(s.source_sequence IS NULL OR t.source_sequence IS NULL)"
+_BOTH_TS = "s.source_updated_at IS NOT NULL AND t.source_updated_at IS NOT NULL"
+_OLDER = (
+    f"({_BOTH_SEQ} AND s.source_sequence < t.source_sequence)"
+    f" OR ({_NOT_BOTH_SEQ} AND {_BOTH_TS} AND s.source_updated_at < t.source_updated_at)"
+)
+_NEWER = (
+    f"({_BOTH_SEQ} AND s.source_sequence > t.source_sequence)"
+    " OR (s.source_sequence IS NOT NULL AND t.source_sequence IS NULL)"
+    f" OR ({_NOT_BOTH_SEQ} AND {_BOTH_TS} AND s.source_updated_at > t.source_updated_at)"
+    " OR (s.source_updated_at IS NOT NULL AND t.source_updated_at IS NULL)"
+)
+IN_SOURCE_ORDER = f"NOT ({_OLDER}) AND (t.record_hash != s.record_hash OR {_NEWER})"
+
+
+def _tombstone(talk_id: str, row: pd.Series | None, order: SourceOrder, now: datetime) -> dict:
+    """The row a removal leaves: the last content (if any) with state `deleted`.
+
+    A talk never seen gets an empty tombstone too, so that an older upsert delivered after its
+    removal cannot bring it back.
+    """
+    if row is None:
+        data: dict = {
+            "talk_id": talk_id,
+            "title": "",
+            "description": "",
+            "speakers": [],
+            "tags": [],
+            "event_ids": [],
+            "language": "",
+            "submitted_at": now,
+            "content_hash": "",
+            "record_hash": "",
+        }
+    else:
+        data = {k: row[k] for k in row.index if k != "talk_id"} | {"talk_id": talk_id}
+        data["record_hash"] = str(data["record_hash"]).removesuffix(":deleted")
+    data["state"] = str(TalkState.deleted)
+    data["record_hash"] = data["record_hash"] + ":deleted"
+    data["updated_at"] = order.updated_at or now
+    data["ingested_at"] = now
+    data["source_sequence"] = order.sequence_text
+    data["source_updated_at"] = order.updated_at
+    return data
+
+
+def record_talks(
+    *,
+    lake: Lake,
+    talks: Iterable[Talk] = (),
+    removed: Iterable[str] = (),
+    changes: Iterable[Change] = (),
+) -> IngestReport:
+    """Durably record talks (and deletions) in source order and mark what needs enrichment.
+
+    Per talk, the change that is last in source order wins (podium/ordering.py): among the
+    changes given, and against the version already in the lake. An older change is reported
+    `stale` and applied nowhere; a removal leaves a tombstone that older upserts cannot undo.
 
     Args:
         lake: the lake to write to.
-        talks: validated talks; for a repeated id the last one wins.
-        removed: ids of talks deleted at the source (kept, with state `deleted`).
+        talks: validated talks (new versions), in arrival order.
+        removed: ids of talks deleted at the source (`Removal`s carry their source order).
+        changes: talks and removals interleaved in arrival order; taken before `talks` and
+            `removed`, which are shorthand for changes that follow it.
 
     Returns:
-        Which talks were new, updated, unchanged or removed, and which are now pending.
+        Which talks were new, updated, unchanged, removed or stale, and which are now pending.
     """
     now = datetime.now(UTC)
-    latest = {talk.talk_id: talk for talk in talks}
-    removed_ids = [i for i in dict.fromkeys(removed) if i not in latest]
-    ids = list(latest) + removed_ids
+    by_id: dict[str, list[tuple[SourceOrder, Change]]] = {}
+    for change in [*changes, *talks, *removed]:
+        by_id.setdefault(_change_id(change), []).append((order_of(change), change))
+    winners: dict[str, Change] = {i: latest(c) for i, c in by_id.items()}  # type: ignore[misc]
     report = IngestReport()
-    if not ids:
+    if not winners:
         return report
+    ids = list(winners)
     existing = lake.read("talks", where=[("talk_id", "in", ids)])
     existing = existing.set_index("talk_id") if not existing.empty else existing
+    live_ids = [i for i, c in winners.items() if isinstance(c, Talk)]
     state = lake.read(
         "enrichment_state",
         columns=["talk_id", "stage", "content_hash"],
-        where=[("talk_id", "in", list(latest))],
+        where=[("talk_id", "in", live_ids)],
     )
     # (talk, stage, content) already in the ledger, whatever its status: a failed talk is not
     # re-queued by a redelivery, but a talk whose ledger write was lost (a crash between the
     # two writes below) is queued again when the client retries.
     known = set(zip(state.talk_id, state.stage, state.content_hash, strict=True))
 
-    changed: list[Talk] = []
+    rows: list[dict] = []
     needs_enrichment: list[Talk] = []
-    for talk_id, talk in latest.items():
-        if talk_id not in existing.index:
+    for talk_id, change in winners.items():
+        order = order_of(change)
+        row = existing.loc[talk_id] if talk_id in existing.index else None
+        stored = None if row is None else _stored_order(row)
+        if stored is not None and order.older_than(stored):
+            report.stale.append(talk_id)
+            continue
+        newer = stored is not None and stored.older_than(order)
+        if not isinstance(change, Talk):
+            if row is None or row["state"] != str(TalkState.deleted):
+                rows.append(_tombstone(talk_id, row, order, now))
+                if row is not None:
+                    report.removed.append(talk_id)
+            elif newer:  # already gone; remember the later removal's place in the order
+                rows.append(_tombstone(talk_id, row, order, now))
+            continue
+        if row is None:
             report.new.append(talk_id)
-            changed.append(talk)
-        elif existing.at[talk_id, "record_hash"] == talk.record_hash():
+            rows.append(talks_to_frame([change], now=now).iloc[0].to_dict())
+        elif row["record_hash"] == change.record_hash():
             report.unchanged.append(talk_id)
+            if newer:  # same content at a later version: move the row's order forward
+                rows.append(talks_to_frame([change], now=now).iloc[0].to_dict())
         else:
             report.updated.append(talk_id)
-            changed.append(talk)
+            rows.append(talks_to_frame([change], now=now).iloc[0].to_dict())
         # A stage is only re-run when the content it reads changed, whatever else changed.
-        if any((talk_id, stage, talk.content_hash) not in known for stage in STAGES):
-            needs_enrichment.append(talk)
+        if any((talk_id, stage, change.content_hash) not in known for stage in STAGES):
+            needs_enrichment.append(change)
 
-    if changed:
-        lake.upsert(
-            "talks", talks_to_frame(changed, now=now), changed_when="t.record_hash != s.record_hash"
-        )
+    if rows:
+        lake.upsert("talks", pd.DataFrame(rows), changed_when=IN_SOURCE_ORDER)
     if needs_enrichment:
         lake.upsert("enrichment_state", _pending_rows(needs_enrichment, now))
         report.pending = [t.talk_id for t in needs_enrichment]
-
-    gone = [i for i in removed_ids if i in existing.index and existing.at[i, "state"] != "deleted"]
-    if gone:
-        rows = existing.loc[gone].reset_index()
-        rows["state"] = str(TalkState.deleted)
-        rows["updated_at"] = now
-        rows["record_hash"] = rows["record_hash"] + ":deleted"
-        lake.upsert("talks", rows)
-        report.removed = gone
     return report
 
 

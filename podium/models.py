@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictStr,
     StringConstraints,
     computed_field,
@@ -65,6 +66,9 @@ class Talk(_Strict):
     state: TalkState = TalkState.submitted
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
+    # Position in the source's own order (a DynamoDB stream SequenceNumber), set by the parser;
+    # not content, so it stays out of dumps and hashes. See podium/ordering.py.
+    _sequence: int | None = PrivateAttr(default=None)
 
     @field_validator("title")
     @classmethod

@@ -42,7 +42,15 @@ class LakeSettings(BaseModel):
     )
     s3_allow_unsafe_rename: bool = Field(
         default=False,
-        description="Let Delta commit on S3 without a lock (single-writer set-ups and tests).",
+        description="Let Delta commit on S3 without any mutual exclusion: only safe with a "
+        "single writer process; concurrent writers can then lose commits. Overrides "
+        "s3_conditional_put.",
+    )
+    s3_conditional_put: str = Field(
+        default="etag",
+        description="How Delta commits stay atomic with concurrent writers on S3: 'etag' "
+        "creates each commit file with a conditional write (If-None-Match), which AWS S3, "
+        "MinIO, Cloudflare R2 and moto support; '' leaves delta-rs's own default.",
     )
     write_retries: int = Field(
         default=8, ge=0, description="Retries of a Delta commit that lost a race with a writer."

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from podium.models import Event, Talk, TalkState
+from podium.ordering import Removal, SourceOrder, latest, parse_sequence
 
 
 @dataclass(frozen=True)
@@ -154,16 +155,65 @@ def _talk_id_from_keys(keys: dict[str, Any]) -> str:
     return sk or str(keys.get("pk", ""))
 
 
+def _approximate_time(stream: dict[str, Any]) -> datetime | None:
+    value = stream.get("ApproximateCreationDateTime")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
 def parse_dynamodb_stream(payload: Any) -> ParseResult:
     """{"Records": [...]} (or a bare list) of DynamoDB Streams records.
 
     INSERT/MODIFY records of talk items (sk starting with "talk") become talks; REMOVE records
-    become deletions; records of other item types are ignored, not rejected.
+    become deletions (`Removal`s); records of other item types are ignored, not rejected.
+
+    Changes keep their place in the stream: each carries its `SequenceNumber`, and when one key
+    has several records in the batch only the last by sequence number (by position when there
+    is none) is kept, so `[MODIFY t, REMOVE t]` removes t and `[REMOVE t, INSERT t]` restores it,
+    whatever order the batch lists them in.
     """
     records = payload.get("Records") if isinstance(payload, dict) else payload
     if not isinstance(records, list):
         raise SourceError('expected {"Records": [...]} or a list of stream records')
+    changes, errors = _parse_stream_records(records)
+    by_key: dict[str, list[tuple[int, Talk | Removal]]] = {}
+    for index, change in changes:
+        by_key.setdefault(_change_id(change), []).append((index, change))
+    winners: list[tuple[int, Talk | Removal]] = []
+    for items in by_key.values():
+        # Sequence order first (a batch may list records out of order), then position.
+        items.sort(key=lambda item: (_order(item[1]).sequence or 0, item[0]))
+        winner = latest([(_order(change), (index, change)) for index, change in items])
+        winners.append(winner)  # type: ignore[arg-type]
+    result = ParseResult(errors=errors)
+    for _, change in sorted(winners, key=lambda item: item[0]):
+        if isinstance(change, Talk):
+            result.talks.append(change)
+        else:
+            result.removed.append(change)
+    return result
+
+
+def _change_id(change: Talk | Removal) -> str:
+    return change.talk_id if isinstance(change, Talk) else str(change)
+
+
+def _order(change: Talk | Removal) -> SourceOrder:
+    if isinstance(change, Talk):
+        return SourceOrder(change._sequence, change.updated_at)
+    return SourceOrder(change.sequence, change.updated_at)
+
+
+def _parse_stream_records(
+    records: list[Any],
+) -> tuple[list[tuple[int, Talk | Removal]], list[RecordError]]:
+    """Each talk record as (position, change), in stream order; the rest as errors."""
     result = ParseResult()
+    changes: list[tuple[int, Talk | Removal]] = []
     for index, record in enumerate(records):
         name = f"Records[{index}]"
         if not isinstance(record, dict):
@@ -190,8 +240,14 @@ def parse_dynamodb_stream(payload: Any) -> ParseResult:
             continue  # another item type of the single table: not ours
         talk_id = _talk_id_from_keys(keys)
         name = f"Records[{index}] ({talk_id})"
+        try:
+            sequence = parse_sequence(stream.get("SequenceNumber"))
+        except ValueError as error:
+            result.errors.append(RecordError(name, "dynamodb.SequenceNumber", str(error)))
+            continue
+        changed_at = _approximate_time(stream)
         if event_name == "REMOVE":
-            result.removed.append(talk_id)
+            changes.append((index, Removal(talk_id, sequence=sequence, updated_at=changed_at)))
             continue
         image = stream.get("NewImage")
         if not isinstance(image, dict):
@@ -218,9 +274,16 @@ def parse_dynamodb_stream(payload: Any) -> ParseResult:
             if target in ("submitted_at", "updated_at") and isinstance(value, int | float):
                 value = datetime.fromtimestamp(value, UTC)
             data[target] = value
+        if changed_at is not None:
+            data.setdefault("updated_at", changed_at)
         # Items carry housekeeping attributes (GSI keys, counters): skipped, never an error.
+        before = len(result.talks)
         _validate_talk(name, data, result)
-    return result
+        if len(result.talks) > before:
+            talk = result.talks.pop()
+            talk._sequence = sequence
+            changes.append((index, talk))
+    return changes, result.errors
 
 
 # ---- (3) JSONL ------------------------------------------------------------------------------

@@ -11,11 +11,20 @@ Two ways to the same table, tested to agree:
   those talks as they were then (Delta time travel) and as they are now, and adds the
   difference to the stored counts. Trusting a caller's list of changed talks alone would lose
   changes, since a debounced trigger passes only the last event.
+
+Exactly once: the bookmark (the source versions counted so far) is not a separate blob but Delta
+app transactions (`txn` actions, one per source table) in the very commit that writes the
+counts. A run that dies before that commit changed nothing; one that dies after it left counts
+and bookmark in step, so the retry starts from there. Each run reads the bookmark and the stored
+counts from one pinned snapshot of `tag_counts` and commits against it; if another run
+committed in between, delta-rs refuses the commit and the run starts over from the new state.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,15 +33,16 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable, QueryBuilder
-from deltalake.exceptions import DeltaError
+from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from podium.lake import SCHEMAS, Lake, sql_list
 from podium.models import normalise_tag
 
 SCOPES = ("all", "event", "state")
 UNCOUNTED_STATES = frozenset({"deleted"})
-STATE_BLOB = "state/tag_counts.json"
+STATE_BLOB = "state/tag_counts.json"  # the bookmark of older versions, read once to migrate
+BOOKMARK_APP = "podium.tag_counts."  # + source table name: a Delta app transaction id
 _SOURCES = ("talks", "talk_tags")
 _KEY = ["scope", "key", "tag"]
 
@@ -161,19 +171,64 @@ def _versions(lake: Lake) -> dict[str, int | None]:
     return {name: lake.version(name) for name in _SOURCES}
 
 
-def _load_state(lake: Lake) -> dict[str, int | None] | None:
-    if not lake.blob_exists(STATE_BLOB) or not lake.exists("tag_counts"):
+def _counts_table(lake: Lake) -> DeltaTable | None:
+    """The `tag_counts` table at its current version, pinned: reads and the commit use it."""
+    try:
+        return DeltaTable(lake.table_uri("tag_counts"), storage_options=lake.storage_options)
+    except TableNotFoundError:
         return None
-    state = json.loads(lake.get_blob(STATE_BLOB))
-    return {name: state.get(name) for name in _SOURCES}
 
 
-def _save_state(lake: Lake, versions: dict[str, int | None]) -> None:
-    lake.put_blob(STATE_BLOB, json.dumps(versions, sort_keys=True).encode())
+def _load_state(lake: Lake, table: DeltaTable | None) -> dict[str, int | None] | None:
+    """The source versions the counts in `table` include; None when unknown (recount)."""
+    if table is None:
+        return None
+    marks = {name: table.transaction_version(BOOKMARK_APP + name) for name in _SOURCES}
+    if all(mark is not None for mark in marks.values()):
+        # Stored as version + 1, so 0 can say "the table did not exist yet".
+        return {name: None if mark == 0 else mark - 1 for name, mark in marks.items()}  # type: ignore[operator]
+    if lake.blob_exists(STATE_BLOB):  # a lake from before the bookmark moved into the commit
+        state = json.loads(lake.get_blob(STATE_BLOB))
+        return {name: state.get(name) for name in _SOURCES}
+    return None
+
+
+def _bookmark(versions: dict[str, int | None]) -> CommitProperties:
+    return CommitProperties(
+        app_transactions=[
+            Transaction(BOOKMARK_APP + name, 0 if version is None else version + 1)
+            for name, version in versions.items()
+        ],
+        custom_metadata={"podium.tag_counts.versions": json.dumps(versions, sort_keys=True)},
+    )
+
+
+def _stored_counts(table: DeltaTable, tags: list[str]) -> pd.DataFrame:
+    """Stored count rows for `tags`, from the pinned snapshot."""
+    reader = (
+        QueryBuilder()
+        .register("t", table)
+        .execute(f'SELECT "scope", "key", "tag", "talks" FROM t WHERE "tag" IN {sql_list(tags)}')
+    )
+    data = pa.table(reader.read_all())
+    schema = SCHEMAS["tag_counts"]
+    return data.cast(pa.schema([schema.field(c) for c in data.column_names])).to_pandas()
+
+
+def _until_committed(lake: Lake, attempt: Any) -> TagCountRun:
+    """Run a whole read-compute-commit attempt again when another run committed first."""
+    for number in range(lake.write_retries + 1):
+        try:
+            return attempt()
+        except CommitFailedError:
+            if number == lake.write_retries:
+                raise
+            time.sleep(min(2.0, 0.05 * 2**number) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
 
 
 def recompute_tag_counts(*, lake: Lake, computed_at: datetime | None = None) -> TagCountRun:
-    """Rebuild `tag_counts` from scratch and remember the source versions it counted.
+    """Rebuild `tag_counts` from scratch; the source versions counted commit with the rows.
 
     Args:
         lake: the lake holding `talks` and `talk_tags`.
@@ -184,8 +239,8 @@ def recompute_tag_counts(*, lake: Lake, computed_at: datetime | None = None) -> 
     talks = _read_at(lake, "talks", versions["talks"])
     tags = _read_at(lake, "talk_tags", versions["talk_tags"])
     counts = count(contributions(talks, tags)).assign(computed_at=computed_at)
-    lake.overwrite("tag_counts", counts)
-    _save_state(lake, versions)
+    # An overwrite is correct whatever committed meanwhile, so the lake's own retry suffices.
+    lake.overwrite("tag_counts", counts, commit_properties=_bookmark(versions))
     return TagCountRun("full", len(talks), len(counts), 0, versions)
 
 
@@ -195,7 +250,10 @@ def update_tag_counts(
     talk_ids: Iterable[str] | None = None,
     computed_at: datetime | None = None,
 ) -> TagCountRun:
-    """Apply the changes since the last run to `tag_counts`; a full rebuild when there is none.
+    """Apply the changes since the last run to `tag_counts`, exactly once.
+
+    A full rebuild when there is no bookmark. Safe to retry after a failure at any point and
+    to run concurrently with itself.
 
     Args:
         lake: the lake.
@@ -203,18 +261,19 @@ def update_tag_counts(
         computed_at: timestamp written on changed rows (now by default).
     """
     computed_at = computed_at or datetime.now(UTC)
-    previous = _load_state(lake)
-    if previous is None:
+    return _until_committed(lake, lambda: _update_once(lake, set(talk_ids or ()), computed_at))
+
+
+def _update_once(lake: Lake, talk_ids: set[str], computed_at: datetime) -> TagCountRun:
+    table = _counts_table(lake)
+    previous = _load_state(lake, table)
+    if table is None or previous is None:
         return recompute_tag_counts(lake=lake, computed_at=computed_at)
     current = _versions(lake)
     try:
-        changed = set(talk_ids or ())
+        changed = set(talk_ids)
         for name in _SOURCES:
             changed |= _changed_talk_ids(lake, name, previous[name], current[name])
-        if not changed:
-            # Nothing to apply, but remember the versions so the next run diffs from here.
-            _save_state(lake, current)
-            return TagCountRun("incremental", 0, 0, 0, current)
         old = contributions(
             _read_at(lake, "talks", previous["talks"], changed),
             _read_at(lake, "talk_tags", previous["talk_tags"], changed),
@@ -232,30 +291,36 @@ def update_tag_counts(
         count(new).set_index(_KEY)["talks"].sub(count(old).set_index(_KEY)["talks"], fill_value=0)
     )
     delta = delta[delta != 0]
+    ids = tuple(sorted(changed))
     if delta.empty:
-        _save_state(lake, current)
-        return TagCountRun(
-            "incremental", len(changed), 0, 0, current, tuple(sorted(changed)), touched, at_events
-        )
+        if current != previous:  # nothing to count, but the next run diffs from here
+            table.create_write_transaction(
+                [], mode="append", schema=table.schema(), commit_properties=_bookmark(current)
+            )
+        return TagCountRun("incremental", len(changed), 0, 0, current, ids, touched, at_events)
     keys = delta.reset_index()
-    stored = lake.read("tag_counts", where=[("tag", "in", sorted(set(keys["tag"])))])
-    stored = stored.set_index(_KEY)["talks"]
+    stored = _stored_counts(table, sorted(set(keys["tag"]))).set_index(_KEY)["talks"]
     updated = stored.reindex(delta.index, fill_value=0).add(delta).astype("int64")
     rows = updated.rename("talks").reset_index().assign(computed_at=computed_at)
-    lake.upsert("tag_counts", rows)
-    deleted = 0
-    if (rows["talks"] <= 0).any():
-        deleted = lake.delete("tag_counts", predicate="talks <= 0")
-    _save_state(lake, current)
+    # Counts, deletions of counts that reached zero, and the bookmark: one commit, against the
+    # snapshot the stored counts were read from.
+    on = " AND ".join(f"t.{k} = s.{k}" for k in _KEY)
+    metrics = (
+        table.merge(
+            lake.arrow("tag_counts", rows),
+            predicate=on,
+            source_alias="s",
+            target_alias="t",
+            commit_properties=_bookmark(current),
+        )
+        .when_matched_delete(predicate="s.talks <= 0")
+        .when_matched_update_all(predicate="s.talks > 0")
+        .when_not_matched_insert_all(predicate="s.talks > 0")
+        .execute()
+    )
+    deleted = int(metrics.get("num_target_rows_deleted", 0))
     return TagCountRun(
-        "incremental",
-        len(changed),
-        len(rows),
-        deleted,
-        current,
-        tuple(sorted(changed)),
-        touched,
-        at_events,
+        "incremental", len(changed), len(rows), deleted, current, ids, touched, at_events
     )
 
 

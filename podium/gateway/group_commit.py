@@ -59,15 +59,22 @@ class GroupCommitter:
         return mine.future.result()
 
     def _write(self, batch: list[_Pending]) -> None:
-        talks = [t for item in batch for t in item.talks]
-        removed = [i for item in batch for i in item.removed]
+        # Requests in arrival order, each in its own order: record_talks lets the source order
+        # (sequence numbers, updated_at) decide between them, arrival only breaks ties.
+        changes = [c for item in batch for c in (*item.talks, *item.removed)]
         try:
-            report = record_talks(lake=self.lake, talks=talks, removed=removed)
+            report = record_talks(lake=self.lake, changes=changes)
             self.writes += 1
-        except BaseException as error:  # every waiting request must learn of it
+        except Exception as error:  # every waiting request must learn of it
             for item in batch:
                 item.future.set_exception(error)
             return
+        except BaseException as error:
+            # KeyboardInterrupt/SystemExit: fail the waiting requests, then let it propagate
+            # so Ctrl-C still stops the process.
+            for item in batch:
+                item.future.set_exception(RuntimeError(f"interrupted: {type(error).__name__}"))
+            raise
         for item in batch:
             item.future.set_result(_share(report, item))
 
@@ -85,4 +92,5 @@ def _share(report: IngestReport, item: _Pending) -> IngestReport:
         unchanged=pick(report.unchanged),
         removed=pick(report.removed),
         pending=pick(report.pending),
+        stale=pick(report.stale),
     )

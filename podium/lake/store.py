@@ -12,11 +12,11 @@ from typing import Any, Literal, TypeVar
 import fsspec
 import pandas as pd
 import pyarrow as pa
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from podium.lake.keyed_reader import KeyedReader
-from podium.lake.tables import PRIMARY_KEYS, SCHEMAS
+from podium.lake.tables import ADDED_COLUMNS, PRIMARY_KEYS, SCHEMAS
 
 T = TypeVar("T")
 
@@ -96,6 +96,10 @@ class Lake:
                 fs["secret"] = storage["AWS_SECRET_ACCESS_KEY"]
             if lake.s3_allow_unsafe_rename:
                 storage["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+            elif lake.s3_conditional_put:
+                # Two writers racing for the same commit number: only one conditional put of
+                # _delta_log/<n>.json succeeds, the other retries on top of it.
+                storage["conditional_put"] = lake.s3_conditional_put
         return cls(url, storage, fs, lake.write_retries)
 
     def __repr__(self) -> str:  # never show storage options: they hold keys
@@ -171,10 +175,25 @@ class Lake:
     def arrow(self, name: str, frame: pd.DataFrame) -> pa.Table:
         """Rows as an Arrow table of the table's schema (columns checked, types cast)."""
         schema = SCHEMAS[name]
-        missing = [c for c in schema.names if c not in frame.columns]
+        optional = ADDED_COLUMNS.get(name, ())
+        missing = [c for c in schema.names if c not in frame.columns and c not in optional]
         if missing:
             raise LakeError(f"{name}: rows lack columns {missing}")
+        absent = [c for c in optional if c not in frame.columns]
+        if absent:
+            frame = frame.assign(**{c: None for c in absent})
         return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+
+    def _evolve(self, name: str, table: DeltaTable) -> bool:
+        """Add the columns of ADDED_COLUMNS an older table lacks; True when it did."""
+        from deltalake.schema import Field
+
+        have = set(pa.schema(table.schema().to_arrow()).names)
+        fields = [SCHEMAS[name].field(c) for c in ADDED_COLUMNS.get(name, ()) if c not in have]
+        if not fields:
+            return False
+        self.retrying(lambda: table.alter.add_columns([Field.from_arrow(f) for f in fields]))
+        return True
 
     def retrying(self, action: Callable[[], T]) -> T:
         """Run a Delta commit, retrying one that lost a race with jittered backoff."""
@@ -202,10 +221,28 @@ class Lake:
         return self._write(name, frame, mode="append", writer_properties=writer_properties)
 
     def overwrite(
-        self, name: str, frame: pd.DataFrame, *, writer_properties: WriterProperties | None = None
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        *,
+        writer_properties: WriterProperties | None = None,
+        commit_properties: CommitProperties | None = None,
     ) -> int:
-        """Replace the whole table (old versions stay for time travel)."""
-        return self._write(name, frame, mode="overwrite", writer_properties=writer_properties)
+        """Replace the whole table (old versions stay for time travel).
+
+        Args:
+            name: table name.
+            frame: the new rows.
+            writer_properties: Parquet options.
+            commit_properties: app transactions / metadata committed atomically with the rows.
+        """
+        return self._write(
+            name,
+            frame,
+            mode="overwrite",
+            writer_properties=writer_properties,
+            commit_properties=commit_properties,
+        )
 
     def replace_where(
         self,
@@ -233,8 +270,11 @@ class Lake:
         mode: Literal["append", "overwrite"],
         predicate: str | None = None,
         writer_properties: WriterProperties | None = None,
+        commit_properties: CommitProperties | None = None,
     ) -> int:
         data = self.arrow(name, frame)
+        if name in ADDED_COLUMNS and (table := self._table(name)) is not None:
+            self._evolve(name, table)
         self.retrying(
             lambda: write_deltalake(
                 self.table_uri(name),
@@ -243,9 +283,23 @@ class Lake:
                 predicate=predicate,
                 writer_properties=writer_properties,  # type: ignore[arg-type]
                 storage_options=self.storage_options,
+                commit_properties=commit_properties,
             )
         )
         return len(frame)
+
+    def _create(self, name: str) -> None:
+        """Create an empty table; a concurrent creator winning the race is fine."""
+        try:
+            DeltaTable.create(
+                self.table_uri(name),
+                SCHEMAS[name],
+                mode="ignore",
+                storage_options=self.storage_options,
+            )
+        except Exception:
+            if not self.exists(name):
+                raise
 
     def delete(self, name: str, *, predicate: str) -> int:
         """Delete rows matching a SQL predicate; returns how many."""
@@ -284,18 +338,18 @@ class Lake:
         if frame.duplicated(list(keys)).any():
             raise LakeError(f"{name}: duplicate keys in one upsert")
         if not self.exists(name):
-            try:
-                self.append(name, frame)
-                return MergeStats(inserted=len(frame))
-            except Exception:
-                if not self.exists(name):  # a concurrent first write won: merge instead
-                    raise
+            # Create the table empty, then MERGE like any other write: two processes appending
+            # the first rows at once would both succeed and leave duplicate keys.
+            self._create(name)
         data = self.arrow(name, frame)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
 
         def action() -> MergeStats:
             table = self._table(name)
             assert table is not None
+            if name in ADDED_COLUMNS and self._evolve(name, table):
+                table = self._table(name)
+                assert table is not None
             merger = table.merge(
                 data, predicate=on, source_alias="s", target_alias="t"
             ).when_matched_update_all(predicate=changed_when)

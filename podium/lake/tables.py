@@ -23,6 +23,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("content_hash", pa.string()),
             ("record_hash", pa.string()),
             ("ingested_at", _ts),
+            # Source order of the change that wrote the row (podium/ordering.py): the stream's
+            # zero-padded SequenceNumber and the source's own timestamp, null when not given.
+            ("source_sequence", pa.string()),
+            ("source_updated_at", _ts),
         ]
     ),
     "events": pa.schema(
@@ -157,4 +161,10 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "reviews": ("repo", "commit"),
     "enrich_runs": ("flow_run_id",),
     "embeddings": ("model", "text_hash"),
+}
+
+# Columns added to a table after lakes were created with it: rows may omit them (they are
+# written as nulls) and existing tables gain them on their next write (Lake evolves them).
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "talks": ("source_sequence", "source_updated_at"),
 }

@@ -6,7 +6,7 @@ tests/podium/lake/). Nothing is faked.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from podium.ingest import (
 )
 from podium.lake import Lake
 from podium.models import Event, Talk, TalkState
+from podium.ordering import Removal
 
 
 @pytest.fixture
@@ -64,6 +65,7 @@ def test_new_talks_are_recorded_and_pending_for_every_stage(lake: Lake) -> None:
         "unchanged": [],
         "removed": [],
         "pending": ["a", "b"],
+        "stale": [],
     }
     assert stored(lake, "b").title == "Ünïcödé 漢字"
     assert stored(lake, "a").content_hash == a.content_hash
@@ -153,11 +155,103 @@ def test_removed_talks_are_kept_with_state_deleted(lake: Lake) -> None:
     assert again.removed == [] and lake.version("talks") == version
 
 
-def test_a_talk_in_the_same_batch_beats_its_removal(lake: Lake) -> None:
+def test_a_removal_after_a_talk_in_the_same_batch_removes_it(lake: Lake) -> None:
+    # The old behaviour kept t live here ("the talk beats its removal"): arrival order now
+    # decides when the source gives no order, and the removal came last.
     record_talks(lake=lake, talks=[talk("a")])
-    report = record_talks(lake=lake, talks=[talk("a", state="accepted")], removed=["a"])
-    assert report.removed == [] and report.updated == ["a"]
+    report = record_talks(lake=lake, changes=[talk("a", state="accepted"), "a"])
+    assert report.removed == ["a"] and report.updated == []
+    assert stored(lake, "a").state == "deleted"
+
+
+def test_a_talk_after_its_removal_in_the_same_batch_restores_it(lake: Lake) -> None:
+    record_talks(lake=lake, talks=[talk("a")])
+    report = record_talks(lake=lake, changes=["a", talk("a", state="accepted")])
+    assert report.updated == ["a"] and report.removed == []
     assert stored(lake, "a").state == "accepted"
+
+
+def at(minute: int) -> datetime:
+    return datetime(2027, 3, 1, 12, minute, tzinfo=UTC)
+
+
+def test_a_late_redelivery_of_an_older_version_does_not_overwrite_the_newer(lake: Lake) -> None:
+    v1 = talk("a", title="First", updated_at=at(1))
+    v2 = talk("a", title="Second", updated_at=at(2))
+    record_talks(lake=lake, talks=[v2])
+    version = lake.version("talks")
+    report = record_talks(lake=lake, talks=[v1])
+    assert report.stale == ["a"] and report.updated == report.pending == []
+    assert stored(lake, "a").title == "Second"
+    assert lake.version("talks") == version
+    assert {v[0] for v in ledger(lake).values()} == {v2.content_hash}
+
+
+def test_within_a_batch_the_latest_updated_at_wins_not_the_last_listed(lake: Lake) -> None:
+    v1 = talk("a", title="First", updated_at=at(1))
+    v2 = talk("a", title="Second", updated_at=at(2))
+    report = record_talks(lake=lake, talks=[v2, v1])
+    assert report.new == ["a"]
+    assert stored(lake, "a").title == "Second"
+
+
+def test_a_removal_is_a_tombstone_an_older_upsert_cannot_undo(lake: Lake) -> None:
+    record_talks(lake=lake, talks=[talk("a", updated_at=at(1))])
+    record_talks(lake=lake, removed=[Removal("a", updated_at=at(3))])
+    report = record_talks(lake=lake, talks=[talk("a", title="Edited", updated_at=at(2))])
+    assert report.stale == ["a"]
+    row = stored(lake, "a")
+    assert row.state == "deleted" and row.title == "Talk a"
+    # A newer version does bring it back.
+    report = record_talks(lake=lake, talks=[talk("a", title="Back", updated_at=at(4))])
+    assert report.updated == ["a"] and stored(lake, "a").title == "Back"
+
+
+def test_a_removal_of_a_talk_never_seen_still_blocks_its_older_insert(lake: Lake) -> None:
+    report = record_talks(lake=lake, removed=[Removal("a", sequence=30)])
+    assert report.removed == []  # nothing live was removed
+    insert = talk("a")
+    insert._sequence = 10
+    assert record_talks(lake=lake, talks=[insert]).stale == ["a"]
+    assert stored(lake, "a").state == "deleted"
+    assert ledger(lake) == {}
+
+
+def test_sequence_numbers_order_changes_across_batches(lake: Lake) -> None:
+    def seq(n: int, **changes) -> Talk:
+        value = talk("a", **changes)
+        value._sequence = n
+        return value
+
+    # Delivered 3, 1, 2: the state follows the sequence numbers, not the arrival.
+    record_talks(lake=lake, talks=[seq(300, title="Third")])
+    assert record_talks(lake=lake, talks=[seq(100, title="First")]).stale == ["a"]
+    assert record_talks(lake=lake, removed=[Removal("a", sequence=200)]).stale == ["a"]
+    assert stored(lake, "a").title == "Third" and stored(lake, "a").state == "submitted"
+    # Sequence numbers beat timestamps when both sides have one (a wrong clock cannot win).
+    late_clock = seq(250, title="Clock", updated_at=at(59))
+    assert record_talks(lake=lake, talks=[late_clock]).stale == ["a"]
+
+
+def test_the_same_content_at_a_newer_version_moves_the_order_forward(lake: Lake) -> None:
+    # v3 repeats v1's content; a late v2 must still lose to it.
+    record_talks(lake=lake, talks=[talk("a", updated_at=at(1))])
+    report = record_talks(lake=lake, talks=[talk("a", updated_at=at(3))])
+    assert report.unchanged == ["a"]
+    assert record_talks(lake=lake, talks=[talk("a", title="v2", updated_at=at(2))]).stale == ["a"]
+    assert stored(lake, "a").title == "Talk a"
+
+
+def test_the_merge_rechecks_order_against_a_concurrent_newer_commit(lake: Lake) -> None:
+    # Two writers read the lake before either commits (as two gateway processes can): the
+    # older one commits second and must not overwrite the newer one.
+    from podium.ingest import IN_SOURCE_ORDER, talks_to_frame
+
+    record_talks(lake=lake, talks=[talk("a", updated_at=at(1))])
+    record_talks(lake=lake, talks=[talk("a", title="Newer", updated_at=at(3))])
+    stale_frame = talks_to_frame([talk("a", title="Older", updated_at=at(2))])
+    stats = lake.upsert("talks", stale_frame, changed_when=IN_SOURCE_ORDER)
+    assert stats.changed == 0 and stored(lake, "a").title == "Newer"
 
 
 def test_a_removed_talk_that_comes_back_is_restored(lake: Lake) -> None:
@@ -182,6 +276,7 @@ def test_empty_batch_touches_nothing(lake: Lake) -> None:
         "unchanged": [],
         "removed": [],
         "pending": [],
+        "stale": [],
     }
     assert not lake.exists("talks")
 

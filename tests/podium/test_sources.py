@@ -187,12 +187,54 @@ def test_stream_without_a_records_list_is_a_source_error(payload) -> None:
 def test_the_bundled_sample_stream() -> None:
     result = load_source(SAMPLE / "dynamodb-stream.json")
     assert result.errors == [] and result.removed == ["t-d03"]
-    assert [t.talk_id for t in result.talks] == ["t-d01", "t-d02", "t-d01"]
-    modified = result.talks[2]  # the MODIFY of t-d01 after its INSERT
+    # t-d01's INSERT and MODIFY collapse into the MODIFY, the later by sequence number.
+    assert [t.talk_id for t in result.talks] == ["t-d02", "t-d01"]
+    modified = result.talks[1]
     assert modified.speakers == ["Ayodele Martins", "Klara Novák"]
     assert modified.tags == ["performance", "generators"]
     assert modified.event_ids == ["pycon-lakeshore-2027"]
-    assert modified.content_hash != result.talks[0].content_hash
+    assert modified._sequence == 111500000000021457881042
+    assert modified.updated_at == datetime.fromtimestamp(1799398215, UTC)
+    assert result.removed[0].sequence == 111600000000021457881390
+
+
+def _talk_records(*changes: tuple[str, int]) -> list[dict]:
+    out = []
+    for event_name, sequence in changes:
+        image = None if event_name == "REMOVE" else {"title": S(f"v{sequence}")}
+        out.append(record(event_name, image=image, SequenceNumber=str(sequence)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("changes", "expect"),
+    [
+        ([("INSERT", 1), ("MODIFY", 2), ("REMOVE", 3)], None),
+        ([("REMOVE", 3), ("INSERT", 1), ("MODIFY", 2)], None),  # listed out of order
+        ([("MODIFY", 2), ("REMOVE", 1)], "v2"),
+        ([("INSERT", 1), ("REMOVE", 2), ("INSERT", 3)], "v3"),
+        ([("MODIFY", 30), ("MODIFY", 200), ("MODIFY", 100)], "v200"),  # numeric, not text
+    ],
+)
+def test_one_key_in_one_batch_follows_the_sequence_numbers(changes, expect) -> None:
+    result = parse_dynamodb_stream(_talk_records(*changes))
+    assert result.errors == []
+    if expect is None:
+        assert result.talks == [] and result.removed == ["t-1"]
+    else:
+        assert result.removed == [] and [t.title for t in result.talks] == [expect]
+
+
+def test_a_bad_sequence_number_rejects_only_its_record() -> None:
+    records = [
+        record("INSERT", sk="talk#a", image={"title": S("A")}, SequenceNumber="12x"),
+        record("INSERT", sk="talk#b", image={"title": S("B")}, SequenceNumber="13"),
+    ]
+    result = parse_dynamodb_stream(records)
+    assert [t.talk_id for t in result.talks] == ["b"]
+    assert [(e.record, e.field) for e in result.errors] == [
+        ("Records[0] (a)", "dynamodb.SequenceNumber")
+    ]
 
 
 # ---- (3) JSONL ----------------------------------------------------------------------------------

@@ -135,3 +135,100 @@ def test_read_scope(tmp_path, scope: str, key: str) -> None:
     recompute_tag_counts(lake=lake)
     rows = read_tag_counts(lake=lake, scope=scope, key=key)
     assert len(rows) > 0 and rows["talks"].is_monotonic_decreasing
+
+
+# ---- exactly once: a run killed at any point, then retried; runs racing each other ----------
+
+_CRASH_AFTER_WRITES = r"""
+import os, sys
+import deltalake, deltalake.table
+import podium.lake.store as store
+from podium.lake import Lake
+from podium.tag_counts import update_tag_counts
+
+limit = int(sys.argv[2])
+writes = 0
+
+def counted(fn):
+    def wrapper(*args, **kwargs):
+        global writes
+        out = fn(*args, **kwargs)
+        writes += 1
+        if writes == limit:
+            os._exit(9)  # die right after this write reached storage, like a kill -9
+        return out
+    return wrapper
+
+# Every way the lake's storage is written: Delta commits and blobs.
+store.write_deltalake = counted(store.write_deltalake)
+deltalake.table.TableMerger.execute = counted(deltalake.table.TableMerger.execute)
+deltalake.DeltaTable.delete = counted(deltalake.DeltaTable.delete)
+deltalake.DeltaTable.create_write_transaction = counted(
+    deltalake.DeltaTable.create_write_transaction
+)
+Lake.put_blob = counted(Lake.put_blob)
+update_tag_counts(lake=Lake(sys.argv[1]))
+"""
+
+
+def _retag(lake: Lake) -> None:
+    lake.delete("talk_tags", predicate="talk_id IN ('t002', 't003', 't010')")
+    lake.append("talk_tags", tag_rows([("t002", "rust"), ("t003", "go"), ("t010", "rust")]))
+    lake.upsert("talks", talk_rows([Talk(talk_id="t004", title="gone", state="deleted")]))
+
+
+@pytest.mark.parametrize("crash_after", [1, 2, 3])
+def test_a_run_killed_after_any_write_then_retried_counts_exactly_once(
+    tmp_path, crash_after: int
+) -> None:
+    import subprocess
+    import sys
+
+    lake = make_lake(tmp_path / "lake")
+    update_tag_counts(lake=lake)
+    _retag(lake)
+    child = subprocess.run(
+        [sys.executable, "-c", _CRASH_AFTER_WRITES, lake.url, str(crash_after)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode in (0, 9), child.stderr[-2000:]
+    update_tag_counts(lake=lake)  # the retry
+    _full_equals_incremental(lake)
+    update_tag_counts(lake=lake)  # and once more: still nothing counted twice
+    _full_equals_incremental(lake)
+
+
+def test_concurrent_runs_count_each_change_once(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    lake = make_lake(tmp_path / "lake")
+    update_tag_counts(lake=lake)
+    _retag(lake)
+    script = "import sys; from podium.lake import Lake; from podium.tag_counts import "
+    script += "update_tag_counts; update_tag_counts(lake=Lake(sys.argv[1]))"
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script, lake.url], stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=180)
+        assert run.returncode == 0, err.decode()[-2000:]
+    _full_equals_incremental(lake)
+
+
+def test_the_bookmark_is_in_the_counts_commit(tmp_path) -> None:
+    from deltalake import DeltaTable
+
+    from podium.tag_counts import BOOKMARK_APP
+
+    lake = make_lake(tmp_path / "lake")
+    update_tag_counts(lake=lake)
+    _retag(lake)
+    run = update_tag_counts(lake=lake)
+    table = DeltaTable(lake.table_uri("tag_counts"))
+    assert table.transaction_version(BOOKMARK_APP + "talks") == run.versions["talks"] + 1
+    assert table.transaction_version(BOOKMARK_APP + "talk_tags") == run.versions["talk_tags"] + 1
+    assert not lake.blob_exists("state/tag_counts.json")

@@ -39,3 +39,71 @@ def test_a_failed_write_fails_every_request_of_the_batch(tmp_path) -> None:
     with pytest.raises(Exception):  # noqa: B017 - whatever the lake raised reaches the caller
         committer.record(talks=[Talk(talk_id="t1", title="x")], removed=[])
     assert committer.writes == 0
+
+
+def _one_batch(committer: GroupCommitter, requests: list[dict]) -> list:
+    """Queue every request while the writer is busy, so one write records them all, in order."""
+    results: list = [None] * len(requests)
+    threads = []
+    with committer._writer:  # a write in progress: the requests queue up behind it
+        for index, request in enumerate(requests):
+
+            def run(index: int = index, request: dict = request) -> None:
+                try:
+                    results[index] = committer.record(**request)
+                except BaseException as error:  # noqa: BLE001 - handed to the assertions
+                    results[index] = error
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            threads.append(thread)
+            while len(committer._queue) < index + 1:  # keep arrival order deterministic
+                threading.Event().wait(0.005)
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_requests_folded_together_apply_in_source_order_not_arrival(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    lake = Lake(str(tmp_path / "lake"))
+    committer = GroupCommitter(lake)
+    newer = Talk(talk_id="t1", title="Newer", updated_at=datetime(2027, 1, 2, tzinfo=UTC))
+    older = Talk(talk_id="t1", title="Older", updated_at=datetime(2027, 1, 1, tzinfo=UTC))
+    # Unversioned: a removal then a re-submission of t2; arrival order decides.
+    again = Talk(talk_id="t2", title="Again")
+    reports = _one_batch(
+        committer,
+        [
+            {"talks": [newer], "removed": []},
+            {"talks": [older], "removed": ["t2"]},
+            {"talks": [again], "removed": []},
+        ],
+    )
+    assert committer.writes == 1
+    rows = lake.read("talks").set_index("talk_id")
+    assert rows.loc["t1", "title"] == "Newer"
+    assert rows.loc["t2", "state"] == "submitted"
+    assert reports[0].new == ["t1"] and reports[2].new == ["t2"]
+
+
+class _InterruptedLake(Lake):
+    """A real lake that gets Ctrl-C in the middle of recording."""
+
+    def upsert(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_the_writer_propagates_and_fails_the_others(tmp_path) -> None:
+    committer = GroupCommitter(_InterruptedLake(str(tmp_path / "lake")))
+    first, second = _one_batch(
+        committer,
+        [
+            {"talks": [Talk(talk_id="a", title="A")], "removed": []},
+            {"talks": [Talk(talk_id="b", title="B")], "removed": []},
+        ],
+    )
+    # Whichever thread wrote re-raised the KeyboardInterrupt itself; the other learnt of it.
+    kinds = sorted(type(r).__name__ for r in (first, second))
+    assert kinds == ["KeyboardInterrupt", "RuntimeError"]

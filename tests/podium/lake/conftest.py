@@ -79,8 +79,7 @@ def s3_lake(endpoint_url: str) -> Lake:
             s3_endpoint_url=endpoint_url,
             s3_access_key_id="testing",
             s3_secret_access_key="testing",
-            s3_allow_unsafe_rename=True,
-        )
+        )  # the default commit mode: conditional puts, safe for concurrent writers
     )
     return Lake.from_settings(settings)
 
