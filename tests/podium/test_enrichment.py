@@ -182,3 +182,22 @@ def test_pending_work_can_be_narrowed_without_losing_stages(lake: Lake) -> None:
     assert rest.stages == {"tags": {"w1", "w2"}, "image": {"w1", "w2"}}
     assert set(rest.attempts) == {("w1", "tags"), ("w1", "image"), ("w2", "tags"), ("w2", "image")}
     assert [t.talk_id for t in work.first(1).talks] == ["w0"]
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 item 1: an outcome overwrites a newer version")
+def test_an_edit_recorded_while_enrich_works_stays_pending(lake: Lake) -> None:
+    v1 = talk("a", title="First version")
+    record_talks(lake=lake, talks=[v1])
+    work = pending_work(lake=lake, max_attempts=3)  # enrich reads version 1
+    v2 = talk("a", title="Edited version")
+    record_talks(lake=lake, talks=[v2])  # the speaker edits meanwhile
+    record_outcomes(
+        lake=lake,
+        stage="tags",
+        done=work.for_stage("tags"),
+        errors={},
+        attempts=work.attempts,
+        max_attempts=3,
+    )
+    again = pending_work(lake=lake, max_attempts=3)
+    assert [t.content_hash for t in again.for_stage("tags")] == [v2.content_hash]
