@@ -83,10 +83,12 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("talk_id", pa.string()),
             ("stage", pa.string()),  # "tags" or "image"
             ("content_hash", pa.string()),
-            ("status", pa.string()),  # pending, done, error, failed
+            ("status", pa.string()),  # pending, running, done, error, failed
             ("attempts", pa.int32()),
             ("error", pa.string()),
             ("updated_at", _ts),
+            ("claimed_by", pa.string()),  # the claim (one batch of one run) holding the row
+            ("lease_until", _ts),  # the claim expires then: its process is presumed dead
         ]
     ),
     "talk_images": pa.schema(
@@ -157,4 +159,11 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "reviews": ("repo", "commit"),
     "enrich_runs": ("flow_run_id",),
     "embeddings": ("model", "text_hash"),
+}
+
+# Columns added to a table after it first shipped. Writers may leave them out (an upsert then
+# keeps them on matched rows and inserts nulls), and a table created before gets them added
+# the first time this code opens it.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "enrichment_state": ("claimed_by", "lease_until"),
 }
