@@ -20,13 +20,14 @@ from prefect_dask import DaskTaskRunner
 from flows.enrich import TAGGED_EVENT
 from flows.ingest import IngestRequest, ingest
 from podium.devices import resolve_device
-from podium.enrichment import pending_work
+from podium.enrichment import outstanding
+from podium.events import bounded_ids
 from podium.images import build_image_backend
 from podium.lake import Lake
 from podium.settings import get_settings
 from podium.tagging import build_tagger, load_history
+from podium.use_cases.enrich import EnrichResources, enrich_pending
 from podium.vocabulary import load_vocabulary
-from tasks.enrich import find_pending, run_covers, run_tagging
 
 
 @lru_cache(maxsize=1)
@@ -41,26 +42,30 @@ def _models(settings_key: str) -> tuple[Any, Any]:
 
 @task(name="enrich-chunk", cache_policy=NO_CACHE)
 def enrich_chunk(talk_ids: list[str]) -> dict[str, Any]:
-    """Tag and draw covers for one chunk of pending talks in this worker process."""
+    """Tag and draw covers for one chunk of pending talks in this worker process.
+
+    The chunk's talks are claimed like any enrich run's, so an `enrich` run working at the same
+    time (triggered by the import, or the safety net) never takes the same talk version.
+    """
     settings = get_settings()
     lake = Lake.from_settings(settings)
-    key = settings.model_dump_json()
     loads = 0 if _models.cache_info().currsize else 2
-    tagger, backend = _models(key)
-    work = pending_work(lake=lake, max_attempts=settings.enrich.max_attempts, talk_ids=talk_ids)
-    tagging = run_tagging(
+    tagger, backend = _models(settings.model_dump_json())
+    resources = EnrichResources(
         lake=lake,
         settings=settings,
-        work=work,
-        tagger=tagger,
-        history=load_history(lake=lake, encoder=tagger.encoder, exclude_talk_ids=set(talk_ids)),
-        vocabulary=load_vocabulary(lake=lake),
+        load_tagger=lambda exclude: (
+            tagger,
+            load_history(lake=lake, encoder=tagger.encoder, exclude_talk_ids=exclude),
+        ),
+        load_vocabulary=lambda: load_vocabulary(lake=lake),
+        load_image_backend=lambda: backend,
     )
-    covers = run_covers(lake=lake, settings=settings, work=work, backend=backend)
+    report = enrich_pending(resources, talk_ids=talk_ids, owner="backfill")
     return {
-        "tagged": tagging.done,
-        "covers": len(covers.done),
-        "failed": tagging.failed + covers.failed,
+        "tagged": report.tagged,
+        "covers": report.covers,
+        "failed": report.failed,
         "model_loads": loads,
     }
 
@@ -84,8 +89,7 @@ def backfill(source: str | None = None, chunk_size: int = 500) -> dict[str, Any]
     if source:
         ingest(IngestRequest(source=source))
     lake = Lake.from_settings(settings)
-    work = find_pending(lake=lake, max_attempts=settings.enrich.max_attempts, limit=None)
-    ids = [t.talk_id for t in work.talks]
+    ids = outstanding(lake=lake, max_attempts=settings.enrich.max_attempts)
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
     results = [future.result() for future in enrich_chunk.map(chunks)] if chunks else []
     tagged = [i for r in results for i in r["tagged"]]
@@ -107,7 +111,7 @@ def backfill(source: str | None = None, chunk_size: int = 500) -> dict[str, Any]
         emit_event(
             event=TAGGED_EVENT,
             resource={"prefect.resource.id": "podium.talks"},
-            payload={"talk_ids": tagged[:1000], "count": len(tagged)},
+            payload=bounded_ids(tagged),
         )
     return summary
 

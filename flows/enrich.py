@@ -1,7 +1,9 @@
 """The enrich flow: every pending talk, in batches, each model loaded once per run.
 
 Triggered (debounced) by `podium.talk.ingested` and on a short safety-net schedule; deployment
-concurrency 1 with ENQUEUE, so a burst of submissions costs a few runs, not one per talk.
+concurrency 1 with ENQUEUE, so a burst of submissions costs a few runs, not one per talk. The
+loop is `podium.use_cases.enrich.enrich_pending`; this flow adds the event, the run record and
+the artifacts, in that order: what drives the pipeline goes out before what decorates it.
 """
 
 from __future__ import annotations
@@ -16,19 +18,11 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from podium import event_catalog
-from podium.devices import resolve_device
+from podium.events import bounded_ids
 from podium.lake import Lake
-from podium.models import Vocabulary
 from podium.settings import get_settings
-from podium.vocabulary import load_vocabulary
-from tasks.enrich import (
-    StageResult,
-    find_pending,
-    load_image_backend,
-    load_tagger,
-    run_covers,
-    run_tagging,
-)
+from podium.use_cases.enrich import EnrichReport, enrich_pending
+from tasks.enrich import enrich_resources
 from tasks.images import publish_cover_gallery
 
 TAGGED_EVENT = event_catalog.TALK_TAGGED.name
@@ -48,69 +42,20 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
     started = datetime.now(UTC)
     settings = get_settings()
     logger = get_run_logger()
-    lake = Lake.from_settings(settings)
-    model_loads = passes = 0
-    tagger: Any = None
-    history: Any = None
-    backend: Any = None
-    vocabulary: Vocabulary | None = None
-    tagging, covering = StageResult(), StageResult()
-    tag_model = image_backend = ""
-    attempted: set[str] = set()
-    # Drain: talks submitted while a pass runs are taken by the next pass, with the models
-    # already loaded, instead of waiting for another flow run (and another model load).
-    while passes < settings.enrich.max_passes:
-        left = None if limit is None else limit - len(attempted)
-        if left is not None and left <= 0:
-            break
-        work = find_pending(
-            lake=lake, max_attempts=settings.enrich.max_attempts, limit=None
-        ).without(attempted)  # a talk that failed in this run waits for the next run
-        work = work.first(left) if left is not None else work
-        if not work.talks:
-            break
-        passes += 1
-        attempted |= {t.talk_id for t in work.talks}
-        if work.for_stage("tags"):
-            if tagger is None:
-                tagger, history = load_tagger(
-                    settings=settings,
-                    device=resolve_device(settings.tagging.device),
-                    lake=lake,
-                    exclude={t.talk_id for t in work.for_stage("tags")},
-                )
-                vocabulary = load_vocabulary(lake=lake)
-                model_loads += 1
-                tag_model = tagger.model_version
-            assert vocabulary is not None  # loaded with the tagger
-            tagging.extend(
-                run_tagging(
-                    lake=lake,
-                    settings=settings,
-                    work=work,
-                    tagger=tagger,
-                    history=history,
-                    vocabulary=vocabulary,
-                )
-            )
-        if work.for_stage("image"):
-            if backend is None:
-                backend = load_image_backend(
-                    settings=settings, device=resolve_device(settings.images.device)
-                )
-                model_loads += 1
-                image_backend = f"{backend.name}:{backend.model_version}"
-            covering.extend(run_covers(lake=lake, settings=settings, work=work, backend=backend))
-    tagged, imaged_rows = tagging.done, covering.rows
-    failed = tagging.failed + covering.failed
+    resources = enrich_resources(settings)
+    lake = resources.lake
+    run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
+    report = enrich_pending(resources, limit=limit, owner=run_id, logger=logger)
 
     summary: dict[str, Any] = {
-        "talks": len(attempted),
-        "passes": passes,
-        "tagged": len(tagged),
-        "covers": sum(len(r) for r in imaged_rows),
-        "failed": sorted(set(failed)),
-        "model_loads": model_loads,
+        "talks": len(report.talks),
+        "passes": report.passes,
+        "batches": report.batches,
+        "tagged": len(report.tagged),
+        "covers": report.covers,
+        "failed": sorted(set(report.failed)),
+        "superseded": sorted(set(report.superseded)),
+        "model_loads": report.model_loads,
         "batch_size": settings.enrich.batch_size,
     }
     logger.info(
@@ -119,10 +64,16 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
         summary["tagged"],
         summary["covers"],
         len(summary["failed"]),
-        model_loads,
+        report.model_loads,
     )
-    _publish(lake=lake, summary=summary, tagged=tagged, imaged_rows=imaged_rows)
-    run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
+    if report.tagged:
+        # First: aggregate-tags depends on it. Should it still be lost, aggregate-tags' own
+        # schedule counts from the Delta log, not from this payload.
+        emit_event(
+            event=TAGGED_EVENT,
+            resource={"prefect.resource.id": "podium.talks"},
+            payload=bounded_ids(report.tagged),
+        )
     lake.append(
         "enrich_runs",
         pd.DataFrame(
@@ -131,29 +82,23 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
                     "flow_run_id": run_id,
                     "started_at": started,
                     "finished_at": datetime.now(UTC),
-                    "talks_tagged": len(tagged),
-                    "talks_imaged": summary["covers"],
+                    "talks_tagged": len(report.tagged),
+                    "talks_imaged": report.covers,
                     "failed": len(summary["failed"]),
-                    "model_loads": model_loads,
-                    "tag_model": tag_model,
-                    "image_backend": image_backend,
+                    "model_loads": report.model_loads,
+                    "tag_model": report.tag_model,
+                    "image_backend": report.image_backend,
                 }
             ]
         ),
     )
-    if tagged:
-        emit_event(
-            event=TAGGED_EVENT,
-            resource={"prefect.resource.id": "podium.talks"},
-            payload={"talk_ids": tagged, "count": len(tagged)},
-        )
+    _publish(lake=lake, summary=summary, report=report)
     return summary
 
 
-def _publish(
-    *, lake: Lake, summary: dict[str, Any], tagged: list[str], imaged_rows: list[pd.DataFrame]
-) -> None:
+def _publish(*, lake: Lake, summary: dict[str, Any], report: EnrichReport) -> None:
     """Artifacts a person wants to look at: the run, tags per talk, covers, failures."""
+    tagged, imaged_rows = report.tagged, report.cover_rows
     create_markdown_artifact(
         key="enrich-run",
         markdown=(

@@ -11,6 +11,8 @@ from prefect.events import emit_event
 from pydantic import BaseModel, Field, model_validator
 
 from podium import event_catalog
+from podium.enrichment import outstanding
+from podium.events import bounded_ids
 from podium.ingest import IngestReport
 from podium.lake import Lake
 from podium.settings import get_settings
@@ -43,7 +45,8 @@ class IngestRequest(BaseModel):
 def ingest(request: IngestRequest) -> dict[str, Any]:
     """Record talks durably and hand the changed ones to enrichment."""
     logger = get_run_logger()
-    lake = Lake.from_settings(get_settings())
+    settings = get_settings()
+    lake = Lake.from_settings(settings)
     report = IngestReport()
     errors: list[str] = []
     if request.source:
@@ -57,12 +60,7 @@ def ingest(request: IngestRequest) -> dict[str, Any]:
     if request.talk_ids:
         # The gateway already recorded these. Its trigger folds a burst of submissions into one
         # run and passes only the first event's ids, so announce everything still pending.
-        state = lake.read(
-            "enrichment_state",
-            columns=["talk_id"],
-            where=[("status", "in", ["pending", "error"])],
-        )
-        pending += sorted(set(state.talk_id))
+        pending += outstanding(lake=lake, max_attempts=settings.enrich.max_attempts)
     pending = list(dict.fromkeys(pending))
     summary = {**report.as_dict(), "pending": pending, "rejected": errors}
     rows = (
@@ -80,7 +78,7 @@ def ingest(request: IngestRequest) -> dict[str, Any]:
         emit_event(
             event=INGESTED_EVENT,
             resource={"prefect.resource.id": "podium.talks"},
-            payload={"talk_ids": pending, "count": len(pending)},
+            payload=bounded_ids(pending),
         )
     logger.info(
         "ingest: %d new, %d updated, %d unchanged, %d removed, %d rejected, %d pending",

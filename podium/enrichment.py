@@ -1,137 +1,337 @@
-"""The enrichment ledger (`enrichment_state`): what is pending, and recording outcomes.
+"""The enrichment ledger (`enrichment_state`): what is pending, claims, and versioned outcomes.
 
-Each (talk, stage) row carries the content hash it is for, a status (pending, done, error,
-failed), the attempts so far and the last error, so a failed talk is retried on the next run
-and, after `max_attempts`, reported as failed instead of being retried forever.
+One row per (talk, stage) says which content version (`content_hash`) it is for, its status
+(pending, running, done, error, failed), the attempts so far, the last error and, while a run
+works on it, the claim holding it (`claimed_by`, `lease_until`).
+
+The rules that keep work from being lost or done twice:
+
+- **Claim before work.** A run claims a batch with one conditional MERGE (free or expired
+  rows only), which counts the attempt there and then. Two runs never hold the same row: the
+  loser of a concurrent claim retries against the winner's commit and finds the rows taken.
+- **Outcomes are versioned.** An outcome applies only while the row is still for the version
+  it was computed from *and* still held by the same claim; an edit recorded meanwhile stays
+  pending, and the claim is released either way.
+- **A crash never blocks the queue.** A claim whose lease ran out belongs to a process that
+  died. Its rows are taken again one talk at a time, so a talk that kills the process (a
+  poison talk) is named by the next crash and ends `failed` after `max_attempts`, while the
+  innocent talks of its batch go through alone.
+- **Oldest first.** Work is taken by the time it became pending, not by talk id.
+
+Recording a new version (`podium.ingest.record_talks`) leaves the claim columns as they are, so
+a run still working on the old version keeps the talk until it records or its lease expires:
+two versions of one talk are never worked at once.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from podium.ingest import frame_to_talks
 from podium.lake import Lake
 from podium.models import Talk
 
+TABLE = "enrichment_state"
+OPEN = ("pending", "running", "error")  # statuses that may still be worked
+CRASHED = "the enrich process died while working on it"
+
+_ts = pa.timestamp("us", tz="UTC")
+_RELEASE = {"claimed_by": "NULL", "lease_until": "NULL"}
+
 
 @dataclass
-class PendingWork:
-    """Talks to enrich, per stage, at their current content."""
+class Claim:
+    """A batch of one stage held by one run until `lease_until`."""
 
+    token: str
+    stage: str
     talks: list[Talk]
-    stages: dict[str, set[str]]  # stage -> talk ids pending for it
-    attempts: dict[tuple[str, str], int]  # (talk id, stage) -> attempts so far
+    attempts: dict[str, int]  # talk id -> attempts, this one included
+    lease_until: datetime
+    retried_alone: bool = False  # a talk of a batch whose process died, retried on its own
 
-    def without(self, talk_ids: set[str]) -> PendingWork:
-        """The same work less `talk_ids`."""
-        return self._keep([t for t in self.talks if t.talk_id not in talk_ids])
-
-    def first(self, n: int) -> PendingWork:
-        """The work of the first `n` talks."""
-        return self._keep(self.talks[:n])
-
-    def _keep(self, talks: list[Talk]) -> PendingWork:
-        keep = {t.talk_id for t in talks}
-        return PendingWork(
-            talks,
-            {stage: ids & keep for stage, ids in self.stages.items()},
-            {key: n for key, n in self.attempts.items() if key[0] in keep},
-        )
-
-    def for_stage(self, stage: str) -> list[Talk]:
-        ids = self.stages.get(stage, set())
-        return [t for t in self.talks if t.talk_id in ids]
+    @property
+    def ids(self) -> list[str]:
+        return [t.talk_id for t in self.talks]
 
 
-def pending_work(
-    *,
-    lake: Lake,
-    max_attempts: int,
-    limit: int | None = None,
-    talk_ids: list[str] | None = None,
-) -> PendingWork:
-    """Every (talk, stage) that is pending, or errored with attempts left, at current content.
+@dataclass
+class Recorded:
+    """What recording a claim's outcomes did."""
 
-    Args:
-        lake: the lake.
-        max_attempts: rows with this many attempts are failed for good, not pending.
-        limit: at most this many talks (in id order).
-        talk_ids: only these talks (a backfill chunk).
-    """
-    where = [("talk_id", "in", talk_ids)] if talk_ids is not None else None
-    state = lake.read("enrichment_state", where=where)
-    state = state[state.status.isin(["pending", "error"]) & (state.attempts < max_attempts)]
+    done: list[str] = field(default_factory=list)  # outcomes applied as done
+    errors: list[str] = field(default_factory=list)  # outcomes applied as error (retried)
+    failed: list[str] = field(default_factory=list)  # outcomes applied as failed for good
+    superseded: list[str] = field(default_factory=list)  # a newer version arrived: not applied
+
+
+def _open_rows(lake: Lake, *, stage: str | None, talk_ids: list[str] | None) -> pd.DataFrame:
+    """Open ledger rows at their talk's current content (stale versions and deleted talks out)."""
+    where: list[tuple[str, str, object]] = [("status", "in", list(OPEN))]
+    if stage is not None:
+        where.append(("stage", "=", stage))
+    if talk_ids is not None:
+        where.append(("talk_id", "in", talk_ids))
+    state = lake.read(TABLE, where=where)
     if state.empty:
-        return PendingWork([], {}, {})
-    talks_frame = lake.read("talks", where=[("talk_id", "in", sorted(set(state.talk_id)))])
-    talks_frame = talks_frame[talks_frame.state != "deleted"]
-    current = dict(zip(talks_frame.talk_id, talks_frame.content_hash, strict=True))
-    # A row for an older version of the talk is stale: the newer row supersedes it.
-    state = state[
-        [current.get(t) == h for t, h in zip(state.talk_id, state.content_hash, strict=True)]
-    ]
-    ids = sorted(set(state.talk_id))
-    if limit is not None:
-        ids = ids[:limit]
-        state = state[state.talk_id.isin(ids)]
-    talks = frame_to_talks(talks_frame[talks_frame.talk_id.isin(ids)].sort_values("talk_id"))
-    stages: dict[str, set[str]] = {}
-    for row in state.itertuples():
-        stages.setdefault(row.stage, set()).add(row.talk_id)
-    attempts = {(r.talk_id, r.stage): int(r.attempts) for r in state.itertuples()}
-    return PendingWork(talks, stages, attempts)
+        return state
+    current = current_versions(lake=lake, talk_ids=sorted(set(state.talk_id)))
+    keep = [current.get(t) == h for t, h in zip(state.talk_id, state.content_hash, strict=True)]
+    return state[keep]
 
 
-def record_outcomes(
+def current_versions(*, lake: Lake, talk_ids: list[str]) -> dict[str, str]:
+    """talk id -> current content hash, for live (not deleted) talks among `talk_ids`."""
+    frame = lake.read(
+        "talks", columns=["talk_id", "content_hash", "state"], where=[("talk_id", "in", talk_ids)]
+    )
+    frame = frame[frame.state != "deleted"]
+    return dict(zip(frame.talk_id, frame.content_hash, strict=True))
+
+
+def outstanding(
+    *, lake: Lake, max_attempts: int, stage: str | None = None, talk_ids: list[str] | None = None
+) -> list[str]:
+    """The one definition of pending: talk ids with a stage still to do at current content.
+
+    Claimed rows count (they are in progress), and so do rows whose attempts are used up by
+    crashes (the next claim marks them failed); oldest first.
+    """
+    rows = _open_rows(lake, stage=stage, talk_ids=talk_ids)
+    if rows.empty:
+        return []
+    crashed = rows.claimed_by.notna() & (rows.status == "running")
+    rows = rows[(rows.attempts < max_attempts) | crashed]
+    rows = rows.sort_values(["updated_at", "talk_id"])
+    return list(dict.fromkeys(rows.talk_id))
+
+
+def claim(
     *,
     lake: Lake,
     stage: str,
+    limit: int,
+    max_attempts: int,
+    lease_seconds: float,
+    owner: str = "",
+    talk_ids: list[str] | None = None,
+    exclude: Iterable[str] = (),
+    now: datetime | None = None,
+) -> Claim | None:
+    """Claim up to `limit` talks pending for `stage`, oldest first; None when there are none.
+
+    Rows of a claim whose lease expired (its process died) are claimed one at a time, and rows
+    of such a claim with no attempts left are marked failed first.
+
+    Args:
+        lake: the lake.
+        stage: "tags" or "image".
+        limit: batch size.
+        max_attempts: a row with this many attempts is not claimed again.
+        lease_seconds: how long the claim holds before others may take it (longer than a batch).
+        owner: who claims (a flow-run id), kept in the token for people reading the ledger.
+        talk_ids: only these talks (a backfill chunk).
+        exclude: talks not to take (already tried by this run).
+        now: the clock (tests).
+    """
+    for _ in range(_CLAIM_TRIES):
+        rows = _open_rows(lake, stage=stage, talk_ids=talk_ids)
+        taken = _claim_from(
+            lake, rows, stage, limit, max_attempts, lease_seconds, owner, exclude, now
+        )
+        if taken is not _RACED:
+            return taken
+    return None  # every try lost its race: the others are busy with the work anyway
+
+
+_CLAIM_TRIES = 5
+_RACED = object()  # candidates existed, but a concurrent claim took them first
+
+
+def _claim_from(
+    lake: Lake,
+    rows: pd.DataFrame,
+    stage: str,
+    limit: int,
+    max_attempts: int,
+    lease_seconds: float,
+    owner: str,
+    exclude: Iterable[str],
+    now: datetime | None,
+) -> Any:
+    now = now or datetime.now(UTC)
+    if rows.empty:
+        return None
+    held = rows.claimed_by.notna()
+    expired = held & (rows.lease_until < pd.Timestamp(now))
+    exhausted = rows[expired & (rows.attempts >= max_attempts)]
+    if not exhausted.empty:
+        _fail_crashed(lake, exhausted, now)
+    skip = set(exclude)
+    free = rows[(~held | expired) & (rows.attempts < max_attempts) & ~rows.talk_id.isin(skip)]
+    if free.empty:
+        return None
+    free = free.sort_values(["updated_at", "talk_id"])
+    crashed = free[free.claimed_by.notna()]
+    take = crashed.head(1) if not crashed.empty else free.head(limit)
+    token = f"{owner or 'enrich'}:{uuid.uuid4().hex[:12]}"
+    lease_until = now + timedelta(seconds=lease_seconds)
+    source = pa.table(
+        {
+            "talk_id": pa.array(take.talk_id, pa.string()),
+            "stage": pa.array([stage] * len(take), pa.string()),
+            "content_hash": pa.array(take.content_hash, pa.string()),
+            "claimed_by": pa.array([token] * len(take), pa.string()),
+            "lease_until": pa.array([lease_until] * len(take), _ts),
+            "now": pa.array([now] * len(take), _ts),
+        }
+    )
+    # The conditions are checked again inside the MERGE: a concurrent claim that committed
+    # first makes this one retry against its commit and skip the rows it took.
+    lake.update_matched(
+        TABLE,
+        source,
+        on="t.talk_id = s.talk_id AND t.stage = s.stage",
+        clauses=[
+            (
+                "t.content_hash = s.content_hash "
+                f"AND t.status IN ('pending', 'running', 'error') AND t.attempts < {max_attempts} "
+                "AND (t.claimed_by IS NULL OR t.lease_until < s.now)",
+                {
+                    "status": "'running'",
+                    "attempts": "t.attempts + 1",
+                    "claimed_by": "s.claimed_by",
+                    "lease_until": "s.lease_until",
+                },
+            )
+        ],
+    )
+    got = lake.read(TABLE, where=[("claimed_by", "=", token)])
+    if got.empty:
+        return _RACED
+    talks = {t.talk_id: t for t in _talks(lake, list(got.talk_id))}
+    hashes = dict(zip(got.talk_id, got.content_hash, strict=True))
+    # Oldest first within the batch too; a talk rewritten since is left to `record`.
+    order = [i for i in take.talk_id if i in talks and talks[i].content_hash == hashes.get(i)]
+    return Claim(
+        token=token,
+        stage=stage,
+        talks=[talks[i] for i in order],
+        attempts={r.talk_id: int(r.attempts) for r in got.itertuples()},
+        lease_until=lease_until,
+        retried_alone=not crashed.empty,
+    )
+
+
+def _talks(lake: Lake, talk_ids: list[str]) -> list[Talk]:
+    return frame_to_talks(lake.read("talks", where=[("talk_id", "in", talk_ids)]))
+
+
+def _fail_crashed(lake: Lake, rows: pd.DataFrame, now: datetime) -> None:
+    source = pa.table(
+        {
+            "talk_id": pa.array(rows.talk_id, pa.string()),
+            "stage": pa.array(rows.stage, pa.string()),
+            "content_hash": pa.array(rows.content_hash, pa.string()),
+            "claimed_by": pa.array(rows.claimed_by, pa.string()),
+            "error": pa.array([f"{CRASHED} ({n} attempts)" for n in rows.attempts], pa.string()),
+            "now": pa.array([now] * len(rows), _ts),
+        }
+    )
+    lake.update_matched(
+        TABLE,
+        source,
+        on="t.talk_id = s.talk_id AND t.stage = s.stage",
+        clauses=[
+            (
+                "t.claimed_by = s.claimed_by AND t.content_hash = s.content_hash "
+                "AND t.lease_until < s.now",
+                {"status": "'failed'", "error": "s.error", "updated_at": "s.now", **_RELEASE},
+            )
+        ],
+    )
+
+
+def record(
+    *,
+    lake: Lake,
+    claim: Claim,
     done: Iterable[Talk],
     errors: dict[str, tuple[Talk, str]],
-    attempts: dict[tuple[str, str], int],
     max_attempts: int,
-) -> list[str]:
-    """Mark talks done or errored for `stage`; returns the ids now failed for good."""
+) -> Recorded:
+    """Record a claim's outcomes, each only for the version it was computed from; release it.
+
+    Args:
+        lake: the lake.
+        claim: the claim the work was done under.
+        done: talks enriched (at the content they carry).
+        errors: talk id -> (talk, message) for talks that raised.
+        max_attempts: an error at this many attempts is final (`failed`).
+    """
     now = datetime.now(UTC)
-    rows = [
-        {
-            "talk_id": t.talk_id,
-            "stage": stage,
-            "content_hash": t.content_hash,
-            "status": "done",
-            "attempts": attempts.get((t.talk_id, stage), 0) + 1,
-            "error": "",
-            "updated_at": now,
-        }
-        for t in done
-    ]
-    failed = []
+    rows: list[tuple[str, str, str, str]] = []  # talk id, content hash, status, error
+    for talk in done:
+        rows.append((talk.talk_id, talk.content_hash, "done", ""))
     for talk_id, (talk, message) in errors.items():
-        tries = attempts.get((talk_id, stage), 0) + 1
-        status = "failed" if tries >= max_attempts else "error"
-        if status == "failed":
-            failed.append(talk_id)
-        rows.append(
-            {
-                "talk_id": talk_id,
-                "stage": stage,
-                "content_hash": talk.content_hash,
-                "status": status,
-                "attempts": tries,
-                "error": message[:500],
-                "updated_at": now,
-            }
-        )
-    if rows:
-        lake.upsert("enrichment_state", pd.DataFrame(rows))
-    return failed
+        final = claim.attempts.get(talk_id, max_attempts) >= max_attempts
+        rows.append((talk_id, talk.content_hash, "failed" if final else "error", message[:500]))
+    # Talks of the claim with no outcome (rewritten before work began) are only released.
+    seen = {r[0] for r in rows}
+    released = [i for i in claim.attempts if i not in seen]
+    source = pa.table(
+        {
+            "talk_id": pa.array([r[0] for r in rows] + released, pa.string()),
+            "stage": pa.array([claim.stage] * (len(rows) + len(released)), pa.string()),
+            "content_hash": pa.array([r[1] for r in rows] + [""] * len(released), pa.string()),
+            "status": pa.array([r[2] for r in rows] + [""] * len(released), pa.string()),
+            "error": pa.array([r[3] for r in rows] + [""] * len(released), pa.string()),
+            "claimed_by": pa.array([claim.token] * (len(rows) + len(released)), pa.string()),
+            "now": pa.array([now] * (len(rows) + len(released)), _ts),
+        }
+    )
+    lake.update_matched(
+        TABLE,
+        source,
+        on="t.talk_id = s.talk_id AND t.stage = s.stage",
+        clauses=[
+            (
+                "t.claimed_by = s.claimed_by AND t.content_hash = s.content_hash",
+                {"status": "s.status", "error": "s.error", "updated_at": "s.now", **_RELEASE},
+            ),
+            # A newer version arrived (or the row is someone else's now): only let go of it.
+            ("t.claimed_by = s.claimed_by", _RELEASE),
+        ],
+    )
+    after = lake.read(
+        TABLE,
+        columns=["talk_id", "content_hash", "status", "updated_at"],
+        where=[("talk_id", "in", sorted(seen)), ("stage", "=", claim.stage)],
+    )
+    applied = {
+        r.talk_id: r.status
+        for r in after.itertuples()
+        if (r.talk_id, r.content_hash, r.status) in {(x[0], x[1], x[2]) for x in rows}
+        and r.updated_at == pd.Timestamp(now)
+    }
+    result = Recorded()
+    for talk_id, _, status, _ in rows:
+        bucket = {"done": result.done, "error": result.errors, "failed": result.failed}
+        if applied.get(talk_id) == status:
+            bucket[status].append(talk_id)
+        else:
+            result.superseded.append(talk_id)
+    return result
 
 
 def failed_talks(*, lake: Lake) -> pd.DataFrame:
     """Rows of talks whose enrichment failed for good, for reports."""
-    state = lake.read("enrichment_state")
+    state = lake.read(TABLE)
     return state[state.status == "failed"].sort_values(["talk_id", "stage"])

@@ -15,6 +15,16 @@ from typing import Any
 
 import httpx
 
+# Ids an event names at most: payloads stay small whatever the burst; consumers scan the lake
+# for the rest (enrich claims every pending talk, aggregate-tags reads the Delta log).
+MAX_EVENT_IDS = 100
+
+
+def bounded_ids(ids: list[str], *, cap: int = MAX_EVENT_IDS) -> dict[str, Any]:
+    """An event payload naming at most `cap` talk ids, with the full count beside them."""
+    unique = list(dict.fromkeys(ids))
+    return {"talk_ids": unique[:cap], "count": len(unique), "truncated": len(unique) > cap}
+
 
 class EventDeliveryError(RuntimeError):
     """The Prefect server did not accept the events after every retry."""

@@ -108,6 +108,17 @@ class EnrichSettings(BaseModel):
         description="Passes one enrich run makes over newly pending talks before it ends "
         "(talks submitted while it works are taken with the models already loaded).",
     )
+    lease_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How long a claimed batch stays with its run; after that the run is "
+        "presumed dead and others take the batch. Must exceed the slowest batch.",
+    )
+    crash_on_talk: str = Field(
+        default="",
+        description="Fault injection for tests only: enriching this talk id kills the process "
+        "(SIGKILL), as an out-of-memory kill or a fatal CUDA error would. Leave empty.",
+    )
 
 
 class Settings(BaseSettings):

@@ -73,6 +73,7 @@ class Lake:
         self._fs = fsspec.filesystem(protocol, **self.fs_options)
         if not self.is_remote:
             self._fs.makedirs(self.url, exist_ok=True)
+        self._migrated: set[str] = set()
 
     @classmethod
     def from_settings(cls, settings: Any) -> Lake:
@@ -112,9 +113,34 @@ class Lake:
 
     def _table(self, name: str) -> DeltaTable | None:
         try:
-            return DeltaTable(self.table_uri(name), storage_options=self.storage_options)
+            table = DeltaTable(self.table_uri(name), storage_options=self.storage_options)
         except TableNotFoundError:
             return None
+        if name in ADDED_COLUMNS and name not in self._migrated:
+            table = self._add_columns(name, table)
+        return table
+
+    def _add_columns(self, name: str, table: DeltaTable) -> DeltaTable:
+        # A table created before a column was added to its schema gets it (null) once; a
+        # concurrent process doing the same first is fine, the columns are then there.
+        from deltalake.schema import Field as DeltaField
+
+        have = set(table.schema().to_arrow().names)
+        missing = [c for c in ADDED_COLUMNS[name] if c not in have]
+        if missing:
+            fields = [
+                DeltaField.from_arrow(SCHEMAS[name].field(c))  # type: ignore[arg-type]
+                for c in missing
+            ]
+            try:
+                table.alter.add_columns(fields)
+            except Exception:
+                table.update_incremental()
+                if any(c not in table.schema().to_arrow().names for c in missing):
+                    raise
+            table = DeltaTable(self.table_uri(name), storage_options=self.storage_options)
+        self._migrated.add(name)
+        return table
 
     def keyed_reader(self, name: str, *, key: str) -> KeyedReader:
         """A point reader of `name` by `key`, shared by every Lake on the same URL."""
@@ -179,21 +205,8 @@ class Lake:
         missing = [c for c in schema.names if c not in frame.columns and c not in optional]
         if missing:
             raise LakeError(f"{name}: rows lack columns {missing}")
-        absent = [c for c in optional if c not in frame.columns]
-        if absent:
-            frame = frame.assign(**{c: None for c in absent})
+        frame = frame.assign(**{c: None for c in optional if c not in frame.columns})
         return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
-
-    def _evolve(self, name: str, table: DeltaTable) -> bool:
-        """Add the columns of ADDED_COLUMNS an older table lacks; True when it did."""
-        from deltalake.schema import Field
-
-        have = set(pa.schema(table.schema().to_arrow()).names)
-        fields = [SCHEMAS[name].field(c) for c in ADDED_COLUMNS.get(name, ()) if c not in have]
-        if not fields:
-            return False
-        self.retrying(lambda: table.alter.add_columns([Field.from_arrow(f) for f in fields]))
-        return True
 
     def retrying(self, action: Callable[[], T]) -> T:
         """Run a Delta commit, retrying one that lost a race with jittered backoff."""
@@ -273,8 +286,8 @@ class Lake:
         commit_properties: CommitProperties | None = None,
     ) -> int:
         data = self.arrow(name, frame)
-        if name in ADDED_COLUMNS and (table := self._table(name)) is not None:
-            self._evolve(name, table)
+        if name in ADDED_COLUMNS:
+            self._table(name)  # opening an older table adds the columns it lacks
         self.retrying(
             lambda: write_deltalake(
                 self.table_uri(name),
@@ -343,21 +356,59 @@ class Lake:
             self._create(name)
         data = self.arrow(name, frame)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        # Added columns the rows leave out keep their value on a matched row (a writer that
+        # predates them must not erase them).
+        kept = [c for c in ADDED_COLUMNS.get(name, ()) if c not in frame.columns]
 
         def action() -> MergeStats:
             table = self._table(name)
             assert table is not None
-            if name in ADDED_COLUMNS and self._evolve(name, table):
-                table = self._table(name)
-                assert table is not None
-            merger = table.merge(
-                data, predicate=on, source_alias="s", target_alias="t"
-            ).when_matched_update_all(predicate=changed_when)
+            merger = table.merge(data, predicate=on, source_alias="s", target_alias="t")
+            if kept:
+                updates = {c: f"s.{c}" for c in data.column_names if c not in kept}
+                merger = merger.when_matched_update(updates, predicate=changed_when)
+            else:
+                merger = merger.when_matched_update_all(predicate=changed_when)
             metrics = merger.when_not_matched_insert_all().execute()
             return MergeStats(
                 inserted=int(metrics.get("num_target_rows_inserted", 0)),
                 updated=int(metrics.get("num_target_rows_updated", 0)),
             )
+
+        return self.retrying(action)
+
+    def update_matched(
+        self,
+        name: str,
+        source: pa.Table,
+        *,
+        on: str,
+        clauses: list[tuple[str, dict[str, str]]],
+    ) -> int:
+        """A conditional MERGE that only updates: the rows of `name` matching `source`.
+
+        Args:
+            name: table name.
+            source: source rows (alias `s`); any columns, e.g. the expected version.
+            on: SQL matching target (`t.`) rows to source rows, e.g. "t.id = s.id".
+            clauses: (predicate, {column: SQL expression}) pairs, tried in order: a matched
+                row is updated by the first clause whose predicate holds, else left as is.
+                The predicates are what make a write conditional (a version check, a lease).
+
+        Returns:
+            How many rows were updated.
+        """
+        if source.num_rows == 0 or not self.exists(name):
+            return 0
+
+        def action() -> int:
+            table = self._table(name)
+            assert table is not None
+            merger = table.merge(source, predicate=on, source_alias="s", target_alias="t")
+            for predicate, updates in clauses:
+                merger = merger.when_matched_update(updates, predicate=predicate)
+            metrics = merger.execute()
+            return int(metrics.get("num_target_rows_updated", 0))
 
         return self.retrying(action)
 

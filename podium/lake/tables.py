@@ -87,10 +87,12 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("talk_id", pa.string()),
             ("stage", pa.string()),  # "tags" or "image"
             ("content_hash", pa.string()),
-            ("status", pa.string()),  # pending, done, error, failed
+            ("status", pa.string()),  # pending, running, done, error, failed
             ("attempts", pa.int32()),
             ("error", pa.string()),
             ("updated_at", _ts),
+            ("claimed_by", pa.string()),  # the claim (one batch of one run) holding the row
+            ("lease_until", _ts),  # the claim expires then: its process is presumed dead
         ]
     ),
     "talk_images": pa.schema(
@@ -163,8 +165,10 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "embeddings": ("model", "text_hash"),
 }
 
-# Columns added to a table after lakes were created with it: rows may omit them (they are
-# written as nulls) and existing tables gain them on their next write (Lake evolves them).
+# Columns added to a table after it first shipped. Writers may leave them out (an upsert then
+# keeps them on matched rows and inserts nulls), and a table created before gets them added
+# the first time this code opens it.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
     "talks": ("source_sequence", "source_updated_at"),
+    "enrichment_state": ("claimed_by", "lease_until"),
 }

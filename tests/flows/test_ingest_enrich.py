@@ -16,10 +16,11 @@ import pytest
 from flows.enrich import enrich
 from flows.ingest import IngestRequest, ingest
 from podium.demo import SAMPLE_DIR
+from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import TagAssignment, Talk
+from podium.use_cases.enrich import tag_batch
 from podium.vocabulary import read_vocabulary_file, save_vocabulary
-from tasks.enrich import tag_talks
 
 
 def artifact_keys(api_url: str) -> set[str]:
@@ -98,7 +99,8 @@ class _FailsFor:
 def test_one_bad_talk_never_fails_its_batch(settings) -> None:
     lake = Lake.from_settings(settings)
     talks = [Talk(talk_id=f"t{i}", title=f"Talk {i}") for i in range(4)]
-    outcome = tag_talks.fn(
+    record_talks(lake=lake, talks=talks)
+    outcome = tag_batch(
         lake=lake, tagger=_FailsFor("t2"), history=None, talks=talks, vocabulary=None
     )
     assert [t.talk_id for t in outcome.done] == ["t0", "t1", "t3"]

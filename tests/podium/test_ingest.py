@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from podium.enrichment import failed_talks, pending_work, record_outcomes
+from podium.enrichment import claim, failed_talks, outstanding, record
 from podium.ingest import (
     STAGES,
     frame_to_talks,
@@ -105,16 +105,10 @@ def test_state_only_edit_is_updated_but_not_pending(lake: Lake) -> None:
 def test_content_edit_is_pending_again_at_the_new_hash(lake: Lake) -> None:
     original = talk("a")
     record_talks(lake=lake, talks=[original])
-    work = pending_work(lake=lake, max_attempts=3)
     for stage in STAGES:
-        record_outcomes(
-            lake=lake,
-            stage=stage,
-            done=work.for_stage(stage),
-            errors={},
-            attempts=work.attempts,
-            max_attempts=3,
-        )
+        work = claim(lake=lake, stage=stage, limit=10, max_attempts=3, lease_seconds=60)
+        assert work is not None
+        record(lake=lake, claim=work, done=work.talks, errors={}, max_attempts=3)
     assert {v[1] for v in ledger(lake).values()} == {"done"}
 
     edited = talk("a", description="About generators and asyncio.")
@@ -126,21 +120,15 @@ def test_content_edit_is_pending_again_at_the_new_hash(lake: Lake) -> None:
 
 def test_state_only_edit_does_not_retry_a_talk_that_failed(lake: Lake) -> None:
     record_talks(lake=lake, talks=[talk("a")])
-    work = pending_work(lake=lake, max_attempts=1)
     for stage in STAGES:
-        failed = record_outcomes(
-            lake=lake,
-            stage=stage,
-            done=[],
-            errors={"a": (talk("a"), "boom")},
-            attempts=work.attempts,
-            max_attempts=1,
-        )
-        assert failed == ["a"]
+        work = claim(lake=lake, stage=stage, limit=10, max_attempts=1, lease_seconds=60)
+        assert work is not None
+        errors = {"a": (talk("a"), "boom")}
+        assert record(lake=lake, claim=work, done=[], errors=errors, max_attempts=1).failed == ["a"]
     report = record_talks(lake=lake, talks=[talk("a", state="published")])
     assert (report.updated, report.pending) == (["a"], [])
     assert list(failed_talks(lake=lake).stage) == ["image", "tags"]
-    assert pending_work(lake=lake, max_attempts=1).talks == []
+    assert outstanding(lake=lake, max_attempts=1) == []
 
 
 def test_removed_talks_are_kept_with_state_deleted(lake: Lake) -> None:

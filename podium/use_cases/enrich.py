@@ -1,0 +1,340 @@
+"""Enrich pending talks: claim a batch, tag it or draw its covers, record, repeat until drained.
+
+`enrich_pending` is the whole loop the `enrich` flow, the backfill chunks and tests run. Each
+model loads once, on the first batch that needs it. Every batch is claimed in the ledger first
+(`podium.enrichment.claim`: attempt counted, lease taken), and its outcome is recorded only for
+the content version it was computed from, so an edit arriving meanwhile is enriched next, a
+crash loses at most the batch in hand (retried after its lease), and a talk that kills the
+process ends `failed` without failing the talks that shared its batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pandas as pd
+
+from podium import enrichment
+from podium.devices import resolve_device
+from podium.images import build_image_backend, store_covers
+from podium.lake import Lake
+from podium.models import Talk, Vocabulary
+from podium.talk_tags import tags_by_talk, write_tags
+
+T = TypeVar("T")
+Step = Callable[[str, Callable[[], Any]], Any]
+STAGES = ("tags", "image")
+
+log = logging.getLogger(__name__)
+
+
+def _direct(name: str, action: Callable[[], T]) -> T:
+    return action()
+
+
+@dataclass
+class EnrichResources:
+    """What enrichment works with, built once per process.
+
+    Args:
+        lake: the lake.
+        settings: `podium.settings.Settings` (its `enrich`, `tagging` and `images` sections).
+        load_tagger: (talk ids being tagged) -> (tagger, neighbour history or None).
+        load_vocabulary: () -> the tag vocabulary.
+        load_image_backend: () -> the cover backend.
+        step: runs one named step (a batch, a model load); the Prefect flow makes each a task
+            so it shows in the UI, tests and the core run it directly.
+    """
+
+    lake: Lake
+    settings: Any
+    load_tagger: Callable[[set[str]], tuple[Any, Any]]
+    load_vocabulary: Callable[[], Vocabulary]
+    load_image_backend: Callable[[], Any]
+    step: Step = _direct
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, lake: Lake | None = None) -> EnrichResources:
+        """The real models and lake the settings describe (loaded lazily, when first used)."""
+        from podium.tagging import build_tagger, load_history
+        from podium.vocabulary import load_vocabulary
+
+        lake = lake or Lake.from_settings(settings)
+
+        def tagger(exclude: set[str]) -> tuple[Any, Any]:
+            built = build_tagger(settings.tagging, device=resolve_device(settings.tagging.device))
+            encoder = getattr(built, "encoder", None)
+            history = (
+                load_history(lake=lake, encoder=encoder, exclude_talk_ids=exclude)
+                if encoder
+                else None
+            )
+            return built, history
+
+        return cls(
+            lake=lake,
+            settings=settings,
+            load_tagger=tagger,
+            load_vocabulary=lambda: load_vocabulary(lake=lake),
+            load_image_backend=lambda: build_image_backend(
+                settings.images, device=resolve_device(settings.images.device)
+            ),
+        )
+
+
+@dataclass
+class BatchOutcome:
+    """One batch: talks done, an error per failed talk, talks skipped as rewritten, rows."""
+
+    done: list[Talk] = field(default_factory=list)
+    errors: dict[str, tuple[Talk, str]] = field(default_factory=dict)
+    rows: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class EnrichReport:
+    """What one `enrich_pending` call did."""
+
+    talks: set[str] = field(default_factory=set)  # every talk claimed
+    tagged: list[str] = field(default_factory=list)
+    covered: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # failed for good (not retried)
+    superseded: list[str] = field(default_factory=list)  # an edit arrived: enriched next
+    tag_rows: list[Any] = field(default_factory=list)  # TagAssignments written
+    cover_rows: list[pd.DataFrame] = field(default_factory=list)  # talk_images rows
+    batches: int = 0
+    passes: int = 0
+    model_loads: int = 0
+    tag_model: str = ""
+    image_backend: str = ""
+
+    @property
+    def covers(self) -> int:
+        return sum(len(frame) for frame in self.cover_rows)
+
+
+def error_text(error: BaseException) -> str:
+    """One line naming the error, short enough for the ledger."""
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"[:300]
+
+
+def run_isolated(
+    talks: list[Talk], action: Callable[[list[Talk]], T]
+) -> tuple[list[T], BatchOutcome]:
+    """Run `action` on the batch; if it raises, talk by talk, so one bad talk fails alone."""
+    try:
+        return [action(talks)], BatchOutcome(done=list(talks))
+    except Exception:  # noqa: BLE001 - isolated below, per talk
+        results, outcome = [], BatchOutcome()
+        for talk in talks:
+            try:
+                results.append(action([talk]))
+                outcome.done.append(talk)
+            except Exception as error:  # noqa: BLE001 - recorded in the ledger
+                outcome.errors[talk.talk_id] = (talk, error_text(error))
+        return results, outcome
+
+
+def _still_current(lake: Lake, talks: list[Talk]) -> list[Talk]:
+    # Checked right before a write: results for a version edited meanwhile are not written
+    # (the ledger keeps the edit pending, so the next batch computes the right ones).
+    current = enrichment.current_versions(lake=lake, talk_ids=[t.talk_id for t in talks])
+    return [t for t in talks if current.get(t.talk_id) == t.content_hash]
+
+
+class _Models:
+    """Models loaded on first use and kept for the rest of the call."""
+
+    def __init__(self, resources: EnrichResources, report: EnrichReport) -> None:
+        self.resources, self.report = resources, report
+        self.tagger: Any = None
+        self.history: Any = None
+        self.vocabulary: Vocabulary | None = None
+        self.backend: Any = None
+
+    def for_tags(self, exclude: Callable[[], set[str]]) -> tuple[Any, Any, Vocabulary]:
+        if self.tagger is None:
+            # Talks about to be tagged are not their own neighbours.
+            skip = exclude()
+            self.tagger, self.history = self.resources.step(
+                "load-tagger", lambda: self.resources.load_tagger(skip)
+            )
+            self.vocabulary = self.resources.load_vocabulary()
+            self.report.model_loads += 1
+            self.report.tag_model = str(getattr(self.tagger, "model_version", ""))
+        assert self.vocabulary is not None
+        return self.tagger, self.history, self.vocabulary
+
+    def for_covers(self) -> Any:
+        if self.backend is None:
+            self.backend = self.resources.step(
+                "load-image-backend", self.resources.load_image_backend
+            )
+            self.report.model_loads += 1
+            self.report.image_backend = f"{self.backend.name}:{self.backend.model_version}"
+        return self.backend
+
+
+def _crash_if_asked(settings: Any, talks: list[Talk]) -> None:
+    bad = settings.enrich.crash_on_talk
+    if bad and any(t.talk_id == bad for t in talks):
+        os.kill(os.getpid(), signal.SIGKILL)  # a test's poison talk: die as an OOM-kill would
+
+
+def tag_batch(
+    *, lake: Lake, tagger: Any, history: Any, vocabulary: Vocabulary, talks: list[Talk]
+) -> BatchOutcome:
+    """Tag one batch and replace its talks' speaker and model tags (current versions only)."""
+
+    def action(batch: list[Talk]) -> list[Any]:
+        assignments = tagger.tag(batch, vocabulary=vocabulary, history=history)
+        live = _still_current(lake, batch)
+        keep = {t.talk_id for t in live}
+        assignments = [a for a in assignments if a.talk_id in keep]
+        write_tags(lake=lake, talk_ids=sorted(keep), assignments=assignments)
+        return assignments
+
+    results, outcome = run_isolated(talks, action)
+    outcome.rows = [a for chunk in results for a in chunk]
+    return outcome
+
+
+def cover_batch(
+    *, lake: Lake, backend: Any, talks: list[Talk], tags: dict[str, list[str]]
+) -> BatchOutcome:
+    """Draw and store one batch's covers (current versions only)."""
+
+    def action(batch: list[Talk]) -> pd.DataFrame:
+        covers = backend.render(batch, tags=tags)
+        keep = {(t.talk_id, t.content_hash) for t in _still_current(lake, batch)}
+        return store_covers(
+            lake=lake, covers=[c for c in covers if (c.talk_id, c.content_hash) in keep]
+        )
+
+    results, outcome = run_isolated(talks, action)
+    outcome.rows = [frame for frame in results if len(frame)]
+    return outcome
+
+
+def enrich_pending(
+    resources: EnrichResources,
+    *,
+    limit: int | None = None,
+    talk_ids: list[str] | None = None,
+    owner: str = "",
+    logger: logging.Logger | logging.LoggerAdapter[Any] = log,
+) -> EnrichReport:
+    """Tag and draw covers for pending talks, batch by batch, until nothing is left.
+
+    Talks that become pending while it works are taken too (up to `enrich.max_passes`
+    passes), with the models already loaded. A talk tried by this call is not tried again by
+    it: an error waits for the next run.
+
+    Args:
+        resources: lake, settings, model loaders.
+        limit: claim at most this many talks in all; None for every pending talk.
+        talk_ids: only these talks (a backfill chunk); None for all.
+        owner: who works (a flow-run id), recorded in the claims.
+        logger: where progress goes (the flow passes its run logger).
+    """
+    settings, lake = resources.settings, resources.lake
+    conf = settings.enrich
+    report = EnrichReport()
+    models = _Models(resources, report)
+    tried: dict[str, set[str]] = {stage: set() for stage in STAGES}
+    for _ in range(conf.max_passes):
+        claimed_before = report.batches
+        for stage in STAGES:
+            while limit is None or len(report.talks) < limit or tried[stage] < report.talks:
+                scoped = limit is not None and len(report.talks) >= limit
+                room = conf.batch_size if limit is None or scoped else limit - len(report.talks)
+                work = enrichment.claim(
+                    lake=lake,
+                    stage=stage,
+                    limit=max(1, min(conf.batch_size, room)),
+                    max_attempts=conf.max_attempts,
+                    lease_seconds=conf.lease_seconds,
+                    owner=owner,
+                    talk_ids=_scope(talk_ids, report, limit),
+                    exclude=tried[stage],
+                )
+                if work is None:
+                    break
+                report.batches += 1
+                report.talks |= set(work.attempts)
+                tried[stage] |= set(work.attempts)
+                if work.retried_alone:
+                    logger.warning("retrying %s of a crashed batch alone", work.ids[:1])
+                _run_claim(resources, models, work, report, logger)
+        if report.batches == claimed_before:
+            break
+        report.passes += 1
+    return report
+
+
+def _scope(talk_ids: list[str] | None, report: EnrichReport, limit: int | None) -> list[str] | None:
+    # Once `limit` talks are claimed, later stages only finish those talks.
+    if limit is not None and len(report.talks) >= limit:
+        return sorted(report.talks) if talk_ids is None else sorted(report.talks & set(talk_ids))
+    return talk_ids
+
+
+def _run_claim(
+    resources: EnrichResources,
+    models: _Models,
+    work: enrichment.Claim,
+    report: EnrichReport,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    lake, settings = resources.lake, resources.settings
+    talks = work.talks
+    if work.stage == "tags":
+        _crash_if_asked(settings, talks)
+        tagger, history, vocabulary = models.for_tags(
+            lambda: (
+                set(work.ids)
+                | set(
+                    enrichment.outstanding(
+                        lake=lake, max_attempts=settings.enrich.max_attempts, stage="tags"
+                    )
+                )
+            )
+        )
+        outcome = resources.step(
+            "tag-talks",
+            lambda: tag_batch(
+                lake=lake, tagger=tagger, history=history, vocabulary=vocabulary, talks=talks
+            ),
+        )
+    else:
+        backend = models.for_covers()
+        tags = tags_by_talk(lake=lake, talk_ids=work.ids)
+        outcome = resources.step(
+            "draw-covers",
+            lambda: cover_batch(lake=lake, backend=backend, talks=talks, tags=tags),
+        )
+    recorded = enrichment.record(
+        lake=lake,
+        claim=work,
+        done=outcome.done,
+        errors=outcome.errors,
+        max_attempts=settings.enrich.max_attempts,
+    )
+    done = set(recorded.done)
+    if work.stage == "tags":
+        report.tagged += recorded.done
+        report.tag_rows += [a for a in outcome.rows if a.talk_id in done]
+    else:
+        report.covered += recorded.done
+        report.cover_rows += [f[f.talk_id.isin(done)] for f in outcome.rows]
+    report.failed += recorded.failed
+    report.superseded += recorded.superseded
+    for talk_id, (_, message) in outcome.errors.items():
+        logger.warning("%s stage of %s failed: %s", work.stage, talk_id, message)
+    if recorded.superseded:
+        logger.info("%s edited meanwhile: the new version stays pending", recorded.superseded)
