@@ -85,6 +85,12 @@ class GatewaySettings(BaseModel):
     replay_window_s: int = Field(
         default=300, gt=0, description="How old a signed request's timestamp may be, seconds."
     )
+    max_json_depth: int = Field(
+        default=32,
+        gt=0,
+        le=1000,
+        description="Deepest nesting of JSON arrays/objects a hook body may have (422 above).",
+    )
 
 
 class EnrichSettings(BaseModel):

@@ -160,7 +160,7 @@ async def github_hook(request: Request) -> JSONResponse:
             secret=secret.get_secret_value(),
         )
         return parse_github(
-            load_json(body),
+            load_json(body, max_depth=settings.gateway.max_json_depth),
             event=request.headers.get("x-github-event"),
             delivery_id=request.headers.get("x-github-delivery", ""),
             review=settings.review,
@@ -184,7 +184,7 @@ async def gitlab_hook(request: Request) -> JSONResponse:
             header=request.headers.get("x-gitlab-token"), secret=secret.get_secret_value()
         )
         return parse_gitlab(
-            load_json(body),
+            load_json(body, max_depth=settings.gateway.max_json_depth),
             event=request.headers.get("x-gitlab-event"),
             delivery_id=request.headers.get("x-gitlab-event-uuid", ""),
             review=settings.review,
@@ -211,7 +211,7 @@ async def generic_push_hook(request: Request) -> JSONResponse:
             window_s=settings.gateway.replay_window_s,
             now=time.time(),
         )
-        data: dict[str, Any] = load_json(body)
+        data: dict[str, Any] = load_json(body, max_depth=settings.gateway.max_json_depth)
         return parse_generic(data, review=settings.review, received_at=datetime.now(UTC))
 
     return await _handle(request, "push", check_and_parse)

@@ -27,7 +27,6 @@ Status of a request that got to step 4:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -45,6 +44,7 @@ from podium.gateway.signatures import (
     verify,
 )
 from podium.ingest import IngestReport
+from podium.jsonbody import JsonRefused, loads_strict
 from podium.models import Talk
 from podium.settings import Settings
 from podium.sources import (
@@ -96,6 +96,11 @@ class HookResponse(BaseModel):
     rejected: list[RejectedRecord] = Field(
         default_factory=list, description="Records that failed validation (status 422)."
     )
+    skipped: list[RejectedRecord] = Field(
+        default_factory=list,
+        description="Records that are not talks (other item types of a DynamoDB table), each "
+        "with the reason; skipping one is not an error.",
+    )
     event: Literal["accepted", "deferred", "not_needed"] = Field(
         description="`accepted`: Prefect accepted the podium.talk.submitted event. "
         "`deferred`: Prefect was unreachable after retries; the talks stay pending and the "
@@ -133,7 +138,8 @@ class DynamoDBStreamChange(BaseModel):
 
 
 class DynamoDBStreamRecord(BaseModel):
-    """One DynamoDB Streams record; items whose `sk` does not start with `talk` are ignored."""
+    """One DynamoDB Streams record; items whose `sk` does not start with `talk#` are skipped
+    (listed in the response's `skipped`, with the reason)."""
 
     eventName: Literal["INSERT", "MODIFY", "REMOVE"]
     dynamodb: DynamoDBStreamChange
@@ -251,19 +257,18 @@ def check_signature(request: Request, body: bytes, settings: Settings) -> None:
         raise HookRefused(401, str(error)) from None
 
 
-def parse_json(request: Request, body: bytes) -> Any:
-    """415 unless the content type is application/json; 400 unless the body is JSON."""
+def parse_json(request: Request, body: bytes, *, max_depth: int) -> Any:
+    """415 unless the content type is application/json; 400 unless the body is JSON; 422 when
+    it nests deeper than `max_depth`, repeats a key or holds an out-of-range number."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise HookRefused(
             415, f"content type must be application/json, got {media_type or 'none'!r}"
         )
     try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise HookRefused(400, "body is not UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise HookRefused(400, f"body is not JSON: {error.msg} at line {error.lineno}") from None
+        return loads_strict(body, max_depth=max_depth)
+    except JsonRefused as refused:
+        raise HookRefused(refused.status, str(refused)) from None
 
 
 def _announce(
@@ -315,7 +320,7 @@ async def handle_hook(
     try:
         body = await read_body(request, limit=settings.gateway.max_body_bytes)
         check_signature(request, body, settings)
-        payload = parse_json(request, body)
+        payload = parse_json(request, body, max_depth=settings.gateway.max_json_depth)
     except HookRefused as refused:
         logger.info("%s hook refused: %d %s", source, refused.status_code, refused.detail)
         return JSONResponse(
@@ -356,15 +361,17 @@ async def handle_hook(
         removed=report.removed,
         pending=report.pending,
         rejected=_rejected(result.errors),
+        skipped=_rejected(result.skipped),
         event=event,  # type: ignore[arg-type]
         event_reason=reason,
     )
     status = 422 if response.rejected else 202 if event == "deferred" else 200
     logger.info(
-        "%s hook: %d accepted, %d rejected, %d pending, event %s",
+        "%s hook: %d accepted, %d rejected, %d skipped, %d pending, event %s",
         source,
         len(response.accepted),
         len(response.rejected),
+        len(response.skipped),
         len(response.pending),
         event,
     )

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from podium.jsonbody import DEFAULT_MAX_DEPTH, JsonRefused, loads_strict
 from podium.review.config import ReviewSettings
 from podium.review.models import PushEvent
 
@@ -54,12 +54,13 @@ def verify_gitlab_token(*, header: str | None, secret: str) -> None:
         raise WebhookError(401, "bad or missing X-Gitlab-Token")
 
 
-def load_json(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; WebhookError(400) otherwise."""
+def load_json(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
+    """The body as a JSON object; WebhookError(400) otherwise, or (422) for JSON that nests
+    too deep, repeats a key or holds an out-of-range number (`podium.jsonbody`)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookError(400, "body is not JSON") from None
+        data = loads_strict(body, max_depth=max_depth)
+    except JsonRefused as refused:
+        raise WebhookError(refused.status, str(refused)) from None
     if not isinstance(data, dict):
         raise WebhookError(400, "body is not a JSON object")
     return data
