@@ -127,12 +127,21 @@ def parse_gitlab(
     review: ReviewSettings,
     received_at: datetime,
 ) -> PushEvent | Ignored:
-    """A GitLab webhook (`X-Gitlab-Event`); only `Push Hook` is reviewed."""
+    """A GitLab webhook (`X-Gitlab-Event`): a project `Push Hook`, or a `System Hook` whose
+    `event_name` is `push` (system hooks carry no `object_kind`), is reviewed."""
     kind = data.get("object_kind")
-    if event != "Push Hook" or kind not in (None, "push"):
-        return Ignored(f"GitLab {event or kind or 'unknown'} is not a push hook")
+    if event == "System Hook":
+        name = data.get("event_name")
+        if name != "push":
+            shown = name if isinstance(name, str) else "unknown"
+            return Ignored(f"GitLab system hook {shown[:40]} is not a push")
+    elif event != "Push Hook" or kind not in (None, "push"):
+        shown = event or (kind if isinstance(kind, str) else None) or "unknown"
+        return Ignored(f"GitLab {shown[:40]} is not a push hook")
     project = data.get("project") or {}
     repository = data.get("repository") or {}
+    if not isinstance(project, dict) or not isinstance(repository, dict):
+        raise WebhookError(400, "invalid push: project and repository must be objects")
     candidates = [
         project.get("path_with_namespace"),
         project.get("git_http_url"),
