@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -23,13 +26,84 @@ from pydantic import (
 MAX_TITLE = 300
 MAX_DESCRIPTION = 20_000
 
+MAX_ID = 200
+# The identifier alphabet (talk_id, event_id): letters and digits of any script plus
+# - _ . : @ + , ! ' ( ) & ; ~ and "/" only between non-empty segments, none of them "." or "..".
+# Ids reach storage paths (always escaped, see `storage_segment`), SQL predicates (quoted) and
+# Prefect resource ids; the alphabet keeps them printable, one line, and free of separators
+# that a path or a shell would read. pyvideo's "<event>/<slug>" ids fit it.
+ID_PUNCTUATION = "-_.:@+,!'()&;~"
+ID_RULE = (
+    f"1-{MAX_ID} characters: letters and digits (any script) and {ID_PUNCTUATION}, "
+    'with "/" only between segments; no segment may be "." or ".."'
+)
+_ID_CHARS = re.compile(r"[^\W]|[" + re.escape(ID_PUNCTUATION) + "]")
+
+
+def check_identifier(value: str) -> str:
+    """`value` when it is a valid identifier (see `ID_RULE`), else ValueError naming the rule."""
+    problem = _identifier_problem(value)
+    if problem:
+        raise ValueError(f"{problem}; an id must be {ID_RULE}")
+    return value
+
+
+def _identifier_problem(value: str) -> str | None:
+    if not value or len(value) > MAX_ID:
+        return f"id has {len(value)} characters"
+    for segment in value.split("/"):
+        if segment in ("", ".", ".."):
+            return f"id has the path segment {segment!r}"
+        for char in segment:
+            # `\w` also matches "_" and excludes other punctuation; whitespace, controls, NUL,
+            # "\\", "%", "#", "?" and quotes other than ' all fail here.
+            if not _ID_CHARS.fullmatch(char):
+                return f"id contains the character {char!r}"
+    return None
+
+
+def storage_segment(identifier: str) -> str:
+    """`identifier` as one path segment: every character but [A-Za-z0-9._-] percent-encoded.
+
+    Storage paths are built only from this, so no id can add a folder level or climb out of
+    the lake, even one that bypassed validation (read back from an old table).
+    """
+    out = []
+    for char in identifier:
+        if char.isascii() and (char.isalnum() or char in "._-"):
+            out.append(char)
+        else:
+            out.extend(f"%{byte:02X}" for byte in char.encode("utf-8"))
+    segment = "".join(out)
+    if segment in ("", ".", ".."):  # only reachable for invalid ids: keep them one harmless name
+        segment = segment.replace(".", "%2E") or "%00"
+    return segment
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _strip_control(value: object) -> object:
+    # NUL and other control characters (not tab/newline) in free text are dropped rather than
+    # stored: they break terminals, CSV exports and C-based consumers, and carry no meaning.
+    return _CONTROL.sub("", value) if isinstance(value, str) else value
+
+
 Identifier = Annotated[
-    StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    StrictStr,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID),
+    AfterValidator(check_identifier),
 ]
 TagName = Annotated[
-    StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)
+    StrictStr,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
+    BeforeValidator(_strip_control),
 ]
-Name = Annotated[StrictStr, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    StrictStr,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    BeforeValidator(_strip_control),
+]
 
 
 class TalkState(StrEnum):
@@ -57,12 +131,22 @@ class Talk(_Strict):
     """A talk as the directory knows it."""
 
     talk_id: Identifier
-    title: Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=MAX_TITLE)]
-    description: Annotated[StrictStr, StringConstraints(max_length=MAX_DESCRIPTION)] = ""
+    title: Annotated[
+        StrictStr,
+        StringConstraints(strip_whitespace=True, max_length=MAX_TITLE),
+        BeforeValidator(_strip_control),
+    ]
+    description: Annotated[
+        StrictStr, StringConstraints(max_length=MAX_DESCRIPTION), BeforeValidator(_strip_control)
+    ] = ""
     speakers: list[Name] = Field(default_factory=list)
     tags: list[TagName] = Field(default_factory=list, description="Tags the speaker chose.")
     event_ids: list[Identifier] = Field(default_factory=list)
-    language: Annotated[StrictStr, StringConstraints(strip_whitespace=True, max_length=20)] = "en"
+    language: Annotated[
+        StrictStr,
+        StringConstraints(strip_whitespace=True, max_length=20),
+        BeforeValidator(_strip_control),
+    ] = "en"
     state: TalkState = TalkState.submitted
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
@@ -107,7 +191,9 @@ class Event(_Strict):
 
     event_id: Identifier
     name: Name
-    description: Annotated[StrictStr, StringConstraints(max_length=MAX_DESCRIPTION)] = ""
+    description: Annotated[
+        StrictStr, StringConstraints(max_length=MAX_DESCRIPTION), BeforeValidator(_strip_control)
+    ] = ""
     tags: list[TagName] = Field(default_factory=list)
     starts_on: date | None = None
     ends_on: date | None = None

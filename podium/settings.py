@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from podium.images.config import ImageSettings
 from podium.recommend.config import RecommendSettings
-from podium.review.config import ReviewSettings
+from podium.review.config import PLACEHOLDER_PUSH_SECRET, ReviewSettings
 from podium.tagging.config import TaggingSettings
 
 # Secrets that ship with the embedded default; refused anywhere else.
@@ -93,6 +93,12 @@ class GatewaySettings(BaseModel):
     replay_window_s: int = Field(
         default=300, gt=0, description="How old a signed request's timestamp may be, seconds."
     )
+    max_json_depth: int = Field(
+        default=32,
+        gt=0,
+        le=1000,
+        description="Deepest nesting of JSON arrays/objects a hook body may have (422 above).",
+    )
 
 
 class EnrichSettings(BaseModel):
@@ -149,12 +155,33 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        if self.environment != "local" and (
-            self.gateway.secret.get_secret_value() == PLACEHOLDER_SECRET
-        ):
+        if self.environment == "local":
+            return self
+        if self.gateway.secret.get_secret_value() == PLACEHOLDER_SECRET:
             raise ValueError(
                 "PODIUM_GATEWAY__SECRET is the local placeholder; set a real secret in production"
             )
+        push = self.review.push_secret
+        if push is None or push.get_secret_value() == PLACEHOLDER_PUSH_SECRET:
+            raise ValueError(
+                "PODIUM_REVIEW__PUSH_SECRET is unset or the local placeholder; /hooks/push needs "
+                "its own real secret in production"
+            )
+        # One key per purpose: a leaked key of one sender must not sign for another.
+        named = {
+            "PODIUM_GATEWAY__SECRET": self.gateway.secret,
+            "PODIUM_REVIEW__PUSH_SECRET": push,
+            "PODIUM_REVIEW__GITHUB_WEBHOOK_SECRET": self.review.github_webhook_secret,
+            "PODIUM_REVIEW__GITLAB_TOKEN": self.review.gitlab_token,
+        }
+        seen: dict[str, str] = {}
+        for name, secret in named.items():
+            if secret is None:
+                continue
+            value = secret.get_secret_value()
+            if value in seen:
+                raise ValueError(f"{name} is the same as {seen[value]}; use one secret per sender")
+            seen[value] = name
         return self
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from podium.models import Event, Talk, TalkState
+from podium.models import Event, Talk, TalkState, check_identifier
 from podium.ordering import Removal, SourceOrder, latest, parse_sequence
 
 
@@ -35,18 +36,23 @@ class RecordError:
 
 @dataclass
 class ParseResult:
-    """Talks that validated, talks to delete (DynamoDB REMOVE), and per-record errors."""
+    """Talks that validated, talks to delete (DynamoDB REMOVE), per-record errors, and records
+    skipped because they are not talks (other item types of a DynamoDB table)."""
 
     talks: list[Talk] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    skipped: list[RecordError] = field(
+        default_factory=list, metadata={"doc": "records that are not talks, and why"}
+    )
 
     def extend(self, other: ParseResult) -> None:
         self.talks += other.talks
         self.removed += other.removed
         self.events += other.events
         self.errors += other.errors
+        self.skipped += other.skipped
 
 
 class SourceError(ValueError):
@@ -104,30 +110,91 @@ def parse_directory_body(body: Any) -> ParseResult:
 # ---- (2) DynamoDB Streams records ---------------------------------------------------------
 
 
-def from_dynamodb_attribute(value: Any) -> Any:
-    """Typed attribute form ({"S": "x"}, {"N": "1"}, {"L": [...]}, {"M": {...}}) to Python."""
+_MAX_ATTRIBUTE_DEPTH = 32
+_MAX_NUMBER_DIGITS = 38  # DynamoDB's own precision limit for N
+
+
+def _dynamodb_number(inner: Any) -> int | float:
+    # DynamoDB sends numbers as strings ({"N": "12"}); anything else, and values that are not
+    # finite numbers within DynamoDB's 38 digits, is refused here, inside per-record handling.
+    if not isinstance(inner, str):
+        raise ValueError(f"N value must be a string of digits, got {_kind(inner)}")
+    text = inner.strip()
+    digits = sum(c.isdigit() for c in text)
+    if digits > _MAX_NUMBER_DIGITS:
+        raise ValueError(f"N value has {digits} digits; DynamoDB allows {_MAX_NUMBER_DIGITS}")
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"N value {text[:40]!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"N value {text[:40]!r} is not a finite number")
+    if number.is_integer() and text.lstrip("+-").isdigit():
+        return int(text)
+    return number
+
+
+def from_dynamodb_attribute(value: Any, *, _depth: int = 0) -> Any:
+    """Typed attribute form ({"S": "x"}, {"N": "1"}, {"L": [...]}, {"M": {...}}) to Python.
+
+    Raises ValueError (never anything else) naming what is wrong: an untyped value, a type
+    whose value has the wrong JSON type (`{"N": 5}`, `{"M": []}`), a number that is not finite,
+    binary types (B, BS: no talk field reads bytes), or nesting deeper than 32 levels.
+    """
+    if _depth > _MAX_ATTRIBUTE_DEPTH:
+        raise ValueError(f"attribute nests deeper than {_MAX_ATTRIBUTE_DEPTH} levels")
     if not isinstance(value, dict) or len(value) != 1:
-        raise ValueError(f"not a DynamoDB typed attribute: {value!r:.60}")
+        raise ValueError(f"not a DynamoDB typed attribute: {str(value)[:60]!r}")
     ((kind, inner),) = value.items()
+    expected = _ATTRIBUTE_JSON_TYPES.get(kind)
+    if expected is None:
+        if kind in ("B", "BS"):
+            raise ValueError(f"binary attribute ({kind}) where a talk field expects text")
+        raise ValueError(f"unsupported DynamoDB attribute type {str(kind)[:20]!r}")
+    if not isinstance(inner, expected) or (expected is not bool and isinstance(inner, bool)):
+        raise ValueError(f"{kind} value must be {_TYPE_NAMES[expected]}, got {_kind(inner)}")
     if kind == "S":
         return inner
     if kind == "N":
-        number = float(inner)
-        return int(number) if number.is_integer() and "." not in inner else number
+        return _dynamodb_number(inner)
     if kind == "BOOL":
-        return bool(inner)
+        return inner
     if kind == "NULL":
+        if inner is not True:
+            raise ValueError("NULL value must be true")
         return None
     if kind == "L":
-        return [from_dynamodb_attribute(v) for v in inner]
+        return [from_dynamodb_attribute(v, _depth=_depth + 1) for v in inner]
     if kind == "M":
-        return {k: from_dynamodb_attribute(v) for k, v in inner.items()}
-    if kind in ("SS", "NS"):
-        return [from_dynamodb_attribute({kind[0]: v}) for v in inner]
-    raise ValueError(f"unsupported DynamoDB attribute type {kind!r}")
+        return {k: from_dynamodb_attribute(v, _depth=_depth + 1) for k, v in inner.items()}
+    if not all(isinstance(v, str) for v in inner):
+        raise ValueError(f"{kind} members must be strings")
+    if kind == "SS":
+        return list(inner)
+    return [_dynamodb_number(v) for v in inner]  # NS
 
 
-# Item attribute -> Talk field, for the original system's single-table design.
+_ATTRIBUTE_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "S": str,
+    "N": str,
+    "BOOL": bool,
+    "NULL": bool,
+    "L": list,
+    "M": dict,
+    "SS": list,
+    "NS": list,
+}
+_TYPE_NAMES: dict[type | tuple[type, ...], str] = {
+    str: "a string",
+    bool: "true or false",
+    list: "a list",
+    dict: "an object",
+}
+
+
+# Item attribute -> Talk field, for the original system's single-table design. Only these are
+# converted: any other attribute (GSI keys, counters, binary blobs) is never read, so it can
+# neither fail nor sink the talk.
 _DYNAMO_FIELDS = {
     "title": "title",
     "description": "description",
@@ -143,16 +210,113 @@ _DYNAMO_FIELDS = {
     "createdAt": "submitted_at",
     "updatedAt": "updated_at",
 }
+# The sort key that marks a talk item: exactly "talk#<talk_id>" (any letter case of "talk").
+TALK_KEY_PREFIX = "talk#"
+# Epoch numbers at or above this are milliseconds (as JavaScript's Date.now() writes them):
+# in seconds it would be the year 5138.
+_EPOCH_MS_FROM = 100_000_000_000
+_EPOCH_MAX_S = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 
-def _talk_id_from_keys(keys: dict[str, Any]) -> str:
-    # Single-table design: pk "USER#.." or "TALK#id", sk "talk#id" / "TALK#id". The sk names the
-    # talk; the pk is only a fallback when it carries the id.
-    sk = str(keys.get("sk", ""))
-    for separator in ("#", "_", ":"):
-        if separator in sk:
-            return sk.split(separator, 1)[1]
-    return sk or str(keys.get("pk", ""))
+def _epoch(value: int | float) -> datetime:
+    seconds = value / 1000 if abs(value) >= _EPOCH_MS_FROM else value
+    if not 0 <= seconds <= _EPOCH_MAX_S:
+        raise ValueError(
+            f"{value} is not a time in seconds or milliseconds since 1970 (up to year 9999)"
+        )
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class _NotATalk(Exception):
+    """The record is another item type of the table: skipped, with this reason."""
+
+
+def _talk_key(keys: dict[str, Any]) -> str:
+    """The talk id in a talk item's keys; `_NotATalk` for other items, ValueError if malformed."""
+    sk = keys.get("sk")
+    if sk is None:
+        names = ", ".join(sorted(str(k)[:40] for k in keys)[:5]) or "none"
+        raise _NotATalk(f"no sort key sk (keys: {names}): not a talk item")
+    if not isinstance(sk, dict) or len(sk) != 1:
+        raise ValueError(f"not a DynamoDB typed attribute: {str(sk)[:60]!r}")
+    if "S" not in sk:
+        raise _NotATalk(f"sort key sk is of type {str(next(iter(sk)))[:8]}: not a talk item")
+    value = sk["S"]
+    if not isinstance(value, str):
+        raise ValueError(f"S value must be a string, got {_kind(value)}")
+    if value[: len(TALK_KEY_PREFIX)].lower() != TALK_KEY_PREFIX:
+        raise _NotATalk(f"sort key {value[:60]!r} does not start with {TALK_KEY_PREFIX!r}")
+    return check_identifier(value[len(TALK_KEY_PREFIX) :])
+
+
+def _stream_record(index: int, record: Any, result: ParseResult) -> Talk | Removal | None:
+    """One stream record as a change carrying its place in the stream, or None (recorded in
+    `result.errors` or `result.skipped` with the reason)."""
+    name = f"Records[{index}]"
+    if not isinstance(record, dict):
+        result.errors.append(RecordError(name, "", f"expected an object, got {_kind(record)}"))
+        return None
+    event_name = record.get("eventName")
+    stream = record.get("dynamodb")
+    if event_name not in ("INSERT", "MODIFY", "REMOVE"):
+        shown = event_name if isinstance(event_name, str | None) else _kind(event_name)
+        result.errors.append(
+            RecordError(name, "eventName", f"must be INSERT, MODIFY or REMOVE, got {shown!r:.60}")
+        )
+        return None
+    if not isinstance(stream, dict) or not isinstance(stream.get("Keys"), dict):
+        result.errors.append(RecordError(name, "dynamodb.Keys", "required field is missing"))
+        return None
+    try:
+        talk_id = _talk_key(stream["Keys"])
+    except _NotATalk as reason:
+        result.skipped.append(RecordError(name, "dynamodb.Keys.sk", str(reason)))
+        return None
+    except ValueError as error:
+        result.errors.append(RecordError(name, "dynamodb.Keys.sk", str(error)))
+        return None
+    name = f"Records[{index}] ({talk_id})"
+    try:
+        sequence = parse_sequence(stream.get("SequenceNumber"))
+    except ValueError as error:
+        result.errors.append(RecordError(name, "dynamodb.SequenceNumber", str(error)))
+        return None
+    changed_at = _approximate_time(stream)
+    if event_name == "REMOVE":
+        return Removal(talk_id, sequence=sequence, updated_at=changed_at)
+    image = stream.get("NewImage")
+    if not isinstance(image, dict):
+        result.errors.append(
+            RecordError(name, "dynamodb.NewImage", "required for INSERT and MODIFY")
+        )
+        return None
+    data: dict[str, Any] = {"talk_id": talk_id}
+    # Only the attributes a talk reads are converted: housekeeping, binary or unknown
+    # attributes of the item never sink it.
+    for key, attribute in image.items():
+        target = _DYNAMO_FIELDS.get(key)
+        if target is None:
+            continue
+        where = f"dynamodb.NewImage.{key}"
+        try:
+            value = from_dynamodb_attribute(attribute)
+            if target in ("speakers", "event_ids") and isinstance(value, str):
+                value = [value]
+            if target in ("submitted_at", "updated_at") and isinstance(value, int | float):
+                value = _epoch(value)
+        except ValueError as error:
+            result.errors.append(RecordError(name, where, str(error)))
+            return None
+        data[target] = value
+    if changed_at is not None:
+        data.setdefault("updated_at", changed_at)
+    before = len(result.talks)
+    _validate_talk(name, data, result)
+    if len(result.talks) == before:
+        return None
+    talk = result.talks.pop()
+    talk._sequence = sequence
+    return talk
 
 
 def _approximate_time(stream: dict[str, Any]) -> datetime | None:
@@ -168,8 +332,9 @@ def _approximate_time(stream: dict[str, Any]) -> datetime | None:
 def parse_dynamodb_stream(payload: Any) -> ParseResult:
     """{"Records": [...]} (or a bare list) of DynamoDB Streams records.
 
-    INSERT/MODIFY records of talk items (sk starting with "talk") become talks; REMOVE records
-    become deletions (`Removal`s); records of other item types are ignored, not rejected.
+    INSERT/MODIFY records of talk items (sort key `talk#<talk_id>`) become talks; REMOVE
+    records become deletions (`Removal`s). Records of other item types are listed in `skipped`
+    with the reason; malformed records in `errors`. No record, however broken, sinks the others.
 
     Changes keep their place in the stream: each carries its `SequenceNumber`, and when one key
     has several records in the batch only the last by sequence number (by position when there
@@ -179,7 +344,7 @@ def parse_dynamodb_stream(payload: Any) -> ParseResult:
     records = payload.get("Records") if isinstance(payload, dict) else payload
     if not isinstance(records, list):
         raise SourceError('expected {"Records": [...]} or a list of stream records')
-    changes, errors = _parse_stream_records(records)
+    changes, unordered = _parse_stream_records(records)
     by_key: dict[str, list[tuple[int, Talk | Removal]]] = {}
     for index, change in changes:
         by_key.setdefault(_change_id(change), []).append((index, change))
@@ -189,7 +354,7 @@ def parse_dynamodb_stream(payload: Any) -> ParseResult:
         items.sort(key=lambda item: (_order(item[1]).sequence or 0, item[0]))
         winner = latest([(_order(change), (index, change)) for index, change in items])
         winners.append(winner)  # type: ignore[arg-type]
-    result = ParseResult(errors=errors)
+    result = ParseResult(errors=unordered.errors, skipped=unordered.skipped)
     for _, change in sorted(winners, key=lambda item: item[0]):
         if isinstance(change, Talk):
             result.talks.append(change)
@@ -210,80 +375,15 @@ def _order(change: Talk | Removal) -> SourceOrder:
 
 def _parse_stream_records(
     records: list[Any],
-) -> tuple[list[tuple[int, Talk | Removal]], list[RecordError]]:
-    """Each talk record as (position, change), in stream order; the rest as errors."""
+) -> tuple[list[tuple[int, Talk | Removal]], ParseResult]:
+    """Each talk record as (position, change), in stream order; errors and skips beside."""
     result = ParseResult()
     changes: list[tuple[int, Talk | Removal]] = []
     for index, record in enumerate(records):
-        name = f"Records[{index}]"
-        if not isinstance(record, dict):
-            result.errors.append(RecordError(name, "", f"expected an object, got {_kind(record)}"))
-            continue
-        event_name = record.get("eventName")
-        stream = record.get("dynamodb")
-        if event_name not in ("INSERT", "MODIFY", "REMOVE"):
-            result.errors.append(
-                RecordError(
-                    name, "eventName", f"must be INSERT, MODIFY or REMOVE, got {event_name!r}"
-                )
-            )
-            continue
-        if not isinstance(stream, dict) or not isinstance(stream.get("Keys"), dict):
-            result.errors.append(RecordError(name, "dynamodb.Keys", "required field is missing"))
-            continue
-        try:
-            keys = {k: from_dynamodb_attribute(v) for k, v in stream["Keys"].items()}
-        except ValueError as error:
-            result.errors.append(RecordError(name, "dynamodb.Keys", str(error)))
-            continue
-        if not str(keys.get("sk", "")).lower().startswith("talk"):
-            continue  # another item type of the single table: not ours
-        talk_id = _talk_id_from_keys(keys)
-        name = f"Records[{index}] ({talk_id})"
-        try:
-            sequence = parse_sequence(stream.get("SequenceNumber"))
-        except ValueError as error:
-            result.errors.append(RecordError(name, "dynamodb.SequenceNumber", str(error)))
-            continue
-        changed_at = _approximate_time(stream)
-        if event_name == "REMOVE":
-            changes.append((index, Removal(talk_id, sequence=sequence, updated_at=changed_at)))
-            continue
-        image = stream.get("NewImage")
-        if not isinstance(image, dict):
-            result.errors.append(
-                RecordError(name, "dynamodb.NewImage", "required for INSERT and MODIFY")
-            )
-            continue
-        try:
-            item = {k: from_dynamodb_attribute(v) for k, v in image.items()}
-        except ValueError as error:
-            result.errors.append(RecordError(name, "dynamodb.NewImage", str(error)))
-            continue
-        data: dict[str, Any] = {"talk_id": talk_id}
-        unknown = []
-        for key, value in item.items():
-            if key in ("pk", "sk"):
-                continue
-            target = _DYNAMO_FIELDS.get(key)
-            if target is None:
-                unknown.append(key)
-                continue
-            if target in ("speakers", "event_ids") and isinstance(value, str):
-                value = [value]
-            if target in ("submitted_at", "updated_at") and isinstance(value, int | float):
-                value = datetime.fromtimestamp(value, UTC)
-            data[target] = value
-        if changed_at is not None:
-            data.setdefault("updated_at", changed_at)
-        # Items carry housekeeping attributes (GSI keys, counters): skipped, never an error.
-        before = len(result.talks)
-        _validate_talk(name, data, result)
-        if len(result.talks) > before:
-            talk = result.talks.pop()
-            talk._sequence = sequence
-            changes.append((index, talk))
-    return changes, result.errors
+        change = _stream_record(index, record, result)
+        if change is not None:
+            changes.append((index, change))
+    return changes, result
 
 
 # ---- (3) JSONL ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from podium.events import EventPoster
 from podium.gateway import git_hooks, recommend_routes, talk_hooks
 from podium.gateway.group_commit import GroupCommitter
+from podium.gateway.signatures import DeliveryClaims, ReplayGuard
 from podium.lake import Lake
 from podium.settings import Settings
 
@@ -90,8 +91,10 @@ def create_app(
         poster: posts events to Prefect; built from settings when None.
 
     Returns:
-        The app, with `app.state.settings`, `app.state.lake`, `app.state.poster` and
-        `app.state.committer` (folds concurrent requests into one lake write) set.
+        The app, with `app.state.settings`, `app.state.lake`, `app.state.poster`,
+        `app.state.committer` (folds concurrent requests into one lake write),
+        `app.state.replay_guard` (message ids seen inside the replay window) and
+        `app.state.deliveries` (git deliveries being handled) set.
     """
     app = FastAPI(
         title="Podium gateway",
@@ -102,6 +105,8 @@ def create_app(
     app.state.lake = lake if lake is not None else Lake.from_settings(settings)
     app.state.poster = poster if poster is not None else EventPoster.from_settings(settings)
     app.state.committer = GroupCommitter(app.state.lake)
+    app.state.replay_guard = ReplayGuard(window_s=settings.gateway.replay_window_s)
+    app.state.deliveries = DeliveryClaims()
 
     app.include_router(talk_hooks.router)
     app.include_router(recommend_routes.router)

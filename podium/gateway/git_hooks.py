@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -29,8 +28,8 @@ from starlette.concurrency import run_in_threadpool
 
 from podium import event_catalog
 from podium.events import EventDeliveryError, EventPoster, make_event
-from podium.gateway.signatures import SignatureError, verify
-from podium.gateway.talk_hooks import HookRefused, read_body
+from podium.gateway.signatures import SignatureError, Verified, verify_request
+from podium.gateway.talk_hooks import HookRefused, claim_message, read_body, release_message
 from podium.lake import Lake
 from podium.review.models import PushEvent
 from podium.review.payloads import (
@@ -66,14 +65,19 @@ class PushResponse(BaseModel):
     event_id: str | None = Field(default=None, description="Id of the emitted Prefect event.")
 
 
-def _marker(source: str, delivery_id: str) -> str:
-    # Hash the sender's id: it is arbitrary text and must not shape a storage path.
-    return f"{_DELIVERIES}/{source}/{hashlib.sha256(delivery_id.encode()).hexdigest()}"
+def _marker(source: str, delivery_id: str, body_digest: str) -> str:
+    # The delivery id header is not covered by GitHub's signature, so the de-duplication key
+    # is the id together with the signed body's digest: a captured body replayed under a fresh
+    # id is a new delivery only if the commit was not reviewed, and a new body under an old id
+    # is never swallowed. Hashed: the sender's id must not shape a storage path.
+    key = f"{delivery_id}\x00{body_digest}".encode()
+    return f"{_DELIVERIES}/{source}/{hashlib.sha256(key).hexdigest()}"
 
 
-def _handle_push(lake: Lake, poster: EventPoster, push: PushEvent) -> PushResponse:
+def _handle_push(
+    lake: Lake, poster: EventPoster, push: PushEvent, marker: str | None
+) -> PushResponse:
     """Record or announce one push (blocking: runs in the thread pool)."""
-    marker = _marker(push.source, push.delivery_id) if push.delivery_id else None
     if marker and lake.blob_exists(marker):
         return PushResponse(status="ignored", reason="delivery already received", repo=push.repo)
     if push.is_deletion:
@@ -100,20 +104,47 @@ def _handle_push(lake: Lake, poster: EventPoster, push: PushEvent) -> PushRespon
     return PushResponse(status="accepted", repo=push.repo, after=push.after, event_id=event["id"])
 
 
-async def _respond(request: Request, source: str, parsed: PushEvent | Ignored) -> JSONResponse:
+async def _respond(
+    request: Request,
+    source: str,
+    parsed: PushEvent | Ignored,
+    *,
+    body: bytes,
+    on_failure: Callable[[], None] | None = None,
+) -> JSONResponse:
     if isinstance(parsed, Ignored):
         logger.info("%s webhook ignored: %s", source, parsed.reason)
         return JSONResponse(PushResponse(status="ignored", reason=parsed.reason).model_dump())
     state = request.app.state
+    marker = (
+        _marker(source, parsed.delivery_id, hashlib.sha256(body).hexdigest())
+        if parsed.delivery_id
+        else None
+    )
+    # Claimed for the time of the check-then-mark in `_handle_push`: a concurrent copy of the
+    # same delivery is answered here instead of racing it.
+    if marker and not state.deliveries.claim(marker):
+        return JSONResponse(
+            PushResponse(
+                status="ignored", reason="the same delivery is being handled", repo=parsed.repo
+            ).model_dump()
+        )
     try:
-        result = await run_in_threadpool(_handle_push, state.lake, state.poster, parsed)
+        result = await run_in_threadpool(_handle_push, state.lake, state.poster, parsed, marker)
     except EventDeliveryError as error:
+        if on_failure:
+            on_failure()
         logger.warning("%s push to %s not announced: %s", source, parsed.repo, error)
         return _error(503, "Prefect did not accept the push event; retry later")
     except Exception:
         # Deliberately broad: whatever failed, the push was not handed over; let it retry.
+        if on_failure:
+            on_failure()
         logger.exception("%s push to %s failed", source, parsed.repo)
         return _error(503, "the push could not be recorded; retry later")
+    finally:
+        if marker:
+            state.deliveries.release(marker)
     logger.info("%s push %s %s: %s", source, parsed.repo, parsed.after[:12], result.status)
     return JSONResponse(
         result.model_dump(), status_code=202 if result.status == "accepted" else 200
@@ -129,13 +160,17 @@ async def _body(request: Request, settings: Settings) -> bytes:
 
 
 async def _handle(
-    request: Request, source: str, check_and_parse: Callable[[bytes], PushEvent | Ignored]
+    request: Request,
+    source: str,
+    check_and_parse: Callable[[bytes], PushEvent | Ignored],
+    on_failure: Callable[[], None] | None = None,
 ) -> JSONResponse:
     # Every push hook: bounded body, then the source's own authentication and parsing, with
     # each refusal answered by its status code.
     settings: Settings = request.app.state.settings
     try:
-        parsed = check_and_parse(await _body(request, settings))
+        body = await _body(request, settings)
+        parsed = check_and_parse(body)
     except HookRefused as refused:
         return _error(refused.status_code, refused.detail)
     except SignatureError as error:
@@ -143,7 +178,7 @@ async def _handle(
     except WebhookError as error:
         logger.info("%s webhook refused: %d %s", source, error.status, error)
         return _error(error.status, str(error))
-    return await _respond(request, source, parsed)
+    return await _respond(request, source, parsed, body=body, on_failure=on_failure)
 
 
 @router.post("/github", response_model=PushResponse, summary="GitHub push webhook")
@@ -161,7 +196,7 @@ async def github_hook(request: Request) -> JSONResponse:
             secret=secret.get_secret_value(),
         )
         return parse_github(
-            load_json(body),
+            load_json(body, max_depth=settings.gateway.max_json_depth),
             event=request.headers.get("x-github-event"),
             delivery_id=request.headers.get("x-github-delivery", ""),
             review=settings.review,
@@ -185,7 +220,7 @@ async def gitlab_hook(request: Request) -> JSONResponse:
             header=request.headers.get("x-gitlab-token"), secret=secret.get_secret_value()
         )
         return parse_gitlab(
-            load_json(body),
+            load_json(body, max_depth=settings.gateway.max_json_depth),
             event=request.headers.get("x-gitlab-event"),
             delivery_id=request.headers.get("x-gitlab-event-uuid", ""),
             review=settings.review,
@@ -197,22 +232,34 @@ async def gitlab_hook(request: Request) -> JSONResponse:
 
 @router.post("/push", response_model=PushResponse, summary="Generic signed push")
 async def generic_push_hook(request: Request) -> JSONResponse:
-    """A push from any git server or script, signed with Podium's HMAC headers
-    (`podium.gateway.signatures`); body: repository, ref, before, after[, pusher,
-    delivery_id]."""
+    """A push from any git server or script, signed with `review.push_secret` (its own key,
+    never the directory app's) in the Standard Webhooks or legacy Podium scheme
+    (`podium.gateway.signatures`), replay-protected; body: repository, ref, before, after[,
+    pusher, delivery_id]."""
     settings: Settings = request.app.state.settings
-    secret = settings.review.push_secret or settings.gateway.secret
+    secret = settings.review.push_secret
+    if secret is None:
+        return _error(404, "generic push hooks are not configured (review.push_secret)")
+    claimed: list[Verified] = []
+
+    def release() -> None:
+        for verified in claimed:
+            release_message(request, "push", verified)
 
     def check_and_parse(body: bytes) -> PushEvent | Ignored:
-        verify(
+        verified = verify_request(
             body=body,
             secret=secret,
-            signature=request.headers.get("x-podium-signature"),
-            timestamp=request.headers.get("x-podium-timestamp"),
+            headers=request.headers,
             window_s=settings.gateway.replay_window_s,
-            now=time.time(),
         )
-        data: dict[str, Any] = load_json(body)
-        return parse_generic(data, review=settings.review, received_at=datetime.now(UTC))
+        claim_message(request, "push", verified)
+        claimed.append(verified)
+        try:
+            data: dict[str, Any] = load_json(body, max_depth=settings.gateway.max_json_depth)
+            return parse_generic(data, review=settings.review, received_at=datetime.now(UTC))
+        except WebhookError:
+            release()
+            raise
 
-    return await _handle(request, "push", check_and_parse)
+    return await _handle(request, "push", check_and_parse, on_failure=release)

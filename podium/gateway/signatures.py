@@ -1,6 +1,20 @@
-"""HMAC-SHA256 request signatures of the directory app and the DynamoDB pipe.
+"""HMAC-SHA256 request signatures of the directory app, the DynamoDB pipe and /hooks/push.
 
-The signed string is the timestamp, a dot, then the raw body bytes exactly as sent::
+Two schemes are accepted; both are checked in constant time and both are replay-protected by
+`ReplayGuard` (a message is accepted once within the window).
+
+**Standard Webhooks** (preferred, https://www.standardwebhooks.com, signed with the
+`standardwebhooks` library): three headers::
+
+    webhook-id: <message id, 1-128 of A-Z a-z 0-9 _ ->
+    webhook-timestamp: <unix seconds>
+    webhook-signature: v1,<base64 HMAC-SHA256 of f"{id}.{timestamp}." + body>
+
+The HMAC key is the shared secret's UTF-8 bytes (not a `whsec_` base64 key), so one secret
+serves both schemes. Several space-separated `v1,` signatures are allowed (key rotation).
+
+**Podium legacy** (kept so existing senders keep working): the signed string is the
+timestamp, a dot, then the raw body bytes exactly as sent::
 
     message   = f"{timestamp}.".encode() + body
     signature = "sha256=" + hmac_sha256(secret, message).hexdigest()
@@ -12,20 +26,37 @@ sent as two headers::
 
 Signing the timestamp with the body means an old request cannot be replayed with a fresh
 timestamp; the gateway refuses timestamps further than the replay window from its clock (in
-either direction, so a skewed clock fails loudly instead of widening the window).
+either direction, so a skewed clock fails loudly instead of widening the window). A legacy
+request has no message id: its signature stands in for one (same timestamp and body, same
+signature), so an exact replay inside the window is refused too.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import heapq
 import hmac
+import re
+import secrets
+import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pydantic import SecretStr
+from standardwebhooks import Webhook
 
 SIGNATURE_HEADER = "X-Podium-Signature"
 TIMESTAMP_HEADER = "X-Podium-Timestamp"
 _PREFIX = "sha256="
+WEBHOOK_ID_HEADER = "webhook-id"
+WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp"
+WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_MAX_SIGNATURES = 8
 
 
 class SignatureError(ValueError):
@@ -115,3 +146,213 @@ def verify(
     # Constant-time over the whole header value: timing reveals nothing about the digest.
     if not hmac.compare_digest(given.lower().encode(), expected.encode()):
         raise SignatureError("signature does not match the body")
+
+
+# ---- Standard Webhooks ---------------------------------------------------------------------
+
+
+def _webhook(secret: str | SecretStr) -> Webhook:
+    return Webhook(_secret_bytes(secret))
+
+
+def standard_headers(
+    body: bytes,
+    secret: str | SecretStr,
+    *,
+    msg_id: str | None = None,
+    timestamp: int | None = None,
+) -> dict[str, str]:
+    """Standard Webhooks headers (plus the JSON content type) for `body`.
+
+    Args:
+        body: the raw request body (UTF-8 JSON).
+        secret: the shared secret.
+        msg_id: the message id; a fresh random one when None. A retry of the same message
+            must reuse it (and is then refused as a replay once the first one succeeded).
+        timestamp: unix seconds; now when None.
+    """
+    ts = int(time.time()) if timestamp is None else int(timestamp)
+    message = msg_id or "msg_" + secrets.token_urlsafe(18)
+    signature = _webhook(secret).sign(
+        msg_id=message, timestamp=datetime.fromtimestamp(ts, UTC), data=body.decode("utf-8")
+    )
+    return {
+        "Content-Type": "application/json",
+        WEBHOOK_ID_HEADER: message,
+        WEBHOOK_TIMESTAMP_HEADER: str(ts),
+        WEBHOOK_SIGNATURE_HEADER: signature,
+    }
+
+
+def _check_timestamp(header: str, value: str, *, window_s: int, now: float | None) -> int:
+    stripped = value.strip()
+    if not stripped.isascii() or not stripped.isdigit() or len(stripped) > 12:
+        raise SignatureError(f"{header} must be unix seconds (an integer)")
+    ts = int(stripped)
+    current = time.time() if now is None else now
+    if abs(current - ts) > window_s:
+        raise SignatureError(f"{header} is outside the {window_s}s replay window")
+    return ts
+
+
+def _verify_standard(
+    *,
+    body: bytes,
+    secret: str | SecretStr,
+    headers: Mapping[str, str],
+    window_s: int,
+    now: float | None,
+) -> tuple[str, int]:
+    msg_id = headers.get(WEBHOOK_ID_HEADER) or ""
+    signatures = headers.get(WEBHOOK_SIGNATURE_HEADER)
+    timestamp = headers.get(WEBHOOK_TIMESTAMP_HEADER)
+    if not signatures:
+        raise SignatureError(f"missing {WEBHOOK_SIGNATURE_HEADER} header")
+    if not timestamp:
+        raise SignatureError(f"missing {WEBHOOK_TIMESTAMP_HEADER} header")
+    if not _MESSAGE_ID.fullmatch(msg_id):
+        raise SignatureError(f"{WEBHOOK_ID_HEADER} must be 1-128 characters of A-Z a-z 0-9 _ -")
+    ts = _check_timestamp(WEBHOOK_TIMESTAMP_HEADER, timestamp, window_s=window_s, now=now)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignatureError("body is not UTF-8, so it cannot carry a valid signature") from None
+    expected = base64.b64decode(
+        _webhook(secret).sign(msg_id, datetime.fromtimestamp(ts, UTC), text).split(",", 1)[1]
+    )
+    matched = False
+    for item in signatures.split(" ")[:_MAX_SIGNATURES]:
+        version, _, encoded = item.partition(",")
+        if version != "v1":
+            continue
+        try:
+            given = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        # Every candidate is compared (no early exit) so timing says nothing about which.
+        matched |= hmac.compare_digest(given, expected)
+    if not matched:
+        raise SignatureError("no webhook-signature matches the body")
+    return msg_id, ts
+
+
+def verify_request(
+    *,
+    body: bytes,
+    secret: str | SecretStr,
+    headers: Mapping[str, str],
+    window_s: int,
+    now: float | None = None,
+) -> Verified:
+    """Verify either scheme (Standard Webhooks when `webhook-signature` is present).
+
+    Args:
+        body: the raw request body as received.
+        secret: the shared secret of this route.
+        headers: the request headers (case-insensitive mapping, e.g. Starlette's).
+        window_s: largest accepted distance between the timestamp and `now`, seconds.
+        now: the current unix time; `time.time()` when None.
+
+    Returns:
+        The message id to remember for replay protection and the signed timestamp.
+
+    Raises:
+        SignatureError: missing, malformed, wrong or stale; the message never holds the secret.
+    """
+    if headers.get(WEBHOOK_SIGNATURE_HEADER) is not None:
+        msg_id, ts = _verify_standard(
+            body=body, secret=secret, headers=headers, window_s=window_s, now=now
+        )
+        return Verified(message_id=f"id:{msg_id}", timestamp=ts)
+    signature = headers.get(SIGNATURE_HEADER)
+    timestamp = headers.get(TIMESTAMP_HEADER)
+    verify(
+        body=body,
+        secret=secret,
+        signature=signature,
+        timestamp=timestamp,
+        window_s=window_s,
+        now=now,
+    )
+    assert signature is not None and timestamp is not None  # verify() checked both
+    return Verified(message_id="sig:" + signature.strip().lower(), timestamp=int(timestamp.strip()))
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a verified request is remembered by."""
+
+    message_id: str
+    timestamp: int
+
+
+class ReplayGuard:
+    """Remembers accepted message ids until their timestamp leaves the window.
+
+    `claim` is atomic: of two concurrent requests with one id, exactly one gets True. A request
+    that then fails without recording anything calls `release`, so the sender's retry (same id)
+    is accepted. Memory is bounded: at most `max_entries` ids are held; when full, new
+    requests are refused (the caller answers 503) rather than old ids forgotten early.
+
+    The memory is this process's: gateway replicas behind one load balancer need sticky
+    routing by sender, or a replay may reach another replica (see docs/security.md).
+    """
+
+    def __init__(self, *, window_s: int, max_entries: int = 1_000_000) -> None:
+        self.window_s = window_s
+        self.max_entries = max_entries
+        self._seen: dict[str, float] = {}
+        self._expiry: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+
+    def claim(self, scope: str, verified: Verified, *, now: float | None = None) -> bool:
+        """True the first time (`scope`, message id) is seen inside the window, else False.
+
+        Raises:
+            OverflowError: the guard is full of ids that are still inside their window.
+        """
+        key = f"{scope}\x00{verified.message_id}"
+        current = time.time() if now is None else now
+        # A message is replayable until its timestamp is window_s in the past.
+        until = verified.timestamp + self.window_s + 1
+        with self._lock:
+            while self._expiry and self._expiry[0][0] < current:
+                expires, old = heapq.heappop(self._expiry)
+                if self._seen.get(old) == expires:
+                    del self._seen[old]
+            if key in self._seen:
+                return False
+            if len(self._seen) >= self.max_entries:
+                raise OverflowError("too many messages inside the replay window")
+            self._seen[key] = until
+            heapq.heappush(self._expiry, (until, key))
+            return True
+
+    def release(self, scope: str, verified: Verified) -> None:
+        """Forget a claimed id whose request recorded nothing (its retry must be accepted)."""
+        with self._lock:
+            self._seen.pop(f"{scope}\x00{verified.message_id}", None)
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+class DeliveryClaims:
+    """Deliveries being handled right now, so two concurrent copies of one git delivery never
+    both pass the lake's "already received" check (which is a read, then a later write)."""
+
+    def __init__(self) -> None:
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, key: str) -> bool:
+        """True when no other request holds `key`; the caller must `release` it after."""
+        with self._lock:
+            if key in self._held:
+                return False
+            self._held.add(key)
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._held.discard(key)

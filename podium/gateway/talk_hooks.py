@@ -4,9 +4,13 @@ Every request goes through the same steps, each with its own status code:
 
 1. 413 when `Content-Length` (or, for chunked bodies, the bytes actually read) exceeds
    `gateway.max_body_bytes`; reading stops at the limit.
-2. 401 when the HMAC signature or timestamp is missing, wrong or stale (see `signatures`).
-   Nothing is parsed or recorded before this passes.
-3. 415 unless the content type is `application/json`; 400 when the body is not JSON.
+2. 401 when the HMAC signature or timestamp is missing, wrong or stale (Standard Webhooks or
+   the legacy headers, see `signatures`); 409 when the same message (webhook-id, or legacy
+   signature) was already accepted inside the replay window. Nothing is parsed or recorded
+   before this passes.
+3. 415 unless the content type is `application/json`; 400 when the body is not JSON; 422
+   when it nests deeper than `gateway.max_json_depth`, repeats a key within an object or has
+   an integer over 100 digits or a number beyond float range (`podium.jsonbody`).
 4. Records are validated one by one; the valid ones are recorded with `record_talks` in a
    worker thread; concurrent requests share one write (group commit, see `group_commit`).
    503 if the lake write fails: nothing is acknowledged.
@@ -27,7 +31,6 @@ Status of a request that got to step 4:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -42,10 +45,16 @@ from podium.events import EventDeliveryError, EventPoster, make_event
 from podium.gateway.signatures import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER,
+    ReplayGuard,
     SignatureError,
-    verify,
+    Verified,
+    verify_request,
 )
 from podium.ingest import IngestReport
+from podium.jsonbody import JsonRefused, loads_strict
 from podium.models import Talk
 from podium.settings import Settings
 from podium.sources import (
@@ -97,6 +106,11 @@ class HookResponse(BaseModel):
     rejected: list[RejectedRecord] = Field(
         default_factory=list, description="Records that failed validation (status 422)."
     )
+    skipped: list[RejectedRecord] = Field(
+        default_factory=list,
+        description="Records that are not talks (other item types of a DynamoDB table), each "
+        "with the reason; skipping one is not an error.",
+    )
     event: Literal["accepted", "deferred", "not_needed"] = Field(
         description="`accepted`: Prefect accepted the podium.talk.submitted event. "
         "`deferred`: Prefect was unreachable after retries; the talks stay pending and the "
@@ -134,7 +148,8 @@ class DynamoDBStreamChange(BaseModel):
 
 
 class DynamoDBStreamRecord(BaseModel):
-    """One DynamoDB Streams record; items whose `sk` does not start with `talk` are ignored."""
+    """One DynamoDB Streams record; items whose `sk` does not start with `talk#` are skipped
+    (listed in the response's `skipped`, with the reason)."""
 
     eventName: Literal["INSERT", "MODIFY", "REMOVE"]
     dynamodb: DynamoDBStreamChange
@@ -171,20 +186,43 @@ def json_request_body(annotation: Any, description: str) -> dict[str, Any]:
                 "application/json": {"schema": _inline_refs(schema, schema.get("$defs", {}))}
             },
         },
+        # Either the three Standard Webhooks headers or the two legacy Podium headers.
         "parameters": [
+            {
+                "name": WEBHOOK_ID_HEADER,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+                "description": "Standard Webhooks message id; accepted once per replay window.",
+            },
+            {
+                "name": WEBHOOK_TIMESTAMP_HEADER,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                "description": "Standard Webhooks: unix seconds when the message was signed.",
+            },
+            {
+                "name": WEBHOOK_SIGNATURE_HEADER,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": 'Standard Webhooks: "v1,<base64 HMAC-SHA256 of '
+                'f"{id}.{timestamp}." + body>", space-separated when several.',
+            },
             {
                 "name": TIMESTAMP_HEADER,
                 "in": "header",
-                "required": True,
+                "required": False,
                 "schema": {"type": "string", "pattern": "^[0-9]+$"},
-                "description": "Unix seconds when the request was signed.",
+                "description": "Legacy: unix seconds when the request was signed.",
             },
             {
                 "name": SIGNATURE_HEADER,
                 "in": "header",
-                "required": True,
+                "required": False,
                 "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
-                "description": 'HMAC-SHA256 of f"{timestamp}." + raw body, shared secret.',
+                "description": 'Legacy: HMAC-SHA256 of f"{timestamp}." + raw body.',
             },
         ],
     }
@@ -195,11 +233,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": HookResponse, "description": "Recorded as pending; event deferred."},
     400: {"model": ErrorResponse, "description": "Body is not JSON."},
     401: {"model": ErrorResponse, "description": "Missing, wrong or stale signature."},
+    409: {"model": ErrorResponse, "description": "Message already received (replay)."},
     413: {"model": ErrorResponse, "description": "Body larger than gateway.max_body_bytes."},
     415: {"model": ErrorResponse, "description": "Content type is not application/json."},
     422: {
         "model": HookResponse,
-        "description": "Some or all records rejected; valid ones were still recorded.",
+        "description": "Some or all records rejected; valid ones were still recorded. Or, as "
+        "an ErrorResponse, JSON that nests too deep, repeats a key or has an out-of-range "
+        "number.",
     },
     503: {"model": ErrorResponse, "description": "The lake write failed; nothing recorded."},
 }
@@ -238,33 +279,52 @@ async def read_body(request: Request, *, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def check_signature(request: Request, body: bytes, settings: Settings) -> None:
-    """401 unless the body carries a valid, fresh signature."""
+def check_signature(request: Request, body: bytes, settings: Settings) -> Verified:
+    """401 unless the body carries a valid, fresh signature (either scheme, see `signatures`)."""
     try:
-        verify(
+        return verify_request(
             body=body,
             secret=settings.gateway.secret,
-            signature=request.headers.get(SIGNATURE_HEADER),
-            timestamp=request.headers.get(TIMESTAMP_HEADER),
+            headers=request.headers,
             window_s=settings.gateway.replay_window_s,
         )
     except SignatureError as error:
         raise HookRefused(401, str(error)) from None
 
 
-def parse_json(request: Request, body: bytes) -> Any:
-    """415 unless the content type is application/json; 400 unless the body is JSON."""
+def claim_message(request: Request, scope: str, verified: Verified) -> None:
+    """409 when this message was already accepted inside the replay window; 503 when the
+    guard is full. Call `release_message` if the request then records nothing."""
+    guard: ReplayGuard = request.app.state.replay_guard
+    try:
+        first = guard.claim(scope, verified)
+    except OverflowError as error:
+        raise HookRefused(503, f"{error}; retry later") from None
+    if not first:
+        raise HookRefused(
+            409,
+            "this message (same webhook-id, or same legacy signature) was already received "
+            "inside the replay window; a new message needs a new id",
+        )
+
+
+def release_message(request: Request, scope: str, verified: Verified) -> None:
+    """Forget a claimed message whose request recorded nothing, so its retry is accepted."""
+    request.app.state.replay_guard.release(scope, verified)
+
+
+def parse_json(request: Request, body: bytes, *, max_depth: int) -> Any:
+    """415 unless the content type is application/json; 400 unless the body is JSON; 422 when
+    it nests deeper than `max_depth`, repeats a key or holds an out-of-range number."""
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise HookRefused(
             415, f"content type must be application/json, got {media_type or 'none'!r}"
         )
     try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise HookRefused(400, "body is not UTF-8") from None
-    except json.JSONDecodeError as error:
-        raise HookRefused(400, f"body is not JSON: {error.msg} at line {error.lineno}") from None
+        return loads_strict(body, max_depth=max_depth)
+    except JsonRefused as refused:
+        raise HookRefused(refused.status, str(refused)) from None
 
 
 def _announce(
@@ -313,10 +373,16 @@ async def handle_hook(
     """Authenticate, validate, record and announce one hook request (see the module docs)."""
     state = request.app.state
     settings: Settings = state.settings
+    verified: Verified | None = None
     try:
         body = await read_body(request, limit=settings.gateway.max_body_bytes)
-        check_signature(request, body, settings)
-        payload = parse_json(request, body)
+        verified = check_signature(request, body, settings)
+        claim_message(request, source, verified)
+        try:
+            payload = parse_json(request, body, max_depth=settings.gateway.max_json_depth)
+        except HookRefused:
+            release_message(request, source, verified)
+            raise
     except HookRefused as refused:
         logger.info("%s hook refused: %d %s", source, refused.status_code, refused.detail)
         return JSONResponse(
@@ -337,7 +403,9 @@ async def handle_hook(
                 lambda: state.committer.record(talks=result.talks, removed=result.removed)
             )
         except Exception:
-            # Deliberately broad: whatever broke the write, nothing may be acknowledged.
+            # Deliberately broad: whatever broke the write, nothing may be acknowledged, and
+            # the sender's retry of this message must be accepted.
+            release_message(request, source, verified)
             logger.exception("%s hook: lake write failed", source)
             return JSONResponse(
                 ErrorResponse(
@@ -357,15 +425,17 @@ async def handle_hook(
         removed=report.removed,
         pending=report.pending,
         rejected=_rejected(result.errors),
+        skipped=_rejected(result.skipped),
         event=event,  # type: ignore[arg-type]
         event_reason=reason,
     )
     status = 422 if response.rejected else 202 if event == "deferred" else 200
     logger.info(
-        "%s hook: %d accepted, %d rejected, %d pending, event %s",
+        "%s hook: %d accepted, %d rejected, %d skipped, %d pending, event %s",
         source,
         len(response.accepted),
         len(response.rejected),
+        len(response.skipped),
         len(response.pending),
         event,
     )

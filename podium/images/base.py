@@ -6,7 +6,7 @@ import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from podium.models import Talk, normalise_tag
+from podium.models import Talk, normalise_tag, storage_segment
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,12 @@ class CoverImage:
 
 
 def cover_path(talk_id: str, content_hash: str) -> str:
-    """`images/<talk_id>/<content_hash>.png`; an edited talk gets a new path."""
-    return f"images/{talk_id}/{content_hash}.png"
+    """`images/<talk_id>/<content_hash>.png`; an edited talk gets a new path.
+
+    Both parts are escaped into single path segments (`storage_segment`): an id such as
+    `event/slug` is one folder `event%2Fslug`, and no id can climb out of `images/`.
+    """
+    return f"images/{storage_segment(talk_id)}/{storage_segment(content_hash)}.png"
 
 
 def talk_seed(talk_id: str, *, seed_base: int) -> int:

@@ -422,7 +422,8 @@ class Lake:
     # ---- blobs --------------------------------------------------------------------------
 
     def blob_url(self, path: str) -> str:
-        return f"{self.url}/{path.lstrip('/')}"
+        """The full URL of a blob; refuses paths that could leave the lake (see `_check_blob`)."""
+        return f"{self.url}/{_check_blob_path(path)}"
 
     def put_blob(self, path: str, data: bytes) -> str:
         """Write bytes at `path` under the lake; returns the blob's full URL."""
@@ -443,6 +444,17 @@ class Lake:
 
     def delete_blob(self, path: str) -> None:
         self._fs.rm(self.blob_url(path))
+
+
+def _check_blob_path(path: str) -> str:
+    # The last line of defence: whatever built `path` (an id from a request, a row read back
+    # from a table), a blob never resolves outside the lake's base URL.
+    relative = path.lstrip("/")
+    if "\x00" in relative or "\\" in relative:
+        raise LakeError(f"blob path {path!r} contains NUL or a backslash")
+    if any(part in ("", ".", "..") for part in relative.split("/")):
+        raise LakeError(f"blob path {path!r} has an empty, '.' or '..' segment")
+    return relative
 
 
 def _empty(name: str, columns: list[str] | None) -> pd.DataFrame:

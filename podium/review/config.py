@@ -12,6 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
+# The embedded default's key of /hooks/push; refused in production like the gateway's.
+PLACEHOLDER_PUSH_SECRET = "podium-local-push-secret"
+
 DEFAULT_IGNORE_PATTERNS = [
     "vendor/**",
     "third_party/**",
@@ -91,9 +94,9 @@ class ReviewSettings(BaseModel):
         "/hooks/gitlab.",
     )
     push_secret: SecretStr | None = Field(
-        default=None,
-        description="HMAC-SHA256 secret of the generic /hooks/push body; None reuses the "
-        "gateway's secret.",
+        default=SecretStr(PLACEHOLDER_PUSH_SECRET),
+        description="HMAC-SHA256 secret of the generic /hooks/push body, its own key (never the "
+        "directory app's); None disables /hooks/push. Required in production.",
     )
 
     summary_backend: Literal["structural", "bedrock", "openai"] = Field(

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from podium.jsonbody import DEFAULT_MAX_DEPTH, JsonRefused, loads_strict
 from podium.review.config import ReviewSettings
 from podium.review.models import PushEvent
 
@@ -54,12 +54,13 @@ def verify_gitlab_token(*, header: str | None, secret: str) -> None:
         raise WebhookError(401, "bad or missing X-Gitlab-Token")
 
 
-def load_json(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; WebhookError(400) otherwise."""
+def load_json(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
+    """The body as a JSON object; WebhookError(400) otherwise, or (422) for JSON that nests
+    too deep, repeats a key or holds an out-of-range number (`podium.jsonbody`)."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookError(400, "body is not JSON") from None
+        data = loads_strict(body, max_depth=max_depth)
+    except JsonRefused as refused:
+        raise WebhookError(refused.status, str(refused)) from None
     if not isinstance(data, dict):
         raise WebhookError(400, "body is not a JSON object")
     return data
@@ -126,12 +127,21 @@ def parse_gitlab(
     review: ReviewSettings,
     received_at: datetime,
 ) -> PushEvent | Ignored:
-    """A GitLab webhook (`X-Gitlab-Event`); only `Push Hook` is reviewed."""
+    """A GitLab webhook (`X-Gitlab-Event`): a project `Push Hook`, or a `System Hook` whose
+    `event_name` is `push` (system hooks carry no `object_kind`), is reviewed."""
     kind = data.get("object_kind")
-    if event != "Push Hook" or kind not in (None, "push"):
-        return Ignored(f"GitLab {event or kind or 'unknown'} is not a push hook")
+    if event == "System Hook":
+        name = data.get("event_name")
+        if name != "push":
+            shown = name if isinstance(name, str) else "unknown"
+            return Ignored(f"GitLab system hook {shown[:40]} is not a push")
+    elif event != "Push Hook" or kind not in (None, "push"):
+        shown = event or (kind if isinstance(kind, str) else None) or "unknown"
+        return Ignored(f"GitLab {shown[:40]} is not a push hook")
     project = data.get("project") or {}
     repository = data.get("repository") or {}
+    if not isinstance(project, dict) or not isinstance(repository, dict):
+        raise WebhookError(400, "invalid push: project and repository must be objects")
     candidates = [
         project.get("path_with_namespace"),
         project.get("git_http_url"),

@@ -169,9 +169,9 @@ def test_bad_stream_records_never_sink_the_others() -> None:
         ("Records[0]", ""),
         ("Records[1]", "eventName"),
         ("Records[2]", "dynamodb.Keys"),
-        ("Records[3]", "dynamodb.Keys"),
+        ("Records[3]", "dynamodb.Keys.sk"),
         ("Records[4] (no-image)", "dynamodb.NewImage"),
-        ("Records[5] (bad-type)", "dynamodb.NewImage"),
+        ("Records[5] (bad-type)", "dynamodb.NewImage.title"),
         ("Records[6] (bad-title)", "title"),
     ]
     assert result.errors[1].message == "must be INSERT, MODIFY or REMOVE, got 'UPSERT'"

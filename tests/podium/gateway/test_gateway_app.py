@@ -72,6 +72,7 @@ def test_openapi_describes_every_route(settings: Settings) -> None:
             "202",
             "400",
             "401",
+            "409",
             "413",
             "415",
             "422",
@@ -80,7 +81,13 @@ def test_openapi_describes_every_route(settings: Settings) -> None:
         schema = operation["requestBody"]["content"]["application/json"]["schema"]
         assert "$ref" not in str(schema)  # inlined: resolvable without registered components
         headers = {p["name"] for p in operation["parameters"] if p["in"] == "header"}
-        assert headers == {"X-Podium-Timestamp", "X-Podium-Signature"}
+        assert headers == {
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+            "X-Podium-Timestamp",
+            "X-Podium-Signature",
+        }
     talk_schema = paths["/hooks/talks"]["post"]["requestBody"]["content"]["application/json"]
     assert "talk_id" in str(talk_schema) and "content_hash" not in str(talk_schema)
     assert "Records" in str(paths["/hooks/dynamodb"]["post"]["requestBody"])

@@ -141,6 +141,7 @@ def test_submitted_talk_is_recorded_then_announced_once(
         "removed": [],
         "pending": [talk_id],
         "rejected": [],
+        "skipped": [],
         "event": "accepted",
         "event_reason": None,
     }

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from podium.events import EventPoster
 from podium.gateway import git_hooks
-from podium.gateway.signatures import signed_headers
+from podium.gateway.signatures import DeliveryClaims, ReplayGuard, signed_headers
 from podium.lake import Lake
 from podium.review.models import ZERO_SHA, PushEvent
 from podium.review.records import find_review, record_pending
@@ -72,6 +72,8 @@ def gateway(tmp_path: Path, repo: WorkRepo, prefect_events: FakeServer) -> Itera
     app.state.settings = settings
     app.state.lake = Lake.from_settings(settings)
     app.state.poster = EventPoster.from_settings(settings)
+    app.state.replay_guard = ReplayGuard(window_s=settings.gateway.replay_window_s)
+    app.state.deliveries = DeliveryClaims()
     app.include_router(git_hooks.router)
     with serve(app) as url:
         yield url, settings, app.state.lake, app
