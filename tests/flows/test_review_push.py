@@ -139,7 +139,7 @@ def test_approval_through_the_cli_lands_in_reviews(
     )
     message = slack.requests[0].json()["text"]
     assert f"http://prefect-ui.test/runs/flow-run/{run_id}" in message
-    assert "`TIMEOUT_S`: 30 → 60" in message
+    assert "`TIMEOUT_S` `30` → `60`" in message
 
     runner = CliRunner()
     result = runner.invoke(
