@@ -103,35 +103,35 @@ _WILD_POLICY = re.compile(
 )
 
 
-def amount(value: Any) -> float | None:
-    """A number from a setting's value: `1024`, `"512Mi"`, `Duration.days(30)`,
-    `RetentionDays.ONE_MONTH` (in days), `"2"`; None when there is none."""
-    text = _text(value)
+def amount(value: Any, key: str = "") -> float | None:
+    """A number from a setting's value: `1024`, `"512Mi"`, `"30m"`, `Duration.days(30)`,
+    `RetentionDays.ONE_MONTH` (durations in days); None when the value is not a quantity
+    (`db.t3.micro` has digits but is no amount)."""
+    text = _text(value).strip()
     if "infinite" in text:
         return float("inf")
-    word = re.search(
-        r"\b(" + "|".join(_WORD_NUMBERS) + r")_(second|minute|hour|day|week|month|year)", text
-    )
+    word = _WORD_DURATION.search(text)
     if word:
         return _WORD_NUMBERS[word.group(1)] * _UNIT_DAYS[word.group(2)]
     unit = re.search(r"(second|minute|hour|day|week|month|year)s?\(\s*(\d+(?:\.\d+)?)", text)
     if unit:
         return float(unit.group(2)) * _UNIT_DAYS[unit.group(1)]
-    number = re.search(r"-?\d+(?:\.\d+)?", text)
-    if not number:
+    match = re.fullmatch(r"['\"]?(-?\d+(?:\.\d+)?)\s*([a-z]*)['\"]?", text)
+    if not match:
         return None
-    scale = 1.0
-    suffix = text[number.end() : number.end() + 2]
-    if suffix.startswith("gi") or suffix.startswith("g"):
-        scale = 1024.0
-    elif suffix.startswith("m") and not suffix.startswith("mi"):  # CPU millicores
-        scale = 0.001 if "cpu" in text else 1.0
-    return float(number.group()) * scale
+    number, suffix = float(match.group(1)), match.group(2)
+    if suffix in ("m",) and "cpu" in key.lower():
+        return number / 1000  # millicores
+    scale = {
+        "": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "ki": 1 / 1024, "k": 1 / 1000,
+        "mi": 1, "mb": 1, "gi": 1024, "g": 1024, "gb": 1024, "ti": 1024**2,
+    }.get(suffix)  # fmt: skip
+    return None if scale is None else number * scale
 
 
-def direction(before: Any, after: Any) -> str:
-    """ "raised", "lowered" or "" from the numbers in two values."""
-    a, b = amount(before), amount(after)
+def direction(before: Any, after: Any, key: str = "") -> str:
+    """`raised`, `lowered` or "" from the amounts of two values."""
+    a, b = amount(before, key), amount(after, key)
     if a is None or b is None or a == b:
         return ""
     return "raised" if b > a else "lowered"
@@ -151,6 +151,7 @@ _LIMIT_KEYS = {
     "averageutilization", "readcapacity", "writecapacity", "readcapacityunits",
     "writecapacityunits", "billingmode", "visibilitytimeout", "maxreceivecount",
     "allocatedstorage", "maxallocatedstorage", "maxparallel", "workers", "maxbodysize",
+    "proxybodysize", "proxyreadtimeout", "limitrps", "limitconnections", "dbinstanceclass",
 }  # fmt: skip
 _RETENTION_KEYS = {
     "retention", "retentionindays", "retentiondays", "logretention", "retentionperiod",
@@ -183,7 +184,7 @@ _BLOCK_PUBLIC_KEYS = {
     "blockpublicaccess", "blockpublicacls", "blockpublicpolicy", "ignorepublicacls",
     "restrictpublicbuckets",
 }  # fmt: skip
-_OPEN_CIDR = re.compile(r"0\.0\.0\.0/0|::/0")
+_OPEN_CIDR = re.compile(r"0\.0\.0\.0/0|::/0|any_?ipv[46]")
 _WILDCARD_ACTION = re.compile(r"""(?:^|[\s\['"(,])(?:[a-z0-9-]+:)?\*(?:$|[\s\]'"),])""")
 _PIPE_SHELL = re.compile(r"(?:curl|wget)[^|\n]*\|\s*(?:sudo\s+)?(?:ba|z)?sh\b")
 
@@ -229,7 +230,7 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         before, after: its values; None when absent.
         context: the whole path, lower-case, for keys whose sense depends on where they sit.
     """
-    k = norm_key(key)
+    k = norm_key(key.rsplit("/", 1)[-1])
     ctx = context.lower()
     b, a = _text(before), _text(after)
     # --- exposure and auth
@@ -245,7 +246,12 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         if before is None:
             return EXPOSURE, "tightens", "authorizer added"
         return EXPOSURE, "neutral", "authorizer changed"
-    if "cidr" in k or k in ("sourceranges", "sourceaddressprefix", "allowedips", "ipranges"):
+    if (
+        "cidr" in k
+        or "sourcerange" in k
+        or "ingress" in k
+        or k in ("sourceranges", "sourceaddressprefix", "allowedips", "ipranges", "peer")
+    ):
         if _OPEN_CIDR.search(a) and not _OPEN_CIDR.search(b):
             return EXPOSURE, "loosens", "open to the whole internet"
         if _OPEN_CIDR.search(b) and not _OPEN_CIDR.search(a):
@@ -308,7 +314,7 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         return EXPOSURE, "neutral", ""
     if k in ("alloworigins", "allowedorigins", "corsallowedorigins", "alloworigin",
              "accesscontrolalloworigin", "origins"):  # fmt: skip
-        if "*" in a and "*" not in b:
+        if ("*" in a or "all_origins" in a) and not ("*" in b or "all_origins" in b):
             return EXPOSURE, "loosens", "CORS allows any origin"
         if "*" in b and "*" not in a:
             return EXPOSURE, "tightens", "CORS no longer allows any origin"
@@ -332,6 +338,16 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
             return EXPOSURE, "loosens", "manual approval gate removed"
         if "manual" in a and "manual" not in b:
             return EXPOSURE, "tightens", "manual approval gate added"
+    if k in ("verify", "verifyssl", "sslverify", "tlsverify", "checkhostname", "verifytls"):
+        if falsy(after) and after is not None and (before is None or not falsy(before)):
+            return EXPOSURE, "loosens", "TLS certificate verification turned off"
+        if not falsy(after) and falsy(before) and before is not None:
+            return EXPOSURE, "tightens", "TLS certificate verification turned on"
+        return EXPOSURE, "neutral", ""
+    if k == "ref" and "include" in ctx:
+        if a.strip("'\"") in ("main", "master", "head", "develop"):
+            return SUPPLY, "loosens", "included CI template not pinned (moving branch)"
+        return SUPPLY, "neutral", "included CI template version changed"
     if k in ("pullrequesttarget",) or "pull_request_target" in k:
         return EXPOSURE, "loosens", "runs fork pull requests with the repository's secrets"
     # --- data
@@ -385,7 +401,7 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         return SUPPLY, "neutral", ""
     # --- limits
     if k in _LIMIT_KEYS or (("limits" in ctx or "requests" in ctx) and k in ("cpu", "memory")):
-        return LIMITS, "neutral", direction(before, after)
+        return LIMITS, "neutral", direction(before, after, key)
     return None
 
 

@@ -132,6 +132,8 @@ def _list_key(item: Any, index: int) -> str:
                 return str(item[field])
         if isinstance(item.get("uses"), str):
             return item["uses"].split("@")[0]
+        if isinstance(item.get("run"), str):
+            return "run: " + item["run"].strip().splitlines()[0][:40]
     return str(index)
 
 
@@ -146,7 +148,7 @@ def flatten(value: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], A
         for index, item in enumerate(value):
             out.update(flatten(item, (*prefix, _list_key(item, index))))
     else:
-        out[prefix] = value
+        out[prefix] = "" if value is None else value  # a key present with no value
     return out
 
 
@@ -182,13 +184,12 @@ def locate(text: str | None, segments: tuple[str, ...]) -> int | None:
     lines = text.splitlines()
     position, found = 0, None
     for segment in segments:
-        words = [w for w in re.split(r"[/]", segment) if w] or [segment]
-        word = words[-1]
-        pattern = re.compile(r"(?<![A-Za-z0-9_-])" + re.escape(word) + r"(?![A-Za-z0-9_-])")
-        for number in range(position, len(lines)):
-            if pattern.search(lines[number]):
-                position, found = number, number + 1
-                break
+        for word in [w for w in segment.split("/") if w] or [segment]:
+            pattern = re.compile(r"(?<![A-Za-z0-9_-])" + re.escape(word) + r"(?![A-Za-z0-9_-])")
+            for number in range(position, len(lines)):
+                if pattern.search(lines[number]):
+                    position, found = number, number + 1
+                    break
     return found
 
 
@@ -309,7 +310,26 @@ def _instructions(text: str | None) -> list[tuple[int, str, str]]:
     return out
 
 
-_UNPINNED_PIP = re.compile(r"pip3? install\s+(?:-[^\s]+\s+)*([A-Za-z0-9_.\[\]-]+)(?=\s|$)")
+_PIP_INSTALL = re.compile(r"pip3? install\s+([^&;|]*)")
+
+
+def _pip_packages(command: str) -> list[str]:
+    """Packages a `pip install` installs without pinning them (`==` or `@`)."""
+    unpinned = []
+    for match in _PIP_INSTALL.finditer(command):
+        tokens = match.group(1).split()
+        skip = False
+        for token in tokens:
+            if skip:
+                skip = False
+                continue
+            if token in ("-r", "-c", "-e", "--requirement", "--constraint", "-i", "--index-url"):
+                skip = True
+                continue
+            if token.startswith(("-", ".", "/")) or "==" in token or "@" in token:
+                continue
+            unpinned.append(token)
+    return unpinned
 
 
 def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
@@ -406,9 +426,7 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
         )
         if fact is not None:
             facts.append(Fact(**{**fact.__dict__, "anchors": ("curl", "sh")}))
-        for package in _UNPINNED_PIP.findall(args):
-            if "==" in package or package.startswith(("-", ".", "/")) or package == "-r":
-                continue
+        for package in _pip_packages(args):
             facts.append(
                 Fact(
                     path,

@@ -105,7 +105,7 @@ def _literal(node: ast.AST) -> tuple[bool, Any]:
 
 
 _AUTH_NAME = re.compile(
-    r"(?i)auth|login|permission|jwt|token|verify|signature|csrf|admin_required|requires_|"
+    r"(?i)auth|login|permission|jwt|token|verify|signature|csrf|admin|requires?_|"
     r"scope|role|acl|guard|protected"
 )
 _ROUTE = re.compile(r"(?i)\.(route|get|post|put|patch|delete|head|options|websocket|api_route)\(")
@@ -201,8 +201,17 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
             walk(stmt, scope, name, counts, nested=False, last=last and function)
 
     def walk(
-        node: ast.AST, scope: _Scope, name: str, counts: Counter[str], *, nested: bool, last: bool
+        node: ast.AST,
+        scope: _Scope,
+        name: str,
+        counts: Counter[str],
+        *,
+        nested: bool,
+        last: bool,
+        in_call: bool = False,
     ) -> None:
+        """Collect `node` into `scope`; inside a call's arguments (`in_call`) calls are not
+        recorded on their own (the outer call's arguments carry them) but reads still are."""
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             qual = node.name if name == "<module>" else f"{name}.{node.name}"
             inner = scopes.setdefault(qual, _Scope())
@@ -222,7 +231,8 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
         if isinstance(node, ast.Lambda):
             return
         if isinstance(node, ast.Call):
-            _record_call(node, scope, counts)
+            if not in_call:
+                _record_call(node, scope, counts)
             if _callee(node.func).endswith((".get", ".getlist", "getenv")) and node.args:
                 first = node.args[0]
                 if isinstance(first, ast.Constant) and isinstance(first.value, str):
@@ -230,7 +240,9 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
                     if _INPUT_ROOT.match(text) or text.startswith("os.getenv"):
                         scope.reads.setdefault(text, node.lineno)
             for child in ast.iter_child_nodes(node.func):
-                walk(child, scope, name, counts, nested=nested, last=False)
+                walk(child, scope, name, counts, nested=nested, last=False, in_call=in_call)
+            for child in [*node.args, *(kw.value for kw in node.keywords)]:
+                walk(child, scope, name, counts, nested=nested, last=False, in_call=True)
             return
         if isinstance(node, ast.If):
             scope.branches.setdefault(ast.unparse(node.test), node.lineno)
@@ -256,7 +268,7 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
             inner_nested = nested or isinstance(
                 node, ast.For | ast.While | ast.Try | ast.With | ast.AsyncFor | ast.AsyncWith
             )
-            walk(child, scope, name, counts, nested=inner_nested, last=last)
+            walk(child, scope, name, counts, nested=inner_nested, last=last, in_call=in_call)
 
     visit_body(tree.body, "<module>", function=False)
     for scope in scopes.values():  # `a["x"]["y"]` read also reads `a["x"]`: keep the longest
