@@ -13,13 +13,16 @@ from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
 from prefect.states import Running
+from pydantic import Field
 
 from podium import event_catalog
 from podium.lake import Lake
+from podium.review.approval import pause_description
 from podium.review.models import ApprovalInput, PushEvent
 from podium.review.records import find_review, record_deleted
 from podium.settings import get_settings
 from tasks.review import (
+    artifact_key,
     fetch_change,
     notify_reviewer,
     publish_review,
@@ -33,7 +36,13 @@ DECIDED_EVENT = event_catalog.REVIEW_DECIDED.name
 
 
 class Approval(RunInput, ApprovalInput):
-    """The form a paused review shows in the Prefect UI: approve or reject, and a comment."""
+    """The form a paused review shows in the Prefect UI: approve or reject, who decides, and
+    a comment. The reviewer's name is required: the open-source UI has no login to take it
+    from, and the decision must record who made it."""
+
+    reviewer: str = Field(
+        min_length=1, max_length=200, description="Your name: recorded with the decision."
+    )
 
 
 def _announce(push: PushEvent, row: dict[str, Any]) -> None:
@@ -47,17 +56,23 @@ def _announce(push: PushEvent, row: dict[str, Any]) -> None:
             "after": push.after,
             "status": row["status"],
             "decided_by": row.get("decided_by"),
+            "decided_at": str(row.get("decided_at") or ""),
             "comment": row.get("comment"),
             "flow_run_id": row.get("flow_run_id"),
         },
     )
 
 
-def _wait_for_decision(*, timeout_s: int, poll_interval_s: int) -> tuple[str, str | None, str]:
-    """Pause for the reviewer. Returns (status, who, comment); a timeout is `expired`."""
+def _wait_for_decision(
+    *, timeout_s: int, poll_interval_s: int, description: str
+) -> tuple[str, str | None, str]:
+    """Pause for the reviewer, showing `description` (the summary's key facts) above the
+    approve/reject form. Returns (status, who, comment); a timeout is `expired`."""
     try:
         answer = pause_flow_run(
-            wait_for_input=Approval, timeout=timeout_s, poll_interval=poll_interval_s
+            wait_for_input=Approval.with_initial_data(description=description),
+            timeout=timeout_s,
+            poll_interval=poll_interval_s,
         )
     except FlowPauseTimeout:
         # The run is still Paused on the server, and Prefect would fail it on the next state
@@ -90,6 +105,7 @@ def review_push(push: PushEvent) -> dict[str, Any]:
     outcome = {"repo": push.repo, "commit": push.after, "flow_run_id": run_id}
 
     if push.is_deletion:
+        # Not a review: the tip stays unreviewed and a pending review of it stays pending.
         record_deleted(lake=lake, push=push)
         logger.info("branch %s deleted; recorded, not reviewed", push.branch)
         return {**outcome, "commit": push.before, "status": "deleted"}
@@ -119,8 +135,18 @@ def review_push(push: PushEvent) -> dict[str, Any]:
         if notified.is_failed():
             # The review still waits in the UI; a lost message must not lose the review.
             logger.error("reviewer not notified; the review waits at %s", link)
+        # The reviewer decides from the run page: the summary is published (as this run's
+        # artifact) before pausing, and its key facts sit above the approve/reject form.
+        publish_review(push=push, row={"status": "pending"}, summary=summary.text)
         status, who, comment = _wait_for_decision(
-            timeout_s=review.timeout_s, poll_interval_s=review.poll_interval_s
+            timeout_s=review.timeout_s,
+            poll_interval_s=review.poll_interval_s,
+            description=pause_description(
+                push=push,
+                report=reviewed.report,
+                summary=summary,
+                artifact_key=artifact_key(push),
+            ),
         )
         row = record_review_decision(
             lake=lake,

@@ -117,6 +117,14 @@ class ReviewSettings(BaseModel):
     api_key: SecretStr | None = Field(
         default=None, description="Bearer key of the OpenAI-compatible endpoint."
     )
+    bedrock_guardrail_id: str | None = Field(
+        default=None,
+        description="Bedrock guardrail applied to review prompts (its id); None applies none. "
+        "An intervention makes the review fall back to the structural summary.",
+    )
+    bedrock_guardrail_version: str = Field(
+        default="DRAFT", description="Version of the Bedrock guardrail."
+    )
     aws_region: str = Field(default="us-east-1", description="Region of Bedrock and SES.")
     aws_access_key_id: SecretStr | None = Field(
         default=None, description="AWS key for Bedrock and SES; None uses the default chain."

@@ -2,10 +2,17 @@
 
 Status moves only out of `pending` (conditional MERGEs), so a late decision can never
 overwrite a review that a newer push already superseded, and vice versa.
+
+A branch deletion is not a review: it is recorded apart (a blob per deletion), so deleting a
+branch neither marks its tip commit reviewed (a later push of that commit to another branch
+is reviewed) nor ends a pending review of it. Rows with status `deleted` written by earlier
+versions are treated as no review at all.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +24,9 @@ from podium.review.models import PushEvent
 
 TABLE = "reviews"
 _PENDING_ONLY = "t.status = 'pending'"
+# A legacy `deleted` row is no review: a push of that commit may replace it.
+_PENDING_OR_LEGACY_DELETED = "t.status IN ('pending', 'deleted')"
+_DELETIONS = "review/deletions"
 
 
 @dataclass(frozen=True)
@@ -61,25 +71,38 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def find_review(lake: Lake, *, repo: str, commit: str) -> dict[str, Any] | None:
-    """The review row of `commit`, None when it was never recorded."""
+    """The review row of `commit`, None when it was never reviewed."""
     rows = lake.read(TABLE, where=[("repo", "=", repo), ("commit", "=", commit)])
+    rows = rows[rows["status"] != "deleted"] if not rows.empty else rows
     return None if rows.empty else rows.iloc[0].to_dict()
 
 
+def _deletion_blob(repo: str, ref: str, tip: str) -> str:
+    # Hashed: the repo and ref are sender-supplied text and must not shape a storage path.
+    digest = hashlib.sha256(f"{repo}\0{ref}\0{tip}".encode()).hexdigest()
+    return f"{_DELETIONS}/{digest}.json"
+
+
 def record_deleted(*, lake: Lake, push: PushEvent) -> None:
-    """Record a branch deletion (not reviewed). Keyed by the deleted tip (`before`)."""
-    row = _row(
-        push,
-        commit=push.before,
-        before=push.before,
-        status="deleted",
-        summary=f"Branch {push.branch} deleted by {push.pusher or 'unknown'}.",
-        summary_backend="none",
-        decided_by=push.pusher or None,
-        decided_at=push.received_at,
-    )
-    # A deletion is final for that row only if it was not already under review.
-    lake.upsert(TABLE, _frame([row]), changed_when=_PENDING_ONLY)
+    """Record a branch deletion, apart from the reviews (see the module docstring)."""
+    record = {
+        "repo": push.repo,
+        "ref": push.ref,
+        "tip": push.before,
+        "pusher": push.pusher or None,
+        "source": push.source,
+        "received_at": push.received_at.isoformat(),
+    }
+    lake.put_blob(_deletion_blob(push.repo, push.ref, push.before), json.dumps(record).encode())
+
+
+def find_deletion(lake: Lake, *, repo: str, ref: str, tip: str) -> dict[str, Any] | None:
+    """The recorded deletion of `ref` at `tip`, None when there is none."""
+    blob = _deletion_blob(repo, ref, tip)
+    if not lake.blob_exists(blob):
+        return None
+    loaded: dict[str, Any] = json.loads(lake.get_blob(blob))
+    return loaded
 
 
 def record_pending(
@@ -96,7 +119,7 @@ def record_pending(
     the branch is already pending, this one is marked superseded instead.
     """
     row = _row(push, summary=summary, summary_backend=summary_backend, flow_run_id=flow_run_id)
-    lake.upsert(TABLE, _frame([row]), changed_when=_PENDING_ONLY)
+    lake.upsert(TABLE, _frame([row]), changed_when=_PENDING_OR_LEGACY_DELETED)
     pending = lake.read(
         TABLE,
         where=[("repo", "=", push.repo), ("ref", "=", push.ref), ("status", "=", "pending")],
@@ -184,6 +207,7 @@ def pending_reviews(lake: Lake, *, repo: str | None = None) -> pd.DataFrame:
 
 __all__ = [
     "PendingResult",
+    "find_deletion",
     "find_review",
     "mark_superseded",
     "pending_reviews",

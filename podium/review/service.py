@@ -67,7 +67,15 @@ def review_change(
     )
     secrets = tuple(
         s.get_secret_value()
-        for s in (review.api_key, review.aws_secret_access_key, review.git_token)
+        for s in (
+            review.api_key,
+            review.aws_access_key_id,
+            review.aws_secret_access_key,
+            review.git_token,
+            review.github_webhook_secret,
+            review.gitlab_token,
+            review.push_secret,
+        )
         if s is not None
     )
     summary = summarize(change, report, diffs, review=review, backend=backend, secrets=secrets)

@@ -139,7 +139,27 @@ def test_approval_through_the_cli_lands_in_reviews(
     )
     message = slack.requests[0].json()["text"]
     assert f"http://prefect-ui.test/runs/flow-run/{run_id}" in message
-    assert "`TIMEOUT_S`: 30 → 60" in message
+    assert "`TIMEOUT_S` `30` → `60`" in message
+
+    # The approval page: the summary is published before the pause, and the form's
+    # description carries it; the form requires the reviewer's name.
+    artifacts = httpx.post(f"{prefect_server}/artifacts/filter", json={"limit": 200}).json()
+    (waiting,) = [a for a in artifacts if a.get("key") == f"review-app-{after[:12]}"]
+    assert "# Review pending" in waiting["data"] and "`TIMEOUT_S` `30` → `60`" in waiting["data"]
+    assert waiting["flow_run_id"] == run_id
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(run_id)).state
+        assert state is not None and state.state_details.pause_key
+        base = f"paused-{state.state_details.pause_key}"
+        description = json.loads(client.read_flow_run_input(UUID(run_id), f"{base}-description"))
+        schema = json.loads(client.read_flow_run_input(UUID(run_id), f"{base}-schema"))
+    assert description.startswith("**Approve or reject the deployment of `app` main**")
+    for fact in ("⚠ tests removed", "`TIMEOUT_S` `30` → `60`", "`server.port` `8080` → `9090`"):
+        assert fact in description
+    assert f"artifact `review-app-{after[:12]}`" in description
+    assert set(schema["required"]) >= {"decision", "reviewer"}
+    with pytest.raises(Exception, match="reviewer"):
+        resume_flow_run(UUID(run_id), run_input={"decision": "approve", "comment": "anon"})
 
     runner = CliRunner()
     result = runner.invoke(
@@ -162,8 +182,13 @@ def test_approval_through_the_cli_lands_in_reviews(
     assert event["payload"]["status"] == "approved"
     assert event["resource"]["prefect.resource.id"] == "podium.repo.app"
     artifacts = httpx.post(f"{prefect_server}/artifacts/filter", json={"limit": 200}).json()
-    (artifact,) = [a for a in artifacts if a.get("key") == f"review-app-{after[:12]}"]
+    (artifact,) = [
+        a
+        for a in artifacts
+        if a.get("key") == f"review-app-{after[:12]}" and "Review approved" in a["data"]
+    ]
     assert "**approved**" in artifact["data"] and "ship it" in artifact["data"]
+    assert "| decided by | lead |" in artifact["data"] and "| decided at | 20" in artifact["data"]
 
     late = runner.invoke(review_cli, ["reject", run_id, "--comment", "too late"])
     assert late.exit_code == 1 and "not waiting for a review" in late.output
@@ -200,6 +225,28 @@ def test_newer_push_supersedes_and_a_commit_is_reviewed_once(review_env) -> None
     again = review_push(_push(first, second, seconds=2))  # the same `after`, delivered again
     assert again["status"] == "duplicate"
     assert find_review(lake, repo="app", commit=second)["flow_run_id"] == run_b  # type: ignore[index]
+
+
+def test_deleting_a_branch_does_not_review_its_tip(review_env) -> None:
+    """Issue 11 item 8: the tip of a deleted branch pushed later to another branch is
+    reviewed, not skipped as a duplicate."""
+    repo, lake = review_env
+    base = repo.head()
+    repo.write("service/feature.py", "FEATURE = True\n")
+    tip = repo.commit("feature")
+    repo.push("feature")
+    gone = _push(tip, "0" * 40).model_copy(update={"ref": "refs/heads/feature"})
+    assert review_push(gone)["status"] == "deleted"
+    assert find_review(lake, repo="app", commit=tip) is None
+
+    repo.push("main")
+    thread, results = _start(_push(base, tip, seconds=1))
+    run_id = _paused_run(lake, tip)
+    resume_flow_run(
+        UUID(run_id), run_input={"decision": "approve", "comment": "ok", "reviewer": "lead"}
+    )
+    outcome = _finish(thread, results)
+    assert outcome["status"] == "approved" and outcome["commit"] == tip
 
 
 def test_timeout_is_recorded_as_expired_even_when_notifying_fails(review_env, monkeypatch) -> None:

@@ -24,7 +24,7 @@ from podium.gateway import git_hooks
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard, signed_headers
 from podium.lake import Lake
 from podium.review.models import ZERO_SHA, PushEvent
-from podium.review.records import find_review, record_pending
+from podium.review.records import find_deletion, find_review, record_pending
 from podium.review.service import fetch_push_change, review_change
 from podium.settings import Settings
 from tests.podium.review.gitfixtures import MIXED_CHANGE_MENTIONS, WorkRepo, push_mixed_change
@@ -192,7 +192,9 @@ def test_gitlab_push_branch_deletion_and_generic_push(
         headers={**headers, "X-Gitlab-Token": GL_TOKEN, "X-Gitlab-Event-UUID": "gl-2"},
     )
     assert gone.status_code == 200 and gone.json()["status"] == "recorded"
-    assert find_review(lake, repo="app", commit=feature)["status"] == "deleted"  # type: ignore[index]
+    # Recorded apart from the reviews: the deleted tip is not marked reviewed.
+    assert find_deletion(lake, repo="app", ref="refs/heads/feature", tip=feature) is not None
+    assert find_review(lake, repo="app", commit=feature) is None
     assert len(_events(prefect_events)) == 1  # deletions are recorded, not reviewed
 
     body = json.dumps(

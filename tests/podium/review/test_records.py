@@ -8,6 +8,7 @@ from pathlib import Path
 from podium.lake import Lake
 from podium.review.models import ZERO_SHA, PushEvent
 from podium.review.records import (
+    find_deletion,
     find_review,
     pending_reviews,
     record_decision,
@@ -109,9 +110,71 @@ def test_decisions_only_leave_pending(tmp_path: Path) -> None:
     assert find_review(lake, repo="app", commit="a" * 40)["flow_run_id"] == "r1"  # type: ignore[index]
 
 
-def test_branch_deletion_is_recorded(tmp_path: Path) -> None:
+def test_branch_deletion_is_recorded_apart_and_reviews_nothing(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
-    push = _push(ZERO_SHA, before="e" * 40).model_copy(update={"pusher": "ada"})
-    record_deleted(lake=lake, push=push)
-    row = find_review(lake, repo="app", commit="e" * 40)
-    assert row and row["status"] == "deleted" and row["summary"] == "Branch main deleted by ada."
+    tip = "e" * 40
+    feature = _push(ZERO_SHA, before=tip).model_copy(
+        update={"pusher": "ada", "ref": "refs/heads/feature"}
+    )
+    record_deleted(lake=lake, push=feature)
+    deletion = find_deletion(lake, repo="app", ref="refs/heads/feature", tip=tip)
+    assert deletion and deletion["pusher"] == "ada" and deletion["tip"] == tip
+    assert find_review(lake, repo="app", commit=tip) is None  # the tip is not reviewed
+    # The same commit pushed to another branch later is reviewed.
+    later = record_pending(
+        lake=lake,
+        push=_push(tip, minutes=5),
+        summary="s",
+        summary_backend="structural",
+        flow_run_id="run-main",
+    )
+    assert later.superseded_by is None
+    row = find_review(lake, repo="app", commit=tip)
+    assert row and row["status"] == "pending" and row["flow_run_id"] == "run-main"
+
+
+def test_deleting_a_branch_leaves_its_pending_review_pending(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    tip = "f" * 40
+    record_pending(
+        lake=lake, push=_push(tip), summary="s", summary_backend="structural", flow_run_id="r"
+    )
+    record_deleted(lake=lake, push=_push(ZERO_SHA, before=tip, minutes=1))
+    row = find_review(lake, repo="app", commit=tip)
+    assert row and row["status"] == "pending"
+    decided = record_decision(
+        lake=lake,
+        repo="app",
+        commit=tip,
+        status="approved",
+        decided_by="lead",
+        comment="ok",
+        decided_at=T0,
+    )
+    assert decided["status"] == "approved"
+
+
+def test_a_legacy_deleted_row_does_not_block_a_review(tmp_path: Path) -> None:
+    """Earlier versions wrote deletions as `reviews` rows with status `deleted`."""
+    lake = Lake(str(tmp_path / "lake"))
+    tip = "9" * 40
+    record_pending(
+        lake=lake,
+        push=_push("8" * 40),
+        summary="s",
+        summary_backend="structural",
+        flow_run_id="r0",
+    )
+    legacy = lake.read("reviews").iloc[[0]].copy()
+    legacy["commit"], legacy["status"] = tip, "deleted"
+    lake.upsert("reviews", legacy)
+    assert find_review(lake, repo="app", commit=tip) is None
+    record_pending(
+        lake=lake,
+        push=_push(tip, minutes=2),
+        summary="s",
+        summary_backend="structural",
+        flow_run_id="r1",
+    )
+    row = find_review(lake, repo="app", commit=tip)
+    assert row and row["status"] == "pending" and row["flow_run_id"] == "r1"

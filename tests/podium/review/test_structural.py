@@ -70,17 +70,15 @@ def test_python_delta_names_added_removed_and_changed_definitions() -> None:
     assert broken.error and "line 1" in broken.error
 
 
-def test_python_settings_finds_literals_and_literal_keywords() -> None:
+def test_python_settings_are_module_and_class_assignments() -> None:
     source = (
-        "RETRIES = 3\nNAME: str = 'x'\n"
-        "class Cfg:\n    timeout_s: int = Field(default=30, gt=0)\n"
-        "def go():\n    requests.get(u, timeout=5, verify=False)\n"
+        "RETRIES = 3\nNAME: str = 'x'\nMODE = Mode.FAST\n"
+        "class Cfg:\n    timeout_s: int = Field(default=30, gt=0)\n    level = 2\n"
     )
     values = python_settings(source)
-    assert values["RETRIES"] == 3 and values["NAME"] == "x"
-    assert values["Cfg.timeout_s = Field(default=)"] == 30
-    assert values["go: requests.get(timeout=)"] == 5
-    assert values["go: requests.get(verify=)"] is False
+    assert values["RETRIES"] == (1, "3") and values["NAME"] == (2, "'x'")
+    assert values["MODE"] == (3, "Mode.FAST") and values["Cfg.level"] == (6, "2")
+    assert "Cfg.timeout_s" not in values  # a call: compared argument by argument
 
 
 def test_config_and_dependency_parsing_and_secret_redaction() -> None:

@@ -1,0 +1,482 @@
+"""Material facts of a change, and the rules that say what a changed setting means.
+
+A fact is one line a reviewer must see: where (file and line), what (the setting, argument or
+behaviour), before and after, its category (exposure and auth, limits, data, supply chain,
+behaviour) and whether it loosens security (a ⚠ risk flag), tightens it, or is neutral.
+The same rules judge a Terraform attribute, a CloudFormation property, a CDK argument in
+Python or TypeScript, a Kubernetes field and a CI setting: they look at the setting's name
+(normalised: `memory_size`, `MemorySize` and `memorySize` are one key) and its values.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Effect = Literal["loosens", "tightens", "neutral"]
+EXPOSURE = "exposure and auth"
+LIMITS = "limits"
+DATA = "data"
+SUPPLY = "supply chain"
+BEHAVIOUR = "behaviour"
+CONFIG = "configuration"
+CATEGORIES = (EXPOSURE, LIMITS, DATA, SUPPLY, BEHAVIOUR, CONFIG)
+
+_MAX_VALUE = 80
+REDACTED = "«redacted»"
+_SECRET_KEY = re.compile(r"(?i)password|passwd|secret|token|api[_-]?key|private|credential")
+
+
+def show(value: Any) -> str:
+    """A value as the summary shows it: short, one line, in backticks."""
+    if value is None:
+        return "(unset)"
+    text = value if isinstance(value, str) else repr(value)
+    text = " ".join(str(text).split())
+    if len(text) > _MAX_VALUE:
+        text = text[: _MAX_VALUE - 1] + "…"
+    return f"`{text}`"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One material change, located and judged."""
+
+    path: str
+    line: int | None
+    category: str
+    subject: str  # markdown, e.g. "`ApiFunction` `MemorySize`"
+    before: Any = None
+    after: Any = None
+    effect: Effect = "neutral"
+    why: str = ""
+    status: Literal["changed", "added", "removed"] = "changed"
+    anchors: tuple[str, ...] = ()  # words a summary must contain to be said to name it
+
+    @property
+    def where(self) -> str:
+        return f"`{self.path}` line {self.line}" if self.line else f"`{self.path}`"
+
+    def change_text(self) -> str:
+        if self.status == "added":
+            return f"added ({show(self.after)})" if self.after is not None else ""
+        if self.status == "removed":
+            return f"removed (was {show(self.before)})" if self.before is not None else ""
+        return f"{show(self.before)} → {show(self.after)}"
+
+    def render(self) -> str:
+        """The fact as one markdown line (without the list bullet)."""
+        prefix = {"loosens": "⚠ ", "tightens": "✓ tightens: ", "neutral": ""}[self.effect]
+        why = f" — {self.why}" if self.why else ""
+        change = self.change_text()
+        return f"{prefix}{self.where}: {self.subject}{' ' + change if change else ''}{why}"
+
+
+def norm_key(key: str) -> str:
+    """`memory_size`, `MemorySize`, `memorySize` and `memory-size` are one key."""
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).lower()
+
+
+def falsy(value: Any) -> bool:
+    return _text(value).strip("'\"") in ("", "false", "0", "no", "off", "none", "null", "disabled")
+
+
+_WORD_NUMBERS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "eighteen": 18,
+}  # fmt: skip
+_UNIT_DAYS = {
+    "second": 1 / 86400, "minute": 1 / 1440, "hour": 1 / 24, "day": 1, "week": 7,
+    "month": 30, "year": 365,
+}  # fmt: skip
+
+_WORD_DURATION = re.compile(
+    r"\b(" + "|".join(_WORD_NUMBERS) + r")_(second|minute|hour|day|week|month|year)"
+)
+_WILD_POLICY = re.compile(
+    r"""(?i)(action|resource|principal)"?\s*[:=]\s*\[?\s*["'][a-z0-9-]*:?\*["']"""
+)
+
+
+def amount(value: Any, key: str = "") -> float | None:
+    """A number from a setting's value: `1024`, `"512Mi"`, `"30m"`, `Duration.days(30)`,
+    `RetentionDays.ONE_MONTH` (durations in days); None when the value is not a quantity
+    (`db.t3.micro` has digits but is no amount)."""
+    text = _text(value).strip()
+    if "infinite" in text:
+        return float("inf")
+    word = _WORD_DURATION.search(text)
+    if word:
+        return _WORD_NUMBERS[word.group(1)] * _UNIT_DAYS[word.group(2)]
+    unit = re.search(r"(second|minute|hour|day|week|month|year)s?\(\s*(\d+(?:\.\d+)?)", text)
+    if unit:
+        return float(unit.group(2)) * _UNIT_DAYS[unit.group(1)]
+    match = re.fullmatch(r"['\"]?(-?\d+(?:\.\d+)?)\s*([a-z]*)['\"]?", text)
+    if not match:
+        return None
+    number, suffix = float(match.group(1)), match.group(2)
+    if suffix in ("m",) and "cpu" in key.lower():
+        return number / 1000  # millicores
+    scale = {
+        "": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "ki": 1 / 1024, "k": 1 / 1000,
+        "mi": 1, "mb": 1, "gi": 1024, "g": 1024, "gb": 1024, "ti": 1024**2,
+    }.get(suffix)  # fmt: skip
+    return None if scale is None else number * scale
+
+
+def direction(before: Any, after: Any, key: str = "") -> str:
+    """`raised`, `lowered` or "" from the amounts of two values."""
+    a, b = amount(before, key), amount(after, key)
+    if a is None or b is None or a == b:
+        return ""
+    return "raised" if b > a else "lowered"
+
+
+# ---- the rules ---------------------------------------------------------------------------
+
+_LIMIT_KEYS = {
+    "timeout", "timeoutseconds", "timeoutminutes", "timeoutinminutes", "timeouts", "memory",
+    "memorysize", "memorymb", "memorylimit", "reservedconcurrentexecutions",
+    "reservedconcurrency", "provisionedconcurrency", "provisionedconcurrentexecutions",
+    "concurrency", "maxconcurrency", "replicas", "minreplicas", "maxreplicas", "mincapacity",
+    "maxcapacity", "desiredcount", "desiredcapacity", "minsize", "maxsize", "cpu",
+    "ephemeralstoragesize", "ephemeralstorage", "throttlingratelimit", "throttlingburstlimit",
+    "ratelimit", "burstlimit", "batchsize", "instancetype", "instanceclass", "nodecount",
+    "parallelism", "maxsurge", "maxunavailable", "targetcpuutilizationpercentage",
+    "averageutilization", "readcapacity", "writecapacity", "readcapacityunits",
+    "writecapacityunits", "billingmode", "visibilitytimeout", "maxreceivecount",
+    "allocatedstorage", "maxallocatedstorage", "maxparallel", "workers", "maxbodysize",
+    "proxybodysize", "proxyreadtimeout", "limitrps", "limitconnections", "dbinstanceclass",
+}  # fmt: skip
+_RETENTION_KEYS = {
+    "retention", "retentionindays", "retentiondays", "logretention", "retentionperiod",
+    "backupretentionperiod", "backupretention", "messageretentionperiod", "expiration",
+    "expirationindays", "days", "retentionperiodhours", "retentionhours", "expireafter",
+    "noncurrentversionexpiration",
+}  # fmt: skip
+_PROTECT_KEYS = {
+    "deletionprotection", "deletionprotectionenabled", "terminationprotection",
+    "enableterminationprotection", "preventdestroy", "pointintimerecovery",
+    "pointintimerecoveryenabled", "versioned", "versioning", "backup", "backupenabled",
+    "storageencrypted", "encrypted", "sseenabled", "enforcessl", "requiressl",
+    "multiaz", "copytagstosnapshot", "runasnonroot", "readonlyrootfilesystem",
+    "enablekeyrotation", "mfadelete",
+}  # fmt: skip
+_EXPOSE_BOOL_KEYS = {
+    "publicreadaccess", "publicaccess", "publiclyaccessible", "associatepublicipaddress",
+    "mappubliciponlaunch", "internetfacing", "privileged", "allowprivilegeescalation",
+    "hostnetwork", "hostpid", "hostipc", "automountserviceaccounttoken", "publicnetworkaccess",
+    "anonymousaccess", "allowanonymous", "skipfinalsnapshot", "forcedestroy",
+    "autodeleteobjects",
+}  # fmt: skip
+_DATA_BOOL_KEYS = {"skipfinalsnapshot", "forcedestroy", "autodeleteobjects"}
+_ENCRYPTION_KEYS = {
+    "encryption", "kmskeyid", "kmskey", "encryptionkey", "ssealgorithm",
+    "serversideencryption", "kmsmasterkeyid", "storageencryption", "kmskeyarn",
+    "encryptionatrest",
+}  # fmt: skip
+_BLOCK_PUBLIC_KEYS = {
+    "blockpublicaccess", "blockpublicacls", "blockpublicpolicy", "ignorepublicacls",
+    "restrictpublicbuckets",
+}  # fmt: skip
+_OPEN_CIDR = re.compile(r"0\.0\.0\.0/0|::/0|any_?ipv[46]")
+_WILDCARD_ACTION = re.compile(r"""(?:^|[\s\['"(,])(?:[a-z0-9-]+:)?\*(?:$|[\s\]'"),])""")
+_PIPE_SHELL = re.compile(r"(?:curl|wget)[^|\n]*\|\s*(?:sudo\s+)?(?:ba|z)?sh\b")
+
+
+def _image_effect(before: Any, after: Any) -> tuple[Effect, str]:
+    text = _text(after).strip("'\"")
+    if after is None:
+        return "neutral", "image removed"
+    if "@sha256:" in text:
+        return (
+            ("neutral", "pinned by digest")
+            if "@sha256:" in _text(before)
+            else (
+                "tightens",
+                "pinned by digest",
+            )
+        )
+    name = text.rsplit("/", 1)[-1]
+    if ":" not in name or name.endswith(":latest"):
+        return "loosens", "unpinned image (no tag or `latest`)"
+    return "neutral", "base image changed"
+
+
+def action_ref_effect(before: Any, after: Any) -> tuple[Effect, str]:
+    """A GitHub Actions `uses:` reference: pinned to a commit, a tag, or a moving branch."""
+    ref = _text(after).strip("'\"")
+    if ref.startswith(("./", "docker://")):
+        return "neutral", "local action"
+    _, _, version = ref.partition("@")
+    if re.fullmatch(r"[0-9a-f]{40}", version):
+        return ("tightens", "pinned to a commit") if before is not None else ("neutral", "")
+    if not version or version in ("main", "master", "latest", "dev", "develop", "head"):
+        return "loosens", "action not pinned (moving branch)"
+    return "neutral", "action version changed" if before is not None else "new action"
+
+
+def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Effect, str] | None:
+    """What a change of setting `key` means: (category, effect, why), or None when this key
+    is not one the rules know (the caller then reports it as a plain setting).
+
+    Args:
+        key: the setting's own name (last path segment).
+        before, after: its values; None when absent.
+        context: the whole path, lower-case, for keys whose sense depends on where they sit.
+    """
+    k = norm_key(key.rsplit("/", 1)[-1])
+    ctx = context.lower()
+    b, a = _text(before), _text(after)
+    # --- exposure and auth
+    if k in ("authtype", "authorizationtype", "authmode", "authenticationtype", "authorization"):
+        if "none" in a and "none" not in b:
+            return EXPOSURE, "loosens", "callers need no authentication"
+        if "none" in b and a and "none" not in a:
+            return EXPOSURE, "tightens", "callers must authenticate"
+        return EXPOSURE, "neutral", "auth type changed"
+    if k in ("authorizer", "authorizerid", "defaultauthorizer", "authorizers", "authorizerarn"):
+        if after is None or falsy(after):
+            return EXPOSURE, "loosens", "authorizer removed"
+        if before is None:
+            return EXPOSURE, "tightens", "authorizer added"
+        return EXPOSURE, "neutral", "authorizer changed"
+    if (
+        "cidr" in k
+        or "sourcerange" in k
+        or "ingress" in k
+        or k in ("sourceranges", "sourceaddressprefix", "allowedips", "ipranges", "peer")
+    ):
+        if _OPEN_CIDR.search(a) and not _OPEN_CIDR.search(b):
+            return EXPOSURE, "loosens", "open to the whole internet"
+        if _OPEN_CIDR.search(b) and not _OPEN_CIDR.search(a):
+            return EXPOSURE, "tightens", "no longer open to the whole internet"
+        return EXPOSURE, "neutral", "network range changed"
+    if k in _BLOCK_PUBLIC_KEYS:
+        strong = lambda v: "block_all" in v or (v.strip("'\"") == "true")  # noqa: E731
+        if strong(b) and not strong(a):
+            return EXPOSURE, "loosens", "public access no longer fully blocked"
+        if strong(a) and not strong(b):
+            return EXPOSURE, "tightens", "public access blocked"
+        return EXPOSURE, "neutral", ""
+    if k in ("acl", "cannedacl", "accesscontrol", "objectownership"):
+        if "public" in a and "public" not in b:
+            return EXPOSURE, "loosens", "public ACL"
+        if "public" in b and "public" not in a:
+            return EXPOSURE, "tightens", "no longer a public ACL"
+        return EXPOSURE, "neutral", ""
+    if k in _EXPOSE_BOOL_KEYS:
+        category = DATA if k in _DATA_BOOL_KEYS else EXPOSURE
+        if not falsy(after) and falsy(before):
+            return category, "loosens", _EXPOSE_WHY.get(k, "enabled")
+        if falsy(after) and not falsy(before):
+            return category, "tightens", "disabled"
+        return category, "neutral", ""
+    if k in ("action", "actions", "notaction", "verbs", "resource", "resources", "principal",
+             "principals", "apigroups"):  # fmt: skip
+        if isinstance(after, dict) or ("limits" in ctx and k == "resources"):
+            return None
+        wild_a = bool(_WILDCARD_ACTION.search(a)) or a.strip("'\"") == "*"
+        wild_b = bool(_WILDCARD_ACTION.search(b)) or b.strip("'\"") == "*"
+        what = "principal" if "principal" in k else "IAM/RBAC " + k
+        if wild_a and not wild_b:
+            return EXPOSURE, "loosens", f"wildcard {what} (`*`)"
+        if wild_b and not wild_a and after is not None:
+            return EXPOSURE, "tightens", f"{what} narrowed from `*`"
+        return EXPOSURE, "neutral", f"{what} changed"
+    if k == "effect" and ("allow" in a or "deny" in a):
+        if "allow" in a and "deny" in b:
+            return EXPOSURE, "loosens", "Deny became Allow"
+        return EXPOSURE, "neutral", ""
+    if k in ("policy", "policydocument", "assumerolepolicy", "inlinepolicy", "policytext"):
+        wild = re.compile(
+            r"""(?i)(action|resource|principal)"?\s*[:=]\s*\[?\s*["'][a-z0-9-]*:?\*["']"""
+        )
+        if wild.search(a) and not wild.search(b):
+            return EXPOSURE, "loosens", "policy grants a wildcard (`*`)"
+        return EXPOSURE, "neutral", "policy changed"
+    if k == "permissions" and ("write-all" in a or "write-all" in b or k in ctx):
+        if "write-all" in a and "write-all" not in b:
+            return EXPOSURE, "loosens", "the token may write everything"
+        if "write-all" in b and "write-all" not in a:
+            return EXPOSURE, "tightens", "token permissions narrowed"
+        return EXPOSURE, "neutral", "token permissions changed"
+    if ".permissions" in ctx or ctx.startswith("permissions"):
+        if a == "write" and b != "write":
+            return EXPOSURE, "loosens", f"the token may write {key}"
+        if b == "write" and a != "write":
+            return EXPOSURE, "tightens", f"the token may no longer write {key}"
+        return EXPOSURE, "neutral", ""
+    if k in ("alloworigins", "allowedorigins", "corsallowedorigins", "alloworigin",
+             "accesscontrolalloworigin", "origins"):  # fmt: skip
+        if ("*" in a or "all_origins" in a) and not ("*" in b or "all_origins" in b):
+            return EXPOSURE, "loosens", "CORS allows any origin"
+        if "*" in b and "*" not in a:
+            return EXPOSURE, "tightens", "CORS no longer allows any origin"
+        return EXPOSURE, "neutral", "CORS origins changed"
+    if k == "type" and ("loadbalancer" in a + b or "nodeport" in a + b):
+        if a in ("loadbalancer", "nodeport") and b not in ("loadbalancer", "nodeport"):
+            return EXPOSURE, "loosens", "service exposed outside the cluster"
+        if b in ("loadbalancer", "nodeport") and a not in ("loadbalancer", "nodeport"):
+            return EXPOSURE, "tightens", "service no longer exposed outside the cluster"
+        return EXPOSURE, "neutral", ""
+    if k == "scheme" and ("internet-facing" in a + b):
+        if "internet-facing" in a:
+            return EXPOSURE, "loosens", "load balancer faces the internet"
+        return EXPOSURE, "tightens", "load balancer no longer faces the internet"
+    if k in ("runasuser", "user") and ("context" in ctx or k == "runasuser"):
+        if a.strip("'\"") in ("0", "root") and b.strip("'\"") not in ("0", "root"):
+            return EXPOSURE, "loosens", "runs as root"
+        return EXPOSURE, "neutral", ""
+    if k == "when" and ("manual" in a or "manual" in b):
+        if "manual" in b and "manual" not in a:
+            return EXPOSURE, "loosens", "manual approval gate removed"
+        if "manual" in a and "manual" not in b:
+            return EXPOSURE, "tightens", "manual approval gate added"
+    if k in ("verify", "verifyssl", "sslverify", "tlsverify", "checkhostname", "verifytls"):
+        if falsy(after) and after is not None and (before is None or not falsy(before)):
+            return EXPOSURE, "loosens", "TLS certificate verification turned off"
+        if not falsy(after) and falsy(before) and before is not None:
+            return EXPOSURE, "tightens", "TLS certificate verification turned on"
+        return EXPOSURE, "neutral", ""
+    if k == "ref" and "include" in ctx:
+        if a.strip("'\"") in ("main", "master", "head", "develop"):
+            return SUPPLY, "loosens", "included CI template not pinned (moving branch)"
+        return SUPPLY, "neutral", "included CI template version changed"
+    if k in ("pullrequesttarget",) or "pull_request_target" in k:
+        return EXPOSURE, "loosens", "runs fork pull requests with the repository's secrets"
+    # --- data
+    if k in _RETENTION_KEYS or (k == "days" and "expiration" in ctx):
+        change = direction(before, after)
+        if after is None and before is not None:
+            return DATA, "neutral", "retention setting removed"
+        if change == "lowered":
+            return DATA, "loosens", "shorter retention: data is deleted sooner"
+        return DATA, "neutral", "longer retention" if change == "raised" else ""
+    if k in ("removalpolicy", "deletionpolicy", "updatereplacepolicy"):
+        if ("destroy" in a or "delete" in a) and not ("destroy" in b or "delete" in b):
+            return DATA, "loosens", "the resource's data is deleted with the stack"
+        if ("retain" in a or "snapshot" in a) and not ("retain" in b or "snapshot" in b):
+            return DATA, "tightens", "data kept when the resource is removed"
+        return DATA, "neutral", ""
+    if k in _PROTECT_KEYS:
+        category = EXPOSURE if k in ("runasnonroot", "readonlyrootfilesystem", "enforcessl",
+                                     "requiressl") else DATA  # fmt: skip
+        if falsy(after) and not falsy(before):
+            return (
+                category,
+                "loosens",
+                "protection turned off" if after is not None else ("protection removed"),
+            )
+        if not falsy(after) and falsy(before):
+            return category, "tightens", "protection turned on"
+        return category, "neutral", ""
+    if k in _ENCRYPTION_KEYS:
+        if falsy(after) or "unencrypted" in a:
+            return (
+                DATA,
+                "loosens",
+                "encryption turned off" if after is not None else ("encryption setting removed"),
+            )
+        if falsy(before) or "unencrypted" in b:
+            return DATA, "tightens", "encryption turned on"
+        return DATA, "neutral", "encryption changed"
+    # --- supply chain
+    if k in ("image", "baseimage", "from", "containerimage", "imageuri"):
+        effect, why = _image_effect(before, after)
+        return SUPPLY, effect, why
+    if k == "uses":
+        effect, why = action_ref_effect(before, after)
+        return SUPPLY, effect, why
+    if k in ("run", "script", "command", "beforescript", "afterscript", "commands"):
+        if _PIPE_SHELL.search(a) and not _PIPE_SHELL.search(b):
+            return SUPPLY, "loosens", "pipes a download into a shell"
+        return None
+    if k in ("runtime", "layers", "include", "remote", "imagepullpolicy", "engineversion"):
+        return SUPPLY, "neutral", ""
+    # --- limits
+    if k in _LIMIT_KEYS or (("limits" in ctx or "requests" in ctx) and k in ("cpu", "memory")):
+        return LIMITS, "neutral", direction(before, after, key)
+    return None
+
+
+_EXPOSE_WHY = {
+    "publicreadaccess": "anyone may read",
+    "publicaccess": "public access",
+    "publiclyaccessible": "reachable from the internet",
+    "associatepublicipaddress": "public IP address",
+    "mappubliciponlaunch": "public IP addresses on launch",
+    "internetfacing": "faces the internet",
+    "privileged": "privileged container",
+    "allowprivilegeescalation": "privilege escalation allowed",
+    "hostnetwork": "uses the host's network",
+    "hostpid": "sees the host's processes",
+    "hostipc": "uses the host's IPC",
+    "automountserviceaccounttoken": "service-account token mounted",
+    "publicnetworkaccess": "public network access",
+    "anonymousaccess": "anonymous access",
+    "allowanonymous": "anonymous access",
+    "skipfinalsnapshot": "no final snapshot when deleted",
+    "forcedestroy": "deleted with all its data",
+    "autodeleteobjects": "objects deleted with the bucket",
+}
+
+
+def setting_fact(
+    *,
+    path: str,
+    line: int | None,
+    key: str,
+    subject: str,
+    before: Any,
+    after: Any,
+    context: str = "",
+    fallback: str | None = CONFIG,
+) -> Fact | None:
+    """A fact for one changed setting: judged by the rules, or (when they do not know the
+    key) a plain fact of category `fallback`; None when fallback is None and no rule applies."""
+    judged = judge(key, before, after, context)
+    if _SECRET_KEY.search(key):  # the value of a secret-named setting is never shown
+        before = None if before is None else REDACTED
+        after = None if after is None else REDACTED
+    if judged is None:
+        if fallback is None:
+            return None
+        judged = (fallback, "neutral", "")
+    category, effect, why = judged
+    status: Literal["changed", "added", "removed"] = (
+        "added" if before is None else "removed" if after is None else "changed"
+    )
+    anchors = [key]
+    shown = after if after is not None else before
+    if shown is not None and not isinstance(shown, dict | list):
+        token = _anchor_token(shown)
+        if token:
+            anchors.append(token)
+    return Fact(
+        path=path,
+        line=line,
+        category=category,
+        subject=subject,
+        before=before,
+        after=after,
+        effect=effect,
+        why=why,
+        status=status,
+        anchors=tuple(anchors),
+    )
+
+
+def _anchor_token(value: Any) -> str:
+    """The most telling word of a value (`lambda_.FunctionUrlAuthType.NONE` → `NONE`)."""
+    text = str(value).strip("'\"")
+    parts = [p for p in re.split(r"[^A-Za-z0-9/*:.-]+", text) if p]
+    if not parts:
+        return ""
+    token = parts[-1].rsplit(".", 1)[-1] if "." in parts[-1] and "/" not in parts[-1] else parts[-1]
+    return token[:40]

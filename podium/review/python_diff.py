@@ -1,0 +1,674 @@
+"""Python changes, read through `ast`: definitions added, removed or changed; module-level
+settings; and the facts inside changed code a reviewer must see — changed call arguments
+(`memory_size=128` → `1024`), new branches and early returns, new keys read from requests,
+events and the environment, new keys in returned dicts, decorators (routes, auth) and broad
+`except` clauses that swallow errors."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from podium.review.facts import BEHAVIOUR, CONFIG, EXPOSURE, Fact, setting_fact, show
+
+
+@dataclass
+class PythonDelta:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed or self.error)
+
+
+@dataclass(frozen=True)
+class _Definition:
+    kind: str  # function, async function, class, method
+    signature: str
+    body: str
+
+
+def _definitions(tree: ast.Module) -> dict[str, _Definition]:
+    found: dict[str, _Definition] = {}
+
+    def visit(nodes: list[ast.stmt], prefix: str, in_class: bool) -> None:
+        for node in nodes:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                kind = "method" if in_class else "function"
+                if isinstance(node, ast.AsyncFunctionDef):
+                    kind = "async " + kind
+                signature = f"({ast.unparse(node.args)})"
+                if node.returns is not None:
+                    signature += f" -> {ast.unparse(node.returns)}"
+                body = ast.dump(ast.Module(body=node.body, type_ignores=[]))
+                decorators = ",".join(ast.unparse(d) for d in node.decorator_list)
+                found[prefix + node.name] = _Definition(kind, signature, body + decorators)
+            elif isinstance(node, ast.ClassDef):
+                bases = ", ".join(ast.unparse(b) for b in [*node.bases, *node.keywords])
+                # A class's own fingerprint leaves out its methods: they are reported apart.
+                own = [
+                    n
+                    for n in node.body
+                    if not isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                ]
+                body = ast.dump(ast.Module(body=own, type_ignores=[]))
+                found[prefix + node.name] = _Definition("class", f"({bases})", body)
+                visit(node.body, f"{prefix}{node.name}.", True)
+
+    visit(tree.body, "", False)
+    return found
+
+
+def python_delta(old: str | None, new: str | None) -> PythonDelta:
+    """Functions, methods and classes added, removed or changed between two sources."""
+    delta = PythonDelta()
+    trees = []
+    for label, source in (("before", old), ("after", new)):
+        if source is None:
+            trees.append(ast.Module(body=[], type_ignores=[]))
+            continue
+        try:
+            trees.append(ast.parse(source))
+        except SyntaxError as error:
+            delta.error = f"does not parse {label} the push (SyntaxError, line {error.lineno})"
+            return delta
+    before, after = _definitions(trees[0]), _definitions(trees[1])
+    for name in after.keys() - before.keys():
+        d = after[name]
+        delta.added.append(f"{d.kind} `{name}{d.signature if d.kind != 'class' else ''}`")
+    for name in before.keys() - after.keys():
+        delta.removed.append(f"{before[name].kind} `{name}`")
+    for name in before.keys() & after.keys():
+        old_d, new_d = before[name], after[name]
+        if old_d.signature != new_d.signature:
+            what = "bases" if new_d.kind == "class" else "signature"
+            delta.changed.append(
+                f"{new_d.kind} `{name}` {what} `{old_d.signature}` → `{new_d.signature}`"
+            )
+        elif old_d.body != new_d.body:
+            delta.changed.append(f"{new_d.kind} `{name}` body")
+    for items in (delta.added, delta.removed, delta.changed):
+        items.sort(key=lambda s: s.split("`")[1])
+    return delta
+
+
+def _literal(node: ast.AST) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False, None
+
+
+_AUTH_NAME = re.compile(
+    r"(?i)auth|login|permission|jwt|token|verify|signature|csrf|admin|requires?_|"
+    r"scope|role|acl|guard|protected"
+)
+_ROUTE = re.compile(r"(?i)\.(route|get|post|put|patch|delete|head|options|websocket|api_route)\(")
+_INPUT_ROOT = re.compile(
+    r"(?i)^(event|request|req|body|params|query|headers|os\.environ|environ|config|cfg|"
+    r"settings|payload|args|form|data|ctx|context|record|message|msg|self\.request|kwargs)\b"
+)
+_MAX_BEHAVIOUR = 25
+
+
+def python_settings(source: str | None) -> dict[str, tuple[int, str]]:
+    """Module- and class-level `NAME = value` assignments whose value is not a call (calls are
+    compared argument by argument): name → (line, source text of the value)."""
+    tree = _parse(source)
+    if tree is None:
+        return {}
+    values: dict[str, tuple[int, str]] = {}
+
+    def scan(nodes: list[ast.stmt], scope: str) -> None:
+        for node in nodes:
+            if isinstance(node, ast.ClassDef):
+                scan(node.body, f"{scope}{node.name}.")
+                continue
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            else:
+                continue
+            if isinstance(value, ast.Call | ast.Lambda):
+                continue
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    values[f"{scope}{target.id}"] = (node.lineno, ast.unparse(value))
+
+    scan(tree.body, "")
+    return values
+
+
+def _parse(source: str | None) -> ast.Module | None:
+    if source is None:
+        return None
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _callee(node: ast.expr) -> str:
+    """A call's target with inner calls' arguments left out: `client.get().json`."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return f"{_callee(node.value)}.{node.attr}"
+    if isinstance(node, ast.Call):
+        return f"{_callee(node.func)}()"
+    if isinstance(node, ast.Subscript):
+        return f"{_callee(node.value)}[…]"
+    return ast.unparse(node)
+
+
+@dataclass
+class _Call:
+    callee: str
+    ident: str | None  # a construct id: the first string among the first two positionals
+    line: int
+    args: dict[str, tuple[int, str]]  # "kw" or "#i" -> (line, source)
+    text: str
+
+
+@dataclass
+class _Scope:
+    """What one function (or the module, or a class body) does, as comparable pieces."""
+
+    calls: dict[tuple[str, str], _Call] = field(default_factory=dict)
+    branches: dict[str, int] = field(default_factory=dict)  # if-test source -> line
+    early_returns: dict[str, int] = field(default_factory=dict)
+    reads: dict[str, int] = field(default_factory=dict)
+    response_keys: dict[str, int] = field(default_factory=dict)
+    decorators: dict[str, int] = field(default_factory=dict)
+    depends: set[str] = field(default_factory=set)
+    handlers: dict[str, int] = field(default_factory=dict)  # swallowing broad excepts
+
+
+def _scopes(tree: ast.Module) -> dict[str, _Scope]:
+    scopes: dict[str, _Scope] = {}
+
+    def visit_body(body: list[ast.stmt], name: str, *, function: bool) -> None:
+        scope = scopes.setdefault(name, _Scope())
+        counts: Counter[str] = Counter()
+        for index, stmt in enumerate(body):
+            last = index == len(body) - 1
+            walk(stmt, scope, name, counts, nested=False, last=last and function)
+
+    def walk(
+        node: ast.AST,
+        scope: _Scope,
+        name: str,
+        counts: Counter[str],
+        *,
+        nested: bool,
+        last: bool,
+        in_call: bool = False,
+    ) -> None:
+        """Collect `node` into `scope`; inside a call's arguments (`in_call`) calls are not
+        recorded on their own (the outer call's arguments carry them) but reads still are."""
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            qual = node.name if name == "<module>" else f"{name}.{node.name}"
+            inner = scopes.setdefault(qual, _Scope())
+            for d in node.decorator_list:
+                inner.decorators[ast.unparse(d)] = d.lineno
+            for default in [*node.args.defaults, *node.args.kw_defaults]:
+                if default is not None:
+                    text = ast.unparse(default)
+                    if text.startswith(("Depends(", "Security(")):
+                        inner.depends.add(text)
+            visit_body(node.body, qual, function=True)
+            return
+        if isinstance(node, ast.ClassDef):
+            qual = node.name if name == "<module>" else f"{name}.{node.name}"
+            visit_body(node.body, qual, function=False)
+            return
+        if isinstance(node, ast.Lambda):
+            return
+        if isinstance(node, ast.Call):
+            if not in_call:
+                _record_call(node, scope, counts)
+            if _callee(node.func).endswith((".get", ".getlist", "getenv")) and node.args:
+                first = node.args[0]
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    text = ast.unparse(node)
+                    if _INPUT_ROOT.match(text) or text.startswith("os.getenv"):
+                        scope.reads.setdefault(text, node.lineno)
+            for child in ast.iter_child_nodes(node.func):
+                walk(child, scope, name, counts, nested=nested, last=False, in_call=in_call)
+            for child in [*node.args, *(kw.value for kw in node.keywords)]:
+                walk(child, scope, name, counts, nested=nested, last=False, in_call=True)
+            return
+        if isinstance(node, ast.If):
+            scope.branches.setdefault(ast.unparse(node.test), node.lineno)
+            walk(node.test, scope, name, counts, nested=True, last=False)
+            for stmt in [*node.body, *node.orelse]:
+                walk(stmt, scope, name, counts, nested=True, last=False)
+            return
+        if isinstance(node, ast.Return) and node.value is not None:
+            if nested or not last:
+                scope.early_returns.setdefault(ast.unparse(node), node.lineno)
+            for key, line in _dict_keys(node.value):
+                scope.response_keys.setdefault(key, line)
+        if isinstance(node, ast.ExceptHandler):
+            kind = ast.unparse(node.type) if node.type is not None else ""
+            raises = any(isinstance(n, ast.Raise) for n in ast.walk(node))
+            if kind in ("", "Exception", "BaseException") and not raises:
+                scope.handlers.setdefault(f"except {kind}".strip() + ":", node.lineno)
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            text = ast.unparse(node)
+            if _INPUT_ROOT.match(text) and isinstance(node.slice, ast.Constant):
+                scope.reads.setdefault(text, node.lineno)
+        for child in ast.iter_child_nodes(node):
+            inner_nested = nested or isinstance(
+                node, ast.For | ast.While | ast.Try | ast.With | ast.AsyncFor | ast.AsyncWith
+            )
+            walk(child, scope, name, counts, nested=inner_nested, last=last, in_call=in_call)
+
+    visit_body(tree.body, "<module>", function=False)
+    for scope in scopes.values():  # `a["x"]["y"]` read also reads `a["x"]`: keep the longest
+        keys = list(scope.reads)
+        for key in keys:
+            if any(other != key and other.startswith(key) for other in keys):
+                scope.reads.pop(key, None)
+    return scopes
+
+
+def _dict_keys(node: ast.AST) -> list[tuple[str, int]]:
+    keys = []
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Dict):
+            for key in inner.keys:
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    keys.append((key.value, key.lineno))
+    return keys
+
+
+def _record_call(node: ast.Call, scope: _Scope, counts: Counter[str]) -> None:
+    callee = _callee(node.func)
+    ident = None
+    for arg in node.args[:2]:
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            ident = arg.value
+            break
+    args: dict[str, tuple[int, str]] = {}
+    for i, arg in enumerate(node.args):
+        args[f"#{i + 1}"] = (arg.lineno, ast.unparse(arg))
+    for kw in node.keywords:
+        args[kw.arg or "**"] = (kw.value.lineno, ast.unparse(kw.value))
+    if ident is None:
+        counts[callee] += 1
+        key = (callee, f"#{counts[callee]}")
+    else:
+        key = (callee, ident)
+    scope.calls[key] = _Call(callee, ident, node.lineno, args, ast.unparse(node))
+
+
+def _in(scope: str) -> str:
+    return "" if scope == "<module>" else f" in `{scope}`"
+
+
+def python_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
+    """The facts inside a Python change (see the module docstring), each with its line."""
+    before_tree, after_tree = _parse(old), _parse(new)
+    if after_tree is None and new is not None:
+        return []
+    before = _scopes(before_tree) if before_tree is not None else {}
+    after = _scopes(after_tree) if after_tree is not None else {}
+    facts: list[Fact] = []
+    behaviour: list[Fact] = []
+
+    def add(fact: Fact | None) -> None:
+        if fact is None:
+            return
+        if fact.category == BEHAVIOUR and fact.effect == "neutral":
+            behaviour.append(fact)
+        else:
+            facts.append(fact)
+
+    # module-level settings
+    old_settings, new_settings = python_settings(old), python_settings(new)
+    for name in sorted(old_settings.keys() | new_settings.keys()):
+        a, b = old_settings.get(name), new_settings.get(name)
+        if a and b and a[1] == b[1]:
+            continue
+        if a is None and b is not None and before_tree is None:
+            continue  # a new file: its definitions are listed, not each constant
+        line = (b or a)[0] if (b or a) else None
+        add(
+            setting_fact(
+                path=path,
+                line=line,
+                key=name.rsplit(".", 1)[-1],
+                subject=f"`{name}`",
+                before=a[1] if a else None,
+                after=b[1] if b else None,
+                context=name,
+            )
+        )
+
+    for name in sorted(after.keys() | before.keys()):
+        new_scope, old_scope = after.get(name), before.get(name)
+        if new_scope is None:
+            continue  # a removed function is listed with the definitions
+        fresh = old_scope is None
+        old_scope = old_scope or _Scope()
+        for fact in _call_facts(path, name, old_scope, new_scope, fresh=fresh):
+            add(fact)
+        # decorators: routes and auth
+        for text, line in new_scope.decorators.items():
+            if text in old_scope.decorators:
+                continue
+            if _AUTH_NAME.search(text):
+                add(
+                    Fact(
+                        path,
+                        line,
+                        EXPOSURE,
+                        f"decorator `@{text}` on `{name}`",
+                        None,
+                        text,
+                        "tightens",
+                        "auth required",
+                        "added",
+                        (text.split("(")[0],),
+                    )
+                )
+            elif _ROUTE.search("." + text.split(".", 1)[-1]) or _ROUTE.search(text):
+                add(
+                    Fact(
+                        path,
+                        line,
+                        EXPOSURE,
+                        f"route `@{text}` on `{name}`",
+                        None,
+                        text,
+                        "neutral",
+                        "new or changed endpoint",
+                        "added",
+                        (name.split(".")[-1],),
+                    )
+                )
+        for text in old_scope.decorators:
+            if text in new_scope.decorators or fresh:
+                continue
+            if _AUTH_NAME.search(text):
+                add(
+                    Fact(
+                        path,
+                        new_scope.decorators and min(new_scope.decorators.values()) or None,
+                        EXPOSURE,
+                        f"decorator `@{text}` on `{name}`",
+                        text,
+                        None,
+                        "loosens",
+                        "authentication check removed",
+                        "removed",
+                        (text.split("(")[0],),
+                    )
+                )
+        for dep in sorted(old_scope.depends - new_scope.depends):
+            if _AUTH_NAME.search(dep) and not fresh:
+                add(
+                    Fact(
+                        path,
+                        None,
+                        EXPOSURE,
+                        f"dependency `{dep}` of `{name}`",
+                        dep,
+                        None,
+                        "loosens",
+                        "authentication dependency removed",
+                        "removed",
+                        (dep,),
+                    )
+                )
+        for text, line in new_scope.handlers.items():
+            if text not in old_scope.handlers:
+                add(
+                    Fact(
+                        path,
+                        line,
+                        BEHAVIOUR,
+                        f"`{text}` in `{name}`",
+                        None,
+                        text,
+                        "loosens",
+                        "a broad except that swallows errors",
+                        "added",
+                        ("except",),
+                    )
+                )
+        if fresh:
+            continue
+        for text, line in new_scope.branches.items():
+            if text not in old_scope.branches:
+                add(
+                    Fact(
+                        path,
+                        line,
+                        BEHAVIOUR,
+                        f"new branch `if {text}:`{_in(name)}",
+                        None,
+                        None,
+                        "neutral",
+                        "",
+                        "added",
+                        (_last_word(text),),
+                    )
+                )
+        for text in old_scope.branches:
+            if text not in new_scope.branches:
+                add(
+                    Fact(
+                        path,
+                        None,
+                        BEHAVIOUR,
+                        f"branch `if {text}:` removed{_in(name)}",
+                        None,
+                        None,
+                        "neutral",
+                        "",
+                        "removed",
+                        (_last_word(text),),
+                    )
+                )
+        for text, line in new_scope.early_returns.items():
+            if text not in old_scope.early_returns:
+                add(
+                    Fact(
+                        path,
+                        line,
+                        BEHAVIOUR,
+                        f"new early `{text}`{_in(name)}",
+                        None,
+                        None,
+                        "neutral",
+                        "",
+                        "added",
+                        ("return",),
+                    )
+                )
+        for text, line in new_scope.reads.items():
+            if text not in old_scope.reads:
+                add(
+                    Fact(
+                        path,
+                        line,
+                        BEHAVIOUR,
+                        f"reads new key `{text}`{_in(name)}",
+                        None,
+                        None,
+                        "neutral",
+                        "new input",
+                        "added",
+                        (_key_of(text),),
+                    )
+                )
+        for text in old_scope.reads:
+            if text not in new_scope.reads:
+                add(
+                    Fact(
+                        path,
+                        None,
+                        BEHAVIOUR,
+                        f"no longer reads `{text}`{_in(name)}",
+                        None,
+                        None,
+                        "neutral",
+                        "",
+                        "removed",
+                        (_key_of(text),),
+                    )
+                )
+        for key, line in new_scope.response_keys.items():
+            if key not in old_scope.response_keys:
+                add(
+                    Fact(
+                        path,
+                        line,
+                        BEHAVIOUR,
+                        f"returns new key `{key!r}`{_in(name)}",
+                        None,
+                        None,
+                        "neutral",
+                        "",
+                        "added",
+                        (key,),
+                    )
+                )
+        for key in old_scope.response_keys:
+            if key not in new_scope.response_keys:
+                add(
+                    Fact(
+                        path,
+                        None,
+                        BEHAVIOUR,
+                        f"no longer returns key `{key!r}`{_in(name)}",
+                        None,
+                        None,
+                        "neutral",
+                        "",
+                        "removed",
+                        (key,),
+                    )
+                )
+    if len(behaviour) > _MAX_BEHAVIOUR:
+        left = len(behaviour) - _MAX_BEHAVIOUR
+        behaviour = behaviour[:_MAX_BEHAVIOUR]
+        behaviour.append(
+            Fact(
+                path,
+                None,
+                BEHAVIOUR,
+                f"… and {left} more code changes",
+                None,
+                None,
+                "neutral",
+                "",
+                "changed",
+            )
+        )
+    return facts + behaviour
+
+
+def _last_word(text: str) -> str:
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\d+", text)
+    return words[-1] if words else text
+
+
+def _key_of(text: str) -> str:
+    keys = re.findall(r"""\(?\[?['"]([^'"]+)['"]""", text)
+    return keys[-1] if keys else text
+
+
+def _call_facts(path: str, scope: str, old: _Scope, new: _Scope, *, fresh: bool) -> list[Fact]:
+    facts: list[Fact] = []
+    for key, call in new.calls.items():
+        ident = f" of `{call.ident}`" if call.ident else ""
+        previous = old.calls.get(key)
+        if previous is None:
+            judged = []
+            for arg, (line, text) in call.args.items():
+                if arg.startswith("#"):
+                    continue
+                fact = setting_fact(
+                    path=path,
+                    line=line,
+                    key=arg,
+                    subject=f"`{call.callee}({arg}=)`{ident}{_in(scope)}",
+                    before=None,
+                    after=text,
+                    context=call.callee,
+                    fallback=None,
+                )
+                if fact is not None:
+                    judged.append(fact)
+            facts += judged
+            if not fresh and not judged:
+                facts.append(
+                    Fact(
+                        path,
+                        call.line,
+                        BEHAVIOUR,
+                        f"new call `{_short(call.text)}`{_in(scope)}",
+                        None,
+                        None,
+                        "neutral",
+                        "",
+                        "added",
+                        (call.callee.rsplit(".", 1)[-1],),
+                    )
+                )
+            continue
+        for arg in sorted(call.args.keys() | previous.args.keys()):
+            a, b = previous.args.get(arg), call.args.get(arg)
+            if a is not None and b is not None and a[1] == b[1]:
+                continue
+            line = b[0] if b else call.line
+            label = f"argument {arg[1:]}" if arg.startswith("#") else f"{arg}="
+            facts.append(
+                setting_fact(  # type: ignore[arg-type]
+                    path=path,
+                    line=line,
+                    key=arg if not arg.startswith("#") else call.callee.rsplit(".", 1)[-1],
+                    subject=f"`{call.callee}({label})`{ident}{_in(scope)}",
+                    before=a[1] if a else None,
+                    after=b[1] if b else None,
+                    context=call.callee,
+                    fallback=BEHAVIOUR,
+                )
+            )
+    if not fresh:
+        for key, call in old.calls.items():
+            if key in new.calls:
+                continue
+            loosens = bool(_AUTH_NAME.search(call.callee))
+            facts.append(
+                Fact(
+                    path,
+                    None,
+                    EXPOSURE if loosens else BEHAVIOUR,
+                    f"call `{_short(call.text)}` removed{_in(scope)}",
+                    None,
+                    None,
+                    "loosens" if loosens else "neutral",
+                    "a security check no longer runs" if loosens else "",
+                    "removed",
+                    (call.callee.rsplit(".", 1)[-1],),
+                )
+            )
+    return facts
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+__all__ = ["PythonDelta", "python_delta", "python_facts", "python_settings", "show", "CONFIG"]

@@ -1,0 +1,1250 @@
+"""The review corpus: pushes a reviewer must understand from the summary alone, each with the
+facts it must name and the risk flags it must (and may only) raise.
+
+Each case is a base tree and a change; `build_case` makes it a real git repository (a bare
+origin on disk and a push). A fact is a tuple of strings that must all appear on one line of
+the summary (the setting, and its before/after where they matter); a flag is a string that
+one ⚠ line must contain. Any other ⚠ line is a false flag. Used by tests/podium/review/
+test_corpus.py and bench/review.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.podium.review.gitfixtures import WorkRepo, git
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    kind: str  # python, cdk-python, cdk-typescript, cloudformation, terraform, kubernetes,
+    # dockerfile, github-actions, gitlab-ci
+    base: dict[str, str]
+    change: dict[str, str | None]  # path -> new content, None deletes
+    facts: list[tuple[str, ...]]
+    flags: list[str] = field(default_factory=list)
+    message: str = "change"
+
+
+def build_case(root: Path, case: Case) -> tuple[WorkRepo, str, str]:
+    """A bare origin holding `case.base` on main, then the change pushed; (repo, before,
+    after)."""
+    origin = root / f"{case.name}-origin.git"
+    git(root, "init", "-q", "--bare", "-b", "main", str(origin))
+    work = root / f"{case.name}-work"
+    git(root, "init", "-q", "-b", "main", str(work))
+    git(work, "remote", "add", "origin", str(origin))
+    repo = WorkRepo(work, origin)
+    for path, text in case.base.items():
+        repo.write(path, text)
+    before = repo.commit("base")
+    for path, new in case.change.items():
+        if new is None:
+            (work / path).unlink()
+        else:
+            repo.write(path, new)
+    after = repo.commit(case.message)
+    repo.push("main")
+    return repo, before, after
+
+
+@dataclass
+class Score:
+    facts_named: int
+    facts_expected: int
+    flags_raised: int  # expected flags found on ⚠ lines
+    flags_expected: int
+    false_flags: list[str]
+    missing: list[str]
+
+
+def risk_lines(summary: str) -> list[str]:
+    """The ⚠ lines of a summary."""
+    return [line for line in summary.splitlines() if "⚠" in line]
+
+
+def score(case: Case, summary: str) -> Score:
+    """How many of the case's facts and flags the summary names, and its false flags."""
+    lines = summary.splitlines()
+    missing = []
+    named = 0
+    for fact in case.facts:
+        if any(all(part in line for part in fact) for line in lines):
+            named += 1
+        else:
+            missing.append(" + ".join(fact))
+    flags = risk_lines(summary)
+    raised = 0
+    for flag in case.flags:
+        if any(flag in line for line in flags):
+            raised += 1
+        else:
+            missing.append(f"⚠ {flag}")
+    false = [line for line in flags if not any(flag in line for flag in case.flags)]
+    return Score(named, len(case.facts), raised, len(case.flags), false, missing)
+
+
+# ---- Python application code ---------------------------------------------------------------
+
+HANDLER = """import json
+import os
+
+TABLE = os.environ["TABLE_NAME"]
+
+
+def handler(event, context):
+    name = event["pathParameters"]["name"]
+    item = table.get_item(Key={"pk": name}, ConsistentRead=False)
+    return {"statusCode": 200, "body": json.dumps({"name": name, "item": item})}
+"""
+HANDLER_AFTER = """import json
+import os
+
+TABLE = os.environ["TABLE_NAME"]
+
+
+def handler(event, context):
+    name = event["pathParameters"]["name"]
+    limit = int(event["queryStringParameters"]["limit"])
+    if limit > 100:
+        return {"statusCode": 400, "body": "limit too large"}
+    item = table.get_item(Key={"pk": name}, ConsistentRead=True)
+    return {"statusCode": 200, "body": json.dumps({"name": name, "item": item, "limit": limit})}
+"""
+
+FLASK = """from flask import Flask, request
+
+from auth import login_required
+
+app = Flask(__name__)
+
+
+@app.route("/export")
+@login_required
+def export():
+    fmt = request.args.get("format", "csv")
+    return make_export(fmt)
+"""
+FLASK_AFTER = """from flask import Flask, request
+
+from auth import login_required
+
+app = Flask(__name__)
+
+
+@app.route("/export", methods=["GET", "POST"])
+def export():
+    fmt = request.args.get("format", "csv")
+    since = request.args.get("since")
+    return make_export(fmt, since)
+"""
+
+CHARGE = """def charge(order):
+    result = gateway.charge(order.total, currency="EUR")
+    return result.id
+"""
+CHARGE_AFTER = """def charge(order):
+    try:
+        result = gateway.charge(order.total, currency="EUR", idempotency_key=order.id)
+    except Exception:
+        logger.warning("charge failed")
+        return None
+    return result.id
+"""
+
+CLIENT = """import os
+
+RETRIES = 3
+
+
+def client():
+    return Client(base_url=os.environ["API_URL"], timeout=10)
+"""
+CLIENT_AFTER = """import os
+
+RETRIES = 5
+
+
+def client():
+    region = os.getenv("API_REGION", "eu-west-1")
+    return Client(base_url=os.environ["API_URL"], timeout=2, verify=False, region=region)
+"""
+
+ADMIN = """from fastapi import APIRouter, Depends
+
+router = APIRouter()
+
+
+@router.get("/admin/users")
+def list_users(user=Depends(require_admin), db=Depends(get_db)):
+    return db.query(User).all()
+"""
+ADMIN_AFTER = """from fastapi import APIRouter, Depends
+
+router = APIRouter()
+
+
+@router.get("/admin/users")
+def list_users(db=Depends(get_db), limit: int = 50):
+    return db.query(User).limit(limit).all()
+"""
+
+WEBHOOK = """import json
+
+
+def webhook(request):
+    verify_signature(request.headers["X-Signature"], request.body)
+    payload = json.loads(request.body)
+    return process(payload)
+"""
+WEBHOOK_AFTER = """import json
+
+
+def webhook(request):
+    payload = json.loads(request.body)
+    if payload.get("mode") == "test":
+        return {"ok": True, "skipped": True}
+    return process(payload)
+"""
+
+FETCH = """import requests
+
+
+def fetch(url):
+    return requests.get(url, timeout=30)
+"""
+FETCH_AFTER = """import requests
+
+MAX_PAGES = 10
+
+
+def fetch(url):
+    return requests.get(url, timeout=5, allow_redirects=False)
+"""
+
+PYTHON_CASES = [
+    Case(
+        "py-lambda-handler",
+        "python",
+        {"src/handler.py": HANDLER},
+        {"src/handler.py": HANDLER_AFTER},
+        [
+            ("reads new key", "queryStringParameters", "limit", "line 9"),
+            ("new branch", "limit > 100", "line 10"),
+            ("new early", "400"),
+            ("ConsistentRead", "False", "True", "line 12"),
+            ("returns new key", "'limit'"),
+        ],
+    ),
+    Case(
+        "py-flask-auth-removed",
+        "python",
+        {"app/views.py": FLASK},
+        {"app/views.py": FLASK_AFTER},
+        [
+            ("@login_required", "export"),
+            ("route", "methods=['GET', 'POST']"),
+            ("reads new key", "request.args.get('since')"),
+        ],
+        flags=["@login_required"],
+    ),
+    Case(
+        "py-broad-except",
+        "python",
+        {"billing/charge.py": CHARGE},
+        {"billing/charge.py": CHARGE_AFTER},
+        [("except Exception", "line 4"), ("idempotency_key", "order.id"), ("new early", "None")],
+        flags=["except Exception"],
+    ),
+    Case(
+        "py-client-config",
+        "python",
+        {"app/client.py": CLIENT},
+        {"app/client.py": CLIENT_AFTER},
+        [
+            ("RETRIES", "3", "5"),
+            ("timeout", "10", "2"),
+            ("verify", "False"),
+            ("reads new key", "API_REGION"),
+        ],
+        flags=["verify"],
+    ),
+    Case(
+        "py-fastapi-dependency-removed",
+        "python",
+        {"api/admin.py": ADMIN},
+        {"api/admin.py": ADMIN_AFTER},
+        [("Depends(require_admin)",), ("list_users", "signature")],
+        flags=["require_admin"],
+    ),
+    Case(
+        "py-webhook-signature-check-removed",
+        "python",
+        {"hooks/webhook.py": WEBHOOK},
+        {"hooks/webhook.py": WEBHOOK_AFTER},
+        [
+            ("verify_signature", "removed"),
+            ("no longer reads", "X-Signature"),
+            ("new branch", "mode"),
+            ("returns new key", "'skipped'"),
+        ],
+        flags=["verify_signature"],
+    ),
+    Case(
+        "py-requests-timeout",
+        "python",
+        {"app/fetch.py": FETCH},
+        {"app/fetch.py": FETCH_AFTER},
+        [("timeout", "30", "5"), ("allow_redirects", "False"), ("MAX_PAGES", "10")],
+    ),
+]
+
+# ---- AWS CDK in Python ---------------------------------------------------------------------
+
+CDK_PY_LAMBDA = """from aws_cdk import Duration, Stack
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+
+
+class ApiStack(Stack):
+    def __init__(self, scope, construct_id, **kwargs):
+        super().__init__(scope, construct_id, **kwargs)
+        fn = lambda_.Function(
+            self,
+            "ApiFn",
+            runtime=lambda_.Runtime.PYTHON_3_11,
+            handler="app.handler",
+            code=lambda_.Code.from_asset("src"),
+            memory_size={memory},
+            timeout=Duration.seconds({timeout}),
+            log_retention=logs.RetentionDays.{retention},{extra}
+        )
+        fn.add_function_url(auth_type=lambda_.FunctionUrlAuthType.{auth})
+"""
+
+CDK_PY_BUCKET = """from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_s3 as s3
+
+
+class DataStack(Stack):
+    def __init__(self, scope, construct_id, **kwargs):
+        super().__init__(scope, construct_id, **kwargs)
+        s3.Bucket(
+            self,
+            "Uploads",
+            block_public_access=s3.BlockPublicAccess.{block},
+            encryption=s3.BucketEncryption.{encryption},
+            removal_policy=RemovalPolicy.{removal},
+            versioned=True,{extra}
+        )
+"""
+
+CDK_PY_DB = """from aws_cdk import Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_rds as rds
+
+
+class DbStack(Stack):
+    def __init__(self, scope, construct_id, vpc, **kwargs):
+        super().__init__(scope, construct_id, **kwargs)
+        sg = ec2.SecurityGroup(self, "DbSg", vpc=vpc)
+        sg.add_ingress_rule({peer}, ec2.Port.tcp(5432))
+        rds.DatabaseInstance(
+            self,
+            "Db",
+            engine=rds.DatabaseInstanceEngine.POSTGRES,
+            vpc=vpc,
+            deletion_protection={protect},
+            backup_retention=Duration.days({days}),
+            publicly_accessible={public},
+        )
+"""
+
+CDK_PY_CASES = [
+    Case(
+        "cdk-py-lambda",
+        "cdk-python",
+        {
+            "infra/api_stack.py": CDK_PY_LAMBDA.format(
+                memory=128, timeout=10, retention="ONE_MONTH", extra="", auth="AWS_IAM"
+            )
+        },
+        {
+            "infra/api_stack.py": CDK_PY_LAMBDA.format(
+                memory=1024,
+                timeout=30,
+                retention="ONE_DAY",
+                extra="\n            reserved_concurrent_executions=5,",
+                auth="NONE",
+            )
+        },
+        [
+            ("memory_size", "128", "1024", "ApiFn"),
+            ("timeout", "Duration.seconds(10)", "Duration.seconds(30)"),
+            ("log_retention", "ONE_MONTH", "ONE_DAY"),
+            ("auth_type", "AWS_IAM", "NONE", "line 20"),
+            ("reserved_concurrent_executions", "5"),
+        ],
+        flags=["auth_type", "log_retention"],
+    ),
+    Case(
+        "cdk-py-bucket",
+        "cdk-python",
+        {
+            "infra/data_stack.py": CDK_PY_BUCKET.format(
+                block="BLOCK_ALL", encryption="S3_MANAGED", removal="RETAIN", extra=""
+            )
+        },
+        {
+            "infra/data_stack.py": CDK_PY_BUCKET.format(
+                block="BLOCK_ACLS",
+                encryption="KMS",
+                removal="DESTROY",
+                extra="\n            auto_delete_objects=True,",
+            )
+        },
+        [
+            ("block_public_access", "BLOCK_ALL", "BLOCK_ACLS"),
+            ("encryption", "S3_MANAGED", "KMS"),
+            ("removal_policy", "RETAIN", "DESTROY"),
+            ("auto_delete_objects", "True"),
+        ],
+        flags=["block_public_access", "removal_policy", "auto_delete_objects"],
+    ),
+    Case(
+        "cdk-py-database-tightened",
+        "cdk-python",
+        {
+            "infra/db_stack.py": CDK_PY_DB.format(
+                peer="ec2.Peer.any_ipv4()", protect=False, days=1, public=True
+            )
+        },
+        {
+            "infra/db_stack.py": CDK_PY_DB.format(
+                peer='ec2.Peer.ipv4("10.0.0.0/16")', protect=True, days=14, public=False
+            )
+        },
+        [
+            ("tightens", "add_ingress_rule", "any_ipv4", "10.0.0.0/16"),
+            ("tightens", "deletion_protection", "True"),
+            ("backup_retention", "Duration.days(1)", "Duration.days(14)"),
+            ("tightens", "publicly_accessible", "False"),
+        ],
+    ),
+]
+
+# ---- AWS CDK in TypeScript -----------------------------------------------------------------
+
+CDK_TS_LAMBDA = """import * as cdk from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+
+export class ApiStack extends cdk.Stack {
+  constructor(scope: Construct, id: string, props?: cdk.StackProps) {
+    super(scope, id, props);
+    const fn = new lambda.Function(this, 'Handler', {
+      runtime: lambda.Runtime.{runtime},
+      handler: 'index.handler',
+      code: lambda.Code.fromAsset('lambda'),
+      memorySize: {memory},
+      timeout: cdk.Duration.seconds({timeout}),
+    });
+    fn.addFunctionUrl({
+      authType: lambda.FunctionUrlAuthType.{auth},
+    });
+  }
+}
+"""
+
+CDK_TS_API = """import * as cdk from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+export class WebStack extends cdk.Stack {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const api = new apigw.RestApi(this, 'Api', {
+      defaultCorsPreflightOptions: {
+        allowOrigins: {origins},
+      },
+      deployOptions: {
+        throttlingRateLimit: {rate},
+        throttlingBurstLimit: 200,
+      },
+    });
+    const bucket = new s3.Bucket(this, 'Assets', {
+      publicReadAccess: {public},
+      removalPolicy: cdk.RemovalPolicy.RETAIN,
+    });
+  }
+}
+"""
+
+CDK_TS_TABLE = """import * as cdk from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+export class DataStack extends cdk.Stack {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const table = new dynamodb.Table(this, 'Talks', {
+      partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecovery: {pitr},
+      deletionProtection: {protect},
+    });
+    new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.{retention},
+    });
+  }
+}
+"""
+
+
+def _ts(template: str, **values: object) -> str:
+    text = template
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    return text
+
+
+CDK_TS_CASES = [
+    Case(
+        "cdk-ts-lambda",
+        "cdk-typescript",
+        {
+            "lib/api-stack.ts": _ts(
+                CDK_TS_LAMBDA, runtime="NODEJS_18_X", memory=256, timeout=5, auth="AWS_IAM"
+            )
+        },
+        {
+            "lib/api-stack.ts": _ts(
+                CDK_TS_LAMBDA, runtime="NODEJS_20_X", memory=512, timeout=15, auth="NONE"
+            )
+        },
+        [
+            ("memorySize", "256", "512", "line 12"),
+            ("timeout", "seconds(5)", "seconds(15)"),
+            ("runtime", "NODEJS_18_X", "NODEJS_20_X"),
+            ("authType", "AWS_IAM", "NONE", "line 16"),
+        ],
+        flags=["authType"],
+    ),
+    Case(
+        "cdk-ts-api-bucket",
+        "cdk-typescript",
+        {
+            "lib/web-stack.ts": _ts(
+                CDK_TS_API, origins="['https://app.example.com']", rate=100, public="false"
+            )
+        },
+        {
+            "lib/web-stack.ts": _ts(
+                CDK_TS_API, origins="apigw.Cors.ALL_ORIGINS", rate=1000, public="true"
+            )
+        },
+        [
+            ("allowOrigins", "ALL_ORIGINS"),
+            ("throttlingRateLimit", "100", "1000"),
+            ("publicReadAccess", "false", "true"),
+        ],
+        flags=["allowOrigins", "publicReadAccess"],
+    ),
+    Case(
+        "cdk-ts-table",
+        "cdk-typescript",
+        {
+            "lib/data-stack.ts": _ts(
+                CDK_TS_TABLE, pitr="false", protect="false", retention="ONE_YEAR"
+            )
+        },
+        {"lib/data-stack.ts": _ts(CDK_TS_TABLE, pitr="true", protect="true", retention="ONE_WEEK")},
+        [
+            ("tightens", "pointInTimeRecovery", "true"),
+            ("tightens", "deletionProtection", "true"),
+            ("retention", "ONE_YEAR", "ONE_WEEK"),
+        ],
+        flags=["retention"],
+    ),
+]
+
+# ---- CloudFormation and SAM ----------------------------------------------------------------
+
+SAM = """AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  ApiFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      Runtime: python3.11
+      MemorySize: {memory}
+      Timeout: {timeout}{extra}
+      Events:
+        Api:
+          Type: Api
+          Properties:
+            Path: /items
+            Method: get
+            Auth:
+              Authorizer: {authorizer}
+"""
+
+CFN_NETWORK = """AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  WebSG:
+    Type: AWS::EC2::SecurityGroup
+    Properties:
+      GroupDescription: web
+      VpcId: !Ref Vpc
+      SecurityGroupIngress:
+        - IpProtocol: tcp
+          FromPort: 443
+          ToPort: 443
+          CidrIp: {cidr}
+  Data:
+    Type: AWS::S3::Bucket
+    DeletionPolicy: {policy}
+    Properties:
+      BucketEncryption:
+        ServerSideEncryptionConfiguration:
+          - ServerSideEncryptionByDefault:
+              SSEAlgorithm: {sse}
+"""
+
+CFN_IAM = """AWSTemplateFormatVersion: '2010-09-09'
+Resources:
+  AppRole:
+    Type: AWS::IAM::Role
+    Properties:
+      Policies:
+        - PolicyName: app
+          PolicyDocument:
+            Statement:
+              - Effect: Allow
+                Action:
+                  - {action}
+                Resource: {resource}
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      RetentionInDays: {days}
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      PointInTimeRecoverySpecification:
+        PointInTimeRecoveryEnabled: {pitr}
+"""
+
+
+def _cfn_json(visibility: int, kms: bool, instance: str, public: bool) -> str:
+    queue: dict[str, object] = {"VisibilityTimeout": visibility, "MessageRetentionPeriod": 345600}
+    if kms:
+        queue["KmsMasterKeyId"] = "alias/aws/sqs"
+    doc = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": queue},
+            "Db": {
+                "Type": "AWS::RDS::DBInstance",
+                "Properties": {
+                    "DBInstanceClass": instance,
+                    "PubliclyAccessible": public,
+                    "StorageEncrypted": True,
+                    "DeletionProtection": True,
+                },
+            },
+        },
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+CFN_CASES = [
+    Case(
+        "sam-function",
+        "cloudformation",
+        {"template.yaml": _ts(SAM, memory=128, timeout=3, extra="", authorizer="CognitoAuth")},
+        {
+            "template.yaml": _ts(
+                SAM,
+                memory=512,
+                timeout=10,
+                extra="\n      ReservedConcurrentExecutions: 10",
+                authorizer="NONE",
+            )
+        },
+        [
+            ("MemorySize", "128", "512", "line 9"),
+            ("Timeout", "3", "10"),
+            ("Authorizer", "CognitoAuth", "NONE"),
+            ("ReservedConcurrentExecutions", "10"),
+        ],
+        flags=["Authorizer"],
+    ),
+    Case(
+        "cfn-network-bucket",
+        "cloudformation",
+        {"cfn/network.yaml": _ts(CFN_NETWORK, cidr="10.0.0.0/8", policy="Retain", sse="aws:kms")},
+        {"cfn/network.yaml": _ts(CFN_NETWORK, cidr="0.0.0.0/0", policy="Delete", sse="AES256")},
+        [
+            ("CidrIp", "10.0.0.0/8", "0.0.0.0/0", "line 12"),
+            ("DeletionPolicy", "Retain", "Delete"),
+            ("SSEAlgorithm", "aws:kms", "AES256"),
+        ],
+        flags=["CidrIp", "DeletionPolicy"],
+    ),
+    Case(
+        "cfn-iam-logs-table",
+        "cloudformation",
+        {
+            "cfn/app.yaml": _ts(
+                CFN_IAM,
+                action="dynamodb:GetItem",
+                resource="!GetAtt Table.Arn",
+                days=90,
+                pitr="false",
+            )
+        },
+        {"cfn/app.yaml": _ts(CFN_IAM, action="dynamodb:*", resource="'*'", days=30, pitr="true")},
+        [
+            ("Action", "dynamodb:*"),
+            ("Resource", "*"),
+            ("RetentionInDays", "90", "30"),
+            ("tightens", "PointInTimeRecoveryEnabled"),
+        ],
+        flags=["Action", "Resource", "RetentionInDays"],
+    ),
+    Case(
+        "cfn-json-queue-db",
+        "cloudformation",
+        {"cfn/stack.json": _cfn_json(30, True, "db.t3.micro", False)},
+        {"cfn/stack.json": _cfn_json(120, False, "db.t3.large", True)},
+        [
+            ("VisibilityTimeout", "30", "120"),
+            ("KmsMasterKeyId", "alias/aws/sqs"),
+            ("DBInstanceClass", "db.t3.micro", "db.t3.large"),
+            ("PubliclyAccessible", "True"),
+        ],
+        flags=["KmsMasterKeyId", "PubliclyAccessible"],
+    ),
+]
+
+# ---- Terraform -----------------------------------------------------------------------------
+
+TF_LAMBDA = """resource "aws_lambda_function" "api" {
+  function_name = "api"
+  runtime       = "python3.11"
+  memory_size   = {memory}
+  timeout       = {timeout}{extra}
+}
+
+resource "aws_lambda_function_url" "api" {
+  function_name      = aws_lambda_function.api.function_name
+  authorization_type = "{auth}"
+}
+"""
+
+TF_DB = """resource "aws_security_group" "db" {
+  name = "db"
+  ingress {
+    from_port   = 5432
+    to_port     = 5432
+    protocol    = "tcp"
+    cidr_blocks = ["{cidr}"]
+  }
+}
+
+resource "aws_db_instance" "main" {
+  instance_class          = "{instance}"
+  storage_encrypted       = true
+  deletion_protection     = {protect}
+  backup_retention_period = {days}
+  skip_final_snapshot     = false
+}
+"""
+
+TF_S3 = """resource "aws_s3_bucket_public_access_block" "logs" {
+  bucket              = aws_s3_bucket.logs.id
+  block_public_acls   = {block}
+  block_public_policy = {block}
+}
+
+resource "aws_iam_policy" "deploy" {
+  name = "deploy"
+  policy = jsonencode({
+    Statement = [{ Effect = "Allow", Action = "{action}", Resource = "arn:aws:s3:::logs/*" }]
+  })
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    id     = "expire"
+    status = "Enabled"
+    expiration {
+      days = {days}
+    }
+  }
+}
+"""
+
+TF_CASES = [
+    Case(
+        "tf-lambda-url",
+        "terraform",
+        {"terraform/lambda.tf": _ts(TF_LAMBDA, memory=128, timeout=3, extra="", auth="AWS_IAM")},
+        {
+            "terraform/lambda.tf": _ts(
+                TF_LAMBDA,
+                memory=2048,
+                timeout=30,
+                extra="\n  reserved_concurrent_executions = 50",
+                auth="NONE",
+            )
+        },
+        [
+            ("memory_size", "128", "2048", "line 4"),
+            ("timeout", "3", "30"),
+            ("authorization_type", "AWS_IAM", "NONE", "line 11"),
+            ("reserved_concurrent_executions", "50"),
+        ],
+        flags=["authorization_type"],
+    ),
+    Case(
+        "tf-database",
+        "terraform",
+        {"db.tf": _ts(TF_DB, cidr="10.0.0.0/16", instance="db.t3.micro", protect="true", days=7)},
+        {"db.tf": _ts(TF_DB, cidr="0.0.0.0/0", instance="db.r6g.large", protect="false", days=1)},
+        [
+            ("cidr_blocks", "0.0.0.0/0", "line 7"),
+            ("deletion_protection", "True", "False"),
+            ("backup_retention_period", "7", "1"),
+            ("instance_class", "db.t3.micro", "db.r6g.large"),
+        ],
+        flags=["cidr_blocks", "deletion_protection", "backup_retention_period"],
+    ),
+    Case(
+        "tf-s3-policy",
+        "terraform",
+        {"s3.tf": _ts(TF_S3, block="false", action="s3:PutObject", days=365)},
+        {"s3.tf": _ts(TF_S3, block="true", action="s3:*", days=30)},
+        [
+            ("tightens", "block_public_acls"),
+            ("tightens", "block_public_policy"),
+            ("policy", "s3:*"),
+            ("days", "365", "30"),
+        ],
+        flags=["policy", "days"],
+    ),
+]
+
+# ---- Kubernetes ----------------------------------------------------------------------------
+
+K8S_DEPLOY = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+  template:
+    spec:
+      containers:
+        - name: web
+          image: {image}
+          resources:
+            limits:
+              cpu: 500m
+              memory: {memory}
+          securityContext:
+            runAsNonRoot: {nonroot}
+            allowPrivilegeEscalation: false
+"""
+
+K8S_SERVICE = """apiVersion: v1
+kind: Service
+metadata:
+  name: api
+spec:
+  type: {type}
+  ports:
+    - port: 80
+      targetPort: 8080
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: api
+  annotations:
+    nginx.ingress.kubernetes.io/proxy-body-size: {body}
+    nginx.ingress.kubernetes.io/whitelist-source-range: {range}
+"""
+
+K8S_RBAC = """apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: reader
+rules:
+  - apiGroups: [""]
+    resources: {resources}
+    verbs: {verbs}
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: web
+spec:
+  minReplicas: {min}
+  maxReplicas: {max}
+"""
+
+K8S_CASES = [
+    Case(
+        "k8s-deployment",
+        "kubernetes",
+        {
+            "k8s/web.yaml": _ts(
+                K8S_DEPLOY,
+                replicas=3,
+                image="registry.example.com/web:1.4.2",
+                memory="256Mi",
+                nonroot="true",
+            )
+        },
+        {
+            "k8s/web.yaml": _ts(
+                K8S_DEPLOY,
+                replicas=1,
+                image="registry.example.com/web:latest",
+                memory="1Gi",
+                nonroot="false",
+            )
+        },
+        [
+            ("replicas", "3", "1", "line 6"),
+            ("image", "web:1.4.2", "web:latest"),
+            ("memory", "256Mi", "1Gi"),
+            ("runAsNonRoot", "True", "False"),
+        ],
+        flags=["image", "runAsNonRoot"],
+    ),
+    Case(
+        "k8s-service-ingress",
+        "kubernetes",
+        {"k8s/api.yaml": _ts(K8S_SERVICE, type="ClusterIP", body="1m", range="10.0.0.0/8")},
+        {"k8s/api.yaml": _ts(K8S_SERVICE, type="LoadBalancer", body="50m", range="0.0.0.0/0")},
+        [
+            ("type", "ClusterIP", "LoadBalancer"),
+            ("proxy-body-size", "1m", "50m", "line 16"),
+            ("whitelist-source-range", "0.0.0.0/0"),
+        ],
+        flags=["`type`", "whitelist-source-range"],
+    ),
+    Case(
+        "k8s-rbac-hpa",
+        "kubernetes",
+        {
+            "deploy/rbac.yaml": _ts(
+                K8S_RBAC, resources='["pods"]', verbs='["get", "list"]', min=2, max=10
+            )
+        },
+        {
+            "deploy/rbac.yaml": _ts(
+                K8S_RBAC, resources='["pods", "secrets"]', verbs='["*"]', min=1, max=50
+            )
+        },
+        [
+            ("verbs", "*"),
+            ("resources", "secrets"),
+            ("maxReplicas", "10", "50"),
+            ("minReplicas", "2", "1"),
+        ],
+        flags=["verbs"],
+    ),
+]
+
+# ---- Dockerfiles ---------------------------------------------------------------------------
+
+DOCKER_CASES = [
+    Case(
+        "docker-python-app",
+        "dockerfile",
+        {
+            "Dockerfile": "FROM python:3.11-slim\nWORKDIR /app\nCOPY . .\n"
+            "RUN pip install -r requirements.txt\nUSER app\nEXPOSE 8080\n"
+            'CMD ["python", "app.py"]\n'
+        },
+        {
+            "Dockerfile": "FROM python:latest\nWORKDIR /app\nCOPY . .\n"
+            "RUN pip install -r requirements.txt\nEXPOSE 8080 9090\n"
+            'CMD ["python", "app.py"]\n'
+        },
+        [
+            ("FROM", "python:3.11-slim", "python:latest", "line 1"),
+            ("USER", "app", "root"),
+            ("EXPOSE", "9090", "line 5"),
+        ],
+        flags=["FROM", "USER"],
+    ),
+    Case(
+        "docker-node-curl",
+        "dockerfile",
+        {
+            "web/Dockerfile": "FROM node:20-alpine\nRUN apk add --no-cache curl\n"
+            "ENV NODE_ENV=production\n"
+            "HEALTHCHECK CMD curl -f http://localhost:3000/health || exit 1\nUSER node\n"
+        },
+        {
+            "web/Dockerfile": "FROM node:20-alpine\nRUN apk add --no-cache curl\n"
+            "RUN curl -fsSL https://get.example.sh | sh\n"
+            "ENV NODE_ENV=production NODE_OPTIONS=--max-old-space-size=4096\nUSER node\n"
+        },
+        [
+            ("RUN", "curl", "line 3"),
+            ("NODE_OPTIONS", "--max-old-space-size=4096"),
+            ("HEALTHCHECK", "removed"),
+        ],
+        flags=["curl"],
+    ),
+    Case(
+        "docker-pinned",
+        "dockerfile",
+        {"Dockerfile": "FROM python:3.12\nRUN pip install flask gunicorn\nCMD gunicorn app:app\n"},
+        {
+            "Dockerfile": "FROM python:3.12-slim@sha256:" + "ab" * 32 + "\n"
+            "RUN pip install flask==3.0.3 gunicorn==22.0.0\nRUN pip install requests\n"
+            "USER 10001\nCMD gunicorn app:app\n"
+        },
+        [
+            ("tightens", "FROM", "sha256"),
+            ("tightens", "USER", "10001"),
+            ("pip install requests", "line 3"),
+        ],
+        flags=["pip install requests"],
+    ),
+]
+
+# ---- GitHub Actions ------------------------------------------------------------------------
+
+GH_CI = """name: ci
+on:
+  {trigger}:
+permissions: {permissions}
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    timeout-minutes: {timeout}
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+      - run: pytest
+"""
+
+GH_DEPLOY = """name: deploy
+on:
+  push:
+    branches: [main]
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: aws-actions/configure-aws-credentials@{ref}
+        with:
+          role-to-assume: arn:aws:iam::123456789012:role/deploy{extra}
+      - run: ./deploy.sh
+"""
+
+GH_BUILD = """name: build
+on: [push]
+jobs:
+  build:
+    runs-on: ubuntu-latest{timeout}
+    container:
+      image: {image}
+    steps:
+      - uses: actions/checkout@v4
+      - name: install
+        run: {install}
+"""
+
+GH_CASES = [
+    Case(
+        "gh-ci-permissions",
+        "github-actions",
+        {
+            ".github/workflows/ci.yml": _ts(
+                GH_CI, trigger="pull_request", permissions="\n  contents: read", timeout=10
+            )
+        },
+        {
+            ".github/workflows/ci.yml": _ts(
+                GH_CI, trigger="pull_request_target", permissions="write-all", timeout=30
+            )
+        },
+        [
+            ("pull_request_target", "line 3"),
+            ("permissions", "write-all"),
+            ("timeout-minutes", "10", "30"),
+        ],
+        flags=["pull_request_target", "write-all"],
+    ),
+    Case(
+        "gh-deploy-actions",
+        "github-actions",
+        {".github/workflows/deploy.yml": _ts(GH_DEPLOY, ref="v4", extra="")},
+        {
+            ".github/workflows/deploy.yml": _ts(
+                GH_DEPLOY,
+                ref="e3dd6a429d7300a6a4c196c26e071d42e0343502",
+                extra="\n      - uses: some-org/deploy-action@main",
+            )
+        },
+        [
+            ("some-org/deploy-action@main", "line 13"),
+            ("tightens", "configure-aws-credentials", "e3dd6a429d73"),
+        ],
+        flags=["some-org/deploy-action@main"],
+    ),
+    Case(
+        "gh-build-container",
+        "github-actions",
+        {
+            ".github/workflows/build.yml": _ts(
+                GH_BUILD, timeout="", image="python:3.11", install="pip install -r req.txt"
+            )
+        },
+        {
+            ".github/workflows/build.yml": _ts(
+                GH_BUILD,
+                timeout="\n    timeout-minutes: 15",
+                image="python:3.12",
+                install="curl -sSL https://install.example.com | bash && pip install -r req.txt",
+            )
+        },
+        [
+            ("image", "python:3.11", "python:3.12"),
+            ("run", "curl"),
+            ("timeout-minutes", "15"),
+        ],
+        flags=["curl"],
+    ),
+]
+
+# ---- GitLab CI -----------------------------------------------------------------------------
+
+GL_DEPLOY = """stages: [test, deploy]
+test:
+  stage: test
+  image: {test_image}
+  script:
+    - pytest
+deploy:
+  stage: deploy
+  image: registry.example.com/deployer:2.1
+  script:
+    - ./deploy.sh{when}
+  timeout: {timeout}
+"""
+
+GL_BUILD = """include:
+  - project: ops/ci-templates
+    ref: {ref}
+    file: /python.yml
+build:
+  image: {image}
+  services:
+    - docker:24-dind
+  script:
+    - docker build -t app .{extra}
+"""
+
+GL_TIGHT = """variables:
+  DEPLOY_TIMEOUT: "{timeout}"
+deploy:
+  image: {image}
+  script:
+    - ./deploy.sh{when}
+"""
+
+GL_CASES = [
+    Case(
+        "gitlab-deploy-gate",
+        "gitlab-ci",
+        {
+            ".gitlab-ci.yml": _ts(
+                GL_DEPLOY, test_image="python:3.11", when="\n  when: manual", timeout="30m"
+            )
+        },  # fmt: skip
+        {".gitlab-ci.yml": _ts(GL_DEPLOY, test_image="python:3.12", when="", timeout="2h")},
+        [("when", "manual"), ("timeout", "30m", "2h"), ("image", "python:3.11", "python:3.12")],
+        flags=["when"],
+    ),
+    Case(
+        "gitlab-build-supply",
+        "gitlab-ci",
+        {".gitlab-ci.yml": _ts(GL_BUILD, ref="v1.2.0", image="docker:24", extra="")},
+        {
+            ".gitlab-ci.yml": _ts(
+                GL_BUILD,
+                ref="main",
+                image="docker:latest",
+                extra="\n    - curl -s https://tools.example.com/setup.sh | sh",
+            )
+        },
+        [("ref", "v1.2.0", "main"), ("image", "docker:24", "docker:latest"), ("script", "curl")],
+        flags=["`ref`", "docker:latest", "curl"],
+    ),
+    Case(
+        "gitlab-tightened",
+        "gitlab-ci",
+        {"ci/.gitlab-ci.yml": _ts(GL_TIGHT, timeout=300, image="alpine:3.19", when="")},
+        {
+            "ci/.gitlab-ci.yml": _ts(
+                GL_TIGHT,
+                timeout=900,
+                image="alpine:3.19@sha256:" + "cd" * 32,
+                when="\n  when: manual",
+            )
+        },
+        [
+            ("DEPLOY_TIMEOUT", "300", "900"),
+            ("tightens", "image", "sha256"),
+            ("tightens", "when", "manual"),
+        ],
+    ),
+]
+
+CASES: list[Case] = [
+    *PYTHON_CASES,
+    *CDK_PY_CASES,
+    *CDK_TS_CASES,
+    *CFN_CASES,
+    *TF_CASES,
+    *K8S_CASES,
+    *DOCKER_CASES,
+    *GH_CASES,
+    *GL_CASES,
+]
+
+
+def summarise_case(root: Path, case: Case, *, review=None, backend=None) -> str:
+    """Build the case's repository and return Podium's summary of its push (structural, or
+    the model's when `backend` is given)."""
+    from podium.review.config import ReviewSettings
+    from podium.review.gitrepo import compute_change, sync_repository
+    from podium.review.service import review_change
+
+    root.mkdir(parents=True, exist_ok=True)
+    repo, before, after = build_case(root, case)
+    git_cache = sync_repository(name=case.name, url=str(repo.origin), cache_dir=root / "cache")
+    change = compute_change(
+        git_cache, repo=case.name, ref="refs/heads/main", before=before, after=after
+    )
+    reviewed = review_change(git_cache, change, review=review or ReviewSettings(), backend=backend)
+    return reviewed.summary.text
