@@ -22,11 +22,10 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django_scopes import scope, scopes_disabled  # noqa: E402
-
 from pretalx.event.models import Event  # noqa: E402
 from pretalx.person.models import User  # noqa: E402
 from pretalx.person.models.auth_token import ENDPOINTS, UserApiToken  # noqa: E402
-from pretalx.submission.models import Submission, Tag  # noqa: E402
+from pretalx.submission.models import Tag  # noqa: E402
 
 TAGS = ["python", "data science", "security"]
 
