@@ -207,19 +207,24 @@ def gateway() -> None:
 @app.command()
 def ingest(
     source: Annotated[
-        Path,
+        str,
         typer.Argument(
-            help="Talks: directory JSON, DynamoDB stream JSON, JSONL(.gz) or a pyvideo/data folder."
+            help="Talks: directory JSON, DynamoDB stream JSON, JSONL(.gz), a pyvideo/data "
+            "folder, or pretalx://host/event (token from PODIUM_PRETALX__TOKEN)."
         ),
     ],
     notify: Annotated[bool, typer.Option(help="Tell Prefect so enrichment starts.")] = True,
 ) -> None:
-    """Record talks from a file or folder in the lake and mark them for enrichment."""
+    """Record talks (a file, a folder or a pretalx event) and mark them for enrichment."""
     from podium.events import EventDeliveryError, EventPoster, make_event
     from podium.ingest import record_events, record_talks
+    from podium.pretalx.client import is_pretalx_url
     from podium.sources import load_source
 
-    parsed = load_source(source)
+    if is_pretalx_url(source):
+        _ingest_pretalx(source, notify=notify)
+        return
+    parsed = load_source(Path(source))
     lake = _lake()
     with _progress() as bar:
         task = bar.add_task("recording talks", total=len(parsed.talks) or 1)
@@ -261,6 +266,50 @@ def ingest(
                 ]
             )
             console.print(f"{len(report.pending)} talks handed to enrichment")
+        except EventDeliveryError as error:
+            console.print(f"event deferred ({error}); the next enrich run picks them up")
+
+
+def _ingest_pretalx(url: str, *, notify: bool) -> None:
+    from podium.events import EventDeliveryError, EventPoster, make_event
+    from podium.pretalx.client import PretalxClient, parse_pretalx_url
+    from podium.pretalx.sync import sync_pretalx_event
+
+    settings = _settings()
+    ref = parse_pretalx_url(url)
+    client = PretalxClient(ref, settings.pretalx)
+    with console.status(f"reading {ref}…") as status, client:
+        report = sync_pretalx_event(
+            lake=_lake(),
+            client=client,
+            detail_limit=settings.pretalx.detail_fetch_limit,
+            on_progress=lambda message: status.update(f"{ref}: {message}"),
+        )
+    table = Table(title=f"Ingested {ref}")
+    table.add_column("outcome")
+    table.add_column("talks", justify="right")
+    table.add_row("listed in pretalx", str(report.listed))
+    table.add_row("fetched (new or changed)", str(report.fetched))
+    for key, values in report.ingest.as_dict().items():
+        table.add_row(key, str(len(values)))
+    table.add_row("rejected", str(len(report.errors)))
+    table.add_row("events changed", str(len(report.events_changed)))
+    console.print(table)
+    for error in report.errors[:20]:
+        err.print(f"rejected {error}")
+    pending = report.ingest.pending
+    if notify and pending:
+        try:
+            EventPoster.from_settings(settings).post(
+                [
+                    make_event(
+                        "podium.talk.ingested",
+                        resource_id="podium.talks",
+                        payload={"talk_ids": pending, "count": len(pending)},
+                    )
+                ]
+            )
+            console.print(f"{len(pending)} talks handed to enrichment")
         except EventDeliveryError as error:
             console.print(f"event deferred ({error}); the next enrich run picks them up")
 

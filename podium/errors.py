@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from podium.dynamodb.client import DynamoDBError
 from podium.lake import LakeError
+from podium.pretalx.client import PretalxError
 from podium.recommend.serving import RecommendationError
 from podium.sources import SourceError
 from podium.vocabulary import VocabularyError
@@ -14,4 +16,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     RecommendationError,
     FileNotFoundError,
     TimeoutError,
+    PretalxError,
+    DynamoDBError,
 )

@@ -13,7 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from podium.dynamodb.config import DynamoDBSettings
 from podium.images.config import ImageSettings
+from podium.pretalx.config import PretalxSettings
 from podium.recommend.config import RecommendSettings
 from podium.review.config import PLACEHOLDER_PUSH_SECRET, ReviewSettings
 from podium.tagging.config import TaggingSettings
@@ -152,6 +154,13 @@ class Settings(BaseSettings):
         default_factory=RecommendSettings, description="Recommendations."
     )
     review: ReviewSettings = Field(default_factory=ReviewSettings, description="Git reviews.")
+    pretalx: PretalxSettings = Field(
+        default_factory=PretalxSettings, description="The pretalx source."
+    )
+    dynamodb: DynamoDBSettings = Field(
+        default_factory=DynamoDBSettings,
+        description="The original directory's DynamoDB table (stream source and sink).",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -95,6 +95,23 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("lease_until", _ts),  # the claim expires then: its process is presumed dead
         ]
     ),
+    "source_checkpoints": pa.schema(
+        [
+            ("source", pa.string()),  # e.g. "pretalx:host/event", "dynamodb-stream:<arn>"
+            ("key", pa.string()),  # a submission code, a shard id
+            ("position", pa.string()),  # what was last taken: an update stamp, a sequence number
+            ("updated_at", _ts),
+        ]
+    ),
+    "dynamodb_keys": pa.schema(
+        [
+            ("table_name", pa.string()),  # DynamoDB table name
+            ("talk_id", pa.string()),
+            ("pk", pa.string()),  # the talk item's keys, as the directory app wrote them
+            ("sk", pa.string()),
+            ("updated_at", _ts),
+        ]
+    ),
     "talk_images": pa.schema(
         [
             ("talk_id", pa.string()),
@@ -159,6 +176,8 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "recommendations": ("event_id", "rank"),
     "related_talks": ("talk_id", "rank"),
     "enrichment_state": ("talk_id", "stage"),
+    "source_checkpoints": ("source", "key"),
+    "dynamodb_keys": ("table_name", "talk_id"),
     "talk_images": ("talk_id", "content_hash"),
     "reviews": ("repo", "commit"),
     "enrich_runs": ("flow_run_id",),

@@ -1,0 +1,241 @@
+"""The directory table's DynamoDB stream, read directly: the source the original Lambda had.
+
+Shards are read parents first (DynamoDB splits a shard into children; a child's records come
+after its parent's). Each shard's checkpoint in the lake is the last sequence number taken, or
+`closed:<seq>` once a closed shard is read to its end. A page of records is recorded in the
+lake before its checkpoint moves, so a crash or restart re-reads at most one page, and
+recording is idempotent. Within a page the last change of a talk wins, in stream order: an
+INSERT followed by a REMOVE of the same item is a removal.
+
+The sink writes Podium's tags back onto talk items, which the stream then carries again. It
+also writes `podiumTags` (the tags it added), so the source takes them off again here: the
+speaker's own tags are what Podium reads, and its write-back never looks like an edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from podium.checkpoints import drop_checkpoints, load_checkpoints, save_checkpoints
+from podium.dynamodb.keys import save_keys
+from podium.ingest import IngestReport, record_talks
+from podium.lake import Lake
+from podium.models import Talk
+from podium.sources import RecordError, from_dynamodb_attribute, parse_dynamodb_stream
+
+CLOSED = "closed:"
+PODIUM_TAGS = "podiumTags"
+
+
+def checkpoint_source(stream_arn: str) -> str:
+    return f"dynamodb-stream:{stream_arn}"
+
+
+@dataclass
+class StreamSyncReport:
+    """What one pass over the stream did."""
+
+    stream_arn: str
+    shards: int = 0
+    records: int = 0
+    pages: int = 0
+    ingest: IngestReport = field(default_factory=IngestReport)
+    errors: list[RecordError] = field(default_factory=list)
+
+    def add(self, part: IngestReport) -> None:
+        for key, values in part.as_dict().items():
+            getattr(self.ingest, key).extend(values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stream_arn": self.stream_arn,
+            "shards": self.shards,
+            "records": self.records,
+            "pages": self.pages,
+            **self.ingest.as_dict(),
+            "rejected": [str(e) for e in self.errors],
+        }
+
+
+# ---- pure parts ---------------------------------------------------------------------------
+
+
+def without_podium_tags(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with the tags Podium wrote back (listed in `podiumTags`) taken off `tags`."""
+    image = (record.get("dynamodb") or {}).get("NewImage")
+    if not isinstance(image, dict) or PODIUM_TAGS not in image:
+        return record
+    image = dict(image)
+    try:
+        added = {str(t) for t in from_dynamodb_attribute(image.pop(PODIUM_TAGS)) or []}
+        tags = from_dynamodb_attribute(image["tags"]) if "tags" in image else []
+    except (ValueError, TypeError):
+        return record  # left for the parser to reject with its reason
+    if isinstance(tags, list):
+        image["tags"] = {"L": [{"S": str(t)} for t in tags if str(t) not in added]}
+    return {**record, "dynamodb": {**record["dynamodb"], "NewImage": image}}
+
+
+@dataclass
+class PageChanges:
+    """A page of stream records reduced to the last change per talk, in stream order."""
+
+    talks: list[Talk] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    errors: list[RecordError] = field(default_factory=list)
+
+
+def reduce_records(records: list[dict[str, Any]], *, offset: int = 0) -> PageChanges:
+    """Parse stream records one by one; the last INSERT/MODIFY/REMOVE of each talk wins."""
+    last: dict[str, Talk | None] = {}
+    changes = PageChanges()
+    for index, record in enumerate(records):
+        parsed = parse_dynamodb_stream([without_podium_tags(record)])
+        for error in parsed.errors:
+            name = error.record.replace("Records[0]", f"Records[{offset + index}]", 1)
+            changes.errors.append(RecordError(name, error.field, error.message))
+        for talk in parsed.talks:
+            last.pop(talk.talk_id, None)  # re-insert: dict order follows the latest change
+            last[talk.talk_id] = talk
+        for talk_id in parsed.removed:
+            last.pop(talk_id, None)
+            last[talk_id] = None
+        keys = record["dynamodb"]["Keys"] if parsed.talks else {}
+        if "pk" in keys and "sk" in keys:
+            pk, sk = from_dynamodb_attribute(keys["pk"]), from_dynamodb_attribute(keys["sk"])
+            changes.keys[parsed.talks[0].talk_id] = (str(pk), str(sk))
+    changes.talks = [t for t in last.values() if t is not None]
+    changes.removed = [i for i, t in last.items() if t is None]
+    return changes
+
+
+def order_shards(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Shards with every parent before its children (a parent no longer listed was trimmed)."""
+    by_id = {s["ShardId"]: s for s in shards}
+    ordered: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def visit(shard: dict[str, Any]) -> None:
+        if shard["ShardId"] in seen:
+            return
+        seen.add(shard["ShardId"])
+        parent = by_id.get(shard.get("ParentShardId") or "")
+        if parent is not None:
+            visit(parent)
+        ordered.append(shard)
+
+    for shard in sorted(shards, key=lambda s: s["ShardId"]):
+        visit(shard)
+    return ordered
+
+
+# ---- reading the stream ---------------------------------------------------------------------
+
+
+def list_shards(*, streams: Any, stream_arn: str) -> list[dict[str, Any]]:
+    """Every shard of the stream (DescribeStream, paginated)."""
+    shards: list[dict[str, Any]] = []
+    start: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"StreamArn": stream_arn}
+        if start:
+            kwargs["ExclusiveStartShardId"] = start
+        description = streams.describe_stream(**kwargs)["StreamDescription"]
+        shards += description.get("Shards", [])
+        start = description.get("LastEvaluatedShardId")
+        if not start:
+            return shards
+
+
+def read_shard(
+    *, streams: Any, stream_arn: str, shard_id: str, after: str | None, limit: int, max_pages: int
+) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    """Pages of records after sequence number `after` (from the oldest when None).
+
+    Yields (records, ended): `ended` is True on the last page of a closed shard. Stops when a
+    page is empty (caught up with an open shard) or after `max_pages`.
+    """
+    kwargs: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": shard_id}
+    if after:
+        kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+    else:
+        kwargs["ShardIteratorType"] = "TRIM_HORIZON"
+    iterator = streams.get_shard_iterator(**kwargs).get("ShardIterator")
+    for _ in range(max_pages):
+        if not iterator:
+            return
+        page = streams.get_records(ShardIterator=iterator, Limit=limit)
+        iterator = page.get("NextShardIterator")
+        records = page.get("Records", [])
+        yield records, iterator is None
+        if not records:
+            return
+
+
+def sync_stream(
+    *,
+    lake: Lake,
+    streams: Any,
+    stream_arn: str,
+    table: str,
+    limit: int = 1000,
+    max_pages: int = 100,
+    on_page: Callable[[int], None] | None = None,
+) -> StreamSyncReport:
+    """Record every talk change on the stream since the last checkpoint, shard by shard.
+
+    Args:
+        lake: where talks, keys and checkpoints live.
+        streams: a DynamoDB Streams client.
+        stream_arn: the stream.
+        table: the table's name (keys are recorded per table).
+        limit: records per GetRecords call.
+        max_pages: pages per shard in one pass (the next pass goes on from the checkpoint).
+        on_page: called with the number of records of each page recorded.
+    """
+    source = checkpoint_source(stream_arn)
+    report = StreamSyncReport(stream_arn=stream_arn)
+    checkpoints = load_checkpoints(lake=lake, source=source)
+    shards = order_shards(list_shards(streams=streams, stream_arn=stream_arn))
+    listed = {s["ShardId"] for s in shards}
+    report.shards = len(shards)
+    done = {k for k, v in checkpoints.items() if v.startswith(CLOSED)}
+    for shard in shards:
+        shard_id = shard["ShardId"]
+        parent = shard.get("ParentShardId")
+        if shard_id in done:
+            continue
+        if parent and parent in listed and parent not in done:
+            continue  # the parent still has records to give first: next pass
+        after = checkpoints.get(shard_id)
+        last = after
+        for records, ended in read_shard(
+            streams=streams,
+            stream_arn=stream_arn,
+            shard_id=shard_id,
+            after=after,
+            limit=limit,
+            max_pages=max_pages,
+        ):
+            if records:
+                changes = reduce_records(records, offset=report.records)
+                save_keys(lake=lake, table=table, keys=changes.keys)
+                report.add(record_talks(lake=lake, talks=changes.talks, removed=changes.removed))
+                report.errors += changes.errors
+                report.records += len(records)
+                report.pages += 1
+                last = records[-1]["dynamodb"]["SequenceNumber"]
+                if on_page:
+                    on_page(len(records))
+            position = f"{CLOSED}{last or ''}" if ended else last
+            if position and position != checkpoints.get(shard_id):
+                save_checkpoints(lake=lake, source=source, values={shard_id: position})
+                checkpoints[shard_id] = position
+            if ended:
+                done.add(shard_id)
+    # Shards past the stream's retention are gone: their checkpoints say nothing any more.
+    drop_checkpoints(lake=lake, source=source, keys=sorted(set(checkpoints) - listed))
+    return report

@@ -1,0 +1,205 @@
+"""A small client of pretalx's REST API: token auth, pagination, retries, one-line errors.
+
+The token is sent only to the server named in the source URL: a `next` link pointing anywhere
+else is refused, so a misconfigured or hostile server cannot collect it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from podium.pretalx.config import PretalxSettings
+
+# What the mapping needs nested; the current API returns ids and codes otherwise.
+EXPAND = "speakers,tags,track,submission_type"
+# The cheap listing that finds new, changed and vanished submissions.
+LIST_FIELDS = "code,updated,state"
+
+
+class PretalxError(RuntimeError):
+    """The pretalx server could not be read; `str()` is one line for people, without secrets."""
+
+
+@dataclass(frozen=True)
+class PretalxRef:
+    """One event on one pretalx server, from `pretalx://host[:port][/prefix]/event`."""
+
+    base_url: str  # scheme://host[:port][/prefix], no trailing slash
+    slug: str
+
+    @property
+    def source(self) -> str:
+        """The checkpoint key of this event: host and event, independent of the scheme."""
+        return f"pretalx:{urlsplit(self.base_url).netloc}{urlsplit(self.base_url).path}/{self.slug}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/api/events/{self.slug}/"
+
+    def __str__(self) -> str:
+        return f"{self.base_url}/{self.slug}"
+
+
+def is_pretalx_url(text: str) -> bool:
+    return text.startswith(("pretalx://", "pretalx+http://", "pretalx+https://"))
+
+
+def parse_pretalx_url(text: str) -> PretalxRef:
+    """`pretalx://host/event` (HTTPS), or `pretalx+http://host:port/event` for a server
+    without TLS (a local one). Anything before the event is a path prefix of the instance."""
+    scheme, sep, rest = text.partition("://")
+    schemes = {"pretalx": "https", "pretalx+https": "https", "pretalx+http": "http"}
+    if not sep or scheme not in schemes:
+        raise PretalxError(f"{text!r}: expected pretalx://host/event")
+    host, _, path = rest.partition("/")
+    parts = [p for p in path.split("/") if p]
+    if not host or not parts:
+        raise PretalxError(f"{text!r}: expected pretalx://host/event (the event's slug is missing)")
+    slug = parts[-1]
+    if not all(c.isalnum() or c in "-_." for c in slug):
+        raise PretalxError(f"{text!r}: {slug!r} is not an event slug")
+    prefix = "/".join(parts[:-1])
+    base = f"{schemes[scheme]}://{host}" + (f"/{prefix}" if prefix else "")
+    return PretalxRef(base_url=base, slug=slug)
+
+
+class PretalxClient:
+    """Reads one pretalx server.
+
+    Args:
+        ref: the event (and server) to read.
+        settings: token, page size, timeout, retries.
+        transport: an httpx transport (tests replay recorded responses through one).
+    """
+
+    def __init__(
+        self,
+        ref: PretalxRef,
+        settings: PretalxSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.ref = ref
+        self.settings = settings
+        headers = {"Accept": "application/json", "User-Agent": "podium-pretalx-source"}
+        if settings.token is not None:
+            headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
+        self._origin = _origin(ref.base_url)
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=settings.timeout_s,
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.requests = 0  # how many requests this client made (reports, tests)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> PretalxClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- resources ------------------------------------------------------------------------
+
+    def event(self) -> dict[str, Any]:
+        """The event object (`/api/events/<slug>/`)."""
+        return self._get_json(self.ref.api_url, {})
+
+    def tracks(self) -> list[dict[str, Any]]:
+        return list(self._pages(self.ref.api_url + "tracks/", {}))
+
+    def submission_index(self) -> list[dict[str, Any]]:
+        """Every submission's code, `updated` stamp and state (one small page per 1000)."""
+        params = {"fields": LIST_FIELDS, "page_size": "1000"}
+        return list(self._pages(self.ref.api_url + "submissions/", params))
+
+    def submissions(self) -> Iterator[dict[str, Any]]:
+        """Every submission, expanded."""
+        params = {"expand": EXPAND, "page_size": str(self.settings.page_size)}
+        yield from self._pages(self.ref.api_url + "submissions/", params)
+
+    def submission(self, code: str) -> dict[str, Any] | None:
+        """One submission, expanded; None when it no longer exists."""
+        url = self.ref.api_url + f"submissions/{code}/"
+        try:
+            return self._get_json(url, {"expand": EXPAND})
+        except _NotFound:
+            return None
+
+    # ---- HTTP -----------------------------------------------------------------------------
+
+    def _pages(self, url: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        next_url: str | None = url
+        query: dict[str, str] | None = params
+        while next_url:
+            page = self._get_json(next_url, query)
+            query = None  # `next` carries the query already
+            if isinstance(page, list):  # an unpaginated endpoint
+                yield from page
+                return
+            results = page.get("results")
+            if not isinstance(results, list):
+                raise PretalxError(f"{self._where(next_url)}: not a page of results")
+            yield from results
+            next_url = page.get("next")
+            if next_url and _origin(next_url) != self._origin:
+                raise PretalxError(
+                    f"{self._where(url)}: the next page points to another server "
+                    f"({_origin(next_url)}); refusing to send the token there"
+                )
+
+    def _get_json(self, url: str, params: dict[str, str] | None) -> Any:
+        delay = 0.5
+        for attempt in range(self.settings.retries + 1):
+            last = attempt == self.settings.retries
+            try:
+                self.requests += 1
+                response = self._http.get(url, params=params)
+            except httpx.TransportError as error:
+                if last:
+                    raise PretalxError(
+                        f"{self._where(url)}: cannot reach the server ({type(error).__name__})"
+                    ) from None
+            else:
+                status = response.status_code
+                if status == 200:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise PretalxError(f"{self._where(url)}: the answer is not JSON") from None
+                if status == 404:
+                    raise _NotFound(f"{self._where(url)}: not found (is the event slug right?)")
+                if status in (401, 403):
+                    raise PretalxError(
+                        f"{self._where(url)}: {status} {response.reason_phrase}; check "
+                        "PODIUM_PRETALX__TOKEN (an organiser token of this event)"
+                    )
+                if (status != 429 and status < 500) or last:
+                    raise PretalxError(f"{self._where(url)}: HTTP {status}")
+                retry_after = response.headers.get("Retry-After", "")
+                if retry_after.isdigit():
+                    delay = max(delay, min(float(retry_after), 60.0))
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    def _where(self, url: str) -> str:
+        return "pretalx " + url.split("?", 1)[0]
+
+
+class _NotFound(PretalxError):
+    """404: an unknown event, or a submission deleted meanwhile."""
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -1,0 +1,31 @@
+"""Settings of the pretalx source (a section of `podium.settings.Settings`)."""
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class PretalxSettings(BaseModel):
+    """How Podium reads a pretalx server's REST API."""
+
+    token: SecretStr | None = Field(
+        default=None,
+        description="API token of an organiser account (Authorization: Token ...); without one "
+        "only public, scheduled submissions are visible.",
+    )
+    events: list[str] = Field(
+        default_factory=list,
+        description="Events the sync-pretalx deployment imports, as pretalx://host/event "
+        "(pretalx+http://host:port/event for a server without TLS).",
+    )
+    page_size: int = Field(default=100, gt=0, le=1000, description="Submissions per API page.")
+    timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one API request.")
+    retries: int = Field(
+        default=3,
+        ge=0,
+        description="Retries of a request that failed with 429, 5xx or a network error.",
+    )
+    detail_fetch_limit: int = Field(
+        default=25,
+        ge=0,
+        description="Up to this many changed submissions are fetched one by one; more take "
+        "one full expanded listing.",
+    )
