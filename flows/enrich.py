@@ -15,6 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
+from flows.run_names import enrich_run_name, name_enrich, rename_run
 from podium.devices import resolve_device
 from podium.lake import Lake
 from podium.models import Vocabulary
@@ -33,7 +34,7 @@ from tasks.images import publish_cover_gallery
 TAGGED_EVENT = "podium.talk.tagged"
 
 
-@flow(name="enrich")
+@flow(name="enrich", flow_run_name=enrich_run_name)
 def enrich(limit: int | None = None) -> dict[str, Any]:
     """Tag and draw covers for every pending talk.
 
@@ -70,6 +71,7 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
             break
         passes += 1
         attempted |= {t.talk_id for t in work.talks}
+        rename_run(name_enrich(len(attempted)))  # the UI's run list says what it works on
         if work.for_stage("tags"):
             if tagger is None:
                 tagger, history = load_tagger(
@@ -120,6 +122,8 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
         len(summary["failed"]),
         model_loads,
     )
+    if not attempted:
+        rename_run(name_enrich(0))
     _publish(lake=lake, summary=summary, tagged=tagged, imaged_rows=imaged_rows)
     run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
     lake.append(
@@ -152,7 +156,13 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
 def _publish(
     *, lake: Lake, summary: dict[str, Any], tagged: list[str], imaged_rows: list[pd.DataFrame]
 ) -> None:
-    """Artifacts a person wants to look at: the run, tags per talk, covers, failures."""
+    """Artifacts a person wants to look at: the run, tags per talk, covers, failures.
+
+    A run that found nothing pending (the safety-net schedule, mostly) publishes nothing, so
+    the `enrich-run` artifact keeps showing the last run that did some work.
+    """
+    if not summary["talks"]:
+        return
     create_markdown_artifact(
         key="enrich-run",
         markdown=(

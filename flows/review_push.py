@@ -14,6 +14,7 @@ from prefect.input import RunInput
 from prefect.runtime import flow_run
 from prefect.states import Running
 
+from flows.run_names import review_run_name
 from podium.lake import Lake
 from podium.review.models import ApprovalInput, PushEvent
 from podium.review.records import find_review, record_deleted
@@ -70,7 +71,7 @@ def _wait_for_decision(*, timeout_s: int, poll_interval_s: int) -> tuple[str, st
     return status, answer.reviewer or None, answer.comment
 
 
-@flow(name="review-push")
+@flow(name="review-push", flow_run_name=review_run_name)
 def review_push(push: PushEvent) -> dict[str, Any]:
     """Review one push to a watched repository.
 
