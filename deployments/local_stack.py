@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from podium.settings import Settings
+from podium.telemetry import analytics_off
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 WORK_POOLS = ("podium-cpu", "podium-gpu")
@@ -48,12 +49,10 @@ def prefect_env(home: Path, port: int) -> dict[str, str]:
             "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
             "PREFECT_SERVER_API_PORT": str(port),
             "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "DO_NOT_TRACK": "1",
             "HF_HUB_OFFLINE": "1",
         }
     )
-    return env
+    return dict(analytics_off(env))
 
 
 def server_command(port: int) -> list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.events import emit_event
 
+from flows.run_names import aggregate_run_name
 from podium import event_catalog
 from podium.lake import Lake
 from podium.settings import get_settings
@@ -15,7 +16,7 @@ from tasks.aggregate import count_tags, find_affected_events, publish_tag_counts
 AGGREGATED_EVENT = event_catalog.TAGS_AGGREGATED.name
 
 
-@flow(name="aggregate-tags")
+@flow(name="aggregate-tags", flow_run_name=aggregate_run_name)
 def aggregate_tags(talk_ids: list[str] | None = None, full: bool = False) -> dict[str, Any]:
     """Update `tag_counts` (overall, per event, per state).
 

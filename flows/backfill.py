@@ -19,6 +19,7 @@ from prefect_dask import DaskTaskRunner
 
 from flows.enrich import TAGGED_EVENT
 from flows.ingest import IngestRequest, ingest
+from flows.run_names import backfill_run_name
 from podium.devices import resolve_device
 from podium.enrichment import outstanding
 from podium.events import bounded_ids
@@ -72,6 +73,7 @@ def enrich_chunk(talk_ids: list[str]) -> dict[str, Any]:
 
 @flow(
     name="backfill",
+    flow_run_name=backfill_run_name,
     task_runner=DaskTaskRunner(  # type: ignore[arg-type]  # prefect-dask's generic is narrower
         cluster_kwargs={"n_workers": 2, "threads_per_worker": 1}
     ),

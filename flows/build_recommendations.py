@@ -6,12 +6,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
+from flows.run_names import recommendations_run_name
 from podium.lake import Lake
 from podium.settings import get_settings
 from tasks.recommend import build_recommendation_tables, publish_recommendations
 
 
-@flow(name="build-recommendations")
+@flow(name="build-recommendations", flow_run_name=recommendations_run_name)
 def build_recommendations(event_ids: list[str] | None = None) -> dict[str, Any]:
     """Rebuild the recommendation tables.
 
@@ -24,7 +25,7 @@ def build_recommendations(event_ids: list[str] | None = None) -> dict[str, Any]:
     result = build_recommendation_tables(
         lake=lake, settings=settings.recommend, event_ids=event_ids
     )
-    artifacts = publish_recommendations(result=result, settings=settings.recommend)
+    artifacts = publish_recommendations(result=result, settings=settings.recommend, lake=lake)
     summary = {
         "events": result.events,
         "recommendation_rows": result.recommendation_rows,

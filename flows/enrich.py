@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.events import emit_event
 from prefect.runtime import flow_run
 
+from flows.run_names import enrich_run_name, name_enrich, rename_run
 from podium import event_catalog
 from podium.events import bounded_ids
 from podium.lake import Lake
@@ -28,7 +29,7 @@ from tasks.images import publish_cover_gallery
 TAGGED_EVENT = event_catalog.TALK_TAGGED.name
 
 
-@flow(name="enrich")
+@flow(name="enrich", flow_run_name=enrich_run_name)
 def enrich(limit: int | None = None) -> dict[str, Any]:
     """Tag and draw covers for every pending talk.
 
@@ -46,6 +47,7 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
     lake = resources.lake
     run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
     report = enrich_pending(resources, limit=limit, owner=run_id, logger=logger)
+    rename_run(name_enrich(len(report.talks)))  # the UI's run list says what it worked on
 
     summary: dict[str, Any] = {
         "talks": len(report.talks),
@@ -97,7 +99,13 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
 
 
 def _publish(*, lake: Lake, summary: dict[str, Any], report: EnrichReport) -> None:
-    """Artifacts a person wants to look at: the run, tags per talk, covers, failures."""
+    """Artifacts a person wants to look at: the run, tags per talk, covers, failures.
+
+    A run that found nothing pending (the safety-net schedule, mostly) publishes nothing, so
+    the `enrich-run` artifact keeps showing the last run that did some work.
+    """
+    if not summary["talks"]:
+        return
     tagged, imaged_rows = report.tagged, report.cover_rows
     create_markdown_artifact(
         key="enrich-run",

@@ -10,6 +10,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 from pydantic import BaseModel, Field, model_validator
 
+from flows.run_names import ingest_run_name
 from podium import event_catalog
 from podium.enrichment import outstanding
 from podium.events import bounded_ids
@@ -41,7 +42,56 @@ class IngestRequest(BaseModel):
         return self
 
 
-@flow(name="ingest")
+def ingest_rows(
+    *, report: IngestReport, recorded_by_gateway: list[str], pending: list[str], errors: list[str]
+) -> list[dict[str, str]]:
+    """One row per talk this run handled, and one per talk it handed to enrichment.
+
+    A gateway-triggered run announces every talk still pending (the trigger folds a burst into
+    one run), so those talks get rows too: the table agrees with the "pending" count above it.
+    """
+    waiting = set(pending)
+    rows: list[dict[str, str]] = []
+    seen: set[str] = set()
+
+    def add(talk_id: str, change: str) -> None:
+        seen.add(talk_id)
+        enrichment = "pending" if talk_id in waiting else "—"
+        rows.append({"talk_id": talk_id, "change": change, "enrichment": enrichment})
+
+    for change, ids in (
+        ("new", report.new),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+        ("removed", report.removed),
+        ("recorded by gateway", recorded_by_gateway),
+    ):
+        for talk_id in ids:
+            if talk_id not in seen:
+                add(talk_id, change)
+    for talk_id in pending:
+        if talk_id not in seen:
+            add(talk_id, "recorded earlier")
+    for error in errors:
+        rows.append(
+            {"talk_id": error.split(":")[0], "change": f"rejected: {error}", "enrichment": "—"}
+        )
+    return rows
+
+
+def ingest_description(rows: list[dict[str, str]], *, limit: int) -> str:
+    """The artifact's header, counted from the same rows as its table."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        kind = "rejected" if row["change"].startswith("rejected") else row["change"]
+        counts[kind] = counts.get(kind, 0) + 1
+    pending = sum(row["enrichment"] == "pending" for row in rows)
+    parts = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "nothing"
+    shown = f" (first {limit} shown)" if len(rows) > limit else ""
+    return f"{len(rows)} talks{shown}: {parts}; {pending} pending enrichment"
+
+
+@flow(name="ingest", flow_run_name=ingest_run_name)
 def ingest(request: IngestRequest) -> dict[str, Any]:
     """Record talks durably and hand the changed ones to enrichment."""
     logger = get_run_logger()
@@ -63,16 +113,11 @@ def ingest(request: IngestRequest) -> dict[str, Any]:
         pending += outstanding(lake=lake, max_attempts=settings.enrich.max_attempts)
     pending = list(dict.fromkeys(pending))
     summary = {**report.as_dict(), "pending": pending, "rejected": errors}
-    rows = (
-        [{"talk_id": i, "change": "new"} for i in report.new]
-        + [{"talk_id": i, "change": "updated"} for i in report.updated]
-        + [{"talk_id": i, "change": "unchanged"} for i in report.unchanged]
-        + [{"talk_id": i, "change": "removed"} for i in report.removed]
-        + [{"talk_id": i, "change": "recorded by gateway"} for i in request.talk_ids]
-        + [{"talk_id": e.split(":")[0], "change": f"rejected: {e}"} for e in errors]
+    rows = ingest_rows(
+        report=report, recorded_by_gateway=request.talk_ids, pending=pending, errors=errors
     )
     create_table_artifact(
-        key="ingested-talks", table=rows[:500], description=f"{len(pending)} pending enrichment"
+        key="ingested-talks", table=rows[:500], description=ingest_description(rows, limit=500)
     )
     if pending:
         emit_event(

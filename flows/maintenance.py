@@ -11,6 +11,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.run_names import maintenance_run_name
 from podium.lake import SCHEMAS, Lake
 from podium.settings import get_settings
 from tasks.images import remove_stale_covers
@@ -22,7 +23,7 @@ def compact_table(lake: Lake, name: str) -> None:
     lake.compact(name)
 
 
-@flow(name="maintenance")
+@flow(name="maintenance", flow_run_name=maintenance_run_name)
 def maintenance(compact: bool = True) -> dict[str, Any]:
     """Drop stale covers (keeping each talk's newest `images.keep_covers`, and its current
     one), then compact every table.

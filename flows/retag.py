@@ -10,6 +10,7 @@ from typing import Any
 
 from prefect import flow
 
+from flows.run_names import retag_run_name
 from podium.devices import resolve_device
 from podium.lake import Lake
 from podium.settings import get_settings
@@ -17,7 +18,7 @@ from podium.vocabulary import load_vocabulary
 from tasks.tagging import find_stale_talks, load_tag_history, load_tagger, retag_talks, summary
 
 
-@flow(name="retag")
+@flow(name="retag", flow_run_name=retag_run_name)
 def retag(batch_size: int = 256, force: bool = False, limit: int | None = None) -> dict[str, Any]:
     """Re-tag every talk whose model tags predate the current tagger or vocabulary.
 

@@ -15,6 +15,7 @@ from prefect.runtime import flow_run
 from prefect.states import Running
 from pydantic import Field
 
+from flows.run_names import review_run_name
 from podium import event_catalog
 from podium.lake import Lake
 from podium.review.approval import pause_description
@@ -86,7 +87,7 @@ def _wait_for_decision(
     return status, answer.reviewer or None, answer.comment
 
 
-@flow(name="review-push")
+@flow(name="review-push", flow_run_name=review_run_name)
 def review_push(push: PushEvent) -> dict[str, Any]:
     """Review one push to a watched repository.
 

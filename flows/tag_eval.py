@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import flow
 
+from flows.run_names import tag_eval_run_name
 from podium.devices import resolve_device
 from podium.embedding_cache import EmbeddingCache
 from podium.lake import Lake
@@ -13,7 +14,7 @@ from podium.settings import get_settings
 from tasks.tagging import evaluate_tagger, load_tagger, publish_eval
 
 
-@flow(name="tag-eval")
+@flow(name="tag-eval", flow_run_name=tag_eval_run_name)
 def tag_eval(
     file: str,
     history: str | None = None,

@@ -463,6 +463,15 @@ _mount_area_commands()
 
 def main() -> None:
     """Entry point: run the app, turning known errors into one line and exit code 1."""
+    import os
+
+    from podium.telemetry import analytics_off
+
+    # Before anything imports Prefect: no analytics from this process or the servers it
+    # starts, and an ephemeral server (e.g. `podium backfill` with no PREFECT_API_URL) gets
+    # time to start on a busy machine instead of Prefect's 20 s.
+    analytics_off()
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from deployments.local_stack import StackError
     from podium.errors import USER_ERRORS
 

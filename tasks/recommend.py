@@ -31,18 +31,34 @@ def _artifact_key(event_id: str) -> str:
     return f"recommendations-{slug}"[:100]
 
 
+def talk_titles(*, lake: Lake, talk_ids: list[str]) -> dict[str, str]:
+    """Titles of these talks, so an artifact reads as talks, not ids."""
+    if not talk_ids:
+        return {}
+    frame = lake.read("talks", columns=["talk_id", "title"], where=[("talk_id", "in", talk_ids)])
+    return dict(zip(frame["talk_id"], frame["title"], strict=True))
+
+
+def _title(titles: dict[str, str], talk_id: str, limit: int = 90) -> str:
+    title = " ".join(str(titles.get(talk_id, "")).split())
+    return title if len(title) <= limit else title[: limit - 1] + "…"
+
+
 @task(name="publish-recommendations", cache_policy=NONE)
-def publish_recommendations(*, result: BuildResult, settings: RecommendSettings) -> int:
-    """One table artifact per event for small builds, else one markdown summary.
+def publish_recommendations(*, result: BuildResult, settings: RecommendSettings, lake: Lake) -> int:
+    """One table artifact per event for small builds, else one markdown summary; each
+    recommended talk is listed with its title.
 
     Returns how many artifacts were created.
     """
     recs = result.recommendations
+    titles = talk_titles(lake=lake, talk_ids=sorted(set(recs["talk_id"])))
     if result.events <= settings.artifact_event_limit:
         for event_id, rows in recs.groupby("event_id", sort=True):
             table = [
                 {
                     "rank": int(r.rank),
+                    "title": _title(titles, r.talk_id),
                     "talk": r.talk_id,
                     "score": round(float(r.score), 4),
                     "matched tags": ", ".join(r.matched_tags),
@@ -69,12 +85,14 @@ def publish_recommendations(*, result: BuildResult, settings: RecommendSettings)
         f"texts embedded this run: {result.embedded_now}",
         f"- model: {result.model_version}; computed at {result.computed_at:%Y-%m-%d %H:%M:%S} UTC",
         "",
-        "| event | top talk | score | matched tags |",
-        "|---|---|---|---|",
+        "| event | top talk | title | score | matched tags |",
+        "|---|---|---|---|---|",
     ]
     for r in firsts.itertuples():
+        title = _title(titles, r.talk_id).replace("|", "\\|")
         lines.append(
-            f"| {r.event_id} | {r.talk_id} | {r.score:.4f} | {', '.join(r.matched_tags)} |"
+            f"| {r.event_id} | {r.talk_id} | {title} | {r.score:.4f} | "
+            f"{', '.join(r.matched_tags)} |"
         )
     create_markdown_artifact(key="recommendations-summary", markdown="\n".join(lines))
     return 1

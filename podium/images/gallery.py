@@ -38,9 +38,11 @@ def cover_gallery_markdown(
 ) -> str:
     """Markdown listing covers: a thumbnail, where the PNG is, and how it was made.
 
-    Thumbnails are embedded as data: URIs (so they show for a local lake and S3 alike, with no
-    public URL); past `max_thumbnails` rows only the location is listed, to keep the artifact
-    small.
+    Thumbnails are embedded as plain `![](data:…)` images (so they show for a local lake and
+    S3 alike, with no public URL). The Prefect UI renders an image wrapped in a link as raw
+    text, and a relative link to a lake path opens "Page not found", so nothing here is a link
+    and there is no inline HTML: locations are plain text. Past `max_thumbnails` rows only the
+    location is listed, to keep the artifact small.
 
     Args:
         rows: `talk_images` rows (as returned by `store_covers`).
@@ -56,28 +58,32 @@ def cover_gallery_markdown(
     backends = rows["backend"].value_counts().to_dict()
     flagged = int(rows["flagged"].sum())
     summary = ", ".join(f"{count} {name}" for name, count in sorted(backends.items()))
+    shown = min(len(rows), max_thumbnails)
     lines = [
         "# Covers",
         "",
         f"{len(rows)} covers: {summary}; {flagged} flagged by the safety checker "
         "(replaced by a card).",
         "",
-        "| cover | talk | made by | seed | prompt |",
-        "|---|---|---|---|---|",
+        f"Thumbnails of the first {shown}; every PNG is in the lake at `{_cell(lake.url)}`.",
+        "",
+        "| cover | talk | made by | seed | prompt | file |",
+        "|---|---|---|---|---|---|",
     ]
     for i, row in enumerate(rows.itertuples(index=False)):
-        location = lake.blob_url(row.path)
-        image = f"[{_cell(row.path)}]({location})"
+        image = "—"
         if i < max_thumbnails:
             try:
-                uri = thumbnail_data_uri(lake.get_blob(row.path), width=thumb_width)
-                image = f"[![{_cell(row.talk_id)}]({uri})]({location})<br>{_cell(row.path)}"
+                image = f"![]({thumbnail_data_uri(lake.get_blob(row.path), width=thumb_width)})"
             except (OSError, ValueError) as exc:  # a missing/corrupt PNG must not fail the run
                 log.warning("no thumbnail for %s: %s", row.path, exc)
-                image = f"{_cell(row.path)} (unreadable: {_cell(exc, 80)})"
-        made_by = f"{_cell(row.backend)}<br>{_cell(row.model, 80)}"
+                image = f"unreadable: {_cell(exc, 80)}"
+        made_by = f"{_cell(row.backend)} · {_cell(row.model, 80)}"
         if row.flagged:
-            made_by += "<br>**flagged**"
+            made_by += " · **flagged**"
         prompt = _cell(row.prompt) if row.prompt else "—"
-        lines.append(f"| {image} | {_cell(row.talk_id)} | {made_by} | {row.seed} | {prompt} |")
+        lines.append(
+            f"| {image} | {_cell(row.talk_id)} | {made_by} | {row.seed} | {prompt} | "
+            f"{_cell(row.path)} |"
+        )
     return "\n".join(lines) + "\n"

@@ -116,3 +116,14 @@ def test_no_secrets_in_the_yaml() -> None:
     text = (PROJECT_DIR / "prefect.yaml").read_text().lower()
     for word in ("secret:", "password", "api_key", "token:"):
         assert word not in text
+
+
+def test_every_trigger_is_named_and_described() -> None:
+    # The UI lists automations by name; unnamed ones read "A custom trigger" with no text.
+    names = []
+    for deployment in DEPLOYMENTS.values():
+        for trigger in deployment.get("triggers", []):
+            assert trigger.get("name", "").startswith(deployment["name"] + ": "), trigger
+            assert len(trigger.get("description", "")) > 40, trigger["name"]
+            names.append(trigger["name"])
+    assert len(names) == len(set(names)), "automation names are unique"

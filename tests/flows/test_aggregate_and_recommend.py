@@ -5,6 +5,7 @@ faked; the sample talks are generated in tests/podium/recommend/lake_data.py.
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -27,6 +28,23 @@ def _artifact_keys(api_url: str) -> set[str]:
     response = httpx.post(f"{api_url}/artifacts/filter", json={"limit": 200})
     response.raise_for_status()
     return {a["key"] for a in response.json() if a.get("key")}
+
+
+def _artifact(api_url: str, key: str) -> dict:
+    response = httpx.post(
+        f"{api_url}/artifacts/latest/filter", json={"artifacts": {"key": {"any_": [key]}}}
+    )
+    response.raise_for_status()
+    (found,) = response.json()
+    return found
+
+
+def _run_names(api_url: str, flow_name: str) -> list[str]:
+    response = httpx.post(
+        f"{api_url}/flow_runs/filter", json={"flows": {"name": {"any_": [flow_name]}}}
+    )
+    response.raise_for_status()
+    return [run["name"] for run in response.json()]
 
 
 def _events_named(api_url: str, name: str) -> list[dict]:
@@ -65,6 +83,19 @@ def test_aggregate_then_recommend(prefect_server: str, settings) -> None:
     assert summary["model_version"] == "all-MiniLM-L6-v2"
     keys = _artifact_keys(prefect_server)
     assert {"recommendations-ev-a", "recommendations-ev-b", "recommendations-ev-c"} <= keys
+    # Each recommended talk is listed with its title, not only its id.
+    titles = lake.read("talks", columns=["talk_id", "title"])
+    title = dict(zip(titles.talk_id, titles.title, strict=True))
+    table = json.loads(_artifact(prefect_server, "recommendations-ev-a")["data"])
+    assert len(table) == 10
+    assert all(row["title"] == title[row["talk"]][:90] for row in table)
+    assert list(table[0])[:3] == ["rank", "title", "talk"]
+    # Runs are named by what they handle, not at random.
+    assert "aggregate-tags · full recount" in _run_names(prefect_server, "aggregate-tags")
+    assert "aggregate-tags · 1 talk" in _run_names(prefect_server, "aggregate-tags")
+    assert "build-recommendations · all events" in _run_names(
+        prefect_server, "build-recommendations"
+    )
 
     rows = lookup_recommendations(lake=lake, event_id="ev-c")
     assert list(rows["rank"]) == list(range(1, 11))
@@ -73,6 +104,9 @@ def test_aggregate_then_recommend(prefect_server: str, settings) -> None:
     # A rebuild of one event reuses the cached embeddings: no text is embedded again.
     again = build_recommendations(event_ids=["ev-a"])
     assert again["events"] == 1 and again["embedded_now"] == 0
+    assert "build-recommendations · 1 event: ev-a" in _run_names(
+        prefect_server, "build-recommendations"
+    )
     assert len(lake.read("recommendations")) == 30
 
 
@@ -92,8 +126,13 @@ def test_tasks_through_fn(prefect_server: str, tmp_path) -> None:
 
     @flow
     def publish() -> int:  # artifacts belong to a run; creating them outside one is deprecated
-        return publish_recommendations.fn(result=result, settings=settings)
+        return publish_recommendations.fn(result=result, settings=settings, lake=lake)
 
     assert publish() == 1  # 3 events > the limit of 2: one summary
     assert "recommendations-summary" in _artifact_keys(prefect_server)
+    markdown = _artifact(prefect_server, "recommendations-summary")["data"]
+    titles = lake.read("talks", columns=["talk_id", "title"])
+    top = result.recommendations[result.recommendations["rank"] == 1].head(2)
+    for talk_id in top["talk_id"]:
+        assert titles.set_index("talk_id").title[talk_id] in markdown
     assert _artifact_key("PyCon US/2024") == "recommendations-pycon-us-2024"

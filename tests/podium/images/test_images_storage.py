@@ -97,13 +97,27 @@ def test_gallery_embeds_thumbnails_and_says_what_made_each(lake: Lake) -> None:
     assert "3 covers: 3 card; 1 flagged" in markdown
     assert markdown.count("data:image/jpeg;base64,") == 2
     assert "**flagged**" in markdown and "a prompt with \\| pipe" in markdown
-    assert lake.blob_url(rows["path"].iloc[2]) in markdown
     uri = markdown.split("data:image/jpeg;base64,", 1)[1].split(")", 1)[0]
     thumb = Image.open(io.BytesIO(base64.b64decode(uri)))
     assert thumb.width == 120
-    table_rows = [line for line in markdown.splitlines() if line.startswith("| [")]
-    assert len(table_rows) == 3 and all(line.count(" | ") == 4 for line in table_rows)
+    table_rows = [line for line in markdown.splitlines() if line.startswith("| ") and "t" in line]
+    body = [line for line in table_rows if not line.startswith("| cover")]
+    assert len(body) == 3 and all(line.count(" | ") == 5 for line in body)
     assert "No covers" in cover_gallery_markdown(rows.iloc[0:0], lake=lake)
+
+
+def test_gallery_images_are_plain_and_nothing_links_to_a_local_path(lake: Lake) -> None:
+    # The Prefect UI shows `[![..](data:..)](path)` as 73,000 px of raw text, and a relative
+    # link to a lake path opens "Page not found": thumbnails must be bare images, no links.
+    talks = [Talk(talk_id=f"t{i}", title=f"Talk {i}") for i in range(4)]
+    rows = store_covers(lake=lake, covers=_covers(*talks))
+    markdown = cover_gallery_markdown(rows, lake=lake, max_thumbnails=2, thumb_width=64)
+    cells = [line.split(" | ")[0].removeprefix("| ") for line in markdown.splitlines()[8:]]
+    assert [c.startswith("![](data:image/jpeg;base64,") for c in cells] == [1, 1, 0, 0]
+    assert "](" not in markdown.replace("![](data:", ""), "no markdown link anywhere"
+    assert "<" not in markdown, "no inline HTML (the UI does not render it)"
+    for path in rows["path"]:
+        assert f"| {path} |" in markdown, "every cover's location is listed as plain text"
 
 
 def test_gallery_survives_a_missing_png(lake: Lake) -> None:

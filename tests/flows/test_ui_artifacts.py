@@ -1,0 +1,92 @@
+"""What the Prefect UI shows for ingest and enrich: run names, artifact headers and tables.
+
+Real: a Prefect server started by the tests, the lake in a temp folder, the MiniLM tagger and
+the card covers; the gateway's recording step is the real `record_talks` it calls.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from flows.enrich import enrich
+from flows.ingest import IngestRequest, ingest, ingest_description, ingest_rows
+from podium.demo import SAMPLE_DIR
+from podium.ingest import IngestReport, record_talks
+from podium.lake import Lake
+from podium.models import Talk
+from podium.vocabulary import read_vocabulary_file, save_vocabulary
+
+
+def latest_artifact(api_url: str, key: str) -> dict:
+    response = httpx.post(
+        f"{api_url}/artifacts/latest/filter", json={"artifacts": {"key": {"any_": [key]}}}
+    )
+    response.raise_for_status()
+    (found,) = response.json()
+    return found
+
+
+def run_names(api_url: str, flow_name: str) -> list[str]:
+    response = httpx.post(
+        f"{api_url}/flow_runs/filter", json={"flows": {"name": {"any_": [flow_name]}}}
+    )
+    response.raise_for_status()
+    return [run["name"] for run in response.json()]
+
+
+def test_ingest_rows_agree_with_the_header() -> None:
+    report = IngestReport(new=["a"], unchanged=["b"], pending=["a"])
+    rows = ingest_rows(
+        report=report, recorded_by_gateway=["c"], pending=["a", "c", "d"], errors=["x: no title"]
+    )
+    assert [(r["talk_id"], r["change"], r["enrichment"]) for r in rows] == [
+        ("a", "new", "pending"),
+        ("b", "unchanged", "—"),
+        ("c", "recorded by gateway", "pending"),
+        ("d", "recorded earlier", "pending"),
+        ("x", "rejected: x: no title", "—"),
+    ]
+    assert ingest_description(rows, limit=500) == (
+        "5 talks: 1 new, 1 unchanged, 1 recorded by gateway, 1 recorded earlier, 1 rejected; "
+        "3 pending enrichment"
+    )
+    assert ingest_description(rows, limit=2).startswith("5 talks (first 2 shown): ")
+
+
+def test_names_headers_and_an_idle_run_that_keeps_the_last_summary(
+    prefect_server: str, settings, tmp_path: Path
+) -> None:
+    lake = Lake.from_settings(settings)
+    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
+    talks = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))[:4]
+
+    # The gateway records three talks; its trigger passes only the first event's ids.
+    record_talks(lake=lake, talks=[Talk.model_validate(t) for t in talks[:3]])
+    ingest(IngestRequest(talk_ids=[talks[0]["talk_id"]]))
+    artifact = latest_artifact(prefect_server, "ingested-talks")
+    table = json.loads(artifact["data"])
+    assert len(table) == 3 and all(row["enrichment"] == "pending" for row in table)
+    assert artifact["description"].startswith("3 talks: ")
+    assert artifact["description"].endswith("; 3 pending enrichment")
+    assert "ingest · 1 talk from the gateway" in run_names(prefect_server, "ingest")
+
+    source = tmp_path / "more-talks.json"
+    source.write_text(json.dumps(talks[3:]), encoding="utf-8")
+    ingest(IngestRequest(source=str(source)))
+    assert "ingest · more-talks.json" in run_names(prefect_server, "ingest")
+
+    assert enrich()["talks"] == 4
+    summary = latest_artifact(prefect_server, "enrich-run")
+    assert "| 4 | 4 | 4 | 0 | 2 |" in summary["data"]
+    covers = latest_artifact(prefect_server, "covers")["data"]
+    assert covers.count("| ![](data:image/jpeg;base64,") == 4
+    assert "](" not in covers.replace("![](data:", ""), "no links, only plain images"
+
+    # An idle run (the safety-net schedule) leaves the last real summary in place.
+    assert enrich()["talks"] == 0
+    assert latest_artifact(prefect_server, "enrich-run")["id"] == summary["id"]
+    names = run_names(prefect_server, "enrich")
+    assert "enrich · 4 talks" in names and "enrich · nothing pending" in names
