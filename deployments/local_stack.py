@@ -23,6 +23,8 @@ from podium.settings import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 WORK_POOLS = ("podium-cpu", "podium-gpu")
+# Event-driven model work runs here, in a long-lived process (deployments/warm_executor.py).
+WARM_POOL, WARM_QUEUE = "podium-gpu", "warm"
 
 
 def die_with_parent() -> None:
@@ -221,9 +223,18 @@ class LocalStack:
                     "process",
                     "--name",
                     f"local-{pool}",
+                    # The `warm` queue belongs to the warm executor alone.
+                    "--work-queue",
+                    "default",
                 ],
             )
         self.say("workers: one process worker per pool")
+        self._spawn(
+            "warm-executor",
+            [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
+             "--queue", WARM_QUEUE],
+        )  # fmt: skip
+        self.say(f"warm executor on {WARM_POOL}/{WARM_QUEUE} (models load once, in process)")
 
     def start_gateway(self) -> None:
         gateway = self.settings.gateway
