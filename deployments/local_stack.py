@@ -25,6 +25,8 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 WORK_POOLS = ("podium-cpu", "podium-gpu")
 # Event-driven model work runs here, in a long-lived process (deployments/warm_executor.py).
 WARM_POOL, WARM_QUEUE = "podium-gpu", "warm"
+# Seconds a child gets to stop after SIGTERM before its whole process group is killed.
+STOP_GRACE_S = 5.0
 
 
 def die_with_parent() -> None:
@@ -38,6 +40,38 @@ def die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+
+
+def stop_groups(pgids: list[int], *, grace_s: float) -> None:
+    """SIGTERM every process group in `pgids`, then SIGKILL those with any member left after
+    `grace_s`: a child that ignores SIGTERM, or a worker's flow-run process, cannot outlive it."""
+    for pgid in pgids:
+        _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(_group_alive(p) for p in pgids):
+        time.sleep(0.1)
+    for pgid in pgids:
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a non-zombie process is left in group `pgid`."""
+    import psutil
+
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != "zombie":
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
 
 
 def prefect_env(home: Path, port: int) -> dict[str, str]:
@@ -107,6 +141,7 @@ class LocalStack:
     server_port: int = 4200
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     say: Callable[[str], None] = print
+    _watchdog: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     @property
     def home(self) -> Path:
@@ -149,6 +184,21 @@ class LocalStack:
         )
         return env
 
+    def _watch(self, pid: int) -> None:
+        # A killed `podium up` cannot stop its children; the watchdog sees its pipe close and
+        # stops every group it was told about (children's children included).
+        if self._watchdog is None:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-m", "deployments.watchdog", str(STOP_GRACE_S)],
+                stdin=subprocess.PIPE,
+                cwd=PROJECT_DIR,
+                env=self.env(),
+                start_new_session=True,  # Ctrl-C on the terminal must not stop it first
+            )
+        assert self._watchdog.stdin is not None
+        self._watchdog.stdin.write(f"{pid}\n".encode())
+        self._watchdog.stdin.flush()
+
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -163,6 +213,7 @@ class LocalStack:
             preexec_fn=die_with_parent,
         )
         self.processes[name] = process
+        self._watch(process.pid)
         return process
 
     def _prefect(self, *args: str, timeout: float = 180) -> str:
@@ -262,22 +313,14 @@ class LocalStack:
             if process.poll() is not None:
                 raise StackError(f"{name} stopped; see {self.home / 'logs' / (name + '.log')}")
 
-    def down(self) -> None:
-        """Stop every child: SIGTERM to its group, then SIGKILL after a grace period."""
-        for process in reversed(list(self.processes.values())):
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 15
+    def down(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop every child and what it started: SIGTERM to each process group, then SIGKILL
+        to every group still there after `grace_s` (a worker's flow-run processes included)."""
+        stop_groups([p.pid for p in self.processes.values()], grace_s=grace_s)
         for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait()
+            process.wait()
         self.processes.clear()
+        if self._watchdog is not None:
+            self._watchdog.stdin.close()  # type: ignore[union-attr]  # EOF: it exits
+            self._watchdog.wait(timeout=grace_s + 5)
+            self._watchdog = None
