@@ -13,7 +13,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,6 +127,70 @@ def stop_on_sigterm() -> None:
 
 class StackError(RuntimeError):
     """A part of the local stack failed to start."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def prefect_api_for(settings: Settings, say: Callable[[str], None] = print) -> Iterator[str]:
+    """The one Prefect API a command and every process it starts (Dask workers) report to.
+
+    `PREFECT_API_URL` when set; else the configured server (`prefect.api_url`) when it
+    answers; else a temporary server started for this command and stopped when it ends.
+    Without this, each Dask worker process would start a temporary server of its own.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    process = None
+    if not url:
+        if _answers(f"{settings.prefect.api_url}/health"):
+            url = settings.prefect.api_url
+        else:
+            port = free_port()
+            home = settings.home.resolve() / "prefect-command"
+            home.mkdir(parents=True, exist_ok=True)
+            log = open(home / "server.log", "ab")  # noqa: SIM115 - closed below
+            process = subprocess.Popen(
+                server_command(port),
+                env=prefect_env(home, port),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+            url = f"http://127.0.0.1:{port}/api"
+            say(f"no Prefect server is configured: started one for this command at {url}")
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url  # inherited by every process this command starts
+    try:
+        if process is not None:
+            log_path = settings.home.resolve() / "prefect-command" / "server.log"
+            wait_healthy(
+                process, f"{url}/health", timeout_s=180, name="prefect server", log=log_path
+            )
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield url
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+        if process is not None:
+            stop_groups([process.pid], grace_s=STOP_GRACE_S)
+            process.wait()
+            log.close()
 
 
 def port_free(host: str, port: int) -> bool:
