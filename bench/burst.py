@@ -1,11 +1,20 @@
-"""Burst benchmark: post N talks to the gateway at once and time the event-driven pipeline.
+"""Latency benchmark of the event path: signed posts to the gateway, timed to each outcome.
 
-Starts the embedded default in a temp folder (Prefect server, deployments, workers, gateway),
-posts N signed talks one request each from a few client threads, and waits until every talk is
-tagged and has a cover. Prints post->tagged latency (p50, p95, max), end-to-end talks/second,
-flow runs created per deployment, and model loads.
+Starts the embedded default in a temp folder (Prefect server, deployments, process workers, the
+warm executor, gateway) and waits until the warm executor has loaded its models. Then, first on
+a quiet system, one talk at a time (`--quiet` talks, each waited for to the end), then a burst of
+`--talks` posted one request each by `--clients` threads, it reports per talk:
 
-    .venv/bin/python bench/burst.py --talks 200
+  post -> recorded   the gateway's 2xx (the talk is durable in the lake)
+  post -> tagged     its tags stage recorded done in `enrichment_state`
+  post -> covered    its image stage recorded done
+  post -> counts     the end of the first aggregate-tags run that started after it was tagged
+  post -> recs       the end of the first build-recommendations run that started after that
+
+each p50/p95/max. The clock starts BEFORE a request is sent. Also: flow runs created per
+deployment, and model loads (at executor start, and on the hot path, i.e. inside runs).
+
+    .venv/bin/python bench/burst.py --talks 200 --clients 8 --quiet 3
 """
 
 from __future__ import annotations
@@ -22,10 +31,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deployments.local_stack import LocalStack, stop_on_sigterm  # noqa: E402
+from deployments.local_stack import WARM_POOL, LocalStack, stop_on_sigterm  # noqa: E402
 from podium.demo import SAMPLE_DIR, load_directory  # noqa: E402
 from podium.gateway.signatures import signed_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
@@ -35,7 +45,7 @@ from tests.prefect_server import free_port  # noqa: E402
 PYVIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo" / "talks.jsonl.gz"
 
 
-def make_talks(n: int) -> list[dict]:
+def make_talks(n: int, *, prefix: str = "burst") -> list[dict]:
     """N distinct talks: real pyvideo talks when the shared data is there, else the samples."""
     talks: list[dict] = []
     if PYVIDEO.is_file():
@@ -46,7 +56,7 @@ def make_talks(n: int) -> list[dict]:
                     continue
                 talks.append(
                     {
-                        "talk_id": f"burst-{len(talks):05d}",
+                        "talk_id": f"{prefix}-{len(talks):05d}",
                         "title": row["title"][:300],
                         "description": (row.get("description") or "")[:20000],
                         "speakers": [s for s in row.get("speakers") or [] if s][:5],
@@ -61,7 +71,7 @@ def make_talks(n: int) -> list[dict]:
         talks.append(
             {
                 **base,
-                "talk_id": f"burst-{len(talks):05d}",
+                "talk_id": f"{prefix}-{len(talks):05d}",
                 "title": f"{base['title']} ({len(talks)})",
             }
         )
@@ -69,21 +79,140 @@ def make_talks(n: int) -> list[dict]:
 
 
 def flow_run_counts(api_url: str) -> dict[str, int]:
-    deployments = httpx.post(f"{api_url}/deployments/filter", json={}).json()
+    deployments = httpx.post(f"{api_url}/deployments/filter", json={}, timeout=60).json()
     counts = {}
     for d in deployments:
         response = httpx.post(
             f"{api_url}/flow_runs/count",
             json={"flow_runs": {"deployment_id": {"any_": [d["id"]]}}},
+            timeout=60,
         )
         counts[d["name"]] = int(response.json())
     return counts
+
+
+def finished_runs(api_url: str, deployment: str) -> list[tuple[datetime, datetime]]:
+    """(start, end) of the completed flow runs of a deployment; [] while the API is busy."""
+    try:
+        return _finished_runs(api_url, deployment)
+    except httpx.HTTPError:
+        return []
+
+
+def _finished_runs(api_url: str, deployment: str) -> list[tuple[datetime, datetime]]:
+    deployments = httpx.post(f"{api_url}/deployments/filter", json={}, timeout=60).json()
+    ids = [d["id"] for d in deployments if d["name"] == deployment]
+    runs = httpx.post(
+        f"{api_url}/flow_runs/filter",
+        json={
+            "flow_runs": {
+                "deployment_id": {"any_": ids},
+                "state": {"type": {"any_": ["COMPLETED"]}},
+            },
+            "limit": 200,
+        },
+        timeout=60,
+    ).json()
+    return sorted(
+        (datetime.fromisoformat(r["start_time"]), datetime.fromisoformat(r["end_time"]))
+        for r in runs
+        if r.get("start_time") and r.get("end_time")
+    )
+
+
+def first_end_after(runs: list[tuple[datetime, datetime]], moment: datetime) -> datetime | None:
+    ends = [end for start, end in runs if start >= moment]
+    return min(ends) if ends else None
+
+
+def wait_warm(api_url: str, timeout_s: float) -> float:
+    """Seconds until the warm executor has loaded its models and announced itself."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            workers = httpx.post(
+                f"{api_url}/work_pools/{WARM_POOL}/workers/filter", json={}, timeout=30
+            ).json()
+        except httpx.HTTPError:
+            workers = []
+        if any(w["name"].startswith("warm-") for w in workers):
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise SystemExit("the warm executor did not come up")
+
+
+class Run:
+    """Posts talks and collects their timeline from the lake and the Prefect API."""
+
+    def __init__(self, stack: LocalStack, lake: Lake) -> None:
+        self.stack, self.lake = stack, lake
+        self.sent: dict[str, datetime] = {}
+        self.recorded: dict[str, datetime] = {}
+
+    def post(self, talk: dict) -> None:
+        body = json.dumps(talk, ensure_ascii=False).encode()
+        headers = signed_headers(body, "bench-secret")
+        self.sent[talk["talk_id"]] = datetime.now(UTC)  # before sending: the honest clock
+        response = httpx.post(
+            f"{self.stack.gateway_url}/hooks/talks", content=body, headers=headers, timeout=120
+        )
+        response.raise_for_status()
+        self.recorded[talk["talk_id"]] = datetime.now(UTC)
+
+    def wait(self, ids: list[str], timeout_s: float) -> pd.DataFrame:
+        """Per talk: seconds from send to recorded, tagged, covered, counts, recs."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            state = self.lake.read("enrichment_state", where=[("talk_id", "in", ids)])
+            done = state[state.status == "done"]
+            if len(done) == 2 * len(ids):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"timed out: {len(done)}/{2 * len(ids)} stages done")
+            time.sleep(1)
+        stage = {s: g.set_index("talk_id").updated_at for s, g in done.groupby("stage")}
+        api = self.stack.api_url
+        while True:  # counts and recommendations follow through their own (cold) runs
+            counts = finished_runs(api, "aggregate-tags")
+            recs = finished_runs(api, "build-recommendations")
+            last_tagged = max(stage["tags"][i] for i in ids)
+            counted = first_end_after(counts, last_tagged)
+            if counted is not None and first_end_after(recs, counted) is not None:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("timed out waiting for counts and recommendations")
+            time.sleep(1)
+        rows = []
+        for i in ids:
+            sent = self.sent[i]
+            counted = first_end_after(counts, stage["tags"][i])
+            rebuilt = first_end_after(recs, counted) if counted else None
+            rows.append(
+                {
+                    "recorded": (self.recorded[i] - sent).total_seconds(),
+                    "tagged": (stage["tags"][i] - sent).total_seconds(),
+                    "covered": (stage["image"][i] - sent).total_seconds(),
+                    "counts": (counted - sent).total_seconds() if counted else np.nan,
+                    "recs": (rebuilt - sent).total_seconds() if rebuilt else np.nan,
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def report(title: str, frame: pd.DataFrame) -> None:
+    print(f"\n{title} ({len(frame)} talks), seconds from the moment each request was sent:")
+    print(f"  {'':10s} {'p50':>7s} {'p95':>7s} {'max':>7s}")
+    for column in frame.columns:
+        values = frame[column].dropna().to_numpy()
+        p50, p95 = np.percentile(values, 50), np.percentile(values, 95)
+        print(f"  {column:10s} {p50:7.2f} {p95:7.2f} {values.max():7.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--talks", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8, help="concurrent posting threads")
+    parser.add_argument("--quiet", type=int, default=3, help="single talks on a quiet system")
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
 
@@ -95,63 +224,45 @@ def main() -> None:
     )
     stack = LocalStack(settings, server_port=free_port(), say=lambda m: print(f"• {m}"))
     stop_on_sigterm()
+    started = time.monotonic()
     stack.up()
     try:
+        print(f"• stack up in {time.monotonic() - started:.0f} s; warm executor ready after "
+              f"{wait_warm(stack.api_url, 600):.0f} s more")  # fmt: skip
         lake = Lake.from_settings(settings)
         load_directory(lake=lake)
+        run = Run(stack, lake)
+        quiet = []
+        for talk in make_talks(args.quiet, prefix="quiet"):
+            time.sleep(15)  # let the previous talk's follow-up runs settle: a quiet system
+            run.post(talk)
+            quiet.append(run.wait([talk["talk_id"]], args.timeout))
+        if quiet:
+            report("one talk, quiet system", pd.concat(quiet, ignore_index=True))
+
         talks = make_talks(args.talks)
-        posted_at: dict[str, datetime] = {}
-
-        def post(talk: dict) -> None:
-            body = json.dumps(talk, ensure_ascii=False).encode()
-            response = httpx.post(
-                f"{stack.gateway_url}/hooks/talks",
-                content=body,
-                headers=signed_headers(body, "bench-secret"),
-                timeout=60,
-            )
-            response.raise_for_status()
-            posted_at[talk["talk_id"]] = datetime.now(UTC)
-
+        time.sleep(15)
         start = time.monotonic()
         with ThreadPoolExecutor(args.clients) as pool:
-            list(pool.map(post, talks))
+            list(pool.map(run.post, talks))
         post_s = time.monotonic() - start
-        print(f"posted {len(talks)} talks in {post_s:.1f} s ({len(talks) / post_s:.1f} req/s)")
-        ids = [t["talk_id"] for t in talks]
-        while True:
-            state = lake.read("enrichment_state", where=[("talk_id", "in", ids)])
-            done = state[state.status == "done"]
-            if len(done) == 2 * len(ids):
-                break
-            if time.monotonic() - start > args.timeout:
-                raise SystemExit(f"timed out: {len(done)}/{2 * len(ids)} stages done")
-            time.sleep(1)
-        total_s = time.monotonic() - start
-        tagged = done[done.stage == "tags"].set_index("talk_id").updated_at
-        latency = np.array([(tagged[i] - posted_at[i]).total_seconds() for i in ids])
-        # The enrich run records itself after its last ledger write: wait for that record.
-        while True:
-            runs = lake.read("enrich_runs")
-            if runs.talks_tagged.sum() >= len(ids) or time.monotonic() - start > args.timeout:
-                break
-            time.sleep(1)
+        burst = run.wait([t["talk_id"] for t in talks], args.timeout)
+        print(f"\nposted {len(talks)} talks from {args.clients} clients in {post_s:.1f} s "
+              f"({len(talks) / post_s:.1f} req/s)")  # fmt: skip
+        report(f"burst of {len(talks)}", burst)
         counts = flow_run_counts(stack.api_url)
-        print(f"\ntalks                     {len(ids)}")
-        print(f"post -> tagged  p50       {np.percentile(latency, 50):.1f} s")
-        print(f"post -> tagged  p95       {np.percentile(latency, 95):.1f} s")
-        print(f"post -> tagged  max       {latency.max():.1f} s")
-        print(f"end to end (tags+covers)  {total_s:.1f} s, {len(ids) / total_s:.2f} talks/s")
-        print(f"flow runs created         {sum(counts.values())} {counts}")
+        print(f"\nflow runs created         {sum(counts.values())} {counts}")
+        runs = lake.read("enrich_runs")
         working = runs[runs.talks_tagged + runs.talks_imaged > 0]
         print(
             f"enrich runs with work     {len(working)} (talks per run: "
             f"{list(working.sort_values('started_at').talks_tagged)})"
         )
-        print(
-            f"model loads               {int(runs.model_loads.sum())} "
-            f"(tagger + cover backend per working run)"
-        )
+        log = (home / "logs" / "warm-executor.log").read_text(errors="replace")
+        preloads = sum(int(x.split("(")[1].split(")")[0]) for x in log.splitlines()
+                       if "models loaded (" in x)  # fmt: skip
+        print(f"model loads               {preloads} at executor start (off the hot path), "
+              f"{int(runs.model_loads.sum())} inside runs")  # fmt: skip
     finally:
         stack.down()
 

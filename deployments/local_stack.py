@@ -13,7 +13,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,10 @@ from podium.telemetry import analytics_off
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 WORK_POOLS = ("podium-cpu", "podium-gpu")
+# Event-driven model work runs here, in a long-lived process (deployments/warm_executor.py).
+WARM_POOL, WARM_QUEUE = "podium-gpu", "warm"
+# Seconds a child gets to stop after SIGTERM before its whole process group is killed.
+STOP_GRACE_S = 5.0
 
 
 def die_with_parent() -> None:
@@ -37,6 +42,38 @@ def die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
     except (OSError, AttributeError):
         pass
+
+
+def stop_groups(pgids: list[int], *, grace_s: float) -> None:
+    """SIGTERM every process group in `pgids`, then SIGKILL those with any member left after
+    `grace_s`: a child that ignores SIGTERM, or a worker's flow-run process, cannot outlive it."""
+    for pgid in pgids:
+        _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(_group_alive(p) for p in pgids):
+        time.sleep(0.1)
+    for pgid in pgids:
+        _signal_group(pgid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a non-zombie process is left in group `pgid`."""
+    import psutil
+
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != "zombie":
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
 
 
 def prefect_env(home: Path, port: int) -> dict[str, str]:
@@ -91,6 +128,70 @@ class StackError(RuntimeError):
     """A part of the local stack failed to start."""
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def prefect_api_for(settings: Settings, say: Callable[[str], None] = print) -> Iterator[str]:
+    """The one Prefect API a command and every process it starts (Dask workers) report to.
+
+    `PREFECT_API_URL` when set; else the configured server (`prefect.api_url`) when it
+    answers; else a temporary server started for this command and stopped when it ends.
+    Without this, each Dask worker process would start a temporary server of its own.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url = os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value()
+    process = None
+    if not url:
+        if _answers(f"{settings.prefect.api_url}/health"):
+            url = settings.prefect.api_url
+        else:
+            port = free_port()
+            home = settings.home.resolve() / "prefect-command"
+            home.mkdir(parents=True, exist_ok=True)
+            log = open(home / "server.log", "ab")  # noqa: SIM115 - closed below
+            process = subprocess.Popen(
+                server_command(port),
+                env=prefect_env(home, port),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+            url = f"http://127.0.0.1:{port}/api"
+            say(f"no Prefect server is configured: started one for this command at {url}")
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url  # inherited by every process this command starts
+    try:
+        if process is not None:
+            log_path = settings.home.resolve() / "prefect-command" / "server.log"
+            wait_healthy(
+                process, f"{url}/health", timeout_s=180, name="prefect server", log=log_path
+            )
+        with temporary_settings({PREFECT_API_URL: url}):
+            yield url
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+        if process is not None:
+            stop_groups([process.pid], grace_s=STOP_GRACE_S)
+            process.wait()
+            log.close()
+
+
 def port_free(host: str, port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex((host, port)) != 0
@@ -104,6 +205,7 @@ class LocalStack:
     server_port: int = 4200
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     say: Callable[[str], None] = print
+    _watchdog: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     @property
     def home(self) -> Path:
@@ -146,6 +248,21 @@ class LocalStack:
         )
         return env
 
+    def _watch(self, pid: int) -> None:
+        # A killed `podium up` cannot stop its children; the watchdog sees its pipe close and
+        # stops every group it was told about (children's children included).
+        if self._watchdog is None:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-m", "deployments.watchdog", str(STOP_GRACE_S)],
+                stdin=subprocess.PIPE,
+                cwd=PROJECT_DIR,
+                env=self.env(),
+                start_new_session=True,  # Ctrl-C on the terminal must not stop it first
+            )
+        assert self._watchdog.stdin is not None
+        self._watchdog.stdin.write(f"{pid}\n".encode())
+        self._watchdog.stdin.flush()
+
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -160,6 +277,7 @@ class LocalStack:
             preexec_fn=die_with_parent,
         )
         self.processes[name] = process
+        self._watch(process.pid)
         return process
 
     def _prefect(self, *args: str, timeout: float = 180) -> str:
@@ -220,9 +338,18 @@ class LocalStack:
                     "process",
                     "--name",
                     f"local-{pool}",
+                    # The `warm` queue belongs to the warm executor alone.
+                    "--work-queue",
+                    "default",
                 ],
             )
         self.say("workers: one process worker per pool")
+        self._spawn(
+            "warm-executor",
+            [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
+             "--queue", WARM_QUEUE],
+        )  # fmt: skip
+        self.say(f"warm executor on {WARM_POOL}/{WARM_QUEUE} (models load once, in process)")
 
     def start_gateway(self) -> None:
         gateway = self.settings.gateway
@@ -250,22 +377,14 @@ class LocalStack:
             if process.poll() is not None:
                 raise StackError(f"{name} stopped; see {self.home / 'logs' / (name + '.log')}")
 
-    def down(self) -> None:
-        """Stop every child: SIGTERM to its group, then SIGKILL after a grace period."""
-        for process in reversed(list(self.processes.values())):
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 15
+    def down(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop every child and what it started: SIGTERM to each process group, then SIGKILL
+        to every group still there after `grace_s` (a worker's flow-run processes included)."""
+        stop_groups([p.pid for p in self.processes.values()], grace_s=grace_s)
         for process in self.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                process.wait()
+            process.wait()
         self.processes.clear()
+        if self._watchdog is not None:
+            self._watchdog.stdin.close()  # type: ignore[union-attr]  # EOF: it exits
+            self._watchdog.wait(timeout=grace_s + 5)
+            self._watchdog = None

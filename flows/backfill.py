@@ -1,128 +1,309 @@
-"""The backfill flow: enrich thousands of talks in parallel chunks on a Dask cluster.
+"""The backfill flow: import a large source, then tag, draw covers, count tags and rebuild
+recommendations for every pending talk, chunk by chunk on a Dask cluster.
 
-The same tasks as `enrich`, fanned out with prefect-dask: a local cluster by default, an
-existing Dask cluster by address. Each Dask worker process loads the models once and keeps
-them for every chunk it is given.
+Stages run one after the other, each over all chunks: import (in the flow), embed (each talk's
+text encoded once into the lake's embedding cache), tags, covers (Dask tasks), counts and
+recommendations (in the flow). Each Dask worker process loads the models once and reads the
+tagged history once. What a run needs (the vocabulary) is checked before any work.
 """
 
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
+from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
 from flows.enrich import TAGGED_EVENT
-from flows.ingest import IngestRequest, ingest
 from flows.run_names import backfill_run_name
-from podium.devices import resolve_device
+from podium import warm_models
+from podium.embedding_cache import EmbeddingCache
 from podium.enrichment import outstanding
 from podium.events import bounded_ids
-from podium.images import build_image_backend
+from podium.ingest import frame_to_talks
 from podium.lake import Lake
 from podium.settings import get_settings
-from podium.tagging import build_tagger, load_history
+from podium.tagging import load_history
+from podium.tagging.history import embed_talks
 from podium.use_cases.enrich import EnrichResources, enrich_pending
 from podium.vocabulary import load_vocabulary
+from tasks.aggregate import count_tags, publish_tag_counts
+from tasks.ingest import parse_source, record_events_task, record_talks_task
+from tasks.recommend import build_recommendation_tables, publish_recommendations
+
+STAGES = ("import", "embed", "tags", "covers", "counts", "recommendations")
+# No dashboard: its default port is the gateway's, and nobody watches it during a backfill.
+LOCAL_CLUSTER = {"threads_per_worker": 1, "dashboard_address": None}
+
+Observer = Callable[[str, int, int], None]  # (stage, done, total)
+_observers: list[Observer] = []
 
 
-@lru_cache(maxsize=1)
-def _models(settings_key: str) -> tuple[Any, Any]:
-    # One load per worker process, reused by every chunk it runs; the key (the settings as
-    # JSON) makes changed settings load afresh.
-    settings = get_settings()
-    tagger = build_tagger(settings.tagging, device=resolve_device(settings.tagging.device))
-    backend = build_image_backend(settings.images, device=resolve_device(settings.images.device))
-    return tagger, backend
+@contextmanager
+def watch(observer: Observer) -> Iterator[None]:
+    """Call `observer(stage, done, total)` as a backfill in this process makes progress."""
+    _observers.append(observer)
+    try:
+        yield
+    finally:
+        _observers.remove(observer)
 
 
-@task(name="enrich-chunk", cache_policy=NO_CACHE)
-def enrich_chunk(talk_ids: list[str]) -> dict[str, Any]:
-    """Tag and draw covers for one chunk of pending talks in this worker process.
+def _progress(stage: str, done: int, total: int) -> None:
+    for observer in list(_observers):
+        observer(stage, done, total)
 
-    The chunk's talks are claimed like any enrich run's, so an `enrich` run working at the same
-    time (triggered by the import, or the safety net) never takes the same talk version.
-    """
+
+def _prepare_worker(torch_threads: int | None) -> None:
+    # Two worker processes on two cores: one torch thread each, not two each.
+    if torch_threads:
+        import torch
+
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
+
+
+def _one_batch(settings: Any, size: int) -> Any:
+    # A chunk is one batch: one tag write and one ledger commit per chunk, not one per 64
+    # talks (commits, not model time, dominate small batches at this scale).
+    enrich = settings.enrich.model_copy(update={"batch_size": max(1, size)})
+    return settings.model_copy(update={"enrich": enrich})
+
+
+_histories: dict[str, Any] = {}
+
+
+def _history(lake: Lake, encoder: Any, key: str) -> Any:
+    # Read once per worker process and backfill run: the history (speaker and organiser tags)
+    # does not change while the run writes model tags. The tagger masks each talk's own row.
+    if key not in _histories:
+        _histories.clear()
+        _histories[key] = load_history(lake=lake, encoder=encoder, cache=EmbeddingCache(lake))
+    return _histories[key]
+
+
+@task(name="embed-chunk", cache_policy=NO_CACHE)
+def embed_chunk(talk_ids: list[str], torch_threads: int | None = None) -> dict[str, Any]:
+    """Encode one chunk's talks into the embedding cache (what history and tagging read)."""
+    started = time.perf_counter()
+    _prepare_worker(torch_threads)
     settings = get_settings()
     lake = Lake.from_settings(settings)
-    loads = 0 if _models.cache_info().currsize else 2
-    tagger, backend = _models(settings.model_dump_json())
-    resources = EnrichResources(
+    tagger, loads = warm_models.tagger(settings)
+    talks = frame_to_talks(lake.read("talks", where=[("talk_id", "in", talk_ids)]))
+    if getattr(tagger, "encoder", None) is not None:
+        embed_talks(talks, encoder=tagger.encoder, cache=EmbeddingCache(lake))
+    return {"talks": len(talks), "model_loads": loads, "seconds": time.perf_counter() - started}
+
+
+def _chunk_resources(lake: Lake, settings: Any, size: int, run_key: str) -> EnrichResources:
+    """Enrichment resources of a worker process: its warm models, the run's history."""
+
+    def tagger(exclude: set[str]) -> tuple[Any, Any]:
+        model, _ = warm_models.tagger(settings)
+        encoder = getattr(model, "encoder", None)
+        if encoder is None:
+            return model, None
+        model.cache = EmbeddingCache(lake)  # the embed stage put every talk there
+        return model, _history(lake, encoder, run_key)
+
+    return EnrichResources(
         lake=lake,
-        settings=settings,
-        load_tagger=lambda exclude: (
-            tagger,
-            load_history(lake=lake, encoder=tagger.encoder, exclude_talk_ids=exclude),
-        ),
+        settings=_one_batch(settings, size),
+        load_tagger=tagger,
         load_vocabulary=lambda: load_vocabulary(lake=lake),
-        load_image_backend=lambda: backend,
+        load_image_backend=lambda: warm_models.image_backend(settings)[0],
     )
-    report = enrich_pending(resources, talk_ids=talk_ids, owner="backfill")
+
+
+def _enrich_chunk(
+    talk_ids: list[str], run_key: str, stage: str, torch_threads: int | None
+) -> dict[str, Any]:
+    # The chunk's talks are claimed like any enrich run's, so an `enrich` run working at the
+    # same time (the safety net, an edit's event) never takes the same talk version.
+    started = time.perf_counter()
+    _prepare_worker(torch_threads)
+    settings = get_settings()
+    lake = Lake.from_settings(settings)
+    loads_before = warm_models.loads()
+    report = enrich_pending(
+        _chunk_resources(lake, settings, len(talk_ids), run_key),
+        talk_ids=talk_ids,
+        owner=f"backfill-{run_key}",
+        stages=(stage,),
+    )
     return {
         "tagged": report.tagged,
         "covers": report.covers,
         "failed": report.failed,
-        "model_loads": loads,
+        "model_loads": warm_models.loads() - loads_before,
+        "seconds": time.perf_counter() - started,
     }
+
+
+@task(name="tag-chunk", cache_policy=NO_CACHE)
+def tag_chunk(talk_ids: list[str], run_key: str, torch_threads: int | None = None) -> dict:
+    """Tag one chunk of pending talks and record the outcomes."""
+    return _enrich_chunk(talk_ids, run_key, "tags", torch_threads)
+
+
+@task(name="cover-chunk", cache_policy=NO_CACHE)
+def cover_chunk(talk_ids: list[str], run_key: str) -> dict[str, Any]:
+    """Draw and store covers for one chunk of pending talks."""
+    return _enrich_chunk(talk_ids, run_key, "image", None)
+
+
+def _gather(stage: str, futures: list[Any], sizes: list[int]) -> list[dict[str, Any]]:
+    """Results in submission order, reporting progress (in talks) as chunks finish."""
+    total, done = sum(sizes), 0
+    results: list[Any] = [None] * len(futures)
+    waiting = set(range(len(futures)))
+    _progress(stage, 0, total)
+    while waiting:
+        for i in sorted(waiting):
+            futures[i].wait(timeout=0.2)
+            if futures[i].state.is_final():
+                results[i] = futures[i].result()
+                waiting.discard(i)
+                done += sizes[i]
+                _progress(stage, done, total)
+    return results
 
 
 @flow(
     name="backfill",
     flow_run_name=backfill_run_name,
-    task_runner=DaskTaskRunner(  # type: ignore[arg-type]  # prefect-dask's generic is narrower
-        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1}
-    ),
+    task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": 2, **LOCAL_CLUSTER}),  # type: ignore[arg-type]
 )
-def backfill(source: str | None = None, chunk_size: int = 500) -> dict[str, Any]:
-    """Import `source` (optional), then enrich every pending talk in chunks on Dask.
+def backfill(
+    source: str | None = None,
+    chunk_size: int = 500,
+    counts: bool = True,
+    recommendations: bool = True,
+    torch_threads: int | None = None,
+) -> dict[str, Any]:
+    """Import `source` (optional), then enrich every pending talk in chunks on Dask, count tags
+    and rebuild recommendations.
 
     Args:
-        source: a file or folder to import first (as `ingest` takes it); None to enrich what
+        source: a file or folder to import first (as `ingest` takes it); None to work on what
             is already pending.
         chunk_size: talks per Dask task.
+        counts: recount tag counts at the end.
+        recommendations: rebuild every event's recommendations at the end.
+        torch_threads: torch threads per Dask worker process (None: torch's default).
     """
     logger = get_run_logger()
     settings = get_settings()
-    if source:
-        ingest(IngestRequest(source=source))
     lake = Lake.from_settings(settings)
-    ids = outstanding(lake=lake, max_attempts=settings.enrich.max_attempts)
+    load_vocabulary(lake=lake)  # no vocabulary: fail now, not after the import
+    stages: dict[str, float] = {}
+    clock = time.perf_counter()
+    if source:
+        _progress("import", 0, 1)
+        parsed = parse_source(source)
+        record_talks_task(lake=lake, result=parsed)
+        record_events_task(lake=lake, result=parsed)
+        for error in parsed.errors[:20]:
+            logger.warning("rejected %s", error)
+        _progress("import", 1, 1)
+    stages["import"] = time.perf_counter() - clock
+
+    max_attempts = settings.enrich.max_attempts
+    ids = outstanding(lake=lake, max_attempts=max_attempts)
+    needs_tags = set(outstanding(lake=lake, max_attempts=max_attempts, stage="tags"))
+    needs_cover = set(outstanding(lake=lake, max_attempts=max_attempts, stage="image"))
     chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
-    results = [future.result() for future in enrich_chunk.map(chunks)] if chunks else []
-    tagged = [i for r in results for i in r["tagged"]]
+    run_key = str(flow_run.get_id() or time.time())
+    tag_chunks = [c for c in chunks if set(c) & needs_tags]
+    cover_chunks = [c for c in chunks if set(c) & needs_cover]
+
+    clock = time.perf_counter()
+    embedded = _gather(
+        "embed",
+        [embed_chunk.submit(c, torch_threads) for c in tag_chunks],
+        [len(c) for c in tag_chunks],
+    )
+    stages["embed"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    tagged = _gather(
+        "tags",
+        [tag_chunk.submit(c, run_key, torch_threads) for c in tag_chunks],
+        [len(c) for c in tag_chunks],
+    )
+    stages["tags"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    covered = _gather(
+        "covers",
+        [cover_chunk.submit(c, run_key) for c in cover_chunks],
+        [len(c) for c in cover_chunks],
+    )
+    stages["covers"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    if counts:
+        _progress("counts", 0, 1)
+        run = count_tags(lake=lake, talk_ids=None, full=True)
+        publish_tag_counts(lake=lake, run=run)
+        _progress("counts", 1, 1)
+    stages["counts"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    if recommendations:
+        _progress("recommendations", 0, 1)
+        result = build_recommendation_tables(lake=lake, settings=settings.recommend, event_ids=None)
+        publish_recommendations(result=result, settings=settings.recommend)
+        _progress("recommendations", 1, 1)
+    stages["recommendations"] = time.perf_counter() - clock
+
     summary = {
         "talks": len(ids),
         "chunks": len(chunks),
-        "tagged": len(tagged),
-        "covers": sum(r["covers"] for r in results),
-        "failed": sorted({i for r in results for i in r["failed"]}),
-        "model_loads": sum(r["model_loads"] for r in results),
+        "tagged": sum(len(r["tagged"]) for r in tagged),
+        "covers": sum(r["covers"] for r in covered),
+        "failed": sorted({i for r in tagged + covered for i in r["failed"]}),
+        "model_loads": sum(r["model_loads"] for r in embedded + tagged + covered),
+        "stages": {k: round(v, 2) for k, v in stages.items()},
+        "chunk_seconds": {
+            "embed": round(sum(r["seconds"] for r in embedded), 2),
+            "tags": round(sum(r["seconds"] for r in tagged), 2),
+            "covers": round(sum(r["seconds"] for r in covered), 2),
+        },
     }
     create_markdown_artifact(
         key="backfill-run",
         markdown="## Backfill\n\n```json\n" + json.dumps(summary, indent=2)[:5000] + "\n```\n",
-        description="talks, chunks and model loads of this backfill",
+        description="talks, chunks, stage times and model loads of this backfill",
     )
     logger.info("backfill: %s", {k: v for k, v in summary.items() if k != "failed"})
-    if tagged:
+    tagged_ids = [i for r in tagged for i in r["tagged"]]
+    if tagged_ids and not counts:
+        # Counts were left to aggregate-tags: tell it, as an enrich run would.
         emit_event(
             event=TAGGED_EVENT,
             resource={"prefect.resource.id": "podium.talks"},
-            payload=bounded_ids(tagged),
+            payload=bounded_ids(tagged_ids),
         )
     return summary
 
 
 def backfill_on(address: str | None, *, workers: int = 2) -> Any:
-    """The backfill flow on an existing Dask cluster (by address) or a local one of `workers`."""
-    runner = (
-        DaskTaskRunner(address=address)
-        if address
-        else DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1})
-    )
+    """The backfill flow on an existing Dask cluster (by address) or a local one of `workers`
+    processes (no dashboard), each with its share of this machine's cores for torch."""
+    if address:
+        return backfill.with_options(task_runner=DaskTaskRunner(address=address))  # type: ignore[arg-type]
+    runner = DaskTaskRunner(cluster_kwargs={"n_workers": workers, **LOCAL_CLUSTER})
     return backfill.with_options(task_runner=runner)  # type: ignore[arg-type]
+
+
+def local_torch_threads(workers: int) -> int:
+    """Torch threads per local worker process so that together they use every core once."""
+    return max(1, (os.cpu_count() or 1) // workers)

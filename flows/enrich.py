@@ -8,6 +8,7 @@ the artifacts, in that order: what drives the pipeline goes out before what deco
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from podium import event_catalog
 from podium.events import bounded_ids
 from podium.lake import Lake
 from podium.settings import get_settings
-from podium.use_cases.enrich import EnrichReport, enrich_pending
+from podium.use_cases.enrich import EnrichReport, EnrichResources, enrich_pending
 from tasks.enrich import enrich_resources
 from tasks.images import publish_cover_gallery
 
@@ -40,14 +41,35 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
     Returns:
         Counts: talks tagged, covers drawn, failures, model loads.
     """
+    return enrich_and_report(enrich_resources(get_settings()), limit=limit)
+
+
+def enrich_and_report(
+    resources: EnrichResources,
+    *,
+    limit: int | None = None,
+    count_loads: Callable[[], int] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the use-case in this flow run, then the event, the run record and the artifacts.
+
+    Args:
+        resources: lake, settings and model loaders (cold: loaded now; warm: already loaded).
+        limit: enrich at most this many talks.
+        count_loads: the process's count of real model loads, when models may already be
+            loaded (the warm executor); the summary reports the loads this run caused.
+        extra: more fields for the summary.
+    """
     started = datetime.now(UTC)
-    settings = get_settings()
+    settings = resources.settings
     logger = get_run_logger()
-    resources = enrich_resources(settings)
+    loads_before = count_loads() if count_loads else 0
     lake = resources.lake
     run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
     report = enrich_pending(resources, limit=limit, owner=run_id, logger=logger)
     rename_run(name_enrich(len(report.talks)))  # the UI's run list says what it worked on
+    if count_loads:
+        report.model_loads = count_loads() - loads_before
 
     summary: dict[str, Any] = {
         "talks": len(report.talks),
@@ -59,6 +81,7 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
         "superseded": sorted(set(report.superseded)),
         "model_loads": report.model_loads,
         "batch_size": settings.enrich.batch_size,
+        **(extra or {}),
     }
     logger.info(
         "enrich: %d talks, %d tagged, %d covers, %d failed for good, %d model loads",

@@ -325,17 +325,37 @@ def backfill(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Local cluster worker processes.")] = 2,
 ) -> None:
-    """Enrich thousands of talks in parallel chunks on Dask (the same tasks as enrich)."""
-    from flows.backfill import backfill_on
+    """Import, tag, draw covers, count tags and rebuild recommendations for thousands of
+    talks, in parallel chunks on Dask (a progress bar per stage)."""
+    from deployments.local_stack import prefect_api_for
+    from flows.backfill import backfill_on, local_torch_threads, watch
+    from podium.vocabulary import load_vocabulary
 
     if source is not None and not source.exists():
         raise CliError(f"{source}: no such file or folder")
+    load_vocabulary(lake=_lake())  # what the run needs, checked before any work
     flow = backfill_on(dask_address, workers=workers)
-    summary = flow(source=str(source) if source else None, chunk_size=chunk_size)
+    threads = None if dask_address else local_torch_threads(workers)
+    with prefect_api_for(_settings(), say=console.print), _progress() as progress:
+        bars: dict[str, int] = {}
+
+        def show(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = progress.add_task(stage, total=total)
+            progress.update(bars[stage], completed=done, total=total)
+
+        with watch(show):
+            summary = flow(
+                source=str(source) if source else None,
+                chunk_size=chunk_size,
+                torch_threads=threads,
+            )
+    total = sum(summary["stages"].values()) or 1.0
     console.print(
         f"backfill: {summary['talks']} talks in {summary['chunks']} chunks, "
         f"{summary['tagged']} tagged, {summary['covers']} covers, {len(summary['failed'])} "
-        f"failed, {summary['model_loads']} model loads"
+        f"failed, {summary['model_loads']} model loads, {total:.0f} s: "
+        + ", ".join(f"{k} {v / total:.0%}" for k, v in summary["stages"].items())
     )
 
 

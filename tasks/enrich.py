@@ -31,3 +31,28 @@ def enrich_resources(settings: Any) -> EnrichResources:
     resources = EnrichResources.from_settings(settings)
     resources.step = prefect_step
     return resources
+
+
+def warm_enrich_resources(settings: Any) -> EnrichResources:
+    """Like `enrich_resources`, with the models this process keeps loaded (`warm_models`).
+
+    The tagger stays loaded across runs; its neighbour history is read afresh each run, since
+    talks tagged by earlier runs join it.
+    """
+    from podium import warm_models
+    from podium.tagging import load_history
+
+    resources = enrich_resources(settings)
+    lake = resources.lake
+
+    def tagger(exclude: set[str]) -> tuple[Any, Any]:
+        model, _ = warm_models.tagger(settings)
+        encoder = getattr(model, "encoder", None)
+        history = (
+            load_history(lake=lake, encoder=encoder, exclude_talk_ids=exclude) if encoder else None
+        )
+        return model, history
+
+    resources.load_tagger = tagger
+    resources.load_image_backend = lambda: warm_models.image_backend(settings)[0]
+    return resources

@@ -227,6 +227,7 @@ def enrich_pending(
     limit: int | None = None,
     talk_ids: list[str] | None = None,
     owner: str = "",
+    stages: tuple[str, ...] = STAGES,
     logger: logging.Logger | logging.LoggerAdapter[Any] = log,
 ) -> EnrichReport:
     """Tag and draw covers for pending talks, batch by batch, until nothing is left.
@@ -240,6 +241,7 @@ def enrich_pending(
         limit: claim at most this many talks in all; None for every pending talk.
         talk_ids: only these talks (a backfill chunk); None for all.
         owner: who works (a flow-run id), recorded in the claims.
+        stages: the stages to work ("tags", "image"); a backfill runs them one after another.
         logger: where progress goes (the flow passes its run logger).
     """
     settings, lake = resources.settings, resources.lake
@@ -249,7 +251,7 @@ def enrich_pending(
     tried: dict[str, set[str]] = {stage: set() for stage in STAGES}
     for _ in range(conf.max_passes):
         claimed_before = report.batches
-        for stage in STAGES:
+        for stage in stages:
             while limit is None or len(report.talks) < limit or tried[stage] < report.talks:
                 scoped = limit is not None and len(report.talks) >= limit
                 room = conf.batch_size if limit is None or scoped else limit - len(report.talks)

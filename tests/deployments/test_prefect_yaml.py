@@ -81,7 +81,9 @@ def test_event_chain_matches_what_the_code_emits() -> None:
     expects: dict[str, set[str]] = {}
     for name, _, trigger in TRIGGERS:
         expects.setdefault(name, set()).update(trigger["expect"])
-    assert TALK_SUBMITTED in expects["ingest"]
+    # No relay: the gateway's event starts tagging directly; ingest serves batch imports.
+    assert TALK_SUBMITTED in expects["enrich-warm"]
+    assert "ingest" not in expects
     assert INGESTED_EVENT in expects["enrich"]
     assert TAGGED_EVENT in expects["aggregate-tags"]
     assert TALK_REMOVED in expects["aggregate-tags"]
@@ -110,6 +112,21 @@ def test_gpu_work_on_the_gpu_pool_and_serial_enrichment() -> None:
     assert trigger["schedule_after"] >= trigger["within"] > 0
     assert DEPLOYMENTS["enrich"]["schedules"], "a safety-net schedule picks up deferred talks"
     assert DEPLOYMENTS["build-recommendations"]["schedules"]
+
+
+def test_warm_queue_is_served_by_the_warm_executor_alone() -> None:
+    from deployments.local_stack import WARM_POOL, WARM_QUEUE
+    from deployments.warm_executor import FLOWS
+
+    warm = DEPLOYMENTS["enrich-warm"]
+    assert (warm["work_pool"]["name"], warm["work_pool"]["work_queue_name"]) == (
+        WARM_POOL,
+        WARM_QUEUE,
+    )
+    queued = {n for n, d in DEPLOYMENTS.items() if d["work_pool"].get("work_queue_name")}
+    assert set(FLOWS) == queued
+    trigger = warm["triggers"][0]
+    assert trigger["schedule_after"] >= trigger["within"] > 0
 
 
 def test_no_secrets_in_the_yaml() -> None:

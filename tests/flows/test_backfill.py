@@ -1,29 +1,53 @@
 """The backfill flow on a real local Dask cluster (2 worker processes) and a real Prefect
-server: sample talks imported, enriched in chunks, models loaded once per worker process."""
+server: sample talks imported, embedded, tagged and covered in chunks (models loaded once per
+worker process), tag counts and recommendations rebuilt; the vocabulary checked before work.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from flows.backfill import backfill_on
+import pytest
+
+from flows.backfill import STAGES, backfill_on, watch
 from podium.demo import SAMPLE_DIR
 from podium.lake import Lake
-from podium.vocabulary import read_vocabulary_file, save_vocabulary
+from podium.vocabulary import VocabularyError, read_vocabulary_file, save_vocabulary
 
 
-def test_backfill_enriches_every_chunk_on_dask(prefect_server: str, settings, tmp_path: Path):
-    lake = Lake.from_settings(settings)
-    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
-    talks = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))[:16]
+def _source(tmp_path: Path, n: int) -> Path:
+    talks = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))[:n]
     source = tmp_path / "talks.json"
     source.write_text(json.dumps(talks), encoding="utf-8")
+    return source
 
-    summary = backfill_on(None, workers=2)(source=str(source), chunk_size=4)
+
+def test_backfill_runs_every_stage_on_dask(prefect_server: str, settings, tmp_path: Path):
+    lake = Lake.from_settings(settings)
+    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
+    source = _source(tmp_path, 16)
+    seen: dict[str, tuple[int, int]] = {}
+
+    with watch(lambda stage, done, total: seen.__setitem__(stage, (done, total))):
+        summary = backfill_on(None, workers=2)(source=str(source), chunk_size=4, torch_threads=1)
 
     assert summary["talks"] == 16 and summary["chunks"] == 4
     assert summary["tagged"] == 16 and summary["covers"] == 16 and not summary["failed"]
-    assert 2 <= summary["model_loads"] <= 4, "once per worker process, not once per chunk"
+    assert 2 <= summary["model_loads"] <= 4, "once per model and worker process, not per chunk"
+    assert set(summary["stages"]) == set(STAGES)
+    assert seen == {s: (16, 16) for s in ("embed", "tags", "covers")} | {
+        s: (1, 1) for s in ("import", "counts", "recommendations")
+    }, "every stage reported to the end"
     state = lake.read("enrichment_state")
     assert (state.status == "done").sum() == 32
-    assert set(lake.read("talk_images").talk_id) == {t["talk_id"] for t in talks}
+    talk_ids = {t["talk_id"] for t in json.loads(source.read_text(encoding="utf-8"))}
+    assert set(lake.read("talk_images").talk_id) == talk_ids
+    assert not lake.read("tag_counts").empty, "tag counts follow the new tags"
+
+
+def test_no_vocabulary_fails_before_any_work(prefect_server: str, settings, tmp_path: Path):
+    lake = Lake.from_settings(settings)
+    with pytest.raises(VocabularyError, match="no tag vocabulary"):
+        backfill_on(None, workers=1)(source=str(_source(tmp_path, 4)), chunk_size=4)
+    assert lake.read("talks").empty, "nothing was imported"

@@ -1,0 +1,39 @@
+"""The warm enrich flow: what a speaker's submission runs, in a process whose models are loaded.
+
+The gateway's `podium.talk.submitted` event triggers the `enrich-warm` deployment directly (no
+ingest relay); its runs sit in the `warm` queue of the GPU pool, where a warm executor
+(`deployments/warm_executor.py`) runs them in its own process with the tagger and the cover
+backend already loaded. The loop, the claims, the batching and the records are those of
+`enrich` (`podium.use_cases.enrich`); only where the models come from differs. The cold
+`enrich` deployment's schedule stays the safety net for anything lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from flows.enrich import enrich_and_report
+from flows.run_names import enrich_run_name
+from podium import warm_models
+from podium.settings import get_settings
+from tasks.enrich import warm_enrich_resources
+
+
+@flow(name="enrich-warm", flow_run_name=enrich_run_name, log_prints=False)
+def enrich_warm(talk_ids: list[str] | None = None) -> dict[str, Any]:
+    """Tag and draw covers for every pending talk with the process's loaded models.
+
+    Args:
+        talk_ids: the talks of the event that triggered the run, for the record; the run takes
+            every pending talk (a burst's other talks included), so this never narrows it.
+
+    Returns:
+        Counts: talks tagged, covers drawn, failures, model loads (0 when warm).
+    """
+    return enrich_and_report(
+        warm_enrich_resources(get_settings()),
+        count_loads=warm_models.loads,
+        extra={"triggered_by": len(talk_ids or [])},
+    )

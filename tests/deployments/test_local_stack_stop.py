@@ -1,0 +1,111 @@
+"""Stopping the local stack leaves no process behind, also when `podium up` itself is killed.
+
+Real: `LocalStack._spawn` starting real child processes (shell scripts that start a child of
+their own, one of them ignoring SIGTERM, like a worker busy with a flow-run process), real
+signals, the real watchdog process. No Prefect server is needed for this.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+
+from deployments.local_stack import PROJECT_DIR, LocalStack
+from podium.settings import Settings
+
+# A child that ignores SIGTERM and has a child of its own; and a plain one with a child.
+STUBBORN = ["bash", "-c", "trap '' TERM; sleep 300 & wait; sleep 300"]
+PLAIN = ["bash", "-c", "sleep 300 & wait"]
+
+
+def _tree(pid: int) -> list[int]:
+    process = psutil.Process(pid)
+    return [pid] + [c.pid for c in process.children(recursive=True)]
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _wait_gone(pids: list[int], timeout_s: float) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while _alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _alive(pids)
+
+
+def _wait_children(pid: int, n: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(psutil.Process(pid).children()) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_stop_escalates_to_sigkill_for_the_whole_group(tmp_path: Path) -> None:
+    stack = LocalStack(Settings(home=tmp_path), say=lambda _: None)
+    stubborn = stack._spawn("stubborn", STUBBORN)
+    plain = stack._spawn("plain", PLAIN)
+    for process in (stubborn, plain):
+        _wait_children(process.pid, 1)
+    pids = _tree(stubborn.pid) + _tree(plain.pid)
+    assert len(pids) == 4
+    started = time.monotonic()
+    stack.down(grace_s=1.0)
+    assert _wait_gone(pids, 5) == []
+    assert time.monotonic() - started < 8, "the stubborn child was killed after the grace period"
+
+
+PARENT = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    import psutil
+    from deployments.local_stack import LocalStack
+    from podium.settings import Settings
+    stack = LocalStack(Settings(home=Path(sys.argv[1])), say=lambda _: None)
+    pids = []
+    for name, args in (("stubborn", %r), ("plain", %r)):
+        process = stack._spawn(name, args)
+        deadline = time.monotonic() + 10
+        while not psutil.Process(process.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids += [process.pid] + [c.pid for c in psutil.Process(process.pid).children()]
+    print(json.dumps(pids), flush=True)
+    time.sleep(300)
+    """
+) % (STUBBORN, PLAIN)
+
+
+def test_a_killed_parent_leaves_no_children(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        cwd=PROJECT_DIR,
+        env=env,
+        text=True,
+    )
+    try:
+        pids = json.loads(parent.stdout.readline())  # type: ignore[union-attr]
+        assert len(_alive(pids)) == 4
+        parent.send_signal(signal.SIGKILL)  # a forced stop: no cleanup code runs in it
+        parent.wait()
+        assert _wait_gone(pids, 15) == [], "children and their children outlived the parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
