@@ -260,7 +260,7 @@ def backfill(
     if recommendations:
         _progress("recommendations", 0, 1)
         result = build_recommendation_tables(lake=lake, settings=settings.recommend, event_ids=None)
-        publish_recommendations(result=result, settings=settings.recommend)
+        publish_recommendations(result=result, settings=settings.recommend, lake=lake)
         _progress("recommendations", 1, 1)
     stages["recommendations"] = time.perf_counter() - clock
 

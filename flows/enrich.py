@@ -99,6 +99,8 @@ def enrich_and_report(
             resource={"prefect.resource.id": "podium.talks"},
             payload=bounded_ids(report.tagged),
         )
+    if not report.talks:
+        return summary  # nothing was pending (a safety-net tick, a run folded into another)
     lake.append(
         "enrich_runs",
         pd.DataFrame(
