@@ -511,6 +511,64 @@ def _patched_environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+# ---- the Prefect server stops while talks are posted ----------------------------------------
+
+
+@scenario("prefect-server-down")
+def prefect_server_down(args: argparse.Namespace) -> Outcome:
+    """The whole local stack runs; the Prefect server is stopped, talks are posted (the gateway
+    answers `deferred`), the server is started again on its database: the enrich safety-net
+    schedule must enrich every talk, each once. Recovery is counted from the restart."""
+    from deployments.local_stack import LocalStack
+    from podium.demo import SAMPLE_DIR, load_directory
+    from podium.settings import Settings
+
+    home = Path(tempfile.mkdtemp(prefix="podium-faults-"))
+    settings = Settings(
+        home=home,
+        lake={"url": str(home / "lake")},
+        gateway={"port": free_port(), "secret": SECRET},
+    )
+    samples = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))
+    talks = [{**samples[i % len(samples)], "talk_id": f"down-{i:04d}"} for i in range(args.talks)]
+    ids = [t["talk_id"] for t in talks]
+    stack = LocalStack(settings, server_port=free_port(), say=lambda _: None)
+    stack.up()
+    try:
+        lake = Lake.from_settings(settings)
+        load_directory(lake=lake)
+        _stop(stack.processes["prefect-server"])  # Prefect goes down
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda t: post(stack.gateway_url, "/hooks/talks", t), talks))
+        statuses = [a.status_code for a in answers]
+        deferred = sum(a.status_code == 202 and a.json()["event"] == "deferred" for a in answers)
+        if any(code not in (200, 202) for code in statuses):
+            raise RuntimeError(f"gateway answers while Prefect was down: {statuses}")
+        stack.start_server()  # same port, same database
+        restarted = time.monotonic()
+        done: set[str] = set()
+        while time.monotonic() - restarted < args.timeout:
+            state = lake.read("enrichment_state", where=[("talk_id", "in", ids)])
+            finished = state[state.status == "done"].groupby("talk_id").size()
+            done = set(finished[finished == 2].index)
+            if len(done) == len(ids):
+                break
+            time.sleep(2)
+        recover = time.monotonic() - restarted
+        time.sleep(5)  # let a run still in flight record itself
+        runs = lake.read("enrich_runs")
+        tagged = int(runs.talks_tagged.sum()) if not runs.empty else 0
+    finally:
+        stack.down()
+    return Outcome(
+        len(ids),
+        len(ids) - len(done),
+        max(0, tagged - len(ids)),
+        recover if len(done) == len(ids) else None,
+        f"{deferred} answered deferred; {tagged} talk taggings in {len(runs)} enrich runs",
+    )
+
+
 # ---- the table --------------------------------------------------------------------------------
 
 
@@ -519,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)}")
     parser.add_argument("--talks", type=int, default=40, help="talks per scenario")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--timeout", type=float, default=600, help="longest recovery waited")
     args = parser.parse_args(argv)
     names = args.scenarios or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
