@@ -198,13 +198,15 @@ def record_talks(
     by_id: dict[str, list[tuple[SourceOrder, Change]]] = {}
     for change in [*changes, *talks, *removed]:
         by_id.setdefault(_change_id(change), []).append((order_of(change), change))
-    winners: dict[str, Change] = {i: latest(c) for i, c in by_id.items()}  # type: ignore[misc]
+    winners: dict[str, Change] = {i: latest(c) for i, c in by_id.items()}
     report = IngestReport()
     if not winners:
         return report
     ids = list(winners)
     existing = lake.read("talks", where=[("talk_id", "in", ids)])
-    existing = existing.set_index("talk_id") if not existing.empty else existing
+    if not existing.empty:
+        # One row per id; a lake written by the old first-write race may hold two.
+        existing = existing.drop_duplicates("talk_id", keep="last").set_index("talk_id")
     live_ids = [i for i, c in winners.items() if isinstance(c, Talk)]
     state = lake.read(
         "enrichment_state",
