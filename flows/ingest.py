@@ -69,6 +69,7 @@ def ingest(request: IngestRequest) -> dict[str, Any]:
         + [{"talk_id": i, "change": "updated"} for i in report.updated]
         + [{"talk_id": i, "change": "unchanged"} for i in report.unchanged]
         + [{"talk_id": i, "change": "removed"} for i in report.removed]
+        + [{"talk_id": i, "change": "stale: older than the lake's version"} for i in report.stale]
         + [{"talk_id": i, "change": "recorded by gateway"} for i in request.talk_ids]
         + [{"talk_id": e.split(":")[0], "change": f"rejected: {e}"} for e in errors]
     )
