@@ -218,7 +218,8 @@ def record_talks(
     # two writes below) is queued again when the client retries.
     known = set(zip(state.talk_id, state.stage, state.content_hash, strict=True))
 
-    rows: list[dict] = []
+    rows: list[dict] = []  # tombstones
+    writes: list[Talk] = []  # new versions
     needs_enrichment: list[Talk] = []
     for talk_id, change in winners.items():
         order = order_of(change)
@@ -238,20 +239,22 @@ def record_talks(
             continue
         if row is None:
             report.new.append(talk_id)
-            rows.append(talks_to_frame([change], now=now).iloc[0].to_dict())
+            writes.append(change)
         elif row["record_hash"] == change.record_hash():
             report.unchanged.append(talk_id)
             if newer:  # same content at a later version: move the row's order forward
-                rows.append(talks_to_frame([change], now=now).iloc[0].to_dict())
+                writes.append(change)
         else:
             report.updated.append(talk_id)
-            rows.append(talks_to_frame([change], now=now).iloc[0].to_dict())
+            writes.append(change)
         # A stage is only re-run when the content it reads changed, whatever else changed.
         if any((talk_id, stage, change.content_hash) not in known for stage in STAGES):
             needs_enrichment.append(change)
 
-    if rows:
-        lake.upsert("talks", pd.DataFrame(rows), changed_when=IN_SOURCE_ORDER)
+    frames = [f for f in (talks_to_frame(writes, now=now), pd.DataFrame(rows)) if not f.empty]
+    if frames:
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        lake.upsert("talks", frame, changed_when=IN_SOURCE_ORDER)
     if needs_enrichment:
         lake.upsert("enrichment_state", _pending_rows(needs_enrichment, now))
         report.pending = [t.talk_id for t in needs_enrichment]
