@@ -64,6 +64,7 @@ def ingest_rows(
         ("updated", report.updated),
         ("unchanged", report.unchanged),
         ("removed", report.removed),
+        ("stale: older than the lake's version", report.stale),
         ("recorded by gateway", recorded_by_gateway),
     ):
         for talk_id in ids:

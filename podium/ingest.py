@@ -198,13 +198,15 @@ def record_talks(
     by_id: dict[str, list[tuple[SourceOrder, Change]]] = {}
     for change in [*changes, *talks, *removed]:
         by_id.setdefault(_change_id(change), []).append((order_of(change), change))
-    winners: dict[str, Change] = {i: latest(c) for i, c in by_id.items()}  # type: ignore[misc]
+    winners: dict[str, Change] = {i: latest(c) for i, c in by_id.items()}
     report = IngestReport()
     if not winners:
         return report
     ids = list(winners)
     existing = lake.read("talks", where=[("talk_id", "in", ids)])
-    existing = existing.set_index("talk_id") if not existing.empty else existing
+    if not existing.empty:
+        # One row per id; a lake written by the old first-write race may hold two.
+        existing = existing.drop_duplicates("talk_id", keep="last").set_index("talk_id")
     live_ids = [i for i, c in winners.items() if isinstance(c, Talk)]
     state = lake.read(
         "enrichment_state",
@@ -216,7 +218,8 @@ def record_talks(
     # two writes below) is queued again when the client retries.
     known = set(zip(state.talk_id, state.stage, state.content_hash, strict=True))
 
-    rows: list[dict] = []
+    rows: list[dict] = []  # tombstones
+    writes: list[Talk] = []  # new versions
     needs_enrichment: list[Talk] = []
     for talk_id, change in winners.items():
         order = order_of(change)
@@ -236,20 +239,22 @@ def record_talks(
             continue
         if row is None:
             report.new.append(talk_id)
-            rows.append(talks_to_frame([change], now=now).iloc[0].to_dict())
+            writes.append(change)
         elif row["record_hash"] == change.record_hash():
             report.unchanged.append(talk_id)
             if newer:  # same content at a later version: move the row's order forward
-                rows.append(talks_to_frame([change], now=now).iloc[0].to_dict())
+                writes.append(change)
         else:
             report.updated.append(talk_id)
-            rows.append(talks_to_frame([change], now=now).iloc[0].to_dict())
+            writes.append(change)
         # A stage is only re-run when the content it reads changed, whatever else changed.
         if any((talk_id, stage, change.content_hash) not in known for stage in STAGES):
             needs_enrichment.append(change)
 
-    if rows:
-        lake.upsert("talks", pd.DataFrame(rows), changed_when=IN_SOURCE_ORDER)
+    frames = [f for f in (talks_to_frame(writes, now=now), pd.DataFrame(rows)) if not f.empty]
+    if frames:
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        lake.upsert("talks", frame, changed_when=IN_SOURCE_ORDER)
     if needs_enrichment:
         lake.upsert("enrichment_state", _pending_rows(needs_enrichment, now))
         report.pending = [t.talk_id for t in needs_enrichment]

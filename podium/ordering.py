@@ -16,8 +16,12 @@ after it loses to it like to any newer version.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # Sequence numbers are decimal strings of up to 40 digits; zero-padded they compare as text,
 # which lets the lake compare them inside a MERGE predicate.
@@ -85,7 +89,7 @@ def parse_sequence(value: object) -> int | None:
     return int(value)
 
 
-def latest(changes: list[tuple[SourceOrder, object]]) -> object:
+def latest(changes: Sequence[tuple[SourceOrder, T]]) -> T:
     """The change that wins among several of one talk, given in arrival order.
 
     Folding in arrival order and replacing the winner unless the newcomer is older by source

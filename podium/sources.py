@@ -353,7 +353,7 @@ def parse_dynamodb_stream(payload: Any) -> ParseResult:
         # Sequence order first (a batch may list records out of order), then position.
         items.sort(key=lambda item: (_order(item[1]).sequence or 0, item[0]))
         winner = latest([(_order(change), (index, change)) for index, change in items])
-        winners.append(winner)  # type: ignore[arg-type]
+        winners.append(winner)
     result = ParseResult(errors=unordered.errors, skipped=unordered.skipped)
     for _, change in sorted(winners, key=lambda item: item[0]):
         if isinstance(change, Talk):

@@ -61,7 +61,10 @@ class GroupCommitter:
     def _write(self, batch: list[_Pending]) -> None:
         # Requests in arrival order, each in its own order: record_talks lets the source order
         # (sequence numbers, updated_at) decide between them, arrival only breaks ties.
-        changes = [c for item in batch for c in (*item.talks, *item.removed)]
+        changes: list[Talk | str] = []
+        for item in batch:
+            changes += item.talks
+            changes += item.removed
         try:
             report = record_talks(lake=self.lake, changes=changes)
             self.writes += 1

@@ -320,3 +320,19 @@ def test_record_events_repeated_id_last_wins(lake: Lake) -> None:
     assert changed == ["e1"]
     row = lake.read("events").iloc[0]
     assert row["name"] == "New" and row.starts_on == date(2027, 5, 1)
+
+
+def test_a_talks_table_from_before_source_order_gains_its_columns(lake: Lake) -> None:
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from podium.lake import SCHEMAS
+
+    old_schema = pa.schema([f for f in SCHEMAS["talks"] if not f.name.startswith("source_")])
+    old_rows = talks_to_frame([talk("a")]).drop(columns=["source_sequence", "source_updated_at"])
+    write_deltalake(lake.table_uri("talks"), pa.Table.from_pandas(old_rows, schema=old_schema))
+    report = record_talks(lake=lake, talks=[talk("a", title="Edited", updated_at=at(5))])
+    assert report.updated == ["a"]
+    row = stored(lake, "a")
+    assert row.title == "Edited" and row.source_updated_at == at(5)
+    assert record_talks(lake=lake, talks=[talk("a", updated_at=at(4))]).stale == ["a"]

@@ -1,0 +1,30 @@
+"""bench/faults.py scenarios run as tests (slow: each starts real processes and waits for them).
+
+Real: the gateway process, a moto S3 server and a TCP proxy process standing for the S3
+endpoint, kill -9 of that proxy mid-write, repeated and shuffled DynamoDB stream deliveries.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "faults.py"
+
+
+def _faults():  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location("faults_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("name", ["dynamodb-order", "aggregate-tags-killed", "s3-endpoint-killed"])
+def test_scenario_loses_nothing_and_duplicates_nothing(name: str, capsys) -> None:
+    assert _faults().main([name, "--talks", "16"]) == 0, capsys.readouterr().out
