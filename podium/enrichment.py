@@ -331,6 +331,48 @@ def record(
     return result
 
 
+def requeue_rewritten(*, lake: Lake, stage: str, computed: dict[str, str]) -> list[str]:
+    """After writing results outside a claim: hand back talks rewritten in the meantime.
+
+    A writer that holds no claim (retag) checks versions before writing, but an edit can land
+    between that check and its commit, and an enrich run may even finish the edit first. Its
+    row for the new version is then made pending again, so the edit's results are written
+    last. Returns the ids handed back.
+
+    Args:
+        lake: the lake.
+        stage: the ledger stage the results belong to.
+        computed: talk id -> the content hash the written results were computed from.
+    """
+    if not computed:
+        return []
+    current = current_versions(lake=lake, talk_ids=sorted(computed))
+    moved = {i: h for i, h in current.items() if h != computed[i]}
+    if not moved:
+        return []
+    now = datetime.now(UTC)
+    source = pa.table(
+        {
+            "talk_id": pa.array(list(moved), pa.string()),
+            "stage": pa.array([stage] * len(moved), pa.string()),
+            "content_hash": pa.array(list(moved.values()), pa.string()),
+            "now": pa.array([now] * len(moved), _ts),
+        }
+    )
+    lake.update_matched(
+        TABLE,
+        source,
+        on="t.talk_id = s.talk_id AND t.stage = s.stage",
+        clauses=[
+            (
+                "t.content_hash = s.content_hash AND t.status IN ('done', 'running')",
+                {"status": "'pending'", "attempts": "0", "updated_at": "s.now", **_RELEASE},
+            )
+        ],
+    )
+    return sorted(moved)
+
+
 def failed_talks(*, lake: Lake) -> pd.DataFrame:
     """Rows of talks whose enrichment failed for good, for reports."""
     state = lake.read(TABLE)

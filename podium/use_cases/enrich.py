@@ -270,7 +270,8 @@ def enrich_pending(
                 tried[stage] |= set(work.attempts)
                 if work.retried_alone:
                     logger.warning("retrying %s of a crashed batch alone", work.ids[:1])
-                _run_claim(resources, models, work, report, logger)
+                superseded = _run_claim(resources, models, work, report, logger)
+                tried[stage] -= set(superseded)  # their new version is new work
         if report.batches == claimed_before:
             break
         report.passes += 1
@@ -290,7 +291,8 @@ def _run_claim(
     work: enrichment.Claim,
     report: EnrichReport,
     logger: logging.Logger | logging.LoggerAdapter[Any],
-) -> None:
+) -> list[str]:
+    """Work one claim and record it; returns the talks superseded by an edit meanwhile."""
     lake, settings = resources.lake, resources.settings
     talks = work.talks
     if work.stage == "tags":
@@ -338,3 +340,4 @@ def _run_claim(
         logger.warning("%s stage of %s failed: %s", work.stage, talk_id, message)
     if recorded.superseded:
         logger.info("%s edited meanwhile: the new version stays pending", recorded.superseded)
+    return recorded.superseded
