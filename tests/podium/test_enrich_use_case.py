@@ -157,3 +157,16 @@ def test_results_written_after_an_edit_was_enriched_requeue_the_edit(lake) -> No
     assert requeue_rewritten(lake=lake, stage="tags", computed={"a": v1.content_hash}) == ["a"]
     assert outstanding(lake=lake, max_attempts=3, stage="tags") == ["a"]
     assert requeue_rewritten(lake=lake, stage="tags", computed={"a": v2.content_hash}) == []
+
+
+def test_the_use_case_imports_no_prefect_flows_or_tasks() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, podium.use_cases.enrich, podium.enrichment, podium.tagging.retag\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('prefect', 'flows', 'tasks')]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
