@@ -331,6 +331,96 @@ def record(
     return result
 
 
+def requeue_rewritten(*, lake: Lake, stage: str, computed: dict[str, str]) -> list[str]:
+    """After writing results outside a claim: hand back talks rewritten in the meantime.
+
+    A writer that holds no claim (retag) checks versions before writing, but an edit can land
+    between that check and its commit, and an enrich run may even finish the edit first. Its
+    row for the new version is then made pending again, so the edit's results are written
+    last. Returns the ids handed back.
+
+    Args:
+        lake: the lake.
+        stage: the ledger stage the results belong to.
+        computed: talk id -> the content hash the written results were computed from.
+    """
+    if not computed:
+        return []
+    current = current_versions(lake=lake, talk_ids=sorted(computed))
+    moved = {i: h for i, h in current.items() if h != computed[i]}
+    if not moved:
+        return []
+    now = datetime.now(UTC)
+    source = pa.table(
+        {
+            "talk_id": pa.array(list(moved), pa.string()),
+            "stage": pa.array([stage] * len(moved), pa.string()),
+            "content_hash": pa.array(list(moved.values()), pa.string()),
+            "now": pa.array([now] * len(moved), _ts),
+        }
+    )
+    lake.update_matched(
+        TABLE,
+        source,
+        on="t.talk_id = s.talk_id AND t.stage = s.stage",
+        clauses=[
+            (
+                "t.content_hash = s.content_hash AND t.status IN ('done', 'running')",
+                {"status": "'pending'", "attempts": "0", "updated_at": "s.now", **_RELEASE},
+            )
+        ],
+    )
+    return sorted(moved)
+
+
+@dataclass
+class Audit:
+    """The lake against the truth, per live talk at its current version."""
+
+    talks: int = 0
+    enriched: list[str] = field(default_factory=list)  # tags and cover done, for this version
+    outstanding: list[str] = field(default_factory=list)  # still queued (will be taken)
+    failed: list[str] = field(default_factory=list)  # failed for good, reported
+    lost: list[str] = field(default_factory=list)  # none of the above: work nobody will do
+    stale_tags: list[str] = field(default_factory=list)  # model tags of another version
+    uncovered: list[str] = field(default_factory=list)  # image done, but no cover row
+
+
+def audit(*, lake: Lake, max_attempts: int) -> Audit:
+    """Check every live talk: enriched at its current version, queued, or failed; never lost."""
+    talks = lake.read("talks", columns=["talk_id", "content_hash", "state"])
+    talks = talks[talks.state != "deleted"]
+    current = dict(zip(talks.talk_id, talks.content_hash, strict=True))
+    state = lake.read(TABLE)
+    status = {
+        (r.talk_id, r.stage): r.status
+        for r in state.itertuples()
+        if current.get(r.talk_id) == r.content_hash
+    }
+    tags = lake.read("talk_tags", columns=["talk_id", "source", "content_hash"])
+    model = tags[tags.source == "model"]
+    images = lake.read("talk_images", columns=["talk_id", "content_hash"])
+    covers = set(zip(images.talk_id, images.content_hash, strict=True))
+    queued = set(outstanding(lake=lake, max_attempts=max_attempts))
+    report = Audit(talks=len(current))
+    for talk_id, digest in sorted(current.items()):
+        stages = [status.get((talk_id, stage)) for stage in ("tags", "image")]
+        if stages == ["done", "done"]:
+            report.enriched.append(talk_id)
+        elif "failed" in stages:
+            report.failed.append(talk_id)
+        elif talk_id in queued:
+            report.outstanding.append(talk_id)
+        else:
+            report.lost.append(talk_id)
+        mine = model[model.talk_id == talk_id]
+        if status.get((talk_id, "tags")) == "done" and set(mine.content_hash) - {digest}:
+            report.stale_tags.append(talk_id)
+        if status.get((talk_id, "image")) == "done" and (talk_id, digest) not in covers:
+            report.uncovered.append(talk_id)
+    return report
+
+
 def failed_talks(*, lake: Lake) -> pd.DataFrame:
     """Rows of talks whose enrichment failed for good, for reports."""
     state = lake.read(TABLE)

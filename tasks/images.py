@@ -1,5 +1,5 @@
 """Prefect tasks around `podium.images`: publish and prune covers (the enrich flow renders
-and stores them batch by batch in `tasks.enrich`).
+and stores them batch by batch in `podium.use_cases.enrich`).
 
 The backend (with its loaded pipeline) and the lake are passed in and kept out of cache keys:
 these tasks have side effects or hold models, so they do not cache at all (NO_CACHE); the

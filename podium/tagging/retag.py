@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from podium.enrichment import current_versions, requeue_rewritten
 from podium.ingest import frame_to_talks
 from podium.lake import Lake
 from podium.models import Talk, Vocabulary
@@ -93,7 +94,15 @@ def retag_batch(
         return 0
     model = tagger.assignment_model(vocabulary)
     assignments = tagger.tag(talks, vocabulary=vocabulary, history=history)
-    written = write_tags(lake=lake, talk_ids=[t.talk_id for t in talks], assignments=assignments)
+    # Tags apply only to the content they were computed from: a talk edited since it was read
+    # is left to enrich, which has it pending at its new version.
+    current = current_versions(lake=lake, talk_ids=[t.talk_id for t in talks])
+    talks = [t for t in talks if current.get(t.talk_id) == t.content_hash]
+    keep = {t.talk_id for t in talks}
+    assignments = [a for a in assignments if a.talk_id in keep]
+    written = write_tags(lake=lake, talk_ids=sorted(keep), assignments=assignments)
+    # An edit that landed between that check and the commit gets its tags recomputed.
+    requeue_rewritten(lake=lake, stage="tags", computed={t.talk_id: t.content_hash for t in talks})
     # Checkpoint after the commit: a crash in between redoes this batch, never skips it.
     path = checkpoint_path(model)
     done = _read_checkpoint(lake, path)

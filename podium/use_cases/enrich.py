@@ -157,12 +157,20 @@ class _Models:
         self.vocabulary: Vocabulary | None = None
         self.backend: Any = None
 
-    def for_tags(self, exclude: Callable[[], set[str]]) -> tuple[Any, Any, Vocabulary]:
+    def loaded(self, stage: str) -> bool:
+        return (self.tagger if stage == "tags" else self.backend) is not None
+
+    def load(self, stage: str, *, queued: set[str]) -> None:
+        if stage == "tags":
+            self.for_tags(queued)
+        else:
+            self.for_covers()
+
+    def for_tags(self, exclude: set[str]) -> tuple[Any, Any, Vocabulary]:
         if self.tagger is None:
             # Talks about to be tagged are not their own neighbours.
-            skip = exclude()
             self.tagger, self.history = self.resources.step(
-                "load-tagger", lambda: self.resources.load_tagger(skip)
+                "load-tagger", lambda: self.resources.load_tagger(exclude)
             )
             self.vocabulary = self.resources.load_vocabulary()
             self.report.model_loads += 1
@@ -253,6 +261,15 @@ def enrich_pending(
         claimed_before = report.batches
         for stage in stages:
             while limit is None or len(report.talks) < limit or tried[stage] < report.talks:
+                scope = _scope(talk_ids, report, limit)
+                if not models.loaded(stage):
+                    # Load before claiming: a lease covers a batch, never a model load.
+                    queued = enrichment.outstanding(
+                        lake=lake, max_attempts=conf.max_attempts, stage=stage, talk_ids=scope
+                    )
+                    if not [i for i in queued if i not in tried[stage]]:
+                        break
+                    models.load(stage, queued=set(queued))
                 scoped = limit is not None and len(report.talks) >= limit
                 room = conf.batch_size if limit is None or scoped else limit - len(report.talks)
                 work = enrichment.claim(
@@ -262,7 +279,7 @@ def enrich_pending(
                     max_attempts=conf.max_attempts,
                     lease_seconds=conf.lease_seconds,
                     owner=owner,
-                    talk_ids=_scope(talk_ids, report, limit),
+                    talk_ids=scope,
                     exclude=tried[stage],
                 )
                 if work is None:
@@ -272,7 +289,8 @@ def enrich_pending(
                 tried[stage] |= set(work.attempts)
                 if work.retried_alone:
                     logger.warning("retrying %s of a crashed batch alone", work.ids[:1])
-                _run_claim(resources, models, work, report, logger)
+                superseded = _run_claim(resources, models, work, report, logger)
+                tried[stage] -= set(superseded)  # their new version is new work
         if report.batches == claimed_before:
             break
         report.passes += 1
@@ -292,21 +310,13 @@ def _run_claim(
     work: enrichment.Claim,
     report: EnrichReport,
     logger: logging.Logger | logging.LoggerAdapter[Any],
-) -> None:
+) -> list[str]:
+    """Work one claim and record it; returns the talks superseded by an edit meanwhile."""
     lake, settings = resources.lake, resources.settings
     talks = work.talks
     if work.stage == "tags":
         _crash_if_asked(settings, talks)
-        tagger, history, vocabulary = models.for_tags(
-            lambda: (
-                set(work.ids)
-                | set(
-                    enrichment.outstanding(
-                        lake=lake, max_attempts=settings.enrich.max_attempts, stage="tags"
-                    )
-                )
-            )
-        )
+        tagger, history, vocabulary = models.for_tags(set(work.ids))
         outcome = resources.step(
             "tag-talks",
             lambda: tag_batch(
@@ -340,3 +350,4 @@ def _run_claim(
         logger.warning("%s stage of %s failed: %s", work.stage, talk_id, message)
     if recorded.superseded:
         logger.info("%s edited meanwhile: the new version stays pending", recorded.superseded)
+    return recorded.superseded

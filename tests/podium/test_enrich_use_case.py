@@ -1,0 +1,172 @@
+"""podium.use_cases.enrich and retag against the ledger: outcomes only for their version.
+
+Real: the lake (temp folder), the packaged MiniLM tagger, card covers, `record_talks` as the
+gateway calls it. The edit "arriving while enrich works" is a real `record_talks` call made from
+inside the real tagger's `tag` (a wrapper that delegates), so it lands between the read and the
+write deterministically. No Prefect.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from podium.demo import SAMPLE_DIR
+from podium.enrichment import claim, outstanding, record, requeue_rewritten
+from podium.ingest import record_talks
+from podium.lake import Lake
+from podium.models import Talk
+from podium.tagging.retag import retag_batch, stale_talks
+from podium.use_cases.enrich import EnrichResources, enrich_pending
+from podium.vocabulary import read_vocabulary_file, save_vocabulary
+
+
+@pytest.fixture
+def lake(settings) -> Lake:
+    lake = Lake.from_settings(settings)
+    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
+    return lake
+
+
+@pytest.fixture(scope="module")
+def tagger_and_history():
+    # One MiniLM load for the module; history is not needed to show versioning.
+    from podium.settings import Settings
+    from podium.tagging import build_tagger
+
+    return build_tagger(Settings().tagging, device="cpu"), None
+
+
+def sample_talks(n: int) -> list[Talk]:
+    rows = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))[:n]
+    return [Talk.model_validate(r) for r in rows]
+
+
+def resources(settings, lake: Lake, tagger_and_history, **overrides) -> EnrichResources:
+    built = EnrichResources.from_settings(settings, lake=lake)
+    built.load_tagger = lambda exclude: tagger_and_history
+    for name, value in overrides.items():
+        setattr(built, name, value)
+    return built
+
+
+def truth(lake: Lake, talks: list[Talk]) -> dict[str, tuple[bool, bool]]:
+    """talk id -> (tagged at its current version, covered at its current version).
+
+    Tagged: the ledger says done for that version and every model tag is of it (a talk may
+    have no model tag beyond its speaker's own).
+    """
+    current = {t.talk_id: t.content_hash for t in talks}
+    tags = lake.read("talk_tags")
+    model = tags[tags.source == "model"]
+    state = lake.read("enrichment_state")
+    done = set(zip(state.talk_id, state.stage, state.content_hash, state.status, strict=True))
+    images = lake.read("talk_images")
+    covered = set(zip(images.talk_id, images.content_hash, strict=True))
+    return {
+        i: (
+            (i, "tags", h, "done") in done and set(model[model.talk_id == i].content_hash) <= {h},
+            (i, "image", h, "done") in done and (i, h) in covered,
+        )
+        for i, h in current.items()
+    }
+
+
+def test_enrich_pending_tags_and_covers_every_talk_once(settings, lake, tagger_and_history):
+    talks = sample_talks(6)
+    record_talks(lake=lake, talks=talks)
+    settings.enrich.batch_size = 4
+    report = enrich_pending(resources(settings, lake, tagger_and_history))
+    assert sorted(report.tagged) == sorted(report.covered) == sorted(t.talk_id for t in talks)
+    assert report.model_loads == 2 and report.batches == 4 and not report.failed
+    assert all(v == (True, True) for v in truth(lake, talks).values())
+    assert outstanding(lake=lake, max_attempts=3) == []
+    again = enrich_pending(resources(settings, lake, tagger_and_history))
+    assert (again.batches, again.model_loads) == (0, 0), "nothing left, nothing loaded"
+
+
+class EditsWhileTagging:
+    """The real tagger; on its first batch the speaker edits one talk (a real recording)."""
+
+    def __init__(self, inner, lake: Lake, edit: Talk) -> None:
+        self.inner, self.lake, self.edit, self.fired = inner, lake, edit, False
+        self.model_version = inner.model_version
+
+    def tag(self, talks, **kwargs):
+        if not self.fired:
+            self.fired = True
+            record_talks(lake=self.lake, talks=[self.edit])
+        return self.inner.tag(talks, **kwargs)
+
+
+def test_an_edit_arriving_while_enrich_works_ends_with_the_edits_tags_and_cover(
+    settings, lake, tagger_and_history
+):
+    talks = sample_talks(3)
+    record_talks(lake=lake, talks=talks)
+    edited = talks[1].model_copy(
+        update={"description": "Now about Rust extensions for Python, with PyO3."}
+    )
+    edited = Talk.model_validate(edited.model_dump(exclude={"content_hash"}))  # new hash
+    assert edited.content_hash != talks[1].content_hash
+    tagger, history = tagger_and_history
+    wrapped = EditsWhileTagging(tagger, lake, edited)
+    built = resources(settings, lake, tagger_and_history)
+    built.load_tagger = lambda exclude: (wrapped, history)
+    report = enrich_pending(built)
+    assert wrapped.fired and edited.talk_id in report.superseded
+    final = [talks[0], edited, talks[2]]
+    assert all(v == (True, True) for v in truth(lake, final).values())
+    state = lake.read("enrichment_state", where=[("talk_id", "=", edited.talk_id)])
+    assert set(state.content_hash) == {edited.content_hash} and set(state.status) == {"done"}
+
+
+def test_retag_never_writes_tags_for_content_edited_since_it_read(
+    settings, lake, tagger_and_history
+):
+    from podium.vocabulary import load_vocabulary
+
+    talks = sample_talks(2)
+    record_talks(lake=lake, talks=talks)
+    enrich_pending(resources(settings, lake, tagger_and_history))
+    tagger, _ = tagger_and_history
+    vocabulary = load_vocabulary(lake=lake)
+    before = lake.read("talk_tags").groupby("talk_id").tagged_at.max()
+    stale, _ = stale_talks(lake=lake, model="another-model", force=True)  # retag reads
+    edited = talks[0].model_copy(update={"title": "A different talk now"})
+    edited = Talk.model_validate(edited.model_dump(exclude={"content_hash"}))
+    record_talks(lake=lake, talks=[edited])  # the speaker edits
+    retag_batch(lake=lake, tagger=tagger, vocabulary=vocabulary, history=None, talks=stale)
+    after = lake.read("talk_tags").groupby("talk_id").tagged_at.max()
+    assert after[edited.talk_id] == before[edited.talk_id], "no tags for the old content"
+    assert after[talks[1].talk_id] > before[talks[1].talk_id], "the unedited talk is retagged"
+    assert outstanding(lake=lake, max_attempts=3, stage="tags") == [edited.talk_id]
+    enrich_pending(resources(settings, lake, tagger_and_history))
+    assert truth(lake, [edited, talks[1]])[edited.talk_id] == (True, True)
+
+
+def test_results_written_after_an_edit_was_enriched_requeue_the_edit(lake) -> None:
+    v1 = Talk(talk_id="a", title="First")
+    v2 = Talk(talk_id="a", title="Second")
+    record_talks(lake=lake, talks=[v1])
+    record_talks(lake=lake, talks=[v2])
+    work = claim(lake=lake, stage="tags", limit=5, max_attempts=3, lease_seconds=60)
+    record(lake=lake, claim=work, done=work.talks, errors={}, max_attempts=3)
+    # A writer without a claim committed tags of v1 after that: the edit must be redone.
+    assert requeue_rewritten(lake=lake, stage="tags", computed={"a": v1.content_hash}) == ["a"]
+    assert outstanding(lake=lake, max_attempts=3, stage="tags") == ["a"]
+    assert requeue_rewritten(lake=lake, stage="tags", computed={"a": v2.content_hash}) == []
+
+
+def test_the_use_case_imports_no_prefect_flows_or_tasks() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, podium.use_cases.enrich, podium.enrichment, podium.tagging.retag\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('prefect', 'flows', 'tasks')]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
