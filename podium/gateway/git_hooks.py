@@ -23,13 +23,19 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from podium import event_catalog
 from podium.events import EventDeliveryError, EventPoster, make_event
 from podium.gateway.signatures import SignatureError, Verified, verify_request
-from podium.gateway.talk_hooks import HookRefused, claim_message, read_body, release_message
+from podium.gateway.talk_hooks import (
+    HookRefused,
+    claim_message,
+    inline_refs,
+    read_body,
+    release_message,
+)
 from podium.lake import Lake
 from podium.review.models import PushEvent
 from podium.review.payloads import (
@@ -151,6 +157,83 @@ async def _respond(
     )
 
 
+# ---- request body schemas (documentation, and what the fuzzer draws from: the raw body is
+# authenticated first and parsed by hand) -----------------------------------------------------
+
+
+class _Named(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str | None = None
+
+
+class GitHubRepository(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    full_name: str | None = None
+    clone_url: str | None = None
+
+
+class GitHubPush(BaseModel):
+    """The fields of a GitHub (or Gitea/Gogs) push event that Podium reads."""
+
+    model_config = ConfigDict(extra="allow")
+    ref: str
+    before: str
+    after: str
+    repository: GitHubRepository | None = None
+    pusher: _Named | None = None
+    forced: bool = False
+
+
+class GitLabProject(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    path_with_namespace: str | None = None
+    git_http_url: str | None = None
+
+
+class GitLabPush(BaseModel):
+    """The fields of a GitLab push hook or push system hook that Podium reads."""
+
+    model_config = ConfigDict(extra="allow")
+    object_kind: str | None = None
+    event_name: str | None = None
+    ref: str
+    before: str
+    after: str
+    checkout_sha: str | None = None
+    project: GitLabProject | None = None
+    user_username: str | None = None
+
+
+class GenericPush(BaseModel):
+    """Podium's generic push body."""
+
+    model_config = ConfigDict(extra="forbid")
+    repository: str
+    ref: str
+    before: str
+    after: str
+    pusher: str | None = None
+    delivery_id: str | None = None
+    forced: bool = False
+
+
+def _body_doc(model: type[BaseModel], description: str, headers: list[str]) -> dict[str, Any]:
+    schema = TypeAdapter(model).json_schema(mode="validation")
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {
+                "application/json": {"schema": inline_refs(schema, schema.get("$defs", {}))}
+            },
+        },
+        "parameters": [
+            {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+            for name in headers
+        ],
+    }
+
+
 def _error(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
@@ -181,7 +264,16 @@ async def _handle(
     return await _respond(request, source, parsed, body=body, on_failure=on_failure)
 
 
-@router.post("/github", response_model=PushResponse, summary="GitHub push webhook")
+@router.post(
+    "/github",
+    response_model=PushResponse,
+    summary="GitHub push webhook",
+    openapi_extra=_body_doc(
+        GitHubPush,
+        "A GitHub push event (other events are ignored); HMAC of the raw body.",
+        ["X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery"],
+    ),
+)
 async def github_hook(request: Request) -> JSONResponse:
     """A GitHub webhook signed with `X-Hub-Signature-256`; `X-GitHub-Delivery` de-duplicated."""
     settings: Settings = request.app.state.settings
@@ -206,7 +298,16 @@ async def github_hook(request: Request) -> JSONResponse:
     return await _handle(request, "github", check_and_parse)
 
 
-@router.post("/gitlab", response_model=PushResponse, summary="GitLab push hook")
+@router.post(
+    "/gitlab",
+    response_model=PushResponse,
+    summary="GitLab push hook",
+    openapi_extra=_body_doc(
+        GitLabPush,
+        "A GitLab push hook or push system hook; authenticated by X-Gitlab-Token.",
+        ["X-Gitlab-Token", "X-Gitlab-Event", "X-Gitlab-Event-UUID"],
+    ),
+)
 async def gitlab_hook(request: Request) -> JSONResponse:
     """A GitLab push hook authenticated by `X-Gitlab-Token`; `X-Gitlab-Event-UUID`
     de-duplicated."""
@@ -230,7 +331,22 @@ async def gitlab_hook(request: Request) -> JSONResponse:
     return await _handle(request, "gitlab", check_and_parse)
 
 
-@router.post("/push", response_model=PushResponse, summary="Generic signed push")
+@router.post(
+    "/push",
+    response_model=PushResponse,
+    summary="Generic signed push",
+    openapi_extra=_body_doc(
+        GenericPush,
+        "A push from any git server or script; signed with review.push_secret.",
+        [
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+            "X-Podium-Timestamp",
+            "X-Podium-Signature",
+        ],
+    ),
+)
 async def generic_push_hook(request: Request) -> JSONResponse:
     """A push from any git server or script, signed with `review.push_secret` (its own key,
     never the directory app's) in the Standard Webhooks or legacy Podium scheme

@@ -161,14 +161,14 @@ class DynamoDBStreamBatch(BaseModel):
     Records: list[DynamoDBStreamRecord]
 
 
-def _inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
+def inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
     if isinstance(schema, dict):
         ref = schema.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return _inline_refs(defs[ref.rsplit("/", 1)[1]], defs)
-        return {k: _inline_refs(v, defs) for k, v in schema.items() if k != "$defs"}
+            return inline_refs(defs[ref.rsplit("/", 1)[1]], defs)
+        return {k: inline_refs(v, defs) for k, v in schema.items() if k != "$defs"}
     if isinstance(schema, list):
-        return [_inline_refs(v, defs) for v in schema]
+        return [inline_refs(v, defs) for v in schema]
     return schema
 
 
@@ -183,7 +183,7 @@ def json_request_body(annotation: Any, description: str) -> dict[str, Any]:
             "required": True,
             "description": description,
             "content": {
-                "application/json": {"schema": _inline_refs(schema, schema.get("$defs", {}))}
+                "application/json": {"schema": inline_refs(schema, schema.get("$defs", {}))}
             },
         },
         # Either the three Standard Webhooks headers or the two legacy Podium headers.
