@@ -202,6 +202,8 @@ def _image_effect(before: Any, after: Any) -> tuple[Effect, str]:
                 "pinned by digest",
             )
         )
+    if "@sha256:" in _text(before):
+        return "loosens", "no longer pinned by digest"
     name = text.rsplit("/", 1)[-1]
     if ":" not in name or name.endswith(":latest"):
         return "loosens", "unpinned image (no tag or `latest`)"
