@@ -414,7 +414,7 @@ def python_facts(
                         (name.split(".")[-1],),
                     )
                 )
-        for text in old_scope.decorators:
+        for text, old_line in old_scope.decorators.items():
             if text in new_scope.decorators or fresh:
                 continue
             if _AUTH_NAME.search(text):
@@ -427,7 +427,7 @@ def python_facts(
                         text,
                         None,
                         "loosens",
-                        "authentication check removed",
+                        f"authentication check removed (was line {old_line})",
                         "removed",
                         (text.split("(")[0],),
                     )
@@ -689,7 +689,9 @@ def _call_facts(
                     None,
                     None,
                     "loosens" if loosens else "neutral",
-                    "a security check no longer runs" if loosens else "",
+                    f"a security check no longer runs (was line {call.line})"
+                    if loosens
+                    else f"was line {call.line}",
                     "removed",
                     (call.callee.rsplit(".", 1)[-1],),
                 )
