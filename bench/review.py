@@ -2,10 +2,10 @@
 
 Builds every push of the corpus as a real git repository, summarises it, and prints per case
 and in total: material facts named / expected, expected risk flags raised, and false risk
-flags (⚠ lines no reviewer should have been shown). The structural summary always runs; with
+flags (⚠ lines no reviewer should have been shown), for the corpus and for the held-out pushes
+(written after the rules were settled). The structural summary always runs; with
 `--llm` the backend configured in `PODIUM_REVIEW__*` runs too (its summary carries the
-structural facts it left out, marked, so the second column also counts facts the model
-itself named).
+structural facts it left out, marked; the bench scores only what the model wrote itself).
 
     .venv/bin/python bench/review.py [--llm] [--verbose]
 """
@@ -20,18 +20,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.podium.review.corpus import CASES, score, summarise_case  # noqa: E402
-
-APPENDED = "### Facts the model summary left out"
+from tests.podium.review.corpus import CASES, HELD_OUT, score, summarise_case  # noqa: E402
 
 
-def run(label: str, summarise, verbose: bool) -> None:
+def model_part(summary: str) -> str:
+    """What the model wrote itself: before the facts appended from the structural analysis
+    (and before the coverage footer and the structural summary that follow)."""
+    from podium.review.llm import APPENDED_HEADER
+
+    return summary.split(APPENDED_HEADER)[0].split("**Coverage:**")[0]
+
+
+def run(label: str, summarise, verbose: bool, cases=CASES) -> None:
     totals = [0, 0, 0, 0, 0]
     started = time.perf_counter()
     print(f"\n{label}")
     print(f"{'case':38} {'kind':15} {'facts':>7} {'flags':>7} {'false':>5}")
     with tempfile.TemporaryDirectory() as root:
-        for case in CASES:
+        for case in cases:
             summary = summarise(Path(root) / case.name, case)
             result = score(case, summary)
             totals[0] += result.facts_named
@@ -51,9 +57,9 @@ def run(label: str, summarise, verbose: bool) -> None:
     named, expected, raised, flags, false = totals
     share = 100 * named / expected
     print(
-        f"TOTAL {len(CASES)} pushes: facts named {named}/{expected} ({share:.1f}%),"
+        f"TOTAL {len(cases)} pushes: facts named {named}/{expected} ({share:.1f}%),"
         f" expected flags raised {raised}/{flags}, false risk flags {false}"
-        f" ({10 * false / len(CASES):.2f} per 10 pushes), {time.perf_counter() - started:.1f}s"
+        f" ({10 * false / len(cases):.2f} per 10 pushes), {time.perf_counter() - started:.1f}s"
     )
 
 
@@ -62,7 +68,9 @@ def main() -> None:
     parser.add_argument("--llm", action="store_true", help="also run the configured backend")
     parser.add_argument("--verbose", action="store_true", help="list missing facts and flags")
     args = parser.parse_args()
-    run("structural summary", lambda root, case: summarise_case(root, case), args.verbose)
+    structural = lambda root, case: summarise_case(root, case)  # noqa: E731
+    run("structural summary: corpus", structural, args.verbose)
+    run("structural summary: held-out pushes", structural, args.verbose, HELD_OUT)
     if args.llm:
         from podium.review.llm import backend_from_settings
         from podium.settings import get_settings
@@ -73,8 +81,11 @@ def main() -> None:
             sys.exit("error: --llm needs PODIUM_REVIEW__SUMMARY_BACKEND=bedrock or openai")
         run(
             f"{backend.name} summary ({review.model_id})",
-            lambda root, case: summarise_case(root, case, review=review, backend=backend),
+            lambda root, case: model_part(
+                summarise_case(root, case, review=review, backend=backend)
+            ),
             args.verbose,
+            [*CASES, *HELD_OUT],
         )
 
 

@@ -202,6 +202,8 @@ def _image_effect(before: Any, after: Any) -> tuple[Effect, str]:
                 "pinned by digest",
             )
         )
+    if "@sha256:" in _text(before):
+        return "loosens", "no longer pinned by digest"
     name = text.rsplit("/", 1)[-1]
     if ":" not in name or name.endswith(":latest"):
         return "loosens", "unpinned image (no tag or `latest`)"
@@ -440,15 +442,13 @@ def setting_fact(
 ) -> Fact | None:
     """A fact for one changed setting: judged by the rules, or (when they do not know the
     key) a plain fact of category `fallback`; None when fallback is None and no rule applies."""
-    judged = judge(key, before, after, context)
+    judged: tuple[str, Effect, str] | None = judge(key, before, after, context)
     if _SECRET_KEY.search(key):  # the value of a secret-named setting is never shown
         before = None if before is None else REDACTED
         after = None if after is None else REDACTED
-    if judged is None:
-        if fallback is None:
-            return None
-        judged = (fallback, "neutral", "")
-    category, effect, why = judged
+    if judged is None and fallback is None:
+        return None
+    category, effect, why = judged if judged is not None else (fallback or CONFIG, "neutral", "")
     status: Literal["changed", "added", "removed"] = (
         "added" if before is None else "removed" if after is None else "changed"
     )

@@ -444,16 +444,16 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
     env_a = _env(before)
     env_b = _env(after)
     for key in sorted(env_a.keys() | env_b.keys()):
-        a, b = env_a.get(key), env_b.get(key)
-        if (a and a[1]) == (b and b[1]):
+        old_env, new_env = env_a.get(key), env_b.get(key)
+        if (old_env and old_env[1]) == (new_env and new_env[1]):
             continue
         fact = setting_fact(
             path=path,
-            line=b[0] if b else None,
+            line=new_env[0] if new_env else None,
             key=key,
             subject=f"`ENV {key}`",
-            before=a[1] if a else None,
-            after=b[1] if b else None,
+            before=old_env[1] if old_env else None,
+            after=new_env[1] if new_env else None,
         )
         if fact:
             facts.append(fact)

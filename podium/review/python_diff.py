@@ -313,8 +313,25 @@ def _in(scope: str) -> str:
     return "" if scope == "<module>" else f" in `{scope}`"
 
 
-def python_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
-    """The facts inside a Python change (see the module docstring), each with its line."""
+def names_used(source: str | None) -> set[str]:
+    """Every name and attribute a Python source mentions (empty when it does not parse)."""
+    tree = _parse(source)
+    if tree is None:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+    }
+
+
+def python_facts(
+    path: str, old: str | None, new: str | None, *, used_elsewhere: frozenset[str] = frozenset()
+) -> list[Fact]:
+    """The facts inside a Python change (see the module docstring), each with its line.
+
+    Args:
+        used_elsewhere: names the push's other new Python files mention; a security check
+            whose call disappears here but is still used there was moved, not removed.
+    """
     before_tree, after_tree = _parse(old), _parse(new)
     if after_tree is None and new is not None:
         return []
@@ -322,6 +339,8 @@ def python_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
     after = _scopes(after_tree) if after_tree is not None else {}
     facts: list[Fact] = []
     behaviour: list[Fact] = []
+    # Names the push still uses anywhere: a check still referenced was moved, not removed.
+    callees = names_used(new) | set(used_elsewhere)
 
     def add(fact: Fact | None) -> None:
         if fact is None:
@@ -339,7 +358,8 @@ def python_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
             continue
         if a is None and b is not None and before_tree is None:
             continue  # a new file: its definitions are listed, not each constant
-        line = (b or a)[0] if (b or a) else None
+        located = b or a
+        line = located[0] if located else None
         add(
             setting_fact(
                 path=path,
@@ -358,7 +378,7 @@ def python_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
             continue  # a removed function is listed with the definitions
         fresh = old_scope is None
         old_scope = old_scope or _Scope()
-        for fact in _call_facts(path, name, old_scope, new_scope, fresh=fresh):
+        for fact in _call_facts(path, name, old_scope, new_scope, fresh=fresh, callees=callees):
             add(fact)
         # decorators: routes and auth
         for text, line in new_scope.decorators.items():
@@ -394,7 +414,7 @@ def python_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                         (name.split(".")[-1],),
                     )
                 )
-        for text in old_scope.decorators:
+        for text, old_line in old_scope.decorators.items():
             if text in new_scope.decorators or fresh:
                 continue
             if _AUTH_NAME.search(text):
@@ -407,7 +427,7 @@ def python_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                         text,
                         None,
                         "loosens",
-                        "authentication check removed",
+                        f"authentication check removed (was line {old_line})",
                         "removed",
                         (text.split("(")[0],),
                     )
@@ -428,6 +448,9 @@ def python_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                         (dep,),
                     )
                 )
+        # Only more swallowing handlers than before is a flag (`except BaseException` →
+        # `except Exception` narrows one).
+        newly_swallowing = not fresh and len(new_scope.handlers) > len(old_scope.handlers)
         for text, line in new_scope.handlers.items():
             if text not in old_scope.handlers:
                 add(
@@ -438,7 +461,9 @@ def python_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                         f"`{text}` in `{name}`",
                         None,
                         text,
-                        "loosens",
+                        # In code that ran before, errors that used to surface are now
+                        # swallowed; in new code it is a fact to read, not a flag.
+                        "loosens" if newly_swallowing else "neutral",
                         "a broad except that swallows errors",
                         "added",
                         ("except",),
@@ -587,7 +612,10 @@ def _key_of(text: str) -> str:
     return keys[-1] if keys else text
 
 
-def _call_facts(path: str, scope: str, old: _Scope, new: _Scope, *, fresh: bool) -> list[Fact]:
+def _call_facts(
+    path: str, scope: str, old: _Scope, new: _Scope, *, fresh: bool, callees: set[str]
+) -> list[Fact]:
+    """Facts of one scope's calls. `callees`: every callee of the new file, any scope."""
     facts: list[Fact] = []
     for key, call in new.calls.items():
         ident = f" of `{call.ident}`" if call.ident else ""
@@ -648,7 +676,10 @@ def _call_facts(path: str, scope: str, old: _Scope, new: _Scope, *, fresh: bool)
         for key, call in old.calls.items():
             if key in new.calls:
                 continue
-            loosens = bool(_AUTH_NAME.search(call.callee))
+            # A check that still runs elsewhere in the file was moved, not removed.
+            loosens = bool(_AUTH_NAME.search(call.callee)) and (
+                call.callee.rsplit(".", 1)[-1] not in callees
+            )
             facts.append(
                 Fact(
                     path,
@@ -658,7 +689,9 @@ def _call_facts(path: str, scope: str, old: _Scope, new: _Scope, *, fresh: bool)
                     None,
                     None,
                     "loosens" if loosens else "neutral",
-                    "a security check no longer runs" if loosens else "",
+                    f"a security check no longer runs (was line {call.line})"
+                    if loosens
+                    else f"was line {call.line}",
                     "removed",
                     (call.callee.rsplit(".", 1)[-1],),
                 )

@@ -25,7 +25,13 @@ from podium.review.facts import CATEGORIES, CONFIG, Fact, setting_fact
 from podium.review.gitrepo import ChangeSet, FileChange
 from podium.review.iac import iac_facts, iac_kind, locate
 from podium.review.kinds import AUTH_WORDS, KINDS, LOCK_FILES, classify, matches_any
-from podium.review.python_diff import PythonDelta, python_delta, python_facts, python_settings
+from podium.review.python_diff import (
+    PythonDelta,
+    names_used,
+    python_delta,
+    python_facts,
+    python_settings,
+)
 from podium.review.secrets import SecretHit, scan_diffs
 
 __all__ = [
@@ -173,6 +179,10 @@ def analyse(
     report = StructuralReport(change=change)
     for f in change.files:
         report.kinds[f.path] = "other" if f.submodule else classify(f.path)
+    used: set[str] = set()
+    for f in change.files:
+        if f.path.endswith(".py") and f.status != "deleted" and not (f.binary or f.submodule):
+            used |= names_used(_text(read_blob(f.new_id)))
     for f in change.files:
         if f.binary or f.submodule:
             continue
@@ -185,7 +195,9 @@ def analyse(
         if f.path.endswith((".py", ".pyi")) or (f.old_path or "").endswith(".py"):
             report.python[f.path] = python_delta(old_text, new_text)
             if report.kinds[f.path] != "tests":
-                report.facts += python_facts(f.path, old_text, new_text)
+                report.facts += python_facts(
+                    f.path, old_text, new_text, used_elsewhere=frozenset(used)
+                )
             continue
         deps = (dependencies(f.old_path or f.path, old), dependencies(f.path, new))
         if deps[0] is not None and deps[1] is not None:
@@ -225,7 +237,8 @@ def analyse(
                 )
                 if fact is not None:
                     report.facts.append(fact)
-    report.secrets = scan_diffs(diffs or {})
+    tests = frozenset(p for p, kind in report.kinds.items() if kind == "tests")
+    report.secrets = scan_diffs(diffs or {}, test_paths=tests)
     report.risks = _risks(report, large_change_lines)
     report.notes = _notes(report)
     return report

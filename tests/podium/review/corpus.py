@@ -1180,7 +1180,7 @@ GL_CASES = [
             ".gitlab-ci.yml": _ts(
                 GL_DEPLOY, test_image="python:3.11", when="\n  when: manual", timeout="30m"
             )
-        },  # fmt: skip
+        },
         {".gitlab-ci.yml": _ts(GL_DEPLOY, test_image="python:3.12", when="", timeout="2h")},
         [("when", "manual"), ("timeout", "30m", "2h"), ("image", "python:3.11", "python:3.12")],
         flags=["when"],
@@ -1248,3 +1248,158 @@ def summarise_case(root: Path, case: Case, *, review=None, backend=None) -> str:
     )
     reviewed = review_change(git_cache, change, review=review or ReviewSettings(), backend=backend)
     return reviewed.summary.text
+
+
+# ---- held out --------------------------------------------------------------------------------
+# Written after the analyser's rules were settled and scored once before any rule changed, so
+# bench/review.py can show how the rules do on pushes they were not written against.
+
+DJANGO = """from django.contrib.auth.decorators import permission_required
+
+
+@permission_required("accounts.change_user")
+def promote(request, user_id):
+    users = User.objects.filter(id=user_id, is_active=True)
+    users.update(role="editor")
+    return redirect("users")
+"""
+DJANGO_AFTER = """from django.contrib.auth.decorators import permission_required
+
+
+def promote(request, user_id):
+    role = request.POST.get("role")
+    users = User.objects.filter(id=user_id)
+    users.update(role=role)
+    return redirect("users")
+"""
+
+TF_HELD = """resource "aws_s3_bucket_acl" "site" {
+  bucket = aws_s3_bucket.site.id
+  acl    = "{acl}"
+}
+
+resource "aws_kms_key" "data" {
+  description         = "data"
+  enable_key_rotation = {rotation}
+}
+
+resource "aws_autoscaling_group" "web" {
+  min_size = 2
+  max_size = {max}
+}
+"""
+
+K8S_HELD = """apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  template:
+    spec:{host}
+      containers:
+        - name: agent
+          image: example/agent:{tag}{privileged}
+"""
+
+GH_HELD = """name: release
+on:
+  push:
+    tags: ["v*"]
+jobs:
+  release:
+    runs-on: {runs_on}
+    permissions:
+      contents: {contents}
+    steps:
+      - uses: actions/checkout@v4{extra}
+"""
+
+CFN_HELD = """Resources:
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Timeout: {timeout}
+  Method:
+    Type: AWS::ApiGateway::Method
+    Properties:
+      HttpMethod: POST
+      AuthorizationType: {auth}
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      SSESpecification:
+        SSEEnabled: {sse}
+"""
+
+HELD_OUT: list[Case] = [
+    Case(
+        "held-django-permission",
+        "python",
+        {"accounts/views.py": DJANGO},
+        {"accounts/views.py": DJANGO_AFTER},
+        [("permission_required", "promote"), ("request.POST.get('role')",), ("is_active",)],
+        flags=["permission_required"],
+    ),
+    Case(
+        "held-tf-acl-kms-asg",
+        "terraform",
+        {"main.tf": _ts(TF_HELD, acl="private", rotation="true", max=4)},
+        {"main.tf": _ts(TF_HELD, acl="public-read", rotation="false", max=20)},
+        [("acl", "public-read"), ("enable_key_rotation", "False"), ("max_size", "4", "20")],
+        flags=["acl", "enable_key_rotation"],
+    ),
+    Case(
+        "held-k8s-privileged",
+        "kubernetes",
+        {"k8s/agent.yaml": _ts(K8S_HELD, host="", tag="1.2", privileged="")},
+        {
+            "k8s/agent.yaml": _ts(
+                K8S_HELD,
+                host="\n      hostNetwork: true",
+                tag="1.3",
+                privileged="\n          securityContext:\n            privileged: true",
+            )
+        },
+        [("hostNetwork", "True"), ("privileged", "True"), ("image", "agent:1.2", "agent:1.3")],
+        flags=["hostNetwork", "privileged"],
+    ),
+    Case(
+        "held-gh-release",
+        "github-actions",
+        {
+            ".github/workflows/release.yml": _ts(
+                GH_HELD, runs_on="ubuntu-22.04", contents="read", extra=""
+            )
+        },
+        {
+            ".github/workflows/release.yml": _ts(
+                GH_HELD,
+                runs_on="ubuntu-24.04",
+                contents="write",
+                extra="\n      - uses: softprops/action-gh-release@v2",
+            )
+        },
+        [
+            ("contents", "read", "write"),
+            ("softprops/action-gh-release@v2",),
+            ("runs-on", "ubuntu-22.04", "ubuntu-24.04"),
+        ],
+        flags=["contents"],
+    ),
+    Case(
+        "held-cfn-api",
+        "cloudformation",
+        {"stack.yaml": _ts(CFN_HELD, timeout=30, auth="AWS_IAM", sse="true")},
+        {"stack.yaml": _ts(CFN_HELD, timeout=900, auth="NONE", sse="false")},
+        [("Timeout", "30", "900"), ("AuthorizationType", "NONE"), ("SSEEnabled", "False")],
+        flags=["AuthorizationType", "SSEEnabled"],
+    ),
+    Case(
+        "held-docker-digest",
+        "dockerfile",
+        {"Dockerfile": "FROM golang:1.22@sha256:" + "ef" * 32 + "\nUSER 65532\n"},
+        {"Dockerfile": "FROM golang:1.22\nADD https://example.com/tool.tar.gz /opt/\nUSER root\n"},
+        [("FROM", "golang:1.22"), ("ADD", "https://example.com/tool.tar.gz"), ("USER", "root")],
+        flags=["FROM", "ADD", "USER"],
+    ),
+]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.podium.review.corpus import CASES, Case, score, summarise_case
+from tests.podium.review.corpus import CASES, HELD_OUT, Case, score, summarise_case
 
 IAC_KINDS = (
     "cdk-python",
@@ -31,7 +31,7 @@ def test_corpus_covers_python_and_every_iac_kind_three_times() -> None:
     assert len({case.name for case in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", CASES + HELD_OUT, ids=[c.name for c in CASES + HELD_OUT])
 def test_summary_names_the_facts_and_flags_only_real_risks(case: Case, tmp_path: Path) -> None:
     summary = summarise_case(tmp_path, case)
     result = score(case, summary)
