@@ -87,6 +87,6 @@ def test_names_headers_and_an_idle_run_that_keeps_the_last_summary(
 
     # An idle run (the safety-net schedule) leaves the last real summary in place.
     assert enrich()["talks"] == 0
-    assert latest_artifact(prefect_server, "enrich-run")["id"] == summary["id"]
+    assert latest_artifact(prefect_server, "enrich-run")["latest_id"] == summary["latest_id"]
     names = run_names(prefect_server, "enrich")
     assert "enrich · 4 talks" in names and "enrich · nothing pending" in names

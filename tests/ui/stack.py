@@ -1,0 +1,103 @@
+"""The embedded stack the browser test drives: `LocalStack` (as `podium up` starts it) on free
+ports, the sample directory posted to the gateway signed, and one push to a watched repository
+waiting for review. Also runnable by hand (`python -m tests.ui.stack HOME`) to look around."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from deployments.local_stack import LocalStack
+from podium.demo import SAMPLE_DIR, load_directory, post_talks, wait_for_pipeline
+from podium.gateway.signatures import signed_headers
+from podium.lake import Lake
+from podium.settings import Settings
+from tests.podium.review.gitfixtures import make_repo, push_mixed_change
+from tests.prefect_server import free_port
+
+SECRET = "ui-test-secret"
+# Set in this process's environment for the stack's children to inherit (restored by callers).
+ENV_KEYS = ("PODIUM_REVIEW__REPOS", "PODIUM_REVIEW__POLL_INTERVAL_S")
+
+
+@dataclass
+class UiStack:
+    stack: LocalStack
+    talk_ids: list[str]
+    event_ids: list[str]
+    titles: dict[str, str]
+    push_after: str
+
+
+def start(
+    home: Path, *, talks: int = 12, on_started: Callable[[UiStack], None] = lambda _: None
+) -> UiStack:
+    """Start the stack under `home`, post `talks` sample talks and one push; wait for the
+    pipeline to finish with them. `on_started` gets the stack before anything can fail, so the
+    caller can stop it (also when this raises)."""
+    (home / "git").mkdir(parents=True, exist_ok=True)
+    repo = make_repo(home / "git")
+    # Children inherit this process's environment: the watched repository, a short poll.
+    os.environ["PODIUM_REVIEW__REPOS"] = json.dumps([{"name": "app", "url": str(repo.origin)}])
+    os.environ["PODIUM_REVIEW__POLL_INTERVAL_S"] = "2"
+    settings = Settings(
+        home=home,
+        lake={"url": str(home / "lake")},
+        gateway={"port": free_port(), "secret": SECRET},
+    )
+    stack = LocalStack(settings, server_port=free_port(), say=lambda _: None)
+    ui = UiStack(stack=stack, talk_ids=[], event_ids=[], titles={}, push_after="")
+    on_started(ui)
+    stack.up()
+    lake = Lake.from_settings(settings)
+    all_ids, ui.event_ids = load_directory(lake=lake)
+    sample = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))[:talks]
+    ui.talk_ids = [t["talk_id"] for t in sample]
+    ui.titles = {t["talk_id"]: t["title"] for t in sample}
+    post_talks(settings=settings, gateway_url=stack.gateway_url, talks=sample)
+
+    before, after = push_mixed_change(repo)
+    body = json.dumps(
+        {"repository": "app", "ref": "refs/heads/main", "before": before, "after": after}
+    ).encode()
+    answer = httpx.post(
+        f"{stack.gateway_url}/hooks/push",
+        content=body,
+        headers=signed_headers(body, SECRET),
+        timeout=30,
+    )
+    answer.raise_for_status()
+    ui.push_after = after
+    wait_for_pipeline(
+        lake=lake,
+        talk_ids=ui.talk_ids,
+        event_ids=ui.event_ids,
+        timeout_s=600,
+        check=stack.check,
+    )
+    return ui
+
+
+if __name__ == "__main__":
+    from deployments.local_stack import stop_on_sigterm
+
+    stop_on_sigterm()
+    home = Path(sys.argv[1])
+    started = time.monotonic()
+    ui = start(home)
+    print(f"UI {ui.stack.ui_url} gateway {ui.stack.gateway_url} ready in "
+          f"{time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
+    try:
+        while True:
+            time.sleep(5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        ui.stack.down()

@@ -1,0 +1,198 @@
+"""The Prefect UI as a person sees it, in headless Chromium (Debian's, through playwright).
+
+Real: the whole embedded stack of `podium up` (Prefect server and UI, work pools, the
+deployments of prefect.yaml, one process worker per pool, the gateway), the sample talks and
+events posted to the gateway signed, and a push to a real git repository waiting for review.
+The browser reads what the UI renders; the Prefect API is used only to find ids and to wait.
+A failed test leaves a screenshot and the page text in test-artifacts/ui/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from deployments.local_stack import PROJECT_DIR, WORK_POOLS
+from podium.lake import Lake
+from podium.recommend.serving import lookup_recommendations
+from podium.review.records import find_review
+from tasks.recommend import _artifact_key
+from tests.ui.stack import UiStack
+
+pytestmark = pytest.mark.ui
+
+SPEC = yaml.safe_load((PROJECT_DIR / "prefect.yaml").read_text())
+POOL_OF = {d["name"]: d["work_pool"]["name"] for d in SPEC["deployments"]}
+TRIGGERS = [t for d in SPEC["deployments"] for t in d.get("triggers", [])]
+
+
+def api(ui: UiStack, method: str, path: str, **body: Any) -> Any:
+    # Generous: a loaded machine's SQLite server can take tens of seconds to answer.
+    response = httpx.request(method, f"{ui.stack.api_url}{path}", json=body or None, timeout=120)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def flow_runs(ui: UiStack, flow: str, states: list[str] | None = None) -> list[dict]:
+    body: dict[str, Any] = {"flows": {"name": {"any_": [flow]}}}
+    if states:
+        body["flow_runs"] = {"state": {"type": {"any_": states}}}
+    return api(ui, "POST", "/flow_runs/filter", **body)
+
+
+def paused_review(ui: UiStack) -> dict:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = flow_runs(ui, "review-push", ["PAUSED"])
+        if runs:
+            return runs[0]
+        time.sleep(1)
+    raise AssertionError("no paused review-push run")
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    # The UI loads its data after the page; on a busy CI machine that takes a while.
+    playwright_expect.set_options(timeout=90_000)
+    return playwright_expect(locator)
+
+
+def test_deployments_are_listed_with_their_pools(page: Any, ui: UiStack) -> None:
+    page.goto("/deployments")
+    expect(page.get_by_text(f"{len(POOL_OF)} Deployments")).to_be_visible()
+    table = page.locator("table")
+    for name in POOL_OF:
+        expect(table.get_by_text(name, exact=True).first).to_be_visible()
+    for pool in WORK_POOLS:
+        mine = sorted(n for n, p in POOL_OF.items() if p == pool)
+        page.goto(f"/work-pools/work-pool/{pool}?tab=Deployments")
+        expect(page.get_by_text(f"{len(mine)} Deployments")).to_be_visible()
+        for name in mine:
+            expect(page.locator("table").get_by_text(name, exact=True).first).to_be_visible()
+        # A worker polls the pool: the UI says Ready, not Not Ready.
+        expect(page.get_by_text("Ready", exact=True).first).to_be_visible()
+
+
+def test_automations_are_named_and_described(page: Any, ui: UiStack) -> None:
+    page.goto("/automations")
+    expect(page.get_by_text(f"{len(TRIGGERS)} automations")).to_be_visible()
+    for trigger in TRIGGERS:
+        expect(page.get_by_text(trigger["name"], exact=True)).to_be_visible()
+        expect(page.get_by_text(trigger["description"], exact=True)).to_be_visible()
+
+
+def test_runs_completed_under_names_that_say_what_they_handle(page: Any, ui: UiStack) -> None:
+    page.goto("/runs")
+    for pattern in (
+        r"^ingest · \d+ talks? from the gateway$",
+        r"^enrich · \d+ talks?$",
+        r"^aggregate-tags · ",
+        r"^build-recommendations · ",
+        rf"^review · app@main {ui.push_after[:7]}$",
+    ):
+        expect(page.get_by_text(re.compile(pattern)).first).to_be_visible()
+    expect(page.get_by_text("Completed").first).to_be_visible()
+    completed = {r["name"] for f in ("enrich", "ingest") for r in flow_runs(ui, f, ["COMPLETED"])}
+    assert any(re.match(r"enrich · \d+ talks?$", n) for n in completed), completed
+    assert not flow_runs(ui, "enrich", ["FAILED", "CRASHED"])
+
+
+def test_a_scheduled_run_appears(page: Any, ui: UiStack) -> None:
+    (enrich,) = api(ui, "POST", "/deployments/filter", deployments={"name": {"any_": ["enrich"]}})
+    page.goto(f"/deployments/deployment/{enrich['id']}?tab=Upcoming")
+    expect(page.get_by_text("Every 2 minutes").first).to_be_visible()
+    expect(page.get_by_text("Scheduled").first).to_be_visible()
+
+
+def latest_artifact_id(ui: UiStack, key: str) -> str:
+    (artifact,) = api(ui, "POST", "/artifacts/latest/filter", artifacts={"key": {"any_": [key]}})
+    return artifact["latest_id"] if "latest_id" in artifact else artifact["id"]
+
+
+def test_the_cover_gallery_shows_images(page: Any, ui: UiStack) -> None:
+    page.goto(f"/artifacts/artifact/{latest_artifact_id(ui, 'covers')}")
+    images = page.locator("img[src^='data:image/jpeg']")
+    expect(images.first).to_be_visible()
+    widths = images.evaluate_all(
+        "els => Promise.all(els.map(e => e.decode().then(() => e.naturalWidth, () => 0)))"
+    )
+    assert widths and all(w > 0 for w in widths), widths
+    # No link to a local path (they open "Page not found"), no image shown as raw text.
+    assert page.locator("a[href*='images/']").count() == 0
+    assert "data:image" not in page.inner_text("body")
+
+
+def test_a_recommendations_artifact_shows_titles(page: Any, ui: UiStack) -> None:
+    lake = Lake.from_settings(ui.stack.settings)
+    event_id = ui.event_ids[0]
+    recs = lookup_recommendations(lake=lake, event_id=event_id)
+    talks = lake.read("talks", columns=["talk_id", "title"])
+    title = dict(zip(talks.talk_id, talks.title, strict=True))
+    page.goto(f"/artifacts/artifact/{latest_artifact_id(ui, _artifact_key(event_id))}")
+    for talk_id in recs["talk_id"].head(3):
+        expect(page.get_by_text(title[talk_id][:60]).first).to_be_visible()
+
+
+def _description(ui: UiStack, run: dict) -> str | None:
+    keyset = (run["state"]["state_details"] or {}).get("run_input_keyset") or {}
+    key = keyset.get("description")
+    if not key:
+        return None
+    response = httpx.get(f"{ui.stack.api_url}/flow_runs/{run['id']}/input/{key}", timeout=120)
+    return response.text if response.status_code == 200 else None
+
+
+def test_a_paused_review_shows_its_summary(page: Any, ui: UiStack) -> None:
+    run = paused_review(ui)
+    if _description(ui, run) is None:
+        # Issue 14 (engineer E) publishes the summary before the pause and sets the pause
+        # description; until that lands this check is reported as an expected failure.
+        pytest.xfail("review-push sets no pause description yet (issue 14)")
+    page.goto(f"/runs/flow-run/{run['id']}")
+    page.get_by_role("button", name="Resume").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Approve to let the deployment go ahead")).to_be_visible()
+    expect(dialog.get_by_text("description not found")).to_have_count(0)
+    # The push changed service/api.py; the summary the reviewer decides from names it.
+    expect(dialog.get_by_text(re.compile("service/api.py")).first).to_be_visible()
+    dialog.get_by_role("button", name="Close").click()
+    # Published before the pause: the run's Artifacts tab already has the review.
+    page.goto(f"/runs/flow-run/{run['id']}?tab=Artifacts")
+    expect(page.get_by_text(re.compile(r"review-app-")).first).to_be_visible()
+
+
+def test_approving_a_paused_review_through_the_form_completes_it(page: Any, ui: UiStack) -> None:
+    run = paused_review(ui)
+    page.goto(f"/runs/flow-run/{run['id']}")
+    expect(page.get_by_text("Paused").first).to_be_visible()
+    page.get_by_role("button", name="Resume").click()
+    dialog = page.get_by_role("dialog")
+    # The decision is a select built from the schema's enum; the keyboard opens its list.
+    dialog.locator(".p-select-button__control").first.focus()
+    page.keyboard.press("ArrowDown")
+    page.get_by_role("option", name="approve", exact=True).click()
+    expect(dialog.locator(".p-select-button__value")).to_have_text("approve")
+    textareas = dialog.locator("textarea")
+    textareas.nth(0).fill("Looks right: retries and the login check are covered.")
+    textareas.nth(1).fill("grace")
+    dialog.get_by_role("button", name="Submit").click()
+    expect(dialog).to_have_count(0)  # the dialog closes once the server took the answer
+
+    deadline = time.monotonic() + 240
+    state = run["state_type"]
+    while time.monotonic() < deadline and state != "COMPLETED":
+        time.sleep(2)
+        state = api(ui, "GET", f"/flow_runs/{run['id']}")["state_type"]
+        assert state not in ("FAILED", "CRASHED", "CANCELLED"), state
+    assert state == "COMPLETED"
+    page.reload()
+    expect(page.get_by_text("Completed").first).to_be_visible()
+    row = find_review(Lake.from_settings(ui.stack.settings), repo="app", commit=ui.push_after)
+    assert row is not None and row["status"] == "approved"
+    assert row["decided_by"] == "grace" and row["comment"].startswith("Looks right")
