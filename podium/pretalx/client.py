@@ -18,8 +18,10 @@ from podium.pretalx.config import PretalxSettings
 
 # What the mapping needs nested; the current API returns ids and codes otherwise.
 EXPAND = "speakers,tags,track,submission_type"
-# The cheap listing that finds new, changed and vanished submissions.
-LIST_FIELDS = "code,updated,state"
+# The cheap listing that finds new, changed and vanished submissions. pretalx saves a state
+# change (withdraw, accept, ...) and tag or speaker changes without touching `updated`, so
+# those fields are listed too (as ids: a few bytes each).
+LIST_FIELDS = "code,updated,state,track,tags,speakers"
 
 
 class PretalxError(RuntimeError):
@@ -118,7 +120,8 @@ class PretalxClient:
         return list(self._pages(self.ref.api_url + "tracks/", {}))
 
     def submission_index(self) -> list[dict[str, Any]]:
-        """Every submission's code, `updated` stamp and state (one small page per 1000)."""
+        """Every submission's code, `updated`, state, track, tag ids and speaker codes (one
+        small page per 1000)."""
         params = {"fields": LIST_FIELDS, "page_size": "1000"}
         return list(self._pages(self.ref.api_url + "submissions/", params))
 
