@@ -25,7 +25,15 @@ LIST_FIELDS = "code,updated,state,track,tags,speakers"
 
 
 class PretalxError(RuntimeError):
-    """The pretalx server could not be read; `str()` is one line for people, without secrets."""
+    """The pretalx server could not be read; `str()` is one line for people, without secrets.
+
+    `transient` says whether trying again later may help (network, 429, 5xx) or not (a wrong
+    URL, token or slug).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -170,7 +178,8 @@ class PretalxClient:
             except httpx.TransportError as error:
                 if last:
                     raise PretalxError(
-                        f"{self._where(url)}: cannot reach the server ({type(error).__name__})"
+                        f"{self._where(url)}: cannot reach the server ({type(error).__name__})",
+                        transient=True,
                     ) from None
             else:
                 status = response.status_code
@@ -187,7 +196,10 @@ class PretalxClient:
                         "PODIUM_PRETALX__TOKEN (an organiser token of this event)"
                     )
                 if (status != 429 and status < 500) or last:
-                    raise PretalxError(f"{self._where(url)}: HTTP {status}")
+                    raise PretalxError(
+                        f"{self._where(url)}: HTTP {status}",
+                        transient=status == 429 or status >= 500,
+                    )
                 retry_after = response.headers.get("Retry-After", "")
                 if retry_after.isdigit():
                     delay = max(delay, min(float(retry_after), 60.0))

@@ -226,6 +226,7 @@ def test_wrong_token_is_one_line_without_the_token(http_server) -> None:
     message = str(error.value)
     assert "401" in message and "PODIUM_PRETALX__TOKEN" in message
     assert "s3cret" not in message and "\n" not in message
+    assert not error.value.transient  # retrying a wrong token cannot help
     assert server.requests[0][1] == "Token s3cret-token-value"
 
 
@@ -256,8 +257,9 @@ def test_server_errors_are_retried_then_reported(http_server) -> None:
 
     down = http_server(lambda path: (500, {}))
     client = PretalxClient(parse_pretalx_url(f"pretalx+http://{down.url}/ev"), _settings())
-    with pytest.raises(PretalxError, match="HTTP 500"):
+    with pytest.raises(PretalxError, match="HTTP 500") as error:
         client.event()
+    assert error.value.transient
 
 
 def test_unknown_event_is_a_clear_error(http_server) -> None:
