@@ -62,7 +62,12 @@ def read_stream_task(*, lake: Lake, settings: Any) -> StreamSyncReport:
 
 @task(name="write-dynamodb", retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
 def write_back_task(
-    *, lake: Lake, settings: Any, talk_ids: list[str] | None, event_ids: list[str] | None
+    *,
+    lake: Lake,
+    settings: Any,
+    talk_ids: list[str] | None,
+    event_ids: list[str] | None,
+    full: bool = False,
 ) -> SinkReport:
     """Write tags, tag items, counters and recommendations back; a retry rewrites nothing."""
     config = settings.dynamodb
@@ -72,4 +77,5 @@ def write_back_task(
         settings=config,
         talk_ids=talk_ids,
         event_ids=event_ids,
+        full=full,
     )
