@@ -9,7 +9,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.events import emit_event
 
 from flows.ingest import INGESTED_EVENT
-from flows.sync_pretalx import REMOVED_EVENT
+from flows.sync_pretalx import MAX_IDS, REMOVED_EVENT
 from podium.lake import Lake
 from podium.settings import get_settings
 from tasks.integrations import read_stream_task
@@ -44,12 +44,19 @@ def sync_dynamodb() -> dict[str, Any]:
         emit_event(
             event=INGESTED_EVENT,
             resource={"prefect.resource.id": "podium.talks"},
-            payload={"talk_ids": report.ingest.pending, "count": len(report.ingest.pending)},
+            payload={
+                "talk_ids": report.ingest.pending[:MAX_IDS],
+                "count": len(report.ingest.pending),
+            },
         )
     if report.ingest.removed:
         emit_event(
             event=REMOVED_EVENT,
             resource={"prefect.resource.id": "podium.talks"},
-            payload={"talk_ids": report.ingest.removed, "source": "dynamodb-stream"},
+            payload={
+                "talk_ids": report.ingest.removed[:MAX_IDS],
+                "count": len(report.ingest.removed),
+                "source": "dynamodb-stream",
+            },
         )
     return summary

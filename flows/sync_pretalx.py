@@ -14,6 +14,9 @@ from podium.settings import get_settings
 from tasks.integrations import sync_pretalx_event_task
 
 REMOVED_EVENT = "podium.talk.removed"
+# Events carry at most this many ids (the count says how many there were); consumers re-read
+# the lake, so a capped list loses nothing.
+MAX_IDS = 1000
 
 
 def _run_name() -> str:
@@ -65,13 +68,13 @@ def sync_pretalx(events: list[str] | None = None) -> dict[str, Any]:
         emit_event(
             event=INGESTED_EVENT,
             resource={"prefect.resource.id": "podium.talks"},
-            payload={"talk_ids": pending, "count": len(pending)},
+            payload={"talk_ids": pending[:MAX_IDS], "count": len(pending)},
         )
     if removed:
         emit_event(
             event=REMOVED_EVENT,
             resource={"prefect.resource.id": "podium.talks"},
-            payload={"talk_ids": removed, "source": "pretalx"},
+            payload={"talk_ids": removed[:MAX_IDS], "count": len(removed), "source": "pretalx"},
         )
     logger.info("sync-pretalx: %s", rows)
     return {"events": [r.as_dict() for r in reports]}

@@ -18,13 +18,15 @@ def _run_name() -> str:
 
 @flow(name="write-dynamodb", flow_run_name=_run_name)
 def write_dynamodb(
-    talk_ids: list[str] | None = None, event_ids: list[str] | None = None
+    talk_ids: list[str] | None = None, event_ids: list[str] | None = None, full: bool = False
 ) -> dict[str, Any]:
     """Tags onto talk items, tag items, exact counters and recommendation items.
 
     Args:
         talk_ids: talks to write; all when None (unchanged items cost a read, no write).
         event_ids: events whose recommendations to write; all when None.
+        full: compare everything with the table, not only what changed since the last write
+            (repairs items changed outside Podium).
     """
     settings = get_settings()
     logger = get_run_logger()
@@ -36,6 +38,7 @@ def write_dynamodb(
         settings=settings,
         talk_ids=talk_ids,
         event_ids=event_ids,
+        full=full,
     )
     summary = report.as_dict()
     create_table_artifact(

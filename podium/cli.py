@@ -305,7 +305,7 @@ def _ingest_pretalx(url: str, *, notify: bool) -> None:
                     make_event(
                         "podium.talk.ingested",
                         resource_id="podium.talks",
-                        payload={"talk_ids": pending, "count": len(pending)},
+                        payload={"talk_ids": pending[:1000], "count": len(pending)},
                     )
                 ]
             )

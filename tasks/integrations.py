@@ -16,11 +16,28 @@ from podium.dynamodb.client import (
 from podium.dynamodb.sink import SinkReport, write_back
 from podium.dynamodb.streams import StreamSyncReport, sync_stream
 from podium.lake import Lake
-from podium.pretalx.client import PretalxClient, parse_pretalx_url
+from podium.pretalx.client import PretalxClient, PretalxError, parse_pretalx_url
 from podium.pretalx.sync import PretalxSyncReport, sync_pretalx_event
 
 
-@task(name="sync-pretalx-event", retries=2, retry_delay_seconds=[10, 60], cache_policy=NONE)
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    # A wrong URL, token or slug fails the same way a minute later: retry only the transient.
+    try:
+        state.result()
+    except PretalxError as error:
+        return error.transient
+    except Exception:  # noqa: BLE001 - anything else (the lake, the network) may pass later
+        return True
+    return False
+
+
+@task(
+    name="sync-pretalx-event",
+    retries=2,
+    retry_delay_seconds=[10, 60],
+    retry_condition_fn=_worth_retrying,
+    cache_policy=NONE,
+)
 def sync_pretalx_event_task(*, lake: Lake, settings: Any, url: str) -> PretalxSyncReport:
     """Import one event's new and changed submissions; safe to retry (checkpointed, idempotent)."""
     with PretalxClient(parse_pretalx_url(url), settings.pretalx) as client:
@@ -45,7 +62,12 @@ def read_stream_task(*, lake: Lake, settings: Any) -> StreamSyncReport:
 
 @task(name="write-dynamodb", retries=2, retry_delay_seconds=[5, 30], cache_policy=NONE)
 def write_back_task(
-    *, lake: Lake, settings: Any, talk_ids: list[str] | None, event_ids: list[str] | None
+    *,
+    lake: Lake,
+    settings: Any,
+    talk_ids: list[str] | None,
+    event_ids: list[str] | None,
+    full: bool = False,
 ) -> SinkReport:
     """Write tags, tag items, counters and recommendations back; a retry rewrites nothing."""
     config = settings.dynamodb
@@ -55,4 +77,5 @@ def write_back_task(
         settings=config,
         talk_ids=talk_ids,
         event_ids=event_ids,
+        full=full,
     )

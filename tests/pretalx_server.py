@@ -55,8 +55,9 @@ class PretalxServer:
             capture_output=True,
             text=True,
             timeout=300,
-            check=True,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"pretalx admin {action} failed:\n{done.stderr[-2000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def stop(self) -> None:

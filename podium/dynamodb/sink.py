@@ -16,6 +16,8 @@ the app makes meanwhile is never overwritten; the stream brings it and the next 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from podium.checkpoints import load_checkpoints, save_checkpoints
 from podium.dynamodb.client import table_name
 from podium.dynamodb.config import DynamoDBSettings
 from podium.dynamodb.keys import load_keys, save_keys
@@ -182,12 +185,18 @@ def write_talks(
     talk_ids: list[str] | None = None,
     now: datetime,
     report: SinkReport,
+    full: bool = False,
 ) -> dict[str, tuple[str, str]]:
     """Merged tags onto talk items and the tag items of their partitions; returns the keys of
     every talk item written or known (for recommendation items)."""
     table = table_name(settings)
     keys = load_keys(lake=lake, table=table)
-    wanted = _load_talks(lake, talk_ids)
+    loaded = _load_talks(lake, talk_ids)
+    # Only talks whose record or Podium tags changed since they were last written cost requests.
+    prints = _fingerprints(lake, loaded)
+    written = {} if full else load_checkpoints(lake=lake, source=sink_source(table))
+    wanted = [t for t in loaded if written.get(t.talk_id) != prints[t.talk_id]]
+    report.talks_unchanged += len(loaded) - len(wanted)
     missing = {t.talk_id for t in wanted if t.talk_id not in keys}
     if missing:
         keys.update(_find_talk_items(client, table, missing))
@@ -262,6 +271,10 @@ def write_talks(
     save_keys(lake=lake, table=table, keys=created)
 
     requests: list[dict[str, Any]] = []
+    for talk in wanted:
+        pk, sk = keys.get(talk.talk_id, ("", ""))
+        if talk.state == "deleted" and pk.startswith(settings.new_talk_pk_prefix):
+            requests.append(_delete(pk, sk))  # an item Podium created for a talk now removed
     for pk in sorted(partitions | {k[0] for k in created.values()}):
         existing = {str(i["sk"]): i for i in _query(client, table, pk, "tag#")}
         want = desired.get(pk, {})
@@ -291,7 +304,27 @@ def write_talks(
                 requests.append(_delete(pk, sk))
                 report.tag_items_deleted += 1
     _batch_write(client, table, requests)
+    skipped = set(report.talks_skipped)
+    save_checkpoints(
+        lake=lake,
+        source=sink_source(table),
+        values={t.talk_id: prints[t.talk_id] for t in wanted if t.talk_id not in skipped},
+    )
     return keys
+
+
+def sink_source(table: str) -> str:
+    """The checkpoint source of what the sink last wrote to `table` (per talk, per event)."""
+    return f"dynamodb-sink:{table}"
+
+
+def _fingerprints(lake: Lake, talks: list[Talk]) -> dict[str, str]:
+    podium = tags_by_talk(lake=lake, talk_ids=[t.talk_id for t in talks])
+    return {t.talk_id: _digest([t.record_hash(), sorted(podium.get(t.talk_id, []))]) for t in talks}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, default=str).encode()).hexdigest()[:16]
 
 
 def _update_talk(
@@ -367,17 +400,31 @@ def write_recommendations(
     event_ids: list[str],
     now: datetime,
     report: SinkReport,
+    full: bool = False,
 ) -> None:
-    """Each event's precomputed recommendations as items under `recs#<event id>`."""
+    """Each event's precomputed recommendations as items under `recs#<event id>` (events whose
+    recommendations are as last written are skipped without a request, unless `full`)."""
     table = table_name(settings)
     stamp = _stamp(now)
     requests: list[dict[str, Any]] = []
+    written = load_checkpoints(lake=lake, source=sink_source(table))
+    done: dict[str, str] = {}
     for event_id in event_ids:
         try:
             recs = lookup_recommendations(lake=lake, event_id=event_id, max_staleness_s=0)
         except RecommendationError:
             continue
         titles = {t.talk_id: t.title for t in _load_talks(lake, [str(i) for i in recs.talk_id])}
+        fingerprint = _digest(
+            [
+                [r.rank, r.talk_id, round(float(r.score), 6), list(r.matched_tags)]
+                for r in recs.itertuples()
+            ]
+            + [titles, {str(i): keys.get(str(i)) for i in recs.talk_id}]
+        )
+        if not full and written.get(f"event:{event_id}") == fingerprint:
+            continue
+        done[f"event:{event_id}"] = fingerprint
         pk = f"{settings.recommendations_pk_prefix}{event_id}"
         existing = {str(i["sk"]): i for i in _query(client, table, pk, "rank#")}
         want = {}
@@ -411,6 +458,7 @@ def write_recommendations(
                 requests.append(_delete(pk, sk))
                 report.recommendation_items_deleted += 1
     _batch_write(client, table, requests)
+    save_checkpoints(lake=lake, source=sink_source(table), values=done)
 
 
 def write_back(
@@ -421,6 +469,7 @@ def write_back(
     talk_ids: list[str] | None = None,
     event_ids: list[str] | None = None,
     now: datetime | None = None,
+    full: bool = False,
 ) -> SinkReport:
     """Write talks' tags, tag items, counters and recommendations into the directory's table.
 
@@ -431,11 +480,19 @@ def write_back(
         talk_ids: talks to write (all when None).
         event_ids: events whose recommendations to write (all when None).
         now: the `_md` stamp (tests pin it).
+        full: compare every talk and event with the table, not only those changed since
+            the last write (repairs items changed outside Podium).
     """
     now = now or datetime.now(UTC)
     report = SinkReport()
     keys = write_talks(
-        lake=lake, client=client, settings=settings, talk_ids=talk_ids, now=now, report=report
+        lake=lake,
+        client=client,
+        settings=settings,
+        talk_ids=talk_ids,
+        now=now,
+        report=report,
+        full=full,
     )
     write_counters(lake=lake, client=client, settings=settings, now=now, report=report)
     if event_ids is None:
@@ -448,5 +505,6 @@ def write_back(
         event_ids=event_ids,
         now=now,
         report=report,
+        full=full,
     )
     return report

@@ -18,12 +18,22 @@ from podium.pretalx.config import PretalxSettings
 
 # What the mapping needs nested; the current API returns ids and codes otherwise.
 EXPAND = "speakers,tags,track,submission_type"
-# The cheap listing that finds new, changed and vanished submissions.
-LIST_FIELDS = "code,updated,state"
+# The cheap listing that finds new, changed and vanished submissions. pretalx saves a state
+# change (withdraw, accept, ...) and tag or speaker changes without touching `updated`, so
+# those fields are listed too (as ids: a few bytes each).
+LIST_FIELDS = "code,updated,state,track,tags,speakers"
 
 
 class PretalxError(RuntimeError):
-    """The pretalx server could not be read; `str()` is one line for people, without secrets."""
+    """The pretalx server could not be read; `str()` is one line for people, without secrets.
+
+    `transient` says whether trying again later may help (network, 429, 5xx) or not (a wrong
+    URL, token or slug).
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -118,7 +128,8 @@ class PretalxClient:
         return list(self._pages(self.ref.api_url + "tracks/", {}))
 
     def submission_index(self) -> list[dict[str, Any]]:
-        """Every submission's code, `updated` stamp and state (one small page per 1000)."""
+        """Every submission's code, `updated`, state, track, tag ids and speaker codes (one
+        small page per 1000)."""
         params = {"fields": LIST_FIELDS, "page_size": "1000"}
         return list(self._pages(self.ref.api_url + "submissions/", params))
 
@@ -167,7 +178,8 @@ class PretalxClient:
             except httpx.TransportError as error:
                 if last:
                     raise PretalxError(
-                        f"{self._where(url)}: cannot reach the server ({type(error).__name__})"
+                        f"{self._where(url)}: cannot reach the server ({type(error).__name__})",
+                        transient=True,
                     ) from None
             else:
                 status = response.status_code
@@ -184,7 +196,10 @@ class PretalxClient:
                         "PODIUM_PRETALX__TOKEN (an organiser token of this event)"
                     )
                 if (status != 429 and status < 500) or last:
-                    raise PretalxError(f"{self._where(url)}: HTTP {status}")
+                    raise PretalxError(
+                        f"{self._where(url)}: HTTP {status}",
+                        transient=status == 429 or status >= 500,
+                    )
                 retry_after = response.headers.get("Retry-After", "")
                 if retry_after.isdigit():
                     delay = max(delay, min(float(retry_after), 60.0))

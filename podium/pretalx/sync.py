@@ -1,8 +1,9 @@
 """Incremental import of one pretalx event: the use-case behind `sync-pretalx` and
 `podium ingest pretalx://host/event`.
 
-Each run lists every submission's code, `updated` stamp and state (one small request per 1000
-submissions), compares it with the event's checkpoint in the lake (one row per code), fetches
+Each run lists every submission's code, `updated` stamp, state, track, tag ids and speaker
+codes (one small request per 1000 submissions; pretalx changes a state or tags without touching
+`updated`), compares it with the event's checkpoint in the lake (one row per code), fetches
 only what is new or changed, expanded, and records it. Codes that vanished from the listing
 were deleted in pretalx and, like withdrawn or cancelled proposals, become removals. The
 checkpoint is saved after the talks are recorded, so a crash repeats a little work, never
@@ -11,6 +12,8 @@ loses it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,26 +55,39 @@ class PretalxSyncReport:
         }
 
 
+def position(item: dict[str, Any]) -> str:
+    """A submission's checkpoint: its `updated` stamp and a digest of what pretalx changes
+    without touching `updated` (state, track, tags, speakers)."""
+    fields = [
+        item.get("state"),
+        item.get("track"),
+        sorted(map(str, item.get("tags") or [])),
+        sorted(map(str, item.get("speakers") or [])),
+    ]
+    digest = hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()[:12]
+    return f"{item.get('updated') or ''}|{digest}"
+
+
 @dataclass
 class Changes:
     """What changed in pretalx since the checkpoint."""
 
     parsed: ParseResult  # talks, removals (withdrawn, cancelled, deleted), rejected records
-    stamps: dict[str, str]  # code -> `updated` stamp of every submission taken
+    stamps: dict[str, str]  # code -> position of every submission taken
     vanished: list[str]  # codes deleted in pretalx
     listed: int  # submissions pretalx lists now
     fetched: int  # submissions fetched in full
 
 
 def fetch_changes(*, client: PretalxClient, known: dict[str, str], detail_limit: int) -> Changes:
-    """What changed in pretalx since `known` (code -> `updated` stamp)."""
+    """What changed in pretalx since `known` (code -> position)."""
     slug = client.ref.slug
     index = {
-        str(item["code"]): str(item.get("updated") or "")
+        str(item["code"]): position(item)
         for item in client.submission_index()
         if isinstance(item, dict) and item.get("code")
     }
-    changed = [code for code, stamp in index.items() if known.get(code) != stamp or not stamp]
+    changed = [code for code, stamp in index.items() if known.get(code) != stamp]
     vanished = sorted(set(known) - set(index))
     submissions: list[dict[str, Any]] = []
     if len(changed) > detail_limit:

@@ -1,7 +1,7 @@
 """Organiser actions on the test pretalx server, run with the pretalx virtualenv's Python.
 
     python admin.py init SLUG      migrate, create an admin, the demo event, tags and a token
-    python admin.py change SLUG    edit one proposal, withdraw one, delete one
+    python admin.py change SLUG    edit one proposal, withdraw one, delete one, retag one
 
 Each prints one JSON object on its last line. This is pretalx's own code doing what an
 organiser does in its UI; Podium only ever sees the server's REST API.
@@ -25,6 +25,7 @@ from django_scopes import scope, scopes_disabled  # noqa: E402
 from pretalx.event.models import Event  # noqa: E402
 from pretalx.person.models import User  # noqa: E402
 from pretalx.person.models.auth_token import ENDPOINTS, UserApiToken  # noqa: E402
+from pretalx.submission.domain.submission import delete_submission  # noqa: E402
 from pretalx.submission.models import Tag  # noqa: E402
 
 TAGS = ["python", "data science", "security"]
@@ -68,14 +69,20 @@ def change(slug: str) -> dict:
     with scope(event=event):
         live = event.submissions.exclude(state__in=["withdrawn", "canceled", "draft"])
         live = list(live.order_by("code"))
-        edited, withdrawn, deleted = live[0], live[1], live[2]
+        edited, withdrawn, deleted, retagged = live[0], live[1], live[2], live[3]
         edited.title = edited.title + " (revised)"
         edited.save()
-        withdrawn.state = "withdrawn"
-        withdrawn.save()
+        withdrawn.withdraw(orga=True)
         deleted_code = deleted.code
-        deleted.delete()
-    return {"edited": edited.code, "withdrawn": withdrawn.code, "deleted": deleted_code}
+        delete_submission(deleted)
+        # Tags change through a many-to-many table: pretalx leaves `updated` as it was.
+        retagged.tags.add(Tag.objects.get_or_create(event=event, tag="retagged")[0])
+    return {
+        "edited": edited.code,
+        "withdrawn": withdrawn.code,
+        "deleted": deleted_code,
+        "retagged": retagged.code,
+    }
 
 
 if __name__ == "__main__":

@@ -139,7 +139,11 @@ def test_app_talks_enriched_and_written_back_in_the_original_layout(
 
     # Idempotent: a second write-back changes nothing, and the stream's copies of Podium's own
     # writes are not edits (no talk becomes pending again).
+    calls: list[str] = []
+    ddb.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
     again = write_back(lake=lake, client=ddb, settings=directory, now=NOW)
+    # What was written is checkpointed: only the counters are read again.
+    assert calls == ["Query"]
     assert again.as_dict() == {
         **{k: 0 for k in again.as_dict()},
         "talks_unchanged": 12,
@@ -182,6 +186,12 @@ def test_removed_tags_and_deleted_talks_leave_the_table(tmp_path, directory, ddb
     assert report.tag_items_deleted == 1
     counters = {c["tagName"]: int(c["quantity"]) for c in query(ddb, table, "tag", "tag#")}
     assert counters["zebra"] == 0 and counters["shared"] == 2
+
+    # A tag item removed behind Podium's back comes back with a full write-back only.
+    ddb.delete_item(TableName=table, Key=to_item({"pk": "USER#same-user", "sk": "tag#shared"}))
+    assert write_back(lake=lake, client=ddb, settings=directory, now=NOW).tag_items_put == 0
+    repaired = write_back(lake=lake, client=ddb, settings=directory, now=NOW, full=True)
+    assert repaired.tag_items_put == 1 and not repaired.talks_updated
 
     # The app deletes talk b: its partition keeps "shared" (talk a still has it).
     ddb.delete_item(TableName=table, Key=to_item({"pk": "USER#same-user", "sk": f"talk#{b}"}))

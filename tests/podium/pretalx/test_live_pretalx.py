@@ -88,11 +88,15 @@ def test_import_then_incremental_changes_from_a_live_server(server, tmp_path, mo
     recorder2 = RecordingTransport(server.url) if RECORD else None
     with PretalxClient(ref, settings, transport=recorder2) as client:
         report = sync_pretalx_event(lake=lake, client=client)
-    assert report.ingest.updated == [talk_id_for(SLUG, changed["edited"])]
+    assert sorted(report.ingest.updated) == sorted(
+        talk_id_for(SLUG, changed[k]) for k in ("edited", "retagged")
+    )
     assert sorted(report.ingest.removed) == sorted(
         talk_id_for(SLUG, changed[k]) for k in ("withdrawn", "deleted")
     )
-    assert report.fetched == 2 and not report.errors
+    assert report.fetched == 3 and not report.errors
+    now = lake.read("talks").set_index("talk_id")
+    assert "retagged" in list(now.loc[talk_id_for(SLUG, changed["retagged"]), "tags"])
     talks = lake.read("talks").set_index("talk_id")
     assert talks.loc[talk_id_for(SLUG, changed["edited"]), "title"].endswith("(revised)")
 

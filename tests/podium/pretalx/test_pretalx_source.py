@@ -1,0 +1,269 @@
+"""The pretalx source without a pretalx server: mapping, URLs, the client's HTTP behaviour,
+and incremental sync replayed from answers recorded off a real pretalx 2026.2.1 server.
+
+Real: the recorded answers (tests/podium/pretalx/recorded/, made by test_live_pretalx.py with
+PODIUM_RECORD_PRETALX=1), pretalx's documented legacy example (../shared/fixtures/pretalx/), a
+local HTTP server on a free port for the hostile-server cases, the lake in a temp folder.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from podium.lake import Lake
+from podium.models import TalkState
+from podium.pretalx.client import PretalxClient, PretalxError, parse_pretalx_url
+from podium.pretalx.config import PretalxSettings
+from podium.pretalx.mapping import event_from_pretalx, map_submissions, talk_id_for
+from podium.pretalx.sync import sync_pretalx_event
+from tests.podium.pretalx.recording import RECORDED, REPLAY_BASE, replay_transport
+
+# shared/ sits beside the checkout (or beside the folder of worktrees).
+FIXTURES = next(
+    (
+        p / "shared" / "fixtures" / "pretalx"
+        for p in Path(__file__).resolve().parents[3:6]
+        if (p / "shared" / "fixtures" / "pretalx").is_dir()
+    ),
+    Path("shared/fixtures/pretalx"),
+)
+SLUG = "democon"
+
+
+# ---- URLs ------------------------------------------------------------------------------------
+
+
+def test_pretalx_urls() -> None:
+    ref = parse_pretalx_url("pretalx://pretalx.com/democon")
+    assert (ref.base_url, ref.slug) == ("https://pretalx.com", "democon")
+    assert ref.api_url == "https://pretalx.com/api/events/democon/"
+    local = parse_pretalx_url("pretalx+http://127.0.0.1:8000/sub/path/pycon-2027/")
+    assert local.base_url == "http://127.0.0.1:8000/sub/path" and local.slug == "pycon-2027"
+    assert ref.source == "pretalx:pretalx.com/democon"
+
+
+@pytest.mark.parametrize(
+    "bad", ["pretalx://host", "http://host/event", "pretalx://", "pretalx://h/ev?x=1"]
+)
+def test_bad_pretalx_urls_are_one_line_errors(bad: str) -> None:
+    with pytest.raises(PretalxError) as error:
+        parse_pretalx_url(bad)
+    assert "\n" not in str(error.value)
+
+
+# ---- mapping -------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="../shared/fixtures/pretalx not present")
+def test_legacy_documented_submission_maps_onto_a_talk() -> None:
+    page = json.loads((FIXTURES / "pretalx-docs__submissions-list.legacy-v1.json").read_text())
+    result = map_submissions(page["results"], slug="36c3")
+    assert not result.errors
+    (talk,) = result.talks
+    assert talk.talk_id == "pretalx-36c3-ABCDE"
+    assert talk.title == "A talk" and talk.speakers == ["Jane"]
+    assert talk.tags == ["science"] and talk.state == TalkState.published
+    assert talk.description.startswith("A good talk.\n\nI will expand")
+    assert talk.language == "en" and talk.event_ids == ["36c3"]
+
+
+def test_unexpanded_ids_are_rejected_with_the_reason() -> None:
+    # The current API without ?expand=: speakers as codes, tags and track as ids.
+    data = {"code": "X1", "title": "T", "state": "submitted", "speakers": ["ABCDE"], "tags": []}
+    result = map_submissions([data], slug="ev")
+    assert not result.talks
+    (error,) = result.errors
+    assert error.field == "speakers" and "expand" in error.message
+    for field, value in (("tags", [3]), ("track", 2)):
+        other = map_submissions([{**data, "speakers": [], field: value}], slug="ev")
+        assert not other.talks and other.errors[0].field == field
+
+
+def test_states_removals_drafts_and_invalid_records() -> None:
+    base = {"title": "T", "speakers": [{"name": "A"}], "tags": [], "track": None}
+    result = map_submissions(
+        [
+            {**base, "code": "S", "state": "submitted"},
+            {**base, "code": "A", "state": "accepted"},
+            {**base, "code": "W", "state": "withdrawn"},
+            {**base, "code": "C", "state": "canceled"},
+            {**base, "code": "D", "state": "draft"},
+            {**base, "code": "L", "state": "confirmed", "title": "x" * 1000},
+            {**base, "code": "Q", "state": "mystery"},
+            "not an object",
+        ],
+        slug="ev",
+    )
+    assert [(t.talk_id, t.state) for t in result.talks] == [
+        ("pretalx-ev-S", TalkState.submitted),
+        ("pretalx-ev-A", TalkState.accepted),
+    ]
+    assert result.removed == ["pretalx-ev-W", "pretalx-ev-C"]
+    assert {(e.record.split(" ")[-1], e.field) for e in result.errors} == {
+        ("(L)", "title"),
+        ("(Q)", "state"),
+        ("ev/submissions[7]", ""),
+    }
+
+
+def test_event_tracks_become_event_tags() -> None:
+    event = event_from_pretalx(
+        {
+            "name": {"en": "DemoCon", "de": "DemoKonf"},
+            "date_from": "2027-05-01",
+            "date_to": "2027-05-03",
+            "locale": "en",
+        },
+        slug="democon",
+        tracks=[{"name": {"en": "Security"}}, {"name": {"de": "Daten"}}],
+    )
+    assert event.name == "DemoCon" and event.tags == ["security", "daten"]
+    assert str(event.starts_on) == "2027-05-01"
+
+
+# ---- incremental sync from recorded answers ------------------------------------------------
+
+
+def _client(name: str, seen: list[str] | None = None) -> PretalxClient:
+    ref = parse_pretalx_url(f"pretalx+http://{REPLAY_BASE.removeprefix('http://')}/{SLUG}")
+    settings = PretalxSettings(token="recorded", page_size=25, retries=0)
+    return PretalxClient(ref, settings, transport=replay_transport(RECORDED / name, seen=seen))
+
+
+def test_first_sync_then_changes_replayed_from_a_real_server(tmp_path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    seen: list[str] = []
+    with _client("before-change.json", seen) as client:
+        first = sync_pretalx_event(lake=lake, client=client)
+    assert len(first.ingest.new) == 64 and not first.errors
+    assert first.events_changed == [SLUG]
+    # More than `detail_limit` changed: one expanded listing, paginated (25 a page).
+    assert sum("expand=" in k for k in seen) == 3
+    talks = lake.read("talks").set_index("talk_id")
+    assert set(talks.state) == {"published", "rejected"}
+
+    changed = json.loads((RECORDED / "changes.json").read_text())
+    seen.clear()
+    with _client("after-change.json", seen) as client:
+        second = sync_pretalx_event(lake=lake, client=client)
+    assert sorted(second.ingest.updated) == sorted(
+        talk_id_for(SLUG, changed[k]) for k in ("edited", "retagged")
+    )
+    assert sorted(second.ingest.removed) == sorted(
+        talk_id_for(SLUG, changed[k]) for k in ("withdrawn", "deleted")
+    )
+    # Only the three changed submissions were fetched, one by one.
+    assert second.fetched == 3 and sum("/submissions/" in k and "expand=" in k for k in seen) == 3
+    talks = lake.read("talks").set_index("talk_id")
+    assert talks.loc[talk_id_for(SLUG, changed["deleted"]), "state"] == "deleted"
+
+    with _client("after-change.json") as client:
+        third = sync_pretalx_event(lake=lake, client=client)
+    assert third.fetched == 0 and not third.ingest.removed and not third.ingest.updated
+
+
+# ---- a hostile or failing server -------------------------------------------------------------
+
+
+class _Server:
+    """A local HTTP server answering with `answer(path, headers) -> (status, body)`."""
+
+    def __init__(self, answer) -> None:
+        self.requests: list[tuple[str, str]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                outer.requests.append((self.path, self.headers.get("Authorization", "")))
+                status, body = answer(self.path)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def http_server():
+    servers = []
+
+    def start(answer):
+        servers.append(_Server(answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def _settings(**extra) -> PretalxSettings:
+    return PretalxSettings(token="s3cret-token-value", retries=1, **extra)
+
+
+def test_wrong_token_is_one_line_without_the_token(http_server) -> None:
+    server = http_server(lambda path: (401, {"detail": "Invalid token."}))
+    client = PretalxClient(parse_pretalx_url(f"pretalx+http://{server.url}/ev"), _settings())
+    with pytest.raises(PretalxError) as error:
+        client.event()
+    message = str(error.value)
+    assert "401" in message and "PODIUM_PRETALX__TOKEN" in message
+    assert "s3cret" not in message and "\n" not in message
+    assert not error.value.transient  # retrying a wrong token cannot help
+    assert server.requests[0][1] == "Token s3cret-token-value"
+
+
+def test_a_next_link_to_another_server_never_gets_the_token(http_server) -> None:
+    thief = http_server(lambda path: (200, {"results": [], "next": None}))
+    server = http_server(
+        lambda path: (
+            200,
+            {"results": [{"code": "A", "updated": "x"}], "next": f"http://{thief.url}/steal"},
+        )
+    )
+    client = PretalxClient(parse_pretalx_url(f"pretalx+http://{server.url}/ev"), _settings())
+    with pytest.raises(PretalxError, match="another server"):
+        client.submission_index()
+    assert thief.requests == []
+
+
+def test_server_errors_are_retried_then_reported(http_server) -> None:
+    calls = []
+
+    def flaky(path):
+        calls.append(path)
+        return (503, {}) if len(calls) == 1 else (200, {"name": "Ev", "slug": "ev"})
+
+    server = http_server(flaky)
+    client = PretalxClient(parse_pretalx_url(f"pretalx+http://{server.url}/ev"), _settings())
+    assert client.event()["name"] == "Ev" and len(calls) == 2
+
+    down = http_server(lambda path: (500, {}))
+    client = PretalxClient(parse_pretalx_url(f"pretalx+http://{down.url}/ev"), _settings())
+    with pytest.raises(PretalxError, match="HTTP 500") as error:
+        client.event()
+    assert error.value.transient
+
+
+def test_unknown_event_is_a_clear_error(http_server) -> None:
+    server = http_server(lambda path: (404, {"detail": "Not found."}))
+    client = PretalxClient(parse_pretalx_url(f"pretalx+http://{server.url}/nope"), _settings())
+    with pytest.raises(PretalxError, match="event slug"):
+        client.event()
