@@ -25,6 +25,8 @@ from podium.tagging import load_history
 from podium.vocabulary import load_vocabulary
 from tasks.enrich import StageResult, find_pending, run_covers, run_tagging
 
+GALLERY_COVERS = 12
+
 
 @flow(name="enrich-warm", log_prints=False)
 def enrich_warm(talk_ids: list[str] | None = None) -> dict[str, Any]:
@@ -99,7 +101,11 @@ def enrich_warm(talk_ids: list[str] | None = None) -> dict[str, Any]:
     )
     if not attempted:
         return summary  # a run folded into an earlier one: nothing to publish or record
-    _publish(lake=lake, summary=summary, tagged=tagging.done, imaged_rows=covering.rows)
+    # The gallery decodes and thumbnails every cover: on the hot path, show the first few.
+    gallery = (
+        [pd.concat(covering.rows, ignore_index=True).head(GALLERY_COVERS)] if covering.rows else []
+    )
+    _publish(lake=lake, summary=summary, tagged=tagging.done, imaged_rows=gallery)
     lake.append(
         "enrich_runs",
         pd.DataFrame(
