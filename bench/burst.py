@@ -209,6 +209,9 @@ def report(title: str, frame: pd.DataFrame) -> None:
     print(f"  {'':10s} {'p50':>7s} {'p95':>7s} {'max':>7s}")
     for column in frame.columns:
         values = frame[column].dropna().to_numpy()
+        if not len(values):
+            print(f"  {column:10s} {'n/a':>7s}")
+            continue
         p50, p95 = np.percentile(values, 50), np.percentile(values, 95)
         print(f"  {column:10s} {p50:7.2f} {p95:7.2f} {values.max():7.2f}")
 
