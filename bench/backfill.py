@@ -31,7 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo"
+# ../shared next to the checkout (a worktree sits one level deeper).
+DATA = next(
+    (
+        p / "shared" / "data" / "pyvideo"
+        for p in Path(__file__).resolve().parents[2:4]
+        if (p / "shared" / "data" / "pyvideo").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo",
+)
 
 PER_TALK = textwrap.dedent(
     """

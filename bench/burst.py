@@ -43,7 +43,15 @@ from podium.lake import Lake  # noqa: E402
 from podium.settings import Settings  # noqa: E402
 from tests.prefect_server import free_port  # noqa: E402
 
-PYVIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo" / "talks.jsonl.gz"
+# ../shared next to the checkout (a worktree sits one level deeper).
+PYVIDEO = next(
+    (
+        p / "shared" / "data" / "pyvideo" / "talks.jsonl.gz"
+        for p in Path(__file__).resolve().parents[2:4]
+        if (p / "shared" / "data" / "pyvideo" / "talks.jsonl.gz").is_file()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo" / "talks.jsonl.gz",
+)
 
 
 def make_talks(n: int, *, prefix: str = "burst") -> list[dict]:
