@@ -36,12 +36,28 @@ def _flow(name: str) -> Any:
 
 
 def preload() -> int:
-    """Load the models of every served flow now, off the hot path; returns loads done."""
+    """Load the models of every served flow now, off the hot path, and warm them up on a
+    throwaway talk (first forward pass, the vocabulary's label vectors, fonts); nothing is
+    written. Returns the models loaded."""
     from podium import warm_models
+    from podium.lake import Lake
+    from podium.models import Talk
     from podium.settings import get_settings
+    from podium.vocabulary import VocabularyError, load_vocabulary
 
     settings = get_settings()
-    return warm_models.tagger(settings)[1] + warm_models.image_backend(settings)[1]
+    tagger, tagger_loads = warm_models.tagger(settings)
+    backend, backend_loads = warm_models.image_backend(settings)
+    talk = Talk(talk_id="warm-up", title="Warming up the models", description="A warm-up.")
+    try:
+        vocabulary = load_vocabulary(lake=Lake.from_settings(settings))
+    except VocabularyError:
+        vocabulary = None  # the first run computes the label vectors instead
+    if vocabulary is not None:
+        tagger.tag([talk], vocabulary=vocabulary, history=None)
+    if backend.name == "card":  # a diffusion warm-up would cost a whole image
+        backend.render([talk], tags={})
+    return tagger_loads + backend_loads
 
 
 class WarmExecutor:
@@ -139,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--poll", type=float, default=0.5, help="seconds between polls")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per poll
     executor = WarmExecutor(pool=args.pool, queue=args.queue, poll_s=args.poll)
 
     def stop(*_: object) -> None:

@@ -49,6 +49,7 @@ def enrich_and_report(
     *,
     limit: int | None = None,
     count_loads: Callable[[], int] | None = None,
+    gallery_covers: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the use-case in this flow run, then the event, the run record and the artifacts.
@@ -58,6 +59,7 @@ def enrich_and_report(
         limit: enrich at most this many talks.
         count_loads: the process's count of real model loads, when models may already be
             loaded (the warm executor); the summary reports the loads this run caused.
+        gallery_covers: show at most this many covers in the gallery artifact (None: all).
         extra: more fields for the summary.
     """
     started = datetime.now(UTC)
@@ -119,11 +121,13 @@ def enrich_and_report(
             ]
         ),
     )
-    _publish(lake=lake, summary=summary, report=report)
+    _publish(lake=lake, summary=summary, report=report, gallery_covers=gallery_covers)
     return summary
 
 
-def _publish(*, lake: Lake, summary: dict[str, Any], report: EnrichReport) -> None:
+def _publish(
+    *, lake: Lake, summary: dict[str, Any], report: EnrichReport, gallery_covers: int | None
+) -> None:
     """Artifacts a person wants to look at: the run, tags per talk, covers, failures.
 
     A run that found nothing pending (the safety-net schedule, mostly) publishes nothing, so
@@ -165,7 +169,10 @@ def _publish(*, lake: Lake, summary: dict[str, Any], report: EnrichReport) -> No
             )
         create_table_artifact(key="talk-tags", table=rows[:500], description="tags per talk")
     if imaged_rows:
-        publish_cover_gallery(lake, pd.concat(imaged_rows, ignore_index=True), key="covers")
+        covers = pd.concat(imaged_rows, ignore_index=True)
+        if gallery_covers is not None:
+            covers = covers.head(gallery_covers)
+        publish_cover_gallery(lake, covers, key="covers")
     if summary["failed"]:
         from podium.enrichment import failed_talks
 

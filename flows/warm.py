@@ -20,6 +20,9 @@ from podium import warm_models
 from podium.settings import get_settings
 from tasks.enrich import warm_enrich_resources
 
+# The gallery decodes and thumbnails every cover: on the hot path, show the first few.
+GALLERY_COVERS = 12
+
 
 @flow(name="enrich-warm", flow_run_name=enrich_run_name, log_prints=False)
 def enrich_warm(talk_ids: list[str] | None = None) -> dict[str, Any]:
@@ -35,5 +38,6 @@ def enrich_warm(talk_ids: list[str] | None = None) -> dict[str, Any]:
     return enrich_and_report(
         warm_enrich_resources(get_settings()),
         count_loads=warm_models.loads,
+        gallery_covers=GALLERY_COVERS,
         extra={"triggered_by": len(talk_ids or [])},
     )

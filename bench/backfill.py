@@ -1,0 +1,167 @@
+"""Backfill benchmark: `podium backfill` of every pyvideo talk, with the share of each stage,
+and the per-talk pattern of the original system measured on a sample and extrapolated.
+
+    .venv/bin/python bench/backfill.py [--limit N] [--chunk-size 1000] [--sample 3]
+
+1. The backfill, exactly as `podium backfill ../shared/data/pyvideo/talks.jsonl.gz` runs it (a
+   temporary Prefect server for the run, a local Dask cluster of 2 worker processes, the
+   vocabulary of tagging-eval.json): wall time from import to rebuilt recommendations, and
+   each stage's seconds and share. Starting the server is timed apart.
+2. The per-talk pattern (one flow run per talk, as the original system ran one Lambda per
+   talk): a fresh interpreter per talk that loads the tagger, reads the tagged history, tags
+   the talk, writes its tags and draws its cover. Timed on `--sample` talks and EXTRAPOLATED
+   to all of them (it is not run on all). The original's model was BART-large, about 15 s per
+   talk on its own; this uses Podium's models, so it measures the pattern, not the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# ../shared next to the checkout (a worktree sits one level deeper).
+DATA = next(
+    (
+        p / "shared" / "data" / "pyvideo"
+        for p in Path(__file__).resolve().parents[2:4]
+        if (p / "shared" / "data" / "pyvideo").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo",
+)
+
+PER_TALK = textwrap.dedent(
+    """
+    import sys
+    from podium.settings import get_settings
+    from podium.lake import Lake
+    from podium.enrichment import pending_work
+    from podium.images import build_image_backend, store_covers
+    from podium.tagging import build_tagger, load_history
+    from podium.talk_tags import write_tags
+    from podium.vocabulary import load_vocabulary
+    settings = get_settings()
+    lake = Lake.from_settings(settings)
+    talk_id = sys.argv[1]
+    talks = pending_work(lake=lake, max_attempts=99, talk_ids=[talk_id]).talks
+    if not talks:
+        from podium.ingest import frame_to_talks
+        talks = frame_to_talks(lake.read("talks", where=[("talk_id", "in", [talk_id])]))
+    tagger = build_tagger(settings.tagging, device="cpu")
+    history = load_history(lake=lake, encoder=tagger.encoder, exclude_talk_ids={talk_id})
+    assignments = tagger.tag(talks, vocabulary=load_vocabulary(lake=lake), history=history)
+    write_tags(lake=lake, talk_ids=[talk_id], assignments=assignments)
+    backend = build_image_backend(settings.images, device="cpu")
+    store_covers(lake=lake, covers=backend.render(talks, tags={}))
+    """
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--limit", type=int, default=None, help="only the first N talks")
+    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--sample", type=int, default=3, help="talks for the per-talk pattern")
+    args = parser.parse_args()
+
+    from deployments.local_stack import prefect_api_for
+    from flows.backfill import backfill_on, local_torch_threads, watch
+    from podium.lake import Lake
+    from podium.settings import Settings, get_settings
+    from podium.tagging.evaluate import load_labelled
+    from podium.vocabulary import save_vocabulary
+
+    home = Path(tempfile.mkdtemp(prefix="podium-backfill-"))
+    os.environ["PODIUM_HOME"] = str(home)
+    os.environ["PODIUM_LAKE__URL"] = str(home / "lake")
+    os.environ.pop("PREFECT_API_URL", None)
+    get_settings.cache_clear()
+    settings = Settings()
+    lake = Lake.from_settings(settings)
+    save_vocabulary(lake=lake, vocabulary=load_labelled(args.data / "tagging-eval.json").vocabulary)
+    source = args.data / "talks.jsonl.gz"
+    if args.limit:
+        source = home / "talks.jsonl.gz"
+        with gzip.open(args.data / "talks.jsonl.gz", "rt") as inp, gzip.open(source, "wt") as out:
+            for i, line in enumerate(inp):
+                if i >= args.limit:
+                    break
+                out.write(line)
+
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    with prefect_api_for(settings, say=lambda m: print(f"• {m}")):
+        server_s = time.perf_counter() - started
+        marks: dict[str, float] = {}
+
+        def show(stage: str, done: int, total: int) -> None:
+            if done == total and stage not in marks:
+                marks[stage] = time.perf_counter()
+                print(f"• {stage:16s} done at {marks[stage] - started - server_s:7.1f} s")
+
+        flow = backfill_on(None, workers=args.workers)
+        with watch(show):
+            began = time.perf_counter()
+            summary = flow(
+                source=str(source),
+                chunk_size=args.chunk_size,
+                torch_threads=local_torch_threads(args.workers),
+            )
+            wall = time.perf_counter() - began
+
+        n = summary["talks"]
+        print(
+            f"\n[1] backfill of {n} talks ({args.workers} Dask workers, chunks of "
+            f"{args.chunk_size}; load avg {load:.1f} at start, "
+            f"{os.getloadavg()[0]:.1f} at end)"
+        )
+        print(
+            f"    wall time, import -> recommendations: {wall:.1f} s ({wall / 60:.1f} min), "
+            f"{n / wall:.1f} talks/s; Prefect server start {server_s:.1f} s (not included)"
+        )
+        print(
+            f"    tagged {summary['tagged']}, covers {summary['covers']}, failed "
+            f"{len(summary['failed'])}, model loads {summary['model_loads']}"
+        )
+        print("    stage            seconds  share  talks/s")
+        stages = summary["stages"]
+        flow_s = sum(stages.values()) or 1.0
+        for stage, seconds in stages.items():
+            per = f"{n / seconds:8.1f}" if stage in ("embed", "tags", "covers") and seconds else ""
+            print(f"    {stage:16s} {seconds:7.1f}  {seconds / flow_s:5.0%}  {per}")
+        print(f"    (other: flow start, Dask cluster start and finish: {wall - flow_s:.1f} s)")
+
+        # ---- 2. the per-talk pattern, sampled --------------------------------------------
+        talk_ids = lake.read("talks", columns=["talk_id"]).talk_id.tolist()[: args.sample]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        per_talk = []
+        for talk_id in talk_ids:
+            began = time.perf_counter()
+            subprocess.run([sys.executable, "-c", PER_TALK, talk_id], env=env, check=True)
+            per_talk.append(time.perf_counter() - began)
+        mean = statistics.mean(per_talk)
+        print(
+            f"\n[2] per-talk pattern (a fresh process per talk: load the tagger, read the "
+            f"history, tag, write, draw): {', '.join(f'{s:.1f}' for s in per_talk)} s"
+        )
+        print(
+            f"    EXTRAPOLATED to {n} talks, one at a time: {mean * n / 3600:.1f} h "
+            f"({mean * n / wall:.0f}x the backfill); measured on {len(per_talk)} talks only"
+        )
+
+
+if __name__ == "__main__":
+    main()
