@@ -29,7 +29,8 @@ def test_importing_the_core_loads_no_prefect_and_no_outer_layer() -> None:
     probe = (
         "import json, sys\n"
         "import podium, podium.tagging, podium.recommend, podium.review, podium.images\n"
-        "import podium.lake, podium.settings, podium.models\n"
+        "import podium.lake, podium.settings, podium.models, podium.use_cases.enrich\n"
+        "import podium.ingest, podium.sources, podium.dynamodb, podium.pretalx\n"
         "bad = sorted(m for m in sys.modules\n"
         "             if m.split('.')[0] in {'prefect', 'flows', 'tasks', 'deployments'})\n"
         "print(json.dumps(bad))\n"
