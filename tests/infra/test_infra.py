@@ -417,6 +417,10 @@ def test_dockerfile(name: str) -> None:
     assert any(f"pip install {torch_pin} --index-url {torch_index}" in r for r in runs)
     project_installs = [r for r in runs if re.search(r"pip install \S*\.\[dask\]", r)]
     assert project_installs, "project not installed with the dask extra"
+    # The exact versions of the lock, as `make install` takes them; the project adds none.
+    assert all(
+        "pip install -r requirements.lock" in r and "--no-deps" in r for r in project_installs
+    )
     assert not any(re.search(r"pip install[^&]*(\s-e\s|--editable)", r) for r in runs)
     # torch is installed before the project, so the pin is already satisfied by that build.
     assert runs.index(next(r for r in runs if torch_pin in r)) < runs.index(project_installs[0])
