@@ -51,8 +51,15 @@ def latest_stream_arn(*, dynamodb: Any, settings: DynamoDBSettings) -> str:
     except dynamodb.exceptions.ResourceNotFoundException:
         raise DynamoDBError(f"DynamoDB table {name!r} does not exist") from None
     arn = table.get("LatestStreamArn")
-    if not arn or not table.get("StreamSpecification", {}).get("StreamEnabled", True):
+    spec = table.get("StreamSpecification", {})
+    if not arn or not spec.get("StreamEnabled", True):
         raise DynamoDBError(
             f"DynamoDB table {name!r} has no stream; enable one (NEW_AND_OLD_IMAGES or NEW_IMAGE)"
+        )
+    if spec.get("StreamViewType") not in (None, "NEW_IMAGE", "NEW_AND_OLD_IMAGES"):
+        # KEYS_ONLY and OLD_IMAGE records do not carry the talk as it is now.
+        raise DynamoDBError(
+            f"DynamoDB table {name!r} streams {spec['StreamViewType']}; Podium needs the new "
+            "image (NEW_AND_OLD_IMAGES or NEW_IMAGE)"
         )
     return str(arn)

@@ -14,6 +14,7 @@ speaker's own tags are what Podium reads, and its write-back never looks like an
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from podium.lake import Lake
 from podium.models import Talk
 from podium.sources import RecordError, from_dynamodb_attribute, parse_dynamodb_stream
 
+logger = logging.getLogger(__name__)
 CLOSED = "closed:"
 PODIUM_TAGS = "podiumTags"
 
@@ -163,7 +165,18 @@ def read_shard(
         kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
     else:
         kwargs["ShardIteratorType"] = "TRIM_HORIZON"
-    iterator = streams.get_shard_iterator(**kwargs).get("ShardIterator")
+    try:
+        iterator = streams.get_shard_iterator(**kwargs).get("ShardIterator")
+    except streams.exceptions.TrimmedDataAccessException:
+        # The checkpoint is older than the stream's 24 h retention (Podium was down longer):
+        # what is still there is read from the oldest record; the gap is logged by the caller.
+        logger.warning(
+            "shard %s: records after %s were trimmed from the stream; reading from the oldest",
+            shard_id,
+            after,
+        )
+        kwargs = {"StreamArn": stream_arn, "ShardId": shard_id, "ShardIteratorType": "TRIM_HORIZON"}
+        iterator = streams.get_shard_iterator(**kwargs).get("ShardIterator")
     for _ in range(max_pages):
         if not iterator:
             return

@@ -166,3 +166,26 @@ def test_parents_are_read_before_their_children() -> None:
     order = [s["ShardId"] for s in order_shards(shards)]
     assert order.index("b") < order.index("c1") and order.index("b") < order.index("c2")
     assert sorted(order) == ["b", "c1", "c2", "d"]
+
+
+def test_a_table_without_a_usable_stream_is_a_one_line_error(directory, ddb) -> None:
+    import pytest
+
+    from podium.dynamodb.client import DynamoDBError
+
+    keys_only = directory.model_copy(update={"table": directory.table + "-keys"})
+    ddb.create_table(
+        TableName=keys_only.table,
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk")],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+    )
+    with pytest.raises(DynamoDBError, match="KEYS_ONLY"):
+        latest_stream_arn(dynamodb=ddb, settings=keys_only)
+    missing = directory.model_copy(update={"table": "no-such-table"})
+    with pytest.raises(DynamoDBError, match="does not exist"):
+        latest_stream_arn(dynamodb=ddb, settings=missing)

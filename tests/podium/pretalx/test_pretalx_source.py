@@ -267,3 +267,15 @@ def test_unknown_event_is_a_clear_error(http_server) -> None:
     client = PretalxClient(parse_pretalx_url(f"pretalx+http://{server.url}/nope"), _settings())
     with pytest.raises(PretalxError, match="event slug"):
         client.event()
+
+
+def test_cli_reports_a_bad_pretalx_url_in_one_line(settings) -> None:
+    from typer.testing import CliRunner
+
+    from podium.cli import app
+    from podium.errors import USER_ERRORS
+
+    result = CliRunner().invoke(app, ["ingest", "pretalx://only-a-host", "--no-notify"])
+    assert isinstance(result.exception, PretalxError)
+    assert isinstance(result.exception, USER_ERRORS)  # main() prints it as one line, exit 1
+    assert "slug is missing" in str(result.exception)
