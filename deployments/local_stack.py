@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from podium.errors import UserError
 from podium.settings import Settings
 from podium.telemetry import analytics_off
 
@@ -124,7 +125,7 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-class StackError(RuntimeError):
+class StackError(UserError, RuntimeError):
     """A part of the local stack failed to start."""
 
 

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from podium import event_catalog
+from podium.errors import UserError
 
 app = typer.Typer(
     help="Podium: AI enrichment for a conference speakers directory.",
@@ -25,7 +26,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-class CliError(Exception):
+class CliError(UserError):
     """A problem to report in one line."""
 
 
@@ -492,17 +493,12 @@ def main() -> None:
     # time to start on a busy machine instead of Prefect's 20 s.
     analytics_off()
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from deployments.local_stack import StackError
-    from podium.errors import USER_ERRORS
+    from podium.errors import USER_ERRORS, exit_with
 
-    handled: tuple[type[BaseException], ...] = (CliError, StackError, *USER_ERRORS)
     try:
         app()
-    except handled as error:
-        err.print(
-            f"[red]error:[/] {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-        )
-        sys.exit(1)
+    except USER_ERRORS as error:
+        exit_with(error)
     except KeyboardInterrupt:
         sys.exit(130)
 

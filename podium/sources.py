@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from podium.errors import UserError
 from podium.models import Event, Talk, TalkState, check_identifier
 from podium.ordering import Removal, SourceOrder, latest, parse_sequence
 
@@ -55,7 +56,7 @@ class ParseResult:
         self.skipped += other.skipped
 
 
-class SourceError(ValueError):
+class SourceError(UserError, ValueError):
     """The input as a whole is unusable (not JSON, wrong top-level shape, missing file)."""
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from podium.errors import UserError
 from podium.lake import Lake
 from podium.models import Vocabulary
 
 VOCABULARY_BLOB = "config/vocabulary.json"
 
 
-class VocabularyError(ValueError):
+class VocabularyError(UserError, ValueError):
     """The vocabulary is missing or invalid."""
 
 

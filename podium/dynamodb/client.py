@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from podium.dynamodb.config import DynamoDBSettings
+from podium.errors import UserError
 
 
-class DynamoDBError(RuntimeError):
+class DynamoDBError(UserError, RuntimeError):
     """The table or its stream cannot be used as configured; one line for people."""
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from podium.errors import UserError
 from podium.lake.keyed_reader import KeyedReader
 from podium.lake.tables import ADDED_COLUMNS, PRIMARY_KEYS, SCHEMAS
 
@@ -26,7 +27,7 @@ _READERS: dict[tuple[str, str], KeyedReader] = {}
 _READERS_LOCK = threading.Lock()
 
 
-class LakeError(RuntimeError):
+class LakeError(UserError, RuntimeError):
     """A lake operation failed in a way the caller should report."""
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from podium.errors import UserError
 from podium.pretalx.config import PretalxSettings
 
 # What the mapping needs nested; the current API returns ids and codes otherwise.
@@ -24,7 +25,7 @@ EXPAND = "speakers,tags,track,submission_type"
 LIST_FIELDS = "code,updated,state,track,tags,speakers"
 
 
-class PretalxError(RuntimeError):
+class PretalxError(UserError, RuntimeError):
     """The pretalx server could not be read; `str()` is one line for people, without secrets.
 
     `transient` says whether trying again later may help (network, 429, 5xx) or not (a wrong

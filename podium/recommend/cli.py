@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from podium.errors import exit_with
 from podium.recommend.serving import RecommendationError
 
 
@@ -24,8 +25,7 @@ def recommend(event_id: Annotated[str, typer.Argument(help="Event id")]) -> None
     try:
         rows = lookup_recommendations(lake=Lake.from_settings(get_settings()), event_id=event_id)
     except RecommendationError as error:
-        Console(stderr=True).print(f"[red]error:[/red] {error}", highlight=False)
-        raise typer.Exit(1) from None
+        exit_with(error)
     first = rows.iloc[0]
     table = Table(
         title=f"Recommended talks for {event_id}",

@@ -10,10 +10,11 @@ import json
 
 import pandas as pd
 
+from podium.errors import UserError
 from podium.lake import Lake
 
 
-class RecommendationError(LookupError):
+class RecommendationError(UserError, LookupError):
     """Base class of lookup errors; `str()` is a one-line message for people."""
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 from uuid import UUID
 
 import typer
 
+from podium.errors import exit_with
 from podium.review.gitrepo import Git, GitError, compute_change
 from podium.review.llm import backend_from_settings
 from podium.review.models import ApprovalInput, is_zero_sha
@@ -18,9 +19,8 @@ from podium.review.service import review_change
 app = typer.Typer(help="Git push reviews.", no_args_is_help=True, add_completion=False)
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+def _fail(message: str) -> NoReturn:
+    exit_with(message)
 
 
 @app.command()

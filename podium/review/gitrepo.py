@@ -14,6 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from podium.errors import UserError
 from podium.review.models import is_zero_sha
 
 _STATUS = {
@@ -27,7 +28,7 @@ _STATUS = {
 SUBMODULE_MODE = "160000"
 
 
-class GitError(RuntimeError):
+class GitError(UserError, RuntimeError):
     """A git command failed; the message names the command, never a credential."""
 
 

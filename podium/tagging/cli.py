@@ -9,14 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
+from podium.errors import exit_with
+
 app = typer.Typer(
     help="Tag talks: evaluate the tagger, re-tag existing talks.", no_args_is_help=True
 )
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
 
 
 def _tagging_settings(overrides: dict[str, Any]) -> Any:
@@ -32,7 +29,7 @@ def _tagging_settings(overrides: dict[str, Any]) -> Any:
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
-        raise _fail(f"tagging setting {where}: {first.get('msg')}") from None
+        exit_with(f"tagging setting {where}: {first.get('msg')}")
 
 
 def _device(requested: str) -> str:
@@ -41,7 +38,7 @@ def _device(requested: str) -> str:
     try:
         return resolve_device(requested)
     except RuntimeError as error:
-        raise _fail(str(error)) from None
+        exit_with(str(error))
 
 
 @app.command("eval")
@@ -104,11 +101,11 @@ def eval_command(
             else None
         )
     except EvalInputError as error:
-        raise _fail(str(error)) from None
+        exit_with(str(error))
     try:
         tagger = build_tagger(settings, device=_device(device))
     except (OSError, ValueError) as error:
-        raise _fail(f"cannot load the tagger: {str(error).splitlines()[0]}") from None
+        exit_with(f"cannot load the tagger: {str(error).splitlines()[0]}")
     if cache_dir is None or str(cache_dir).lower() != "none":  # None: the default folder
         folder = cache_dir or (get_settings().home / "cache")
         tagger.cache = EmbeddingCache(Lake(str(folder.resolve())))
@@ -124,7 +121,7 @@ def eval_command(
         else:
             report = evaluate_folds(tagger, data, folds=folds, extra=extra)
     except EvalInputError as error:
-        raise _fail(str(error)) from None
+        exit_with(str(error))
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
         return
@@ -180,17 +177,17 @@ def retag_command(
     from podium.vocabulary import VocabularyError, load_vocabulary
 
     if batch_size < 1:
-        raise _fail("--batch-size must be at least 1")
+        exit_with("--batch-size must be at least 1")
     settings = get_settings()
     lake = Lake.from_settings(settings)
     try:
         vocabulary = load_vocabulary(lake=lake)
     except VocabularyError as error:
-        raise _fail(str(error)) from None
+        exit_with(str(error))
     try:
         tagger = build_tagger(settings.tagging, device=_device(device))
     except (OSError, ValueError) as error:
-        raise _fail(f"cannot load the tagger: {str(error).splitlines()[0]}") from None
+        exit_with(f"cannot load the tagger: {str(error).splitlines()[0]}")
     history = load_history(lake=lake, encoder=tagger.encoder)
     report = retag(
         lake=lake,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
+from podium.errors import UserError
 from podium.models import MAX_DESCRIPTION, MAX_TITLE, Talk, Vocabulary, normalise_tag
 from podium.tagging.history import TagHistory, build_history, embed_talks
 from podium.tagging.scoring import select
@@ -24,7 +25,7 @@ from podium.tagging.tagger import Tagger
 from podium.tagging.vocab import map_tags, synonym_map, vocabulary_from_mapping
 
 
-class EvalInputError(ValueError):
+class EvalInputError(UserError, ValueError):
     """A labelled file that cannot be evaluated; the message is one line for the user."""
 
 
