@@ -56,7 +56,14 @@ def main() -> None:
     parser.add_argument(
         "--data",
         type=Path,
-        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo",
+        default=next(
+            (
+                p / "shared" / "data" / "pyvideo"
+                for p in Path(__file__).resolve().parents[1:4]
+                if (p / "shared" / "data" / "pyvideo").exists()
+            ),
+            Path("../shared/data/pyvideo"),
+        ),
     )
     parser.add_argument("--talks", type=int, default=128)
     args = parser.parse_args()

@@ -17,7 +17,15 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo"
+# ../shared beside the checkout (a worktree sits one level deeper).
+DATA = next(
+    (
+        p / "shared" / "data" / "pyvideo"
+        for p in Path(__file__).resolve().parents[1:4]
+        if (p / "shared" / "data" / "pyvideo").exists()
+    ),
+    Path("../shared/data/pyvideo"),
+)
 
 
 def main() -> None:

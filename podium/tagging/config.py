@@ -51,33 +51,39 @@ class TaggingSettings(BaseModel):
         "the closest neighbours more.",
     )
     label_weight: float = Field(
-        default=0.4,
+        default=0.3,
         ge=0,
         description="Weight of label similarity (tag name, description, synonyms) in the "
         "combined score. Without history it is the whole score.",
     )
     prototype_weight: float = Field(
-        default=0.3,
+        default=0.2,
         ge=0,
         description="Weight of similarity to each tag's prototype (mean of the history talks "
         "carrying it) in the combined score.",
     )
     knn_weight: float = Field(
-        default=0.3,
+        default=0.2,
         ge=0,
         description="Weight of the nearest-neighbour vote over tagged talks in the combined score.",
     )
     head_weight: float = Field(
-        default=0.0,
+        default=0.3,
         ge=0,
         description="Weight of the learned per-tag head (L2-regularised logistic regression on "
         "the history's embeddings) in the combined score.",
     )
     head_penalty: float = Field(
-        default=0.01,
+        default=1e-4,
         gt=0,
-        description="L2 strength of the per-tag head; larger is smoother and transfers better "
-        "to conferences the history does not contain.",
+        description="L2 strength of the per-tag head (on the mean log-loss over talks): "
+        "larger is smoother. Chosen by nested series-disjoint CV on pyvideo (docs/tagging.md).",
+    )
+    head_max_talks: int = Field(
+        default=20_000,
+        gt=0,
+        description="Most history talks the head is fitted on (a deterministic sample above "
+        "that), so fitting stays seconds as the history grows to hundreds of thousands.",
     )
     support_prior: float = Field(
         default=0.0,
@@ -92,6 +98,12 @@ class TaggingSettings(BaseModel):
         gt=0,
         description="Temperature of the softmax over labels that turns label similarities "
         "into a score in [0, 1].",
+    )
+    threshold_scope: Literal["global", "per-tag"] = Field(
+        default="global",
+        description="`global`: one calibrated threshold for every tag with history (measured "
+        "to transfer better to new conferences); `per-tag`: each tag with `min_examples` gets "
+        "its own, shrunk toward the global one by `threshold_prior`.",
     )
     min_examples: int = Field(
         default=8,

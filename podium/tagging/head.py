@@ -93,6 +93,7 @@ def head_scores(
     targets: np.ndarray,
     *,
     penalty: float,
+    max_talks: int = 20_000,
     query_groups: np.ndarray | None = None,
     history_groups: np.ndarray | None = None,
     cache: dict[tuple[str, float, int], LinearHead] | None = None,
@@ -108,17 +109,21 @@ def head_scores(
         history: (m, d) vectors of tagged talks.
         targets: (m, T) their 0/1 tags.
         penalty: L2 strength (see `fit_head`).
+        max_talks: most rows a head is fitted on (a deterministic sample above that).
         query_groups, history_groups: integer group ids, as in `scoring.knn_scores`.
         cache: fitted heads by (content digest, penalty, fold); reused across calls.
     """
-    digest = _digest(history, targets, history_groups)
+    digest = _digest(history, targets, history_groups) + f"/{max_talks}"
 
     def fitted(rows: np.ndarray | None, fold: int) -> LinearHead:
         key = (digest, float(penalty), fold)
         if cache is not None and key in cache:
             return cache[key]
-        h = history if rows is None else history[rows]
-        t = targets if rows is None else targets[rows]
+        if rows is None:
+            rows = np.arange(history.shape[0])
+        if len(rows) > max_talks:  # fitting cost stays bounded as the history grows
+            rows = np.sort(np.random.default_rng(fold + 1).choice(rows, max_talks, replace=False))
+        h, t = history[rows], targets[rows]
         head = fit_head(h, t, penalty=penalty)
         if cache is not None:
             if len(cache) >= 64:  # bounded: the oldest fits fall out first

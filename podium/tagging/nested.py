@@ -66,11 +66,12 @@ def default_candidates() -> list[Candidate]:
         "head_weight": 0.3,
         "head_penalty": 1e-4,
     }
+    per_tag = {"threshold_scope": "per-tag", "threshold_prior": 60.0}
     return [
-        Candidate("blend per-tag", {**blend, "threshold_prior": 60.0}),
-        Candidate("blend global", {**blend, "threshold_prior": 1e9}),
-        Candidate("blend+head per-tag", {**with_head, "threshold_prior": 60.0}),
-        Candidate("blend+head global", {**with_head, "threshold_prior": 1e9}),
+        Candidate("blend per-tag", {**blend, **per_tag}),
+        Candidate("blend global", {**blend, "threshold_scope": "global"}),
+        Candidate("blend+head per-tag", {**with_head, **per_tag}),
+        Candidate("blend+head global", {**with_head, "threshold_scope": "global"}),
     ]
 
 

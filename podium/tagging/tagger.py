@@ -81,6 +81,9 @@ class Tagger:
             base += f" head{s.head_weight:g}/{s.head_penalty:g}"
         if s.support_prior > 0:
             base += f" support{s.support_prior:g}"
+        base += " thr:" + (
+            s.threshold_scope if s.threshold_scope == "global" else f"tag{s.threshold_prior:g}"
+        )
         if self.nli is not None:
             base += f" nli:{self.nli.model_version} top{s.nli_top_k}"
         return base
@@ -214,6 +217,7 @@ class Tagger:
                 vectors_h,
                 targets,
                 penalty=s.head_penalty,
+                max_talks=s.head_max_talks,
                 query_groups=groups,
                 history_groups=groups_h,
                 cache=self._heads,
@@ -265,7 +269,7 @@ class Tagger:
                 min_examples=s.min_examples,
                 default=s.threshold,
                 max_tags=s.max_tags,
-                prior=s.threshold_prior,
+                prior=s.threshold_prior if s.threshold_scope == "per-tag" else float("inf"),
             )
             if learned is not None and len(rows) and reliance.min() < 1:
                 alone = scoring.calibrate(
