@@ -80,7 +80,7 @@ class TaggingSettings(BaseModel):
         "larger is smoother. Chosen by nested series-disjoint CV on pyvideo (docs/tagging.md).",
     )
     head_max_talks: int = Field(
-        default=20_000,
+        default=5_000,
         gt=0,
         description="Most history talks the head is fitted on (a deterministic sample above "
         "that), so fitting stays seconds as the history grows to hundreds of thousands.",

@@ -93,7 +93,7 @@ def head_scores(
     targets: np.ndarray,
     *,
     penalty: float,
-    max_talks: int = 20_000,
+    max_talks: int = 5_000,
     query_groups: np.ndarray | None = None,
     history_groups: np.ndarray | None = None,
     cache: dict[tuple[str, float, int], LinearHead] | None = None,
