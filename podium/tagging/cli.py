@@ -54,10 +54,34 @@ def eval_command(
         Path | None,
         typer.Option(
             help="More history with free-form tags (e.g. talks.jsonl.gz), mapped through the "
-            "vocabulary's synonyms; talks of the evaluated events are always left out."
+            "vocabulary's synonyms; talks of the evaluated conference series are always left out."
         ),
     ] = None,
-    folds: Annotated[int, typer.Option(help="Event-disjoint folds.")] = 5,
+    languages: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSONL(.gz) with `id` and `language` per talk (e.g. talks.jsonl.gz): report "
+            "figures per language. FILE's own `language` fields are used when present."
+        ),
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Outer folds (whole conference series).")] = 5,
+    inner_folds: Annotated[
+        int, typer.Option(help="Inner folds that choose the configuration.")
+    ] = 4,
+    candidates: Annotated[
+        str,
+        typer.Option(
+            help="`default`: choose among the built-in configurations inside the training "
+            "folds; `settings`: only the configured settings (no choice)."
+        ),
+    ] = "default",
+    new_vocabulary: Annotated[
+        int,
+        typer.Option(
+            help="Also hold tags out of history in this many groups and report F1 on them "
+            "(tags a directory has just added); 0 skips it."
+        ),
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     max_length: Annotated[int | None, typer.Option(help="Token limit per talk.")] = None,
     precision: Annotated[str | None, typer.Option(help="auto, fp32 or bf16.")] = None,
@@ -69,7 +93,12 @@ def eval_command(
         typer.Option(help="Embedding cache folder (default: <home>/cache); 'none' disables."),
     ] = None,
 ) -> None:
-    """Evaluate the tagger: event-disjoint k-fold on FILE, or --history FILE -> FILE."""
+    """Evaluate the tagger: nested series-disjoint CV on FILE, or --history FILE -> FILE.
+
+    The nested CV chooses the configuration inside each outer training part and scores it on
+    the outer fold: the outer score is the honest one, the inner (selection) score beside it
+    shows the optimism of choosing.
+    """
     from podium.embedding_cache import EmbeddingCache
     from podium.lake import Lake
     from podium.settings import get_settings
@@ -77,11 +106,17 @@ def eval_command(
     from podium.tagging.evaluate import (
         EvalInputError,
         evaluate_against_history,
-        evaluate_folds,
         history_from_labelled,
         load_labelled,
+        with_languages,
     )
+    from podium.tagging.history import embed_talks
+    from podium.tagging.nested import Candidate, Encoded, default_candidates, evaluate_nested
 
+    if candidates not in ("default", "settings"):
+        raise _fail("--candidates must be 'default' or 'settings'")
+    if new_vocabulary < 0:
+        raise _fail("--new-vocabulary must be 0 or more")
     settings = _tagging_settings(
         {
             "max_length": max_length,
@@ -92,6 +127,8 @@ def eval_command(
     )
     try:
         data = load_labelled(file)
+        if languages is not None:
+            data = with_languages(data, languages)
         history_data = (
             load_labelled(history, vocabulary=data.vocabulary) if history is not None else None
         )
@@ -117,15 +154,110 @@ def eval_command(
                 from podium.tagging import TagHistory
 
                 known = TagHistory.concat([known, extra])
-            report = evaluate_against_history(tagger, data, history=known)
+            report: Any = evaluate_against_history(tagger, data, history=known)
         else:
-            report = evaluate_folds(tagger, data, folds=folds, extra=extra)
+            chosen = (
+                default_candidates() if candidates == "default" else [Candidate("settings", {})]
+            )
+            vectors = embed_talks(data.talks, encoder=tagger.encoder, cache=tagger.cache)
+            report = evaluate_nested(
+                {"": Encoded(tagger, vectors, extra)},
+                data,
+                folds=folds,
+                inner_folds=inner_folds,
+                candidates=chosen,
+                new_vocabulary_groups=new_vocabulary,
+                on_progress=None if as_json else lambda line: typer.echo(line, err=True),
+            )
     except EvalInputError as error:
         exit_with(str(error))
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
         return
-    _print_report(report)
+    if history_data is not None:
+        _print_report(report)
+    else:
+        _print_nested(report)
+
+
+def _print_nested(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, width=max(100, Console().width))
+    pooled = report.pooled
+    console.print(f"Tagging evaluation: {report.mode}, {report.talks} talks")
+    summary = Table()
+    for column in ("metric", "outer (pooled)", "outer mean ± std", "inner mean ± std"):
+        summary.add_column(column, justify="left" if column == "metric" else "right")
+
+    def spread(key: str) -> str:
+        mean, std = report.spread[key]
+        return f"{mean:.3f} ± {std:.3f}"
+
+    summary.add_row(
+        "micro F1", f"{pooled['micro_f1']:.3f}", spread("micro_f1"), spread("inner_micro_f1")
+    )
+    summary.add_row(
+        "precision@1",
+        f"{pooled['precision_at_1']:.3f}",
+        spread("precision_at_1"),
+        spread("inner_precision_at_1"),
+    )
+    for name, key in (
+        ("micro precision", "micro_precision"),
+        ("micro recall", "micro_recall"),
+        ("macro F1", "macro_f1"),
+    ):
+        summary.add_row(name, f"{pooled[key]:.3f}", "", "")
+    summary.add_row("talks/s", f"{report.talks_per_second:.1f}", "", "")
+    console.print(summary)
+    folds = Table(title="Outer folds (each chose its configuration on its training part)")
+    for column in ("fold", "talks", "series", "chosen", "inner F1", "outer F1", "outer P@1"):
+        folds.add_column(column, justify="left" if column == "chosen" else "right")
+    for f in report.folds:
+        folds.add_row(
+            str(f.fold + 1),
+            str(f.talks),
+            str(f.series),
+            f.chosen,
+            f"{f.inner['micro_f1']:.3f}",
+            f"{f.outer['micro_f1']:.3f}",
+            f"{f.outer['precision_at_1']:.3f}",
+        )
+    console.print(folds)
+    if report.per_language:
+        languages = Table(title="Per language")
+        for column in ("language", "talks", "micro F1", "precision@1"):
+            languages.add_column(column, justify="left" if column == "language" else "right")
+        for name, row in report.per_language.items():
+            languages.add_row(
+                name,
+                str(row["talks"]),
+                f"{row['micro_f1']:.3f}",
+                f"{row['precision_at_1']:.3f}",
+            )
+        console.print(languages)
+    if report.new_vocabulary:
+        nv = report.new_vocabulary
+        console.print(
+            f"New vocabulary ({nv['tag_groups']} tag groups held out of history, "
+            f"{nv['candidate']}): micro F1 {nv['held_out']['micro_f1']:.3f} on held-out tags, "
+            f"{nv['with_history']['micro_f1']:.3f} on the same tags with history"
+        )
+    per_tag = Table(title="Per tag (outer)")
+    for column in ("tag", "support", "precision", "recall", "F1"):
+        per_tag.add_column(column, justify="left" if column == "tag" else "right")
+    for tag, row in sorted(pooled["per_tag"].items(), key=lambda kv: -kv[1]["support"]):
+        per_tag.add_row(
+            tag,
+            str(int(row["support"])),
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            f"{row['f1']:.3f}",
+        )
+    console.print(per_tag)
+    console.print(f"model: {report.model_version}")
 
 
 def _print_report(report: Any) -> None:

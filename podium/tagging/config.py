@@ -51,27 +51,59 @@ class TaggingSettings(BaseModel):
         "the closest neighbours more.",
     )
     label_weight: float = Field(
-        default=0.4,
+        default=0.3,
         ge=0,
         description="Weight of label similarity (tag name, description, synonyms) in the "
         "combined score. Without history it is the whole score.",
     )
     prototype_weight: float = Field(
-        default=0.3,
+        default=0.2,
         ge=0,
         description="Weight of similarity to each tag's prototype (mean of the history talks "
         "carrying it) in the combined score.",
     )
     knn_weight: float = Field(
-        default=0.3,
+        default=0.2,
         ge=0,
         description="Weight of the nearest-neighbour vote over tagged talks in the combined score.",
+    )
+    head_weight: float = Field(
+        default=0.3,
+        ge=0,
+        description="Weight of the learned per-tag head (L2-regularised logistic regression on "
+        "the history's embeddings) in the combined score.",
+    )
+    head_penalty: float = Field(
+        default=1e-4,
+        gt=0,
+        description="L2 strength of the per-tag head (on the mean log-loss over talks): "
+        "larger is smoother. Chosen by nested series-disjoint CV on pyvideo (docs/tagging.md).",
+    )
+    head_max_talks: int = Field(
+        default=5_000,
+        gt=0,
+        description="Most history talks the head is fitted on (a deterministic sample above "
+        "that), so fitting stays seconds as the history grows to hundreds of thousands.",
+    )
+    support_prior: float = Field(
+        default=0.0,
+        ge=0,
+        description="How much a tag's history-based scores (prototype, neighbours, head) count, "
+        "in labelled examples: a tag with n examples relies on them n / (n + prior), on its "
+        "name, description and synonyms for the rest. 0 relies on any history at all fully; "
+        "a tag with no examples is always scored from its label alone.",
     )
     label_temperature: float = Field(
         default=0.05,
         gt=0,
         description="Temperature of the softmax over labels that turns label similarities "
         "into a score in [0, 1].",
+    )
+    threshold_scope: Literal["global", "per-tag"] = Field(
+        default="global",
+        description="`global`: one calibrated threshold for every tag with history (measured "
+        "to transfer better to new conferences); `per-tag`: each tag with `min_examples` gets "
+        "its own, shrunk toward the global one by `threshold_prior`.",
     )
     min_examples: int = Field(
         default=8,
@@ -109,7 +141,21 @@ class TaggingSettings(BaseModel):
         default=0.5,
         ge=0,
         le=1,
-        description="Entailment probability (multi-label, per tag) an NLI model tag must exceed.",
+        description="Entailment probability (multi-label, per tag) an NLI model tag must "
+        "exceed when it cannot be calibrated (too little history, or calibration off).",
+    )
+    nli_calibration_talks: int = Field(
+        default=64,
+        ge=0,
+        description="History talks run through the NLI model (leave-one-series-out candidates) "
+        "to calibrate one F1-optimal entailment threshold, once per history and vocabulary; "
+        "0 keeps `nli_threshold`. Each costs `nli_top_k` NLI pairs.",
+    )
+    nli_min_talks: int = Field(
+        default=20,
+        ge=1,
+        description="Labelled history talks (with kept text) needed before the NLI threshold "
+        "is calibrated instead of taken from `nli_threshold`.",
     )
     nli_max_length: int = Field(
         default=256, ge=16, description="Token limit of the NLI premise (the talk text)."
@@ -117,6 +163,6 @@ class TaggingSettings(BaseModel):
 
     @model_validator(mode="after")
     def _some_weight(self) -> "TaggingSettings":
-        if self.label_weight + self.prototype_weight + self.knn_weight <= 0:
-            raise ValueError("label_weight, prototype_weight and knn_weight are all 0")
+        if self.label_weight + self.prototype_weight + self.knn_weight + self.head_weight <= 0:
+            raise ValueError("label_weight, prototype_weight, knn_weight and head_weight are all 0")
         return self

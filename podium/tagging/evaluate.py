@@ -1,7 +1,9 @@
-"""Evaluation you can trust: event-disjoint k-fold, or a history file against a new file.
+"""Evaluation you can trust: series-disjoint k-fold, or a history file against a new file.
 
-Splits are by event, never by talk, so no conference is on both sides (talks of one event
-share speakers, wording and tags, and would flatter a neighbour-based tagger).
+Splits are by conference series (`podium.tagging.series`), never by talk or single edition,
+so no conference is on both sides (talks of one conference share speakers, wording and tags
+from year to year, and would flatter a neighbour-based tagger). The nested evaluation that
+also chooses the settings lives in `podium.tagging.nested`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from podium.errors import UserError
 from podium.models import MAX_DESCRIPTION, MAX_TITLE, Talk, Vocabulary, normalise_tag
 from podium.tagging.history import TagHistory, build_history, embed_talks
 from podium.tagging.scoring import select
+from podium.tagging.series import series_folds, series_of
 from podium.tagging.tagger import Tagger
 from podium.tagging.vocab import map_tags, synonym_map, vocabulary_from_mapping
 
@@ -41,6 +44,7 @@ class LabelledSet:
     gold: list[list[str]]
     events: list[str]
     own_tags: list[list[str]] = field(default_factory=list)  # free-form tags, for history
+    languages: list[str] = field(default_factory=list)  # ISO 639-3 code, "" when unknown
 
 
 def _read_records(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -120,6 +124,7 @@ def load_labelled(path: str | Path, *, vocabulary: Vocabulary | None = None) -> 
     gold: list[list[str]] = []
     events: list[str] = []
     own: list[list[str]] = []
+    languages: list[str] = []
     for number, record in enumerate(records, start=1):
         talk_id = record.get("id") or record.get("talk_id")
         title = record.get("title")
@@ -141,9 +146,31 @@ def load_labelled(path: str | Path, *, vocabulary: Vocabulary | None = None) -> 
         gold.append(map_tags([str(t) for t in tags], mapping))
         own.append([normalise_tag(str(t)) for t in tags if str(t).strip()][:50])
         events.append(str(record.get("event") or talk_id))
+        languages.append(str(record.get("language") or ""))
     if not talks:
         raise EvalInputError(f"{path}: no talks")
-    return LabelledSet(vocabulary, talks, gold, events, own)
+    return LabelledSet(vocabulary, talks, gold, events, own, languages)
+
+
+def with_languages(data: LabelledSet, path: str | Path) -> LabelledSet:
+    """`data` with each talk's language taken from a JSONL file of `id` and `language`.
+
+    Talks the file does not name keep the language they had ("" when none).
+
+    Raises:
+        EvalInputError: unreadable file.
+    """
+    _, records = _read_records(Path(path))
+    found = {
+        str(r.get("id") or r.get("talk_id")): str(r.get("language") or "")
+        for r in records
+        if r.get("id") or r.get("talk_id")
+    }
+    current = data.languages or [""] * len(data.talks)
+    languages = [found.get(t.talk_id) or old for t, old in zip(data.talks, current, strict=True)]
+    return LabelledSet(
+        data.vocabulary, data.talks, data.gold, data.events, data.own_tags, languages
+    )
 
 
 def _first_error(error: ValidationError) -> str:
@@ -308,10 +335,12 @@ def evaluate_folds(
     folds: int = 5,
     extra: TagHistory | None = None,
 ) -> EvalReport:
-    """Event-disjoint k-fold evaluation of `tagger` on a labelled set.
+    """Series-disjoint k-fold evaluation of `tagger` with its settings as they are.
 
     Each fold's history is the other folds' talks with their gold tags, plus `extra` (e.g.
-    the whole pyvideo export with free-form tags) minus every talk of the fold's events.
+    the whole pyvideo export with free-form tags) minus every talk of the fold's conference
+    series (`podium.tagging.series`). Nothing is chosen here: for an honest figure of a
+    procedure that chooses settings, use `podium.tagging.nested.evaluate_nested`.
     Throughput is talks embedded and scored per second, excluding history embedding.
 
     Args:
@@ -327,7 +356,11 @@ def evaluate_folds(
     events = [data.events[i] for i in keep]
     gold = [data.gold[i] for i in keep]
     truth = _truth(data)[keep]
-    fold_of = event_folds(events, folds)
+    try:
+        fold_of = series_folds(events, folds)
+    except ValueError as error:
+        raise EvalInputError(f"{error} (conference series)") from None
+    series = [series_of(e) for e in events]
     started = time.perf_counter()
     # Never through the cache: throughput must count the embedding of the talks under test.
     vectors = embed_talks(talks, encoder=tagger.encoder)
@@ -344,11 +377,12 @@ def evaluate_folds(
     score_seconds = 0.0
     for fold in range(folds):
         test = np.flatnonzero(fold_of == fold)
-        test_events = {events[i] for i in test}
+        test_series = {series[i] for i in test}
         test_ids = {talks[i].talk_id for i in test}
         parts = [base.take(np.flatnonzero(fold_of != fold))]
         if extra is not None:
-            parts.append(extra.without(talk_ids=test_ids, groups=test_events))
+            drop = {g for g in set(extra.groups) if series_of(g) in test_series}
+            parts.append(extra.without(talk_ids=test_ids, groups=drop))
         history = TagHistory.concat(parts)
         tagger.calibration(vocabulary=data.vocabulary, history=history)  # not timed: per run
         started = time.perf_counter()
@@ -366,7 +400,7 @@ def evaluate_folds(
     return EvalReport(
         talks=len(talks),
         talks_per_second=len(talks) / max(seconds, 1e-9),
-        mode=f"event-disjoint {folds}-fold" + (" + extra history" if extra else ""),
+        mode=f"series-disjoint {folds}-fold" + (" + extra history" if extra else ""),
         folds=folds,
         model_version=tagger.model_version,
         **figures,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,6 +36,9 @@ class TagHistory:
             so that a conference's own talks do not vouch for each other.
         embeddings: (n, d) float32 unit vectors, rows aligned with `talk_ids`.
         model_version: the encoder that made `embeddings`.
+        premises: talk id -> plain text (title and description, never tags) of a bounded,
+            deterministic sample of the talks (`PREMISE_SAMPLE`): what the NLI backend
+            reads to calibrate its threshold. Empty when unknown.
     """
 
     talk_ids: tuple[str, ...]
@@ -43,6 +46,7 @@ class TagHistory:
     groups: tuple[str, ...]
     embeddings: np.ndarray
     model_version: str
+    premises: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.talk_ids)
@@ -98,6 +102,7 @@ class TagHistory:
             groups=tuple(self.groups[i] for i in index),
             embeddings=self.embeddings[index] if len(index) else self.embeddings[:0],
             model_version=self.model_version,
+            premises=_keep(self.premises, (self.talk_ids[i] for i in index)),
         )
 
     @staticmethod
@@ -124,7 +129,34 @@ class TagHistory:
                 vectors.append(history.embeddings[i])
         dim = histories[0].embeddings.shape[1]
         matrix = np.stack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
-        return TagHistory(tuple(ids), tuple(tags), tuple(groups), matrix, versions.pop())
+        premises: dict[str, str] = {}
+        for history in reversed(histories):  # the first history's text wins, like its row
+            premises.update(history.premises)
+        return TagHistory(
+            tuple(ids),
+            tuple(tags),
+            tuple(groups),
+            matrix,
+            versions.pop(),
+            premises=_keep(premises, ids),
+        )
+
+
+PREMISE_SAMPLE = 512  # talks whose text a history keeps for NLI calibration
+PREMISE_TOKENS = 200
+
+
+def _keep(premises: dict[str, str], ids: Iterable[str]) -> dict[str, str]:
+    return {t: premises[t] for t in ids if t in premises} if premises else {}
+
+
+def premise_sample(talks: Sequence[Talk]) -> dict[str, str]:
+    """Plain text of a deterministic sample of talks (by a hash of their id), no tags."""
+    chosen = sorted(talks, key=lambda t: hashlib.sha1(t.talk_id.encode()).hexdigest())
+    return {
+        t.talk_id: talk_text(t.title, t.description, max_tokens=PREMISE_TOKENS)
+        for t in chosen[:PREMISE_SAMPLE]
+    }
 
 
 def talk_texts(talks: Sequence[Talk], *, encoder: Encoder) -> list[str]:
@@ -173,6 +205,7 @@ def build_history(
         groups=tuple(groups),
         embeddings=vectors,
         model_version=encoder.model_version,
+        premises=premise_sample(talks),
     )
 
 

@@ -117,14 +117,25 @@ class NLIScorer:
         top_k: int,
     ) -> np.ndarray:
         """NLI scores for each talk's top-k labels by `scores`; other labels score 0."""
-        names = vocabulary.names
-        k = min(top_k, len(names))
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        candidates = [[names[j] for j in row] for row in top]
         texts = [
             talk_text(t.title, t.description, tags=t.tags, max_tokens=self.max_tokens)
             for t in talks
         ]
+        return self.rescore_texts(texts, scores, vocabulary=vocabulary, top_k=top_k)
+
+    def rescore_texts(
+        self,
+        texts: Sequence[str],
+        scores: np.ndarray,
+        *,
+        vocabulary: Vocabulary,
+        top_k: int,
+    ) -> np.ndarray:
+        """`rescore` of premises already composed (one text per row of `scores`)."""
+        names = vocabulary.names
+        k = min(top_k, len(names))
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        candidates = [[names[j] for j in row] for row in top]
         probabilities = self.entailment(texts, candidates)
         out = np.zeros_like(scores, dtype=np.float32)
         column = {name: j for j, name in enumerate(names)}

@@ -19,13 +19,15 @@ from podium.embeddings import Encoder
 from podium.models import TagAssignment, Talk, Vocabulary
 from podium.tagging import scoring
 from podium.tagging.config import TaggingSettings
+from podium.tagging.head import LinearHead, head_scores
 from podium.tagging.history import TagHistory, embed_talks
+from podium.tagging.series import series_of
 from podium.tagging.vocab import label_texts, map_tags, synonym_map
 
 if TYPE_CHECKING:
     from podium.tagging.nli import NLIScorer
 
-TAGGER_REVISION = "1"  # bump when the scoring method changes, so retag picks it up
+TAGGER_REVISION = "2"  # bump when the scoring method changes, so retag picks it up
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class Tagger:
     _calibrations: dict[tuple[str, ...], scoring.Calibration] = field(
         default_factory=dict, repr=False
     )
+    _heads: dict[tuple[str, float, int], LinearHead] = field(default_factory=dict, repr=False)
+    _nli_thresholds: dict[tuple[str, ...], float] = field(default_factory=dict, repr=False)
 
     @property
     def model_version(self) -> str:
@@ -72,6 +76,13 @@ class Tagger:
             f" len{self.encoder.max_length}"
             f" label{s.label_weight:g}@{s.label_temperature:g} proto{s.prototype_weight:g}"
             f" knn{s.knn_weight:g}x{s.knn_k}@{s.knn_temperature:g}"
+        )
+        if s.head_weight > 0:
+            base += f" head{s.head_weight:g}/{s.head_penalty:g}"
+        if s.support_prior > 0:
+            base += f" support{s.support_prior:g}"
+        base += " thr:" + (
+            s.threshold_scope if s.threshold_scope == "global" else f"tag{s.threshold_prior:g}"
         )
         if self.nli is not None:
             base += f" nli:{self.nli.model_version} top{s.nli_top_k}"
@@ -119,46 +130,111 @@ class Tagger:
         history_groups: np.ndarray | None = None,
     ) -> np.ndarray:
         """Combined scores (n, T) of already-embedded talks."""
+        label, learned, reliance = self.components(
+            vectors,
+            vocabulary=vocabulary,
+            history=history,
+            groups=groups,
+            history_groups=history_groups,
+        )
+        return self.mix(label, learned, reliance)
+
+    def history_weight(self) -> float:
+        """Total weight of the history-based components."""
         s = self.settings
+        return s.prototype_weight + s.knn_weight + s.head_weight
+
+    def mix(
+        self, label: np.ndarray, learned: np.ndarray | None, reliance: np.ndarray
+    ) -> np.ndarray:
+        """Label similarity and the history-based score, mixed per tag by its reliance.
+
+        A tag with no labelled history (reliance 0) is scored from its label alone, so a new
+        tag is assigned from its name, description and synonyms on the same scale.
+        """
+        if learned is None:
+            return label
+        w_label, w_history = self.settings.label_weight, self.history_weight() * reliance
+        total = np.maximum(w_label + w_history, 1e-12)
+        return ((w_label * label + w_history * learned) / total).astype(np.float32)
+
+    def reliance(self, examples: np.ndarray) -> np.ndarray:
+        """(T,) how much each tag's score relies on history, from its labelled examples."""
+        prior = self.settings.support_prior
+        examples = examples.astype(np.float32)
+        if prior <= 0:
+            return (examples > 0).astype(np.float32)
+        return examples / (examples + prior)
+
+    def components(
+        self,
+        vectors: np.ndarray,
+        *,
+        vocabulary: Vocabulary,
+        history: TagHistory | None,
+        groups: np.ndarray | None = None,
+        history_groups: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """Label scores (n, T), history-based scores (n, T) or None, reliance per tag (T,)."""
+        s = self.settings
+        n_tags = len(vocabulary.tags)
         label = scoring.label_scores(
             vectors, self.label_vectors(vocabulary), temperature=s.label_temperature
         )
-        if history is None or len(history) == 0:
-            return label
+        none = np.zeros(n_tags, dtype=np.float32)
+        if history is None or len(history) == 0 or self.history_weight() <= 0:
+            return label, None, none
         rows, targets = history.targets(vocabulary)
         if len(rows) == 0:
-            return label
+            return label, None, none
         vectors_h = history.embeddings[rows]
         groups_h = None if history_groups is None else history_groups[rows]
-        knn, _ = scoring.knn_scores(
-            vectors,
-            vectors_h,
-            targets,
-            k=s.knn_k,
-            temperature=s.knn_temperature,
-            query_groups=groups,
-            history_groups=groups_h,
-        )
-        prototype = scoring.prototype_scores(
-            vectors,
-            vectors_h,
-            targets,
-            temperature=s.label_temperature,
-            query_groups=groups,
-            history_groups=groups_h,
-        )
-        return scoring.combine(
-            [
-                (s.label_weight, label),
-                (s.prototype_weight, prototype),
-                (s.knn_weight, knn),
-            ]
-        )
+        parts: list[tuple[float, np.ndarray]] = []
+        if s.knn_weight > 0:
+            knn, _ = scoring.knn_scores(
+                vectors,
+                vectors_h,
+                targets,
+                k=s.knn_k,
+                temperature=s.knn_temperature,
+                query_groups=groups,
+                history_groups=groups_h,
+            )
+            parts.append((s.knn_weight, knn))
+        if s.prototype_weight > 0:
+            prototype = scoring.prototype_scores(
+                vectors,
+                vectors_h,
+                targets,
+                temperature=s.label_temperature,
+                query_groups=groups,
+                history_groups=groups_h,
+            )
+            parts.append((s.prototype_weight, prototype))
+        if s.head_weight > 0:
+            learned = head_scores(
+                vectors,
+                vectors_h,
+                targets,
+                penalty=s.head_penalty,
+                max_talks=s.head_max_talks,
+                query_groups=groups,
+                history_groups=groups_h,
+                cache=self._heads,
+            )
+            parts.append((s.head_weight, learned))
+        return label, scoring.combine(parts), self.reliance(targets.sum(axis=0))
 
     def calibration(
         self, *, vocabulary: Vocabulary, history: TagHistory | None
     ) -> scoring.Calibration:
-        """Per-tag thresholds from the history, scored leave-one-event-out; cached."""
+        """Per-tag thresholds from the history, scored leave-one-series-out; cached.
+
+        Each history talk is scored without the talks of its own conference series (see
+        `podium.tagging.series`), as a talk of a new conference would be. A tag that relies
+        on history only in part (few examples, `support_prior`) gets its threshold mixed in
+        the same proportion with the threshold of label similarity alone.
+        """
         s = self.settings
         n_tags = len(vocabulary.tags)
         if history is None or len(history) == 0:
@@ -180,22 +256,81 @@ class Tagger:
                 rows, targets = rows[pick], targets[pick]
             # A talk with no group is its own group: it never votes for itself.
             codes = _group_codes(history)
-            scores = self.score_vectors(
+            label, learned, reliance = self.components(
                 history.embeddings[rows],
                 vocabulary=vocabulary,
                 history=history,
                 groups=codes[rows],
                 history_groups=codes,
             )
-            self._calibrations[key] = scoring.calibrate(
-                scores,
+            calibration = scoring.calibrate(
+                self.mix(label, learned, reliance),
                 targets,
                 min_examples=s.min_examples,
                 default=s.threshold,
                 max_tags=s.max_tags,
-                prior=s.threshold_prior,
+                prior=s.threshold_prior if s.threshold_scope == "per-tag" else float("inf"),
             )
+            if learned is not None and len(rows) and reliance.min() < 1:
+                alone = scoring.calibrate(
+                    label,
+                    targets,
+                    min_examples=s.min_examples,
+                    default=s.threshold,
+                    max_tags=s.max_tags,
+                    prior=float("inf"),
+                ).global_threshold
+                calibration = scoring.Calibration(
+                    (reliance * calibration.thresholds + (1 - reliance) * alone).astype(np.float32),
+                    calibration.own,
+                    calibration.global_threshold,
+                    calibration.examples,
+                )
+            self._calibrations[key] = calibration
         return self._calibrations[key]
+
+    def nli_threshold(self, *, vocabulary: Vocabulary, history: TagHistory | None) -> float:
+        """The NLI backend's entailment threshold, calibrated on the history when it can be.
+
+        A deterministic sample of labelled history talks whose text the history kept
+        (`TagHistory.premises`) gets its top-k candidates from the embedding scores computed
+        without its own conference series, runs through the NLI model, and the one threshold
+        that maximises micro F1 on their tags is used for every tag (per-tag thresholds would
+        need far more NLI passes than a calibration should cost). With fewer than
+        `nli_min_talks` such talks, or calibration off, `nli_threshold` stands. Cached per
+        history, vocabulary and model.
+        """
+        s = self.settings
+        assert self.nli is not None
+        fixed = float(self.nli.threshold)
+        if s.nli_calibration_talks == 0 or history is None or not history.premises:
+            return fixed
+        key = ("nli", history.fingerprint(), vocabulary.content_hash(), self.model_version)
+        if key not in self._nli_thresholds:
+            rows, targets = history.targets(vocabulary)
+            keep = [r for r, row in enumerate(rows) if history.talk_ids[row] in history.premises]
+            if len(keep) < s.nli_min_talks:
+                return fixed
+            keep = keep[: s.nli_calibration_talks]
+            rows, targets = rows[keep], targets[keep]
+            codes = _group_codes(history)
+            label, learned, reliance = self.components(
+                history.embeddings[rows],
+                vocabulary=vocabulary,
+                history=history,
+                groups=codes[rows],
+                history_groups=codes,
+            )
+            entailment = self.nli.rescore_texts(
+                [history.premises[history.talk_ids[r]] for r in rows],
+                self.mix(label, learned, reliance),
+                vocabulary=vocabulary,
+                top_k=s.nli_top_k,
+            )
+            capped = scoring.cap_per_row(entailment, s.max_tags)
+            threshold, f1 = scoring.best_f1_threshold(capped.ravel(), targets.ravel())
+            self._nli_thresholds[key] = threshold if f1 > 0 else fixed
+        return self._nli_thresholds[key]
 
     # ---- the contract -----------------------------------------------------------------------
 
@@ -242,7 +377,8 @@ class Tagger:
             scores = self.nli.rescore(
                 talks, scores, vocabulary=vocabulary, top_k=self.settings.nli_top_k
             )
-            thresholds = np.full(len(vocabulary.tags), self.nli.threshold, dtype=np.float32)
+            threshold = self.nli_threshold(vocabulary=vocabulary, history=history)
+            thresholds = np.full(len(vocabulary.tags), threshold, dtype=np.float32)
         mapping = synonym_map(vocabulary)
         column = {name: j for j, name in enumerate(vocabulary.names)}
         for i, talk in enumerate(talks):
@@ -311,10 +447,10 @@ class Tagger:
 
 
 def _group_codes(history: TagHistory) -> np.ndarray:
-    # Integer group per row; talks without a group get a unique one each.
+    # Integer conference series per row; talks without a group get a unique one each.
     codes: dict[str, int] = {}
     out = np.empty(len(history), dtype=np.int64)
     for i, group in enumerate(history.groups):
-        key = group if group else f"\x00{i}"
+        key = series_of(group) if group else f"\x00{i}"
         out[i] = codes.setdefault(key, len(codes))
     return out

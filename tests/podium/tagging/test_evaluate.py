@@ -149,8 +149,12 @@ def test_eval_cli_json_kfold_and_history(eval_file, tmp_path) -> None:
     report = json.loads(result.stdout)
     for key in ("micro_f1", "macro_f1", "precision_at_1", "talks_per_second"):
         assert key in report
-    assert report["talks"] == 18 and report["mode"] == "event-disjoint 3-fold"
+    assert report["talks"] == 18
+    assert report["mode"].startswith("nested series-disjoint 3x4-fold")
     assert report["precision_at_1"] >= 0.8  # three well-separated topics
+    assert len(report["folds"]) == 3 and all(f["chosen"] for f in report["folds"])
+    assert set(report["outer"]) >= {"micro_f1", "precision_at_1", "inner_micro_f1"}
+    assert report["per_tag"]["testing"]["support"] == 6
 
     history = tmp_path / "history.json"
     document = json.loads(eval_file.read_text())

@@ -77,3 +77,43 @@ def test_nli_tagger_scores_only_top_k_candidates_whatever_the_vocabulary(nli_pat
 def test_nli_backend_needs_a_model() -> None:
     with pytest.raises(ValueError, match="nli_model"):
         build_tagger(TaggingSettings(backend="nli"), device="cpu", encoder=object())  # type: ignore[arg-type]
+
+
+def test_nli_threshold_is_calibrated_on_history_once_and_falls_back_without(nli_path, encoder):
+    from podium.tagging import build_history
+
+    settings = TaggingSettings(
+        backend="nli",
+        nli_model=str(nli_path),
+        nli_top_k=2,
+        nli_batch_size=8,
+        nli_threshold=0.5,
+        nli_calibration_talks=12,
+        nli_min_talks=6,
+    )
+    tagger = build_tagger(settings, device="cpu", encoder=encoder)
+    vocabulary = _vocabulary(4)
+    topics = ["testing", "machine learning", "databases", "community"]
+    talks = [
+        talk(f"h{i}", f"{CORPUS[i % 4]} Part {i}.", "", event_ids=[f"conf{i % 5}-2020"])
+        for i in range(16)
+    ]
+    history = build_history(talks, encoder=encoder, labels=[[topics[i % 4]] for i in range(16)])
+    assert len(history.premises) == 16 and "Tags:" not in next(iter(history.premises.values()))
+    counter = PairCounter(tagger.nli.pipeline.model)
+    calibrated = tagger.nli_threshold(vocabulary=vocabulary, history=history)
+    assert counter.pairs == 12 * 2  # the sample, top-k candidates each
+    assert 0.0 <= calibrated <= 1.0 and calibrated != 0.5
+    assert tagger.nli_threshold(vocabulary=vocabulary, history=history) == calibrated
+    assert counter.pairs == 12 * 2  # cached: no second pass
+    result = tagger.score(
+        [talk("q", "Unit tests with pytest")], vocabulary=vocabulary, history=history
+    )
+    assert np.allclose(result.thresholds, calibrated)
+    # Too little history: the configured threshold stands.
+    small = history.take(range(4))
+    assert tagger.nli_threshold(vocabulary=vocabulary, history=small) == 0.5
+    off = build_tagger(
+        settings.model_copy(update={"nli_calibration_talks": 0}), device="cpu", encoder=encoder
+    )
+    assert off.nli_threshold(vocabulary=vocabulary, history=history) == 0.5

@@ -61,13 +61,22 @@ def test_neighbours_change_the_outcome(tagger, encoder) -> None:
         encoder=encoder,
         labels=[["qux"], ["qux"], ["zorp"], ["zorp"]],
     )
-    new = [talk("n", "Running containers in production with Kubernetes")]
-    without = tagger.score(new, vocabulary=vocabulary)
-    with_history = tagger.score(new, vocabulary=vocabulary, history=history)
-    assert with_history.scores[0, 0] > with_history.scores[0, 1]
-    assert with_history.scores[0, 0] - with_history.scores[0, 1] > (
-        without.scores[0, 0] - without.scores[0, 1]
+    swapped = build_history(
+        [
+            talk("a", "Deploying Django on Kubernetes", event_ids=["e1"]),
+            talk("b", "Helm charts for Python services", event_ids=["e2"]),
+            talk("c", "Baking sourdough bread", event_ids=["e3"]),
+            talk("d", "Fermentation in the kitchen", event_ids=["e4"]),
+        ],
+        encoder=encoder,
+        labels=[["zorp"], ["zorp"], ["qux"], ["qux"]],
     )
+    new = [talk("n", "Running containers in production with Kubernetes")]
+    with_history = tagger.score(new, vocabulary=vocabulary, history=history).scores[0]
+    with_swapped = tagger.score(new, vocabulary=vocabulary, history=swapped).scores[0]
+    # Whatever the names suggest, the talk follows the tagged talks it resembles.
+    assert with_history[0] > with_history[1]
+    assert with_swapped[1] > with_swapped[0]
 
 
 def test_a_talk_in_the_history_is_not_its_own_neighbour(tagger, encoder) -> None:
