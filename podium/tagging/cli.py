@@ -114,9 +114,9 @@ def eval_command(
     from podium.tagging.nested import Candidate, Encoded, default_candidates, evaluate_nested
 
     if candidates not in ("default", "settings"):
-        raise _fail("--candidates must be 'default' or 'settings'")
+        exit_with("--candidates must be 'default' or 'settings'")
     if new_vocabulary < 0:
-        raise _fail("--new-vocabulary must be 0 or more")
+        exit_with("--new-vocabulary must be 0 or more")
     settings = _tagging_settings(
         {
             "max_length": max_length,
