@@ -259,6 +259,29 @@ def _fail_crashed(lake: Lake, rows: pd.DataFrame, now: datetime) -> None:
     )
 
 
+def renew(*, lake: Lake, claim: Claim, lease_seconds: float) -> bool:
+    """Extend a live claim's lease (its run is still working); False when it was lost."""
+    now = datetime.now(UTC)
+    until = now + timedelta(seconds=lease_seconds)
+    ids = list(claim.attempts)
+    source = pa.table(
+        {
+            "talk_id": pa.array(ids, pa.string()),
+            "stage": pa.array([claim.stage] * len(ids), pa.string()),
+            "claimed_by": pa.array([claim.token] * len(ids), pa.string()),
+            "lease_until": pa.array([until] * len(ids), _ts),
+        }
+    )
+    renewed = lake.update_matched(
+        TABLE,
+        source,
+        on="t.talk_id = s.talk_id AND t.stage = s.stage",
+        clauses=[("t.claimed_by = s.claimed_by", {"lease_until": "s.lease_until"})],
+    )
+    claim.lease_until = until
+    return renewed > 0
+
+
 def record(
     *,
     lake: Lake,
