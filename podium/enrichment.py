@@ -124,6 +124,7 @@ def claim(
     talk_ids: list[str] | None = None,
     exclude: Iterable[str] = (),
     now: datetime | None = None,
+    failed: list[str] | None = None,
 ) -> Claim | None:
     """Claim up to `limit` talks pending for `stage`, oldest first; None when there are none.
 
@@ -140,11 +141,12 @@ def claim(
         talk_ids: only these talks (a backfill chunk).
         exclude: talks not to take (already tried by this run).
         now: the clock (tests).
+        failed: gets the ids of talks marked failed here (crashed with no attempts left).
     """
     for _ in range(_CLAIM_TRIES):
         rows = _open_rows(lake, stage=stage, talk_ids=talk_ids)
         taken = _claim_from(
-            lake, rows, stage, limit, max_attempts, lease_seconds, owner, exclude, now
+            lake, rows, stage, limit, max_attempts, lease_seconds, owner, exclude, now, failed
         )
         if taken is not _RACED:
             return taken
@@ -165,6 +167,7 @@ def _claim_from(
     owner: str,
     exclude: Iterable[str],
     now: datetime | None,
+    failed: list[str] | None,
 ) -> Any:
     now = now or datetime.now(UTC)
     if rows.empty:
@@ -174,6 +177,8 @@ def _claim_from(
     exhausted = rows[expired & (rows.attempts >= max_attempts)]
     if not exhausted.empty:
         _fail_crashed(lake, exhausted, now)
+        if failed is not None:
+            failed += list(exhausted.talk_id)
     skip = set(exclude)
     free = rows[(~held | expired) & (rows.attempts < max_attempts) & ~rows.talk_id.isin(skip)]
     if free.empty:

@@ -280,6 +280,7 @@ def enrich_pending(
                     owner=owner,
                     talk_ids=scope,
                     exclude=tried[stage],
+                    failed=report.failed,
                 )
                 if work is None:
                     break
