@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-LEASE_S = 15.0
+LEASE_S = 5.0
 
 
 def _child(journal: str) -> None:

@@ -124,6 +124,7 @@ def claim(
     talk_ids: list[str] | None = None,
     exclude: Iterable[str] = (),
     now: datetime | None = None,
+    failed: list[str] | None = None,
 ) -> Claim | None:
     """Claim up to `limit` talks pending for `stage`, oldest first; None when there are none.
 
@@ -140,11 +141,12 @@ def claim(
         talk_ids: only these talks (a backfill chunk).
         exclude: talks not to take (already tried by this run).
         now: the clock (tests).
+        failed: gets the ids of talks marked failed here (crashed with no attempts left).
     """
     for _ in range(_CLAIM_TRIES):
         rows = _open_rows(lake, stage=stage, talk_ids=talk_ids)
         taken = _claim_from(
-            lake, rows, stage, limit, max_attempts, lease_seconds, owner, exclude, now
+            lake, rows, stage, limit, max_attempts, lease_seconds, owner, exclude, now, failed
         )
         if taken is not _RACED:
             return taken
@@ -165,6 +167,7 @@ def _claim_from(
     owner: str,
     exclude: Iterable[str],
     now: datetime | None,
+    failed: list[str] | None,
 ) -> Any:
     now = now or datetime.now(UTC)
     if rows.empty:
@@ -174,6 +177,8 @@ def _claim_from(
     exhausted = rows[expired & (rows.attempts >= max_attempts)]
     if not exhausted.empty:
         _fail_crashed(lake, exhausted, now)
+        if failed is not None:
+            failed += list(exhausted.talk_id)
     skip = set(exclude)
     free = rows[(~held | expired) & (rows.attempts < max_attempts) & ~rows.talk_id.isin(skip)]
     if free.empty:
@@ -257,6 +262,29 @@ def _fail_crashed(lake: Lake, rows: pd.DataFrame, now: datetime) -> None:
             )
         ],
     )
+
+
+def renew(*, lake: Lake, claim: Claim, lease_seconds: float) -> bool:
+    """Extend a live claim's lease (its run is still working); False when it was lost."""
+    now = datetime.now(UTC)
+    until = now + timedelta(seconds=lease_seconds)
+    ids = list(claim.attempts)
+    source = pa.table(
+        {
+            "talk_id": pa.array(ids, pa.string()),
+            "stage": pa.array([claim.stage] * len(ids), pa.string()),
+            "claimed_by": pa.array([claim.token] * len(ids), pa.string()),
+            "lease_until": pa.array([until] * len(ids), _ts),
+        }
+    )
+    renewed = lake.update_matched(
+        TABLE,
+        source,
+        on="t.talk_id = s.talk_id AND t.stage = s.stage",
+        clauses=[("t.claimed_by = s.claimed_by", {"lease_until": "s.lease_until"})],
+    )
+    claim.lease_until = until
+    return renewed > 0
 
 
 def record(

@@ -117,10 +117,11 @@ class EnrichSettings(BaseModel):
         "(talks submitted while it works are taken with the models already loaded).",
     )
     lease_seconds: float = Field(
-        default=900.0,
+        default=120.0,
         gt=0,
-        description="How long a claimed batch stays with its run; after that the run is "
-        "presumed dead and others take the batch. Must exceed the slowest batch.",
+        description="How long a claimed batch stays with its run without a renewal; the run "
+        "renews it every third of this while it works, so when it runs out the run is dead "
+        "and others take the batch.",
     )
     crash_on_talk: str = Field(
         default="",

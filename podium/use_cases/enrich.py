@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -281,6 +282,7 @@ def enrich_pending(
                     owner=owner,
                     talk_ids=scope,
                     exclude=tried[stage],
+                    failed=report.failed,
                 )
                 if work is None:
                     break
@@ -289,7 +291,8 @@ def enrich_pending(
                 tried[stage] |= set(work.attempts)
                 if work.retried_alone:
                     logger.warning("retrying %s of a crashed batch alone", work.ids[:1])
-                superseded = _run_claim(resources, models, work, report, logger)
+                with _Heartbeat(lake, work, conf.lease_seconds):
+                    superseded = _run_claim(resources, models, work, report, logger)
                 tried[stage] -= set(superseded)  # their new version is new work
         if report.batches == claimed_before:
             break
@@ -302,6 +305,41 @@ def _scope(talk_ids: list[str] | None, report: EnrichReport, limit: int | None) 
     if limit is not None and len(report.talks) >= limit:
         return sorted(report.talks) if talk_ids is None else sorted(report.talks & set(talk_ids))
     return talk_ids
+
+
+class _Heartbeat:
+    """Renews a claim's lease while its batch is worked, so only a dead process loses it.
+
+    A process that is killed stops renewing with it; one that hangs stops after `MAX_RENEWALS`
+    leases, so a stuck run cannot hold a talk forever either.
+    """
+
+    MAX_RENEWALS = 20
+
+    def __init__(self, lake: Lake, claim: enrichment.Claim, lease_seconds: float) -> None:
+        self.lake, self.claim, self.lease_seconds = lake, claim, lease_seconds
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="enrich-lease", daemon=True)
+
+    def _run(self) -> None:
+        for _ in range(self.MAX_RENEWALS):
+            if self.stop.wait(self.lease_seconds / 3):
+                return
+            try:
+                if not enrichment.renew(
+                    lake=self.lake, claim=self.claim, lease_seconds=self.lease_seconds
+                ):
+                    return
+            except Exception:  # noqa: BLE001 - a missed renewal only risks a redo
+                log.warning("could not renew the lease of %s", self.claim.token, exc_info=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
 
 
 def _run_claim(

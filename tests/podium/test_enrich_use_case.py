@@ -170,3 +170,37 @@ def test_the_use_case_imports_no_prefect_flows_or_tasks() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class SlowTagger:
+    """The real tagger, taking longer than the lease; meanwhile another run tries to claim."""
+
+    def __init__(self, inner, lake: Lake, seconds: float) -> None:
+        self.inner, self.lake, self.seconds = inner, lake, seconds
+        self.model_version = inner.model_version
+        self.stolen: list = []
+
+    def tag(self, talks, **kwargs):
+        import time
+
+        time.sleep(self.seconds)
+        # The lease alone would have run out by now; the run's heartbeat kept it.
+        self.stolen.append(
+            claim(lake=self.lake, stage="tags", limit=10, max_attempts=3, lease_seconds=60)
+        )
+        return self.inner.tag(talks, **kwargs)
+
+
+def test_a_batch_slower_than_its_lease_keeps_its_claim(settings, lake, tagger_and_history):
+    talks = sample_talks(2)
+    record_talks(lake=lake, talks=talks)
+    settings.enrich.lease_seconds = 1.0
+    tagger, history = tagger_and_history
+    slow = SlowTagger(tagger, lake, seconds=2.5)
+    built = resources(settings, lake, tagger_and_history)
+    built.load_tagger = lambda exclude: (slow, history)
+    report = enrich_pending(built)
+    assert slow.stolen == [None], "nobody took the batch while it was worked"
+    assert sorted(report.tagged) == sorted(t.talk_id for t in talks)
+    state = lake.read("enrichment_state")
+    assert set(state.attempts) == {1}

@@ -151,18 +151,20 @@ def test_a_poison_talk_fails_after_max_attempts_and_the_others_go_through(lake: 
     # Every claim of "p" ends in a crash (its lease runs out); the others are recorded.
     record_talks(lake=lake, talks=[talk(i) for i in ("a", "p", "b")])
     crash(lake)  # the whole batch dies with p
-    done = []
+    done, marked = [], []
     for _ in range(10):
         if _peek(lake)[:1] == ["p"]:
             crash(lake, limit=1)
             continue
-        work = take(lake)
+        work = take(lake, failed=marked)
         if work is None:
             break
         assert "p" not in work.ids
         record(lake=lake, claim=work, done=work.talks, errors={}, max_attempts=3)
         done += work.ids
-    assert sorted(done) == ["a", "b"]
+    assert sorted(done) == ["a", "b"] and marked == ["p"]
+    gone: list[str] = []
+    assert take(lake, failed=gone) is None and gone == []  # marked failed once, reported once
     assert statuses(lake)[("p", "tags")][:2] == ("failed", 3)
     assert CRASHED in statuses(lake)[("p", "tags")][2]
     assert outstanding(lake=lake, max_attempts=3, stage="tags") == []
