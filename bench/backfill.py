@@ -46,7 +46,6 @@ PER_TALK = textwrap.dedent(
     import sys
     from podium.settings import get_settings
     from podium.lake import Lake
-    from podium.enrichment import pending_work
     from podium.images import build_image_backend, store_covers
     from podium.tagging import build_tagger, load_history
     from podium.talk_tags import write_tags
@@ -54,10 +53,8 @@ PER_TALK = textwrap.dedent(
     settings = get_settings()
     lake = Lake.from_settings(settings)
     talk_id = sys.argv[1]
-    talks = pending_work(lake=lake, max_attempts=99, talk_ids=[talk_id]).talks
-    if not talks:
-        from podium.ingest import frame_to_talks
-        talks = frame_to_talks(lake.read("talks", where=[("talk_id", "in", [talk_id])]))
+    from podium.ingest import frame_to_talks
+    talks = frame_to_talks(lake.read("talks", where=[("talk_id", "in", [talk_id])]))
     tagger = build_tagger(settings.tagging, device="cpu")
     history = load_history(lake=lake, encoder=tagger.encoder, exclude_talk_ids={talk_id})
     assignments = tagger.tag(talks, vocabulary=load_vocabulary(lake=lake), history=history)
