@@ -572,7 +572,37 @@ def prefect_server_down(args: argparse.Namespace) -> Outcome:
 # ---- the table --------------------------------------------------------------------------------
 
 
+# ---- enrichment scenarios (bench/faults_enrich.py: kill -9, poison talk, edit, overlap) ----
+
+
+def _enrich_scenario(name: str, run: Callable[[int], dict]) -> None:
+    @scenario(name)
+    def adapted(args: argparse.Namespace) -> Outcome:
+        row = run(args.talks)
+        recover = float(str(row["time to recover"]).split()[0])
+        return Outcome(
+            row["talks sent"],
+            row["talks lost"],
+            row["talks processed twice"],
+            recover,
+            row.get("notes", ""),
+        )
+
+
+def _register_enrich_scenarios() -> None:
+    import faults_enrich  # bench/ is on sys.path when this file runs as a script
+
+    for name, run in (
+        ("enrich-worker-killed", faults_enrich.kill_mid_batch),
+        ("poison-talk", faults_enrich.poison_talk),
+        ("edit-while-enriching", faults_enrich.edit_while_enriching),
+        ("enrich-and-backfill-at-once", faults_enrich.two_workers_at_once),
+    ):
+        _enrich_scenario(name, run)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _register_enrich_scenarios()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)}")
     parser.add_argument("--talks", type=int, default=40, help="talks per scenario")
