@@ -41,8 +41,9 @@ from tasks.ingest import parse_source, record_events_task, record_talks_task
 from tasks.recommend import build_recommendation_tables, publish_recommendations
 
 STAGES = ("import", "embed", "tags", "covers", "counts", "recommendations")
-# No dashboard: its default port is the gateway's, and nobody watches it during a backfill.
-LOCAL_CLUSTER = {"threads_per_worker": 1, "dashboard_address": None}
+# The dashboard on a port the OS picks: Dask's default, 8787, is the gateway's (and `None`
+# still tries 8787 first in the installed distributed).
+LOCAL_CLUSTER = {"threads_per_worker": 1, "dashboard_address": "127.0.0.1:0"}
 
 Observer = Callable[[str, int, int], None]  # (stage, done, total)
 _observers: list[Observer] = []
@@ -297,7 +298,7 @@ def backfill(
 
 def backfill_on(address: str | None, *, workers: int = 2) -> Any:
     """The backfill flow on an existing Dask cluster (by address) or a local one of `workers`
-    processes (no dashboard), each with its share of this machine's cores for torch."""
+    processes (dashboard on a free port), each with its share of this machine's cores for torch."""
     if address:
         return backfill.with_options(task_runner=DaskTaskRunner(address=address))  # type: ignore[arg-type]
     runner = DaskTaskRunner(cluster_kwargs={"n_workers": workers, **LOCAL_CLUSTER})
