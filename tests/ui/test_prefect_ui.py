@@ -178,9 +178,10 @@ def test_approving_a_paused_review_through_the_form_completes_it(page: Any, ui: 
     page.keyboard.press("ArrowDown")
     page.get_by_role("option", name="approve", exact=True).click()
     expect(dialog.locator(".p-select-button__value")).to_have_text("approve")
-    textareas = dialog.locator("textarea")
-    textareas.nth(0).fill("Looks right: retries and the login check are covered.")
-    textareas.nth(1).fill("grace")
+    field = dialog.locator(".schema-form-property")
+    comment = "Looks right: retries and the login check are covered."
+    field.filter(has_text="Comment").locator("textarea").fill(comment)
+    field.filter(has_text="Reviewer").locator("textarea").fill("grace")
     dialog.get_by_role("button", name="Submit").click()
     expect(dialog).to_have_count(0)  # the dialog closes once the server took the answer
 
