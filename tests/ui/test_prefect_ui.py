@@ -163,8 +163,10 @@ def test_a_paused_review_shows_its_summary(page: Any, ui: UiStack) -> None:
     expect(dialog.get_by_text(re.compile("service/api.py")).first).to_be_visible()
     dialog.get_by_role("button", name="Close").click()
     # Published before the pause: the run's Artifacts tab already has the review.
-    page.goto(f"/runs/flow-run/{run['id']}?tab=Artifacts")
-    expect(page.get_by_text(re.compile(r"review-app-")).first).to_be_visible()
+    page.get_by_role("tablist").get_by_text("Artifacts", exact=True).click()
+    expect(
+        page.get_by_role("tabpanel").get_by_text(re.compile(r"review-app-")).first
+    ).to_be_visible()
 
 
 def test_approving_a_paused_review_through_the_form_completes_it(page: Any, ui: UiStack) -> None:
@@ -178,9 +180,10 @@ def test_approving_a_paused_review_through_the_form_completes_it(page: Any, ui: 
     page.keyboard.press("ArrowDown")
     page.get_by_role("option", name="approve", exact=True).click()
     expect(dialog.locator(".p-select-button__value")).to_have_text("approve")
-    textareas = dialog.locator("textarea")
-    textareas.nth(0).fill("Looks right: retries and the login check are covered.")
-    textareas.nth(1).fill("grace")
+    field = dialog.locator(".schema-form-property")
+    comment = "Looks right: retries and the login check are covered."
+    field.filter(has_text="Comment").locator("textarea").fill(comment)
+    field.filter(has_text="Reviewer").locator("textarea").fill("grace")
     dialog.get_by_role("button", name="Submit").click()
     expect(dialog).to_have_count(0)  # the dialog closes once the server took the answer
 
