@@ -16,6 +16,7 @@ from deployments.local_stack import PROJECT_DIR, LocalStack
 from podium.settings import Settings
 from podium.telemetry import ANALYTICS_OFF
 
+SAMPLE_VOCABULARY = PROJECT_DIR / "data" / "sample" / "vocabulary.json"
 UNSET = ("DO_NOT_TRACK", "PREFECT_SERVER_ANALYTICS_ENABLED", "PREFECT_API_URL", "CI")
 
 
@@ -29,6 +30,15 @@ def test_backfill_on_an_ephemeral_server_sends_no_telemetry(tmp_path: Path) -> N
             "PYTHONPATH": str(PROJECT_DIR),
             "PREFECT_LOGGING_LEVEL": "INFO",
         }
+    )
+    # A backfill checks for a vocabulary before any work (and before starting a server).
+    subprocess.run(
+        [sys.executable, "-m", "podium", "vocabulary", "set", str(SAMPLE_VOCABULARY)],
+        env=env,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     result = subprocess.run(
         [sys.executable, "-m", "podium", "backfill", "--workers", "1"],
