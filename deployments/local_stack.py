@@ -181,7 +181,14 @@ def prefect_api_for(settings: Settings, say: Callable[[str], None] = print) -> I
                 process, f"{url}/health", timeout_s=180, name="prefect server", log=log_path
             )
         with temporary_settings({PREFECT_API_URL: url}):
-            yield url
+            try:
+                yield url
+            finally:
+                if process is not None:
+                    from prefect.logging.handlers import APILogWorker
+
+                    # Send the run logs still queued while the server is up, not after.
+                    APILogWorker.drain_all(timeout=10)
     finally:
         if previous is None:
             os.environ.pop("PREFECT_API_URL", None)
