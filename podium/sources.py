@@ -150,7 +150,7 @@ def from_dynamodb_attribute(value: Any, *, _depth: int = 0) -> Any:
         if kind in ("B", "BS"):
             raise ValueError(f"binary attribute ({kind}) where a talk field expects text")
         raise ValueError(f"unsupported DynamoDB attribute type {str(kind)[:20]!r}")
-    if not isinstance(inner, expected) or (expected is not bool and isinstance(inner, bool)):
+    if not _has_json_type(inner, expected):
         raise ValueError(f"{kind} value must be {_TYPE_NAMES[expected]}, got {_kind(inner)}")
     if kind == "S":
         return inner
@@ -171,6 +171,11 @@ def from_dynamodb_attribute(value: Any, *, _depth: int = 0) -> Any:
     if kind == "SS":
         return list(inner)
     return [_dynamodb_number(v) for v in inner]  # NS
+
+
+def _has_json_type(value: Any, expected: type | tuple[type, ...]) -> bool:
+    # bool is an int subclass in Python, and true/false are never a valid N/S/L/M value.
+    return isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
 
 
 _ATTRIBUTE_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
