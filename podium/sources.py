@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from podium.jsonbody import JsonRefused, parse_text
 from podium.models import Event, Talk, TalkState, check_identifier
 
 
@@ -348,9 +349,12 @@ def parse_jsonl(path: Path) -> ParseResult:
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = parse_text(line)
             except json.JSONDecodeError as error:
                 result.errors.append(RecordError(name, "", f"not JSON ({error.msg})"))
+                continue
+            except JsonRefused as refused:
+                result.errors.append(RecordError(name, "", str(refused)))
                 continue
             if isinstance(data, dict) and "talk_id" not in data and "id" in data:
                 result.extend(_from_pyvideo_line(name, data))
@@ -418,7 +422,10 @@ def parse_pyvideo_folder(root: Path) -> ParseResult:
         for video in sorted(event_dir.glob("videos/*.json")):
             name = str(video.relative_to(root))
             try:
-                data = json.loads(video.read_text(encoding="utf-8"))
+                data = parse_text(video.read_text(encoding="utf-8"))
+            except JsonRefused as refused:
+                result.errors.append(RecordError(name, "", str(refused)))
+                continue
             except json.JSONDecodeError as error:
                 result.errors.append(RecordError(name, "", f"not JSON ({error.msg})"))
                 continue
@@ -469,7 +476,9 @@ def load_source(path: Path) -> ParseResult:
     if path.name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
         return parse_jsonl(path)
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
+        body = parse_text(path.read_text(encoding="utf-8"))
+    except JsonRefused as refused:
+        raise SourceError(f"{path}: {refused}") from None
     except UnicodeDecodeError:
         raise SourceError(f"{path}: not JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as error:
