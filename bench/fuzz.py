@@ -57,6 +57,31 @@ class Prepared:
     operation: str
     headers: dict[str, str]
     body: bytes | None
+    # Podium HMAC routes are signed just before sending (the signature holds a timestamp
+    # that must be inside the replay window): the secret, and whether to use Standard Webhooks.
+    secret: str | None = None
+    standard: bool = True
+
+    def signed(self) -> dict[str, str]:
+        """The headers to send, with a fresh Podium signature where one is due."""
+        if self.secret is None:
+            return self.headers
+        raw = self.body or b""
+        try:
+            fresh = (
+                standard_headers(raw, self.secret)
+                if self.standard
+                else signed_headers(raw, self.secret)
+            )
+        except UnicodeDecodeError:  # not UTF-8: only the legacy scheme can sign raw bytes
+            fresh = signed_headers(raw, self.secret)
+        fresh.pop("Content-Type", None)
+        kept = {
+            k: v
+            for k, v in self.headers.items()
+            if not k.lower().startswith(("webhook-", "x-podium-"))
+        }
+        return kept | fresh
 
 
 @dataclass
@@ -112,20 +137,9 @@ def prepare(case: Any, rng: random.Random) -> Prepared:
     sign = rng.random() >= _UNSIGNED_SHARE
     raw = body or b""
     route = case.operation.path
-    if sign and route in _PODIUM_SECRETS:
-        secret = _PODIUM_SECRETS[route]
-        try:
-            signed = (
-                standard_headers(raw, secret) if rng.random() < 0.7 else signed_headers(raw, secret)
-            )
-        except UnicodeDecodeError:  # not UTF-8: only the legacy scheme can sign raw bytes
-            signed = signed_headers(raw, secret)
-        signed.pop("Content-Type", None)
-        headers = {
-            k: v for k, v in headers.items() if not k.lower().startswith(("webhook-", "x-podium-"))
-        }
-        headers |= signed
-    elif sign and route == "/hooks/github":
+    secret = _PODIUM_SECRETS.get(route) if sign else None
+    standard = rng.random() < 0.7
+    if sign and route == "/hooks/github":
         digest = hmac.new(GH_SECRET.encode(), raw, hashlib.sha256).hexdigest()
         headers |= {
             "X-Hub-Signature-256": f"sha256={digest}",
@@ -141,7 +155,7 @@ def prepare(case: Any, rng: random.Random) -> Prepared:
     query = {k: str(v) for k, v in (case.query or {}).items()}
     if query:
         path += "?" + str(httpx.QueryParams(query))
-    return Prepared(case.method.upper(), path, operation, headers, body)
+    return Prepared(case.method.upper(), path, operation, headers, body, secret, standard)
 
 
 def generate(spec: dict[str, Any], *, count: int, seed: int) -> list[Prepared]:
@@ -162,7 +176,8 @@ def generate(spec: dict[str, Any], *, count: int, seed: int) -> list[Prepared]:
         before = len(out)
         for operation in operations:
             share = weights.get(operation.path, 1.0)
-            per_mode = max(1, int(count * share / (len(operations) * 2)))
+            live = max(1, len(operations) * 2 - len(barren))
+            per_mode = max(1, int((count - before) * share / live))
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 if (operation.path, operation.method, mode) in barren:
                     continue
@@ -219,7 +234,7 @@ def send(base_url: str, requests: list[Prepared], *, workers: int) -> FuzzReport
             response = client.request(
                 request.method,
                 base_url + request.path,
-                headers=request.headers,
+                headers=request.signed(),
                 content=request.body,
             )
         except httpx.HTTPError as error:

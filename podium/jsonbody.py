@@ -70,6 +70,21 @@ def _refuse_constant(name: str) -> Any:
     raise JsonRefused(400, f"{name} is not valid JSON")
 
 
+def parse_text(text: str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+    """`json.loads` with the rules of `loads_strict`, for files: syntax errors stay
+    `json.JSONDecodeError` (callers word them), rule violations raise `JsonRefused`."""
+    depth = nesting_depth(text)
+    if depth > max_depth:
+        raise JsonRefused(422, f"JSON nests {depth} levels deep; at most {max_depth} accepted")
+    return json.loads(
+        text,
+        object_pairs_hook=_no_duplicates,
+        parse_int=_parse_int,
+        parse_float=_parse_float,
+        parse_constant=_refuse_constant,
+    )
+
+
 def loads_strict(body: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """Parse an untrusted JSON body.
 
@@ -92,17 +107,8 @@ def loads_strict(body: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> An
             raise JsonRefused(400, "body is not UTF-8") from None
     else:
         text = body
-    depth = nesting_depth(text)
-    if depth > max_depth:
-        raise JsonRefused(422, f"JSON nests {depth} levels deep; at most {max_depth} accepted")
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_refuse_constant,
-        )
+        return parse_text(text, max_depth=max_depth)
     except JsonRefused:
         raise
     except json.JSONDecodeError as error:

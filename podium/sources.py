@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from podium.errors import UserError
+from podium.jsonbody import JsonRefused, parse_text
 from podium.models import Event, Talk, TalkState, check_identifier
 from podium.ordering import Removal, SourceOrder, latest, parse_sequence
 
@@ -152,7 +153,7 @@ def from_dynamodb_attribute(value: Any, *, _depth: int = 0) -> Any:
         if kind in ("B", "BS"):
             raise ValueError(f"binary attribute ({kind}) where a talk field expects text")
         raise ValueError(f"unsupported DynamoDB attribute type {str(kind)[:20]!r}")
-    if not isinstance(inner, expected) or (expected is not bool and isinstance(inner, bool)):
+    if not _has_json_type(inner, expected):
         raise ValueError(f"{kind} value must be {_TYPE_NAMES[expected]}, got {_kind(inner)}")
     if kind == "S":
         return inner
@@ -173,6 +174,11 @@ def from_dynamodb_attribute(value: Any, *, _depth: int = 0) -> Any:
     if kind == "SS":
         return list(inner)
     return [_dynamodb_number(v) for v in inner]  # NS
+
+
+def _has_json_type(value: Any, expected: type | tuple[type, ...]) -> bool:
+    # bool is an int subclass in Python, and true/false are never a valid N/S/L/M value.
+    return isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
 
 
 _ATTRIBUTE_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -413,9 +419,12 @@ def parse_jsonl(path: Path) -> ParseResult:
             if not line.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = parse_text(line)
             except json.JSONDecodeError as error:
                 result.errors.append(RecordError(name, "", f"not JSON ({error.msg})"))
+                continue
+            except JsonRefused as refused:
+                result.errors.append(RecordError(name, "", str(refused)))
                 continue
             if isinstance(data, dict) and "talk_id" not in data and "id" in data:
                 result.extend(_from_pyvideo_line(name, data))
@@ -483,7 +492,10 @@ def parse_pyvideo_folder(root: Path) -> ParseResult:
         for video in sorted(event_dir.glob("videos/*.json")):
             name = str(video.relative_to(root))
             try:
-                data = json.loads(video.read_text(encoding="utf-8"))
+                data = parse_text(video.read_text(encoding="utf-8"))
+            except JsonRefused as refused:
+                result.errors.append(RecordError(name, "", str(refused)))
+                continue
             except json.JSONDecodeError as error:
                 result.errors.append(RecordError(name, "", f"not JSON ({error.msg})"))
                 continue
@@ -534,7 +546,9 @@ def load_source(path: Path) -> ParseResult:
     if path.name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
         return parse_jsonl(path)
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
+        body = parse_text(path.read_text(encoding="utf-8"))
+    except JsonRefused as refused:
+        raise SourceError(f"{path}: {refused}") from None
     except UnicodeDecodeError:
         raise SourceError(f"{path}: not JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as error:

@@ -1,0 +1,112 @@
+"""One secret per purpose, the replay guard, and atomic de-duplication of git deliveries.
+
+Real: the settings object, `ReplayGuard` with real threads, and for the delivery race the whole
+gateway under uvicorn with a local HTTP server standing in for Prefect that answers slowly, so
+two copies of one delivery are in flight at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from podium.events import EventPoster
+from podium.gateway import running_gateway
+from podium.gateway.signatures import ReplayGuard, Verified
+from podium.lake import Lake
+from podium.settings import Settings
+from tests.podium.gateway.securitykit import FIXTURE_REPOS, FIXTURES, GH_SECRET, post_github
+from tests.podium.review.httpfakes import http_server
+
+REAL = {"gateway": {"secret": "a-real-gateway-secret"}}
+
+
+def _production(**review: object) -> Settings:
+    return Settings(environment="production", **REAL, review=review)  # type: ignore[arg-type]
+
+
+def test_production_needs_its_own_push_secret() -> None:
+    with pytest.raises(ValidationError, match="PODIUM_REVIEW__PUSH_SECRET is unset"):
+        _production(push_secret=None)
+    with pytest.raises(ValidationError, match="PODIUM_REVIEW__PUSH_SECRET is unset"):
+        _production()  # the local placeholder
+    with pytest.raises(ValidationError, match="same as PODIUM_GATEWAY__SECRET"):
+        _production(push_secret="a-real-gateway-secret")
+    with pytest.raises(ValidationError, match="GITLAB_TOKEN is the same as"):
+        _production(push_secret="push-key", github_webhook_secret="gh", gitlab_token="gh")
+    ok = _production(push_secret="push-key", github_webhook_secret="gh", gitlab_token="gl")
+    assert ok.review.push_secret is not None
+    # The embedded default keeps working with its placeholders.
+    assert Settings().review.push_secret is not None
+
+
+def test_secrets_never_show_in_settings_output() -> None:
+    settings = _production(push_secret="push-key-123")
+    assert "push-key-123" not in repr(settings) and "push-key-123" not in str(settings.model_dump())
+
+
+def test_replay_guard_forgets_ids_only_after_the_window() -> None:
+    guard = ReplayGuard(window_s=300)
+    message = Verified(message_id="id:m1", timestamp=1_000)
+    assert guard.claim("talks", message, now=1_000)
+    assert not guard.claim("talks", message, now=1_299)
+    assert guard.claim("dynamodb", message, now=1_299)  # another route is another scope
+    assert not guard.claim("talks", message, now=1_301)  # the message is still checked...
+    assert guard.claim("talks", message, now=1_302)  # ...until its timestamp left the window
+    guard.release("talks", message)
+    assert guard.claim("talks", message, now=1_302)
+
+
+def test_replay_guard_is_bounded_and_atomic() -> None:
+    full = ReplayGuard(window_s=300, max_entries=2)
+    full.claim("s", Verified("a", 1_000), now=1_000)
+    full.claim("s", Verified("b", 1_000), now=1_000)
+    with pytest.raises(OverflowError):
+        full.claim("s", Verified("c", 1_000), now=1_000)
+    assert full.claim("s", Verified("c", 2_000), now=2_000)  # expired ones made room
+
+    guard = ReplayGuard(window_s=300)
+    barrier = threading.Barrier(16)
+
+    def race(_: int) -> bool:
+        barrier.wait()
+        return guard.claim("s", Verified("same", int(time.time())))
+
+    with ThreadPoolExecutor(16) as pool:
+        assert sorted(pool.map(race, range(16))) == [False] * 15 + [True]
+
+
+@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures is not present")
+def test_concurrent_copies_of_one_github_delivery_announce_once(tmp_path: Path) -> None:
+    def slow_prefect(method: str, path: str, headers: dict, body: bytes) -> tuple[int, object]:
+        time.sleep(0.5)  # keeps the first copy in flight while the second arrives
+        return 200, {}
+
+    with http_server(slow_prefect) as prefect:
+        settings = Settings(
+            home=tmp_path / "home",
+            lake={"url": str(tmp_path / "lake")},
+            review={"repos": FIXTURE_REPOS, "github_webhook_secret": GH_SECRET},
+        )
+        poster = EventPoster(api_url=f"{prefect.url}/api", retries=0, backoff_s=0)
+        body = (FIXTURES / "github" / "probot__push.json").read_bytes()
+        delivery = str(uuid.uuid4())
+        with running_gateway(
+            settings, lake=Lake.from_settings(settings), poster=poster, port=0
+        ) as url:
+            with ThreadPoolExecutor(2) as pool:
+                answers = list(
+                    pool.map(
+                        lambda _: post_github(url, body, event="push", delivery=delivery), range(2)
+                    )
+                )
+        events = [r for r in prefect.requests if r.path == "/api/events"]
+    statuses = sorted((a.status_code, a.json()["status"]) for a in answers)
+    assert statuses == [(200, "ignored"), (202, "accepted")]
+    assert len(events) == 1
