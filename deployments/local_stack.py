@@ -254,6 +254,9 @@ class LocalStack:
                 ),
             }
         )
+        push_secret = self.settings.review.push_secret
+        if push_secret is not None:  # /hooks/push has its own key: children verify it too
+            env["PODIUM_REVIEW__PUSH_SECRET"] = push_secret.get_secret_value()
         return env
 
     def _watch(self, pid: int) -> None:

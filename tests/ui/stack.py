@@ -23,6 +23,7 @@ from tests.podium.review.gitfixtures import make_repo, push_mixed_change
 from tests.prefect_server import free_port
 
 SECRET = "ui-test-secret"
+PUSH_SECRET = "ui-test-push-secret"  # /hooks/push has a key of its own
 # Set in this process's environment for the stack's children to inherit (restored by callers).
 ENV_KEYS = ("PODIUM_REVIEW__REPOS", "PODIUM_REVIEW__POLL_INTERVAL_S")
 
@@ -36,13 +37,15 @@ class UiStack:
     push_after: str
 
 
-def post_signed(url: str, payload: object, *, attempts: int = 3) -> dict:
+def post_signed(
+    url: str, payload: object, *, attempts: int = 3, secret: str = SECRET
+) -> dict:
     """POST `payload` signed; a timeout (a loaded machine) is retried, since the gateway
     records a re-delivered talk or push once."""
     body = json.dumps(payload, ensure_ascii=False).encode()
     for attempt in range(attempts):
         try:
-            headers = signed_headers(body, SECRET)  # fresh timestamp: inside the replay window
+            headers = signed_headers(body, secret)  # fresh timestamp: inside the replay window
             answer = httpx.post(url, content=body, headers=headers, timeout=120)
             answer.raise_for_status()
             return answer.json()
@@ -67,6 +70,7 @@ def start(
         home=home,
         lake={"url": str(home / "lake")},
         gateway={"port": free_port(), "secret": SECRET},
+        review={"push_secret": PUSH_SECRET},
     )
     stack = LocalStack(settings, server_port=free_port(), say=lambda _: None)
     ui = UiStack(stack=stack, talk_ids=[], event_ids=[], titles={}, push_after="")
@@ -81,7 +85,7 @@ def start(
         post_signed(f"{stack.gateway_url}/hooks/talks", talk)
     before, after = push_mixed_change(repo)
     push = {"repository": "app", "ref": "refs/heads/main", "before": before, "after": after}
-    post_signed(f"{stack.gateway_url}/hooks/push", push)
+    post_signed(f"{stack.gateway_url}/hooks/push", push, secret=PUSH_SECRET)
     ui.push_after = after
     wait_for_pipeline(
         lake=lake,
