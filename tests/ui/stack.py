@@ -37,9 +37,7 @@ class UiStack:
     push_after: str
 
 
-def post_signed(
-    url: str, payload: object, *, attempts: int = 3, secret: str = SECRET
-) -> dict:
+def post_signed(url: str, payload: object, *, attempts: int = 3, secret: str = SECRET) -> dict:
     """POST `payload` signed; a timeout (a loaded machine) is retried, since the gateway
     records a re-delivered talk or push once."""
     body = json.dumps(payload, ensure_ascii=False).encode()

@@ -66,9 +66,10 @@ def expect(locator: Any) -> Any:
 def test_deployments_are_listed_with_their_pools(page: Any, ui: UiStack) -> None:
     page.goto("/deployments")
     expect(page.get_by_text(f"{len(POOL_OF)} Deployments")).to_be_visible()
-    table = page.locator("table")
-    for name in POOL_OF:
-        expect(table.get_by_text(name, exact=True).first).to_be_visible()
+    search = page.get_by_placeholder("Search deployments")
+    for name in POOL_OF:  # more than a page of them: find each by name
+        search.fill(name)
+        expect(page.locator("table").get_by_text(name, exact=True).first).to_be_visible()
     for pool in WORK_POOLS:
         mine = sorted(n for n, p in POOL_OF.items() if p == pool)
         page.goto(f"/work-pools/work-pool/{pool}?tab=Deployments")
@@ -90,17 +91,19 @@ def test_automations_are_named_and_described(page: Any, ui: UiStack) -> None:
 def test_runs_completed_under_names_that_say_what_they_handle(page: Any, ui: UiStack) -> None:
     page.goto("/runs")
     for pattern in (
-        r"^ingest · \d+ talks? from the gateway$",
-        r"^enrich · \d+ talks?$",
+        r"^enrich · \d+ talks?$",  # enrich-warm, started by the gateway's event directly
         r"^aggregate-tags · ",
         r"^build-recommendations · ",
         rf"^review · app@main {ui.push_after[:7]}$",
     ):
         expect(page.get_by_text(re.compile(pattern)).first).to_be_visible()
     expect(page.get_by_text("Completed").first).to_be_visible()
-    completed = {r["name"] for f in ("enrich", "ingest") for r in flow_runs(ui, f, ["COMPLETED"])}
+    completed = {
+        r["name"] for f in ("enrich", "enrich-warm") for r in flow_runs(ui, f, ["COMPLETED"])
+    }
     assert any(re.match(r"enrich · \d+ talks?$", n) for n in completed), completed
     assert not flow_runs(ui, "enrich", ["FAILED", "CRASHED"])
+    assert not flow_runs(ui, "enrich-warm", ["FAILED", "CRASHED"])
 
 
 def test_a_scheduled_run_appears(page: Any, ui: UiStack) -> None:
