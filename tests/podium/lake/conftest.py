@@ -11,48 +11,22 @@ thread in the same interpreter can never answer and the read hangs until its ret
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from podium.lake import Lake
 from podium.settings import LakeSettings, Settings
-from tests.prefect_server import free_port
+from tests.moto_server import moto_server
 
 
 @pytest.fixture(scope="session")
 def moto_s3() -> Iterator[str]:
     """A moto S3 server on 127.0.0.1 in its own process; yields its endpoint URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not start on {url}") from None
-                time.sleep(0.1)
+    with moto_server() as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def s3_bucket(endpoint_url: str) -> str:
