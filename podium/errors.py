@@ -1,18 +1,37 @@
 """Errors a person caused or can fix (a bad file, an unknown id, missing config).
 
 Every such error derives from `UserError`, whose `str()` is a one-line report; the CLIs print
-it one way (`error: …`, exit code 1) through `exit_with`. The gateway turns request problems
-into HTTP answers itself: status codes live only there.
+it one way (`error: …`, exit code 1) through `exit_with`.
+
+A request or body the core refuses raises a `Refused` that names its `Problem` kind; the gateway
+alone maps a kind to an HTTP status (`podium.gateway.problems`), so status codes live only there.
 """
 
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from typing import NoReturn
 
 
 class UserError(Exception):
     """A problem to report to a person in one line (its `str()`), not a crash."""
+
+
+class Problem(StrEnum):
+    """Why the core refused a request or a body, without saying how a transport answers it."""
+
+    UNAUTHENTICATED = "unauthenticated"  # signature or token missing or wrong
+    MALFORMED = "malformed"  # not UTF-8, not JSON, or not the shape the route expects
+    UNPROCESSABLE = "unprocessable"  # JSON that breaks our safety rules (depth, keys, numbers)
+
+
+class Refused(ValueError):
+    """A request or body refused as a whole; `problem` says why, `str()` says what in words."""
+
+    def __init__(self, problem: Problem, message: str) -> None:
+        super().__init__(message)
+        self.problem = Problem(problem)
 
 
 # What the CLIs report in one line instead of a traceback.

@@ -3,7 +3,7 @@
 `json.loads` recurses once per nesting level (a body of 100k `[` raises RecursionError), turns
 an integer literal over 4,300 digits into a bare ValueError, accepts NaN/Infinity, and lets the
 last of two equal keys win silently. `loads_strict` refuses each of these with a `JsonRefused`
-that carries the HTTP status to answer with (400 not JSON, 422 JSON that breaks our rules).
+that names its `Problem`: MALFORMED (not JSON) or UNPROCESSABLE (JSON that breaks our rules).
 
 The nesting depth is measured before parsing, by a linear scan without recursion.
 """
@@ -16,6 +16,8 @@ import re
 from itertools import accumulate
 from typing import Any
 
+from podium.errors import Problem, Refused
+
 DEFAULT_MAX_DEPTH = 32
 MAX_INT_DIGITS = 100
 
@@ -26,12 +28,8 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
-class JsonRefused(ValueError):
-    """A body refused as a whole; `status` is the HTTP status (400 or 422)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+class JsonRefused(Refused):
+    """A body refused as a whole; `problem` is MALFORMED or UNPROCESSABLE."""
 
 
 def nesting_depth(text: str) -> int:
@@ -46,7 +44,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise JsonRefused(422, f"duplicate key {key[:60]!r} in one object")
+            raise JsonRefused(Problem.UNPROCESSABLE, f"duplicate key {key[:60]!r} in one object")
         out[key] = value
     return out
 
@@ -54,7 +52,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def _parse_int(literal: str) -> int:
     if len(literal.lstrip("-")) > MAX_INT_DIGITS:
         raise JsonRefused(
-            422, f"integer literal of {len(literal)} digits; at most {MAX_INT_DIGITS} accepted"
+            Problem.UNPROCESSABLE,
+            f"integer literal of {len(literal)} digits; at most {MAX_INT_DIGITS} accepted",
         )
     return int(literal)
 
@@ -62,12 +61,12 @@ def _parse_int(literal: str) -> int:
 def _parse_float(literal: str) -> float:
     value = float(literal)
     if not math.isfinite(value):
-        raise JsonRefused(422, f"number {literal[:40]} is out of range")
+        raise JsonRefused(Problem.UNPROCESSABLE, f"number {literal[:40]} is out of range")
     return value
 
 
 def _refuse_constant(name: str) -> Any:
-    raise JsonRefused(400, f"{name} is not valid JSON")
+    raise JsonRefused(Problem.MALFORMED, f"{name} is not valid JSON")
 
 
 def parse_text(text: str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
@@ -75,7 +74,9 @@ def parse_text(text: str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     `json.JSONDecodeError` (callers word them), rule violations raise `JsonRefused`."""
     depth = nesting_depth(text)
     if depth > max_depth:
-        raise JsonRefused(422, f"JSON nests {depth} levels deep; at most {max_depth} accepted")
+        raise JsonRefused(
+            Problem.UNPROCESSABLE, f"JSON nests {depth} levels deep; at most {max_depth} accepted"
+        )
     return json.loads(
         text,
         object_pairs_hook=_no_duplicates,
@@ -96,15 +97,16 @@ def loads_strict(body: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> An
         The parsed value.
 
     Raises:
-        JsonRefused: 400 when the body is not UTF-8 or not JSON (NaN and Infinity included);
-            422 when it nests deeper than `max_depth`, repeats a key within one object, has an
-            integer of more than `MAX_INT_DIGITS` digits or a number beyond float range.
+        JsonRefused: MALFORMED when the body is not UTF-8 or not JSON (NaN and Infinity
+            included); UNPROCESSABLE when it nests deeper than `max_depth`, repeats a key
+            within one object, has an integer of more than `MAX_INT_DIGITS` digits or a number
+            beyond float range.
     """
     if isinstance(body, bytes):
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise JsonRefused(400, "body is not UTF-8") from None
+            raise JsonRefused(Problem.MALFORMED, "body is not UTF-8") from None
     else:
         text = body
     try:
@@ -113,7 +115,8 @@ def loads_strict(body: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH) -> An
         raise
     except json.JSONDecodeError as error:
         raise JsonRefused(
-            400, f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}"
+            Problem.MALFORMED,
+            f"body is not JSON: {error.msg} at line {error.lineno} column {error.colno}",
         ) from None
     except (ValueError, RecursionError) as error:  # belt and braces: never a 500
-        raise JsonRefused(400, f"body is not JSON: {type(error).__name__}") from None
+        raise JsonRefused(Problem.MALFORMED, f"body is not JSON: {type(error).__name__}") from None

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from podium import event_catalog
 from podium.events import EventDeliveryError, EventPoster, make_event
+from podium.gateway.problems import http_status
 from podium.gateway.signatures import SignatureError, Verified, verify_request
 from podium.gateway.talk_hooks import (
     HookRefused,
@@ -259,8 +260,9 @@ async def _handle(
     except SignatureError as error:
         return _error(401, str(error))
     except WebhookError as error:
-        logger.info("%s webhook refused: %d %s", source, error.status, error)
-        return _error(error.status, str(error))
+        status = http_status(error)
+        logger.info("%s webhook refused: %d %s", source, status, error)
+        return _error(status, str(error))
     return await _respond(request, source, parsed, body=body, on_failure=on_failure)
 
 

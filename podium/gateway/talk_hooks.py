@@ -42,6 +42,7 @@ from starlette.concurrency import run_in_threadpool
 
 from podium import event_catalog
 from podium.events import EventDeliveryError, EventPoster, make_event
+from podium.gateway.problems import http_status
 from podium.gateway.signatures import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -324,7 +325,7 @@ def parse_json(request: Request, body: bytes, *, max_depth: int) -> Any:
     try:
         return loads_strict(body, max_depth=max_depth)
     except JsonRefused as refused:
-        raise HookRefused(refused.status, str(refused)) from None
+        raise HookRefused(http_status(refused), str(refused)) from None
 
 
 def _announce(

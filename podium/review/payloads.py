@@ -17,17 +17,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from podium.errors import Problem, Refused
 from podium.jsonbody import DEFAULT_MAX_DEPTH, JsonRefused, loads_strict
 from podium.review.config import ReviewSettings
 from podium.review.models import PushEvent
 
 
-class WebhookError(ValueError):
-    """A webhook that must be refused; `status` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+class WebhookError(Refused):
+    """A webhook that must be refused; `problem` says why (the gateway picks the status)."""
 
 
 @dataclass(frozen=True)
@@ -42,27 +39,28 @@ def _hmac_hex(secret: str, data: bytes) -> str:
 
 
 def verify_github_signature(*, body: bytes, header: str | None, secret: str) -> None:
-    """Check `X-Hub-Signature-256: sha256=<hex>` over the raw body; raises WebhookError(401)."""
+    """Check `X-Hub-Signature-256: sha256=<hex>` over the raw body; raises WebhookError
+    (UNAUTHENTICATED)."""
     expected = "sha256=" + _hmac_hex(secret, body)
     if not header or not hmac.compare_digest(expected.encode(), header.strip().encode()):
-        raise WebhookError(401, "bad or missing X-Hub-Signature-256")
+        raise WebhookError(Problem.UNAUTHENTICATED, "bad or missing X-Hub-Signature-256")
 
 
 def verify_gitlab_token(*, header: str | None, secret: str) -> None:
-    """Check `X-Gitlab-Token`; raises WebhookError(401)."""
+    """Check `X-Gitlab-Token`; raises WebhookError (UNAUTHENTICATED)."""
     if not header or not hmac.compare_digest(secret.encode(), header.encode()):
-        raise WebhookError(401, "bad or missing X-Gitlab-Token")
+        raise WebhookError(Problem.UNAUTHENTICATED, "bad or missing X-Gitlab-Token")
 
 
 def load_json(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, Any]:
-    """The body as a JSON object; WebhookError(400) otherwise, or (422) for JSON that nests
-    too deep, repeats a key or holds an out-of-range number (`podium.jsonbody`)."""
+    """The body as a JSON object; WebhookError MALFORMED otherwise, or UNPROCESSABLE for JSON
+    that nests too deep, repeats a key or holds an out-of-range number (`podium.jsonbody`)."""
     try:
         data = loads_strict(body, max_depth=max_depth)
     except JsonRefused as refused:
-        raise WebhookError(refused.status, str(refused)) from None
+        raise WebhookError(refused.problem, str(refused)) from None
     if not isinstance(data, dict):
-        raise WebhookError(400, "body is not a JSON object")
+        raise WebhookError(Problem.MALFORMED, "body is not a JSON object")
     return data
 
 
@@ -84,7 +82,7 @@ def _push(
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise WebhookError(400, f"invalid push: {where}: {first['msg']}") from None
+        raise WebhookError(Problem.MALFORMED, f"invalid push: {where}: {first['msg']}") from None
 
 
 def parse_github(
@@ -100,7 +98,7 @@ def parse_github(
         return Ignored(f"GitHub {event or 'unknown'} event is not a push")
     repo = data.get("repository") or {}
     if not isinstance(repo, dict):
-        raise WebhookError(400, "invalid push: repository is not an object")
+        raise WebhookError(Problem.MALFORMED, "invalid push: repository is not an object")
     candidates = [repo.get(k) for k in ("full_name", "clone_url", "ssh_url", "html_url", "url")]
     pusher = data.get("pusher") or {}
     return _push(
@@ -141,7 +139,9 @@ def parse_gitlab(
     project = data.get("project") or {}
     repository = data.get("repository") or {}
     if not isinstance(project, dict) or not isinstance(repository, dict):
-        raise WebhookError(400, "invalid push: project and repository must be objects")
+        raise WebhookError(
+            Problem.MALFORMED, "invalid push: project and repository must be objects"
+        )
     candidates = [
         project.get("path_with_namespace"),
         project.get("git_http_url"),
@@ -179,10 +179,10 @@ def parse_generic(
         "forced",
     }
     if unknown:
-        raise WebhookError(400, f"invalid push: unknown fields {sorted(unknown)}")
+        raise WebhookError(Problem.MALFORMED, f"invalid push: unknown fields {sorted(unknown)}")
     repository = data.get("repository")
     if not isinstance(repository, str) or not repository:
-        raise WebhookError(400, "invalid push: repository is required")
+        raise WebhookError(Problem.MALFORMED, "invalid push: repository is required")
     return _push(
         review,
         candidates=[repository],

@@ -10,30 +10,39 @@ from pathlib import Path
 
 import pytest
 
+from podium.errors import Problem
+from podium.gateway.problems import http_status
 from podium.jsonbody import JsonRefused, loads_strict, nesting_depth
 from podium.sources import RecordError, SourceError, load_source
 
 
 @pytest.mark.parametrize(
-    ("body", "status", "message"),
+    ("body", "problem", "status", "message"),
     [
         (
             b"[" * 100_000 + b"]" * 100_000,
+            Problem.UNPROCESSABLE,
             422,
             "JSON nests 100000 levels deep; at most 32 accepted",
         ),
-        (b'{"a": 1, "a": 2}', 422, "duplicate key 'a' in one object"),
-        (b"[" + b"1" * 4301 + b"]", 422, "integer literal of 4301 digits; at most 100 accepted"),
-        (b"[1e400]", 422, "number 1e400 is out of range"),
-        (b"[Infinity]", 400, "Infinity is not valid JSON"),
-        (b"\xff", 400, "body is not UTF-8"),
-        (b'{"a": ', 400, "body is not JSON: Expecting value at line 1 column 7"),
+        (b'{"a": 1, "a": 2}', Problem.UNPROCESSABLE, 422, "duplicate key 'a' in one object"),
+        (
+            b"[" + b"1" * 4301 + b"]",
+            Problem.UNPROCESSABLE,
+            422,
+            "integer literal of 4301 digits; at most 100 accepted",
+        ),
+        (b"[1e400]", Problem.UNPROCESSABLE, 422, "number 1e400 is out of range"),
+        (b"[Infinity]", Problem.MALFORMED, 400, "Infinity is not valid JSON"),
+        (b"\xff", Problem.MALFORMED, 400, "body is not UTF-8"),
+        (b'{"a": ', Problem.MALFORMED, 400, "body is not JSON: Expecting value at line 1 column 7"),
     ],
 )
-def test_refusals(body: bytes, status: int, message: str) -> None:
+def test_refusals(body: bytes, problem: Problem, status: int, message: str) -> None:
     with pytest.raises(JsonRefused) as refused:
         loads_strict(body)
-    assert (refused.value.status, str(refused.value)) == (status, message)
+    assert (refused.value.problem, str(refused.value)) == (problem, message)
+    assert http_status(refused.value) == status  # the gateway's answer, unchanged
 
 
 def test_brackets_inside_strings_are_not_nesting() -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from podium.errors import Problem
 from podium.review.config import ReviewSettings, WatchedRepo
 from podium.review.models import PushEvent
 from podium.review.payloads import (
@@ -81,7 +82,7 @@ def test_github_push_parses_and_other_events_are_ignored() -> None:
         parse_github(
             github_push(after="nope"), event="push", delivery_id="", review=REVIEW, received_at=NOW
         )
-    assert bad.value.status == 400
+    assert bad.value.problem is Problem.MALFORMED
 
 
 def test_gitlab_push_and_generic_push() -> None:
@@ -137,7 +138,7 @@ def test_signatures_are_checked() -> None:
     for header in (None, "", "sha256=" + "0" * 64, good.replace("sha256=", "sha1=")):
         with pytest.raises(WebhookError) as caught:
             verify_github_signature(body=body, header=header, secret="gh-secret")
-        assert caught.value.status == 401
+        assert caught.value.problem is Problem.UNAUTHENTICATED
     with pytest.raises(WebhookError):
         verify_github_signature(body=body + b" ", header=good, secret="gh-secret")
     verify_gitlab_token(header="gl-token", secret="gl-token")
