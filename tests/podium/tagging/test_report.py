@@ -1,8 +1,11 @@
-"""Report layout and markdown: pure functions on hand-built reports (no model)."""
+"""Report layout and markdown: pure functions on hand-built reports (no model); the flow task's
+option checks."""
 
 from __future__ import annotations
 
-from podium.tagging.evaluate import EvalReport
+import pytest
+
+from podium.tagging.evaluate import EvalInputError, EvalReport
 from podium.tagging.nested import FoldResult, NestedReport
 from podium.tagging.report import layout, markdown, per_tag_records
 
@@ -81,3 +84,21 @@ def test_history_layout_and_per_tag_records() -> None:
         {"tag": "a|b", "support": 5, "precision": 0.8, "recall": 0.8, "f1": 0.8},
         {"tag": "web", "support": 2, "precision": 1.0, "recall": 0.5, "f1": 0.6667},
     ]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"candidates": "all"}, "candidates must be"), ({"new_vocabulary": -1}, "0 or more")],
+)
+def test_flow_task_rejects_bad_options_before_loading_anything(options, message) -> None:
+    from tasks.tagging import evaluate_tagger
+
+    with pytest.raises(EvalInputError, match=message):
+        evaluate_tagger.fn(
+            tagger=None,
+            file="/nonexistent",
+            history_file=None,
+            extra_history=None,
+            folds=3,
+            **options,
+        )
