@@ -20,21 +20,42 @@ def tag_eval(
     history: str | None = None,
     extra_history: str | None = None,
     folds: int = 5,
+    inner_folds: int = 4,
+    candidates: str = "default",
+    new_vocabulary: int = 0,
+    languages: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate tagging (see `podium tags eval`) and publish a markdown and a table artifact.
+    """Evaluate tagging as `podium tags eval` does and publish a markdown and a table artifact.
+
+    Without `history`, the nested series-disjoint CV: the configuration is chosen inside each
+    outer training part, so the outer score is the honest one; the inner (selection) score is
+    shown beside it.
 
     Args:
         file: labelled talks (tagging-eval.json format or JSONL).
         history: a labelled file whose talks serve as history; FILE is then evaluated whole.
         extra_history: more history with free-form tags (e.g. talks.jsonl.gz).
-        folds: event-disjoint folds when no history file is given.
+        folds: outer folds (whole conference series) when no history file is given.
+        inner_folds: inner folds that choose the configuration.
+        candidates: `default` (choose among the built-in configurations) or `settings`
+            (only the configured settings, no choice).
+        new_vocabulary: also hold tags out of history in this many groups; 0 skips it.
+        languages: JSONL(.gz) with `id` and `language` per talk, for per-language figures.
     """
     settings = get_settings()
     tagger = load_tagger(settings=settings.tagging, device=resolve_device(settings.tagging.device))
     # Embeddings of labelled files are cached in the lake, so re-running costs seconds.
     tagger.cache = EmbeddingCache(Lake.from_settings(settings))
     report = evaluate_tagger(
-        tagger=tagger, file=file, history_file=history, extra_history=extra_history, folds=folds
+        tagger=tagger,
+        file=file,
+        history_file=history,
+        extra_history=extra_history,
+        folds=folds,
+        inner_folds=inner_folds,
+        candidates=candidates,
+        new_vocabulary=new_vocabulary,
+        languages=languages,
     )
     publish_eval(report=report)
     return report.as_dict()

@@ -15,12 +15,23 @@ from podium.lake import Lake
 from podium.models import Talk, Vocabulary
 from podium.tagging import Tagger, TaggingSettings, TagHistory, build_tagger, load_history
 from podium.tagging.evaluate import (
+    EvalInputError,
     EvalReport,
     evaluate_against_history,
-    evaluate_folds,
     history_from_labelled,
     load_labelled,
+    with_languages,
 )
+from podium.tagging.history import embed_talks
+from podium.tagging.nested import (
+    Candidate,
+    Encoded,
+    NestedReport,
+    default_candidates,
+    evaluate_nested,
+)
+from podium.tagging.report import markdown as report_markdown
+from podium.tagging.report import per_tag_records
 from podium.tagging.retag import retag_batch, stale_talks
 
 
@@ -44,9 +55,23 @@ def evaluate_tagger(
     history_file: str | None,
     extra_history: str | None,
     folds: int,
-) -> EvalReport:
-    """Event-disjoint k-fold on `file`, or `history_file` -> `file` (see `podium tags eval`)."""
+    inner_folds: int = 4,
+    candidates: str = "default",
+    new_vocabulary: int = 0,
+    languages: str | None = None,
+) -> NestedReport | EvalReport:
+    """Nested series-disjoint CV on `file`, or `history_file` -> `file` (as `podium tags eval`).
+
+    Raises:
+        EvalInputError: unreadable files, bad options, too few series for the folds.
+    """
+    if candidates not in ("default", "settings"):
+        raise EvalInputError("candidates must be 'default' or 'settings'")
+    if new_vocabulary < 0:
+        raise EvalInputError("new_vocabulary must be 0 or more")
     data = load_labelled(file)
+    if languages:
+        data = with_languages(data, languages)
     extra = None
     if extra_history:
         raw = load_labelled(extra_history, vocabulary=data.vocabulary)
@@ -57,23 +82,38 @@ def evaluate_tagger(
         if extra is not None:
             known = TagHistory.concat([known, extra])
         return evaluate_against_history(tagger, data, history=known)
-    return evaluate_folds(tagger, data, folds=folds, extra=extra)
+    chosen = default_candidates() if candidates == "default" else [Candidate("settings", {})]
+    vectors = embed_talks(data.talks, encoder=tagger.encoder, cache=tagger.cache)
+    logger = get_run_logger()
+    return evaluate_nested(
+        {"": Encoded(tagger, vectors, extra)},
+        data,
+        folds=folds,
+        inner_folds=inner_folds,
+        candidates=chosen,
+        new_vocabulary_groups=new_vocabulary,
+        on_progress=logger.info,
+    )
 
 
 @task(name="publish-tag-eval", cache_policy=NONE)
-def publish_eval(*, report: EvalReport, key: str = "tag-eval") -> dict[str, str]:
-    """A markdown summary and a per-tag table artifact of an evaluation."""
+def publish_eval(*, report: NestedReport | EvalReport, key: str = "tag-eval") -> dict[str, str]:
+    """A markdown summary (outer beside inner figures, folds, languages) and a per-tag table."""
     markdown = create_markdown_artifact(
-        key=key, markdown=report.markdown(), description=f"Tagging evaluation ({report.mode})"
+        key=key, markdown=report_markdown(report), description=f"Tagging evaluation ({report.mode})"
     )
-    rows = [{"tag": tag, **figures} for tag, figures in report.per_tag.items()]
+    per_tag = report.pooled["per_tag"] if isinstance(report, NestedReport) else report.per_tag
     table = create_table_artifact(
-        key=f"{key}-per-tag", table=rows, description="Per-tag precision, recall and F1"
+        key=f"{key}-per-tag",
+        table=per_tag_records(per_tag),
+        description="Per-tag support, precision, recall and F1"
+        + (" (outer folds)" if isinstance(report, NestedReport) else ""),
     )
+    figures = report.pooled if isinstance(report, NestedReport) else report.as_dict()
     get_run_logger().info(
         "micro F1 %.3f, precision@1 %.3f, %.1f talks/s",
-        report.micro_f1,
-        report.precision_at_1,
+        figures["micro_f1"],
+        figures["precision_at_1"],
         report.talks_per_second,
     )
     return {"markdown": str(markdown), "table": str(table)}

@@ -174,124 +174,30 @@ def eval_command(
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
         return
-    if history_data is not None:
-        _print_report(report)
-    else:
-        _print_nested(report)
+    _print(report)
 
 
-def _print_nested(report: Any) -> None:
+def _print(report: Any) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from podium.tagging.report import layout
 
     console = Console(file=sys.stdout, width=max(100, Console().width))
-    pooled = report.pooled
-    console.print(f"Tagging evaluation: {report.mode}, {report.talks} talks")
-    summary = Table()
-    for column in ("metric", "outer (pooled)", "outer mean ± std", "inner mean ± std"):
-        summary.add_column(column, justify="left" if column == "metric" else "right")
-
-    def spread(key: str) -> str:
-        mean, std = report.spread[key]
-        return f"{mean:.3f} ± {std:.3f}"
-
-    summary.add_row(
-        "micro F1", f"{pooled['micro_f1']:.3f}", spread("micro_f1"), spread("inner_micro_f1")
-    )
-    summary.add_row(
-        "precision@1",
-        f"{pooled['precision_at_1']:.3f}",
-        spread("precision_at_1"),
-        spread("inner_precision_at_1"),
-    )
-    for name, key in (
-        ("micro precision", "micro_precision"),
-        ("micro recall", "micro_recall"),
-        ("macro F1", "macro_f1"),
-    ):
-        summary.add_row(name, f"{pooled[key]:.3f}", "", "")
-    summary.add_row("talks/s", f"{report.talks_per_second:.1f}", "", "")
-    console.print(summary)
-    folds = Table(title="Outer folds (each chose its configuration on its training part)")
-    for column in ("fold", "talks", "series", "chosen", "inner F1", "outer F1", "outer P@1"):
-        folds.add_column(column, justify="left" if column == "chosen" else "right")
-    for f in report.folds:
-        folds.add_row(
-            str(f.fold + 1),
-            str(f.talks),
-            str(f.series),
-            f.chosen,
-            f"{f.inner['micro_f1']:.3f}",
-            f"{f.outer['micro_f1']:.3f}",
-            f"{f.outer['precision_at_1']:.3f}",
-        )
-    console.print(folds)
-    if report.per_language:
-        languages = Table(title="Per language")
-        for column in ("language", "talks", "micro F1", "precision@1"):
-            languages.add_column(column, justify="left" if column == "language" else "right")
-        for name, row in report.per_language.items():
-            languages.add_row(
-                name,
-                str(row["talks"]),
-                f"{row['micro_f1']:.3f}",
-                f"{row['precision_at_1']:.3f}",
-            )
-        console.print(languages)
-    if report.new_vocabulary:
-        nv = report.new_vocabulary
-        console.print(
-            f"New vocabulary ({nv['tag_groups']} tag groups held out of history, "
-            f"{nv['candidate']}): micro F1 {nv['held_out']['micro_f1']:.3f} on held-out tags, "
-            f"{nv['with_history']['micro_f1']:.3f} on the same tags with history"
-        )
-    per_tag = Table(title="Per tag (outer)")
-    for column in ("tag", "support", "precision", "recall", "F1"):
-        per_tag.add_column(column, justify="left" if column == "tag" else "right")
-    for tag, row in sorted(pooled["per_tag"].items(), key=lambda kv: -kv[1]["support"]):
-        per_tag.add_row(
-            tag,
-            str(int(row["support"])),
-            f"{row['precision']:.3f}",
-            f"{row['recall']:.3f}",
-            f"{row['f1']:.3f}",
-        )
-    console.print(per_tag)
-    console.print(f"model: {report.model_version}")
-
-
-def _print_report(report: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console(file=sys.stdout, width=max(100, Console().width))
-    console.print(f"Tagging evaluation: {report.mode}, {report.talks} talks")
-    summary = Table()
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
-    for name, value in [
-        ("micro precision", report.micro_precision),
-        ("micro recall", report.micro_recall),
-        ("micro F1", report.micro_f1),
-        ("macro F1", report.macro_f1),
-        ("precision@1", report.precision_at_1),
-    ]:
-        summary.add_row(name, f"{value:.3f}")
-    summary.add_row("talks/s", f"{report.talks_per_second:.1f}")
-    console.print(summary)
-    per_tag = Table(title="Per tag")
-    for column in ("tag", "support", "precision", "recall", "F1"):
-        per_tag.add_column(column, justify="left" if column == "tag" else "right")
-    for tag, row in sorted(report.per_tag.items(), key=lambda kv: -kv[1]["support"]):
-        per_tag.add_row(
-            tag,
-            str(int(row["support"])),
-            f"{row['precision']:.3f}",
-            f"{row['recall']:.3f}",
-            f"{row['f1']:.3f}",
-        )
-    console.print(per_tag)
-    console.print(f"model: {report.model_version}")
+    shown = layout(report)
+    console.print(shown.headline, markup=False)
+    for section in shown.sections:
+        table = Table(title=section.title or None)
+        for i, column in enumerate(section.columns):
+            # Names left, figures right (the fold table's `chosen` is a name too).
+            left = i == 0 and column != "fold" or column == "chosen"
+            table.add_column(column, justify="left" if left else "right")
+        for row in section.rows:
+            table.add_row(*(Text(cell) for cell in row))  # tag names are not rich markup
+        console.print(table)
+    for note in shown.notes:
+        console.print(note, markup=False)
 
 
 @app.command("retag")

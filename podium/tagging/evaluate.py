@@ -239,29 +239,9 @@ class EvalReport:
 
     def markdown(self) -> str:
         """A markdown summary with a per-tag table (the Prefect artifact)."""
-        lines = [
-            f"## Tagging evaluation ({self.mode})",
-            "",
-            f"Model: `{self.model_version}`, {self.talks} talks",
-            "",
-            "| metric | value |",
-            "|---|---|",
-            f"| micro precision | {self.micro_precision:.3f} |",
-            f"| micro recall | {self.micro_recall:.3f} |",
-            f"| micro F1 | {self.micro_f1:.3f} |",
-            f"| macro F1 | {self.macro_f1:.3f} |",
-            f"| precision@1 | {self.precision_at_1:.3f} |",
-            f"| talks/s | {self.talks_per_second:.1f} |",
-            "",
-            "| tag | support | precision | recall | F1 |",
-            "|---|---|---|---|---|",
-        ]
-        for tag, row in sorted(self.per_tag.items(), key=lambda kv: -kv[1]["support"]):
-            lines.append(
-                f"| {tag} | {int(row['support'])} | {row['precision']:.3f} | "
-                f"{row['recall']:.3f} | {row['f1']:.3f} |"
-            )
-        return "\n".join(lines)
+        from podium.tagging.report import markdown  # report builds on this module
+
+        return markdown(self)
 
 
 def metrics(
