@@ -328,6 +328,8 @@ def backfill(
 ) -> None:
     """Import, tag, draw covers, count tags and rebuild recommendations for thousands of
     talks, in parallel chunks on Dask (a progress bar per stage)."""
+    from rich.progress import TaskID
+
     from deployments.local_stack import prefect_api_for
     from flows.backfill import backfill_on, local_torch_threads, watch
     from podium.vocabulary import load_vocabulary
@@ -338,7 +340,7 @@ def backfill(
     flow = backfill_on(dask_address, workers=workers)
     threads = None if dask_address else local_torch_threads(workers)
     with prefect_api_for(_settings(), say=console.print), _progress() as progress:
-        bars: dict[str, int] = {}
+        bars: dict[str, TaskID] = {}
 
         def show(stage: str, done: int, total: int) -> None:
             if stage not in bars:
