@@ -93,6 +93,14 @@ class TaggingSettings(BaseModel):
         "name, description and synonyms for the rest. 0 relies on any history at all fully; "
         "a tag with no examples is always scored from its label alone.",
     )
+    min_history_talks: int = Field(
+        default=20,
+        ge=0,
+        description="Labelled history talks needed before neighbours, prototypes and the head "
+        "count at all. With fewer (a new directory's first talks), every talk's neighbourhood is "
+        "the whole history and one example's tag would go to every talk, so tags come from "
+        "their labels alone until the history is this large.",
+    )
     label_temperature: float = Field(
         default=0.05,
         gt=0,

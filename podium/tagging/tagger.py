@@ -81,6 +81,8 @@ class Tagger:
             base += f" head{s.head_weight:g}/{s.head_penalty:g}"
         if s.support_prior > 0:
             base += f" support{s.support_prior:g}"
+        if s.min_history_talks:
+            base += f" minhist{s.min_history_talks}"
         base += " thr:" + (
             s.threshold_scope if s.threshold_scope == "global" else f"tag{s.threshold_prior:g}"
         )
@@ -185,7 +187,7 @@ class Tagger:
         if history is None or len(history) == 0 or self.history_weight() <= 0:
             return label, None, none
         rows, targets = history.targets(vocabulary)
-        if len(rows) == 0:
+        if len(rows) == 0 or len(rows) < s.min_history_talks:
             return label, None, none
         vectors_h = history.embeddings[rows]
         groups_h = None if history_groups is None else history_groups[rows]

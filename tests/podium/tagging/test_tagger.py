@@ -12,7 +12,9 @@ from tests.podium.tagging.conftest import HISTORY, NOW, talk
 
 @pytest.fixture
 def tagger(encoder):
-    return build_tagger(TaggingSettings(threshold=0.3, max_tags=2), device="cpu", encoder=encoder)
+    # The neighbour mechanism on a 7-talk history (a real directory needs min_history_talks).
+    settings = TaggingSettings(threshold=0.3, max_tags=2, min_history_talks=0)
+    return build_tagger(settings, device="cpu", encoder=encoder)
 
 
 @pytest.fixture
@@ -116,3 +118,31 @@ def test_tagging_nothing_and_empty_descriptions(tagger, vocabulary) -> None:
     assert tagger.tag([], vocabulary=vocabulary) == []
     out = tagger.tag([talk("n5", "SQL query tuning")], vocabulary=vocabulary, now=NOW)
     assert out and out[0].tag == "databases"
+
+
+def test_a_new_directory_does_not_give_its_first_examples_tags_to_every_talk(encoder) -> None:
+    """A handful of tagged talks is everyone's whole neighbourhood: with history counted from
+    the first talk, their tags flooded a new directory (the demo tagged 43 of 48 talks
+    `cloud`). Below `min_history_talks` tags come from their labels alone."""
+    import json
+    from collections import Counter
+    from pathlib import Path
+
+    from podium.models import Talk
+    from podium.vocabulary import read_vocabulary_file
+
+    sample = Path(__file__).resolve().parents[3] / "data" / "sample"
+    talks = [Talk.model_validate(t) for t in json.loads((sample / "talks.json").read_text())]
+    vocabulary = read_vocabulary_file(sample / "vocabulary.json")
+    first = [t for t in talks if t.tags][:3]  # the first speakers' tags: all a new lake has
+
+    def most_common_share(min_history_talks: int) -> float:
+        settings = TaggingSettings(min_history_talks=min_history_talks)
+        tagger = build_tagger(settings, device="cpu", encoder=encoder)
+        history = build_history(first, encoder=encoder)
+        out = tagger.tag(talks, vocabulary=vocabulary, history=history, now=NOW)
+        counts = Counter(a.tag for a in out if a.source == "model")
+        return counts.most_common(1)[0][1] / len(talks)
+
+    assert most_common_share(0) > 0.5, "the flood this guards against"
+    assert most_common_share(TaggingSettings().min_history_talks) < 0.25
