@@ -23,7 +23,7 @@ from podium.errors import UserError
 from podium.models import MAX_DESCRIPTION, MAX_TITLE, Talk, Vocabulary, normalise_tag
 from podium.tagging.history import TagHistory, build_history, embed_talks
 from podium.tagging.scoring import select
-from podium.tagging.series import series_folds, series_of
+from podium.tagging.series import group_folds, series_folds, series_of
 from podium.tagging.tagger import Tagger
 from podium.tagging.vocab import map_tags, synonym_map, vocabulary_from_mapping
 
@@ -188,20 +188,12 @@ def event_folds(events: Sequence[str], folds: int) -> np.ndarray:
     Raises:
         EvalInputError: fewer events than folds, or fewer than 2 folds.
     """
-    sizes: dict[str, int] = {}
-    for event in events:
-        sizes[event] = sizes.get(event, 0) + 1
     if folds < 2:
         raise EvalInputError("--folds must be at least 2")
-    if len(sizes) < folds:
-        raise EvalInputError(f"{len(sizes)} events cannot make {folds} event-disjoint folds")
-    load = [0] * folds
-    fold_of: dict[str, int] = {}
-    for event in sorted(sizes, key=lambda e: (-sizes[e], e)):
-        target = min(range(folds), key=lambda f: (load[f], f))
-        fold_of[event] = target
-        load[target] += sizes[event]
-    return np.asarray([fold_of[e] for e in events], dtype=np.int64)
+    distinct = len(set(events))
+    if distinct < folds:
+        raise EvalInputError(f"{distinct} events cannot make {folds} event-disjoint folds")
+    return group_folds(events, folds)  # the same balanced placement as series folds
 
 
 @dataclass(frozen=True)
