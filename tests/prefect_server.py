@@ -80,3 +80,22 @@ def stop(process: subprocess.Popen) -> None:
     log = getattr(process, "log", None)
     if log is not None:
         log.close()
+
+
+def events_named(api_url: str, name: str, *, timeout_s: float = 30) -> list[dict]:
+    """The server's stored events called `name`, waiting for them to appear (it persists
+    events in batches)."""
+    import time
+
+    import httpx
+
+    found: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    while not found and time.monotonic() < deadline:
+        response = httpx.post(
+            f"{api_url}/events/filter", json={"filter": {"event": {"name": [name]}}}
+        )
+        response.raise_for_status()
+        found = response.json()["events"]
+        time.sleep(0.5)
+    return found

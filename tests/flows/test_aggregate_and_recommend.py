@@ -6,7 +6,6 @@ faked; the sample talks are generated in tests/podium/recommend/lake_data.py.
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pandas as pd
@@ -17,6 +16,7 @@ from flows.build_recommendations import build_recommendations
 from podium.lake import Lake
 from podium.recommend.serving import lookup_recommendations
 from tests.podium.recommend.lake_data import make_lake, tag_rows
+from tests.prefect_server import events_named
 
 
 def _counts(lake: Lake) -> pd.DataFrame:
@@ -47,26 +47,13 @@ def _run_names(api_url: str, flow_name: str) -> list[str]:
     return [run["name"] for run in response.json()]
 
 
-def _events_named(api_url: str, name: str) -> list[dict]:
-    found: list[dict] = []
-    deadline = time.monotonic() + 30
-    while not found and time.monotonic() < deadline:  # the server persists events in batches
-        response = httpx.post(
-            f"{api_url}/events/filter", json={"filter": {"event": {"name": [name]}}}
-        )
-        response.raise_for_status()
-        found = response.json()["events"]
-        time.sleep(0.5)
-    return found
-
-
 def test_aggregate_then_recommend(prefect_server: str, settings) -> None:
     lake = make_lake(settings.lake_url)
 
     first = aggregate_tags(full=True)
     assert first["mode"] == "full" and first["event_ids"] is None
     assert "tag-counts" in _artifact_keys(prefect_server)
-    assert _events_named(prefect_server, "podium.tags.aggregated")
+    assert events_named(prefect_server, "podium.tags.aggregated")
 
     # An enrichment run re-tags one talk; the incremental update must equal a recount.
     lake.delete("talk_tags", predicate="talk_id = 't001'")

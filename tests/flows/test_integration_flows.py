@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 
 from flows.sync_dynamodb import sync_dynamodb
@@ -24,19 +22,7 @@ from podium.lake import Lake
 from tests.podium.dynamodb.conftest import create_directory_table, moto_endpoint  # noqa: F401
 from tests.podium.dynamodb.test_streams import app_talk, sample_talks
 from tests.podium.pretalx.recording import RECORDED, REPLAY_BASE
-
-
-def _events_named(api_url: str, name: str) -> list[dict]:
-    found: list[dict] = []
-    deadline = time.monotonic() + 30
-    while not found and time.monotonic() < deadline:  # the server persists events in batches
-        response = httpx.post(
-            f"{api_url}/events/filter", json={"filter": {"event": {"name": [name]}}}
-        )
-        response.raise_for_status()
-        found = response.json()["events"]
-        time.sleep(0.5)
-    return found
+from tests.prefect_server import events_named
 
 
 @pytest.fixture
@@ -81,7 +67,7 @@ def test_sync_pretalx_flow(prefect_server, settings, recorded_pretalx, monkeypat
     (event,) = summary["events"]
     assert len(event["new"]) == 64 and len(event["pending"]) == 64
     assert len(Lake(settings.lake_url).read("talks")) == 64
-    assert _events_named(prefect_server, "podium.talk.ingested")
+    assert events_named(prefect_server, "podium.talk.ingested")
     # Nothing configured, nothing done.
     assert sync_pretalx() == {"events": []}
 
@@ -107,7 +93,7 @@ def test_stream_then_write_back_flows(prefect_server, settings, moto_endpoint, m
 
     read = sync_dynamodb()
     assert read["records"] == 3 and len(read["pending"]) == 3
-    assert _events_named(prefect_server, "podium.talk.ingested")
+    assert events_named(prefect_server, "podium.talk.ingested")
 
     written = write_dynamodb()
     # Untagged yet: speaker tags only, so talk items are unchanged, tag items and counters new.
