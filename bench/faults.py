@@ -250,35 +250,6 @@ def dynamodb_order(args: argparse.Namespace) -> Outcome:
 
 # ---- aggregate-tags killed between its writes, then retried ---------------------------------
 
-_KILL_AFTER_WRITES = r"""
-import os, sys
-import deltalake, deltalake.table
-import podium.lake.store as store
-from podium.lake import Lake
-from podium.tag_counts import update_tag_counts
-
-limit, writes = int(sys.argv[2]), 0
-
-def counted(fn):
-    def wrapper(*args, **kwargs):
-        global writes
-        out = fn(*args, **kwargs)
-        writes += 1
-        if writes == limit:
-            os.kill(os.getpid(), 9)
-        return out
-    return wrapper
-
-store.write_deltalake = counted(store.write_deltalake)
-deltalake.table.TableMerger.execute = counted(deltalake.table.TableMerger.execute)
-deltalake.DeltaTable.delete = counted(deltalake.DeltaTable.delete)
-deltalake.DeltaTable.create_write_transaction = counted(
-    deltalake.DeltaTable.create_write_transaction
-)
-Lake.put_blob = counted(Lake.put_blob)
-update_tag_counts(lake=Lake(sys.argv[1]))
-"""
-
 
 @scenario("aggregate-tags-killed")
 def aggregate_killed(args: argparse.Namespace) -> Outcome:
@@ -313,7 +284,7 @@ def aggregate_killed(args: argparse.Namespace) -> Outcome:
         lake.append("talk_tags", tag_rows([(t.talk_id, rng.choice(vocabulary)) for t in changed]))
         record_talks(lake=lake, talks=[], removed=[changed[0].talk_id])
         subprocess.run(
-            [sys.executable, "-c", _KILL_AFTER_WRITES, lake.url, str(kill_after)],
+            [sys.executable, "-m", "tests.kill_after_writes", lake.url, str(kill_after)],
             env=_env(),
             cwd=ROOT,
             capture_output=True,

@@ -4,6 +4,8 @@ change the incremental update must equal a full recount."""
 from __future__ import annotations
 
 import random
+import signal
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -139,36 +141,7 @@ def test_read_scope(tmp_path, scope: str, key: str) -> None:
 
 # ---- exactly once: a run killed at any point, then retried; runs racing each other ----------
 
-_CRASH_AFTER_WRITES = r"""
-import os, sys
-import deltalake, deltalake.table
-import podium.lake.store as store
-from podium.lake import Lake
-from podium.tag_counts import update_tag_counts
-
-limit = int(sys.argv[2])
-writes = 0
-
-def counted(fn):
-    def wrapper(*args, **kwargs):
-        global writes
-        out = fn(*args, **kwargs)
-        writes += 1
-        if writes == limit:
-            os._exit(9)  # die right after this write reached storage, like a kill -9
-        return out
-    return wrapper
-
-# Every way the lake's storage is written: Delta commits and blobs.
-store.write_deltalake = counted(store.write_deltalake)
-deltalake.table.TableMerger.execute = counted(deltalake.table.TableMerger.execute)
-deltalake.DeltaTable.delete = counted(deltalake.DeltaTable.delete)
-deltalake.DeltaTable.create_write_transaction = counted(
-    deltalake.DeltaTable.create_write_transaction
-)
-Lake.put_blob = counted(Lake.put_blob)
-update_tag_counts(lake=Lake(sys.argv[1]))
-"""
+ROOT = Path(__file__).resolve().parents[2]  # `-m tests.kill_after_writes` runs from here
 
 
 def _retag(lake: Lake) -> None:
@@ -188,12 +161,13 @@ def test_a_run_killed_after_any_write_then_retried_counts_exactly_once(
     update_tag_counts(lake=lake)
     _retag(lake)
     child = subprocess.run(
-        [sys.executable, "-c", _CRASH_AFTER_WRITES, lake.url, str(crash_after)],
+        [sys.executable, "-m", "tests.kill_after_writes", lake.url, str(crash_after)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert child.returncode in (0, 9), child.stderr[-2000:]
+    assert child.returncode in (0, -signal.SIGKILL), child.stderr[-2000:]
     update_tag_counts(lake=lake)  # the retry
     _full_equals_incremental(lake)
     update_tag_counts(lake=lake)  # and once more: still nothing counted twice
