@@ -15,17 +15,18 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from flows.run_names import enrich_run_name, name_enrich, rename_run
 from podium import event_catalog
-from podium.events import bounded_ids
+from podium.events import EventSink, bounded_ids
+from podium.ingest import talk_rows
 from podium.lake import Lake
 from podium.settings import get_settings
 from podium.use_cases.enrich import EnrichReport, EnrichResources, enrich_pending
 from tasks.enrich import enrich_resources
 from tasks.images import publish_cover_gallery
+from tasks.resources import PrefectEvents
 
 TAGGED_EVENT = event_catalog.TALK_TAGGED.name
 
@@ -51,6 +52,7 @@ def enrich_and_report(
     count_loads: Callable[[], int] | None = None,
     gallery_covers: int | None = None,
     extra: dict[str, Any] | None = None,
+    events: EventSink | None = None,
 ) -> dict[str, Any]:
     """Run the use-case in this flow run, then the event, the run record and the artifacts.
 
@@ -61,6 +63,7 @@ def enrich_and_report(
             loaded (the warm executor); the summary reports the loads this run caused.
         gallery_covers: show at most this many covers in the gallery artifact (None: all).
         extra: more fields for the summary.
+        events: where `podium.talk.tagged` goes (default: this flow run's Prefect events).
     """
     started = datetime.now(UTC)
     settings = resources.settings
@@ -96,11 +99,8 @@ def enrich_and_report(
     if report.tagged:
         # First: aggregate-tags depends on it. Should it still be lost, aggregate-tags' own
         # schedule counts from the Delta log, not from this payload.
-        emit_event(
-            event=TAGGED_EVENT,
-            resource={"prefect.resource.id": "podium.talks"},
-            payload=bounded_ids(report.tagged),
-        )
+        sink = events if events is not None else PrefectEvents()
+        sink.emit(event_catalog.TALK_TAGGED, payload=bounded_ids(report.tagged))
     if not report.talks:
         return summary  # nothing was pending (a safety-net tick, a run folded into another)
     lake.append(
@@ -148,7 +148,7 @@ def _publish(
     )
     if tagged:
         frame = lake.read("talk_tags", where=[("talk_id", "in", tagged)])
-        titles = lake.read("talks", columns=["talk_id", "title"], where=[("talk_id", "in", tagged)])
+        titles = talk_rows(lake=lake, columns=["talk_id", "title"], talk_ids=tagged)
         title = dict(zip(titles.talk_id, titles.title, strict=True))
         rows = []
         for talk_id, group in frame.sort_values("score", ascending=False).groupby("talk_id"):
