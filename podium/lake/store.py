@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -14,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from podium.errors import UserError
 from podium.lake.keyed_reader import KeyedReader
@@ -211,14 +210,14 @@ class Lake:
 
     def retrying(self, action: Callable[[], T]) -> T:
         """Run a Delta commit, retrying one that lost a race with jittered backoff."""
-        for attempt in range(self.write_retries + 1):
-            try:
-                return action()
-            except CommitFailedError:
-                if attempt == self.write_retries:
-                    raise
-                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+        retrying = Retrying(
+            stop=stop_after_attempt(self.write_retries + 1),
+            # Full jitter up to 50 ms, 100 ms, … 2 s: racing writers spread out.
+            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+            retry=retry_if_exception_type(CommitFailedError),
+            reraise=True,
+        )
+        return retrying(action)
 
     def append(
         self, name: str, frame: pd.DataFrame, *, writer_properties: WriterProperties | None = None
