@@ -9,6 +9,7 @@ and `podium.talk.removed` for deletions, through the resources' event sink.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from podium.events import bounded_ids
 from podium.ingest import IngestReport, record_events, record_talks
 from podium.pretalx.sync import PretalxSyncReport
 from podium.resources import Resources
-from podium.sources import load_source
+from podium.sources import ParseResult, load_source
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class IngestOutcome:
     pending: list[str] = field(default_factory=list)  # announced to enrichment
     errors: list[str] = field(default_factory=list)  # rejected records, with their reason
     recorded_by_gateway: list[str] = field(default_factory=list)
+    events_changed: list[str] = field(default_factory=list)  # conference events new or changed
 
     def summary(self) -> dict[str, Any]:
         return {**self.report.as_dict(), "pending": self.pending, "rejected": self.errors}
@@ -57,6 +59,8 @@ def ingest_source(
     source: str | Path | None = None,
     talk_ids: list[str] | None = None,
     logger: Any = log,
+    on_progress: Callable[[int, int], None] | None = None,
+    chunk: int = 500,
 ) -> IngestOutcome:
     """Record a source's talks and events, then announce every talk waiting for enrichment.
 
@@ -66,6 +70,9 @@ def ingest_source(
             a pyvideo/data folder).
         talk_ids: talks the gateway already recorded; every talk still pending is announced,
             since a trigger folds a burst into one run and passes only the first event's ids.
+        logger: where rejections and the summary line go (a flow's run logger).
+        on_progress: (talks recorded, talks parsed), after each chunk (a progress bar).
+        chunk: talks recorded per lake commit.
 
     Bad records are rejected one by one (`IngestOutcome.errors`), never the whole source.
     """
@@ -74,10 +81,11 @@ def ingest_source(
     if source:
         parsed = step("parse-source", lambda: load_source(Path(source)))
         outcome.report = step(
-            "record-talks",
-            lambda: record_talks(lake=lake, talks=parsed.talks, removed=parsed.removed),
+            "record-talks", lambda: _record_in_chunks(lake, parsed, chunk, on_progress)
         )
-        step("record-events", lambda: record_events(lake=lake, events=parsed.events))
+        outcome.events_changed = step(
+            "record-events", lambda: record_events(lake=lake, events=parsed.events)
+        )
         outcome.errors = [str(e) for e in parsed.errors]
         for error in outcome.errors[:20]:
             logger.warning("rejected %s", error)
@@ -101,6 +109,25 @@ def ingest_source(
     return outcome
 
 
+def _record_in_chunks(
+    lake: Any, parsed: ParseResult, chunk: int, on_progress: Callable[[int, int], None] | None
+) -> IngestReport:
+    # Idempotent, so a retried step re-records what an earlier try already did at no cost.
+    report = IngestReport()
+    talks = parsed.talks
+    for start in range(0, max(len(talks), 1), chunk):
+        part = record_talks(
+            lake=lake,
+            talks=talks[start : start + chunk],
+            removed=parsed.removed if start == 0 else (),
+        )
+        for key, values in part.as_dict().items():
+            getattr(report, key).extend(values)
+        if on_progress:
+            on_progress(min(start + chunk, len(talks)), len(talks))
+    return report
+
+
 def announce(resources: Resources, *, pending: list[str], removed: list[str], source: str) -> None:
     """Emit `podium.talk.ingested` for pending talks and `podium.talk.removed` for deletions."""
     if pending:
@@ -112,13 +139,18 @@ def announce(resources: Resources, *, pending: list[str], removed: list[str], so
 
 
 def sync_pretalx(
-    resources: Resources, *, urls: list[str], logger: Any = log
+    resources: Resources,
+    *,
+    urls: list[str],
+    logger: Any = log,
+    on_progress: Callable[[str, str], None] | None = None,
 ) -> list[PretalxSyncReport]:
     """Import new, changed and removed submissions of pretalx events (checkpoint per event).
 
     Args:
         resources: lake, settings (`pretalx`), the pretalx client factory, event sink, steps.
         urls: pretalx://host/event URLs.
+        on_progress: (url, what the sync is doing) while it reads (a status line).
     """
     from podium.pretalx.sync import sync_pretalx_event
 
@@ -127,7 +159,12 @@ def sync_pretalx(
 
     def one(url: str) -> PretalxSyncReport:
         with resources.pretalx(url) as client:  # type: ignore[misc]
-            return sync_pretalx_event(lake=resources.lake, client=client, detail_limit=limit)
+            return sync_pretalx_event(
+                lake=resources.lake,
+                client=client,
+                detail_limit=limit,
+                on_progress=(lambda message: on_progress(url, message)) if on_progress else None,
+            )
 
     reports = [resources.step("sync-pretalx-event", lambda url=url: one(url)) for url in urls]
     for report in reports:
