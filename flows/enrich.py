@@ -51,6 +51,7 @@ def enrich_and_report(
     count_loads: Callable[[], int] | None = None,
     gallery_covers: int | None = None,
     extra: dict[str, Any] | None = None,
+    tagged_event_per_pass: bool = False,
 ) -> dict[str, Any]:
     """Run the use-case in this flow run, then the event, the run record and the artifacts.
 
@@ -61,6 +62,8 @@ def enrich_and_report(
             loaded (the warm executor); the summary reports the loads this run caused.
         gallery_covers: show at most this many covers in the gallery artifact (None: all).
         extra: more fields for the summary.
+        tagged_event_per_pass: emit `podium.talk.tagged` as soon as each pass has tagged its
+            talks, before their covers (the warm path), instead of once at the end.
     """
     started = datetime.now(UTC)
     settings = resources.settings
@@ -68,7 +71,13 @@ def enrich_and_report(
     loads_before = count_loads() if count_loads else 0
     lake = resources.lake
     run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
-    report = enrich_pending(resources, limit=limit, owner=run_id, logger=logger)
+    report = enrich_pending(
+        resources,
+        limit=limit,
+        owner=run_id,
+        logger=logger,
+        on_tagged=_emit_tagged if tagged_event_per_pass else None,
+    )
     rename_run(name_enrich(len(report.talks)))  # the UI's run list says what it worked on
     if count_loads:
         report.model_loads = count_loads() - loads_before
@@ -93,14 +102,10 @@ def enrich_and_report(
         len(summary["failed"]),
         report.model_loads,
     )
-    if report.tagged:
+    if report.tagged and not tagged_event_per_pass:
         # First: aggregate-tags depends on it. Should it still be lost, aggregate-tags' own
         # schedule counts from the Delta log, not from this payload.
-        emit_event(
-            event=TAGGED_EVENT,
-            resource={"prefect.resource.id": "podium.talks"},
-            payload=bounded_ids(report.tagged),
-        )
+        _emit_tagged(report.tagged)
     if not report.talks:
         return summary  # nothing was pending (a safety-net tick, a run folded into another)
     lake.append(
@@ -123,6 +128,14 @@ def enrich_and_report(
     )
     _publish(lake=lake, summary=summary, report=report, gallery_covers=gallery_covers)
     return summary
+
+
+def _emit_tagged(talk_ids: list[str]) -> None:
+    emit_event(
+        event=TAGGED_EVENT,
+        resource={"prefect.resource.id": "podium.talks"},
+        payload=bounded_ids(talk_ids),
+    )
 
 
 def _publish(
