@@ -53,6 +53,7 @@ def enrich_and_report(
     gallery_covers: int | None = None,
     extra: dict[str, Any] | None = None,
     events: EventSink | None = None,
+    tagged_event_per_pass: bool = False,
 ) -> dict[str, Any]:
     """Run the use-case in this flow run, then the event, the run record and the artifacts.
 
@@ -64,6 +65,8 @@ def enrich_and_report(
         gallery_covers: show at most this many covers in the gallery artifact (None: all).
         extra: more fields for the summary.
         events: where `podium.talk.tagged` goes (default: this flow run's Prefect events).
+        tagged_event_per_pass: emit `podium.talk.tagged` as soon as each pass has tagged its
+            talks, before their covers (the warm path), instead of once at the end.
     """
     started = datetime.now(UTC)
     settings = resources.settings
@@ -71,7 +74,18 @@ def enrich_and_report(
     loads_before = count_loads() if count_loads else 0
     lake = resources.lake
     run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
-    report = enrich_pending(resources, limit=limit, owner=run_id, logger=logger)
+    sink = events if events is not None else PrefectEvents()
+
+    def emit_tagged(talk_ids: list[str]) -> None:
+        sink.emit(event_catalog.TALK_TAGGED, payload=bounded_ids(talk_ids))
+
+    report = enrich_pending(
+        resources,
+        limit=limit,
+        owner=run_id,
+        logger=logger,
+        on_tagged=emit_tagged if tagged_event_per_pass else None,
+    )
     rename_run(name_enrich(len(report.talks)))  # the UI's run list says what it worked on
     if count_loads:
         report.model_loads = count_loads() - loads_before
@@ -96,11 +110,10 @@ def enrich_and_report(
         len(summary["failed"]),
         report.model_loads,
     )
-    if report.tagged:
+    if report.tagged and not tagged_event_per_pass:
         # First: aggregate-tags depends on it. Should it still be lost, aggregate-tags' own
         # schedule counts from the Delta log, not from this payload.
-        sink = events if events is not None else PrefectEvents()
-        sink.emit(event_catalog.TALK_TAGGED, payload=bounded_ids(report.tagged))
+        emit_tagged(report.tagged)
     if not report.talks:
         return summary  # nothing was pending (a safety-net tick, a run folded into another)
     lake.append(
