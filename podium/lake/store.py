@@ -425,13 +425,18 @@ class Lake:
         """The full URL of a blob; refuses paths that could leave the lake (see `_check_blob`)."""
         return f"{self.url}/{_check_blob_path(path)}"
 
-    def put_blob(self, path: str, data: bytes) -> str:
-        """Write bytes at `path` under the lake; returns the blob's full URL."""
+    def put_blob(self, path: str, data: bytes, *, content_type: str | None = None) -> str:
+        """Write bytes at `path` under the lake; returns the blob's full URL.
+
+        `content_type` becomes the object's Content-Type on S3, so whatever serves the blob
+        (a browser, a CDN) gets a cover as what it is; a local lake has nowhere to keep it.
+        """
         url = self.blob_url(path)
         parent = url.rsplit("/", 1)[0]
         if not self.is_remote:
             self._fs.makedirs(parent, exist_ok=True)
-        with self._fs.open(url, "wb") as handle:
+        options = {"ContentType": content_type} if content_type and url.startswith("s3") else {}
+        with self._fs.open(url, "wb", **options) as handle:
             handle.write(data)
         return url
 
