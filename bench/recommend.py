@@ -97,7 +97,7 @@ def phase_related_sample(lake_url: str, queries: int) -> dict[str, Any]:
     settings = RecommendSettings()
     lake = Lake(lake_url)
     talks = load_talks(lake=lake)
-    matrix, _ = talk_matrix(
+    matrix, _, _ = talk_matrix(
         lake=lake, talks=talks, encoder=make_encoder(settings), settings=settings
     )
     picks = np.random.default_rng(0).choice(
@@ -347,12 +347,15 @@ def synthetic_data(lake: Lake, n_talks: int, n_events: int, dim: int = 384) -> N
     A talk: a topic, 1-3 of its tags, an embedding near its centroid, 30% listed at one event,
     10% rejected, 5% in Spanish. An event: a topic, 1-3 of its tags, an embedding near it.
     """
-    from podium.embedding_cache import text_key, write_embeddings
+    from podium.embedding_cache import encoder_identity, text_key, write_embeddings
     from podium.recommend.build import event_text, talk_text
-    from tasks.recommend import MAX_LENGTH
+    from podium.recommend.config import RecommendSettings
+    from podium.recommend.encoder import make_encoder
 
-    # The identity `make_encoder` gives the packaged model, so the build finds every vector.
-    model = f"all-MiniLM-L6-v2-len{MAX_LENGTH}-fp32"
+    # The identity `make_encoder` gives (the shared tagging encoder), so the build finds
+    # every vector.
+    encoder = make_encoder(RecommendSettings())
+    model = encoder_identity(encoder)
 
     rng = np.random.default_rng(42)
     n_topics, n_tags = 400, 2000
@@ -386,7 +389,7 @@ def synthetic_data(lake: Lake, n_talks: int, n_events: int, dim: int = 384) -> N
         vec = centroids[topics] + noise
         vec /= np.linalg.norm(vec, axis=1, keepdims=True)
         titles = [f"Synthetic talk {i}" for i in range(s0, s1)]
-        keys = [text_key(talk_text(t, "")) for t in titles]
+        keys = [text_key(talk_text(t, "", max_length=encoder.max_length)) for t in titles]
         write_embeddings(lake=lake, model=model, keys=keys, vectors=vec)
         tags, keep = pick_tags(topics)
         at_event = (rng.random(m) < 0.3)[:, None]
@@ -478,7 +481,7 @@ def quality(lake_url: str, data: dict[str, Any]) -> dict[str, Any]:
     settings = RecommendSettings()
     encoder = make_encoder(settings)
     talks = load_talks(lake=lake)
-    tmatrix, _ = talk_matrix(lake=lake, talks=talks, encoder=encoder, settings=settings)
+    tmatrix, _, _ = talk_matrix(lake=lake, talks=talks, encoder=encoder, settings=settings)
     events = lake.read("events", columns=["event_id", "name", "description", "tags"])
     events = events.sort_values("event_id").reset_index(drop=True)
     ematrix, _ = event_matrix(lake=lake, events=events, encoder=encoder)

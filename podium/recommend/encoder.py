@@ -11,6 +11,7 @@ import numpy as np
 
 from podium.embedding_cache import encoder_identity
 from podium.recommend.config import RecommendSettings
+from podium.tagging.config import TaggingSettings
 
 
 class TextEncoder(Protocol):
@@ -69,18 +70,32 @@ class LazyEncoder:
         return self._encoder.encode(texts)
 
 
-MAX_LENGTH = 256  # tokens per text the recommendation encoder reads
+MAX_LENGTH = 256  # tokens per text a recommendation model of its own reads
 
 
-def make_encoder(settings: RecommendSettings) -> LazyEncoder:
-    """An encoder that loads its weights only if some text is not in the embedding cache."""
+def make_encoder(
+    settings: RecommendSettings, tagging: TaggingSettings | None = None
+) -> LazyEncoder:
+    """An encoder that loads its weights only if some text is not in the embedding cache.
+
+    With `settings.embedding_model` unset (the default) it is the tagging encoder: same
+    model, token limit and precision, hence the same cache identity, so the vectors the
+    tagger computed serve recommendations too.
+
+    Args:
+        settings: recommendation settings.
+        tagging: tagging settings (the shared encoder); defaults when None.
+    """
+    if settings.embedding_model is None:
+        return _tagging_encoder(tagging or TaggingSettings())
+    name = settings.embedding_model
 
     def load():  # type: ignore[no-untyped-def]
         from podium.devices import resolve_device
         from podium.embeddings import load_encoder
 
         return load_encoder(
-            settings.embedding_model,
+            name,
             device=resolve_device(settings.device),
             max_length=MAX_LENGTH,
             batch_size=settings.embed_batch_size,
@@ -89,8 +104,34 @@ def make_encoder(settings: RecommendSettings) -> LazyEncoder:
     # The token limit and precision are part of the embedding cache key, so they are fixed
     # here rather than discovered by loading the model.
     return LazyEncoder(
-        model_version=embedding_model_version(settings.embedding_model),
+        model_version=embedding_model_version(name),
         load=load,
         max_length=MAX_LENGTH,
         bf16=False,
+    )
+
+
+def _tagging_encoder(tagging: TaggingSettings) -> LazyEncoder:
+    from podium.devices import resolve_device
+    from podium.tagging import use_bf16
+
+    device = resolve_device(tagging.device)
+    bf16 = use_bf16(tagging.precision, device)
+
+    def load():  # type: ignore[no-untyped-def]
+        from podium.embeddings import load_encoder
+
+        return load_encoder(
+            tagging.embedding_model,
+            device=device,
+            max_length=tagging.max_length,
+            bf16=bf16,
+            batch_size=tagging.batch_size,
+        )
+
+    return LazyEncoder(
+        model_version=embedding_model_version(tagging.embedding_model),
+        load=load,
+        max_length=tagging.max_length,
+        bf16=bf16,
     )

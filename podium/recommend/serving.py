@@ -12,6 +12,7 @@ import pandas as pd
 
 from podium.errors import UserError
 from podium.lake import Lake
+from podium.lake.recommendations import read_event_recommendations
 
 
 class RecommendationError(UserError, LookupError):
@@ -62,8 +63,9 @@ def lookup_recommendations(
         UnknownEventError: no such event.
         RecommendationsNotBuiltError: the event exists but its table is not built yet.
     """
-    reader = lake.keyed_reader("recommendations", key="event_id")
-    found = reader.rows(event_id, COLUMNS, max_staleness_s=max_staleness_s)
+    found = read_event_recommendations(
+        lake=lake, event_id=event_id, columns=COLUMNS, max_staleness_s=max_staleness_s
+    )
     rows = found.to_pandas() if found is not None else pd.DataFrame()
     if rows.empty:
         known = lake.read("events", columns=["event_id"], where=[("event_id", "=", event_id)])

@@ -112,7 +112,7 @@ def test_talks_are_cached_by_the_text_embedded(lake) -> None:
     build_tables(lake=lake, settings=RecommendSettings(), encoder=encoder)
     _, keys = read_embedding_matrix(lake=lake, model=encoder_identity(encoder))
     talk = sample_talks()[0]
-    assert text_key(talk_text(talk.title, talk.description)) in keys
+    assert text_key(talk_text(talk.title, talk.description, talk.tags)) in keys
     # An edit re-embeds that one talk; its related rows are recomputed.
     lake.upsert(
         "talks",

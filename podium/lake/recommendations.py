@@ -1,0 +1,96 @@
+"""Owner of the `recommendations` and `related_talks` tables: every read and write of them.
+
+Recommendations are written sorted by event in small row groups, so a lookup of one event is
+a point read (usually one row group) through the lake's `KeyedReader`. Each build writes each
+table in one commit: the whole table, or only the rows of the events / talks it rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import pyarrow as pa
+from deltalake import WriterProperties
+
+from podium.lake.store import Lake, sql_list
+
+RECOMMENDATIONS = "recommendations"
+RELATED = "related_talks"
+
+
+def write_recommendations(
+    *,
+    lake: Lake,
+    rows: pd.DataFrame,
+    row_group_rows: int,
+    event_ids: Sequence[str] | None = None,
+) -> int:
+    """Write recommendation rows sorted by event, in small row groups, in one commit.
+
+    Sorted rows and small row groups give every row group a narrow event_id range in its
+    statistics, which is what lets a lookup read one row group instead of the table.
+
+    Args:
+        lake: the lake.
+        rows: rows of the recommendations table.
+        row_group_rows: rows per Parquet row group.
+        event_ids: replace only these events' rows (the events rebuilt); None overwrites the
+            table.
+
+    Returns:
+        Rows written.
+    """
+    rows = rows.sort_values(["event_id", "rank"], kind="stable")
+    properties = WriterProperties(max_row_group_size=row_group_rows)
+    if event_ids is None:
+        return lake.overwrite(RECOMMENDATIONS, rows, writer_properties=properties)
+    if not len(event_ids):
+        return 0
+    # Creates the table on the first build.
+    return lake.replace_where(
+        RECOMMENDATIONS,
+        rows,
+        predicate=f"event_id IN {sql_list(event_ids)}",
+        writer_properties=properties,
+    )
+
+
+def read_event_recommendations(
+    *, lake: Lake, event_id: str, columns: list[str], max_staleness_s: float = 1.0
+) -> pa.Table | None:
+    """One event's rows (a point read), or None when the table does not exist yet.
+
+    Args:
+        lake: the lake.
+        event_id: the event.
+        columns: columns to return.
+        max_staleness_s: look for a newer table version at most this often.
+    """
+    reader = lake.keyed_reader(RECOMMENDATIONS, key="event_id")
+    return reader.rows(event_id, columns, max_staleness_s=max_staleness_s)
+
+
+def read_recommendations(*, lake: Lake) -> pd.DataFrame:
+    """The whole recommendations table (exports, tests)."""
+    return lake.read(RECOMMENDATIONS)
+
+
+def write_related(*, lake: Lake, rows: pd.DataFrame, talk_ids: Sequence[str] | None = None) -> int:
+    """Write related-talk rows in one commit.
+
+    Args:
+        lake: the lake.
+        rows: rows of the related_talks table.
+        talk_ids: replace only these talks' rows; None overwrites the table.
+    """
+    if talk_ids is None:
+        return lake.overwrite(RELATED, rows)
+    if not len(talk_ids):
+        return 0
+    return lake.replace_where(RELATED, rows, predicate=f"talk_id IN {sql_list(talk_ids)}")
+
+
+def related_talk_ids(*, lake: Lake) -> set[str]:
+    """Talks that have related-talk rows."""
+    return set(lake.read(RELATED, columns=["talk_id"])["talk_id"])

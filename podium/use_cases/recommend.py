@@ -1,0 +1,68 @@
+"""Rebuild recommendations: every event's top talks and every talk's related talks.
+
+`build_recommendations` is what the `build-recommendations` flow, the backfill's last stage
+and tests run, with no Prefect. The talk vectors come from the embedding cache: with the
+default shared encoder they are the tagger's, so after tagging nothing is encoded again and
+no model is loaded (the encoder loads lazily, only for a text not cached yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from podium.lake import Lake
+from podium.recommend.build import BuildResult, build_tables
+from podium.recommend.encoder import TextEncoder, make_encoder
+
+
+class RecommendResources(Protocol):
+    """What a build needs: the lake and the settings (`podium.settings.Settings`)."""
+
+    lake: Lake
+    settings: Any
+
+
+@dataclass
+class BuildResources:
+    """The plain resources of a build; any object with `lake` and `settings` will do."""
+
+    lake: Lake
+    settings: Any
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> BuildResources:
+        return cls(lake=Lake.from_settings(settings), settings=settings)
+
+
+def recommendation_encoder(settings: Any) -> TextEncoder:
+    """The encoder the settings name, loaded only if some text is not cached yet."""
+    return make_encoder(settings.recommend, settings.tagging)
+
+
+def build_recommendations(
+    resources: RecommendResources,
+    *,
+    event_ids: Sequence[str] | None = None,
+    encoder: TextEncoder | None = None,
+    computed_at: datetime | None = None,
+) -> BuildResult:
+    """Recompute `recommendations` (all events, or only `event_ids`) and `related_talks`.
+
+    Args:
+        resources: the lake and the settings.
+        event_ids: only these events (after tag aggregation or an event edit); None rebuilds
+            every event and every talk's related talks.
+        encoder: an already loaded encoder to share (a warm process's tagger encoder); the
+            settings' lazy encoder when None.
+        computed_at: timestamp on every row (now by default).
+    """
+    return build_tables(
+        lake=resources.lake,
+        settings=resources.settings.recommend,
+        encoder=encoder or recommendation_encoder(resources.settings),
+        event_ids=event_ids,
+        computed_at=computed_at,
+    )
