@@ -19,10 +19,12 @@ from prefect.runtime import flow_run
 
 from flows.run_names import enrich_run_name, name_enrich, rename_run
 from podium import event_catalog
+from podium.enrichment import record_run
 from podium.events import EventSink, bounded_ids
 from podium.ingest import talk_rows
 from podium.lake import Lake
 from podium.settings import get_settings
+from podium.talk_tags import tag_rows
 from podium.use_cases.enrich import EnrichReport, EnrichResources, enrich_pending
 from tasks.enrich import enrich_resources
 from tasks.images import publish_cover_gallery
@@ -116,23 +118,19 @@ def enrich_and_report(
         emit_tagged(report.tagged)
     if not report.talks:
         return summary  # nothing was pending (a safety-net tick, a run folded into another)
-    lake.append(
-        "enrich_runs",
-        pd.DataFrame(
-            [
-                {
-                    "flow_run_id": run_id,
-                    "started_at": started,
-                    "finished_at": datetime.now(UTC),
-                    "talks_tagged": len(report.tagged),
-                    "talks_imaged": report.covers,
-                    "failed": len(summary["failed"]),
-                    "model_loads": report.model_loads,
-                    "tag_model": report.tag_model,
-                    "image_backend": report.image_backend,
-                }
-            ]
-        ),
+    record_run(
+        lake=lake,
+        run={
+            "flow_run_id": run_id,
+            "started_at": started,
+            "finished_at": datetime.now(UTC),
+            "talks_tagged": len(report.tagged),
+            "talks_imaged": report.covers,
+            "failed": len(summary["failed"]),
+            "model_loads": report.model_loads,
+            "tag_model": report.tag_model,
+            "image_backend": report.image_backend,
+        },
     )
     _publish(lake=lake, summary=summary, report=report, gallery_covers=gallery_covers)
     return summary
@@ -160,7 +158,7 @@ def _publish(
         description="talks processed and model loads of this run",
     )
     if tagged:
-        frame = lake.read("talk_tags", where=[("talk_id", "in", tagged)])
+        frame = tag_rows(lake=lake, talk_ids=tagged)
         titles = talk_rows(lake=lake, columns=["talk_id", "title"], talk_ids=tagged)
         title = dict(zip(titles.talk_id, titles.title, strict=True))
         rows = []

@@ -12,9 +12,8 @@ from prefect import flow
 
 from flows.run_names import retag_run_name
 from podium.devices import resolve_device
-from podium.lake import Lake
-from podium.settings import get_settings
 from podium.vocabulary import load_vocabulary
+from tasks.resources import flow_resources
 from tasks.tagging import find_stale_talks, load_tag_history, load_tagger, retag_talks, summary
 
 
@@ -27,8 +26,8 @@ def retag(batch_size: int = 256, force: bool = False, limit: int | None = None) 
         force: retag every talk, not only stale ones.
         limit: stop after this many talks; the next run continues.
     """
-    settings = get_settings()
-    lake = Lake.from_settings(settings)
+    resources = flow_resources()
+    settings, lake = resources.settings, resources.lake
     vocabulary = load_vocabulary(lake=lake)
     tagger = load_tagger(settings=settings.tagging, device=resolve_device(settings.tagging.device))
     history = load_tag_history(lake=lake, tagger=tagger)

@@ -9,8 +9,7 @@ from prefect import flow
 from flows.run_names import tag_eval_run_name
 from podium.devices import resolve_device
 from podium.embedding_cache import EmbeddingCache
-from podium.lake import Lake
-from podium.settings import get_settings
+from tasks.resources import flow_resources
 from tasks.tagging import evaluate_tagger, load_tagger, publish_eval
 
 
@@ -42,10 +41,11 @@ def tag_eval(
         new_vocabulary: also hold tags out of history in this many groups; 0 skips it.
         languages: JSONL(.gz) with `id` and `language` per talk, for per-language figures.
     """
-    settings = get_settings()
+    resources = flow_resources()
+    settings = resources.settings
     tagger = load_tagger(settings=settings.tagging, device=resolve_device(settings.tagging.device))
     # Embeddings of labelled files are cached in the lake, so re-running costs seconds.
-    tagger.cache = EmbeddingCache(Lake.from_settings(settings))
+    tagger.cache = EmbeddingCache(resources.lake)
     report = evaluate_tagger(
         tagger=tagger,
         file=file,

@@ -426,7 +426,6 @@ app.add_typer(events_app, name="events")
 @events_app.command("load")
 def events_load(path: Path) -> None:
     """Upsert events from a JSON list; changed events get their recommendations rebuilt."""
-    from podium.events import EventDeliveryError, EventPoster, make_event
     from podium.ingest import record_events
     from podium.sources import parse_events
 
@@ -441,21 +440,14 @@ def events_load(path: Path) -> None:
     parsed = parse_events(items)
     for rejected in parsed.errors:
         err.print(f"rejected {rejected}")
-    changed = record_events(lake=_lake(), events=parsed.events)
+    resources = _resources(notify=True)
+    changed = record_events(lake=resources.lake, events=parsed.events)
     console.print(f"{len(parsed.events)} events read, {len(changed)} new or changed")
     if changed:
-        try:
-            EventPoster.from_settings(_settings()).post(
-                [
-                    make_event(
-                        event_catalog.EVENT_UPDATED.name,
-                        resource_id="podium.events",
-                        payload={"event_ids": changed},
-                    )
-                ]
-            )
-        except EventDeliveryError as error:
-            console.print(f"event deferred ({error}); the scheduled rebuild picks them up")
+        resources.events.emit(event_catalog.EVENT_UPDATED, payload={"event_ids": changed})
+        if resources.events.deferred:
+            deferred = resources.events.deferred
+            console.print(f"event deferred ({deferred}); the scheduled rebuild picks them up")
 
 
 # ---- tags: `podium tags TALK_ID`, `podium tags eval FILE`, ... -----------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 
+from podium.enrichment import state_rows
 from podium.gateway.signatures import signed_headers
 from podium.ingest import record_events
 from podium.lake import Lake
@@ -85,7 +86,7 @@ def post_talks(
 def progress(*, lake: Lake, talk_ids: list[str], event_ids: list[str]) -> DemoProgress:
     """How many demo talks are tagged and covered, and how many events have recommendations
     computed after the last tagging of a demo talk."""
-    state = lake.read("enrichment_state", where=[("talk_id", "in", talk_ids)])
+    state = state_rows(lake=lake, talk_ids=talk_ids)
     done = state[state.status == "done"]
     failed = set(state[state.status == "failed"].talk_id)
     recs = lake.read(

@@ -37,6 +37,7 @@ import pyarrow as pa
 from podium.ingest import live_versions, read_talks
 from podium.lake import Lake
 from podium.models import Talk
+from podium.talk_tags import tag_rows
 
 TABLE = "enrichment_state"
 OPEN = ("pending", "running", "error")  # statuses that may still be worked
@@ -419,7 +420,7 @@ def audit(*, lake: Lake, max_attempts: int) -> Audit:
         for r in state.itertuples()
         if current.get(r.talk_id) == r.content_hash
     }
-    tags = lake.read("talk_tags", columns=["talk_id", "source", "content_hash"])
+    tags = tag_rows(lake=lake, columns=["talk_id", "source", "content_hash"])
     model = tags[tags.source == "model"]
     images = lake.read("talk_images", columns=["talk_id", "content_hash"])
     covers = set(zip(images.talk_id, images.content_hash, strict=True))
@@ -447,3 +448,16 @@ def failed_talks(*, lake: Lake) -> pd.DataFrame:
     """Rows of talks whose enrichment failed for good, for reports."""
     state = lake.read(TABLE)
     return state[state.status == "failed"].sort_values(["talk_id", "stage"])
+
+
+def state_rows(*, lake: Lake, talk_ids: list[str]) -> pd.DataFrame:
+    """The ledger rows (every stage) of `talk_ids`."""
+    return lake.read(TABLE, where=[("talk_id", "in", talk_ids)])
+
+
+RUNS = "enrich_runs"
+
+
+def record_run(*, lake: Lake, run: dict[str, Any]) -> None:
+    """Append one enrich run's record (flow run id, times, counts, models) to `enrich_runs`."""
+    lake.append(RUNS, pd.DataFrame([run]))

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from podium.ingest import EVENTS, TALKS
 from podium.lake import Lake
 from podium.lake.versions import (
     Bookmark,
@@ -41,12 +42,14 @@ from podium.lake.versions import (
     read_version,
 )
 from podium.models import normalise_tag
+from podium.talk_tags import TABLE as TALK_TAGS
 
 SCOPES = ("all", "event", "state")
 UNCOUNTED_STATES = frozenset({"deleted"})
 STATE_BLOB = "state/tag_counts.json"  # the bookmark of older versions, read once to migrate
 BOOKMARK_APP = "podium.tag_counts."  # + source table name: a Delta app transaction id
-_SOURCES = ("talks", "talk_tags")
+TABLE = "tag_counts"
+_SOURCES = (TALKS, TALK_TAGS)  # read at pinned versions; their owners write them
 _KEY = ["scope", "key", "tag"]
 
 
@@ -112,7 +115,7 @@ def count(contrib: pd.DataFrame) -> pd.DataFrame:
 
 
 def _source_columns(name: str) -> list[str]:
-    return ["talk_id", "tags", "event_ids", "state"] if name == "talks" else ["talk_id", "tag"]
+    return ["talk_id", "tags", "event_ids", "state"] if name == TALKS else ["talk_id", "tag"]
 
 
 def _empty(name: str) -> pd.DataFrame:
@@ -163,11 +166,11 @@ def recompute_tag_counts(*, lake: Lake, computed_at: datetime | None = None) -> 
     """
     computed_at = computed_at or datetime.now(UTC)
     versions = _versions(lake)
-    talks = _read_at(lake, "talks", versions["talks"])
-    tags = _read_at(lake, "talk_tags", versions["talk_tags"])
+    talks = _read_at(lake, TALKS, versions[TALKS])
+    tags = _read_at(lake, TALK_TAGS, versions[TALK_TAGS])
     counts = count(contributions(talks, tags)).assign(computed_at=computed_at)
     # An overwrite is correct whatever committed meanwhile, so the lake's own retry suffices.
-    overwrite_with_bookmark(lake, "tag_counts", counts, bookmark=_bookmark(versions))
+    overwrite_with_bookmark(lake, TABLE, counts, bookmark=_bookmark(versions))
     return TagCountRun("full", len(talks), len(counts), 0, versions)
 
 
@@ -193,7 +196,7 @@ def update_tag_counts(
 
 
 def _update_once(lake: Lake, talk_ids: set[str], computed_at: datetime) -> TagCountRun:
-    table = Snapshot.open(lake, "tag_counts")
+    table = Snapshot.open(lake, TABLE)
     previous = _load_state(lake, table)
     if table is None or previous is None:
         return recompute_tag_counts(lake=lake, computed_at=computed_at)
@@ -203,12 +206,12 @@ def _update_once(lake: Lake, talk_ids: set[str], computed_at: datetime) -> TagCo
         for name in _SOURCES:
             changed |= changed_keys(lake, name, previous[name], current[name])
         old = contributions(
-            _read_at(lake, "talks", previous["talks"], changed),
-            _read_at(lake, "talk_tags", previous["talk_tags"], changed),
+            _read_at(lake, TALKS, previous[TALKS], changed),
+            _read_at(lake, TALK_TAGS, previous[TALK_TAGS], changed),
         )
         new = contributions(
-            _read_at(lake, "talks", current["talks"], changed),
-            _read_at(lake, "talk_tags", current["talk_tags"], changed),
+            _read_at(lake, TALKS, current[TALKS], changed),
+            _read_at(lake, TALK_TAGS, current[TALK_TAGS], changed),
         )
     except (VersionUnavailable, OSError):  # an old version vacuumed away: recount everything
         return recompute_tag_counts(lake=lake, computed_at=computed_at)
@@ -239,7 +242,7 @@ def _update_once(lake: Lake, talk_ids: set[str], computed_at: datetime) -> TagCo
 
 def read_tag_counts(*, lake: Lake, scope: str = "all", key: str = "") -> pd.DataFrame:
     """Tag counts of one scope/key, most used first (ties by tag)."""
-    rows = lake.read("tag_counts", where=[("scope", "=", scope), ("key", "=", key)])
+    rows = lake.read(TABLE, where=[("scope", "=", scope), ("key", "=", key)])
     return rows.sort_values(["talks", "tag"], ascending=[False, True]).reset_index(drop=True)
 
 
@@ -254,7 +257,7 @@ def affected_event_ids(*, lake: Lake, run: TagCountRun) -> list[str] | None:
         return None
     if not run.changed_talk_ids:
         return []
-    events = lake.read("events", columns=["event_id", "tags"])
+    events = lake.read(EVENTS, columns=["event_id", "tags"])
     touched = set(run.touched_tags)
     hit = {
         str(event_id)

@@ -1,4 +1,7 @@
-"""Writing and reading `talk_tags`: Podium adds, and never removes an organiser's tags."""
+"""Writing and reading `talk_tags`: Podium adds, and never removes an organiser's tags.
+
+This module owns the table: every other module reads it through `tag_rows` or `tags_by_talk`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import pandas as pd
 
 from podium.lake import Lake, sql_list
 from podium.models import TagAssignment
+
+TABLE = "talk_tags"
 
 
 def assignments_frame(assignments: Iterable[TagAssignment]) -> pd.DataFrame:
@@ -25,7 +30,7 @@ def write_tags(*, lake: Lake, talk_ids: list[str], assignments: list[TagAssignme
     if not talk_ids:
         return 0
     organiser = lake.read(
-        "talk_tags",
+        TABLE,
         columns=["talk_id", "tag"],
         where=[("talk_id", "in", talk_ids), ("source", "=", "organiser")],
     )
@@ -40,12 +45,19 @@ def write_tags(*, lake: Lake, talk_ids: list[str], assignments: list[TagAssignme
             keep[key] = a
     frame = assignments_frame(keep.values())
     predicate = f"talk_id IN {sql_list(talk_ids)} AND source != 'organiser'"
-    return lake.replace_where("talk_tags", frame, predicate=predicate)
+    return lake.replace_where(TABLE, frame, predicate=predicate)
 
 
 def tags_by_talk(*, lake: Lake, talk_ids: list[str] | None = None) -> dict[str, list[str]]:
     """Tag names per talk, best score first."""
-    where = [("talk_id", "in", talk_ids)] if talk_ids is not None else None
-    frame = lake.read("talk_tags", columns=["talk_id", "tag", "score"], where=where)
+    frame = tag_rows(lake=lake, talk_ids=talk_ids, columns=["talk_id", "tag", "score"])
     frame = frame.sort_values(["talk_id", "score", "tag"], ascending=[True, False, True])
     return {k: list(v) for k, v in frame.groupby("talk_id", sort=False)["tag"]}
+
+
+def tag_rows(
+    *, lake: Lake, talk_ids: Iterable[str] | None = None, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """Rows of `talk_tags` (source, score, model, content version), some talks or all."""
+    where = None if talk_ids is None else [("talk_id", "in", list(talk_ids))]
+    return lake.read(TABLE, columns=columns, where=where)

@@ -165,3 +165,29 @@ def test_errors_are_one_line_without_a_traceback(
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stderr.strip() == message
     assert result.stdout == ""
+
+
+def test_ingest_and_events_load_hand_over_to_prefect_or_defer(lake: Lake, monkeypatch) -> None:
+    """With notify, the events go to `POST /api/events` (a local HTTP server standing in for
+    Prefect); a server that refuses them leaves the data recorded and says the event waits."""
+    from podium.settings import get_settings
+    from tests.podium.review.httpfakes import http_server
+
+    answers = {"status": 200}
+    with http_server(lambda *a: (answers["status"], [])) as prefect:
+        monkeypatch.setenv("PODIUM_PREFECT__API_URL", f"{prefect.url}/api")
+        monkeypatch.setenv("PODIUM_PREFECT__EVENT_RETRIES", "0")
+        get_settings.cache_clear()
+        ingested = invoke("ingest", str(SAMPLE / "talks.json"))
+        assert ingested.exit_code == 0, ingested.output
+        assert "48 talks handed to enrichment" in ingested.output
+        (posted,) = prefect.requests[-1].json()
+        assert posted["event"] == "podium.talk.ingested" and posted["payload"]["count"] == 48
+
+        answers["status"] = 503
+        loaded = invoke("events", "load", str(SAMPLE / "events.json"))
+        assert loaded.exit_code == 0, loaded.output
+        assert "event deferred" in loaded.output and "HTTP 503" in loaded.output
+        assert prefect.requests[-1].json()[0]["event"] == "podium.event.updated"
+    get_settings.cache_clear()
+    assert len(lake.read("events")) == len(json.loads((SAMPLE / "events.json").read_text()))
