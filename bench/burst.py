@@ -14,7 +14,17 @@ a quiet system, one talk at a time (`--quiet` talks, each waited for to the end)
 each p50/p95/max. The clock starts BEFORE a request is sent. Also: flow runs created per
 deployment, and model loads (at executor start, and on the hot path, i.e. inside runs).
 
+Where a quiet talk's seconds go, from the Prefect API: post -> the warm run created by the
+trigger, -> its start (executor pickup and claim), -> its first `tag-talks` task (resources,
+ledger claim, history), the tagging task itself, -> the run's end (covers, record, artifacts).
+
+`--hot-path N` first compares, in process and side by side, what one warm run pays before its
+tags on a lake of N tagged pyvideo talks: the previous path (`load_history` every run, so a new
+history and a fresh calibration each time) against the warm history (a snapshot refreshed by
+what changed, calibration warmed before the run).
+
     .venv/bin/python bench/burst.py --talks 200 --clients 8 --quiet 3
+    .venv/bin/python bench/burst.py --hot-path 1000 --talks 0 --quiet 0
 """
 
 from __future__ import annotations
@@ -129,6 +139,98 @@ def _finished_runs(api_url: str, deployment: str) -> list[tuple[datetime, dateti
     )
 
 
+def _api(api_url: str, path: str, body: dict) -> list[dict]:
+    return httpx.post(f"{api_url}{path}", json=body, timeout=60).json()
+
+
+def warm_timeline(api_url: str, sent: datetime) -> dict[str, float] | None:
+    """Seconds of each hop for the first warm run after `sent` that tagged something."""
+    deployments = _api(api_url, "/deployments/filter", {})
+    ids = [d["id"] for d in deployments if d["name"] == "enrich-warm"]
+    runs = _api(api_url, "/flow_runs/filter",
+                {"flow_runs": {"deployment_id": {"any_": ids}}, "limit": 200})  # fmt: skip
+    runs = sorted(
+        (r for r in runs if datetime.fromisoformat(r["created"]) >= sent and r.get("end_time")),
+        key=lambda r: r["created"],
+    )
+    for run in runs:
+        tasks = _api(api_url, "/task_runs/filter",
+                     {"task_runs": {"flow_run_id": {"any_": [run["id"]]}}})  # fmt: skip
+        tags = sorted(
+            (t for t in tasks if t["name"].startswith("tag-talks") and t.get("end_time")),
+            key=lambda t: t["start_time"],
+        )
+        if not tags:
+            continue
+        at = {
+            "created": datetime.fromisoformat(run["created"]),
+            "started": datetime.fromisoformat(run["start_time"]),
+            "tag_start": datetime.fromisoformat(tags[0]["start_time"]),
+            "tag_end": datetime.fromisoformat(tags[0]["end_time"]),
+            "ended": datetime.fromisoformat(run["end_time"]),
+        }
+        return {
+            "post->run created": (at["created"] - sent).total_seconds(),
+            "created->started": (at["started"] - at["created"]).total_seconds(),
+            "started->tag task": (at["tag_start"] - at["started"]).total_seconds(),
+            "tag task": (at["tag_end"] - at["tag_start"]).total_seconds(),
+            "tag task->run end": (at["ended"] - at["tag_end"]).total_seconds(),
+        }
+    return None
+
+
+def hot_path(n: int, rounds: int = 3) -> None:
+    """One warm run's work before its tags, previous path vs warm history, in one process."""
+    from podium import enrichment, warm_models
+    from podium.ingest import record_talks
+    from podium.models import Talk
+    from podium.tagging import load_history
+    from podium.vocabulary import load_vocabulary
+
+    def _tagged(lake: Lake) -> None:  # every open tagging claim done, as a run records it
+        while work := enrichment.claim(
+            lake=lake, stage="tags", limit=500, max_attempts=3, lease_seconds=60
+        ):
+            enrichment.record(lake=lake, claim=work, done=work.talks, errors={}, max_attempts=3)
+
+    home = Path(tempfile.mkdtemp(prefix="podium-hot-"))
+    settings = Settings(home=home, lake={"url": str(home / "lake")})
+    lake = Lake.from_settings(settings)
+    load_directory(lake=lake)
+    rows = make_talks(n + rounds, prefix="hot")
+    record_talks(lake=lake, talks=[Talk.model_validate(r) for r in rows[:n]])
+    _tagged(lake)
+    tagger, _ = warm_models.tagger(settings)
+    vocabulary = load_vocabulary(lake=lake)
+    load_history(lake=lake, encoder=tagger.encoder)  # fills the embedding cache: both read it
+    started = time.perf_counter()
+    warm_models.refresh_history(settings)  # what the executor does at start
+    print(f"\nhot path, in process, {n} tagged talks in the lake (load avg "
+          f"{os.getloadavg()[0]:.1f}); executor start: history + calibration "
+          f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+    print(f"  {'round':6s} {'previous: history':>18s} {'+ tag 1':>8s} "
+          f"{'warm: history':>14s} {'+ tag 1':>8s}")  # fmt: skip
+    for i, row in enumerate(rows[n:]):
+        talk = Talk.model_validate(row)
+        record_talks(lake=lake, talks=[talk])  # a submission: pending, then tagged
+        t0 = time.perf_counter()
+        history = load_history(lake=lake, encoder=tagger.encoder, exclude_talk_ids={talk.talk_id})
+        t1 = time.perf_counter()
+        tagger.tag([talk], vocabulary=vocabulary, history=history)
+        t2 = time.perf_counter()
+        warm = warm_models.history(settings, tagger.encoder).current({talk.talk_id})
+        t3 = time.perf_counter()
+        tagger.tag([talk], vocabulary=vocabulary, history=warm)
+        t4 = time.perf_counter()
+        print(f"  {i + 1:<6d} {t1 - t0:18.2f} {t2 - t1:8.2f} {t3 - t2:14.3f} {t4 - t3:8.2f}  "
+              f"ratio {(t2 - t0) / (t4 - t2):.0f}x")  # fmt: skip
+        _tagged(lake)
+        stats = warm_models.refresh_history(settings)  # between runs, off the hot path
+        print(f"         between runs (in the background): refresh {stats.seconds:.1f} s "
+              f"({stats.reread} re-read, {stats.embedded} embedded; calibration "
+              f"{stats.steps.get('warm', 0):.1f} s)")  # fmt: skip
+
+
 def first_end_after(runs: list[tuple[datetime, datetime]], moment: datetime) -> datetime | None:
     ends = [end for start, end in runs if start >= moment]
     return min(ends) if ends else None
@@ -233,7 +335,14 @@ def main() -> None:
     parser.add_argument(
         "--follow", type=float, default=600, help="seconds more for counts and recommendations"
     )
+    parser.add_argument(
+        "--hot-path", type=int, default=0, help="first compare one run's pre-tag work, N talks"
+    )
     args = parser.parse_args()
+    if args.hot_path:
+        hot_path(args.hot_path)
+    if not args.talks and not args.quiet:
+        return
 
     home = Path(tempfile.mkdtemp(prefix="podium-burst-"))
     settings = Settings(
@@ -251,13 +360,19 @@ def main() -> None:
         print(f"• stack up in {time.monotonic() - started:.0f} s; warm executor ready after "
               f"{wait_warm(stack.api_url, 600):.0f} s more")  # fmt: skip
         run = Run(stack, lake)
-        quiet = []
+        quiet, hops = [], []
         for talk in make_talks(args.quiet, prefix="quiet"):
             time.sleep(15)  # let the previous talk's follow-up runs settle: a quiet system
             run.post(talk)
             quiet.append(run.wait([talk["talk_id"]], args.timeout, args.follow))
+            hops.append(warm_timeline(stack.api_url, run.sent[talk["talk_id"]]))
         if quiet:
             report("one talk, quiet system", pd.concat(quiet, ignore_index=True))
+            known = [h for h in hops if h]
+            if known:
+                report("where a quiet talk's seconds go (its warm run)", pd.DataFrame(known))
+        if not args.talks:
+            return
 
         talks = make_talks(args.talks)
         time.sleep(15)

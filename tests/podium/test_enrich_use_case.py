@@ -204,3 +204,19 @@ def test_a_batch_slower_than_its_lease_keeps_its_claim(settings, lake, tagger_an
     assert sorted(report.tagged) == sorted(t.talk_id for t in talks)
     state = lake.read("enrichment_state")
     assert set(state.attempts) == {1}
+
+
+def test_on_tagged_hears_each_pass_before_its_covers_are_drawn(settings, lake, tagger_and_history):
+    talks = sample_talks(5)
+    record_talks(lake=lake, talks=talks)
+    settings.enrich.batch_size = 2
+    heard: list[tuple[list[str], int]] = []
+
+    def on_tagged(ids: list[str]) -> None:
+        images = lake.read("talk_images")
+        heard.append((sorted(ids), len(images)))
+
+    report = enrich_pending(resources(settings, lake, tagger_and_history), on_tagged=on_tagged)
+    # One call for the pass, with every talk it tagged, while no cover existed yet.
+    assert heard == [(sorted(t.talk_id for t in talks), 0)]
+    assert len(report.covered) == 5
