@@ -1,14 +1,20 @@
-"""Tagging benchmark: tag every pyvideo talk end to end, the settings that matter, and the
-original approach side by side.
+"""Tagging benchmark: where the time goes, the encoder's fast paths side by side, their F1.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/tagging.py [--data ../shared/data/pyvideo]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/tagging.py [--limit 2000] [--skip sweep,f1,orig]
 
 Prints:
-  1. End to end: all talks of talks.jsonl.gz tagged (history embedded, calibrated, tags
-     written to a Delta lake in a temp folder): talks/s and peak memory (max RSS).
-  2. Effects of bf16 autocast, length-sorted batches and the token limit: throughput on a
-     subset, and event-disjoint 5-fold F1 on tagging-eval.json per setting.
-  3. The original approach (transformers zero-shot pipeline, a bart-large-mnli-sized model
+  1. End to end, for each of `--e2e` encoder variants in turn on the same talks: every talk of
+     talks.jsonl.gz tagged (history embedded, calibrated, tags written to a Delta lake in a
+     temp folder), talks/s, and the split of the time: tokenisation, encoder forward pass,
+     lake writes (embedding cache and tags), the rest (scoring, calibration, history).
+  2. The encoder alone on `--subset` talk texts, every variant (runtime, precision, batch
+     size, threads, token limit, length sorting) measured in interleaved rounds so that load
+     changes hit all of them alike; texts/s and CPU-normalised texts/s, and the cosine of each
+     variant's vectors with the torch fp32 ones.
+  3. F1 of each variant that changes the vectors: the shipping tagger on the outer folds of
+     the series-disjoint 5-fold split of tagging-eval.json (the nested evaluation's outer
+     folds), per fold and pooled, side by side with torch fp32.
+  4. The original approach (transformers zero-shot pipeline, a bart-large-mnli-sized model
      with random weights, one call per talk, 25 labels softmaxed) against Podium's tagger on
      the same talks, their ratio, and how time per talk grows from 25 to 200 labels.
 
@@ -21,13 +27,31 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+# name -> TaggingSettings overrides; "bf16" is the default before docs/tagging-throughput.md.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "fp32": {"precision": "fp32"},
+    "fp32-unsorted": {"precision": "fp32", "sort_by_length": False},
+    "bf16": {"precision": "bf16"},
+    "int8": {"precision": "int8"},
+    "onnx-fp32": {"runtime": "onnx", "precision": "fp32"},
+    "onnx-int8": {"runtime": "onnx", "precision": "int8"},
+    "onnx-int8-b16": {"runtime": "onnx", "precision": "int8", "batch_size": 16},
+    "onnx-int8-b32": {"runtime": "onnx", "precision": "int8", "batch_size": 32},
+    "onnx-int8-b128": {"runtime": "onnx", "precision": "int8", "batch_size": 128},
+    "onnx-int8-1thread": {"runtime": "onnx", "precision": "int8", "threads": 1},
+    "onnx-int8-len96": {"runtime": "onnx", "precision": "int8", "max_length": 96},
+    "onnx-int8-len64": {"runtime": "onnx", "precision": "int8", "max_length": 64},
+}
 
 
 @dataclass
@@ -54,9 +78,54 @@ def load() -> str:
     return f"load avg {os.getloadavg()[0]:.1f}"
 
 
-def rate(n: int, clock: Clock, threads: int) -> str:
+def rate(n: int, clock: Clock, threads: int, unit: str = "talks/s") -> str:
     cpu_rate = n / max(clock.cpu / threads, 1e-9)
-    return f"{n / clock.wall:.1f} talks/s (CPU-normalised {cpu_rate:.1f}; {load()})"
+    return f"{n / clock.wall:.1f} {unit} (CPU-normalised {cpu_rate:.1f}; {load()})"
+
+
+def timed_lake(folder: str) -> Any:
+    """A Lake that sums the wall time of its writes (outermost call only)."""
+    from podium.lake import Lake
+
+    class TimedLake(Lake):
+        write_s = 0.0
+        _depth = 0
+
+        def _timed(self, method: str, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            self._depth += 1
+            try:
+                return getattr(super(), method)(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.write_s += time.perf_counter() - started
+
+        def append(self, *a: Any, **k: Any) -> Any:
+            return self._timed("append", *a, **k)
+
+        def overwrite(self, *a: Any, **k: Any) -> Any:
+            return self._timed("overwrite", *a, **k)
+
+        def replace_where(self, *a: Any, **k: Any) -> Any:
+            return self._timed("replace_where", *a, **k)
+
+        def upsert(self, *a: Any, **k: Any) -> Any:
+            return self._timed("upsert", *a, **k)
+
+        def update_matched(self, *a: Any, **k: Any) -> Any:
+            return self._timed("update_matched", *a, **k)
+
+        def delete(self, *a: Any, **k: Any) -> Any:
+            return self._timed("delete", *a, **k)
+
+    return TimedLake(folder)
+
+
+def settings_of(name: str, **extra: Any) -> Any:
+    from podium.tagging import TaggingSettings
+
+    return TaggingSettings(**{**VARIANTS[name], **extra})
 
 
 def main() -> None:
@@ -67,7 +136,17 @@ def main() -> None:
         default=Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo",
     )
     parser.add_argument("--limit", type=int, default=None, help="Talks to tag end to end.")
-    parser.add_argument("--subset", type=int, default=1000, help="Talks for the settings sweep.")
+    parser.add_argument(
+        "--e2e", default="bf16,onnx-int8", help="Comma list of variants run end to end."
+    )
+    parser.add_argument("--subset", type=int, default=1000, help="Texts for the encoder sweep.")
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds of the sweep.")
+    parser.add_argument(
+        "--sweep", default=",".join(VARIANTS), help="Comma list of variants in the sweep."
+    )
+    parser.add_argument(
+        "--f1", default="fp32,bf16,int8,onnx-fp32,onnx-int8", help="Variants whose F1 is measured."
+    )
     parser.add_argument(
         "--orig-talks",
         type=int,
@@ -80,23 +159,26 @@ def main() -> None:
         default=2,
         help="Talks for the original approach's 25 -> 200 label growth.",
     )
-    parser.add_argument("--skip", default="", help="Comma list of parts to skip: e2e,sweep,orig")
+    parser.add_argument("--skip", default="", help="Comma list of parts to skip: e2e,sweep,f1,orig")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
+    import numpy as np
     import torch
 
+    from bench.pyvideo import load_talks
     from podium.embedding_cache import EmbeddingCache
     from podium.lake import Lake
     from podium.models import TagDefinition, Vocabulary
     from podium.tagging import TaggingSettings, build_history, build_tagger
-    from podium.tagging.evaluate import evaluate_folds, history_from_labelled, load_labelled
+    from podium.tagging.evaluate import history_from_labelled, load_labelled
+    from podium.tagging.history import talk_texts
     from podium.talk_tags import write_tags
 
     threads = torch.get_num_threads()
     eval_data = load_labelled(args.data / "tagging-eval.json")
     vocabulary = eval_data.vocabulary
-    raw = load_labelled(args.data / "talks.jsonl.gz", vocabulary=vocabulary)
+    raw = load_talks(args.data / "talks.jsonl.gz", vocabulary=vocabulary)
     talks = [
         t.model_copy(update={"tags": [x for x in own if len(x) <= 80][:20]})
         for t, own in zip(raw.talks, raw.own_tags, strict=True)
@@ -105,84 +187,160 @@ def main() -> None:
 
     # ---- 1. end to end ----------------------------------------------------------------------
     if "e2e" not in skip:
-        settings = TaggingSettings()
-        with tempfile.TemporaryDirectory() as folder:
-            lake = Lake(folder)
-            with Clock() as loading:
-                tagger = build_tagger(settings, device="cpu")
-            tagger.cache = EmbeddingCache(lake)
-            with Clock() as total:
-                # History: talks whose speakers' tags map onto the vocabulary.
-                tagged = [i for i, g in enumerate(raw.gold[: len(talks)]) if g]
-                history = build_history(
-                    [raw.talks[i] for i in tagged],
-                    encoder=tagger.encoder,
-                    labels=[raw.own_tags[i] for i in tagged],
-                    groups=[raw.events[i] for i in tagged],
-                    cache=tagger.cache,
-                )
-                tagger.calibration(vocabulary=vocabulary, history=history)
-                written = 0
-                for start in range(0, len(talks), 2048):
-                    batch = talks[start : start + 2048]
-                    assignments = tagger.tag(batch, vocabulary=vocabulary, history=history)
-                    written += write_tags(
-                        lake=lake, talk_ids=[t.talk_id for t in batch], assignments=assignments
+        print(f"\n[1] end to end, {len(talks)} talks, each variant in turn:", flush=True)
+        rows_out = []
+        for name in filter(None, args.e2e.split(",")):
+            with tempfile.TemporaryDirectory() as folder:
+                lake = timed_lake(folder)
+                with Clock() as loading:
+                    tagger = build_tagger(settings_of(name), device="cpu")
+                tagger.cache = EmbeddingCache(lake)
+                stats = tagger.encoder.stats
+                tagger.tag(talks[:16], vocabulary=vocabulary)  # warm-up (no history, no lake)
+                stats.reset()
+                with Clock() as total:
+                    # History: talks whose speakers' tags map onto the vocabulary.
+                    tagged = [i for i, g in enumerate(raw.gold[: len(talks)]) if g]
+                    history = build_history(
+                        [talks[i] for i in tagged],
+                        encoder=tagger.encoder,
+                        labels=[raw.own_tags[i] for i in tagged],
+                        groups=[raw.events[i] for i in tagged],
+                        cache=tagger.cache,
                     )
-            rows = lake.read("talk_tags", columns=["source"])
-            print(
-                f"\n[1] end to end ({tagger.model_version}; bf16={tagger.encoder.bf16}):\n"
-                f"    {len(talks)} talks tagged and written in {total.wall:.1f}s: "
-                f"{rate(len(talks), total, threads)}\n"
-                f"    model load {loading.wall:.1f}s (once per run, not included); "
-                f"history {len(history)} tagged talks; {written} tag rows "
-                f"({(rows.source == 'model').sum()} model, {(rows.source == 'speaker').sum()} "
-                f"speaker)\n    peak memory (max RSS) {peak_rss_gb():.2f} GB"
-            )
-            del tagger, history
+                    tagger.calibration(vocabulary=vocabulary, history=history)
+                    written = 0
+                    for start in range(0, len(talks), 2048):
+                        batch = talks[start : start + 2048]
+                        assignments = tagger.tag(batch, vocabulary=vocabulary, history=history)
+                        written += write_tags(
+                            lake=lake, talk_ids=[t.talk_id for t in batch], assignments=assignments
+                        )
+                rows = Lake(folder).read("talk_tags", columns=["source"])
+                rest = total.wall - stats.tokenise_s - stats.forward_s - lake.write_s
+                split = {
+                    "tokenise": stats.tokenise_s,
+                    "encoder": stats.forward_s,
+                    "lake writes": lake.write_s,
+                    "rest": rest,
+                }
+                shares = ", ".join(f"{k} {v:.1f}s ({v / total.wall:.0%})" for k, v in split.items())
+                print(
+                    f"    {name:10s} {len(talks)} talks in {total.wall:.1f}s: "
+                    f"{rate(len(talks), total, threads)}\n"
+                    f"      split: {shares}\n"
+                    f"      {stats.texts} texts encoded ({stats.tokens} tokens, "
+                    f"{stats.padded / max(stats.tokens, 1):.2f}x with padding); "
+                    f"history {len(history)} talks; {written} tag rows "
+                    f"({(rows.source == 'model').sum()} model, "
+                    f"{(rows.source == 'speaker').sum()} speaker); model load "
+                    f"{loading.wall:.1f}s (not included)",
+                    flush=True,
+                )
+                rows_out.append((name, len(talks) / total.wall, total))
+                del tagger, history
+        if len(rows_out) > 1:
+            base = rows_out[0]
+            for name, value, _ in rows_out[1:]:
+                print(f"    {name} / {base[0]}: {value / base[1]:.2f}x talks/s")
+        print(f"    peak memory (max RSS) {peak_rss_gb():.2f} GB")
 
-    # ---- 2. settings that matter ------------------------------------------------------------
+    # ---- 2. the encoder's variants ----------------------------------------------------------
     if "sweep" not in skip:
         subset = talks[: args.subset]
-        configs = [
-            ("fp32, 256 tokens, unsorted", "fp32", 256, False),
-            ("fp32, 256 tokens, sorted", "fp32", 256, True),
-            ("bf16, 256 tokens, sorted", "bf16", 256, True),
-            ("bf16, 128 tokens, unsorted", "bf16", 128, False),
-            ("bf16, 128 tokens, sorted (default)", "bf16", 128, True),
-            ("bf16, 64 tokens, sorted", "bf16", 64, True),
-        ]
+        names = [n for n in args.sweep.split(",") if n]
         print(
-            f"\n[2] settings on {len(subset)} talks (embedding + scoring, no history), and "
-            f"event-disjoint 5-fold on tagging-eval.json ({len(eval_data.talks)} talks):"
+            f"\n[2] encoder alone on {len(subset)} talk texts, {args.rounds} interleaved "
+            f"rounds (best round shown, then the median):",
+            flush=True,
         )
-        f1s: dict[str, float] = {}
-        F1_CONFIGS = {
-            "fp32, 256 tokens, sorted",
-            "bf16, 256 tokens, sorted",
-            "bf16, 128 tokens, sorted (default)",
-        }
-        for name, precision, length, sort in configs:
-            settings = TaggingSettings(precision=precision, max_length=length)
-            tagger = build_tagger(settings, device="cpu")
-            tagger.encoder.sort_by_length = sort
-            tagger.score(subset[:32], vocabulary=vocabulary)  # warm-up
-            with Clock() as clock:
-                tagger.score(subset, vocabulary=vocabulary)
-            line = f"    {name:36s} {rate(len(subset), clock, threads)}"
-            if name in F1_CONFIGS:
-                report = evaluate_folds(tagger, eval_data, folds=5)
-                f1s[name] = report.micro_f1
-                line += f"  micro F1 {report.micro_f1:.3f} P@1 {report.precision_at_1:.3f}"
+        encoders = {n: build_tagger(settings_of(n), device="cpu").encoder for n in names}
+        texts = {n: talk_texts(subset, encoder=e) for n, e in encoders.items()}
+        for n, e in encoders.items():
+            e.encode(texts[n][:32])  # warm-up
+        clocks: dict[str, list[Clock]] = {n: [] for n in names}
+        vectors: dict[str, np.ndarray] = {}
+        for _ in range(args.rounds):
+            for n in names:
+                with Clock() as clock:
+                    vectors[n] = encoders[n].encode(texts[n])
+                clocks[n].append(clock)
+        reference = vectors.get("fp32")
+        for n in names:
+            best = min(clocks[n], key=lambda c: c.wall)
+            median = statistics.median(c.wall for c in clocks[n])
+            line = (
+                f"    {n:18s} {rate(len(subset), best, threads, 'texts/s')}, median "
+                f"{len(subset) / median:.1f}/s"
+            )
+            if reference is not None and vectors[n].shape == reference.shape:
+                cosines = (vectors[n] * reference).sum(axis=1)
+                line += f"; cosine with fp32 mean {cosines.mean():.4f} min {cosines.min():.4f}"
             print(line, flush=True)
-        reference = f1s["fp32, 256 tokens, sorted"]
-        default = f1s["bf16, 128 tokens, sorted (default)"]
-        print(
-            f"    default vs full precision, full length: F1 {default:.3f} vs "
-            f"{reference:.3f} (difference {default - reference:+.3f})"
-        )
+        del encoders
 
-    # ---- 3. the original approach -----------------------------------------------------------
+    # ---- 3. F1 of the variants that change the vectors --------------------------------------
+    if "f1" not in skip:
+        from podium.tagging.evaluate import metrics
+        from podium.tagging.nested import Encoded, _Problem, _run
+        from podium.tagging.series import group_folds
+
+        problem = _Problem.of(eval_data)
+        fold_of = group_folds(problem.series, 5)
+        positions = np.arange(len(problem.talks))
+        print(
+            f"\n[3] F1 on the outer folds (series-disjoint 5-fold of tagging-eval.json, "
+            f"{len(problem.talks)} talks; default tagger settings), per variant:",
+            flush=True,
+        )
+        summary: dict[str, tuple[float, float, float, list[float]]] = {}
+        reference_vectors = None
+        for name in filter(None, args.f1.split(",")):
+            tagger = build_tagger(settings_of(name), device="cpu")
+            vectors = tagger.encoder.encode(talk_texts(eval_data.talks, encoder=tagger.encoder))
+            encoded = Encoded(tagger, vectors)
+            per_fold: list[float] = []
+            scores = np.zeros((len(positions), problem.truth.shape[1]), dtype=np.float32)
+            predicted = np.zeros_like(scores)
+            for fold in np.unique(fold_of):
+                test = positions[fold_of == fold]
+                s, p = _run(tagger, problem, encoded, positions[fold_of != fold], test)
+                scores[test], predicted[test] = s, p
+                names_ = vocabulary.names
+                per_fold.append(metrics(s, p, problem.truth[test], names_)["micro_f1"])
+            pooled = metrics(scores, predicted, problem.truth, vocabulary.names)
+            summary[name] = (
+                pooled["micro_f1"],
+                float(np.mean(per_fold)),
+                float(np.std(per_fold, ddof=1)),
+                per_fold,
+            )
+            cosine = ""
+            if reference_vectors is None:
+                reference_vectors = vectors
+            else:
+                agree = (vectors * reference_vectors).sum(axis=1)
+                first_name = args.f1.split(",")[0]
+                cosine = f"; cosine with {first_name} {agree.mean():.4f} min {agree.min():.4f}"
+            print(
+                f"    {name:10s} pooled micro F1 {pooled['micro_f1']:.4f}, P@1 "
+                f"{pooled['precision_at_1']:.3f}; per fold {np.mean(per_fold):.4f} +- "
+                f"{np.std(per_fold, ddof=1):.4f} ({' '.join(f'{x:.3f}' for x in per_fold)})"
+                f"{cosine}",
+                flush=True,
+            )
+        first = next(iter(summary))
+        for name, (pooled_f1, mean_f1, _, folds) in summary.items():
+            if name == first:
+                continue
+            diffs = " ".join(f"{d:+.3f}" for d in np.asarray(folds) - summary[first][3])
+            print(
+                f"    {name} - {first}: pooled {pooled_f1 - summary[first][0]:+.4f}, mean "
+                f"{mean_f1 - summary[first][1]:+.4f} (per fold {diffs};"
+                f" fold spread {summary[first][2]:.4f})"
+            )
+
+    # ---- 4. the original approach -----------------------------------------------------------
     if "orig" not in skip:
         from transformers import (
             BartConfig,
@@ -202,7 +360,7 @@ def main() -> None:
                 *[TagDefinition(name=f"topic number {i}") for i in range(200 - len(names))],
             ]
         )
-        print(f"\n[3] original approach vs Podium on the same {len(same)} talks:")
+        print(f"\n[4] original approach vs Podium on the same {len(same)} talks:")
         with Clock() as building:
             from tokenizers import ByteLevelBPETokenizer, processors
 

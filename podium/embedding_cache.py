@@ -44,14 +44,20 @@ def text_key(text: str) -> str:
 def encoder_identity(encoder: Any) -> str:
     """A stable name of everything that changes an encoder's vectors.
 
-    Uses `model_version`, and `max_length` and `bf16` where the encoder has them (a
-    `podium.embeddings.Encoder` does; test fakes may not).
+    Uses `model_version`, and `max_length`, `bf16` and `variant` where the encoder has them (a
+    `podium.embeddings.Encoder` does; test fakes may not). int8 and onnx encoders compute
+    slightly different vectors, so their variant names them apart; torch fp32 and bf16 keep
+    the names they always had, so their cached rows stay valid.
     """
     raw = str(encoder.model_version)
     max_length = getattr(encoder, "max_length", None)
     if max_length:
         raw += f"-len{max_length}"
-    raw += "-bf16" if getattr(encoder, "bf16", False) else "-fp32"
+    variant = getattr(encoder, "variant", None)
+    if variant and variant not in ("fp32", "bf16"):
+        raw += f"-{variant}"
+    else:
+        raw += "-bf16" if getattr(encoder, "bf16", False) else "-fp32"
     return re.sub(r"[^A-Za-z0-9_.@-]+", "_", raw)
 
 

@@ -29,7 +29,7 @@ __all__ = [
 def use_bf16(precision: str, device: str) -> bool:
     """Whether to run the encoder under bf16 autocast for a `precision` setting."""
     if precision != "auto":
-        return precision == "bf16"
+        return precision == "bf16"  # fp32 and int8 run without autocast
     if device.startswith("cuda"):
         return True
     try:
@@ -59,8 +59,13 @@ def build_tagger(
             settings.embedding_model,
             device=device,
             max_length=settings.max_length,
-            bf16=use_bf16(settings.precision, device),
+            bf16=settings.runtime == "torch" and use_bf16(settings.precision, device),
             batch_size=settings.batch_size,
+            int8=settings.precision == "int8",
+            runtime=settings.runtime,
+            threads=settings.threads,
+            sort_by_length=settings.sort_by_length,
+            onnx_cache_dir=settings.onnx_cache_dir or None,
         )
     nli = None
     if settings.backend == "nli":

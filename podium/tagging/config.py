@@ -36,10 +36,33 @@ class TaggingSettings(BaseModel):
         description="Token limit per talk text (title always kept, description cut at a "
         "sentence). Measured on pyvideo: 128 tokens is ~1.6x faster than 256 with no F1 loss.",
     )
-    precision: Literal["auto", "fp32", "bf16"] = Field(
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         default="auto",
-        description="Encoder arithmetic: `bf16` autocast, `fp32`, or `auto` (bf16 on CUDA and "
-        "on CPUs with AMX or AVX-512 bf16, else fp32).",
+        description="Encoder arithmetic: `bf16` autocast, `fp32`, `int8` (dynamic quantisation "
+        "of the Linear layers/MatMuls, per-channel weight scales; CPU only), or `auto` (bf16 "
+        "on CUDA and on CPUs with AMX or AVX-512 bf16, else fp32; on the onnx runtime fp32).",
+    )
+    runtime: Literal["torch", "onnx"] = Field(
+        default="torch",
+        description="Encoder forward pass: `torch`, or `onnx` (ONNX Runtime on the CPU; the "
+        "model is exported once per weights digest into `onnx_cache_dir`). Figures in "
+        "docs/tagging-throughput.md.",
+    )
+    threads: int = Field(
+        default=0,
+        ge=0,
+        description="Intra-op threads of the encoder's forward pass; 0 keeps the library "
+        "default (one per core). On the torch runtime this sets torch's process-wide count.",
+    )
+    sort_by_length: bool = Field(
+        default=True,
+        description="Batch texts of similar token count together, so a batch pads only to its "
+        "longest text (off only to measure what it saves).",
+    )
+    onnx_cache_dir: str = Field(
+        default="",
+        description="Folder of exported ONNX encoders (runtime=onnx); empty means "
+        "`$XDG_CACHE_HOME/podium/onnx` (`~/.cache/podium/onnx`).",
     )
     knn_k: int = Field(
         default=25, gt=0, description="Neighbours among already-tagged talks scored per talk."
@@ -168,6 +191,12 @@ class TaggingSettings(BaseModel):
     nli_max_length: int = Field(
         default=256, ge=16, description="Token limit of the NLI premise (the talk text)."
     )
+
+    @model_validator(mode="after")
+    def _encoder_options(self) -> "TaggingSettings":
+        if self.runtime == "onnx" and self.precision == "bf16":
+            raise ValueError("precision 'bf16' is for the torch runtime; onnx takes fp32/int8")
+        return self
 
     @model_validator(mode="after")
     def _some_weight(self) -> "TaggingSettings":

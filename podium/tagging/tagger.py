@@ -71,9 +71,11 @@ class Tagger:
     def model_version(self) -> str:
         """Identity of everything that decides a model tag (recorded on each assignment)."""
         s = self.settings
+        # int8/onnx vectors differ slightly from fp32/bf16 ones (which were never named)
+        variant = str(getattr(self.encoder, "variant", "fp32"))
         base = (
             f"podium-tagger/{TAGGER_REVISION} {self.encoder.model_version}"
-            f" len{self.encoder.max_length}"
+            f" len{self.encoder.max_length}{'' if variant in ('fp32', 'bf16') else ' ' + variant}"
             f" label{s.label_weight:g}@{s.label_temperature:g} proto{s.prototype_weight:g}"
             f" knn{s.knn_weight:g}x{s.knn_k}@{s.knn_temperature:g}"
         )
