@@ -15,7 +15,6 @@ import struct
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -66,49 +65,52 @@ def card_background(style: CardStyle, hues: list[float], rng: random.Random) -> 
     # Dark enough for white text.
     first = _rgb(hues[0], 0.20, 0.55)
     second = _rgb(hues[1] if len(hues) > 1 else hues[0] + 0.07, 0.30, 0.50)
-    image = _gradient_image(style.width, style.height, first, second).copy()
+    image = _gradient_image(style.width, style.height, first, second)
     # Soft discs on the right, placed by the talk's seed: a family look, each card its own.
-    # Each is pasted through a disc-shaped mask of opacity 46/255 (Pillow's blended ellipse
-    # and a full-size overlay are both several times slower).
+    # Pillow's blended ellipse (opacity 46/255) touches only the pixels inside each disc:
+    # three times faster than pasting the colour through a disc-shaped mask.
+    draw = ImageDraw.Draw(image, "RGBA")
     for i in range(3):
         hue = hues[i % len(hues)]
         radius = style.px(rng.uniform(120, 260))
         cx = round(style.width * rng.uniform(0.72, 1.02))
         cy = round(style.height * rng.uniform(-0.1, 1.1))
-        image.paste(_rgb(hue, 0.55, 0.60), (cx - radius, cy - radius), _disc(radius))
+        box = (cx - radius, cy - radius, cx + radius, cy + radius)
+        draw.ellipse(box, fill=(*_rgb(hue, 0.55, 0.60), 46))
     return image
 
 
-@lru_cache(maxsize=512)
-def _disc(radius: int) -> Image.Image:
-    mask = Image.new("L", (2 * radius + 1, 2 * radius + 1), 0)
-    ImageDraw.Draw(mask).ellipse((0, 0, 2 * radius, 2 * radius), fill=46)
-    return mask
-
-
-# Gradients by (size, colours). Cards share colours whenever their top two tags match (the
-# tagger draws from a small vocabulary), and a copy costs a fraction of drawing one. Sixteen
-# 1200x630 gradients hold 48 MB.
+# Gradients by (size, colours), kept once a pair of colours comes back: cards share colours
+# whenever their top two tags match (the tagger draws from a small vocabulary), and a copy
+# costs a third of drawing one. A pair seen once is not copied into the cache (most pairs of
+# free-form tags never return). Sixteen 1200x630 gradients hold 48 MB.
 _GRADIENTS: OrderedDict[tuple[int, int, tuple[int, ...], tuple[int, ...]], Image.Image]
 _GRADIENTS = OrderedDict()
+_SEEN: OrderedDict[tuple[int, int, tuple[int, ...], tuple[int, ...]], None] = OrderedDict()
 _GRADIENT_CACHE = 16
 
 
 def _gradient_image(
     width: int, height: int, first: tuple[int, int, int], second: tuple[int, int, int]
 ) -> Image.Image:
+    """A fresh (writable) gradient image for a card."""
     key = (width, height, first, second)
-    image = _GRADIENTS.get(key)
-    if image is not None:
+    cached = _GRADIENTS.get(key)
+    if cached is not None:
         _GRADIENTS.move_to_end(key)
-        return image
+        return cached.copy()
     pixels = _gradient(
         width, height, np.array(first, dtype=np.float32), np.array(second, dtype=np.float32)
     )
     image = Image.fromarray(pixels, "RGB")
-    _GRADIENTS[key] = image
-    if len(_GRADIENTS) > _GRADIENT_CACHE:
-        _GRADIENTS.popitem(last=False)
+    if key in _SEEN:
+        _GRADIENTS[key] = image.copy()
+        if len(_GRADIENTS) > _GRADIENT_CACHE:
+            _GRADIENTS.popitem(last=False)
+    else:
+        _SEEN[key] = None
+        if len(_SEEN) > 4096:
+            _SEEN.popitem(last=False)
     return image
 
 
@@ -378,6 +380,42 @@ class CardBackend(ImageBackend):
             )
         return self._typesetters[language]
 
+    def _draw(self, talk: Talk, tags: list[str], seed: int | None) -> tuple[Image.Image, int]:
+        seed = talk_seed(talk.talk_id, seed_base=self.seed_base) if seed is None else seed
+        image = render_card(
+            talk, tags=tags, typesetter=self.typesetter(talk.language), seed=seed, style=self.style
+        )
+        return image, seed
+
+    def _encode(self, image: Image.Image) -> bytes:
+        return encode_card(image, format=self.format, quality=self.quality)
+
+    def _cover(
+        self,
+        talk: Talk,
+        size: tuple[int, int],
+        data: bytes,
+        *,
+        seed: int,
+        prompt: str = "",
+        negative_prompt: str = "",
+        flagged: bool = False,
+    ) -> CoverImage:
+        return CoverImage(
+            talk_id=talk.talk_id,
+            content_hash=talk.content_hash,
+            data=data,
+            media_type=MEDIA_TYPES[self.format],
+            backend=self.name,
+            model=self.model_version,
+            seed=seed,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            flagged=flagged,
+            width=size[0],
+            height=size[1],
+        )
+
     def render_one(
         self,
         talk: Talk,
@@ -389,25 +427,22 @@ class CardBackend(ImageBackend):
         seed: int | None = None,
     ) -> CoverImage:
         """One card; the diffusers backend uses this to replace a flagged image."""
-        seed = talk_seed(talk.talk_id, seed_base=self.seed_base) if seed is None else seed
-        image = render_card(
-            talk, tags=tags, typesetter=self.typesetter(talk.language), seed=seed, style=self.style
-        )
-        return CoverImage(
-            talk_id=talk.talk_id,
-            content_hash=talk.content_hash,
-            data=encode_card(image, format=self.format, quality=self.quality),
-            media_type=MEDIA_TYPES[self.format],
-            backend=self.name,
-            model=self.model_version,
+        image, seed = self._draw(talk, tags, seed)
+        return self._cover(
+            talk,
+            image.size,
+            self._encode(image),
             seed=seed,
             prompt=prompt,
             negative_prompt=negative_prompt,
             flagged=flagged,
-            width=image.width,
-            height=image.height,
         )
 
     def render(self, talks: list[Talk], *, tags: dict[str, list[str]]) -> list[CoverImage]:
-        """Render a card per talk (cards need no batching: each takes milliseconds)."""
+        """Render a card per talk, in order, on the calling thread.
+
+        Encoding on a second thread while the next card is drawn was measured and lost on
+        this 2-core machine (`bench/cards.py`, docs/title-cards.md); a batch spread over
+        processes (the backfill's Dask workers) is where a second core helps.
+        """
         return [self.render_one(talk, tags=cover_tags(talk, tags, limit=3)) for talk in talks]

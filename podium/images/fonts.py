@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
@@ -248,7 +249,7 @@ def _glyph(face: FontFace, size: int, bold: bool, char: str) -> tuple[Image.Imag
     letters, so each is rasterised once per (face, size, weight) and then only pasted.
     """
     font = _load(face, size, bold)
-    left, top, right, bottom = font.getbbox(char, anchor="ls")
+    left, top, right, bottom = (int(v) for v in font.getbbox(char, anchor="ls"))
     if right <= left or bottom <= top:  # a space: nothing to draw
         return None, 0, 0
     mask = Image.new("L", (right - left, bottom - top), 0)
@@ -271,6 +272,7 @@ class Typesetter:
 
     faces: list[FontFace]
     _run_cache: dict[str, list[tuple[FontFace, str]]] = field(default_factory=dict, repr=False)
+    _width_cache: dict[tuple[str, bool], float] = field(default_factory=dict, repr=False)
 
     def face_for(self, char: str) -> FontFace:
         """The first face with a glyph for `char` (the last face when none has one)."""
@@ -324,16 +326,28 @@ class Typesetter:
             out.append(value * scale)
         return out
 
-    def _run_width(self, face: FontFace, piece: str, size: int, bold: bool) -> float:
-        if self._glyph_run(face, piece):
-            return sum(self._advances(face, piece, size, bold))
-        if face.path is None:  # the built-in font: no reference metrics, measure directly
-            return self.font(face, size, bold=bold).getlength(piece)
-        return _metrics(face, bold).string(piece) * size / _REF_SIZE
+    def _reference_width(self, text: str, bold: bool) -> float:
+        # Width at `_REF_SIZE`, kept per string: a title's words are measured once and then
+        # scaled to each size the layout tries, and common words serve every card.
+        key = (text, bold)
+        value = self._width_cache.get(key)
+        if value is None:
+            value = 0.0
+            for face, piece in self.runs(text):
+                metrics = _metrics(face, bold)
+                if self._glyph_run(face, piece):
+                    value += sum(metrics.advance(c) for c in piece)
+                    value += sum(metrics.kern(a, b) for a, b in pairwise(piece))
+                else:  # shaped whole (or the built-in font)
+                    value += metrics.string(piece)
+            if len(self._width_cache) >= _CACHE_LIMIT:  # a long-lived process stays bounded
+                self._width_cache.clear()
+            self._width_cache[key] = value
+        return value
 
     def width(self, text: str, size: int, *, bold: bool = False) -> float:
         """Advance width of `text` in pixels."""
-        return sum(self._run_width(f, s, size, bold) for f, s in self.runs(text))
+        return self._reference_width(text, bold) * size / _REF_SIZE
 
     def fit(self, text: str, size: int, width: float, *, bold: bool = False) -> int:
         """How many leading characters of `text` fit in `width` pixels (0 when none)."""
@@ -375,7 +389,7 @@ class Typesetter:
                 pen = pen or ImageDraw.Draw(image)
                 font = self.font(face, size, bold=bold)
                 pen.text((x, baseline), piece, font=font, fill=fill, anchor="ls")
-                x += self._run_width(face, piece, size, bold)
+                x += self.width(piece, size, bold=bold)
                 continue
             for char, advance in zip(piece, self._advances(face, piece, size, bold), strict=True):
                 mask, left, top = _glyph(face, size, bold, char)
@@ -421,33 +435,30 @@ def wrap(
 ) -> list[str]:
     """Greedy line wrap of `text` to `width` pixels; over-long words are broken by character.
 
-    A line's width is the sum of its units' widths (kerning across a space is nil), so each
-    unit is measured once however many lines are tried.
+    Each candidate line is measured whole, as it will be drawn (a word's font can depend on
+    its neighbours: Latin inside a CJK run keeps the CJK face); measurements are cached at
+    one reference size, so trying several sizes re-measures nothing.
     """
     lines: list[str] = []
-    line = ""  # no leading space; may end in spaces
-    line_w = 0.0  # width of line.rstrip()
-    space_w = 0.0  # width of its trailing spaces
+    line = ""
     for unit in units(" ".join(text.split())):
-        unit_w = typesetter.width(unit, size, bold=bold)
+        candidate = line + unit
+        if typesetter.width(candidate.strip(), size, bold=bold) <= width:
+            line = candidate
+            continue
         if unit.isspace():
-            if line:
-                line += unit
-                space_w += unit_w
+            lines.append(line.strip())
+            line = ""
             continue
-        if line and line_w + space_w + unit_w <= width:
-            line, line_w, space_w = line + unit, line_w + space_w + unit_w, 0.0
-            continue
-        if line:
-            lines.append(line.rstrip())
-        line, line_w, space_w = unit, unit_w, 0.0
-        while line_w > width and len(line) > 1:
+        if line.strip():
+            lines.append(line.strip())
+        line = unit
+        while len(line) > 1 and typesetter.width(line, size, bold=bold) > width:
             cut = max(1, typesetter.fit(line, size, width, bold=bold))
             lines.append(line[:cut])
             line = line[cut:]
-            line_w = typesetter.width(line, size, bold=bold)
     if line.strip():
-        lines.append(line.rstrip())
+        lines.append(line.strip())
     return lines
 
 

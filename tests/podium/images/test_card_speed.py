@@ -106,6 +106,25 @@ def test_korean_wraps_at_spaces_and_japanese_between_characters() -> None:
     assert len(lines) > 1 and all(japanese.width(line, 76, bold=True) <= 1040 for line in lines)
 
 
+@pytest.mark.parametrize(
+    ("title", "language"),
+    [
+        ("Djangoを活用したM2Mクラウドプラットフォーム、WebSocketとasyncioで作る" * 2, "jpn"),
+        ("네트워크 엔지니어들을 위한 Python: asyncio, Trio, 그리고 curio 비교 " * 2, "kor"),
+        ("curio — экспериментальный подход к async/await, WAVE ТАТАРСТАН " * 3, "rus"),
+    ],
+)
+def test_mixed_script_titles_are_drawn_inside_the_margins(title: str, language: str) -> None:
+    # Lines are measured in context (Latin inside a CJK run keeps the CJK face) and drawn
+    # from cached glyphs: what is drawn must stay where the layout measured it.
+    talk = Talk(talk_id="m", title=title, language=language)
+    [cover] = CardBackend(format="png").render([talk], tags={})
+    white = _pixels(cover.data).min(axis=2) >= 250
+    columns, rows = np.where(white.any(axis=0))[0], np.where(white.any(axis=1))[0]
+    assert columns.min() >= 78 and columns.max() <= 1200 - 78
+    assert rows.min() >= 140 and rows.max() <= 510
+
+
 def test_three_letter_language_codes_pick_their_cjk_glyph_forms() -> None:
     for language, index in (("jpn", 0), ("kor", 1), ("zho", 2)):
         cjk = [f for f in font_chain(language=language) if f.path and "CJK" in f.path]
