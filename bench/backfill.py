@@ -115,6 +115,7 @@ def main() -> None:
             summary = flow(
                 source=str(source),
                 chunk_size=args.chunk_size,
+                parallel=args.workers,
                 torch_threads=local_torch_threads(args.workers),
             )
             wall = time.perf_counter() - began
@@ -133,13 +134,28 @@ def main() -> None:
             f"    tagged {summary['tagged']}, covers {summary['covers']}, failed "
             f"{len(summary['failed'])}, model loads {summary['model_loads']}"
         )
-        print("    stage            seconds  share  talks/s")
+        print(
+            "    stage            seconds  share  talks/s   in tasks  workers busy"
+            "  (in tasks: seconds summed over the Dask tasks of the stage)"
+        )
         stages = summary["stages"]
+        inside = summary.get("chunk_seconds", {})
         flow_s = sum(stages.values()) or 1.0
         for stage, seconds in stages.items():
             per = f"{n / seconds:8.1f}" if stage in ("embed", "tags", "covers") and seconds else ""
-            print(f"    {stage:16s} {seconds:7.1f}  {seconds / flow_s:5.0%}  {per}")
+            work = inside.get(stage)
+            busy = (
+                f"{work:9.1f}  {work / (seconds * args.workers):11.0%}"
+                if work is not None and seconds
+                else ""
+            )
+            print(f"    {stage:16s} {seconds:7.1f}  {seconds / flow_s:5.0%}  {per:8s} {busy}")
         print(f"    (other: flow start, Dask cluster start and finish: {wall - flow_s:.1f} s)")
+        print(
+            "    orchestration (Prefect task runs, Dask scheduling, idle workers at stage ends): "
+            f"{sum(stages[k] * args.workers - inside.get(k, 0.0) for k in inside):.1f} "
+            f"worker-seconds of {sum(stages[k] for k in inside) * args.workers:.1f}"
+        )
 
         # ---- 2. the per-talk pattern, sampled --------------------------------------------
         talk_ids = lake.read("talks", columns=["talk_id"]).talk_id.tolist()[: args.sample]
