@@ -33,7 +33,7 @@ from prefect_dask import DaskTaskRunner
 from flows.enrich import TAGGED_EVENT
 from flows.run_names import backfill_run_name
 from podium import warm_models
-from podium.embedding_cache import EmbeddingCache
+from podium.embedding_cache import EmbeddingCache, text_key
 from podium.enrichment import outstanding
 from podium.events import bounded_ids
 from podium.ingest import frame_to_talks
@@ -41,7 +41,7 @@ from podium.lake import Lake
 from podium.recommend.build import event_matrix, load_events
 from podium.settings import get_settings
 from podium.tagging import load_history
-from podium.tagging.history import embed_talks
+from podium.tagging.history import talk_texts
 from podium.use_cases.enrich import EnrichResources, enrich_pending
 from podium.use_cases.recommend import BuildResources
 from podium.vocabulary import load_vocabulary
@@ -114,11 +114,20 @@ def embed_chunk(
     tagger, loads = warm_models.tagger(settings)
     talks = frame_to_talks(lake.read("talks", where=[("talk_id", "in", talk_ids)]))
     encoder = getattr(tagger, "encoder", None)
+    keys: list[tuple[str, str, str]] = []
     if encoder is not None:
-        embed_talks(talks, encoder=encoder, cache=EmbeddingCache(lake))
+        texts = talk_texts(talks, encoder=encoder)
+        EmbeddingCache(lake).embed(texts, encoder=encoder)
+        # Handed to the recommendations stage, which then needs not clean the texts again.
+        keys = [(t.talk_id, t.content_hash, text_key(x)) for t, x in zip(talks, texts, strict=True)]
         if events:  # recommendations embed events with the same (shared) encoder
             event_matrix(lake=lake, events=load_events(lake=lake), encoder=encoder)
-    return {"talks": len(talks), "model_loads": loads, "seconds": time.perf_counter() - started}
+    return {
+        "talks": len(talks),
+        "model_loads": loads,
+        "seconds": time.perf_counter() - started,
+        "keys": keys,
+    }
 
 
 def _chunk_resources(lake: Lake, settings: Any, size: int, run_key: str) -> EnrichResources:
@@ -300,7 +309,9 @@ def backfill(
     if recommendations:
         _progress("recommendations", 0, 1)
         result = build_recommendation_tables(
-            BuildResources(lake=lake, settings=settings), event_ids=None
+            BuildResources(lake=lake, settings=settings),
+            event_ids=None,
+            known_keys={(i, h): k for r in embedded for i, h, k in r["keys"]},
         )
         publish_recommendations(result=result, settings=settings.recommend, lake=lake)
         rebuilt = result.summary()
