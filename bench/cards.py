@@ -1,107 +1,341 @@
-"""Title cards per second: today's card backend against the card-1 path, side by side.
+"""Title cards per second on real talks: today's card backend against card-2, side by side.
 
-The card-1 path (as it was before this change) is reproduced here: a small gradient upscaled
-bilinearly, discs on a full-size RGBA overlay composited onto the card, and Pillow's PNG encoder
-at level 6 (which tries every filter on every row). Both run interleaved in the same process
-on the same talks, so a busy machine slows both alike; the ratio is the figure to read.
+Talks come from pyvideo (`../shared/data/pyvideo/talks.jsonl.gz`): a seeded sample with every
+Japanese, Korean, Chinese and Russian talk mixed in up to a share, so non-Latin titles and
+their fonts are part of the figure. Each talk's cover uses its own tags (free-form and
+varied, so the gradient cache hits less often than with the tagger's small vocabulary).
 
-    .venv/bin/python bench/cards.py --cards 64 --rounds 3 [--out cards/]
+The card-2 path ("before") is the code as it was before this change, loaded from git
+(`podium/images/card.py` and `fonts.py` at commit `BEFORE`): a layout from Pillow
+measurements of every candidate line, every string rasterised by FreeType per card, and a
+lossless PNG. Both paths run in the same process, interleaved round by round on fresh
+talks, after a warm-up on other talks (fonts loaded, caches warm, as in a long-lived worker):
+a busy machine slows both alike; the ratio is the figure to read.
+
+Each card is timed stage by stage: background (gradient and discs), text layout (measuring,
+wrapping, fitting), glyph drawing, encoding, and storage (`store_covers` into a local lake:
+the files and one `talk_images` upsert per round).
+
+    .venv/bin/python bench/cards.py [--cards 300] [--rounds 3] [--sheet bench/out/cards]
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+import types
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-
-import numpy as np
-from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.images import sample_talks  # noqa: E402
 from podium.images import card  # noqa: E402
-from podium.images.card import CardBackend, CardStyle  # noqa: E402
+from podium.images.base import CoverImage, cover_tags, talk_seed  # noqa: E402
+from podium.images.card import CardBackend  # noqa: E402
+from podium.images.storage import store_covers  # noqa: E402
+from podium.lake import Lake  # noqa: E402
+from podium.models import Talk  # noqa: E402
+from podium.sources import load_source  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+# main when the title-card speed work began: the card-2 backend.
+BEFORE = "9b170c9"
+NON_LATIN = {"jpn": 0.08, "kor": 0.08, "zho": 0.03, "rus": 0.06}
+STAGES = ("background", "layout", "glyphs", "encode", "storage")
 
 
-def card1_background(style: CardStyle, hues: list[float], rng) -> Image.Image:  # noqa: ANN001
-    first = np.array(card._rgb(hues[0], 0.20, 0.55), dtype=np.float32)
-    second = np.array(
-        card._rgb(hues[1] if len(hues) > 1 else hues[0] + 0.07, 0.30, 0.50), dtype=np.float32
+def _pyvideo() -> Path:
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "data" / "pyvideo" / "talks.jsonl.gz"
+        if candidate.is_file():
+            return candidate
+    raise SystemExit("pyvideo talks not found (../shared/data/pyvideo/talks.jsonl.gz)")
+
+
+def real_talks(count: int, *, seed: int) -> list[Talk]:
+    """`count` pyvideo talks, with non-Latin titles mixed in at the shares of `NON_LATIN`."""
+    talks = load_source(_pyvideo()).talks
+    rng = random.Random(seed)
+    rng.shuffle(talks)
+    picked: list[Talk] = []
+    for language, share in NON_LATIN.items():
+        picked += [t for t in talks if t.language == language][: round(count * share)]
+    taken = {t.talk_id for t in picked}
+    picked += [t for t in talks if t.talk_id not in taken][: count - len(picked)]
+    rng.shuffle(picked)
+    return picked
+
+
+def load_before() -> types.ModuleType:
+    """card.py of commit BEFORE, with its own copy of fonts.py (so no cache is shared)."""
+
+    def source(path: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{BEFORE}:{path}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    fonts = types.ModuleType("card2_fonts")
+    sys.modules["card2_fonts"] = fonts  # dataclasses look their module up while defining
+    exec(compile(source("podium/images/fonts.py"), "card2_fonts.py", "exec"), fonts.__dict__)
+    module = types.ModuleType("card2")
+    sys.modules["card2"] = module
+    code = source("podium/images/card.py").replace(
+        "from podium.images.fonts import", "from card2_fonts import"
     )
-    small_w, small_h = max(2, style.width // 10), max(2, style.height // 10)
-    t = (
-        np.linspace(0, 0.65, small_w, dtype=np.float32)[None, :]
-        + np.linspace(0, 0.35, small_h, dtype=np.float32)[:, None]
-    )[..., None]
-    pixels = first * (1 - t) + second * t
-    image = Image.fromarray(pixels.round().clip(0, 255).astype(np.uint8), "RGB").resize(
-        (style.width, style.height), Image.Resampling.BILINEAR
+    exec(compile(code, "card2.py", "exec"), module.__dict__)
+    return module
+
+
+class Path_:
+    """One way of making cards, timed stage by stage."""
+
+    name: str
+    media_type: str
+
+    def cards(self, talks: list[Talk], times: dict[str, float]) -> list[CoverImage]:
+        raise NotImplementedError
+
+
+def _timed(times: dict[str, float], stage: str, fn: Callable[[], object]) -> object:
+    # CPU seconds of this process (what the stage costs, whatever else the shared machine
+    # runs) and wall seconds (what it took here, today), kept side by side.
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = fn()
+    times[stage] += time.process_time() - cpu
+    times[f"{stage} wall"] += time.perf_counter() - wall
+    return result
+
+
+def _cover(talk: Talk, data: bytes, media_type: str, model: str, seed: int) -> CoverImage:
+    return CoverImage(
+        talk_id=talk.talk_id,
+        content_hash=talk.content_hash,
+        data=data,
+        media_type=media_type,
+        backend="card",
+        model=model,
+        seed=seed,
+        prompt="",
+        negative_prompt="",
+        flagged=False,
+        width=1200,
+        height=630,
     )
-    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
-    for i in range(3):
-        hue = hues[i % len(hues)]
-        radius = style.px(rng.uniform(120, 260))
-        cx = round(style.width * rng.uniform(0.72, 1.02))
-        cy = round(style.height * rng.uniform(-0.1, 1.1))
-        draw.ellipse(
-            (cx - radius, cy - radius, cx + radius, cy + radius),
-            fill=(*card._rgb(hue, 0.55, 0.60), 46),
-        )
-    return Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
 
 
-def card1_png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
+class Before(Path_):
+    """card-2: background, then layout and drawing interleaved, then its PNG writer."""
+
+    name = "card-2 (before)"
+    media_type = "image/png"
+
+    def __init__(self) -> None:
+        self.module = load_before()
+        self.backend = self.module.CardBackend()
+        self._background = self.module._background
+        self._times: dict[str, float] = defaultdict(float)
+
+        def timed_background(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            return _timed(self._times, "background", lambda: self._background(*args, **kwargs))
+
+        # render_card looks `_background` up in its module at call time.
+        self.module._background = timed_background
+
+    def cards(self, talks: list[Talk], times: dict[str, float]) -> list[CoverImage]:
+        self._times = times
+        covers = []
+        for talk in talks:
+            tags = cover_tags(talk, {}, limit=3)
+            seed = talk_seed(talk.talk_id, seed_base=0)
+            typesetter = self.backend.typesetter(talk.language)
+            background = times["background"], times["background wall"]
+            image = _timed(
+                times,
+                "glyphs",
+                lambda talk=talk, tags=tags, t=typesetter, seed=seed: self.module.render_card(
+                    talk, tags=tags, typesetter=t, seed=seed
+                ),
+            )
+            # Layout and drawing are one pass in card-2: both go under "glyphs", less the
+            # background that render_card drew first.
+            times["glyphs"] -= times["background"] - background[0]
+            times["glyphs wall"] -= times["background wall"] - background[1]
+            png = _timed(times, "encode", lambda image=image: self.module.encode_png(image))
+            covers.append(_cover(talk, png, self.media_type, "card-2", seed))
+        return covers
 
 
-class Card1Backend(CardBackend):
-    """The card-1 path: same layout code, the old background and encoder swapped in."""
+class Now(Path_):
+    """Today's backend, one function per stage."""
 
-    def render(self, talks, *, tags):  # noqa: ANN001, ANN201
-        saved = card._background, card.encode_png
-        card._background, card.encode_png = card1_background, card1_png
-        try:
-            return super().render(talks, tags=tags)
-        finally:
-            card._background, card.encode_png = saved
+    def __init__(self, fmt: card.CardFormat = "jpeg") -> None:
+        self.backend = CardBackend(format=fmt)
+        self.format = fmt
+        self.media_type = card.MEDIA_TYPES[fmt]
+        self.name = f"{card.CARD_VERSION} {fmt} (now)"
+
+    def cards(self, talks: list[Talk], times: dict[str, float]) -> list[CoverImage]:
+        style = self.backend.style
+        covers = []
+        for talk in talks:
+            tags = cover_tags(talk, {}, limit=3)
+            seed = talk_seed(talk.talk_id, seed_base=0)
+            typesetter = self.backend.typesetter(talk.language)
+            hues = card.card_hues(talk, tags)
+            image = _timed(
+                times,
+                "background",
+                lambda hues=hues, seed=seed: card.card_background(style, hues, random.Random(seed)),
+            )
+            layout = _timed(
+                times,
+                "layout",
+                lambda talk=talk, tags=tags, hues=hues, t=typesetter: card.layout_card(
+                    talk, tags=tags, hues=hues, typesetter=t, style=style
+                ),
+            )
+            _timed(
+                times,
+                "glyphs",
+                lambda image=image, layout=layout, t=typesetter: card.draw_layout(
+                    image, layout, typesetter=t, style=style
+                ),
+            )
+            data = _timed(
+                times,
+                "encode",
+                lambda image=image: card.encode_card(image, format=self.format, quality=85),
+            )
+            covers.append(_cover(talk, data, self.media_type, card.CARD_VERSION, seed))
+        return covers
+
+
+def sheet_talks() -> list[Talk]:
+    """Twelve talks that stress a card: Latin, Japanese, Korean, Chinese, Russian, the longest
+    title, the most tags, many speakers (pyvideo), and Arabic and Hindi (not in pyvideo)."""
+    talks = load_source(_pyvideo()).talks
+    by_language: dict[str, list[Talk]] = defaultdict(list)
+    for talk in talks:
+        by_language[talk.language].append(talk)
+    picked = [*by_language["eng"][100:103:2], *by_language["jpn"][:2], *by_language["kor"][:2]]
+    picked += [by_language["zho"][0], by_language["rus"][0]]
+    picked.append(max(talks, key=lambda t: len(t.title)))
+    picked.append(max(talks, key=lambda t: (len(t.tags), len(" ".join(t.tags)))))
+    picked.append(max(talks, key=lambda t: len(" · ".join(t.speakers))))
+    picked += [
+        Talk(
+            talk_id="sheet-ar",
+            title="تعلم الآلة في الإنتاج: دروس من الميدان مع Python",
+            speakers=["ليلى"],
+            tags=["python", "ml"],
+            language="ar",
+        ),
+        Talk(
+            talk_id="sheet-hi",
+            title="मशीन लर्निंग के साथ डेटा पाइपलाइन",
+            speakers=["Asha"],
+            tags=["data"],
+            language="hi",
+        ),
+    ]
+    return picked
+
+
+def contact_sheet(path: Path_, talks: list[Talk], target: Path) -> Path:
+    """The talks' cards, decoded from their stored bytes, at half size in a 3-wide grid."""
+    import io
+
+    from PIL import Image
+
+    covers = path.cards(talks, defaultdict(float))
+    w, h = 600, 315
+    rows = (len(covers) + 2) // 3
+    sheet = Image.new("RGB", (3 * w + 40, rows * (h + 10) + 10), "white")
+    for i, cover in enumerate(covers):
+        with Image.open(io.BytesIO(cover.data)) as image:
+            thumb = image.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
+        sheet.paste(thumb, (10 + (i % 3) * (w + 10), 10 + (i // 3) * (h + 10)))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(target)
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cards", type=int, default=64)
+    parser.add_argument("--cards", type=int, default=300, help="talks per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", help="write a few cards of each path here, to look at")
+    parser.add_argument("--formats", default="jpeg,png,webp", help="encodings of today's path")
+    parser.add_argument("--sheet", type=Path, help="write contact sheets (PNG) here and stop")
     args = parser.parse_args(argv)
-    talks = sample_talks(args.cards)
-    tags = {t.talk_id: list(t.tags) for t in talks}
-    paths = {"card-1 (before)": Card1Backend(), f"{card.CARD_VERSION} (now)": CardBackend()}
-    for backend in paths.values():
-        backend.render(talks[:2], tags=tags)  # fonts loaded, caches warm
-    rates: dict[str, list[float]] = {name: [] for name in paths}
-    sizes: dict[str, float] = {}
-    for _ in range(args.rounds):
-        for name, backend in paths.items():
-            started = time.perf_counter()
-            covers = backend.render(talks, tags=tags)
-            rates[name].append(len(talks) / (time.perf_counter() - started))
-            sizes[name] = sum(len(c.png) for c in covers) / len(covers) / 1024
-            if args.out:
-                folder = Path(args.out) / name.split()[0]
-                folder.mkdir(parents=True, exist_ok=True)
-                for cover in covers[:4]:
-                    (folder / f"{cover.talk_id}.png").write_bytes(cover.png)
-    print(f"{len(talks)} cards of 1200x630, {args.rounds} interleaved rounds, median:")
-    for name in paths:
-        print(f"  {name:18s} {statistics.median(rates[name]):6.1f} cards/s  {sizes[name]:5.0f} KiB")
-    before, now = (statistics.median(r) for r in rates.values())
-    print(f"  ratio now/before   {now / before:.2f}x")
+    if args.sheet:
+        talks = sheet_talks()
+        for path in [Before(), *(Now(f) for f in args.formats.split(","))]:  # type: ignore[arg-type]
+            slug = path.name.split(" (")[0].replace(" ", "-")
+            print(contact_sheet(path, talks, args.sheet / f"{slug}.png"))
+            covers = path.cards(talks, defaultdict(float))
+            for i, cover in enumerate(covers):  # full size, to zoom in
+                (args.sheet / f"{slug}-{i:02d}.{cover.extension}").write_bytes(cover.data)
+        return 0
+
+    pool = real_talks(args.cards * args.rounds + 100, seed=16)
+    warmup, rounds = (
+        pool[:100],
+        [pool[100 + r * args.cards : 100 + (r + 1) * args.cards] for r in range(args.rounds)],
+    )
+    paths: list[Path_] = [Before(), *(Now(f) for f in args.formats.split(","))]  # type: ignore[arg-type]
+    for path in paths:
+        path.cards(warmup, defaultdict(float))
+
+    times = {p.name: defaultdict(float) for p in paths}
+    sizes: dict[str, list[int]] = defaultdict(list)
+    counts: dict[str, int] = defaultdict(int)
+    with tempfile.TemporaryDirectory() as home:
+        for r, talks in enumerate(rounds):
+            order = paths if r % 2 == 0 else paths[::-1]
+            for path in order:
+                lake = Lake(str(Path(home) / f"lake-{r}-{paths.index(path)}"))
+                covers = path.cards(talks, times[path.name])
+                _timed(
+                    times[path.name],
+                    "storage",
+                    lambda lake=lake, covers=covers: store_covers(lake=lake, covers=covers),
+                )
+                sizes[path.name] += [len(c.data) for c in covers]
+                counts[path.name] += len(covers)
+    languages = sorted({t.language for t in pool[100:]})
+    print(
+        f"{args.rounds} rounds x {args.cards} pyvideo talks (1200x630; languages: "
+        f"{', '.join(languages)}), interleaved.\nCPU ms per card by stage; cards/s from CPU "
+        "time (one core's worth) and from wall time on this shared machine:"
+    )
+    header = f"  {'path':22s} " + " ".join(f"{s:>10s}" for s in STAGES)
+    print(header + f" {'cards/s':>8s} {'w/o store':>9s} {'wall/s':>7s} {'KiB/card':>8s}")
+    rates = {}
+    for path in paths:
+        n = counts[path.name]
+        per = {s: times[path.name][s] / n * 1000 for s in STAGES}
+        total = sum(per.values())
+        wall = sum(times[path.name][f"{s} wall"] for s in STAGES) / n
+        rates[path.name] = 1000 / total
+        kib = statistics.mean(sizes[path.name]) / 1024
+        print(
+            f"  {path.name:22s} "
+            + " ".join(f"{per[s]:10.2f}" for s in STAGES)
+            + f" {1000 / total:8.1f} {1000 / (total - per['storage']):9.1f} {1 / wall:7.1f}"
+            + f" {kib:8.1f}"
+        )
+    before = rates[paths[0].name]
+    for path in paths[1:]:
+        print(f"  ratio {path.name} / before: {rates[path.name] / before:.1f}x (CPU)")
     return 0
 
 

@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         results["tiny"] = tiny
     cards = bench_cards(32, args.rounds)
     print(
-        f"card backend: {cards['cards_per_s']:.1f} cards/s (1200x630 PNG, mixed scripts); "
+        f"card backend: {cards['cards_per_s']:.1f} cards/s (1200x630 JPEG, mixed scripts); "
         f"first card incl. font loading {cards['first_card_s']:.2f}s"
     )
     results["cards"] = cards

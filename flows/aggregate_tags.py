@@ -1,17 +1,17 @@
-"""The aggregate-tags flow: keep tag counts current after enrichment, then say so."""
+"""The aggregate-tags flow: keep tag counts current after enrichment, then say so
+(`podium.use_cases.aggregate`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.events import emit_event
+from prefect.artifacts import create_table_artifact
 
 from flows.run_names import aggregate_run_name
 from podium import event_catalog
-from podium.lake import Lake
-from podium.settings import get_settings
-from tasks.aggregate import count_tags, find_affected_events, publish_tag_counts
+from podium.use_cases.aggregate import aggregate, top_tags
+from tasks.resources import flow_resources
 
 AGGREGATED_EVENT = event_catalog.TAGS_AGGREGATED.name
 
@@ -28,22 +28,15 @@ def aggregate_tags(talk_ids: list[str] | None = None, full: bool = False) -> dic
     Emits `podium.tags.aggregated` (resource `podium.tags`) with the affected events, which
     triggers build-recommendations.
     """
-    lake = Lake.from_settings(get_settings())
-    run = count_tags(lake=lake, talk_ids=talk_ids, full=full)
-    affected = find_affected_events(lake=lake, run=run)
-    publish_tag_counts(lake=lake, run=run)
-    summary = {
-        "mode": run.mode,
-        "talks_changed": run.talks_changed,
-        "rows_written": run.rows_written,
-        "rows_deleted": run.rows_deleted,
-        "event_ids": affected,
-    }
-    if affected is None or affected:
-        emit_event(
-            event=AGGREGATED_EVENT,
-            resource={"prefect.resource.id": "podium.tags"},
-            payload={"mode": run.mode, "talks_changed": run.talks_changed, "event_ids": affected},
-        )
-    get_run_logger().info("tag counts: %s", summary)
-    return summary
+    resources = flow_resources()
+    outcome = aggregate(resources, talk_ids=talk_ids, full=full, logger=get_run_logger())
+    run = outcome.run
+    create_table_artifact(
+        key="tag-counts",
+        table=top_tags(resources),
+        description=(
+            f"Talks per tag ({run.mode} update: {run.talks_changed} talks changed, "
+            f"{run.rows_written} count rows written)."
+        ),
+    )
+    return outcome.summary()

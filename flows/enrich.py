@@ -15,17 +15,18 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from flows.run_names import enrich_run_name, name_enrich, rename_run
 from podium import event_catalog
-from podium.events import bounded_ids
+from podium.events import EventSink, bounded_ids
+from podium.ingest import talk_rows
 from podium.lake import Lake
 from podium.settings import get_settings
 from podium.use_cases.enrich import EnrichReport, EnrichResources, enrich_pending
 from tasks.enrich import enrich_resources
 from tasks.images import publish_cover_gallery
+from tasks.resources import PrefectEvents
 
 TAGGED_EVENT = event_catalog.TALK_TAGGED.name
 
@@ -51,6 +52,8 @@ def enrich_and_report(
     count_loads: Callable[[], int] | None = None,
     gallery_covers: int | None = None,
     extra: dict[str, Any] | None = None,
+    events: EventSink | None = None,
+    tagged_event_per_pass: bool = False,
 ) -> dict[str, Any]:
     """Run the use-case in this flow run, then the event, the run record and the artifacts.
 
@@ -61,6 +64,9 @@ def enrich_and_report(
             loaded (the warm executor); the summary reports the loads this run caused.
         gallery_covers: show at most this many covers in the gallery artifact (None: all).
         extra: more fields for the summary.
+        events: where `podium.talk.tagged` goes (default: this flow run's Prefect events).
+        tagged_event_per_pass: emit `podium.talk.tagged` as soon as each pass has tagged its
+            talks, before their covers (the warm path), instead of once at the end.
     """
     started = datetime.now(UTC)
     settings = resources.settings
@@ -68,7 +74,18 @@ def enrich_and_report(
     loads_before = count_loads() if count_loads else 0
     lake = resources.lake
     run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
-    report = enrich_pending(resources, limit=limit, owner=run_id, logger=logger)
+    sink = events if events is not None else PrefectEvents()
+
+    def emit_tagged(talk_ids: list[str]) -> None:
+        sink.emit(event_catalog.TALK_TAGGED, payload=bounded_ids(talk_ids))
+
+    report = enrich_pending(
+        resources,
+        limit=limit,
+        owner=run_id,
+        logger=logger,
+        on_tagged=emit_tagged if tagged_event_per_pass else None,
+    )
     rename_run(name_enrich(len(report.talks)))  # the UI's run list says what it worked on
     if count_loads:
         report.model_loads = count_loads() - loads_before
@@ -93,14 +110,10 @@ def enrich_and_report(
         len(summary["failed"]),
         report.model_loads,
     )
-    if report.tagged:
+    if report.tagged and not tagged_event_per_pass:
         # First: aggregate-tags depends on it. Should it still be lost, aggregate-tags' own
         # schedule counts from the Delta log, not from this payload.
-        emit_event(
-            event=TAGGED_EVENT,
-            resource={"prefect.resource.id": "podium.talks"},
-            payload=bounded_ids(report.tagged),
-        )
+        emit_tagged(report.tagged)
     if not report.talks:
         return summary  # nothing was pending (a safety-net tick, a run folded into another)
     lake.append(
@@ -148,7 +161,7 @@ def _publish(
     )
     if tagged:
         frame = lake.read("talk_tags", where=[("talk_id", "in", tagged)])
-        titles = lake.read("talks", columns=["talk_id", "title"], where=[("talk_id", "in", tagged)])
+        titles = talk_rows(lake=lake, columns=["talk_id", "title"], talk_ids=tagged)
         title = dict(zip(titles.talk_id, titles.title, strict=True))
         rows = []
         for talk_id, group in frame.sort_values("score", ascending=False).groupby("talk_id"):

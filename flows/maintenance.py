@@ -12,9 +12,10 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.run_names import maintenance_run_name
+from podium.ingest import talk_rows
 from podium.lake import SCHEMAS, Lake
-from podium.settings import get_settings
 from tasks.images import remove_stale_covers
+from tasks.resources import flow_resources
 
 
 @task(name="compact-table", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
@@ -31,11 +32,12 @@ def maintenance(compact: bool = True) -> dict[str, Any]:
     Args:
         compact: also compact and vacuum the Delta tables.
     """
-    settings = get_settings()
-    lake = Lake.from_settings(settings)
-    talks = lake.read("talks", columns=["talk_id", "content_hash"])
+    resources = flow_resources()
+    lake = resources.lake
+    talks = talk_rows(lake=lake, columns=["talk_id", "content_hash"])
     current = dict(zip(talks.talk_id, talks.content_hash, strict=True))
-    removed = remove_stale_covers(lake, keep_latest=settings.images.keep_covers, current=current)
+    keep = resources.settings.images.keep_covers
+    removed = remove_stale_covers(lake, keep_latest=keep, current=current)
     tables = [name for name in SCHEMAS if lake.exists(name)] if compact else []
     for name in tables:
         compact_table(lake, name)

@@ -3,11 +3,9 @@ Prefect UI (or `podium review approve|reject`), record it and announce it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_client, get_run_logger
-from prefect.events import emit_event
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
@@ -17,21 +15,11 @@ from pydantic import Field
 
 from flows.run_names import review_run_name
 from podium import event_catalog
-from podium.lake import Lake
-from podium.review.approval import pause_description
 from podium.review.models import ApprovalInput, PushEvent
-from podium.review.records import find_review, record_deleted
-from podium.settings import get_settings
-from tasks.review import (
-    artifact_key,
-    fetch_change,
-    notify_reviewer,
-    publish_review,
-    record_pending_review,
-    record_review_decision,
-    release_superseded,
-    summarise_change,
-)
+from podium.use_cases.review import ReviewHooks
+from podium.use_cases.review import review_push as review_push_use_case
+from tasks.resources import flow_resources
+from tasks.review import artifact_key, publish_review, release_superseded
 
 DECIDED_EVENT = event_catalog.REVIEW_DECIDED.name
 
@@ -43,24 +31,6 @@ class Approval(RunInput, ApprovalInput):
 
     reviewer: str = Field(
         min_length=1, max_length=200, description="Your name: recorded with the decision."
-    )
-
-
-def _announce(push: PushEvent, row: dict[str, Any]) -> None:
-    emit_event(
-        event=DECIDED_EVENT,
-        resource={"prefect.resource.id": f"podium.repo.{push.repo}", "podium.repo.ref": push.ref},
-        payload={
-            "repo": push.repo,
-            "ref": push.ref,
-            "before": push.before,
-            "after": push.after,
-            "status": row["status"],
-            "decided_by": row.get("decided_by"),
-            "decided_at": str(row.get("decided_at") or ""),
-            "comment": row.get("comment"),
-            "flow_run_id": row.get("flow_run_id"),
-        },
     )
 
 
@@ -89,7 +59,8 @@ def _wait_for_decision(
 
 @flow(name="review-push", flow_run_name=review_run_name)
 def review_push(push: PushEvent) -> dict[str, Any]:
-    """Review one push to a watched repository.
+    """Review one push to a watched repository (`podium.use_cases.review.review_push`): the
+    reviewer decides in this run's paused page.
 
     Args:
         push: the `podium.git.push` event's payload.
@@ -98,69 +69,19 @@ def review_push(push: PushEvent) -> dict[str, Any]:
         `{"status", "repo", "commit", "flow_run_id"}`; status is one of approved, rejected,
         expired, superseded, deleted, or duplicate (this commit was already reviewed).
     """
-    logger = get_run_logger()
-    settings = get_settings()
-    review = settings.review
-    lake = Lake.from_settings(settings)
+    resources = flow_resources()
+    review = resources.settings.review
     run_id = str(flow_run.get_id())
-    outcome = {"repo": push.repo, "commit": push.after, "flow_run_id": run_id}
-
-    if push.is_deletion:
-        # Not a review: the tip stays unreviewed and a pending review of it stays pending.
-        record_deleted(lake=lake, push=push)
-        logger.info("branch %s deleted; recorded, not reviewed", push.branch)
-        return {**outcome, "commit": push.before, "status": "deleted"}
-    existing = find_review(lake, repo=push.repo, commit=push.after)
-    if existing is not None and existing["flow_run_id"] != run_id:
-        logger.info("%s@%s already reviewed (%s)", push.repo, push.after[:12], existing["status"])
-        return {**outcome, "status": "duplicate"}
-
-    git, change = fetch_change(review=review, home=settings.home, push=push)
-    reviewed = summarise_change(git=git, change=change, review=review)
-    summary = reviewed.summary
-    pending = record_pending_review(
-        lake=lake,
-        push=push,
-        summary=summary.text,
-        summary_backend=summary.backend,
-        flow_run_id=run_id,
-    )
-    if pending.superseded_runs:
-        release_superseded(flow_run_ids=pending.superseded_runs, by=push.after)
-
-    if pending.superseded_by is None:
-        link = f"{settings.prefect.ui_url.rstrip('/')}/runs/flow-run/{run_id}"
-        notified = notify_reviewer(
-            review=review, push=push, summary=summary.text, link=link, return_state=True
-        )
-        if notified.is_failed():
-            # The review still waits in the UI; a lost message must not lose the review.
-            logger.error("reviewer not notified; the review waits at %s", link)
-        # The reviewer decides from the run page: the summary is published (as this run's
-        # artifact) before pausing, and its key facts sit above the approve/reject form.
-        publish_review(push=push, row={"status": "pending"}, summary=summary.text)
-        status, who, comment = _wait_for_decision(
+    hooks = ReviewHooks(
+        run_id=run_id,
+        link=f"{resources.settings.prefect.ui_url.rstrip('/')}/runs/flow-run/{run_id}",
+        decide=lambda description: _wait_for_decision(
             timeout_s=review.timeout_s,
             poll_interval_s=review.poll_interval_s,
-            description=pause_description(
-                push=push,
-                report=reviewed.report,
-                summary=summary,
-                artifact_key=artifact_key(push),
-            ),
-        )
-        row = record_review_decision(
-            lake=lake,
-            push=push,
-            status=status,
-            decided_by=who,
-            comment=comment,
-            decided_at=datetime.now(UTC),
-        )
-    else:
-        row = find_review(lake, repo=push.repo, commit=push.after) or {}
-    # A newer push may have superseded this review while it waited: the row says so.
-    logger.info("review of %s@%s: %s", push.repo, push.after[:12], row["status"])
-    publish_review(push=push, row=row, summary=summary.text)
-    _announce(push, row)
-    return {**outcome, "status": row["status"]}
+            description=description,
+        ),
+        release=lambda run_ids, by: release_superseded(flow_run_ids=run_ids, by=by),
+        publish=lambda push, row, summary: publish_review(push=push, row=row, summary=summary),
+        artifact_key=artifact_key(push),
+    )
+    return review_push_use_case(resources, push, hooks=hooks, logger=get_run_logger())

@@ -1,4 +1,5 @@
-"""The sync-pretalx flow: import new, changed and removed submissions of pretalx events."""
+"""The sync-pretalx flow: import new, changed and removed submissions of pretalx events
+(`podium.use_cases.ingest.sync_pretalx`)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.events import emit_event
 
-from flows.ingest import INGESTED_EVENT
-from podium.lake import Lake
+from podium import event_catalog
 from podium.settings import get_settings
-from tasks.integrations import sync_pretalx_event_task
+from podium.use_cases import ingest as use_case
+from tasks.resources import flow_resources
 
-REMOVED_EVENT = "podium.talk.removed"
-# Events carry at most this many ids (the count says how many there were); consumers re-read
-# the lake, so a capped list loses nothing.
-MAX_IDS = 1000
+REMOVED_EVENT = event_catalog.TALK_REMOVED.name
 
 
 def _run_name() -> str:
@@ -33,16 +30,13 @@ def sync_pretalx(events: list[str] | None = None) -> dict[str, Any]:
     Args:
         events: pretalx://host/event URLs; PODIUM_PRETALX__EVENTS when None.
     """
-    settings = get_settings()
-    lake = Lake.from_settings(settings)
+    resources = flow_resources()
     logger = get_run_logger()
-    urls = events if events is not None else settings.pretalx.events
+    urls = events if events is not None else resources.settings.pretalx.events
     if not urls:
         logger.info("no pretalx events configured (PODIUM_PRETALX__EVENTS): nothing to do")
         return {"events": []}
-    reports = [sync_pretalx_event_task(lake=lake, settings=settings, url=url) for url in urls]
-    pending = sorted({i for r in reports for i in r.ingest.pending})
-    removed = sorted({i for r in reports for i in r.ingest.removed})
+    reports = use_case.sync_pretalx(resources, urls=urls, logger=logger)
     rows = [
         {
             "event": r.source,
@@ -56,25 +50,12 @@ def sync_pretalx(events: list[str] | None = None) -> dict[str, Any]:
         }
         for r in reports
     ]
+    pending = {i for r in reports for i in r.ingest.pending}
+    removed = {i for r in reports for i in r.ingest.removed}
     create_table_artifact(
         key="sync-pretalx",
         table=rows,
         description=f"{len(pending)} talks to enrich, {len(removed)} removed",
     )
-    for report in reports:
-        for error in report.errors[:20]:
-            logger.warning("rejected %s", error)
-    if pending:
-        emit_event(
-            event=INGESTED_EVENT,
-            resource={"prefect.resource.id": "podium.talks"},
-            payload={"talk_ids": pending[:MAX_IDS], "count": len(pending)},
-        )
-    if removed:
-        emit_event(
-            event=REMOVED_EVENT,
-            resource={"prefect.resource.id": "podium.talks"},
-            payload={"talk_ids": removed[:MAX_IDS], "count": len(removed), "source": "pretalx"},
-        )
     logger.info("sync-pretalx: %s", rows)
     return {"events": [r.as_dict() for r in reports]}

@@ -40,4 +40,5 @@ def enrich_warm(talk_ids: list[str] | None = None) -> dict[str, Any]:
         count_loads=warm_models.loads,
         gallery_covers=GALLERY_COVERS,
         extra={"triggered_by": len(talk_ids or [])},
+        tagged_event_per_pass=True,  # counts follow the tags, not the covers
     )

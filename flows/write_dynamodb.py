@@ -7,9 +7,9 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
-from podium.lake import Lake
 from podium.settings import get_settings
-from tasks.integrations import write_back_task
+from podium.use_cases.write_back import write_dynamodb as write_back
+from tasks.resources import flow_resources
 
 
 def _run_name() -> str:
@@ -28,18 +28,13 @@ def write_dynamodb(
         full: compare everything with the table, not only what changed since the last write
             (repairs items changed outside Podium).
     """
-    settings = get_settings()
+    resources = flow_resources()
+    settings = resources.settings
     logger = get_run_logger()
     if not settings.dynamodb.table:
         logger.info("no DynamoDB table configured (PODIUM_DYNAMODB__TABLE): nothing to do")
         return {}
-    report = write_back_task(
-        lake=Lake.from_settings(settings),
-        settings=settings,
-        talk_ids=talk_ids,
-        event_ids=event_ids,
-        full=full,
-    )
+    report = write_back(resources, talk_ids=talk_ids, event_ids=event_ids, full=full)
     summary = report.as_dict()
     create_table_artifact(
         key="write-dynamodb",

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -16,6 +16,8 @@ from rich.table import Table
 
 from podium import event_catalog
 from podium.errors import UserError
+from podium.ingest import talk_rows
+from podium.talk_tags import tag_rows
 
 app = typer.Typer(
     help="Podium: AI enrichment for a conference speakers directory.",
@@ -156,8 +158,8 @@ def _progress() -> Progress:
 def _print_demo_summary(*, lake, talk_ids: list[str], event_ids: list[str]) -> None:
     from podium.recommend.serving import lookup_recommendations
 
-    talks = lake.read("talks", columns=["talk_id", "title"], where=[("talk_id", "in", talk_ids)])
-    tags = lake.read("talk_tags", where=[("talk_id", "in", talk_ids)])
+    talks = talk_rows(lake=lake, columns=["talk_id", "title"], talk_ids=talk_ids)
+    tags = tag_rows(lake=lake, talk_ids=talk_ids)
     table = Table(title="Tags per talk", show_lines=False)
     for column in ("talk", "title", "speaker tags", "model tags (score)"):
         table.add_column(column, overflow="fold")
@@ -217,74 +219,50 @@ def ingest(
     notify: Annotated[bool, typer.Option(help="Tell Prefect so enrichment starts.")] = True,
 ) -> None:
     """Record talks (a file, a folder or a pretalx event) and mark them for enrichment."""
-    from podium.events import EventDeliveryError, EventPoster, make_event
-    from podium.ingest import record_events, record_talks
     from podium.pretalx.client import is_pretalx_url
-    from podium.sources import load_source
+    from podium.use_cases.ingest import ingest_source
 
     if is_pretalx_url(source):
         _ingest_pretalx(source, notify=notify)
         return
-    parsed = load_source(Path(source))
-    lake = _lake()
-    with _progress() as bar:
-        task = bar.add_task("recording talks", total=len(parsed.talks) or 1)
-        chunk = 500
-        from podium.ingest import IngestReport
+    import contextlib
 
-        report = IngestReport()
-        for start in range(0, max(len(parsed.talks), 1), chunk):
-            part = record_talks(
-                lake=lake,
-                talks=parsed.talks[start : start + chunk],
-                removed=parsed.removed if start == 0 else (),
-            )
-            for key, values in part.as_dict().items():
-                getattr(report, key).extend(values)
-            bar.advance(task, len(parsed.talks[start : start + chunk]))
-    changed_events = record_events(lake=lake, events=parsed.events)
+    resources = _resources(notify=notify)
+    with contextlib.ExitStack() as stack:
+        shown: dict[str, Any] = {}
+
+        def progress(done: int, total: int) -> None:
+            # The bar opens once the source parsed: a bad file is one line on stderr, alone.
+            if not shown:
+                shown["bar"] = bar = stack.enter_context(_progress())
+                shown["task"] = bar.add_task("recording talks", total=total or 1)
+            shown["bar"].update(shown["task"], completed=done)
+
+        outcome = ingest_source(resources, source=source, logger=_QUIET, on_progress=progress)
     table = Table(title=f"Ingested {source}")
     table.add_column("outcome")
     table.add_column("talks", justify="right")
-    for key, values in report.as_dict().items():
+    for key, values in outcome.report.as_dict().items():
         table.add_row(key, str(len(values)))
-    table.add_row("rejected", str(len(parsed.errors)))
-    table.add_row("events changed", str(len(changed_events)))
+    table.add_row("rejected", str(len(outcome.errors)))
+    table.add_row("events changed", str(len(outcome.events_changed)))
     console.print(table)
-    for error in parsed.errors[:20]:
-        err.print(f"rejected {error}")
-    if len(parsed.errors) > 20:
-        err.print(f"… and {len(parsed.errors) - 20} more rejected records")
-    if notify and report.pending:
-        try:
-            EventPoster.from_settings(_settings()).post(
-                [
-                    make_event(
-                        event_catalog.TALK_INGESTED.name,
-                        resource_id="podium.talks",
-                        payload={"talk_ids": report.pending, "count": len(report.pending)},
-                    )
-                ]
-            )
-            console.print(f"{len(report.pending)} talks handed to enrichment")
-        except EventDeliveryError as error:
-            console.print(f"event deferred ({error}); the next enrich run picks them up")
+    _print_rejected(outcome.errors)
+    _print_handed_over(resources)
 
 
 def _ingest_pretalx(url: str, *, notify: bool) -> None:
-    from podium.events import EventDeliveryError, EventPoster, make_event
-    from podium.pretalx.client import PretalxClient, parse_pretalx_url
-    from podium.pretalx.sync import sync_pretalx_event
+    from podium.pretalx.client import parse_pretalx_url
+    from podium.use_cases.ingest import sync_pretalx
 
-    settings = _settings()
     ref = parse_pretalx_url(url)
-    client = PretalxClient(ref, settings.pretalx)
-    with console.status(f"reading {ref}…") as status, client:
-        report = sync_pretalx_event(
-            lake=_lake(),
-            client=client,
-            detail_limit=settings.pretalx.detail_fetch_limit,
-            on_progress=lambda message: status.update(f"{ref}: {message}"),
+    resources = _resources(notify=notify)
+    with console.status(f"reading {ref}…") as status:
+        (report,) = sync_pretalx(
+            resources,
+            urls=[url],
+            logger=_QUIET,
+            on_progress=lambda _, message: status.update(f"{ref}: {message}"),
         )
     table = Table(title=f"Ingested {ref}")
     table.add_column("outcome")
@@ -296,23 +274,67 @@ def _ingest_pretalx(url: str, *, notify: bool) -> None:
     table.add_row("rejected", str(len(report.errors)))
     table.add_row("events changed", str(len(report.events_changed)))
     console.print(table)
-    for error in report.errors[:20]:
-        err.print(f"rejected {error}")
-    pending = report.ingest.pending
-    if notify and pending:
+    _print_rejected([str(e) for e in report.errors])
+    _print_handed_over(resources)
+
+
+class _Quiet:
+    """A logger for use-cases run by the CLI, which prints its own tables instead."""
+
+    def info(self, *args: object) -> None:
+        pass
+
+    warning = error = info
+
+
+_QUIET = _Quiet()
+
+
+class _CliEvents:
+    """Events posted to Prefect; a refusal is reported and deferred, not an error: the
+    talks are recorded, and the next scheduled enrich run picks them up."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.handed_over, self.deferred = inner, 0, ""
+
+    def emit(self, spec: Any, **kwargs: Any) -> None:
+        from podium.events import EventDeliveryError
+
         try:
-            EventPoster.from_settings(settings).post(
-                [
-                    make_event(
-                        "podium.talk.ingested",
-                        resource_id="podium.talks",
-                        payload={"talk_ids": pending[:1000], "count": len(pending)},
-                    )
-                ]
-            )
-            console.print(f"{len(pending)} talks handed to enrichment")
+            self.inner.emit(spec, **kwargs)
         except EventDeliveryError as error:
-            console.print(f"event deferred ({error}); the next enrich run picks them up")
+            self.deferred = str(error)
+            return
+        if spec is event_catalog.TALK_INGESTED:
+            self.handed_over += kwargs["payload"].get("count") or len(kwargs["payload"]["talk_ids"])
+
+
+def _resources(*, notify: bool) -> Any:
+    from podium.events import EventPoster, PostedEvents, RecordedEvents
+    from podium.resources import Resources
+
+    settings = _settings()
+    events = _CliEvents(PostedEvents(EventPoster.from_settings(settings)))
+    return Resources.from_settings(
+        settings, lake=_lake(), events=events if notify else RecordedEvents()
+    )
+
+
+def _print_rejected(errors: list[str]) -> None:
+    for error in errors[:20]:
+        err.print(f"rejected {error}")
+    if len(errors) > 20:
+        err.print(f"… and {len(errors) - 20} more rejected records")
+
+
+def _print_handed_over(resources: Any) -> None:
+    events = resources.events
+    if not isinstance(events, _CliEvents):
+        return
+    if events.deferred:
+        console.print(f"event deferred ({events.deferred}); the next enrich run picks them up")
+    elif events.handed_over:
+        console.print(f"{events.handed_over} talks handed to enrichment")
 
 
 @app.command()
@@ -459,10 +481,10 @@ app.add_typer(tags_app, name="tags")
 def tags_show(talk_id: str) -> None:
     """The tags of one talk, with source, score and model."""
     lake = _lake()
-    talk = lake.read("talks", columns=["talk_id", "title"], where=[("talk_id", "=", talk_id)])
+    talk = talk_rows(lake=lake, columns=["talk_id", "title"], talk_ids=[talk_id])
     if talk.empty:
         raise CliError(f"no talk {talk_id!r} in the lake")
-    rows = lake.read("talk_tags", where=[("talk_id", "=", talk_id)])
+    rows = tag_rows(lake=lake, talk_ids=[talk_id])
     table = Table(title=f"{talk_id}: {talk.title.iloc[0]}")
     for column in ("tag", "source", "score", "model", "tagged at"):
         table.add_column(column, overflow="fold")

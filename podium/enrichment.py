@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from podium.ingest import frame_to_talks
+from podium.ingest import live_versions, read_talks
 from podium.lake import Lake
 from podium.models import Talk
 
@@ -89,11 +89,7 @@ def _open_rows(lake: Lake, *, stage: str | None, talk_ids: list[str] | None) -> 
 
 def current_versions(*, lake: Lake, talk_ids: list[str]) -> dict[str, str]:
     """talk id -> current content hash, for live (not deleted) talks among `talk_ids`."""
-    frame = lake.read(
-        "talks", columns=["talk_id", "content_hash", "state"], where=[("talk_id", "in", talk_ids)]
-    )
-    frame = frame[frame.state != "deleted"]
-    return dict(zip(frame.talk_id, frame.content_hash, strict=True))
+    return live_versions(lake=lake, talk_ids=talk_ids)
 
 
 def outstanding(
@@ -236,7 +232,7 @@ def _claim_from(
 
 
 def _talks(lake: Lake, talk_ids: list[str]) -> list[Talk]:
-    return frame_to_talks(lake.read("talks", where=[("talk_id", "in", talk_ids)]))
+    return read_talks(lake=lake, talk_ids=talk_ids)
 
 
 def _fail_crashed(lake: Lake, rows: pd.DataFrame, now: datetime) -> None:
@@ -416,9 +412,7 @@ class Audit:
 
 def audit(*, lake: Lake, max_attempts: int) -> Audit:
     """Check every live talk: enriched at its current version, queued, or failed; never lost."""
-    talks = lake.read("talks", columns=["talk_id", "content_hash", "state"])
-    talks = talks[talks.state != "deleted"]
-    current = dict(zip(talks.talk_id, talks.content_hash, strict=True))
+    current = live_versions(lake=lake)
     state = lake.read(TABLE)
     status = {
         (r.talk_id, r.stage): r.status

@@ -26,6 +26,7 @@ class TalkIdsPayload(_Payload):
     talk_ids: list[str] = Field(max_length=MAX_IDS_PER_EVENT, description="talks concerned")
     count: int | None = Field(default=None, description="all talks concerned (ids may be capped)")
     source: str | None = Field(default=None, description="where the talks came from")
+    truncated: bool | None = Field(default=None, description="whether talk_ids was capped")
 
 
 class TagsAggregatedPayload(_Payload):
@@ -50,6 +51,7 @@ class ReviewDecidedPayload(_Payload):
     after: str
     status: str
     decided_by: str | None
+    decided_at: str | None = None
     comment: str | None
     flow_run_id: str | None
 

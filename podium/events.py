@@ -1,20 +1,29 @@
-"""Posting Prefect events (`POST /api/events`) from outside a flow, with retries.
+"""Posting Prefect events (`POST /api/events`) from outside a flow, with retries, and the
+event sink every use-case emits through.
 
 The open-source Prefect server evaluates deployment triggers on these events; the gateway uses
-this to hand work to Prefect only after the data is safe in the lake.
+`EventPoster` to hand work to Prefect only after the data is safe in the lake. Use-cases emit
+through an `EventSink` from their resources (`podium.resources`): inside a flow run that is
+Prefect's own `emit_event` (`tasks/resources.py`), over HTTP `PostedEvents`, in tests
+`RecordedEvents`. Every sink checks the payload against `podium.event_catalog` first, so an
+emitter cannot drift from the triggers that read it.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from podium.event_catalog import EventSpec
 
 # Ids an event names at most: payloads stay small whatever the burst; consumers scan the lake
 # for the rest (enrich claims every pending talk, aggregate-tags reads the Delta log).
@@ -29,6 +38,10 @@ def bounded_ids(ids: list[str], *, cap: int = MAX_EVENT_IDS) -> dict[str, Any]:
 
 class EventDeliveryError(RuntimeError):
     """The Prefect server did not accept the events after every retry."""
+
+
+class _Transient(Exception):
+    """One failed attempt worth retrying (connection error, 5xx, 429)."""
 
 
 def make_event(
@@ -106,17 +119,114 @@ class EventPoster:
             return
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         url = self.api_url.rstrip("/") + "/events"
-        last = "no attempt"
-        for attempt in range(self.retries + 1):
+
+        def attempt() -> str | None:
+            """None when accepted; the refusal when retrying will not help; raises otherwise."""
             try:
                 response = self.client().post(url, json=events, headers=headers)
-                if response.status_code < 300:
-                    return
-                last = f"HTTP {response.status_code}"
-                if 400 <= response.status_code < 500 and response.status_code != 429:
-                    break  # the server refused the events themselves; retrying will not help
             except httpx.HTTPError as error:
-                last = type(error).__name__
-            if attempt < self.retries:
-                self.sleep(self.backoff_s * 2**attempt)
-        raise EventDeliveryError(f"Prefect server did not accept events at {url}: {last}")
+                raise _Transient(type(error).__name__) from error
+            if response.status_code < 300:
+                return None
+            if 400 <= response.status_code < 500 and response.status_code != 429:
+                return f"HTTP {response.status_code}"  # the server refused the events themselves
+            raise _Transient(f"HTTP {response.status_code}")
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_exponential(multiplier=self.backoff_s, max=float("inf")),
+            retry=retry_if_exception_type(_Transient),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            refused = retrying(attempt)
+        except _Transient as error:
+            refused = str(error)
+        if refused is not None:
+            raise EventDeliveryError(f"Prefect server did not accept events at {url}: {refused}")
+
+
+class EventSink(Protocol):
+    """Where a use-case's events go (see the module docstring for the implementations)."""
+
+    def emit(
+        self,
+        spec: EventSpec,
+        *,
+        payload: dict[str, Any],
+        resource_id: str | None = None,
+        resource: dict[str, str] | None = None,
+    ) -> None:
+        """Emit one event of the catalog's `spec`.
+
+        Args:
+            spec: the catalog entry (name, resource pattern, payload model).
+            payload: checked against `spec.payload`; emitted as given.
+            resource_id: the resource the event is about; `spec.resource` when it names one.
+            resource: more resource labels (e.g. `podium.repo.ref`).
+        """
+
+
+def checked_event(
+    spec: EventSpec,
+    *,
+    payload: dict[str, Any],
+    resource_id: str | None = None,
+    resource: dict[str, str] | None = None,
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(name, resource, payload) after checking both against the catalog.
+
+    Raises:
+        ValueError: the resource does not fit `spec.resource`, or the payload its model.
+    """
+    rid = resource_id or spec.resource
+    if "*" in rid or not fnmatch.fnmatchcase(rid, spec.resource):
+        raise ValueError(f"{spec.name}: resource {rid!r} does not fit {spec.resource!r}")
+    spec.validate(payload)  # pydantic's ValidationError is a ValueError
+    return spec.name, {"prefect.resource.id": rid, **(resource or {})}, payload
+
+
+@dataclass
+class RecordedEvents:
+    """An event sink that keeps what it is given, checked against the catalog: for tests and
+    for runs with nobody listening (a CLI import without a Prefect server)."""
+
+    events: list[tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+
+    def emit(
+        self,
+        spec: EventSpec,
+        *,
+        payload: dict[str, Any],
+        resource_id: str | None = None,
+        resource: dict[str, str] | None = None,
+    ) -> None:
+        self.events.append(
+            checked_event(spec, payload=payload, resource_id=resource_id, resource=resource)
+        )
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        """The payloads emitted under `name`, oldest first."""
+        return [payload for event, _, payload in self.events if event == name]
+
+
+@dataclass
+class PostedEvents:
+    """An event sink that posts each event to a Prefect server's API (`EventPoster`)."""
+
+    poster: EventPoster
+
+    def emit(
+        self,
+        spec: EventSpec,
+        *,
+        payload: dict[str, Any],
+        resource_id: str | None = None,
+        resource: dict[str, str] | None = None,
+    ) -> None:
+        name, labels, body = checked_event(
+            spec, payload=payload, resource_id=resource_id, resource=resource
+        )
+        rid = labels.pop("prefect.resource.id")
+        self.poster.post([make_event(name, resource_id=rid, payload=body, resource=labels)])

@@ -3,6 +3,9 @@
 The gateway and the `ingest` flow both call `record_talks`; nothing acknowledges a talk before
 it returns. Recording is idempotent: an identical talk is a no-op, an edited one is rewritten
 and, when what enrichment reads changed, marked pending for every enrichment stage.
+
+This module owns the `talks` and `events` tables: every other module reads talks through
+`read_talks`, `talk_rows`, `live_versions` and `talks_version` here, never by the table name.
 """
 
 from __future__ import annotations
@@ -83,6 +86,40 @@ def talks_to_frame(talks: Iterable[Talk], *, now: datetime | None = None) -> pd.
         row["source_updated_at"] = order.updated_at
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+TALKS = "talks"
+EVENTS = "events"
+
+
+def talk_rows(
+    *, lake: Lake, columns: list[str] | None = None, talk_ids: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Rows of `talks` (deleted ones included), some columns and talks or all of them."""
+    where = None if talk_ids is None else [("talk_id", "in", list(talk_ids))]
+    return lake.read(TALKS, columns=columns, where=where)
+
+
+def read_talks(*, lake: Lake, talk_ids: Iterable[str] | None = None) -> list[Talk]:
+    """Talks as validated models (all of them when `talk_ids` is None)."""
+    return frame_to_talks(talk_rows(lake=lake, talk_ids=talk_ids))
+
+
+def live_versions(*, lake: Lake, talk_ids: Iterable[str] | None = None) -> dict[str, str]:
+    """talk id -> current content hash of live (not deleted) talks, some or all of them."""
+    frame = talk_rows(lake=lake, columns=["talk_id", "content_hash", "state"], talk_ids=talk_ids)
+    frame = frame[frame.state != TalkState.deleted.value]
+    return dict(zip(frame.talk_id, frame.content_hash, strict=True))
+
+
+def talks_version(*, lake: Lake) -> int | None:
+    """The `talks` table's Delta version (None before the first talk): a cheap health probe."""
+    return lake.version(TALKS)
+
+
+def event_ids(*, lake: Lake) -> list[str]:
+    """Every recorded conference event's id, sorted."""
+    return sorted(set(lake.read(EVENTS, columns=["event_id"]).event_id))
 
 
 def frame_to_talks(frame: pd.DataFrame) -> list[Talk]:
@@ -203,7 +240,7 @@ def record_talks(
     if not winners:
         return report
     ids = list(winners)
-    existing = lake.read("talks", where=[("talk_id", "in", ids)])
+    existing = lake.read(TALKS, where=[("talk_id", "in", ids)])
     if not existing.empty:
         # One row per id; a lake written by the old first-write race may hold two.
         existing = existing.drop_duplicates("talk_id", keep="last").set_index("talk_id")
@@ -254,7 +291,7 @@ def record_talks(
     frames = [f for f in (talks_to_frame(writes, now=now), pd.DataFrame(rows)) if not f.empty]
     if frames:
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        lake.upsert("talks", frame, changed_when=IN_SOURCE_ORDER)
+        lake.upsert(TALKS, frame, changed_when=IN_SOURCE_ORDER)
     if needs_enrichment:
         lake.upsert("enrichment_state", _pending_rows(needs_enrichment, now))
         report.pending = [t.talk_id for t in needs_enrichment]
@@ -281,7 +318,7 @@ def record_events(*, lake: Lake, events: list[Event]) -> list[str]:
         return []
     frame = events_to_frame({e.event_id: e for e in events}.values())
     existing = lake.read(
-        "events",
+        EVENTS,
         columns=["event_id", "record_hash"],
         where=[("event_id", "in", list(frame.event_id))],
     )
@@ -290,5 +327,5 @@ def record_events(*, lake: Lake, events: list[Event]) -> list[str]:
         [known.get(i) != h for i, h in zip(frame.event_id, frame.record_hash, strict=True)]
     ]
     if not changed.empty:
-        lake.upsert("events", changed, changed_when="t.record_hash != s.record_hash")
+        lake.upsert(EVENTS, changed, changed_when="t.record_hash != s.record_hash")
     return list(changed.event_id)

@@ -123,6 +123,12 @@ class EnrichSettings(BaseModel):
         "renews it every third of this while it works, so when it runs out the run is dead "
         "and others take the batch.",
     )
+    warm_history_refresh_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Least seconds between two background refreshes of a warm executor's "
+        "tagging history (each refresh that finds changes refits the tagger's calibration).",
+    )
     crash_on_talk: str = Field(
         default="",
         description="Fault injection for tests only: enriching this talk id kills the process "

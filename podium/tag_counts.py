@@ -23,20 +23,23 @@ committed in between, delta-rs refuses the commit and the run starts over from t
 from __future__ import annotations
 
 import json
-import random
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction
-from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from podium.lake import SCHEMAS, Lake, sql_list
+from podium.lake import Lake
+from podium.lake.versions import (
+    Bookmark,
+    Snapshot,
+    VersionUnavailable,
+    changed_keys,
+    empty,
+    metadata_json,
+    overwrite_with_bookmark,
+    read_version,
+)
 from podium.models import normalise_tag
 
 SCOPES = ("all", "event", "state")
@@ -113,77 +116,25 @@ def _source_columns(name: str) -> list[str]:
 
 
 def _empty(name: str) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in _source_columns(name)})
+    return empty(name, _source_columns(name))
 
 
 def _read_at(
     lake: Lake, name: str, version: int | None, talk_ids: Iterable[str] | None = None
 ) -> pd.DataFrame:
     """Rows of `name` at a Delta version (None: missing table), optionally for some talks."""
-    if version is None:
-        return _empty(name)
-    table = DeltaTable(lake.table_uri(name), version=version, storage_options=lake.storage_options)
-    columns = _source_columns(name)
-    if talk_ids is None:
-        data = table.to_pyarrow_dataset().to_table(columns=columns)
-    else:
-        ids = list(talk_ids)
-        if not ids:
-            return _empty(name)
-        # DataFusion, like Lake.read: pyarrow dataset filters trip over string_view files.
-        select = ", ".join(f'"{c}"' for c in columns)
-        reader = (
-            QueryBuilder()
-            .register("t", table)
-            .execute(f'SELECT {select} FROM t WHERE "talk_id" IN {sql_list(ids)}')
-        )
-        data = pa.table(reader.read_all())
-    schema = SCHEMAS[name]
-    return data.cast(pa.schema([schema.field(c) for c in columns])).to_pandas()
-
-
-def _changed_talk_ids(lake: Lake, name: str, old: int | None, new: int | None) -> set[str]:
-    """Talk ids in the data files that differ between two versions of a table.
-
-    A MERGE or delete rewrites whole files, so the ids in files removed or added since `old`
-    are a superset of the talks whose rows changed; that is all the incremental update needs.
-    """
-    if new is None or old == new:
-        return set()
-    uri = lake.table_uri(name)
-    new_ds = DeltaTable(uri, version=new, storage_options=lake.storage_options).to_pyarrow_dataset()
-    new_frags = {f.path: f for f in new_ds.get_fragments()}
-    old_frags: dict[str, Any] = {}
-    if old is not None:
-        old_ds = DeltaTable(
-            uri, version=old, storage_options=lake.storage_options
-        ).to_pyarrow_dataset()
-        old_frags = {f.path: f for f in old_ds.get_fragments()}
-    ids: set[str] = set()
-    for path in set(new_frags) ^ set(old_frags):
-        fragment = new_frags.get(path) or old_frags[path]
-        column = fragment.to_table(columns=["talk_id"]).column("talk_id")
-        ids.update(pc.unique(column).to_pylist())
-    return ids
+    return read_version(lake, name, version, columns=_source_columns(name), keys=talk_ids)
 
 
 def _versions(lake: Lake) -> dict[str, int | None]:
     return {name: lake.version(name) for name in _SOURCES}
 
 
-def _counts_table(lake: Lake) -> DeltaTable | None:
-    """The `tag_counts` table at its current version, pinned: reads and the commit use it."""
-    try:
-        return DeltaTable(lake.table_uri("tag_counts"), storage_options=lake.storage_options)
-    except TableNotFoundError:
-        return None
-
-
-def _load_state(lake: Lake, table: DeltaTable | None) -> dict[str, int | None] | None:
+def _load_state(lake: Lake, table: Snapshot | None) -> dict[str, int | None] | None:
     """The source versions the counts in `table` include; None when unknown (recount)."""
     if table is None:
         return None
-    marks = {name: table.transaction_version(BOOKMARK_APP + name) for name in _SOURCES}
+    marks = {name: table.app_version(BOOKMARK_APP + name) for name in _SOURCES}
     if all(mark is not None for mark in marks.values()):
         # Stored as version + 1, so 0 can say "the table did not exist yet".
         return {name: None if mark == 0 else mark - 1 for name, mark in marks.items()}  # type: ignore[operator]
@@ -193,38 +144,14 @@ def _load_state(lake: Lake, table: DeltaTable | None) -> dict[str, int | None] |
     return None
 
 
-def _bookmark(versions: dict[str, int | None]) -> CommitProperties:
-    return CommitProperties(
-        app_transactions=[
-            Transaction(BOOKMARK_APP + name, 0 if version is None else version + 1)
+def _bookmark(versions: dict[str, int | None]) -> Bookmark:
+    return Bookmark(
+        apps={
+            BOOKMARK_APP + name: 0 if version is None else version + 1
             for name, version in versions.items()
-        ],
-        custom_metadata={"podium.tag_counts.versions": json.dumps(versions, sort_keys=True)},
+        },
+        metadata={"podium.tag_counts.versions": metadata_json(versions)},
     )
-
-
-def _stored_counts(table: DeltaTable, tags: list[str]) -> pd.DataFrame:
-    """Stored count rows for `tags`, from the pinned snapshot."""
-    reader = (
-        QueryBuilder()
-        .register("t", table)
-        .execute(f'SELECT "scope", "key", "tag", "talks" FROM t WHERE "tag" IN {sql_list(tags)}')
-    )
-    data = pa.table(reader.read_all())
-    schema = SCHEMAS["tag_counts"]
-    return data.cast(pa.schema([schema.field(c) for c in data.column_names])).to_pandas()
-
-
-def _until_committed(lake: Lake, attempt: Any) -> TagCountRun:
-    """Run a whole read-compute-commit attempt again when another run committed first."""
-    for number in range(lake.write_retries + 1):
-        try:
-            return attempt()
-        except CommitFailedError:
-            if number == lake.write_retries:
-                raise
-            time.sleep(min(2.0, 0.05 * 2**number) * (0.5 + random.random()))
-    raise AssertionError("unreachable")
 
 
 def recompute_tag_counts(*, lake: Lake, computed_at: datetime | None = None) -> TagCountRun:
@@ -240,7 +167,7 @@ def recompute_tag_counts(*, lake: Lake, computed_at: datetime | None = None) -> 
     tags = _read_at(lake, "talk_tags", versions["talk_tags"])
     counts = count(contributions(talks, tags)).assign(computed_at=computed_at)
     # An overwrite is correct whatever committed meanwhile, so the lake's own retry suffices.
-    lake.overwrite("tag_counts", counts, commit_properties=_bookmark(versions))
+    overwrite_with_bookmark(lake, "tag_counts", counts, bookmark=_bookmark(versions))
     return TagCountRun("full", len(talks), len(counts), 0, versions)
 
 
@@ -261,11 +188,12 @@ def update_tag_counts(
         computed_at: timestamp written on changed rows (now by default).
     """
     computed_at = computed_at or datetime.now(UTC)
-    return _until_committed(lake, lambda: _update_once(lake, set(talk_ids or ()), computed_at))
+    # A whole read-compute-commit attempt runs again when another run committed first.
+    return lake.retrying(lambda: _update_once(lake, set(talk_ids or ()), computed_at))
 
 
 def _update_once(lake: Lake, talk_ids: set[str], computed_at: datetime) -> TagCountRun:
-    table = _counts_table(lake)
+    table = Snapshot.open(lake, "tag_counts")
     previous = _load_state(lake, table)
     if table is None or previous is None:
         return recompute_tag_counts(lake=lake, computed_at=computed_at)
@@ -273,7 +201,7 @@ def _update_once(lake: Lake, talk_ids: set[str], computed_at: datetime) -> TagCo
     try:
         changed = set(talk_ids)
         for name in _SOURCES:
-            changed |= _changed_talk_ids(lake, name, previous[name], current[name])
+            changed |= changed_keys(lake, name, previous[name], current[name])
         old = contributions(
             _read_at(lake, "talks", previous["talks"], changed),
             _read_at(lake, "talk_tags", previous["talk_tags"], changed),
@@ -282,7 +210,7 @@ def _update_once(lake: Lake, talk_ids: set[str], computed_at: datetime) -> TagCo
             _read_at(lake, "talks", current["talks"], changed),
             _read_at(lake, "talk_tags", current["talk_tags"], changed),
         )
-    except (DeltaError, OSError):  # an old version vacuumed away: recount everything
+    except (VersionUnavailable, OSError):  # an old version vacuumed away: recount everything
         return recompute_tag_counts(lake=lake, computed_at=computed_at)
     touched = tuple(sorted(set(old["tag"]) | set(new["tag"])))
     both = pd.concat([old, new])
@@ -294,31 +222,16 @@ def _update_once(lake: Lake, talk_ids: set[str], computed_at: datetime) -> TagCo
     ids = tuple(sorted(changed))
     if delta.empty:
         if current != previous:  # nothing to count, but the next run diffs from here
-            table.create_write_transaction(
-                [], mode="append", schema=table.schema(), commit_properties=_bookmark(current)
-            )
+            table.commit_bookmark(_bookmark(current))
         return TagCountRun("incremental", len(changed), 0, 0, current, ids, touched, at_events)
     keys = delta.reset_index()
-    stored = _stored_counts(table, sorted(set(keys["tag"]))).set_index(_KEY)["talks"]
+    stored = table.rows_where_in(["scope", "key", "tag", "talks"], "tag", sorted(set(keys["tag"])))
+    stored = stored.set_index(_KEY)["talks"]
     updated = stored.reindex(delta.index, fill_value=0).add(delta).astype("int64")
     rows = updated.rename("talks").reset_index().assign(computed_at=computed_at)
     # Counts, deletions of counts that reached zero, and the bookmark: one commit, against the
     # snapshot the stored counts were read from.
-    on = " AND ".join(f"t.{k} = s.{k}" for k in _KEY)
-    metrics = (
-        table.merge(
-            lake.arrow("tag_counts", rows),
-            predicate=on,
-            source_alias="s",
-            target_alias="t",
-            commit_properties=_bookmark(current),
-        )
-        .when_matched_delete(predicate="s.talks <= 0")
-        .when_matched_update_all(predicate="s.talks > 0")
-        .when_not_matched_insert_all(predicate="s.talks > 0")
-        .execute()
-    )
-    deleted = int(metrics.get("num_target_rows_deleted", 0))
+    deleted = table.merge_counts(rows, keys=_KEY, value="talks", bookmark=_bookmark(current))
     return TagCountRun(
         "incremental", len(changed), len(rows), deleted, current, ids, touched, at_events
     )

@@ -34,13 +34,14 @@ def enrich_resources(settings: Any) -> EnrichResources:
 
 
 def warm_enrich_resources(settings: Any) -> EnrichResources:
-    """Like `enrich_resources`, with the models this process keeps loaded (`warm_models`).
+    """Like `enrich_resources`, with the models and the history this process keeps warm.
 
-    The tagger stays loaded across runs; its neighbour history is read afresh each run, since
-    talks tagged by earlier runs join it.
+    The tagger stays loaded across runs (`warm_models`), and so does its neighbour history
+    (`podium.warm_history`): a run takes the published snapshot as it is (the executor
+    refreshes it between runs, by what changed, and warms the calibration on it first), so a
+    run neither re-reads nor re-encodes the history, nor refits the tagger.
     """
     from podium import warm_models
-    from podium.tagging import load_history
 
     resources = enrich_resources(settings)
     lake = resources.lake
@@ -48,10 +49,9 @@ def warm_enrich_resources(settings: Any) -> EnrichResources:
     def tagger(exclude: set[str]) -> tuple[Any, Any]:
         model, _ = warm_models.tagger(settings)
         encoder = getattr(model, "encoder", None)
-        history = (
-            load_history(lake=lake, encoder=encoder, exclude_talk_ids=exclude) if encoder else None
-        )
-        return model, history
+        if encoder is None:
+            return model, None
+        return model, warm_models.history(settings, encoder, lake).current(exclude)
 
     resources.load_tagger = tagger
     resources.load_image_backend = lambda: warm_models.image_backend(settings)[0]

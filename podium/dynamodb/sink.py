@@ -32,7 +32,8 @@ from podium.dynamodb.client import table_name
 from podium.dynamodb.config import DynamoDBSettings
 from podium.dynamodb.keys import load_keys, save_keys
 from podium.dynamodb.streams import PODIUM_TAGS
-from podium.ingest import frame_to_talks
+from podium.ingest import event_ids as all_event_ids
+from podium.ingest import read_talks
 from podium.lake import Lake
 from podium.models import Talk, normalise_tag
 from podium.recommend.serving import RecommendationError, lookup_recommendations
@@ -173,8 +174,7 @@ def _find_talk_items(client: Any, table: str, talk_ids: set[str]) -> dict[str, t
 
 
 def _load_talks(lake: Lake, talk_ids: list[str] | None) -> list[Talk]:
-    where = [("talk_id", "in", talk_ids)] if talk_ids is not None else None
-    return frame_to_talks(lake.read("talks", where=where))
+    return read_talks(lake=lake, talk_ids=talk_ids)
 
 
 def write_talks(
@@ -496,7 +496,7 @@ def write_back(
     )
     write_counters(lake=lake, client=client, settings=settings, now=now, report=report)
     if event_ids is None:
-        event_ids = sorted(set(lake.read("events", columns=["event_id"]).event_id))
+        event_ids = all_event_ids(lake=lake)
     write_recommendations(
         lake=lake,
         client=client,

@@ -20,6 +20,7 @@ from podium.events import EventPoster
 from podium.gateway import git_hooks, recommend_routes, talk_hooks
 from podium.gateway.group_commit import GroupCommitter
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard
+from podium.ingest import talks_version
 from podium.lake import Lake
 from podium.settings import Settings
 
@@ -54,7 +55,7 @@ def _check_lake(lake: Lake) -> None:
     # "Reachable" means the gateway could record a talk now: the talks table's log reads (a
     # table that does not exist yet is fine) and a small probe blob round-trips through the
     # same store. Listing alone would pass on a read-only or full store.
-    lake.version("talks")
+    talks_version(lake=lake)
     lake.put_blob(_HEALTH_PROBE, b"ok")
     if lake.get_blob(_HEALTH_PROBE) != b"ok":
         raise OSError("the lake returned other bytes than were written")

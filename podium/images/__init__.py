@@ -37,6 +37,8 @@ def build_image_backend(settings: ImageSettings, *, device: str) -> ImageBackend
             height=settings.height,
             seed_base=settings.seed_base,
             font=settings.card_font,
+            format=settings.card_format,
+            quality=settings.card_quality,
         )
     if not settings.model:
         raise ValueError("images.backend is 'diffusers' but images.model is not set")

@@ -19,7 +19,7 @@ class CoverImage:
 
     talk_id: str
     content_hash: str
-    png: bytes
+    data: bytes
     backend: str
     model: str
     seed: int
@@ -28,20 +28,48 @@ class CoverImage:
     flagged: bool
     width: int
     height: int
+    media_type: str = "image/png"
 
     @property
     def path(self) -> str:
         """Where the image lives in the lake, relative to its base URL."""
-        return cover_path(self.talk_id, self.content_hash)
+        return cover_path(self.talk_id, self.content_hash, extension=self.extension)
+
+    @property
+    def extension(self) -> str:
+        """The file extension of `media_type` (`png`, `jpg`, `webp`)."""
+        return extension_of(self.media_type)
 
 
-def cover_path(talk_id: str, content_hash: str) -> str:
-    """`images/<talk_id>/<content_hash>.png`; an edited talk gets a new path.
+# The encodings covers are stored in: media type -> file extension.
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def extension_of(media_type: str) -> str:
+    """The file extension for a cover's media type (refuses one Podium does not write)."""
+    try:
+        return EXTENSIONS[media_type]
+    except KeyError:
+        raise ValueError(f"unsupported cover media type {media_type!r}") from None
+
+
+def media_type_of(path: str) -> str:
+    """The media type of a stored cover, from its path's extension (PNG for anything else)."""
+    extension = path.rsplit(".", 1)[-1].lower()
+    by_extension = {v: k for k, v in EXTENSIONS.items()} | {"jpeg": "image/jpeg"}
+    return by_extension.get(extension, "image/png")
+
+
+def cover_path(talk_id: str, content_hash: str, *, extension: str = "png") -> str:
+    """`images/<talk_id>/<content_hash>.<extension>`; an edited talk gets a new path.
 
     Both parts are escaped into single path segments (`storage_segment`): an id such as
-    `event/slug` is one folder `event%2Fslug`, and no id can climb out of `images/`.
+    `event/slug` is one folder `event%2Fslug`, and no id can climb out of `images/`. The
+    extension follows the encoding (`jpg` for the default title cards, `png` otherwise).
     """
-    return f"images/{storage_segment(talk_id)}/{storage_segment(content_hash)}.png"
+    if extension not in EXTENSIONS.values():
+        raise ValueError(f"unsupported cover extension {extension!r}")
+    return f"images/{storage_segment(talk_id)}/{storage_segment(content_hash)}.{extension}"
 
 
 def talk_seed(talk_id: str, *, seed_base: int) -> int:

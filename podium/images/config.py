@@ -91,6 +91,14 @@ class ImageSettings(BaseModel):
         "compile) suits small batches; `max-autotune-no-cudagraphs` pays off on backfills.",
     )
     batch_size: int = Field(default=8, gt=0, description="Images generated per pipeline call.")
+    card_format: Literal["jpeg", "png", "webp"] = Field(
+        default="jpeg",
+        description="Encoding of title cards: `jpeg` (fast, compact), `png` (lossless, twice "
+        "the size) or `webp` (smallest, slowest). Sets the file extension in the lake.",
+    )
+    card_quality: int = Field(
+        default=85, ge=1, le=100, description="JPEG/WebP quality of title cards."
+    )
     card_font: Path | None = Field(
         default=None,
         description="A TrueType/OpenType font tried before the bundled Noto fonts on cards.",

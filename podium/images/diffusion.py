@@ -158,6 +158,8 @@ class DiffusersBackend(ImageBackend):
             height=settings.height,
             seed_base=settings.seed_base,
             font=settings.card_font,
+            format=settings.card_format,
+            quality=settings.card_quality,
         )
         tokenizer = getattr(pipeline, "tokenizer", None)
         if tokenizer is not None:
@@ -292,7 +294,7 @@ class DiffusersBackend(ImageBackend):
         return CoverImage(
             talk_id=job.talk.talk_id,
             content_hash=job.talk.content_hash,
-            png=encode_png(image.convert("RGB")),
+            data=encode_png(image.convert("RGB")),
             backend=self.name,
             model=self.model_version,
             seed=job.seed,

@@ -18,15 +18,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 log = logging.getLogger(__name__)
 
-# Noto Sans CJK collection faces, by the language whose glyph forms they use.
+# Noto Sans CJK collection faces, by the language whose glyph forms they use (BCP 47 and
+# the ISO 639-2/3 codes some sources use, such as pyvideo's `jpn`).
 _CJK_INDEX = {
     "ja": 0,
+    "jpn": 0,
     "ko": 1,
+    "kor": 1,
     "zh": 2,
+    "zho": 2,
+    "chi": 2,
     "zh-cn": 2,
     "zh-hans": 2,
     "zh-tw": 3,
@@ -157,9 +162,108 @@ def is_rtl(text: str) -> bool:
     return False
 
 
+# Advances are measured once per face at this size and scaled: FreeType's advances scale
+# linearly with size (within 0.1 px at 76 px), so one measurement serves every size.
+_REF_SIZE = 256
+# Caps on the per-face measurement caches (entries), so a long-lived process stays bounded.
+_CACHE_LIMIT = 200_000
+
+
+@lru_cache(maxsize=65536)
+def _simple(char: str) -> bool:
+    """Whether `char` can be drawn as one cached glyph: a script that needs no shaping.
+
+    Latin, Greek, Cyrillic, punctuation and symbols, kana, CJK ideographs and precomposed
+    Hangul look the same glyph by glyph. Arabic, Hebrew, Indic, Thai scripts and combining
+    marks need the shaper (raqm), so runs with them are drawn by Pillow whole.
+    """
+    cp = ord(char)
+    if not (
+        cp < 0x0590
+        or 0x1D00 <= cp < 0x2C00
+        or 0x2E80 <= cp < 0xA000
+        or 0xAC00 <= cp < 0xD7A4
+        or 0xF900 <= cp < 0xFB00
+        or 0xFF00 <= cp < 0xFFF0
+    ):
+        return False
+    category = unicodedata.category(char)
+    return category[0] != "M" and category not in ("Cf", "Cc")
+
+
+def _kerns(char: str) -> bool:
+    # Ideographs, kana and Hangul are set on a fixed grid: no pair adjustments to measure.
+    return ord(char) < 0x2E80
+
+
+class _Metrics:
+    """Advances and kerning of one face at one weight, measured at `_REF_SIZE` and kept."""
+
+    def __init__(self, face: FontFace, bold: bool) -> None:
+        self.font = _load(face, _REF_SIZE, bold)
+        self._advance: dict[str, float] = {}
+        self._kern: dict[str, float] = {}
+        self._string: dict[str, float] = {}
+
+    def advance(self, char: str) -> float:
+        value = self._advance.get(char)
+        if value is None:
+            value = self.font.getlength(char)
+            if len(self._advance) < _CACHE_LIMIT:
+                self._advance[char] = value
+        return value
+
+    def kern(self, first: str, second: str) -> float:
+        """The pair adjustment between two characters (the shaper's kerning)."""
+        if not (_kerns(first) and _kerns(second)):
+            return 0.0
+        pair = first + second
+        value = self._kern.get(pair)
+        if value is None:
+            value = self.font.getlength(pair) - self.advance(first) - self.advance(second)
+            if len(self._kern) < _CACHE_LIMIT:
+                self._kern[pair] = value
+        return value
+
+    def string(self, text: str) -> float:
+        """Width of a shaped run (complex scripts), measured whole."""
+        value = self._string.get(text)
+        if value is None:
+            value = self.font.getlength(text)
+            if len(self._string) < _CACHE_LIMIT:
+                self._string[text] = value
+        return value
+
+
+@lru_cache(maxsize=256)
+def _metrics(face: FontFace, bold: bool) -> _Metrics:
+    return _Metrics(face, bold)
+
+
+@lru_cache(maxsize=16384)
+def _glyph(face: FontFace, size: int, bold: bool, char: str) -> tuple[Image.Image | None, int, int]:
+    """One character's coverage mask at `size`, and its offset from the pen on the baseline.
+
+    Rendering a glyph is most of the cost of drawing text; titles reuse the same few dozen
+    letters, so each is rasterised once per (face, size, weight) and then only pasted.
+    """
+    font = _load(face, size, bold)
+    left, top, right, bottom = font.getbbox(char, anchor="ls")
+    if right <= left or bottom <= top:  # a space: nothing to draw
+        return None, 0, 0
+    mask = Image.new("L", (right - left, bottom - top), 0)
+    ImageDraw.Draw(mask).text((-left, -top), char, font=font, fill=255, anchor="ls")
+    return mask, left, top
+
+
 @dataclass
 class Typesetter:
     """Measures and draws text through a font chain, one run per font.
+
+    Widths come from per-character advances and pair kerning measured once per face (see
+    `_Metrics`), so measuring a line costs dictionary look-ups, not a layout; simple scripts
+    are drawn from cached glyph masks. Runs that need shaping (Arabic, Indic, Thai, combining
+    marks) are measured and drawn whole by Pillow with raqm.
 
     Args:
         faces: the chain, most preferred first (see `font_chain`).
@@ -193,8 +297,9 @@ class Typesetter:
                 runs[-1] = (face, runs[-1][1] + char)
             else:
                 runs.append((face, char))
-        if len(self._run_cache) < 4096:
-            self._run_cache[text] = runs
+        if len(self._run_cache) >= 8192:  # a long-lived process: start over, stay bounded
+            self._run_cache.clear()
+        self._run_cache[text] = runs
         return runs
 
     def font(
@@ -202,13 +307,48 @@ class Typesetter:
     ) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return _load(face, size, bold)
 
+    @staticmethod
+    def _glyph_run(face: FontFace, piece: str) -> bool:
+        return face.path is not None and all(_simple(char) for char in piece)
+
+    def _advances(self, face: FontFace, piece: str, size: int, bold: bool) -> list[float]:
+        # Pen advance after each character of a glyph run: its advance plus the kerning
+        # with the next one, scaled from the reference size.
+        metrics = _metrics(face, bold)
+        scale = size / _REF_SIZE
+        out = []
+        for i, char in enumerate(piece):
+            value = metrics.advance(char)
+            if i + 1 < len(piece):
+                value += metrics.kern(char, piece[i + 1])
+            out.append(value * scale)
+        return out
+
+    def _run_width(self, face: FontFace, piece: str, size: int, bold: bool) -> float:
+        if self._glyph_run(face, piece):
+            return sum(self._advances(face, piece, size, bold))
+        if face.path is None:  # the built-in font: no reference metrics, measure directly
+            return self.font(face, size, bold=bold).getlength(piece)
+        return _metrics(face, bold).string(piece) * size / _REF_SIZE
+
     def width(self, text: str, size: int, *, bold: bool = False) -> float:
         """Advance width of `text` in pixels."""
-        return sum(self.font(f, size, bold=bold).getlength(s) for f, s in self.runs(text))
+        return sum(self._run_width(f, s, size, bold) for f, s in self.runs(text))
+
+    def fit(self, text: str, size: int, width: float, *, bold: bool = False) -> int:
+        """How many leading characters of `text` fit in `width` pixels (0 when none)."""
+        low, high = 0, len(text)  # widths grow with the prefix: bisect for the longest
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self.width(text[:middle], size, bold=bold) <= width:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     def draw(
         self,
-        draw: ImageDraw.ImageDraw,
+        image: Image.Image,
         xy: tuple[float, float],
         text: str,
         *,
@@ -228,16 +368,27 @@ class Typesetter:
         x, baseline = xy
         if align_right:
             x -= self.width(text, size, bold=bold)
+        y = round(baseline)
+        pen: ImageDraw.ImageDraw | None = None
         for face, piece in runs:
-            font = self.font(face, size, bold=bold)
-            draw.text((x, baseline), piece, font=font, fill=fill, anchor="ls")
-            x += font.getlength(piece)
+            if not self._glyph_run(face, piece):
+                pen = pen or ImageDraw.Draw(image)
+                font = self.font(face, size, bold=bold)
+                pen.text((x, baseline), piece, font=font, fill=fill, anchor="ls")
+                x += self._run_width(face, piece, size, bold)
+                continue
+            for char, advance in zip(piece, self._advances(face, piece, size, bold), strict=True):
+                mask, left, top = _glyph(face, size, bold, char)
+                if mask is not None:
+                    image.paste(fill, (round(x) + left, y + top), mask)
+                x += advance
 
 
 def _breakable(char: str) -> bool:
-    # Scripts written without spaces may break between any two characters.
+    # Scripts written without spaces may break between any two characters. Korean is written
+    # with spaces between words, so Hangul breaks at spaces like Latin (a word is not split).
     name = unicodedata.name(char, "")
-    return name.startswith(("CJK ", "HIRAGANA", "KATAKANA", "HANGUL", "THAI", "LAO", "KHMER"))
+    return name.startswith(("CJK ", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER"))
 
 
 def units(text: str) -> list[str]:
@@ -268,29 +419,35 @@ def units(text: str) -> list[str]:
 def wrap(
     typesetter: Typesetter, text: str, *, size: int, width: float, bold: bool = False
 ) -> list[str]:
-    """Greedy line wrap of `text` to `width` pixels; over-long words are broken by character."""
+    """Greedy line wrap of `text` to `width` pixels; over-long words are broken by character.
+
+    A line's width is the sum of its units' widths (kerning across a space is nil), so each
+    unit is measured once however many lines are tried.
+    """
     lines: list[str] = []
-    line = ""
+    line = ""  # no leading space; may end in spaces
+    line_w = 0.0  # width of line.rstrip()
+    space_w = 0.0  # width of its trailing spaces
     for unit in units(" ".join(text.split())):
-        candidate = line + unit
-        if typesetter.width(candidate.strip(), size, bold=bold) <= width:
-            line = candidate
-            continue
+        unit_w = typesetter.width(unit, size, bold=bold)
         if unit.isspace():
-            lines.append(line.strip())
-            line = ""
+            if line:
+                line += unit
+                space_w += unit_w
             continue
-        if line.strip():
-            lines.append(line.strip())
-        line = unit
-        while typesetter.width(line, size, bold=bold) > width and len(line) > 1:
-            cut = len(line) - 1
-            while cut > 1 and typesetter.width(line[:cut], size, bold=bold) > width:
-                cut -= 1
+        if line and line_w + space_w + unit_w <= width:
+            line, line_w, space_w = line + unit, line_w + space_w + unit_w, 0.0
+            continue
+        if line:
+            lines.append(line.rstrip())
+        line, line_w, space_w = unit, unit_w, 0.0
+        while line_w > width and len(line) > 1:
+            cut = max(1, typesetter.fit(line, size, width, bold=bold))
             lines.append(line[:cut])
             line = line[cut:]
+            line_w = typesetter.width(line, size, bold=bold)
     if line.strip():
-        lines.append(line.strip())
+        lines.append(line.rstrip())
     return lines
 
 
@@ -300,9 +457,8 @@ def ellipsize(
     """`text`, cut and ended with an ellipsis where it is wider than `width`."""
     if typesetter.width(text, size, bold=bold) <= width:
         return text
-    cut = len(text)
-    while cut > 0 and typesetter.width(text[:cut].rstrip() + "…", size, bold=bold) > width:
-        cut -= 1
+    room = width - typesetter.width("…", size, bold=bold)
+    cut = typesetter.fit(text, size, room, bold=bold)
     return text[:cut].rstrip() + "…"
 
 

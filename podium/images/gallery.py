@@ -22,9 +22,9 @@ def _cell(text: object, limit: int = 160) -> str:
     return value.replace("|", "\\|")
 
 
-def thumbnail_data_uri(png: bytes, *, width: int = 240) -> str:
-    """A small JPEG of an image as a data: URI (a few KB), embeddable anywhere."""
-    with Image.open(io.BytesIO(png)) as source:
+def thumbnail_data_uri(data: bytes, *, width: int = 240) -> str:
+    """A small JPEG of an image (any format Pillow reads) as a data: URI (a few KB)."""
+    with Image.open(io.BytesIO(data)) as source:
         rgb = source.convert("RGB")
     height = max(1, round(rgb.height * width / rgb.width))
     thumb = rgb.resize((width, height), Image.Resampling.LANCZOS)
@@ -36,7 +36,7 @@ def thumbnail_data_uri(png: bytes, *, width: int = 240) -> str:
 def cover_gallery_markdown(
     rows: pd.DataFrame, *, lake: Lake, max_thumbnails: int = 24, thumb_width: int = 240
 ) -> str:
-    """Markdown listing covers: a thumbnail, where the PNG is, and how it was made.
+    """Markdown listing covers: a thumbnail, where the image is, and how it was made.
 
     Thumbnails are embedded as plain `![](data:…)` images (so they show for a local lake and
     S3 alike, with no public URL). The Prefect UI renders an image wrapped in a link as raw
@@ -46,7 +46,7 @@ def cover_gallery_markdown(
 
     Args:
         rows: `talk_images` rows (as returned by `store_covers`).
-        lake: where the PNGs are.
+        lake: where the images are (JPEG, PNG or WebP, as each row's path says).
         max_thumbnails: rows that get an embedded thumbnail.
         thumb_width: thumbnail width in pixels.
 
@@ -65,7 +65,7 @@ def cover_gallery_markdown(
         f"{len(rows)} covers: {summary}; {flagged} flagged by the safety checker "
         "(replaced by a card).",
         "",
-        f"Thumbnails of the first {shown}; every PNG is in the lake at `{_cell(lake.url)}`.",
+        f"Thumbnails of the first {shown}; every image is in the lake at `{_cell(lake.url)}`.",
         "",
         "| cover | talk | made by | seed | prompt | file |",
         "|---|---|---|---|---|---|",
@@ -75,7 +75,7 @@ def cover_gallery_markdown(
         if i < max_thumbnails:
             try:
                 image = f"![]({thumbnail_data_uri(lake.get_blob(row.path), width=thumb_width)})"
-            except (OSError, ValueError) as exc:  # a missing/corrupt PNG must not fail the run
+            except (OSError, ValueError) as exc:  # a missing/corrupt image must not fail the run
                 log.warning("no thumbnail for %s: %s", row.path, exc)
                 image = f"unreadable: {_cell(exc, 80)}"
         made_by = f"{_cell(row.backend)} · {_cell(row.model, 80)}"

@@ -1,4 +1,8 @@
-"""Covers in the lake: PNGs at images/<talk_id>/<content_hash>.png, metadata in `talk_images`."""
+"""Covers in the lake: images at images/<talk_id>/<content_hash>.<ext>, metadata in `talk_images`.
+
+The extension follows each cover's encoding (`jpg` for title cards, `png` for generated
+images); readers take the path from the row, never rebuild it.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ log = logging.getLogger(__name__)
 
 TABLE = "talk_images"
 # A matched row is rewritten only when what made the image changed, so re-delivering the same
-# talk keeps its created_at (the PNG bytes are deterministic and simply rewritten).
+# talk keeps its created_at (the image bytes are deterministic and simply rewritten).
 _CHANGED = (
     "t.backend != s.backend OR t.model != s.model OR t.seed != s.seed OR t.prompt != s.prompt "
     "OR t.negative_prompt != s.negative_prompt OR t.flagged != s.flagged "
@@ -64,7 +68,7 @@ _COLUMNS = (
 
 
 def store_covers(*, lake: Lake, covers: list[CoverImage]) -> pd.DataFrame:
-    """Write each cover's PNG, then upsert its `talk_images` row.
+    """Write each cover's image, then upsert its `talk_images` row.
 
     Blobs go first so a row never points at a missing image; rerunning is safe (same path,
     same bytes, unchanged rows are not rewritten). When one talk appears twice, the last
@@ -81,7 +85,7 @@ def store_covers(*, lake: Lake, covers: list[CoverImage]) -> pd.DataFrame:
         return cover_rows([], created_at=datetime.now(UTC))
     latest = list({(c.talk_id, c.content_hash): c for c in covers}.values())
     for cover in latest:
-        lake.put_blob(cover.path, cover.png)
+        lake.put_blob(cover.path, cover.data, content_type=cover.media_type)
     rows = cover_rows(latest, created_at=datetime.now(UTC))
     stats = lake.upsert(TABLE, rows, changed_when=_CHANGED)
     log.info("stored %d covers (%d new, %d changed)", len(rows), stats.inserted, stats.updated)
@@ -94,7 +98,7 @@ def remove_stale_covers(
     keep_latest: int = 1,
     current: Mapping[str, str] | None = None,
 ) -> int:
-    """The retention step: delete all but each talk's newest covers, rows and PNGs.
+    """The retention step: delete all but each talk's newest covers, rows and images.
 
     Args:
         lake: the lake.
@@ -132,7 +136,7 @@ def remove_stale_covers(
             for t, h, _ in chunk
         )
         removed += lake.delete(TABLE, predicate=predicate)
-        # Rows go before blobs: a failure here leaves an orphan PNG, never a dangling row.
+        # Rows go before blobs: a failure here leaves an orphan image, never a dangling row.
         for _, _, path in chunk:
             try:
                 lake.delete_blob(path)

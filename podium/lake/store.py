@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -14,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from podium.errors import UserError
 from podium.lake.keyed_reader import KeyedReader
@@ -211,14 +210,14 @@ class Lake:
 
     def retrying(self, action: Callable[[], T]) -> T:
         """Run a Delta commit, retrying one that lost a race with jittered backoff."""
-        for attempt in range(self.write_retries + 1):
-            try:
-                return action()
-            except CommitFailedError:
-                if attempt == self.write_retries:
-                    raise
-                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
-        raise AssertionError("unreachable")
+        retrying = Retrying(
+            stop=stop_after_attempt(self.write_retries + 1),
+            # Full jitter up to 50 ms, 100 ms, … 2 s: racing writers spread out.
+            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+            retry=retry_if_exception_type(CommitFailedError),
+            reraise=True,
+        )
+        return retrying(action)
 
     def append(
         self, name: str, frame: pd.DataFrame, *, writer_properties: WriterProperties | None = None
@@ -426,13 +425,18 @@ class Lake:
         """The full URL of a blob; refuses paths that could leave the lake (see `_check_blob`)."""
         return f"{self.url}/{_check_blob_path(path)}"
 
-    def put_blob(self, path: str, data: bytes) -> str:
-        """Write bytes at `path` under the lake; returns the blob's full URL."""
+    def put_blob(self, path: str, data: bytes, *, content_type: str | None = None) -> str:
+        """Write bytes at `path` under the lake; returns the blob's full URL.
+
+        `content_type` becomes the object's Content-Type on S3, so whatever serves the blob
+        (a browser, a CDN) gets a cover as what it is; a local lake has nowhere to keep it.
+        """
         url = self.blob_url(path)
         parent = url.rsplit("/", 1)[0]
         if not self.is_remote:
             self._fs.makedirs(parent, exist_ok=True)
-        with self._fs.open(url, "wb") as handle:
+        options = {"ContentType": content_type} if content_type and url.startswith("s3") else {}
+        with self._fs.open(url, "wb", **options) as handle:
             handle.write(data)
         return url
 

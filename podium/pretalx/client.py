@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from podium.errors import UserError
 from podium.pretalx.config import PretalxSettings
@@ -170,46 +171,66 @@ class PretalxClient:
                 )
 
     def _get_json(self, url: str, params: dict[str, str] | None) -> Any:
-        delay = 0.5
-        for attempt in range(self.settings.retries + 1):
-            last = attempt == self.settings.retries
+        retrying = Retrying(
+            stop=stop_after_attempt(self.settings.retries + 1),
+            wait=_backoff,
+            retry=retry_if_exception_type(_Retryable),
+            sleep=time.sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._get_json_once, url, params)
+        except _Retryable as failed:
+            raise failed.error from None
+
+    def _get_json_once(self, url: str, params: dict[str, str] | None) -> Any:
+        self.requests += 1
+        try:
+            response = self._http.get(url, params=params)
+        except httpx.TransportError as error:
+            raise _Retryable(
+                PretalxError(
+                    f"{self._where(url)}: cannot reach the server ({type(error).__name__})",
+                    transient=True,
+                )
+            ) from None
+        status = response.status_code
+        if status == 200:
             try:
-                self.requests += 1
-                response = self._http.get(url, params=params)
-            except httpx.TransportError as error:
-                if last:
-                    raise PretalxError(
-                        f"{self._where(url)}: cannot reach the server ({type(error).__name__})",
-                        transient=True,
-                    ) from None
-            else:
-                status = response.status_code
-                if status == 200:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        raise PretalxError(f"{self._where(url)}: the answer is not JSON") from None
-                if status == 404:
-                    raise _NotFound(f"{self._where(url)}: not found (is the event slug right?)")
-                if status in (401, 403):
-                    raise PretalxError(
-                        f"{self._where(url)}: {status} {response.reason_phrase}; check "
-                        "PODIUM_PRETALX__TOKEN (an organiser token of this event)"
-                    )
-                if (status != 429 and status < 500) or last:
-                    raise PretalxError(
-                        f"{self._where(url)}: HTTP {status}",
-                        transient=status == 429 or status >= 500,
-                    )
-                retry_after = response.headers.get("Retry-After", "")
-                if retry_after.isdigit():
-                    delay = max(delay, min(float(retry_after), 60.0))
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+                return response.json()
+            except ValueError:
+                raise PretalxError(f"{self._where(url)}: the answer is not JSON") from None
+        if status == 404:
+            raise _NotFound(f"{self._where(url)}: not found (is the event slug right?)")
+        if status in (401, 403):
+            raise PretalxError(
+                f"{self._where(url)}: {status} {response.reason_phrase}; check "
+                "PODIUM_PRETALX__TOKEN (an organiser token of this event)"
+            )
+        transient = status == 429 or status >= 500
+        error = PretalxError(f"{self._where(url)}: HTTP {status}", transient=transient)
+        if not transient:
+            raise error
+        retry_after = response.headers.get("Retry-After", "")
+        raise _Retryable(error, float(retry_after) if retry_after.isdigit() else 0.0)
 
     def _where(self, url: str) -> str:
         return "pretalx " + url.split("?", 1)[0]
+
+
+class _Retryable(Exception):
+    """A failed request worth another try: the error to raise if none is left."""
+
+    def __init__(self, error: PretalxError, retry_after_s: float = 0.0) -> None:
+        super().__init__(str(error))
+        self.error, self.retry_after_s = error, retry_after_s
+
+
+def _backoff(state: RetryCallState) -> float:
+    """0.5 s, 1 s, 2 s, …, or longer when the server asked to wait (Retry-After, at most 60 s)."""
+    failed = state.outcome.exception() if state.outcome else None
+    asked = failed.retry_after_s if isinstance(failed, _Retryable) else 0.0
+    return max(0.5 * 2 ** (state.attempt_number - 1), min(asked, 60.0))
 
 
 class _NotFound(PretalxError):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podium.errors import UserError
+from podium.review.diffs import split_by_file
 from podium.review.models import is_zero_sha
 
 _STATUS = {
@@ -258,14 +259,7 @@ class Git:
     def diff_text(self, base: str, after: str) -> dict[str, str]:
         """The unified diff of each changed path (binaries show git's one-line note)."""
         out = self.run("diff", "-M", "--no-color", "--no-ext-diff", base, after)
-        diffs: dict[str, str] = {}
-        for chunk in re.split(r"(?m)^(?=diff --git )", out):
-            if not chunk.startswith("diff --git "):
-                continue
-            path = _diff_path(chunk)
-            if path:
-                diffs[path] = chunk
-        return diffs
+        return split_by_file(out)
 
 
 def _parse_numstat(text: str) -> dict[str, tuple[int, int, bool]]:
@@ -286,16 +280,6 @@ def _parse_numstat(text: str) -> dict[str, tuple[int, int, bool]]:
         binary = added == "-"
         counts[path] = (0 if binary else int(added), 0 if binary else int(deleted), binary)
     return counts
-
-
-def _diff_path(chunk: str) -> str | None:
-    for line in chunk.splitlines()[:8]:
-        if line.startswith("+++ b/"):
-            return line[6:]
-        if line.startswith("rename to "):
-            return line[len("rename to ") :]
-    match = re.match(r"diff --git a/(.*) b/(.*)", chunk.splitlines()[0])
-    return match.group(2) if match else None
 
 
 def _cache_name(name: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from podium.review.diffs import added_lines
+
 _HARD_CODED = re.compile(
     r"""(?i)(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)["']?\s*[:=]\s*"""
     r"""["'][^"'\s]{8,}["']"""
@@ -60,22 +62,11 @@ def scan_diffs(
     hits: list[SecretHit] = []
     for path, diff in diffs.items():
         patterns = [p for p in SECRET_PATTERNS if p[1] is not _HARD_CODED or path not in test_paths]
-        new_line = 0
-        for line in diff.splitlines():
-            if line.startswith("@@"):
-                match = re.search(r"\+(\d+)", line)
-                new_line = int(match.group(1)) - 1 if match else 0
-                continue
-            if line.startswith("+++") or line.startswith("---"):
-                continue
-            if line.startswith("+"):
-                new_line += 1
-                for label, pattern in patterns:
-                    if pattern.search(line):
-                        hits.append(SecretHit(path, new_line, label))
-                        break
-            elif not line.startswith("-"):
-                new_line += 1
+        for number, line in added_lines(diff):
+            for label, pattern in patterns:
+                if pattern.search(line):
+                    hits.append(SecretHit(path, number, label))
+                    break
     return hits
 
 

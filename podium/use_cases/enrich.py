@@ -238,6 +238,7 @@ def enrich_pending(
     owner: str = "",
     stages: tuple[str, ...] = STAGES,
     logger: logging.Logger | logging.LoggerAdapter[Any] = log,
+    on_tagged: Callable[[list[str]], None] | None = None,
 ) -> EnrichReport:
     """Tag and draw covers for pending talks, batch by batch, until nothing is left.
 
@@ -252,6 +253,8 @@ def enrich_pending(
         owner: who works (a flow-run id), recorded in the claims.
         stages: the stages to work ("tags", "image"); a backfill runs them one after another.
         logger: where progress goes (the flow passes its run logger).
+        on_tagged: called with the talks tagged by a pass as soon as its tags stage is
+            recorded, before its covers are drawn (tags never wait for covers).
     """
     settings, lake = resources.settings, resources.lake
     conf = settings.enrich
@@ -261,6 +264,7 @@ def enrich_pending(
     for _ in range(conf.max_passes):
         claimed_before = report.batches
         for stage in stages:
+            tagged_before = len(report.tagged)
             while limit is None or len(report.talks) < limit or tried[stage] < report.talks:
                 scope = _scope(talk_ids, report, limit)
                 if not models.loaded(stage):
@@ -294,6 +298,8 @@ def enrich_pending(
                 with _Heartbeat(lake, work, conf.lease_seconds):
                     superseded = _run_claim(resources, models, work, report, logger)
                 tried[stage] -= set(superseded)  # their new version is new work
+            if stage == "tags" and on_tagged is not None and len(report.tagged) > tagged_before:
+                on_tagged(report.tagged[tagged_before:])
         if report.batches == claimed_before:
             break
         report.passes += 1

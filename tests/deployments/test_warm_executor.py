@@ -8,14 +8,20 @@ backend. Nothing is faked: the executor polls and claims exactly as in `podium u
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
 from prefect.states import Pending
 
-from deployments.warm_executor import WarmExecutor, preload
+from deployments.warm_executor import CLAIMED_BY, WarmExecutor, preload
 from flows.warm import enrich_warm
 from podium import warm_models
 from podium.demo import SAMPLE_DIR
@@ -70,6 +76,7 @@ def test_runs_are_claimed_and_run_in_process_with_models_loaded_once(queue, sett
     recorded = lake.read("enrich_runs")
     # The first run took the whole burst; the second found nothing and recorded nothing.
     assert list(recorded.talks_tagged) == [6] and list(recorded.model_loads) == [0]
+    assert executor.folded == 1, "the second run found nothing and skipped the engine"
 
     # The next submission: no model load, same process.
     second = [Talk.model_validate(t) for t in TALKS[6:8]]
@@ -88,3 +95,54 @@ def test_a_run_claimed_elsewhere_is_left_alone(queue, settings) -> None:
     client.set_flow_run_state(run, Pending())
     assert WarmExecutor(pool=pool, queue="warm").poll_once(client) == 0
     assert _states(client, [run]) == ["PENDING"]
+
+
+def _wait_state(client, run_id, wanted: str, timeout_s: float) -> str:  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    state = ""
+    while time.monotonic() < deadline:
+        state = client.read_flow_run(run_id).state.type.value
+        if state == wanted:
+            return state
+        time.sleep(0.05)
+    return state
+
+
+def test_a_run_whose_executor_was_killed_is_marked_crashed(queue, settings) -> None:
+    client, pool, deployment_id = queue
+    lake = Lake.from_settings(settings)
+    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
+    record_talks(lake=lake, talks=[Talk.model_validate(t) for t in TALKS])
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    # A real executor process (heartbeats every second), killed mid-run: while its first run
+    # loads the models and tags the sample directory.
+    executor = subprocess.Popen(
+        [sys.executable, "-m", "deployments.warm_executor", "--pool", pool, "--queue", "warm",
+         "--heartbeat", "1", "--stale", "4", "--no-preload"],
+        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        run = client.create_flow_run_from_deployment(deployment_id, parameters={}).id
+        assert _wait_state(client, run, "RUNNING", 240) == "RUNNING"
+        executor.send_signal(signal.SIGKILL)
+        executor.wait(30)
+    finally:
+        if executor.poll() is None:
+            executor.kill()
+            executor.wait(30)
+    killed_at = time.monotonic()
+    assert client.read_flow_run(run).state.type.value == "RUNNING", "left running by the kill"
+
+    # A run claimed by another executor that is alive (it sends heartbeats) is left alone.
+    other = client.create_flow_run_from_deployment(deployment_id, parameters={}).id
+    client.set_flow_run_state(other, Pending(message=CLAIMED_BY + "warm-alive"))
+    client.send_worker_heartbeat(work_pool_name=pool, worker_name="warm-alive")
+    sweeper = WarmExecutor(pool=pool, queue="warm", heartbeat_s=1, stale_s=4)
+    assert sweeper.sweep(client) == [], "the killed one's last heartbeat is still recent"
+    time.sleep(max(0.0, 4.5 - (time.monotonic() - killed_at)))
+    client.send_worker_heartbeat(work_pool_name=pool, worker_name="warm-alive")
+    assert sweeper.sweep(client) == [run]
+    state = client.read_flow_run(run).state
+    assert state.type.value == "CRASHED" and "stopped sending heartbeats" in state.message
+    assert _states(client, [other]) == ["PENDING"]

@@ -302,7 +302,7 @@ def test_covers_of_a_talk_never_leave_the_lake(tmp_path: Path) -> None:
     cover = CoverImage(
         talk_id="../../outside",
         content_hash="..",
-        png=b"png",
+        data=b"png",
         backend="card",
         model="",
         seed=1,

@@ -76,7 +76,7 @@ def test_loads_through_auto_pipeline_and_generates_a_batch(backend: DiffusersBac
         assert cover.backend == "diffusers" and not cover.flagged
         assert cover.content_hash == talk.content_hash
         assert (cover.width, cover.height) == (64, 64)
-        assert Image.open(io.BytesIO(cover.png)).size == (64, 64)
+        assert Image.open(io.BytesIO(cover.data)).size == (64, 64)
         assert "EulerDiscreteScheduler steps=2 cfg=5" in cover.model
         assert "text" in cover.negative_prompt
         assert backend.count_tokens(cover.prompt) <= 75
@@ -89,18 +89,18 @@ def test_same_talk_same_settings_same_image(
 ) -> None:
     first = backend.render(TALKS[:2], tags={})
     again = backend.render(TALKS[:2], tags={})
-    assert [c.png for c in first] == [c.png for c in again]
+    assert [c.data for c in first] == [c.data for c in again]
     assert [c.seed for c in first] == [c.seed for c in again]
     # Independent of the batch it falls in (up to float rounding in batched kernels).
     alone = backend.render([TALKS[1]], tags={})[0]
-    assert np.abs(_pixels(alone.png) - _pixels(first[1].png)).max() <= 2
+    assert np.abs(_pixels(alone.data) - _pixels(first[1].data)).max() <= 2
     # Different talks differ; another seed base re-rolls.
-    assert np.abs(_pixels(first[0].png) - _pixels(first[1].png)).mean() > 1
+    assert np.abs(_pixels(first[0].data) - _pixels(first[1].data)).mean() > 1
     rerolled = DiffusersBackend(
         backend.pipeline, settings=_settings(tiny_pipeline_dir, seed_base=7), device="cpu"
     ).render([TALKS[1]], tags={})[0]
     assert rerolled.seed != alone.seed
-    assert np.abs(_pixels(rerolled.png) - _pixels(alone.png)).mean() > 1
+    assert np.abs(_pixels(rerolled.data) - _pixels(alone.data)).mean() > 1
 
 
 def test_scheduler_steps_and_guidance_come_from_settings(tiny_pipeline_dir: Path) -> None:
@@ -153,7 +153,7 @@ def test_a_flagging_safety_checker_gets_the_card(tiny_pipeline_dir: Path) -> Non
         assert cover.flagged and cover.backend == "card"
         assert cover.model.startswith("card-") and "replacing" in cover.model
         assert (cover.width, cover.height) == (1200, 630)
-        assert Image.open(io.BytesIO(cover.png)).size == (1200, 630)
+        assert Image.open(io.BytesIO(cover.data)).size == (1200, 630)
         assert cover.prompt  # what was asked for stays on record
     assert [c.seed for c in covers] == [talk_seed(t.talk_id, seed_base=0) for t in TALKS[:2]]
 

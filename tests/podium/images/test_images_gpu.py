@@ -39,6 +39,6 @@ def test_fp16_batches_on_cuda_are_deterministic(tiny_pipeline_dir: Path, compile
     assert {type(p).__name__ for p in unet.attn_processors.values()} == {"AttnProcessor2_0"}
     first = backend.render(TALKS, tags={})
     again = backend.render(TALKS, tags={})
-    assert [c.png for c in first] == [c.png for c in again]
+    assert [c.data for c in first] == [c.data for c in again]
     assert all(c.backend == "diffusers" and "float16" in c.model for c in first)
     assert {(c.width, c.height) for c in first} == {(64, 64)}

@@ -29,13 +29,13 @@ def _covers(*talks: Talk) -> list[CoverImage]:
     return CardBackend(width=300, height=158).render(list(talks), tags={})
 
 
-def test_store_writes_png_and_rows_idempotently(lake: Lake) -> None:
+def test_store_writes_images_and_rows_idempotently(lake: Lake) -> None:
     talk = Talk(talk_id="t1", title="Delta tables for fun", speakers=["Ada"])
     covers = _covers(talk)
     rows = store_covers(lake=lake, covers=covers)
-    path = f"images/t1/{talk.content_hash}.png"
+    path = f"images/t1/{talk.content_hash}.jpg"
     assert list(rows["path"]) == [path]
-    assert lake.get_blob(path) == covers[0].png
+    assert lake.get_blob(path) == covers[0].data
     table = lake.read("talk_images")
     assert len(table) == 1
     first = table.iloc[0]
@@ -59,7 +59,7 @@ def test_edited_talk_gets_a_new_image_and_retention_removes_the_old(lake: Lake) 
     assert sorted(table["content_hash"]) == sorted(
         [old.content_hash, new.content_hash, other.content_hash]
     )
-    old_path = f"images/t1/{old.content_hash}.png"
+    old_path = f"images/t1/{old.content_hash}.jpg"
     assert lake.blob_exists(old_path)  # the old one stays until the retention step
 
     assert remove_stale_covers(lake=lake, keep_latest=1) == 1
@@ -69,7 +69,7 @@ def test_edited_talk_gets_a_new_image_and_retention_removes_the_old(lake: Lake) 
         ("t2", other.content_hash),
     }
     assert not lake.blob_exists(old_path)
-    assert lake.blob_exists(f"images/t1/{new.content_hash}.png")
+    assert lake.blob_exists(f"images/t1/{new.content_hash}.jpg")
     assert remove_stale_covers(lake=lake, keep_latest=1) == 0
 
 

@@ -1,0 +1,211 @@
+"""Table versions: reading a table as it was, finding what changed between two versions, and
+committing against a pinned snapshot with a bookmark in the same commit.
+
+Derived tables that must apply each change exactly once (`podium.tag_counts`) need Delta's
+time travel, its app transactions (`txn` actions) and a commit that fails when another writer
+got there first. Those live here, behind plain Python types, so that no module outside
+`podium/lake/` opens Delta.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from podium.lake.store import Lake, sql_list
+from podium.lake.tables import SCHEMAS
+
+
+class VersionUnavailable(RuntimeError):
+    """A table version could not be read (vacuumed away, or a broken file)."""
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    """App transactions committed atomically with the rows they bookmark.
+
+    Args:
+        apps: app id -> a non-negative version number (Delta `txn` actions).
+        metadata: commit metadata, readable in the table history.
+    """
+
+    apps: Mapping[str, int]
+    metadata: Mapping[str, str]
+
+    def commit_properties(self) -> CommitProperties:
+        return CommitProperties(
+            app_transactions=[Transaction(app, version) for app, version in self.apps.items()],
+            custom_metadata=dict(self.metadata),
+        )
+
+
+def _cast(name: str, data: pa.Table) -> pd.DataFrame:
+    schema = SCHEMAS[name]
+    return data.cast(pa.schema([schema.field(c) for c in data.column_names])).to_pandas()
+
+
+def empty(name: str, columns: list[str]) -> pd.DataFrame:
+    """No rows, with `columns` of table `name`."""
+    return _cast(name, pa.schema([SCHEMAS[name].field(c) for c in columns]).empty_table())
+
+
+def read_version(
+    lake: Lake,
+    name: str,
+    version: int | None,
+    *,
+    columns: list[str],
+    key: str = "talk_id",
+    keys: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Rows of `name` as they were at `version` (None: the table did not exist: no rows).
+
+    Args:
+        lake: the lake.
+        name: table name.
+        version: a Delta version of the table.
+        columns: columns to read.
+        key: the column `keys` select on.
+        keys: only rows whose `key` is one of these; all rows when None.
+
+    Raises:
+        VersionUnavailable: the version can no longer be read.
+    """
+    if version is None:
+        return empty(name, columns)
+    try:
+        table = DeltaTable(
+            lake.table_uri(name), version=version, storage_options=lake.storage_options
+        )
+        if keys is None:
+            return _cast(name, table.to_pyarrow_dataset().to_table(columns=columns))
+        wanted = list(keys)
+        if not wanted:
+            return empty(name, columns)
+        # DataFusion, like Lake.read: pyarrow dataset filters trip over string_view files.
+        select = ", ".join(f'"{c}"' for c in columns)
+        reader = (
+            QueryBuilder()
+            .register("t", table)
+            .execute(f'SELECT {select} FROM t WHERE "{key}" IN {sql_list(wanted)}')
+        )
+        return _cast(name, pa.table(reader.read_all()))
+    except (DeltaError, OSError) as error:
+        raise VersionUnavailable(f"{name}@{version}: {type(error).__name__}") from error
+
+
+def changed_keys(
+    lake: Lake, name: str, old: int | None, new: int | None, *, key: str = "talk_id"
+) -> set[str]:
+    """Values of `key` in the data files that differ between two versions of a table.
+
+    A MERGE or delete rewrites whole files, so the keys in files removed or added since `old`
+    are a superset of the keys whose rows changed.
+
+    Raises:
+        VersionUnavailable: a version can no longer be read.
+    """
+    if new is None or old == new:
+        return set()
+    uri = lake.table_uri(name)
+    try:
+        new_ds = DeltaTable(
+            uri, version=new, storage_options=lake.storage_options
+        ).to_pyarrow_dataset()
+        new_frags = {f.path: f for f in new_ds.get_fragments()}
+        old_frags = {}
+        if old is not None:
+            old_ds = DeltaTable(
+                uri, version=old, storage_options=lake.storage_options
+            ).to_pyarrow_dataset()
+            old_frags = {f.path: f for f in old_ds.get_fragments()}
+        found: set[str] = set()
+        for path in set(new_frags) ^ set(old_frags):
+            fragment = new_frags.get(path) or old_frags[path]
+            column = fragment.to_table(columns=[key]).column(key)
+            found.update(pc.unique(column).to_pylist())
+        return found
+    except (DeltaError, OSError) as error:
+        raise VersionUnavailable(f"{name} {old}..{new}: {type(error).__name__}") from error
+
+
+class Snapshot:
+    """One table pinned at its current version: reads see that version, and a commit made
+    through it fails if another writer committed after it (`Lake.retrying` starts over)."""
+
+    def __init__(self, lake: Lake, name: str, table: DeltaTable) -> None:
+        self.lake, self.name, self._table = lake, name, table
+
+    @classmethod
+    def open(cls, lake: Lake, name: str) -> Snapshot | None:
+        """The table at its current version; None when it does not exist yet."""
+        try:
+            table = DeltaTable(lake.table_uri(name), storage_options=lake.storage_options)
+        except TableNotFoundError:
+            return None
+        return cls(lake, name, table)
+
+    def app_version(self, app: str) -> int | None:
+        """The version an app transaction recorded in this snapshot, None when none."""
+        return self._table.transaction_version(app)
+
+    def rows_where_in(self, columns: list[str], column: str, values: list[str]) -> pd.DataFrame:
+        """Rows whose `column` is one of `values`, at the pinned version."""
+        if not values:
+            return empty(self.name, columns)
+        select = ", ".join(f'"{c}"' for c in columns)
+        reader = (
+            QueryBuilder()
+            .register("t", self._table)
+            .execute(f'SELECT {select} FROM t WHERE "{column}" IN {sql_list(values)}')
+        )
+        return _cast(self.name, pa.table(reader.read_all()))
+
+    def commit_bookmark(self, bookmark: Bookmark) -> None:
+        """Commit no rows, only the bookmark (the next diff starts from here)."""
+        self._table.create_write_transaction(
+            [],
+            mode="append",
+            schema=self._table.schema(),
+            commit_properties=bookmark.commit_properties(),
+        )
+
+    def merge_counts(
+        self, rows: pd.DataFrame, *, keys: list[str], value: str, bookmark: Bookmark
+    ) -> int:
+        """Upsert `rows` by `keys`, deleting rows whose `value` is not positive, and the
+        bookmark, in one commit against the pinned version; returns rows deleted."""
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        metrics = (
+            self._table.merge(
+                self.lake.arrow(self.name, rows),
+                predicate=on,
+                source_alias="s",
+                target_alias="t",
+                commit_properties=bookmark.commit_properties(),
+            )
+            .when_matched_delete(predicate=f"s.{value} <= 0")
+            .when_matched_update_all(predicate=f"s.{value} > 0")
+            .when_not_matched_insert_all(predicate=f"s.{value} > 0")
+            .execute()
+        )
+        return int(metrics.get("num_target_rows_deleted", 0))
+
+
+def overwrite_with_bookmark(
+    lake: Lake, name: str, frame: pd.DataFrame, *, bookmark: Bookmark
+) -> int:
+    """Replace the whole table and commit the bookmark with it."""
+    return lake.overwrite(name, frame, commit_properties=bookmark.commit_properties())
+
+
+def metadata_json(values: Mapping[str, object]) -> str:
+    """A commit-metadata value (sorted JSON)."""
+    return json.dumps(values, sort_keys=True)
