@@ -1,10 +1,17 @@
 """The backfill flow: import a large source, then tag, draw covers, count tags and rebuild
 recommendations for every pending talk, chunk by chunk on a Dask cluster.
 
-Stages run one after the other, each over all chunks: import (in the flow), embed (each talk's
-text encoded once into the lake's embedding cache), tags, covers (Dask tasks), counts and
-recommendations (in the flow). Each Dask worker process loads the models once and reads the
-tagged history once. What a run needs (the vocabulary) is checked before any work.
+Stages run one after the other: import (in the flow); embed (every talk's text, and every
+event's, encoded once into the lake's embedding cache, in one task per worker process); tags
+and covers (Dask tasks over large chunks, no task run per talk); counts and recommendations
+(in the flow; recommendations reuse the tagging vectors, so that stage loads no model and
+encodes nothing). Each Dask worker process loads the models once and reads the tagged history
+once. What a run needs (the vocabulary) is checked before any work.
+
+Restartable: every stage's output is durable when the stage ends, and a resumed run skips
+what is done: the import changes nothing for talks already recorded, the embed stage finds
+the vectors in the cache, tags and covers claim only talks still outstanding in the ledger
+(`enrichment_state`), counts and recommendations are rebuilt whole (seconds).
 """
 
 from __future__ import annotations
@@ -26,15 +33,17 @@ from prefect_dask import DaskTaskRunner
 from flows.enrich import TAGGED_EVENT
 from flows.run_names import backfill_run_name
 from podium import warm_models
-from podium.embedding_cache import EmbeddingCache
+from podium.embedding_cache import EmbeddingCache, text_key
 from podium.enrichment import outstanding
 from podium.events import bounded_ids
 from podium.ingest import frame_to_talks
 from podium.lake import Lake
+from podium.recommend.build import event_matrix, load_events
 from podium.settings import get_settings
 from podium.tagging import load_history
-from podium.tagging.history import embed_talks
+from podium.tagging.history import talk_texts
 from podium.use_cases.enrich import EnrichResources, enrich_pending
+from podium.use_cases.recommend import BuildResources
 from podium.vocabulary import load_vocabulary
 from tasks.aggregate import count_tags, publish_tag_counts
 from tasks.ingest import parse_source, record_events_task, record_talks_task
@@ -92,18 +101,33 @@ def _history(lake: Lake, encoder: Any, key: str) -> Any:
     return _histories[key]
 
 
-@task(name="embed-chunk", cache_policy=NO_CACHE)
-def embed_chunk(talk_ids: list[str], torch_threads: int | None = None) -> dict[str, Any]:
-    """Encode one chunk's talks into the embedding cache (what history and tagging read)."""
+@task(name="embed-talks", cache_policy=NO_CACHE)
+def embed_chunk(
+    talk_ids: list[str], torch_threads: int | None = None, events: bool = False
+) -> dict[str, Any]:
+    """Encode talks (and, with `events`, every event) into the embedding cache: what the
+    history, tagging and recommendations read. Texts already cached are not encoded again."""
     started = time.perf_counter()
     _prepare_worker(torch_threads)
     settings = get_settings()
     lake = Lake.from_settings(settings)
     tagger, loads = warm_models.tagger(settings)
     talks = frame_to_talks(lake.read("talks", where=[("talk_id", "in", talk_ids)]))
-    if getattr(tagger, "encoder", None) is not None:
-        embed_talks(talks, encoder=tagger.encoder, cache=EmbeddingCache(lake))
-    return {"talks": len(talks), "model_loads": loads, "seconds": time.perf_counter() - started}
+    encoder = getattr(tagger, "encoder", None)
+    keys: list[tuple[str, str, str]] = []
+    if encoder is not None:
+        texts = talk_texts(talks, encoder=encoder)
+        EmbeddingCache(lake).embed(texts, encoder=encoder)
+        # Handed to the recommendations stage, which then needs not clean the texts again.
+        keys = [(t.talk_id, t.content_hash, text_key(x)) for t, x in zip(talks, texts, strict=True)]
+        if events:  # recommendations embed events with the same (shared) encoder
+            event_matrix(lake=lake, events=load_events(lake=lake), encoder=encoder)
+    return {
+        "talks": len(talks),
+        "model_loads": loads,
+        "seconds": time.perf_counter() - started,
+        "keys": keys,
+    }
 
 
 def _chunk_resources(lake: Lake, settings: Any, size: int, run_key: str) -> EnrichResources:
@@ -163,6 +187,21 @@ def cover_chunk(talk_ids: list[str], run_key: str) -> dict[str, Any]:
     return _enrich_chunk(talk_ids, run_key, "image", None)
 
 
+def split(ids: list[str], *, chunk_size: int, parallel: int = 1) -> list[list[str]]:
+    """`ids` in equal chunks of at most `chunk_size`, a multiple of `parallel` of them."""
+    if not ids:
+        return []
+    count = -(-len(ids) // max(1, chunk_size))
+    count = min(len(ids), -(-count // max(1, parallel)) * max(1, parallel))
+    size, extra = divmod(len(ids), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        out.append(ids[start:end])
+        start = end
+    return out
+
+
 def _gather(stage: str, futures: list[Any], sizes: list[int]) -> list[dict[str, Any]]:
     """Results in submission order, reporting progress (in talks) as chunks finish."""
     total, done = sum(sizes), 0
@@ -187,7 +226,8 @@ def _gather(stage: str, futures: list[Any], sizes: list[int]) -> list[dict[str, 
 )
 def backfill(
     source: str | None = None,
-    chunk_size: int = 500,
+    chunk_size: int = 1000,
+    parallel: int = 2,
     counts: bool = True,
     recommendations: bool = True,
     torch_threads: int | None = None,
@@ -198,7 +238,11 @@ def backfill(
     Args:
         source: a file or folder to import first (as `ingest` takes it); None to work on what
             is already pending.
-        chunk_size: talks per Dask task.
+        chunk_size: most talks per Dask task (a chunk is one ledger claim, one tag write and
+            one cover commit; larger chunks mean fewer commits and task runs, smaller ones a
+            finer progress bar).
+        parallel: worker processes sharing the work: the chunk count is rounded up to a
+            multiple of it, in equal chunks, so no worker idles through a stage's last chunk.
         counts: recount tag counts at the end.
         recommendations: rebuild every event's recommendations at the end.
         torch_threads: torch threads per Dask worker process (None: torch's default).
@@ -223,16 +267,19 @@ def backfill(
     ids = outstanding(lake=lake, max_attempts=max_attempts)
     needs_tags = set(outstanding(lake=lake, max_attempts=max_attempts, stage="tags"))
     needs_cover = set(outstanding(lake=lake, max_attempts=max_attempts, stage="image"))
-    chunks = [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+    chunks = split(ids, chunk_size=chunk_size, parallel=parallel)
     run_key = str(flow_run.get_id() or time.time())
     tag_chunks = [c for c in chunks if set(c) & needs_tags]
     cover_chunks = [c for c in chunks if set(c) & needs_cover]
+    # Events are embedded with the talks (by the first task), so the recommendations stage
+    # finds every vector cached and loads no model.
+    embed_chunks = tag_chunks or ([[]] if recommendations else [])
 
     clock = time.perf_counter()
     embedded = _gather(
         "embed",
-        [embed_chunk.submit(c, torch_threads) for c in tag_chunks],
-        [len(c) for c in tag_chunks],
+        [embed_chunk.submit(c, torch_threads, i == 0) for i, c in enumerate(embed_chunks)],
+        [len(c) for c in embed_chunks],
     )
     stages["embed"] = time.perf_counter() - clock
     clock = time.perf_counter()
@@ -258,10 +305,16 @@ def backfill(
         _progress("counts", 1, 1)
     stages["counts"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    rebuilt: dict[str, Any] = {}
     if recommendations:
         _progress("recommendations", 0, 1)
-        result = build_recommendation_tables(lake=lake, settings=settings.recommend, event_ids=None)
+        result = build_recommendation_tables(
+            BuildResources(lake=lake, settings=settings),
+            event_ids=None,
+            known_keys={(i, h): k for r in embedded for i, h, k in r["keys"]},
+        )
         publish_recommendations(result=result, settings=settings.recommend, lake=lake)
+        rebuilt = result.summary()
         _progress("recommendations", 1, 1)
     stages["recommendations"] = time.perf_counter() - clock
 
@@ -272,6 +325,7 @@ def backfill(
         "covers": sum(r["covers"] for r in covered),
         "failed": sorted({i for r in tagged + covered for i in r["failed"]}),
         "model_loads": sum(r["model_loads"] for r in embedded + tagged + covered),
+        "recommendations": rebuilt,
         "stages": {k: round(v, 2) for k, v in stages.items()},
         "chunk_seconds": {
             "embed": round(sum(r["seconds"] for r in embedded), 2),

@@ -342,7 +342,7 @@ def backfill(
     source: Annotated[
         Path | None, typer.Argument(help="Talks to import first; omit to enrich what is pending.")
     ] = None,
-    chunk_size: Annotated[int, typer.Option(min=1, help="Talks per Dask task.")] = 500,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Most talks per Dask task.")] = 1000,
     dask_address: Annotated[
         str | None, typer.Option(help="An existing Dask scheduler; default a local cluster.")
     ] = None,
@@ -373,6 +373,7 @@ def backfill(
             summary = flow(
                 source=str(source) if source else None,
                 chunk_size=chunk_size,
+                parallel=workers,
                 torch_threads=threads,
             )
     total = sum(summary["stages"].values()) or 1.0

@@ -17,10 +17,13 @@ from podium.use_cases.recommend import RecommendResources, build_recommendations
 
 @task(name="build-recommendation-tables", retries=1, retry_delay_seconds=10, cache_policy=NONE)
 def build_recommendation_tables(
-    resources: RecommendResources, *, event_ids: list[str] | None
+    resources: RecommendResources,
+    *,
+    event_ids: list[str] | None,
+    known_keys: dict[tuple[str, str], str] | None = None,
 ) -> BuildResult:
     """Recompute `recommendations` (all or some events) and `related_talks`."""
-    return build_recommendations(resources, event_ids=event_ids)
+    return build_recommendations(resources, event_ids=event_ids, known_keys=known_keys)
 
 
 def _artifact_key(event_id: str) -> str:

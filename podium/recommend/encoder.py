@@ -42,12 +42,15 @@ class LazyEncoder:
         max_length: token limit the loaded encoder must have (part of the cache key), or None
             when the encoder has none.
         bf16: whether the loaded encoder runs under bf16 (part of the cache key).
+        variant: how the loaded encoder computes (`fp32`, `bf16`, `int8`, `onnx-int8`...; part
+            of the cache key where the encoder has one), or None.
     """
 
     model_version: str
     load: Callable[[], TextEncoder]
     max_length: int | None = None
     bf16: bool = False
+    variant: str | None = None
     _encoder: TextEncoder | None = field(default=None, repr=False)
 
     @property
@@ -116,22 +119,25 @@ def _tagging_encoder(tagging: TaggingSettings) -> LazyEncoder:
     from podium.tagging import use_bf16
 
     device = resolve_device(tagging.device)
-    bf16 = use_bf16(tagging.precision, device)
+    # The identity the tagger's encoder will report (podium.embeddings.Encoder.variant),
+    # known without loading it; a mismatch on load raises rather than mixing vectors.
+    runtime = str(getattr(tagging, "runtime", "torch"))
+    bf16 = runtime == "torch" and use_bf16(tagging.precision, device)
+    precision = "int8" if tagging.precision == "int8" else "bf16" if bf16 else "fp32"
+    variant = precision if runtime == "torch" else f"{runtime}-{precision}"
 
     def load():  # type: ignore[no-untyped-def]
-        from podium.embeddings import load_encoder
+        # Built exactly as tagging builds it (runtime, quantisation, threads included).
+        from podium.tagging import build_tagger
 
-        return load_encoder(
-            tagging.embedding_model,
-            device=device,
-            max_length=tagging.max_length,
-            bf16=bf16,
-            batch_size=tagging.batch_size,
-        )
+        return build_tagger(
+            tagging.model_copy(update={"backend": "embedding"}), device=device
+        ).encoder
 
     return LazyEncoder(
         model_version=embedding_model_version(tagging.embedding_model),
         load=load,
         max_length=tagging.max_length,
         bf16=bf16,
+        variant=variant,
     )

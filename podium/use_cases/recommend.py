@@ -8,7 +8,7 @@ no model is loaded (the encoder loads lazily, only for a text not cached yet).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -48,6 +48,7 @@ def build_recommendations(
     event_ids: Sequence[str] | None = None,
     encoder: TextEncoder | None = None,
     computed_at: datetime | None = None,
+    known_keys: Mapping[tuple[str, str], str] | None = None,
 ) -> BuildResult:
     """Recompute `recommendations` (all events, or only `event_ids`) and `related_talks`.
 
@@ -58,6 +59,8 @@ def build_recommendations(
         encoder: an already loaded encoder to share (a warm process's tagger encoder); the
             settings' lazy encoder when None.
         computed_at: timestamp on every row (now by default).
+        known_keys: the talks' embedding-cache keys by (talk id, content hash), when a
+            caller has them (the backfill's embed stage); computed otherwise.
     """
     return build_tables(
         lake=resources.lake,
@@ -65,4 +68,5 @@ def build_recommendations(
         encoder=encoder or recommendation_encoder(resources.settings),
         event_ids=event_ids,
         computed_at=computed_at,
+        known_keys=known_keys,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.backfill import STAGES, backfill_on, watch
+from flows.backfill import STAGES, backfill_on, split, watch
 from podium.demo import SAMPLE_DIR
 from podium.lake import Lake
 from podium.vocabulary import VocabularyError, read_vocabulary_file, save_vocabulary
@@ -51,3 +51,12 @@ def test_no_vocabulary_fails_before_any_work(prefect_server: str, settings, tmp_
     with pytest.raises(VocabularyError, match="no tag vocabulary"):
         backfill_on(None, workers=1)(source=str(_source(tmp_path, 4)), chunk_size=4)
     assert lake.read("talks").empty, "nothing was imported"
+
+
+def test_chunks_are_equal_and_come_in_multiples_of_the_workers():
+    ids = [f"t{i:03d}" for i in range(10)]
+    assert split(ids, chunk_size=4, parallel=2) == [ids[0:3], ids[3:6], ids[6:8], ids[8:10]]
+    assert split(ids, chunk_size=100, parallel=2) == [ids[:5], ids[5:]]
+    assert split(ids, chunk_size=4, parallel=1) == [ids[0:4], ids[4:7], ids[7:10]]
+    assert split(ids[:1], chunk_size=4, parallel=2) == [ids[:1]]
+    assert split([], chunk_size=4, parallel=2) == []

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from podium.embedding_cache import EmbeddingCache, encoder_identity
+from podium.embedding_cache import EmbeddingCache, encoder_identity, text_key
 from podium.ingest import frame_to_talks
 from podium.lake.recommendations import read_recommendations, related_talk_ids
 from podium.recommend.build import load_talks, talk_texts
@@ -76,3 +76,26 @@ def test_after_tagging_no_talk_is_encoded_again(lake, settings) -> None:
     result = build_recommendations(BuildResources(lake=lake, settings=settings))
     assert result.talks == 40
     assert result.embedded_now == 3, "the events only: every talk vector came from tagging"
+
+
+def test_known_text_keys_are_used_instead_of_cleaning_the_texts_again(lake, settings) -> None:
+    encoder = BagOfWordsEncoder()
+    resources = BuildResources(lake=lake, settings=settings)
+    first = build_recommendations(resources, encoder=encoder)
+    talks = load_talks(lake=lake)
+    keys = [text_key(t) for t in talk_texts(talks, encoder=encoder)]
+    known = dict(zip(zip(talks["talk_id"], talks["content_hash"], strict=True), keys, strict=True))
+    same = build_recommendations(resources, encoder=encoder, known_keys=known)
+    assert same.embedded_now == 0
+    assert same.recommendations.drop(columns="computed_at").equals(
+        first.recommendations.drop(columns="computed_at")
+    )
+    # A known key with no cached vector is not trusted: the talk's text is cleaned again.
+    talk = next(iter(known))
+    other = build_recommendations(
+        resources, encoder=encoder, known_keys={**known, talk: text_key("another text")}
+    )
+    assert other.embedded_now == 0
+    assert other.recommendations.drop(columns="computed_at").equals(
+        first.recommendations.drop(columns="computed_at")
+    )
