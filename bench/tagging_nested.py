@@ -71,6 +71,7 @@ def main() -> None:
         evaluate_nested,
     )
     from podium.tagging.series import group_folds
+    from podium.tagging.tagger import lexical_texts
 
     data = load_labelled(args.data / "tagging-eval.json")
     raw = load_labelled(args.data / "talks.jsonl.gz", vocabulary=data.vocabulary)
@@ -106,6 +107,9 @@ def main() -> None:
                 groups=tuple(raw.events[i] for i in rows),
                 embeddings=load_vectors(name, extra_ids, "history"),
                 model_version=tagger.encoder.model_version,
+                premises=dict(
+                    zip(extra_ids, lexical_texts([raw.talks[i] for i in rows]), strict=True)
+                ),
             )
         encoders[f"len{length}"] = Encoded(tagger, vectors, extra)
     candidates = default_candidates()

@@ -79,6 +79,13 @@ class TaggingSettings(BaseModel):
         description="Weight of label similarity (tag name, description, synonyms) in the "
         "combined score. Without history it is the whole score.",
     )
+    lexical_weight: float = Field(
+        default=0.0,
+        ge=0,
+        description="Weight of lexical evidence: the tag's name or a synonym written in the "
+        "talk's title or description (word-bounded, case-folded, any script). Names of "
+        "products and techniques read the same in every language.",
+    )
     prototype_weight: float = Field(
         default=0.2,
         ge=0,
@@ -200,6 +207,7 @@ class TaggingSettings(BaseModel):
 
     @model_validator(mode="after")
     def _some_weight(self) -> "TaggingSettings":
-        if self.label_weight + self.prototype_weight + self.knn_weight + self.head_weight <= 0:
+        weights = (self.label_weight, self.lexical_weight, self.prototype_weight, self.knn_weight)
+        if sum(weights) + self.head_weight <= 0:
             raise ValueError("label_weight, prototype_weight, knn_weight and head_weight are all 0")
         return self

@@ -38,7 +38,8 @@ class TagHistory:
         model_version: the encoder that made `embeddings`.
         premises: talk id -> plain text (title and description, never tags) of a bounded,
             deterministic sample of the talks (`PREMISE_SAMPLE`): what the NLI backend
-            reads to calibrate its threshold. Empty when unknown.
+            reads to calibrate its threshold, and lexical evidence is calibrated on. Empty
+            when unknown.
     """
 
     talk_ids: tuple[str, ...]
@@ -142,7 +143,9 @@ class TagHistory:
         )
 
 
-PREMISE_SAMPLE = 512  # talks whose text a history keeps for NLI calibration
+# Talks whose plain text a history keeps: NLI calibration reads 64 of them, lexical evidence
+# calibrates on all (as many as `calibration_talks` scores), about 1 KB each.
+PREMISE_SAMPLE = 6000
 PREMISE_TOKENS = 200
 
 
@@ -205,7 +208,8 @@ def build_history(
         groups=tuple(groups),
         embeddings=vectors,
         model_version=encoder.model_version,
-        premises=premise_sample(talks),
+        # Only tagged talks are ever calibrated on, so only their text is worth keeping.
+        premises=premise_sample([t for t, row in zip(talks, labels, strict=True) if row]),
     )
 
 

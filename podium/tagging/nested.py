@@ -29,7 +29,7 @@ from podium.tagging.evaluate import EvalInputError, LabelledSet, _truth, metrics
 from podium.tagging.history import TagHistory, embed_talks
 from podium.tagging.scoring import select
 from podium.tagging.series import group_folds, series_of
-from podium.tagging.tagger import Tagger
+from podium.tagging.tagger import Tagger, lexical_texts
 from podium.tagging.vocab import synonym_map
 
 _MICRO = ("micro_precision", "micro_recall", "micro_f1", "macro_f1")
@@ -175,6 +175,7 @@ class _Problem:
     series: list[str]
     gold: list[list[str]]
     truth: np.ndarray
+    texts: list[str]  # plain text (no tags) of each talk, for lexical evidence
 
     @classmethod
     def of(cls, data: LabelledSet) -> _Problem:
@@ -190,6 +191,7 @@ class _Problem:
             series=[series_of(e) for e in events],
             gold=[data.gold[i] for i in keep],
             truth=_truth(data)[keep],
+            texts=lexical_texts([data.talks[i] for i in keep]),
         )
 
 
@@ -209,6 +211,7 @@ def _history(
         groups=tuple(problem.events[i] for i in train),
         embeddings=vectors[train],
         model_version=encoded.tagger.encoder.model_version,
+        premises={problem.talks[i].talk_id: problem.texts[i] for i in train},
     )
     parts = [base]
     if encoded.extra is not None and len(encoded.extra):
@@ -232,6 +235,7 @@ def _hide(history: TagHistory, hidden: set[str], vocabulary: Vocabulary) -> TagH
         groups=history.groups,
         embeddings=history.embeddings,
         model_version=history.model_version,
+        premises=history.premises,
     )
 
 

@@ -20,14 +20,16 @@ from podium.models import TagAssignment, Talk, Vocabulary
 from podium.tagging import scoring
 from podium.tagging.config import TaggingSettings
 from podium.tagging.head import LinearHead, head_scores
-from podium.tagging.history import TagHistory, embed_talks
+from podium.tagging.history import PREMISE_TOKENS, TagHistory, embed_talks
+from podium.tagging.lexical import Lexicon
 from podium.tagging.series import series_of
 from podium.tagging.vocab import label_texts, map_tags, synonym_map
+from podium.text import talk_text
 
 if TYPE_CHECKING:
     from podium.tagging.nli import NLIScorer
 
-TAGGER_REVISION = "2"  # bump when the scoring method changes, so retag picks it up
+TAGGER_REVISION = "3"  # bump when the scoring method changes, so retag picks it up
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Tagger:
     nli: NLIScorer | None = None
     cache: EmbeddingCache | None = None
     _labels: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
+    _lexicons: dict[str, Lexicon] = field(default_factory=dict, repr=False)
     _calibrations: dict[tuple[str, ...], scoring.Calibration] = field(
         default_factory=dict, repr=False
     )
@@ -76,7 +79,9 @@ class Tagger:
         base = (
             f"podium-tagger/{TAGGER_REVISION} {self.encoder.model_version}"
             f" len{self.encoder.max_length}{'' if variant in ('fp32', 'bf16') else ' ' + variant}"
-            f" label{s.label_weight:g}@{s.label_temperature:g} proto{s.prototype_weight:g}"
+            f" label{s.label_weight:g}@{s.label_temperature:g}"
+            + (f" lex{s.lexical_weight:g}" if s.lexical_weight > 0 else "")
+            + f" proto{s.prototype_weight:g}"
             f" knn{s.knn_weight:g}x{s.knn_k}@{s.knn_temperature:g}"
         )
         if s.head_weight > 0:
@@ -120,6 +125,15 @@ class Tagger:
             self._labels[key] = out
         return self._labels[key]
 
+    def lexicon(self, vocabulary: Vocabulary) -> Lexicon:
+        """The vocabulary's names and synonyms as one matcher, cached by content hash."""
+        key = vocabulary.content_hash()
+        if key not in self._lexicons:
+            if len(self._lexicons) >= 8:
+                self._lexicons.pop(next(iter(self._lexicons)))
+            self._lexicons[key] = Lexicon(vocabulary)
+        return self._lexicons[key]
+
     def embed(self, talks: Sequence[Talk]) -> np.ndarray:
         """(n, d) unit vectors of the talks."""
         return embed_talks(talks, encoder=self.encoder, cache=self.cache)
@@ -132,16 +146,22 @@ class Tagger:
         history: TagHistory | None,
         groups: np.ndarray | None = None,
         history_groups: np.ndarray | None = None,
+        texts: Sequence[str] | None = None,
     ) -> np.ndarray:
-        """Combined scores (n, T) of already-embedded talks."""
+        """Combined scores (n, T) of already-embedded talks (`texts`: see `components`)."""
         label, learned, reliance = self.components(
             vectors,
             vocabulary=vocabulary,
             history=history,
             groups=groups,
             history_groups=history_groups,
+            texts=texts,
         )
         return self.mix(label, learned, reliance)
+
+    def vocabulary_weight(self) -> float:
+        """Total weight of what the vocabulary itself says (label similarity, lexical)."""
+        return self.settings.label_weight + self.settings.lexical_weight
 
     def history_weight(self) -> float:
         """Total weight of the history-based components."""
@@ -158,7 +178,8 @@ class Tagger:
         """
         if learned is None:
             return label
-        w_label, w_history = self.settings.label_weight, self.history_weight() * reliance
+        w_label = self.vocabulary_weight()
+        w_history = self.history_weight() * reliance
         total = np.maximum(w_label + w_history, 1e-12)
         return ((w_label * label + w_history * learned) / total).astype(np.float32)
 
@@ -178,13 +199,27 @@ class Tagger:
         history: TagHistory | None,
         groups: np.ndarray | None = None,
         history_groups: np.ndarray | None = None,
+        texts: Sequence[str] | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-        """Label scores (n, T), history-based scores (n, T) or None, reliance per tag (T,)."""
+        """Vocabulary scores (n, T), history-based scores (n, T) or None, reliance per tag (T,).
+
+        The vocabulary score is label similarity mixed with the lexical evidence (the tag's
+        name or a synonym written in the talk's plain text, `texts`; see `lexical_texts`)
+        when `lexical_weight` > 0; without texts there is no lexical evidence.
+        """
         s = self.settings
         n_tags = len(vocabulary.tags)
         label = scoring.label_scores(
             vectors, self.label_vectors(vocabulary), temperature=s.label_temperature
         )
+        if s.lexical_weight > 0:
+            lexical = (
+                self.lexicon(vocabulary).scores(texts)
+                if texts is not None
+                else np.zeros_like(label)
+            )
+            w = s.label_weight / (s.label_weight + s.lexical_weight)
+            label = (w * label + (1 - w) * lexical).astype(np.float32)
         none = np.zeros(n_tags, dtype=np.float32)
         if history is None or len(history) == 0 or self.history_weight() <= 0:
             return label, None, none
@@ -252,12 +287,22 @@ class Tagger:
         key = (history.fingerprint(), vocabulary.content_hash(), self.model_version)
         if key not in self._calibrations:
             rows, targets = history.targets(vocabulary)
+            texts = None
+            if s.lexical_weight > 0:
+                # Lexical evidence needs the talk's text: calibrate on the talks whose text the
+                # history kept (all of them up to `PREMISE_SAMPLE`).
+                kept = history.premises
+                known = [r for r, row in enumerate(rows) if history.talk_ids[row] in kept]
+                if known:
+                    rows, targets = rows[known], targets[known]
             if len(rows) > s.calibration_talks:  # deterministic sample keeps this to seconds
                 pick = np.random.default_rng(0).choice(
                     len(rows), s.calibration_talks, replace=False
                 )
                 pick.sort()
                 rows, targets = rows[pick], targets[pick]
+            if s.lexical_weight > 0:
+                texts = [history.premises.get(history.talk_ids[r], "") for r in rows]
             # A talk with no group is its own group: it never votes for itself.
             codes = _group_codes(history)
             label, learned, reliance = self.components(
@@ -266,6 +311,7 @@ class Tagger:
                 history=history,
                 groups=codes[rows],
                 history_groups=codes,
+                texts=texts,
             )
             calibration = scoring.calibrate(
                 self.mix(label, learned, reliance),
@@ -324,6 +370,7 @@ class Tagger:
                 history=history,
                 groups=codes[rows],
                 history_groups=codes,
+                texts=[history.premises[history.talk_ids[r]] for r in rows],
             )
             entailment = self.nli.rescore_texts(
                 [history.premises[history.talk_ids[r]] for r in rows],
@@ -374,6 +421,7 @@ class Tagger:
             history=history,
             groups=groups,
             history_groups=history_groups,
+            texts=lexical_texts(talks) if self.settings.lexical_weight > 0 else None,
         )
         calibration = self.calibration(vocabulary=vocabulary, history=history)
         thresholds = calibration.thresholds
@@ -448,6 +496,15 @@ class Tagger:
                     )
                 )
         return out
+
+
+def lexical_texts(talks: Sequence[Talk]) -> list[str]:
+    """The plain text (title and description, no tags) lexical evidence is read from.
+
+    The same budget as the text a history keeps (`TagHistory.premises`), so a talk being tagged
+    and a history talk being calibrated on are read alike.
+    """
+    return [talk_text(t.title, t.description, max_tokens=PREMISE_TOKENS) for t in talks]
 
 
 def _group_codes(history: TagHistory) -> np.ndarray:
