@@ -1,4 +1,6 @@
-"""Prefect tasks around `podium.tag_counts`: count tags and publish what changed."""
+"""Prefect tasks around `podium.tag_counts` for the backfill: count tags and publish them.
+
+The aggregate-tags flow runs `podium.use_cases.aggregate` instead."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ from prefect.cache_policies import NONE
 from podium.lake import Lake
 from podium.tag_counts import (
     TagCountRun,
-    affected_event_ids,
     read_tag_counts,
     recompute_tag_counts,
     update_tag_counts,
@@ -22,12 +23,6 @@ def count_tags(*, lake: Lake, talk_ids: list[str] | None, full: bool) -> TagCoun
     if full:
         return recompute_tag_counts(lake=lake)
     return update_tag_counts(lake=lake, talk_ids=talk_ids)
-
-
-@task(name="find-affected-events", cache_policy=NONE)
-def find_affected_events(*, lake: Lake, run: TagCountRun) -> list[str] | None:
-    """Events whose recommendations the aggregation may have changed (None: all)."""
-    return affected_event_ids(lake=lake, run=run)
 
 
 @task(name="publish-tag-counts", cache_policy=NONE)
