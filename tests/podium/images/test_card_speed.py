@@ -177,6 +177,20 @@ def test_every_format_decodes_at_the_card_size_and_is_stored_under_its_extension
     assert list(rows["path"]) == [cover.path] and lake.get_blob(cover.path) == cover.data
 
 
+def test_a_cover_remade_in_another_format_replaces_its_old_file(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    talk = TALKS[0]
+    [png] = CardBackend(width=300, height=158, format="png").render([talk], tags={})
+    store_covers(lake=lake, covers=[png])
+    [jpg] = CardBackend(width=300, height=158, format="jpeg").render([talk], tags={})
+    store_covers(lake=lake, covers=[jpg])  # the settings switched to JPEG: same talk, same hash
+    assert list(lake.read("talk_images")["path"]) == [jpg.path]
+    assert lake.blob_exists(jpg.path) and not lake.blob_exists(png.path)
+    version = lake.version("talk_images")
+    store_covers(lake=lake, covers=[jpg])  # stored again: nothing changes, nothing is removed
+    assert lake.version("talk_images") == version and lake.get_blob(jpg.path) == jpg.data
+
+
 def test_lossy_formats_stay_close_to_the_lossless_card() -> None:
     talk = TALKS[0]
     exact = _pixels(CardBackend(format="png").render([talk], tags={})[0].data)
