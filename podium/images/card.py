@@ -12,6 +12,7 @@ import hashlib
 import io
 import random
 import struct
+import threading
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -88,6 +89,7 @@ _GRADIENTS: OrderedDict[tuple[int, int, tuple[int, ...], tuple[int, ...]], Image
 _GRADIENTS = OrderedDict()
 _SEEN: OrderedDict[tuple[int, int, tuple[int, ...], tuple[int, ...]], None] = OrderedDict()
 _GRADIENT_CACHE = 16
+_GRADIENT_LOCK = threading.Lock()
 
 
 def _gradient_image(
@@ -95,22 +97,24 @@ def _gradient_image(
 ) -> Image.Image:
     """A fresh (writable) gradient image for a card."""
     key = (width, height, first, second)
-    cached = _GRADIENTS.get(key)
-    if cached is not None:
-        _GRADIENTS.move_to_end(key)
-        return cached.copy()
+    with _GRADIENT_LOCK:  # backends may render from several threads of one process
+        cached = _GRADIENTS.get(key)
+        if cached is not None:
+            _GRADIENTS.move_to_end(key)
+            return cached.copy()
+        returning = key in _SEEN
+        _SEEN[key] = None
+        if len(_SEEN) > 4096:
+            _SEEN.popitem(last=False)
     pixels = _gradient(
         width, height, np.array(first, dtype=np.float32), np.array(second, dtype=np.float32)
     )
     image = Image.fromarray(pixels, "RGB")
-    if key in _SEEN:
-        _GRADIENTS[key] = image.copy()
-        if len(_GRADIENTS) > _GRADIENT_CACHE:
-            _GRADIENTS.popitem(last=False)
-    else:
-        _SEEN[key] = None
-        if len(_SEEN) > 4096:
-            _SEEN.popitem(last=False)
+    if returning:
+        with _GRADIENT_LOCK:
+            _GRADIENTS[key] = image.copy()
+            if len(_GRADIENTS) > _GRADIENT_CACHE:
+                _GRADIENTS.popitem(last=False)
     return image
 
 

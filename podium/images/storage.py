@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from podium.images.base import CoverImage, cover_path
+from podium.images.base import EXTENSIONS, CoverImage, cover_path
 from podium.lake import Lake, LakeError, sql_list
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ TABLE = "talk_images"
 _CHANGED = (
     "t.backend != s.backend OR t.model != s.model OR t.seed != s.seed OR t.prompt != s.prompt "
     "OR t.negative_prompt != s.negative_prompt OR t.flagged != s.flagged "
-    "OR t.width != s.width OR t.height != s.height"
+    "OR t.width != s.width OR t.height != s.height OR t.path != s.path"
 )
 _DELETE_CHUNK = 200
 
@@ -89,7 +89,23 @@ def store_covers(*, lake: Lake, covers: list[CoverImage]) -> pd.DataFrame:
     rows = cover_rows(latest, created_at=datetime.now(UTC))
     stats = lake.upsert(TABLE, rows, changed_when=_CHANGED)
     log.info("stored %d covers (%d new, %d changed)", len(rows), stats.inserted, stats.updated)
+    if stats.updated:
+        _remove_other_formats(lake, latest)
     return rows
+
+
+def _remove_other_formats(lake: Lake, covers: list[CoverImage]) -> None:
+    # A cover re-made in another format (`images.card_format` changed) has a new file name;
+    # once its row points at the new file, the old one would be left behind for ever. Only
+    # runs when rows changed, so storing new covers pays nothing for it.
+    for cover in covers:
+        for extension in EXTENSIONS.values():
+            if extension == cover.extension:
+                continue
+            try:
+                lake.delete_blob(cover_path(cover.talk_id, cover.content_hash, extension=extension))
+            except FileNotFoundError:
+                continue
 
 
 def remove_stale_covers(

@@ -37,6 +37,7 @@ def _clear_caches() -> None:
     fonts._glyph.cache_clear()
     fonts._metrics.cache_clear()
     card_module._GRADIENTS.clear()
+    card_module._SEEN.clear()
 
 
 def _pixels(data: bytes) -> np.ndarray:
@@ -52,6 +53,24 @@ def test_warm_caches_give_the_same_bytes_as_cold_ones() -> None:
     # Another order: whatever filled the caches first, each card is the same.
     again = CardBackend().render(TALKS[::-1], tags={})[::-1]
     assert [c.data for c in again] == [c.data for c in cold]
+
+
+def test_threads_sharing_one_backend_and_its_caches_draw_the_same_cards() -> None:
+    # A process may render from several threads (a thread task runner): the shared glyph,
+    # metric and gradient caches must not mix cards up.
+    from concurrent.futures import ThreadPoolExecutor
+
+    talks = [
+        Talk(talk_id=f"{t.talk_id}-{i}", title=t.title, language=t.language, tags=t.tags)
+        for i in range(4)
+        for t in TALKS
+    ]
+    serial = {c.talk_id: c.data for c in CardBackend().render(talks, tags={})}
+    _clear_caches()
+    backend = CardBackend()
+    with ThreadPoolExecutor(3) as pool:
+        parts = list(pool.map(lambda i: backend.render(talks[i::3], tags={}), range(3)))
+    assert {c.talk_id: c.data for part in parts for c in part} == serial
 
 
 def test_cached_cards_still_differ_where_their_talks_differ() -> None:
@@ -156,6 +175,20 @@ def test_every_format_decodes_at_the_card_size_and_is_stored_under_its_extension
     lake = Lake(str(tmp_path / "lake"))
     rows = store_covers(lake=lake, covers=[cover])
     assert list(rows["path"]) == [cover.path] and lake.get_blob(cover.path) == cover.data
+
+
+def test_a_cover_remade_in_another_format_replaces_its_old_file(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    talk = TALKS[0]
+    [png] = CardBackend(width=300, height=158, format="png").render([talk], tags={})
+    store_covers(lake=lake, covers=[png])
+    [jpg] = CardBackend(width=300, height=158, format="jpeg").render([talk], tags={})
+    store_covers(lake=lake, covers=[jpg])  # the settings switched to JPEG: same talk, same hash
+    assert list(lake.read("talk_images")["path"]) == [jpg.path]
+    assert lake.blob_exists(jpg.path) and not lake.blob_exists(png.path)
+    version = lake.version("talk_images")
+    store_covers(lake=lake, covers=[jpg])  # stored again: nothing changes, nothing is removed
+    assert lake.version("talk_images") == version and lake.get_blob(jpg.path) == jpg.data
 
 
 def test_lossy_formats_stay_close_to_the_lossless_card() -> None:
