@@ -316,14 +316,15 @@ class Run:
 def report(title: str, frame: pd.DataFrame) -> None:
     print(f"\n{title} ({len(frame)} talks), seconds from the moment each request was sent "
           f"(load avg {os.getloadavg()[0]:.1f}):")  # fmt: skip
-    print(f"  {'':10s} {'p50':>7s} {'p95':>7s} {'max':>7s}")
+    width = max(10, *(len(str(c)) for c in frame.columns))
+    print(f"  {'':{width}s} {'p50':>7s} {'p95':>7s} {'max':>7s}")
     for column in frame.columns:
         values = frame[column].dropna().to_numpy()
         if not len(values):
-            print(f"  {column:10s} {'n/a':>7s}")
+            print(f"  {column:{width}s} {'n/a':>7s}")
             continue
         p50, p95 = np.percentile(values, 50), np.percentile(values, 95)
-        print(f"  {column:10s} {p50:7.2f} {p95:7.2f} {values.max():7.2f}")
+        print(f"  {column:{width}s} {p50:7.2f} {p95:7.2f} {values.max():7.2f}")
 
 
 def main() -> None:
@@ -370,7 +371,9 @@ def main() -> None:
             report("one talk, quiet system", pd.concat(quiet, ignore_index=True))
             known = [h for h in hops if h]
             if known:
-                report("where a quiet talk's seconds go (its warm run)", pd.DataFrame(known))
+                report(
+                    "where a quiet talk's seconds go (hops of its warm run)", pd.DataFrame(known)
+                )
         if not args.talks:
             return
 

@@ -37,9 +37,9 @@ logger = logging.getLogger("podium.warm")
 # Flows this executor may run, by flow name; runs of any other flow in the queue are left alone.
 FLOWS = {"enrich-warm": ("flows.warm", "enrich_warm")}
 HEARTBEAT_S = 10.0
-# An executor silent for this long is gone (a heartbeat is missed only by a dead process: the
-# heartbeat thread runs during flow runs too).
-STALE_S = 4 * HEARTBEAT_S
+# An executor silent for this long is gone: the heartbeat thread runs during flow runs too, so
+# only a dead process (or a server too slow to take six beats in a row) misses this many.
+STALE_S = 6 * HEARTBEAT_S
 SWEEP_S = 30.0
 CLAIMED_BY = "claimed by warm executor "
 
