@@ -28,3 +28,22 @@ def _faults():  # noqa: ANN202
 @pytest.mark.parametrize("name", ["dynamodb-order", "aggregate-tags-killed", "s3-endpoint-killed"])
 def test_scenario_loses_nothing_and_duplicates_nothing(name: str, capsys) -> None:
     assert _faults().main([name, "--talks", "16"]) == 0, capsys.readouterr().out
+
+
+def test_script_loads_by_path_and_registers_every_scenario() -> None:
+    """Fast guard for the slow runs above: loaded by path (as they load it), bench/faults.py
+    imports its sibling bench/faults_enrich.py and lists every scenario in its --help."""
+    module = _faults()
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--help"])
+    assert exit_.value.code == 0
+    assert list(module.SCENARIOS) == [
+        "dynamodb-order",
+        "aggregate-tags-killed",
+        "s3-endpoint-killed",
+        "prefect-server-down",
+        "enrich-worker-killed",
+        "poison-talk",
+        "edit-while-enriching",
+        "enrich-and-backfill-at-once",
+    ]
