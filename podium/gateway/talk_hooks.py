@@ -455,9 +455,8 @@ async def handle_hook(
     settled = False
     try:
         response, status = await _handle_claimed(request, source, parse, body, verified)
-        if status < 500:
-            complete_message(request, source, verified, _kept_answer(request, response, status))
-            settled = True
+        complete_message(request, source, verified, _kept_answer(request, response, status))
+        settled = True
         return JSONResponse(response.model_dump(), status_code=status)
     except HookRefused as refused:
         return _refused(source, refused)

@@ -109,6 +109,35 @@ def test_a_retry_after_success_is_a_2xx_duplicate_recorded_once(tmp_path: Path) 
     assert [e["payload"]["talk_ids"] for e in events] == [[talk_id]]  # not re-posted
 
 
+def test_a_large_answer_is_kept_as_its_event_and_status_only(tmp_path: Path) -> None:
+    talks = [{"talk_id": f"t-{uuid.uuid4().hex[:10]}", "title": "Batch"} for _ in range(120)]
+    talks.append({"talk_id": "bad id!", "title": "Rejected"})
+    body = json.dumps({"talks": talks}).encode()
+    headers = standard_headers(body, SECRET)
+    with _gateway(tmp_path) as (url, lake, prefect):
+        first = _send(url, body, headers)
+        retry = _send(url, body, headers)
+        events = _events(prefect)
+        rows = len(lake.read("talks"))
+    assert first.status_code == 422 and len(first.json()["accepted"]) == 120
+    assert retry.status_code == 200, retry.text
+    assert retry.json() | {"event_reason": None} == {
+        "accepted": [],  # this copy recorded nothing; the first answer was too large to keep
+        "new": [],
+        "updated": [],
+        "unchanged": [],
+        "removed": [],
+        "pending": [],
+        "rejected": [],
+        "skipped": [],
+        "event": "accepted",
+        "event_reason": None,
+        "duplicate": True,
+        "original_status": 422,
+    }
+    assert rows == 120 and len(events) == 1
+
+
 def test_a_copy_in_flight_is_told_to_retry_and_its_retry_lands_after_a_failure(
     tmp_path: Path,
 ) -> None:
