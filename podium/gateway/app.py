@@ -94,7 +94,8 @@ def create_app(
     Returns:
         The app, with `app.state.settings`, `app.state.lake`, `app.state.poster`,
         `app.state.committer` (folds concurrent requests into one lake write),
-        `app.state.replay_guard` (message ids seen inside the replay window) and
+        `app.state.replay_guard` (message ids seen inside the replay window, in flight
+        or completed with their answer) and
         `app.state.deliveries` (git deliveries being handled) set.
     """
     app = FastAPI(

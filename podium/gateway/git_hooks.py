@@ -6,7 +6,12 @@ turns the body into a `PushEvent`, and emits `podium.git.push` (which triggers t
 
 - 202 `accepted` once Prefect took the event;
 - 200 `ignored` for pings, non-push events, tag pushes, unwatched repositories, repeated
-  deliveries and commits already reviewed; 200 `recorded` for a branch deletion;
+  deliveries (completed before: "delivery already received") and commits already reviewed;
+  200 `recorded` for a branch deletion;
+- 200 with `duplicate: true` (and the first answer) for a `/hooks/push` message id that was
+  already handled inside the replay window (see `talk_hooks`);
+- 409 with `Retry-After` while a copy of the same delivery (or `/hooks/push` message id) is
+  being handled: the first may still fail, and then the sender's retry is accepted;
 - 401 bad signature, 400 bad body, 413 too large, 404 when that hook is not configured,
   503 when Prefect did not take the event (the sender retries; nothing was marked delivered).
 
@@ -31,8 +36,11 @@ from podium.events import EventDeliveryError, EventPoster, make_event
 from podium.gateway.problems import http_status
 from podium.gateway.signatures import SignatureError, Verified, verify_request
 from podium.gateway.talk_hooks import (
+    RETRY_AFTER_S,
+    AlreadyHandled,
     HookRefused,
     claim_message,
+    complete_message,
     inline_refs,
     read_body,
     release_message,
@@ -70,6 +78,11 @@ class PushResponse(BaseModel):
     repo: str | None = Field(default=None, description="The watched repository's name.")
     after: str | None = Field(default=None, description="The pushed commit.")
     event_id: str | None = Field(default=None, description="Id of the emitted Prefect event.")
+    duplicate: bool = Field(
+        default=False,
+        description="True when this /hooks/push message id was already handled: the body is "
+        "the first answer, and nothing was announced again.",
+    )
 
 
 def _marker(source: str, delivery_id: str, body_digest: str) -> str:
@@ -118,10 +131,14 @@ async def _respond(
     *,
     body: bytes,
     on_failure: Callable[[], None] | None = None,
+    on_success: Callable[[PushResponse], None] | None = None,
 ) -> JSONResponse:
     if isinstance(parsed, Ignored):
         logger.info("%s webhook ignored: %s", source, parsed.reason)
-        return JSONResponse(PushResponse(status="ignored", reason=parsed.reason).model_dump())
+        ignored = PushResponse(status="ignored", reason=parsed.reason)
+        if on_success:
+            on_success(ignored)
+        return JSONResponse(ignored.model_dump())
     state = request.app.state
     marker = (
         _marker(source, parsed.delivery_id, hashlib.sha256(body).hexdigest())
@@ -129,12 +146,14 @@ async def _respond(
         else None
     )
     # Claimed for the time of the check-then-mark in `_handle_push`: a concurrent copy of the
-    # same delivery is answered here instead of racing it.
+    # same delivery is told to retry (not "received": the first may still fail and release).
     if marker and not state.deliveries.claim(marker):
-        return JSONResponse(
-            PushResponse(
-                status="ignored", reason="the same delivery is being handled", repo=parsed.repo
-            ).model_dump()
+        if on_failure:
+            on_failure()
+        return _error(
+            409,
+            f"the same delivery is being handled right now; retry in {RETRY_AFTER_S}s",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     try:
         result = await run_in_threadpool(_handle_push, state.lake, state.poster, parsed, marker)
@@ -153,6 +172,8 @@ async def _respond(
         if marker:
             state.deliveries.release(marker)
     logger.info("%s push %s %s: %s", source, parsed.repo, parsed.after[:12], result.status)
+    if on_success:
+        on_success(result)
     return JSONResponse(
         result.model_dump(), status_code=202 if result.status == "accepted" else 200
     )
@@ -235,8 +256,8 @@ def _body_doc(model: type[BaseModel], description: str, headers: list[str]) -> d
     }
 
 
-def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
+def _error(status: int, detail: str, *, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 async def _body(request: Request, settings: Settings) -> bytes:
@@ -248,6 +269,7 @@ async def _handle(
     source: str,
     check_and_parse: Callable[[bytes], PushEvent | Ignored],
     on_failure: Callable[[], None] | None = None,
+    on_success: Callable[[PushResponse], None] | None = None,
 ) -> JSONResponse:
     # Every push hook: bounded body, then the source's own authentication and parsing, with
     # each refusal answered by its status code.
@@ -255,15 +277,25 @@ async def _handle(
     try:
         body = await _body(request, settings)
         parsed = check_and_parse(body)
+    except AlreadyHandled as handled:
+        logger.info("%s webhook: duplicate of a handled message", source)
+        first = (
+            PushResponse.model_validate_json(handled.outcome)
+            if handled.outcome is not None
+            else PushResponse(status="ignored", reason="message already received")
+        )
+        return JSONResponse(first.model_copy(update={"duplicate": True}).model_dump())
     except HookRefused as refused:
-        return _error(refused.status_code, refused.detail)
+        return _error(refused.status_code, refused.detail, headers=refused.headers)
     except SignatureError as error:
         return _error(401, str(error))
     except WebhookError as error:
         status = http_status(error)
         logger.info("%s webhook refused: %d %s", source, status, error)
         return _error(status, str(error))
-    return await _respond(request, source, parsed, body=body, on_failure=on_failure)
+    return await _respond(
+        request, source, parsed, body=body, on_failure=on_failure, on_success=on_success
+    )
 
 
 @router.post(
@@ -364,6 +396,10 @@ async def generic_push_hook(request: Request) -> JSONResponse:
         for verified in claimed:
             release_message(request, "push", verified)
 
+    def complete(answer: PushResponse) -> None:
+        for verified in claimed:
+            complete_message(request, "push", verified, answer.model_dump_json().encode())
+
     def check_and_parse(body: bytes) -> PushEvent | Ignored:
         verified = verify_request(
             body=body,
@@ -380,4 +416,4 @@ async def generic_push_hook(request: Request) -> JSONResponse:
             release()
             raise
 
-    return await _handle(request, "push", check_and_parse, on_failure=release)
+    return await _handle(request, "push", check_and_parse, on_failure=release, on_success=complete)

@@ -1,7 +1,9 @@
 """HMAC-SHA256 request signatures of the directory app, the DynamoDB pipe and /hooks/push.
 
 Two schemes are accepted; both are checked in constant time and both are replay-protected by
-`ReplayGuard` (a message is accepted once within the window).
+`ReplayGuard` (a message is handled once within the window: a copy that arrives while the
+first is in flight is asked to retry, one that arrives after it completed gets its outcome
+again, marked as a duplicate, without anything being recorded twice).
 
 **Standard Webhooks** (preferred, https://www.standardwebhooks.com, signed with the
 `standardwebhooks` library): three headers::
@@ -28,7 +30,7 @@ Signing the timestamp with the body means an old request cannot be replayed with
 timestamp; the gateway refuses timestamps further than the replay window from its clock (in
 either direction, so a skewed clock fails loudly instead of widening the window). A legacy
 request has no message id: its signature stands in for one (same timestamp and body, same
-signature), so an exact replay inside the window is refused too.
+signature), so an exact replay inside the window is caught too.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
 
 from pydantic import SecretStr
 from standardwebhooks import Webhook
@@ -168,7 +171,8 @@ def standard_headers(
         body: the raw request body (UTF-8 JSON).
         secret: the shared secret.
         msg_id: the message id; a fresh random one when None. A retry of the same message
-            must reuse it (and is then refused as a replay once the first one succeeded).
+            must reuse it (it is then answered as a duplicate once the first one completed,
+            and accepted if the first failed).
         timestamp: unix seconds; now when None.
     """
     ts = int(time.time()) if timestamp is None else int(timestamp)
@@ -286,52 +290,102 @@ class Verified:
     timestamp: int
 
 
-class ReplayGuard:
-    """Remembers accepted message ids until their timestamp leaves the window.
+class Claim(Enum):
+    """What `ReplayGuard.claim` found for a message id."""
 
-    `claim` is atomic: of two concurrent requests with one id, exactly one gets True. A request
-    that then fails without recording anything calls `release`, so the sender's retry (same id)
-    is accepted. Memory is bounded: at most `max_entries` ids are held; when full, new
-    requests are refused (the caller answers 503) rather than old ids forgotten early.
+    FIRST = "first"  # not seen inside the window: this request handles the message
+    IN_FLIGHT = "in_flight"  # another request with this id is being handled right now
+    DONE = "done"  # a request with this id completed (its outcome is kept)
+
+    def __bool__(self) -> bool:
+        return self is Claim.FIRST
+
+
+@dataclass
+class _Entry:
+    until: float
+    done: bool = False
+    outcome: bytes | None = None
+
+
+class ReplayGuard:
+    """Remembers message ids until their timestamp leaves the window, and what became of them.
+
+    An id is first *in flight* (`claim` returned `Claim.FIRST`); its request then either
+    `complete`s it, keeping a small outcome (the answer a retry of a completed message gets:
+    the gateway answers it 2xx `duplicate` without recording anything again), or `release`s it
+    when it recorded nothing (503, refused body), so the sender's retry with the same id is
+    accepted. A copy that arrives while the id is in flight gets `Claim.IN_FLIGHT` (the caller
+    answers 409 with Retry-After: the first may still fail and release the id).
+
+    `claim` is atomic: of concurrent requests with one id, exactly one gets `Claim.FIRST`.
+    Memory is bounded: at most `max_entries` ids are held; when full, new requests are refused
+    (the caller answers 503) rather than old ids forgotten early. Outcomes are kept only up to
+    `max_outcome_bytes` each (larger ones are dropped and the retry gets a bare `duplicate`).
 
     The memory is this process's: gateway replicas behind one load balancer need sticky
     routing by sender, or a replay may reach another replica (see docs/security.md).
     """
 
-    def __init__(self, *, window_s: int, max_entries: int = 1_000_000) -> None:
+    def __init__(
+        self, *, window_s: int, max_entries: int = 1_000_000, max_outcome_bytes: int = 4096
+    ) -> None:
         self.window_s = window_s
         self.max_entries = max_entries
-        self._seen: dict[str, float] = {}
+        self.max_outcome_bytes = max_outcome_bytes
+        self._seen: dict[str, _Entry] = {}
         self._expiry: list[tuple[float, str]] = []
         self._lock = threading.Lock()
 
-    def claim(self, scope: str, verified: Verified, *, now: float | None = None) -> bool:
-        """True the first time (`scope`, message id) is seen inside the window, else False.
+    @staticmethod
+    def _key(scope: str, verified: Verified) -> str:
+        return f"{scope}\x00{verified.message_id}"
+
+    def claim(self, scope: str, verified: Verified, *, now: float | None = None) -> Claim:
+        """`Claim.FIRST` (truthy) the first time (`scope`, message id) is seen inside the
+        window; `Claim.IN_FLIGHT` or `Claim.DONE` (falsy) after that.
 
         Raises:
             OverflowError: the guard is full of ids that are still inside their window.
         """
-        key = f"{scope}\x00{verified.message_id}"
+        key = self._key(scope, verified)
         current = time.time() if now is None else now
         # A message is replayable until its timestamp is window_s in the past.
         until = verified.timestamp + self.window_s + 1
         with self._lock:
             while self._expiry and self._expiry[0][0] < current:
                 expires, old = heapq.heappop(self._expiry)
-                if self._seen.get(old) == expires:
+                entry = self._seen.get(old)
+                if entry is not None and entry.until == expires:
                     del self._seen[old]
-            if key in self._seen:
-                return False
+            seen = self._seen.get(key)
+            if seen is not None:
+                return Claim.DONE if seen.done else Claim.IN_FLIGHT
             if len(self._seen) >= self.max_entries:
                 raise OverflowError("too many messages inside the replay window")
-            self._seen[key] = until
+            self._seen[key] = _Entry(until=until)
             heapq.heappush(self._expiry, (until, key))
-            return True
+            return Claim.FIRST
+
+    def complete(self, scope: str, verified: Verified, outcome: bytes | None = None) -> None:
+        """Mark a claimed id handled; later copies get `Claim.DONE` and `outcome(...)`."""
+        with self._lock:
+            entry = self._seen.get(self._key(scope, verified))
+            if entry is not None:
+                entry.done = True
+                keep = outcome is not None and len(outcome) <= self.max_outcome_bytes
+                entry.outcome = outcome if keep else None
+
+    def outcome(self, scope: str, verified: Verified) -> bytes | None:
+        """The outcome a completed id was stored with (None if none or too large)."""
+        with self._lock:
+            entry = self._seen.get(self._key(scope, verified))
+            return entry.outcome if entry is not None else None
 
     def release(self, scope: str, verified: Verified) -> None:
         """Forget a claimed id whose request recorded nothing (its retry must be accepted)."""
         with self._lock:
-            self._seen.pop(f"{scope}\x00{verified.message_id}", None)
+            self._seen.pop(self._key(scope, verified), None)
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -339,7 +393,11 @@ class ReplayGuard:
 
 class DeliveryClaims:
     """Deliveries being handled right now, so two concurrent copies of one git delivery never
-    both pass the lake's "already received" check (which is a read, then a later write)."""
+    both pass the lake's "already received" check (which is a read, then a later write).
+
+    Only in-flight deliveries are held (the caller answers a concurrent copy 409 with
+    Retry-After); a completed delivery is remembered by its marker in the lake, and its retry
+    is answered 200 `ignored` ("delivery already received")."""
 
     def __init__(self) -> None:
         self._held: set[str] = set()

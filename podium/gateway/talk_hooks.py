@@ -5,9 +5,16 @@ Every request goes through the same steps, each with its own status code:
 1. 413 when `Content-Length` (or, for chunked bodies, the bytes actually read) exceeds
    `gateway.max_body_bytes`; reading stops at the limit.
 2. 401 when the HMAC signature or timestamp is missing, wrong or stale (Standard Webhooks or
-   the legacy headers, see `signatures`); 409 when the same message (webhook-id, or legacy
-   signature) was already accepted inside the replay window. Nothing is parsed or recorded
-   before this passes.
+   the legacy headers, see `signatures`). Then the message id (webhook-id, or the legacy
+   signature) is claimed in the replay guard. Nothing is parsed or recorded before this
+   passes. A message seen before inside the replay window is answered by where its first
+   request stands:
+   - still being handled: 409 with `Retry-After` (the first may yet fail and release the
+     id; the sender's retry is then accepted);
+   - completed: 200 with the first request's answer (when small enough to keep, else only
+     the event field) and `"duplicate": true`; nothing is recorded or announced again;
+   - failed (503, or a body refused as a whole): the id was released, so it is accepted as
+     new.
 3. 415 unless the content type is `application/json`; 400 when the body is not JSON; 422
    when it nests deeper than `gateway.max_json_depth`, repeats a key within an object or has
    an integer over 100 digits or a number beyond float range (`podium.jsonbody`).
@@ -49,6 +56,7 @@ from podium.gateway.signatures import (
     WEBHOOK_ID_HEADER,
     WEBHOOK_SIGNATURE_HEADER,
     WEBHOOK_TIMESTAMP_HEADER,
+    Claim,
     ReplayGuard,
     SignatureError,
     Verified,
@@ -118,6 +126,16 @@ class HookResponse(BaseModel):
         "scheduled enrich run picks them up. `not_needed`: no talk needs enrichment."
     )
     event_reason: str | None = Field(default=None, description="Why the event was deferred.")
+
+    duplicate: bool = Field(
+        default=False,
+        description="True when this message id was already handled inside the replay window: "
+        "the body is the first request's answer (or, if that was too large to keep, empty "
+        "lists), and nothing was recorded or announced again.",
+    )
+    original_status: int | None = Field(
+        default=None, description="For a duplicate: the status the first request got."
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -230,11 +248,22 @@ def json_request_body(annotation: Any, description: str) -> dict[str, Any]:
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": HookResponse, "description": "Recorded; event accepted or not needed."},
+    200: {
+        "model": HookResponse,
+        "description": "Recorded; event accepted or not needed. Or `duplicate`: this message "
+        "id was already handled; nothing recorded again.",
+    },
     202: {"model": HookResponse, "description": "Recorded as pending; event deferred."},
     400: {"model": ErrorResponse, "description": "Body is not JSON."},
     401: {"model": ErrorResponse, "description": "Missing, wrong or stale signature."},
-    409: {"model": ErrorResponse, "description": "Message already received (replay)."},
+    409: {
+        "model": ErrorResponse,
+        "description": "A request with this message id is being handled; retry after the "
+        "Retry-After seconds.",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+        },
+    },
     413: {"model": ErrorResponse, "description": "Body larger than gateway.max_body_bytes."},
     415: {"model": ErrorResponse, "description": "Content type is not application/json."},
     422: {
@@ -250,13 +279,28 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 # ---- the shared steps --------------------------------------------------------------------------
 
 
-class HookRefused(Exception):
-    """A request refused as a whole, with its status code."""
+RETRY_AFTER_S = 1  # what a copy of an in-flight message is told to wait
 
-    def __init__(self, status_code: int, detail: str) -> None:
+
+class HookRefused(Exception):
+    """A request refused as a whole, with its status code (and headers, e.g. Retry-After)."""
+
+    def __init__(
+        self, status_code: int, detail: str, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
+        self.headers = headers
+
+
+class AlreadyHandled(Exception):  # noqa: N818 - an outcome, not an error
+    """The message id was handled inside the replay window; `outcome` is what was kept of
+    the first request's answer (None when nothing was)."""
+
+    def __init__(self, outcome: bytes | None) -> None:
+        super().__init__("message already handled")
+        self.outcome = outcome
 
 
 async def read_body(request: Request, *, limit: int) -> bytes:
@@ -294,24 +338,50 @@ def check_signature(request: Request, body: bytes, settings: Settings) -> Verifi
 
 
 def claim_message(request: Request, scope: str, verified: Verified) -> None:
-    """409 when this message was already accepted inside the replay window; 503 when the
-    guard is full. Call `release_message` if the request then records nothing."""
+    """Claim this message for the request, or say where its first request stands.
+
+    Raises:
+        HookRefused: 409 with Retry-After while another request with this id is in flight;
+            503 when the guard is full.
+        AlreadyHandled: a request with this id completed inside the replay window.
+
+    The caller must then `complete_message` or, if it recorded nothing, `release_message`.
+    """
     guard: ReplayGuard = request.app.state.replay_guard
     try:
-        first = guard.claim(scope, verified)
+        claim = guard.claim(scope, verified)
     except OverflowError as error:
         raise HookRefused(503, f"{error}; retry later") from None
-    if not first:
+    if claim is Claim.DONE:
+        raise AlreadyHandled(guard.outcome(scope, verified))
+    if claim is Claim.IN_FLIGHT:
         raise HookRefused(
             409,
-            "this message (same webhook-id, or same legacy signature) was already received "
-            "inside the replay window; a new message needs a new id",
+            "a request with this message (same webhook-id, or same legacy signature) is being "
+            f"handled right now; retry in {RETRY_AFTER_S}s with the same id",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
+
+
+def complete_message(
+    request: Request, scope: str, verified: Verified, outcome: bytes | None
+) -> None:
+    """Mark a claimed message handled; a later copy is answered with `outcome` as a duplicate."""
+    request.app.state.replay_guard.complete(scope, verified, outcome)
 
 
 def release_message(request: Request, scope: str, verified: Verified) -> None:
     """Forget a claimed message whose request recorded nothing, so its retry is accepted."""
     request.app.state.replay_guard.release(scope, verified)
+
+
+def _duplicate(outcome: bytes | None) -> JSONResponse:
+    """200 for a copy of a completed message: the first answer, marked `duplicate`."""
+    if outcome is None:
+        answer = HookResponse(event="not_needed", duplicate=True)
+    else:
+        answer = HookResponse.model_validate_json(outcome)
+    return JSONResponse(answer.model_dump(), status_code=200)
 
 
 def parse_json(request: Request, body: bytes, *, max_depth: int) -> Any:
@@ -372,24 +442,64 @@ async def handle_hook(
     parse: Callable[[Any], ParseResult],
 ) -> JSONResponse:
     """Authenticate, validate, record and announce one hook request (see the module docs)."""
-    state = request.app.state
-    settings: Settings = state.settings
-    verified: Verified | None = None
+    settings: Settings = request.app.state.settings
     try:
         body = await read_body(request, limit=settings.gateway.max_body_bytes)
         verified = check_signature(request, body, settings)
         claim_message(request, source, verified)
-        try:
-            payload = parse_json(request, body, max_depth=settings.gateway.max_json_depth)
-        except HookRefused:
-            release_message(request, source, verified)
-            raise
+    except AlreadyHandled as handled:
+        logger.info("%s hook: duplicate of a handled message", source)
+        return _duplicate(handled.outcome)
     except HookRefused as refused:
-        logger.info("%s hook refused: %d %s", source, refused.status_code, refused.detail)
-        return JSONResponse(
-            ErrorResponse(detail=refused.detail).model_dump(), status_code=refused.status_code
-        )
+        return _refused(source, refused)
+    settled = False
+    try:
+        response, status = await _handle_claimed(request, source, parse, body, verified)
+        complete_message(request, source, verified, _kept_answer(request, response, status))
+        settled = True
+        return JSONResponse(response.model_dump(), status_code=status)
+    except HookRefused as refused:
+        return _refused(source, refused)
+    finally:
+        # Whatever did not complete (a refused body, a failed write, a crash, a cancelled
+        # request) releases the id, so the sender's retry is accepted; recording is
+        # idempotent, so a retry after a crash past the write records nothing twice.
+        if not settled:
+            release_message(request, source, verified)
 
+
+def _kept_answer(request: Request, response: HookResponse, status: int) -> bytes:
+    """What a later copy of this message is answered: this answer, marked duplicate; only the
+    event and status when the whole answer is too large to keep in memory."""
+    answer = response.model_copy(update={"duplicate": True, "original_status": status})
+    kept = answer.model_dump_json().encode()
+    if len(kept) > request.app.state.replay_guard.max_outcome_bytes:
+        fields = {"event", "event_reason", "duplicate", "original_status"}
+        kept = HookResponse(**answer.model_dump(include=fields)).model_dump_json().encode()
+    return kept
+
+
+def _refused(source: str, refused: HookRefused) -> JSONResponse:
+    logger.info("%s hook refused: %d %s", source, refused.status_code, refused.detail)
+    return JSONResponse(
+        ErrorResponse(detail=refused.detail).model_dump(),
+        status_code=refused.status_code,
+        headers=refused.headers,
+    )
+
+
+async def _handle_claimed(
+    request: Request,
+    source: Literal["directory", "dynamodb"],
+    parse: Callable[[Any], ParseResult],
+    body: bytes,
+    verified: Verified,
+) -> tuple[HookResponse, int]:
+    """Parse, record and announce a claimed message: its answer and status (503 when the
+    lake write failed). Raises HookRefused when the body is refused as a whole."""
+    state = request.app.state
+    settings: Settings = state.settings
+    payload = parse_json(request, body, max_depth=settings.gateway.max_json_depth)
     try:
         result = await run_in_threadpool(parse, payload)
     except SourceError as error:
@@ -406,14 +516,10 @@ async def handle_hook(
         except Exception:
             # Deliberately broad: whatever broke the write, nothing may be acknowledged, and
             # the sender's retry of this message must be accepted.
-            release_message(request, source, verified)
             logger.exception("%s hook: lake write failed", source)
-            return JSONResponse(
-                ErrorResponse(
-                    detail="the lake write failed; nothing was recorded, retry later"
-                ).model_dump(),
-                status_code=503,
-            )
+            raise HookRefused(
+                503, "the lake write failed; nothing was recorded, retry later"
+            ) from None
 
     event, reason = await run_in_threadpool(
         _announce, state.poster, report.pending, report.removed, source
@@ -440,7 +546,7 @@ async def handle_hook(
         len(response.pending),
         event,
     )
-    return JSONResponse(response.model_dump(), status_code=status)
+    return response, status
 
 
 # ---- routes ------------------------------------------------------------------------------------

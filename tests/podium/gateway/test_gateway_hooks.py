@@ -144,6 +144,8 @@ def test_submitted_talk_is_recorded_then_announced_once(
         "skipped": [],
         "event": "accepted",
         "event_reason": None,
+        "duplicate": False,
+        "original_status": None,
     }
     assert talk_id in _talk_ids(lake)
     state = lake.read("enrichment_state", where=[("talk_id", "=", talk_id)])

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from podium.events import EventPoster
 from podium.gateway import running_gateway
-from podium.gateway.signatures import ReplayGuard, Verified
+from podium.gateway.signatures import Claim, ReplayGuard, Verified
 from podium.lake import Lake
 from podium.settings import Settings
 from tests.podium.gateway.securitykit import FIXTURE_REPOS, FIXTURES, GH_SECRET, post_github
@@ -63,6 +63,22 @@ def test_replay_guard_forgets_ids_only_after_the_window() -> None:
     assert guard.claim("talks", message, now=1_302)
 
 
+def test_replay_guard_tells_in_flight_from_done() -> None:
+    guard = ReplayGuard(window_s=300, max_outcome_bytes=10)
+    message = Verified(message_id="m", timestamp=1_000)
+    assert guard.claim("s", message, now=1_000) is Claim.FIRST
+    assert guard.claim("s", message, now=1_001) is Claim.IN_FLIGHT
+    guard.complete("s", message, b"answer")
+    assert guard.claim("s", message, now=1_002) is Claim.DONE
+    assert guard.outcome("s", message) == b"answer"
+    other = Verified(message_id="big", timestamp=1_000)
+    guard.claim("s", other, now=1_000)
+    guard.complete("s", other, b"x" * 11)  # too large to keep: a bare duplicate
+    assert guard.claim("s", other, now=1_001) is Claim.DONE and guard.outcome("s", other) is None
+    guard.release("s", message)  # a failed first request: its retry is new
+    assert guard.claim("s", message, now=1_003) is Claim.FIRST
+
+
 def test_replay_guard_is_bounded_and_atomic() -> None:
     full = ReplayGuard(window_s=300, max_entries=2)
     full.claim("s", Verified("a", 1_000), now=1_000)
@@ -79,7 +95,9 @@ def test_replay_guard_is_bounded_and_atomic() -> None:
         return guard.claim("s", Verified("same", int(time.time())))
 
     with ThreadPoolExecutor(16) as pool:
-        assert sorted(pool.map(race, range(16))) == [False] * 15 + [True]
+        claims = list(pool.map(race, range(16)))
+    assert sorted(map(bool, claims)) == [False] * 15 + [True]
+    assert claims.count(Claim.IN_FLIGHT) == 15
 
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared/fixtures is not present")
@@ -106,7 +124,11 @@ def test_concurrent_copies_of_one_github_delivery_announce_once(tmp_path: Path) 
                         lambda _: post_github(url, body, event="push", delivery=delivery), range(2)
                     )
                 )
+            retry = post_github(url, body, event="push", delivery=delivery)
         events = [r for r in prefect.requests if r.path == "/api/events"]
-    statuses = sorted((a.status_code, a.json()["status"]) for a in answers)
-    assert statuses == [(200, "ignored"), (202, "accepted")]
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [202, 409]  # the copy is told to retry, not that it was received
+    (busy,) = [a for a in answers if a.status_code == 409]
+    assert busy.headers["retry-after"] == "1" and "being handled" in busy.json()["detail"]
+    assert (retry.status_code, retry.json()["reason"]) == (200, "delivery already received")
     assert len(events) == 1
