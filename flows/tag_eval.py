@@ -43,9 +43,12 @@ def tag_eval(
         languages: JSONL(.gz) with `id` and `language` per talk, for per-language figures.
     """
     settings = get_settings()
-    tagger = load_tagger(settings=settings.tagging, device=resolve_device(settings.tagging.device))
     # Embeddings of labelled files are cached in the lake, so re-running costs seconds.
-    tagger.cache = EmbeddingCache(Lake.from_settings(settings))
+    tagger = load_tagger(
+        settings=settings.tagging,
+        device=resolve_device(settings.tagging.device),
+        cache=EmbeddingCache(Lake.from_settings(settings)),
+    )
     report = evaluate_tagger(
         tagger=tagger,
         file=file,

@@ -3,6 +3,7 @@ speaker tags, vocabulary changes. Nothing is faked; the talks are small hand-wri
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from podium.models import TagDefinition, Vocabulary
@@ -146,3 +147,22 @@ def test_a_new_directory_does_not_give_its_first_examples_tags_to_every_talk(enc
 
     assert most_common_share(0) > 0.5, "the flood this guards against"
     assert most_common_share(TaggingSettings().min_history_talks) < 0.25
+
+
+def test_the_embedding_cache_is_given_at_construction_not_set_on_a_shared_tagger(
+    encoder, tmp_path
+) -> None:
+    from podium.embedding_cache import EmbeddingCache
+    from podium.lake import Lake
+
+    cache = EmbeddingCache(Lake(str(tmp_path / "lake")))
+    built = build_tagger(TaggingSettings(), device="cpu", encoder=encoder, cache=cache)
+    assert built.cache is cache
+    shared = build_tagger(TaggingSettings(), device="cpu", encoder=encoder)
+    cached = shared.with_cache(cache)
+    # The warm, shared tagger is left as it was; the copy shares its models and caches.
+    assert shared.cache is None and cached.cache is cache
+    assert cached.encoder is shared.encoder and cached._heads is shared._heads
+    talks = [talk("c1", "Fixtures in pytest"), talk("c2", "Query plans in PostgreSQL")]
+    assert np.allclose(cached.embed(talks), shared.embed(talks), atol=2e-2)  # stored compact
+    assert len(cache.lake.read("embeddings")) == 2  # the copy wrote through its cache
