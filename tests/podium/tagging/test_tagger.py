@@ -137,15 +137,16 @@ def test_a_new_directory_does_not_give_its_first_examples_tags_to_every_talk(enc
     vocabulary = read_vocabulary_file(sample / "vocabulary.json")
     first = [t for t in talks if t.tags][:3]  # the first speakers' tags: all a new lake has
 
-    def most_common_share(min_history_talks: int) -> float:
-        settings = TaggingSettings(min_history_talks=min_history_talks)
+    def most_common_share(min_history_talks: int, **overrides: float) -> float:
+        settings = TaggingSettings(min_history_talks=min_history_talks, **overrides)
         tagger = build_tagger(settings, device="cpu", encoder=encoder)
         history = build_history(first, encoder=encoder)
         out = tagger.tag(talks, vocabulary=vocabulary, history=history, now=NOW)
         counts = Counter(a.tag for a in out if a.source == "model")
         return counts.most_common(1)[0][1] / len(talks)
 
-    assert most_common_share(0) > 0.5, "the flood this guards against"
+    # Lexical evidence damps the flood (a third of the talks still get one tag) but no more.
+    assert most_common_share(0, lexical_weight=0.0) > 0.5, "the flood this guards against"
     assert most_common_share(TaggingSettings().min_history_talks) < 0.25
 
 
