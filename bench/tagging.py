@@ -203,7 +203,7 @@ def main() -> None:
                 lake = timed_lake(folder)
                 with Clock() as loading:
                     tagger = build_tagger(settings_of(name), device="cpu")
-                tagger.cache = EmbeddingCache(lake)
+                tagger = tagger.with_cache(EmbeddingCache(lake))
                 stats = tagger.encoder.stats
                 tagger.tag(talks[:16], vocabulary=vocabulary)  # warm-up (no history, no lake)
                 stats.reset()

@@ -50,14 +50,18 @@ class Candidate:
     encoder: str = ""
 
 
+LEXICAL_WEIGHTS = (0.0, 0.15, 0.3, 0.5)
+
+
 def default_candidates() -> list[Candidate]:
     """The choices made inside the training folds: few, and each a real alternative.
 
     Label similarity with prototypes and neighbours (the blend) or the same blend with the
-    learned per-tag head, each with and without lexical evidence (the vocabulary's names and
-    synonyms written in the talk), all with one global threshold. Sweeps of temperatures, k,
-    weights and per-tag thresholds moved the series-disjoint F1 by less than its spread across
-    folds (docs/tagging.md), so they are not choices here.
+    learned per-tag head, each with lexical evidence (the vocabulary's names and synonyms
+    written in the talk) at every weight of `LEXICAL_WEIGHTS` (0 = off), all with one global
+    threshold: the inner folds choose the structure and the lexical weight together. Sweeps of
+    temperatures, k, the other weights and per-tag thresholds moved the series-disjoint F1 by
+    less than its spread across folds (docs/tagging.md), so they are not choices here.
     """
     blend = {"label_weight": 0.4, "prototype_weight": 0.3, "knn_weight": 0.3, "head_weight": 0.0}
     with_head = {
@@ -69,10 +73,9 @@ def default_candidates() -> list[Candidate]:
     }
     glob = {"threshold_scope": "global"}
     return [
-        Candidate("blend", {**blend, **glob, "lexical_weight": 0.0}),
-        Candidate("blend+head", {**with_head, **glob, "lexical_weight": 0.0}),
-        Candidate("blend+lexical", {**blend, **glob, "lexical_weight": 0.3}),
-        Candidate("blend+head+lexical", {**with_head, **glob, "lexical_weight": 0.3}),
+        Candidate(f"{name} lex{weight:g}", {**weights, **glob, "lexical_weight": weight})
+        for name, weights in (("blend", blend), ("blend+head", with_head))
+        for weight in LEXICAL_WEIGHTS
     ]
 
 
@@ -114,6 +117,7 @@ class FoldResult:
     chosen: str
     inner: dict[str, float]
     outer: dict[str, float]
+    lexical_weight: float | None = None  # of the chosen candidate, when it sets one
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class NestedReport:
                     "talks": f.talks,
                     "series": f.series,
                     "chosen": f.chosen,
+                    "lexical_weight": f.lexical_weight,
                     "inner_micro_f1": round(f.inner["micro_f1"], 4),
                     "inner_precision_at_1": round(f.inner["precision_at_1"], 4),
                     "outer_micro_f1": round(f.outer["micro_f1"], 4),
@@ -383,6 +388,9 @@ def evaluate_nested(
                 talks=len(test),
                 series=len({problem.series[i] for i in test}),
                 chosen=chosen,
+                lexical_weight=next(c for c in candidates if c.name == chosen).overrides.get(
+                    "lexical_weight"
+                ),
                 inner={k: v for k, v in inner_scores[chosen].items() if k != "per_tag"},
                 outer={k: v for k, v in outer_figures.items() if k != "per_tag"},
             )

@@ -52,7 +52,7 @@ def test_tag_eval_flow_runs_the_nested_cv_and_publishes_artifacts(
     result = state.result()
     # The same evaluation as `podium tags eval`: nested, every outer fold chose a candidate.
     assert result["talks"] == 18 and 0 <= result["micro_f1"] <= 1
-    assert result["mode"].startswith("nested series-disjoint 3x2-fold, 4 candidates")
+    assert result["mode"].startswith("nested series-disjoint 3x2-fold, 8 candidates")
     assert len(result["folds"]) == 3 and all(f["chosen"] for f in result["folds"])
     artifacts = _artifacts(prefect_server, state.state_details.flow_run_id)
     text = artifacts["tag-eval"]["data"]

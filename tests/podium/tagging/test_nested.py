@@ -12,7 +12,14 @@ import pytest
 from podium.tagging import Tagger, TaggingSettings
 from podium.tagging.evaluate import EvalInputError, load_labelled
 from podium.tagging.history import embed_talks
-from podium.tagging.nested import Candidate, Encoded, evaluate_nested, mean_std
+from podium.tagging.nested import (
+    LEXICAL_WEIGHTS,
+    Candidate,
+    Encoded,
+    default_candidates,
+    evaluate_nested,
+    mean_std,
+)
 from podium.tagging.series import series_of
 from tests.podium.tagging.test_evaluate import eval_file  # noqa: F401  (fixture)
 
@@ -74,6 +81,21 @@ def test_nested_chooses_inside_and_scores_outside_without_leaks(eval_file, encod
     assert all(len(sums) == len(names) for sums in column_sums)
     as_json = report.as_dict()
     assert as_json["folds"][0]["chosen"] == "good" and "per_tag" in as_json
+    assert as_json["folds"][0]["lexical_weight"] is None  # GOOD leaves the settings' weight
+
+
+def test_the_inner_folds_choose_the_lexical_weight() -> None:
+    # Each structure is offered at every lexical weight, off included, and nothing else varies
+    # between the weights of one structure.
+    candidates = default_candidates()
+    assert 0.0 in LEXICAL_WEIGHTS and len(set(LEXICAL_WEIGHTS)) >= 3
+    by_structure: dict[tuple, list[float]] = {}
+    for c in candidates:
+        rest = tuple(sorted((k, v) for k, v in c.overrides.items() if k != "lexical_weight"))
+        by_structure.setdefault(rest, []).append(c.overrides["lexical_weight"])
+    assert len(by_structure) == 2
+    assert all(sorted(w) == sorted(LEXICAL_WEIGHTS) for w in by_structure.values())
+    assert len({c.name for c in candidates}) == len(candidates)
 
 
 def test_too_few_series_is_a_clear_error(eval_file, encoder):  # noqa: F811
