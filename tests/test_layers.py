@@ -44,9 +44,8 @@ def test_importing_the_core_loads_no_prefect_and_no_outer_layer() -> None:
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
-# Modules allowed to call Prefect's emit_event: the flows' one event sink, and the backfill
-# flow until it takes the sink too (its owner moves it; listed so that no new site appears).
-EMITTERS = {"tasks/resources.py", "flows/backfill.py"}
+# The one module allowed to call Prefect's emit_event: the flows' event sink.
+EMITTERS = {"tasks/resources.py"}
 
 
 def test_events_go_through_one_sink() -> None:
