@@ -422,8 +422,10 @@ def audit(*, lake: Lake, max_attempts: int) -> Audit:
     }
     tags = tag_rows(lake=lake, columns=["talk_id", "source", "content_hash"])
     model = tags[tags.source == "model"]
-    images = lake.read("talk_images", columns=["talk_id", "content_hash"])
-    covers = set(zip(images.talk_id, images.content_hash, strict=True))
+    # Imported here: the images package loads Pillow and fonts, which only the audit needs.
+    from podium.images.storage import cover_versions
+
+    covers = cover_versions(lake=lake)
     queued = set(outstanding(lake=lake, max_attempts=max_attempts))
     report = Audit(talks=len(current))
     for talk_id, digest in sorted(current.items()):

@@ -43,7 +43,7 @@ from podium.recommend.scoring import (
     related_talks,
     top_k_talks,
 )
-from podium.tag_counts import UNCOUNTED_STATES, talk_tag_pairs
+from podium.tag_counts import UNCOUNTED_STATES, read_tag_counts, talk_tag_pairs
 from podium.talk_tags import tag_rows
 from podium.text import talk_text as model_text
 
@@ -135,7 +135,7 @@ def eligibility(talks: pd.DataFrame, settings: RecommendSettings) -> np.ndarray:
 
 def document_frequency(*, lake: Lake, talks: pd.DataFrame) -> dict[str, int]:
     """Talks per tag: from `tag_counts` when built, else counted from the talks in hand."""
-    counts = lake.read("tag_counts", where=[("scope", "=", "all")])
+    counts = read_tag_counts(lake=lake)  # scope "all"
     if not counts.empty:
         return dict(zip(counts["tag"], counts["talks"].astype(int), strict=True))
     exploded = talks["all_tags"].explode().dropna()
