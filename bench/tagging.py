@@ -84,12 +84,21 @@ def rate(n: int, clock: Clock, threads: int, unit: str = "talks/s") -> str:
 
 
 def timed_lake(folder: str) -> Any:
-    """A Lake that sums the wall time of its writes (outermost call only)."""
+    """A Lake that sums the wall time of its writes and reads (outermost calls only)."""
     from podium.lake import Lake
 
     class TimedLake(Lake):
         write_s = 0.0
+        read_s = 0.0
         _depth = 0
+
+        def read(self, *a: Any, **k: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return super().read(*a, **k)
+            finally:
+                if self._depth == 0:
+                    self.read_s += time.perf_counter() - started
 
         def _timed(self, method: str, *args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
@@ -216,14 +225,14 @@ def main() -> None:
                         written += write_tags(
                             lake=lake, talk_ids=[t.talk_id for t in batch], assignments=assignments
                         )
-                rows = Lake(folder).read("talk_tags", columns=["source"])
-                rest = total.wall - stats.tokenise_s - stats.forward_s - lake.write_s
+                rows = Lake(folder).read("talk_tags", columns=["source"])  # not timed
                 split = {
                     "tokenise": stats.tokenise_s,
                     "encoder": stats.forward_s,
                     "lake writes": lake.write_s,
-                    "rest": rest,
+                    "lake reads": lake.read_s,
                 }
+                split["rest (scoring, calibration)"] = total.wall - sum(split.values())
                 shares = ", ".join(f"{k} {v:.1f}s ({v / total.wall:.0%})" for k, v in split.items())
                 print(
                     f"    {name:10s} {len(talks)} talks in {total.wall:.1f}s: "

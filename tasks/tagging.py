@@ -11,6 +11,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from podium.embedding_cache import EmbeddingCache
 from podium.lake import Lake
 from podium.models import Talk, Vocabulary
 from podium.tagging import Tagger, TaggingSettings, TagHistory, build_tagger, load_history
@@ -36,9 +37,11 @@ from podium.tagging.retag import retag_batch, stale_talks
 
 
 @task(name="load-tagger", cache_policy=NONE)
-def load_tagger(*, settings: TaggingSettings, device: str) -> Tagger:
-    """Load the tagger's models once for the whole flow run."""
-    return build_tagger(settings, device=device)
+def load_tagger(
+    *, settings: TaggingSettings, device: str, cache: EmbeddingCache | None = None
+) -> Tagger:
+    """Load the tagger's models once for the whole flow run (talk vectors through `cache`)."""
+    return build_tagger(settings, device=device, cache=cache)
 
 
 @task(name="load-tag-history", retries=2, retry_delay_seconds=5, cache_policy=NONE)

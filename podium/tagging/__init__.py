@@ -9,6 +9,7 @@ The contract the enrich flow calls:
 
 from __future__ import annotations
 
+from podium.embedding_cache import EmbeddingCache
 from podium.embeddings import Encoder, load_encoder
 from podium.tagging.config import TaggingSettings
 from podium.tagging.history import TagHistory, build_history, load_history
@@ -41,7 +42,11 @@ def use_bf16(precision: str, device: str) -> bool:
 
 
 def build_tagger(
-    settings: TaggingSettings, *, device: str, encoder: Encoder | None = None
+    settings: TaggingSettings,
+    *,
+    device: str,
+    encoder: Encoder | None = None,
+    cache: EmbeddingCache | None = None,
 ) -> Tagger:
     """The tagger the settings describe, loading its models once.
 
@@ -50,6 +55,8 @@ def build_tagger(
         device: torch device ("cpu", "cuda"); resolve "auto" with `podium.devices` first.
         encoder: an already loaded sentence encoder to share (e.g. with recommendations);
             loaded from `settings.embedding_model` when None.
+        cache: embedding cache the tagger reads and writes talk vectors through (None: every
+            talk is encoded); `Tagger.with_cache` gives a loaded tagger another one.
 
     Raises:
         ValueError: backend=nli without `nli_model`.
@@ -83,4 +90,4 @@ def build_tagger(
             max_tokens=max(8, settings.nli_max_length - 24),  # room for the hypothesis
             threshold=settings.nli_threshold,
         )
-    return Tagger(encoder=encoder, settings=settings, nli=nli)
+    return Tagger(encoder=encoder, settings=settings, nli=nli, cache=cache)

@@ -139,13 +139,14 @@ def eval_command(
         )
     except EvalInputError as error:
         exit_with(str(error))
-    try:
-        tagger = build_tagger(settings, device=_device(device))
-    except (OSError, ValueError) as error:
-        exit_with(f"cannot load the tagger: {str(error).splitlines()[0]}")
+    cache = None
     if cache_dir is None or str(cache_dir).lower() != "none":  # None: the default folder
         folder = cache_dir or (get_settings().home / "cache")
-        tagger.cache = EmbeddingCache(Lake(str(folder.resolve())))
+        cache = EmbeddingCache(Lake(str(folder.resolve())))
+    try:
+        tagger = build_tagger(settings, device=_device(device), cache=cache)
+    except (OSError, ValueError) as error:
+        exit_with(f"cannot load the tagger: {str(error).splitlines()[0]}")
     try:
         extra = history_from_labelled(tagger, extra_data, free_form=True) if extra_data else None
         if history_data is not None:

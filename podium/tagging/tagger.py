@@ -8,7 +8,7 @@ fingerprint, so a vocabulary change takes effect on the next call with nothing t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,7 @@ from podium.text import talk_text
 if TYPE_CHECKING:
     from podium.tagging.nli import NLIScorer
 
-TAGGER_REVISION = "3"  # bump when the scoring method changes, so retag picks it up
+TAGGER_REVISION = "2"  # bump when the scoring method changes, so retag picks it up
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,12 @@ class Tagger:
                 self._labels.pop(next(iter(self._labels)))
             self._labels[key] = out
         return self._labels[key]
+
+    def with_cache(self, cache: EmbeddingCache | None) -> Tagger:
+        """This tagger reading talk vectors through `cache`: same models, label vectors,
+        heads and calibrations, and the tagger itself (often a process's shared warm one)
+        left as it was."""
+        return replace(self, cache=cache)
 
     def lexicon(self, vocabulary: Vocabulary) -> Lexicon:
         """The vocabulary's names and synonyms as one matcher, cached by content hash."""

@@ -191,3 +191,17 @@ def test_kfold_never_lets_a_test_event_into_the_history(eval_file, encoder) -> N
     for test_ids, history_groups, history_ids in calls:
         assert not test_ids & history_ids
         assert not {event_of[i] for i in test_ids} & history_groups
+
+
+def test_a_talk_with_a_bad_id_is_rejected_with_its_reason_not_the_file(eval_file, tmp_path) -> None:
+    data = load_labelled(eval_file)
+    lines = tmp_path / "talks.jsonl"
+    rows = [{"id": "ok-1", "event": "e", "title": "T", "tags": ["sql"]}]
+    rows.append({"id": "pycon/a talk", "event": "e", "title": "T", "tags": ["sql"]})
+    lines.write_text("\n".join(json.dumps(r) for r in rows))
+    raw = load_labelled(lines, vocabulary=data.vocabulary)
+    assert [t.talk_id for t in raw.talks] == ["ok-1"]
+    assert len(raw.rejected) == 1 and "pycon/a talk" in raw.rejected[0]
+    lines.write_text(json.dumps(rows[1]))
+    with pytest.raises(EvalInputError, match="no talks.*first rejected"):
+        load_labelled(lines, vocabulary=data.vocabulary)
