@@ -77,10 +77,7 @@ TABLE_OWNERS = {
 }
 # Modules still naming a table they do not own, each with the tables it names. Empty the
 # entry when the module switches to the owner's readers; never add one.
-TABLE_EXCEPTIONS: dict[str, set[str]] = {
-    "podium/tagging/history.py": {"talks", "talk_tags"},
-    "podium/tagging/retag.py": {"talks", "talk_tags"},
-}
+TABLE_EXCEPTIONS: dict[str, set[str]] = {}
 # Lake calls that take a table name (`Lake`'s methods, `Snapshot.open`).
 LAKE_CALLS = {
     "read", "append", "upsert", "overwrite", "replace_where", "delete", "update_matched",
