@@ -51,12 +51,11 @@ FOLDABLE = {"enrich-warm": True}
 def _pending_work() -> bool:
     """Whether any talk has a stage still to do (the ledger's one definition of pending)."""
     from podium.enrichment import outstanding
-    from podium.lake import Lake
-    from podium.settings import get_settings
+    from tasks.resources import flow_resources
 
-    settings = get_settings()
-    lake = Lake.from_settings(settings)
-    return bool(outstanding(lake=lake, max_attempts=settings.enrich.max_attempts))
+    resources = flow_resources()
+    max_attempts = resources.settings.enrich.max_attempts
+    return bool(outstanding(lake=resources.lake, max_attempts=max_attempts))
 
 
 def _flow(name: str) -> Any:
@@ -71,23 +70,24 @@ def preload() -> int:
     throwaway talk (first forward pass, the vocabulary's label vectors, fonts); nothing is
     written. Returns the models loaded."""
     from podium import warm_models
-    from podium.lake import Lake
     from podium.models import Talk
-    from podium.settings import get_settings
     from podium.vocabulary import VocabularyError, load_vocabulary
+    from tasks.resources import flow_resources
 
-    settings = get_settings()
+    # The process's one lake: the warm history refreshed here is the one the runs read.
+    resources = flow_resources()
+    settings, lake = resources.settings, resources.lake
     tagger, tagger_loads = warm_models.tagger(settings)
     backend, backend_loads = warm_models.image_backend(settings)
     talk = Talk(talk_id="warm-up", title="Warming up the models", description="A warm-up.")
     try:
-        vocabulary = load_vocabulary(lake=Lake.from_settings(settings))
+        vocabulary = load_vocabulary(lake=lake)
     except VocabularyError:
         vocabulary = None  # the first run computes the label vectors instead
     if vocabulary is not None:
         tagger.tag([talk], vocabulary=vocabulary, history=None)
         # The history once, and the tagger's calibration on it: off the hot path.
-        warm_models.refresh_history(settings)
+        warm_models.refresh_history(settings, lake)
     if backend.name == "card":  # a diffusion warm-up would cost a whole image
         backend.render([talk], tags={})
     return tagger_loads + backend_loads
@@ -278,16 +278,19 @@ class WarmExecutor:
         from prefect.client.orchestration import get_client
 
         from podium import warm_models
-        from podium.settings import get_settings
+        from tasks.resources import flow_resources
 
-        settings = get_settings()
+        resources = flow_resources()
+        settings = resources.settings
         self.start_heartbeats()
         with get_client(sync_client=True) as client:
             while not self.stopping.is_set():
                 try:
                     self.poll_once(client)
                     warm_models.refresh_history_soon(
-                        settings, min_interval_s=settings.enrich.warm_history_refresh_s
+                        settings,
+                        min_interval_s=settings.enrich.warm_history_refresh_s,
+                        lake=resources.lake,
                     )
                 except Exception:  # noqa: BLE001 - a server blip must not end the executor
                     logger.exception("polling %s/%s failed; retrying", self.pool, self.queue)

@@ -26,28 +26,25 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect_dask import DaskTaskRunner
 
-from flows.enrich import TAGGED_EVENT
 from flows.run_names import backfill_run_name
-from podium import warm_models
+from podium import event_catalog, warm_models
 from podium.embedding_cache import EmbeddingCache, text_key
 from podium.enrichment import outstanding
 from podium.events import bounded_ids
-from podium.ingest import frame_to_talks
+from podium.ingest import read_talks
 from podium.lake import Lake
 from podium.recommend.build import event_matrix, load_events
-from podium.settings import get_settings
 from podium.tagging import load_history
 from podium.tagging.history import talk_texts
 from podium.use_cases.enrich import EnrichResources, enrich_pending
-from podium.use_cases.recommend import BuildResources
 from podium.vocabulary import load_vocabulary
 from tasks.aggregate import count_tags, publish_tag_counts
 from tasks.ingest import parse_source, record_events_task, record_talks_task
 from tasks.recommend import build_recommendation_tables, publish_recommendations
+from tasks.resources import flow_resources
 
 STAGES = ("import", "embed", "tags", "covers", "counts", "recommendations")
 # The dashboard on a port the OS picks: Dask's default, 8787, is the gateway's (and `None`
@@ -109,10 +106,10 @@ def embed_chunk(
     history, tagging and recommendations read. Texts already cached are not encoded again."""
     started = time.perf_counter()
     _prepare_worker(torch_threads)
-    settings = get_settings()
-    lake = Lake.from_settings(settings)
+    resources = flow_resources()  # the worker process's own, built once
+    settings, lake = resources.settings, resources.lake
     tagger, loads = warm_models.tagger(settings)
-    talks = frame_to_talks(lake.read("talks", where=[("talk_id", "in", talk_ids)]))
+    talks = read_talks(lake=lake, talk_ids=talk_ids)
     encoder = getattr(tagger, "encoder", None)
     keys: list[tuple[str, str, str]] = []
     if encoder is not None:
@@ -157,8 +154,8 @@ def _enrich_chunk(
     # same time (the safety net, an edit's event) never takes the same talk version.
     started = time.perf_counter()
     _prepare_worker(torch_threads)
-    settings = get_settings()
-    lake = Lake.from_settings(settings)
+    resources = flow_resources()
+    settings, lake = resources.settings, resources.lake
     loads_before = warm_models.loads()
     report = enrich_pending(
         _chunk_resources(lake, settings, len(talk_ids), run_key),
@@ -248,8 +245,8 @@ def backfill(
         torch_threads: torch threads per Dask worker process (None: torch's default).
     """
     logger = get_run_logger()
-    settings = get_settings()
-    lake = Lake.from_settings(settings)
+    resources = flow_resources()
+    settings, lake = resources.settings, resources.lake
     load_vocabulary(lake=lake)  # no vocabulary: fail now, not after the import
     stages: dict[str, float] = {}
     clock = time.perf_counter()
@@ -309,7 +306,7 @@ def backfill(
     if recommendations:
         _progress("recommendations", 0, 1)
         result = build_recommendation_tables(
-            BuildResources(lake=lake, settings=settings),
+            resources,
             event_ids=None,
             known_keys={(i, h): k for r in embedded for i, h, k in r["keys"]},
         )
@@ -342,11 +339,7 @@ def backfill(
     tagged_ids = [i for r in tagged for i in r["tagged"]]
     if tagged_ids and not counts:
         # Counts were left to aggregate-tags: tell it, as an enrich run would.
-        emit_event(
-            event=TAGGED_EVENT,
-            resource={"prefect.resource.id": "podium.talks"},
-            payload=bounded_ids(tagged_ids),
-        )
+        resources.events.emit(event_catalog.TALK_TAGGED, payload=bounded_ids(tagged_ids))
     return summary
 
 

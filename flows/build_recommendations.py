@@ -7,9 +7,8 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.run_names import recommendations_run_name
-from podium.settings import get_settings
-from podium.use_cases.recommend import BuildResources
 from tasks.recommend import build_recommendation_tables, publish_recommendations
+from tasks.resources import flow_resources
 
 
 @flow(name="build-recommendations", flow_run_name=recommendations_run_name)
@@ -20,7 +19,7 @@ def build_recommendations(event_ids: list[str] | None = None) -> dict[str, Any]:
         event_ids: only these events (after tag aggregation or an event edit); None rebuilds
             all events and every talk's related talks (the scheduled run).
     """
-    resources = BuildResources.from_settings(get_settings())
+    resources = flow_resources()  # the process's lake and settings
     result = build_recommendation_tables(resources, event_ids=event_ids)
     artifacts = publish_recommendations(
         result=result, settings=resources.settings.recommend, lake=resources.lake

@@ -23,12 +23,11 @@ from podium.enrichment import record_run
 from podium.events import EventSink, bounded_ids
 from podium.ingest import talk_rows
 from podium.lake import Lake
-from podium.settings import get_settings
 from podium.talk_tags import tag_rows
 from podium.use_cases.enrich import EnrichReport, EnrichResources, enrich_pending
 from tasks.enrich import enrich_resources
 from tasks.images import publish_cover_gallery
-from tasks.resources import PrefectEvents
+from tasks.resources import flow_resources
 
 TAGGED_EVENT = event_catalog.TALK_TAGGED.name
 
@@ -44,7 +43,7 @@ def enrich(limit: int | None = None) -> dict[str, Any]:
     Returns:
         Counts: talks tagged, covers drawn, failures, model loads.
     """
-    return enrich_and_report(enrich_resources(get_settings()), limit=limit)
+    return enrich_and_report(enrich_resources(flow_resources()), limit=limit)
 
 
 def enrich_and_report(
@@ -66,7 +65,8 @@ def enrich_and_report(
             loaded (the warm executor); the summary reports the loads this run caused.
         gallery_covers: show at most this many covers in the gallery artifact (None: all).
         extra: more fields for the summary.
-        events: where `podium.talk.tagged` goes (default: this flow run's Prefect events).
+        events: where `podium.talk.tagged` goes (default: the process's resources' sink, this
+            flow run's Prefect events).
         tagged_event_per_pass: emit `podium.talk.tagged` as soon as each pass has tagged its
             talks, before their covers (the warm path), instead of once at the end.
     """
@@ -76,7 +76,7 @@ def enrich_and_report(
     loads_before = count_loads() if count_loads else 0
     lake = resources.lake
     run_id = str(flow_run.get_id() or f"local-{started.timestamp()}")
-    sink = events if events is not None else PrefectEvents()
+    sink = events if events is not None else flow_resources().events
 
     def emit_tagged(talk_ids: list[str]) -> None:
         sink.emit(event_catalog.TALK_TAGGED, payload=bounded_ids(talk_ids))

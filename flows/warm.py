@@ -17,8 +17,8 @@ from prefect import flow
 from flows.enrich import enrich_and_report
 from flows.run_names import enrich_run_name
 from podium import warm_models
-from podium.settings import get_settings
 from tasks.enrich import warm_enrich_resources
+from tasks.resources import flow_resources
 
 # The gallery decodes and thumbnails every cover: on the hot path, show the first few.
 GALLERY_COVERS = 12
@@ -36,7 +36,7 @@ def enrich_warm(talk_ids: list[str] | None = None) -> dict[str, Any]:
         Counts: talks tagged, covers drawn, failures, model loads (0 when warm).
     """
     return enrich_and_report(
-        warm_enrich_resources(get_settings()),
+        warm_enrich_resources(flow_resources()),
         count_loads=warm_models.loads,
         gallery_covers=GALLERY_COVERS,
         extra={"triggered_by": len(talk_ids or [])},

@@ -18,6 +18,7 @@ from podium.enrichment import state_rows
 from podium.gateway.signatures import signed_headers
 from podium.ingest import record_events
 from podium.lake import Lake
+from podium.lake.recommendations import read_recommendations
 from podium.settings import Settings
 from podium.sources import SourceError, parse_events
 from podium.vocabulary import read_vocabulary_file, save_vocabulary
@@ -89,11 +90,7 @@ def progress(*, lake: Lake, talk_ids: list[str], event_ids: list[str]) -> DemoPr
     state = state_rows(lake=lake, talk_ids=talk_ids)
     done = state[state.status == "done"]
     failed = set(state[state.status == "failed"].talk_id)
-    recs = lake.read(
-        "recommendations",
-        columns=["event_id", "computed_at"],
-        where=[("event_id", "in", event_ids)],
-    )
+    recs = read_recommendations(lake=lake, columns=["event_id", "computed_at"], event_ids=event_ids)
     tagging = state[state.stage == "tags"].updated_at
     if len(tagging):
         recs = recs[recs.computed_at >= tagging.max()]

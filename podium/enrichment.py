@@ -422,8 +422,10 @@ def audit(*, lake: Lake, max_attempts: int) -> Audit:
     }
     tags = tag_rows(lake=lake, columns=["talk_id", "source", "content_hash"])
     model = tags[tags.source == "model"]
-    images = lake.read("talk_images", columns=["talk_id", "content_hash"])
-    covers = set(zip(images.talk_id, images.content_hash, strict=True))
+    # Imported here: the images package loads Pillow and fonts, which only the audit needs.
+    from podium.images.storage import cover_versions
+
+    covers = cover_versions(lake=lake)
     queued = set(outstanding(lake=lake, max_attempts=max_attempts))
     report = Audit(talks=len(current))
     for talk_id, digest in sorted(current.items()):
@@ -450,9 +452,50 @@ def failed_talks(*, lake: Lake) -> pd.DataFrame:
     return state[state.status == "failed"].sort_values(["talk_id", "stage"])
 
 
-def state_rows(*, lake: Lake, talk_ids: list[str]) -> pd.DataFrame:
-    """The ledger rows (every stage) of `talk_ids`."""
-    return lake.read(TABLE, where=[("talk_id", "in", talk_ids)])
+def ledger_versions(*, lake: Lake, talk_ids: list[str]) -> set[tuple[str, str, str]]:
+    """(talk id, stage, content hash) already in the ledger for `talk_ids`, whatever the status."""
+    state = lake.read(
+        TABLE, columns=["talk_id", "stage", "content_hash"], where=[("talk_id", "in", talk_ids)]
+    )
+    return set(zip(state.talk_id, state.stage, state.content_hash, strict=True))
+
+
+def mark_pending(*, lake: Lake, talks: list[Talk], stages: Iterable[str], now: datetime) -> None:
+    """Every stage of these talk versions pending with no attempts (what ingest queues); the
+    claim columns stay as they are (see the module's note on recording a new version)."""
+    rows = [
+        {
+            "talk_id": talk.talk_id,
+            "stage": stage,
+            "content_hash": talk.content_hash,
+            "status": "pending",
+            "attempts": 0,
+            "error": "",
+            "updated_at": now,
+        }
+        for talk in talks
+        for stage in stages
+    ]
+    lake.upsert(TABLE, pd.DataFrame(rows))
+
+
+def state_rows(
+    *,
+    lake: Lake,
+    talk_ids: list[str] | None = None,
+    columns: list[str] | None = None,
+    stage: str | None = None,
+    statuses: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Ledger rows: of `talk_ids` (None: every talk), one `stage` or all, some statuses or all."""
+    where: list[tuple[str, str, Any]] = []
+    if talk_ids is not None:
+        where.append(("talk_id", "in", talk_ids))
+    if stage is not None:
+        where.append(("stage", "=", stage))
+    if statuses is not None:
+        where.append(("status", "in", list(statuses)))
+    return lake.read(TABLE, columns=columns, where=where or None)
 
 
 RUNS = "enrich_runs"

@@ -117,9 +117,17 @@ def talks_version(*, lake: Lake) -> int | None:
     return lake.version(TALKS)
 
 
+def event_rows(
+    *, lake: Lake, columns: list[str] | None = None, event_ids: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Rows of `events`, some columns and events or all of them."""
+    where = None if event_ids is None else [("event_id", "in", list(event_ids))]
+    return lake.read(EVENTS, columns=columns, where=where)
+
+
 def event_ids(*, lake: Lake) -> list[str]:
     """Every recorded conference event's id, sorted."""
-    return sorted(set(lake.read(EVENTS, columns=["event_id"]).event_id))
+    return sorted(set(event_rows(lake=lake, columns=["event_id"]).event_id))
 
 
 def frame_to_talks(frame: pd.DataFrame) -> list[Talk]:
@@ -138,24 +146,6 @@ def frame_to_talks(frame: pd.DataFrame) -> list[Talk]:
             )
         talks.append(Talk.model_validate(data))
     return talks
-
-
-def _pending_rows(talks: list[Talk], now: datetime) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "talk_id": talk.talk_id,
-                "stage": stage,
-                "content_hash": talk.content_hash,
-                "status": "pending",
-                "attempts": 0,
-                "error": "",
-                "updated_at": now,
-            }
-            for talk in talks
-            for stage in STAGES
-        ]
-    )
 
 
 # The MERGE re-checks source order against the row as it is at commit time, so a concurrent
@@ -231,6 +221,10 @@ def record_talks(
     Returns:
         Which talks were new, updated, unchanged, removed or stale, and which are now pending.
     """
+    # The ledger's module reads this one's tables: imported here, not at the top, to keep
+    # `podium.enrichment -> podium.ingest` one way.
+    from podium import enrichment
+
     now = datetime.now(UTC)
     by_id: dict[str, list[tuple[SourceOrder, Change]]] = {}
     for change in [*changes, *talks, *removed]:
@@ -245,15 +239,10 @@ def record_talks(
         # One row per id; a lake written by the old first-write race may hold two.
         existing = existing.drop_duplicates("talk_id", keep="last").set_index("talk_id")
     live_ids = [i for i, c in winners.items() if isinstance(c, Talk)]
-    state = lake.read(
-        "enrichment_state",
-        columns=["talk_id", "stage", "content_hash"],
-        where=[("talk_id", "in", live_ids)],
-    )
     # (talk, stage, content) already in the ledger, whatever its status: a failed talk is not
     # re-queued by a redelivery, but a talk whose ledger write was lost (a crash between the
     # two writes below) is queued again when the client retries.
-    known = set(zip(state.talk_id, state.stage, state.content_hash, strict=True))
+    known = enrichment.ledger_versions(lake=lake, talk_ids=live_ids)
 
     rows: list[dict] = []  # tombstones
     writes: list[Talk] = []  # new versions
@@ -293,7 +282,7 @@ def record_talks(
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         lake.upsert(TALKS, frame, changed_when=IN_SOURCE_ORDER)
     if needs_enrichment:
-        lake.upsert("enrichment_state", _pending_rows(needs_enrichment, now))
+        enrichment.mark_pending(lake=lake, talks=needs_enrichment, stages=STAGES, now=now)
         report.pending = [t.talk_id for t in needs_enrichment]
     return report
 

@@ -6,6 +6,7 @@ This module owns the table: every other module reads it through `tag_rows` or `t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -56,8 +57,26 @@ def tags_by_talk(*, lake: Lake, talk_ids: list[str] | None = None) -> dict[str, 
 
 
 def tag_rows(
-    *, lake: Lake, talk_ids: Iterable[str] | None = None, columns: list[str] | None = None
+    *,
+    lake: Lake,
+    talk_ids: Iterable[str] | None = None,
+    columns: list[str] | None = None,
+    sources: Iterable[str] | None = None,
+    model: str | None = None,
 ) -> pd.DataFrame:
-    """Rows of `talk_tags` (source, score, model, content version), some talks or all."""
-    where = None if talk_ids is None else [("talk_id", "in", list(talk_ids))]
-    return lake.read(TABLE, columns=columns, where=where)
+    """Rows of `talk_tags` (source, score, model, content version), some talks or all.
+
+    Args:
+        talk_ids: only these talks (None: all).
+        columns: only these columns (None: all).
+        sources: only tags from these sources (speaker, organiser, model; None: all).
+        model: only tags of this model version.
+    """
+    where: list[tuple[str, str, Any]] = []
+    if talk_ids is not None:
+        where.append(("talk_id", "in", list(talk_ids)))
+    if sources is not None:
+        where.append(("source", "in", list(sources)))
+    if model is not None:
+        where.append(("model", "=", model))
+    return lake.read(TABLE, columns=columns, where=where or None)

@@ -32,8 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from podium import enrichment, ingest, talk_tags
 from podium.embedding_cache import EmbeddingCache, text_key
-from podium.ingest import frame_to_talks
+from podium.enrichment import state_rows
+from podium.ingest import frame_to_talks, talk_rows
 from podium.lake import Lake
 from podium.models import Talk, normalise_tag
 from podium.tagging.history import (
@@ -43,11 +45,12 @@ from podium.tagging.history import (
     TagHistory,
     talk_texts,
 )
+from podium.talk_tags import tag_rows
 from podium.text import talk_text
 
 log = logging.getLogger(__name__)
 
-TABLES = ("talks", "talk_tags", "enrichment_state")
+TABLES = (ingest.TALKS, talk_tags.TABLE, enrichment.TABLE)  # their versions say what changed
 _OPEN = ["pending", "running"]  # ledger statuses still to do (podium.enrichment.OPEN)
 _READ_CHUNK = 2_000  # talk ids per IN-filtered read
 
@@ -147,7 +150,7 @@ class WarmHistory:
             stats.steps[name] = now - mark
             mark = now
 
-        keys = lake.read("talks", columns=["talk_id", "record_hash", "content_hash", "state"])
+        keys = talk_rows(lake=lake, columns=["talk_id", "record_hash", "content_hash", "state"])
         live = keys[keys.state != "deleted"]
         record = {
             str(t): f"{r}\x1f{s}"
@@ -164,9 +167,7 @@ class WarmHistory:
         step("keys")
         fresh: list[Talk] = []
         for start in range(0, len(changed), _READ_CHUNK):
-            frame = lake.read(
-                "talks", where=[("talk_id", "in", changed[start : start + _READ_CHUNK])]
-            )
+            frame = talk_rows(lake=lake, talk_ids=changed[start : start + _READ_CHUNK])
             fresh += frame_to_talks(frame[frame.state != "deleted"])
         stats.reread = len(fresh)
         step("rows")
@@ -184,18 +185,14 @@ class WarmHistory:
             entry.key: text
             for entry, text in zip((self._talks[t.talk_id] for t in fresh), texts, strict=True)
         }
-        tag_rows = lake.read(
-            "talk_tags",
-            columns=["talk_id", "tag", "source"],
-            where=[("source", "in", list(HISTORY_SOURCES))],
+        history_tags = tag_rows(
+            lake=lake, columns=["talk_id", "tag", "source"], sources=HISTORY_SOURCES
         )
         by_talk: dict[str, list[str]] = {}
-        for talk_id, tag in zip(tag_rows.talk_id, tag_rows.tag, strict=True):
+        for talk_id, tag in zip(history_tags.talk_id, history_tags.tag, strict=True):
             by_talk.setdefault(str(talk_id), []).append(str(tag))
-        open_rows = lake.read(
-            "enrichment_state",
-            columns=["talk_id", "content_hash"],
-            where=[("stage", "=", "tags"), ("status", "in", _OPEN)],
+        open_rows = state_rows(
+            lake=lake, columns=["talk_id", "content_hash"], stage="tags", statuses=_OPEN
         )
         being_tagged = {
             str(t)

@@ -82,7 +82,7 @@ def history(settings: Settings, encoder: Any, lake: Any = None) -> WarmHistory:
         return _histories[key]
 
 
-def refresh_history(settings: Settings) -> RefreshStats | None:
+def refresh_history(settings: Settings, lake: Any = None) -> RefreshStats | None:
     """Refresh the tagger's warm history and warm its calibration before publishing it.
 
     The warm-up tags a throwaway talk (nothing written): that fits the tagger's head and
@@ -96,7 +96,7 @@ def refresh_history(settings: Settings) -> RefreshStats | None:
     encoder = getattr(model, "encoder", None)
     if encoder is None:
         return None
-    warm_history = history(settings, encoder)
+    warm_history = history(settings, encoder, lake)
     try:
         vocabulary = load_vocabulary(lake=warm_history.lake)
     except VocabularyError:
@@ -114,7 +114,7 @@ def refresh_history(settings: Settings) -> RefreshStats | None:
     return stats
 
 
-def refresh_history_soon(settings: Settings, *, min_interval_s: float) -> bool:
+def refresh_history_soon(settings: Settings, *, min_interval_s: float, lake: Any = None) -> bool:
     """Start `refresh_history` in a background thread unless one runs or one ran recently.
 
     Returns whether a refresh was started. Runs keep using the published snapshot meanwhile.
@@ -126,7 +126,7 @@ def refresh_history_soon(settings: Settings, *, min_interval_s: float) -> bool:
 
     def run() -> None:
         try:
-            refresh_history(settings)
+            refresh_history(settings, lake)
         except Exception:  # noqa: BLE001 - the next refresh tries again; runs keep the old one
             log.exception("refreshing the warm history failed")
         finally:

@@ -1,50 +1,38 @@
 """Prefect around `podium.use_cases.enrich`: each model load and batch shows as a task.
 
-The loop itself (claim, batch, record, drain) lives in the core; these wrappers only add
-Prefect's task runs, retries for model loads and the run logger. Models and the lake are
-passed in, never part of a cache key (cache_policy=NONE).
+The loop itself (claim, batch, record, drain) lives in the core; these wrappers only give it
+the process's resources (`tasks.resources.flow_resources`: one lake, steps as Prefect tasks
+with the model loads' retries) and, on the warm path, the models this process keeps loaded.
+Models and the lake are never part of a cache key (cache_policy=NONE).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NONE
-
+from podium.resources import Resources
 from podium.use_cases.enrich import EnrichResources
-
-# A model load that fails (a busy hub mirror, a flaky mount) is worth retrying; a batch is
-# not: its failures are per talk and recorded in the ledger.
-_RETRIED = {"load-tagger": 2, "load-image-backend": 2}
+from tasks.resources import flow_resources
 
 
-def prefect_step(name: str, action: Callable[[], Any]) -> Any:
-    """Run one step of the use-case as a Prefect task named `name`."""
-    retries = _RETRIED.get(name, 0)
-    return task(name=name, cache_policy=NONE, retries=retries, retry_delay_seconds=5)(action)()
+def enrich_resources(resources: Resources | None = None) -> EnrichResources:
+    """The enrich view of the process's resources (default: `flow_resources()`): its lake and
+    settings, models loaded when first used, each step run as a Prefect task."""
+    return (resources or flow_resources()).enrich()
 
 
-def enrich_resources(settings: Any) -> EnrichResources:
-    """The real lake and model loaders from settings, each step run as a Prefect task."""
-    resources = EnrichResources.from_settings(settings)
-    resources.step = prefect_step
-    return resources
-
-
-def warm_enrich_resources(settings: Any) -> EnrichResources:
+def warm_enrich_resources(resources: Resources | None = None) -> EnrichResources:
     """Like `enrich_resources`, with the models and the history this process keeps warm.
 
     The tagger stays loaded across runs (`warm_models`), and so does its neighbour history
-    (`podium.warm_history`): a run takes the published snapshot as it is (the executor
-    refreshes it between runs, by what changed, and warms the calibration on it first), so a
-    run neither re-reads nor re-encodes the history, nor refits the tagger.
+    (`podium.warm_history`, on the process's lake): a run takes the published snapshot as it
+    is (the executor refreshes it between runs, by what changed, and warms the calibration on
+    it first), so a run neither re-reads nor re-encodes the history, nor refits the tagger.
     """
     from podium import warm_models
 
-    resources = enrich_resources(settings)
-    lake = resources.lake
+    view = enrich_resources(resources)
+    settings, lake = view.settings, view.lake
 
     def tagger(exclude: set[str]) -> tuple[Any, Any]:
         model, _ = warm_models.tagger(settings)
@@ -53,6 +41,6 @@ def warm_enrich_resources(settings: Any) -> EnrichResources:
             return model, None
         return model, warm_models.history(settings, encoder, lake).current(exclude)
 
-    resources.load_tagger = tagger
-    resources.load_image_backend = lambda: warm_models.image_backend(settings)[0]
-    return resources
+    view.load_tagger = tagger
+    view.load_image_backend = lambda: warm_models.image_backend(settings)[0]
+    return view

@@ -9,6 +9,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from podium.ingest import talk_rows
 from podium.lake import Lake
 from podium.recommend.build import BuildResult
 from podium.recommend.config import RecommendSettings
@@ -36,7 +37,7 @@ def talk_titles(*, lake: Lake, talk_ids: list[str]) -> dict[str, str]:
     """Titles of these talks, so an artifact reads as talks, not ids."""
     if not talk_ids:
         return {}
-    frame = lake.read("talks", columns=["talk_id", "title"], where=[("talk_id", "in", talk_ids)])
+    frame = talk_rows(lake=lake, columns=["talk_id", "title"], talk_ids=talk_ids)
     return dict(zip(frame["talk_id"], frame["title"], strict=True))
 
 

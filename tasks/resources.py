@@ -32,6 +32,10 @@ RETRY_DELAYS: dict[str, list[float]] = {
     "record-pending-review": [2, 2],
     "notify-reviewer": [3, 3],
     "record-review-decision": [2, 2],
+    # A model load that fails (a busy hub mirror, a flaky mount) is worth retrying; an enrich
+    # batch is not: its failures are per talk and recorded in the ledger.
+    "load-tagger": [5, 5],
+    "load-image-backend": [5, 5],
 }
 
 

@@ -67,6 +67,12 @@ _COLUMNS = (
 )
 
 
+def cover_versions(*, lake: Lake) -> set[tuple[str, str]]:
+    """(talk id, content hash) of every stored cover: which talk versions have one."""
+    rows = lake.read(TABLE, columns=["talk_id", "content_hash"])
+    return set(zip(rows.talk_id, rows.content_hash, strict=True))
+
+
 def store_covers(*, lake: Lake, covers: list[CoverImage]) -> pd.DataFrame:
     """Write each cover's image, then upsert its `talk_images` row.
 

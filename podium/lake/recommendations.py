@@ -71,9 +71,13 @@ def read_event_recommendations(
     return reader.rows(event_id, columns, max_staleness_s=max_staleness_s)
 
 
-def read_recommendations(*, lake: Lake) -> pd.DataFrame:
-    """The whole recommendations table (exports, tests)."""
-    return lake.read(RECOMMENDATIONS)
+def read_recommendations(
+    *, lake: Lake, columns: list[str] | None = None, event_ids: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The recommendations table (exports, tests, the demo's progress): some columns and
+    events, or all of them."""
+    where = None if event_ids is None else [("event_id", "in", list(event_ids))]
+    return lake.read(RECOMMENDATIONS, columns=columns, where=where)
 
 
 def write_related(*, lake: Lake, rows: pd.DataFrame, talk_ids: Sequence[str] | None = None) -> int:

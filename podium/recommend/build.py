@@ -28,6 +28,7 @@ from podium.embedding_cache import (
     read_embedding_matrix,
     text_key,
 )
+from podium.ingest import event_rows, talk_rows
 from podium.lake import Lake
 from podium.lake import recommendations as tables
 from podium.models import normalise_tag
@@ -42,7 +43,8 @@ from podium.recommend.scoring import (
     related_talks,
     top_k_talks,
 )
-from podium.tag_counts import UNCOUNTED_STATES, talk_tag_pairs
+from podium.tag_counts import UNCOUNTED_STATES, read_tag_counts, talk_tag_pairs
+from podium.talk_tags import tag_rows
 from podium.text import talk_text as model_text
 
 
@@ -112,9 +114,9 @@ TALK_COLUMNS = [
 def load_talks(*, lake: Lake) -> pd.DataFrame:
     """Live talks with their text, speaker tags (`tags`) and every tag (`all_tags`: speaker
     tags plus `talk_tags`), sorted by talk id; one read of each table."""
-    talks = lake.read("talks", columns=TALK_COLUMNS)
+    talks = talk_rows(lake=lake, columns=TALK_COLUMNS)
     talks = talks[~talks["state"].isin(UNCOUNTED_STATES)]
-    tags = lake.read("talk_tags", columns=["talk_id", "tag"])
+    tags = tag_rows(lake=lake, columns=["talk_id", "tag"])
     pairs = talk_tag_pairs(talks, tags)
     grouped = pairs.groupby("talk_id")["tag"].agg(lambda s: sorted(set(s)))
     talks = talks.sort_values("talk_id").reset_index(drop=True)
@@ -133,7 +135,7 @@ def eligibility(talks: pd.DataFrame, settings: RecommendSettings) -> np.ndarray:
 
 def document_frequency(*, lake: Lake, talks: pd.DataFrame) -> dict[str, int]:
     """Talks per tag: from `tag_counts` when built, else counted from the talks in hand."""
-    counts = lake.read("tag_counts", where=[("scope", "=", "all")])
+    counts = read_tag_counts(lake=lake)  # scope "all"
     if not counts.empty:
         return dict(zip(counts["tag"], counts["talks"].astype(int), strict=True))
     exploded = talks["all_tags"].explode().dropna()
@@ -207,7 +209,7 @@ def talk_matrix(
 
 def load_events(*, lake: Lake, event_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """Events (all, or `event_ids`) with the columns the build reads, sorted by id."""
-    events = lake.read("events", columns=["event_id", "name", "description", "tags"])
+    events = event_rows(lake=lake, columns=["event_id", "name", "description", "tags"])
     if event_ids is not None:
         events = events[events["event_id"].isin(list(event_ids))]
     return events.sort_values("event_id").reset_index(drop=True)

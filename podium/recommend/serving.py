@@ -11,6 +11,7 @@ import json
 import pandas as pd
 
 from podium.errors import UserError
+from podium.ingest import event_rows
 from podium.lake import Lake
 from podium.lake.recommendations import read_event_recommendations
 
@@ -68,7 +69,7 @@ def lookup_recommendations(
     )
     rows = found.to_pandas() if found is not None else pd.DataFrame()
     if rows.empty:
-        known = lake.read("events", columns=["event_id"], where=[("event_id", "=", event_id)])
+        known = event_rows(lake=lake, columns=["event_id"], event_ids=[event_id])
         if known.empty:
             raise UnknownEventError(event_id)
         raise RecommendationsNotBuiltError(event_id, table_missing=found is None)

@@ -16,10 +16,11 @@ import numpy as np
 
 from podium.embedding_cache import EmbeddingCache
 from podium.embeddings import Encoder
-from podium.ingest import frame_to_talks
+from podium.ingest import frame_to_talks, talk_rows
 from podium.lake import Lake
 from podium.models import Talk, Vocabulary, normalise_tag
 from podium.tagging.vocab import map_tags, synonym_map
+from podium.talk_tags import tag_rows
 from podium.text import talk_text
 
 HISTORY_SOURCES = ("speaker", "organiser")
@@ -234,14 +235,12 @@ def load_history(
         cache: embedding cache; the lake's own when None.
     """
     cache = cache if cache is not None else EmbeddingCache(lake)
-    tag_rows = lake.read(
-        "talk_tags",
-        columns=["talk_id", "tag", "source"],
-        where=[("source", "in", list(HISTORY_SOURCES))],
+    history_tags = tag_rows(
+        lake=lake, columns=["talk_id", "tag", "source"], sources=HISTORY_SOURCES
     )
-    frame = lake.read("talks")
+    frame = talk_rows(lake=lake)
     by_talk: dict[str, list[str]] = {}
-    for talk_id, tag in zip(tag_rows["talk_id"], tag_rows["tag"], strict=True):
+    for talk_id, tag in zip(history_tags["talk_id"], history_tags["tag"], strict=True):
         by_talk.setdefault(str(talk_id), []).append(str(tag))
     if not frame.empty:
         frame = frame[

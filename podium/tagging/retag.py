@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from podium.enrichment import current_versions, requeue_rewritten
-from podium.ingest import frame_to_talks
+from podium.ingest import frame_to_talks, talk_rows
 from podium.lake import Lake
 from podium.models import Talk, Vocabulary
 from podium.tagging.history import TagHistory
 from podium.tagging.tagger import Tagger
-from podium.talk_tags import write_tags
+from podium.talk_tags import tag_rows, write_tags
 
 CHECKPOINT_PREFIX = "state/retag"
 
@@ -59,17 +59,15 @@ def stale_talks(*, lake: Lake, model: str, force: bool = False) -> tuple[list[Ta
     Returns:
         (stale talks in id order, number of talks considered).
     """
-    frame = lake.read("talks")
+    frame = talk_rows(lake=lake)
     if not frame.empty:
         frame = frame[frame["state"] != "deleted"].sort_values("talk_id")
     talks = frame_to_talks(frame)
     if force:
         return talks, len(talks)
     done = _read_checkpoint(lake, checkpoint_path(model))
-    rows = lake.read(
-        "talk_tags",
-        columns=["talk_id", "model", "content_hash"],
-        where=[("source", "=", "model"), ("model", "=", model)],
+    rows = tag_rows(
+        lake=lake, columns=["talk_id", "model", "content_hash"], sources=["model"], model=model
     )
     for talk_id, digest in zip(rows["talk_id"], rows["content_hash"], strict=True):
         done.setdefault(str(talk_id), str(digest))
