@@ -221,9 +221,9 @@ class WarmHistory:
             self._vectors.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
         stats.embedded = len(missing)
         step("embed")
-        rows = [self._vectors[k] for k in rows]
-        dim = int(getattr(self.encoder, "dimension", 0) or (rows[0].shape[0] if rows else 0))
-        matrix = np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float32)
+        ordered = [self._vectors[k] for k in rows]
+        dim = int(getattr(self.encoder, "dimension", 0) or (ordered[0].shape[0] if ordered else 0))
+        matrix = np.stack(ordered) if ordered else np.zeros((0, dim), dtype=np.float32)
         history = TagHistory(
             talk_ids=tuple(ids),
             tags=tuple(labels),

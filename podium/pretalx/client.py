@@ -208,11 +208,11 @@ class PretalxClient:
                 "PODIUM_PRETALX__TOKEN (an organiser token of this event)"
             )
         transient = status == 429 or status >= 500
-        error = PretalxError(f"{self._where(url)}: HTTP {status}", transient=transient)
+        failure = PretalxError(f"{self._where(url)}: HTTP {status}", transient=transient)
         if not transient:
-            raise error
+            raise failure
         retry_after = response.headers.get("Retry-After", "")
-        raise _Retryable(error, float(retry_after) if retry_after.isdigit() else 0.0)
+        raise _Retryable(failure, float(retry_after) if retry_after.isdigit() else 0.0)
 
     def _where(self, url: str) -> str:
         return "pretalx " + url.split("?", 1)[0]

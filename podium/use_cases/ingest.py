@@ -166,7 +166,10 @@ def sync_pretalx(
                 on_progress=(lambda message: on_progress(url, message)) if on_progress else None,
             )
 
-    reports = [resources.step("sync-pretalx-event", lambda url=url: one(url)) for url in urls]
+    def step_for(url: str) -> Any:
+        return resources.step("sync-pretalx-event", lambda: one(url))
+
+    reports = [step_for(url) for url in urls]
     for report in reports:
         for error in report.errors[:20]:
             logger.warning("rejected %s", error)
