@@ -9,11 +9,8 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from flows.run_names import aggregate_run_name
-from podium import event_catalog
 from podium.use_cases.aggregate import aggregate, top_tags
 from tasks.resources import flow_resources
-
-AGGREGATED_EVENT = event_catalog.TAGS_AGGREGATED.name
 
 
 @flow(name="aggregate-tags", flow_run_name=aggregate_run_name)

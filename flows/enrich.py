@@ -29,8 +29,6 @@ from tasks.enrich import enrich_resources
 from tasks.images import publish_cover_gallery
 from tasks.resources import flow_resources
 
-TAGGED_EVENT = event_catalog.TALK_TAGGED.name
-
 
 @flow(name="enrich", flow_run_name=enrich_run_name)
 def enrich(limit: int | None = None) -> dict[str, Any]:

@@ -10,11 +10,9 @@ from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field, model_validator
 
 from flows.run_names import ingest_run_name
-from podium import event_catalog
 from podium.use_cases.ingest import ingest_description, ingest_rows, ingest_source
 from tasks.resources import flow_resources
 
-INGESTED_EVENT = event_catalog.TALK_INGESTED.name
 __all__ = ["IngestRequest", "ingest", "ingest_description", "ingest_rows"]
 
 

@@ -76,12 +76,12 @@ def test_every_trigger_matches_the_event_catalog(name: str, index: int, trigger:
 
 
 def test_event_chain_matches_what_the_code_emits() -> None:
-    from flows.aggregate_tags import AGGREGATED_EVENT
-    from flows.enrich import TAGGED_EVENT
-    from flows.ingest import INGESTED_EVENT
     from podium.gateway.git_hooks import PUSH_EVENT
     from podium.gateway.talk_hooks import TALK_REMOVED, TALK_SUBMITTED
 
+    TAGGED_EVENT = event_catalog.TALK_TAGGED.name
+    INGESTED_EVENT = event_catalog.TALK_INGESTED.name
+    AGGREGATED_EVENT = event_catalog.TAGS_AGGREGATED.name
     expects: dict[str, set[str]] = {}
     for name, _, trigger in TRIGGERS:
         expects.setdefault(name, set()).update(trigger["expect"])
