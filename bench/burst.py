@@ -14,9 +14,11 @@ a quiet system, one talk at a time (`--quiet` talks, each waited for to the end)
 each p50/p95/max. The clock starts BEFORE a request is sent. Also: flow runs created per
 deployment, and model loads (at executor start, and on the hot path, i.e. inside runs).
 
-Where a quiet talk's seconds go, from the Prefect API: post -> the warm run created by the
-trigger, -> its start (executor pickup and claim), -> its first `tag-talks` task (resources,
-ledger claim, history), the tagging task itself, -> the run's end (covers, record, artifacts).
+Where a quiet talk's seconds go, from the Prefect API: post -> the warm run created (by the
+warm executor, woken by the event stream), -> its start (claim, engine start), -> its first
+`tag-talks` task (resources, ledger claim, history), the tagging task itself, -> the run's end
+(covers, record, artifacts). Also how each warm run was started (an event, the ledger check)
+and how many posts the gateway answered `event: deferred`.
 
 `--hot-path N` first compares, in process and side by side, what one warm run pays before its
 tags on a lake of N tagged pyvideo talks: the previous path (`load_history` every run, so a new
@@ -170,7 +172,7 @@ def warm_timeline(api_url: str, sent: datetime) -> dict[str, float] | None:
             "ended": datetime.fromisoformat(run["end_time"]),
         }
         return {
-            "post->run created": (at["created"] - sent).total_seconds(),
+            "post->run created (executor)": (at["created"] - sent).total_seconds(),
             "created->started": (at["started"] - at["created"]).total_seconds(),
             "started->tag task": (at["tag_start"] - at["started"]).total_seconds(),
             "tag task": (at["tag_end"] - at["tag_start"]).total_seconds(),
@@ -259,6 +261,7 @@ class Run:
         self.stack, self.lake = stack, lake
         self.sent: dict[str, datetime] = {}
         self.recorded: dict[str, datetime] = {}
+        self.answers: dict[str, str] = {}  # talk id -> the gateway's `event` field
 
     def post(self, talk: dict) -> None:
         body = json.dumps(talk, ensure_ascii=False).encode()
@@ -269,6 +272,7 @@ class Run:
         )
         response.raise_for_status()
         self.recorded[talk["talk_id"]] = datetime.now(UTC)
+        self.answers[talk["talk_id"]] = response.json().get("event", "?")
 
     def wait(self, ids: list[str], timeout_s: float, follow_s: float) -> pd.DataFrame:
         """Per talk: seconds from send to recorded, tagged, covered, counts, recs (waiting
@@ -395,7 +399,14 @@ def main() -> None:
             f"enrich runs with work     {len(working)} (talks per run: "
             f"{list(working.sort_values('started_at').talks_tagged)})"
         )
+        deferred = sum(1 for i in run.answers if run.answers[i] == "deferred")
+        print(f"gateway answers           {deferred} of {len(run.answers)} posts "
+              "`event: deferred` (picked up by the executor's ledger check)")  # fmt: skip
         log = (home / "logs" / "warm-executor.log").read_text(errors="replace")
+        by_event = sum(1 for x in log.splitlines() if " event(s) in " in x)
+        by_ledger = sum(1 for x in log.splitlines() if "claimable talks in the ledger" in x)
+        print(f"warm runs created by the executor: {by_event} for events, {by_ledger} by "
+              "its ledger check")  # fmt: skip
         preloads = sum(int(x.split("(")[1].split(")")[0]) for x in log.splitlines()
                        if "models loaded (" in x)  # fmt: skip
         print(f"model loads               {preloads} at executor start (off the hot path), "

@@ -1,20 +1,35 @@
 """The warm executor: runs the flow runs of one work queue in this process, models loaded once.
 
 A process worker starts a fresh interpreter per flow run (seconds of imports, then a model load);
-this executor polls its queue like a worker does, claims each due run with the same PENDING
-transition workers use (two executors never run the same run), and runs it in process with the
-Prefect engine, so the run, its tasks, logs and artifacts are in the UI as usual. Runs created
-while no executor listens stay `Scheduled` in the server's database and are run when one starts;
-scaling out is starting more executors on the queue, on more hosts.
+this executor runs each run in process with the Prefect engine, so the run, its tasks, logs and
+artifacts are in the UI as usual, and no run loads a model.
+
+Where its runs come from (no deployment trigger on the hot path):
+
+- **Events.** A thread listens to the server's event stream for `WAKE_EVENTS`
+  (`podium.talk.submitted` from the gateway). An event wakes the loop, which creates a run of
+  the deployment itself (in its queue, idempotent per event: executors that see the same event
+  create one run), claims it and runs it at once. Events that arrive while a run works are
+  coalesced into one follow-up run, started only if the ledger still has claimable talks (the
+  running run's drain loop usually took them).
+- **The ledger.** At start, after every (re)connect of the stream and every
+  `enrich.warm_ledger_check_s`, the executor checks the ledger for claimable talks (cheap: the
+  Delta versions first) and starts a run if there are any: a deferred event, a dropped stream
+  or a restarted server costs seconds, not the cold `enrich` schedule's two minutes.
+- **The queue.** Runs created by others (a run started from the UI) are polled every
+  `poll_s` and claimed like a worker does.
+
+Every run is claimed with the same PENDING transition workers use, so two executors never run
+the same run; talks are shared by the ledger's claims. A run that finds nothing claimable
+(folded into an earlier run) is completed at once, without the engine.
 
 Between runs the executor refreshes the tagger's history in the background (`warm_models`),
-so a run starts with the history and the tagger's calibration ready. A run that finds nothing
-pending (folded into an earlier run of the same burst) is completed at once, without the
-engine. Each executor names itself per process and sends worker heartbeats from a thread (also
-while a run works); the claim's PENDING state names the executor. An executor killed mid-run
-leaves its run RUNNING: every executor, at start and every `SWEEP_S`, marks the runs of its
-queue whose claiming executor stopped sending heartbeats as CRASHED (its talks were already
-taken again by the ledger's lease and the safety net).
+so a run starts with the history and the tagger's calibration ready. Each executor names
+itself per process and sends worker heartbeats from a thread (also while a run works); the
+claim's PENDING state names the executor. An executor killed mid-run leaves its run RUNNING:
+every executor, at start and every `SWEEP_S`, marks the runs of its queue whose claiming
+executor stopped sending heartbeats as CRASHED (its talks were already taken again by the
+ledger's lease).
 
     python -m deployments.warm_executor --pool podium-gpu --queue warm
 """
@@ -46,16 +61,41 @@ CLAIMED_BY = "claimed by warm executor "
 
 # Flows whose run only drains pending talks: a run that finds none has nothing to do.
 FOLDABLE = {"enrich-warm": True}
+# The events that wake the executor, per flow it creates runs of.
+WAKE_EVENTS = {"enrich-warm": ("podium.talk.submitted",)}
+# Talk ids a run's parameters name at most (the run takes every claimable talk anyway).
+MAX_RUN_IDS = 100
 
 
-def _pending_work() -> bool:
-    """Whether any talk has a stage still to do (the ledger's one definition of pending)."""
-    from podium.enrichment import outstanding
-    from tasks.resources import flow_resources
+class LedgerWatch:
+    """Whether the ledger has talks a run could claim now; cheap when nothing changed.
 
-    resources = flow_resources()
-    max_attempts = resources.settings.enrich.max_attempts
-    return bool(outstanding(lake=resources.lake, max_attempts=max_attempts))
+    The answer "none" is kept until the Delta versions of the ledger or of `talks` move, or
+    the earliest running lease expires (its run may have died): two version reads (~10 ms on
+    a local lake) instead of the ledger query (~25 ms for 1,000 talks).
+    """
+
+    def __init__(self) -> None:
+        self._idle: tuple[tuple[int | None, ...], datetime | None] | None = None
+        self.reads = 0
+
+    def claimable(self, *, force: bool = False) -> list[str]:
+        from podium import enrichment, ingest
+        from tasks.resources import flow_resources
+
+        resources = flow_resources()
+        lake = resources.lake
+        versions = (lake.version(enrichment.TABLE), lake.version(ingest.TALKS))
+        if not force and self._idle is not None:
+            seen, expiry = self._idle
+            if seen == versions and (expiry is None or datetime.now(UTC) < expiry):
+                return []
+        self.reads += 1
+        ids, expiry = enrichment.claimable(
+            lake=lake, max_attempts=resources.settings.enrich.max_attempts
+        )
+        self._idle = None if ids else (versions, expiry)
+        return ids
 
 
 def _flow(name: str) -> Any:
@@ -94,21 +134,35 @@ def preload() -> int:
 
 
 class WarmExecutor:
-    """Polls `queue` of `pool` and runs due flow runs of `FLOWS` one at a time, in process."""
+    """Runs flow runs of `FLOWS` on `queue` of `pool` one at a time, in process: runs it creates
+    when an event or the ledger says talks wait, and due runs others created."""
 
     def __init__(
         self,
         *,
         pool: str,
         queue: str,
-        poll_s: float = 0.5,
+        poll_s: float = 1.0,
         name: str = "",
         heartbeat_s: float = HEARTBEAT_S,
         stale_s: float = STALE_S,
+        ledger_check_s: float = 3.0,
     ) -> None:
         self.pool = pool
         self.queue = queue
         self.poll_s = poll_s
+        self.ledger_check_s = ledger_check_s
+        # Set by the event stream's thread; read and cleared by the loop.
+        self.wake = threading.Event()
+        self._woken_by: list[Any] = []  # events since the loop last looked
+        self._woken_lock = threading.Lock()
+        self._ledger_due = True  # at start: work may have waited for us
+        self._last_ledger = 0.0
+        self._last_poll = 0.0
+        self.ledger = LedgerWatch()
+        self.created = 0
+        self.stream: Any = None
+        self._deployment_cached: Any = None
         # One name per process: the sweep tells a dead executor from a live one by it.
         self.name = name or (
             f"warm-{socket.gethostname()}-{pool}-{queue}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -225,7 +279,90 @@ class WarmExecutor:
                 ran += 1
         return ran
 
-    def _run(self, client: Any, flow_run: Any) -> bool:
+    # -- runs this executor creates --------------------------------------------------------
+
+    def on_event(self, event: Any) -> None:
+        """An event from the stream (its thread): wake the loop."""
+        with self._woken_lock:
+            self._woken_by.append(event)
+        self.wake.set()
+
+    def on_connect(self) -> None:
+        """The stream (re)connected: events may have been missed, check the ledger now."""
+        self._ledger_due = True
+        self.wake.set()
+
+    def _deployment(self, client: Any) -> Any:
+        """The deployment of a flow in `WAKE_EVENTS` on this pool and queue (None if absent)."""
+        if self._deployment_cached is None:
+            from prefect.client.schemas.filters import (
+                WorkPoolFilter,
+                WorkPoolFilterName,
+                WorkQueueFilter,
+                WorkQueueFilterName,
+            )
+
+            deployments = client.read_deployments(
+                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[self.pool])),
+                work_queue_filter=WorkQueueFilter(name=WorkQueueFilterName(any_=[self.queue])),
+            )
+            self._deployment_cached = next(
+                (d for d in deployments if self._flow_name(client, d.flow_id) in WAKE_EVENTS),
+                None,
+            )
+        return self._deployment_cached
+
+    def _take_events(self) -> list[Any]:
+        with self._woken_lock:
+            events, self._woken_by = self._woken_by, []
+        return events
+
+    def wake_once(self, client: Any) -> bool:
+        """Start a run if an event arrived or the ledger check is due and talks are claimable.
+
+        Events are coalesced: however many arrived since the last look, at most one run is
+        created for them, idempotent on the newest event's id (every executor that saw it
+        creates the same run; one claims it). Returns whether a run ran here.
+        """
+        self.wake.clear()
+        events = self._take_events()
+        ledger_due = self._ledger_due or (
+            time.monotonic() - self._last_ledger >= self.ledger_check_s
+        )
+        if not events and not ledger_due:
+            return False
+        if ledger_due:
+            self._ledger_due = False
+            self._last_ledger = time.monotonic()
+        # Only start a run if there is work: coalesced events' talks were usually taken by the
+        # run that was working when they arrived (its drain loop), or by another executor.
+        ids = self.ledger.claimable(force=bool(events))
+        if not ids:
+            return False
+        deployment = self._deployment(client)
+        if deployment is None:
+            return False
+        talk_ids = (
+            list(dict.fromkeys(i for e in events for i in (e.payload.get("talk_ids") or []))) or ids
+        )  # the ledger's, when no event named any
+        key = f"warm-event-{events[-1].id}" if events else None
+        started = time.monotonic()
+        try:
+            flow_run = client.create_flow_run_from_deployment(
+                deployment.id,
+                parameters={"talk_ids": talk_ids[:MAX_RUN_IDS]},
+                idempotency_key=key,
+            )
+        except Exception:
+            self._deployment_cached = None  # deleted or redeployed: look it up again
+            raise
+        self.created += 1
+        logger.info("%s: created for %s in %.3f s", flow_run.name,
+                    f"{len(events)} event(s)" if events else "claimable talks in the ledger",
+                    time.monotonic() - started)  # fmt: skip
+        return self._run(client, flow_run, fold_check=False)
+
+    def _run(self, client: Any, flow_run: Any, *, fold_check: bool = True) -> bool:
         from prefect.client.schemas.objects import StateType
         from prefect.client.schemas.responses import SetStateStatus
         from prefect.flow_engine import run_flow
@@ -239,7 +376,7 @@ class WarmExecutor:
         if claim.status != SetStateStatus.ACCEPT:
             return False
         started = time.monotonic()
-        if FOLDABLE.get(name) and not _pending_work():
+        if fold_check and FOLDABLE.get(name) and not self.ledger.claimable(force=True):
             # Folded: an earlier run of the burst took its talks. Completed without the engine
             # (seconds per run under load), so the next run with work does not wait behind it.
             client.set_flow_run_state(flow_run.id, Running())
@@ -269,10 +406,33 @@ class WarmExecutor:
         )
         return True
 
-    def serve(self) -> None:
-        """Poll until `stopping` is set (SIGTERM/SIGINT); a run in progress finishes first.
+    def step(self, client: Any) -> int:
+        """One turn of the loop: a run for events or the ledger first (the hot path), then
+        the queue's due runs when `poll_s` has passed. Returns the runs run here."""
+        ran = int(self.wake_once(client))
+        if time.monotonic() - self._last_poll >= self.poll_s:
+            self._last_poll = time.monotonic()
+            ran += self.poll_once(client)
+        return ran
 
-        Between polls the warm history is refreshed in the background when the lake changed
+    def start_stream(self) -> None:
+        """Listen to the server's event stream for the events that wake this executor."""
+        from deployments.event_stream import EventStream
+
+        names = [n for flow in FLOWS if flow in WAKE_EVENTS for n in WAKE_EVENTS[flow]]
+        self.stream = EventStream(
+            names, on_event=self.on_event, on_connect=self.on_connect, stopping=self.stopping
+        )
+        self.stream.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def serve(self) -> None:
+        """Serve until `stopping` is set (SIGTERM/SIGINT); a run in progress finishes first.
+
+        Between runs the warm history is refreshed in the background when the lake changed
         (at most every `enrich.warm_history_refresh_s`).
         """
         from prefect.client.orchestration import get_client
@@ -283,26 +443,40 @@ class WarmExecutor:
         resources = flow_resources()
         settings = resources.settings
         self.start_heartbeats()
+        self.start_stream()
         with get_client(sync_client=True) as client:
             while not self.stopping.is_set():
                 try:
-                    self.poll_once(client)
+                    self.step(client)
                     warm_models.refresh_history_soon(
                         settings,
                         min_interval_s=settings.enrich.warm_history_refresh_s,
                         lake=resources.lake,
                     )
                 except Exception:  # noqa: BLE001 - a server blip must not end the executor
-                    logger.exception("polling %s/%s failed; retrying", self.pool, self.queue)
-                    self.stopping.wait(5)
-                self.stopping.wait(self.poll_s)
+                    logger.exception("serving %s/%s failed; retrying", self.pool, self.queue)
+                    self.stopping.wait(2)
+                # An event ends the wait at once; otherwise the next poll or ledger check.
+                self.wake.wait(min(self.poll_s, self.ledger_check_s))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run flow runs of a work queue in process.")
     parser.add_argument("--pool", default="podium-gpu")
     parser.add_argument("--queue", default="warm")
-    parser.add_argument("--poll", type=float, default=0.25, help="seconds between polls")
+    parser.add_argument(
+        "--poll",
+        type=float,
+        default=1.0,
+        help="seconds between polls of the queue for runs "
+        "others created (the executor's own runs start on events, not on polls)",
+    )
+    parser.add_argument(
+        "--ledger-check",
+        type=float,
+        default=None,
+        help="seconds between ledger checks (default: enrich.warm_ledger_check_s)",
+    )
     parser.add_argument(
         "--heartbeat", type=float, default=HEARTBEAT_S, help="seconds between heartbeats"
     )
@@ -315,6 +489,8 @@ def main(argv: list[str] | None = None) -> None:
         help="serve at once and load the models in the first run (tests; not for the hot path)",
     )
     args = parser.parse_args(argv)
+    from podium.settings import get_settings
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per poll
     executor = WarmExecutor(
@@ -323,10 +499,11 @@ def main(argv: list[str] | None = None) -> None:
         poll_s=args.poll,
         heartbeat_s=args.heartbeat,
         stale_s=args.stale,
+        ledger_check_s=args.ledger_check or get_settings().enrich.warm_ledger_check_s,
     )
 
     def stop(*_: object) -> None:
-        executor.stopping.set()
+        executor.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -335,7 +512,8 @@ def main(argv: list[str] | None = None) -> None:
     logger.info("models loaded (%d) in %.1f s; serving %s/%s as %s", loads,
                 time.monotonic() - started, args.pool, args.queue, executor.name)  # fmt: skip
     executor.serve()
-    logger.info("stopped after %d runs (%d folded)", executor.runs, executor.folded)
+    logger.info("stopped after %d runs (%d created here, %d folded)", executor.runs,
+                executor.created, executor.folded)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """The warm enrich flow: what a speaker's submission runs, in a process whose models are loaded.
 
-The gateway's `podium.talk.submitted` event triggers the `enrich-warm` deployment directly (no
-ingest relay); its runs sit in the `warm` queue of the GPU pool, where a warm executor
-(`deployments/warm_executor.py`) runs them in its own process with the tagger and the cover
-backend already loaded. The loop, the claims, the batching and the records are those of
+The gateway's `podium.talk.submitted` event starts tagging directly (no ingest relay, no
+deployment trigger): a warm executor (`deployments/warm_executor.py`) listening to the server's
+event stream creates a run of the `enrich-warm` deployment in the `warm` queue of the GPU pool,
+claims it and runs it in its own process with the tagger and the cover backend already loaded. The loop, the claims, the batching and the records are those of
 `enrich` (`podium.use_cases.enrich`); only where the models come from differs. The cold
 `enrich` deployment's schedule stays the safety net for anything lost.
 """
@@ -29,8 +29,9 @@ def enrich_warm(talk_ids: list[str] | None = None) -> dict[str, Any]:
     """Tag and draw covers for every pending talk with the process's loaded models.
 
     Args:
-        talk_ids: the talks of the event that triggered the run, for the record; the run takes
-            every pending talk (a burst's other talks included), so this never narrows it.
+        talk_ids: the talks of the events (or ledger check) the run was created for, for the
+            record; the run takes every pending talk (a burst's other talks included), so this
+            never narrows it.
 
     Returns:
         Counts: talks tagged, covers drawn, failures, model loads (0 when warm).

@@ -110,6 +110,28 @@ def outstanding(
     return list(dict.fromkeys(rows.talk_id))
 
 
+def claimable(
+    *, lake: Lake, max_attempts: int, now: datetime | None = None
+) -> tuple[list[str], datetime | None]:
+    """Talks a claim would take now (free, or held by a claim whose lease ran out), oldest
+    first, and the earliest lease still running (when more may become claimable).
+
+    Unlike `outstanding`, talks held by a live claim are not counted: a run working on them
+    is no reason to start another.
+    """
+    rows = _open_rows(lake, stage=None, talk_ids=None)
+    if rows.empty:
+        return [], None
+    now = now or datetime.now(UTC)
+    held = rows.claimed_by.notna()
+    live = held & (rows.lease_until >= pd.Timestamp(now))
+    free = rows[~live & ((rows.attempts < max_attempts) | held)]
+    leases = rows.lease_until[live]
+    next_expiry = leases.min().to_pydatetime() if not leases.empty else None
+    free = free.sort_values(["updated_at", "talk_id"])
+    return list(dict.fromkeys(free.talk_id)), next_expiry
+
+
 def claim(
     *,
     lake: Lake,

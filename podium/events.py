@@ -97,6 +97,7 @@ class EventPoster:
             api_key=prefect.api_key.get_secret_value() if prefect.api_key else None,
             retries=prefect.event_retries,
             backoff_s=prefect.event_backoff_s,
+            timeout_s=prefect.event_timeout_s,
         )
 
     def client(self) -> httpx.Client:

@@ -73,10 +73,17 @@ class PrefectSettings(BaseModel):
         default=None, description="API key for Prefect Cloud or an authenticated server."
     )
     event_retries: int = Field(
-        default=4, ge=0, description="Retries when posting an event to the Prefect server."
+        default=2,
+        ge=0,
+        description="Retries when posting an event to the Prefect server. Kept short: a talk "
+        "whose event is deferred is already in the lake, and warm executors find it in the "
+        "ledger within `enrich.warm_ledger_check_s`.",
     )
     event_backoff_s: float = Field(
         default=0.25, ge=0, description="First backoff between event retries (doubles)."
+    )
+    event_timeout_s: float = Field(
+        default=3.0, gt=0, description="Seconds one event post may take before it is retried."
     )
 
 
@@ -128,6 +135,13 @@ class EnrichSettings(BaseModel):
         ge=0,
         description="Least seconds between two background refreshes of a warm executor's "
         "tagging history (each refresh that finds changes refits the tagger's calibration).",
+    )
+    warm_ledger_check_s: float = Field(
+        default=3.0,
+        gt=0,
+        description="Seconds between a warm executor's checks of the ledger for claimable "
+        "talks no event announced (a deferred event, a dropped event stream); also checked "
+        "at start and after every reconnect of the stream.",
     )
     crash_on_talk: str = Field(
         default="",

@@ -85,7 +85,11 @@ def test_event_chain_matches_what_the_code_emits() -> None:
     expects: dict[str, set[str]] = {}
     for name, _, trigger in TRIGGERS:
         expects.setdefault(name, set()).update(trigger["expect"])
-    # No relay: the gateway's event starts tagging directly; ingest serves batch imports.
+    # No relay: the gateway's event starts tagging directly (warm executors listen for it on
+    # the event stream; the deployment's trigger is kept, disabled); ingest serves batch imports.
+    from deployments.warm_executor import WAKE_EVENTS
+
+    assert TALK_SUBMITTED in WAKE_EVENTS["enrich-warm"]
     assert TALK_SUBMITTED in expects["enrich-warm"]
     assert "ingest" not in expects
     assert INGESTED_EVENT in expects["enrich"]
@@ -129,8 +133,9 @@ def test_warm_queue_is_served_by_the_warm_executor_alone() -> None:
     )
     queued = {n for n, d in DEPLOYMENTS.items() if d["work_pool"].get("work_queue_name")}
     assert set(FLOWS) == queued
-    trigger = warm["triggers"][0]
-    assert trigger["schedule_after"] >= trigger["within"] > 0
+    # The executors create the warm runs from the event stream: a trigger creating runs too
+    # would double them (and put the server's trigger hop back on the hot path).
+    assert all(t["enabled"] is False for t in warm.get("triggers", []))
 
 
 def test_no_secrets_in_the_yaml() -> None:

@@ -42,7 +42,7 @@ def queue(prefect_server: str):  # noqa: ANN201
         flow_id = client.create_flow(enrich_warm)
         deployment_id = client.create_deployment(
             flow_id=flow_id,
-            name="enrich-warm",
+            name=f"enrich-warm-{pool}",  # one per test: the runs counted are this test's
             work_pool_name=pool,
             work_queue_name="warm",
             entrypoint="flows/warm.py:enrich_warm",
@@ -52,6 +52,35 @@ def queue(prefect_server: str):  # noqa: ANN201
 
 def _states(client, ids) -> list[str]:  # noqa: ANN001
     return [client.read_flow_run(i).state.type.value for i in ids]
+
+
+def _submitted(api_url: str, talk_ids: list[str]) -> None:
+    """What the gateway posts once the talks are in the lake."""
+    from podium.events import EventPoster, make_event
+
+    EventPoster(api_url=api_url).post(
+        [make_event("podium.talk.submitted", resource_id=f"podium.talk.{talk_ids[0]}",
+                    payload={"talk_ids": talk_ids, "source": "test"})]
+    )  # fmt: skip
+
+
+def _runs(client, deployment_id):  # noqa: ANN001, ANN202
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    return client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+    )
+
+
+def _until(condition, timeout_s: float, step=None):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if step is not None:
+            step()
+        if value := condition():
+            return value
+        time.sleep(0.05)
+    return condition()
 
 
 def test_runs_are_claimed_and_run_in_process_with_models_loaded_once(queue, settings) -> None:
@@ -116,14 +145,17 @@ def test_a_run_whose_executor_was_killed_is_marked_crashed(queue, settings) -> N
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     # A real executor process (heartbeats every second), killed mid-run: while its first run
-    # loads the models and tags the sample directory.
+    # (created by its ledger check at start) loads the models and tags the sample directory.
     executor = subprocess.Popen(
         [sys.executable, "-m", "deployments.warm_executor", "--pool", pool, "--queue", "warm",
          "--heartbeat", "1", "--stale", "4", "--no-preload"],
         cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        run = client.create_flow_run_from_deployment(deployment_id, parameters={}).id
+        # The executor finds the pending talks in the ledger at start and runs a run for them.
+        started = _until(lambda: _runs(client, deployment_id), 240)
+        assert started, "the executor created a run for the talks in the ledger"
+        run = started[0].id
         assert _wait_state(client, run, "RUNNING", 240) == "RUNNING"
         executor.send_signal(signal.SIGKILL)
         executor.wait(30)
@@ -149,3 +181,136 @@ def test_a_run_whose_executor_was_killed_is_marked_crashed(queue, settings) -> N
     state = client.read_flow_run(run).state
     assert state.type.value == "CRASHED" and "stopped sending heartbeats" in state.message
     assert _states(client, [other]) == ["PENDING"]
+
+
+# -- runs the executor creates itself: the event stream and the ledger (no trigger) ----------
+
+
+def test_an_event_makes_the_executor_create_and_run_a_run(
+    queue, settings, prefect_server: str
+) -> None:
+    client, pool, deployment_id = queue
+    lake = Lake.from_settings(settings)
+    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
+    preload()
+    # A long ledger check: only the event can start the run here.
+    executor = WarmExecutor(pool=pool, queue="warm", ledger_check_s=3600)
+    executor.start_stream()
+    try:
+        assert executor.stream.connected.wait(60), "the event stream connected"
+        executor.step(client)  # the start's ledger check: nothing pending, no run
+        assert _runs(client, deployment_id) == []
+
+        talks = [Talk.model_validate(t) for t in TALKS[:2]]
+        record_talks(lake=lake, talks=talks)  # the gateway records, then posts the event
+        _submitted(prefect_server, [t.talk_id for t in talks])
+        assert executor.wake.wait(30), "the event reached the executor"
+        assert executor.step(client) == 1
+        (run,) = _runs(client, deployment_id)
+        assert run.state.type.value == "COMPLETED"
+        assert run.parameters == {"talk_ids": [t.talk_id for t in talks]}
+        state = lake.read("enrichment_state")
+        assert set(state[state.status == "done"].talk_id) == {t.talk_id for t in talks}
+
+        # Events that arrived while the loop was busy (a run working) coalesce into one run.
+        later = [Talk.model_validate(t) for t in TALKS[2:8]]
+        for pair in (later[:2], later[2:4], later[4:]):
+            record_talks(lake=lake, talks=pair)
+            _submitted(prefect_server, [t.talk_id for t in pair])
+        _until(lambda: len(executor._woken_by) >= 3, 30)
+        assert executor.step(client) == 1
+        runs = _runs(client, deployment_id)
+        assert len(runs) == 2, "three events, one follow-up run"
+        follow_up = next(r for r in runs if r.id != run.id)
+        assert follow_up.parameters["talk_ids"] == [t.talk_id for t in later]
+        assert follow_up.state.type.value == "COMPLETED"
+        # Nothing claimable any more: an event replayed or late starts no empty run.
+        _submitted(prefect_server, [later[0].talk_id])
+        assert executor.wake.wait(30)
+        assert executor.step(client) == 0
+        assert len(_runs(client, deployment_id)) == 2
+    finally:
+        executor.stop()
+
+
+def _executor_process(pool: str, root: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "deployments.warm_executor", "--pool", pool, "--queue", "warm",
+         "--ledger-check", "1", "--poll", "0.5"],
+        cwd=root, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def test_two_executors_share_events_and_the_ledger_without_doing_work_twice(
+    queue, settings, prefect_server: str, tmp_path: Path
+) -> None:
+    client, pool, deployment_id = queue
+    lake = Lake.from_settings(settings)
+    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
+    root = Path(__file__).resolve().parents[2]
+    # Two real executor processes on the queue (models preloaded), ledger checked every 1 s.
+    executors = [_executor_process(pool, root, tmp_path / f"executor-{i}.log") for i in (0, 1)]
+    try:
+        ready = _until(
+            lambda: (
+                len(
+                    [
+                        w
+                        for w in client.read_workers_for_work_pool(work_pool_name=pool)
+                        if w.name.startswith("warm-")
+                    ]  # fmt: skip
+                )
+                == 2
+            ),
+            240,
+        )
+        assert ready, "both executors announced themselves"
+        # A talk whose event was lost (the gateway deferred it): the ledger check finds it.
+        lost = Talk.model_validate(TALKS[0])
+        record_talks(lake=lake, talks=[lost])
+        recorded_at = time.monotonic()
+
+        def tagged(ids: set[str]) -> bool:
+            state = lake.read("enrichment_state")
+            return ids <= set(state[state.status == "done"].talk_id)
+
+        assert _until(lambda: tagged({lost.talk_id}), 60), "the ledger fallback tagged it"
+        found_in = time.monotonic() - recorded_at
+        assert found_in < 30, f"a lost event costs seconds, not the schedule ({found_in:.1f} s)"
+
+        # Then events: each executor sees each one; one run per event window, claimed once.
+        ids = set()
+        for talk in TALKS[1:7]:
+            record_talks(lake=lake, talks=[Talk.model_validate(talk)])
+            _submitted(prefect_server, [talk["talk_id"]])
+            ids.add(talk["talk_id"])
+            time.sleep(0.2)
+        assert _until(lambda: tagged(ids | {lost.talk_id}), 120)
+        time.sleep(2)  # any run still starting from the last events
+    finally:
+        for process in executors:
+            process.send_signal(signal.SIGTERM)
+        for process in executors:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(30)
+    logs = "".join((tmp_path / f"executor-{i}.log").read_text() for i in (0, 1))
+    runs = _runs(client, deployment_id)
+    assert runs and len(runs) <= 1 + 6, logs
+    for run in runs:
+        claims = [
+            s for s in client.read_flow_run_states(run.id)
+            if s.type.value == "PENDING" and (s.message or "").startswith(CLAIMED_BY)
+        ]  # fmt: skip
+        assert len(claims) == 1, f"{run.name} claimed {len(claims)} times"
+        assert run.state.type.value == "COMPLETED", (run.name, run.state)
+    state = lake.read("enrichment_state")
+    assert (state.status == "done").all()
+    assert (state.attempts == 1).all(), "each talk version claimed and tagged once"
+    tags = lake.read("talk_tags")
+    assert not tags.duplicated(["talk_id", "tag"]).any()
+    # Both executors created runs (events reach every executor; the idempotent run goes to one).
+    assert "models loaded (2)" in logs and logs.count("models loaded (") == 2
