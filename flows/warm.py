@@ -3,9 +3,10 @@
 The gateway's `podium.talk.submitted` event starts tagging directly (no ingest relay, no
 deployment trigger): a warm executor (`deployments/warm_executor.py`) listening to the server's
 event stream creates a run of the `enrich-warm` deployment in the `warm` queue of the GPU pool,
-claims it and runs it in its own process with the tagger and the cover backend already loaded. The loop, the claims, the batching and the records are those of
-`enrich` (`podium.use_cases.enrich`); only where the models come from differs. The cold
-`enrich` deployment's schedule stays the safety net for anything lost.
+claims it and runs it in its own process with the tagger and the cover backend already loaded.
+The loop, the claims, the batching and the records are those of `enrich`
+(`podium.use_cases.enrich`); only where the models come from differs. The executor's ledger
+check, then the cold `enrich` deployment's schedule, are the safety nets for anything lost.
 """
 
 from __future__ import annotations
