@@ -53,6 +53,7 @@ def enrich_and_report(
     extra: dict[str, Any] | None = None,
     events: EventSink | None = None,
     tagged_event_per_pass: bool = False,
+    tags_first: int | None = None,
 ) -> dict[str, Any]:
     """Run the use-case in this flow run, then the event, the run record and the artifacts.
 
@@ -67,6 +68,8 @@ def enrich_and_report(
             flow run's Prefect events).
         tagged_event_per_pass: emit `podium.talk.tagged` as soon as each pass has tagged its
             talks, before their covers (the warm path), instead of once at the end.
+        tags_first: cover batch size of the warm path's latency mode (`enrich_pending`):
+            talks waiting for tags go before the next cover batch.
     """
     started = datetime.now(UTC)
     settings = resources.settings
@@ -85,6 +88,7 @@ def enrich_and_report(
         owner=run_id,
         logger=logger,
         on_tagged=emit_tagged if tagged_event_per_pass else None,
+        tags_first=tags_first,
     )
     rename_run(name_enrich(len(report.talks)))  # the UI's run list says what it worked on
     if count_loads:

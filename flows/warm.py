@@ -37,10 +37,14 @@ def enrich_warm(talk_ids: list[str] | None = None) -> dict[str, Any]:
     Returns:
         Counts: talks tagged, covers drawn, failures, model loads (0 when warm).
     """
+    resources = flow_resources()
+    settings = resources.settings
     return enrich_and_report(
-        warm_enrich_resources(flow_resources()),
+        warm_enrich_resources(resources),
         count_loads=warm_models.loads,
         gallery_covers=GALLERY_COVERS,
         extra={"triggered_by": len(talk_ids or [])},
         tagged_event_per_pass=True,  # counts follow the tags, not the covers
+        # A talk submitted while covers are drawn waits for one small cover batch at most.
+        tags_first=settings.enrich.warm_cover_batch_size,
     )

@@ -111,7 +111,7 @@ def outstanding(
 
 
 def claimable(
-    *, lake: Lake, max_attempts: int, now: datetime | None = None
+    *, lake: Lake, max_attempts: int, stage: str | None = None, now: datetime | None = None
 ) -> tuple[list[str], datetime | None]:
     """Talks a claim would take now (free, or held by a claim whose lease ran out), oldest
     first, and the earliest lease still running (when more may become claimable).
@@ -119,7 +119,7 @@ def claimable(
     Unlike `outstanding`, talks held by a live claim are not counted: a run working on them
     is no reason to start another.
     """
-    rows = _open_rows(lake, stage=None, talk_ids=None)
+    rows = _open_rows(lake, stage=stage, talk_ids=None)
     if rows.empty:
         return [], None
     now = now or datetime.now(UTC)

@@ -136,6 +136,12 @@ class EnrichSettings(BaseModel):
         description="Least seconds between two background refreshes of a warm executor's "
         "tagging history (each refresh that finds changes refits the tagger's calibration).",
     )
+    warm_cover_batch_size: int = Field(
+        default=16,
+        gt=0,
+        description="Covers per batch in a warm run; before each cover batch the run tags any "
+        "talk submitted meanwhile, so a new talk waits for at most one such batch.",
+    )
     warm_ledger_check_s: float = Field(
         default=3.0,
         gt=0,

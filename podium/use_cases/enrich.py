@@ -239,6 +239,7 @@ def enrich_pending(
     stages: tuple[str, ...] = STAGES,
     logger: logging.Logger | logging.LoggerAdapter[Any] = log,
     on_tagged: Callable[[list[str]], None] | None = None,
+    tags_first: int | None = None,
 ) -> EnrichReport:
     """Tag and draw covers for pending talks, batch by batch, until nothing is left.
 
@@ -255,6 +256,10 @@ def enrich_pending(
         logger: where progress goes (the flow passes its run logger).
         on_tagged: called with the talks tagged by a pass as soon as its tags stage is
             recorded, before its covers are drawn (tags never wait for covers).
+        tags_first: the warm path's latency mode: covers are drawn in batches of at most this
+            many, and before each cover batch the loop checks the ledger for talks waiting
+            for tags; if there are, a new pass tags them first. A talk submitted while covers
+            are drawn then waits for one small cover batch, not for every pending cover.
     """
     settings, lake = resources.settings, resources.lake
     conf = settings.enrich
@@ -275,12 +280,21 @@ def enrich_pending(
                     if not [i for i in queued if i not in tried[stage]]:
                         break
                     models.load(stage, queued=set(queued))
+                if (
+                    tags_first
+                    and stage == "image"
+                    and "tags" in stages
+                    and report.batches > claimed_before  # progress first: no empty pass
+                    and _tags_waiting(lake, conf.max_attempts, tried["tags"])
+                ):
+                    break  # a new pass tags them, then the covers go on
+                batch = tags_first if tags_first and stage == "image" else conf.batch_size
                 scoped = limit is not None and len(report.talks) >= limit
-                room = conf.batch_size if limit is None or scoped else limit - len(report.talks)
+                room = batch if limit is None or scoped else limit - len(report.talks)
                 work = enrichment.claim(
                     lake=lake,
                     stage=stage,
-                    limit=max(1, min(conf.batch_size, room)),
+                    limit=max(1, min(batch, room)),
                     max_attempts=conf.max_attempts,
                     lease_seconds=conf.lease_seconds,
                     owner=owner,
@@ -304,6 +318,12 @@ def enrich_pending(
             break
         report.passes += 1
     return report
+
+
+def _tags_waiting(lake: Lake, max_attempts: int, tried: set[str]) -> bool:
+    """Whether talks this run has not tried wait for tags (claimable now)."""
+    ids, _ = enrichment.claimable(lake=lake, max_attempts=max_attempts, stage="tags")
+    return any(i not in tried for i in ids)
 
 
 def _scope(talk_ids: list[str] | None, report: EnrichReport, limit: int | None) -> list[str] | None:

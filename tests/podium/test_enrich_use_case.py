@@ -220,3 +220,42 @@ def test_on_tagged_hears_each_pass_before_its_covers_are_drawn(settings, lake, t
     # One call for the pass, with every talk it tagged, while no cover existed yet.
     assert heard == [(sorted(t.talk_id for t in talks), 0)]
     assert len(report.covered) == 5
+
+
+class _SubmitsDuringCovers:
+    """A real cover backend that records one more submitted talk during its first batch."""
+
+    def __init__(self, backend, lake: Lake, talk: Talk) -> None:  # noqa: ANN001
+        self.backend, self.lake, self.talk = backend, lake, talk
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.backend, name)
+
+    def render(self, talks, **kwargs):  # noqa: ANN001, ANN201
+        if self.talk is not None:
+            record_talks(lake=self.lake, talks=[self.talk])
+            self.talk = None
+        return self.backend.render(talks, **kwargs)
+
+
+def test_tags_first_tags_a_talk_submitted_during_covers_before_the_other_covers(
+    settings, lake, tagger_and_history
+):
+    from podium.images import build_image_backend
+
+    talks = sample_talks(6)
+    record_talks(lake=lake, talks=talks[:5])
+    heard: list[tuple[list[str], int]] = []
+
+    def on_tagged(ids: list[str]) -> None:
+        heard.append((sorted(ids), len(lake.read("talk_images"))))
+
+    backend = _SubmitsDuringCovers(
+        build_image_backend(settings.images, device="cpu"), lake, talks[5]
+    )
+    built = resources(settings, lake, tagger_and_history, load_image_backend=lambda: backend)
+    report = enrich_pending(built, on_tagged=on_tagged, tags_first=2)
+    # The late talk is tagged after ONE cover batch (2 covers), not after all five.
+    assert heard == [(sorted(t.talk_id for t in talks[:5]), 0), ([talks[5].talk_id], 2)]
+    assert sorted(report.covered) == sorted(t.talk_id for t in talks)
+    assert all(truth(lake, talks).values()) and set(truth(lake, talks).values()) == {(True, True)}
