@@ -22,15 +22,16 @@ Every request goes through the same steps, each with its own status code:
    worker thread; concurrent requests share one write (group commit, see `group_commit`).
    503 if the lake write fails: nothing is acknowledged.
 5. One `podium.talk.submitted` event names the talks now pending enrichment; it is posted to
-   Prefect (with retries) only after the lake write returned.
+   Prefect (with a short retry budget: `prefect.event_retries`, `prefect.event_timeout_s`)
+   only after the lake write returned.
 
 Status of a request that got to step 4:
 
 - 200: every record valid, recorded, and the event accepted by Prefect (or no talk needed
   enrichment — a duplicate delivery — so no event was posted: `event: "not_needed"`).
 - 202: every record valid and recorded, but Prefect did not accept the event after retries:
-  `event: "deferred"`. The talks stay pending in the lake; the scheduled `enrich` run picks
-  them up.
+  `event: "deferred"`. The talks stay pending in the lake; a warm executor's ledger check
+  (every few seconds) picks them up, or else the scheduled `enrich` run.
 - 422: at least one record was rejected. The valid records of the same batch are still
   recorded and announced exactly as above; the body lists `accepted` ids and every `rejected`
   record with its failing field and reason, and `event` says what happened to the event.
@@ -122,8 +123,9 @@ class HookResponse(BaseModel):
     )
     event: Literal["accepted", "deferred", "not_needed"] = Field(
         description="`accepted`: Prefect accepted the podium.talk.submitted event. "
-        "`deferred`: Prefect was unreachable after retries; the talks stay pending and the "
-        "scheduled enrich run picks them up. `not_needed`: no talk needs enrichment."
+        "`deferred`: Prefect was unreachable after retries; the talks stay pending and a warm "
+        "executor's ledger check (seconds) or the scheduled enrich run picks them up. "
+        "`not_needed`: no talk needs enrichment."
     )
     event_reason: str | None = Field(default=None, description="Why the event was deferred.")
 
