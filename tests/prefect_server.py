@@ -35,10 +35,13 @@ def server_env(home: Path, port: int) -> dict[str, str]:
     return env
 
 
-def start_server(home: Path, *, timeout_s: float = 240) -> tuple[subprocess.Popen, str]:
-    """Start `prefect server start` and wait until /api/health answers."""
+def start_server(
+    home: Path, *, timeout_s: float = 240, port: int | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start `prefect server start` and wait until /api/health answers (on `port`, to restart a
+    server where its clients expect it; default a free one)."""
     home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     env = server_env(home, port)
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(

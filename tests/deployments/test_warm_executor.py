@@ -314,3 +314,60 @@ def test_two_executors_share_events_and_the_ledger_without_doing_work_twice(
     assert not tags.duplicated(["talk_id", "tag"]).any()
     # Both executors created runs (events reach every executor; the idempotent run goes to one).
     assert "models loaded (2)" in logs and logs.count("models loaded (") == 2
+
+
+def test_after_a_server_restart_the_stream_reconnects_and_the_ledger_check_finds_the_talk(
+    settings, tmp_path: Path
+) -> None:
+    from urllib.parse import urlparse
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tests.prefect_server import start_server, stop
+
+    lake = Lake.from_settings(settings)
+    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
+    preload()
+    # A server of its own (the session's must stay up), restarted on its port and database.
+    server, api_url = start_server(tmp_path / "prefect")
+    port = urlparse(api_url).port
+    executor = None
+    try:
+        with temporary_settings({PREFECT_API_URL: api_url}):
+            pool = f"warm-restart-{uuid.uuid4().hex[:8]}"
+            with get_client(sync_client=True) as client:
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+                deployment_id = client.create_deployment(
+                    flow_id=client.create_flow(enrich_warm),
+                    name=f"enrich-warm-{pool}",
+                    work_pool_name=pool,
+                    work_queue_name="warm",
+                    entrypoint="flows/warm.py:enrich_warm",
+                )
+                # No periodic ledger check: only the reconnect may find the talk.
+                executor = WarmExecutor(pool=pool, queue="warm", ledger_check_s=3600)
+                executor.start_stream()
+                assert executor.stream.connected.wait(60)
+                executor.step(client)
+            stop(server)  # Prefect goes away: the gateway would answer `event: deferred`
+            assert _until(lambda: not executor.stream.connected.is_set(), 30), "drop seen"
+            talk = Talk.model_validate(TALKS[0])
+            record_talks(lake=lake, talks=[talk])  # recorded, its event never posted
+            server, _ = start_server(tmp_path / "prefect", port=port)
+            assert executor.stream.connected.wait(60), "the stream reconnected"
+            assert executor.stream.connects == 2
+            with get_client(sync_client=True) as client:
+                assert executor.wake.is_set(), "the reconnect asked for a ledger check"
+                assert executor.step(client) == 1
+                (run,) = _runs(client, deployment_id)
+                assert run.state.type.value == "COMPLETED"
+                assert run.parameters == {"talk_ids": [talk.talk_id]}
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=10)  # the run's logs, while this server is up
+        state = lake.read("enrichment_state")
+        assert set(state.status) == {"done"}
+    finally:
+        if executor is not None:
+            executor.stop()
+        stop(server)
