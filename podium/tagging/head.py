@@ -12,11 +12,22 @@ Plain numpy and scipy; no model loading here.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 FOLDS = 3  # cross-fitting folds when scoring the history itself (for calibration)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy/scipy's BLAS limited to one thread inside the block (torch's threads untouched)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,11 @@ def fit_head(
         return total, np.concatenate([grad_w.ravel(), grad_b])
 
     start = np.concatenate([np.zeros(d * n_tags), np.log(rate / (1 - rate))])
-    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+    # Each step is a few small matrix products: with one BLAS thread the fit computes the
+    # same numbers 5-15x faster on the shared 2-core host, where two threads spend their
+    # time waiting for each other on every call (docs/tagging-throughput.md).
+    with one_blas_thread():
+        result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
     w = result.x[: d * n_tags].reshape(d, n_tags).astype(np.float32)
     b = result.x[d * n_tags :].astype(np.float32)
     absent = targets.sum(axis=0) == 0

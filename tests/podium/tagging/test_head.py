@@ -56,3 +56,18 @@ def test_cross_fitting_never_scores_a_group_with_a_head_that_saw_it() -> None:
 def test_empty_history_gives_an_empty_head() -> None:
     head = fit_head(np.zeros((0, 8), np.float32), np.zeros((0, 3), np.float32), penalty=0.01)
     assert head.predict(np.ones((2, 8), np.float32)).max() < 1e-6
+
+
+def test_the_one_blas_thread_fit_is_the_threaded_fit(monkeypatch) -> None:
+    # The fit runs with one BLAS thread for speed; with the library's threads (two here) it
+    # must come out the same.
+    import contextlib
+
+    from podium.tagging import head as head_module
+
+    x, y = clusters(n=200, d=48, seed=3)
+    one = fit_head(x, y, penalty=1e-4)
+    monkeypatch.setattr(head_module, "one_blas_thread", contextlib.nullcontext)
+    threaded = fit_head(x, y, penalty=1e-4)
+    np.testing.assert_allclose(one.weights, threaded.weights, atol=1e-6)
+    np.testing.assert_allclose(one.bias, threaded.bias, atol=1e-6)
