@@ -117,7 +117,10 @@ def head_scores(
 
     With groups, scoring is cross-fitted: groups are split into `FOLDS` folds, and a query
     row is scored by the head trained without its group's fold, so a talk (or its whole
-    conference series) never scores itself.
+    conference series) never scores itself. A query whose group has no history row is
+    scored by the head of the whole history. Heads are cached by the history's content and
+    groups, so callers that score many batches against one history should give groups that
+    do not depend on the batch (the tagger uses history row numbers).
 
     Args:
         vectors: (n, d) talk vectors.
@@ -129,9 +132,13 @@ def head_scores(
         cache: fitted heads by (content digest, penalty, fold); reused across calls.
     """
     digest = _digest(history, targets, history_groups) + f"/{max_talks}"
+    # The head of the whole history does not depend on the groups: one key for both uses.
+    whole = (
+        _digest(history, targets, None) + f"/{max_talks}" if history_groups is not None else digest
+    )
 
     def fitted(rows: np.ndarray | None, fold: int) -> LinearHead:
-        key = (digest, float(penalty), fold)
+        key = (whole if rows is None else digest, float(penalty), fold)
         if cache is not None and key in cache:
             return cache[key]
         if rows is None:
@@ -151,8 +158,13 @@ def head_scores(
     out = np.zeros((vectors.shape[0], targets.shape[1]), dtype=np.float32)
     query_fold = fold_of_groups(query_groups)
     history_fold = fold_of_groups(history_groups)
-    for fold in np.unique(query_fold):
-        rows = np.flatnonzero(query_fold == fold)
+    # A query whose group has no row in the history cannot score itself: the head of the
+    # whole history scores it, as it scores any new talk.
+    outside = ~np.isin(query_groups, history_groups)
+    if outside.any():
+        out[outside] = fitted(None, -1).predict(vectors[outside])
+    for fold in np.unique(query_fold[~outside]):
+        rows = np.flatnonzero((query_fold == fold) & ~outside)
         train = np.flatnonzero(history_fold != fold)
         out[rows] = fitted(train, int(fold)).predict(vectors[rows])
     return out
