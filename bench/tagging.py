@@ -3,10 +3,14 @@
     HF_HUB_OFFLINE=1 .venv/bin/python bench/tagging.py [--limit 2000] [--skip sweep,f1,orig]
 
 Prints:
-  1. End to end, for each of `--e2e` encoder variants in turn on the same talks: every talk of
-     talks.jsonl.gz tagged (history embedded, calibrated, tags written to a Delta lake in a
-     temp folder), talks/s, and the split of the time: tokenisation, encoder forward pass,
-     lake writes (embedding cache and tags), the rest (scoring, calibration, history).
+  1. End to end, for each of `--e2e` variants in turn on the same talks, each in a fresh
+     process: every talk of talks.jsonl.gz tagged (history embedded, calibrated, tags written
+     to a Delta lake in a temp folder), talks/s, and the split of the time: tokenisation,
+     encoder forward pass, lake writes (embedding cache and tags), calibration (head fits
+     included) and the rest (scoring the batches, text preparation). A variant written
+     `name@commit` runs the `podium` package as it was at that commit (`before` is `bf16` at
+     the start of the throughput work), so the old and the new path are timed side by side;
+     the tags of every variant are compared with the first one's.
   2. The encoder alone on `--subset` talk texts, every variant (runtime, precision, batch
      size, threads, token limit, length sorting) measured in interleaved rounds so that load
      changes hit all of them alike; texts/s and CPU-normalised texts/s, and the cosine of each
@@ -42,6 +46,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "fp32": {"precision": "fp32"},
     "fp32-unsorted": {"precision": "fp32", "sort_by_length": False},
     "bf16": {"precision": "bf16"},
+    "bf16-b128": {"precision": "bf16", "batch_size": 128},
+    "bf16-b256": {"precision": "bf16", "batch_size": 256},
+    "bf16-1thread": {"precision": "bf16", "threads": 1},
     "int8": {"precision": "int8"},
     "onnx-fp32": {"runtime": "onnx", "precision": "fp32"},
     "onnx-int8": {"runtime": "onnx", "precision": "int8"},
@@ -52,6 +59,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "onnx-int8-len96": {"runtime": "onnx", "precision": "int8", "max_length": 96},
     "onnx-int8-len64": {"runtime": "onnx", "precision": "int8", "max_length": 64},
 }
+# main when the tagging throughput work began (issue 16): `before` runs bf16 on its podium.
+BEFORE = "0d918b70266d7edbd4ed3504264a0946d9983559"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -131,6 +141,191 @@ def timed_lake(folder: str) -> Any:
     return TimedLake(folder)
 
 
+def labelled_talks(data: Path, limit: int | None) -> tuple[Any, Any, list[Any]]:
+    """The eval set (for its vocabulary), the pyvideo records, and the talks to tag."""
+    from bench.pyvideo import load_talks
+    from podium.tagging.evaluate import load_labelled
+
+    eval_data = load_labelled(data / "tagging-eval.json")
+    raw = load_talks(data / "talks.jsonl.gz", vocabulary=eval_data.vocabulary)
+    talks = [
+        t.model_copy(update={"tags": [x for x in own if len(x) <= 80][:20]})
+        for t, own in zip(raw.talks, raw.own_tags, strict=True)
+    ][:limit]
+    return eval_data, raw, talks
+
+
+def e2e_spec(spec: str) -> tuple[str, str | None]:
+    """`name` or `name@commit` (`before`: bf16 at `BEFORE`) -> (variant, commit or None)."""
+    if spec == "before":
+        return "bf16", BEFORE
+    name, _, commit = spec.partition("@")
+    if name not in VARIANTS:
+        raise SystemExit(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+    return name, commit or None
+
+
+def e2e_one(name: str, *, label: str, data: Path, limit: int | None, out: Path | None) -> None:
+    """One variant end to end in this process (a child of `run_e2e`): prints its figures and
+    writes them (JSON) and its tag rows (parquet) next to `out`."""
+    import json
+
+    import pandas as pd
+    import torch
+
+    import podium
+    from podium.embedding_cache import EmbeddingCache
+    from podium.lake import Lake
+    from podium.tagging import build_history, build_tagger
+    from podium.talk_tags import write_tags
+
+    threads = torch.get_num_threads()
+    eval_data, raw, talks = labelled_talks(data, limit)
+    vocabulary = eval_data.vocabulary
+    code = Path(podium.__file__).parent
+    with tempfile.TemporaryDirectory() as folder:
+        lake = timed_lake(folder)
+        with Clock() as loading:
+            tagger = build_tagger(settings_of(name), device="cpu")
+        tagger = tagger.with_cache(EmbeddingCache(lake))
+        stats = tagger.encoder.stats
+        tagger.tag(talks[:16], vocabulary=vocabulary)  # warm-up (no history, no lake)
+        stats.reset()
+        with Clock() as total:
+            # History: talks whose speakers' tags map onto the vocabulary.
+            tagged = [i for i, g in enumerate(raw.gold[: len(talks)]) if g]
+            history = build_history(
+                [talks[i] for i in tagged],
+                encoder=tagger.encoder,
+                labels=[raw.own_tags[i] for i in tagged],
+                groups=[raw.events[i] for i in tagged],
+                cache=tagger.cache,
+            )
+            with Clock() as calibrating:
+                tagger.calibration(vocabulary=vocabulary, history=history)
+            written = 0
+            for start in range(0, len(talks), 2048):
+                batch = talks[start : start + 2048]
+                assignments = tagger.tag(batch, vocabulary=vocabulary, history=history)
+                written += write_tags(
+                    lake=lake, talk_ids=[t.talk_id for t in batch], assignments=assignments
+                )
+        rows = Lake(folder).read("talk_tags", columns=["talk_id", "tag", "source", "score"])
+    split = {
+        "tokenise": stats.tokenise_s,
+        "encoder": stats.forward_s,
+        "lake writes": lake.write_s,
+        "lake reads": lake.read_s,
+        "calibration (head fits incl.)": calibrating.wall,
+    }
+    split["rest (scoring, text)"] = total.wall - sum(split.values())
+    shares = ", ".join(f"{k} {v:.1f}s ({v / total.wall:.0%})" for k, v in split.items())
+    print(
+        f"    {label:12s} {len(talks)} talks in {total.wall:.1f}s: "
+        f"{rate(len(talks), total, threads)}\n"
+        f"      code: {code}\n"
+        f"      split: {shares}\n"
+        f"      CPU {total.cpu:.1f}s ({total.cpu / total.wall:.2f} cores busy); "
+        f"{stats.texts} texts encoded ({stats.tokens} tokens, "
+        f"{stats.padded / max(stats.tokens, 1):.2f}x with padding); "
+        f"history {len(history)} talks; {written} tag rows "
+        f"({(rows.source == 'model').sum()} model, "
+        f"{(rows.source == 'speaker').sum()} speaker); model load "
+        f"{loading.wall:.1f}s (not included); peak RSS {peak_rss_gb():.2f} GB",
+        flush=True,
+    )
+    if out is not None:
+        figures = {
+            "label": label,
+            "talks": len(talks),
+            "wall": total.wall,
+            "cpu": total.cpu,
+            "threads": threads,
+            "split": split,
+            "load": os.getloadavg()[0],
+        }
+        out.with_suffix(".json").write_text(json.dumps(figures))
+        pd.DataFrame(rows).to_parquet(out.with_suffix(".parquet"))
+
+
+def run_e2e(specs: list[str], *, data: Path, limit: int | None) -> None:
+    """Each variant in a fresh process, in turn; then their ratios and how their tags agree."""
+    import io
+    import json
+    import subprocess
+    import sys
+    import tarfile
+
+    import pandas as pd
+
+    print(f"\n[1] end to end, each variant in turn in its own process ({load()}):", flush=True)
+    results: list[tuple[dict[str, Any], pd.DataFrame]] = []
+    for spec in specs:
+        name, commit = e2e_spec(spec)
+        label = f"{name}@{commit[:9]}" if commit else name
+        with tempfile.TemporaryDirectory() as work:
+            path = [str(REPO)]
+            if commit:  # the podium package as it was at that commit
+                archive = subprocess.run(
+                    ["git", "-C", str(REPO), "archive", commit, "podium"], capture_output=True
+                )
+                if archive.returncode != 0:
+                    print(f"    {label}: cannot read commit {commit}: {archive.stderr.decode()}")
+                    continue
+                with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+                    tar.extractall(Path(work) / "code", filter="data")
+                path.insert(0, str(Path(work) / "code"))
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+            out = Path(work) / "result"
+            command = [sys.executable, __file__, "--data", str(data), "--e2e-one", name]
+            command += ["--label", label, "--out", str(out)]
+            command += ["--limit", str(limit)] if limit else []
+            done = subprocess.run(command, env=env, cwd=str(REPO))
+            if done.returncode != 0:
+                print(f"    {label}: failed (exit {done.returncode})")
+                continue
+            figures = json.loads(out.with_suffix(".json").read_text())
+            results.append((figures, pd.read_parquet(out.with_suffix(".parquet"))))
+    if len(results) < 2:
+        return
+    (base, base_rows), *others = results
+    for figures, rows in others:
+        wall = base["wall"] / figures["wall"]
+        cpu = base["cpu"] / figures["cpu"]
+        print(
+            f"    {figures['label']} / {base['label']}: {wall:.2f}x talks/s wall, "
+            f"{cpu:.2f}x CPU-normalised; {tag_agreement(base_rows, rows)}"
+        )
+
+
+def tag_agreement(first: Any, second: Any) -> str:
+    """How the model tags of two runs over the same talks differ."""
+
+    def model_tags(rows: Any) -> dict[str, set[str]]:
+        model = rows[rows.source == "model"]
+        out: dict[str, set[str]] = {}
+        for talk_id, tag in zip(model.talk_id, model.tag, strict=True):
+            out.setdefault(talk_id, set()).add(tag)
+        return out
+
+    a, b = model_tags(first), model_tags(second)
+    talks = set(a) | set(b)
+    differ = [t for t in talks if a.get(t, set()) != b.get(t, set())]
+    added = sum(len(b.get(t, set()) - a.get(t, set())) for t in differ)
+    removed = sum(len(a.get(t, set()) - b.get(t, set())) for t in differ)
+    speaker_same = (first.source == "speaker").sum() == (second.source == "speaker").sum()
+    if not differ:
+        return f"model tags identical ({sum(map(len, a.values()))} model tags)" + (
+            "" if speaker_same else "; speaker rows differ"
+        )
+    total = len(set(first.talk_id) | set(second.talk_id))
+    return (
+        f"model tags differ on {len(differ)} of {total} talks (+{added} / -{removed} of "
+        f"{sum(map(len, a.values()))} model tags)"
+        + ("" if speaker_same else "; speaker rows differ")
+    )
+
+
 def settings_of(name: str, **extra: Any) -> Any:
     from podium.tagging import TaggingSettings
 
@@ -142,11 +337,22 @@ def main() -> None:
     parser.add_argument(
         "--data",
         type=Path,
-        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo",
+        # ../shared beside the checkout (main), or two levels up (a worktree in wt/<name>)
+        default=next(
+            (
+                base / "shared" / "data" / "pyvideo"
+                for base in (REPO.parent, REPO.parents[1])
+                if (base / "shared" / "data" / "pyvideo").is_dir()
+            ),
+            REPO.parent / "shared" / "data" / "pyvideo",
+        ),
     )
     parser.add_argument("--limit", type=int, default=None, help="Talks to tag end to end.")
     parser.add_argument(
-        "--e2e", default="bf16,onnx-int8", help="Comma list of variants run end to end."
+        "--e2e",
+        default="before,bf16",
+        help="Comma list of variants run end to end; `name@commit` runs `name` on the podium "
+        f"package of that commit, `before` is bf16@{BEFORE[:9]} (the path before issue 16).",
     )
     parser.add_argument("--subset", type=int, default=1000, help="Texts for the encoder sweep.")
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds of the sweep.")
@@ -169,90 +375,31 @@ def main() -> None:
         help="Talks for the original approach's 25 -> 200 label growth.",
     )
     parser.add_argument("--skip", default="", help="Comma list of parts to skip: e2e,sweep,f1,orig")
+    parser.add_argument("--e2e-one", default="", help=argparse.SUPPRESS)  # a child: one variant
+    parser.add_argument("--label", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    if args.e2e_one:
+        e2e_one(args.e2e_one, label=args.label, data=args.data, limit=args.limit, out=args.out)
+        return
 
     import numpy as np
     import torch
 
-    from bench.pyvideo import load_talks
-    from podium.embedding_cache import EmbeddingCache
-    from podium.lake import Lake
     from podium.models import TagDefinition, Vocabulary
-    from podium.tagging import TaggingSettings, build_history, build_tagger
-    from podium.tagging.evaluate import history_from_labelled, load_labelled
+    from podium.tagging import TaggingSettings, build_tagger
+    from podium.tagging.evaluate import history_from_labelled
     from podium.tagging.history import talk_texts
-    from podium.talk_tags import write_tags
 
     threads = torch.get_num_threads()
-    eval_data = load_labelled(args.data / "tagging-eval.json")
+    eval_data, raw, talks = labelled_talks(args.data, args.limit)
     vocabulary = eval_data.vocabulary
-    raw = load_talks(args.data / "talks.jsonl.gz", vocabulary=vocabulary)
-    talks = [
-        t.model_copy(update={"tags": [x for x in own if len(x) <= 80][:20]})
-        for t, own in zip(raw.talks, raw.own_tags, strict=True)
-    ][: args.limit]
     print(f"{len(talks)} talks, {len(vocabulary.tags)} tags, {threads} torch threads, {load()}")
 
     # ---- 1. end to end ----------------------------------------------------------------------
     if "e2e" not in skip:
-        print(f"\n[1] end to end, {len(talks)} talks, each variant in turn:", flush=True)
-        rows_out = []
-        for name in filter(None, args.e2e.split(",")):
-            with tempfile.TemporaryDirectory() as folder:
-                lake = timed_lake(folder)
-                with Clock() as loading:
-                    tagger = build_tagger(settings_of(name), device="cpu")
-                tagger = tagger.with_cache(EmbeddingCache(lake))
-                stats = tagger.encoder.stats
-                tagger.tag(talks[:16], vocabulary=vocabulary)  # warm-up (no history, no lake)
-                stats.reset()
-                with Clock() as total:
-                    # History: talks whose speakers' tags map onto the vocabulary.
-                    tagged = [i for i, g in enumerate(raw.gold[: len(talks)]) if g]
-                    history = build_history(
-                        [talks[i] for i in tagged],
-                        encoder=tagger.encoder,
-                        labels=[raw.own_tags[i] for i in tagged],
-                        groups=[raw.events[i] for i in tagged],
-                        cache=tagger.cache,
-                    )
-                    tagger.calibration(vocabulary=vocabulary, history=history)
-                    written = 0
-                    for start in range(0, len(talks), 2048):
-                        batch = talks[start : start + 2048]
-                        assignments = tagger.tag(batch, vocabulary=vocabulary, history=history)
-                        written += write_tags(
-                            lake=lake, talk_ids=[t.talk_id for t in batch], assignments=assignments
-                        )
-                rows = Lake(folder).read("talk_tags", columns=["source"])  # not timed
-                split = {
-                    "tokenise": stats.tokenise_s,
-                    "encoder": stats.forward_s,
-                    "lake writes": lake.write_s,
-                    "lake reads": lake.read_s,
-                }
-                split["rest (scoring, calibration)"] = total.wall - sum(split.values())
-                shares = ", ".join(f"{k} {v:.1f}s ({v / total.wall:.0%})" for k, v in split.items())
-                print(
-                    f"    {name:10s} {len(talks)} talks in {total.wall:.1f}s: "
-                    f"{rate(len(talks), total, threads)}\n"
-                    f"      split: {shares}\n"
-                    f"      {stats.texts} texts encoded ({stats.tokens} tokens, "
-                    f"{stats.padded / max(stats.tokens, 1):.2f}x with padding); "
-                    f"history {len(history)} talks; {written} tag rows "
-                    f"({(rows.source == 'model').sum()} model, "
-                    f"{(rows.source == 'speaker').sum()} speaker); model load "
-                    f"{loading.wall:.1f}s (not included)",
-                    flush=True,
-                )
-                rows_out.append((name, len(talks) / total.wall, total))
-                del tagger, history
-        if len(rows_out) > 1:
-            base = rows_out[0]
-            for name, value, _ in rows_out[1:]:
-                print(f"    {name} / {base[0]}: {value / base[1]:.2f}x talks/s")
-        print(f"    peak memory (max RSS) {peak_rss_gb():.2f} GB")
+        run_e2e([x for x in args.e2e.split(",") if x], data=args.data, limit=args.limit)
 
     # ---- 2. the encoder's variants ----------------------------------------------------------
     if "sweep" not in skip:

@@ -56,30 +56,48 @@ def strip_markup(text: str) -> str:
     if not text:
         return ""
     out = text.replace("\r\n", "\n").replace("\r", "\n")
-    out = _HTML_COMMENT.sub(" ", out)
-    out = _HTML_BLOCK.sub(" ", out)
-    out = _HTML_BREAK.sub("\n", out)
-    out = _HTML_TAG.sub(" ", out)
+    # Each pattern is tried only when the text holds a character it cannot match without
+    # (a substring test is ~100x cheaper than a regex pass): the same output, and plain
+    # text, most of a directory, skips nearly every pass.
+    if "<" in out:
+        out = _HTML_COMMENT.sub(" ", out)
+        out = _HTML_BLOCK.sub(" ", out)
+        out = _HTML_BREAK.sub("\n", out)
+        out = _HTML_TAG.sub(" ", out)
     out = html.unescape(out)
-    out = _MD_IMAGE.sub(r"\1", out)
-    out = _MD_LINK.sub(r"\1", out)
-    out = _MD_REF_DEF.sub("", out)
-    out = _RST_LINK.sub(r"\1", out)
-    out = _RST_ROLE.sub(r"\1", out)
-    out = _RST_LITERAL.sub(r"\1", out)
-    out = _RST_ANON_LINK.sub(r"\1", out)
-    out = _RST_DIRECTIVE.sub("", out)
-    out = _RST_OPTION.sub("", out)
-    out = _RST_COMMENT.sub("", out)
+    if "![" in out:
+        out = _MD_IMAGE.sub(r"\1", out)
+    if "](" in out:
+        out = _MD_LINK.sub(r"\1", out)
+    if "]:" in out:
+        out = _MD_REF_DEF.sub("", out)
+    if "`" in out:
+        out = _RST_LINK.sub(r"\1", out)
+        out = _RST_ROLE.sub(r"\1", out)
+        out = _RST_LITERAL.sub(r"\1", out)
+        out = _RST_ANON_LINK.sub(r"\1", out)
+    if ".." in out:
+        out = _RST_DIRECTIVE.sub("", out)
+    if ":" in out:
+        out = _RST_OPTION.sub("", out)
+    if ".." in out:
+        out = _RST_COMMENT.sub("", out)
     out = _RST_UNDERLINE.sub("", out)
-    out = _RST_SUBST.sub(r"\1", out)
-    out = _MD_FENCE.sub("", out)
-    out = _MD_HEADING.sub("", out)
-    out = _MD_QUOTE.sub("", out)
+    if "|" in out:
+        out = _RST_SUBST.sub(r"\1", out)
+    if "```" in out or "~~~" in out:
+        out = _MD_FENCE.sub("", out)
+    if "#" in out:
+        out = _MD_HEADING.sub("", out)
+    if ">" in out:
+        out = _MD_QUOTE.sub("", out)
     out = _MD_BULLET.sub("", out)
-    out = _MD_EMPHASIS.sub(r"\2", out)
-    out = _MD_CODE.sub(r"\1", out)
-    out = _URL.sub(" ", out)
+    if "*" in out or "__" in out:
+        out = _MD_EMPHASIS.sub(r"\2", out)
+    if "`" in out:
+        out = _MD_CODE.sub(r"\1", out)
+    if "://" in out or "www." in out.lower():
+        out = _URL.sub(" ", out)
     return normalise_space(out)
 
 
@@ -96,12 +114,16 @@ def normalise_space(text: str) -> str:
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f\u0964\u061f])\s+|\n+")
 
 
+_CJK = re.compile("[\u3000-\u9fff\uac00-\ud7af]")
+
+
 def approx_tokens(text: str) -> int:
     """A tokenizer-free estimate of subword tokens: ~1.3 per word, one per CJK character.
 
     Used to budget text before tokenizing; the model's tokenizer still truncates exactly.
     """
-    cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
+    # Called for every candidate cut of every talk: ASCII text has no CJK to count.
+    cjk = 0 if text.isascii() else len(_CJK.findall(text))
     words = len(text.split())
     return int(words * 1.3) + cjk + 1
 

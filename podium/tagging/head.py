@@ -12,11 +12,22 @@ Plain numpy and scipy; no model loading here.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 FOLDS = 3  # cross-fitting folds when scoring the history itself (for calibration)
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy/scipy's BLAS limited to one thread inside the block (torch's threads untouched)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,11 @@ def fit_head(
         return total, np.concatenate([grad_w.ravel(), grad_b])
 
     start = np.concatenate([np.zeros(d * n_tags), np.log(rate / (1 - rate))])
-    result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+    # Each step is a few small matrix products: with one BLAS thread the fit computes the
+    # same numbers 5-15x faster on the shared 2-core host, where two threads spend their
+    # time waiting for each other on every call (docs/tagging-throughput.md).
+    with one_blas_thread():
+        result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
     w = result.x[: d * n_tags].reshape(d, n_tags).astype(np.float32)
     b = result.x[d * n_tags :].astype(np.float32)
     absent = targets.sum(axis=0) == 0
@@ -102,7 +117,10 @@ def head_scores(
 
     With groups, scoring is cross-fitted: groups are split into `FOLDS` folds, and a query
     row is scored by the head trained without its group's fold, so a talk (or its whole
-    conference series) never scores itself.
+    conference series) never scores itself. A query whose group has no history row is
+    scored by the head of the whole history. Heads are cached by the history's content and
+    groups, so callers that score many batches against one history should give groups that
+    do not depend on the batch (the tagger uses history row numbers).
 
     Args:
         vectors: (n, d) talk vectors.
@@ -114,9 +132,13 @@ def head_scores(
         cache: fitted heads by (content digest, penalty, fold); reused across calls.
     """
     digest = _digest(history, targets, history_groups) + f"/{max_talks}"
+    # The head of the whole history does not depend on the groups: one key for both uses.
+    whole = (
+        _digest(history, targets, None) + f"/{max_talks}" if history_groups is not None else digest
+    )
 
     def fitted(rows: np.ndarray | None, fold: int) -> LinearHead:
-        key = (digest, float(penalty), fold)
+        key = (whole if rows is None else digest, float(penalty), fold)
         if cache is not None and key in cache:
             return cache[key]
         if rows is None:
@@ -136,8 +158,13 @@ def head_scores(
     out = np.zeros((vectors.shape[0], targets.shape[1]), dtype=np.float32)
     query_fold = fold_of_groups(query_groups)
     history_fold = fold_of_groups(history_groups)
-    for fold in np.unique(query_fold):
-        rows = np.flatnonzero(query_fold == fold)
+    # A query whose group has no row in the history cannot score itself: the head of the
+    # whole history scores it, as it scores any new talk.
+    outside = ~np.isin(query_groups, history_groups)
+    if outside.any():
+        out[outside] = fitted(None, -1).predict(vectors[outside])
+    for fold in np.unique(query_fold[~outside]):
+        rows = np.flatnonzero((query_fold == fold) & ~outside)
         train = np.flatnonzero(history_fold != fold)
         out[rows] = fitted(train, int(fold)).predict(vectors[rows])
     return out

@@ -414,13 +414,16 @@ class Tagger:
             vectors = self.embed(talks)
         groups = history_groups = None
         if history is not None and len(history):
-            # A talk that is also in the history must not be its own neighbour.
-            position = {t.talk_id: i for i, t in enumerate(talks)}
-            if any(t in position for t in history.talk_ids):
-                groups = np.arange(len(talks), dtype=np.int64)
-                history_groups = np.asarray(
-                    [position.get(t, -1) for t in history.talk_ids], dtype=np.int64
-                )
+            # A talk that is also in the history must not score itself: its own row is left
+            # out of the neighbours and prototypes, and the head cross-fitted without its
+            # row's fold scores it. Groups are history row numbers, the same in every batch,
+            # so those heads are fitted once per history, not once per batch; a talk outside
+            # the history (group -1) is scored by the head of the whole history.
+            row_of = {t: r for r, t in enumerate(history.talk_ids)}
+            own_rows = [row_of.get(t.talk_id, -1) for t in talks]
+            if any(r >= 0 for r in own_rows):
+                groups = np.asarray(own_rows, dtype=np.int64)
+                history_groups = np.arange(len(history), dtype=np.int64)
         scores = self.score_vectors(
             vectors,
             vocabulary=vocabulary,

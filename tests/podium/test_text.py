@@ -61,3 +61,105 @@ def test_talk_text_falls_back_to_title_and_speaker_tags() -> None:
         "Testing with pytest. Tags: pytest, tdd."
     )
     assert talk_text("Hello", "   ") == "Hello."
+
+
+def _strip_every_pass(text: str) -> str:
+    # strip_markup as it was written first: every pattern on every text, no substring guards.
+    import html
+
+    from podium import text as t
+
+    if not text:
+        return ""
+    out = text.replace("\r\n", "\n").replace("\r", "\n")
+    out = t._HTML_COMMENT.sub(" ", out)
+    out = t._HTML_BLOCK.sub(" ", out)
+    out = t._HTML_BREAK.sub("\n", out)
+    out = t._HTML_TAG.sub(" ", out)
+    out = html.unescape(out)
+    for pattern, replacement in (
+        (t._MD_IMAGE, r"\1"),
+        (t._MD_LINK, r"\1"),
+        (t._MD_REF_DEF, ""),
+        (t._RST_LINK, r"\1"),
+        (t._RST_ROLE, r"\1"),
+        (t._RST_LITERAL, r"\1"),
+        (t._RST_ANON_LINK, r"\1"),
+        (t._RST_DIRECTIVE, ""),
+        (t._RST_OPTION, ""),
+        (t._RST_COMMENT, ""),
+        (t._RST_UNDERLINE, ""),
+        (t._RST_SUBST, r"\1"),
+        (t._MD_FENCE, ""),
+        (t._MD_HEADING, ""),
+        (t._MD_QUOTE, ""),
+        (t._MD_BULLET, ""),
+        (t._MD_EMPHASIS, r"\2"),
+        (t._MD_CODE, r"\1"),
+        (t._URL, " "),
+    ):
+        out = pattern.sub(replacement, out)
+    return t.normalise_space(out)
+
+
+# Markup characters, words, scripts and line breaks, so every pattern (and its guard) is hit.
+_PIECES = [
+    *"<>![]()`:|#*_~-+=.&;/\n\r \t",
+    "<!-- c -->",
+    "<script>x</script>",
+    "<br>",
+    "<b>",
+    "&amp;",
+    "&lt;",
+    "![i](a.png)",
+    "[a](http://x.io)",
+    "[r]: http://x",
+    "`a <http://b>`_",
+    ":func:`f`",
+    "``lit``",
+    "`anon`_",
+    ".. note::",
+    "   :opt: v",
+    ".. _t: x",
+    "====",
+    "|sub|",
+    "```py",
+    "~~~",
+    "## h",
+    "> q",
+    "- item",
+    "1. item",
+    "**b**",
+    "__u__",
+    "`code`",
+    "https://e.org/p",
+    "WWW.x.org",
+    "www.y",
+    "ftp://f",
+    "word",
+    "Jupyter",
+    "日本語",
+    "한국어",
+    "ſ",
+    "K",
+]
+
+
+def test_guarded_strip_markup_equals_every_pass_on_random_markup() -> None:
+    import random
+
+    rng = random.Random(16)
+    for _ in range(3000):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 40)))
+        assert strip_markup(text) == _strip_every_pass(text), repr(text)
+
+
+def test_approx_tokens_counts_cjk_like_the_character_loop() -> None:
+    import random
+
+    rng = random.Random(7)
+    alphabet = ["a", " ", "\u2fff", "\u3000", "語", "\u9fff", "\ua000", "\uac00", "\ud7af", "é"]
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af")
+        assert approx_tokens(text) == int(len(text.split()) * 1.3) + cjk + 1

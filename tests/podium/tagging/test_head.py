@@ -56,3 +56,41 @@ def test_cross_fitting_never_scores_a_group_with_a_head_that_saw_it() -> None:
 def test_empty_history_gives_an_empty_head() -> None:
     head = fit_head(np.zeros((0, 8), np.float32), np.zeros((0, 3), np.float32), penalty=0.01)
     assert head.predict(np.ones((2, 8), np.float32)).max() < 1e-6
+
+
+def test_the_one_blas_thread_fit_is_the_threaded_fit(monkeypatch) -> None:
+    # The fit runs with one BLAS thread for speed; with the library's threads (two here) it
+    # must come out the same.
+    import contextlib
+
+    from podium.tagging import head as head_module
+
+    x, y = clusters(n=200, d=48, seed=3)
+    one = fit_head(x, y, penalty=1e-4)
+    monkeypatch.setattr(head_module, "one_blas_thread", contextlib.nullcontext)
+    threaded = fit_head(x, y, penalty=1e-4)
+    np.testing.assert_allclose(one.weights, threaded.weights, atol=1e-6)
+    np.testing.assert_allclose(one.bias, threaded.bias, atol=1e-6)
+
+
+def test_a_query_whose_group_is_not_in_the_history_gets_the_whole_history_head() -> None:
+    x, y = clusters()
+    cache: dict = {}
+    groups = np.arange(60)
+    queries = np.r_[x[:5], x[:3]]
+    query_groups = np.r_[np.arange(5), [-1, -1, -1]]  # five history talks, three new ones
+    crossed = head_scores(
+        queries, x, y, penalty=1e-3, query_groups=query_groups, history_groups=groups, cache=cache
+    )
+    whole = fit_head(x, y, penalty=1e-3).predict(x[:3])
+    np.testing.assert_allclose(crossed[5:], whole, atol=1e-5)
+    folds = fold_of_groups(groups)
+    train = np.flatnonzero(folds != folds[0])
+    alone = fit_head(x[train], y[train], penalty=1e-3).predict(x[:1])
+    np.testing.assert_allclose(crossed[:1], alone, atol=1e-5)
+    # The whole-history head is the one a scoring call without groups uses: not fitted again.
+    fits = len(cache)
+    np.testing.assert_allclose(
+        head_scores(x[:3], x, y, penalty=1e-3, cache=cache), whole, atol=1e-5
+    )
+    assert len(cache) == fits

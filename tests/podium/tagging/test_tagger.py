@@ -167,3 +167,22 @@ def test_the_embedding_cache_is_given_at_construction_not_set_on_a_shared_tagger
     talks = [talk("c1", "Fixtures in pytest"), talk("c2", "Query plans in PostgreSQL")]
     assert np.allclose(cached.embed(talks), shared.embed(talks), atol=2e-2)  # stored compact
     assert len(cache.lake.read("embeddings")) == 2  # the copy wrote through its cache
+
+
+def test_history_talks_score_the_same_in_any_batch_and_heads_are_fitted_once(encoder) -> None:
+    # A backfill tags the history's own talks in chunks: a talk's scores must not depend on
+    # which chunk it is in, and the cross-fitted heads are fitted once per history.
+    tagger = build_tagger(TaggingSettings(min_history_talks=0), device="cpu", encoder=encoder)
+    vocabulary = Vocabulary(tags=[TagDefinition(name=n) for n in ("testing", "ml", "sql", "web")])
+    talks = [talk(i, title, text, event_ids=[ev]) for i, ev, title, text, _ in HISTORY]
+    history = build_history(talks, encoder=encoder, labels=[tags for *_, tags in HISTORY])
+    new = talk("n1", "Unit tests that do not flake", "Making a pytest suite reliable.")
+    whole = tagger.score([*talks, new], vocabulary=vocabulary, history=history).scores
+    fits = len(tagger._heads)
+    for batch in ([talks[0], new], talks[3:], [talks[5], talks[1]]):
+        scores = tagger.score(batch, vocabulary=vocabulary, history=history).scores
+        rows = [[*talks, new].index(t) for t in batch]
+        np.testing.assert_allclose(scores, whole[rows], atol=1e-6)
+    assert len(tagger._heads) == fits  # no refit per batch
+    alone = tagger.score([new], vocabulary=vocabulary, history=history).scores
+    np.testing.assert_allclose(alone, whole[-1:], atol=1e-6)  # as a talk outside the history
