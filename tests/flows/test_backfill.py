@@ -42,8 +42,18 @@ def test_backfill_runs_every_stage_on_dask(prefect_server: str, settings, tmp_pa
     state = lake.read("enrichment_state")
     assert (state.status == "done").sum() == 32
     talk_ids = {t["talk_id"] for t in json.loads(source.read_text(encoding="utf-8"))}
-    assert set(lake.read("talk_images").talk_id) == talk_ids
+    images = lake.read("talk_images")
+    assert set(images.talk_id) == talk_ids
     assert not lake.read("tag_counts").empty, "tag counts follow the new tags"
+    # Tags and covers run as one pipeline, yet a card (its colours are its tags) is drawn
+    # only after its own talk's model tags were written.
+    tags = lake.read("talk_tags")
+    tagged_at = tags[tags.source == "model"].groupby("talk_id").tagged_at.max()
+    assert len(tagged_at) >= 4, "sample talks get model tags"
+    drawn_at = images.set_index("talk_id").created_at
+    assert (drawn_at[tagged_at.index] >= tagged_at).all()
+    assert set(summary["chunk_cpu_seconds"]) == {"embed", "tags", "covers"}
+    assert all(v > 0 for v in summary["chunk_cpu_seconds"].values()), "CPU of real work"
 
 
 def test_no_vocabulary_fails_before_any_work(prefect_server: str, settings, tmp_path: Path):
