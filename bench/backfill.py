@@ -166,24 +166,17 @@ def main() -> None:
         for stage, seconds in stages.items():
             per = f"{n / seconds:8.1f}" if stage in ("embed", "tags", "covers") and seconds else ""
             work = inside.get(stage)
-            span = seconds
-            if stage == "tags" and "covers" in stages:  # busy % of the pipeline: on covers
-                span = 0.0
-            elif stage == "covers" and "tags" in inside:
-                span, work = seconds + stages["tags"], (work or 0.0) + inside["tags"]
             busy = (
-                f"{inside[stage]:9.1f}  {work / (span * args.workers):11.0%}"
-                if work is not None and span
-                else (f"{inside[stage]:9.1f}  {'':11s}" if stage in inside else "")
+                f"{work:9.1f}  {work / (seconds * args.workers):11.0%}"
+                if work is not None and seconds
+                else ""
             )
             used = f"  {cpu[stage]:12.1f}" if stage in cpu else ""
             print(f"    {stage:16s} {seconds:7.1f}  {seconds / flow_s:5.0%}  {per:8s} {busy}{used}")
         print(
             "    (in tasks: wall seconds summed over the stage's Dask tasks; CPU in tasks: CPU "
             "seconds of the worker processes during them, what the work costs whatever the "
-            "load; tags and covers overlap: a chunk's covers start when its tags are done, so "
-            "covers' seconds count from the tags' end, and workers busy is given for the two "
-            "together, on the covers line)"
+            "load)"
         )
         print(f"    (other: flow start, Dask cluster start and finish: {wall - flow_s:.1f} s)")
         print(

@@ -1,10 +1,9 @@
 """The backfill flow: import a large source, then tag, draw covers, count tags and rebuild
 recommendations for every pending talk, chunk by chunk on a Dask cluster.
 
-Stages: import (in the flow); embed (every talk's text, and every event's, encoded once into
-the lake's embedding cache, in chunks); then tags and covers as one pipeline of Dask tasks over
-large chunks (no task run per talk; a chunk's covers start when its tags are recorded, so no
-worker waits at the end of the tags); counts and recommendations
+Stages run one after the other: import (in the flow); embed (every talk's text, and every
+event's, encoded once into the lake's embedding cache, in chunks); tags and covers (Dask tasks
+over large chunks, no task run per talk); counts and recommendations
 (in the flow; recommendations reuse the tagging vectors, so that stage loads no model and
 encodes nothing). Each Dask worker process loads the models once and reads the tagged history
 once. What a run needs (the vocabulary) is checked before any work.
@@ -205,38 +204,21 @@ def split(ids: list[str], *, chunk_size: int, parallel: int = 1) -> list[list[st
 
 def _gather(stage: str, futures: list[Any], sizes: list[int]) -> list[dict[str, Any]]:
     """Results in submission order, reporting progress (in talks) as chunks finish."""
-    return _gather_stages({stage: (futures, sizes)})[0][stage]
-
-
-def _gather_stages(
-    stages: dict[str, tuple[list[Any], list[int]]],
-) -> tuple[dict[str, list[Any]], dict[str, float]]:
-    """Several stages' chunks running at once: each stage's results in submission order and
-    the `perf_counter` time its last chunk finished; progress is reported per stage (in
-    talks) as its chunks finish."""
-    results: dict[str, list[Any]] = {k: [None] * len(f) for k, (f, _) in stages.items()}
-    done = dict.fromkeys(stages, 0)
-    ended = dict.fromkeys(stages, time.perf_counter())
-    # Dask says which chunk finished (no polling of the Prefect API per future).
-    where = {
-        f.wrapped_future.key: (stage, i)
-        for stage, (futures, _) in stages.items()
-        for i, f in enumerate(futures)
-    }
-    for stage, (_, sizes) in stages.items():
-        _progress(stage, 0, sum(sizes))
-    everything = [f.wrapped_future for futures, _ in stages.values() for f in futures]
-    if not everything:
-        return results, ended
-    # The flow's Dask client is Prefect's, not the process default: name its loop.
-    for finished in as_completed(everything, loop=everything[0].client.loop):
-        stage, i = where[finished.key]
-        futures, sizes = stages[stage]
-        results[stage][i] = futures[i].result()
-        done[stage] += sizes[i]
-        ended[stage] = time.perf_counter()
-        _progress(stage, done[stage], sum(sizes))
-    return results, ended
+    total, done = sum(sizes), 0
+    results: list[Any] = [None] * len(futures)
+    _progress(stage, 0, total)
+    if not futures:
+        return results
+    # Dask says which chunk finished: no polling of the Prefect API per future. The flow's
+    # Dask client is Prefect's, not the process default, so its loop is named.
+    where = {f.wrapped_future.key: i for i, f in enumerate(futures)}
+    wrapped = [f.wrapped_future for f in futures]
+    for finished in as_completed(wrapped, loop=wrapped[0].client.loop):
+        i = where[finished.key]
+        results[i] = futures[i].result()
+        done += sizes[i]
+        _progress(stage, done, total)
+    return results
 
 
 @flow(
@@ -302,32 +284,24 @@ def backfill(
         [len(c) for c in embed_chunks],
     )
     stages["embed"] = time.perf_counter() - clock
-    # Tags and covers run as one pipeline: a chunk's covers start as soon as its own tags are
-    # recorded (a card's colours are its tags), so a worker that finishes its last tag chunk
-    # draws covers instead of waiting for the other worker's. Dask runs the tag chunks first
-    # (submitted first) and holds each cover chunk until its tag chunk is done.
+    # Covers wait for every tag chunk. Run as one pipeline (a chunk's covers right after its
+    # tags), Dask sent each ready cover chunk to its worker at once while the remaining tag
+    # chunks waited in the scheduler's queue: talks got their tags minutes later, for no
+    # gain in wall time (docs/backfill.md).
     clock = time.perf_counter()
-    tag_futures = {
-        i: tag_chunk.submit(c, run_key, torch_threads)
-        for i, c in enumerate(chunks)
-        if set(c) & needs_tags
-    }
-    cover_futures = [
-        cover_chunk.submit(c, run_key, wait_for=[tag_futures[i]] if i in tag_futures else None)
-        for i, c in enumerate(chunks)
-        if set(c) & needs_cover
-    ]
-    results, ended = _gather_stages(
-        {
-            "tags": (list(tag_futures.values()), [len(c) for c in tag_chunks]),
-            "covers": (cover_futures, [len(c) for c in cover_chunks]),
-        }
+    tagged = _gather(
+        "tags",
+        [tag_chunk.submit(c, run_key, torch_threads) for c in tag_chunks],
+        [len(c) for c in tag_chunks],
     )
-    tagged, covered = results["tags"], results["covers"]
-    # Seconds in order, summing to the wall: tags until its last chunk, covers after that
-    # (cover chunks that ran while tags were still running count in the tags' seconds).
-    stages["tags"] = (ended["tags"] if tag_futures else clock) - clock
-    stages["covers"] = max(0.0, ended["covers"] - clock - stages["tags"]) if cover_futures else 0.0
+    stages["tags"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    covered = _gather(
+        "covers",
+        [cover_chunk.submit(c, run_key) for c in cover_chunks],
+        [len(c) for c in cover_chunks],
+    )
+    stages["covers"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     if counts:

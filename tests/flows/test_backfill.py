@@ -45,8 +45,7 @@ def test_backfill_runs_every_stage_on_dask(prefect_server: str, settings, tmp_pa
     images = lake.read("talk_images")
     assert set(images.talk_id) == talk_ids
     assert not lake.read("tag_counts").empty, "tag counts follow the new tags"
-    # Tags and covers run as one pipeline, yet a card (its colours are its tags) is drawn
-    # only after its own talk's model tags were written.
+    # A card's colours are its tags: it is drawn only after its talk's model tags were written.
     tags = lake.read("talk_tags")
     tagged_at = tags[tags.source == "model"].groupby("talk_id").tagged_at.max()
     assert len(tagged_at) >= 4, "sample talks get model tags"
