@@ -9,6 +9,10 @@ bf16 by default). All layouts' processes are started and their models loaded fir
 layouts take turns, round by round, in alternating order, so a busy machine slows each alike.
 Only the encoding is timed: wall from "go" to the last process done, and CPU seconds summed
 over the processes (more CPU than wall x cores means threads waiting on each other).
+
+A layout ending in `t` (`2x1t`) starts its processes with `MALLOC_TRIM_THRESHOLD_=65536`, as
+Dask's nanny starts a worker by default (`distributed.nanny.pre-spawn-environ`); the
+backfill's cluster (`flows.backfill.BackfillCluster`) leaves it out.
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ def _worker(conn, threads: int, source: str, part: int, parts: int) -> None:  # 
         conn.send((len(texts), time.perf_counter() - wall, time.process_time() - cpu))
 
 
+def _name(layout: tuple[int, int, bool]) -> str:
+    return f"{layout[0]} x {layout[1]}{' t' if layout[2] else ''}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -67,12 +75,17 @@ def main() -> None:
     with gzip.open(args.data / "talks.jsonl.gz", "rt") as inp, gzip.open(source, "wt") as out:
         lines = [line for _, line in zip(range(args.limit), inp, strict=False)]
         out.writelines(lines)
-    layouts = [tuple(int(x) for x in spec.split("x")) for spec in args.layouts.split(",")]
+    specs = args.layouts.split(",")
+    layouts = [
+        (*(int(x) for x in spec.rstrip("t").split("x")), spec.endswith("t")) for spec in specs
+    ]
     context = mp.get_context("spawn")
-    pools: dict[tuple[int, ...], list] = {}
+    pools: dict[tuple[int, int, bool], list] = {}
     print(f"{len(lines)} pyvideo talks, load avg {os.getloadavg()[0]:.1f}; loading models ...")
     for layout in layouts:
-        processes, threads = layout
+        processes, threads, trim = layout
+        if trim:  # read by glibc when the process starts: set around the spawn only
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = "65536"
         pipes = []
         for p in range(processes):
             ours, theirs = context.Pipe()
@@ -81,14 +94,15 @@ def main() -> None:
             )
             proc.start()
             pipes.append((ours, proc))
+        os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
         for ours, _ in pipes:
             _, load_s, got = ours.recv()
-            print(f"  {layout[0]}x{layout[1]}: model loaded in {load_s:.1f} s ({got} threads)")
+            print(f"  {_name(layout)}: model loaded in {load_s:.1f} s ({got} threads)")
         pools[layout] = pipes
 
-    wall: dict[tuple[int, ...], float] = dict.fromkeys(layouts, 0.0)
-    cpu: dict[tuple[int, ...], float] = dict.fromkeys(layouts, 0.0)
-    texts: dict[tuple[int, ...], int] = dict.fromkeys(layouts, 0)
+    wall: dict[tuple[int, int, bool], float] = dict.fromkeys(layouts, 0.0)
+    cpu: dict[tuple[int, int, bool], float] = dict.fromkeys(layouts, 0.0)
+    texts: dict[tuple[int, int, bool], int] = dict.fromkeys(layouts, 0)
     loads = []
     for r in range(args.rounds):
         for layout in layouts if r % 2 == 0 else layouts[::-1]:
@@ -111,11 +125,12 @@ def main() -> None:
         f"(load avg during: {min(loads):.1f}-{max(loads):.1f}; 2 cores):"
     )
     print("  layout (processes x threads)  texts/s wall   CPU s/1000 texts   vs first")
+    print("  (t: MALLOC_TRIM_THRESHOLD_=65536, as Dask's nanny sets it)")
     first = texts[layouts[0]] / wall[layouts[0]]
     for layout in layouts:
         rate = texts[layout] / wall[layout]
         print(
-            f"  {layout[0]} x {layout[1]:<26d} {rate:12.1f} "
+            f"  {_name(layout):30s} {rate:12.1f} "
             f"{cpu[layout] / texts[layout] * 1000:18.1f} {rate / first:9.2f}x"
         )
 

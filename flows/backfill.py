@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from distributed import as_completed
+import dask
+from distributed import LocalCluster, as_completed
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -51,6 +52,29 @@ STAGES = ("import", "embed", "tags", "covers", "counts", "recommendations")
 # The dashboard on a port the OS picks: Dask's default, 8787, is the gateway's (and `None`
 # still tries 8787 first in the installed distributed).
 LOCAL_CLUSTER = {"threads_per_worker": 1, "dashboard_address": "127.0.0.1:0"}
+_MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
+
+
+class BackfillCluster(LocalCluster):
+    """A local Dask cluster whose worker processes keep glibc's own malloc tuning.
+
+    Dask sets `MALLOC_TRIM_THRESHOLD_=65536` before it spawns a worker (to hand freed memory
+    back to the OS). Setting it turns off glibc's adaptive mmap threshold, so every large
+    buffer of the encoder's forward pass is mapped and unmapped afresh: measured at 1.7x the
+    CPU per text (`bench/backfill_layout.py`, layouts `2x1` against `2x1t`). A backfill
+    worker's memory is its models and one chunk, freed chunk by chunk anyway.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}))
+        value = environ.pop(_MALLOC_TRIM, None)
+        # A nanny also copies the variable into this process's environment, where a worker
+        # spawned later would inherit it: drop Dask's value, never a different one set here.
+        if value is not None and os.environ.get(_MALLOC_TRIM) == str(value):
+            del os.environ[_MALLOC_TRIM]
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            super().__init__(*args, **kwargs)
+
 
 Observer = Callable[[str, int, int], None]  # (stage, done, total)
 _observers: list[Observer] = []
@@ -224,7 +248,9 @@ def _gather(stage: str, futures: list[Any], sizes: list[int]) -> list[dict[str, 
 @flow(
     name="backfill",
     flow_run_name=backfill_run_name,
-    task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": 2, **LOCAL_CLUSTER}),  # type: ignore[arg-type]
+    task_runner=DaskTaskRunner(  # type: ignore[arg-type]
+        cluster_class=BackfillCluster, cluster_kwargs={"n_workers": 2, **LOCAL_CLUSTER}
+    ),
 )
 def backfill(
     source: str | None = None,
@@ -364,7 +390,9 @@ def backfill_on(address: str | None, *, workers: int = 2) -> Any:
     processes (dashboard on a free port), each with its share of this machine's cores for torch."""
     if address:
         return backfill.with_options(task_runner=DaskTaskRunner(address=address))  # type: ignore[arg-type]
-    runner = DaskTaskRunner(cluster_kwargs={"n_workers": workers, **LOCAL_CLUSTER})
+    runner = DaskTaskRunner(
+        cluster_class=BackfillCluster, cluster_kwargs={"n_workers": workers, **LOCAL_CLUSTER}
+    )
     return backfill.with_options(task_runner=runner)  # type: ignore[arg-type]
 
 
