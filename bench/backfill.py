@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -106,6 +107,14 @@ def main() -> None:
                 out.write(line)
 
     load = os.getloadavg()[0]
+    loads: list[float] = []
+    sampling = threading.Event()
+
+    def sample_load() -> None:  # the machine's load during the run, every 10 s
+        while not sampling.wait(10):
+            loads.append(os.getloadavg()[0])
+
+    threading.Thread(target=sample_load, daemon=True).start()
     started = time.perf_counter()
     with prefect_api_for(settings, say=lambda m: print(f"• {m}")):
         server_s = time.perf_counter() - started
@@ -126,12 +135,20 @@ def main() -> None:
                 torch_threads=local_torch_threads(args.workers),
             )
             wall = time.perf_counter() - began
+        sampling.set()
 
         n = summary["talks"]
+        during = (
+            f"; during the run mean {statistics.mean(loads):.1f}, median "
+            f"{statistics.median(loads):.1f}, min {min(loads):.1f}, max {max(loads):.1f} "
+            f"({len(loads)} samples, 2 cores)"
+            if loads
+            else ""
+        )
         print(
             f"\n[1] backfill of {n} talks ({args.workers} Dask workers, chunks of "
             f"{args.chunk_size}; load avg {load:.1f} at start, "
-            f"{os.getloadavg()[0]:.1f} at end)"
+            f"{os.getloadavg()[0]:.1f} at end{during})"
         )
         print(
             f"    wall time, import -> recommendations: {wall:.1f} s ({wall / 60:.1f} min), "
@@ -141,12 +158,10 @@ def main() -> None:
             f"    tagged {summary['tagged']}, covers {summary['covers']}, failed "
             f"{len(summary['failed'])}, model loads {summary['model_loads']}"
         )
-        print(
-            "    stage            seconds  share  talks/s   in tasks  workers busy"
-            "  (in tasks: seconds summed over the Dask tasks of the stage)"
-        )
+        print("    stage            seconds  share  talks/s   in tasks  workers busy  CPU in tasks")
         stages = summary["stages"]
         inside = summary.get("chunk_seconds", {})
+        cpu = summary.get("chunk_cpu_seconds", {})
         flow_s = sum(stages.values()) or 1.0
         for stage, seconds in stages.items():
             per = f"{n / seconds:8.1f}" if stage in ("embed", "tags", "covers") and seconds else ""
@@ -156,7 +171,13 @@ def main() -> None:
                 if work is not None and seconds
                 else ""
             )
-            print(f"    {stage:16s} {seconds:7.1f}  {seconds / flow_s:5.0%}  {per:8s} {busy}")
+            used = f"  {cpu[stage]:12.1f}" if stage in cpu else ""
+            print(f"    {stage:16s} {seconds:7.1f}  {seconds / flow_s:5.0%}  {per:8s} {busy}{used}")
+        print(
+            "    (in tasks: wall seconds summed over the stage's Dask tasks; CPU in tasks: CPU "
+            "seconds of the worker processes during them, what the work costs whatever the "
+            "load)"
+        )
         print(f"    (other: flow start, Dask cluster start and finish: {wall - flow_s:.1f} s)")
         print(
             "    orchestration (Prefect task runs, Dask scheduling, idle workers at stage ends): "

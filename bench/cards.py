@@ -22,6 +22,7 @@ the files and one `talk_images` upsert per round).
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import subprocess
@@ -325,6 +326,70 @@ def threads(rounds: list[list[Talk]]) -> None:
     print(f"  ratio encode thread / one thread (wall): {ratio:.2f}x")
 
 
+def _card_process(conn, warmup: list[Talk], home: str) -> None:  # noqa: ANN001
+    """One process of `across_processes`: a warm backend, then render + store on request."""
+    backend = CardBackend()
+    backend.render(warmup, tags={})
+    conn.send("ready")
+    batch = 0
+    while (talks := conn.recv()) is not None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        covers = backend.render(talks, tags={})
+        store_covers(lake=Lake(str(Path(home) / f"lake-{batch}")), covers=covers)
+        conn.send((len(covers), time.perf_counter() - wall, time.process_time() - cpu))
+        batch += 1
+
+
+def across_processes(warmup: list[Talk], rounds: list[list[Talk]], counts: list[int]) -> None:
+    """Cards per second of wall time with the same talks split over 1, 2, ... processes, as the
+    backfill's Dask workers split a stage (each its own warm backend and its own share,
+    rendered, JPEG-encoded and stored), interleaved round by round."""
+    import multiprocessing as mp
+
+    context = mp.get_context("spawn")
+    largest = max(counts)
+    pipes, procs = [], []
+    with tempfile.TemporaryDirectory() as home:
+        for p in range(largest):
+            ours, theirs = context.Pipe()
+            proc = context.Process(
+                target=_card_process, args=(theirs, warmup, f"{home}/p{p}"), daemon=True
+            )
+            proc.start()
+            pipes.append(ours)
+            procs.append(proc)
+        for ours in pipes:
+            ours.recv()
+        wall: dict[int, float] = defaultdict(float)
+        cpu: dict[int, float] = defaultdict(float)
+        made: dict[int, int] = defaultdict(int)
+        loads = []
+        for r, talks in enumerate(rounds):
+            for n in counts if r % 2 == 0 else counts[::-1]:
+                loads.append(os.getloadavg()[0])
+                started = time.perf_counter()
+                for p in range(n):
+                    pipes[p].send(talks[p::n])
+                for p in range(n):
+                    done, _, used = pipes[p].recv()
+                    made[n] += done
+                    cpu[n] += used
+                wall[n] += time.perf_counter() - started
+        for ours, proc in zip(pipes, procs, strict=True):
+            ours.send(None)
+            proc.join(timeout=10)
+    print(
+        f"CardBackend.render + store_covers (JPEG) split over processes, same talks, "
+        f"interleaved (load avg {min(loads):.1f}-{max(loads):.1f}, "
+        f"{os.cpu_count()} cores):"
+    )
+    for n in counts:
+        print(
+            f"  {n} process{'es' if n > 1 else '  '} {made[n] / wall[n]:7.1f} cards/s wall "
+            f"{cpu[n] / made[n] * 1000:7.2f} CPU ms/card"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cards", type=int, default=300, help="talks per round")
@@ -334,6 +399,11 @@ def main(argv: list[str] | None = None) -> int:
         "--no-threads", action="store_true", help="skip the serial vs encode-thread comparison"
     )
     parser.add_argument("--sheet", type=Path, help="write contact sheets (PNG) here and stop")
+    parser.add_argument(
+        "--processes",
+        default="",
+        help="e.g. 1,2: only time render + store split over that many processes (wall), and stop",
+    )
     args = parser.parse_args(argv)
     if args.sheet:
         talks = sheet_talks()
@@ -350,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
         pool[:100],
         [pool[100 + r * args.cards : 100 + (r + 1) * args.cards] for r in range(args.rounds)],
     )
+    if args.processes:
+        across_processes(warmup, rounds, [int(n) for n in args.processes.split(",")])
+        return 0
     paths: list[Path_] = [Before(), *(Now(f) for f in args.formats.split(","))]  # type: ignore[arg-type]
     for path in paths:
         path.cards(warmup, defaultdict(float))

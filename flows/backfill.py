@@ -2,8 +2,8 @@
 recommendations for every pending talk, chunk by chunk on a Dask cluster.
 
 Stages run one after the other: import (in the flow); embed (every talk's text, and every
-event's, encoded once into the lake's embedding cache, in one task per worker process); tags
-and covers (Dask tasks over large chunks, no task run per talk); counts and recommendations
+event's, encoded once into the lake's embedding cache, in chunks); tags and covers (Dask tasks
+over large chunks, no task run per talk); counts and recommendations
 (in the flow; recommendations reuse the tagging vectors, so that stage loads no model and
 encodes nothing). Each Dask worker process loads the models once and reads the tagged history
 once. What a run needs (the vocabulary) is checked before any work.
@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import dask
+from distributed import LocalCluster, as_completed
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -50,6 +52,29 @@ STAGES = ("import", "embed", "tags", "covers", "counts", "recommendations")
 # The dashboard on a port the OS picks: Dask's default, 8787, is the gateway's (and `None`
 # still tries 8787 first in the installed distributed).
 LOCAL_CLUSTER = {"threads_per_worker": 1, "dashboard_address": "127.0.0.1:0"}
+_MALLOC_TRIM = "MALLOC_TRIM_THRESHOLD_"
+
+
+class BackfillCluster(LocalCluster):
+    """A local Dask cluster whose worker processes keep glibc's own malloc tuning.
+
+    Dask sets `MALLOC_TRIM_THRESHOLD_=65536` before it spawns a worker (to hand freed memory
+    back to the OS). Setting it turns off glibc's adaptive mmap threshold, so every large
+    buffer of the encoder's forward pass is mapped and unmapped afresh: measured at 1.7x the
+    CPU per text (`bench/backfill_layout.py`, layouts `2x1` against `2x1t`). A backfill
+    worker's memory is its models and one chunk, freed chunk by chunk anyway.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}))
+        value = environ.pop(_MALLOC_TRIM, None)
+        # A nanny also copies the variable into this process's environment, where a worker
+        # spawned later would inherit it: drop Dask's value, never a different one set here.
+        if value is not None and os.environ.get(_MALLOC_TRIM) == str(value):
+            del os.environ[_MALLOC_TRIM]
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            super().__init__(*args, **kwargs)
+
 
 Observer = Callable[[str, int, int], None]  # (stage, done, total)
 _observers: list[Observer] = []
@@ -104,7 +129,7 @@ def embed_chunk(
 ) -> dict[str, Any]:
     """Encode talks (and, with `events`, every event) into the embedding cache: what the
     history, tagging and recommendations read. Texts already cached are not encoded again."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     _prepare_worker(torch_threads)
     resources = flow_resources()  # the worker process's own, built once
     settings, lake = resources.settings, resources.lake
@@ -123,6 +148,7 @@ def embed_chunk(
         "talks": len(talks),
         "model_loads": loads,
         "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
         "keys": keys,
     }
 
@@ -152,7 +178,7 @@ def _enrich_chunk(
 ) -> dict[str, Any]:
     # The chunk's talks are claimed like any enrich run's, so an `enrich` run working at the
     # same time (the safety net, an edit's event) never takes the same talk version.
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     _prepare_worker(torch_threads)
     resources = flow_resources()
     settings, lake = resources.settings, resources.lake
@@ -169,6 +195,7 @@ def _enrich_chunk(
         "failed": report.failed,
         "model_loads": warm_models.loads() - loads_before,
         "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
     }
 
 
@@ -203,23 +230,27 @@ def _gather(stage: str, futures: list[Any], sizes: list[int]) -> list[dict[str, 
     """Results in submission order, reporting progress (in talks) as chunks finish."""
     total, done = sum(sizes), 0
     results: list[Any] = [None] * len(futures)
-    waiting = set(range(len(futures)))
     _progress(stage, 0, total)
-    while waiting:
-        for i in sorted(waiting):
-            futures[i].wait(timeout=0.2)
-            if futures[i].state.is_final():
-                results[i] = futures[i].result()
-                waiting.discard(i)
-                done += sizes[i]
-                _progress(stage, done, total)
+    if not futures:
+        return results
+    # Dask says which chunk finished: no polling of the Prefect API per future. The flow's
+    # Dask client is Prefect's, not the process default, so its loop is named.
+    where = {f.wrapped_future.key: i for i, f in enumerate(futures)}
+    wrapped = [f.wrapped_future for f in futures]
+    for finished in as_completed(wrapped, loop=wrapped[0].client.loop):
+        i = where[finished.key]
+        results[i] = futures[i].result()
+        done += sizes[i]
+        _progress(stage, done, total)
     return results
 
 
 @flow(
     name="backfill",
     flow_run_name=backfill_run_name,
-    task_runner=DaskTaskRunner(cluster_kwargs={"n_workers": 2, **LOCAL_CLUSTER}),  # type: ignore[arg-type]
+    task_runner=DaskTaskRunner(  # type: ignore[arg-type]
+        cluster_class=BackfillCluster, cluster_kwargs={"n_workers": 2, **LOCAL_CLUSTER}
+    ),
 )
 def backfill(
     source: str | None = None,
@@ -279,6 +310,10 @@ def backfill(
         [len(c) for c in embed_chunks],
     )
     stages["embed"] = time.perf_counter() - clock
+    # Covers wait for every tag chunk. Run as one pipeline (a chunk's covers right after its
+    # tags), Dask sent each ready cover chunk to its worker at once while the remaining tag
+    # chunks waited in the scheduler's queue: talks got their tags minutes later, for no
+    # gain in wall time (docs/backfill.md).
     clock = time.perf_counter()
     tagged = _gather(
         "tags",
@@ -329,6 +364,13 @@ def backfill(
             "tags": round(sum(r["seconds"] for r in tagged), 2),
             "covers": round(sum(r["seconds"] for r in covered), 2),
         },
+        # CPU of the worker processes during the chunks: what the work costs, whatever else
+        # the machine runs (the wall seconds above stretch with the load).
+        "chunk_cpu_seconds": {
+            "embed": round(sum(r["cpu_seconds"] for r in embedded), 2),
+            "tags": round(sum(r["cpu_seconds"] for r in tagged), 2),
+            "covers": round(sum(r["cpu_seconds"] for r in covered), 2),
+        },
     }
     create_markdown_artifact(
         key="backfill-run",
@@ -348,7 +390,9 @@ def backfill_on(address: str | None, *, workers: int = 2) -> Any:
     processes (dashboard on a free port), each with its share of this machine's cores for torch."""
     if address:
         return backfill.with_options(task_runner=DaskTaskRunner(address=address))  # type: ignore[arg-type]
-    runner = DaskTaskRunner(cluster_kwargs={"n_workers": workers, **LOCAL_CLUSTER})
+    runner = DaskTaskRunner(
+        cluster_class=BackfillCluster, cluster_kwargs={"n_workers": workers, **LOCAL_CLUSTER}
+    )
     return backfill.with_options(task_runner=runner)  # type: ignore[arg-type]
 
 
