@@ -31,17 +31,21 @@ from tasks.resources import flow_resources
 
 
 @flow(name="enrich", flow_run_name=enrich_run_name)
-def enrich(limit: int | None = None) -> dict[str, Any]:
+def enrich(limit: int | None = None, min_wait_s: float = 0.0) -> dict[str, Any]:
     """Tag and draw covers for every pending talk.
 
     Args:
         limit: enrich at most this many talks (the rest wait for the next run); None for all,
             including talks submitted while the run works (up to `enrich.max_passes` passes).
+        min_wait_s: take only talks pending for at least this long. The 2-minute safety-net
+            schedule passes 60 s: fresh talks are the warm executors' (a second, cold run
+            would load its models and take a burst's talks from the warm run); what they
+            missed is older than that.
 
     Returns:
         Counts: talks tagged, covers drawn, failures, model loads.
     """
-    return enrich_and_report(enrich_resources(flow_resources()), limit=limit)
+    return enrich_and_report(enrich_resources(flow_resources()), limit=limit, min_wait_s=min_wait_s)
 
 
 def enrich_and_report(
@@ -54,6 +58,7 @@ def enrich_and_report(
     events: EventSink | None = None,
     tagged_event_per_pass: bool = False,
     tags_first: int | None = None,
+    min_wait_s: float = 0.0,
 ) -> dict[str, Any]:
     """Run the use-case in this flow run, then the event, the run record and the artifacts.
 
@@ -70,6 +75,7 @@ def enrich_and_report(
             talks, before their covers (the warm path), instead of once at the end.
         tags_first: cover batch size of the warm path's latency mode (`enrich_pending`):
             talks waiting for tags go before the next cover batch.
+        min_wait_s: only talks pending at least this long (the safety net's patience).
     """
     started = datetime.now(UTC)
     settings = resources.settings
@@ -89,6 +95,7 @@ def enrich_and_report(
         logger=logger,
         on_tagged=emit_tagged if tagged_event_per_pass else None,
         tags_first=tags_first,
+        min_wait_s=min_wait_s,
     )
     rename_run(name_enrich(len(report.talks)))  # the UI's run list says what it worked on
     if count_loads:

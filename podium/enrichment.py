@@ -73,14 +73,26 @@ class Recorded:
     superseded: list[str] = field(default_factory=list)  # a newer version arrived: not applied
 
 
-def _open_rows(lake: Lake, *, stage: str | None, talk_ids: list[str] | None) -> pd.DataFrame:
-    """Open ledger rows at their talk's current content (stale versions and deleted talks out)."""
+def _open_rows(
+    lake: Lake,
+    *,
+    stage: str | None,
+    talk_ids: list[str] | None,
+    pending_before: datetime | None = None,
+) -> pd.DataFrame:
+    """Open ledger rows at their talk's current content (stale versions and deleted talks out).
+
+    `pending_before`: only rows that became pending (or last failed) before this moment; the
+    safety net uses it to leave fresh talks to the warm path.
+    """
     where: list[tuple[str, str, object]] = [("status", "in", list(OPEN))]
     if stage is not None:
         where.append(("stage", "=", stage))
     if talk_ids is not None:
         where.append(("talk_id", "in", talk_ids))
     state = lake.read(TABLE, where=where)
+    if not state.empty and pending_before is not None:
+        state = state[state.updated_at < pd.Timestamp(pending_before)]
     if state.empty:
         return state
     current = current_versions(lake=lake, talk_ids=sorted(set(state.talk_id)))
@@ -94,14 +106,20 @@ def current_versions(*, lake: Lake, talk_ids: list[str]) -> dict[str, str]:
 
 
 def outstanding(
-    *, lake: Lake, max_attempts: int, stage: str | None = None, talk_ids: list[str] | None = None
+    *,
+    lake: Lake,
+    max_attempts: int,
+    stage: str | None = None,
+    talk_ids: list[str] | None = None,
+    pending_before: datetime | None = None,
 ) -> list[str]:
     """The one definition of pending: talk ids with a stage still to do at current content.
 
     Claimed rows count (they are in progress), and so do rows whose attempts are used up by
-    crashes (the next claim marks them failed); oldest first.
+    crashes (the next claim marks them failed); oldest first. `pending_before`: only rows
+    pending since before then.
     """
-    rows = _open_rows(lake, stage=stage, talk_ids=talk_ids)
+    rows = _open_rows(lake, stage=stage, talk_ids=talk_ids, pending_before=pending_before)
     if rows.empty:
         return []
     crashed = rows.claimed_by.notna() & (rows.status == "running")
@@ -144,6 +162,7 @@ def claim(
     exclude: Iterable[str] = (),
     now: datetime | None = None,
     failed: list[str] | None = None,
+    pending_before: datetime | None = None,
 ) -> Claim | None:
     """Claim up to `limit` talks pending for `stage`, oldest first; None when there are none.
 
@@ -161,9 +180,10 @@ def claim(
         exclude: talks not to take (already tried by this run).
         now: the clock (tests).
         failed: gets the ids of talks marked failed here (crashed with no attempts left).
+        pending_before: only talks pending since before then (the safety net's patience).
     """
     for _ in range(_CLAIM_TRIES):
-        rows = _open_rows(lake, stage=stage, talk_ids=talk_ids)
+        rows = _open_rows(lake, stage=stage, talk_ids=talk_ids, pending_before=pending_before)
         taken = _claim_from(
             lake, rows, stage, limit, max_attempts, lease_seconds, owner, exclude, now, failed
         )

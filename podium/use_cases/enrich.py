@@ -16,6 +16,7 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -230,6 +231,11 @@ def cover_batch(
     return outcome
 
 
+def _pending_before(min_wait_s: float) -> datetime | None:
+    """The moment a talk must have been pending before, for `min_wait_s`; None for any."""
+    return datetime.now(UTC) - timedelta(seconds=min_wait_s) if min_wait_s > 0 else None
+
+
 def enrich_pending(
     resources: EnrichResources,
     *,
@@ -240,6 +246,7 @@ def enrich_pending(
     logger: logging.Logger | logging.LoggerAdapter[Any] = log,
     on_tagged: Callable[[list[str]], None] | None = None,
     tags_first: int | None = None,
+    min_wait_s: float = 0.0,
 ) -> EnrichReport:
     """Tag and draw covers for pending talks, batch by batch, until nothing is left.
 
@@ -260,6 +267,9 @@ def enrich_pending(
             many, and before each cover batch the loop checks the ledger for talks waiting
             for tags; if there are, a new pass tags them first. A talk submitted while covers
             are drawn then waits for one small cover batch, not for every pending cover.
+        min_wait_s: take only talks that have been pending at least this long. The scheduled
+            safety net waits, so that it picks up what the warm path missed instead of
+            competing with it for a burst's fresh talks (with a cold model load).
     """
     settings, lake = resources.settings, resources.lake
     conf = settings.enrich
@@ -275,7 +285,11 @@ def enrich_pending(
                 if not models.loaded(stage):
                     # Load before claiming: a lease covers a batch, never a model load.
                     queued = enrichment.outstanding(
-                        lake=lake, max_attempts=conf.max_attempts, stage=stage, talk_ids=scope
+                        lake=lake,
+                        max_attempts=conf.max_attempts,
+                        stage=stage,
+                        talk_ids=scope,
+                        pending_before=_pending_before(min_wait_s),
                     )
                     if not [i for i in queued if i not in tried[stage]]:
                         break
@@ -301,6 +315,7 @@ def enrich_pending(
                     talk_ids=scope,
                     exclude=tried[stage],
                     failed=report.failed,
+                    pending_before=_pending_before(min_wait_s),
                 )
                 if work is None:
                     break

@@ -41,6 +41,7 @@ async def _scheduled_runs(deployment_name: str, timeout_s: float) -> list:
                 DeploymentScheduleCreate(
                     schedule=IntervalSchedule(interval=timedelta(seconds=spec["interval"])),
                     active=True,
+                    parameters=spec.get("parameters", {}),
                 )
             ],
         )
@@ -64,3 +65,5 @@ def test_a_scheduled_deployment_gets_runs_from_the_server(prefect_server: str) -
     starts = sorted(run.expected_start_time for run in runs)
     gaps = {round((b - a).total_seconds()) for a, b in zip(starts, starts[1:], strict=False)}
     assert gaps <= {ENRICH["schedules"][0]["interval"]}
+    # The safety net's patience reaches its runs: fresh talks are left to the warm path.
+    assert all(run.parameters.get("min_wait_s") == 60 for run in runs)

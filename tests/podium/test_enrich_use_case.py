@@ -259,3 +259,21 @@ def test_tags_first_tags_a_talk_submitted_during_covers_before_the_other_covers(
     assert heard == [(sorted(t.talk_id for t in talks[:5]), 0), ([talks[5].talk_id], 2)]
     assert sorted(report.covered) == sorted(t.talk_id for t in talks)
     assert all(truth(lake, talks).values()) and set(truth(lake, talks).values()) == {(True, True)}
+
+
+def test_min_wait_leaves_fresh_talks_to_the_warm_path(settings, lake, tagger_and_history):
+    # The safety net's patience: a talk pending for less than `min_wait_s` is not taken (the
+    # warm executors will), an older one is; the fresh one is still pending afterwards.
+    import time
+
+    old, fresh = sample_talks(2)
+    record_talks(lake=lake, talks=[old])
+    time.sleep(3.5)
+    record_talks(lake=lake, talks=[fresh])
+    report = enrich_pending(
+        resources(settings, lake, tagger_and_history), stages=("tags",), min_wait_s=3.0
+    )
+    assert sorted(report.tagged) == [old.talk_id]
+    assert outstanding(lake=lake, max_attempts=3, stage="tags") == [fresh.talk_id]
+    rest = enrich_pending(resources(settings, lake, tagger_and_history), stages=("tags",))
+    assert sorted(rest.tagged) == [fresh.talk_id]
