@@ -187,6 +187,38 @@ def warm_timeline(api_url: str, sent: datetime) -> dict[str, float] | None:
     return None
 
 
+def burst_timeline(api_url: str) -> None:
+    """Where a burst's warm run spends its time: its task runs by kind, and the gaps."""
+    deployments = _api(api_url, "/deployments/filter", {})
+    ids = [d["id"] for d in deployments if d["name"] == "enrich-warm"]
+    runs = _api(api_url, "/flow_runs/filter",
+                {"flow_runs": {"deployment_id": {"any_": ids}}, "limit": 200})  # fmt: skip
+    best: list[dict] = []
+    for run in runs:
+        query = {"task_runs": {"flow_run_id": {"any_": [run["id"]]}}, "limit": 200}
+        tasks = _api(api_url, "/task_runs/filter", query)
+        tasks = [t for t in tasks if t.get("start_time") and t.get("end_time")]
+        if len(tasks) > len(best):
+            best = tasks
+    if not best:
+        return
+    spans = sorted(
+        (datetime.fromisoformat(t["start_time"]), datetime.fromisoformat(t["end_time"]),
+         t["name"].rsplit("-", 1)[0])
+        for t in best
+    )  # fmt: skip
+    print("\nthe burst's busiest warm run, its task runs by kind:")
+    kinds: dict[str, list[float]] = {}
+    for start, end, kind in spans:
+        kinds.setdefault(kind, []).append((end - start).total_seconds())
+    for kind, seconds in sorted(kinds.items()):
+        print(f"  {kind:<24} {len(seconds):>3} runs, {sum(seconds):6.1f} s in all, "
+              f"mean {sum(seconds) / len(seconds):5.2f} s, max {max(seconds):5.2f} s")  # fmt: skip
+    busy = sum((end - start).total_seconds() for start, end, _ in spans)
+    span = (spans[-1][1] - spans[0][0]).total_seconds()
+    print(f"  span {span:.1f} s, in task runs {busy:.1f} s, between them {span - busy:.1f} s")
+
+
 def hot_path(n: int, rounds: int = 3) -> None:
     """One warm run's work before its tags, previous path vs warm history, in one process."""
     from podium import enrichment, warm_models
@@ -397,6 +429,7 @@ def main() -> None:
         print(f"\nposted {len(talks)} talks from {args.clients} clients in {post_s:.1f} s "
               f"({len(talks) / post_s:.1f} req/s)")  # fmt: skip
         report(f"burst of {len(talks)}", burst)
+        burst_timeline(stack.api_url)
         counts = flow_run_counts(stack.api_url)
         counts = {name: n for name, n in counts.items() if n}
         print(f"\nflow runs (not Scheduled) {sum(counts.values())} {counts}")
