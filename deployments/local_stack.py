@@ -77,6 +77,20 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+def warm_executor_env(settings: Settings) -> dict[str, str]:
+    """Settings of the local stack's warm executor: one encoder thread, unless chosen.
+
+    Here the executor shares its cores with the gateway, the Prefect server and the workers.
+    Measured in a burst of 200 (`bench/burst.py`, quiet machine otherwise): with the library's
+    two threads a tag task of ~18 talks took 1.2-1.75 s on average, as the threads wait for
+    each other whenever another process holds a core; with one, 0.33 s. An executor on a host
+    of its own should set `PODIUM_TAGGING__THREADS` to its cores.
+    """
+    if settings.tagging.threads:
+        return {}
+    return {"PODIUM_TAGGING__THREADS": "1"}
+
+
 def prefect_env(home: Path, port: int) -> dict[str, str]:
     """This environment plus a local Prefect server's settings: its home and SQLite database
     under `home`, its port, analytics off. Clients started with it talk to that server."""
@@ -274,13 +288,15 @@ class LocalStack:
         self._watchdog.stdin.write(f"{pid}\n".encode())
         self._watchdog.stdin.flush()
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen:
+    def _spawn(
+        self, name: str, args: list[str], extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
         process = subprocess.Popen(
             args,
-            env=self.env(),
+            env={**self.env(), **(extra_env or {})},
             cwd=PROJECT_DIR,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -359,6 +375,7 @@ class LocalStack:
             "warm-executor",
             [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
              "--queue", WARM_QUEUE],
+            extra_env=warm_executor_env(self.settings),
         )  # fmt: skip
         self.say(f"warm executor on {WARM_POOL}/{WARM_QUEUE} (models load once, in process)")
 
