@@ -1,6 +1,6 @@
 """A real pretalx server for tests: its own virtualenv, SQLite, loopback, a free port.
 
-`.ci/setup.d/pretalx.sh` installs pretalx in `$PODIUM_PRETALX_HOME/venv` (default
+`tests/setup/pretalx.sh` (`make test-deps`) installs pretalx in `$PODIUM_PRETALX_HOME/venv` (default
 /opt/podium-pretalx) and builds a migrated template database with the demo event
 (`create_test_event`) and an API token. Each test copies the template, so it starts from the
 same event in seconds, and stops the server it started.
@@ -29,9 +29,9 @@ def not_set_up() -> str | None:
     """Why the live pretalx server cannot run here, or None when it can."""
     python = PRETALX_HOME / "venv" / "bin" / "python"
     if not python.exists():
-        return f"no pretalx virtualenv at {python.parent.parent}; run .ci/setup (as root)"
+        return f"no pretalx virtualenv at {python.parent.parent}; run `make test-deps` (as root)"
     if not (PRETALX_HOME / "template" / "init.json").exists():
-        return f"no pretalx template database in {PRETALX_HOME / 'template'}; run .ci/setup"
+        return f"no pretalx template database in {PRETALX_HOME / 'template'}; run `make test-deps`"
     return None
 
 
