@@ -20,7 +20,15 @@ import httpx
 
 from tests.prefect_server import free_port
 
-PRETALX_HOME = Path(os.environ.get("PODIUM_PRETALX_HOME", "/opt/podium-pretalx"))
+# The same default as tests/setup/pretalx.sh: /opt as root, else the user's cache.
+PRETALX_HOME = Path(
+    os.environ.get("PODIUM_PRETALX_HOME")
+    or (
+        "/opt/podium-pretalx"
+        if os.geteuid() == 0
+        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "podium-pretalx"
+    )
+)
 ADMIN_DIR = Path(__file__).resolve().parent / "pretalx_admin"
 SLUG = "democon"
 

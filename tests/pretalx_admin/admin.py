@@ -81,7 +81,10 @@ def change(slug: str) -> dict:
         edited, withdrawn, deleted, retagged = live[0], live[1], live[2], live[3]
         edited.title = edited.title + " (revised)"
         edited.save()
-        withdrawn.withdraw(orga=True)
+        try:
+            withdrawn.withdraw(orga=True)
+        except Exception:  # pretalx 2025.x lets an organiser withdraw a confirmed talk by force
+            withdrawn.withdraw(orga=True, force=True)
         deleted_code = deleted.code
         delete_submission(deleted)
         # Tags change through a many-to-many table: pretalx leaves `updated` as it was.
