@@ -37,7 +37,10 @@ def not_set_up() -> str | None:
     """Why the live pretalx server cannot run here, or None when it can."""
     python = PRETALX_HOME / "venv" / "bin" / "python"
     if not python.exists():
-        return f"no pretalx virtualenv at {python.parent.parent}; run `make test-deps` (as root)"
+        return (
+            f"no pretalx virtualenv at {python.parent.parent}: `make test-deps` installs it "
+            "where a Python 3.13 runs (pretalx 2026.2 needs one)"
+        )
     if not (PRETALX_HOME / "template" / "init.json").exists():
         return f"no pretalx template database in {PRETALX_HOME / 'template'}; run `make test-deps`"
     return None

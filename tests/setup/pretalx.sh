@@ -6,8 +6,10 @@
 #   $PODIUM_PRETALX_HOME/venv        pretalx (+ Faker, freezegun for create_test_event)
 #   $PODIUM_PRETALX_HOME/template    a migrated SQLite database with the demo event and a token
 #
-# pretalx 2026.2.1 needs Python 3.13; where none runs (a bare machine has the project's own
-# Python only), pretalx 2025.2.2, the last release for Python 3.11, serves the same API.
+# pretalx 2026.2.1 needs Python 3.13. Where none runs, nothing is installed and the live tests
+# skip with that one reason: no Python 3.13 can be installed from the package registries, and
+# pretalx 2025.2.2 (the last release for Python 3.11) was tried and differs: its submission
+# listing does not reveal a retag, so the live test's retag check fails against it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" -eq 0 ]; then DEFAULT_HOME=/opt/podium-pretalx; else
@@ -26,8 +28,8 @@ for candidate in python3.13 "${PYENV_ROOT:-/root/.pyenv}"/versions/3.13*/bin/pyt
   fi
 done
 if [ -z "$PY" ]; then
-  PY=${PYTHON:-python3}
-  PRETALX=pretalx==2025.2.2
+  echo "pretalx: no Python 3.13 found (pyenv install 3.13 gives one); the live pretalx tests will be skipped" >&2
+  exit 0
 fi
 
 want=${PRETALX#pretalx==}
