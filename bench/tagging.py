@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import resource
 import statistics
 import tempfile
@@ -62,6 +63,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 # main when the tagging throughput work began (issue 16): `before` runs bf16 on its podium.
 BEFORE = "0d918b70266d7edbd4ed3504264a0946d9983559"
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `bench.pyvideo` when run as a script
+    sys.path.insert(0, str(REPO))
 
 
 @dataclass
