@@ -66,6 +66,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `bench.pyvideo` when run as a script
     sys.path.insert(0, str(REPO))
 
+from bench.pyvideo import DATA  # noqa: E402
+
 
 @dataclass
 class Clock:
@@ -340,15 +342,7 @@ def main() -> None:
     parser.add_argument(
         "--data",
         type=Path,
-        # ../shared beside the checkout (main), or two levels up (a worktree in wt/<name>)
-        default=next(
-            (
-                base / "shared" / "data" / "pyvideo"
-                for base in (REPO.parent, REPO.parents[1])
-                if (base / "shared" / "data" / "pyvideo").is_dir()
-            ),
-            REPO.parent / "shared" / "data" / "pyvideo",
-        ),
+        default=DATA,
     )
     parser.add_argument("--limit", type=int, default=None, help="Talks to tag end to end.")
     parser.add_argument(

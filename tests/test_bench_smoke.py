@@ -78,7 +78,7 @@ BENCHES: dict[str, Smoke] = {
     ),
     "review": Smoke((), r"TOTAL \d+ pushes: facts named"),
     "tagging": Smoke(
-        ("--limit", "30", "--subset", "16", "--rounds", "1", "--skip", "sweep,f1,orig"),
+        ("--limit", "30", "--e2e", "bf16", "--skip", "sweep,f1,orig"),
         r"talks/s",
         True,
         600,
