@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
