@@ -171,6 +171,11 @@ def prefect_api_for(settings: Settings, say: Callable[[str], None] = print) -> I
     if not url:
         if _answers(f"{settings.prefect.api_url}/health"):
             url = settings.prefect.api_url
+        elif settings.environment == "production":
+            raise StackError(
+                f"the Prefect server at {settings.prefect.api_url} does not answer; production "
+                "never starts a temporary embedded one"
+            )
         else:
             port = free_port()
             home = settings.home.resolve() / "prefect-command"
@@ -389,6 +394,11 @@ class LocalStack:
 
     def up(self) -> None:
         """Start everything; on any failure stop what was started and raise."""
+        if self.settings.environment == "production":
+            raise StackError(
+                "`podium up` starts the embedded Prefect server and a local stack; production "
+                "runs its own server, workers and gateway (see infra/)"
+            )
         try:
             self.start_server()
             self.create_pools()

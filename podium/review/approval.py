@@ -8,6 +8,7 @@ flags and material facts with a pointer to the full summary artifact of the same
 from __future__ import annotations
 
 from podium.review.llm import Summary
+from podium.review.markdown import code as md_code
 from podium.review.models import PushEvent
 from podium.review.structural import StructuralReport
 
@@ -23,9 +24,9 @@ def pause_description(
     what the decision records."""
     made_by = summary.backend + (f" — {summary.fallback_reason}" if summary.fallback_reason else "")
     head = [
-        f"**Approve or reject the deployment of `{push.repo}` {push.branch}**: "
-        f"`{push.before[:12]}` → `{push.after[:12]}`, pushed by {push.pusher or 'unknown'} "
-        f"via {push.source}. Summary: {made_by}.",
+        f"**Approve or reject the deployment of `{push.repo}` {md_code(push.branch)}**: "
+        f"`{push.before[:12]}` → `{push.after[:12]}`, pushed by "
+        f"{md_code(push.pusher, empty='unknown')} via {push.source}. Summary: {made_by}.",
         "",
     ]
     tail = [
