@@ -15,6 +15,8 @@ from pydantic import Field
 
 from flows.run_names import review_run_name
 from podium import event_catalog
+from podium.lake import Lake
+from podium.review.links import decided_by
 from podium.review.models import ApprovalInput, PushEvent
 from podium.use_cases.review import ReviewHooks
 from podium.use_cases.review import review_push as review_push_use_case
@@ -25,20 +27,26 @@ DECIDED_EVENT = event_catalog.REVIEW_DECIDED.name
 
 
 class Approval(RunInput, ApprovalInput):
-    """The form a paused review shows in the Prefect UI: approve or reject, who decides, and
-    a comment. The reviewer's name is required: the open-source UI has no login to take it
-    from, and the decision must record who made it."""
+    """The form a paused review shows in the Prefect UI: approve or reject, and a comment.
+
+    The open-source UI has no login, so a decision made here is recorded as an operator's
+    (`operator (Prefect UI/API, says "…")`), never under the name typed in the form; named
+    reviewers decide through their signed links (`podium.review.links`)."""
 
     reviewer: str = Field(
-        min_length=1, max_length=200, description="Your name: recorded with the decision."
+        default="",
+        max_length=200,
+        description="Optional: your name. Recorded as what an operator said, not as a "
+        "verified reviewer (named reviewers use their signed links).",
     )
 
 
 def _wait_for_decision(
-    *, timeout_s: int, poll_interval_s: int, description: str
+    *, lake: Lake, timeout_s: int, poll_interval_s: int, description: str
 ) -> tuple[str, str | None, str]:
     """Pause for the reviewer, showing `description` (the summary's key facts) above the
-    approve/reject form. Returns (status, who, comment); a timeout is `expired`."""
+    approve/reject form. Returns (status, who, comment); a timeout is `expired`. Who is the
+    verified reviewer when a signed link resumed the run, else the UI/API operator."""
     try:
         answer = pause_flow_run(
             wait_for_input=Approval.with_initial_data(description=description),
@@ -54,7 +62,13 @@ def _wait_for_decision(
             client.set_flow_run_state(run_id, Running(message="review expired"), force=True)
         return "expired", None, f"no decision within {timeout_s}s"
     status = "approved" if answer.decision == "approve" else "rejected"
-    return status, answer.reviewer or None, answer.comment
+    who, _ = decided_by(
+        lake=lake,
+        run_id=str(flow_run.get_id()),
+        decision=answer.decision,
+        typed_name=answer.reviewer,
+    )
+    return status, who, answer.comment
 
 
 @flow(name="review-push", flow_run_name=review_run_name)
@@ -76,6 +90,7 @@ def review_push(push: PushEvent) -> dict[str, Any]:
         run_id=run_id,
         link=f"{resources.settings.prefect.ui_url.rstrip('/')}/runs/flow-run/{run_id}",
         decide=lambda description: _wait_for_decision(
+            lake=resources.lake,
             timeout_s=review.timeout_s,
             poll_interval_s=review.poll_interval_s,
             description=description,

@@ -24,8 +24,8 @@ from podium.review.dependencies import DependencyChange, dependencies
 from podium.review.facts import CATEGORIES, CONFIG, Fact, setting_fact
 from podium.review.gitrepo import ChangeSet, FileChange
 from podium.review.iac import iac_facts, iac_kind, locate
-from podium.review.markdown import code as md_code
 from podium.review.kinds import AUTH_WORDS, KINDS, LOCK_FILES, classify, matches_any
+from podium.review.markdown import code as md_code
 from podium.review.python_diff import (
     PythonDelta,
     names_used,

@@ -19,6 +19,7 @@ import pandas as pd
 from podium import event_catalog
 from podium.resources import Resources
 from podium.review.approval import pause_description
+from podium.review.links import link_message, links_for
 from podium.review.models import PushEvent
 from podium.review.notify import review_message
 from podium.review.records import (
@@ -118,7 +119,10 @@ def review_push(
 
     if pending.superseded_by is None:
         try:
-            step("notify-reviewer", lambda: _notify(resources, push, summary.text, hooks.link))
+            step(
+                "notify-reviewer",
+                lambda: _notify(resources, push, summary.text, hooks.link, hooks.run_id),
+            )
         except Exception as error:  # noqa: BLE001 - a lost message must not lose the review
             logger.error(
                 "reviewer not notified (%s); the review waits at %s",
@@ -176,8 +180,12 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _notify(resources: Resources, push: PushEvent, summary: str, link: str) -> str:
-    """Send the summary and the link; returns the notifier used ("none" when unconfigured)."""
+def _notify(resources: Resources, push: PushEvent, summary: str, link: str, run_id: str) -> str:
+    """Send the summary and the link; returns the notifier used ("none" when unconfigured).
+
+    With named reviewers (`review.reviewers`) each gets a message of their own, with approve
+    and reject links signed for them alone, sent to their address where the notifier has
+    addresses (see `podium.review.links`)."""
     notifier = resources.notifier()
     if notifier is None:
         log.info("no notifier configured; the review waits at %s", link)
@@ -185,5 +193,14 @@ def _notify(resources: Resources, push: PushEvent, summary: str, link: str) -> s
     subject, body = review_message(
         repo=push.repo, branch=push.branch, after=push.after, summary=summary, link=link
     )
-    notifier.send(subject=subject, body=body)
+    review = resources.settings.review
+    if not review.reviewers:
+        notifier.send(subject=subject, body=body)
+        return notifier.name
+    signed = links_for(review, run_id=run_id, repo=push.repo, commit=push.after)
+    for reviewer in review.reviewers:
+        personal = link_message(reviewer, signed[reviewer.name]) + "\n" + body
+        notifier.send(
+            subject=subject, body=personal, to=[reviewer.email] if reviewer.email else None
+        )
     return notifier.name

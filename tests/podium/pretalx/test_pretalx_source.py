@@ -350,8 +350,14 @@ def test_cli_ingest_of_a_host_outside_the_settings_is_one_line(
         "PODIUM_PRETALX__EVENTS": '["pretalx://pretalx.example.org/conf"]',
     }
     result = subprocess.run(
-        [sys.executable, "-m", "podium", "ingest", f"pretalx+http://{elsewhere.url}/ev",
-         "--no-notify"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "podium",
+            "ingest",
+            f"pretalx+http://{elsewhere.url}/ev",
+            "--no-notify",
+        ],  # fmt: skip
         env=env,
         capture_output=True,
         text=True,

@@ -122,6 +122,7 @@ def test_the_public_route_serves_only_talks_in_a_public_state(lake) -> None:
     """Issue 23: the unauthenticated route leaves out talks that are not public (by default
     accepted and published), read live, and ranks the rest 1, 2, …; the CLI shows all."""
     from podium.ingest import read_talks, record_talks
+    from podium.models import TalkState
 
     build_tables(lake=lake, settings=RecommendSettings(), encoder=BagOfWordsEncoder())
     built = lookup_recommendations(lake=lake, event_id="ev-a")
@@ -135,14 +136,14 @@ def test_the_public_route_serves_only_talks_in_a_public_state(lake) -> None:
     record_talks(
         lake=lake,
         talks=[
-            talks[third].model_copy(update={"state": "published"}),
-            talks[fifth].model_copy(update={"state": "accepted"}),
+            talks[third].model_copy(update={"state": TalkState.published}),
+            talks[fifth].model_copy(update={"state": TalkState.accepted}),
         ],
     )
     served = client.get("/events/ev-a/recommendations").json()["recommendations"]
     assert [(r["rank"], r["talk_id"]) for r in served] == [(1, third), (2, fifth)]
     # Withdrawn later: gone at once, before any rebuild.
-    record_talks(lake=lake, talks=[talks[fifth].model_copy(update={"state": "withdrawn"})])
+    record_talks(lake=lake, talks=[talks[fifth].model_copy(update={"state": TalkState.withdrawn})])
     served = client.get("/events/ev-a/recommendations").json()["recommendations"]
     assert [r["talk_id"] for r in served] == [third]
     # The operator's view is unchanged.
