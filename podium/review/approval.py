@@ -32,8 +32,9 @@ def pause_description(
     tail = [
         "",
         "---",
-        f"Full summary: artifact `{artifact_key}` of this run. Your name, the time and your "
-        "comment are recorded with the decision.",
+        f"Full summary: artifact `{artifact_key}` of this run. The time and your comment are "
+        "recorded with the decision, made here as an operator's (named reviewers decide "
+        "through their signed links).",
     ]
     whole = "\n".join(head) + "\n" + summary.text + "\n".join(tail)
     if len(whole) <= MAX_DESCRIPTION_CHARS:

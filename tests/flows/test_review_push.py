@@ -153,7 +153,7 @@ def test_approval_through_the_cli_lands_in_reviews(
         base = f"paused-{state.state_details.pause_key}"
         description = json.loads(client.read_flow_run_input(UUID(run_id), f"{base}-description"))
         schema = json.loads(client.read_flow_run_input(UUID(run_id), f"{base}-schema"))
-    assert description.startswith("**Approve or reject the deployment of `app` main**")
+    assert description.startswith("**Approve or reject the deployment of `app` `main`**")
     for fact in ("⚠ tests removed", "`TIMEOUT_S` `30` → `60`", "`server.port` `8080` → `9090`"):
         assert fact in description
     assert f"artifact `review-app-{after[:12]}`" in description
