@@ -55,3 +55,17 @@ def pause_description(
     )
     text = "\n".join(lines + tail)
     return text[:MAX_DESCRIPTION_CHARS]
+
+
+def resumed_description(*, push: PushEvent, summary: str, artifact_key: str) -> str:
+    """The approval form's text for a review whose run starts again after it was recorded
+    pending (a resumed suspension, a retry): the recorded summary, cut to fit."""
+    head = (
+        f"**Approve or reject the deployment of `{push.repo}` {md_code(push.branch)}**: "
+        f"`{push.before[:12]}` → `{push.after[:12]}`, pushed by "
+        f"{md_code(push.pusher, empty='unknown')} via {push.source}.\n\n"
+    )
+    tail = f"\n\n---\nFull summary: artifact `{artifact_key}` of this run."
+    room = MAX_DESCRIPTION_CHARS - len(head) - len(tail)
+    body = summary if len(summary) <= room else summary[: room - 1] + "…"
+    return head + body + tail

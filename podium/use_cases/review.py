@@ -18,7 +18,7 @@ import pandas as pd
 
 from podium import event_catalog
 from podium.resources import Resources
-from podium.review.approval import pause_description
+from podium.review.approval import pause_description, resumed_description
 from podium.review.links import link_message, links_for
 from podium.review.models import PushEvent
 from podium.review.notify import review_message
@@ -83,6 +83,11 @@ def review_push(
     if existing is not None and existing["flow_run_id"] != hooks.run_id:
         logger.info("%s@%s already reviewed (%s)", push.repo, push.after[:12], existing["status"])
         return {**outcome, "status": "duplicate"}
+    if existing is not None and existing["status"] == "pending" and existing["summary"]:
+        # This run was here before: a suspended review resumed (its process exited while it
+        # waited, and the run starts again from the top) or a retried run. The summary is
+        # recorded and the reviewers were told: only the decision is left.
+        return _resume_decision(resources, push, existing, hooks=hooks, logger=logger)
 
     git, change = step(
         "fetch-push-change", lambda: fetch_push_change(review=review, home=settings.home, push=push)
@@ -151,9 +156,51 @@ def review_push(
         )
     else:
         row = find_review(lake, repo=push.repo, commit=push.after) or {}
+    return _announce(resources, push, row, summary.text, hooks=hooks, logger=logger)
+
+
+def _resume_decision(
+    resources: Resources,
+    push: PushEvent,
+    existing: dict[str, Any],
+    *,
+    hooks: ReviewHooks,
+    logger: Any,
+) -> dict[str, Any]:
+    """Wait for (or, once resumed, take) the decision of a review recorded pending earlier
+    in this run, and record and announce it."""
+    summary = str(existing["summary"])
+    description = resumed_description(push=push, summary=summary, artifact_key=hooks.artifact_key)
+    status, who, comment = hooks.decide(description)
+    row = resources.step(
+        "record-review-decision",
+        lambda: record_decision(
+            lake=resources.lake,
+            repo=push.repo,
+            commit=push.after,
+            status=status,
+            decided_by=who,
+            comment=comment,
+            decided_at=datetime.now(UTC),
+        ),
+    )
+    return _announce(resources, push, row, summary, hooks=hooks, logger=logger)
+
+
+def _announce(
+    resources: Resources,
+    push: PushEvent,
+    row: dict[str, Any],
+    summary: str,
+    *,
+    hooks: ReviewHooks,
+    logger: Any,
+) -> dict[str, Any]:
+    """Publish the final row and emit `podium.review.decided`."""
+    outcome = {"repo": push.repo, "commit": push.after, "flow_run_id": hooks.run_id}
     # A newer push may have superseded this review while it waited: the row says so.
     logger.info("review of %s@%s: %s", push.repo, push.after[:12], row["status"])
-    hooks.publish(push, row, summary.text)
+    hooks.publish(push, row, summary)
     resources.events.emit(
         event_catalog.REVIEW_DECIDED,
         resource_id=f"podium.repo.{push.repo}",

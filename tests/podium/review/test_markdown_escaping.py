@@ -6,8 +6,8 @@ a real CommonMark renderer (markdown-it-py, tables on) to check what a browser w
 from __future__ import annotations
 
 import re
-from html import unescape
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 
 import pytest
