@@ -429,3 +429,87 @@ def test_one_use_across_concurrent_clicks_and_the_ui_is_an_operator(
     assert row is not None and row["decided_by"] == 'operator (Prefect UI/API, says "alice")'
     # Its links are dead now: the review is no longer waiting.
     assert _post(url, _links(slack)["bob"]["approve"]).status_code == 409
+
+
+@pytest.mark.e2e
+def test_a_review_on_a_process_pool_suspends_and_its_link_resumes_it(
+    links_env, slack: FakeServer, tmp_path: Path
+) -> None:
+    """Issue 23: a review from a deployment on a work pool gives its process back while it
+    waits (Suspended), and a signed link through the gateway has the pool's worker run it
+    again to record the decision, without summarising or notifying twice. The worker, too,
+    reaches the protected server through the auth string in its environment."""
+    import signal
+
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from tests.flows.test_review_push import _push
+
+    repo, lake, url = links_env
+    before, after = _push_change(repo, "suspended")
+    slack.requests.clear()
+    pool = "review-suspend"
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name=pool, type="process"), overwrite=True)
+        flow_id = client.create_flow_from_name("review-push")
+        deployment_id = client.create_deployment(
+            flow_id=flow_id,
+            name="review-push-suspend",
+            work_pool_name=pool,
+            entrypoint="flows/review_push.py:review_push",
+            pull_steps=[
+                {"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT)}}
+            ],
+            enforce_parameter_schema=False,
+        )
+    env = {
+        **os.environ,  # PODIUM_* of `links_env`, PREFECT_API_URL and PREFECT_API_AUTH_STRING
+        "PYTHONPATH": str(PROJECT),
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+    }
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - closed below
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        with get_client(sync_client=True) as client:
+            run = client.create_flow_run_from_deployment(
+                deployment_id, parameters={"push": _push(before, after).model_dump(mode="json")}
+            )
+
+        def state() -> Any:
+            with get_client(sync_client=True) as client:
+                return client.read_flow_run(run.id).state
+
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and (state().name != "Suspended"):
+            assert not state().is_final(), (tmp_path / "worker.log").read_text()[-3000:]
+            time.sleep(1)
+        assert state().name == "Suspended", (tmp_path / "worker.log").read_text()[-3000:]
+        assert state().is_paused()  # a Suspended state is a PAUSED one that gave its process up
+        row = find_review(lake, repo="app", commit=after)
+        assert row is not None and row["status"] == "pending"
+        assert row["flow_run_id"] == str(run.id)
+        notified = len(slack.requests)
+        assert notified == 2  # one message per named reviewer
+
+        decided = _post(url, _links(slack)["bob"]["reject"], comment="not this week")
+        assert decided.status_code == 200, decided.text
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not state().is_final():
+            time.sleep(1)
+        assert state().is_completed(), (tmp_path / "worker.log").read_text()[-3000:]
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(30)
+        log.close()
+    row = find_review(lake, repo="app", commit=after)
+    assert row is not None
+    assert (row["status"], row["decided_by"], row["comment"]) == (
+        "rejected",
+        "bob <bob@example.org> (signed link)",
+        "not this week",
+    )
+    assert len(slack.requests) == notified  # the resumed run told nobody again
