@@ -175,7 +175,8 @@ def test_a_paused_review_shows_its_summary(page: Any, ui: UiStack) -> None:
 def test_approving_a_paused_review_through_the_form_completes_it(page: Any, ui: UiStack) -> None:
     run = paused_review(ui)
     page.goto(f"/runs/flow-run/{run['id']}")
-    expect(page.get_by_text("Paused").first).to_be_visible()
+    # review-push runs on a process pool: it suspends (gives its process back) while it waits.
+    expect(page.get_by_text("Suspended").first).to_be_visible()
     page.get_by_role("button", name="Resume").click()
     dialog = page.get_by_role("dialog")
     # The decision is a select built from the schema's enum; the keyboard opens its list.
