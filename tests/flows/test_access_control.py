@@ -513,3 +513,15 @@ def test_a_review_on_a_process_pool_suspends_and_its_link_resumes_it(
         "not this week",
     )
     assert len(slack.requests) == notified  # the resumed run told nobody again
+
+
+def test_podium_up_protects_its_embedded_server_with_the_auth_string(tmp_path: Path) -> None:
+    """Every process of the local stack (server, workers, warm executors, gateway) gets the
+    string: the server requires it and the clients send it; without it, nothing changes."""
+    from deployments.local_stack import LocalStack
+
+    plain = LocalStack(Settings(home=tmp_path)).env()
+    assert not {k for k in plain if "AUTH_STRING" in k} - set(os.environ)
+    env = LocalStack(Settings(home=tmp_path, prefect={"auth_string": AUTH})).env()
+    assert env["PREFECT_SERVER_API_AUTH_STRING"] == env["PREFECT_API_AUTH_STRING"] == AUTH
+    assert env["PODIUM_PREFECT__AUTH_STRING"] == AUTH
