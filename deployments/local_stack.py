@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -171,6 +172,16 @@ def prefect_env(home: Path, port: int) -> dict[str, str]:
     return dict(analytics_off(env))
 
 
+def prefect_auth_env(settings: Settings) -> dict[str, str]:
+    """The Prefect auth string (`prefect.auth_string`) as Prefect's own clients read it:
+    every process Podium starts (workers, warm executors, flow runs, Dask workers) then sends
+    it as Basic auth; the local stack's server also requires it. Empty when unset."""
+    if settings.prefect.auth_string is None:
+        return {}
+    value = settings.prefect.auth_string.get_secret_value()
+    return {"PREFECT_API_AUTH_STRING": value, "PODIUM_PREFECT__AUTH_STRING": value}
+
+
 def server_command(port: int) -> list[str]:
     """The command that runs a Prefect server on 127.0.0.1:`port`."""
     return [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
@@ -235,6 +246,11 @@ def prefect_api_for(settings: Settings, say: Callable[[str], None] = print) -> I
     if not url:
         if _answers(f"{settings.prefect.api_url}/health"):
             url = settings.prefect.api_url
+        elif settings.environment == "production":
+            raise StackError(
+                f"the Prefect server at {settings.prefect.api_url} does not answer; production "
+                "never starts a temporary embedded one"
+            )
         else:
             port = free_port()
             home = settings.home.resolve() / "prefect-command"
@@ -252,13 +268,21 @@ def prefect_api_for(settings: Settings, say: Callable[[str], None] = print) -> I
             say(f"no Prefect server is configured: started one for this command at {url}")
     previous = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = url  # inherited by every process this command starts
+    auth = prefect_auth_env(settings)
+    previous_auth = {name: os.environ.get(name) for name in auth}
+    os.environ.update(auth)
     try:
         if process is not None:
             log_path = settings.home.resolve() / "prefect-command" / "server.log"
             wait_healthy(
                 process, f"{url}/health", timeout_s=180, name="prefect server", log=log_path
             )
-        with temporary_settings({PREFECT_API_URL: url}):
+        overrides: dict[Any, Any] = {PREFECT_API_URL: url}
+        if auth:
+            from prefect.settings import PREFECT_API_AUTH_STRING
+
+            overrides[PREFECT_API_AUTH_STRING] = auth["PREFECT_API_AUTH_STRING"]
+        with temporary_settings(overrides):
             try:
                 yield url
             finally:
@@ -272,6 +296,11 @@ def prefect_api_for(settings: Settings, say: Callable[[str], None] = print) -> I
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = previous
+        for name, value in previous_auth.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         if process is not None:
             stop_groups([process.pid], grace_s=STOP_GRACE_S)
             process.wait()
@@ -339,6 +368,10 @@ class LocalStack:
         push_secret = self.settings.review.push_secret
         if push_secret is not None:  # /hooks/push has its own key: children verify it too
             env["PODIUM_REVIEW__PUSH_SECRET"] = push_secret.get_secret_value()
+        auth = prefect_auth_env(self.settings)
+        if auth:  # the embedded server requires it, and every client sends it
+            env.update(auth)
+            env["PREFECT_SERVER_API_AUTH_STRING"] = auth["PREFECT_API_AUTH_STRING"]
         return env
 
     def _watch(self, pid: int) -> None:
@@ -459,6 +492,11 @@ class LocalStack:
 
     def up(self) -> None:
         """Start everything; on any failure stop what was started and raise."""
+        if self.settings.environment == "production":
+            raise StackError(
+                "`podium up` starts the embedded Prefect server and a local stack; production "
+                "runs its own server, workers and gateway (see infra/)"
+            )
         try:
             self.start_server()
             self.create_pools()

@@ -6,6 +6,7 @@ many small files; compaction rewrites them and vacuum drops files no version nee
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -14,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from flows.run_names import maintenance_run_name
 from podium.ingest import talk_rows
 from podium.lake import SCHEMAS, Lake
+from podium.review.records import expire_overdue
 from tasks.images import remove_stale_covers
 from tasks.resources import flow_resources
 
@@ -38,10 +40,21 @@ def maintenance(compact: bool = True) -> dict[str, Any]:
     current = dict(zip(talks.talk_id, talks.content_hash, strict=True))
     keep = resources.settings.images.keep_covers
     removed = remove_stale_covers(lake, keep_latest=keep, current=current)
+    review = resources.settings.review
+    # Suspended reviews the server expired (their process is gone): recorded as expired.
+    grace_s = 600
+    expired = expire_overdue(
+        lake=lake,
+        received_before=datetime.now(UTC) - timedelta(seconds=review.timeout_s + grace_s),
+        comment=f"no decision within {review.timeout_s}s",
+    )
     tables = [name for name in SCHEMAS if lake.exists(name)] if compact else []
     for name in tables:
         compact_table(lake, name)
     get_run_logger().info(
-        "maintenance: %d stale covers removed, %d tables compacted", removed, len(tables)
+        "maintenance: %d stale covers removed, %d tables compacted, %d reviews expired",
+        removed,
+        len(tables),
+        len(expired),
     )
-    return {"covers_removed": removed, "tables_compacted": tables}
+    return {"covers_removed": removed, "tables_compacted": tables, "reviews_expired": expired}

@@ -28,6 +28,26 @@ console = Console()
 err = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from podium import version
+
+        typer.echo(f"podium {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Podium: AI enrichment for a conference speakers directory."""
+
+
 class CliError(UserError):
     """A problem to report in one line."""
 

@@ -11,6 +11,7 @@ emitter cannot drift from the triggers that read it.
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import threading
 import time
@@ -69,17 +70,20 @@ class EventPoster:
 
     Args:
         api_url: the Prefect API URL (…/api).
-        api_key: bearer token for authenticated servers; never logged.
+        api_key: bearer token for Prefect Cloud; never logged.
+        auth_string: `user:password` of a server protected with
+            PREFECT_SERVER_API_AUTH_STRING, sent as HTTP Basic auth; never logged.
         retries: retries after the first attempt.
         backoff_s: first pause between attempts (doubles each time).
     """
 
     api_url: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     retries: int = 4
     backoff_s: float = 0.25
     timeout_s: float = 5.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    auth_string: str | None = field(default=None, repr=False)
     # One client for the poster's life: `httpx.post` builds a new client, and with it a TLS
     # context (certifi's bundle parsed under the GIL, ~20-50 ms of CPU) on every call, even
     # for http:// URLs. That was 90 % of the gateway's CPU under load. The client is
@@ -98,7 +102,19 @@ class EventPoster:
             retries=prefect.event_retries,
             backoff_s=prefect.event_backoff_s,
             timeout_s=prefect.event_timeout_s,
+            auth_string=auth.get_secret_value() if (auth := prefect.auth_string) else None,
         )
+
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header of this poster's server: Basic with the auth string of a
+        self-hosted server (what Prefect's own client sends for PREFECT_API_AUTH_STRING),
+        else Bearer with a Cloud API key, else none."""
+        if self.auth_string:
+            token = base64.b64encode(self.auth_string.encode()).decode()
+            return {"Authorization": f"Basic {token}"}
+        if self.api_key:
+            return {"Authorization": f"Bearer {self.api_key}"}
+        return {}
 
     def client(self) -> httpx.Client:
         """The shared HTTP client, created on first use."""
@@ -118,7 +134,7 @@ class EventPoster:
         """Deliver `events`; raises `EventDeliveryError` when every attempt failed."""
         if not events:
             return
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        headers = self.auth_headers()
         url = self.api_url.rstrip("/") + "/events"
 
         def attempt() -> str | None:

@@ -6,9 +6,11 @@ Environment variables use the `PODIUM_` prefix and `__` for nesting, e.g.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +20,7 @@ from podium.images.config import ImageSettings
 from podium.pretalx.config import PretalxSettings
 from podium.recommend.config import RecommendSettings
 from podium.review.config import PLACEHOLDER_PUSH_SECRET, ReviewSettings
+from podium.settings_env import check_environment
 from podium.tagging.config import TaggingSettings
 
 # Secrets that ship with the embedded default; refused anywhere else.
@@ -71,6 +74,12 @@ class PrefectSettings(BaseModel):
     )
     api_key: SecretStr | None = Field(
         default=None, description="API key for Prefect Cloud or an authenticated server."
+    )
+    auth_string: SecretStr | None = Field(
+        default=None,
+        description="`user:password` of a self-hosted Prefect server protected with "
+        "PREFECT_SERVER_API_AUTH_STRING: sent as HTTP Basic auth by the gateway and the CLI, "
+        "and passed on as PREFECT_API_AUTH_STRING to the processes Podium starts.",
     )
     event_retries: int = Field(
         default=2,
@@ -165,7 +174,8 @@ class Settings(BaseSettings):
 
     environment: Literal["local", "production"] = Field(
         default="local",
-        description="`local` is the embedded default; `production` refuses placeholder secrets.",
+        description="`local` is the embedded default; `production` refuses placeholder "
+        "secrets, a local lake and the embedded Prefect server.",
     )
     home: Path = Field(
         default=Path(".podium"),
@@ -193,6 +203,7 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment == "local":
             return self
+        _refuse_embedded_parts(self)
         if self.gateway.secret.get_secret_value() == PLACEHOLDER_SECRET:
             raise ValueError(
                 "PODIUM_GATEWAY__SECRET is the local placeholder; set a real secret in production"
@@ -226,7 +237,30 @@ class Settings(BaseSettings):
         return self.lake.url or str((self.home / "lake").resolve())
 
 
+def _refuse_embedded_parts(settings: Settings) -> None:
+    """`production` runs on shared parts: a lake every replica reaches and its own Prefect
+    server, never the local folder or the embedded server of the local default."""
+    url = settings.lake_url
+    if "://" not in url or url.startswith("file://"):
+        raise ValueError(
+            f"PODIUM_LAKE__URL is a local folder ({url}); production needs a shared lake "
+            "(s3://bucket/prefix)"
+        )
+    host = (urlsplit(settings.prefect.api_url).hostname or "").lower()
+    if host in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+        raise ValueError(
+            f"PODIUM_PREFECT__API_URL points at the embedded Prefect server "
+            f"({settings.prefect.api_url}); production needs its own Prefect server"
+        )
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read from the environment on first use."""
+    """The process-wide settings, read from the environment on first use.
+
+    Raises:
+        UnknownSettingError: a `PODIUM_*` variable names no setting (a typo would otherwise
+            be ignored); the message names the nearest valid one.
+    """
+    check_environment(Settings, os.environ)
     return Settings()

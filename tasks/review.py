@@ -10,6 +10,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
 
+from podium.review.markdown import code as md_code
 from podium.review.models import ApprovalInput, PushEvent
 
 
@@ -40,19 +41,24 @@ def artifact_key(push: PushEvent) -> str:
     return re.sub(r"[^a-z0-9-]", "-", f"review-{push.repo.lower()}-{push.after[:12]}")
 
 
+def _cell(markdown: str) -> str:
+    # GFM splits a table row at every `|`, even inside a code span, unless it is escaped.
+    return markdown.replace("|", "\\|")
+
+
 @task(name="publish-review", cache_policy=NONE)
 def publish_review(*, push: PushEvent, row: dict[str, Any], summary: str) -> str:
     """A markdown artifact with the decision, the commit range and the summary."""
     decided_at = row.get("decided_at")
     header = (
-        f"# Review {row['status']}: {push.repo} {push.branch}\n\n"
+        f"# Review {row['status']}: {push.repo} {md_code(push.branch)}\n\n"
         f"| | |\n|---|---|\n"
         f"| commits | `{push.before[:12]}` → `{push.after[:12]}` |\n"
         f"| status | **{row['status']}** |\n"
-        f"| decided by | {row.get('decided_by') or '—'} |\n"
+        f"| decided by | {_cell(md_code(str(row.get('decided_by') or '')))} |\n"
         f"| decided at | {decided_at if decided_at is not None else '—'} |\n"
         f"| comment | {(row.get('comment') or '—').replace('|', '/')} |\n"
-        f"| pushed by | {push.pusher or '—'} via {push.source} |\n\n"
+        f"| pushed by | {_cell(md_code(push.pusher))} via {push.source} |\n\n"
     )
     return str(
         create_markdown_artifact(

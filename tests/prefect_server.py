@@ -36,13 +36,18 @@ def server_env(home: Path, port: int) -> dict[str, str]:
 
 
 def start_server(
-    home: Path, *, timeout_s: float = 240, port: int | None = None
+    home: Path,
+    *,
+    timeout_s: float = 240,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, str]:
     """Start `prefect server start` and wait until /api/health answers (on `port`, to restart a
-    server where its clients expect it; default a free one)."""
+    server where its clients expect it; default a free one). `extra_env` adds server settings
+    (e.g. PREFECT_SERVER_API_AUTH_STRING)."""
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    env = server_env(home, port)
+    env = {**server_env(home, port), **(extra_env or {})}
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         server_command(port),

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from podium.events import EventPoster
-from podium.gateway import git_hooks, recommend_routes, talk_hooks
+from podium.gateway import git_hooks, recommend_routes, review_links, talk_hooks
 from podium.gateway.group_commit import GroupCommitter
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard
 from podium.ingest import talks_version
@@ -71,7 +71,7 @@ async def _lake_ok(lake: Lake) -> bool:
 
 
 async def _prefect_ok(poster: EventPoster) -> bool:
-    headers = {"Authorization": f"Bearer {poster.api_key}"} if poster.api_key else {}
+    headers = poster.auth_headers()
     try:
         async with httpx.AsyncClient(timeout=_HEALTH_TIMEOUT_S) as client:
             response = await client.get(poster.api_url.rstrip("/") + "/health", headers=headers)
@@ -113,6 +113,7 @@ def create_app(
     app.include_router(talk_hooks.router)
     app.include_router(recommend_routes.router)
     app.include_router(git_hooks.router)
+    app.include_router(review_links.router)
 
     @app.get(
         "/healthz", response_model=Health, tags=["health"], summary="Liveness and dependencies"

@@ -1,7 +1,9 @@
 """`GET /events/{event_id}/recommendations`: the precomputed table, read per request.
 
 No model and no scan of the talks: one filtered read of the `recommendations` table (and of
-`events` only to tell an unknown event from one whose table is not built yet).
+`events` only to tell an unknown event from one whose table is not built yet), and one of the
+`talks` it names: the route needs no credentials, so it serves only talks in a public state
+(`recommend.public_states`, by default accepted and published).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
 from podium.lake import Lake
+from podium.recommend.config import RecommendSettings
 from podium.recommend.serving import (
     RecommendationsNotBuiltError,
     UnknownEventError,
@@ -25,6 +28,13 @@ router = APIRouter(tags=["recommendations"])
 def get_lake(request: Request) -> Lake:
     """The lake the gateway app was built with."""
     return request.app.state.lake  # type: ignore[no-any-return]
+
+
+def get_public_states(request: Request) -> list[str]:
+    """The talk states this route serves (the defaults when the app carries no settings)."""
+    settings = getattr(request.app.state, "settings", None)
+    recommend = settings.recommend if settings is not None else RecommendSettings()
+    return list(recommend.public_states)
 
 
 class RecommendedTalk(BaseModel):
@@ -52,11 +62,14 @@ class RecommendationList(BaseModel):
     responses={404: {"description": "Unknown event"}, 409: {"description": "Not built yet"}},
 )
 def get_recommendations(
-    event_id: str, lake: Annotated[Lake, Depends(get_lake)]
+    event_id: str,
+    lake: Annotated[Lake, Depends(get_lake)],
+    public_states: Annotated[list[str], Depends(get_public_states)],
 ) -> RecommendationList:
-    """Precomputed recommendations of an event: 404 unknown event, 409 table not built yet."""
+    """Precomputed recommendations of an event, only talks in a public state: 404 unknown
+    event, 409 table not built yet."""
     try:
-        rows = lookup_recommendations(lake=lake, event_id=event_id)
+        rows = lookup_recommendations(lake=lake, event_id=event_id, states=public_states)
     except UnknownEventError as error:
         raise HTTPException(status_code=404, detail=str(error)) from None
     except RecommendationsNotBuiltError as error:

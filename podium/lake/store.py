@@ -440,6 +440,22 @@ class Lake:
             handle.write(data)
         return url
 
+    def put_blob_if_absent(self, path: str, data: bytes) -> bool:
+        """Write bytes at `path` only if nothing is there: True when this call wrote them.
+
+        Atomic across processes and hosts: an exclusive create on a local folder, a
+        conditional put (`If-None-Match: *`) on S3; of concurrent callers exactly one wins.
+        """
+        url = self.blob_url(path)
+        if not self.is_remote:
+            self._fs.makedirs(url.rsplit("/", 1)[0], exist_ok=True)
+        try:
+            with self._fs.open(url, "xb") as handle:
+                handle.write(data)
+        except FileExistsError:
+            return False
+        return True
+
     def get_blob(self, path: str) -> bytes:
         with self._fs.open(self.blob_url(path), "rb") as handle:
             return handle.read()

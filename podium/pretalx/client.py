@@ -1,6 +1,8 @@
 """A small client of pretalx's REST API: token auth, pagination, retries, one-line errors.
 
-The token is sent only to the server named in the source URL: a `next` link pointing anywhere
+The token is sent only to hosts the settings name (`pretalx.token_hosts`, by default the hosts
+of `pretalx.events`): a URL on another host is refused before any request, so a run parameter
+or a command line cannot send it elsewhere. Within a server, a `next` link pointing anywhere
 else is refused, so a misconfigured or hostile server cannot collect it.
 """
 
@@ -99,6 +101,8 @@ class PretalxClient:
     ) -> None:
         self.ref = ref
         self.settings = settings
+        if settings.token is not None:
+            _check_token_host(ref, settings)
         headers = {"Accept": "application/json", "User-Agent": "podium-pretalx-source"}
         if settings.token is not None:
             headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
@@ -235,6 +239,18 @@ def _backoff(state: RetryCallState) -> float:
 
 class _NotFound(PretalxError):
     """404: an unknown event, or a submission deleted meanwhile."""
+
+
+def _check_token_host(ref: PretalxRef, settings: PretalxSettings) -> None:
+    """Refuse, before any request, a server the token is not meant for."""
+    host = urlsplit(ref.base_url).netloc.lower()
+    allowed = settings.allowed_hosts()
+    if host not in allowed:
+        named = ", ".join(sorted(allowed)) or "none"
+        raise PretalxError(
+            f"pretalx host {host!r} is not one the token may be sent to (allowed: {named}); "
+            "add it to PODIUM_PRETALX__TOKEN_HOSTS or PODIUM_PRETALX__EVENTS"
+        )
 
 
 def _origin(url: str) -> str:

@@ -1,5 +1,7 @@
 """Settings of the pretalx source (a section of `podium.settings.Settings`)."""
 
+from urllib.parse import urlsplit
+
 from pydantic import BaseModel, Field, SecretStr
 
 
@@ -16,6 +18,12 @@ class PretalxSettings(BaseModel):
         description="Events the sync-pretalx deployment imports, as pretalx://host/event "
         "(pretalx+http://host:port/event for a server without TLS).",
     )
+    token_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts (`host` or `host:port`) the token may be sent to; empty means the "
+        "hosts of `events`. A pretalx URL on any other host is refused before any request "
+        "while a token is set (a run parameter or a command line cannot redirect the token).",
+    )
     page_size: int = Field(default=100, gt=0, le=1000, description="Submissions per API page.")
     timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one API request.")
     retries: int = Field(
@@ -29,3 +37,14 @@ class PretalxSettings(BaseModel):
         description="Up to this many changed submissions are fetched one by one; more take "
         "one full expanded listing.",
     )
+
+    def allowed_hosts(self) -> set[str]:
+        """Lower-case `host[:port]`s the token may go to (see `token_hosts`)."""
+        if self.token_hosts:
+            return {h.strip().lower() for h in self.token_hosts if h.strip()}
+        hosts = set()
+        for url in self.events:
+            _, sep, rest = url.partition("://")
+            if sep:
+                hosts.add(urlsplit("//" + rest).netloc.lower())
+        return hosts

@@ -19,6 +19,13 @@ class RecommendSettings(BaseModel):
         default_factory=lambda: ["submitted", "accepted", "published"],
         description="Talk states that may be recommended (and count towards related talks).",
     )
+    public_states: list[str] = Field(
+        default_factory=lambda: ["accepted", "published"],
+        description="Talk states the gateway's unauthenticated recommendation route serves "
+        "(read live from `talks` on each request, so a withdrawn talk leaves at once); other "
+        "recommended talks are left out and the rest ranked 1, 2, …. A directory that "
+        "publishes talks as they are submitted adds `submitted`. The CLI shows every state.",
+    )
     languages: list[str] = Field(
         default_factory=list,
         description="Talk languages that may be recommended; empty means any language.",

@@ -1,17 +1,19 @@
 """Read one event's precomputed recommendations: no model, no scan of the talks.
 
 The recommendations table is written sorted by event in small row groups, so a lookup is a
-point read through the lake's `KeyedReader` (usually one row group).
+point read through the lake's `KeyedReader` (usually one row group). The public route adds one
+filtered read of the talks it names, to serve only talks in a public state.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 
 import pandas as pd
 
 from podium.errors import UserError
-from podium.ingest import event_rows
+from podium.ingest import event_rows, talk_rows
 from podium.lake import Lake
 from podium.lake.recommendations import read_event_recommendations
 
@@ -46,7 +48,11 @@ COLUMNS = ["rank", "talk_id", "score", "matched_tags", "components", "model_vers
 
 
 def lookup_recommendations(
-    *, lake: Lake, event_id: str, max_staleness_s: float = 1.0
+    *,
+    lake: Lake,
+    event_id: str,
+    max_staleness_s: float = 1.0,
+    states: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """The event's recommendations, best first.
 
@@ -55,6 +61,8 @@ def lookup_recommendations(
         event_id: the event.
         max_staleness_s: look for a newer table version at most this often (a listing of
             the Delta log; on S3 a request). 0 looks every time.
+        states: serve only talks now in one of these states (one filtered read of `talks`),
+            ranked 1, 2, … again; None serves every recommended talk as built.
 
     Returns:
         Columns rank, talk_id, score, matched_tags (list), components (dict), model_version,
@@ -74,6 +82,17 @@ def lookup_recommendations(
             raise UnknownEventError(event_id)
         raise RecommendationsNotBuiltError(event_id, table_missing=found is None)
     rows = rows.sort_values("rank").reset_index(drop=True)
+    if states is not None:
+        rows = _in_states(lake, rows, set(states))
     rows["matched_tags"] = rows["matched_tags"].apply(lambda v: [str(t) for t in v])
     rows["components"] = rows["components"].apply(json.loads)
     return rows
+
+
+def _in_states(lake: Lake, rows: pd.DataFrame, states: set[str]) -> pd.DataFrame:
+    """The rows whose talk is now in `states` (a talk missing from `talks` is not served)."""
+    current = talk_rows(lake=lake, columns=["talk_id", "state"], talk_ids=list(rows["talk_id"]))
+    allowed = set(current.loc[current["state"].isin(states), "talk_id"])
+    kept = rows[rows["talk_id"].isin(allowed)].reset_index(drop=True)
+    kept["rank"] = range(1, len(kept) + 1)
+    return kept

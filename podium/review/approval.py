@@ -8,6 +8,7 @@ flags and material facts with a pointer to the full summary artifact of the same
 from __future__ import annotations
 
 from podium.review.llm import Summary
+from podium.review.markdown import code as md_code
 from podium.review.models import PushEvent
 from podium.review.structural import StructuralReport
 
@@ -23,16 +24,17 @@ def pause_description(
     what the decision records."""
     made_by = summary.backend + (f" — {summary.fallback_reason}" if summary.fallback_reason else "")
     head = [
-        f"**Approve or reject the deployment of `{push.repo}` {push.branch}**: "
-        f"`{push.before[:12]}` → `{push.after[:12]}`, pushed by {push.pusher or 'unknown'} "
-        f"via {push.source}. Summary: {made_by}.",
+        f"**Approve or reject the deployment of `{push.repo}` {md_code(push.branch)}**: "
+        f"`{push.before[:12]}` → `{push.after[:12]}`, pushed by "
+        f"{md_code(push.pusher, empty='unknown')} via {push.source}. Summary: {made_by}.",
         "",
     ]
     tail = [
         "",
         "---",
-        f"Full summary: artifact `{artifact_key}` of this run. Your name, the time and your "
-        "comment are recorded with the decision.",
+        f"Full summary: artifact `{artifact_key}` of this run. The time and your comment are "
+        "recorded with the decision, made here as an operator's (named reviewers decide "
+        "through their signed links).",
     ]
     whole = "\n".join(head) + "\n" + summary.text + "\n".join(tail)
     if len(whole) <= MAX_DESCRIPTION_CHARS:
@@ -53,3 +55,17 @@ def pause_description(
     )
     text = "\n".join(lines + tail)
     return text[:MAX_DESCRIPTION_CHARS]
+
+
+def resumed_description(*, push: PushEvent, summary: str, artifact_key: str) -> str:
+    """The approval form's text for a review whose run starts again after it was recorded
+    pending (a resumed suspension, a retry): the recorded summary, cut to fit."""
+    head = (
+        f"**Approve or reject the deployment of `{push.repo}` {md_code(push.branch)}**: "
+        f"`{push.before[:12]}` → `{push.after[:12]}`, pushed by "
+        f"{md_code(push.pusher, empty='unknown')} via {push.source}.\n\n"
+    )
+    tail = f"\n\n---\nFull summary: artifact `{artifact_key}` of this run."
+    room = MAX_DESCRIPTION_CHARS - len(head) - len(tail)
+    body = summary if len(summary) <= room else summary[: room - 1] + "…"
+    return head + body + tail

@@ -95,6 +95,10 @@ def _decide(run_id: str, decision: str, comment: str, reviewer: str | None) -> N
     overrides = {PREFECT_API_URL: prefect.api_url}
     if prefect.api_key is not None:
         overrides[PREFECT_API_KEY] = prefect.api_key.get_secret_value()
+    if prefect.auth_string is not None:
+        from prefect.settings import PREFECT_API_AUTH_STRING
+
+        overrides[PREFECT_API_AUTH_STRING] = prefect.auth_string.get_secret_value()
     try:
         with temporary_settings(overrides):
             with get_client(sync_client=True) as client:

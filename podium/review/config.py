@@ -61,6 +61,27 @@ def normalise_repo_name(value: str) -> str:
     return value[: -len(".git")] if value.endswith(".git") else value
 
 
+class Reviewer(BaseModel):
+    """A person who may approve or reject reviews through signed links."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$",
+        description="Short name, recorded with each decision this reviewer signs.",
+    )
+    email: str = Field(
+        default="", max_length=254, description="Where the reviewer's links are sent (ses, smtp)."
+    )
+    secret: SecretStr | None = Field(
+        default=None,
+        description="This reviewer's own link-signing key; None uses review.link_signing_key.",
+    )
+
+    @property
+    def identity(self) -> str:
+        """How a decision records this reviewer: name, with the address when known."""
+        return f"{self.name} <{self.email}>" if self.email else self.name
+
+
 class ReviewSettings(BaseModel):
     """How pushes are reviewed: where repositories come from, how changes are summarised,
     who is told and how long a review may wait."""
@@ -170,6 +191,34 @@ class ReviewSettings(BaseModel):
         default=30, gt=0, description="Longest a notification may take."
     )
 
+    reviewers: list[Reviewer] = Field(
+        default_factory=list,
+        description="Named reviewers: each gets signed, expiring, single-use approve and reject "
+        "links in the notification, verified by the gateway (docs/security.md). Empty: "
+        "decisions are made in the Prefect UI only, recorded as an operator's.",
+    )
+    link_signing_key: SecretStr | None = Field(
+        default=None,
+        description="Key that signs the links of reviewers without a secret of their own.",
+    )
+    link_ttl_s: int | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds a signed link stays valid; None: as long as the review waits "
+        "(timeout_s).",
+    )
+    links_base_url: str = Field(
+        default="http://127.0.0.1:8787",
+        description="The gateway's address as reviewers reach it; links point to "
+        "<links_base_url>/reviews/decide.",
+    )
+    suspend: Literal["auto", "never"] = Field(
+        default="auto",
+        description="`auto` suspends a waiting review (its process exits; the run is "
+        "resumed by its worker) when it runs from a deployment in a process work pool; "
+        "otherwise, and with `never`, it pauses in its process.",
+    )
+
     timeout_s: int = Field(
         default=3600,
         gt=0,
@@ -192,7 +241,26 @@ class ReviewSettings(BaseModel):
         names = [r.name for r in self.repos]
         if len(names) != len(set(names)):
             raise ValueError("review.repos has duplicate names")
+        people = [r.name for r in self.reviewers]
+        if len(people) != len(set(people)):
+            raise ValueError("review.reviewers has duplicate names")
+        unsigned = [r.name for r in self.reviewers if r.secret is None]
+        if unsigned and self.link_signing_key is None:
+            raise ValueError(
+                f"review.reviewers {', '.join(unsigned)} have no secret and "
+                "review.link_signing_key is unset"
+            )
         return self
+
+    def reviewer(self, name: str) -> Reviewer | None:
+        """The named reviewer, None when there is no such reviewer."""
+        return next((r for r in self.reviewers if r.name == name), None)
+
+    def link_key(self, reviewer: Reviewer) -> bytes:
+        """The key that signs `reviewer`'s links."""
+        key = reviewer.secret or self.link_signing_key
+        assert key is not None  # the validator requires one
+        return key.get_secret_value().encode()
 
     def repo(self, name: str) -> WatchedRepo:
         """The watched repository called `name`; KeyError when it is not watched."""

@@ -20,7 +20,9 @@ class NotifyError(RuntimeError):
 class Notifier(Protocol):
     name: str
 
-    def send(self, *, subject: str, body: str) -> None: ...
+    def send(self, *, subject: str, body: str, to: list[str] | None = None) -> None:
+        """Deliver one message; `to` replaces the configured recipients (e-mail notifiers)."""
+        ...
 
 
 def review_message(
@@ -49,11 +51,11 @@ class SesNotifier:
         kwargs = review.boto3_kwargs(endpoint_url=review.ses_endpoint_url)
         return cls(boto3.client("ses", **kwargs), review.notify_from, list(review.notify_to))
 
-    def send(self, *, subject: str, body: str) -> None:
+    def send(self, *, subject: str, body: str, to: list[str] | None = None) -> None:
         try:
             self.client.send_email(
                 Source=self.sender,
-                Destination={"ToAddresses": self.recipients},
+                Destination={"ToAddresses": to or self.recipients},
                 Message={
                     "Subject": {"Data": subject, "Charset": "UTF-8"},
                     "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
@@ -69,7 +71,8 @@ class SlackNotifier:
     timeout_s: float = 30
     name: str = "slack"
 
-    def send(self, *, subject: str, body: str) -> None:
+    def send(self, *, subject: str, body: str, to: list[str] | None = None) -> None:
+        # One channel: `to` cannot narrow who reads it (see docs/security.md).
         try:
             response = httpx.post(
                 self.url, json={"text": f"*{subject}*\n{body}"}, timeout=self.timeout_s
@@ -93,11 +96,11 @@ class SmtpNotifier:
     timeout_s: float = 30
     name: str = "smtp"
 
-    def send(self, *, subject: str, body: str) -> None:
+    def send(self, *, subject: str, body: str, to: list[str] | None = None) -> None:
         message = EmailMessage()
         message["Subject"] = subject
         message["From"] = self.sender
-        message["To"] = ", ".join(self.recipients)
+        message["To"] = ", ".join(to or self.recipients)
         message.set_content(body)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout_s) as smtp:

@@ -205,7 +205,32 @@ def pending_reviews(lake: Lake, *, repo: str | None = None) -> pd.DataFrame:
     return lake.read(TABLE, where=where)
 
 
+def expire_overdue(*, lake: Lake, received_before: datetime, comment: str) -> list[str]:
+    """Record as expired the reviews still pending that were received before
+    `received_before` (a suspended review whose run the server expired has no process left
+    to record it); returns their commits. Reviews decided meanwhile are left alone."""
+    pending = pending_reviews(lake)
+    if pending.empty:
+        return []
+    overdue = pending[pending["created_at"] < pd.Timestamp(received_before)]
+    expired = []
+    for repo, commit in zip(overdue["repo"], overdue["commit"], strict=True):
+        row = record_decision(
+            lake=lake,
+            repo=str(repo),
+            commit=str(commit),
+            status="expired",
+            decided_by="podium",
+            comment=comment,
+            decided_at=datetime.now(UTC),
+        )
+        if row["status"] == "expired":
+            expired.append(str(commit))
+    return expired
+
+
 __all__ = [
+    "expire_overdue",
     "PendingResult",
     "find_deletion",
     "find_review",

@@ -25,6 +25,7 @@ from podium.review.facts import CATEGORIES, CONFIG, Fact, setting_fact
 from podium.review.gitrepo import ChangeSet, FileChange
 from podium.review.iac import iac_facts, iac_kind, locate
 from podium.review.kinds import AUTH_WORDS, KINDS, LOCK_FILES, classify, matches_any
+from podium.review.markdown import code as md_code
 from podium.review.python_diff import (
     PythonDelta,
     names_used,
@@ -99,12 +100,18 @@ class StructuralReport:
             lines += ["", "### Commits"]
             for commit in c.commits[:30]:
                 merge = " (merge)" if commit.is_merge else ""
-                lines.append(f"- `{commit.sha[:10]}` {commit.subject} — {commit.author}{merge}")
+                lines.append(
+                    f"- `{commit.sha[:10]}` {md_code(commit.subject)} — "
+                    f"{md_code(commit.author)}{merge}"
+                )
             if len(c.commits) > 30:
                 lines.append(f"- … and {len(c.commits) - 30} more commits")
         if c.dropped:
             lines += ["", "### Commits removed by the force push"]
-            lines += [f"- `{d.sha[:10]}` {d.subject} — {d.author}" for d in c.dropped[:30]]
+            lines += [
+                f"- `{d.sha[:10]}` {md_code(d.subject)} — {md_code(d.author)}"
+                for d in c.dropped[:30]
+            ]
             if len(c.dropped) > 30:
                 lines.append(f"- … and {len(c.dropped) - 30} more")
         lines += ["", "### Files"]

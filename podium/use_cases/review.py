@@ -18,7 +18,8 @@ import pandas as pd
 
 from podium import event_catalog
 from podium.resources import Resources
-from podium.review.approval import pause_description
+from podium.review.approval import pause_description, resumed_description
+from podium.review.links import link_message, links_for
 from podium.review.models import PushEvent
 from podium.review.notify import review_message
 from podium.review.records import (
@@ -82,6 +83,11 @@ def review_push(
     if existing is not None and existing["flow_run_id"] != hooks.run_id:
         logger.info("%s@%s already reviewed (%s)", push.repo, push.after[:12], existing["status"])
         return {**outcome, "status": "duplicate"}
+    if existing is not None and existing["status"] == "pending" and existing["summary"]:
+        # This run was here before: a suspended review resumed (its process exited while it
+        # waited, and the run starts again from the top) or a retried run. The summary is
+        # recorded and the reviewers were told: only the decision is left.
+        return _resume_decision(resources, push, existing, hooks=hooks, logger=logger)
 
     git, change = step(
         "fetch-push-change", lambda: fetch_push_change(review=review, home=settings.home, push=push)
@@ -118,7 +124,10 @@ def review_push(
 
     if pending.superseded_by is None:
         try:
-            step("notify-reviewer", lambda: _notify(resources, push, summary.text, hooks.link))
+            step(
+                "notify-reviewer",
+                lambda: _notify(resources, push, summary.text, hooks.link, hooks.run_id),
+            )
         except Exception as error:  # noqa: BLE001 - a lost message must not lose the review
             logger.error(
                 "reviewer not notified (%s); the review waits at %s",
@@ -147,9 +156,51 @@ def review_push(
         )
     else:
         row = find_review(lake, repo=push.repo, commit=push.after) or {}
+    return _announce(resources, push, row, summary.text, hooks=hooks, logger=logger)
+
+
+def _resume_decision(
+    resources: Resources,
+    push: PushEvent,
+    existing: dict[str, Any],
+    *,
+    hooks: ReviewHooks,
+    logger: Any,
+) -> dict[str, Any]:
+    """Wait for (or, once resumed, take) the decision of a review recorded pending earlier
+    in this run, and record and announce it."""
+    summary = str(existing["summary"])
+    description = resumed_description(push=push, summary=summary, artifact_key=hooks.artifact_key)
+    status, who, comment = hooks.decide(description)
+    row = resources.step(
+        "record-review-decision",
+        lambda: record_decision(
+            lake=resources.lake,
+            repo=push.repo,
+            commit=push.after,
+            status=status,
+            decided_by=who,
+            comment=comment,
+            decided_at=datetime.now(UTC),
+        ),
+    )
+    return _announce(resources, push, row, summary, hooks=hooks, logger=logger)
+
+
+def _announce(
+    resources: Resources,
+    push: PushEvent,
+    row: dict[str, Any],
+    summary: str,
+    *,
+    hooks: ReviewHooks,
+    logger: Any,
+) -> dict[str, Any]:
+    """Publish the final row and emit `podium.review.decided`."""
+    outcome = {"repo": push.repo, "commit": push.after, "flow_run_id": hooks.run_id}
     # A newer push may have superseded this review while it waited: the row says so.
     logger.info("review of %s@%s: %s", push.repo, push.after[:12], row["status"])
-    hooks.publish(push, row, summary.text)
+    hooks.publish(push, row, summary)
     resources.events.emit(
         event_catalog.REVIEW_DECIDED,
         resource_id=f"podium.repo.{push.repo}",
@@ -176,8 +227,12 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _notify(resources: Resources, push: PushEvent, summary: str, link: str) -> str:
-    """Send the summary and the link; returns the notifier used ("none" when unconfigured)."""
+def _notify(resources: Resources, push: PushEvent, summary: str, link: str, run_id: str) -> str:
+    """Send the summary and the link; returns the notifier used ("none" when unconfigured).
+
+    With named reviewers (`review.reviewers`) each gets a message of their own, with approve
+    and reject links signed for them alone, sent to their address where the notifier has
+    addresses (see `podium.review.links`)."""
     notifier = resources.notifier()
     if notifier is None:
         log.info("no notifier configured; the review waits at %s", link)
@@ -185,5 +240,14 @@ def _notify(resources: Resources, push: PushEvent, summary: str, link: str) -> s
     subject, body = review_message(
         repo=push.repo, branch=push.branch, after=push.after, summary=summary, link=link
     )
-    notifier.send(subject=subject, body=body)
+    review = resources.settings.review
+    if not review.reviewers:
+        notifier.send(subject=subject, body=body)
+        return notifier.name
+    signed = links_for(review, run_id=run_id, repo=push.repo, commit=push.after)
+    for reviewer in review.reviewers:
+        personal = link_message(reviewer, signed[reviewer.name]) + "\n" + body
+        notifier.send(
+            subject=subject, body=personal, to=[reviewer.email] if reviewer.email else None
+        )
     return notifier.name

@@ -315,6 +315,15 @@ def test_compose_prefect_server_uses_postgres() -> None:
     assert services["prefect-server"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
+def test_compose_prefect_server_requires_the_auth_string_every_client_sends() -> None:
+    services = compose_services()
+    required = environment(services["prefect-server"])["PREFECT_SERVER_API_AUTH_STRING"]
+    assert required == "${PODIUM_PREFECT__AUTH_STRING:?set it}"
+    for name in ("gateway", "worker-cpu", "worker-gpu"):
+        env = environment(services[name])
+        assert env["PREFECT_API_AUTH_STRING"] == env["PODIUM_PREFECT__AUTH_STRING"] == required
+
+
 def test_compose_lake_is_on_minio() -> None:
     services = compose_services()
     bucket = None

@@ -24,7 +24,12 @@ from podium.settings import Settings
 from tests.podium.gateway.securitykit import FIXTURE_REPOS, FIXTURES, GH_SECRET, post_github
 from tests.podium.review.httpfakes import http_server
 
-REAL = {"gateway": {"secret": "a-real-gateway-secret"}}
+REAL = {
+    "gateway": {"secret": "a-real-gateway-secret"},
+    # production also needs a shared lake and a Prefect server of its own
+    "lake": {"url": "s3://bucket/podium"},
+    "prefect": {"api_url": "https://prefect.internal/api"},
+}
 
 
 def _production(**review: object) -> Settings:

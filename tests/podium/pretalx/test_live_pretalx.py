@@ -49,6 +49,7 @@ def test_import_then_incremental_changes_from_a_live_server(server, tmp_path, mo
     monkeypatch.setenv("PODIUM_LAKE__URL", str(lake_dir))
     monkeypatch.setenv("PODIUM_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PODIUM_PRETALX__TOKEN", server.token)
+    monkeypatch.setenv("PODIUM_PRETALX__TOKEN_HOSTS", json.dumps([server.url[7:]]))
     get_settings.cache_clear()
     try:
         # The one-off import, as a person runs it.
@@ -72,7 +73,7 @@ def test_import_then_incremental_changes_from_a_live_server(server, tmp_path, mo
     assert set(event.tags) & {tag for t in talks.tags for tag in t}
 
     ref = parse_pretalx_url(url)
-    settings = PretalxSettings(token=server.token, page_size=25)
+    settings = PretalxSettings(token=server.token, page_size=25, token_hosts=[server.url[7:]])
     if RECORD:  # a first sync into an empty lake, for the fast tests to replay
         before = RecordingTransport(server.url)
         with PretalxClient(ref, settings, transport=before) as client:

@@ -9,6 +9,7 @@ local HTTP server on a free port for the hostile-server cases, the lake in a tem
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -131,7 +132,9 @@ def test_event_tracks_become_event_tags() -> None:
 
 def _client(name: str, seen: list[str] | None = None) -> PretalxClient:
     ref = parse_pretalx_url(f"pretalx+http://{REPLAY_BASE.removeprefix('http://')}/{SLUG}")
-    settings = PretalxSettings(token="recorded", page_size=25, retries=0)
+    settings = PretalxSettings(
+        token="recorded", page_size=25, retries=0, events=[f"pretalx+http://{ref.base_url[7:]}/x"]
+    )
     return PretalxClient(ref, settings, transport=replay_transport(RECORDED / name, seen=seen))
 
 
@@ -215,12 +218,18 @@ def http_server():
 
 
 def _settings(**extra) -> PretalxSettings:
+    # The local test servers' hosts: the token may go to any 127.0.0.1 port these tests open.
     return PretalxSettings(token="s3cret-token-value", retries=1, **extra)
+
+
+def _client_for(server, slug: str = "ev", **extra) -> PretalxClient:
+    settings = _settings(token_hosts=[server.url], **extra)
+    return PretalxClient(parse_pretalx_url(f"pretalx+http://{server.url}/{slug}"), settings)
 
 
 def test_wrong_token_is_one_line_without_the_token(http_server) -> None:
     server = http_server(lambda path: (401, {"detail": "Invalid token."}))
-    client = PretalxClient(parse_pretalx_url(f"pretalx+http://{server.url}/ev"), _settings())
+    client = _client_for(server)
     with pytest.raises(PretalxError) as error:
         client.event()
     message = str(error.value)
@@ -238,7 +247,7 @@ def test_a_next_link_to_another_server_never_gets_the_token(http_server) -> None
             {"results": [{"code": "A", "updated": "x"}], "next": f"http://{thief.url}/steal"},
         )
     )
-    client = PretalxClient(parse_pretalx_url(f"pretalx+http://{server.url}/ev"), _settings())
+    client = _client_for(server)
     with pytest.raises(PretalxError, match="another server"):
         client.submission_index()
     assert thief.requests == []
@@ -252,11 +261,11 @@ def test_server_errors_are_retried_then_reported(http_server) -> None:
         return (503, {}) if len(calls) == 1 else (200, {"name": "Ev", "slug": "ev"})
 
     server = http_server(flaky)
-    client = PretalxClient(parse_pretalx_url(f"pretalx+http://{server.url}/ev"), _settings())
+    client = _client_for(server)
     assert client.event()["name"] == "Ev" and len(calls) == 2
 
     down = http_server(lambda path: (500, {}))
-    client = PretalxClient(parse_pretalx_url(f"pretalx+http://{down.url}/ev"), _settings())
+    client = _client_for(down)
     with pytest.raises(PretalxError, match="HTTP 500") as error:
         client.event()
     assert error.value.transient
@@ -264,7 +273,7 @@ def test_server_errors_are_retried_then_reported(http_server) -> None:
 
 def test_unknown_event_is_a_clear_error(http_server) -> None:
     server = http_server(lambda path: (404, {"detail": "Not found."}))
-    client = PretalxClient(parse_pretalx_url(f"pretalx+http://{server.url}/nope"), _settings())
+    client = _client_for(server, "nope")
     with pytest.raises(PretalxError, match="event slug"):
         client.event()
 
@@ -279,3 +288,83 @@ def test_cli_reports_a_bad_pretalx_url_in_one_line(settings) -> None:
     assert isinstance(result.exception, PretalxError)
     assert isinstance(result.exception, USER_ERRORS)  # main() prints it as one line, exit 1
     assert "slug is missing" in str(result.exception)
+
+
+# ---- the token goes only to hosts the settings name (issue 23) ----------------------------
+
+
+def test_a_host_outside_the_settings_is_refused_before_any_request(http_server) -> None:
+    trusted = http_server(lambda path: (200, {"name": "Ev", "slug": "ev"}))
+    elsewhere = http_server(lambda path: (200, {"name": "Stolen", "slug": "ev"}))
+    settings = _settings(events=[f"pretalx+http://{trusted.url}/ev"])  # the default allow-list
+    with PretalxClient(parse_pretalx_url(f"pretalx+http://{trusted.url}/ev"), settings) as ok:
+        assert ok.event()["name"] == "Ev"
+    with pytest.raises(PretalxError, match="not one the token may be sent to") as error:
+        PretalxClient(parse_pretalx_url(f"pretalx+http://{elsewhere.url}/ev"), settings)
+    assert "s3cret" not in str(error.value) and not error.value.transient
+    assert elsewhere.requests == []
+    # Without a token nothing secret can leak: a public import of any host still works.
+    public = PretalxSettings(retries=0, events=settings.events)
+    with PretalxClient(parse_pretalx_url(f"pretalx+http://{elsewhere.url}/ev"), public) as c:
+        assert c.event()["name"] == "Stolen"
+    # `token_hosts`, when set, replaces the default.
+    moved = _settings(token_hosts=[elsewhere.url], events=settings.events)
+    with pytest.raises(PretalxError):
+        PretalxClient(parse_pretalx_url(f"pretalx+http://{trusted.url}/ev"), moved)
+
+
+def test_sync_pretalx_with_another_host_as_parameter_never_reaches_it(
+    http_server, tmp_path
+) -> None:
+    """What the sync-pretalx flow runs with `events=["pretalx+http://elsewhere/x"]` given in the
+    UI: the use-case with the resources built from settings."""
+    from podium.resources import Resources
+    from podium.settings import Settings
+    from podium.use_cases.ingest import sync_pretalx
+
+    trusted = http_server(lambda path: (200, {}))
+    elsewhere = http_server(lambda path: (200, {"results": [], "next": None}))
+    settings = Settings(
+        home=tmp_path / "home",
+        lake={"url": str(tmp_path / "lake")},
+        pretalx={"token": "s3cret-token-value", "events": [f"pretalx+http://{trusted.url}/ev"]},
+    )
+    resources = Resources(settings=settings, lake=Lake.from_settings(settings))
+    with pytest.raises(PretalxError, match="not one the token may be sent to"):
+        sync_pretalx(resources, urls=[f"pretalx+http://{elsewhere.url}/x"])
+    assert elsewhere.requests == [] and trusted.requests == []
+
+
+def test_cli_ingest_of_a_host_outside_the_settings_is_one_line(
+    http_server, tmp_path, monkeypatch
+) -> None:
+    import subprocess
+    import sys
+
+    elsewhere = http_server(lambda path: (200, {}))
+    env = {
+        **os.environ,
+        "PODIUM_HOME": str(tmp_path / "home"),
+        "PODIUM_LAKE__URL": str(tmp_path / "lake"),
+        "PODIUM_PRETALX__TOKEN": "s3cret-token-value",
+        "PODIUM_PRETALX__EVENTS": '["pretalx://pretalx.example.org/conf"]',
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "podium",
+            "ingest",
+            f"pretalx+http://{elsewhere.url}/ev",
+            "--no-notify",
+        ],  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: pretalx host") and "pretalx.example.org" in line
+    assert "s3cret" not in result.stderr + result.stdout
+    assert elsewhere.requests == []

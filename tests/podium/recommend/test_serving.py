@@ -27,13 +27,22 @@ def lake(tmp_path):
     return make_lake(tmp_path / "lake")
 
 
-def _app(lake) -> TestClient:
+def _app(lake, settings=None) -> TestClient:
     from podium.gateway.recommend_routes import router
 
     app = FastAPI()
     app.state.lake = lake
+    if settings is not None:
+        app.state.settings = settings
     app.include_router(router)
     return TestClient(app)
+
+
+def _serving_submitted():
+    from podium.settings import Settings
+
+    # The sample talks are `submitted`: a directory that publishes talks as they come.
+    return Settings(recommend={"public_states": ["submitted", "accepted", "published"]})
 
 
 def test_unknown_event_and_unbuilt_table_are_distinct_errors(lake) -> None:
@@ -51,7 +60,7 @@ def test_unknown_event_and_unbuilt_table_are_distinct_errors(lake) -> None:
 
 
 def test_gateway_route(lake) -> None:
-    client = _app(lake)
+    client = _app(lake, _serving_submitted())
     assert client.get("/events/ev-a/recommendations").status_code == 409
     assert client.get("/events/nope/recommendations").status_code == 404
     build_tables(lake=lake, settings=RecommendSettings(), encoder=BagOfWordsEncoder())
@@ -107,3 +116,41 @@ def test_lookup_reads_row_groups_and_sees_new_builds(lake) -> None:
     assert len(old) == 10 and len(new) == 3
     assert (new["computed_at"] == partial.computed_at).all()
     assert len(lookup_recommendations(lake=lake, event_id="ev-a")) == 10
+
+
+def test_the_public_route_serves_only_talks_in_a_public_state(lake) -> None:
+    """Issue 23: the unauthenticated route leaves out talks that are not public (by default
+    accepted and published), read live, and ranks the rest 1, 2, …; the CLI shows all."""
+    from podium.ingest import read_talks, record_talks
+    from podium.models import TalkState
+
+    build_tables(lake=lake, settings=RecommendSettings(), encoder=BagOfWordsEncoder())
+    built = lookup_recommendations(lake=lake, event_id="ev-a")
+    assert len(built) == 10 and set(_states(lake, built.talk_id)) == {"submitted"}
+    client = _app(lake)  # no settings: the defaults
+    body = client.get("/events/ev-a/recommendations").json()
+    assert body == {"event_id": "ev-a", "recommendations": []}
+
+    third, fifth = built.talk_id[2], built.talk_id[4]
+    talks = {t.talk_id: t for t in read_talks(lake=lake, talk_ids=[third, fifth])}
+    record_talks(
+        lake=lake,
+        talks=[
+            talks[third].model_copy(update={"state": TalkState.published}),
+            talks[fifth].model_copy(update={"state": TalkState.accepted}),
+        ],
+    )
+    served = client.get("/events/ev-a/recommendations").json()["recommendations"]
+    assert [(r["rank"], r["talk_id"]) for r in served] == [(1, third), (2, fifth)]
+    # Withdrawn later: gone at once, before any rebuild.
+    record_talks(lake=lake, talks=[talks[fifth].model_copy(update={"state": TalkState.withdrawn})])
+    served = client.get("/events/ev-a/recommendations").json()["recommendations"]
+    assert [r["talk_id"] for r in served] == [third]
+    # The operator's view is unchanged.
+    assert len(lookup_recommendations(lake=lake, event_id="ev-a")) == 10
+
+
+def _states(lake, talk_ids) -> list[str]:
+    from podium.ingest import talk_rows
+
+    return list(talk_rows(lake=lake, columns=["state"], talk_ids=list(talk_ids))["state"])

@@ -178,3 +178,30 @@ def test_a_legacy_deleted_row_does_not_block_a_review(tmp_path: Path) -> None:
     )
     row = find_review(lake, repo="app", commit=tip)
     assert row and row["status"] == "pending" and row["flow_run_id"] == "r1"
+
+
+def test_overdue_pending_reviews_are_expired_and_decided_ones_left_alone(tmp_path: Path) -> None:
+    """What `maintenance` does for suspended reviews the server expired (issue 23)."""
+    from podium.review.records import expire_overdue
+
+    lake = Lake(str(tmp_path / "lake"))
+    old = _push("a" * 40, minutes=-120).model_copy(update={"ref": "refs/heads/old"})
+    decided = _push("b" * 40, minutes=-120).model_copy(update={"ref": "refs/heads/done"})
+    fresh = _push("c" * 40).model_copy(update={"ref": "refs/heads/new"})
+    for push, run in ((old, "r1"), (decided, "r2"), (fresh, "r3")):
+        record_pending(lake=lake, push=push, summary="s", summary_backend="x", flow_run_id=run)
+    record_decision(
+        lake=lake,
+        repo="app",
+        commit=decided.after,
+        status="approved",
+        decided_by="alice",
+        comment="ok",
+        decided_at=datetime.now(UTC),
+    )
+    cutoff = T0 - timedelta(minutes=60)
+    assert expire_overdue(lake=lake, received_before=cutoff, comment="no decision") == [old.after]
+    assert find_review(lake, repo="app", commit=old.after)["status"] == "expired"  # type: ignore[index]
+    assert find_review(lake, repo="app", commit=decided.after)["status"] == "approved"  # type: ignore[index]
+    assert find_review(lake, repo="app", commit=fresh.after)["status"] == "pending"  # type: ignore[index]
+    assert expire_overdue(lake=lake, received_before=cutoff, comment="again") == []

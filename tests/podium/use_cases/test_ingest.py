@@ -93,7 +93,9 @@ def test_pretalx_sync_announces_new_then_removed_talks(settings) -> None:
 
     def client(url: str) -> PretalxClient:
         ref = parse_pretalx_url(url)
-        config = PretalxSettings(token="recorded", page_size=25, retries=0)
+        config = PretalxSettings(
+            token="recorded", page_size=25, retries=0, token_hosts=[REPLAY_BASE[7:]]
+        )
         return PretalxClient(ref, config, transport=replay_transport(RECORDED / answers["file"]))
 
     resources = Resources(settings=settings, lake=Lake.from_settings(settings), pretalx=client)
