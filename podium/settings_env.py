@@ -25,7 +25,7 @@ DELIMITER = "__"
 NOT_SETTINGS = frozenset(
     {
         "PODIUM_PROJECT_DIR",  # where workers find the project (prefect.yaml pull step)
-        "PODIUM_PRETALX_HOME",  # the pinned pretalx of the live pretalx test (.ci/setup.d)
+        "PODIUM_PRETALX_HOME",  # the pinned pretalx of the live pretalx test (tests/setup)
         "PODIUM_RECORD_PRETALX",  # re-record the pretalx answers the fast tests replay
         "PODIUM_TEST_ARTIFACTS",  # where the browser test keeps its screenshots
         "PODIUM_IMAGE",  # infra/compose.yaml: image names and secrets it interpolates
