@@ -17,6 +17,7 @@ from podium.devices import resolve_device
 from podium.images import build_image_backend
 from podium.settings import Settings
 from podium.tagging import build_tagger
+from podium import metrics
 from podium.warm_history import RefreshStats, WarmHistory
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def _get(kind: str, key: str, build: Any) -> tuple[Any, int]:
                 del _models[old]
             _models[(kind, key)] = build()
             _loads += 1
+            metrics.MODEL_LOADS.labels(kind).inc()
             return _models[(kind, key)], 1
         return _models[(kind, key)], 0
 
