@@ -66,7 +66,9 @@ class ProbeServer:
                     logger.warning("probe %s failed: %s", path, type(error).__name__)
                     self._send(503, json.dumps({"status": type(error).__name__}).encode())
 
-            def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+            def _send(
+                self, status: int, body: bytes, content_type: str = "application/json"
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))

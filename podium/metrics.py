@@ -92,7 +92,10 @@ REPLAYS_REFUSED = Counter(
 
 CLAIMS = Counter("podium_ledger_claims", "Batches claimed from the ledger, by stage.", ["stage"])
 CLAIM_BATCH = Histogram(
-    "podium_ledger_claim_batch_size", "Talks per claimed batch, by stage.", ["stage"], buckets=_SIZES
+    "podium_ledger_claim_batch_size",
+    "Talks per claimed batch, by stage.",
+    ["stage"],
+    buckets=_SIZES,
 )
 LEASE_EXPIRIES = Counter(
     "podium_ledger_lease_expiries",

@@ -13,11 +13,11 @@ import threading
 import time
 from typing import Any
 
+from podium import metrics
 from podium.devices import resolve_device
 from podium.images import build_image_backend
 from podium.settings import Settings
 from podium.tagging import build_tagger
-from podium import metrics
 from podium.warm_history import RefreshStats, WarmHistory
 
 log = logging.getLogger(__name__)

@@ -65,9 +65,7 @@ def create_app(
     app.include_router(git_hooks.router)
     app.include_router(observe.router)
     app.state.lake_collector = LakeStateCollector(
-        lambda: lake_state(
-            lake=app.state.lake, max_attempts=settings.enrich.max_attempts
-        ),
+        lambda: lake_state(lake=app.state.lake, max_attempts=settings.enrich.max_attempts),
         ttl_s=settings.ops.lake_metrics_ttl_s,
     )
     app.add_middleware(observe.MetricsMiddleware)
