@@ -470,6 +470,7 @@ class WarmExecutor:
         checks = {"models": "ok" if self.preloaded.is_set() else "loading"}
         resources = flow_resources()
         try:
+            resources.lake.ping()
             talks_version(lake=resources.lake)
             checks["lake"] = "ok"
         except Exception as error:  # noqa: BLE001 - a probe reports, never raises

@@ -73,6 +73,7 @@ def lake_state(*, lake: Lake, max_attempts: int, now: datetime | None = None) ->
     """Read the ledger, the reviews and the deferral log; rows of superseded versions and of
     deleted talks do not count."""
     now = now or datetime.now(UTC)
+    lake.ping()  # an unreachable lake raises, rather than reading as empty
     current = live_versions(lake=lake)
     rows = enrichment.state_rows(lake=lake)
     if not rows.empty:

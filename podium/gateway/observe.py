@@ -60,6 +60,7 @@ class Readiness(BaseModel):
 
 
 def _lake_readable(lake: Lake) -> None:
+    lake.ping()  # the folder or bucket answers
     talks_version(lake=lake)  # the talks table's log reads (a table not created yet is fine)
 
 
