@@ -404,6 +404,7 @@ class WarmExecutor:
         with tracing.log_context(
             talk_ids=(flow_run.parameters or {}).get("talk_ids") or (), run_id=str(flow_run.id)
         ):
+            logger.info("%s %s: running in process", name, flow_run.name)
             state = run_flow(
                 _flow(name),
                 flow_run=client.read_flow_run(flow_run.id),
