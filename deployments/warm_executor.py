@@ -369,8 +369,8 @@ class WarmExecutor:
                     time.monotonic() - started)  # fmt: skip
         with tracing.span(
             "warm-run",
+            {"podium.talk_ids": talk_ids[:MAX_RUN_IDS], "prefect.flow_run.id": flow_run.id},
             parent=parent,
-            **{"podium.talk_ids": talk_ids[:MAX_RUN_IDS], "prefect.flow_run.id": flow_run.id},
         ):
             return self._run(client, flow_run, fold_check=False)
 

@@ -11,6 +11,7 @@ refuses events, so the log costs nothing in normal operation.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
@@ -28,7 +29,7 @@ def record_deferred(
             "event_id": str(e["id"]),
             "event": str(e["event"]),
             "source": source,
-            "talks": len(e.get("payload", {}).get("talk_ids", [])),  # type: ignore[union-attr]
+            "talks": len(_payload(e).get("talk_ids") or []),
             "reason": reason[:500],
             "deferred_at": at,
         }
@@ -36,6 +37,11 @@ def record_deferred(
     ]
     if rows:
         lake.append(TABLE, pd.DataFrame(rows))
+
+
+def _payload(event: dict[str, object]) -> dict[str, Any]:
+    payload = event.get("payload")
+    return payload if isinstance(payload, dict) else {}
 
 
 def since(*, lake: Lake, since: datetime) -> pd.DataFrame:

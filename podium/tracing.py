@@ -90,11 +90,14 @@ def tracer() -> trace.Tracer:
 
 @contextmanager
 def span(
-    name: str, *, parent: otel_context.Context | None = None, **attributes: Any
+    name: str,
+    attributes: dict[str, Any] | None = None,
+    *,
+    parent: otel_context.Context | None = None,
 ) -> Iterator[trace.Span]:
     """A span around a block (a no-op while tracing is off); `parent` continues a trace
     carried from another process."""
-    attrs = {k: _attribute(v) for k, v in attributes.items() if v is not None}
+    attrs = {k: _attribute(v) for k, v in (attributes or {}).items() if v is not None}
     with tracer().start_as_current_span(name, context=parent, attributes=attrs) as current:
         yield current
 

@@ -471,7 +471,7 @@ async def handle_hook(
     """Authenticate, validate, record and announce one hook request (see the module docs).
 
     One span per request (when tracing is on); its context travels in the event's payload."""
-    with tracing.span(f"POST {request.url.path}", **{"podium.source": source}):
+    with tracing.span(f"POST {request.url.path}", {"podium.source": source}):
         return await _handle_hook(request, source=source, parse=parse)
 
 

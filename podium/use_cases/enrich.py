@@ -407,7 +407,7 @@ def _run_claim(
     if work.stage == "tags":
         _crash_if_asked(settings, talks)
         tagger, history, vocabulary = models.for_tags(set(work.ids))
-        with tracing.span("tag-talks", **{"podium.talk_ids": work.ids}):
+        with tracing.span("tag-talks", {"podium.talk_ids": work.ids}):
             outcome = resources.step(
                 "tag-talks",
                 lambda: tag_batch(
@@ -417,12 +417,12 @@ def _run_claim(
     else:
         backend = models.for_covers()
         tags = tags_by_talk(lake=lake, talk_ids=work.ids)
-        with tracing.span("draw-covers", **{"podium.talk_ids": work.ids}):
+        with tracing.span("draw-covers", {"podium.talk_ids": work.ids}):
             outcome = resources.step(
                 "draw-covers",
                 lambda: cover_batch(lake=lake, backend=backend, talks=talks, tags=tags),
             )
-    with tracing.span("ledger-record", **{"podium.stage": work.stage}):
+    with tracing.span("ledger-record", {"podium.stage": work.stage}):
         recorded = enrichment.record(
             lake=lake,
             claim=work,
