@@ -114,9 +114,9 @@ OUTCOMES = Counter(
 STAGES = ("recorded", "tagged", "covered", "counted", "recommended")
 STAGE_SECONDS = Histogram(
     "podium_stage_latency_seconds",
-    "Seconds from a talk's post (recorded: the gateway request) or its recording in the lake "
-    "(tagged, covered: the ledger's pending time; counted, recommended: its tagging) until "
-    "the stage was done.",
+    "Seconds until a stage was done, from: the request's arrival (recorded), the talk's "
+    "pending time in the ledger (tagged, covered), its tagging (counted), the newest tag-count "
+    "commit (recommended).",
     ["stage"],
     buckets=_SECONDS,
 )

@@ -137,3 +137,24 @@ def test_metric_names_cover_every_family() -> None:
     names = metrics.metric_names()
     assert {"podium_http_requests_total", "podium_stage_latency_seconds_bucket",
             "podium_ledger_backlog", "podium_review_wait_seconds_count"} <= names  # fmt: skip
+
+
+def test_counted_and_recommended_latencies_are_observed(settings, tmp_path: Path) -> None:  # noqa: ANN001
+    from podium.resources import Resources
+    from podium.use_cases.aggregate import aggregate
+    from podium.use_cases.recommend import _observe_recommended
+    from tests.podium.recommend.lake_data import make_lake
+
+    lake = make_lake(tmp_path / "lake")
+    record_talks(
+        lake=lake, talks=[Talk(talk_id="c-1", title="Counted"), Talk(talk_id="c-2", title="Too")]
+    )
+    work = enrichment.claim(lake=lake, stage="tags", limit=2, max_attempts=3, lease_seconds=60)
+    assert work is not None
+    enrichment.record(lake=lake, claim=work, done=work.talks, errors={}, max_attempts=3)
+    counted = _counter("podium_stage_latency_seconds_count", stage="counted")
+    aggregate(Resources(settings=settings, lake=lake), talk_ids=["c-1", "c-2", "unknown"])
+    assert _counter("podium_stage_latency_seconds_count", stage="counted") == counted + 2
+    recommended = _counter("podium_stage_latency_seconds_count", stage="recommended")
+    _observe_recommended(lake)
+    assert _counter("podium_stage_latency_seconds_count", stage="recommended") == recommended + 1
