@@ -554,9 +554,10 @@ async def _handle_claimed(
     report = IngestReport()
     if result.talks or result.removed:
         try:
-            report = await run_in_threadpool(
-                lambda: state.committer.record(talks=result.talks, removed=result.removed)
-            )
+            with tracing.span("record-talks", {"podium.talks": len(result.talks)}):
+                report = await run_in_threadpool(
+                    lambda: state.committer.record(talks=result.talks, removed=result.removed)
+                )
             metrics.STAGE_SECONDS.labels("recorded").observe(time.perf_counter() - started)
         except Exception:
             # Deliberately broad: whatever broke the write, nothing may be acknowledged, and
