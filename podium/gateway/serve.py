@@ -28,6 +28,8 @@ def _config(
         access_log=True,
         # Bodies are bounded by gateway.max_body_bytes; bound idle connections as well.
         timeout_keep_alive=5,
+        # JSON logs: uvicorn's loggers go through the root handler's JSON formatter.
+        log_config=None if settings.ops.json_logs else uvicorn.config.LOGGING_CONFIG,
     )
 
 

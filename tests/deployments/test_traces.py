@@ -146,6 +146,8 @@ def test_one_trace_from_the_gateway_request_to_the_warm_run_and_its_steps(
         s for s in _spans(files["gateway"]) if talk_id in s["attributes"].get("podium.talk_ids", [])
     ]
     assert request["name"] == "POST /hooks/talks"
+    (write,) = [s for s in _spans(files["gateway"]) if s["name"] == "record-talks"]
+    assert write["parent_id"] == request["context"]["span_id"]
     assert request["resource"]["attributes"]["service.name"] == "podium-gateway"
     trace_id = request["context"]["trace_id"]
     mine = [s for s in _spans(files["warm"]) if s["context"]["trace_id"] == trace_id]
@@ -164,3 +166,6 @@ def test_one_trace_from_the_gateway_request_to_the_warm_run_and_its_steps(
     assert running[-1]["trace_id"] == trace_id.removeprefix("0x")
     assert running[-1]["talk_id"] == talk_id
     assert running[-1]["run_id"] == run["attributes"]["prefect.flow_run.id"]
+    # The gateway's own lines are JSON too (uvicorn's access log included).
+    gateway_lines = [line for line in logs[0].read_text().splitlines() if line.strip()]
+    assert gateway_lines and all(line.startswith("{") for line in gateway_lines[-5:])
