@@ -3,7 +3,7 @@
 Real: uvicorn on a free port (in a thread, and `serve()` in a child process as `podium gateway`
 runs it), the lake in a temp folder, the session's Prefect server for a healthy /healthz. A closed
 port stands in for an unreachable Prefect server. More on the probes and /metrics in
-`test_observability.py`.
+`test_gateway_probes.py`.
 """
 
 from __future__ import annotations
