@@ -474,13 +474,17 @@ class LocalStack:
                 ],
             )
         self.say("workers: one process worker per pool")
+        probe_port = self.settings.ops.executor_port or free_port()
         self._spawn(
             "warm-executor",
             [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
-             "--queue", WARM_QUEUE],
+             "--queue", WARM_QUEUE, "--probe-port", str(probe_port)],
             extra_env=warm_executor_env(self.settings),
         )  # fmt: skip
-        self.say(f"warm executor on {WARM_POOL}/{WARM_QUEUE} (models load once, in process)")
+        self.say(
+            f"warm executor on {WARM_POOL}/{WARM_QUEUE} (models load once, in process); "
+            f"/metrics, /healthz, /readyz on http://127.0.0.1:{probe_port}"
+        )
 
     def start_gateway(self) -> None:
         gateway = self.settings.gateway

@@ -47,6 +47,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from podium import metrics, tracing
+
 logger = logging.getLogger("podium.warm")
 
 # Flows this executor may run, by flow name; runs of any other flow in the queue are left alone.
@@ -174,6 +176,7 @@ class WarmExecutor:
         self._flow_names: dict[Any, str] = {}
         self._last_sweep = 0.0
         self._beating: threading.Thread | None = None
+        self.preloaded = threading.Event()  # models loaded: /readyz answers ready
 
     def _flow_name(self, client: Any, flow_id: Any) -> str:
         if flow_id not in self._flow_names:
@@ -346,6 +349,10 @@ class WarmExecutor:
             list(dict.fromkeys(i for e in events for i in (e.payload.get("talk_ids") or []))) or ids
         )  # the ledger's, when no event named any
         key = f"warm-event-{events[-1].id}" if events else None
+        # The run continues the trace of the newest event that carries one (the gateway's
+        # request); other events' traces are linked, not lost.
+        carried = [c for e in events if (c := tracing.context_from(e.payload)) is not None]
+        parent = carried[-1] if carried else None
         started = time.monotonic()
         try:
             flow_run = client.create_flow_run_from_deployment(
@@ -360,7 +367,12 @@ class WarmExecutor:
         logger.info("%s: created for %s in %.3f s", flow_run.name,
                     f"{len(events)} event(s)" if events else "claimable talks in the ledger",
                     time.monotonic() - started)  # fmt: skip
-        return self._run(client, flow_run, fold_check=False)
+        with tracing.span(
+            "warm-run",
+            {"podium.talk_ids": talk_ids[:MAX_RUN_IDS], "prefect.flow_run.id": flow_run.id},
+            parent=parent,
+        ):
+            return self._run(client, flow_run, fold_check=False)
 
     def _run(self, client: Any, flow_run: Any, *, fold_check: bool = True) -> bool:
         from prefect.client.schemas.objects import StateType
@@ -385,16 +397,24 @@ class WarmExecutor:
             )
             self.runs += 1
             self.folded += 1
+            metrics.WARM_RUNS.labels("folded").inc()
             logger.info("%s %s: nothing pending (folded) in %.2f s", name, flow_run.name,
                         time.monotonic() - started)  # fmt: skip
             return True
-        state = run_flow(
-            _flow(name),
-            flow_run=client.read_flow_run(flow_run.id),
-            parameters=flow_run.parameters,
-            return_type="state",
-        )
+        with tracing.log_context(
+            talk_ids=(flow_run.parameters or {}).get("talk_ids") or (), run_id=str(flow_run.id)
+        ):
+            logger.info("%s %s: running in process", name, flow_run.name)
+            state = run_flow(
+                _flow(name),
+                flow_run=client.read_flow_run(flow_run.id),
+                parameters=flow_run.parameters,
+                return_type="state",
+            )
         self.runs += 1
+        metrics.WARM_RUNS.labels(
+            "completed" if state.type == StateType.COMPLETED else "failed"
+        ).inc()
         level = logging.INFO if state.type == StateType.COMPLETED else logging.WARNING
         logger.log(
             level,
@@ -428,6 +448,65 @@ class WarmExecutor:
     def stop(self) -> None:
         self.stopping.set()
         self.wake.set()
+
+    # -- probes ------------------------------------------------------------------------------
+
+    def liveness(self) -> dict[str, str]:
+        """From memory only: the threads that must run are alive."""
+        checks = {"loop": "ok" if not self.stopping.is_set() else "stopping"}
+        if self._beating is not None:
+            checks["heartbeat"] = "ok" if self._beating.is_alive() else "thread died"
+        thread = getattr(self.stream, "_thread", None)
+        if thread is not None:
+            checks["event_stream"] = "ok" if thread.is_alive() else "thread died"
+        return checks
+
+    def readiness(self) -> dict[str, str]:
+        """Models loaded, the lake readable, the Prefect API answering."""
+        import httpx
+
+        from podium.ingest import talks_version
+        from tasks.resources import flow_resources
+
+        checks = {"models": "ok" if self.preloaded.is_set() else "loading"}
+        resources = flow_resources()
+        try:
+            resources.lake.ping()
+            talks_version(lake=resources.lake)
+            checks["lake"] = "ok"
+        except Exception as error:  # noqa: BLE001 - a probe reports, never raises
+            checks["lake"] = f"unreachable ({type(error).__name__})"
+        from prefect.settings import PREFECT_API_URL
+
+        api = (PREFECT_API_URL.value() or "").rstrip("/")
+        try:
+            answered = httpx.get(api + "/health", timeout=3.0).status_code == 200 if api else False
+        except httpx.HTTPError as error:
+            answered, checks["prefect"] = False, f"unreachable ({type(error).__name__})"
+        checks.setdefault("prefect", "ok" if answered else "unreachable")
+        return checks
+
+    def probe_server(self, *, host: str, port: int) -> Any:
+        """This executor's /metrics, /healthz and /readyz, started (`deployments.probes`)."""
+        from deployments.probes import ProbeServer
+        from podium.metrics import LakeStateCollector
+        from podium.operations import lake_state
+        from tasks.resources import flow_resources
+
+        def state() -> Any:
+            resources = flow_resources()
+            return lake_state(
+                lake=resources.lake, max_attempts=resources.settings.enrich.max_attempts
+            )
+
+        ttl = flow_resources().settings.ops.lake_metrics_ttl_s
+        return ProbeServer(
+            host=host,
+            port=port,
+            live=self.liveness,
+            ready=self.readiness,
+            collectors=[LakeStateCollector(state, ttl_s=ttl)],
+        ).start()
 
     def serve(self) -> None:
         """Serve until `stopping` is set (SIGTERM/SIGINT); a run in progress finishes first.
@@ -484,6 +563,12 @@ def main(argv: list[str] | None = None) -> None:
         "--stale", type=float, default=STALE_S, help="an executor silent this long is dead"
     )
     parser.add_argument(
+        "--probe-port",
+        type=int,
+        default=None,
+        help="port of /metrics, /healthz, /readyz (default: ops.executor_port; 0: any free)",
+    )
+    parser.add_argument(
         "--no-preload",
         action="store_true",
         help="serve at once and load the models in the first run (tests; not for the hot path)",
@@ -493,6 +578,9 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per poll
+    ops = get_settings().ops
+    tracing.configure_logging(ops)
+    tracing.configure(ops, service="warm-executor")
     executor = WarmExecutor(
         pool=args.pool,
         queue=args.queue,
@@ -507,11 +595,21 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    port = args.probe_port if args.probe_port is not None else ops.executor_port
+    probes = None
+    if port is not None:
+        probes = executor.probe_server(host=ops.executor_host, port=port)
+        logger.info("probes on http://%s:%d (/metrics /healthz /readyz)", ops.executor_host,
+                    probes.port)  # fmt: skip
     started = time.monotonic()
     loads = 0 if args.no_preload else preload()
+    executor.preloaded.set()
     logger.info("models loaded (%d) in %.1f s; serving %s/%s as %s", loads,
                 time.monotonic() - started, args.pool, args.queue, executor.name)  # fmt: skip
     executor.serve()
+    if probes is not None:
+        probes.stop()
+    tracing.shutdown()
     logger.info("stopped after %d runs (%d created here, %d folded)", executor.runs,
                 executor.created, executor.folded)  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""The maintenance flow: cover retention and Delta table compaction, on a daily schedule.
+"""The maintenance flow: cover retention, Delta table compaction and the `podium-status`
+artifact (what `podium status` prints), on a daily schedule.
 
 The gateway commits once per request (or per group of concurrent requests), so tables collect
 many small files; compaction rewrites them and vacuum drops files no version needs any more.
@@ -10,12 +11,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.run_names import maintenance_run_name
+from podium import status_view
 from podium.ingest import talk_rows
 from podium.lake import SCHEMAS, Lake
 from podium.review.records import expire_overdue
+from podium.operations import lake_state
 from tasks.images import remove_stale_covers
 from tasks.resources import flow_resources
 
@@ -27,15 +31,19 @@ def compact_table(lake: Lake, name: str) -> None:
 
 
 @flow(name="maintenance", flow_run_name=maintenance_run_name)
-def maintenance(compact: bool = True) -> dict[str, Any]:
+def maintenance(compact: bool = True, status_only: bool = False) -> dict[str, Any]:
     """Drop stale covers (keeping each talk's newest `images.keep_covers`, and its current
-    one), then compact every table.
+    one), then compact every table; refresh the `podium-status` artifact.
 
     Args:
         compact: also compact and vacuum the Delta tables.
+        status_only: only refresh the status artifact (the frequent schedule).
     """
     resources = flow_resources()
     lake = resources.lake
+    if status_only:
+        publish_status(resources.settings, lake)
+        return {"covers_removed": 0, "tables_compacted": []}
     talks = talk_rows(lake=lake, columns=["talk_id", "content_hash"])
     current = dict(zip(talks.talk_id, talks.content_hash, strict=True))
     keep = resources.settings.images.keep_covers
@@ -57,4 +65,26 @@ def maintenance(compact: bool = True) -> dict[str, Any]:
         len(tables),
         len(expired),
     )
+    publish_status(resources.settings, lake)
     return {"covers_removed": removed, "tables_compacted": tables, "reviews_expired": expired}
+
+
+STATUS_ARTIFACT = "podium-status"
+
+
+@task(name="publish-status", cache_policy=NO_CACHE)
+def publish_status(settings: Any, lake: Lake) -> str:
+    """Refresh the `podium-status` Markdown artifact: what `podium status` prints."""
+    from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
+
+    state = lake_state(lake=lake, max_attempts=settings.enrich.max_attempts)
+    report = status_view.build_report(
+        state,
+        api_url=PREFECT_API_URL.value() or settings.prefect.api_url,
+        api_key=PREFECT_API_KEY.value() or None,
+    )
+    text = status_view.markdown(report)
+    create_markdown_artifact(
+        key=STATUS_ARTIFACT, markdown=text, description="Podium status (`podium status`)"
+    )
+    return text

@@ -149,6 +149,8 @@ def tag_eval_run_name() -> str:
 
 
 def maintenance_run_name() -> str:
+    if _parameters().get("status_only"):
+        return f"maintenance{SEP}status"
     return name_maintenance(bool(_parameters().get("compact", True)))
 
 

@@ -414,6 +414,32 @@ def recommend(event_id: Annotated[str, typer.Argument(help="Event id")]) -> None
     show(event_id)
 
 
+@app.command()
+def status(
+    markdown: Annotated[bool, typer.Option(help="Print Markdown instead of tables.")] = False,
+    runs: Annotated[int, typer.Option(help="Runs shown per flow.")] = 3,
+) -> None:
+    """Backlog and oldest pending age per stage, last runs per flow, failed talks, reviews
+    waiting and deferred events of the last hour."""
+    from podium import status_view
+    from podium.operations import lake_state
+
+    settings = _settings()
+    state = lake_state(lake=_lake(), max_attempts=settings.enrich.max_attempts)
+    key = settings.prefect.api_key
+    report = status_view.build_report(
+        state,
+        api_url=settings.prefect.api_url,
+        api_key=key.get_secret_value() if key else None,
+        per_flow=runs,
+    )
+    if markdown:
+        console.print(status_view.markdown(report), markup=False, highlight=False)
+        return
+    for part in status_view.rich_tables(report):
+        console.print(part)
+
+
 vocabulary_app = typer.Typer(help="The tag vocabulary.", no_args_is_help=True)
 app.add_typer(vocabulary_app, name="vocabulary")
 

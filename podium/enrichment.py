@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from podium import metrics
 from podium.ingest import live_versions, read_talks
 from podium.lake import Lake
 from podium.models import Talk
@@ -57,6 +58,8 @@ class Claim:
     attempts: dict[str, int]  # talk id -> attempts, this one included
     lease_until: datetime
     retried_alone: bool = False  # a talk of a batch whose process died, retried on its own
+    # talk id -> when its row became pending (or last failed): the start of its stage latency
+    pending_since: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[str]:
@@ -258,8 +261,14 @@ def _claim_from(
         ],
     )
     got = lake.read(TABLE, where=[("claimed_by", "=", token)])
+    if not exhausted.empty:
+        metrics.LEASE_EXPIRIES.labels(stage).inc(len(exhausted))
     if got.empty:
         return _RACED
+    metrics.CLAIMS.labels(stage).inc()
+    metrics.CLAIM_BATCH.labels(stage).observe(len(got))
+    if not crashed.empty:
+        metrics.LEASE_EXPIRIES.labels(stage).inc(len(got))
     talks = {t.talk_id: t for t in _talks(lake, list(got.talk_id))}
     hashes = dict(zip(got.talk_id, got.content_hash, strict=True))
     # Oldest first within the batch too; a talk rewritten since is left to `record`.
@@ -271,6 +280,11 @@ def _claim_from(
         attempts={r.talk_id: int(r.attempts) for r in got.itertuples()},
         lease_until=lease_until,
         retried_alone=not crashed.empty,
+        pending_since={
+            r.talk_id: pd.Timestamp(r.updated_at).to_pydatetime()
+            for r in take.itertuples()
+            if not pd.isna(r.updated_at)
+        },
     )
 
 
@@ -395,7 +409,25 @@ def record(
             bucket[status].append(talk_id)
         else:
             result.superseded.append(talk_id)
+    _count_outcomes(claim, result, now)
     return result
+
+
+_STAGE_DONE = {"tags": "tagged", "image": "covered"}
+
+
+def _count_outcomes(claim: Claim, result: Recorded, now: datetime) -> None:
+    for outcome, ids in (
+        ("done", result.done),
+        ("error", result.errors),
+        ("failed", result.failed),
+        ("superseded", result.superseded),
+    ):
+        if ids:
+            metrics.OUTCOMES.labels(claim.stage, outcome).inc(len(ids))
+    latency = metrics.STAGE_SECONDS.labels(_STAGE_DONE.get(claim.stage, claim.stage))
+    for talk_id in result.done:
+        metrics.observe_since(latency, claim.pending_since.get(talk_id), now=now)
 
 
 def requeue_rewritten(*, lake: Lake, stage: str, computed: dict[str, str]) -> list[str]:

@@ -27,6 +27,9 @@ class TalkIdsPayload(_Payload):
     count: int | None = Field(default=None, description="all talks concerned (ids may be capped)")
     source: str | None = Field(default=None, description="where the talks came from")
     truncated: bool | None = Field(default=None, description="whether talk_ids was capped")
+    traceparent: str | None = Field(
+        default=None, description="W3C trace context of the request that recorded the talks"
+    )
 
 
 class TagsAggregatedPayload(_Payload):

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from podium.dynamodb.config import DynamoDBSettings
 from podium.images.config import ImageSettings
+from podium.ops_config import OpsSettings
 from podium.pretalx.config import PretalxSettings
 from podium.recommend.config import RecommendSettings
 from podium.review.config import PLACEHOLDER_PUSH_SECRET, ReviewSettings
@@ -197,6 +198,9 @@ class Settings(BaseSettings):
     dynamodb: DynamoDBSettings = Field(
         default_factory=DynamoDBSettings,
         description="The original directory's DynamoDB table (stream source and sink).",
+    )
+    ops: OpsSettings = Field(
+        default_factory=OpsSettings, description="Metrics, traces, logs and probes."
     )
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ import threading
 import time
 from typing import Any
 
+from podium import metrics
 from podium.devices import resolve_device
 from podium.images import build_image_backend
 from podium.settings import Settings
@@ -35,6 +36,7 @@ def _get(kind: str, key: str, build: Any) -> tuple[Any, int]:
                 del _models[old]
             _models[(kind, key)] = build()
             _loads += 1
+            metrics.MODEL_LOADS.labels(kind).inc()
             return _models[(kind, key)], 1
         return _models[(kind, key)], 0
 

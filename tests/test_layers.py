@@ -74,6 +74,7 @@ TABLE_OWNERS = {
     "embeddings": "podium/embedding_cache.py",
     "source_checkpoints": "podium/checkpoints.py",
     "dynamodb_keys": "podium/dynamodb/keys.py",
+    "deferred_events": "podium/deferrals.py",
 }
 # Modules still naming a table they do not own, each with the tables it names. Empty the
 # entry when the module switches to the owner's readers; never add one.

@@ -9,9 +9,11 @@ hands each waiting request its share of the report. A lone request still writes 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from podium import metrics
 from podium.ingest import IngestReport, record_talks
 from podium.lake import Lake
 from podium.models import Talk
@@ -65,10 +67,15 @@ class GroupCommitter:
         for item in batch:
             changes += item.talks
             changes += item.removed
+        metrics.GROUP_COMMIT_REQUESTS.observe(len(batch))
+        started = time.perf_counter()
         try:
             report = record_talks(lake=self.lake, changes=changes)
             self.writes += 1
+            metrics.GROUP_COMMIT_SECONDS.observe(time.perf_counter() - started)
         except Exception as error:  # every waiting request must learn of it
+            metrics.GROUP_COMMIT_SECONDS.observe(time.perf_counter() - started)
+            metrics.GROUP_COMMIT_FAILURES.inc()
             for item in batch:
                 item.future.set_exception(error)
             return

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from podium import tracing
 from podium.events import EventPoster
 from podium.gateway.app import create_app
 from podium.lake import Lake
@@ -27,6 +28,8 @@ def _config(
         access_log=True,
         # Bodies are bounded by gateway.max_body_bytes; bound idle connections as well.
         timeout_keep_alive=5,
+        # JSON logs: uvicorn's loggers go through the root handler's JSON formatter.
+        log_config=None if settings.ops.json_logs else uvicorn.config.LOGGING_CONFIG,
     )
 
 
@@ -48,6 +51,8 @@ def serve(
         poster: the Prefect event poster; built from settings when None.
         log_level: uvicorn's log level.
     """
+    tracing.configure(settings.ops, service="gateway")
+    tracing.configure_logging(settings.ops)
     config = _config(
         settings, lake=lake, poster=poster, port=settings.gateway.port, log_level=log_level
     )
@@ -57,6 +62,8 @@ def serve(
         # uvicorn re-raises SIGINT after its graceful shutdown; by then there is nothing left
         # to stop, so `podium gateway` exits cleanly instead of with a traceback.
         pass
+    finally:
+        tracing.shutdown()
 
 
 @contextmanager

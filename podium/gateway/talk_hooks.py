@@ -40,7 +40,9 @@ Status of a request that got to step 4:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -48,7 +50,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from podium import event_catalog
+from podium import deferrals, event_catalog, metrics, tracing
 from podium.events import EventDeliveryError, EventPoster, make_event
 from podium.gateway.problems import http_status
 from podium.gateway.signatures import (
@@ -65,6 +67,7 @@ from podium.gateway.signatures import (
 )
 from podium.ingest import IngestReport
 from podium.jsonbody import JsonRefused, loads_strict
+from podium.lake import Lake
 from podium.models import Talk
 from podium.settings import Settings
 from podium.sources import (
@@ -353,10 +356,13 @@ def claim_message(request: Request, scope: str, verified: Verified) -> None:
     try:
         claim = guard.claim(scope, verified)
     except OverflowError as error:
+        metrics.REPLAYS_REFUSED.labels(scope, "full").inc()
         raise HookRefused(503, f"{error}; retry later") from None
     if claim is Claim.DONE:
+        metrics.REPLAYS_REFUSED.labels(scope, "duplicate").inc()
         raise AlreadyHandled(guard.outcome(scope, verified))
     if claim is Claim.IN_FLIGHT:
+        metrics.REPLAYS_REFUSED.labels(scope, "in_flight").inc()
         raise HookRefused(
             409,
             "a request with this message (same webhook-id, or same legacy signature) is being "
@@ -401,7 +407,11 @@ def parse_json(request: Request, body: bytes, *, max_depth: int) -> Any:
 
 
 def _announce(
-    poster: EventPoster, pending: list[str], removed: list[str], source: str
+    poster: EventPoster,
+    pending: list[str],
+    removed: list[str],
+    source: str,
+    lake: Lake | None = None,
 ) -> tuple[str, str | None]:
     events = []
     if pending:
@@ -410,7 +420,7 @@ def _announce(
                 TALK_SUBMITTED,
                 resource_id=f"podium.talk.{pending[0]}",
                 resource={"podium.talk.count": str(len(pending))},
-                payload={"talk_ids": pending, "source": source},
+                payload={"talk_ids": pending, "source": source, **tracing.carrier()},
             )
         )
     if removed:
@@ -424,13 +434,28 @@ def _announce(
         )
     if not events:
         # Duplicate delivery: nothing changed, so nothing to enrich and no second set of tags.
+        metrics.EVENTS.labels("not_needed").inc()
         return "not_needed", None
     try:
         poster.post(events)
     except EventDeliveryError as error:
         logger.warning("event deferred for %d talk(s): %s", len(pending) + len(removed), error)
+        metrics.EVENTS.labels("deferred").inc(len(events))
+        if lake is not None:
+            _log_deferred(lake, events, source, str(error))
         return "deferred", str(error)
+    metrics.EVENTS.labels("accepted").inc(len(events))
     return "accepted", None
+
+
+def _log_deferred(lake: Lake, events: list[dict[str, Any]], source: str, reason: str) -> None:
+    """Best effort: the talks are safe in the ledger whether or not the log takes the row."""
+    try:
+        deferrals.record_deferred(
+            lake=lake, events=events, source=source, reason=reason, at=datetime.now(UTC)
+        )
+    except Exception:  # noqa: BLE001 - the request already succeeded; only the log is short
+        logger.warning("could not log the deferral in the lake", exc_info=True)
 
 
 def _rejected(errors: list[RecordError]) -> list[RejectedRecord]:
@@ -443,8 +468,21 @@ async def handle_hook(
     source: Literal["directory", "dynamodb"],
     parse: Callable[[Any], ParseResult],
 ) -> JSONResponse:
-    """Authenticate, validate, record and announce one hook request (see the module docs)."""
+    """Authenticate, validate, record and announce one hook request (see the module docs).
+
+    One span per request (when tracing is on); its context travels in the event's payload."""
+    with tracing.span(f"POST {request.url.path}", {"podium.source": source}):
+        return await _handle_hook(request, source=source, parse=parse)
+
+
+async def _handle_hook(
+    request: Request,
+    *,
+    source: Literal["directory", "dynamodb"],
+    parse: Callable[[Any], ParseResult],
+) -> JSONResponse:
     settings: Settings = request.app.state.settings
+    started = time.perf_counter()
     try:
         body = await read_body(request, limit=settings.gateway.max_body_bytes)
         verified = check_signature(request, body, settings)
@@ -456,7 +494,9 @@ async def handle_hook(
         return _refused(source, refused)
     settled = False
     try:
-        response, status = await _handle_claimed(request, source, parse, body, verified)
+        response, status = await _handle_claimed(
+            request, source, parse, body, verified, started=started
+        )
         complete_message(request, source, verified, _kept_answer(request, response, status))
         settled = True
         return JSONResponse(response.model_dump(), status_code=status)
@@ -496,6 +536,8 @@ async def _handle_claimed(
     parse: Callable[[Any], ParseResult],
     body: bytes,
     verified: Verified,
+    *,
+    started: float,
 ) -> tuple[HookResponse, int]:
     """Parse, record and announce a claimed message: its answer and status (503 when the
     lake write failed). Raises HookRefused when the body is refused as a whole."""
@@ -512,9 +554,11 @@ async def _handle_claimed(
     report = IngestReport()
     if result.talks or result.removed:
         try:
-            report = await run_in_threadpool(
-                lambda: state.committer.record(talks=result.talks, removed=result.removed)
-            )
+            with tracing.span("record-talks", {"podium.talks": len(result.talks)}):
+                report = await run_in_threadpool(
+                    lambda: state.committer.record(talks=result.talks, removed=result.removed)
+                )
+            metrics.STAGE_SECONDS.labels("recorded").observe(time.perf_counter() - started)
         except Exception:
             # Deliberately broad: whatever broke the write, nothing may be acknowledged, and
             # the sender's retry of this message must be accepted.
@@ -524,7 +568,7 @@ async def _handle_claimed(
             ) from None
 
     event, reason = await run_in_threadpool(
-        _announce, state.poster, report.pending, report.removed, source
+        _announce, state.poster, report.pending, report.removed, source, state.lake
     )
     response = HookResponse(
         accepted=list(dict.fromkeys(t.talk_id for t in result.talks)),
@@ -539,6 +583,9 @@ async def _handle_claimed(
         event_reason=reason,
     )
     status = 422 if response.rejected else 202 if event == "deferred" else 200
+    tracing.annotate(
+        **{"podium.talk_ids": response.pending, "podium.event": event, "http.status_code": status}
+    )
     logger.info(
         "%s hook: %d accepted, %d rejected, %d skipped, %d pending, event %s",
         source,

@@ -155,6 +155,13 @@ class Lake:
     def exists(self, name: str) -> bool:
         return self._table(name) is not None
 
+    def ping(self) -> None:
+        """Raise unless the lake's root is reachable; reads only (a readiness probe)."""
+        if self.is_remote:
+            self._fs.info(self.url.split("://", 1)[1].split("/", 1)[0])  # the bucket
+        elif not self._fs.isdir(self.url):
+            raise NotADirectoryError(f"the lake folder is missing: {self.url}")
+
     def version(self, name: str) -> int | None:
         """The table's current Delta version, None when it does not exist yet."""
         table = self._table(name)

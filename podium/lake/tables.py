@@ -166,6 +166,16 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("embedded_at", _ts),
         ]
     ),
+    "deferred_events": pa.schema(
+        [
+            ("event_id", pa.string()),  # the id the deferred event had
+            ("event", pa.string()),  # its name (podium.talk.submitted, podium.talk.removed)
+            ("source", pa.string()),  # directory or dynamodb
+            ("talks", pa.int32()),  # talks it named
+            ("reason", pa.string()),
+            ("deferred_at", _ts),
+        ]
+    ),
 }
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
@@ -182,6 +192,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "reviews": ("repo", "commit"),
     "enrich_runs": ("flow_run_id",),
     "embeddings": ("model", "text_hash"),
+    "deferred_events": ("event_id",),
 }
 
 # Columns added to a table after it first shipped. Writers may leave them out (an upsert then

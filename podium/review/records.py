@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from podium import metrics
 from podium.lake import Lake
 from podium.review.models import PushEvent
 
@@ -194,6 +195,9 @@ def record_decision(
     lake.upsert(TABLE, _frame([current]), changed_when=_PENDING_ONLY)
     after = find_review(lake, repo=repo, commit=commit)
     assert after is not None
+    if after["status"] == status and current.get("created_at") is not None:
+        waited = metrics.REVIEW_WAIT.labels(status)
+        metrics.observe_since(waited, pd.Timestamp(current["created_at"]), now=decided_at)
     return after
 
 

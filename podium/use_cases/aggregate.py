@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from podium import event_catalog
+from podium import enrichment, event_catalog, metrics
 from podium.resources import Resources
 from podium.tag_counts import (
     TagCountRun,
@@ -66,6 +66,8 @@ def aggregate(
         return update_tag_counts(lake=lake, talk_ids=talk_ids)
 
     run = resources.step("count-tags", count)
+    if talk_ids:
+        _observe_counted(resources, talk_ids)
     affected = resources.step(
         "find-affected-events", lambda: affected_event_ids(lake=lake, run=run)
     )
@@ -77,6 +79,20 @@ def aggregate(
         )
     logger.info("tag counts: %s", outcome.summary())
     return outcome
+
+
+def _observe_counted(resources: Resources, talk_ids: list[str]) -> None:
+    """Stage latency `counted`: from each named talk's tagging (its ledger row done) to now."""
+    done = enrichment.state_rows(
+        lake=resources.lake,
+        talk_ids=list(dict.fromkeys(talk_ids))[:1000],
+        columns=["talk_id", "updated_at"],
+        stage="tags",
+        statuses=["done"],
+    )
+    latency = metrics.STAGE_SECONDS.labels("counted")
+    for tagged_at in done.updated_at:
+        metrics.observe_since(latency, tagged_at)
 
 
 def top_tags(resources: Resources, *, limit: int = 50) -> list[dict[str, Any]]:

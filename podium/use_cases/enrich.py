@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
-from podium import enrichment
+from podium import enrichment, metrics, tracing
 from podium.devices import resolve_device
 from podium.images import build_image_backend, store_covers
 from podium.lake import Lake
@@ -66,6 +66,7 @@ class EnrichResources:
 
         def tagger(exclude: set[str]) -> tuple[Any, Any]:
             built = build_tagger(settings.tagging, device=resolve_device(settings.tagging.device))
+            metrics.MODEL_LOADS.labels("tagger").inc()
             encoder = getattr(built, "encoder", None)
             history = (
                 load_history(lake=lake, encoder=encoder, exclude_talk_ids=exclude)
@@ -79,10 +80,19 @@ class EnrichResources:
             settings=settings,
             load_tagger=tagger,
             load_vocabulary=lambda: load_vocabulary(lake=lake),
-            load_image_backend=lambda: build_image_backend(
-                settings.images, device=resolve_device(settings.images.device)
+            load_image_backend=lambda: _counted_load(
+                "images",
+                lambda: build_image_backend(
+                    settings.images, device=resolve_device(settings.images.device)
+                ),
             ),
         )
+
+
+def _counted_load(kind: str, load: Callable[[], T]) -> T:
+    loaded = load()
+    metrics.MODEL_LOADS.labels(kind).inc()
+    return loaded
 
 
 @dataclass
@@ -198,7 +208,8 @@ def tag_batch(
     """Tag one batch and replace its talks' speaker and model tags (current versions only)."""
 
     def action(batch: list[Talk]) -> list[Any]:
-        assignments = tagger.tag(batch, vocabulary=vocabulary, history=history)
+        with metrics.ENCODER_SECONDS.time():
+            assignments = tagger.tag(batch, vocabulary=vocabulary, history=history)
         live = _still_current(lake, batch)
         keep = {t.talk_id for t in live}
         assignments = [a for a in assignments if a.talk_id in keep]
@@ -392,26 +403,29 @@ def _run_claim(
     if work.stage == "tags":
         _crash_if_asked(settings, talks)
         tagger, history, vocabulary = models.for_tags(set(work.ids))
-        outcome = resources.step(
-            "tag-talks",
-            lambda: tag_batch(
-                lake=lake, tagger=tagger, history=history, vocabulary=vocabulary, talks=talks
-            ),
-        )
+        with tracing.span("tag-talks", {"podium.talk_ids": work.ids}):
+            outcome = resources.step(
+                "tag-talks",
+                lambda: tag_batch(
+                    lake=lake, tagger=tagger, history=history, vocabulary=vocabulary, talks=talks
+                ),
+            )
     else:
         backend = models.for_covers()
         tags = tags_by_talk(lake=lake, talk_ids=work.ids)
-        outcome = resources.step(
-            "draw-covers",
-            lambda: cover_batch(lake=lake, backend=backend, talks=talks, tags=tags),
+        with tracing.span("draw-covers", {"podium.talk_ids": work.ids}):
+            outcome = resources.step(
+                "draw-covers",
+                lambda: cover_batch(lake=lake, backend=backend, talks=talks, tags=tags),
+            )
+    with tracing.span("ledger-record", {"podium.stage": work.stage}):
+        recorded = enrichment.record(
+            lake=lake,
+            claim=work,
+            done=outcome.done,
+            errors=outcome.errors,
+            max_attempts=settings.enrich.max_attempts,
         )
-    recorded = enrichment.record(
-        lake=lake,
-        claim=work,
-        done=outcome.done,
-        errors=outcome.errors,
-        max_attempts=settings.enrich.max_attempts,
-    )
     done = set(recorded.done)
     if work.stage == "tags":
         report.tagged += recorded.done

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from podium import metrics
 from podium.lake import Lake
 from podium.recommend.build import BuildResult, build_tables
 from podium.recommend.encoder import TextEncoder, make_encoder
+from podium.tag_counts import read_tag_counts
 
 
 class RecommendResources(Protocol):
@@ -62,7 +64,7 @@ def build_recommendations(
         known_keys: the talks' embedding-cache keys by (talk id, content hash), when a
             caller has them (the backfill's embed stage); computed otherwise.
     """
-    return build_tables(
+    result = build_tables(
         lake=resources.lake,
         settings=resources.settings.recommend,
         encoder=encoder or recommendation_encoder(resources.settings),
@@ -70,3 +72,13 @@ def build_recommendations(
         computed_at=computed_at,
         known_keys=known_keys,
     )
+    if event_ids is not None:  # a rebuild after a count (not the hourly full one)
+        _observe_recommended(resources.lake)
+    return result
+
+
+def _observe_recommended(lake: Lake) -> None:
+    """Stage latency `recommended`: from the newest tag-count commit to this rebuild."""
+    counts = read_tag_counts(lake=lake)
+    if not counts.empty and "computed_at" in counts:
+        metrics.observe_since(metrics.STAGE_SECONDS.labels("recommended"), counts.computed_at.max())

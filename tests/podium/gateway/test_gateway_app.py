@@ -1,15 +1,14 @@
-"""The gateway app as a whole: /healthz, the OpenAPI description, and `serve()`.
+"""The gateway app as a whole: /readyz, the OpenAPI description, and `serve()`.
 
 Real: uvicorn on a free port (in a thread, and `serve()` in a child process as `podium gateway`
 runs it), the lake in a temp folder, the session's Prefect server for a healthy /healthz. A closed
-port stands in for an unreachable Prefect server; a `tables` file where the lake expects a
-folder makes the lake unreachable.
+port stands in for an unreachable Prefect server. More on the probes and /metrics in
+`test_gateway_probes.py`.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,9 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from podium.events import EventPoster
 from podium.gateway import create_app, running_gateway
-from podium.lake import Lake
 from podium.settings import Settings
 from tests.prefect_server import free_port
 
@@ -31,38 +28,24 @@ def _with_prefect(settings: Settings, api_url: str) -> Settings:
     return settings.model_copy(update={"prefect": prefect})
 
 
-def test_healthz_reports_lake_and_prefect(settings: Settings, prefect_server: str) -> None:
+def test_readyz_reports_lake_and_prefect(settings: Settings, prefect_server: str) -> None:
     with running_gateway(_with_prefect(settings, prefect_server), port=0) as url:
-        response = httpx.get(url + "/healthz")
+        response = httpx.get(url + "/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "lake": "ok", "prefect": "ok", "version": "0.1.0"}
-
-
-def test_healthz_says_what_is_unreachable_and_still_answers_200(settings: Settings) -> None:
-    dead = f"http://127.0.0.1:{free_port()}/api"
-    lake = Lake.from_settings(settings)
-    # A file where the lake's folder was: every read and write fails for real.
-    root = Path(settings.lake_url)
-    shutil.rmtree(root)
-    root.write_text("not a folder")
-    with running_gateway(
-        _with_prefect(settings, dead), lake=lake, poster=EventPoster(api_url=dead), port=0
-    ) as url:
-        response = httpx.get(url + "/healthz")
-    assert response.status_code == 200
-    body = response.json()
-    assert (body["status"], body["lake"], body["prefect"]) == (
-        "degraded",
-        "unreachable",
-        "unreachable",
-    )
+    assert response.json() == {
+        "status": "ready",
+        "lake": "ok",
+        "prefect": "ok",
+        "replay_store": "not_configured",
+        "version": "0.1.0",
+    }
 
 
 def test_openapi_describes_every_route(settings: Settings) -> None:
     with running_gateway(settings, port=0) as url:
         spec = httpx.get(url + "/openapi.json").json()
     paths = spec["paths"]
-    assert {"/hooks/talks", "/hooks/dynamodb", "/healthz"} <= set(paths)
+    assert {"/hooks/talks", "/hooks/dynamodb", "/healthz", "/readyz", "/metrics"} <= set(paths)
     # The routers of the recommendations and review modules are part of the same app.
     assert {"/events/{event_id}/recommendations", "/hooks/github", "/hooks/gitlab"} <= set(paths)
     for path in ("/hooks/talks", "/hooks/dynamodb"):
@@ -100,7 +83,7 @@ def test_openapi_describes_every_route(settings: Settings) -> None:
         for content in response.get("content", {}).values()
         if "$ref" in content.get("schema", {})
     }
-    assert {"HookResponse", "ErrorResponse", "Health"} <= refs
+    assert {"HookResponse", "ErrorResponse", "Liveness", "Readiness"} <= refs
     assert refs <= set(spec["components"]["schemas"])
 
 
@@ -144,7 +127,8 @@ def test_serve_runs_the_gateway_until_signalled(
             except httpx.HTTPError:
                 time.sleep(0.2)
         assert response is not None and response.status_code == 200, log.read_text()
-        assert response.json()["prefect"] == "unreachable"
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10)
+        assert (ready.status_code, ready.json()["prefect"]) == (503, "unreachable")
     finally:
         process.send_signal(sig)
         try:
