@@ -18,8 +18,8 @@ from flows.run_names import maintenance_run_name
 from podium import status_view
 from podium.ingest import talk_rows
 from podium.lake import SCHEMAS, Lake
-from podium.review.records import expire_overdue
 from podium.operations import lake_state
+from podium.review.records import expire_overdue
 from tasks.images import remove_stale_covers
 from tasks.resources import flow_resources
 

@@ -35,6 +35,7 @@ except ImportError:  # pretalx 2025.x (runs on the project's own Python 3.11)
         submission.slots.all().delete()
         submission.delete(force=True)
 
+
 TAGS = ["python", "data science", "security"]
 
 
