@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from podium.dynamodb.config import DynamoDBSettings
+from podium.exports.config import ExportSettings
 from podium.images.config import ImageSettings
 from podium.pretalx.config import PretalxSettings
 from podium.recommend.config import RecommendSettings
@@ -183,6 +184,9 @@ class Settings(BaseSettings):
     review: ReviewSettings = Field(default_factory=ReviewSettings, description="Git reviews.")
     pretalx: PretalxSettings = Field(
         default_factory=PretalxSettings, description="The pretalx source."
+    )
+    exports: ExportSettings = Field(
+        default_factory=ExportSettings, description="Schedule exports (frab, iCalendar, JSON)."
     )
     dynamodb: DynamoDBSettings = Field(
         default_factory=DynamoDBSettings,

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from podium.events import EventPoster
-from podium.gateway import git_hooks, recommend_routes, talk_hooks
+from podium.gateway import export_routes, git_hooks, recommend_routes, talk_hooks
 from podium.gateway.group_commit import GroupCommitter
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard
 from podium.ingest import talks_version
@@ -112,6 +112,7 @@ def create_app(
 
     app.include_router(talk_hooks.router)
     app.include_router(recommend_routes.router)
+    app.include_router(export_routes.router)
     app.include_router(git_hooks.router)
 
     @app.get(

@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image
 
+from podium.images.alt_text import cover_alt_text
 from podium.images.base import CoverImage, ImageBackend, cover_tags, talk_seed
 from podium.images.card import CardBackend, encode_png
 from podium.images.config import ImageSettings
@@ -303,4 +304,10 @@ class DiffusersBackend(ImageBackend):
             flagged=False,
             width=image.width,
             height=image.height,
+            alt_text=cover_alt_text(
+                title=job.talk.title,
+                tags=job.tags,
+                backend=self.name,
+                prompt=job.prompt.prompt,
+            ),
         )

@@ -98,3 +98,9 @@ def write_related(*, lake: Lake, rows: pd.DataFrame, talk_ids: Sequence[str] | N
 def related_talk_ids(*, lake: Lake) -> set[str]:
     """Talks that have related-talk rows."""
     return set(lake.read(RELATED, columns=["talk_id"])["talk_id"])
+
+
+def read_related(*, lake: Lake, talk_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Related-talk rows (talk_id, rank, other_id, score, computed_at) of some talks or all."""
+    where = None if talk_ids is None else [("talk_id", "in", list(talk_ids))]
+    return lake.read(RELATED, where=where)

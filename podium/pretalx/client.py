@@ -129,6 +129,15 @@ class PretalxClient:
     def tracks(self) -> list[dict[str, Any]]:
         return list(self._pages(self.ref.api_url + "tracks/", {}))
 
+    def slots(self) -> list[dict[str, Any]]:
+        """The talk slots of the latest published schedule, rooms expanded; empty when the
+        event has no schedule endpoint (a server before API v2)."""
+        params = {"expand": "room", "page_size": "1000"}
+        try:
+            return list(self._pages(self.ref.api_url + "slots/", params))
+        except _NotFound:
+            return []
+
     def submission_index(self) -> list[dict[str, Any]]:
         """Every submission's code, `updated`, state, track, tag ids and speaker codes (one
         small page per 1000)."""

@@ -26,6 +26,7 @@ from podium.pretalx.mapping import (
     SKIPPED_STATES,
     event_from_pretalx,
     map_submissions,
+    schedule_slots,
     talk_id_for,
 )
 from podium.sources import ParseResult, RecordError
@@ -55,15 +56,18 @@ class PretalxSyncReport:
         }
 
 
-def position(item: dict[str, Any]) -> str:
+def position(item: dict[str, Any], slot: dict[str, Any] | None = None) -> str:
     """A submission's checkpoint: its `updated` stamp and a digest of what pretalx changes
-    without touching `updated` (state, track, tags, speakers)."""
-    fields = [
+    without touching `updated` (state, track, tags, speakers, and its slot when scheduled;
+    an unscheduled submission's checkpoint is what it was before slots were read)."""
+    fields: list[Any] = [
         item.get("state"),
         item.get("track"),
         sorted(map(str, item.get("tags") or [])),
         sorted(map(str, item.get("speakers") or [])),
     ]
+    if slot is not None:
+        fields.append([slot["start"].isoformat(), slot["end"].isoformat(), slot["room"]])
     digest = hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()[:12]
     return f"{item.get('updated') or ''}|{digest}"
 
@@ -82,8 +86,9 @@ class Changes:
 def fetch_changes(*, client: PretalxClient, known: dict[str, str], detail_limit: int) -> Changes:
     """What changed in pretalx since `known` (code -> position)."""
     slug = client.ref.slug
+    slots = schedule_slots(client.slots())
     index = {
-        str(item["code"]): position(item)
+        str(item["code"]): position(item, slots.get(str(item["code"])))
         for item in client.submission_index()
         if isinstance(item, dict) and item.get("code")
     }
@@ -98,7 +103,7 @@ def fetch_changes(*, client: PretalxClient, known: dict[str, str], detail_limit:
             one = client.submission(code)
             if one is not None:  # deleted between the listing and now: next run removes it
                 submissions.append(one)
-    parsed = map_submissions(submissions, slug=slug)
+    parsed = map_submissions(submissions, slug=slug, slots=slots)
     taken = {t.talk_id for t in parsed.talks} | set(parsed.removed)
     stamps = {}
     for data in submissions:
