@@ -40,9 +40,9 @@ class RecommendSettings(BaseModel):
     )
     schedule_aware: bool = Field(
         default=True,
-        description="Related talks leave out talks that clash with the talk or share a speaker "
-        "with it, and no list (related talks, an event's recommendations) holds two talks that "
-        "clash or share a speaker. Talks without a slot never clash.",
+        description="A talk's related talks leave out talks that clash with it or share a "
+        "speaker with it; an event's recommendations hold no two talks that clash or share a "
+        "speaker. Talks without a slot never clash.",
     )
     diversity: float = Field(
         default=0.1,
@@ -53,7 +53,7 @@ class RecommendSettings(BaseModel):
         "pyvideo within 0.01 of the plain order (bench/related.py).",
     )
     candidate_factor: int = Field(
-        default=4,
+        default=8,
         ge=1,
         le=50,
         description="Candidates searched per list entry before the schedule filters and "

@@ -1,8 +1,9 @@
 """Schedule-aware, diversified lists: pure numpy, no lake, no model.
 
-A list of related talks must be attendable: no talk that clashes with the talk itself (their
-slots overlap), none by one of its speakers, and no two entries that clash with each other or
-share a speaker. It is diversified with maximal marginal relevance (Carbonell & Goldstein,
+A talk's related talks leave out every talk that clashes with it (their slots overlap) and
+every other talk of its speakers. An event's list holds no two talks that clash or share a
+speaker, so an attendee can follow all of it. Both are diversified with maximal marginal
+relevance (Carbonell & Goldstein,
 1998): each next entry maximises
 
     lambda * relevance - (1 - lambda) * max cosine similarity to the entries already taken,
@@ -89,6 +90,7 @@ def diversify(
     k: int,
     diversity: float,
     query: int | None = None,
+    mutual: bool = False,
 ) -> np.ndarray:
     """Up to `k` of `candidates` (talk indices, best first, -1 padding ignored), chosen by
     maximal marginal relevance under the schedule's constraints.
@@ -100,7 +102,9 @@ def diversify(
         schedule: slots and speakers of all talks.
         k: the cap.
         diversity: 1 - lambda: 0 keeps the relevance order (constraints still apply).
-        query: the talk the list is for: its clashes and speakers are left out too.
+        query: the talk the list is for: talks clashing with it or sharing a speaker with it
+            are left out.
+        mutual: no two chosen talks may clash or share a speaker (an event's list).
 
     Returns:
         The chosen talk indices in list order.
@@ -127,9 +131,10 @@ def diversify(
         pick = int(np.argmax(mmr))  # ties: the earlier (better-ranked) candidate
         chosen.append(pick)
         open_[pick] = False
-        talk = int(cand[pick])
-        open_ &= ~schedule.clash(talk, cand)
-        open_ &= ~schedule.shares_speaker(talk, cand)
+        if mutual:
+            talk = int(cand[pick])
+            open_ &= ~schedule.clash(talk, cand)
+            open_ &= ~schedule.shares_speaker(talk, cand)
         closest = np.maximum(closest, similarity[pick])
     return cand[np.asarray(chosen, dtype=np.int64)]
 
@@ -145,7 +150,8 @@ def rerank_rows(
     queries: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`diversify` each row of a top-k result: (k-wide indices, their relevance), -1/-inf
-    padded. `queries[r]` is the talk row r is for (related talks), None for events."""
+    padded. `queries[r]` is the talk row r is for (related talks); without queries (an
+    event's list) the entries are constrained against each other instead."""
     rows = len(index)
     out_index = np.full((rows, k), -1, dtype=np.int64)
     out_score = np.full((rows, k), -np.inf, dtype=np.float32)
@@ -158,6 +164,7 @@ def rerank_rows(
             k=k,
             diversity=diversity,
             query=None if queries is None else int(queries[r]),
+            mutual=queries is None,
         )
         if len(chosen):
             out_index[r, : len(chosen)] = chosen
@@ -174,8 +181,11 @@ def list_figures(
 ) -> dict[str, float]:
     """Clashes, shared speakers and diversity of lists (for the bench and tests).
 
+    With `queries` (related talks) a list's entries are checked against its query talk,
+    without (an event's list) against each other.
+
     Returns:
-        clashes: pairs in a list (or list entry and its query) whose slots overlap;
+        clashes: (query, entry) or (entry, entry) pairs whose slots overlap;
         same_speaker: such pairs sharing a speaker;
         diversity: mean over lists of 1 - mean pairwise cosine of the entries.
     """
@@ -187,7 +197,7 @@ def list_figures(
             q = int(queries[position])
             clashes += int(schedule.clash(q, members).sum())
             same += int(schedule.shares_speaker(q, members).sum())
-        for j, a in enumerate(members[:-1]):
+        for j, a in enumerate(members[:-1] if queries is None else []):
             rest = members[j + 1 :]
             clashes += int(schedule.clash(int(a), rest).sum())
             same += int(schedule.shares_speaker(int(a), rest).sum())
