@@ -2,8 +2,8 @@
 
 A title card shows the talk's title and tags as text, so its alt text says exactly that. A
 generated image shows a picture made from a prompt; its alt text names the talk and gives a
-short description of what was asked for (the prompt's leading clause, without the style
-preset). Alt text stays short (at most `MAX_ALT` characters), as screen-reader guidance asks.
+short description of what was asked for (the prompt's leading clauses, without the style
+preset when it is known). Alt text stays short (at most `MAX_ALT` characters), as screen-reader guidance asks.
 """
 
 from __future__ import annotations
@@ -22,22 +22,30 @@ def _clip(text: str, limit: int) -> str:
 
 
 def prompt_description(prompt: str, *, max_words: int = 16) -> str:
-    """The subject of a prompt: its first comma-separated clauses, up to `max_words` words
-    (the style preset that ends every prompt is left out)."""
-    clauses = [c.strip() for c in prompt.split(",") if c.strip()]
-    words: list[str] = []
-    for clause in clauses:
-        more = clause.split()
-        if words and len(words) + len(more) > max_words:
+    """The subject of a prompt: its first comma-separated clauses, up to `max_words` words."""
+    taken: list[str] = []
+    count = 0
+    for clause in (c.strip() for c in prompt.split(",")):
+        words = clause.split()
+        if not words:
+            continue
+        if taken and count + len(words) > max_words:
             break
-        words.extend(more[: max_words - len(words)])
-        if len(words) >= max_words:
+        taken.append(" ".join(words[: max_words - count]))
+        count += min(len(words), max_words - count)
+        if count >= max_words:
             break
-    return " ".join(words)
+    return ", ".join(taken)
 
 
 def cover_alt_text(
-    *, title: str, tags: Sequence[str], backend: str, prompt: str = "", flagged: bool = False
+    *,
+    title: str,
+    tags: Sequence[str],
+    backend: str,
+    prompt: str = "",
+    flagged: bool = False,
+    style_text: str = "",
 ) -> str:
     """The alt text of a talk's cover.
 
@@ -48,6 +56,7 @@ def cover_alt_text(
         prompt: the prompt of a generated image (also kept on a card that replaced a flagged
             image, which is still a card).
         flagged: the generated image was replaced by its card.
+        style_text: the style preset that ends the prompt, left out of the description.
     """
     named = ", ".join(t for t in list(tags)[:3] if t)
     title = _clip(title, 120)
@@ -56,6 +65,8 @@ def cover_alt_text(
         if named:
             text += f", with the tags {named}"
         return _clip(text + ".", MAX_ALT)
+    if style_text and prompt.endswith(style_text):
+        prompt = prompt[: -len(style_text)].rstrip(", ")
     subject = prompt_description(prompt)
     text = f"Illustration for the talk “{title}”: {subject}" if subject else (
         f"Illustration for the talk “{title}”"

@@ -20,7 +20,13 @@ from podium.images.alt_text import cover_alt_text
 from podium.images.base import CoverImage, ImageBackend, cover_tags, talk_seed
 from podium.images.card import CardBackend, encode_png
 from podium.images.config import ImageSettings
-from podium.images.prompts import Prompt, build_prompt, tokenizer_counter, word_count_tokens
+from podium.images.prompts import (
+    STYLE_PRESETS,
+    Prompt,
+    build_prompt,
+    tokenizer_counter,
+    word_count_tokens,
+)
 from podium.models import Talk
 
 log = logging.getLogger(__name__)
@@ -309,5 +315,6 @@ class DiffusersBackend(ImageBackend):
                 tags=job.tags,
                 backend=self.name,
                 prompt=job.prompt.prompt,
+                style_text=STYLE_PRESETS.get(self.settings.style, ("", ""))[0],
             ),
         )
