@@ -140,6 +140,11 @@ def talks_version(*, lake: Lake) -> int | None:
     return lake.version(TALKS)
 
 
+def events_version(*, lake: Lake) -> int | None:
+    """The `events` table's Delta version (None before the first event)."""
+    return lake.version(EVENTS)
+
+
 def event_rows(
     *, lake: Lake, columns: list[str] | None = None, event_ids: Iterable[str] | None = None
 ) -> pd.DataFrame:

@@ -109,6 +109,14 @@ class GatewaySettings(BaseModel):
         le=1000,
         description="Deepest nesting of JSON arrays/objects a hook body may have (422 above).",
     )
+    read_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Read routes (recommendations, related talks, exports) answer from a "
+        "per-process cache keyed by the Delta versions of the tables they read; each process "
+        "looks for newer versions at most this often, so an answer is at most this stale on "
+        "any replica. 0 reads the lake on every request.",
+    )
 
 
 class EnrichSettings(BaseModel):

@@ -49,6 +49,11 @@ def write_tags(*, lake: Lake, talk_ids: list[str], assignments: list[TagAssignme
     return lake.replace_where(TABLE, frame, predicate=predicate)
 
 
+def tags_version(*, lake: Lake) -> int | None:
+    """The table's Delta version (None before the first tag): a cache of reads follows it."""
+    return lake.version(TABLE)
+
+
 def tags_by_talk(*, lake: Lake, talk_ids: list[str] | None = None) -> dict[str, list[str]]:
     """Tag names per talk, best score first."""
     frame = tag_rows(lake=lake, talk_ids=talk_ids, columns=["talk_id", "tag", "score"])

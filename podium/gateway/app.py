@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from podium.events import EventPoster
 from podium.gateway import export_routes, git_hooks, recommend_routes, talk_hooks
+from podium.gateway.read_cache import read_cache_for
 from podium.gateway.group_commit import GroupCommitter
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard
 from podium.ingest import talks_version
@@ -109,6 +110,7 @@ def create_app(
     app.state.committer = GroupCommitter(app.state.lake)
     app.state.replay_guard = ReplayGuard(window_s=settings.gateway.replay_window_s)
     app.state.deliveries = DeliveryClaims()
+    app.state.read_cache = read_cache_for(app.state.lake, settings.gateway.read_cache_s)
 
     app.include_router(talk_hooks.router)
     app.include_router(recommend_routes.router)

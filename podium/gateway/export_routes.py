@@ -32,7 +32,10 @@ def get_export(
     frab-xml, frab-json, ics, json. 404 unknown event or format; 409 nothing scheduled."""
     settings = request.app.state.settings.exports
     try:
-        data = export_event(lake=lake, event_id=event_id, fmt=fmt, settings=settings)
+        data = request.app.state.read_cache.get(
+            ("export", event_id, fmt),
+            lambda: export_event(lake=lake, event_id=event_id, fmt=fmt, settings=settings),
+        )
     except (UnknownFormatError, UnknownEventError) as error:
         raise HTTPException(status_code=404, detail=str(error)) from None
     except NothingScheduledError as error:

@@ -52,15 +52,21 @@ class RecommendationList(BaseModel):
     responses={404: {"description": "Unknown event"}, 409: {"description": "Not built yet"}},
 )
 def get_recommendations(
-    event_id: str, lake: Annotated[Lake, Depends(get_lake)]
+    event_id: str, request: Request, lake: Annotated[Lake, Depends(get_lake)]
 ) -> RecommendationList:
     """Precomputed recommendations of an event: 404 unknown event, 409 table not built yet."""
     try:
-        rows = lookup_recommendations(lake=lake, event_id=event_id)
+        return request.app.state.read_cache.get(  # type: ignore[no-any-return]
+            ("recommendations", event_id), lambda: _recommendations(lake, event_id)
+        )
     except UnknownEventError as error:
         raise HTTPException(status_code=404, detail=str(error)) from None
     except RecommendationsNotBuiltError as error:
         raise HTTPException(status_code=409, detail=str(error)) from None
+
+
+def _recommendations(lake: Lake, event_id: str) -> RecommendationList:
+    rows = lookup_recommendations(lake=lake, event_id=event_id)
     return RecommendationList(
         event_id=event_id,
         recommendations=[
@@ -74,5 +80,52 @@ def get_recommendations(
                 computed_at=r.computed_at.to_pydatetime(),
             )
             for r in rows.itertuples()
+        ],
+    )
+
+
+class RelatedTalk(BaseModel):
+    """One related talk: none clashes with the talk or shares a speaker with it."""
+
+    rank: int
+    talk_id: str
+    score: float
+
+
+class RelatedList(BaseModel):
+    """A talk's related talks, best first (diversified, capped)."""
+
+    talk_id: str
+    related: list[RelatedTalk]
+
+
+@router.get(
+    "/talks/{talk_id:path}/related",
+    response_model=RelatedList,
+    responses={404: {"description": "Unknown talk"}},
+)
+def get_related(
+    talk_id: str, request: Request, lake: Annotated[Lake, Depends(get_lake)]
+) -> RelatedList:
+    """A talk's precomputed related talks (empty until the next build): 404 unknown talk."""
+    found = request.app.state.read_cache.get(("related", talk_id), lambda: _related(lake, talk_id))
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"unknown talk {talk_id!r}")
+    return found  # type: ignore[no-any-return]
+
+
+def _related(lake: Lake, talk_id: str) -> RelatedList | None:
+    from podium.ingest import live_versions
+    from podium.lake.recommendations import read_related
+
+    rows = read_related(lake=lake, talk_ids=[talk_id])
+    if rows.empty and not live_versions(lake=lake, talk_ids=[talk_id]):
+        return None
+    rows = rows.sort_values("rank")
+    return RelatedList(
+        talk_id=talk_id,
+        related=[
+            RelatedTalk(rank=int(r.rank), talk_id=str(r.other_id), score=float(r.score))
+            for r in rows.itertuples(index=False)
         ],
     )

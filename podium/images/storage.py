@@ -70,6 +70,11 @@ _COLUMNS = (
 )
 
 
+def covers_version(*, lake: Lake) -> int | None:
+    """The table's Delta version (None before the first cover)."""
+    return lake.version(TABLE)
+
+
 def read_covers(*, lake: Lake, talk_ids: list[str] | None = None) -> pd.DataFrame:
     """`talk_images` rows (every column) of some talks or all; `alt_text` is null on rows
     stored before covers had alt text (`podium.images.alt_text.cover_alt_text` describes

@@ -95,6 +95,11 @@ def write_related(*, lake: Lake, rows: pd.DataFrame, talk_ids: Sequence[str] | N
     return lake.replace_where(RELATED, rows, predicate=f"talk_id IN {sql_list(talk_ids)}")
 
 
+def table_versions(*, lake: Lake) -> tuple[int | None, int | None]:
+    """(recommendations, related_talks) Delta versions: a cache of reads follows them."""
+    return lake.version(RECOMMENDATIONS), lake.version(RELATED)
+
+
 def related_talk_ids(*, lake: Lake) -> set[str]:
     """Talks that have related-talk rows."""
     return set(lake.read(RELATED, columns=["talk_id"])["talk_id"])
