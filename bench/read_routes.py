@@ -10,8 +10,9 @@ gateway` in its own process, once with `PODIUM_GATEWAY__READ_CACHE_S=0` (today: 
 reads Delta) and once with the cache; 16 clients (asyncio, one process) ask for random events'
 recommendations and random talks' related talks, half each, for --seconds after each path was
 asked once (a warm process, as a replica is after its first minutes).
-Printed: requests per second, p50 and p95 latency, errors, and the load average (the machine
-is shared: other work runs on it).
+Printed: requests per second, p50 and p95 latency, errors, the gateway process's CPU time
+per request (what a request costs whatever else runs: on a shared machine wall-clock figures
+mostly measure the other work) and the load average.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _recommend_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("recommend_bench", ROOT / "bench" / "recommend.py")
+    spec = importlib.util.spec_from_file_location(
+        "recommend_bench", ROOT / "bench" / "recommend.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -173,6 +176,13 @@ async def prime(url: str, paths: list[str], *, clients: int) -> None:
     await asyncio.gather(*(client() for _ in range(clients)))
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used: what a request costs the server,
+    whatever else the shared machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(
     lake: Path, home: Path, paths: list[str], *, cache_s: float, clients: int, seconds: float
 ) -> dict[str, Any]:
@@ -180,7 +190,11 @@ def measure(
     try:
         asyncio.run(prime(url, paths, clients=clients))  # every path once: a warm process
         before = os.getloadavg()
+        cpu_before = _cpu_seconds(process.pid)
         result = asyncio.run(load(url, paths, clients=clients, seconds=seconds, seed=2))
+        result["server_cpu_ms"] = (
+            (_cpu_seconds(process.pid) - cpu_before) * 1000 / max(result["requests"], 1)
+        )
         result["load"] = (before, os.getloadavg())
         return result
     finally:
@@ -226,6 +240,8 @@ def main() -> None:
             print(
                 f"{name:34s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p95 "
                 f"{r['p95_ms']:7.2f} ms  {r['requests']:,} requests, {r['errors']} errors  "
+                f"server CPU {r['server_cpu_ms']:.2f} ms/request "
+                f"(~{1000 / max(r['server_cpu_ms'], 1e-9):,.0f} req/s per core)  "
                 f"load average {b1:.1f}/{b5:.1f} before, {a1:.1f}/{a5:.1f} after",
                 flush=True,
             )

@@ -42,7 +42,9 @@ from podium.recommend.schedule import list_figures  # noqa: E402
 
 
 def _recommend_bench() -> Any:
-    spec = importlib.util.spec_from_file_location("recommend_bench", ROOT / "bench" / "recommend.py")
+    spec = importlib.util.spec_from_file_location(
+        "recommend_bench", ROOT / "bench" / "recommend.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -67,7 +69,9 @@ def synthetic_schedule(talks: pd.DataFrame, *, rooms: int = 4, per_day: int = 8)
             pos = talks.index.get_loc(row)
             starts[pos], ends[pos] = start, start + timedelta(minutes=40)
             room_names[pos] = f"Room {room + 1}"
-    talks["slot_start"] = pd.to_datetime(pd.Series(starts, index=talks.index, dtype=object), utc=True)
+    talks["slot_start"] = pd.to_datetime(
+        pd.Series(starts, index=talks.index, dtype=object), utc=True
+    )
     talks["slot_end"] = pd.to_datetime(pd.Series(ends, index=talks.index, dtype=object), utc=True)
     talks["slot_room"] = room_names
     return talks

@@ -1,1 +1,1 @@
-"""Schedules of events for the tools organisers and attendees use: frab XML/JSON, iCalendar, JSON."""
+"""Event schedules for the tools organisers and attendees use: frab XML/JSON, iCalendar, JSON."""

@@ -219,7 +219,9 @@ def to_frab_json(schedule: EventSchedule, settings: ExportSettings) -> dict[str,
                 "day_start": day_start.isoformat(),
                 "day_end": day_end.isoformat(),
                 "rooms": {
-                    room: [_frab_json_event(i, room, acronym, schedule, settings, zone) for i in talks]
+                    room: [
+                        _frab_json_event(i, room, acronym, schedule, settings, zone) for i in talks
+                    ]
                     for room, talks in by_room.items()
                 },
             }
@@ -417,9 +419,7 @@ def to_podium_json(
     }
 
 
-def render(
-    schedule: EventSchedule, fmt: str, settings: ExportSettings, *, now: datetime
-) -> bytes:
+def render(schedule: EventSchedule, fmt: str, settings: ExportSettings, *, now: datetime) -> bytes:
     """The export in `fmt` (one of `FORMATS`) as bytes."""
     if fmt == "frab-xml":
         return to_frab_xml(schedule, settings)

@@ -151,7 +151,9 @@ def load_event_schedule(*, lake: Lake, event_id: str, related_limit: int = 5) ->
     for r in related_rows.itertuples(index=False) if not related_rows.empty else []:
         if r.other_id in titles and len(related.get(r.talk_id, [])) < related_limit:
             related.setdefault(r.talk_id, []).append(
-                RelatedTalk(str(r.other_id), titles[r.other_id], float(r.score), talk_guid(r.other_id))
+                RelatedTalk(
+                    str(r.other_id), titles[r.other_id], float(r.score), talk_guid(r.other_id)
+                )
             )
     covers = read_covers(lake=lake, talk_ids=ids) if ids else pd.DataFrame()
     cover_of: dict[str, Cover] = {}
@@ -165,7 +167,10 @@ def load_event_schedule(*, lake: Lake, event_id: str, related_limit: int = 5) ->
         alt = c.alt_text if isinstance(c.alt_text, str) and c.alt_text else None
         if alt is None:  # a cover stored before alt text existed: described now
             alt = cover_alt_text(
-                title=talk.title, tags=tag_lists[talk.talk_id][:3], backend=c.backend, prompt=c.prompt
+                title=talk.title,
+                tags=tag_lists[talk.talk_id][:3],
+                backend=c.backend,
+                prompt=c.prompt,
             )
         cover_of[c.talk_id] = Cover(str(c.path), alt)
     items = [

@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from podium.events import EventPoster
 from podium.gateway import export_routes, git_hooks, recommend_routes, talk_hooks
-from podium.gateway.read_cache import read_cache_for
 from podium.gateway.group_commit import GroupCommitter
+from podium.gateway.read_cache import read_cache_for
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard
 from podium.ingest import talks_version
 from podium.lake import Lake

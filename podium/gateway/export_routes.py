@@ -40,5 +40,7 @@ def get_export(
         raise HTTPException(status_code=404, detail=str(error)) from None
     except NothingScheduledError as error:
         raise HTTPException(status_code=409, detail=str(error)) from None
-    headers = {"Content-Disposition": f'inline; filename="{storage_segment(event_id)}.{EXTENSIONS[fmt]}"'}
+    headers = {
+        "Content-Disposition": f'inline; filename="{storage_segment(event_id)}.{EXTENSIONS[fmt]}"'
+    }
     return Response(content=data, media_type=MEDIA_TYPES[fmt], headers=headers)

@@ -3,7 +3,8 @@
 A title card shows the talk's title and tags as text, so its alt text says exactly that. A
 generated image shows a picture made from a prompt; its alt text names the talk and gives a
 short description of what was asked for (the prompt's leading clauses, without the style
-preset when it is known). Alt text stays short (at most `MAX_ALT` characters), as screen-reader guidance asks.
+preset when it is known). Alt text stays short (at most `MAX_ALT` characters), as
+screen-reader guidance asks.
 """
 
 from __future__ import annotations
@@ -68,8 +69,10 @@ def cover_alt_text(
     if style_text and prompt.endswith(style_text):
         prompt = prompt[: -len(style_text)].rstrip(", ")
     subject = prompt_description(prompt)
-    text = f"Illustration for the talk “{title}”: {subject}" if subject else (
-        f"Illustration for the talk “{title}”"
+    text = (
+        f"Illustration for the talk “{title}”: {subject}"
+        if subject
+        else (f"Illustration for the talk “{title}”")
     )
     if named:
         text += f". Tags: {named}"

@@ -12,7 +12,6 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
-from pydantic import ValidationError
 
 from podium.ingest import read_talks, record_talks
 from podium.lake import Lake
@@ -35,7 +34,9 @@ def test_a_json_body_carries_a_slot_and_one_without_stays_valid() -> None:
     assert not result.errors
     first, second = result.talks
     assert first.slot == Slot(
-        start=datetime(2027, 5, 1, 8, 0, tzinfo=UTC), end=datetime(2027, 5, 1, 8, 30, tzinfo=UTC), room="A"
+        start=datetime(2027, 5, 1, 8, 0, tzinfo=UTC),
+        end=datetime(2027, 5, 1, 8, 30, tzinfo=UTC),
+        room="A",
     )
     assert second.slot is None
 
@@ -114,7 +115,9 @@ def test_a_dynamodb_item_with_a_slot_map_iso_or_epoch() -> None:
 
 
 def test_pretalx_legacy_example_as_documented_has_its_slot() -> None:
-    data = json.loads((FIXTURES / "pretalx" / "pretalx-docs__submission-detail.legacy-v1.json").read_text())
+    data = json.loads(
+        (FIXTURES / "pretalx" / "pretalx-docs__submission-detail.legacy-v1.json").read_text()
+    )
     result = map_submissions([data], slug="democon")
     (talk,) = result.talks
     assert talk.slot is not None
@@ -125,15 +128,33 @@ def test_pretalx_legacy_example_as_documented_has_its_slot() -> None:
 
 def test_pretalx_slots_listing_earliest_slot_wins_and_breaks_are_ignored() -> None:
     items = [
-        {"submission": "ABC", "start": "2027-05-02T10:00:00+02:00", "end": "2027-05-02T11:00:00+02:00", "room": {"name": {"en": "B"}}},
-        {"submission": "ABC", "start": "2027-05-01T10:00:00+02:00", "end": "2027-05-01T11:00:00+02:00", "room": {"name": {"de": "Saal"}}},
-        {"submission": None, "start": "2027-05-01T12:00:00+02:00", "end": "2027-05-01T13:00:00+02:00", "room": 3},
+        {
+            "submission": "ABC",
+            "start": "2027-05-02T10:00:00+02:00",
+            "end": "2027-05-02T11:00:00+02:00",
+            "room": {"name": {"en": "B"}},
+        },
+        {
+            "submission": "ABC",
+            "start": "2027-05-01T10:00:00+02:00",
+            "end": "2027-05-01T11:00:00+02:00",
+            "room": {"name": {"de": "Saal"}},
+        },
+        {
+            "submission": None,
+            "start": "2027-05-01T12:00:00+02:00",
+            "end": "2027-05-01T13:00:00+02:00",
+            "room": 3,
+        },
         {"submission": "UNS", "start": None, "end": None, "room": None},  # not scheduled
     ]
     slots = schedule_slots(items)
     assert list(slots) == ["ABC"]
     assert slots["ABC"]["room"] == "Saal" and slots["ABC"]["start"].day == 1
-    assert slot_of({"start": "2027-05-01T10:00:00Z", "end": "2027-05-01T11:00:00Z", "room": 7})["room"] == ""
+    assert (
+        slot_of({"start": "2027-05-01T10:00:00Z", "end": "2027-05-01T11:00:00Z", "room": 7})["room"]
+        == ""
+    )
 
 
 def test_slots_round_trip_through_the_lake(tmp_path) -> None:
@@ -147,7 +168,13 @@ def test_slots_round_trip_through_the_lake(tmp_path) -> None:
     again = record_talks(lake=lake, talks=talks)
     assert not again.updated and not again.new
     moved = Talk.model_validate(
-        body(slot={"start": "2027-05-01T11:00:00+02:00", "end": "2027-05-01T11:30:00+02:00", "room": "A"})
+        body(
+            slot={
+                "start": "2027-05-01T11:00:00+02:00",
+                "end": "2027-05-01T11:30:00+02:00",
+                "room": "A",
+            }
+        )
     )
     assert record_talks(lake=lake, talks=[moved]).updated == ["t-1"]
 
@@ -187,7 +214,9 @@ def test_a_talks_table_made_before_slots_stays_readable_and_writable(tmp_path) -
         "source_updated_at": None,
     }
     frame = pd.DataFrame([row])[OLD_TALKS.names]
-    write_deltalake(lake.table_uri("talks"), pa.Table.from_pandas(frame, schema=OLD_TALKS, preserve_index=False))
+    write_deltalake(
+        lake.table_uri("talks"), pa.Table.from_pandas(frame, schema=OLD_TALKS, preserve_index=False)
+    )
 
     (back,) = read_talks(lake=lake)  # opening it adds the slot columns, null
     assert back.slot is None and back.record_hash() == old.record_hash()

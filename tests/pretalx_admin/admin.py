@@ -37,6 +37,7 @@ except ImportError:  # pretalx 2025.x (runs on the project's own Python 3.11)
         submission.slots.all().delete()
         submission.delete(force=True)
 
+
 TAGS = ["python", "data science", "security"]
 
 
@@ -94,9 +95,7 @@ def tags_of(slug: str) -> dict:
     with scopes_disabled():
         event = Event.objects.get(slug=slug)
     with scope(event=event):
-        return {
-            s.code: sorted(t.tag for t in s.tags.all()) for s in event.submissions.all()
-        }
+        return {s.code: sorted(t.tag for t in s.tags.all()) for s in event.submissions.all()}
 
 
 def change(slug: str) -> dict:

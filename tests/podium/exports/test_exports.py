@@ -65,9 +65,25 @@ def lake(tmp_path: Path) -> Lake:
         ],
     )
     talks = [
-        _talk("t-1", "Securing Python services", ["Ada"], ("2027-05-01T09:00:00+02:00", "2027-05-01T09:45:00+02:00", "Hall A"), tags=["security", "python"]),
-        _talk("t-2", "Pandas at scale", ["Grace"], ("2027-05-01T09:00:00+02:00", "2027-05-01T10:00:00+02:00", "Hall B")),
-        _talk("t-3", "Data pipelines — ünïcödé, long title " + "x" * 80, ["Ada", "Linus"], ("2027-05-02T14:00:00+02:00", "2027-05-02T14:30:00+02:00", "Hall A")),
+        _talk(
+            "t-1",
+            "Securing Python services",
+            ["Ada"],
+            ("2027-05-01T09:00:00+02:00", "2027-05-01T09:45:00+02:00", "Hall A"),
+            tags=["security", "python"],
+        ),
+        _talk(
+            "t-2",
+            "Pandas at scale",
+            ["Grace"],
+            ("2027-05-01T09:00:00+02:00", "2027-05-01T10:00:00+02:00", "Hall B"),
+        ),
+        _talk(
+            "t-3",
+            "Data pipelines — ünïcödé, long title " + "x" * 80,
+            ["Ada", "Linus"],
+            ("2027-05-02T14:00:00+02:00", "2027-05-02T14:30:00+02:00", "Hall A"),
+        ),
         _talk("t-4", "Unscheduled workshop", ["Barbara"], None),
         _talk("t-5", "Rejected talk", ["Zed"], None, state="rejected"),
         _talk("other-1", "A talk at another event", ["Ken"], None, event_ids=["elsewhere"]),
@@ -77,8 +93,12 @@ def lake(tmp_path: Path) -> Lake:
         lake=lake,
         talk_ids=["t-1", "t-2"],
         assignments=[
-            TagAssignment(talk_id="t-2", tag="data", score=0.9, source="model", model="m", tagged_at=NOW),
-            TagAssignment(talk_id="t-1", tag="web", score=0.7, source="model", model="m", tagged_at=NOW),
+            TagAssignment(
+                talk_id="t-2", tag="data", score=0.9, source="model", model="m", tagged_at=NOW
+            ),
+            TagAssignment(
+                talk_id="t-1", tag="web", score=0.7, source="model", model="m", tagged_at=NOW
+            ),
         ],
     )
     related = pd.DataFrame(
@@ -126,7 +146,9 @@ def test_frab_xml_validates_against_the_voc_xsd(lake: Lake) -> None:
 
 
 def test_frab_json_validates_against_the_voc_json_schema(lake: Lake) -> None:
-    data = json.loads(_export(lake, "frab-json", talk_url="https://dir.example.org/talks/{talk_id}"))
+    data = json.loads(
+        _export(lake, "frab-json", talk_url="https://dir.example.org/talks/{talk_id}")
+    )
     schema = json.loads(FRAB_SCHEMA.read_text())
     jsonschema.Draft6Validator(schema, format_checker=jsonschema.FormatChecker()).validate(data)
     conference = data["schedule"]["conference"]
@@ -138,7 +160,10 @@ def test_frab_json_validates_against_the_voc_json_schema(lake: Lake) -> None:
         "url": "https://dir.example.org/talks/t-3",
         "title": "Data pipelines — ünïcödé, long title " + "x" * 80,
     }
-    assert [p["name"] for p in conference["days"][1]["rooms"]["Hall A"][0]["persons"]] == ["Ada", "Linus"]
+    assert [p["name"] for p in conference["days"][1]["rooms"]["Hall A"][0]["persons"]] == [
+        "Ada",
+        "Linus",
+    ]
 
 
 def test_a_broken_export_fails_the_schemas(lake: Lake) -> None:
@@ -180,7 +205,9 @@ def test_json_validates_against_the_published_schema_with_alt_text(lake: Lake) -
     data = json.loads(_export(lake, "json"))
     schema = json.loads(PODIUM_SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(data)
+    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(
+        data
+    )
     by_id = {t["talk_id"]: t for t in data["talks"]}
     assert list(by_id) == ["t-1", "t-2", "t-3", "t-4"]  # scheduled by time, then the rest
     assert by_id["t-4"]["slot"] is None and by_id["t-4"]["cover"] is None
@@ -213,7 +240,9 @@ def test_unknown_event_unknown_format_and_nothing_scheduled(lake: Lake) -> None:
     assert json.loads(_export(lake, "json", event_id="empty"))["talks"] == []
 
 
-def test_the_command_and_the_gateway_serve_the_same_export(lake: Lake, settings, monkeypatch) -> None:
+def test_the_command_and_the_gateway_serve_the_same_export(
+    lake: Lake, settings, monkeypatch
+) -> None:
     from podium.cli import app
     from podium.gateway import running_gateway
     from podium.settings import Settings, get_settings
@@ -222,14 +251,18 @@ def test_the_command_and_the_gateway_serve_the_same_export(lake: Lake, settings,
     get_settings.cache_clear()
     settings = Settings()
     out = Path(lake.url).parent / "democon.xml"
-    result = CliRunner().invoke(app, ["export", "democon-2027", "--format", "frab-xml", "-o", str(out)])
+    result = CliRunner().invoke(
+        app, ["export", "democon-2027", "--format", "frab-xml", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     xmlschema.XMLSchema(str(XSD)).validate(out.read_text())
     bad = CliRunner().invoke(app, ["export", "democon-2027", "--format", "pdf"])
     assert bad.exit_code != 0
     with running_gateway(settings, port=0) as url:
         answer = httpx.get(url + "/events/democon-2027/export.frab-xml")
-        assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/xml")
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith(
+            "application/xml"
+        )
         assert answer.content == out.read_bytes()
         ics = httpx.get(url + "/events/democon-2027/export.ics")
         assert ics.headers["content-type"].startswith("text/calendar")

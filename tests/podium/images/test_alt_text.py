@@ -20,15 +20,27 @@ from podium.models import Talk
 
 
 def test_card_and_generated_alt_text() -> None:
-    card = cover_alt_text(title="Async  Python", tags=["python", "asyncio", "web", "x"], backend="card")
+    card = cover_alt_text(
+        title="Async  Python", tags=["python", "asyncio", "web", "x"], backend="card"
+    )
     assert card == "Title card for the talk “Async Python”, with the tags python, asyncio, web."
-    prompt = "a lighthouse guiding ships through fog, circuit patterns, flat vector illustration, muted palette"
-    made = cover_alt_text(title="Observability", tags=["devops"], backend="diffusers", prompt=prompt)
+    prompt = (
+        "a lighthouse guiding ships through fog, circuit patterns, flat vector illustration, "
+        "muted palette"
+    )
+    made = cover_alt_text(
+        title="Observability", tags=["devops"], backend="diffusers", prompt=prompt
+    )
     assert made.startswith("Illustration for the talk “Observability”: a lighthouse guiding ships")
     assert made.endswith("Tags: devops.")
     assert prompt_description(prompt, max_words=6) == "a lighthouse guiding ships through fog"
-    assert prompt_description(prompt, max_words=9) == "a lighthouse guiding ships through fog, circuit patterns"
-    long = cover_alt_text(title="word " * 200, tags=["t" * 80] * 3, backend="diffusers", prompt=prompt * 5)
+    assert (
+        prompt_description(prompt, max_words=9)
+        == "a lighthouse guiding ships through fog, circuit patterns"
+    )
+    long = cover_alt_text(
+        title="word " * 200, tags=["t" * 80] * 3, backend="diffusers", prompt=prompt * 5
+    )
     assert len(long) <= MAX_ALT and long.endswith("…")
 
 
@@ -43,7 +55,10 @@ def test_card_covers_carry_alt_text_into_the_lake_and_the_gallery(tmp_path: Path
     assert list(read_covers(lake=lake).alt_text) == [covers[0].alt_text]
     markdown = cover_gallery_markdown(rows, lake=lake)
     # The thumbnail's alt text, with the characters markdown would read otherwise escaped.
-    assert "![Title card for the talk “Delta \\| tables (for) fun”, with the tags lakes, data.](data:image/jpeg" in markdown
+    assert (
+        "![Title card for the talk “Delta \\| tables (for) fun”, with the tags lakes, data.]"
+        "(data:image/jpeg" in markdown
+    )
 
 
 def test_covers_stored_before_alt_text_are_described_from_their_row(tmp_path: Path) -> None:
@@ -52,18 +67,32 @@ def test_covers_stored_before_alt_text_are_described_from_their_row(tmp_path: Pa
     record_talks(lake=lake, talks=[talk])
     old_schema = pa.schema(
         [
-            ("talk_id", pa.string()), ("content_hash", pa.string()), ("path", pa.string()),
-            ("backend", pa.string()), ("model", pa.string()), ("seed", pa.int64()),
-            ("prompt", pa.string()), ("negative_prompt", pa.string()), ("flagged", pa.bool_()),
-            ("width", pa.int32()), ("height", pa.int32()),
+            ("talk_id", pa.string()),
+            ("content_hash", pa.string()),
+            ("path", pa.string()),
+            ("backend", pa.string()),
+            ("model", pa.string()),
+            ("seed", pa.int64()),
+            ("prompt", pa.string()),
+            ("negative_prompt", pa.string()),
+            ("flagged", pa.bool_()),
+            ("width", pa.int32()),
+            ("height", pa.int32()),
             ("created_at", pa.timestamp("us", tz="UTC")),
         ]
     )
     row = {
-        "talk_id": ["old"], "content_hash": [talk.content_hash], "path": ["images/old/x.png"],
-        "backend": ["diffusers"], "model": ["sd"], "seed": [1],
+        "talk_id": ["old"],
+        "content_hash": [talk.content_hash],
+        "path": ["images/old/x.png"],
+        "backend": ["diffusers"],
+        "model": ["sd"],
+        "seed": [1],
         "prompt": ["a stack of clay tablets, warm light, flat vector illustration"],
-        "negative_prompt": [""], "flagged": [False], "width": [64], "height": [64],
+        "negative_prompt": [""],
+        "flagged": [False],
+        "width": [64],
+        "height": [64],
         "created_at": [datetime(2026, 1, 1, tzinfo=UTC)],
     }
     write_deltalake(lake.table_uri("talk_images"), pa.table(row, schema=old_schema))
@@ -84,7 +113,13 @@ def test_the_style_preset_is_not_part_of_the_description() -> None:
     prompt = build_prompt(talk, tags={"t": ["observability"]}).prompt
     assert prompt.endswith(style)
     alt = cover_alt_text(
-        title=talk.title, tags=["observability"], backend="diffusers", prompt=prompt, style_text=style
+        title=talk.title,
+        tags=["observability"],
+        backend="diffusers",
+        prompt=prompt,
+        style_text=style,
     )
-    assert alt.startswith("Illustration for the talk “Tracing requests”: Tracing requests, observability")
+    assert alt.startswith(
+        "Illustration for the talk “Tracing requests”: Tracing requests, observability"
+    )
     assert style.split(",")[0] not in alt

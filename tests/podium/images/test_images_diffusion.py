@@ -18,8 +18,8 @@ import torch
 from PIL import Image
 
 from podium.images import ImageSettings, build_image_backend, talk_seed
-from podium.images.diffusion import DiffusersBackend
 from podium.images.alt_text import prompt_description
+from podium.images.diffusion import DiffusersBackend
 from podium.images.prompts import Prompt
 from podium.models import Talk
 
