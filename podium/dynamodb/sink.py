@@ -252,7 +252,7 @@ def write_talks(
         item = items.get((pk, sk))
         if item is None and talk.talk_id in created:
             tags, added = merged_tags(talk.tags, podium.get(talk.talk_id, []))
-            values = {
+            values: dict[str, Any] = {
                 "pk": pk,
                 "sk": sk,
                 "title": talk.title,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from podium.exports.export import UnknownFormatError, export_event
 from podium.exports.formats import EXTENSIONS, MEDIA_TYPES
 from podium.exports.schedule import NothingScheduledError, UnknownEventError
+from podium.gateway.read_cache import read_cache
 from podium.gateway.recommend_routes import get_lake
 from podium.lake import Lake
 from podium.models import storage_segment
@@ -32,7 +33,7 @@ def get_export(
     frab-xml, frab-json, ics, json. 404 unknown event or format; 409 nothing scheduled."""
     settings = request.app.state.settings.exports
     try:
-        data = request.app.state.read_cache.get(
+        data = read_cache(request).get(
             ("export", event_id, fmt),
             lambda: export_event(lake=lake, event_id=event_id, fmt=fmt, settings=settings),
         )

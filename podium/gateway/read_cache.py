@@ -93,3 +93,11 @@ def read_cache_for(lake: Any, staleness_s: float) -> VersionedCache:
         )
 
     return VersionedCache(probe, staleness_s=staleness_s)
+
+
+_NO_CACHE = VersionedCache(lambda: None, staleness_s=0)
+
+
+def read_cache(request: Any) -> VersionedCache:
+    """The app's read cache (an app built without one reads the lake every time)."""
+    return getattr(request.app.state, "read_cache", None) or _NO_CACHE

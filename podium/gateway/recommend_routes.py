@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel
 
+from podium.gateway.read_cache import read_cache
 from podium.lake import Lake
 from podium.recommend.serving import (
     RecommendationsNotBuiltError,
@@ -53,16 +54,19 @@ class RecommendationList(BaseModel):
 )
 def get_recommendations(
     event_id: str, request: Request, lake: Annotated[Lake, Depends(get_lake)]
-) -> RecommendationList:
+) -> Response:
     """Precomputed recommendations of an event: 404 unknown event, 409 table not built yet."""
     try:
-        return request.app.state.read_cache.get(  # type: ignore[no-any-return]
-            ("recommendations", event_id), lambda: _recommendations(lake, event_id)
+        # The cache holds the JSON answer itself: a hit costs no validation or serialisation.
+        body = read_cache(request).get(
+            ("recommendations", event_id),
+            lambda: _recommendations(lake, event_id).model_dump_json().encode(),
         )
     except UnknownEventError as error:
         raise HTTPException(status_code=404, detail=str(error)) from None
     except RecommendationsNotBuiltError as error:
         raise HTTPException(status_code=409, detail=str(error)) from None
+    return Response(content=body, media_type="application/json")
 
 
 def _recommendations(lake: Lake, event_id: str) -> RecommendationList:
@@ -106,12 +110,17 @@ class RelatedList(BaseModel):
 )
 def get_related(
     talk_id: str, request: Request, lake: Annotated[Lake, Depends(get_lake)]
-) -> RelatedList:
+) -> Response:
     """A talk's precomputed related talks (empty until the next build): 404 unknown talk."""
-    found = request.app.state.read_cache.get(("related", talk_id), lambda: _related(lake, talk_id))
-    if found is None:
+
+    def compute() -> bytes | None:
+        found = _related(lake, talk_id)
+        return None if found is None else found.model_dump_json().encode()
+
+    body = read_cache(request).get(("related", talk_id), compute)
+    if body is None:
         raise HTTPException(status_code=404, detail=f"unknown talk {talk_id!r}")
-    return found  # type: ignore[no-any-return]
+    return Response(content=body, media_type="application/json")
 
 
 def _related(lake: Lake, talk_id: str) -> RelatedList | None:
