@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from podium.pretalx.write_back import TagWriteBackReport, write_back_tags
@@ -32,7 +33,7 @@ def write_pretalx(
 
     reports = []
     for url in urls:
-        report = resources.step("write-pretalx-event", lambda url=url: one(url))
+        report: TagWriteBackReport = resources.step("write-pretalx-event", partial(one, url))
         logger.info("write-pretalx %s: %s", url, report.as_dict())
         reports.append(report)
     return reports
