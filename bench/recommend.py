@@ -45,7 +45,15 @@ sys.path.insert(0, str(ROOT))
 from podium.lake import SCHEMAS, Lake  # noqa: E402
 from podium.models import normalise_tag  # noqa: E402
 
-PYVIDEO = ROOT.parent / "shared" / "data" / "pyvideo"
+# The shared data next to the checkout (/work/main -> /work/shared) or above a worktree.
+PYVIDEO = next(
+    (
+        p / "shared" / "data" / "pyvideo"
+        for p in (ROOT.parent, ROOT.parent.parent)
+        if (p / "shared" / "data" / "pyvideo").exists()
+    ),
+    ROOT.parent / "shared" / "data" / "pyvideo",
+)
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 

@@ -440,6 +440,22 @@ def status(
         console.print(part)
 
 
+@app.command("export")
+def export(
+    event_id: Annotated[str, typer.Argument(help="Event id")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="frab-xml, frab-json, ics or json")
+    ] = "json",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout)")
+    ] = None,
+) -> None:
+    """Write an event's schedule with its talks' tags, related talks and cover alt text."""
+    from podium.exports.cli import export as write
+
+    write(event_id, fmt, output)
+
+
 vocabulary_app = typer.Typer(help="The tag vocabulary.", no_args_is_help=True)
 app.add_typer(vocabulary_app, name="vocabulary")
 

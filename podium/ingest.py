@@ -75,7 +75,8 @@ def talks_to_frame(talks: Iterable[Talk], *, now: datetime | None = None) -> pd.
     now = now or datetime.now(UTC)
     rows = []
     for talk in talks:
-        row = talk.model_dump(mode="python")
+        row = talk.model_dump(mode="python", exclude={"slot"})
+        row.update(slot_columns(talk))
         row["state"] = str(talk.state)
         row["record_hash"] = talk.record_hash()
         row["submitted_at"] = talk.submitted_at or now
@@ -90,6 +91,28 @@ def talks_to_frame(talks: Iterable[Talk], *, now: datetime | None = None) -> pd.
 
 TALKS = "talks"
 EVENTS = "events"
+
+
+def slot_columns(talk: Talk) -> dict[str, object]:
+    """The `talks` table's slot columns of a talk (nulls without a slot)."""
+    slot = talk.slot
+    return {
+        "slot_start": slot.start if slot else None,
+        "slot_end": slot.end if slot else None,
+        "slot_room": slot.room if slot else None,
+    }
+
+
+def _slot_from_row(row: dict) -> dict | None:
+    start, end = row.get("slot_start"), row.get("slot_end")
+    if start is None or end is None or pd.isna(start) or pd.isna(end):
+        return None
+    room = row.get("slot_room")
+    return {
+        "start": pd.Timestamp(start).to_pydatetime(),
+        "end": pd.Timestamp(end).to_pydatetime(),
+        "room": "" if room is None or pd.isna(room) else str(room),
+    }
 
 
 def talk_rows(
@@ -117,6 +140,11 @@ def talks_version(*, lake: Lake) -> int | None:
     return lake.version(TALKS)
 
 
+def events_version(*, lake: Lake) -> int | None:
+    """The `events` table's Delta version (None before the first event)."""
+    return lake.version(EVENTS)
+
+
 def event_rows(
     *, lake: Lake, columns: list[str] | None = None, event_ids: Iterable[str] | None = None
 ) -> pd.DataFrame:
@@ -136,6 +164,7 @@ def frame_to_talks(frame: pd.DataFrame) -> list[Talk]:
     talks = []
     for row in frame.to_dict("records"):
         data = {k: v for k, v in row.items() if k in fields}
+        data["slot"] = _slot_from_row(row)
         for key in ("speakers", "tags", "event_ids"):
             values = data.get(key)
             data[key] = [] if values is None else [str(v) for v in values]

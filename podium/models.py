@@ -127,6 +127,35 @@ def normalise_tag(tag: str) -> str:
     return " ".join(tag.lower().split())
 
 
+class Slot(_Strict):
+    """When and where a talk is scheduled: start and end (with a time zone) and the room."""
+
+    start: datetime
+    end: datetime
+    room: Annotated[
+        StrictStr,
+        StringConstraints(strip_whitespace=True, max_length=200),
+        BeforeValidator(_strip_control),
+    ] = ""
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("a slot time needs a time zone (e.g. 2026-05-14T10:00:00+02:00)")
+        return value
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Slot:
+        if self.end <= self.start:
+            raise ValueError("slot end must be after its start")
+        return self
+
+    def clashes_with(self, other: Slot) -> bool:
+        """Whether the two slots overlap in time (touching end to start is no clash)."""
+        return self.start < other.end and other.start < self.end
+
+
 class Talk(_Strict):
     """A talk as the directory knows it."""
 
@@ -150,6 +179,9 @@ class Talk(_Strict):
     state: TalkState = TalkState.submitted
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
+    slot: Slot | None = Field(
+        default=None, description="Where the talk is scheduled, when its source has a schedule."
+    )
     # Position in the source's own order (a DynamoDB stream SequenceNumber), set by the parser;
     # not content, so it stays out of dumps and hashes. See podium/ordering.py.
     _sequence: int | None = PrivateAttr(default=None)
@@ -182,7 +214,10 @@ class Talk(_Strict):
 
     def record_hash(self) -> str:
         """Hash of the whole record (content plus state, events): decides whether to rewrite."""
-        blob = self.model_dump_json(exclude={"submitted_at", "updated_at"}).encode()
+        # A talk without a slot hashes as it did before slots existed, so stored talks are not
+        # rewritten just because the model gained the field.
+        exclude = {"submitted_at", "updated_at"} | ({"slot"} if self.slot is None else set())
+        blob = self.model_dump_json(exclude=exclude).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from podium.dynamodb.config import DynamoDBSettings
+from podium.exports.config import ExportSettings
 from podium.images.config import ImageSettings
 from podium.ops_config import OpsSettings
 from podium.pretalx.config import PretalxSettings
@@ -118,6 +119,14 @@ class GatewaySettings(BaseModel):
         le=1000,
         description="Deepest nesting of JSON arrays/objects a hook body may have (422 above).",
     )
+    read_cache_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Read routes (recommendations, related talks, exports) answer from a "
+        "per-process cache keyed by the Delta versions of the tables they read; each process "
+        "looks for newer versions at most this often, so an answer is at most this stale on "
+        "any replica. 0 reads the lake on every request.",
+    )
 
 
 class EnrichSettings(BaseModel):
@@ -194,6 +203,9 @@ class Settings(BaseSettings):
     review: ReviewSettings = Field(default_factory=ReviewSettings, description="Git reviews.")
     pretalx: PretalxSettings = Field(
         default_factory=PretalxSettings, description="The pretalx source."
+    )
+    exports: ExportSettings = Field(
+        default_factory=ExportSettings, description="Schedule exports (frab, iCalendar, JSON)."
     )
     dynamodb: DynamoDBSettings = Field(
         default_factory=DynamoDBSettings,

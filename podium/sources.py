@@ -216,6 +216,9 @@ _DYNAMO_FIELDS = {
     "event_id": "event_ids",
     "createdAt": "submitted_at",
     "updatedAt": "updated_at",
+    # The talk's scheduled slot where the directory stores one: a map {start, end, room}
+    # with ISO times or epoch numbers.
+    "slot": "slot",
 }
 # The sort key that marks a talk item: exactly "talk#<talk_id>" (any letter case of "talk").
 TALK_KEY_PREFIX = "talk#"
@@ -311,6 +314,11 @@ def _stream_record(index: int, record: Any, result: ParseResult) -> Talk | Remov
                 value = [value]
             if target in ("submitted_at", "updated_at") and isinstance(value, int | float):
                 value = _epoch(value)
+            if target == "slot" and isinstance(value, dict):
+                value = {
+                    k: _epoch(v) if k in ("start", "end") and isinstance(v, int | float) else v
+                    for k, v in value.items()
+                }
         except ValueError as error:
             result.errors.append(RecordError(name, where, str(error)))
             return None

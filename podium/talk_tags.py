@@ -49,6 +49,22 @@ def write_tags(*, lake: Lake, talk_ids: list[str], assignments: list[TagAssignme
     return lake.replace_where(TABLE, frame, predicate=predicate)
 
 
+def accept_tags(*, lake: Lake, assignments: list[TagAssignment]) -> int:
+    """Record tags an organiser accepted or set (source `organiser`): upserted, so accepting
+    a tag twice changes nothing; model and speaker rows of the same (talk, tag) become the
+    organiser's."""
+    frame = assignments_frame(a for a in assignments if a.source == "organiser")
+    if frame.empty:
+        return 0
+    frame = frame.drop_duplicates(["talk_id", "tag"], keep="last")
+    return lake.upsert(TABLE, frame, changed_when="t.source != s.source").changed
+
+
+def tags_version(*, lake: Lake) -> int | None:
+    """The table's Delta version (None before the first tag): a cache of reads follows it."""
+    return lake.version(TABLE)
+
+
 def tags_by_talk(*, lake: Lake, talk_ids: list[str] | None = None) -> dict[str, list[str]]:
     """Tag names per talk, best score first."""
     frame = tag_rows(lake=lake, talk_ids=talk_ids, columns=["talk_id", "tag", "score"])

@@ -76,6 +76,18 @@ BENCHES: dict[str, Smoke] = {
         ("--talks", "300", "--events", "10", "--lookups", "10", "--synthetic"),
         r"lookup \(precomputed\): p50 \d",
     ),
+    "read_routes": Smoke(
+        ("--talks", "300", "--events", "10", "--seconds", "1"),
+        r"version cache +\d+ req/s",
+        False,
+        600,
+    ),
+    "related": Smoke(
+        ("--talks", "120", "--events", "6", "--queries", "30"),
+        r"\(default\) +clashes +0 +same-speaker +0 +nDCG@10 \d",
+        True,
+        900,
+    ),
     "review": Smoke((), r"TOTAL \d+ pushes: facts named"),
     "tagging": Smoke(
         ("--limit", "30", "--e2e", "bf16", "--skip", "sweep,f1,orig"),

@@ -32,6 +32,8 @@ from podium.dynamodb.client import table_name
 from podium.dynamodb.config import DynamoDBSettings
 from podium.dynamodb.keys import load_keys, save_keys
 from podium.dynamodb.streams import PODIUM_TAGS
+from podium.images.alt_text import cover_alt_text
+from podium.images.storage import read_covers
 from podium.ingest import event_ids as all_event_ids
 from podium.ingest import read_talks
 from podium.lake import Lake
@@ -173,6 +175,29 @@ def _find_talk_items(client: Any, table: str, talk_ids: set[str]) -> dict[str, t
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+PODIUM_COVER = "podiumCover"
+
+
+def talk_covers(lake: Lake, talks: list[Talk]) -> dict[str, dict[str, str]]:
+    """talk id -> {"path", "altText"} of each talk's current cover (its content version)."""
+    if not talks:
+        return {}
+    rows = read_covers(lake=lake, talk_ids=[t.talk_id for t in talks])
+    by_id = {t.talk_id: t for t in talks}
+    covers: dict[str, dict[str, str]] = {}
+    for row in rows.itertuples(index=False):
+        talk = by_id.get(row.talk_id)
+        if talk is None or row.content_hash != talk.content_hash:
+            continue
+        alt = row.alt_text if isinstance(row.alt_text, str) and row.alt_text else None
+        if alt is None:  # stored before covers had alt text: described from the row
+            alt = cover_alt_text(
+                title=talk.title, tags=talk.tags[:3], backend=row.backend, prompt=row.prompt
+            )
+        covers[talk.talk_id] = {"path": str(row.path), "altText": alt}
+    return covers
+
+
 def _load_talks(lake: Lake, talk_ids: list[str] | None) -> list[Talk]:
     return read_talks(lake=lake, talk_ids=talk_ids)
 
@@ -207,6 +232,7 @@ def write_talks(
     talks = wanted + (_load_talks(lake, others) if others else [])
     live = [t for t in talks if t.state != "deleted"]
     podium = tags_by_talk(lake=lake, talk_ids=[t.talk_id for t in live])
+    covers = talk_covers(lake, live)
     stamp = _stamp(now)
 
     created: dict[str, tuple[str, str]] = {}
@@ -226,7 +252,7 @@ def write_talks(
         item = items.get((pk, sk))
         if item is None and talk.talk_id in created:
             tags, added = merged_tags(talk.tags, podium.get(talk.talk_id, []))
-            values = {
+            values: dict[str, Any] = {
                 "pk": pk,
                 "sk": sk,
                 "title": talk.title,
@@ -240,6 +266,8 @@ def write_talks(
                 "_ct": stamp,
                 "_md": stamp,
             }
+            if talk.talk_id in covers:
+                values[PODIUM_COVER] = covers[talk.talk_id]
             client.put_item(
                 TableName=table,
                 Item=to_item(values),
@@ -258,9 +286,11 @@ def write_talks(
                 report.talks_skipped.append(talk.talk_id)  # edited in the app, not ingested yet
                 continue
             tags, added = merged_tags(speaker, podium.get(talk.talk_id, []))
-            if current == tags and sorted(ours) == sorted(added):
+            cover = covers.get(talk.talk_id)
+            same_cover = cover is None or item.get(PODIUM_COVER) == cover
+            if current == tags and sorted(ours) == sorted(added) and same_cover:
                 report.talks_unchanged += 1
-            elif _update_talk(client, table, pk, sk, item, tags, added, stamp):
+            elif _update_talk(client, table, pk, sk, item, tags, added, stamp, cover):
                 report.talks_updated.append(talk.talk_id)
             else:
                 report.talks_skipped.append(talk.talk_id)
@@ -320,7 +350,14 @@ def sink_source(table: str) -> str:
 
 def _fingerprints(lake: Lake, talks: list[Talk]) -> dict[str, str]:
     podium = tags_by_talk(lake=lake, talk_ids=[t.talk_id for t in talks])
-    return {t.talk_id: _digest([t.record_hash(), sorted(podium.get(t.talk_id, []))]) for t in talks}
+    covers = talk_covers(lake, talks)
+    prints = {}
+    for t in talks:
+        material: list[Any] = [t.record_hash(), sorted(podium.get(t.talk_id, []))]
+        if t.talk_id in covers:  # talks without a cover keep the fingerprint they had
+            material.append(covers[t.talk_id])
+        prints[t.talk_id] = _digest(material)
+    return prints
 
 
 def _digest(value: Any) -> str:
@@ -336,8 +373,13 @@ def _update_talk(
     tags: list[str],
     added: list[str],
     stamp: str,
+    cover: dict[str, str] | None = None,
 ) -> bool:
     values: dict[str, Any] = {":tags": tags, ":ours": added, ":md": stamp}
+    update = f"SET tags = :tags, {PODIUM_TAGS} = :ours, #md = :md"
+    if cover is not None:
+        values[":cover"] = cover
+        update += f", {PODIUM_COVER} = :cover"
     condition = "attribute_exists(pk)"
     if "tags" in item:
         condition += " AND tags = :old"
@@ -348,7 +390,7 @@ def _update_talk(
         client.update_item(
             TableName=table,
             Key={"pk": {"S": pk}, "sk": {"S": sk}},
-            UpdateExpression=f"SET tags = :tags, {PODIUM_TAGS} = :ours, #md = :md",
+            UpdateExpression=update,
             ConditionExpression=condition,
             ExpressionAttributeNames={"#md": "_md"},
             ExpressionAttributeValues=to_item(values),

@@ -12,8 +12,16 @@ import logging
 from fastapi import FastAPI
 
 from podium.events import EventPoster
-from podium.gateway import git_hooks, observe, recommend_routes, review_links, talk_hooks
+from podium.gateway import (
+    export_routes,
+    git_hooks,
+    observe,
+    recommend_routes,
+    review_links,
+    talk_hooks,
+)
 from podium.gateway.group_commit import GroupCommitter
+from podium.gateway.read_cache import read_cache_for
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard
 from podium.lake import Lake
 from podium.metrics import LakeStateCollector
@@ -59,9 +67,11 @@ def create_app(
     app.state.committer = GroupCommitter(app.state.lake)
     app.state.replay_guard = ReplayGuard(window_s=settings.gateway.replay_window_s)
     app.state.deliveries = DeliveryClaims()
+    app.state.read_cache = read_cache_for(app.state.lake, settings.gateway.read_cache_s)
 
     app.include_router(talk_hooks.router)
     app.include_router(recommend_routes.router)
+    app.include_router(export_routes.router)
     app.include_router(git_hooks.router)
     app.include_router(review_links.router)
     app.include_router(observe.router)

@@ -29,6 +29,7 @@ class CoverImage:
     width: int
     height: int
     media_type: str = "image/png"
+    alt_text: str = ""  # what the cover shows, for screen readers (podium.images.alt_text)
 
     @property
     def path(self) -> str:

@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageDraw
 
+from podium.images.alt_text import cover_alt_text
 from podium.images.base import CoverImage, ImageBackend, cover_tags, talk_seed
 from podium.images.fonts import Typesetter, ellipsize, font_chain, is_rtl, wrap
 from podium.models import Talk
@@ -404,6 +405,7 @@ class CardBackend(ImageBackend):
         prompt: str = "",
         negative_prompt: str = "",
         flagged: bool = False,
+        tags: list[str] | None = None,
     ) -> CoverImage:
         return CoverImage(
             talk_id=talk.talk_id,
@@ -418,6 +420,9 @@ class CardBackend(ImageBackend):
             flagged=flagged,
             width=size[0],
             height=size[1],
+            alt_text=cover_alt_text(
+                title=talk.title, tags=tags or [], backend="card", prompt=prompt, flagged=flagged
+            ),
         )
 
     def render_one(
@@ -440,6 +445,7 @@ class CardBackend(ImageBackend):
             prompt=prompt,
             negative_prompt=negative_prompt,
             flagged=flagged,
+            tags=tags,
         )
 
     def render(self, talks: list[Talk], *, tags: dict[str, list[str]]) -> list[CoverImage]:

@@ -16,10 +16,17 @@ from typing import Any
 
 from PIL import Image
 
+from podium.images.alt_text import cover_alt_text
 from podium.images.base import CoverImage, ImageBackend, cover_tags, talk_seed
 from podium.images.card import CardBackend, encode_png
 from podium.images.config import ImageSettings
-from podium.images.prompts import Prompt, build_prompt, tokenizer_counter, word_count_tokens
+from podium.images.prompts import (
+    STYLE_PRESETS,
+    Prompt,
+    build_prompt,
+    tokenizer_counter,
+    word_count_tokens,
+)
 from podium.models import Talk
 
 log = logging.getLogger(__name__)
@@ -303,4 +310,11 @@ class DiffusersBackend(ImageBackend):
             flagged=False,
             width=image.width,
             height=image.height,
+            alt_text=cover_alt_text(
+                title=job.talk.title,
+                tags=job.tags,
+                backend=self.name,
+                prompt=job.prompt.prompt,
+                style_text=STYLE_PRESETS.get(self.settings.style, ("", ""))[0],
+            ),
         )

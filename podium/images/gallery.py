@@ -22,6 +22,12 @@ def _cell(text: object, limit: int = 160) -> str:
     return value.replace("|", "\\|")
 
 
+def _alt(text: str) -> str:
+    # Markdown image alt text: one line, no brackets that would end it, no table pipes.
+    value = " ".join(str(text).split()).replace("[", "(").replace("]", ")")
+    return value.replace("|", "\\|")
+
+
 def thumbnail_data_uri(data: bytes, *, width: int = 240) -> str:
     """A small JPEG of an image (any format Pillow reads) as a data: URI (a few KB)."""
     with Image.open(io.BytesIO(data)) as source:
@@ -67,14 +73,16 @@ def cover_gallery_markdown(
         "",
         f"Thumbnails of the first {shown}; every image is in the lake at `{_cell(lake.url)}`.",
         "",
-        "| cover | talk | made by | seed | prompt | file |",
-        "|---|---|---|---|---|---|",
+        "| cover | talk | alt text | made by | seed | prompt | file |",
+        "|---|---|---|---|---|---|---|",
     ]
     for i, row in enumerate(rows.itertuples(index=False)):
         image = "—"
+        alt = getattr(row, "alt_text", "") or ""
         if i < max_thumbnails:
             try:
-                image = f"![]({thumbnail_data_uri(lake.get_blob(row.path), width=thumb_width)})"
+                uri = thumbnail_data_uri(lake.get_blob(row.path), width=thumb_width)
+                image = f"![{_alt(alt)}]({uri})"
             except (OSError, ValueError) as exc:  # a missing/corrupt image must not fail the run
                 log.warning("no thumbnail for %s: %s", row.path, exc)
                 image = f"unreadable: {_cell(exc, 80)}"
@@ -83,7 +91,7 @@ def cover_gallery_markdown(
             made_by += " · **flagged**"
         prompt = _cell(row.prompt) if row.prompt else "—"
         lines.append(
-            f"| {image} | {_cell(row.talk_id)} | {made_by} | {row.seed} | {prompt} | "
-            f"{_cell(row.path)} |"
+            f"| {image} | {_cell(row.talk_id)} | {_cell(alt, 250) if alt else '—'} | {made_by} "
+            f"| {row.seed} | {prompt} | {_cell(row.path)} |"
         )
     return "\n".join(lines) + "\n"

@@ -23,7 +23,8 @@ TABLE = "talk_images"
 _CHANGED = (
     "t.backend != s.backend OR t.model != s.model OR t.seed != s.seed OR t.prompt != s.prompt "
     "OR t.negative_prompt != s.negative_prompt OR t.flagged != s.flagged "
-    "OR t.width != s.width OR t.height != s.height OR t.path != s.path"
+    "OR t.width != s.width OR t.height != s.height OR t.path != s.path "
+    "OR t.alt_text IS NULL OR t.alt_text != s.alt_text"
 )
 _DELETE_CHUNK = 200
 
@@ -44,6 +45,7 @@ def cover_rows(covers: list[CoverImage], *, created_at: datetime) -> pd.DataFram
             "width": c.width,
             "height": c.height,
             "created_at": created_at,
+            "alt_text": c.alt_text,
         }
         for c in covers
     ]
@@ -64,7 +66,21 @@ _COLUMNS = (
     "width",
     "height",
     "created_at",
+    "alt_text",
 )
+
+
+def covers_version(*, lake: Lake) -> int | None:
+    """The table's Delta version (None before the first cover)."""
+    return lake.version(TABLE)
+
+
+def read_covers(*, lake: Lake, talk_ids: list[str] | None = None) -> pd.DataFrame:
+    """`talk_images` rows (every column) of some talks or all; `alt_text` is null on rows
+    stored before covers had alt text (`podium.images.alt_text.cover_alt_text` describes
+    them from the row)."""
+    where = None if talk_ids is None else [("talk_id", "in", list(talk_ids))]
+    return lake.read(TABLE, where=where)
 
 
 def cover_versions(*, lake: Lake) -> set[tuple[str, str]]:
@@ -170,4 +186,11 @@ def remove_stale_covers(
     return removed
 
 
-__all__ = ["TABLE", "cover_path", "cover_rows", "remove_stale_covers", "store_covers"]
+__all__ = [
+    "TABLE",
+    "cover_path",
+    "cover_rows",
+    "read_covers",
+    "remove_stale_covers",
+    "store_covers",
+]

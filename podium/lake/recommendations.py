@@ -95,6 +95,17 @@ def write_related(*, lake: Lake, rows: pd.DataFrame, talk_ids: Sequence[str] | N
     return lake.replace_where(RELATED, rows, predicate=f"talk_id IN {sql_list(talk_ids)}")
 
 
+def table_versions(*, lake: Lake) -> tuple[int | None, int | None]:
+    """(recommendations, related_talks) Delta versions: a cache of reads follows them."""
+    return lake.version(RECOMMENDATIONS), lake.version(RELATED)
+
+
 def related_talk_ids(*, lake: Lake) -> set[str]:
     """Talks that have related-talk rows."""
     return set(lake.read(RELATED, columns=["talk_id"])["talk_id"])
+
+
+def read_related(*, lake: Lake, talk_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Related-talk rows (talk_id, rank, other_id, score, computed_at) of some talks or all."""
+    where = None if talk_ids is None else [("talk_id", "in", list(talk_ids))]
+    return lake.read(RELATED, where=where)

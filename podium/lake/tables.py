@@ -27,6 +27,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             # zero-padded SequenceNumber and the source's own timestamp, null when not given.
             ("source_sequence", pa.string()),
             ("source_updated_at", _ts),
+            # The talk's scheduled slot, null when its source has no schedule.
+            ("slot_start", _ts),
+            ("slot_end", _ts),
+            ("slot_room", pa.string()),
         ]
     ),
     "events": pa.schema(
@@ -126,6 +130,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("width", pa.int32()),
             ("height", pa.int32()),
             ("created_at", _ts),
+            ("alt_text", pa.string()),  # what the cover shows, for screen readers
         ]
     ),
     "reviews": pa.schema(
@@ -199,6 +204,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
 # keeps them on matched rows and inserts nulls), and a table created before gets them added
 # the first time this code opens it.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "talks": ("source_sequence", "source_updated_at"),
+    "talks": ("source_sequence", "source_updated_at", "slot_start", "slot_end", "slot_room"),
     "enrichment_state": ("claimed_by", "lease_until"),
+    "talk_images": ("alt_text",),
 }

@@ -133,6 +133,15 @@ class PretalxClient:
     def tracks(self) -> list[dict[str, Any]]:
         return list(self._pages(self.ref.api_url + "tracks/", {}))
 
+    def slots(self) -> list[dict[str, Any]]:
+        """The talk slots of the latest published schedule, rooms expanded; empty when the
+        event has no schedule endpoint (a server before API v2)."""
+        params = {"expand": "room", "page_size": "1000"}
+        try:
+            return list(self._pages(self.ref.api_url + "slots/", params))
+        except _NotFound:
+            return []
+
     def submission_index(self) -> list[dict[str, Any]]:
         """Every submission's code, `updated`, state, track, tag ids and speaker codes (one
         small page per 1000)."""
@@ -174,6 +183,36 @@ class PretalxClient:
                     f"({_origin(next_url)}); refusing to send the token there"
                 )
 
+    # ---- writes (the write-back of tags; a read-write token) ---------------------------------
+
+    def tags(self) -> list[dict[str, Any]]:
+        """The event's tags: {"id", "tag", "color", "is_public", ...}."""
+        return list(self._pages(self.ref.api_url + "tags/", {"page_size": "1000"}))
+
+    def create_tag(self, name: str, *, color: str, public: bool) -> dict[str, Any]:
+        """Create a tag (POST /tags/); not retried on a lost answer: the next run lists the
+        tags again before creating any, so a tag is never made twice by one writer."""
+        body = {"tag": name, "color": color, "is_public": public}
+        return self._send("POST", self.ref.api_url + "tags/", body, retry=False)  # type: ignore[no-any-return]
+
+    def set_submission_tags(self, code: str, tag_ids: list[int]) -> dict[str, Any]:
+        """Set a submission's tags (PATCH, idempotent, so retried like a read)."""
+        url = self.ref.api_url + f"submissions/{code}/"
+        return self._send("PATCH", url, {"tags": tag_ids}, retry=True)  # type: ignore[no-any-return]
+
+    def _send(self, method: str, url: str, body: dict[str, Any], *, retry: bool) -> Any:
+        retrying = Retrying(
+            stop=stop_after_attempt((self.settings.retries if retry else 0) + 1),
+            wait=_backoff,
+            retry=retry_if_exception_type(_Retryable),
+            sleep=time.sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._get_json_once, url, None, method, body)
+        except _Retryable as failed:
+            raise failed.error from None
+
     def _get_json(self, url: str, params: dict[str, str] | None) -> Any:
         retrying = Retrying(
             stop=stop_after_attempt(self.settings.retries + 1),
@@ -187,10 +226,16 @@ class PretalxClient:
         except _Retryable as failed:
             raise failed.error from None
 
-    def _get_json_once(self, url: str, params: dict[str, str] | None) -> Any:
+    def _get_json_once(
+        self,
+        url: str,
+        params: dict[str, str] | None,
+        method: str = "GET",
+        body: dict[str, Any] | None = None,
+    ) -> Any:
         self.requests += 1
         try:
-            response = self._http.get(url, params=params)
+            response = self._http.request(method, url, params=params, json=body)
         except httpx.TransportError as error:
             raise _Retryable(
                 PretalxError(
@@ -199,7 +244,7 @@ class PretalxClient:
                 )
             ) from None
         status = response.status_code
-        if status == 200:
+        if status in (200, 201):
             try:
                 return response.json()
             except ValueError:
@@ -207,10 +252,13 @@ class PretalxClient:
         if status == 404:
             raise _NotFound(f"{self._where(url)}: not found (is the event slug right?)")
         if status in (401, 403):
+            need = "" if method == "GET" else " with write access to submissions and tags"
             raise PretalxError(
                 f"{self._where(url)}: {status} {response.reason_phrase}; check "
-                "PODIUM_PRETALX__TOKEN (an organiser token of this event)"
+                f"PODIUM_PRETALX__TOKEN (an organiser token of this event{need})"
             )
+        if status == 400:
+            raise PretalxError(f"{self._where(url)}: 400 {_detail(response)}")
         transient = status == 429 or status >= 500
         failure = PretalxError(f"{self._where(url)}: HTTP {status}", transient=transient)
         if not transient:
@@ -256,3 +304,12 @@ def _check_token_host(ref: PretalxRef, settings: PretalxSettings) -> None:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _detail(response: httpx.Response) -> str:
+    """pretalx's validation message, one line and short (it names fields, never secrets)."""
+    try:
+        text = str(response.json())
+    except ValueError:
+        text = response.text
+    return " ".join(text.split())[:300]

@@ -31,6 +31,27 @@ class PretalxSettings(BaseModel):
         ge=0,
         description="Retries of a request that failed with 429, 5xx or a network error.",
     )
+    write_back: bool = Field(
+        default=False,
+        description="Opt-in: the write-pretalx flow writes organiser-accepted tags back to the "
+        "events in `events` as pretalx tags (needs a read-write token); tags are only added, "
+        "never removed.",
+    )
+    write_back_model_tags: bool = Field(
+        default=False,
+        description="Also write Podium's model tags scoring at least `write_back_min_score`.",
+    )
+    write_back_min_score: float = Field(
+        default=0.8, ge=0, le=1, description="Lowest model-tag score written back."
+    )
+    write_back_color: str = Field(
+        default="#3b82f6",
+        pattern=r"^#([0-9A-Fa-f]{3}){1,2}$",
+        description="Colour of the tags Podium creates in pretalx.",
+    )
+    write_back_public: bool = Field(
+        default=False, description="Whether the tags Podium creates are public in pretalx."
+    )
     detail_fetch_limit: int = Field(
         default=25,
         ge=0,

@@ -96,8 +96,44 @@ def _track(value: Any, locale: str) -> str:
     raise _Unmappable("track", "the track is given as an id, not a name (request ?expand=track)")
 
 
-def submission_to_talk(data: dict[str, Any], *, slug: str, locale: str = "en") -> Talk:
-    """One submission as a `Talk` (raises ValueError/ValidationError when it cannot be)."""
+def _room(value: Any, locale: str) -> str:
+    if isinstance(value, dict):  # expanded: {"id", "name": {...}, ...}
+        return localised(value.get("name"), locale)
+    if isinstance(value, str):  # legacy: the room's name (or an i18n string as text)
+        return value
+    return ""  # an unexpanded room id, or none: the time is still known
+
+
+def slot_of(value: Any, locale: str = "en") -> dict[str, Any] | None:
+    """A pretalx slot ({start, end, room}) as `Slot` data; None when it is not scheduled.
+
+    Takes the legacy `slot` object, one entry of the current API's `slots` (with
+    `?expand=slots.room` or from `/slots/?expand=room`), or a list of them (the earliest
+    scheduled one wins: a session held twice is listed at its first time).
+    """
+    if isinstance(value, list):
+        found = [s for s in (slot_of(v, locale) for v in value) if s is not None]
+        return min(found, key=lambda s: s["start"]) if found else None
+    if not isinstance(value, dict):
+        return None
+    start, end = _timestamp(value.get("start")), _timestamp(value.get("end"))
+    if start is None or end is None:
+        return None
+    return {"start": start, "end": end, "room": _room(value.get("room"), locale)}
+
+
+def submission_to_talk(
+    data: dict[str, Any],
+    *,
+    slug: str,
+    locale: str = "en",
+    slot: dict[str, Any] | None = None,
+) -> Talk:
+    """One submission as a `Talk` (raises ValueError/ValidationError when it cannot be).
+
+    `slot` is the submission's slot from the event's schedule (`/slots/`); without it the
+    submission's own `slot` (legacy) or expanded `slots` are used, when present.
+    """
     code = data.get("code")
     if not isinstance(code, str) or not code.strip():
         raise _Unmappable("code", "required field is missing")
@@ -120,14 +156,24 @@ def submission_to_talk(data: dict[str, Any], *, slug: str, locale: str = "en") -
             "state": state,
             "submitted_at": _timestamp(data.get("created")),
             "updated_at": _timestamp(data.get("updated")),
+            "slot": slot
+            if slot is not None
+            else slot_of(data.get("slot"), locale) or slot_of(data.get("slots"), locale),
         }
     )
 
 
 def map_submissions(
-    submissions: list[dict[str, Any]], *, slug: str, locale: str = "en"
+    submissions: list[dict[str, Any]],
+    *,
+    slug: str,
+    locale: str = "en",
+    slots: dict[str, dict[str, Any]] | None = None,
 ) -> ParseResult:
-    """Submissions to talks; withdrawn and cancelled ones to removals; per-record errors."""
+    """Submissions to talks; withdrawn and cancelled ones to removals; per-record errors.
+
+    `slots` maps a submission code to its slot in the published schedule (`schedule_slots`).
+    """
     result = ParseResult()
     for index, data in enumerate(submissions):
         code = data.get("code") if isinstance(data, dict) else None
@@ -142,7 +188,8 @@ def map_submissions(
             result.removed.append(talk_id_for(slug, code))
             continue
         try:
-            result.talks.append(submission_to_talk(data, slug=slug, locale=locale))
+            slot = (slots or {}).get(code) if isinstance(code, str) else None
+            result.talks.append(submission_to_talk(data, slug=slug, locale=locale, slot=slot))
         except _Unmappable as error:
             result.errors.append(RecordError(name, error.field, str(error)))
         except ValidationError as error:
@@ -150,6 +197,17 @@ def map_submissions(
         except ValueError as error:  # a malformed timestamp
             result.errors.append(RecordError(name, "", str(error).splitlines()[0]))
     return result
+
+
+def schedule_slots(items: list[dict[str, Any]], locale: str = "en") -> dict[str, dict[str, Any]]:
+    """Submission code -> its slot, from `/api/events/<slug>/slots/?expand=room` (slots
+    without a submission, such as breaks, and unscheduled ones are left out)."""
+    by_code: dict[str, list[Any]] = {}
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("submission"), str):
+            by_code.setdefault(item["submission"], []).append(item)
+    found = {code: slot_of(entries, locale) for code, entries in by_code.items()}
+    return {code: slot for code, slot in found.items() if slot is not None}
 
 
 def event_from_pretalx(

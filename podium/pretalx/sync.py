@@ -26,8 +26,10 @@ from podium.pretalx.mapping import (
     SKIPPED_STATES,
     event_from_pretalx,
     map_submissions,
+    schedule_slots,
     talk_id_for,
 )
+from podium.pretalx.write_back import written_tags
 from podium.sources import ParseResult, RecordError
 
 
@@ -55,15 +57,18 @@ class PretalxSyncReport:
         }
 
 
-def position(item: dict[str, Any]) -> str:
+def position(item: dict[str, Any], slot: dict[str, Any] | None = None) -> str:
     """A submission's checkpoint: its `updated` stamp and a digest of what pretalx changes
-    without touching `updated` (state, track, tags, speakers)."""
-    fields = [
+    without touching `updated` (state, track, tags, speakers, and its slot when scheduled;
+    an unscheduled submission's checkpoint is what it was before slots were read)."""
+    fields: list[Any] = [
         item.get("state"),
         item.get("track"),
         sorted(map(str, item.get("tags") or [])),
         sorted(map(str, item.get("speakers") or [])),
     ]
+    if slot is not None:
+        fields.append([slot["start"].isoformat(), slot["end"].isoformat(), slot["room"]])
     digest = hashlib.sha256(json.dumps(fields, default=str).encode()).hexdigest()[:12]
     return f"{item.get('updated') or ''}|{digest}"
 
@@ -79,11 +84,22 @@ class Changes:
     fetched: int  # submissions fetched in full
 
 
-def fetch_changes(*, client: PretalxClient, known: dict[str, str], detail_limit: int) -> Changes:
-    """What changed in pretalx since `known` (code -> position)."""
+def fetch_changes(
+    *,
+    client: PretalxClient,
+    known: dict[str, str],
+    detail_limit: int,
+    ours: dict[str, set[str]] | None = None,
+) -> Changes:
+    """What changed in pretalx since `known` (code -> position).
+
+    `ours` (code -> tags Podium wrote there, `podium.pretalx.write_back`) are left out of the
+    talks' own tags: they are Podium's, already in `talk_tags`.
+    """
     slug = client.ref.slug
+    slots = schedule_slots(client.slots())
     index = {
-        str(item["code"]): position(item)
+        str(item["code"]): position(item, slots.get(str(item["code"])))
         for item in client.submission_index()
         if isinstance(item, dict) and item.get("code")
     }
@@ -98,7 +114,17 @@ def fetch_changes(*, client: PretalxClient, known: dict[str, str], detail_limit:
             one = client.submission(code)
             if one is not None:  # deleted between the listing and now: next run removes it
                 submissions.append(one)
-    parsed = map_submissions(submissions, slug=slug)
+    parsed = map_submissions(submissions, slug=slug, slots=slots)
+    if ours:
+        prefix = talk_id_for(slug, "")
+        parsed.talks = [
+            t.model_copy(
+                update={"tags": [g for g in t.tags if g not in ours[t.talk_id[len(prefix) :]]]}
+            )
+            if t.talk_id[len(prefix) :] in ours
+            else t
+            for t in parsed.talks
+        ]
     taken = {t.talk_id for t in parsed.talks} | set(parsed.removed)
     stamps = {}
     for data in submissions:
@@ -132,7 +158,12 @@ def sync_pretalx_event(
     event = event_from_pretalx(client.event(), slug=slug, tracks=client.tracks())
     report.events_changed = record_events(lake=lake, events=[event])
     known = load_checkpoints(lake=lake, source=source)
-    changes = fetch_changes(client=client, known=known, detail_limit=detail_limit)
+    changes = fetch_changes(
+        client=client,
+        known=known,
+        detail_limit=detail_limit,
+        ours=written_tags(lake=lake, ref=client.ref),
+    )
     parsed = changes.parsed
     report.listed, report.fetched = changes.listed, changes.fetched
     say(f"{changes.fetched} new or changed, {len(parsed.removed)} to remove")

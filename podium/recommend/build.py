@@ -34,6 +34,7 @@ from podium.lake import recommendations as tables
 from podium.models import normalise_tag
 from podium.recommend.config import RecommendSettings
 from podium.recommend.encoder import TextEncoder
+from podium.recommend.schedule import Schedule, rerank_rows
 from podium.recommend.scoring import (
     EventMatrix,
     TalkMatrix,
@@ -108,6 +109,9 @@ TALK_COLUMNS = [
     "language",
     "event_ids",
     "tags",
+    "speakers",
+    "slot_start",
+    "slot_end",
 ]
 
 
@@ -203,8 +207,20 @@ def talk_matrix(
         tags=talks["all_tags"].tolist(),
         eligible=eligibility(talks, settings),
         event_ids=[list(v) if v is not None else [] for v in talks["event_ids"]],
+        schedule=talk_schedule(talks) if settings.schedule_aware else None,
     )
     return matrix, keys, embedded
+
+
+def talk_schedule(talks: pd.DataFrame) -> Schedule:
+    """Slots and speakers of `talks` (rows of `load_talks`), for schedule-aware lists."""
+    if "slot_start" not in talks.columns:
+        return Schedule.empty(len(talks))
+    return Schedule.build(talks["slot_start"], talks["slot_end"], talks["speakers"].tolist())
+
+
+def _reranks(settings: RecommendSettings, talks: TalkMatrix) -> bool:
+    return talks.schedule is not None or settings.diversity > 0
 
 
 def load_events(*, lake: Lake, event_ids: Sequence[str] | None = None) -> pd.DataFrame:
@@ -318,17 +334,29 @@ def compute_recommendations(
     weights = Weights(tag=settings.tag_weight, semantic=settings.semantic_weight)
     frames = []
     offset = 0
+    rerank = _reranks(settings, talks)
+    wide = settings.top_k * settings.candidate_factor if rerank else settings.top_k
     for top in top_k_talks(
         events,
         talks,
         idf=idf,
         weights=weights,
-        k=settings.top_k,
+        k=wide,
         exclude_talks_at_event=settings.exclude_talks_at_event,
         talk_chunk=settings.talk_chunk,
         event_chunk=settings.event_chunk,
         decimals=settings.score_decimals,
     ):
+        if rerank:
+            index, score = rerank_rows(
+                top.index,
+                top.score,
+                talks.embeddings,
+                talks.schedule or Schedule.empty(len(talks.talk_ids)),
+                k=settings.top_k,
+                diversity=settings.diversity,
+            )
+            top = TopK(index, score, top.event_ids)
         frames.append(
             explain(
                 top,
@@ -365,14 +393,27 @@ def compute_related(
 ) -> pd.DataFrame:
     """Rows of `related_talks` for `queries` (talk indices; all talks when None)."""
     parts = []
+    rerank = _reranks(settings, talks)
+    k = settings.related_top_k
     for q, top in related_talks(
         talks,
-        k=settings.related_top_k,
+        k=k * settings.candidate_factor if rerank else k,
         queries=queries,
         query_chunk=settings.related_query_chunk,
         talk_chunk=settings.talk_chunk,
         decimals=settings.score_decimals,
     ):
+        if rerank:
+            index, score = rerank_rows(
+                top.index,
+                top.score,
+                talks.embeddings,
+                talks.schedule or Schedule.empty(len(talks.talk_ids)),
+                k=k,
+                diversity=settings.diversity,
+                queries=q,
+            )
+            top = TopK(index, score)
         valid = top.index >= 0
         ranks = np.cumsum(valid, axis=1)
         rows, cols = np.nonzero(valid)

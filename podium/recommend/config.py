@@ -45,6 +45,27 @@ class RecommendSettings(BaseModel):
         "searches every talk when talks^2 fits (about 44k talks); otherwise new or edited "
         "talks go first, budget // talks of them per run (2,000 a run at 1M talks).",
     )
+    schedule_aware: bool = Field(
+        default=True,
+        description="A talk's related talks leave out talks that clash with it or share a "
+        "speaker with it; an event's recommendations hold no two talks that clash or share a "
+        "speaker. Talks without a slot never clash.",
+    )
+    diversity: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Maximal-marginal-relevance trade-off (1 - lambda): 0 keeps the relevance "
+        "order; higher values push near-duplicates down the list. 0.1 keeps nDCG@10 on "
+        "pyvideo within 0.01 of the plain order (bench/related.py).",
+    )
+    candidate_factor: int = Field(
+        default=8,
+        ge=1,
+        le=50,
+        description="Candidates searched per list entry before the schedule filters and "
+        "diversification pick the capped list.",
+    )
     embedding_model: str | None = Field(
         default=None,
         description="Sentence-embedding model for the semantic component: None shares the "

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from podium.recommend.schedule import Schedule
+
 
 def idf_weights(document_frequency: Mapping[str, int], n_talks: int) -> dict[str, float]:
     """Smoothed inverse document frequency: log((1 + N) / (1 + df)) + 1, so never 0.
@@ -42,6 +44,8 @@ class TalkMatrix:
         tags: per talk, its normalised tags.
         eligible: (n,) whether the talk may be recommended (state, language filters).
         event_ids: per talk, the events it is already listed at.
+        schedule: per talk, its slot and speakers (`podium.recommend.schedule`); None when
+            lists need not be schedule-aware.
     """
 
     talk_ids: np.ndarray
@@ -49,6 +53,7 @@ class TalkMatrix:
     tags: Sequence[Sequence[str]]
     eligible: np.ndarray
     event_ids: Sequence[Sequence[str]]
+    schedule: Schedule | None = None
 
     def __post_init__(self) -> None:
         n = len(self.talk_ids)

@@ -2,6 +2,8 @@
 
     python admin.py init SLUG      migrate, create an admin, the demo event, tags and a token
     python admin.py change SLUG    edit one proposal, withdraw one, delete one, retag one
+    python admin.py token-rw SLUG  a read-write API token (for the write-back test)
+    python admin.py tags SLUG      every submission's tag names
 
 Each prints one JSON object on its last line. This is pretalx's own code doing what an
 organiser does in its UI; Podium only ever sees the server's REST API.
@@ -73,6 +75,29 @@ def init(slug: str) -> dict:
     return {"token": token.token, "states": counts}
 
 
+def token_rw(slug: str) -> dict:
+    """A read-write API token (what an organiser creates for Podium's write-back)."""
+    from pretalx.person.models.auth_token import WRITE_PERMISSIONS
+
+    with scopes_disabled():
+        admin = User.objects.get(email="admin@example.org")
+        token = UserApiToken.objects.create(
+            user=admin,
+            name="podium-write-back",
+            all_events=True,
+            endpoints={name: list(WRITE_PERMISSIONS) for name in ENDPOINTS},
+        )
+    return {"token": token.token}
+
+
+def tags_of(slug: str) -> dict:
+    """Every submission's tag names, as pretalx's own models hold them."""
+    with scopes_disabled():
+        event = Event.objects.get(slug=slug)
+    with scope(event=event):
+        return {s.code: sorted(t.tag for t in s.tags.all()) for s in event.submissions.all()}
+
+
 def change(slug: str) -> dict:
     with scopes_disabled():
         event = Event.objects.get(slug=slug)
@@ -100,5 +125,5 @@ def change(slug: str) -> dict:
 
 if __name__ == "__main__":
     action, slug = sys.argv[1], sys.argv[2]
-    result = {"init": init, "change": change}[action](slug)
+    result = {"init": init, "change": change, "token-rw": token_rw, "tags": tags_of}[action](slug)
     print(json.dumps(result))

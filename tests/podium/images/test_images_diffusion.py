@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from podium.images import ImageSettings, build_image_backend, talk_seed
+from podium.images.alt_text import prompt_description
 from podium.images.diffusion import DiffusersBackend
 from podium.images.prompts import Prompt
 from podium.models import Talk
@@ -80,6 +81,10 @@ def test_loads_through_auto_pipeline_and_generates_a_batch(backend: DiffusersBac
         assert "EulerDiscreteScheduler steps=2 cfg=5" in cover.model
         assert "text" in cover.negative_prompt
         assert backend.count_tokens(cover.prompt) <= 75
+        # Alt text: the talk and a short description of what was asked for.
+        assert cover.alt_text.startswith("Illustration for the talk “")
+        subject = prompt_description(cover.prompt, max_words=4)
+        assert f"”: {subject}" in cover.alt_text and len(cover.alt_text) <= 250
     assert "asyncio" in covers[0].prompt
     assert "https" not in covers[3].prompt
 
@@ -155,6 +160,7 @@ def test_a_flagging_safety_checker_gets_the_card(tiny_pipeline_dir: Path) -> Non
         assert (cover.width, cover.height) == (1200, 630)
         assert Image.open(io.BytesIO(cover.data)).size == (1200, 630)
         assert cover.prompt  # what was asked for stays on record
+        assert cover.alt_text.startswith("Title card for the talk “")  # what it shows now
     assert [c.seed for c in covers] == [talk_seed(t.talk_id, seed_base=0) for t in TALKS[:2]]
 
 

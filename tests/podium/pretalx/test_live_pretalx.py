@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -72,17 +73,31 @@ def test_import_then_incremental_changes_from_a_live_server(server, tmp_path, mo
     assert len(event.tags) >= 1  # the event's tracks
     assert set(event.tags) & {tag for t in talks.tags for tag in t}
 
+    # The published schedule: every confirmed talk has its slot, the others none, and no
+    # room holds two talks at once.
+    scheduled = talks[talks.slot_start.notna()]
+    assert sorted(scheduled.state.unique()) == ["published"] and len(scheduled) == 36
+    assert talks[talks.state == "rejected"].slot_start.isna().all()
+    assert (scheduled.slot_end > scheduled.slot_start).all() and scheduled.slot_room.str.len().min()
+    for _, room in scheduled.sort_values("slot_start").groupby("slot_room"):
+        assert (room.slot_start.iloc[1:].to_numpy() >= room.slot_end.iloc[:-1].to_numpy()).all()
     ref = parse_pretalx_url(url)
     settings = PretalxSettings(token=server.token, page_size=25, token_hosts=[server.url[7:]])
+    with PretalxClient(ref, settings) as client:
+        api_slots = {s["submission"]: s for s in client.slots() if s.get("submission")}
+    some = sorted(api_slots)[0]
+    stored = talks.loc[talk_id_for(SLUG, some)]
+    assert stored.slot_start == pd.Timestamp(api_slots[some]["start"])
+    assert stored.slot_room == api_slots[some]["room"]["name"]["en"]
     if RECORD:  # a first sync into an empty lake, for the fast tests to replay
         before = RecordingTransport(server.url)
         with PretalxClient(ref, settings, transport=before) as client:
             sync_pretalx_event(lake=Lake(str(tmp_path / "fresh-before")), client=client)
         before.save(RECORDED / "before-change.json")
     with PretalxClient(ref, settings) as client:
-        # Nothing changed: three small requests (event, tracks, the code/updated listing).
+        # Nothing changed: four small requests (event, tracks, slots, the code listing).
         quiet = sync_pretalx_event(lake=lake, client=client)
-    assert quiet.fetched == 0 and quiet.requests == 3
+    assert quiet.fetched == 0 and quiet.requests == 4
     assert not quiet.ingest.new and not quiet.ingest.updated
 
     changed = server.admin("change")

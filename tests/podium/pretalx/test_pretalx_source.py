@@ -146,9 +146,14 @@ def test_first_sync_then_changes_replayed_from_a_real_server(tmp_path) -> None:
     assert len(first.ingest.new) == 64 and not first.errors
     assert first.events_changed == [SLUG]
     # More than `detail_limit` changed: one expanded listing, paginated (25 a page).
-    assert sum("expand=" in k for k in seen) == 3
+    assert sum("/submissions/" in k and "expand=" in k for k in seen) == 3
     talks = lake.read("talks").set_index("talk_id")
     assert set(talks.state) == {"published", "rejected"}
+    # The published schedule's slots (`/slots/?expand=room`): confirmed talks only.
+    assert any("/slots/" in k for k in seen)
+    assert talks[talks.state == "published"].slot_start.notna().all()
+    assert talks[talks.state == "rejected"].slot_start.isna().all()
+    assert talks.slot_room.dropna().str.endswith(" Room").all()
 
     changed = json.loads((RECORDED / "changes.json").read_text())
     seen.clear()

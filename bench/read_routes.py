@@ -1,0 +1,254 @@
+"""Read routes under load: today's (the lake read on every request) against the version-
+following cache, side by side on the same lake.
+
+    python bench/read_routes.py                                    # 100k talks, 1,000 events
+    python bench/read_routes.py --talks 2000 --events 50 --seconds 3   # the suite's tiny run
+
+The lake: synthetic talks (bench/recommend.py's generator), each event's 10 recommendations
+and each talk's 5 related talks written through their owner. The gateway runs as `podium
+gateway` in its own process, once with `PODIUM_GATEWAY__READ_CACHE_S=0` (today: every request
+reads Delta) and once with the cache; 16 clients (asyncio, one process) ask for random events'
+recommendations and random talks' related talks, half each, for --seconds after each path was
+asked once (a warm process, as a replica is after its first minutes).
+Printed: requests per second, p50 and p95 latency, errors, the gateway process's CPU time
+per request (what a request costs whatever else runs: on a shared machine wall-clock figures
+mostly measure the other work) and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from podium.lake import Lake  # noqa: E402
+from podium.lake.recommendations import write_recommendations, write_related  # noqa: E402
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _recommend_bench() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "recommend_bench", ROOT / "bench" / "recommend.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_lake(root: Path, talks: int, events: int) -> tuple[list[str], list[str]]:
+    """A lake of synthetic talks and events with recommendation and related-talk tables."""
+    lake = Lake(str(root))
+    _recommend_bench().synthetic_data(lake, talks, events, dim=32)
+    talk_ids = sorted(lake.read("talks", columns=["talk_id"])["talk_id"])
+    event_ids = sorted(lake.read("events", columns=["event_id"])["event_id"])
+    rng = np.random.default_rng(3)
+    picks = rng.integers(0, len(talk_ids), size=(len(event_ids), 10))
+    ids = np.asarray(talk_ids, dtype=object)
+    write_recommendations(
+        lake=lake,
+        rows=pd.DataFrame(
+            {
+                "event_id": np.repeat(event_ids, 10),
+                "rank": np.tile(np.arange(1, 11, dtype=np.int32), len(event_ids)),
+                "talk_id": ids[picks.ravel()],
+                "score": np.tile(np.linspace(0.9, 0.5, 10), len(event_ids)),
+                "matched_tags": [["tag-0001"]] * (10 * len(event_ids)),
+                "components": '{"semantic": 0.5, "tag_overlap": 0.5}',
+                "model_version": "synthetic",
+                "computed_at": NOW,
+            }
+        ),
+        row_group_rows=1024,
+    )
+    others = rng.integers(0, len(talk_ids), size=(len(talk_ids), 5))
+    write_related(
+        lake=lake,
+        rows=pd.DataFrame(
+            {
+                "talk_id": np.repeat(ids, 5),
+                "rank": np.tile(np.arange(1, 6, dtype=np.int32), len(talk_ids)),
+                "other_id": ids[others.ravel()],
+                "score": np.tile(np.linspace(0.9, 0.6, 5), len(talk_ids)),
+                "computed_at": NOW,
+            }
+        ),
+    )
+    return talk_ids, event_ids
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_gateway(lake: Path, home: Path, cache_s: float) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
+    env.update(
+        PODIUM_LAKE__URL=str(lake),
+        PODIUM_HOME=str(home),
+        PODIUM_GATEWAY__PORT=str(port),
+        PODIUM_GATEWAY__READ_CACHE_S=str(cache_s),
+        PODIUM_PREFECT__API_URL="http://127.0.0.1:9/api",  # not needed by read routes
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PYTHONPATH=str(ROOT),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "podium", "gateway"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/openapi.json", timeout=2).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("the gateway did not start")
+
+
+async def load(
+    url: str, paths: list[str], *, clients: int, seconds: float, seed: int
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    rng = np.random.default_rng(seed)
+    order = [paths[i] for i in rng.integers(0, len(paths), size=200_000)]
+
+    async def client(n: int) -> None:
+        nonlocal errors
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            i = n
+            while time.perf_counter() < stop:
+                started = time.perf_counter()
+                answer = await http.get(order[i % len(order)])
+                latencies.append(time.perf_counter() - started)
+                errors += answer.status_code != 200
+                i += clients
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    elapsed = time.perf_counter() - started
+    values = np.asarray(latencies) * 1000
+    return {
+        "requests": len(values),
+        "rps": len(values) / elapsed,
+        "p50_ms": float(np.percentile(values, 50)) if len(values) else float("nan"),
+        "p95_ms": float(np.percentile(values, 95)) if len(values) else float("nan"),
+        "errors": errors,
+    }
+
+
+async def prime(url: str, paths: list[str], *, clients: int) -> None:
+    queue = list(paths)
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+            while queue:
+                await http.get(queue.pop())
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used: what a request costs the server,
+    whatever else the shared machine runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    lake: Path, home: Path, paths: list[str], *, cache_s: float, clients: int, seconds: float
+) -> dict[str, Any]:
+    process, url = start_gateway(lake, home, cache_s)
+    try:
+        asyncio.run(prime(url, paths, clients=clients))  # every path once: a warm process
+        before = os.getloadavg()
+        cpu_before = _cpu_seconds(process.pid)
+        result = asyncio.run(load(url, paths, clients=clients, seconds=seconds, seed=2))
+        result["server_cpu_ms"] = (
+            (_cpu_seconds(process.pid) - cpu_before) * 1000 / max(result["requests"], 1)
+        )
+        result["load"] = (before, os.getloadavg())
+        return result
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--talks", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--lake", type=str, default=None, help="reuse (or keep) this lake")
+    args = parser.parse_args()
+
+    root = Path(args.lake) if args.lake else Path(tempfile.mkdtemp(prefix="podium-reads-"))
+    lake_dir, home = root / "lake", root / "home"
+    try:
+        started = time.perf_counter()
+        if (lake_dir / "tables" / "related_talks").exists():
+            lake = Lake(str(lake_dir))
+            talk_ids = sorted(lake.read("talks", columns=["talk_id"])["talk_id"])
+            event_ids = sorted(lake.read("events", columns=["event_id"])["event_id"])
+        else:
+            talk_ids, event_ids = build_lake(lake_dir, args.talks, args.events)
+        print(
+            f"== {len(talk_ids):,} talks, {len(event_ids):,} events; lake ready in "
+            f"{time.perf_counter() - started:.1f} s; {args.clients} clients, {args.seconds:g} s "
+            f"each; {os.cpu_count()} CPUs (shared machine)",
+            flush=True,
+        )
+        rng = np.random.default_rng(5)
+        some_talks = [talk_ids[i] for i in rng.integers(0, len(talk_ids), size=2_000)]
+        paths = [f"/events/{e}/recommendations" for e in event_ids] + [
+            f"/talks/{t}/related" for t in some_talks[: len(event_ids)]
+        ]
+        for name, cache_s in (("today (reads Delta per request)", 0.0), ("version cache", 1.0)):
+            r = measure(
+                lake_dir, home, paths, cache_s=cache_s, clients=args.clients, seconds=args.seconds
+            )
+            (b1, b5, _), (a1, a5, _) = r["load"]
+            print(
+                f"{name:34s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p95 "
+                f"{r['p95_ms']:7.2f} ms  {r['requests']:,} requests, {r['errors']} errors  "
+                f"server CPU {r['server_cpu_ms']:.2f} ms/request "
+                f"(~{1000 / max(r['server_cpu_ms'], 1e-9):,.0f} req/s per core)  "
+                f"load average {b1:.1f}/{b5:.1f} before, {a1:.1f}/{a5:.1f} after",
+                flush=True,
+            )
+    finally:
+        if not args.lake:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""Schedule-aware, diversified related talks and event lists on pyvideo, against today's.
+
+    python bench/related.py                      # all 14,075 pyvideo talks, 300 events
+    python bench/related.py --talks 400 --events 20 --queries 100   # the suite's tiny run
+
+pyvideo talks have no schedule, so each conference gets a synthetic one: its talks shuffled
+into 4 rooms x 8 slots of 45 minutes a day, on one of 20 days (chosen by the conference's
+name, so conferences share days and talks of different conferences clash too). Speakers are
+pyvideo's own: the same person speaks at many conferences.
+
+For each talk with gold tags (up to --queries of them) the ten related talks are computed the
+way the build computes them, today's way (plain cosine top-k) and schedule-aware (no clash with
+the talk, none of its speakers, no two entries clashing or sharing a speaker, maximal marginal
+relevance). Likewise each event's ten recommendations. Printed per list kind: clashes,
+same-speaker pairs, nDCG@10 against gold-tag overlap (relevance = gold tags shared), and
+diversity (1 - mean pairwise cosine of a list's talks; higher is more diverse), for the
+default `diversity` setting and a few others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import math
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from podium.lake import Lake  # noqa: E402
+from podium.recommend.schedule import list_figures  # noqa: E402
+
+
+def _recommend_bench() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "recommend_bench", ROOT / "bench" / "recommend.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def synthetic_schedule(talks: pd.DataFrame, *, rooms: int = 4, per_day: int = 8) -> pd.DataFrame:
+    """Slot columns for `talks`: each conference's talks shuffled into rooms x slots a day."""
+    talks = talks.copy()
+    starts: list[datetime | None] = [None] * len(talks)
+    ends: list[datetime | None] = [None] * len(talks)
+    room_names: list[str | None] = [None] * len(talks)
+    base = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+    for event, group in talks.groupby(talks["event_ids"].map(lambda e: e[0] if len(e) else "")):
+        seed = int.from_bytes(hashlib.sha256(str(event).encode()).digest()[:4], "big")
+        rng = np.random.default_rng(seed)
+        day0 = base + timedelta(days=seed % 20)
+        for place, row in enumerate(rng.permutation(group.index.to_numpy())):
+            day, rest = divmod(place, rooms * per_day)
+            slot, room = divmod(rest, rooms)
+            start = day0 + timedelta(days=day, minutes=45 * slot)
+            pos = talks.index.get_loc(row)
+            starts[pos], ends[pos] = start, start + timedelta(minutes=40)
+            room_names[pos] = f"Room {room + 1}"
+    talks["slot_start"] = pd.to_datetime(
+        pd.Series(starts, index=talks.index, dtype=object), utc=True
+    )
+    talks["slot_end"] = pd.to_datetime(pd.Series(ends, index=talks.index, dtype=object), utc=True)
+    talks["slot_room"] = room_names
+    return talks
+
+
+def ndcg(ranked: list[int], gains: np.ndarray, ideal: np.ndarray, k: int = 10) -> float:
+    """nDCG@k with graded relevance `gains[talk]` and the ideal gains sorted descending."""
+    dcg = sum((2.0 ** gains[t] - 1) / math.log2(i + 2) for i, t in enumerate(ranked[:k]))
+    idcg = sum((2.0**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal[:k]))
+    return dcg / idcg if idcg else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--talks", type=int, default=14_075)
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--queries", type=int, default=3_000, help="talks whose lists are scored")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument(
+        "--diversity", type=float, nargs="*", default=None, help="values to compare"
+    )
+    parser.add_argument(
+        "--embedding-cache",
+        type=str,
+        default=None,
+        help="folder keeping the embeddings table between runs: the first run embeds every "
+        "talk, later runs start warm",
+    )
+    args = parser.parse_args()
+
+    from podium.recommend.build import (
+        compute_recommendations,
+        compute_related,
+        document_frequency,
+        event_matrix,
+        load_talks,
+        talk_matrix,
+    )
+    from podium.recommend.config import RecommendSettings
+    from podium.recommend.encoder import make_encoder
+    from podium.recommend.scoring import idf_weights
+
+    bench = _recommend_bench()
+    root = Path(tempfile.mkdtemp(prefix="podium-related-"))
+    try:
+        lake = Lake(str(root))
+        started = time.perf_counter()
+        data = bench.real_data(lake, args.talks, args.events)
+        stored = lake.read("talks")
+        lake.overwrite("talks", synthetic_schedule(stored))
+        print(
+            f"== {len(stored):,} pyvideo talks, {args.events} events, synthetic schedules; "
+            f"set-up {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+        cache = Path(args.embedding_cache) / "embeddings" if args.embedding_cache else None
+        if cache is not None and cache.exists():
+            shutil.copytree(cache, root / "tables" / "embeddings")
+        defaults = RecommendSettings()
+        encoder = make_encoder(defaults)
+        talks = load_talks(lake=lake)
+        started = time.perf_counter()
+        tmatrix, _, _ = talk_matrix(lake=lake, talks=talks, encoder=encoder, settings=defaults)
+        print(f"embedded in {time.perf_counter() - started:.1f} s", flush=True)
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
+            shutil.copytree(root / "tables" / "embeddings", cache)
+        schedule = tmatrix.schedule
+        assert schedule is not None
+        events = lake.read("events", columns=["event_id", "name", "description", "tags"])
+        events = events.sort_values("event_id").reset_index(drop=True)
+        ematrix, _ = event_matrix(lake=lake, events=events, encoder=encoder)
+        idf = idf_weights(document_frequency(lake=lake, talks=talks), len(talks))
+
+        ids = list(tmatrix.talk_ids)
+        row = {t: i for i, t in enumerate(ids)}
+        golds = sorted({g for gs in data["gold"].values() for g in gs})
+        gold_col = {g: j for j, g in enumerate(golds)}
+        gold = np.zeros((len(ids), len(golds)), dtype=np.float32)
+        for talk_id, tags in data["gold"].items():
+            if talk_id in row:
+                for tag in tags:
+                    gold[row[talk_id], gold_col[tag]] = 1
+        with_gold = np.flatnonzero(gold.sum(axis=1) > 0)
+        rng = np.random.default_rng(7)
+        queries = np.sort(
+            rng.choice(with_gold, size=min(args.queries, len(with_gold)), replace=False)
+        )
+        eligible = np.asarray(tmatrix.eligible, dtype=bool)
+
+        def related_lists(settings: RecommendSettings) -> list[list[int]]:
+            tmatrix.schedule = schedule if settings.schedule_aware else None
+            frame = compute_related(
+                talks=tmatrix, settings=settings, computed_at=bench.NOW, queries=queries
+            )
+            by_talk = frame.sort_values(["talk_id", "rank"]).groupby("talk_id")["other_id"]
+            lists = by_talk.apply(lambda s: [row[t] for t in s]).to_dict()
+            return [lists.get(ids[q], []) for q in queries]
+
+        everyone = np.arange(len(ids))
+
+        def related_ndcg(lists: list[list[int]]) -> tuple[float, float]:
+            """nDCG@10 against gold overlap over all talks, and over the talks the query's
+            attendee can attend (no clash with it, none of its speakers)."""
+            plain, attendable = [], []
+            for q, items in zip(queries, lists, strict=True):
+                gains = gold @ gold[q]
+                gains[q] = 0
+                gains[~eligible] = 0
+                value = ndcg(items, gains, np.sort(gains)[::-1])
+                if not math.isnan(value):
+                    plain.append(value)
+                gains[schedule.clash(int(q), everyone)] = 0
+                gains[schedule.shares_speaker(int(q), everyone)] = 0
+                value = ndcg(items, gains, np.sort(gains)[::-1])
+                if not math.isnan(value):
+                    attendable.append(value)
+            return float(np.mean(plain)), float(np.mean(attendable))
+
+        event_row = {e: i for i, e in enumerate(ematrix.event_ids)}
+        gold_events = [e for e in data["event_tags"] if e in event_row]
+
+        def event_lists(settings: RecommendSettings) -> dict[str, list[int]]:
+            tmatrix.schedule = schedule if settings.schedule_aware else None
+            recs = compute_recommendations(
+                events=ematrix,
+                talks=tmatrix,
+                idf=idf,
+                settings=settings,
+                model_version=encoder.model_version,
+                computed_at=bench.NOW,
+            )
+            grouped = recs.sort_values(["event_id", "rank"]).groupby("event_id")["talk_id"]
+            return {e: [row[t] for t in s] for e, s in grouped}
+
+        def event_ndcg(lists: dict[str, list[int]]) -> float:
+            scores = []
+            for event_id in gold_events:
+                etags = np.zeros(len(golds), dtype=np.float32)
+                for tag in data["event_tags"][event_id]:
+                    if tag in gold_col:
+                        etags[gold_col[tag]] = 1
+                gains = gold @ etags
+                at_event = [row[t] for t in ids if event_id in data["talk_events"][t]]
+                gains[at_event] = 0
+                gains[~eligible] = 0
+                value = ndcg(lists.get(event_id, []), gains, np.sort(gains)[::-1])
+                if not math.isnan(value):
+                    scores.append(value)
+            return float(np.mean(scores)) if scores else float("nan")
+
+        today = defaults.model_copy(
+            update={"schedule_aware": False, "diversity": 0.0, "related_top_k": args.k}
+        )
+        values = args.diversity if args.diversity is not None else [0.0, defaults.diversity, 0.3]
+        variants = [("today (cosine top-k)", today)] + [
+            (
+                f"schedule-aware, diversity {d:g}"
+                + (" (default)" if d == defaults.diversity else ""),
+                defaults.model_copy(update={"diversity": d, "related_top_k": args.k}),
+            )
+            for d in values
+        ]
+        print(
+            f"-- related talks: {len(queries)} query talks with gold tags, k={args.k}; clashes "
+            "and same-speaker count (query, entry) pairs; nDCG@10 over all talks / over the "
+            "talks the query's attendee can attend"
+        )
+        base: tuple[float, float] | None = None
+        for name, settings in variants:
+            started = time.perf_counter()
+            lists = related_lists(settings)
+            elapsed = time.perf_counter() - started
+            figures = list_figures(lists, tmatrix.embeddings, schedule, queries=queries)
+            plain, attendable = related_ndcg(lists)
+            base = (plain, attendable) if base is None else base
+            print(
+                f"{name:40s} clashes {figures['clashes']:5.0f}  same-speaker "
+                f"{figures['same_speaker']:5.0f}  nDCG@10 {plain:.4f} ({plain - base[0]:+.4f}) / "
+                f"{attendable:.4f} ({attendable - base[1]:+.4f})  diversity "
+                f"{figures['diversity']:.4f}  length {np.mean([len(x) for x in lists]):.2f}  "
+                f"{elapsed:.1f} s",
+                flush=True,
+            )
+        print(
+            f"-- event lists: {len(gold_events)} events with gold tags, top_k={defaults.top_k}; "
+            "clashes and same-speaker count pairs of entries"
+        )
+        base_ndcg = None
+        for name, settings in variants:
+            started = time.perf_counter()
+            lists = event_lists(settings)
+            elapsed = time.perf_counter() - started
+            figures = list_figures(list(lists.values()), tmatrix.embeddings, schedule)
+            value = event_ndcg(lists)
+            base_ndcg = value if base_ndcg is None else base_ndcg
+            print(
+                f"{name:40s} clashes {figures['clashes']:5.0f}  same-speaker "
+                f"{figures['same_speaker']:5.0f}  nDCG@10 {value:.4f} ({value - base_ndcg:+.4f})"
+                f"  diversity {figures['diversity']:.4f}  {elapsed:.1f} s",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
