@@ -239,14 +239,9 @@ def record_talks(
         # One row per id; a lake written by the old first-write race may hold two.
         existing = existing.drop_duplicates("talk_id", keep="last").set_index("talk_id")
     live_ids = [i for i, c in winners.items() if isinstance(c, Talk)]
-    # (talk, stage, content) already in the ledger, whatever its status: a failed talk is not
-    # re-queued by a redelivery, but a talk whose ledger write was lost (a crash between the
-    # two writes below) is queued again when the client retries.
-    known = enrichment.ledger_versions(lake=lake, talk_ids=live_ids)
 
     rows: list[dict] = []  # tombstones
     writes: list[Talk] = []  # new versions
-    needs_enrichment: list[Talk] = []
     for talk_id, change in winners.items():
         order = order_of(change)
         row = existing.loc[talk_id] if talk_id in existing.index else None
@@ -273,18 +268,54 @@ def record_talks(
         else:
             report.updated.append(talk_id)
             writes.append(change)
-        # A stage is only re-run when the content it reads changed, whatever else changed.
-        if any((talk_id, stage, change.content_hash) not in known for stage in STAGES):
-            needs_enrichment.append(change)
 
     frames = [f for f in (talks_to_frame(writes, now=now), pd.DataFrame(rows)) if not f.empty]
     if frames:
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        lake.upsert(TALKS, frame, changed_when=IN_SOURCE_ORDER)
-    if needs_enrichment:
-        enrichment.mark_pending(lake=lake, talks=needs_enrichment, stages=STAGES, now=now)
-        report.pending = [t.talk_id for t in needs_enrichment]
+        lake.upsert(
+            TALKS,
+            frame.assign(revision=1),  # an inserted row's first revision
+            changed_when=IN_SOURCE_ORDER,
+            matched_set={"revision": "COALESCE(t.revision, 0) + 1"},
+        )
+    if live_ids:
+        # The ledger follows the row as it is now, not the change this writer meant to make:
+        # read back after the MERGE, each talk's content at its revision. Of two writers
+        # racing, the one whose MERGE committed last reads (and marks) the final revision,
+        # and the ledger refuses a mark from an older revision (`mark_versions`), whatever
+        # the order in which the two marks commit. See docs/no-lost-work-ordering.md.
+        after = existing if not frames else _revisions(lake, live_ids)
+        report.pending = enrichment.mark_versions(
+            lake=lake, versions=_live_revisions(after, live_ids), stages=STAGES, now=now
+        )
     return report
+
+
+def _revisions(lake: Lake, talk_ids: list[str]) -> pd.DataFrame:
+    rows = lake.read(
+        TALKS,
+        columns=["talk_id", "content_hash", "state", "revision"],
+        where=[("talk_id", "in", talk_ids)],
+    )
+    return rows.drop_duplicates("talk_id", keep="last").set_index("talk_id")
+
+
+def _live_revisions(rows: pd.DataFrame, talk_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """talk id -> (content hash, revision) of the live rows among `talk_ids` (a row written
+    before revisions existed counts as revision 0)."""
+    versions: dict[str, tuple[str, int]] = {}
+    for talk_id in talk_ids:
+        if talk_id not in rows.index:
+            continue
+        row = rows.loc[talk_id]
+        if row["state"] == str(TalkState.deleted):
+            continue
+        revision = row.get("revision")
+        versions[talk_id] = (
+            str(row["content_hash"]),
+            0 if revision is None or pd.isna(revision) else int(revision),
+        )
+    return versions
 
 
 def events_to_frame(events: Iterable[Event], *, now: datetime | None = None) -> pd.DataFrame:

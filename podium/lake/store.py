@@ -334,6 +334,7 @@ class Lake:
         *,
         keys: tuple[str, ...] | None = None,
         changed_when: str | None = None,
+        matched_set: dict[str, str] | None = None,
     ) -> MergeStats:
         """MERGE rows by primary key.
 
@@ -344,6 +345,9 @@ class Lake:
             changed_when: SQL over `t.` (target) and `s.` (source) deciding whether a matched
                 row is rewritten, e.g. "t.record_hash != s.record_hash". Unchanged rows cost
                 nothing, so re-delivering identical data is a no-op.
+            matched_set: column -> SQL expression replacing `s.<column>` on a rewritten row,
+                e.g. {"revision": "COALESCE(t.revision, 0) + 1"} (evaluated at commit time,
+                so a MERGE retried after a conflict counts from the winner's row).
         """
         if frame.empty:
             return MergeStats()
@@ -364,8 +368,9 @@ class Lake:
             table = self._table(name)
             assert table is not None
             merger = table.merge(data, predicate=on, source_alias="s", target_alias="t")
-            if kept:
+            if kept or matched_set:
                 updates = {c: f"s.{c}" for c in data.column_names if c not in kept}
+                updates.update(matched_set or {})
                 merger = merger.when_matched_update(updates, predicate=changed_when)
             else:
                 merger = merger.when_matched_update_all(predicate=changed_when)

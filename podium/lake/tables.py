@@ -27,6 +27,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             # zero-padded SequenceNumber and the source's own timestamp, null when not given.
             ("source_sequence", pa.string()),
             ("source_updated_at", _ts),
+            # How many times the row was written: 1 when inserted, +1 by each MERGE that
+            # rewrites it. The ledger follows this order (podium/enrichment.py `mark_versions`).
+            ("revision", pa.int64()),
         ]
     ),
     "events": pa.schema(
@@ -93,6 +96,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("updated_at", _ts),
             ("claimed_by", pa.string()),  # the claim (one batch of one run) holding the row
             ("lease_until", _ts),  # the claim expires then: its process is presumed dead
+            # The `talks` row revision this row was marked from: a mark from an older
+            # revision never overwrites one from a newer (two writers racing, see ingest).
+            ("talk_revision", pa.int64()),
         ]
     ),
     "source_checkpoints": pa.schema(
@@ -188,6 +194,6 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
 # keeps them on matched rows and inserts nulls), and a table created before gets them added
 # the first time this code opens it.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "talks": ("source_sequence", "source_updated_at"),
-    "enrichment_state": ("claimed_by", "lease_until"),
+    "talks": ("source_sequence", "source_updated_at", "revision"),
+    "enrichment_state": ("claimed_by", "lease_until", "talk_revision"),
 }
