@@ -13,7 +13,8 @@ Starts real `podium gateway` processes (separate homes, nothing shared but the l
 Then, for every talk, the `talks` row must be the newest version and the ledger row of each
 enrichment stage must carry that row's content hash. It prints:
 
-    lake | talks raced | posts | ledger mismatches | talks not newest | replays refused | reused ids refused
+    lake | talks raced | posts | ledger mismatches | talks not newest | replays refused
+    | reused ids refused
 
 Targets: 0 mismatches, 0 talks not newest, every replay and every reused id refused.
 
@@ -29,7 +30,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -51,6 +51,7 @@ from podium.gateway.signatures import standard_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.settings import Settings  # noqa: E402
 from tests.prefect_server import free_port  # noqa: E402
+from tests.redis_server import redis_server  # noqa: E402
 
 SECRET = "replicas-bench-secret"
 BASE = datetime(2026, 3, 1, tzinfo=UTC)
@@ -128,39 +129,6 @@ def gateway_process(home: Path, lake: dict[str, str], **podium: str) -> Iterator
     finally:
         _stop(process)
         log.close()
-
-
-@contextlib.contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    """A real `redis-server` on a free port, its files in `workdir`; yields its URL."""
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        + ["--dir", str(workdir)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        import redis
-
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        client.close()
-        yield url
-    finally:
-        _stop(process)
 
 
 def s3_lake_settings(endpoint: str) -> dict[str, str]:
@@ -415,8 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             endpoint = stack.enter_context(moto_server())
         redis_url = None
         if args.redis:
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-            redis_url = stack.enter_context(redis_server(tmp / "redis"))
+            redis_url = stack.enter_context(redis_server())
         result = run(
             talks=args.talks,
             rounds=args.rounds,

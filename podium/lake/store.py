@@ -445,6 +445,50 @@ class Lake:
             handle.write(data)
         return url
 
+    def create_blob(self, path: str, data: bytes) -> bool:
+        """Write bytes at `path` only if nothing is there yet; False when something was.
+
+        Atomic on both backends: a local lake links a complete temp file into place (a
+        reader never sees half a blob), S3 puts with If-None-Match (a conditional put; AWS,
+        MinIO, R2 and moto honour it). Of concurrent creators exactly one gets True.
+        """
+        url = self.blob_url(path)
+        if self.is_remote:
+            try:
+                with self._fs.open(url, "xb") as handle:
+                    handle.write(data)
+            except FileExistsError:
+                return False
+            return True
+        import os
+        import tempfile
+
+        parent = url.rsplit("/", 1)[0]
+        self._fs.makedirs(parent, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=parent, prefix=".create-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            try:
+                os.link(temp, url)
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            os.unlink(temp)
+
+    def list_blobs(self, prefix: str) -> list[str]:
+        """Paths (relative to the lake) of every blob under `prefix`, fresh from the store."""
+        url = self.blob_url(prefix)
+        self._fs.invalidate_cache(url)
+        base = self.url.split("://", 1)[-1].rstrip("/") + "/"
+        found = self._fs.find(url) if self._fs.exists(url) else []
+        return sorted(
+            f.split("://", 1)[-1].removeprefix(base)
+            for f in found
+            if not f.rsplit("/", 1)[-1].startswith(".create-")
+        )
+
     def get_blob(self, path: str) -> bytes:
         with self._fs.open(self.blob_url(path), "rb") as handle:
             return handle.read()
