@@ -8,15 +8,17 @@ Starts real `podium gateway` processes (separate homes, nothing shared but the l
 2. **ingest race**: `podium ingest FILE` records one version of every talk while the gateway
    records another (which one is newer alternates by talk);
 3. **replays**: every message already handled is sent again, each to the *other* replica, and
-   once more with its id reused on a different body.
+   once more with its id reused on a different body; then replica 0 is restarted (a new
+   process on the same lake and store) and gets every message it handled again.
 
 Then, for every talk, the `talks` row must be the newest version and the ledger row of each
 enrichment stage must carry that row's content hash. It prints:
 
-    lake | talks raced | posts | ledger mismatches | talks not newest | replays refused
-    | reused ids refused
+    lake | replay store | talks raced | posts | ledger mismatches | talks not newest
+    | replays refused (other replica) | after restart | reused ids refused (409) | seconds
 
-Targets: 0 mismatches, 0 talks not newest, every replay and every reused id refused.
+Targets: 0 mismatches, 0 talks not newest, every replay answered as a duplicate (nothing
+recorded again) and every reused id refused with 409.
 
     .venv/bin/python bench/replicas.py                    # local lake, 40 talks x 3 rounds
     .venv/bin/python bench/replicas.py --s3 --talks 40    # the lake on moto S3 over HTTP
@@ -224,8 +226,11 @@ class Result:
     posts: int = 0
     mismatched: list[str] = field(default_factory=list)
     not_newest: list[str] = field(default_factory=list)
+    store: str = "lake"
     replays: int = 0
     replays_refused: int = 0
+    restart_replays: int = 0
+    restart_refused: int = 0
     reused: int = 0
     reused_refused: int = 0
     seconds: float = 0.0
@@ -237,6 +242,7 @@ class Result:
             and not self.not_newest
             and self.replays_refused == self.replays
             and self.reused_refused == self.reused
+            and self.restart_refused == self.restart_replays
         )
 
 
@@ -321,6 +327,12 @@ def replay(sent: list[Sent], urls: list[str], result: Result) -> None:
     result.reused_refused += sum(1 for _, forged in answers if forged == 409)
 
 
+def _send(url: str, message: Sent) -> httpx.Response:
+    return httpx.post(
+        f"{url}/hooks/talks", content=message.body, headers=message.headers, timeout=60
+    )
+
+
 def _resigned(message: Sent, body: bytes) -> dict[str, str]:
     """The same message id and timestamp, validly signed over a different body."""
     from podium.gateway.signatures import WEBHOOK_ID_HEADER, WEBHOOK_TIMESTAMP_HEADER
@@ -350,8 +362,11 @@ def run(
         tmp = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         lake = s3_lake_settings(s3_endpoint) if s3_endpoint else {"lake__url": str(tmp / "lake")}
         extra = {"replay__url": redis_url} if redis_url else {}
-        urls = [stack.enter_context(gateway_process(tmp / f"gw{n}", lake, **extra)) for n in (0, 1)]
+        first = contextlib.ExitStack()
+        urls = [first.enter_context(gateway_process(tmp / "gw0", lake, **extra))]
+        urls.append(stack.enter_context(gateway_process(tmp / "gw1", lake, **extra)))
         result = Result(lake="s3 (moto)" if s3_endpoint else "local")
+        result.store = "redis" if redis_url else "lake"
         ids = [f"race-{n:03d}" for n in range(talks)]
         sent = race_edits(urls, ids, rounds, rng)
         newest = dict.fromkeys(ids, 2 * rounds + 1)
@@ -360,11 +375,38 @@ def run(
         newest.update(dict.fromkeys(ingest_ids, 3))
         if replays:
             replay(sent, urls, result)
+            # A restart: replica 0 stops, a new process takes its place on the same lake and
+            # store; what was sent to the old one is sent again to the new one.
+            first.close()
+            restarted = stack.enter_context(gateway_process(tmp / "gw0-restarted", lake, **extra))
+            again = [m for m in sent if m.url == urls[0]]
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(lambda m: _send(restarted, m), again))
+            result.restart_replays = len(answers)
+            result.restart_refused = sum(
+                1 for a in answers if a.status_code == 200 and a.json().get("duplicate") is True
+            )
+        first.close()
         result.talks = len(newest)
         result.posts = len(sent)
         result.mismatched, result.not_newest = mismatches(lake_of(lake), newest)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def table(result: Result) -> str:
+    """The bench's figures as a header line and a row."""
+    load = os.getloadavg()[0]
+    return (
+        "lake | replay store | talks raced | posts | ledger mismatches | talks not newest "
+        "| replays refused (other replica) | after restart | reused ids refused (409) "
+        "| seconds | load\n"
+        f"{result.lake} | {result.store} | {result.talks} | {result.posts} | "
+        f"{len(result.mismatched)} | {len(result.not_newest)} | "
+        f"{result.replays_refused}/{result.replays} | "
+        f"{result.restart_refused}/{result.restart_replays} | "
+        f"{result.reused_refused}/{result.reused} | {result.seconds:.1f} | {load:.1f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,16 +433,7 @@ def main(argv: list[str] | None = None) -> int:
             redis_url=redis_url,
             seed=args.seed,
         )
-    load = os.getloadavg()[0]
-    print(
-        "lake | talks raced | posts | ledger mismatches | talks not newest | replays refused "
-        "| reused ids refused | seconds | load"
-    )
-    print(
-        f"{result.lake} | {result.talks} | {result.posts} | {len(result.mismatched)} | "
-        f"{len(result.not_newest)} | {result.replays_refused}/{result.replays} | "
-        f"{result.reused_refused}/{result.reused} | {result.seconds:.1f} | {load:.1f}"
-    )
+    print(table(result))
     if result.mismatched:
         print("mismatched:", ", ".join(result.mismatched[:20]))
     return 0 if result.ok else 1
