@@ -184,16 +184,22 @@ class Sent:
     url: str
 
 
-def post(url: str, talks: list[dict], *, tries: int = 8) -> Sent:
-    """Post talks as one signed message, retried (a fresh message each time) until 2xx."""
+def post(url: str, talks: list[dict], *, tries: int = 10) -> Sent:
+    """Post talks as one signed message, as a Standard Webhooks sender does: retried with the
+    same message id (and signature) after a timeout, a 409 (in flight) or a 503, until 2xx."""
     body = json.dumps({"talks": talks}).encode()
+    headers = standard_headers(body, SECRET)
+    answer: httpx.Response | None = None
     for attempt in range(tries):
-        headers = standard_headers(body, SECRET)
-        answer = httpx.post(f"{url}/hooks/talks", content=body, headers=headers, timeout=60)
-        if answer.status_code in (200, 202):
+        try:
+            answer = httpx.post(f"{url}/hooks/talks", content=body, headers=headers, timeout=120)
+        except httpx.TransportError:
+            answer = None
+        if answer is not None and answer.status_code in (200, 202):
             return Sent(body, headers, url)
-        time.sleep(0.2 * (attempt + 1))
-    raise RuntimeError(f"{url}: no 2xx after {tries} tries: {answer.status_code} {answer.text}")
+        time.sleep(0.5 * (attempt + 1))
+    detail = "no answer" if answer is None else f"{answer.status_code} {answer.text}"
+    raise RuntimeError(f"{url}: no 2xx after {tries} tries: {detail}")
 
 
 # ---- the checks ---------------------------------------------------------------------------
