@@ -18,7 +18,7 @@ The rules that keep work from being lost or done twice:
   innocent talks of its batch go through alone.
 - **Oldest first.** Work is taken by the time it became pending, not by talk id.
 
-Recording a new version (`podium.ingest.record_talks`) leaves the claim columns as they are, so
+Recording a new version (`podium.recording.record_talks`) leaves the claim columns as they are, so
 a run still working on the old version keeps the talk until it records or its lease expires:
 two versions of one talk are never worked at once.
 """

@@ -1,8 +1,9 @@
-"""Recording talks and events in the lake: the step that makes a submission safe.
+"""Talks and events in the lake: the `talks` half of the step that makes a submission safe.
 
-The gateway and the `ingest` flow both call `record_talks`; nothing acknowledges a talk before
-it returns. Recording is idempotent: an identical talk is a no-op, an edited one is rewritten
-and, when what enrichment reads changed, marked pending for every enrichment stage.
+The gateway and the `ingest` flow both call `podium.recording.record_talks`, which writes the
+talks here (`write_talks`) and then marks the ledger (`podium.enrichment`); nothing
+acknowledges a talk before it returns. Recording is idempotent: an identical talk is a no-op,
+an edited one is rewritten (its row's `revision` grows by one).
 
 This module owns the `talks` and `events` tables: every other module reads talks through
 `read_talks`, `talk_rows`, `live_versions` and `talks_version` here, never by the table name.
@@ -198,41 +199,34 @@ def _tombstone(talk_id: str, row: pd.Series | None, order: SourceOrder, now: dat
     return data
 
 
-def record_talks(
+def write_talks(
     *,
     lake: Lake,
     talks: Iterable[Talk] = (),
     removed: Iterable[str] = (),
     changes: Iterable[Change] = (),
-) -> IngestReport:
-    """Durably record talks (and deletions) in source order and mark what needs enrichment.
+    now: datetime | None = None,
+) -> tuple[IngestReport, dict[str, tuple[str, int]]]:
+    """The `talks` half of recording (`podium.recording.record_talks` is the whole of it):
+    write the winning changes in source order.
 
     Per talk, the change that is last in source order wins (podium/ordering.py): among the
     changes given, and against the version already in the lake. An older change is reported
     `stale` and applied nowhere; a removal leaves a tombstone that older upserts cannot undo.
 
-    Args:
-        lake: the lake to write to.
-        talks: validated talks (new versions), in arrival order.
-        removed: ids of talks deleted at the source (`Removal`s carry their source order).
-        changes: talks and removals interleaved in arrival order; taken before `talks` and
-            `removed`, which are shorthand for changes that follow it.
-
     Returns:
-        Which talks were new, updated, unchanged, removed or stale, and which are now pending.
+        What changed (`pending` left empty: the ledger's to say), and for every live talk
+        among the changes its row as it is after the write: talk id -> (content hash,
+        revision). The row may be another writer's newer version; that is the point.
     """
-    # The ledger's module reads this one's tables: imported here, not at the top, to keep
-    # `podium.enrichment -> podium.ingest` one way.
-    from podium import enrichment
-
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     by_id: dict[str, list[tuple[SourceOrder, Change]]] = {}
     for change in [*changes, *talks, *removed]:
         by_id.setdefault(_change_id(change), []).append((order_of(change), change))
     winners: dict[str, Change] = {i: latest(c) for i, c in by_id.items()}
     report = IngestReport()
     if not winners:
-        return report
+        return report, {}
     ids = list(winners)
     existing = lake.read(TALKS, where=[("talk_id", "in", ids)])
     if not existing.empty:
@@ -278,17 +272,11 @@ def record_talks(
             changed_when=IN_SOURCE_ORDER,
             matched_set={"revision": "COALESCE(t.revision, 0) + 1"},
         )
-    if live_ids:
-        # The ledger follows the row as it is now, not the change this writer meant to make:
-        # read back after the MERGE, each talk's content at its revision. Of two writers
-        # racing, the one whose MERGE committed last reads (and marks) the final revision,
-        # and the ledger refuses a mark from an older revision (`mark_versions`), whatever
-        # the order in which the two marks commit. See docs/no-lost-work-ordering.md.
-        after = existing if not frames else _revisions(lake, live_ids)
-        report.pending = enrichment.mark_versions(
-            lake=lake, versions=_live_revisions(after, live_ids), stages=STAGES, now=now
-        )
-    return report
+    if not live_ids:
+        return report, {}
+    # Read back after the MERGE: each talk's content at its revision, whoever wrote it.
+    after = existing if not frames else _revisions(lake, live_ids)
+    return report, _live_revisions(after, live_ids)
 
 
 def _revisions(lake: Lake, talk_ids: list[str]) -> pd.DataFrame:

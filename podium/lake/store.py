@@ -490,7 +490,11 @@ class Lake:
         )
 
     def get_blob(self, path: str) -> bytes:
-        with self._fs.open(self.blob_url(path), "rb") as handle:
+        url = self.blob_url(path)
+        # s3fs caches listings (sizes included): a blob rewritten by another process since
+        # would be read short. Ask the store for its size (one HEAD, as without a listing).
+        self._fs.invalidate_cache(url)
+        with self._fs.open(url, "rb") as handle:
             return handle.read()
 
     def blob_exists(self, path: str) -> bool:

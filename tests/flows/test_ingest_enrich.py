@@ -17,9 +17,9 @@ import pytest
 from flows.enrich import enrich
 from flows.ingest import IngestRequest, ingest
 from podium.demo import SAMPLE_DIR
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import TagAssignment, Talk
+from podium.recording import record_talks
 from podium.use_cases.enrich import tag_batch
 from podium.vocabulary import read_vocabulary_file, save_vocabulary
 
@@ -123,7 +123,7 @@ def test_maintenance_keeps_current_covers_and_compacts(prefect_server: str, sett
     versions = [Talk(talk_id="t1", title=f"Version {i}") for i in range(4)]
     for talk in versions:
         store_covers(lake=lake, covers=backend.render([talk], tags={}))
-    from podium.ingest import record_talks
+    from podium.recording import record_talks
 
     record_talks(lake=lake, talks=[versions[1]])  # the lake's current version is an older one
     from podium.replay import LakeReplayStore

@@ -16,12 +16,12 @@ from podium.ingest import (
     STAGES,
     frame_to_talks,
     record_events,
-    record_talks,
     talks_to_frame,
 )
 from podium.lake import Lake
 from podium.models import Event, Talk, TalkState
 from podium.ordering import Removal
+from podium.recording import record_talks
 
 
 @pytest.fixture

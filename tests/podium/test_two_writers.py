@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from podium.enrichment import claim, record, state_rows
-from podium.ingest import STAGES, record_talks, talk_rows
+from podium.ingest import STAGES, talk_rows
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
