@@ -311,17 +311,19 @@ def race_ingest(
 def replay(sent: list[Sent], urls: list[str], result: Result) -> None:
     """Send each message again to the other replica; then reuse its id on another body."""
 
-    def again(message: Sent) -> tuple[bool, int]:
+    def again(message: Sent) -> tuple[bool, bool]:
         other = urls[(urls.index(message.url) + 1) % len(urls)]
         copy = httpx.post(
-            f"{other}/hooks/talks", content=message.body, headers=message.headers, timeout=60
+            f"{other}/hooks/talks", content=message.body, headers=message.headers, timeout=120
         )
         body = message.body.replace(b"version", b"forged version")
         forged = httpx.post(
-            f"{other}/hooks/talks", content=body, headers=_resigned(message, body), timeout=60
+            f"{other}/hooks/talks", content=body, headers=_resigned(message, body), timeout=120
         )
         duplicate = copy.status_code == 200 and copy.json().get("duplicate") is True
-        return duplicate, forged.status_code
+        problem = forged.headers.get("content-type", "").startswith("application/problem+json")
+        refused = forged.status_code == 409 and problem and "webhook-id-reused" in forged.text
+        return duplicate, refused
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(again, sent))
@@ -330,12 +332,12 @@ def replay(sent: list[Sent], urls: list[str], result: Result) -> None:
     # records nothing: "refused" here means not recorded again, which the lake check confirms.
     result.replays_refused += sum(1 for duplicate, _ in answers if duplicate)
     result.reused += len(answers)
-    result.reused_refused += sum(1 for _, forged in answers if forged == 409)
+    result.reused_refused += sum(1 for _, refused in answers if refused)
 
 
 def _send(url: str, message: Sent) -> httpx.Response:
     return httpx.post(
-        f"{url}/hooks/talks", content=message.body, headers=message.headers, timeout=60
+        f"{url}/hooks/talks", content=message.body, headers=message.headers, timeout=120
     )
 
 
