@@ -101,6 +101,9 @@ def gateway_process(home: Path, lake: dict[str, str], **podium: str) -> Iterator
         home=str(home),
         gateway__port=str(port),
         gateway__secret=SECRET,
+        # Long enough that every replay of a run is inside the window: what refuses it is
+        # then the shared store, never the timestamp check.
+        gateway__replay_window_s="1800",
         prefect__api_url=f"http://127.0.0.1:{free_port()}/api",
         prefect__event_retries="0",
         **lake,
@@ -320,7 +323,7 @@ def replay(sent: list[Sent], urls: list[str], result: Result) -> None:
         forged = httpx.post(
             f"{other}/hooks/talks", content=body, headers=_resigned(message, body), timeout=120
         )
-        duplicate = copy.status_code == 200 and copy.json().get("duplicate") is True
+        duplicate = replay_refused(copy)
         problem = forged.headers.get("content-type", "").startswith("application/problem+json")
         refused = forged.status_code == 409 and problem and "webhook-id-reused" in forged.text
         return duplicate, refused
@@ -333,6 +336,14 @@ def replay(sent: list[Sent], urls: list[str], result: Result) -> None:
     result.replays_refused += sum(1 for duplicate, _ in answers if duplicate)
     result.reused += len(answers)
     result.reused_refused += sum(1 for _, refused in answers if refused)
+
+
+def replay_refused(answer: httpx.Response) -> bool:
+    """A replay recorded nothing: inside the window it is answered as a duplicate (200 and
+    `duplicate: true`, the first answer again); past it, its timestamp is refused (401)."""
+    if answer.status_code == 200:
+        return answer.json().get("duplicate") is True
+    return answer.status_code == 401 and "replay window" in answer.text
 
 
 def _send(url: str, message: Sent) -> httpx.Response:
@@ -391,9 +402,7 @@ def run(
             with ThreadPoolExecutor(8) as pool:
                 answers = list(pool.map(lambda m: _send(restarted, m), again))
             result.restart_replays = len(answers)
-            result.restart_refused = sum(
-                1 for a in answers if a.status_code == 200 and a.json().get("duplicate") is True
-            )
+            result.restart_refused = sum(1 for a in answers if replay_refused(a))
         first.close()
         result.talks = len(newest)
         result.posts = len(sent)
