@@ -143,7 +143,19 @@ class LakeReplayStore:
         if not generations:
             return 0, None
         newest = generations[-1]
-        return newest, Entry.from_json(self.lake.get_blob(f"{folder}/{newest:08d}.json"))
+        return newest, self._read(f"{folder}/{newest:08d}.json")
+
+    def _read(self, path: str) -> Entry:
+        # A local lake rewrites a blob in place (complete, release): a read in that instant
+        # may see it half written. S3 replaces an object whole.
+        for attempt in range(20):
+            try:
+                return Entry.from_json(self.lake.get_blob(path))
+            except (ValueError, TypeError):
+                if attempt == 19:
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")
 
     def claim(
         self, key: str, *, digest: str, expires_at: float, lease_s: float, now: float
@@ -164,7 +176,7 @@ class LakeReplayStore:
 
     def _rewrite(self, handle: str, **changes: object) -> None:
         path, token = handle.split("\n", 1)
-        entry = Entry.from_json(self.lake.get_blob(path))
+        entry = self._read(path)
         if entry.token == token:  # only the claim's own generation, which only it writes
             data = asdict(entry) | changes
             self.lake.put_blob(path, Entry(**data).to_json(), content_type="application/json")
