@@ -15,7 +15,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install lock demo up test test-all lint bench clean
+.PHONY: install lock demo up test test-deps test-all lint bench clean
 
 PIP_VERSION := 26.3
 
@@ -50,10 +50,17 @@ demo: install
 up: install
 	$(BIN)/podium up
 
-test: install
+# What the tests drive for real beyond Python: system programs (Chromium, Redis, PostgreSQL,
+# Prometheus; installed from Debian's packages when run as root, else one command to run) and
+# a pinned pretalx server in its own virtualenv. Idempotent: a second run returns at once.
+test-deps:
+	bash tests/setup/system.sh
+	bash tests/setup/pretalx.sh
+
+test: install test-deps
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: install
+test-all: install test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

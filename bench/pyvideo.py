@@ -15,6 +15,18 @@ from typing import Any
 from pydantic import ValidationError
 
 
+def _find_pyvideo() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents[1:]:
+        if (parent / "shared" / "data" / "pyvideo").is_dir():
+            return parent / "shared" / "data" / "pyvideo"
+    return here.parents[2] / "shared" / "data" / "pyvideo"
+
+
+# ../shared/data/pyvideo beside the checkout, or beside a folder of worktrees holding it.
+DATA = _find_pyvideo()
+
+
 def load_talks(path: Path, *, vocabulary: Any) -> Any:
     """`load_labelled` of the valid records of a JSONL(.gz) file; rejections printed."""
     from podium.models import Talk

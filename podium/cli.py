@@ -352,7 +352,7 @@ def backfill(
     talks, in parallel chunks on Dask (a progress bar per stage)."""
     from rich.progress import TaskID
 
-    from deployments.local_stack import prefect_api_for
+    from deployments.local_stack import prefect_api_for, reaped
     from flows.backfill import backfill_on, local_torch_threads, watch
     from podium.vocabulary import load_vocabulary
 
@@ -361,7 +361,8 @@ def backfill(
     load_vocabulary(lake=_lake())  # what the run needs, checked before any work
     flow = backfill_on(dask_address, workers=workers)
     threads = None if dask_address else local_torch_threads(workers)
-    with prefect_api_for(_settings(), say=console.print), _progress() as progress:
+    # Reaped: Ctrl-C or SIGTERM leaves no Dask worker or server behind.
+    with reaped(), prefect_api_for(_settings(), say=console.print), _progress() as progress:
         bars: dict[str, TaskID] = {}
 
         def show(stage: str, done: int, total: int) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from podium.events import EventSink, RecordedEvents
 from podium.lake import Lake
+from podium.steps import Step, direct
 
 if TYPE_CHECKING:
     from podium.pretalx.client import PretalxClient
@@ -30,12 +31,6 @@ if TYPE_CHECKING:
     from podium.use_cases.enrich import EnrichResources
 
 T = TypeVar("T")
-Step = Callable[[str, Callable[[], Any]], Any]
-
-
-def direct(name: str, action: Callable[[], T]) -> T:
-    """Run a named step as it is (the core and tests; flows run each as a Prefect task)."""
-    return action()
 
 
 class Lazy(Generic[T]):

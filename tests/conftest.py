@@ -48,3 +48,22 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     get_settings.cache_clear()
     yield Settings()
     get_settings.cache_clear()
+
+
+# Skips for data that lives beside the checkout (../shared/) are summed up in one line, so a
+# run on a machine without it says plainly how much it did not test.
+_SHARED_SKIP_WORDS = ("shared/fixtures", "fixture ", "pyvideo data absent")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    skipped = terminalreporter.stats.get("skipped", [])
+    shared = 0
+    for report in skipped:
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if any(word in reason for word in _SHARED_SKIP_WORDS):
+            shared += 1
+    if shared:
+        terminalreporter.write_line(
+            f"podium: {shared} tests skipped because ../shared/ (fixtures, pyvideo data) "
+            "is not beside this checkout"
+        )

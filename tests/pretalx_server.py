@@ -1,6 +1,6 @@
 """A real pretalx server for tests: its own virtualenv, SQLite, loopback, a free port.
 
-`.ci/setup.d/pretalx.sh` installs pretalx in `$PODIUM_PRETALX_HOME/venv` (default
+`tests/setup/pretalx.sh` (`make test-deps`) installs pretalx in `$PODIUM_PRETALX_HOME/venv` (default
 /opt/podium-pretalx) and builds a migrated template database with the demo event
 (`create_test_event`) and an API token. Each test copies the template, so it starts from the
 same event in seconds, and stops the server it started.
@@ -20,7 +20,15 @@ import httpx
 
 from tests.prefect_server import free_port
 
-PRETALX_HOME = Path(os.environ.get("PODIUM_PRETALX_HOME", "/opt/podium-pretalx"))
+# The same default as tests/setup/pretalx.sh: /opt as root, else the user's cache.
+PRETALX_HOME = Path(
+    os.environ.get("PODIUM_PRETALX_HOME")
+    or (
+        "/opt/podium-pretalx"
+        if os.geteuid() == 0
+        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "podium-pretalx"
+    )
+)
 ADMIN_DIR = Path(__file__).resolve().parent / "pretalx_admin"
 SLUG = "democon"
 
@@ -29,9 +37,12 @@ def not_set_up() -> str | None:
     """Why the live pretalx server cannot run here, or None when it can."""
     python = PRETALX_HOME / "venv" / "bin" / "python"
     if not python.exists():
-        return f"no pretalx virtualenv at {python.parent.parent}; run .ci/setup (as root)"
+        return (
+            f"no pretalx virtualenv at {python.parent.parent}: `make test-deps` installs it "
+            "where a Python 3.13 runs (pretalx 2026.2 needs one)"
+        )
     if not (PRETALX_HOME / "template" / "init.json").exists():
-        return f"no pretalx template database in {PRETALX_HOME / 'template'}; run .ci/setup"
+        return f"no pretalx template database in {PRETALX_HOME / 'template'}; run `make test-deps`"
     return None
 
 

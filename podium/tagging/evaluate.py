@@ -235,12 +235,6 @@ class EvalReport:
             "per_tag": self.per_tag,
         }
 
-    def markdown(self) -> str:
-        """A markdown summary with a per-tag table (the Prefect artifact)."""
-        from podium.tagging.report import markdown  # report builds on this module
-
-        return markdown(self)
-
 
 def metrics(
     scores: np.ndarray,
@@ -289,7 +283,7 @@ def metrics(
     }
 
 
-def _truth(data: LabelledSet) -> np.ndarray:
+def truth_matrix(data: LabelledSet) -> np.ndarray:
     column = {name: j for j, name in enumerate(data.vocabulary.names)}
     truth = np.zeros((len(data.talks), len(column)), dtype=np.float32)
     for i, tags in enumerate(data.gold):
@@ -333,7 +327,7 @@ def evaluate_folds(
     talks = [data.talks[i] for i in keep]
     events = [data.events[i] for i in keep]
     gold = [data.gold[i] for i in keep]
-    truth = _truth(data)[keep]
+    truth = truth_matrix(data)[keep]
     try:
         fold_of = series_folds(events, folds)
     except ValueError as error:
@@ -397,7 +391,7 @@ def evaluate_against_history(
     if not keep:
         raise EvalInputError("no talk has a gold tag in the vocabulary")
     talks = [data.talks[i] for i in keep]
-    truth = _truth(data)[keep]
+    truth = truth_matrix(data)[keep]
     history = history.without(
         talk_ids={t.talk_id for t in talks}, groups={data.events[i] for i in keep}
     )

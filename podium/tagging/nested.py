@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from podium.models import Talk, Vocabulary
-from podium.tagging.evaluate import EvalInputError, LabelledSet, _truth, metrics
+from podium.tagging.evaluate import EvalInputError, LabelledSet, metrics, truth_matrix
 from podium.tagging.history import TagHistory, embed_talks
 from podium.tagging.scoring import select
 from podium.tagging.series import group_folds, series_of
@@ -212,7 +212,7 @@ class _Problem:
             events=events,
             series=[series_of(e) for e in events],
             gold=[data.gold[i] for i in keep],
-            truth=_truth(data)[keep],
+            truth=truth_matrix(data)[keep],
             texts=lexical_texts([data.talks[i] for i in keep]),
         )
 

@@ -26,17 +26,13 @@ from podium.devices import resolve_device
 from podium.images import build_image_backend, store_covers
 from podium.lake import Lake
 from podium.models import Talk, Vocabulary
+from podium.steps import Step, direct
 from podium.talk_tags import tags_by_talk, write_tags
 
 T = TypeVar("T")
-Step = Callable[[str, Callable[[], Any]], Any]
 STAGES = ("tags", "image")
 
 log = logging.getLogger(__name__)
-
-
-def _direct(name: str, action: Callable[[], T]) -> T:
-    return action()
 
 
 @dataclass
@@ -58,7 +54,7 @@ class EnrichResources:
     load_tagger: Callable[[set[str]], tuple[Any, Any]]
     load_vocabulary: Callable[[], Vocabulary]
     load_image_backend: Callable[[], Any]
-    step: Step = _direct
+    step: Step = direct
 
     @classmethod
     def from_settings(cls, settings: Any, *, lake: Lake | None = None) -> EnrichResources:

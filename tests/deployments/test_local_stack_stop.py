@@ -18,12 +18,15 @@ from pathlib import Path
 
 import psutil
 
-from deployments.local_stack import PROJECT_DIR, LocalStack
+from deployments.local_stack import PROJECT_DIR, LocalStack, reaped
 from podium.settings import Settings
 
 # A child that ignores SIGTERM and has a child of its own; and a plain one with a child.
 STUBBORN = ["bash", "-c", "trap '' TERM; sleep 300 & wait; sleep 300"]
 PLAIN = ["bash", "-c", "sleep 300 & wait"]
+# Like a worker whose flow-run process runs in a session of its own and ignores SIGTERM: it
+# escapes the worker's process group, and outlives the worker (reparented to init).
+ESCAPER = ["bash", "-c", "setsid bash -c \"trap '' TERM; sleep 300 & wait\" & wait"]
 
 
 def _tree(pid: int) -> list[int]:
@@ -109,3 +112,66 @@ def test_a_killed_parent_leaves_no_children(tmp_path: Path) -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def _escaped(pid: int) -> list[int]:
+    """The processes under `pid` that left its process group (the flow-run stand-ins)."""
+    _wait_children(pid, 1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [
+            c.pid for c in psutil.Process(pid).children(recursive=True) if os.getpgid(c.pid) != pid
+        ]
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("the escaping child did not start")
+
+
+def test_stop_reaches_a_flow_run_in_its_own_session(tmp_path: Path) -> None:
+    stack = LocalStack(Settings(home=tmp_path), say=lambda _: None)
+    worker = stack._spawn("worker", ESCAPER)
+    escaped = _escaped(worker.pid)
+    assert all(os.getsid(pid) != os.getsid(worker.pid) for pid in escaped)
+    pids = _tree(worker.pid)
+    stack.down(grace_s=1.0)
+    assert _wait_gone(pids, 5) == [], "a flow-run process in its own session outlived the stop"
+
+
+def test_a_killed_parent_leaves_no_escaped_flow_run(tmp_path: Path) -> None:
+    script = PARENT.replace(repr(STUBBORN), repr(ESCAPER)).replace(
+        ".children()]", ".children(recursive=True)]"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        cwd=PROJECT_DIR,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
+        text=True,
+    )
+    try:
+        pids = json.loads(parent.stdout.readline())  # type: ignore[union-attr]
+        escaped = [p for p in pids if os.getpgid(p) not in (p, *pids) or os.getsid(p) == p]
+        assert escaped, "no escaping process was started"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        assert _wait_gone(pids, 20) == [], "an escaped flow-run process outlived a killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def test_a_reaped_command_leaves_nothing(tmp_path: Path) -> None:
+    """`podium backfill` runs inside `reaped()`: what it started (a Dask worker, a server, in a
+    session of its own or not, ignoring SIGTERM or not) is stopped when it ends."""
+    with reaped():
+        started = [
+            subprocess.Popen(args, start_new_session=new)
+            for args, new in ((STUBBORN, True), (PLAIN, False), (ESCAPER, False))
+        ]
+        for process in started:
+            _wait_children(process.pid, 1)
+        pids = [pid for process in started for pid in _tree(process.pid)]
+    assert _wait_gone(pids, 5) == []
+    assert "_PODIUM_STACK" not in os.environ, "the mark must not leak into later commands"

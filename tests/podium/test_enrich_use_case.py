@@ -261,18 +261,40 @@ def test_tags_first_tags_a_talk_submitted_during_covers_before_the_other_covers(
     assert all(truth(lake, talks).values()) and set(truth(lake, talks).values()) == {(True, True)}
 
 
-def test_min_wait_leaves_fresh_talks_to_the_warm_path(settings, lake, tagger_and_history):
+def test_min_wait_leaves_fresh_talks_to_the_warm_path(
+    settings, lake, tagger_and_history, monkeypatch
+):
     # The safety net's patience: a talk pending for less than `min_wait_s` is not taken (the
-    # warm executors will), an older one is; the fresh one is still pending afterwards.
+    # warm executors will), an older one is; the fresh one is still pending afterwards. The
+    # cut-off is pinned between the two talks: a run on a loaded machine lasts long enough to
+    # age the fresh talk past any real patience, and the loop re-reads it at every claim.
     import time
+    from datetime import UTC, datetime, timedelta
+
+    from podium.use_cases import enrich as use_case
 
     old, fresh = sample_talks(2)
     record_talks(lake=lake, talks=[old])
-    time.sleep(3.5)
+    time.sleep(1.0)
+    cutoff = datetime.now(UTC)
+    time.sleep(1.0)
     record_talks(lake=lake, talks=[fresh])
+    asked: list[float] = []
+
+    def pinned(min_wait_s: float) -> datetime | None:
+        asked.append(min_wait_s)
+        return cutoff if min_wait_s > 0 else None
+
+    monkeypatch.setattr(use_case, "_pending_before", pinned)
     report = enrich_pending(
-        resources(settings, lake, tagger_and_history), stages=("tags",), min_wait_s=3.0
+        resources(settings, lake, tagger_and_history), stages=("tags",), min_wait_s=60.0
     )
+    assert asked and set(asked) == {60.0}
+    assert use_case.__dict__["_pending_before"] is pinned
+    monkeypatch.undo()
+    before = use_case._pending_before(60.0)
+    assert before is not None and datetime.now(UTC) - before >= timedelta(seconds=59.9)
+    assert use_case._pending_before(0.0) is None
     assert sorted(report.tagged) == [old.talk_id]
     assert outstanding(lake=lake, max_attempts=3, stage="tags") == [fresh.talk_id]
     rest = enrich_pending(resources(settings, lake, tagger_and_history), stages=("tags",))

@@ -25,8 +25,15 @@ from django_scopes import scope, scopes_disabled  # noqa: E402
 from pretalx.event.models import Event  # noqa: E402
 from pretalx.person.models import User  # noqa: E402
 from pretalx.person.models.auth_token import ENDPOINTS, UserApiToken  # noqa: E402
-from pretalx.submission.domain.submission import delete_submission  # noqa: E402
 from pretalx.submission.models import Tag  # noqa: E402
+
+try:  # pretalx 2026.x
+    from pretalx.submission.domain.submission import delete_submission
+except ImportError:  # pretalx 2025.x (runs on the project's own Python 3.11)
+
+    def delete_submission(submission, **_kwargs) -> None:
+        submission.slots.all().delete()
+        submission.delete(force=True)
 
 TAGS = ["python", "data science", "security"]
 
@@ -54,12 +61,14 @@ def init(slug: str) -> dict:
         for submission in event.submissions.all():
             counts[submission.state] = counts.get(submission.state, 0) + 1
     with scopes_disabled():
-        token = UserApiToken.objects.create(
-            user=admin,
-            name="podium",
-            all_events=True,
-            endpoints={name: ["list", "retrieve"] for name in ENDPOINTS},
-        )
+        endpoints = {name: ["list", "retrieve"] for name in ENDPOINTS}
+        if any(field.name == "all_events" for field in UserApiToken._meta.get_fields()):
+            token = UserApiToken.objects.create(
+                user=admin, name="podium", all_events=True, endpoints=endpoints
+            )
+        else:  # pretalx 2025.x: a token names its events
+            token = UserApiToken.objects.create(user=admin, name="podium", endpoints=endpoints)
+            token.events.set(Event.objects.all())
     return {"token": token.token, "states": counts}
 
 
@@ -72,7 +81,10 @@ def change(slug: str) -> dict:
         edited, withdrawn, deleted, retagged = live[0], live[1], live[2], live[3]
         edited.title = edited.title + " (revised)"
         edited.save()
-        withdrawn.withdraw(orga=True)
+        try:
+            withdrawn.withdraw(orga=True)
+        except Exception:  # pretalx 2025.x lets an organiser withdraw a confirmed talk by force
+            withdrawn.withdraw(orga=True, force=True)
         deleted_code = deleted.code
         delete_submission(deleted)
         # Tags change through a many-to-many table: pretalx leaves `updated` as it was.

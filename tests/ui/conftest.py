@@ -40,7 +40,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ui_stack.UiStack]:
     """The stack of `podium up` on free ports, fed the sample talks and one push."""
     if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: run .ci/setup (apt-get install chromium)"
+        message = f"{CHROMIUM} is missing: run `sudo make test-deps` (Debian chromium)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

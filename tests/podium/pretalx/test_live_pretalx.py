@@ -4,7 +4,7 @@
 Real: pretalx 2026.2.1 from PyPI in its own virtualenv, on SQLite, serving its REST API on
 127.0.0.1 at a free port; the demo event made by pretalx's `create_test_event`; organiser
 changes made by pretalx's own models (tests/pretalx_admin/admin.py); the `podium ingest`
-command; the lake in a temp folder. Skipped, with the reason, only where `.ci/setup` has not
+command; the lake in a temp folder. Skipped, with the reason, only where `make test-deps` has not
 installed pretalx. With PODIUM_RECORD_PRETALX=1 it re-records the answers the fast tests replay.
 """
 

