@@ -1,4 +1,5 @@
-"""Two real `podium gateway` processes on one lake (bench/replicas.py at a tiny size).
+"""Two real `podium gateway` processes on one lake (bench/replicas.py at a tiny size; its run
+on a local lake with the lake-backed replay store is its `bench_smoke` entry).
 
 Real: gateway processes with their own homes, `podium ingest` in its own process, the lake on a
 local folder or on a moto S3 server over HTTP, the replay store in the lake or in a real
@@ -31,12 +32,6 @@ def _check(result) -> None:  # noqa: ANN001
     assert result.replays > 0 and result.replays_refused == result.replays
     assert result.restart_replays > 0 and result.restart_refused == result.restart_replays
     assert result.reused_refused == result.reused
-
-
-@pytest.mark.timeout(600)
-def test_two_gateways_and_an_ingest_race_on_a_local_lake(capsys) -> None:
-    bench = _bench()
-    assert bench.main(["--talks", "3", "--rounds", "1"]) == 0, capsys.readouterr().out
 
 
 @pytest.mark.timeout(600)
