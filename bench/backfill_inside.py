@@ -66,9 +66,10 @@ def main() -> None:
     from podium import warm_models
     from podium.embedding_cache import EmbeddingCache
     from podium.enrichment import outstanding
-    from podium.ingest import frame_to_talks, record_events, record_talks
+    from podium.ingest import frame_to_talks, record_events
     from podium.lake import Lake
     from podium.recommend.build import event_matrix, load_events
+    from podium.recording import record_talks
     from podium.settings import Settings, get_settings
     from podium.sources import load_source
     from podium.tag_counts import recompute_tag_counts

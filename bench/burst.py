@@ -222,8 +222,8 @@ def burst_timeline(api_url: str) -> None:
 def hot_path(n: int, rounds: int = 3) -> None:
     """One warm run's work before its tags, previous path vs warm history, in one process."""
     from podium import enrichment, warm_models
-    from podium.ingest import record_talks
     from podium.models import Talk
+    from podium.recording import record_talks
     from podium.tagging import load_history
     from podium.vocabulary import load_vocabulary
 

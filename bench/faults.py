@@ -264,8 +264,8 @@ def dynamodb_order(args: argparse.Namespace) -> Outcome:
 def aggregate_killed(args: argparse.Namespace) -> Outcome:
     """aggregate-tags killed (-9) right after its 1st, 2nd and 3rd storage write, then retried;
     lost/twice are count units below/above a full recount."""
-    from podium.ingest import record_talks
     from podium.models import Talk
+    from podium.recording import record_talks
     from podium.tag_counts import recompute_tag_counts, update_tag_counts
     from tests.podium.recommend.lake_data import tag_rows
 

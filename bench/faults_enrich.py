@@ -91,7 +91,7 @@ class Scenario:
         self.sent = len(self.talks)
 
     def record(self, talks: list[Any]) -> None:
-        from podium.ingest import record_talks
+        from podium.recording import record_talks
 
         record_talks(lake=self.lake, talks=talks)
 

@@ -20,9 +20,9 @@ from burst import make_talks  # noqa: E402
 
 from podium import enrichment, ingest  # noqa: E402
 from podium.demo import load_directory  # noqa: E402
-from podium.ingest import record_talks  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.models import Talk  # noqa: E402
+from podium.recording import record_talks  # noqa: E402
 from podium.settings import Settings  # noqa: E402
 
 

@@ -1,5 +1,6 @@
-"""The maintenance flow: cover retention, Delta table compaction and the `podium-status`
-artifact (what `podium status` prints), on a daily schedule.
+"""The maintenance flow: cover retention, Delta table compaction, the replay store's sweep of
+expired message ids (podium/replay.py), expired reviews, and the `podium-status` artifact (what
+`podium status` prints), on a daily schedule.
 
 The gateway commits once per request (or per group of concurrent requests), so tables collect
 many small files; compaction rewrites them and vacuum drops files no version needs any more.
@@ -19,6 +20,7 @@ from podium import status_view
 from podium.ingest import talk_rows
 from podium.lake import SCHEMAS, Lake
 from podium.operations import lake_state
+from podium.replay import replay_store
 from podium.review.records import expire_overdue
 from tasks.images import remove_stale_covers
 from tasks.resources import flow_resources
@@ -28,6 +30,16 @@ from tasks.resources import flow_resources
 def compact_table(lake: Lake, name: str) -> None:
     """Compact one table's small files and vacuum unreferenced ones past retention."""
     lake.compact(name)
+
+
+@task(name="sweep-replay-store", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)
+def sweep_replay_store(lake: Lake) -> int:
+    """Remove webhook message ids whose signature window ended (none with Redis: its TTL)."""
+    store = replay_store(flow_resources().settings, lake)
+    try:
+        return store.sweep()
+    finally:
+        store.close()
 
 
 @flow(name="maintenance", flow_run_name=maintenance_run_name)
@@ -56,17 +68,25 @@ def maintenance(compact: bool = True, status_only: bool = False) -> dict[str, An
         received_before=datetime.now(UTC) - timedelta(seconds=review.timeout_s + grace_s),
         comment=f"no decision within {review.timeout_s}s",
     )
+    swept = sweep_replay_store(lake)
     tables = [name for name in SCHEMAS if lake.exists(name)] if compact else []
     for name in tables:
         compact_table(lake, name)
     get_run_logger().info(
-        "maintenance: %d stale covers removed, %d tables compacted, %d reviews expired",
+        "maintenance: %d stale covers removed, %d expired message ids swept, %d tables "
+        "compacted, %d reviews expired",
         removed,
+        swept,
         len(tables),
         len(expired),
     )
     publish_status(resources.settings, lake)
-    return {"covers_removed": removed, "tables_compacted": tables, "reviews_expired": expired}
+    return {
+        "covers_removed": removed,
+        "replay_ids_swept": swept,
+        "tables_compacted": tables,
+        "reviews_expired": expired,
+    }
 
 
 STATUS_ARTIFACT = "podium-status"

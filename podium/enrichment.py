@@ -18,7 +18,7 @@ The rules that keep work from being lost or done twice:
   innocent talks of its batch go through alone.
 - **Oldest first.** Work is taken by the time it became pending, not by talk id.
 
-Recording a new version (`podium.ingest.record_talks`) leaves the claim columns as they are, so
+Recording a new version (`podium.recording.record_talks`) leaves the claim columns as they are, so
 a run still working on the old version keeps the talk until it records or its lease expires:
 two versions of one talk are never worked at once.
 """
@@ -526,31 +526,69 @@ def failed_talks(*, lake: Lake) -> pd.DataFrame:
     return state[state.status == "failed"].sort_values(["talk_id", "stage"])
 
 
-def ledger_versions(*, lake: Lake, talk_ids: list[str]) -> set[tuple[str, str, str]]:
-    """(talk id, stage, content hash) already in the ledger for `talk_ids`, whatever the status."""
+# A mark applies only from a newer `talks` revision than the one the row was marked from; at
+# the same content it only records that revision (a done talk stays done), at another content
+# the stage starts over as pending.
+_FROM_NEWER_REVISION = "COALESCE(t.talk_revision, -1) < s.talk_revision"
+_SAME = "t.content_hash = s.content_hash"
+_MARK = {
+    "content_hash": "s.content_hash",
+    "talk_revision": "s.talk_revision",
+    **{
+        column: f"CASE WHEN {_SAME} THEN t.{column} ELSE s.{column} END"
+        for column in ("status", "attempts", "error", "updated_at")
+    },
+}
+
+
+def mark_versions(
+    *, lake: Lake, versions: dict[str, tuple[str, int]], stages: Iterable[str], now: datetime
+) -> list[str]:
+    """Point every stage's ledger row at these talk versions; returns the talks now pending.
+
+    `versions` maps talk id -> (content hash, revision of its `talks` row), as read back after
+    the talk was written. A row already marked from that revision or a newer one is left
+    alone (no write at all when every row is); a mark from an older revision never lands,
+    even when it commits after a newer one (the check is inside the MERGE, re-run on a
+    conflict). A stage is re-run only when the content it reads changed; the claim columns
+    stay as they are (see the module's note on recording a new version).
+    """
+    stages = list(stages)
+    if not versions:
+        return []
     state = lake.read(
-        TABLE, columns=["talk_id", "stage", "content_hash"], where=[("talk_id", "in", talk_ids)]
+        TABLE,
+        columns=["talk_id", "stage", "content_hash", "talk_revision"],
+        where=[("talk_id", "in", sorted(versions))],
     )
-    return set(zip(state.talk_id, state.stage, state.content_hash, strict=True))
-
-
-def mark_pending(*, lake: Lake, talks: list[Talk], stages: Iterable[str], now: datetime) -> None:
-    """Every stage of these talk versions pending with no attempts (what ingest queues); the
-    claim columns stay as they are (see the module's note on recording a new version)."""
-    rows = [
-        {
-            "talk_id": talk.talk_id,
-            "stage": stage,
-            "content_hash": talk.content_hash,
-            "status": "pending",
-            "attempts": 0,
-            "error": "",
-            "updated_at": now,
-        }
-        for talk in talks
-        for stage in stages
-    ]
-    lake.upsert(TABLE, pd.DataFrame(rows))
+    marked = {
+        (r.talk_id, r.stage): (r.content_hash, -1 if pd.isna(r.talk_revision) else r.talk_revision)
+        for r in state.itertuples()
+    }
+    rows = []
+    pending = []
+    for talk_id, (content_hash, revision) in versions.items():
+        stale = [s for s in stages if marked.get((talk_id, s), ("", -1))[1] < revision]
+        if not stale:
+            continue
+        if any(marked.get((talk_id, s), ("",))[0] != content_hash for s in stages):
+            pending.append(talk_id)
+        rows += [
+            {
+                "talk_id": talk_id,
+                "stage": stage,
+                "content_hash": content_hash,
+                "status": "pending",
+                "attempts": 0,
+                "error": "",
+                "updated_at": now,
+                "talk_revision": revision,
+            }
+            for stage in stages
+        ]
+    if rows:
+        lake.upsert(TABLE, pd.DataFrame(rows), changed_when=_FROM_NEWER_REVISION, matched_set=_MARK)
+    return pending
 
 
 def state_rows(

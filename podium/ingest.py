@@ -1,8 +1,9 @@
-"""Recording talks and events in the lake: the step that makes a submission safe.
+"""Talks and events in the lake: the `talks` half of the step that makes a submission safe.
 
-The gateway and the `ingest` flow both call `record_talks`; nothing acknowledges a talk before
-it returns. Recording is idempotent: an identical talk is a no-op, an edited one is rewritten
-and, when what enrichment reads changed, marked pending for every enrichment stage.
+The gateway and the `ingest` flow both call `podium.recording.record_talks`, which writes the
+talks here (`write_talks`) and then marks the ledger (`podium.enrichment`); nothing
+acknowledges a talk before it returns. Recording is idempotent: an identical talk is a no-op,
+an edited one is rewritten (its row's `revision` grows by one).
 
 This module owns the `talks` and `events` tables: every other module reads talks through
 `read_talks`, `talk_rows`, `live_versions` and `talks_version` here, never by the table name.
@@ -227,55 +228,43 @@ def _tombstone(talk_id: str, row: pd.Series | None, order: SourceOrder, now: dat
     return data
 
 
-def record_talks(
+def write_talks(
     *,
     lake: Lake,
     talks: Iterable[Talk] = (),
     removed: Iterable[str] = (),
     changes: Iterable[Change] = (),
-) -> IngestReport:
-    """Durably record talks (and deletions) in source order and mark what needs enrichment.
+    now: datetime | None = None,
+) -> tuple[IngestReport, dict[str, tuple[str, int]]]:
+    """The `talks` half of recording (`podium.recording.record_talks` is the whole of it):
+    write the winning changes in source order.
 
     Per talk, the change that is last in source order wins (podium/ordering.py): among the
     changes given, and against the version already in the lake. An older change is reported
     `stale` and applied nowhere; a removal leaves a tombstone that older upserts cannot undo.
 
-    Args:
-        lake: the lake to write to.
-        talks: validated talks (new versions), in arrival order.
-        removed: ids of talks deleted at the source (`Removal`s carry their source order).
-        changes: talks and removals interleaved in arrival order; taken before `talks` and
-            `removed`, which are shorthand for changes that follow it.
-
     Returns:
-        Which talks were new, updated, unchanged, removed or stale, and which are now pending.
+        What changed (`pending` left empty: the ledger's to say), and for every live talk
+        among the changes its row as it is after the write: talk id -> (content hash,
+        revision). The row may be another writer's newer version; that is the point.
     """
-    # The ledger's module reads this one's tables: imported here, not at the top, to keep
-    # `podium.enrichment -> podium.ingest` one way.
-    from podium import enrichment
-
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     by_id: dict[str, list[tuple[SourceOrder, Change]]] = {}
     for change in [*changes, *talks, *removed]:
         by_id.setdefault(_change_id(change), []).append((order_of(change), change))
     winners: dict[str, Change] = {i: latest(c) for i, c in by_id.items()}
     report = IngestReport()
     if not winners:
-        return report
+        return report, {}
     ids = list(winners)
     existing = lake.read(TALKS, where=[("talk_id", "in", ids)])
     if not existing.empty:
         # One row per id; a lake written by the old first-write race may hold two.
         existing = existing.drop_duplicates("talk_id", keep="last").set_index("talk_id")
     live_ids = [i for i, c in winners.items() if isinstance(c, Talk)]
-    # (talk, stage, content) already in the ledger, whatever its status: a failed talk is not
-    # re-queued by a redelivery, but a talk whose ledger write was lost (a crash between the
-    # two writes below) is queued again when the client retries.
-    known = enrichment.ledger_versions(lake=lake, talk_ids=live_ids)
 
     rows: list[dict] = []  # tombstones
     writes: list[Talk] = []  # new versions
-    needs_enrichment: list[Talk] = []
     for talk_id, change in winners.items():
         order = order_of(change)
         row = existing.loc[talk_id] if talk_id in existing.index else None
@@ -302,18 +291,48 @@ def record_talks(
         else:
             report.updated.append(talk_id)
             writes.append(change)
-        # A stage is only re-run when the content it reads changed, whatever else changed.
-        if any((talk_id, stage, change.content_hash) not in known for stage in STAGES):
-            needs_enrichment.append(change)
 
     frames = [f for f in (talks_to_frame(writes, now=now), pd.DataFrame(rows)) if not f.empty]
     if frames:
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-        lake.upsert(TALKS, frame, changed_when=IN_SOURCE_ORDER)
-    if needs_enrichment:
-        enrichment.mark_pending(lake=lake, talks=needs_enrichment, stages=STAGES, now=now)
-        report.pending = [t.talk_id for t in needs_enrichment]
-    return report
+        lake.upsert(
+            TALKS,
+            frame.assign(revision=1),  # an inserted row's first revision
+            changed_when=IN_SOURCE_ORDER,
+            matched_set={"revision": "COALESCE(t.revision, 0) + 1"},
+        )
+    if not live_ids:
+        return report, {}
+    # Read back after the MERGE: each talk's content at its revision, whoever wrote it.
+    after = existing if not frames else _revisions(lake, live_ids)
+    return report, _live_revisions(after, live_ids)
+
+
+def _revisions(lake: Lake, talk_ids: list[str]) -> pd.DataFrame:
+    rows = lake.read(
+        TALKS,
+        columns=["talk_id", "content_hash", "state", "revision"],
+        where=[("talk_id", "in", talk_ids)],
+    )
+    return rows.drop_duplicates("talk_id", keep="last").set_index("talk_id")
+
+
+def _live_revisions(rows: pd.DataFrame, talk_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """talk id -> (content hash, revision) of the live rows among `talk_ids` (a row written
+    before revisions existed counts as revision 0)."""
+    versions: dict[str, tuple[str, int]] = {}
+    for talk_id in talk_ids:
+        if talk_id not in rows.index:
+            continue
+        row = rows.loc[talk_id]
+        if row["state"] == str(TalkState.deleted):
+            continue
+        revision = row.get("revision")
+        versions[talk_id] = (
+            str(row["content_hash"]),
+            0 if revision is None or pd.isna(revision) else int(revision),
+        )
+    return versions
 
 
 def events_to_frame(events: Iterable[Event], *, now: datetime | None = None) -> pd.DataFrame:

@@ -83,8 +83,9 @@ EVENTS = Counter(
 )
 REPLAYS_REFUSED = Counter(
     "podium_replays_refused",
-    "Signed messages whose id was seen inside the replay window: in_flight (409), "
-    "duplicate (200 with the first answer) or full (503, the guard is full).",
+    "Signed messages refused or answered again by the shared replay store: duplicate (200 "
+    "with the first answer), in_flight (409), reused-id (409, another body) or "
+    "store-unavailable (503).",
     ["scope", "reason"],
 )
 

@@ -175,6 +175,32 @@ class EnrichSettings(BaseModel):
     )
 
 
+class ReplaySettings(BaseModel):
+    """Where gateway replicas remember the webhook message ids they handled (podium/replay.py)."""
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="A Redis URL (redis:// or rediss://, password included if any) for the "
+        "shared replay store; None keeps it in the lake (replay/ blobs, no extra service).",
+    )
+    in_flight_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a message id stays claimed by a request still being handled; "
+        "past it, the claim is its dead replica's and a retry may take it over.",
+    )
+
+    @model_validator(mode="after")
+    def _redis_url(self) -> ReplaySettings:
+        if self.url is not None:
+            scheme = self.url.get_secret_value().split("://", 1)[0]
+            if scheme not in ("redis", "rediss"):
+                raise ValueError(
+                    f"PODIUM_REPLAY__URL must be a redis:// or rediss:// URL, got {scheme}://"
+                )
+        return self
+
+
 class Settings(BaseSettings):
     """Everything Podium can be configured with."""
 
@@ -213,6 +239,9 @@ class Settings(BaseSettings):
     )
     ops: OpsSettings = Field(
         default_factory=OpsSettings, description="Metrics, traces, logs and probes."
+    )
+    replay: ReplaySettings = Field(
+        default_factory=ReplaySettings, description="The gateways' shared replay store."
     )
 
     @model_validator(mode="after")

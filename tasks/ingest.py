@@ -7,8 +7,9 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
-from podium.ingest import IngestReport, record_events, record_talks
+from podium.ingest import IngestReport, record_events
 from podium.lake import Lake
+from podium.recording import record_talks
 from podium.sources import ParseResult, load_source
 
 

@@ -88,6 +88,12 @@ BENCHES: dict[str, Smoke] = {
         True,
         900,
     ),
+    "replicas": Smoke(
+        ("--talks", "3", "--rounds", "1"),
+        r"local \| lake \| \d+ \| \d+ \| 0 \| 0 \|",  # exits 1 unless every check holds
+        False,
+        600,
+    ),
     "review": Smoke((), r"TOTAL \d+ pushes: facts named"),
     "tagging": Smoke(
         ("--limit", "30", "--e2e", "bf16", "--skip", "sweep,f1,orig"),

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from podium import deferrals, enrichment, status_view
 from podium.cli import app
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import Talk
 from podium.operations import lake_state
+from podium.recording import record_talks
 from podium.review.models import PushEvent
 from podium.review.records import record_pending
 from podium.settings import Settings

@@ -21,9 +21,10 @@ from typing import Any
 
 from podium.checkpoints import drop_checkpoints, load_checkpoints, save_checkpoints
 from podium.dynamodb.keys import save_keys
-from podium.ingest import IngestReport, record_talks
+from podium.ingest import IngestReport
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 from podium.sources import RecordError, from_dynamodb_attribute, parse_dynamodb_stream
 
 logger = logging.getLogger(__name__)

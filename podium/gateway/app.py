@@ -26,6 +26,7 @@ from podium.gateway.signatures import DeliveryClaims, ReplayGuard
 from podium.lake import Lake
 from podium.metrics import LakeStateCollector
 from podium.operations import lake_state
+from podium.replay import replay_store
 from podium.settings import Settings
 
 logger = logging.getLogger("podium.gateway")
@@ -52,7 +53,7 @@ def create_app(
         The app, with `app.state.settings`, `app.state.lake`, `app.state.poster`,
         `app.state.committer` (folds concurrent requests into one lake write),
         `app.state.replay_guard` (message ids seen inside the replay window, in flight
-        or completed with their answer) and
+        or completed with their answer, in the replay store every replica shares) and
         `app.state.deliveries` (git deliveries being handled) and
         `app.state.lake_collector` (the lake-state gauges of /metrics) set.
     """
@@ -65,7 +66,11 @@ def create_app(
     app.state.lake = lake if lake is not None else Lake.from_settings(settings)
     app.state.poster = poster if poster is not None else EventPoster.from_settings(settings)
     app.state.committer = GroupCommitter(app.state.lake)
-    app.state.replay_guard = ReplayGuard(window_s=settings.gateway.replay_window_s)
+    app.state.replay_guard = ReplayGuard(
+        replay_store(settings, app.state.lake),
+        window_s=settings.gateway.replay_window_s,
+        lease_s=settings.replay.in_flight_lease_s,
+    )
     app.state.deliveries = DeliveryClaims()
     app.state.read_cache = read_cache_for(app.state.lake, settings.gateway.read_cache_s)
 

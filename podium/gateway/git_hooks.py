@@ -43,6 +43,7 @@ from podium.gateway.talk_hooks import (
     complete_message,
     inline_refs,
     read_body,
+    refusal,
     release_message,
 )
 from podium.lake import Lake
@@ -286,7 +287,7 @@ async def _handle(
         )
         return JSONResponse(first.model_copy(update={"duplicate": True}).model_dump())
     except HookRefused as refused:
-        return _error(refused.status_code, refused.detail, headers=refused.headers)
+        return refusal(refused)
     except SignatureError as error:
         return _error(401, str(error))
     except WebhookError as error:

@@ -14,9 +14,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from podium import metrics
-from podium.ingest import IngestReport, record_talks
+from podium.ingest import IngestReport
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 
 
 @dataclass

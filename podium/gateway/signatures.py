@@ -38,7 +38,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import heapq
 import hmac
 import re
 import secrets
@@ -51,6 +50,8 @@ from enum import Enum
 
 from pydantic import SecretStr
 from standardwebhooks import Webhook
+
+from podium.replay import Claimed, ReplayStore, Seen
 
 SIGNATURE_HEADER = "X-Podium-Signature"
 TIMESTAMP_HEADER = "X-Podium-Timestamp"
@@ -267,7 +268,7 @@ def verify_request(
         msg_id, ts = _verify_standard(
             body=body, secret=secret, headers=headers, window_s=window_s, now=now
         )
-        return Verified(message_id=f"id:{msg_id}", timestamp=ts)
+        return Verified(message_id=f"id:{msg_id}", timestamp=ts, digest=_digest(body))
     signature = headers.get(SIGNATURE_HEADER)
     timestamp = headers.get(TIMESTAMP_HEADER)
     verify(
@@ -279,7 +280,15 @@ def verify_request(
         now=now,
     )
     assert signature is not None and timestamp is not None  # verify() checked both
-    return Verified(message_id="sig:" + signature.strip().lower(), timestamp=int(timestamp.strip()))
+    return Verified(
+        message_id="sig:" + signature.strip().lower(),
+        timestamp=int(timestamp.strip()),
+        digest=_digest(body),
+    )
+
+
+def _digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -288,107 +297,100 @@ class Verified:
 
     message_id: str
     timestamp: int
+    digest: str = ""  # SHA-256 of the signed body: a reused id with another body is refused
 
 
 class Claim(Enum):
     """What `ReplayGuard.claim` found for a message id."""
 
     FIRST = "first"  # not seen inside the window: this request handles the message
-    IN_FLIGHT = "in_flight"  # another request with this id is being handled right now
-    DONE = "done"  # a request with this id completed (its outcome is kept)
+    IN_FLIGHT = "in_flight"  # another request with this id and body is being handled now
+    DONE = "done"  # a request with this id and body completed (its outcome is kept)
+    REUSED = "reused"  # the id belongs to a message with another body: refused
 
     def __bool__(self) -> bool:
         return self is Claim.FIRST
 
 
-@dataclass
-class _Entry:
-    until: float
-    done: bool = False
-    outcome: bytes | None = None
-
-
 class ReplayGuard:
-    """Remembers message ids until their timestamp leaves the window, and what became of them.
+    """Message ids seen inside the replay window and what became of them, in a `ReplayStore`
+    shared by every replica and kept across restarts (podium/replay.py).
 
     An id is first *in flight* (`claim` returned `Claim.FIRST`); its request then either
     `complete`s it, keeping a small outcome (the answer a retry of a completed message gets:
     the gateway answers it 2xx `duplicate` without recording anything again), or `release`s it
     when it recorded nothing (503, refused body), so the sender's retry with the same id is
     accepted. A copy that arrives while the id is in flight gets `Claim.IN_FLIGHT` (the caller
-    answers 409 with Retry-After: the first may still fail and release the id).
+    answers 409 with Retry-After: the first may still fail and release the id). A message
+    that reuses an id with a different body gets `Claim.REUSED` (409, never recorded).
 
-    `claim` is atomic: of concurrent requests with one id, exactly one gets `Claim.FIRST`.
-    Memory is bounded: at most `max_entries` ids are held; when full, new requests are refused
-    (the caller answers 503) rather than old ids forgotten early. Outcomes are kept only up to
+    `claim` is atomic across replicas: of concurrent requests with one id, exactly one gets
+    `Claim.FIRST`. An in-flight claim lasts `lease_s`; a replica that died holding one lets
+    the sender's retry take it over after that. Outcomes are kept only up to
     `max_outcome_bytes` each (larger ones are dropped and the retry gets a bare `duplicate`).
-
-    The memory is this process's: gateway replicas behind one load balancer need sticky
-    routing by sender, or a replay may reach another replica (see docs/security.md).
     """
 
     def __init__(
-        self, *, window_s: int, max_entries: int = 1_000_000, max_outcome_bytes: int = 4096
+        self,
+        store: ReplayStore,
+        *,
+        window_s: int,
+        lease_s: float = 120.0,
+        max_outcome_bytes: int = 4096,
     ) -> None:
+        self.store = store
         self.window_s = window_s
-        self.max_entries = max_entries
+        self.lease_s = lease_s
         self.max_outcome_bytes = max_outcome_bytes
-        self._seen: dict[str, _Entry] = {}
-        self._expiry: list[tuple[float, str]] = []
+        # This process's own open claims (key -> handle), to settle them; not shared state:
+        # what other replicas see is in the store.
+        self._handles: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
     @staticmethod
     def _key(scope: str, verified: Verified) -> str:
         return f"{scope}\x00{verified.message_id}"
 
-    def claim(self, scope: str, verified: Verified, *, now: float | None = None) -> Claim:
-        """`Claim.FIRST` (truthy) the first time (`scope`, message id) is seen inside the
-        window; `Claim.IN_FLIGHT` or `Claim.DONE` (falsy) after that.
-
-        Raises:
-            OverflowError: the guard is full of ids that are still inside their window.
-        """
+    def admit(self, scope: str, verified: Verified, *, now: float | None = None) -> Claimed:
+        """The store's verdict on (`scope`, message id) for this body, with the kept answer
+        of a completed one."""
         key = self._key(scope, verified)
         current = time.time() if now is None else now
         # A message is replayable until its timestamp is window_s in the past.
-        until = verified.timestamp + self.window_s + 1
+        claimed = self.store.claim(
+            key,
+            digest=verified.digest,
+            expires_at=verified.timestamp + self.window_s + 1,
+            lease_s=self.lease_s,
+            now=current,
+        )
+        if claimed.seen is Seen.FIRST:
+            with self._lock:
+                self._handles[(key, verified.digest)] = claimed.handle
+        return claimed
+
+    def claim(self, scope: str, verified: Verified, *, now: float | None = None) -> Claim:
+        """`Claim.FIRST` (truthy) the first time (`scope`, message id) is seen inside the
+        window; `Claim.IN_FLIGHT`, `Claim.DONE` or `Claim.REUSED` (falsy) after that."""
+        return Claim(self.admit(scope, verified, now=now).seen.value)
+
+    def _handle(self, scope: str, verified: Verified) -> tuple[str, str | None]:
+        key = self._key(scope, verified)
         with self._lock:
-            while self._expiry and self._expiry[0][0] < current:
-                expires, old = heapq.heappop(self._expiry)
-                entry = self._seen.get(old)
-                if entry is not None and entry.until == expires:
-                    del self._seen[old]
-            seen = self._seen.get(key)
-            if seen is not None:
-                return Claim.DONE if seen.done else Claim.IN_FLIGHT
-            if len(self._seen) >= self.max_entries:
-                raise OverflowError("too many messages inside the replay window")
-            self._seen[key] = _Entry(until=until)
-            heapq.heappush(self._expiry, (until, key))
-            return Claim.FIRST
+            return key, self._handles.pop((key, verified.digest), None)
 
     def complete(self, scope: str, verified: Verified, outcome: bytes | None = None) -> None:
-        """Mark a claimed id handled; later copies get `Claim.DONE` and `outcome(...)`."""
-        with self._lock:
-            entry = self._seen.get(self._key(scope, verified))
-            if entry is not None:
-                entry.done = True
-                keep = outcome is not None and len(outcome) <= self.max_outcome_bytes
-                entry.outcome = outcome if keep else None
-
-    def outcome(self, scope: str, verified: Verified) -> bytes | None:
-        """The outcome a completed id was stored with (None if none or too large)."""
-        with self._lock:
-            entry = self._seen.get(self._key(scope, verified))
-            return entry.outcome if entry is not None else None
+        """Mark a claimed id handled; later copies get `Claim.DONE` and this outcome."""
+        key, handle = self._handle(scope, verified)
+        if handle is not None:
+            keep = outcome is not None and len(outcome) <= self.max_outcome_bytes
+            self.store.complete(key, handle, outcome if keep else None)
 
     def release(self, scope: str, verified: Verified) -> None:
         """Forget a claimed id whose request recorded nothing (its retry must be accepted)."""
-        with self._lock:
-            self._seen.pop(self._key(scope, verified), None)
-
-    def __len__(self) -> int:
-        return len(self._seen)
+        key, handle = self._handle(scope, verified)
+        if handle is not None:
+            self.store.release(key, handle)
 
 
 class DeliveryClaims:

@@ -291,12 +291,25 @@ class HookRefused(Exception):
     """A request refused as a whole, with its status code (and headers, e.g. Retry-After)."""
 
     def __init__(
-        self, status_code: int, detail: str, *, headers: dict[str, str] | None = None
+        self,
+        status_code: int,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        problem: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
         self.headers = headers
+        self.problem = problem  # RFC 9457 type and title, answered as application/problem+json
+
+
+# A message id reused with another body (podium/replay.py): refused, never recorded.
+REUSED_ID_PROBLEM = {
+    "type": "https://podium.dev/problems/webhook-id-reused",
+    "title": "Message id reused with a different body",
+}
 
 
 class AlreadyHandled(Exception):  # noqa: N818 - an outcome, not an error
@@ -354,13 +367,25 @@ def claim_message(request: Request, scope: str, verified: Verified) -> None:
     """
     guard: ReplayGuard = request.app.state.replay_guard
     try:
-        claim = guard.claim(scope, verified)
-    except OverflowError as error:
-        metrics.REPLAYS_REFUSED.labels(scope, "full").inc()
-        raise HookRefused(503, f"{error}; retry later") from None
+        claimed = guard.admit(scope, verified)
+    except Exception:
+        # Deliberately broad: the shared store (the lake, Redis) is unreachable. Nothing was
+        # recorded; the sender retries.
+        logger.exception("%s: the replay store failed", scope)
+        metrics.REPLAYS_REFUSED.labels(scope, "store-unavailable").inc()
+        raise HookRefused(503, "the replay store is unavailable; retry later") from None
+    claim = Claim(claimed.seen.value)
     if claim is Claim.DONE:
         metrics.REPLAYS_REFUSED.labels(scope, "duplicate").inc()
-        raise AlreadyHandled(guard.outcome(scope, verified))
+        raise AlreadyHandled(claimed.outcome)
+    if claim is Claim.REUSED:
+        metrics.REPLAYS_REFUSED.labels(scope, "reused-id").inc()
+        raise HookRefused(
+            409,
+            "this webhook-id was already used by a message with a different body inside the "
+            "replay window; a new message needs a new id",
+            problem=REUSED_ID_PROBLEM,
+        )
     if claim is Claim.IN_FLIGHT:
         metrics.REPLAYS_REFUSED.labels(scope, "in_flight").inc()
         raise HookRefused(
@@ -375,12 +400,21 @@ def complete_message(
     request: Request, scope: str, verified: Verified, outcome: bytes | None
 ) -> None:
     """Mark a claimed message handled; a later copy is answered with `outcome` as a duplicate."""
-    request.app.state.replay_guard.complete(scope, verified, outcome)
+    try:
+        request.app.state.replay_guard.complete(scope, verified, outcome)
+    except Exception:
+        # The answer stands (the talks are recorded); a later copy is then answered as in
+        # flight until the claim's lease ends, and recorded idempotently after that.
+        logger.exception("%s: could not mark a message handled in the replay store", scope)
 
 
 def release_message(request: Request, scope: str, verified: Verified) -> None:
     """Forget a claimed message whose request recorded nothing, so its retry is accepted."""
-    request.app.state.replay_guard.release(scope, verified)
+    try:
+        request.app.state.replay_guard.release(scope, verified)
+    except Exception:
+        # The claim's lease ends by itself; the sender's retry is accepted after it.
+        logger.exception("%s: could not release a message in the replay store", scope)
 
 
 def _duplicate(outcome: bytes | None) -> JSONResponse:
@@ -486,7 +520,8 @@ async def _handle_hook(
     try:
         body = await read_body(request, limit=settings.gateway.max_body_bytes)
         verified = check_signature(request, body, settings)
-        claim_message(request, source, verified)
+        # The replay store is shared (the lake, Redis): its I/O stays off the event loop.
+        await run_in_threadpool(claim_message, request, source, verified)
     except AlreadyHandled as handled:
         logger.info("%s hook: duplicate of a handled message", source)
         return _duplicate(handled.outcome)
@@ -497,7 +532,8 @@ async def _handle_hook(
         response, status = await _handle_claimed(
             request, source, parse, body, verified, started=started
         )
-        complete_message(request, source, verified, _kept_answer(request, response, status))
+        kept = _kept_answer(request, response, status)
+        await run_in_threadpool(complete_message, request, source, verified, kept)
         settled = True
         return JSONResponse(response.model_dump(), status_code=status)
     except HookRefused as refused:
@@ -507,7 +543,7 @@ async def _handle_hook(
         # request) releases the id, so the sender's retry is accepted; recording is
         # idempotent, so a retry after a crash past the write records nothing twice.
         if not settled:
-            release_message(request, source, verified)
+            await run_in_threadpool(release_message, request, source, verified)
 
 
 def _kept_answer(request: Request, response: HookResponse, status: int) -> bytes:
@@ -523,6 +559,19 @@ def _kept_answer(request: Request, response: HookResponse, status: int) -> bytes
 
 def _refused(source: str, refused: HookRefused) -> JSONResponse:
     logger.info("%s hook refused: %d %s", source, refused.status_code, refused.detail)
+    return refusal(refused)
+
+
+def refusal(refused: HookRefused) -> JSONResponse:
+    """The answer to a refused request: `{"detail": ...}`, or a problem document (RFC 9457,
+    with `detail` too) when the refusal names a problem type."""
+    if refused.problem is not None:
+        return JSONResponse(
+            {**refused.problem, "status": refused.status_code, "detail": refused.detail},
+            status_code=refused.status_code,
+            headers=refused.headers,
+            media_type="application/problem+json",
+        )
     return JSONResponse(
         ErrorResponse(detail=refused.detail).model_dump(),
         status_code=refused.status_code,

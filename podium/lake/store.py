@@ -341,6 +341,7 @@ class Lake:
         *,
         keys: tuple[str, ...] | None = None,
         changed_when: str | None = None,
+        matched_set: dict[str, str] | None = None,
     ) -> MergeStats:
         """MERGE rows by primary key.
 
@@ -351,6 +352,9 @@ class Lake:
             changed_when: SQL over `t.` (target) and `s.` (source) deciding whether a matched
                 row is rewritten, e.g. "t.record_hash != s.record_hash". Unchanged rows cost
                 nothing, so re-delivering identical data is a no-op.
+            matched_set: column -> SQL expression replacing `s.<column>` on a rewritten row,
+                e.g. {"revision": "COALESCE(t.revision, 0) + 1"} (evaluated at commit time,
+                so a MERGE retried after a conflict counts from the winner's row).
         """
         if frame.empty:
             return MergeStats()
@@ -371,8 +375,9 @@ class Lake:
             table = self._table(name)
             assert table is not None
             merger = table.merge(data, predicate=on, source_alias="s", target_alias="t")
-            if kept:
+            if kept or matched_set:
                 updates = {c: f"s.{c}" for c in data.column_names if c not in kept}
+                updates.update(matched_set or {})
                 merger = merger.when_matched_update(updates, predicate=changed_when)
             else:
                 merger = merger.when_matched_update_all(predicate=changed_when)
@@ -447,24 +452,56 @@ class Lake:
             handle.write(data)
         return url
 
-    def put_blob_if_absent(self, path: str, data: bytes) -> bool:
-        """Write bytes at `path` only if nothing is there: True when this call wrote them.
+    def create_blob(self, path: str, data: bytes) -> bool:
+        """Write bytes at `path` only if nothing is there yet; False when something was.
 
-        Atomic across processes and hosts: an exclusive create on a local folder, a
-        conditional put (`If-None-Match: *`) on S3; of concurrent callers exactly one wins.
+        Atomic on both backends: a local lake links a complete temp file into place (a
+        reader never sees half a blob), S3 puts with If-None-Match (a conditional put; AWS,
+        MinIO, R2 and moto honour it). Of concurrent creators exactly one gets True.
         """
         url = self.blob_url(path)
-        if not self.is_remote:
-            self._fs.makedirs(url.rsplit("/", 1)[0], exist_ok=True)
+        if self.is_remote:
+            try:
+                with self._fs.open(url, "xb") as handle:
+                    handle.write(data)
+            except FileExistsError:
+                return False
+            return True
+        import os
+        import tempfile
+
+        parent = url.rsplit("/", 1)[0]
+        self._fs.makedirs(parent, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=parent, prefix=".create-")
         try:
-            with self._fs.open(url, "xb") as handle:
+            with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-        except FileExistsError:
-            return False
-        return True
+            try:
+                os.link(temp, url)
+            except FileExistsError:
+                return False
+            return True
+        finally:
+            os.unlink(temp)
+
+    def list_blobs(self, prefix: str) -> list[str]:
+        """Paths (relative to the lake) of every blob under `prefix`, fresh from the store."""
+        url = self.blob_url(prefix)
+        self._fs.invalidate_cache(url)
+        base = self.url.split("://", 1)[-1].rstrip("/") + "/"
+        found = self._fs.find(url) if self._fs.exists(url) else []
+        return sorted(
+            f.split("://", 1)[-1].removeprefix(base)
+            for f in found
+            if not f.rsplit("/", 1)[-1].startswith(".create-")
+        )
 
     def get_blob(self, path: str) -> bytes:
-        with self._fs.open(self.blob_url(path), "rb") as handle:
+        url = self.blob_url(path)
+        # s3fs caches listings (sizes included): a blob rewritten by another process since
+        # would be read short. Ask the store for its size (one HEAD, as without a listing).
+        self._fs.invalidate_cache(url)
+        with self._fs.open(url, "rb") as handle:
             return handle.read()
 
     def blob_exists(self, path: str) -> bool:

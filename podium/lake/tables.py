@@ -31,6 +31,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("slot_start", _ts),
             ("slot_end", _ts),
             ("slot_room", pa.string()),
+            # How many times the row was written: 1 when inserted, +1 by each MERGE that
+            # rewrites it. The ledger follows this order (podium/enrichment.py `mark_versions`).
+            ("revision", pa.int64()),
         ]
     ),
     "events": pa.schema(
@@ -97,6 +100,9 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("updated_at", _ts),
             ("claimed_by", pa.string()),  # the claim (one batch of one run) holding the row
             ("lease_until", _ts),  # the claim expires then: its process is presumed dead
+            # The `talks` row revision this row was marked from: a mark from an older
+            # revision never overwrites one from a newer (two writers racing, see ingest).
+            ("talk_revision", pa.int64()),
         ]
     ),
     "source_checkpoints": pa.schema(
@@ -204,7 +210,14 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
 # keeps them on matched rows and inserts nulls), and a table created before gets them added
 # the first time this code opens it.
 ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "talks": ("source_sequence", "source_updated_at", "slot_start", "slot_end", "slot_room"),
-    "enrichment_state": ("claimed_by", "lease_until"),
+    "talks": (
+        "source_sequence",
+        "source_updated_at",
+        "slot_start",
+        "slot_end",
+        "slot_room",
+        "revision",
+    ),
+    "enrichment_state": ("claimed_by", "lease_until", "talk_revision"),
     "talk_images": ("alt_text",),
 }

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podium.checkpoints import drop_checkpoints, load_checkpoints, save_checkpoints
-from podium.ingest import IngestReport, record_events, record_talks
+from podium.ingest import IngestReport, record_events
 from podium.lake import Lake
 from podium.pretalx.client import PretalxClient
 from podium.pretalx.mapping import (
@@ -30,6 +30,7 @@ from podium.pretalx.mapping import (
     talk_id_for,
 )
 from podium.pretalx.write_back import written_tags
+from podium.recording import record_talks
 from podium.sources import ParseResult, RecordError
 
 

@@ -163,7 +163,7 @@ def claim_decision(
         "token_sha256": hashlib.sha256(token.encode()).hexdigest(),
         "claimed_at": time.time(),
     }
-    if not lake.put_blob_if_absent(_claim_blob(claims.run_id), json.dumps(record).encode()):
+    if not lake.create_blob(_claim_blob(claims.run_id), json.dumps(record).encode()):
         raise LinkError("used", "this review was already decided through a link")
     return record
 

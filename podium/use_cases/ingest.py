@@ -18,8 +18,9 @@ from podium import event_catalog
 from podium.dynamodb.streams import StreamSyncReport
 from podium.enrichment import outstanding
 from podium.events import bounded_ids
-from podium.ingest import IngestReport, record_events, record_talks
+from podium.ingest import IngestReport, record_events
 from podium.pretalx.sync import PretalxSyncReport
+from podium.recording import record_talks
 from podium.resources import Resources
 from podium.sources import ParseResult, load_source
 

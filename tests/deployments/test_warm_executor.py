@@ -25,9 +25,9 @@ from deployments.warm_executor import CLAIMED_BY, WarmExecutor, preload
 from flows.warm import enrich_warm
 from podium import warm_models
 from podium.demo import SAMPLE_DIR
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 from podium.vocabulary import read_vocabulary_file, save_vocabulary
 
 TALKS = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))

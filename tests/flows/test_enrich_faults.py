@@ -22,9 +22,9 @@ import pytest
 
 from podium.demo import SAMPLE_DIR
 from podium.enrichment import CRASHED, audit
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 from podium.vocabulary import read_vocabulary_file, save_vocabulary
 
 ROOT = Path(__file__).resolve().parents[2]

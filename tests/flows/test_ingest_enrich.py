@@ -7,6 +7,7 @@ is a tagger that raises for a chosen talk, to show one bad talk never fails its 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,9 +17,9 @@ import pytest
 from flows.enrich import enrich
 from flows.ingest import IngestRequest, ingest
 from podium.demo import SAMPLE_DIR
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import TagAssignment, Talk
+from podium.recording import record_talks
 from podium.use_cases.enrich import tag_batch
 from podium.vocabulary import read_vocabulary_file, save_vocabulary
 
@@ -122,10 +123,16 @@ def test_maintenance_keeps_current_covers_and_compacts(prefect_server: str, sett
     versions = [Talk(talk_id="t1", title=f"Version {i}") for i in range(4)]
     for talk in versions:
         store_covers(lake=lake, covers=backend.render([talk], tags={}))
-    from podium.ingest import record_talks
+    from podium.recording import record_talks
 
     record_talks(lake=lake, talks=[versions[1]])  # the lake's current version is an older one
+    from podium.replay import LakeReplayStore
+
+    store = LakeReplayStore(lake)  # a message id whose window ended long ago, and a live one
+    store.claim("talks\x00id:old", digest="d", expires_at=1.0, lease_s=1, now=0.5)
+    store.claim("talks\x00id:new", digest="d", expires_at=time.time() + 300, lease_s=1, now=0)
     result = maintenance()
+    assert result["replay_ids_swept"] == 1 and len(lake.list_blobs("replay")) == 1
     kept = set(lake.read("talk_images").content_hash)
     assert versions[1].content_hash in kept, "the current cover is never removed"
     assert len(kept) == settings.images.keep_covers + 1

@@ -14,9 +14,10 @@ import httpx
 from flows.enrich import enrich
 from flows.ingest import IngestRequest, ingest, ingest_description, ingest_rows
 from podium.demo import SAMPLE_DIR
-from podium.ingest import IngestReport, record_talks
+from podium.ingest import IngestReport
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 from podium.vocabulary import read_vocabulary_file, save_vocabulary
 
 

@@ -14,9 +14,9 @@ import pytest
 
 from podium.demo import SAMPLE_DIR
 from podium.enrichment import claim, outstanding, record, requeue_rewritten
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 from podium.tagging.retag import retag_batch, stale_talks
 from podium.use_cases.enrich import EnrichResources, enrich_pending
 from podium.vocabulary import read_vocabulary_file, save_vocabulary

@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 
 from podium.enrichment import CRASHED, claim, failed_talks, outstanding, record
-from podium.ingest import STAGES, record_talks, talks_to_frame
+from podium.ingest import STAGES, talks_to_frame
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 
 
 @pytest.fixture

@@ -16,12 +16,12 @@ from podium.ingest import (
     STAGES,
     frame_to_talks,
     record_events,
-    record_talks,
     talks_to_frame,
 )
 from podium.lake import Lake
 from podium.models import Event, Talk, TalkState
 from podium.ordering import Removal
+from podium.recording import record_talks
 
 
 @pytest.fixture
@@ -327,8 +327,9 @@ def test_a_talks_table_from_before_source_order_gains_its_columns(lake: Lake) ->
     from deltalake import write_deltalake
 
     from podium.lake import SCHEMAS
+    from podium.lake.tables import ADDED_COLUMNS
 
-    old_schema = pa.schema([f for f in SCHEMAS["talks"] if not f.name.startswith("source_")])
+    old_schema = pa.schema([f for f in SCHEMAS["talks"] if f.name not in ADDED_COLUMNS["talks"]])
     old_rows = talks_to_frame([talk("a")]).drop(columns=["source_sequence", "source_updated_at"])
     write_deltalake(lake.table_uri("talks"), pa.Table.from_pandas(old_rows, schema=old_schema))
     report = record_talks(lake=lake, talks=[talk("a", title="Edited", updated_at=at(5))])

@@ -13,11 +13,11 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from podium import enrichment, metrics
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.metrics import LakeStateCollector
 from podium.models import Talk
 from podium.operations import lake_state
+from podium.recording import record_talks
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,10 +13,11 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from podium.ingest import read_talks, record_talks
+from podium.ingest import read_talks
 from podium.lake import Lake
 from podium.models import Slot, Talk
 from podium.pretalx.mapping import map_submissions, schedule_slots, slot_of
+from podium.recording import record_talks
 from podium.sources import parse_directory_body, parse_dynamodb_stream
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"

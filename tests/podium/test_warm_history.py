@@ -9,9 +9,9 @@ import pytest
 
 from podium import enrichment
 from podium.embeddings import Encoder, load_encoder
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 from podium.tagging import load_history
 from podium.warm_history import WarmHistory
 

@@ -229,8 +229,8 @@ def test_an_edit_in_the_app_is_never_overwritten(tmp_path, directory, ddb, strea
 
 
 def test_talks_from_elsewhere_get_items_the_app_can_read(tmp_path, directory, ddb):
-    from podium.ingest import record_talks
     from podium.models import Talk
+    from podium.recording import record_talks
 
     lake = Lake(str(tmp_path / "lake"))
     talk = Talk(talk_id="pretalx-democon-ABC123", title="From pretalx", tags=["python"])

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from podium.dynamodb.sink import PODIUM_COVER, from_item, to_item, write_back
 from podium.images.card import CardBackend
 from podium.images.storage import store_covers
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 
 NOW = datetime(2027, 1, 5, tzinfo=UTC)
 

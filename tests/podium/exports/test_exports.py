@@ -23,10 +23,11 @@ from podium.exports.export import export_event
 from podium.exports.schedule import NothingScheduledError, talk_guid
 from podium.images.card import CardBackend
 from podium.images.storage import store_covers
-from podium.ingest import record_events, record_talks
+from podium.ingest import record_events
 from podium.lake import Lake
 from podium.lake.recommendations import write_related
 from podium.models import Event, TagAssignment, Talk
+from podium.recording import record_talks
 from podium.talk_tags import write_tags
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -21,9 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from podium.deferrals import since
 from podium.events import EventPoster
 from podium.gateway import running_gateway, signed_headers
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 from podium.settings import Settings
 from tests.prefect_server import free_port
 

@@ -20,6 +20,7 @@ from podium.events import EventPoster
 from podium.gateway import running_gateway
 from podium.gateway.signatures import Claim, ReplayGuard, Verified
 from podium.lake import Lake
+from podium.replay import LakeReplayStore
 from podium.settings import Settings
 from tests.podium.gateway.securitykit import FIXTURE_REPOS, FIXTURES, GH_SECRET, post_github
 from tests.podium.review.httpfakes import http_server
@@ -56,48 +57,61 @@ def test_secrets_never_show_in_settings_output() -> None:
     assert "push-key-123" not in repr(settings) and "push-key-123" not in str(settings.model_dump())
 
 
-def test_replay_guard_forgets_ids_only_after_the_window() -> None:
-    guard = ReplayGuard(window_s=300)
-    message = Verified(message_id="id:m1", timestamp=1_000)
+def _guard(tmp_path: Path, **options: float) -> ReplayGuard:
+    return ReplayGuard(LakeReplayStore(Lake(str(tmp_path / "lake"))), **options)  # type: ignore[arg-type]
+
+
+def test_replay_guard_forgets_ids_only_after_the_window(tmp_path: Path) -> None:
+    guard = _guard(tmp_path, window_s=300, lease_s=60)
+    message = Verified(message_id="id:m1", timestamp=1_000, digest="d")
     assert guard.claim("talks", message, now=1_000)
+    assert not guard.claim("talks", message, now=1_059)  # in flight for its lease
+    guard.complete("talks", message)
     assert not guard.claim("talks", message, now=1_299)
     assert guard.claim("dynamodb", message, now=1_299)  # another route is another scope
     assert not guard.claim("talks", message, now=1_301)  # the message is still checked...
     assert guard.claim("talks", message, now=1_302)  # ...until its timestamp left the window
-    guard.release("talks", message)
-    assert guard.claim("talks", message, now=1_302)
+    # An in-flight claim whose replica died (no complete, no release) is free after its lease.
+    late = Verified(message_id="id:m2", timestamp=1_300, digest="d")
+    assert guard.claim("talks", late, now=1_300)
+    assert not guard.claim("talks", late, now=1_359)
+    assert guard.claim("talks", late, now=1_361)
 
 
-def test_replay_guard_tells_in_flight_from_done() -> None:
-    guard = ReplayGuard(window_s=300, max_outcome_bytes=10)
-    message = Verified(message_id="m", timestamp=1_000)
+def test_replay_guard_tells_in_flight_from_done_and_a_reused_id(tmp_path: Path) -> None:
+    guard = _guard(tmp_path, window_s=300, max_outcome_bytes=10)
+    message = Verified(message_id="m", timestamp=1_000, digest="body-1")
     assert guard.claim("s", message, now=1_000) is Claim.FIRST
     assert guard.claim("s", message, now=1_001) is Claim.IN_FLIGHT
+    forged = Verified(message_id="m", timestamp=1_000, digest="body-2")
+    assert guard.claim("s", forged, now=1_001) is Claim.REUSED
     guard.complete("s", message, b"answer")
     assert guard.claim("s", message, now=1_002) is Claim.DONE
-    assert guard.outcome("s", message) == b"answer"
-    other = Verified(message_id="big", timestamp=1_000)
+    assert guard.admit("s", message, now=1_002).outcome == b"answer"
+    assert guard.claim("s", forged, now=1_002) is Claim.REUSED
+    other = Verified(message_id="big", timestamp=1_000, digest="d")
     guard.claim("s", other, now=1_000)
     guard.complete("s", other, b"x" * 11)  # too large to keep: a bare duplicate
-    assert guard.claim("s", other, now=1_001) is Claim.DONE and guard.outcome("s", other) is None
-    guard.release("s", message)  # a failed first request: its retry is new
-    assert guard.claim("s", message, now=1_003) is Claim.FIRST
+    done = guard.admit("s", other, now=1_001)
+    assert done.seen.value == "done" and done.outcome is None
+    fresh = Verified(message_id="new", timestamp=1_000, digest="d")
+    assert guard.claim("s", fresh, now=1_003) is Claim.FIRST
+    guard.release("s", fresh)  # a failed first request: its retry is new
+    assert guard.claim("s", fresh, now=1_003) is Claim.FIRST
 
 
-def test_replay_guard_is_bounded_and_atomic() -> None:
-    full = ReplayGuard(window_s=300, max_entries=2)
-    full.claim("s", Verified("a", 1_000), now=1_000)
-    full.claim("s", Verified("b", 1_000), now=1_000)
-    with pytest.raises(OverflowError):
-        full.claim("s", Verified("c", 1_000), now=1_000)
-    assert full.claim("s", Verified("c", 2_000), now=2_000)  # expired ones made room
+def test_replay_guard_is_shared_and_atomic(tmp_path: Path) -> None:
+    # Two guards on one lake are two replicas: what one claimed, the other sees.
+    one, two = _guard(tmp_path, window_s=300), _guard(tmp_path, window_s=300)
+    message = Verified("a", 1_000, "d")
+    assert one.claim("s", message, now=1_000)
+    assert two.claim("s", message, now=1_000) is Claim.IN_FLIGHT
 
-    guard = ReplayGuard(window_s=300)
     barrier = threading.Barrier(16)
 
-    def race(_: int) -> bool:
+    def race(n: int) -> Claim:
         barrier.wait()
-        return guard.claim("s", Verified("same", int(time.time())))
+        return (one, two)[n % 2].claim("s", Verified("same", int(time.time()), "d"))
 
     with ThreadPoolExecutor(16) as pool:
         claims = list(pool.map(race, range(16)))

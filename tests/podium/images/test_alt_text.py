@@ -14,9 +14,9 @@ from podium.dynamodb.sink import talk_covers
 from podium.images import CardBackend, cover_gallery_markdown, store_covers
 from podium.images.alt_text import MAX_ALT, cover_alt_text, prompt_description
 from podium.images.storage import read_covers
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import Talk
+from podium.recording import record_talks
 
 
 def test_card_and_generated_alt_text() -> None:

@@ -26,7 +26,7 @@ WRITES = 3
 _WRITER = r"""
 import sys
 from datetime import UTC, datetime
-from podium.ingest import record_talks
+from podium.recording import record_talks
 from podium.lake import Lake
 from podium.models import Talk
 from podium.settings import Settings

@@ -255,19 +255,17 @@ def test_file_urls_and_trailing_slashes_are_normalised(tmp_path) -> None:
     assert lake.table_uri("talks") == f"{tmp_path}/lake/tables/talks"
 
 
-def test_put_blob_if_absent_lets_exactly_one_writer_win(lake: Lake) -> None:
+def test_create_blob_lets_exactly_one_writer_win(lake: Lake) -> None:
     """The single use of review links rests on this (issue 23): an exclusive create on a
     folder, a conditional put (If-None-Match) on S3 (moto over HTTP), raced by threads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    assert lake.put_blob_if_absent("claims/one.json", b"first")
-    assert not lake.put_blob_if_absent("claims/one.json", b"second")
+    assert lake.create_blob("claims/one.json", b"first")
+    assert not lake.create_blob("claims/one.json", b"second")
     assert lake.get_blob("claims/one.json") == b"first"
     with ThreadPoolExecutor(8) as pool:
         won = list(
-            pool.map(
-                lambda i: lake.put_blob_if_absent("claims/race.json", f"{i}".encode()), range(8)
-            )
+            pool.map(lambda i: lake.create_blob("claims/race.json", f"{i}".encode()), range(8))
         )
     assert won.count(True) == 1
     assert lake.get_blob("claims/race.json") == str(won.index(True)).encode()

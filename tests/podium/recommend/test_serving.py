@@ -121,8 +121,9 @@ def test_lookup_reads_row_groups_and_sees_new_builds(lake) -> None:
 def test_the_public_route_serves_only_talks_in_a_public_state(lake) -> None:
     """Issue 23: the unauthenticated route leaves out talks that are not public (by default
     accepted and published), read live, and ranks the rest 1, 2, …; the CLI shows all."""
-    from podium.ingest import read_talks, record_talks
+    from podium.ingest import read_talks
     from podium.models import TalkState
+    from podium.recording import record_talks
 
     build_tables(lake=lake, settings=RecommendSettings(), encoder=BagOfWordsEncoder())
     built = lookup_recommendations(lake=lake, event_id="ev-a")

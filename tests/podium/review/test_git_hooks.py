@@ -23,6 +23,7 @@ from podium.events import EventPoster
 from podium.gateway import git_hooks
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard, signed_headers
 from podium.lake import Lake
+from podium.replay import LakeReplayStore
 from podium.review.models import ZERO_SHA, PushEvent
 from podium.review.records import find_deletion, find_review, record_pending
 from podium.review.service import fetch_push_change, review_change
@@ -72,7 +73,9 @@ def gateway(tmp_path: Path, repo: WorkRepo, prefect_events: FakeServer) -> Itera
     app.state.settings = settings
     app.state.lake = Lake.from_settings(settings)
     app.state.poster = EventPoster.from_settings(settings)
-    app.state.replay_guard = ReplayGuard(window_s=settings.gateway.replay_window_s)
+    app.state.replay_guard = ReplayGuard(
+        LakeReplayStore(app.state.lake), window_s=settings.gateway.replay_window_s
+    )
     app.state.deliveries = DeliveryClaims()
     app.include_router(git_hooks.router)
     with serve(app) as url:

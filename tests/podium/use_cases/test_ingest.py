@@ -18,11 +18,11 @@ from podium.dynamodb.client import dynamodb_client, streams_client
 from podium.dynamodb.config import DynamoDBSettings
 from podium.dynamodb.sink import to_item
 from podium.enrichment import outstanding
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import Talk
 from podium.pretalx.client import PretalxClient, parse_pretalx_url
 from podium.pretalx.config import PretalxSettings
+from podium.recording import record_talks
 from podium.resources import Resources
 from podium.use_cases.ingest import ingest_description, ingest_source, sync_dynamodb, sync_pretalx
 from tests.moto_server import moto_server
