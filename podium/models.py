@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -106,6 +106,22 @@ Name = Annotated[
 ]
 
 
+def as_utc_when_naive(value: datetime | None) -> datetime | None:
+    """A source time without an offset is read as UTC (the documented rule, see
+    docs/security.md): comparing it with a zoned one would otherwise raise at commit time."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+SourceTime = Annotated[datetime | None, AfterValidator(as_utc_when_naive)]
+
+# Hard ceilings on a talk's lists, whatever the settings say: what any parser accepts at all.
+# The gateway and the stream reader apply the lower limits of `settings.limits` on top
+# (`podium.sources.InputPolicy`). Aggregation rows grow as tags x event ids per talk.
+MAX_LIST_ITEMS = 1000
+
+
 class TalkState(StrEnum):
     """Where a talk is in the directory's review process."""
 
@@ -139,17 +155,19 @@ class Talk(_Strict):
     description: Annotated[
         StrictStr, StringConstraints(max_length=MAX_DESCRIPTION), BeforeValidator(_strip_control)
     ] = ""
-    speakers: list[Name] = Field(default_factory=list)
-    tags: list[TagName] = Field(default_factory=list, description="Tags the speaker chose.")
-    event_ids: list[Identifier] = Field(default_factory=list)
+    speakers: list[Name] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    tags: list[TagName] = Field(
+        default_factory=list, max_length=MAX_LIST_ITEMS, description="Tags the speaker chose."
+    )
+    event_ids: list[Identifier] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
     language: Annotated[
         StrictStr,
         StringConstraints(strip_whitespace=True, max_length=20),
         BeforeValidator(_strip_control),
     ] = "en"
     state: TalkState = TalkState.submitted
-    submitted_at: datetime | None = None
-    updated_at: datetime | None = None
+    submitted_at: SourceTime = None
+    updated_at: SourceTime = None
     # Position in the source's own order (a DynamoDB stream SequenceNumber), set by the parser;
     # not content, so it stays out of dumps and hashes. See podium/ordering.py.
     _sequence: int | None = PrivateAttr(default=None)

@@ -156,6 +156,28 @@ class EnrichSettings(BaseModel):
     )
 
 
+class LimitsSettings(BaseModel):
+    """Per-talk limits every source applies (the hooks and the stream reader); a talk over one
+    is rejected as a record with a reason naming the limit (see docs/security.md)."""
+
+    max_tags_per_talk: int = Field(
+        default=50, gt=0, le=1000, description="Most speaker tags one talk may carry."
+    )
+    max_event_ids_per_talk: int = Field(
+        default=50, gt=0, le=1000, description="Most event ids one talk may list."
+    )
+    max_speakers_per_talk: int = Field(
+        default=50, gt=0, le=1000, description="Most speakers one talk may name."
+    )
+    max_future_skew_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="How far ahead of this process's clock a source time (updated_at, "
+        "submitted_at, a stream record's time) may be; further is rejected, since a "
+        "far-future updated_at would make every later edit of the talk stale.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything Podium can be configured with."""
 
@@ -187,6 +209,9 @@ class Settings(BaseSettings):
     dynamodb: DynamoDBSettings = Field(
         default_factory=DynamoDBSettings,
         description="The original directory's DynamoDB table (stream source and sink).",
+    )
+    limits: LimitsSettings = Field(
+        default_factory=LimitsSettings, description="Per-talk input limits of every source."
     )
 
     @model_validator(mode="after")
