@@ -116,11 +116,6 @@ def as_utc_when_naive(value: datetime | None) -> datetime | None:
 
 SourceTime = Annotated[datetime | None, AfterValidator(as_utc_when_naive)]
 
-# Hard ceilings on a talk's lists, whatever the settings say: what any parser accepts at all.
-# The gateway and the stream reader apply the lower limits of `settings.limits` on top
-# (`podium.sources.InputPolicy`). Aggregation rows grow as tags x event ids per talk.
-MAX_LIST_ITEMS = 1000
-
 
 class TalkState(StrEnum):
     """Where a talk is in the directory's review process."""
@@ -155,11 +150,11 @@ class Talk(_Strict):
     description: Annotated[
         StrictStr, StringConstraints(max_length=MAX_DESCRIPTION), BeforeValidator(_strip_control)
     ] = ""
-    speakers: list[Name] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
-    tags: list[TagName] = Field(
-        default_factory=list, max_length=MAX_LIST_ITEMS, description="Tags the speaker chose."
-    )
-    event_ids: list[Identifier] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
+    # Bounded per source by `podium.sources.InputPolicy` (settings.limits), which names the
+    # limit in its reason; tag counting caps what the lake holds (podium/tag_counts.py).
+    speakers: list[Name] = Field(default_factory=list)
+    tags: list[TagName] = Field(default_factory=list, description="Tags the speaker chose.")
+    event_ids: list[Identifier] = Field(default_factory=list)
     language: Annotated[
         StrictStr,
         StringConstraints(strip_whitespace=True, max_length=20),

@@ -161,10 +161,10 @@ class LimitsSettings(BaseModel):
     is rejected as a record with a reason naming the limit (see docs/security.md)."""
 
     max_tags_per_talk: int = Field(
-        default=50, gt=0, le=1000, description="Most speaker tags one talk may carry."
+        default=50, gt=0, le=200, description="Most speaker tags one talk may carry."
     )
     max_event_ids_per_talk: int = Field(
-        default=50, gt=0, le=1000, description="Most event ids one talk may list."
+        default=50, gt=0, le=200, description="Most event ids one talk may list."
     )
     max_speakers_per_talk: int = Field(
         default=50, gt=0, le=1000, description="Most speakers one talk may name."
@@ -173,7 +173,7 @@ class LimitsSettings(BaseModel):
         default=86_400.0,
         ge=0,
         description="How far ahead of this process's clock a source time (updated_at, "
-        "submitted_at, a stream record's time) may be; further is rejected, since a "
+        "a stream removal's time) may be; further is rejected, since a "
         "far-future updated_at would make every later edit of the talk stale.",
     )
 

@@ -85,8 +85,8 @@ class InputPolicy:
 
     - Lists: a talk adds tags x (event ids + 2) rows to the tag counts, so the lists are
       bounded (1,500 tags x 1,500 event ids used to be 2.25 M rows from one 24 KB body).
-    - Source times: `updated_at` or `submitted_at` more than `max_future_skew_s` ahead of
-      this process's clock is refused. Source order trusts `updated_at`, so one far-future
+    - Source times: an `updated_at` (or a removal's stream time) more than
+      `max_future_skew_s` ahead of this process's clock is refused. Source order trusts `updated_at`, so one far-future
       value would make every real edit, and the removal, of that talk `stale` for good.
     """
 
@@ -115,10 +115,10 @@ class InputPolicy:
         ):
             if len(values) > most:
                 out.append((name, f"{len(values)} {name}; at most {most} per talk ({setting})"))
-        for name in ("updated_at", "submitted_at"):
-            reason = self.future_problem(getattr(talk, name), now=now)
-            if reason:
-                out.append((name, reason))
+        # Only updated_at orders changes; a future submitted_at is odd but harmless.
+        reason = self.future_problem(talk.updated_at, now=now)
+        if reason:
+            out.append(("updated_at", reason))
         return out
 
     def future_problem(self, value: datetime | None, *, now: datetime | None = None) -> str:

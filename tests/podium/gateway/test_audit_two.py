@@ -62,10 +62,11 @@ def _row(gateway: Gateway, talk_id: str) -> pd.Series:
 
 @pytest.mark.parametrize("route", ["/hooks/talks", "/hooks/dynamodb", "/hooks/push"])
 @pytest.mark.parametrize(
-    "value", [HUGE_TIMESTAMP, "1" * 13, "٣٣٣", "²", "-1", "1e9", " ", "0x10"]
+    "value",
+    [HUGE_TIMESTAMP.encode(), b"1" * 13, "٣٣٣".encode(), b"\xb2", b"-1", b"1e9", b"0x10"],
 )
 def test_malformed_legacy_timestamp_is_401_on_every_hook(
-    route: str, value: str, gateway: Gateway
+    route: str, value: bytes, gateway: Gateway
 ) -> None:
     secret = PUSH_SECRET if route == "/hooks/push" else SECRET
     body = json.dumps({"talk_id": _id(), "title": "Forged"}).encode()
@@ -160,7 +161,8 @@ def test_far_future_dynamodb_times_are_per_record_422(gateway: Gateway) -> None:
         _record(future_edit),
         _record(future_removal, "REMOVE", ApproximateCreationDateTime=far),
     ]
-    records[1]["dynamodb"]["NewImage"]["updatedAt"] = {"N": str(far)}
+    # Epoch numbers this large are milliseconds (as Date.now() writes them).
+    records[1]["dynamodb"]["NewImage"]["updatedAt"] = {"N": str(far * 1000)}
     response = post_signed(gateway.url, "/hooks/dynamodb", {"Records": records})
     assert response.status_code == 422, response.text
     rejected = _rejected(response)
