@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 
 from podium.ingest import EVENTS, TALKS
@@ -148,8 +149,9 @@ def count_bounded(
     )  # fmt: skip
     events = live[["talk_id", "event_ids"]].explode("event_ids").dropna(subset=["event_ids"])
     events = _first_per_talk(events.drop_duplicates(), "event_ids", COUNTED_PER_TALK)
-    weight = events["talk_id"].map(pairs.groupby("talk_id").size()).fillna(0)
-    chunk = (weight.cumsum() // max(1, chunk_rows)).to_numpy()
+    sizes = {str(k): int(v) for k, v in pairs.groupby("talk_id").size().items()}
+    weight = np.fromiter((sizes.get(str(t), 0) for t in events["talk_id"]), dtype=np.int64)
+    chunk = np.cumsum(weight) // max(1, chunk_rows)
     running: pd.Series | None = None
     for _, part in events.groupby(chunk, sort=False):
         joined = pairs.merge(part, on="talk_id")
