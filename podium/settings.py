@@ -130,6 +130,20 @@ class EnrichSettings(BaseModel):
         "renews it every third of this while it works, so when it runs out the run is dead "
         "and others take the batch.",
     )
+    max_batch_s: float = Field(
+        default=21_600.0,
+        gt=0,
+        description="How long a run keeps renewing the lease of one batch (its heartbeat "
+        "lasts as long as the batch, up to this); a run stuck longer loses the batch one "
+        "lease later. Longer than the slowest batch (a CPU diffusion batch of covers).",
+    )
+    max_clock_skew_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Largest difference between a run's clock and the lake store's clock "
+        "(measured with a probe blob before claiming) at which it still claims work; leases "
+        "are judged by that one clock. Keep it well under lease_seconds.",
+    )
     warm_history_refresh_s: float = Field(
         default=10.0,
         ge=0,

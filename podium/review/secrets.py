@@ -200,9 +200,14 @@ def redact_text(text: str, *, known: tuple[str, ...] = ()) -> tuple[str, int]:
 
     def sub(pattern: re.Pattern[str], repl, value: str) -> str:
         nonlocal count
-        value, n = pattern.subn(repl, value)
-        count += n
-        return value
+
+        def counted(match: re.Match[str]) -> str:
+            nonlocal count
+            out = repl if isinstance(repl, str) else repl(match)
+            count += out != match.group(0)  # an already redacted value is not counted again
+            return out
+
+        return pattern.sub(counted, value)
 
     # Values found (detect-secrets on the whole text, the key=value shapes line by line),
     # longest first, so every copy goes, also where it appears without its telltale context.
