@@ -106,6 +106,21 @@ def reduce_records(
     return changes
 
 
+def apply_page(
+    *,
+    lake: Lake,
+    table: str,
+    records: list[dict[str, Any]],
+    offset: int = 0,
+    policy: InputPolicy = DEFAULT_POLICY,
+) -> tuple[IngestReport, list[RecordError]]:
+    """Record one page of stream records (keys, then talks and removals in stream order);
+    what was recorded and the records rejected. The checkpoint moves only after this."""
+    changes = reduce_records(records, offset=offset, policy=policy)
+    save_keys(lake=lake, table=table, keys=changes.keys)
+    return record_talks(lake=lake, talks=changes.talks, removed=changes.removed), changes.errors
+
+
 def order_shards(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Shards with every parent before its children (a parent no longer listed was trimmed)."""
     by_id = {s["ShardId"]: s for s in shards}
@@ -228,10 +243,11 @@ def sync_stream(
             max_pages=max_pages,
         ):
             if records:
-                changes = reduce_records(records, offset=report.records, policy=policy)
-                save_keys(lake=lake, table=table, keys=changes.keys)
-                report.add(record_talks(lake=lake, talks=changes.talks, removed=changes.removed))
-                report.errors += changes.errors
+                recorded, errors = apply_page(
+                    lake=lake, table=table, records=records, offset=report.records, policy=policy
+                )
+                report.add(recorded)
+                report.errors += errors
                 report.records += len(records)
                 report.pages += 1
                 last = records[-1]["dynamodb"]["SequenceNumber"]
