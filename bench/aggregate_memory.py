@@ -23,7 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from podium.tag_counts import count, count_bounded, contributions  # noqa: E402
+from podium.tag_counts import contributions, count, count_bounded  # noqa: E402
 
 
 def frames(*, tags: int, events: int, talks: int) -> tuple[pd.DataFrame, pd.DataFrame]:

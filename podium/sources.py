@@ -86,8 +86,9 @@ class InputPolicy:
     - Lists: a talk adds tags x (event ids + 2) rows to the tag counts, so the lists are
       bounded (1,500 tags x 1,500 event ids used to be 2.25 M rows from one 24 KB body).
     - Source times: an `updated_at` (or a removal's stream time) more than
-      `max_future_skew_s` ahead of this process's clock is refused. Source order trusts `updated_at`, so one far-future
-      value would make every real edit, and the removal, of that talk `stale` for good.
+      `max_future_skew_s` ahead of this process's clock is refused. Source order trusts
+      `updated_at`, so one far-future value would make every real edit, and the removal, of
+      that talk `stale` for good.
     """
 
     max_tags: int = 50

@@ -12,7 +12,6 @@ import httpx
 
 from tests.prefect_server import free_port
 
-
 # A moto server whose S3 clock runs `offset` seconds off: the store of a fleet whose clocks
 # disagree with it (LastModified is stamped by this clock).
 _SKEWED = (

@@ -194,8 +194,7 @@ def _check_timestamp(header: str, value: str, *, window_s: int, now: float | Non
         raise SignatureError(f"{header} must be unix seconds (an integer)")
     if len(stripped) > MAX_TIMESTAMP_DIGITS:
         raise SignatureError(
-            f"{header} has {len(stripped)} digits; unix seconds have at most "
-            f"{MAX_TIMESTAMP_DIGITS}"
+            f"{header} has {len(stripped)} digits; unix seconds have at most {MAX_TIMESTAMP_DIGITS}"
         )
     ts = int(stripped)
     current = time.time() if now is None else now

@@ -118,7 +118,9 @@ def shape_secrets(line: str) -> list[tuple[str, str]]:
     for label, pattern in (("Hugging Face token", _HF_TOKEN), ("Stripe key", _STRIPE)):
         found += [(label, m.group(0)) for m in pattern.finditer(line)]
     for pattern in (_AUTH_HEADER, _TOKEN_HEX):
-        found += [("authorization header", line[m.end(1) : m.end()]) for m in pattern.finditer(line)]
+        found += [
+            ("authorization header", line[m.end(1) : m.end()]) for m in pattern.finditer(line)
+        ]
     return found
 
 
@@ -167,7 +169,9 @@ def scan_diffs(
         added = list(added_lines(diff))
         # The maintained detector and the key=value shapes; not in tests, which are full of
         # made-up credentials.
-        values = set() if path in test_paths else detector_values("\n".join(l for _, l in added))
+        values = (
+            set() if path in test_paths else detector_values("\n".join(text for _, text in added))
+        )
         for number, line in added:
             label = next((label for label, pattern in patterns if pattern.search(line)), None)
             if label is None and path not in test_paths:

@@ -127,8 +127,10 @@ def test_a_record_failing_inside_the_commit_fails_only_its_own_request(tmp_path)
         committer,
         [
             {"talks": [Talk(talk_id="a", title="A")], "removed": []},
-            {"talks": [Talk(talk_id="poison", title="P"), Talk(talk_id="c", title="C")],
-             "removed": []},  # fmt: skip
+            {
+                "talks": [Talk(talk_id="poison", title="P"), Talk(talk_id="c", title="C")],
+                "removed": [],
+            },  # fmt: skip
             {"talks": [Talk(talk_id="b", title="B")], "removed": ["gone"]},
         ],
     )

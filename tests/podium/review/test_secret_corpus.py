@@ -65,13 +65,16 @@ def _new_file_diff(path: str, lines: list[str]) -> str:
     return head + f"@@ -0,0 +1,{len(lines)} @@\n" + "".join(f"+{line}\n" for line in lines)
 
 
+STRIPE = "sk_live_51HxQwErTyUiOpAsDfGhJkL0123456789"
+HF = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+HEX = "0123456789abcdef0123456789abcdef01234567"
 AUDIT = {
-    "STRIPE_KEY=sk_live_51HxQwErTyUiOpAsDfGhJkL0123456789": "sk_live_51HxQwErTyUiOpAsDfGhJkL0123456789",
+    f"STRIPE_KEY={STRIPE}": STRIPE,
     'password: "correct horse battery staple"': "correct horse battery staple",
     'password="hunter2"': "hunter2",
     "DB_PASS=Tr0ub4dor&3": "Tr0ub4dor&3",
-    "export HF_TOKEN hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789": "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
-    "Authorization: token 0123456789abcdef0123456789abcdef01234567": "0123456789abcdef0123456789abcdef01234567",
+    f"export HF_TOKEN {HF}": HF,
+    f"Authorization: token {HEX}": HEX,
     "curl -H 'Authorization: token ghp_notahexbutatoken123'": "ghp_notahexbutatoken123",
     "db_password = s3cr3t-v@lue": "s3cr3t-v@lue",
     "'api_key': 'k-12345678'": "k-12345678",
