@@ -107,6 +107,7 @@ class Sent:
 
 @dataclass
 class Counters:
+    progress: int = 0  # print a line every this many steps (0: quiet)
     steps: int = 0
     requests: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
@@ -384,6 +385,8 @@ class GatewayModel(RuleBasedStateMachine):
     @invariant()
     def lake_equals_the_model(self) -> None:
         COUNTERS.steps += 1
+        if COUNTERS.progress and COUNTERS.steps % COUNTERS.progress == 0:
+            print(f"  {COUNTERS.steps} steps checked", file=sys.stderr, flush=True)
         if not self.rows:
             return
         columns = ["talk_id", "state", "title", "tags", "content_hash"]
@@ -466,6 +469,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5000, help="at least this many steps")
     parser.add_argument("--per-example", type=int, default=40, help="steps per sequence")
     args = parser.parse_args()
+    COUNTERS.progress = 500
     figures = run(steps=args.steps, per_example=args.per_example)
     print(f"steps:     {figures['steps']} in {figures['seconds']:.0f} s")
     print(f"requests:  {figures['requests']}")
