@@ -191,7 +191,58 @@ def generate(spec: dict[str, Any], *, count: int, seed: int) -> list[Prepared]:
                 out.extend(prepare(case, rng) for case in drawn)
         if len(out) == before:
             raise RuntimeError("schemathesis drew no cases; is the OpenAPI document empty?")
+    out.extend(audit_requests())
     rng.shuffle(out)
+    return out
+
+
+def audit_requests() -> list[Prepared]:
+    """Issue 24's audit bodies and headers, sent with every run (each must get a 4xx or be
+    handled with its reason, never a 5xx)."""
+    from podium.gateway.signatures import sign
+
+    out: list[Prepared] = []
+    talk = json.dumps({"talk_id": "audit-ts", "title": "x"}).encode()
+    for route, secret in _PODIUM_SECRETS.items():
+        for value in ("9" * 5000, "1" * 13, "-1", "0x10"):
+            headers = {
+                "Content-Type": "application/json",
+                "X-Podium-Timestamp": value,
+                "X-Podium-Signature": sign(talk, secret, int(time.time())),
+            }
+            out.append(Prepared("POST", route, f"POST {route}", headers, talk))
+        standard = {"Content-Type": "application/json", "webhook-timestamp": "9" * 5000}
+        out.append(Prepared("POST", route, f"POST {route}", standard | {
+            "webhook-id": "audit", "webhook-signature": "v1,AAAA"}, talk))  # fmt: skip
+    bodies = [
+        {"talk_id": "audit-nz", "title": "zoned", "updated_at": "2026-01-01T00:00:00+02:00"},
+        [
+            {"talk_id": "audit-nz", "title": "naive", "updated_at": "2026-01-02T00:00:00"},
+            {"talk_id": "audit-innocent", "title": "innocent"},
+        ],
+        {"talk_id": "audit-future", "title": "x", "updated_at": "9999-12-31T00:00:00Z"},
+        {
+            "talk_id": "audit-blowup",
+            "title": "x",
+            "tags": [f"t{i}" for i in range(1500)],
+            "event_ids": [f"e{i}" for i in range(1500)],
+        },
+    ]
+    for body in bodies:
+        raw = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        out.append(Prepared("POST", "/hooks/talks", "POST /hooks/talks", headers, raw, SECRET))
+    keys = {"pk": {"S": "USER#1"}, "sk": {"S": "talk#audit-own"}}
+    image = keys | {
+        "title": {"S": "Own tags"},
+        "tags": {"L": [{"S": "python"}, {"S": "testing"}]},
+        "podiumTags": {"L": [{"S": "testing"}]},
+        "updatedAt": {"N": "253402214400000"},
+    }
+    stream = {"Records": [{"eventName": "MODIFY", "dynamodb": {"Keys": keys, "NewImage": image}}]}
+    raw = json.dumps(stream).encode()
+    headers = {"Content-Type": "application/json"}
+    out.append(Prepared("POST", "/hooks/dynamodb", "POST /hooks/dynamodb", headers, raw, SECRET))
     return out
 
 

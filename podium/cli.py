@@ -550,6 +550,42 @@ def tags_show(talk_id: str) -> None:
         console.print("not tagged yet")
 
 
+talks_app = typer.Typer(help="Talks: operator repairs.", no_args_is_help=True)
+app.add_typer(talks_app, name="talks")
+
+
+@talks_app.command("repair-future")
+def talks_repair_future(
+    talk_ids: Annotated[list[str] | None, typer.Argument(help="Talks to repair.")] = None,
+    all_talks: Annotated[
+        bool, typer.Option("--all", help="Repair every talk with a far-future time.")
+    ] = False,
+) -> None:
+    """Unfreeze talks whose stored updated_at lies in the far future (a sender's clock ran
+    ahead before such times were refused): their place in source order becomes now, so the
+    next real edit or removal applies instead of being reported stale."""
+    from podium.ingest import repair_future
+
+    if not talk_ids and not all_talks:
+        raise CliError("name the talks to repair, or pass --all")
+    settings = _settings()
+    lake = _lake()
+    if talk_ids:
+        known = set(talk_rows(lake=lake, columns=["talk_id"], talk_ids=talk_ids).talk_id)
+        missing = [t for t in talk_ids if t not in known]
+        if missing:
+            raise CliError(f"no talk {missing[0]!r} in the lake")
+    repaired = repair_future(
+        lake=lake,
+        talk_ids=None if all_talks else talk_ids,
+        max_skew_s=settings.limits.max_future_skew_s,
+    )
+    if not repaired:
+        console.print("no talk had a far-future time; nothing changed")
+        return
+    console.print(f"repaired {len(repaired)} talk(s): " + ", ".join(repaired))
+
+
 def _mount_area_commands() -> None:
     # Each area owns its commands; they are mounted here so `podium --help` lists them all.
     from podium.review.cli import app as review_app

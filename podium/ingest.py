@@ -366,3 +366,59 @@ def record_events(*, lake: Lake, events: list[Event]) -> list[str]:
     if not changed.empty:
         lake.upsert(EVENTS, changed, changed_when="t.record_hash != s.record_hash")
     return list(changed.event_id)
+
+
+def repair_future(
+    *,
+    lake: Lake,
+    talk_ids: Iterable[str] | None = None,
+    max_skew_s: float = 86_400.0,
+    now: datetime | None = None,
+) -> list[str]:
+    """Unfreeze talks whose stored source time lies more than `max_skew_s` in the future.
+
+    Such a row got in before far-future times were refused (or from a sender whose clock ran
+    ahead): source order compares every later change with it, so each real edit and the
+    removal were reported `stale`. The row's place in source order (and its `updated_at`)
+    becomes `now`, the repair time: edits made after the repair win again, an older copy of
+    the past stays stale. The content is left as it is.
+
+    Args:
+        lake: the lake.
+        talk_ids: the talks to repair; every frozen talk when None.
+        max_skew_s: how far ahead a stored time may be before it counts as frozen.
+        now: the repair time (the current time by default).
+
+    Returns:
+        The ids of the talks repaired (empty when none was frozen).
+    """
+    import pyarrow as pa
+
+    now = now or datetime.now(UTC)
+    limit = pd.Timestamp(now) + pd.Timedelta(seconds=max_skew_s)
+    where = None if talk_ids is None else [("talk_id", "in", list(talk_ids))]
+    if not lake.exists(TALKS):
+        return []
+    rows = lake.read(TALKS, columns=["talk_id", "source_updated_at"], where=where)
+    stored = pd.to_datetime(rows.source_updated_at, utc=True)
+    frozen = sorted(set(rows.talk_id[stored > limit]))
+    if not frozen:
+        return []
+    stamp = pa.timestamp("us", tz="UTC")
+    source = pa.table(
+        {
+            "talk_id": pa.array(frozen, pa.string()),
+            "now": pa.array([now] * len(frozen), stamp),
+            "limit": pa.array([limit.to_pydatetime()] * len(frozen), stamp),
+        }
+    )
+    lake.update_matched(
+        TALKS,
+        source,
+        on="t.talk_id = s.talk_id",
+        # Re-checked at commit time: a row rewritten meanwhile with a sane time is left alone.
+        clauses=[
+            ("t.source_updated_at > s.limit", {"source_updated_at": "s.now", "updated_at": "s.now"})
+        ],
+    )
+    return frozen

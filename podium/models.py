@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -106,6 +106,17 @@ Name = Annotated[
 ]
 
 
+def as_utc_when_naive(value: datetime | None) -> datetime | None:
+    """A source time without an offset is read as UTC (the documented rule, see
+    docs/security.md): comparing it with a zoned one would otherwise raise at commit time."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+SourceTime = Annotated[datetime | None, AfterValidator(as_utc_when_naive)]
+
+
 class TalkState(StrEnum):
     """Where a talk is in the directory's review process."""
 
@@ -168,6 +179,8 @@ class Talk(_Strict):
     description: Annotated[
         StrictStr, StringConstraints(max_length=MAX_DESCRIPTION), BeforeValidator(_strip_control)
     ] = ""
+    # Bounded per source by `podium.sources.InputPolicy` (settings.limits), which names the
+    # limit in its reason; tag counting caps what the lake holds (podium/tag_counts.py).
     speakers: list[Name] = Field(default_factory=list)
     tags: list[TagName] = Field(default_factory=list, description="Tags the speaker chose.")
     event_ids: list[Identifier] = Field(default_factory=list)
@@ -177,8 +190,8 @@ class Talk(_Strict):
         BeforeValidator(_strip_control),
     ] = "en"
     state: TalkState = TalkState.submitted
-    submitted_at: datetime | None = None
-    updated_at: datetime | None = None
+    submitted_at: SourceTime = None
+    updated_at: SourceTime = None
     slot: Slot | None = Field(
         default=None, description="Where the talk is scheduled, when its source has a schedule."
     )

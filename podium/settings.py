@@ -149,6 +149,20 @@ class EnrichSettings(BaseModel):
         "renews it every third of this while it works, so when it runs out the run is dead "
         "and others take the batch.",
     )
+    max_batch_s: float = Field(
+        default=21_600.0,
+        gt=0,
+        description="How long a run keeps renewing the lease of one batch (its heartbeat "
+        "lasts as long as the batch, up to this); a run stuck longer loses the batch one "
+        "lease later. Longer than the slowest batch (a CPU diffusion batch of covers).",
+    )
+    max_clock_skew_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Largest difference between a run's clock and the lake store's clock "
+        "(measured with a probe blob before claiming) at which it still claims work; leases "
+        "are judged by that one clock. Keep it well under lease_seconds.",
+    )
     warm_history_refresh_s: float = Field(
         default=10.0,
         ge=0,
@@ -201,6 +215,28 @@ class ReplaySettings(BaseModel):
         return self
 
 
+class LimitsSettings(BaseModel):
+    """Per-talk limits every source applies (the hooks and the stream reader); a talk over one
+    is rejected as a record with a reason naming the limit (see docs/security.md)."""
+
+    max_tags_per_talk: int = Field(
+        default=50, gt=0, le=200, description="Most speaker tags one talk may carry."
+    )
+    max_event_ids_per_talk: int = Field(
+        default=50, gt=0, le=200, description="Most event ids one talk may list."
+    )
+    max_speakers_per_talk: int = Field(
+        default=50, gt=0, le=1000, description="Most speakers one talk may name."
+    )
+    max_future_skew_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="How far ahead of this process's clock a source time (updated_at, "
+        "a stream removal's time) may be; further is rejected, since a "
+        "far-future updated_at would make every later edit of the talk stale.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything Podium can be configured with."""
 
@@ -242,6 +278,9 @@ class Settings(BaseSettings):
     )
     replay: ReplaySettings = Field(
         default_factory=ReplaySettings, description="The gateways' shared replay store."
+    )
+    limits: LimitsSettings = Field(
+        default_factory=LimitsSettings, description="Per-talk input limits of every source."
     )
 
     @model_validator(mode="after")

@@ -75,14 +75,91 @@ def validation_errors(record: str, error: ValidationError) -> list[RecordError]:
     return out
 
 
-def _validate_talk(record: str, data: Any, result: ParseResult) -> None:
+@dataclass(frozen=True)
+class InputPolicy:
+    """Limits every source applies to a validated talk, beyond the model's own rules.
+
+    A talk over a limit is rejected as a record, with a reason that names the limit; its
+    neighbours are unaffected. The gateway and the stream reader build this from
+    `settings.limits`; other callers get these defaults.
+
+    - Lists: a talk adds tags x (event ids + 2) rows to the tag counts, so the lists are
+      bounded (1,500 tags x 1,500 event ids used to be 2.25 M rows from one 24 KB body).
+    - Source times: an `updated_at` (or a removal's stream time) more than
+      `max_future_skew_s` ahead of this process's clock is refused. Source order trusts
+      `updated_at`, so one far-future value would make every real edit, and the removal, of
+      that talk `stale` for good.
+    """
+
+    max_tags: int = 50
+    max_event_ids: int = 50
+    max_speakers: int = 50
+    max_future_skew_s: float = 86_400.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> InputPolicy:
+        limits = settings.limits
+        return cls(
+            max_tags=limits.max_tags_per_talk,
+            max_event_ids=limits.max_event_ids_per_talk,
+            max_speakers=limits.max_speakers_per_talk,
+            max_future_skew_s=limits.max_future_skew_s,
+        )
+
+    def problems(self, talk: Talk, *, now: datetime | None = None) -> list[tuple[str, str]]:
+        """(field, reason) for each limit `talk` breaks; empty when it is within all."""
+        out = []
+        for name, values, most, setting in (
+            ("tags", talk.tags, self.max_tags, "limits.max_tags_per_talk"),
+            ("event_ids", talk.event_ids, self.max_event_ids, "limits.max_event_ids_per_talk"),
+            ("speakers", talk.speakers, self.max_speakers, "limits.max_speakers_per_talk"),
+        ):
+            if len(values) > most:
+                out.append((name, f"{len(values)} {name}; at most {most} per talk ({setting})"))
+        # Only updated_at orders changes; a future submitted_at is odd but harmless.
+        reason = self.future_problem(talk.updated_at, now=now)
+        if reason:
+            out.append(("updated_at", reason))
+        return out
+
+    def future_problem(self, value: datetime | None, *, now: datetime | None = None) -> str:
+        """Why `value` is too far in the future ("" when it is not)."""
+        if value is None:
+            return ""
+        current = now or datetime.now(UTC)
+        ahead = (value - current).total_seconds()
+        if ahead <= self.max_future_skew_s:
+            return ""
+        return (
+            f"{value.isoformat()} is {ahead / 86_400:.1f} days ahead of the gateway's clock; "
+            f"at most {self.max_future_skew_s:g}s ahead accepted (limits.max_future_skew_s)"
+        )
+
+
+# What a parser applies when its caller passes no policy: the list limits, but no bound on
+# future times. The live sources (the hooks, the stream reader) pass the settings' policy,
+# which holds updated_at to this process's clock; a file an operator imports (`podium ingest
+# FILE`; the bundled sample is dated 2027) is taken as written (`podium talks repair-future`
+# undoes a mistake).
+DEFAULT_POLICY = InputPolicy(max_future_skew_s=math.inf)
+
+
+def _validate_talk(
+    record: str, data: Any, result: ParseResult, policy: InputPolicy = DEFAULT_POLICY
+) -> None:
     if not isinstance(data, dict):
         result.errors.append(RecordError(record, "", f"expected an object, got {_kind(data)}"))
         return
     try:
-        result.talks.append(Talk.model_validate(data))
+        talk = Talk.model_validate(data)
     except ValidationError as error:
         result.errors.extend(validation_errors(record, error))
+        return
+    problems = policy.problems(talk)
+    if problems:
+        result.errors.extend(RecordError(record, f, reason) for f, reason in problems)
+        return
+    result.talks.append(talk)
 
 
 _KINDS: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
@@ -95,7 +172,7 @@ def _kind(value: Any) -> str:
 # ---- (1) the directory app's JSON body ---------------------------------------------------
 
 
-def parse_directory_body(body: Any) -> ParseResult:
+def parse_directory_body(body: Any, *, policy: InputPolicy = DEFAULT_POLICY) -> ParseResult:
     """One talk object, a list of them, or {"talks": [...]} as the directory app posts them."""
     if isinstance(body, dict) and set(body) == {"talks"}:
         body = body["talks"]
@@ -105,7 +182,7 @@ def parse_directory_body(body: Any) -> ParseResult:
         name = f"talks[{index}]"
         if isinstance(item, dict) and isinstance(item.get("talk_id"), str):
             name = f"talks[{index}] ({item['talk_id']})"
-        _validate_talk(name, item, result)
+        _validate_talk(name, item, result, policy)
     return result
 
 
@@ -259,10 +336,39 @@ def _talk_key(keys: dict[str, Any]) -> str:
     return check_identifier(value[len(TALK_KEY_PREFIX) :])
 
 
-def _stream_record(index: int, record: Any, result: ParseResult) -> Talk | Removal | None:
+PODIUM_TAGS = "podiumTags"
+
+
+def without_podium_tags(record: Any) -> Any:
+    """The record with the tags Podium wrote back (listed in `podiumTags`) taken off `tags`.
+
+    The DynamoDB sink writes model tags onto the item and lists them in `podiumTags`; the
+    stream (and a pipe to /hooks/dynamodb) then carries them again. Read as speaker tags they
+    would change the talk's content, re-enrich it and make the sink skip it for good.
+    """
+    if not isinstance(record, dict) or not isinstance(record.get("dynamodb"), dict):
+        return record
+    image = record["dynamodb"].get("NewImage")
+    if not isinstance(image, dict) or PODIUM_TAGS not in image:
+        return record
+    image = dict(image)
+    try:
+        added = {str(t) for t in from_dynamodb_attribute(image.pop(PODIUM_TAGS)) or []}
+        tags = from_dynamodb_attribute(image["tags"]) if "tags" in image else []
+    except (ValueError, TypeError):
+        return record  # left for the parser to reject with its reason
+    if isinstance(tags, list):
+        image["tags"] = {"L": [{"S": str(t)} for t in tags if str(t) not in added]}
+    return {**record, "dynamodb": {**record["dynamodb"], "NewImage": image}}
+
+
+def _stream_record(
+    index: int, record: Any, result: ParseResult, policy: InputPolicy = DEFAULT_POLICY
+) -> Talk | Removal | None:
     """One stream record as a change carrying its place in the stream, or None (recorded in
     `result.errors` or `result.skipped` with the reason)."""
     name = f"Records[{index}]"
+    record = without_podium_tags(record)
     if not isinstance(record, dict):
         result.errors.append(RecordError(name, "", f"expected an object, got {_kind(record)}"))
         return None
@@ -293,6 +399,10 @@ def _stream_record(index: int, record: Any, result: ParseResult) -> Talk | Remov
         return None
     changed_at = _approximate_time(stream)
     if event_name == "REMOVE":
+        future = policy.future_problem(changed_at)
+        if future:
+            result.errors.append(RecordError(name, "dynamodb.ApproximateCreationDateTime", future))
+            return None
         return Removal(talk_id, sequence=sequence, updated_at=changed_at)
     image = stream.get("NewImage")
     if not isinstance(image, dict):
@@ -326,7 +436,7 @@ def _stream_record(index: int, record: Any, result: ParseResult) -> Talk | Remov
     if changed_at is not None:
         data.setdefault("updated_at", changed_at)
     before = len(result.talks)
-    _validate_talk(name, data, result)
+    _validate_talk(name, data, result, policy)
     if len(result.talks) == before:
         return None
     talk = result.talks.pop()
@@ -344,7 +454,9 @@ def _approximate_time(stream: dict[str, Any]) -> datetime | None:
     return None
 
 
-def parse_dynamodb_stream(payload: Any) -> ParseResult:
+def parse_dynamodb_stream(
+    payload: Any, *, offset: int = 0, policy: InputPolicy = DEFAULT_POLICY
+) -> ParseResult:
     """{"Records": [...]} (or a bare list) of DynamoDB Streams records.
 
     INSERT/MODIFY records of talk items (sort key `talk#<talk_id>`) become talks; REMOVE
@@ -355,11 +467,16 @@ def parse_dynamodb_stream(payload: Any) -> ParseResult:
     has several records in the batch only the last by sequence number (by position when there
     is none) is kept, so `[MODIFY t, REMOVE t]` removes t and `[REMOVE t, INSERT t]` restores it,
     whatever order the batch lists them in.
+
+    The one parser of stream records: the `/hooks/dynamodb` route and the stream reader
+    (`podium.dynamodb.streams.reduce_records`) both call it, so both drop the tags Podium
+    wrote back (`without_podium_tags`) and apply the same `policy`. `offset` shifts the
+    record positions named in errors (a page's place in the stream).
     """
     records = payload.get("Records") if isinstance(payload, dict) else payload
     if not isinstance(records, list):
         raise SourceError('expected {"Records": [...]} or a list of stream records')
-    changes, unordered = _parse_stream_records(records)
+    changes, unordered = _parse_stream_records(records, offset=offset, policy=policy)
     by_key: dict[str, list[tuple[int, Talk | Removal]]] = {}
     for index, change in changes:
         by_key.setdefault(_change_id(change), []).append((index, change))
@@ -389,13 +506,13 @@ def _order(change: Talk | Removal) -> SourceOrder:
 
 
 def _parse_stream_records(
-    records: list[Any],
+    records: list[Any], *, offset: int = 0, policy: InputPolicy = DEFAULT_POLICY
 ) -> tuple[list[tuple[int, Talk | Removal]], ParseResult]:
     """Each talk record as (position, change), in stream order; errors and skips beside."""
     result = ParseResult()
     changes: list[tuple[int, Talk | Removal]] = []
-    for index, record in enumerate(records):
-        change = _stream_record(index, record, result)
+    for index, record in enumerate(records, start=offset):
+        change = _stream_record(index, record, result, policy)
         if change is not None:
             changes.append((index, change))
     return changes, result

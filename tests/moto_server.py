@@ -12,13 +12,30 @@ import httpx
 
 from tests.prefect_server import free_port
 
+# A moto server whose S3 clock runs `offset` seconds off: the store of a fleet whose clocks
+# disagree with it (LastModified is stamped by this clock).
+_SKEWED = (
+    "import datetime, sys; import moto.s3.models as m; _now = m.utcnow; "
+    "m.utcnow = lambda: _now() + datetime.timedelta(seconds=float(sys.argv[1])); "
+    "from moto.server import main; main(sys.argv[2:])"
+)
+
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    """Start `moto.server` on 127.0.0.1 (a free port); yield its URL; stop it."""
+def moto_server(*, clock_offset_s: float = 0.0) -> Iterator[str]:
+    """Start `moto.server` on 127.0.0.1 (a free port); yield its URL; stop it.
+
+    `clock_offset_s` shifts the server's S3 clock (object LastModified) by that many seconds.
+    """
     port = free_port()
+    server = ["-H", "127.0.0.1", "-p", str(port)]
+    command = (
+        [sys.executable, "-c", _SKEWED, str(clock_offset_s), *server]
+        if clock_offset_s
+        else [sys.executable, "-m", "moto.server", *server]
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -191,3 +191,24 @@ def test_ingest_and_events_load_hand_over_to_prefect_or_defer(lake: Lake, monkey
         assert prefect.requests[-1].json()[0]["event"] == "podium.event.updated"
     get_settings.cache_clear()
     assert len(lake.read("events")) == len(json.loads((SAMPLE / "events.json").read_text()))
+
+
+def test_talks_repair_future_unfreezes_a_talk(lake: Lake) -> None:
+    from podium.ingest import talk_rows
+    from podium.models import Talk
+    from podium.recording import record_talks
+
+    far = datetime(9999, 12, 31, tzinfo=UTC)
+    record_talks(lake=lake, talks=[Talk(talk_id="t-frozen", title="Frozen", updated_at=far)])
+    record_talks(lake=lake, talks=[Talk(talk_id="t-fine", title="Fine")])
+    assert invoke("talks", "repair-future", "t-nope").exit_code == 1
+    assert invoke("talks", "repair-future").exit_code == 1  # names talks or --all
+    repaired = invoke("talks", "repair-future", "--all")
+    assert repaired.exit_code == 0, repaired.output
+    assert "repaired 1 talk(s): t-frozen" in repaired.stdout
+    again = invoke("talks", "repair-future", "t-frozen")
+    assert "nothing changed" in again.stdout
+    row = talk_rows(lake=lake, talk_ids=["t-frozen"]).iloc[0]
+    assert row.source_updated_at.year == datetime.now(UTC).year
+    edit = Talk(talk_id="t-frozen", title="Real edit", updated_at=datetime.now(UTC))
+    assert record_talks(lake=lake, talks=[edit]).updated == ["t-frozen"]

@@ -25,11 +25,20 @@ from podium.ingest import IngestReport
 from podium.lake import Lake
 from podium.models import Talk
 from podium.recording import record_talks
-from podium.sources import RecordError, from_dynamodb_attribute, parse_dynamodb_stream
+from podium.sources import (
+    DEFAULT_POLICY,
+    PODIUM_TAGS,
+    TALK_KEY_PREFIX,
+    InputPolicy,
+    RecordError,
+    from_dynamodb_attribute,
+    parse_dynamodb_stream,
+    without_podium_tags,
+)
 
 logger = logging.getLogger(__name__)
 CLOSED = "closed:"
-PODIUM_TAGS = "podiumTags"
+__all__ = ["PODIUM_TAGS", "without_podium_tags"]  # re-exported: the sink and older callers
 
 
 def checkpoint_source(stream_arn: str) -> str:
@@ -65,22 +74,6 @@ class StreamSyncReport:
 # ---- pure parts ---------------------------------------------------------------------------
 
 
-def without_podium_tags(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with the tags Podium wrote back (listed in `podiumTags`) taken off `tags`."""
-    image = (record.get("dynamodb") or {}).get("NewImage")
-    if not isinstance(image, dict) or PODIUM_TAGS not in image:
-        return record
-    image = dict(image)
-    try:
-        added = {str(t) for t in from_dynamodb_attribute(image.pop(PODIUM_TAGS)) or []}
-        tags = from_dynamodb_attribute(image["tags"]) if "tags" in image else []
-    except (ValueError, TypeError):
-        return record  # left for the parser to reject with its reason
-    if isinstance(tags, list):
-        image["tags"] = {"L": [{"S": str(t)} for t in tags if str(t) not in added]}
-    return {**record, "dynamodb": {**record["dynamodb"], "NewImage": image}}
-
-
 @dataclass
 class PageChanges:
     """A page of stream records reduced to the last change per talk, in stream order."""
@@ -91,28 +84,42 @@ class PageChanges:
     errors: list[RecordError] = field(default_factory=list)
 
 
-def reduce_records(records: list[dict[str, Any]], *, offset: int = 0) -> PageChanges:
-    """Parse stream records one by one; the last INSERT/MODIFY/REMOVE of each talk wins."""
-    last: dict[str, Talk | None] = {}
-    changes = PageChanges()
-    for index, record in enumerate(records):
-        parsed = parse_dynamodb_stream([without_podium_tags(record)])
-        for error in parsed.errors:
-            name = error.record.replace("Records[0]", f"Records[{offset + index}]", 1)
-            changes.errors.append(RecordError(name, error.field, error.message))
-        for talk in parsed.talks:
-            last.pop(talk.talk_id, None)  # re-insert: dict order follows the latest change
-            last[talk.talk_id] = talk
-        for talk_id in parsed.removed:
-            last.pop(talk_id, None)
-            last[talk_id] = None
-        keys = record["dynamodb"]["Keys"] if parsed.talks else {}
-        if "pk" in keys and "sk" in keys:
+def reduce_records(
+    records: list[dict[str, Any]], *, offset: int = 0, policy: InputPolicy = DEFAULT_POLICY
+) -> PageChanges:
+    """Parse a page of stream records with the hook's parser (`parse_dynamodb_stream`, which
+    also takes Podium's own written-back tags off): the last change of each talk in stream
+    order wins, and a removal keeps its place in the order (a `Removal`)."""
+    parsed = parse_dynamodb_stream(records, offset=offset, policy=policy)
+    changes = PageChanges(talks=parsed.talks, removed=parsed.removed, errors=parsed.errors)
+    live = {t.talk_id for t in parsed.talks}
+    for record in records:
+        keys = record.get("dynamodb", {}).get("Keys", {}) if isinstance(record, dict) else {}
+        if not isinstance(keys, dict) or "pk" not in keys or "sk" not in keys:
+            continue
+        try:
             pk, sk = from_dynamodb_attribute(keys["pk"]), from_dynamodb_attribute(keys["sk"])
-            changes.keys[parsed.talks[0].talk_id] = (str(pk), str(sk))
-    changes.talks = [t for t in last.values() if t is not None]
-    changes.removed = [i for i, t in last.items() if t is None]
+        except ValueError:
+            continue
+        talk_id = str(sk)[len(TALK_KEY_PREFIX) :]
+        if talk_id in live:
+            changes.keys[talk_id] = (str(pk), str(sk))
     return changes
+
+
+def apply_page(
+    *,
+    lake: Lake,
+    table: str,
+    records: list[dict[str, Any]],
+    offset: int = 0,
+    policy: InputPolicy = DEFAULT_POLICY,
+) -> tuple[IngestReport, list[RecordError]]:
+    """Record one page of stream records (keys, then talks and removals in stream order);
+    what was recorded and the records rejected. The checkpoint moves only after this."""
+    changes = reduce_records(records, offset=offset, policy=policy)
+    save_keys(lake=lake, table=table, keys=changes.keys)
+    return record_talks(lake=lake, talks=changes.talks, removed=changes.removed), changes.errors
 
 
 def order_shards(shards: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -198,6 +205,7 @@ def sync_stream(
     limit: int = 1000,
     max_pages: int = 100,
     on_page: Callable[[int], None] | None = None,
+    policy: InputPolicy = DEFAULT_POLICY,
 ) -> StreamSyncReport:
     """Record every talk change on the stream since the last checkpoint, shard by shard.
 
@@ -209,6 +217,7 @@ def sync_stream(
         limit: records per GetRecords call.
         max_pages: pages per shard in one pass (the next pass goes on from the checkpoint).
         on_page: called with the number of records of each page recorded.
+        policy: the input limits (`InputPolicy.from_settings`), as the hook applies them.
     """
     source = checkpoint_source(stream_arn)
     report = StreamSyncReport(stream_arn=stream_arn)
@@ -235,10 +244,11 @@ def sync_stream(
             max_pages=max_pages,
         ):
             if records:
-                changes = reduce_records(records, offset=report.records)
-                save_keys(lake=lake, table=table, keys=changes.keys)
-                report.add(record_talks(lake=lake, talks=changes.talks, removed=changes.removed))
-                report.errors += changes.errors
+                recorded, errors = apply_page(
+                    lake=lake, table=table, records=records, offset=report.records, policy=policy
+                )
+                report.add(recorded)
+                report.errors += errors
                 report.records += len(records)
                 report.pages += 1
                 last = records[-1]["dynamodb"]["SequenceNumber"]

@@ -4,6 +4,11 @@ Each Delta write costs a few hundred milliseconds whatever its size, so a burst 
 requests written one by one queues up behind the lake. Here every request queues its talks;
 whichever request holds the writer lock drains the whole queue into one `record_talks` call and
 hands each waiting request its share of the report. A lone request still writes at once.
+
+One request never fails its neighbours: when the combined write raises, each request of the
+batch is written again on its own, so only the request whose own write fails learns of the
+error (its sender gets a 503 and retries); the others are recorded and answered as usual.
+Recording is idempotent, so the combined attempt leaves nothing a solo write could duplicate.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class GroupCommitter:
         self.lake = lake
         self.max_batch = max_batch
         self.writes = 0  # lake writes so far, for tests and health figures
+        self.isolated = 0  # combined writes that failed and were retried request by request
         self._writer = threading.Lock()
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
@@ -74,11 +80,22 @@ class GroupCommitter:
             report = record_talks(lake=self.lake, changes=changes)
             self.writes += 1
             metrics.GROUP_COMMIT_SECONDS.observe(time.perf_counter() - started)
-        except Exception as error:  # every waiting request must learn of it
+        except Exception as error:
             metrics.GROUP_COMMIT_SECONDS.observe(time.perf_counter() - started)
             metrics.GROUP_COMMIT_FAILURES.inc()
-            for item in batch:
-                item.future.set_exception(error)
+            if len(batch) == 1:  # the request's own write failed: it must learn of it
+                batch[0].future.set_exception(error)
+                return
+            # Isolate the failing request: each one alone, in arrival order.
+            self.isolated += 1
+            for index, item in enumerate(batch):
+                try:
+                    self._write([item])
+                except BaseException as interrupt:  # Ctrl-C: the rest must not wait forever
+                    reason = f"interrupted: {type(interrupt).__name__}"
+                    for rest in batch[index + 1 :]:
+                        rest.future.set_exception(RuntimeError(reason))
+                    raise
             return
         except BaseException as error:
             # KeyboardInterrupt/SystemExit: fail the waiting requests, then let it propagate

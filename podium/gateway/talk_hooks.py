@@ -71,6 +71,7 @@ from podium.lake import Lake
 from podium.models import Talk
 from podium.settings import Settings
 from podium.sources import (
+    InputPolicy,
     ParseResult,
     RecordError,
     SourceError,
@@ -328,10 +329,12 @@ async def read_body(request: Request, *, limit: int) -> bytes:
     """
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        value = declared.strip()
+        # ASCII digits only ("²" is isdigit() but not int()), and few enough for int().
+        if not value.isascii() or not value.isdigit():
             raise HookRefused(400, "Content-Length is not a number")
-        if int(declared) > limit:
-            raise HookRefused(413, f"body is {int(declared)} bytes; the limit is {limit}")
+        if len(value) > 18 or int(value) > limit:
+            raise HookRefused(413, f"body is {value[:20]} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -500,7 +503,7 @@ async def handle_hook(
     request: Request,
     *,
     source: Literal["directory", "dynamodb"],
-    parse: Callable[[Any], ParseResult],
+    parse: Callable[..., ParseResult],
 ) -> JSONResponse:
     """Authenticate, validate, record and announce one hook request (see the module docs).
 
@@ -582,7 +585,7 @@ def refusal(refused: HookRefused) -> JSONResponse:
 async def _handle_claimed(
     request: Request,
     source: Literal["directory", "dynamodb"],
-    parse: Callable[[Any], ParseResult],
+    parse: Callable[..., ParseResult],
     body: bytes,
     verified: Verified,
     *,
@@ -594,7 +597,8 @@ async def _handle_claimed(
     settings: Settings = state.settings
     payload = parse_json(request, body, max_depth=settings.gateway.max_json_depth)
     try:
-        result = await run_in_threadpool(parse, payload)
+        policy = InputPolicy.from_settings(settings)
+        result = await run_in_threadpool(lambda: parse(payload, policy=policy))
     except SourceError as error:
         result = ParseResult(errors=[RecordError("(body)", "", str(error))])
     if source == "directory" and not result.talks and not result.errors:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 import fsspec
@@ -509,6 +510,13 @@ class Lake:
 
     def delete_blob(self, path: str) -> None:
         self._fs.rm(self.blob_url(path))
+
+    def blob_modified(self, path: str) -> datetime:
+        """When the store last wrote the blob, by the store's own clock (S3 LastModified)."""
+        url = self.blob_url(path)
+        self._fs.invalidate_cache(url)
+        stamped = self._fs.modified(url)
+        return stamped if stamped.tzinfo is not None else stamped.replace(tzinfo=UTC)
 
 
 def _check_blob_path(path: str) -> str:

@@ -1,9 +1,24 @@
 """Secrets in a change: found in the added lines of a diff (reported by file and line, never
-by value), and redacted from any text before it leaves the process (a model prompt)."""
+by value), and redacted from any text before it leaves the process (a model prompt).
+
+Two detectors, both applied to every line:
+
+- `detect-secrets` (Yelp's maintained detector, pinned): its plugins (AWS, GitHub, GitLab,
+  Slack, Stripe, OpenAI, PyPI, npm, JWT, private keys, basic-auth URLs, keyword assignments,
+  base64 and hex high-entropy strings, ...), run on each line;
+- Podium's shapes for what it misses, above all `NAME=value` and `name: "value"` pairs whose
+  name says secret (`STRIPE_KEY=sk_live_…`, `DB_PASS=…`, `password: "correct horse battery
+  staple"`, `password="hunter2"`), Hugging Face `hf_…` tokens and `Authorization: token <hex>`.
+
+tests/podium/review/test_secret_corpus.py checks both against detect-secrets' own test corpus
+(../shared/fixtures/secrets, as it is): every secret its file scan reports is caught, and the
+file that holds none yields nothing.
+"""
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 
 from podium.review.diffs import added_lines
@@ -12,14 +27,103 @@ _HARD_CODED = re.compile(
     r"""(?i)(?:password|passwd|secret|token|api[_-]?key|access[_-]?key)["']?\s*[:=]\s*"""
     r"""["'][^"'\s]{8,}["']"""
 )
+# Names that say "secret" in a NAME=value or name: value pair: any word holding one of these
+# (db_password, DB_PASS, client_secret, GITHUB_TOKEN, api-key, ...), or an upper-case
+# environment name ending in _KEY (STRIPE_KEY, AWS_KEY).
+_SECRET_NAME = (
+    r"(?:[A-Za-z0-9_.-]*(?i:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|"
+    r"access[_-]?key|private[_-]?key|auth[_-]?key|credentials?)[A-Za-z0-9_.-]*"
+    r"|[A-Z0-9_]*_KEY)"
+)
+# name, separator (= : =>, with optional quotes around the name), then the value: a quoted
+# string (spaces allowed) or a bare word.
+_KEY_VALUE = re.compile(
+    r"""(?P<name>\b""" + _SECRET_NAME + r"""["']?\s*(?:=>|[:=])\s*)"""
+    r"""(?:(?P<q>["'])(?P<quoted>[^"'\n]{1,500})(?P=q)|(?P<bare>[^\s"',;#]{3,500}))"""
+)
+_NOT_A_VALUE = re.compile(
+    r"(?i)^(?:none|null|nil|true|false|undefined|required|optional|str|string|int|\*+|"
+    r"x+|\.{3}|…|<[^>]*>|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\{\{.*\}\}|os\.environ.*|"
+    r"env\(.*|getenv.*|settings\..*|self\..*|config\..*)$"
+)
+_HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
+_STRIPE = re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}\b")
+_AUTH_HEADER = re.compile(
+    r"(?i)(\bauthorization\s*[:=]\s*[\"']?(?:token|bearer|basic|digest)\s+)[^\s\"',;]+"
+)
+_TOKEN_HEX = re.compile(r"(?i)(\btoken\s+)[0-9a-f]{20,}\b")
+
 SECRET_PATTERNS = [
     ("AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
     ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
     ("Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}\b")),
     ("API key", re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b")),
+    ("Stripe key", _STRIPE),
+    ("Hugging Face token", _HF_TOKEN),
+    ("authorization header", _AUTH_HEADER),
     ("hard-coded secret", _HARD_CODED),
 ]
+
+
+# ---- detect-secrets ----------------------------------------------------------------------
+
+# detect-secrets keeps its settings in process-global state: one scan at a time.
+_DETECTOR_LOCK = threading.Lock()
+# Its file scan reads a file by its type: YAML and INI values are unquoted, code's are quoted.
+# Text of unknown type (a prompt, a diff's added lines) is scanned as each of these; the union
+# catches every secret of its test corpus and nothing in its file without secrets.
+_AS_TYPES = (".yaml", ".ini", ".txt")
+
+
+def detector_values(text: str) -> set[str]:
+    """Secret values detect-secrets finds in `text` (its default plugins and filters)."""
+    import os
+    import tempfile
+
+    from detect_secrets import SecretsCollection
+    from detect_secrets.settings import default_settings
+
+    if not text.strip():
+        return set()
+    found: set[str] = set()
+    with _DETECTOR_LOCK, tempfile.TemporaryDirectory() as folder, default_settings():
+        for suffix in _AS_TYPES:
+            path = os.path.join(folder, "text" + suffix)
+            with open(path, "w", encoding="utf-8", errors="replace") as handle:
+                handle.write(text)
+            collection = SecretsCollection()
+            collection.scan_file(path)
+            found |= {secret.secret_value for _, secret in collection if secret.secret_value}
+    return found
+
+
+def _key_value_secret(match: re.Match[str]) -> str | None:
+    value = match.group("quoted") if match.group("quoted") is not None else match.group("bare")
+    if not value or REDACTED in value or _NOT_A_VALUE.match(value.strip()):
+        return None
+    if value.isdigit() and len(value) < 8:  # TOKEN_BUDGET = 12000, max_tokens: 4096
+        return None
+    return value
+
+
+def shape_secrets(line: str) -> list[tuple[str, str]]:
+    """(kind, value) of each secret of Podium's own shapes on one line (key=value pairs whose
+    name says secret, hf_ and Stripe tokens, Authorization headers)."""
+    found = []
+    for match in _KEY_VALUE.finditer(line):
+        value = _key_value_secret(match)
+        if value is not None:
+            found.append(("secret assignment", value))
+    for label, pattern in (("Hugging Face token", _HF_TOKEN), ("Stripe key", _STRIPE)):
+        found += [(label, m.group(0)) for m in pattern.finditer(line)]
+    for pattern in (_AUTH_HEADER, _TOKEN_HEX):
+        found += [
+            ("authorization header", line[m.end(1) : m.end()]) for m in pattern.finditer(line)
+        ]
+    return found
+
+
 # Credential shapes redacted from model prompts even where the scanner's line rules miss them:
 # `Authorization: Bearer …`, URLs with a password, JWTs, and `KEY=value` pairs of secret names.
 _REDACT_EXTRA = [
@@ -62,11 +166,21 @@ def scan_diffs(
     hits: list[SecretHit] = []
     for path, diff in diffs.items():
         patterns = [p for p in SECRET_PATTERNS if p[1] is not _HARD_CODED or path not in test_paths]
-        for number, line in added_lines(diff):
-            for label, pattern in patterns:
-                if pattern.search(line):
-                    hits.append(SecretHit(path, number, label))
-                    break
+        added = list(added_lines(diff))
+        # The maintained detector and the key=value shapes; not in tests, which are full of
+        # made-up credentials.
+        values = (
+            set() if path in test_paths else detector_values("\n".join(text for _, text in added))
+        )
+        for number, line in added:
+            label = next((label for label, pattern in patterns if pattern.search(line)), None)
+            if label is None and path not in test_paths:
+                if any(value in line for value in values):
+                    label = "detected secret"
+                elif shapes := shape_secrets(line):
+                    label = shapes[0][0]
+            if label is not None:
+                hits.append(SecretHit(path, number, label))
     return hits
 
 
@@ -90,12 +204,40 @@ def redact_text(text: str, *, known: tuple[str, ...] = ()) -> tuple[str, int]:
 
     def sub(pattern: re.Pattern[str], repl, value: str) -> str:
         nonlocal count
-        value, n = pattern.subn(repl, value)
-        count += n
-        return value
 
+        def counted(match: re.Match[str]) -> str:
+            nonlocal count
+            out = repl if isinstance(repl, str) else repl(match)
+            count += out != match.group(0)  # an already redacted value is not counted again
+            return out
+
+        return pattern.sub(counted, value)
+
+    # Values found (detect-secrets on the whole text, the key=value shapes line by line),
+    # longest first, so every copy goes, also where it appears without its telltale context.
+    # Short values (password="hunter2") only where they are assigned: elsewhere they are words.
+    values = {v for v in detector_values(text) if len(v) >= 6}
+    values |= {v for line in text.splitlines() for _, v in shape_secrets(line) if len(v) >= 8}
+    for value in sorted(values, key=len, reverse=True):
+        if value in text and REDACTED not in value:
+            count += text.count(value)
+            text = text.replace(value, REDACTED)
+
+    def assignment(match: re.Match[str]) -> str:
+        nonlocal count
+        value = _key_value_secret(match)
+        if value is None:
+            return match.group(0)
+        count += 1
+        return match.group("name") + match.group(0)[len(match.group("name")) :].replace(
+            value, REDACTED, 1
+        )
+
+    text = _KEY_VALUE.sub(assignment, text)
+    text = sub(_AUTH_HEADER, lambda m: m.group(1) + REDACTED, text)
+    text = sub(_TOKEN_HEX, lambda m: m.group(1) + REDACTED, text)
     for _, pattern in SECRET_PATTERNS:
-        if pattern is _HARD_CODED:
+        if pattern in (_HARD_CODED, _AUTH_HEADER):
             continue
         text = sub(pattern, REDACTED, text)
     text = sub(_SECRET_ASSIGNMENT, lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}"

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from podium import enrichment, metrics, tracing
 from podium.devices import resolve_device
 from podium.images import build_image_backend, store_covers
 from podium.lake import Lake
+from podium.lake.clock import check_clock
 from podium.models import Talk, Vocabulary
 from podium.steps import Step, direct
 from podium.talk_tags import tags_by_talk, write_tags
@@ -280,6 +282,8 @@ def enrich_pending(
     """
     settings, lake = resources.settings, resources.lake
     conf = settings.enrich
+    # Leases are judged by the lake's clock: a run whose clock is off refuses to claim.
+    check_clock(lake, max_skew_s=conf.max_clock_skew_s)
     report = EnrichReport()
     models = _Models(resources, report)
     tried: dict[str, set[str]] = {stage: set() for stage in STAGES}
@@ -331,7 +335,7 @@ def enrich_pending(
                 tried[stage] |= set(work.attempts)
                 if work.retried_alone:
                     logger.warning("retrying %s of a crashed batch alone", work.ids[:1])
-                with _Heartbeat(lake, work, conf.lease_seconds):
+                with _Heartbeat(lake, work, conf.lease_seconds, max_batch_s=conf.max_batch_s):
                     superseded = _run_claim(resources, models, work, report, logger)
                 tried[stage] -= set(superseded)  # their new version is new work
             if stage == "tags" and on_tagged is not None and len(report.tagged) > tagged_before:
@@ -356,21 +360,30 @@ def _scope(talk_ids: list[str] | None, report: EnrichReport, limit: int | None) 
 
 
 class _Heartbeat:
-    """Renews a claim's lease while its batch is worked, so only a dead process loses it.
+    """Renews a claim's lease every third of a lease for as long as its batch is worked, so
+    only a dead process loses it, however long the batch takes.
 
-    A process that is killed stops renewing with it; one that hangs stops after `MAX_RENEWALS`
-    leases, so a stuck run cannot hold a talk forever either.
+    A process that is killed stops renewing with it; one that hangs inside a batch for longer
+    than `max_batch_s` stops renewing then, so a stuck run cannot hold a talk forever either.
     """
 
-    MAX_RENEWALS = 20
-
-    def __init__(self, lake: Lake, claim: enrichment.Claim, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        lake: Lake,
+        claim: enrichment.Claim,
+        lease_seconds: float,
+        *,
+        max_batch_s: float = 21_600.0,
+    ) -> None:
         self.lake, self.claim, self.lease_seconds = lake, claim, lease_seconds
+        self.max_batch_s = max_batch_s
+        self.renewals = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="enrich-lease", daemon=True)
 
     def _run(self) -> None:
-        for _ in range(self.MAX_RENEWALS):
+        deadline = time.monotonic() + self.max_batch_s
+        while time.monotonic() < deadline:
             if self.stop.wait(self.lease_seconds / 3):
                 return
             try:
@@ -378,6 +391,7 @@ class _Heartbeat:
                     lake=self.lake, claim=self.claim, lease_seconds=self.lease_seconds
                 ):
                     return
+                self.renewals += 1
             except Exception:  # noqa: BLE001 - a missed renewal only risks a redo
                 log.warning("could not renew the lease of %s", self.claim.token, exc_info=True)
 

@@ -191,6 +191,7 @@ def sync_dynamodb(resources: Resources, *, logger: Any = log) -> StreamSyncRepor
     """
     from podium.dynamodb.client import latest_stream_arn, table_name
     from podium.dynamodb.streams import sync_stream
+    from podium.sources import InputPolicy
 
     config = resources.settings.dynamodb
 
@@ -202,6 +203,7 @@ def sync_dynamodb(resources: Resources, *, logger: Any = log) -> StreamSyncRepor
             stream_arn=arn,
             table=table_name(config),
             limit=config.stream_batch,
+            policy=InputPolicy.from_settings(resources.settings),
         )
 
     report = resources.step("read-dynamodb-stream", read)

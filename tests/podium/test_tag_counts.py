@@ -206,3 +206,41 @@ def test_the_bookmark_is_in_the_counts_commit(tmp_path) -> None:
     assert table.transaction_version(BOOKMARK_APP + "talks") == run.versions["talks"] + 1
     assert table.transaction_version(BOOKMARK_APP + "talk_tags") == run.versions["talk_tags"] + 1
     assert not lake.blob_exists("state/tag_counts.json")
+
+
+def test_bounded_counting_equals_the_plain_count_in_small_chunks() -> None:
+    import random
+
+    from podium.tag_counts import count_bounded
+
+    rng = random.Random(3)
+    talks = pd.DataFrame(
+        [
+            {
+                "talk_id": f"t{i}",
+                "tags": rng.sample([f"g{k}" for k in range(12)], rng.randint(0, 5)),
+                "event_ids": rng.sample([f"e{k}" for k in range(6)], rng.randint(0, 3)),
+                "state": rng.choice(["submitted", "accepted", "deleted"]),
+            }
+            for i in range(60)
+        ]
+    )
+    talk_tags = pd.DataFrame(
+        {"talk_id": [f"t{rng.randint(0, 70)}" for _ in range(80)],
+         "tag": [f"g{rng.randint(0, 15)}" for _ in range(80)]}
+    )  # fmt: skip
+    plain = count(contributions(talks, talk_tags)).set_index(["scope", "key", "tag"])["talks"]
+    for chunk_rows in (1, 7, 10_000):
+        bounded = count_bounded(talks, talk_tags, chunk_rows=chunk_rows)
+        assert bounded.set_index(["scope", "key", "tag"])["talks"].to_dict() == plain.to_dict()
+
+
+def test_the_blow_up_talk_counts_in_bounded_memory() -> None:
+    from bench.aggregate_memory import measure
+
+    small = measure(tags=300, events=300, talks=50)
+    assert small["new_rows"] < small["old_rows"]  # only the first 200 x 200 count
+    assert small["new_mib"] < small["old_mib"] / 2, small
+    # Growing the body does not grow the bounded count's peak.
+    bigger = measure(tags=900, events=900, talks=50, old=False)
+    assert bigger["new_mib"] < small["new_mib"] * 1.5 + 5, (small, bigger)

@@ -34,3 +34,15 @@ def test_short_fuzzing_run_finds_no_server_error(tmp_path: Path) -> None:
         "/hooks/gitlab",
         "/hooks/push",
     } <= operations
+
+
+def test_the_audits_bodies_get_no_server_error(tmp_path: Path) -> None:
+    from bench.fuzz import audit_requests
+
+    with security_gateway(tmp_path) as gateway:
+        requests = audit_requests()
+        report = send(gateway.url, requests, workers=2)
+    assert report.requests == len(requests) and report.transport_errors == 0
+    assert report.five_xx == 0, report.server_errors[:3]
+    assert set(report.statuses) <= {200, 401, 422}, report.statuses
+    assert report.statuses[401] == 15  # every malformed timestamp, on each signed route

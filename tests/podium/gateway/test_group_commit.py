@@ -107,3 +107,36 @@ def test_ctrl_c_in_the_writer_propagates_and_fails_the_others(tmp_path) -> None:
     # Whichever thread wrote re-raised the KeyboardInterrupt itself; the other learnt of it.
     kinds = sorted(type(r).__name__ for r in (first, second))
     assert kinds == ["KeyboardInterrupt", "RuntimeError"]
+
+
+class _PoisonLake(Lake):
+    """A real lake whose commit fails for any write that holds the talk `poison`: a record
+    that breaks inside the commit (as comparing a naive with a zoned time once did), not in
+    parsing."""
+
+    def upsert(self, name, frame, **kwargs):  # noqa: ANN001, ANN003, ANN201
+        if name == "talks" and "poison" in set(frame.talk_id):
+            raise TypeError("can't compare offset-naive and offset-aware datetimes")
+        return super().upsert(name, frame, **kwargs)
+
+
+def test_a_record_failing_inside_the_commit_fails_only_its_own_request(tmp_path) -> None:
+    lake = _PoisonLake(str(tmp_path / "lake"))
+    committer = GroupCommitter(lake)
+    first, poisoned, last = _one_batch(
+        committer,
+        [
+            {"talks": [Talk(talk_id="a", title="A")], "removed": []},
+            {
+                "talks": [Talk(talk_id="poison", title="P"), Talk(talk_id="c", title="C")],
+                "removed": [],
+            },  # fmt: skip
+            {"talks": [Talk(talk_id="b", title="B")], "removed": ["gone"]},
+        ],
+    )
+    assert isinstance(poisoned, TypeError), poisoned
+    assert first.new == ["a"] and last.new == ["b"], "the neighbours are recorded"
+    assert committer.isolated == 1
+    assert set(lake.read("talks").talk_id) == {"a", "b", "gone"}
+    # The innocent neighbours' ledger rows are there too: they will be enriched.
+    assert set(lake.read("enrichment_state").talk_id) == {"a", "b"}
