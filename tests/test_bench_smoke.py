@@ -51,6 +51,9 @@ BENCHES: dict[str, Smoke] = {
     "backfill_layout": Smoke(
         ("--limit", "16", "--rounds", "1", "--layouts", "1x1"), r"1x1.*\d", True
     ),
+    "aggregate_memory": Smoke(
+        ("--tags", "60", "--events", "60", "--talks", "10"), r"new  count_bounded: +peak \d+ MiB"
+    ),
     "burst": Smoke(("--talks", "4", "--clients", "2", "--quiet", "1"), r"p50", False, 900),
     "cards": Smoke(("--cards", "4", "--rounds", "1", "--formats", "jpeg"), r"cards?/s", True),
     "dynamodb": Smoke(
@@ -72,6 +75,7 @@ BENCHES: dict[str, Smoke] = {
         ),
         r"enrichment.claimable +\d",
     ),
+    "model_check": Smoke(("--steps", "30", "--per-example", "10"), r"steps: +\d+"),
     "recommend": Smoke(
         ("--talks", "300", "--events", "10", "--lookups", "10", "--synthetic"),
         r"lookup \(precomputed\): p50 \d",
