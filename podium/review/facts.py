@@ -23,7 +23,8 @@ BEHAVIOUR = "behaviour"
 CONFIG = "configuration"
 CATEGORIES = (EXPOSURE, LIMITS, DATA, SUPPLY, BEHAVIOUR, CONFIG)
 
-_MAX_VALUE = 80
+_MAX_VALUE = 200  # a list is shown whole (up to _MAX_LIST): a cut list hides its new items
+_MAX_LIST = 1000
 REDACTED = "«redacted»"
 _SECRET_KEY = re.compile(r"(?i)password|passwd|secret|token|api[_-]?key|private|credential")
 
@@ -32,10 +33,15 @@ def show(value: Any) -> str:
     """A value as the summary shows it: short, one line, in backticks."""
     if value is None:
         return "(unset)"
-    text = value if isinstance(value, str) else repr(value)
+    if isinstance(value, list | tuple) and all(not isinstance(v, dict | list) for v in value):
+        text = "[" + ", ".join(str(v) for v in value) + "]"
+        limit = _MAX_LIST
+    else:
+        text = value if isinstance(value, str) else repr(value)
+        limit = _MAX_VALUE
     text = " ".join(str(text).split())
-    if len(text) > _MAX_VALUE:
-        text = text[: _MAX_VALUE - 1] + "…"
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
     return f"`{text}`"
 
 
@@ -59,6 +65,10 @@ class Fact:
         return f"`{self.path}` line {self.line}" if self.line else f"`{self.path}`"
 
     def change_text(self) -> str:
+        if self.before is None and self.after is None:
+            return (
+                ""  # the subject says what changed (an added setting is never "(unset) → (unset)")
+            )
         if self.status == "added":
             return f"added ({show(self.after)})" if self.after is not None else ""
         if self.status == "removed":
@@ -193,6 +203,8 @@ def _image_effect(before: Any, after: Any) -> tuple[Effect, str]:
     text = _text(after).strip("'\"")
     if after is None:
         return "neutral", "image removed"
+    if text == "scratch":
+        return "neutral", "empty base image"
     if "@sha256:" in text:
         return (
             ("neutral", "pinned by digest")
@@ -213,6 +225,8 @@ def _image_effect(before: Any, after: Any) -> tuple[Effect, str]:
 def action_ref_effect(before: Any, after: Any) -> tuple[Effect, str]:
     """A GitHub Actions `uses:` reference: pinned to a commit, a tag, or a moving branch."""
     ref = _text(after).strip("'\"")
+    if after is None:
+        return "neutral", "step removed"
     if ref.startswith(("./", "docker://")):
         return "neutral", "local action"
     _, _, version = ref.partition("@")
@@ -221,6 +235,42 @@ def action_ref_effect(before: Any, after: Any) -> tuple[Effect, str]:
     if not version or version in ("main", "master", "latest", "dev", "develop", "head"):
         return "loosens", "action not pinned (moving branch)"
     return "neutral", "action version changed" if before is not None else "new action"
+
+
+_GRANT_KEYS = {"action", "actions", "verbs", "resource", "resources", "apigroups"}
+_EXEMPT_KEYS = {"notaction", "notactions", "notresource", "notresources"}
+
+
+def judge_items(
+    key: str, added: list[Any], removed: list[Any], context: str = "", deny: bool = False
+) -> tuple[str, Effect, str] | None:
+    """What items added to or removed from a list setting mean (IAM actions and resources,
+    RBAC verbs and resources); None when `key` is no such list."""
+    k = norm_key(key)
+    ctx = context.lower()
+    if k in _EXEMPT_KEYS:  # NotAction: a Deny exempting more actions denies less
+        what = "actions" if "action" in k else "resources"
+        if deny and added:
+            return EXPOSURE, "loosens", f"Deny statement exempts more {what}"
+        if deny and removed:
+            return EXPOSURE, "tightens", f"Deny statement exempts fewer {what}"
+        if added:
+            return EXPOSURE, "tightens", f"Allow excludes more {what}"
+        return EXPOSURE, "loosens", f"Allow excludes fewer {what}"
+    if k not in _GRANT_KEYS or ("limits" in ctx or "requests" in ctx):
+        return None
+    what = {"verbs": "RBAC verbs", "apigroups": "RBAC API groups"}.get(
+        k, ("IAM/RBAC " + ("actions" if "action" in k else "resources"))
+    )
+    if deny:  # a Deny statement: more items deny more
+        if added and not removed:
+            return EXPOSURE, "tightens", f"Deny statement covers more {what}"
+        if removed and not added:
+            return EXPOSURE, "loosens", f"Deny statement covers fewer {what}"
+        return EXPOSURE, "neutral", f"Deny statement's {what} changed"
+    if added:
+        return EXPOSURE, "loosens", f"{what} granted: " + ", ".join(f"`{a}`" for a in added)
+    return EXPOSURE, "tightens", f"{what} no longer granted"
 
 
 def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Effect, str] | None:

@@ -108,6 +108,11 @@ _AUTH_NAME = re.compile(
     r"(?i)auth|login|permission|jwt|token|verify|signature|csrf|admin|requires?_|"
     r"scope|role|acl|guard|protected"
 )
+# Calls whose removal means a check no longer runs (a token *generator* is no check).
+_CHECK_CALL = re.compile(
+    r"(?i)verify|check|authenticat|authoriz|permission|login_required|require|csrf|signature|"
+    r"validate|has_perm|is_admin|is_authenticated|ensure_|guard|enforce|rate_?limit|throttl"
+)
 _ROUTE = re.compile(r"(?i)\.(route|get|post|put|patch|delete|head|options|websocket|api_route)\(")
 _INPUT_ROOT = re.compile(
     r"(?i)^(event|request|req|body|params|query|headers|os\.environ|environ|config|cfg|"
@@ -677,7 +682,7 @@ def _call_facts(
             if key in new.calls:
                 continue
             # A check that still runs elsewhere in the file was moved, not removed.
-            loosens = bool(_AUTH_NAME.search(call.callee)) and (
+            loosens = bool(_CHECK_CALL.search(call.callee.rsplit(".", 1)[-1])) and (
                 call.callee.rsplit(".", 1)[-1] not in callees
             )
             facts.append(
