@@ -451,10 +451,56 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         return None
     if k in ("runtime", "layers", "include", "remote", "imagepullpolicy", "engineversion"):
         return SUPPLY, "neutral", ""
-    # --- limits
+    # --- limits: a raised or removed timeout, size, concurrency, rate or retry cap loosens
+    loosenable = _loosenable_limit(k)
+    if loosenable:
+        if "stop_after_attempt" in a + b:
+            before, after = (_attempts(before), _attempts(after))
+        change = direction(before, after, key)
+        if after is None and before is not None:
+            return LIMITS, "loosens", f"{loosenable} removed"
+        if change == "raised" and loosenable == "retry cap":
+            return LIMITS, "neutral", "retry cap raised"  # still capped
+        if change == "raised":
+            return LIMITS, "loosens", f"{loosenable} raised"
+        if change == "lowered":
+            return LIMITS, "tightens", f"{loosenable} lowered"
+        if before is None and after is not None:
+            return LIMITS, "neutral", f"{loosenable} set"
+        return LIMITS, "neutral", ""
     if k in _LIMIT_KEYS or (("limits" in ctx or "requests" in ctx) and k in ("cpu", "memory")):
         return LIMITS, "neutral", direction(before, after, key)
     return None
+
+
+_SIZE_KEYS = {
+    "maxbodysize", "proxybodysize", "maxcontentlength", "clientmaxbodysize", "maxuploadsize",
+    "datauploadmaxmemorysize", "maxrequestsize", "maxpayloadsize", "maxfilesize",
+    "maxmessagesize", "payloadlimit", "bodylimit",
+}  # fmt: skip
+
+
+def _loosenable_limit(k: str) -> str:
+    """The kind of limit a normalised key is, when raising it loosens: "" otherwise."""
+    if "timeout" in k and not k.startswith(("on", "handle")):
+        return "timeout"
+    if k in ("maxretries", "retries", "maxattempts", "retrylimit", "stop", "maxretry",
+             "retryattempts", "maxreceivecount"):  # fmt: skip
+        return "retry cap"
+    if k in ("throttlingratelimit", "throttlingburstlimit", "ratelimit", "burstlimit",
+             "limitrps", "limitconnections", "ratelimitperminute", "requestsperminute",
+             "maxrequests", "rate"):  # fmt: skip
+        return "rate limit"
+    if "concurren" in k or k in ("maxparallel", "parallelism", "maxconnections", "workers"):
+        return "concurrency limit"
+    if k in _SIZE_KEYS:
+        return "size limit"
+    return ""
+
+
+def _attempts(value: Any) -> Any:
+    match = re.search(r"stop_after_attempt\(\s*(\d+)", _text(value))
+    return match.group(1) if match else value
 
 
 _EXPOSE_WHY = {
@@ -494,8 +540,8 @@ def setting_fact(
     key) a plain fact of category `fallback`; None when fallback is None and no rule applies."""
     judged: tuple[str, Effect, str] | None = judge(key, before, after, context)
     if _SECRET_KEY.search(key):  # the value of a secret-named setting is never shown
-        before = None if before is None else REDACTED
-        after = None if after is None else REDACTED
+        before = _redacted(before)
+        after = _redacted(after)
     if judged is None and fallback is None:
         return None
     category, effect, why = judged if judged is not None else (fallback or CONFIG, "neutral", "")
@@ -520,6 +566,29 @@ def setting_fact(
         status=status,
         anchors=tuple(anchors),
     )
+
+
+_CODE_VALUE = re.compile(
+    r"^(\(no default\)|[A-Za-z_][\w.]*\(.*\)|[A-Za-z_][\w.]*|\$\{[^}]*\}|\{\{.*\}\}"
+    r"|!(Ref|Sub|GetAtt|ImportValue)\b.*)$",
+    re.S,
+)
+
+
+def _redacted(value: Any) -> Any:
+    """A secret-named setting's value as shown: never a literal, but an empty value, a
+    reference (`${var.x}`, `!Ref X`, `settings.X`) or code (`secrets.token_urlsafe(32)`)
+    carries no secret and is shown as it is."""
+    if value is None:
+        return None
+    if value in ("", [], {}, ()) or (
+        isinstance(value, str)
+        and _CODE_VALUE.match(value.strip())
+        and "'" not in value
+        and '"' not in value
+    ):
+        return value
+    return REDACTED
 
 
 def _anchor_token(value: Any) -> str:

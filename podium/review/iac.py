@@ -406,6 +406,13 @@ def _list_fact(
         parts.append("added " + ", ".join(f"`{v}`" for v in added))
     if removed:
         parts.append("removed " + ", ".join(f"`{v}`" for v in removed))
+    if judged is None:  # not a grant list: judge the list as a whole (CIDRs, scripts)
+        whole = setting_fact(
+            path=path, line=None, key=segments[-1], subject="", before=before, after=after,
+            context=".".join(segments), fallback=None,
+        )  # fmt: skip
+        if whole is not None:
+            judged = (whole.category, whole.effect, whole.why)
     category, effect, why = judged if judged else (CONFIG, "neutral", "")
     if judged is None and before is not None and after is not None and len(new) <= 3:
         why = f"{show(before)} → {show(after)}"
