@@ -21,7 +21,8 @@ DATA = "data"
 SUPPLY = "supply chain"
 BEHAVIOUR = "behaviour"
 CONFIG = "configuration"
-CATEGORIES = (EXPOSURE, LIMITS, DATA, SUPPLY, BEHAVIOUR, CONFIG)
+SCANNERS = "scanner findings"
+CATEGORIES = (EXPOSURE, LIMITS, DATA, SUPPLY, BEHAVIOUR, SCANNERS, CONFIG)
 
 _MAX_VALUE = 200  # a list is shown whole (up to _MAX_LIST): a cut list hides its new items
 _MAX_LIST = 1000
@@ -268,6 +269,8 @@ def judge_items(
         if removed and not added:
             return EXPOSURE, "loosens", f"Deny statement covers fewer {what}"
         return EXPOSURE, "neutral", f"Deny statement's {what} changed"
+    if "*" in removed and "*" not in added:
+        return EXPOSURE, "tightens", f"{what} narrowed from `*`"
     if added:
         return EXPOSURE, "loosens", f"{what} granted: " + ", ".join(f"`{a}`" for a in added)
     return EXPOSURE, "tightens", f"{what} no longer granted"
@@ -285,6 +288,11 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
     k = norm_key(key.rsplit("/", 1)[-1])
     ctx = context.lower()
     b, a = _text(before), _text(after)
+    if k == "foreach" and "dynamic" not in ctx:
+        if before is None and after is not None:
+            return CONFIG, "neutral", "the block is now conditional (a `dynamic` block)"
+        if after is None and before is not None:
+            return CONFIG, "neutral", "the block is no longer conditional"
     # --- exposure and auth
     if k in ("authtype", "authorizationtype", "authmode", "authenticationtype", "authorization"):
         if "none" in a and "none" not in b:

@@ -90,10 +90,39 @@ def _unquote(value: Any) -> Any:
     return value
 
 
+def _dynamic_blocks(value: dict[str, Any]) -> dict[str, Any]:
+    """`dynamic "statement" { for_each = …; content { … } }` read as the `statement` block it
+    generates, marked with its `for_each`, next to the static blocks of the same name: a
+    statement that became conditional is then that statement, changed, not removed."""
+    dynamic = value.get("dynamic")
+    if not dynamic:
+        return value
+    out = {k: v for k, v in value.items() if k != "dynamic"}
+    for item in dynamic if isinstance(dynamic, list) else [dynamic]:
+        for name, block in (item or {}).items():
+            if not isinstance(block, dict):
+                continue
+            contents = block.get("content") or [{}]
+            for content in contents if isinstance(contents, list) else [contents]:
+                generated = {**content, "for_each": block.get("for_each")}
+                key = _unquote(name)
+                existing = out.get(key) or out.get(name) or []
+                out[key] = [*(existing if isinstance(existing, list) else [existing]), generated]
+    return out
+
+
+def _block_key(item: dict[str, Any], index: int) -> str:
+    for field in ("sid", "name", "id"):
+        if isinstance(item.get(field), str):
+            return _unquote(item[field])
+    return str(index)
+
+
 def _clean_hcl(value: Any) -> Any:
     """python-hcl2's output without its quoting and block markers; a list holding one block
-    is that block."""
+    is that block; repeated blocks are keyed by their `sid`/`name` when they have one."""
     if isinstance(value, dict):
+        value = _dynamic_blocks(value)
         return {_unquote(k): _clean_hcl(v) for k, v in value.items() if k not in ("__is_block__",)}
     if isinstance(value, list):
         items = [_clean_hcl(v) for v in value]
@@ -105,7 +134,7 @@ def _clean_hcl(value: Any) -> Any:
                 if len(item) == 1 and isinstance(next(iter(item.values())), dict):
                     merged.update(item)  # `resource` blocks: {type: {name: …}} merge by type
                     continue
-                merged[str(i)] = item
+                merged[_block_key(item, i)] = item
             return merged
         return items
     return _unquote(value)
@@ -300,17 +329,32 @@ def tree_facts(
 
 
 def _merge_grants(path: str, facts: list[Fact]) -> list[Fact]:
-    """Grants added to one file (IAM actions/resources, RBAC verbs) become one ⚠ line naming
-    every statement or rule, so twenty one-attribute lines do not bury the rest."""
+    """Grants added to one file (IAM actions/resources, RBAC verbs) become one ⚠ line, grouped
+    by statement or rule, so twenty one-attribute lines do not bury the rest."""
     grants = [f for f in facts if f.effect == "loosens" and "granted" in f.why]
     if len(grants) <= 1:
         return facts
+    groups: dict[str, list[str]] = {}
+    for fact in grants:
+        parts = fact.subject.split("`")
+        owner, key, change = (
+            (parts[1], parts[3], "`".join(parts[4:]).strip())
+            if len(parts) > 4
+            else ("", parts[1] if len(parts) > 1 else "", fact.subject)
+        )
+        if key in ("apiGroups", "resources") and "rule " in owner:
+            continue  # a new rule is named by its API groups and resources already
+        groups.setdefault(owner, []).append(f"{key} {change.removeprefix('added ')}")
+    prefix = _common_prefix(list(groups))
+    text = "; ".join(
+        f"`{owner[len(prefix) :] or owner}`: " + ", ".join(items) for owner, items in groups.items()
+    )
     first = min((f.line for f in grants if f.line), default=None)
     merged = Fact(
         path,
         first,
         grants[0].category,
-        "grants added: " + "; ".join(f.subject for f in grants),
+        f"grants added{f' to `{prefix.rstrip(chr(46))}`' if prefix else ''}: {text}",
         None,
         None,
         "loosens",
@@ -320,6 +364,18 @@ def _merge_grants(path: str, facts: list[Fact]) -> list[Fact]:
     )
     rest = [f for f in facts if f not in grants]
     return [merged, *rest]
+
+
+def _common_prefix(owners: list[str]) -> str:
+    """The shared leading path of statement owners, cut at a dot (`Role/x.rules.`)."""
+    if len(owners) < 2:
+        return ""
+    first, last = min(owners), max(owners)
+    size = 0
+    while size < min(len(first), len(last)) and first[size] == last[size]:
+        size += 1
+    cut = first[:size]
+    return cut[: cut.rfind(".") + 1] if "." in cut else ""
 
 
 def _script_fact(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -23,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from podium.review.facts import Fact
+from podium.review.facts import SCANNERS, Fact
 
-SCANNER = "scanner findings"
+SCANNER = SCANNERS
 INSTALL_HINT = (
     "run `scripts/scanners.sh` (or `make scanners`) to install checkov, cfn-lint and bandit"
 )
@@ -86,6 +87,7 @@ class ScanResult:
     notes: list[str] = field(default_factory=list)
     available: bool = True
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # the scanners' own CPU time (user + system)
 
 
 def scanner_bin(venv: Path | None) -> Path:
@@ -150,6 +152,7 @@ def scan_change(
         return result
     bin_dir = scanner_bin(venv)
     started = time.perf_counter()
+    cpu_before = _children_cpu()
     with tempfile.TemporaryDirectory(prefix="podium-scan-") as tmp:
         trees = {"before": Path(tmp) / "before", "after": Path(tmp) / "after"}
         for side, index in (("before", 0), ("after", 1)):
@@ -202,15 +205,21 @@ def scan_change(
                 continue
             text = outs[name].read_text(encoding="utf-8", errors="replace")
             try:
-                parsed = _PARSERS[name](text, trees)
+                parsed = list(_PARSERS[name](text, trees))
             except (ValueError, KeyError, TypeError) as error:
                 result.notes.append(f"{name} output not read ({type(error).__name__})")
                 continue
             for side, finding in parsed:
                 found[side].append(finding)
     result.seconds = time.perf_counter() - started
+    result.cpu_seconds = _children_cpu() - cpu_before
     result.facts = diff_findings(found["before"], found["after"])
     return result
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _side(path: str, trees: dict[str, Path]) -> tuple[str, str] | None:
@@ -221,11 +230,24 @@ def _side(path: str, trees: dict[str, Path]) -> tuple[str, str] | None:
     return None
 
 
+def _json_docs(text: str) -> list[Any]:
+    """Every JSON document in a text (checkov prints one per framework and directory)."""
+    decoder = json.JSONDecoder()
+    docs, index = [], 0
+    while index < len(text):
+        while index < len(text) and text[index].isspace():
+            index += 1
+        if index >= len(text):
+            break
+        doc, index = decoder.raw_decode(text, index)
+        docs.extend(doc if isinstance(doc, list) else [doc])
+    return docs
+
+
 def _checkov(text: str, trees: dict[str, Path]) -> Iterable[tuple[str, Finding]]:
-    if not text.strip():
-        return
-    data: Any = json.loads(text)
-    for report in data if isinstance(data, list) else [data]:
+    for report in _json_docs(text):
+        if not isinstance(report, dict):
+            continue
         for item in (report.get("results") or {}).get("failed_checks", []):
             where = _side(item.get("file_abs_path") or "", trees)
             if where is None:

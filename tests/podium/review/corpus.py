@@ -1247,7 +1247,9 @@ def summarise_case(root: Path, case: Case, *, review=None, backend=None) -> str:
     change = compute_change(
         git_cache, repo=case.name, ref="refs/heads/main", before=before, after=after
     )
-    reviewed = review_change(git_cache, change, review=review or ReviewSettings(), backend=backend)
+    # The written corpus was settled without the scanners: they run in the real-commit corpus.
+    settings = review or ReviewSettings(scanners=False)
+    reviewed = review_change(git_cache, change, review=settings, backend=backend)
     return reviewed.summary.text
 
 
