@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections import Counter
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -166,7 +167,7 @@ def _list_key(item: Any, index: int) -> str:
             groups = item.get("apiGroups") or [""]
             names = item.get("resources") or item.get("nonResourceURLs") or []
             if isinstance(groups, list) and isinstance(names, list):
-                return "rule " + ",".join(map(str, groups)) + ":" + ",".join(map(str, names))
+                return "rule " + ",".join(map(str, groups)) + "\0" + ",".join(map(str, names))
         if isinstance(item.get("uses"), str):
             return item["uses"].split("@")[0]
         if isinstance(item.get("run"), str):
@@ -182,8 +183,18 @@ def flatten(value: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], A
         for key, item in value.items():
             out.update(flatten(item, (*prefix, str(key))))
     elif isinstance(value, list) and any(isinstance(i, dict | list) for i in value):
-        for index, item in enumerate(value):
-            out.update(flatten(item, (*prefix, _list_key(item, index))))
+        keys = [_list_key(item, index) for index, item in enumerate(value)]
+        # RBAC rules are named by their API groups, and by their resources too only where
+        # two rules share the groups: a rule whose resources changed is then that rule changed
+        groups = Counter(k.split("\0")[0] for k in keys if "\0" in k)
+        keys = [
+            (k.replace("\0", ":") if groups[k.split("\0")[0]] > 1 else k.split("\0")[0])
+            if "\0" in k
+            else k
+            for k in keys
+        ]
+        for key, item in zip(keys, value, strict=True):
+            out.update(flatten(item, (*prefix, key)))
     else:
         out[prefix] = "" if value is None else value  # a key present with no value
     return out
@@ -294,7 +305,16 @@ def tree_facts(
                 continue
         key = segments[-1]
         line = locate(new_text if b is not None else old_text, segments)
-        if _scalars(a) and _scalars(b) and (a or b):
+        if isinstance(a, list) and isinstance(b, str | int):
+            b = [b]  # `Action: x` became `Action: [x, y]`: compare as lists
+        elif isinstance(b, list) and isinstance(a, str | int):
+            a = [a]
+        if (
+            _scalars(a)
+            and _scalars(b)
+            and (a or b)
+            and (isinstance(a, list) or isinstance(b, list))
+        ):
             items = _list_fact(path, kind, segments, a, b, new_text, old_text, after)
             if items is not None:
                 facts.append(items)
@@ -342,8 +362,10 @@ def _merge_grants(path: str, facts: list[Fact]) -> list[Fact]:
             if len(parts) > 4
             else ("", parts[1] if len(parts) > 1 else "", fact.subject)
         )
-        if key in ("apiGroups", "resources") and "rule " in owner:
-            continue  # a new rule is named by its API groups and resources already
+        items = [a for a in fact.anchors[1:] if a]
+        if key in ("apiGroups", "resources") and "rule " in owner and items:
+            if all(item in owner for item in items):
+                continue  # a new rule is named by its API groups and resources already
         groups.setdefault(owner, []).append(f"{key} {change.removeprefix('added ')}")
     prefix = _common_prefix(list(groups))
     text = "; ".join(

@@ -259,7 +259,11 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
         if isinstance(node, ast.Lambda):
             return
         if isinstance(node, ast.Call):
-            if not in_call or _construct_id(node) is not None:
+            if (
+                not in_call
+                or _construct_id(node) is not None
+                or any(kw.arg in _GRANT_ARGS for kw in node.keywords)
+            ):
                 _record_call(node, scope, counts)
             if _callee(node.func).endswith((".get", ".getlist", "getenv")) and node.args:
                 first = node.args[0]

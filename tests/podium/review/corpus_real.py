@@ -31,6 +31,10 @@ class RealCase:
     split: str
     case: Case
 
+    def facts_written(self) -> bool:
+        """Every case carries its expected facts (written before the summariser ran)."""
+        return bool(self.case.facts)
+
 
 def load(path: Path) -> RealCase:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
