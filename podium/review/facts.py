@@ -67,9 +67,19 @@ class Fact:
 
     def change_text(self) -> str:
         if self.before is None and self.after is None:
-            return (
-                ""  # the subject says what changed (an added setting is never "(unset) → (unset)")
-            )
+            return ""  # the subject says what changed: never "(unset) → (unset)"
+        if (
+            isinstance(self.before, str)
+            and isinstance(self.after, str)
+            and max(len(self.before), len(self.after)) > 120
+        ):  # a long expression: the words it gained and lost, in full
+            added = _new_words(self.before, self.after)
+            dropped = _new_words(self.after, self.before)
+            parts = [
+                "adds " + ", ".join(f"`{w}`" for w in added[:12]) if added else "",
+                "drops " + ", ".join(f"`{w}`" for w in dropped[:12]) if dropped else "",
+            ]
+            return "changed: " + ("; ".join(p for p in parts if p) or "reformatted")
         if self.status == "added":
             return f"added ({show(self.after)})" if self.after is not None else ""
         if self.status == "removed":
@@ -288,6 +298,17 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
     k = norm_key(key.rsplit("/", 1)[-1])
     ctx = context.lower()
     b, a = _text(before), _text(after)
+    if (k.endswith("arn") or k in ("resource", "resources")) and (
+        len(_ARN_WILDCARD.findall(a)) > len(_ARN_WILDCARD.findall(b)) and before is not None
+    ):
+        return EXPOSURE, "loosens", "wildcard added to an ARN: it matches more resources"
+    if "policyattachment" in norm_key(ctx) or k in ("managedpolicyarns", "policyarns"):
+        added, removed = _new_words(before, after), _new_words(after, before)
+        granted = [w for w in added if re.search(r"Policy|Access|ReadOnly|Admin", w)]
+        if granted:
+            return EXPOSURE, "loosens", "managed policy attached: " + ", ".join(granted)
+        if [w for w in removed if re.search(r"Policy|Access|ReadOnly|Admin", w)]:
+            return EXPOSURE, "tightens", "managed policy detached"
     if k == "foreach" and "dynamic" not in ctx:
         if before is None and after is not None:
             return CONFIG, "neutral", "the block is now conditional (a `dynamic` block)"
@@ -486,6 +507,24 @@ _SIZE_KEYS = {
     "datauploadmaxmemorysize", "maxrequestsize", "maxpayloadsize", "maxfilesize",
     "maxmessagesize", "payloadlimit", "bodylimit",
 }  # fmt: skip
+
+
+# a wildcard inside an ARN or a quoted `"*"` argument, not Terraform's `resource.*.arn` splat
+_ARN_WILDCARD = re.compile(r"""["']\*["']|[\w:/-]\*(?=["'\s,\]]|$)|:\*""")
+
+
+def _words(value: Any) -> list[str]:
+    return re.findall(r"[A-Za-z0-9_.:/*${}@-]+", "" if value is None else str(value))
+
+
+def _new_words(before: Any, after: Any) -> list[str]:
+    """Words of `after` that `before` lacks (in order, once each)."""
+    old = set(_words(before))
+    seen: list[str] = []
+    for word in _words(after):
+        if word not in old and word not in seen:
+            seen.append(word)
+    return seen
 
 
 def _loosenable_limit(k: str) -> str:
