@@ -616,24 +616,18 @@ def setting_fact(
 
 
 _CODE_VALUE = re.compile(
-    r"^(\(no default\)|[A-Za-z_][\w.]*\(.*\)|[A-Za-z_][\w.]*|\$\{[^}]*\}|\{\{.*\}\}"
-    r"|!(Ref|Sub|GetAtt|ImportValue)\b.*)$",
-    re.S,
+    r"^(\(no default\)|[a-z_][\w]*(\.[A-Za-z_]\w*)+\([^'\"]*\)|\$\{[^}'\"]*\}|\{\{[^}'\"]*\}\}"
+    r"|!(Ref|GetAtt|ImportValue) [\w.:-]+)$"
 )
 
 
 def _redacted(value: Any) -> Any:
     """A secret-named setting's value as shown: never a literal, but an empty value, a
-    reference (`${var.x}`, `!Ref X`, `settings.X`) or code (`secrets.token_urlsafe(32)`)
-    carries no secret and is shown as it is."""
+    reference (`${var.x}`, `!Ref X`, `{{ .Values.x }}`) or a call with no literal in it
+    (`secrets.token_urlsafe(32)`) carries no secret and is shown as it is."""
     if value is None:
         return None
-    if value in ("", [], {}, ()) or (
-        isinstance(value, str)
-        and _CODE_VALUE.match(value.strip())
-        and "'" not in value
-        and '"' not in value
-    ):
+    if value in ("", [], {}, ()) or (isinstance(value, str) and _CODE_VALUE.match(value.strip())):
         return value
     return REDACTED
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import tempfile
@@ -65,6 +66,17 @@ _CHECKOV_RISKS = {
     "CKV2_GHA_1": "workflow token has write-all permissions",
     "CKV_GHA_2": "shell injection from workflow inputs",
     "CKV_GHA_3": "suspicious use of curl with secrets",
+}
+
+
+# Podium's IaC kinds → checkov frameworks (CDK apps are read by Podium's own readers)
+_FRAMEWORKS = {
+    "terraform": "terraform",
+    "cloudformation": "cloudformation",
+    "kubernetes": "kubernetes",
+    "helm": "kubernetes",
+    "dockerfile": "dockerfile",
+    "github-actions": "github_actions",
 }
 
 
@@ -172,15 +184,19 @@ def scan_change(
                     argv, stdout=sink, stderr=subprocess.DEVNULL, cwd=tmp, env=_env(), text=True
                 )
 
-        if iac:
+        frameworks = sorted({_FRAMEWORKS.get(kinds.get(p, ""), "") for p in iac} - {""})
+        if any(PurePosixPath(p).name.lower().startswith("dockerfile") for p in iac):
+            frameworks = sorted({*frameworks, "dockerfile"})
+        if any(p.endswith(".tf") for p in iac):
+            frameworks = sorted({*frameworks, "terraform"})
+        if frameworks:  # only the runners the push needs: each costs start-up time
             start(
                 "checkov",
                 [
                     str(bin_dir / "checkov"),
                     *(a for side in trees.values() for a in ("-d", str(side))),
                     "-o", "json", "--quiet", "--compact", "--skip-download",
-                    "--framework", "terraform", "cloudformation", "kubernetes", "helm",
-                    "dockerfile", "github_actions", "serverless",
+                    "--framework", *frameworks,
                 ],
             )  # fmt: skip
         if cfn:
@@ -288,7 +304,7 @@ def _cfn_lint(text: str, trees: dict[str, Path]) -> Iterable[tuple[str, Finding]
             Finding(
                 "cfn-lint",
                 rule,
-                (item.get("Message") or item["Rule"].get("ShortDescription") or rule)[:200],
+                _scrub(item.get("Message") or item["Rule"].get("ShortDescription") or rule)[:200],
                 path,
                 line,
                 f"{rule}|{path}|{path_in or item.get('Message', '')}",
@@ -316,7 +332,7 @@ def _bandit(text: str, trees: dict[str, Path]) -> Iterable[tuple[str, Finding]]:
             Finding(
                 "bandit",
                 rule,
-                item.get("issue_text", rule),
+                _scrub(item.get("issue_text", rule)),
                 path,
                 item.get("line_number"),
                 f"{rule}|{path}|{source}",
@@ -325,6 +341,15 @@ def _bandit(text: str, trees: dict[str, Path]) -> Iterable[tuple[str, Finding]]:
                 else None,
             ),
         )
+
+
+def _scrub(text: str) -> str:
+    """A scanner's message without the values it quotes (bandit's B105 quotes the hardcoded
+    password it found): quoted text and anything secret-shaped become «redacted»."""
+    from podium.review.secrets import redact_text
+
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "«redacted»", str(text))
+    return redact_text(text)[0]
 
 
 def _source_line(item: dict[str, Any]) -> str:

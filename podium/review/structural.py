@@ -33,7 +33,7 @@ from podium.review.python_diff import (
     python_facts,
     python_settings,
 )
-from podium.review.scanners import scan_change
+from podium.review.scanners import SCANNER, scan_change
 from podium.review.secrets import SecretHit, scan_diffs
 
 __all__ = [
@@ -76,7 +76,9 @@ class StructuralReport:
 
     def material_facts(self) -> list[Fact]:
         """The facts any summary must name (what a model's answer is checked against)."""
-        return [f for f in self.facts if f.category != CONFIG or f.effect != "neutral"]
+        return [
+            f for f in self.facts if f.category not in (CONFIG, SCANNER) or f.effect != "neutral"
+        ]
 
     def risk_label(self) -> str:
         """One word for the push, shown first on the approval page: `none` (nothing material),

@@ -89,3 +89,10 @@ def test_summary_says_when_the_scanners_are_not_installed(tmp_path: Path) -> Non
     summary = summarise_case(tmp_path, case, review=review)
     assert "scanners not run: their virtualenv is not installed" in summary, summary
     assert "scripts/scanners.sh" in summary
+
+
+def test_scanner_messages_never_carry_the_values_they_quote() -> None:
+    from podium.review.scanners import _scrub
+
+    text = _scrub("Possible hardcoded password: 'hunter2-correct-horse' (ghp_" + "a1" * 18 + ")")
+    assert "hunter2" not in text and "ghp_" not in text and "«redacted»" in text
