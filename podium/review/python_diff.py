@@ -143,6 +143,7 @@ def python_settings(
             if isinstance(node, ast.ClassDef):
                 scan(node.body, f"{scope}{node.name}.")
                 continue
+            value: ast.expr | None
             if isinstance(node, ast.Assign):
                 targets, value = node.targets, node.value
             elif isinstance(node, ast.AnnAssign):
@@ -898,7 +899,7 @@ def _list_grant(
     the items added and removed, judged (a Deny statement denies more)."""
     if arg not in _GRANT_ARGS:
         return None
-    lists = []
+    lists: list[list[str]] = []
     for text in (before, after):
         if text is None:
             lists.append([])

@@ -169,7 +169,9 @@ def scan_change(
         trees = {"before": Path(tmp) / "before", "after": Path(tmp) / "after"}
         for side, index in (("before", 0), ("after", 1)):
             trees[side].mkdir()
-            _write(trees[side], {p: t[index] for p, t in chosen.items() if t[index] is not None})
+            _write(
+                trees[side], {p: t[index] or "" for p, t in chosen.items() if t[index] is not None}
+            )
         py = [p for p in chosen if p.endswith(".py")]
         cfn = [p for p in chosen if kinds.get(p) == "cloudformation"]
         iac = [p for p in chosen if not p.endswith(".py") or kinds.get(p)]
