@@ -15,7 +15,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install lock demo up test test-deps test-all lint bench clean
+.PHONY: install lock demo up test test-deps test-all lint bench clean scanners
 
 PIP_VERSION := 26.3
 
@@ -31,6 +31,11 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 install: $(BIN)/.installed
+
+# The review scanners (checkov, cfn-lint, bandit) in their own virtualenv, .venv-scanners,
+# pinned by requirements-scanners.lock; does nothing when it is already up to date.
+scanners:
+	PYTHON=$(PYTHON) scripts/scanners.sh
 
 # A deliberate upgrade: resolve pyproject.toml afresh in a scratch venv and rewrite the lock.
 lock:
@@ -57,10 +62,10 @@ test-deps:
 	bash tests/setup/system.sh
 	bash tests/setup/pretalx.sh
 
-test: install test-deps
+test: install test-deps scanners
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: install test-deps
+test-all: install test-deps scanners
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install

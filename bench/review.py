@@ -7,7 +7,14 @@ flags (⚠ lines no reviewer should have been shown), for the corpus and for the
 `--llm` the backend configured in `PODIUM_REVIEW__*` runs too (its summary carries the
 structural facts it left out, marked; the bench scores only what the model wrote itself).
 
-    .venv/bin/python bench/review.py [--llm] [--verbose]
+It also scores the real-commit corpus (tests/podium/review/corpus_real/: single commits of
+public repositories, facts and risks written from each diff before the summariser ran): its
+training part always, its held-out part only with `--held-out` (scored once, reported apart),
+and with `--scanners` the same pushes with checkov, cfn-lint and bandit (wall seconds per push,
+the scanners' CPU seconds, and the load average).
+
+    .venv/bin/python bench/review.py [--llm] [--verbose] [--real-only] [--held-out]
+        [--scanners] [--kinds K1,K2] [--per-kind N]
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.podium.review.corpus import CASES, HELD_OUT, score, summarise_case  # noqa: E402
+from tests.podium.review.corpus_real import ALL as REAL  # noqa: E402
 
 
 def model_part(summary: str) -> str:
@@ -63,14 +71,84 @@ def run(label: str, summarise, verbose: bool, cases=CASES) -> None:
     )
 
 
+def run_real(label: str, cases, *, scanners: bool, verbose: bool) -> dict[str, float]:
+    """Score real commits: facts named, risks flagged ⚠, false ⚠, per-push seconds."""
+    import os
+
+    from podium.review.config import ReviewSettings
+
+    review = ReviewSettings(scanners=scanners)
+    named = expected = raised = flags = false = 0
+    seconds: list[float] = []
+    load = [os.getloadavg()[0]]
+    print(f"\n{label}")
+    print(f"{'case':48} {'kind':15} {'facts':>7} {'risks':>7} {'false':>5} {'s':>6}")
+    with tempfile.TemporaryDirectory() as root:
+        for real in cases:
+            case = real.case
+            started = time.perf_counter()
+            summary = summarise_case(Path(root) / case.name, case, review=review)
+            took = time.perf_counter() - started
+            seconds.append(took)
+            load.append(os.getloadavg()[0])
+            result = score(case, summary)
+            named += result.facts_named
+            expected += result.facts_expected
+            raised += result.flags_raised
+            flags += result.flags_expected
+            false += len(result.false_flags)
+            print(
+                f"{case.name:48} {case.kind:15} {result.facts_named:>3}/{result.facts_expected:<3}"
+                f" {result.flags_raised:>3}/{result.flags_expected:<3}"
+                f" {len(result.false_flags):>5} {took:>6.1f}"
+            )
+            if verbose:
+                for item in result.missing:
+                    print(f"    missing: {item}")
+                for item in result.false_flags:
+                    print(f"    false flag: {item}")
+    n = len(cases)
+    seconds.sort()
+    print(
+        f"TOTAL {n} pushes ({len({c.repo for c in cases})} repositories): facts named "
+        f"{named}/{expected} ({100 * named / max(1, expected):.1f}%), risks flagged "
+        f"{raised}/{flags} ({100 * raised / max(1, flags):.1f}%), false ⚠ {false} "
+        f"({20 * false / max(1, n):.2f} per 20 pushes); seconds per push: median "
+        f"{seconds[n // 2]:.1f}, max {seconds[-1]:.1f}; "
+        f"load average {min(load):.1f}-{max(load):.1f}"
+    )
+    return {"named": named, "expected": expected, "false": false, "max_s": seconds[-1]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--llm", action="store_true", help="also run the configured backend")
     parser.add_argument("--verbose", action="store_true", help="list missing facts and flags")
+    parser.add_argument("--real-only", action="store_true", help="only the real-commit corpus")
+    parser.add_argument("--held-out", action="store_true", help="score the held-out fifth")
+    parser.add_argument("--scanners", action="store_true", help="also run with the scanners")
+    parser.add_argument("--kinds", default="", help="only these kinds (comma-separated)")
+    parser.add_argument("--per-kind", type=int, default=0, help="at most N pushes per kind")
     args = parser.parse_args()
     structural = lambda root, case: summarise_case(root, case)  # noqa: E731
-    run("structural summary: corpus", structural, args.verbose)
-    run("structural summary: held-out pushes", structural, args.verbose, HELD_OUT)
+    if not args.real_only:
+        run("structural summary: corpus", structural, args.verbose)
+        run("structural summary: held-out pushes", structural, args.verbose, HELD_OUT)
+    kinds = set(filter(None, args.kinds.split(",")))
+    for split in ("train", *(["held-out"] if args.held_out else [])):
+        chosen, per_kind = [], {}
+        for real in REAL:
+            if real.split != split or (kinds and real.kind not in kinds):
+                continue
+            per_kind[real.kind] = per_kind.get(real.kind, 0) + 1
+            if args.per_kind and per_kind[real.kind] > args.per_kind:
+                continue
+            chosen.append(real)
+        run_real(f"real commits, {split}: structural", chosen, scanners=False,
+                 verbose=args.verbose)  # fmt: skip
+        if args.scanners:
+            run_real(f"real commits, {split}: with scanners", chosen, scanners=True,
+                     verbose=args.verbose)  # fmt: skip
     if args.llm:
         from podium.review.llm import backend_from_settings
         from podium.settings import get_settings

@@ -165,6 +165,19 @@ class ReviewSettings(BaseModel):
         description="Glob patterns of generated and vendored files kept out of model prompts "
         "(they are still listed in the summary).",
     )
+    scanners: bool = Field(
+        default=True,
+        description="Run checkov, cfn-lint and bandit on the changed files before and after a "
+        "push and report the findings it introduced or fixed (their virtualenv comes from "
+        "scripts/scanners.sh; when it is absent the summary says so).",
+    )
+    scanner_venv: Path | None = Field(
+        default=None,
+        description="The scanners' virtualenv; None means .venv-scanners at the project root.",
+    )
+    scanner_timeout_s: float = Field(
+        default=60, gt=0, description="Longest any one scanner may run on a push, seconds."
+    )
     large_change_lines: int = Field(
         default=1500, gt=0, description="Changed lines above which a push is flagged as very large."
     )

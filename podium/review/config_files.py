@@ -29,6 +29,21 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
         for key, item in value.items():
             out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
         return out
+    if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
+        # lists of mappings (pre-commit `repos`, compose services…) keyed by what names them,
+        # so an insertion shifts nothing
+        out = {}
+        for index, item in enumerate(value):
+            name = next(
+                (
+                    str(item[k])
+                    for k in ("repo", "name", "id", "key")
+                    if isinstance(item.get(k), str)
+                ),
+                str(index),
+            )
+            out.update(_flatten(item, f"{prefix}[{name}]"))
+        return out
     return {prefix: value}
 
 

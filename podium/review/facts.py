@@ -21,9 +21,11 @@ DATA = "data"
 SUPPLY = "supply chain"
 BEHAVIOUR = "behaviour"
 CONFIG = "configuration"
-CATEGORIES = (EXPOSURE, LIMITS, DATA, SUPPLY, BEHAVIOUR, CONFIG)
+SCANNERS = "scanner findings"
+CATEGORIES = (EXPOSURE, LIMITS, DATA, SUPPLY, BEHAVIOUR, SCANNERS, CONFIG)
 
-_MAX_VALUE = 80
+_MAX_VALUE = 200  # a list is shown whole (up to _MAX_LIST): a cut list hides its new items
+_MAX_LIST = 1000
 REDACTED = "«redacted»"
 _SECRET_KEY = re.compile(r"(?i)password|passwd|secret|token|api[_-]?key|private|credential")
 
@@ -32,10 +34,15 @@ def show(value: Any) -> str:
     """A value as the summary shows it: short, one line, in backticks."""
     if value is None:
         return "(unset)"
-    text = value if isinstance(value, str) else repr(value)
+    if isinstance(value, list | tuple) and all(not isinstance(v, dict | list) for v in value):
+        text = "[" + ", ".join(str(v) for v in value) + "]"
+        limit = _MAX_LIST
+    else:
+        text = value if isinstance(value, str) else repr(value)
+        limit = _MAX_VALUE
     text = " ".join(str(text).split())
-    if len(text) > _MAX_VALUE:
-        text = text[: _MAX_VALUE - 1] + "…"
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
     return f"`{text}`"
 
 
@@ -59,6 +66,20 @@ class Fact:
         return f"`{self.path}` line {self.line}" if self.line else f"`{self.path}`"
 
     def change_text(self) -> str:
+        if self.before is None and self.after is None:
+            return ""  # the subject says what changed: never "(unset) → (unset)"
+        if (
+            isinstance(self.before, str)
+            and isinstance(self.after, str)
+            and max(len(self.before), len(self.after)) > 120
+        ):  # a long expression: the words it gained and lost, in full
+            added = _new_words(self.before, self.after)
+            dropped = _new_words(self.after, self.before)
+            parts = [
+                "adds " + ", ".join(f"`{w}`" for w in added[:12]) if added else "",
+                "drops " + ", ".join(f"`{w}`" for w in dropped[:12]) if dropped else "",
+            ]
+            return "changed: " + ("; ".join(p for p in parts if p) or "reformatted")
         if self.status == "added":
             return f"added ({show(self.after)})" if self.after is not None else ""
         if self.status == "removed":
@@ -193,6 +214,8 @@ def _image_effect(before: Any, after: Any) -> tuple[Effect, str]:
     text = _text(after).strip("'\"")
     if after is None:
         return "neutral", "image removed"
+    if text == "scratch":
+        return "neutral", "empty base image"
     if "@sha256:" in text:
         return (
             ("neutral", "pinned by digest")
@@ -213,6 +236,8 @@ def _image_effect(before: Any, after: Any) -> tuple[Effect, str]:
 def action_ref_effect(before: Any, after: Any) -> tuple[Effect, str]:
     """A GitHub Actions `uses:` reference: pinned to a commit, a tag, or a moving branch."""
     ref = _text(after).strip("'\"")
+    if after is None:
+        return "neutral", "step removed"
     if ref.startswith(("./", "docker://")):
         return "neutral", "local action"
     _, _, version = ref.partition("@")
@@ -221,6 +246,44 @@ def action_ref_effect(before: Any, after: Any) -> tuple[Effect, str]:
     if not version or version in ("main", "master", "latest", "dev", "develop", "head"):
         return "loosens", "action not pinned (moving branch)"
     return "neutral", "action version changed" if before is not None else "new action"
+
+
+_GRANT_KEYS = {"action", "actions", "verbs", "resource", "resources", "apigroups"}
+_EXEMPT_KEYS = {"notaction", "notactions", "notresource", "notresources"}
+
+
+def judge_items(
+    key: str, added: list[Any], removed: list[Any], context: str = "", deny: bool = False
+) -> tuple[str, Effect, str] | None:
+    """What items added to or removed from a list setting mean (IAM actions and resources,
+    RBAC verbs and resources); None when `key` is no such list."""
+    k = norm_key(key)
+    ctx = context.lower()
+    if k in _EXEMPT_KEYS:  # NotAction: a Deny exempting more actions denies less
+        what = "actions" if "action" in k else "resources"
+        if deny and added:
+            return EXPOSURE, "loosens", f"Deny statement exempts more {what}"
+        if deny and removed:
+            return EXPOSURE, "tightens", f"Deny statement exempts fewer {what}"
+        if added:
+            return EXPOSURE, "tightens", f"Allow excludes more {what}"
+        return EXPOSURE, "loosens", f"Allow excludes fewer {what}"
+    if k not in _GRANT_KEYS or ("limits" in ctx or "requests" in ctx):
+        return None
+    what = {"verbs": "RBAC verbs", "apigroups": "RBAC API groups"}.get(
+        k, ("IAM/RBAC " + ("actions" if "action" in k else "resources"))
+    )
+    if deny:  # a Deny statement: more items deny more
+        if added and not removed:
+            return EXPOSURE, "tightens", f"Deny statement covers more {what}"
+        if removed and not added:
+            return EXPOSURE, "loosens", f"Deny statement covers fewer {what}"
+        return EXPOSURE, "neutral", f"Deny statement's {what} changed"
+    if "*" in removed and "*" not in added:
+        return EXPOSURE, "tightens", f"{what} narrowed from `*`"
+    if added:
+        return EXPOSURE, "loosens", f"{what} granted: " + ", ".join(f"`{a}`" for a in added)
+    return EXPOSURE, "tightens", f"{what} no longer granted"
 
 
 def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Effect, str] | None:
@@ -235,6 +298,22 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
     k = norm_key(key.rsplit("/", 1)[-1])
     ctx = context.lower()
     b, a = _text(before), _text(after)
+    if (k.endswith("arn") or k in ("resource", "resources")) and (
+        len(_ARN_WILDCARD.findall(a)) > len(_ARN_WILDCARD.findall(b)) and before is not None
+    ):
+        return EXPOSURE, "loosens", "wildcard added to an ARN: it matches more resources"
+    if "policyattachment" in norm_key(ctx) or k in ("managedpolicyarns", "policyarns"):
+        added, removed = _new_words(before, after), _new_words(after, before)
+        granted = [w for w in added if re.search(r"Policy|Access|ReadOnly|Admin", w)]
+        if granted:
+            return EXPOSURE, "loosens", "managed policy attached: " + ", ".join(granted)
+        if [w for w in removed if re.search(r"Policy|Access|ReadOnly|Admin", w)]:
+            return EXPOSURE, "tightens", "managed policy detached"
+    if k == "foreach" and "dynamic" not in ctx:
+        if before is None and after is not None:
+            return CONFIG, "neutral", "the block is now conditional (a `dynamic` block)"
+        if after is None and before is not None:
+            return CONFIG, "neutral", "the block is no longer conditional"
     # --- exposure and auth
     if k in ("authtype", "authorizationtype", "authmode", "authenticationtype", "authorization"):
         if "none" in a and "none" not in b:
@@ -401,10 +480,74 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         return None
     if k in ("runtime", "layers", "include", "remote", "imagepullpolicy", "engineversion"):
         return SUPPLY, "neutral", ""
-    # --- limits
+    # --- limits: a raised or removed timeout, size, concurrency, rate or retry cap loosens
+    loosenable = _loosenable_limit(k)
+    if loosenable:
+        if "stop_after_attempt" in a + b:
+            before, after = (_attempts(before), _attempts(after))
+        change = direction(before, after, key)
+        if after is None and before is not None:
+            return LIMITS, "loosens", f"{loosenable} removed"
+        if change == "raised" and loosenable == "retry cap":
+            return LIMITS, "neutral", "retry cap raised"  # still capped
+        if change == "raised":
+            return LIMITS, "loosens", f"{loosenable} raised"
+        if change == "lowered":
+            return LIMITS, "tightens", f"{loosenable} lowered"
+        if before is None and after is not None:
+            return LIMITS, "neutral", f"{loosenable} set"
+        return LIMITS, "neutral", ""
     if k in _LIMIT_KEYS or (("limits" in ctx or "requests" in ctx) and k in ("cpu", "memory")):
         return LIMITS, "neutral", direction(before, after, key)
     return None
+
+
+_SIZE_KEYS = {
+    "maxbodysize", "proxybodysize", "maxcontentlength", "clientmaxbodysize", "maxuploadsize",
+    "datauploadmaxmemorysize", "maxrequestsize", "maxpayloadsize", "maxfilesize",
+    "maxmessagesize", "payloadlimit", "bodylimit",
+}  # fmt: skip
+
+
+# a wildcard inside an ARN or a quoted `"*"` argument, not Terraform's `resource.*.arn` splat
+_ARN_WILDCARD = re.compile(r"""["']\*["']|[\w:/-]\*(?=["'\s,\]]|$)|:\*""")
+
+
+def _words(value: Any) -> list[str]:
+    return re.findall(r"[A-Za-z0-9_.:/*${}@-]+", "" if value is None else str(value))
+
+
+def _new_words(before: Any, after: Any) -> list[str]:
+    """Words of `after` that `before` lacks (in order, once each)."""
+    old = set(_words(before))
+    seen: list[str] = []
+    for word in _words(after):
+        if word not in old and word not in seen:
+            seen.append(word)
+    return seen
+
+
+def _loosenable_limit(k: str) -> str:
+    """The kind of limit a normalised key is, when raising it loosens: "" otherwise."""
+    if "timeout" in k and not k.startswith(("on", "handle")):
+        return "timeout"
+    if k in ("maxretries", "retries", "maxattempts", "retrylimit", "stop", "maxretry",
+             "retryattempts", "maxreceivecount"):  # fmt: skip
+        return "retry cap"
+    if k in ("throttlingratelimit", "throttlingburstlimit", "ratelimit", "burstlimit",
+             "limitrps", "limitconnections", "ratelimitperminute", "requestsperminute",
+             "maxrequests", "rate"):  # fmt: skip
+        return "rate limit"
+    if "concurren" in k or k in ("maxparallel", "parallelism", "maxconnections", "workers"):
+        return "concurrency limit"
+    if k in _SIZE_KEYS:
+        return "size limit"
+    return ""
+
+
+def _attempts(value: Any) -> Any:
+    match = re.search(r"stop_after_attempt\(\s*(\d+)", _text(value))
+    return match.group(1) if match else value
 
 
 _EXPOSE_WHY = {
@@ -444,8 +587,8 @@ def setting_fact(
     key) a plain fact of category `fallback`; None when fallback is None and no rule applies."""
     judged: tuple[str, Effect, str] | None = judge(key, before, after, context)
     if _SECRET_KEY.search(key):  # the value of a secret-named setting is never shown
-        before = None if before is None else REDACTED
-        after = None if after is None else REDACTED
+        before = _redacted(before)
+        after = _redacted(after)
     if judged is None and fallback is None:
         return None
     category, effect, why = judged if judged is not None else (fallback or CONFIG, "neutral", "")
@@ -470,6 +613,23 @@ def setting_fact(
         status=status,
         anchors=tuple(anchors),
     )
+
+
+_CODE_VALUE = re.compile(
+    r"^(\(no default\)|[a-z_][\w]*(\.[A-Za-z_]\w*)+\([^'\"]*\)|\$\{[^}'\"]*\}|\{\{[^}'\"]*\}\}"
+    r"|!(Ref|GetAtt|ImportValue) [\w.:-]+)$"
+)
+
+
+def _redacted(value: Any) -> Any:
+    """A secret-named setting's value as shown: never a literal, but an empty value, a
+    reference (`${var.x}`, `!Ref X`, `{{ .Values.x }}`) or a call with no literal in it
+    (`secrets.token_urlsafe(32)`) carries no secret and is shown as it is."""
+    if value is None:
+        return None
+    if value in ("", [], {}, ()) or (isinstance(value, str) and _CODE_VALUE.match(value.strip())):
+        return value
+    return REDACTED
 
 
 def _anchor_token(value: Any) -> str:

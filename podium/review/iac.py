@@ -13,12 +13,13 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections import Counter
 from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
 
-from podium.review.facts import CONFIG, EXPOSURE, SUPPLY, Fact, setting_fact
+from podium.review.facts import CONFIG, EXPOSURE, SUPPLY, Fact, judge_items, setting_fact, show
 
 IAC_KINDS = (
     "cloudformation",
@@ -29,6 +30,7 @@ IAC_KINDS = (
     "gitlab-ci",
     "cdk-typescript",
     "cdk-python",
+    "helm",
 )
 
 
@@ -64,7 +66,9 @@ def iac_kind(path: str, text: str | None) -> str | None:
         return "github-actions"
     if text is None:
         return None
-    if suffix == ".ts" and "aws-cdk-lib" in text:
+    if "/templates/" in f"/{path}" and suffix in (".yml", ".yaml", ".tpl") and "{{" in text:
+        return "helm"
+    if suffix == ".ts" and ("aws-cdk-lib" in text or "@aws-cdk/" in text):
         return "cdk-typescript"
     if suffix == ".py" and re.search(r"^\s*(from|import)\s+aws_cdk\b", text, re.M):
         return "cdk-python"
@@ -87,10 +91,39 @@ def _unquote(value: Any) -> Any:
     return value
 
 
+def _dynamic_blocks(value: dict[str, Any]) -> dict[str, Any]:
+    """`dynamic "statement" { for_each = …; content { … } }` read as the `statement` block it
+    generates, marked with its `for_each`, next to the static blocks of the same name: a
+    statement that became conditional is then that statement, changed, not removed."""
+    dynamic = value.get("dynamic")
+    if not dynamic:
+        return value
+    out = {k: v for k, v in value.items() if k != "dynamic"}
+    for item in dynamic if isinstance(dynamic, list) else [dynamic]:
+        for name, block in (item or {}).items():
+            if not isinstance(block, dict):
+                continue
+            contents = block.get("content") or [{}]
+            for content in contents if isinstance(contents, list) else [contents]:
+                generated = {**content, "for_each": block.get("for_each")}
+                key = _unquote(name)
+                existing = out.get(key) or out.get(name) or []
+                out[key] = [*(existing if isinstance(existing, list) else [existing]), generated]
+    return out
+
+
+def _block_key(item: dict[str, Any], index: int) -> str:
+    for field in ("sid", "name", "id"):
+        if isinstance(item.get(field), str):
+            return _unquote(item[field])
+    return str(index)
+
+
 def _clean_hcl(value: Any) -> Any:
     """python-hcl2's output without its quoting and block markers; a list holding one block
-    is that block."""
+    is that block; repeated blocks are keyed by their `sid`/`name` when they have one."""
     if isinstance(value, dict):
+        value = _dynamic_blocks(value)
         return {_unquote(k): _clean_hcl(v) for k, v in value.items() if k not in ("__is_block__",)}
     if isinstance(value, list):
         items = [_clean_hcl(v) for v in value]
@@ -102,7 +135,7 @@ def _clean_hcl(value: Any) -> Any:
                 if len(item) == 1 and isinstance(next(iter(item.values())), dict):
                     merged.update(item)  # `resource` blocks: {type: {name: …}} merge by type
                     continue
-                merged[str(i)] = item
+                merged[_block_key(item, i)] = item
             return merged
         return items
     return _unquote(value)
@@ -130,6 +163,11 @@ def _list_key(item: Any, index: int) -> str:
         for field in ("name", "id", "Sid", "sid", "containerPort", "port"):
             if isinstance(item.get(field), str | int) and not isinstance(item.get(field), bool):
                 return str(item[field])
+        if "verbs" in item or "apiGroups" in item:  # an RBAC rule: what it is about
+            groups = item.get("apiGroups") or [""]
+            names = item.get("resources") or item.get("nonResourceURLs") or []
+            if isinstance(groups, list) and isinstance(names, list):
+                return "rule " + ",".join(map(str, groups)) + "\0" + ",".join(map(str, names))
         if isinstance(item.get("uses"), str):
             return item["uses"].split("@")[0]
         if isinstance(item.get("run"), str):
@@ -145,8 +183,18 @@ def flatten(value: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], A
         for key, item in value.items():
             out.update(flatten(item, (*prefix, str(key))))
     elif isinstance(value, list) and any(isinstance(i, dict | list) for i in value):
-        for index, item in enumerate(value):
-            out.update(flatten(item, (*prefix, _list_key(item, index))))
+        keys = [_list_key(item, index) for index, item in enumerate(value)]
+        # RBAC rules are named by their API groups, and by their resources too only where
+        # two rules share the groups: a rule whose resources changed is then that rule changed
+        groups = Counter(k.split("\0")[0] for k in keys if "\0" in k)
+        keys = [
+            (k.replace("\0", ":") if groups[k.split("\0")[0]] > 1 else k.split("\0")[0])
+            if "\0" in k
+            else k
+            for k in keys
+        ]
+        for key, item in zip(keys, value, strict=True):
+            out.update(flatten(item, (*prefix, key)))
     else:
         out[prefix] = "" if value is None else value  # a key present with no value
     return out
@@ -183,7 +231,19 @@ def locate(text: str | None, segments: tuple[str, ...]) -> int | None:
         return None
     lines = text.splitlines()
     position, found = 0, None
+    previous = ""
     for segment in segments:
+        if segment.isdigit() and previous:
+            # the n-th block of a repeated name (`statement` 0, 1, …): skip n more of them
+            pattern = re.compile(r"(?<![A-Za-z0-9_-])" + re.escape(previous) + r"(?![A-Za-z0-9_-])")
+            left = int(segment)
+            for number in range(position + 1, len(lines)):
+                if left == 0:
+                    break
+                if pattern.search(lines[number]):
+                    position, found, left = number, number + 1, left - 1
+            continue
+        previous = segment
         for word in [w for w in segment.split("/") if w] or [segment]:
             pattern = re.compile(r"(?<![A-Za-z0-9_-])" + re.escape(word) + r"(?![A-Za-z0-9_-])")
             for number in range(position, len(lines)):
@@ -245,6 +305,27 @@ def tree_facts(
                 continue
         key = segments[-1]
         line = locate(new_text if b is not None else old_text, segments)
+        if isinstance(a, list) and isinstance(b, str | int):
+            b = [b]  # `Action: x` became `Action: [x, y]`: compare as lists
+        elif isinstance(b, list) and isinstance(a, str | int):
+            a = [a]
+        if (
+            _scalars(a)
+            and _scalars(b)
+            and (a or b)
+            and (isinstance(a, list) or isinstance(b, list))
+        ):
+            items = _list_fact(path, kind, segments, a, b, new_text, old_text, after)
+            if items is not None:
+                facts.append(items)
+                continue
+        if (
+            isinstance(a, str | None)
+            and isinstance(b, str | None)
+            and "\n" in (a or "") + (b or "")
+        ):
+            facts.append(_script_fact(path, kind, segments, a, b, new_text, line))
+            continue
         fact = setting_fact(
             path=path,
             line=line if b is not None else None,
@@ -255,11 +336,178 @@ def tree_facts(
             context=".".join(segments),
             fallback=CONFIG,
         )
+        if fact is not None and fact.effect == "loosens" and "wildcard" in fact.why:
+            owner = segments[:-1]
+            effect_value = after.get((*owner, "effect")) or after.get((*owner, "Effect")) or ""
+            if str(effect_value).lower() == "deny":  # `*` in a Deny statement denies more
+                fact = Fact(**{**fact.__dict__, "effect": "neutral", "why": "in a Deny statement"})
         if fact is not None:
             if b is None and line is not None:  # removed: name the old line
                 fact = Fact(**{**fact.__dict__, "why": (fact.why + f" (was line {line})").strip()})
             facts.append(fact)
-    return _fold(path, facts)
+    return _fold(path, _merge_grants(path, facts))
+
+
+def _merge_grants(path: str, facts: list[Fact]) -> list[Fact]:
+    """Grants added to one file (IAM actions/resources, RBAC verbs) become one ⚠ line, grouped
+    by statement or rule, so twenty one-attribute lines do not bury the rest."""
+    grants = [f for f in facts if f.effect == "loosens" and "granted" in f.why]
+    if len(grants) <= 1:
+        return facts
+    groups: dict[str, list[str]] = {}
+    for fact in grants:
+        parts = fact.subject.split("`")
+        owner, key, change = (
+            (parts[1], parts[3], "`".join(parts[4:]).strip())
+            if len(parts) > 4
+            else ("", parts[1] if len(parts) > 1 else "", fact.subject)
+        )
+        items = [a for a in fact.anchors[1:] if a]
+        if key in ("apiGroups", "resources") and "rule " in owner and items:
+            if all(item in owner for item in items):
+                continue  # a new rule is named by its API groups and resources already
+        groups.setdefault(owner, []).append(f"{key} {change.removeprefix('added ')}")
+    prefix = _common_prefix(list(groups))
+    text = "; ".join(
+        f"`{owner[len(prefix) :] or owner}`: " + ", ".join(items) for owner, items in groups.items()
+    )
+    first = min((f.line for f in grants if f.line), default=None)
+    merged = Fact(
+        path,
+        first,
+        grants[0].category,
+        f"grants added{f' to `{prefix.rstrip(chr(46))}`' if prefix else ''}: {text}",
+        None,
+        None,
+        "loosens",
+        "access granted",
+        "changed",
+        tuple(a for f in grants for a in f.anchors),
+    )
+    rest = [f for f in facts if f not in grants]
+    return [merged, *rest]
+
+
+def _common_prefix(owners: list[str]) -> str:
+    """The shared leading path of statement owners, cut at a dot (`Role/x.rules.`)."""
+    if len(owners) < 2:
+        return ""
+    first, last = min(owners), max(owners)
+    size = 0
+    while size < min(len(first), len(last)) and first[size] == last[size]:
+        size += 1
+    cut = first[:size]
+    return cut[: cut.rfind(".") + 1] if "." in cut else ""
+
+
+def _script_fact(
+    path: str,
+    kind: str,
+    segments: tuple[str, ...],
+    before: str | None,
+    after: str | None,
+    new_text: str | None,
+    line: int | None,
+) -> Fact:
+    """A multi-line script (a workflow step's `run`, a ConfigMap entry): its lines added and
+    removed, in full, judged for downloads piped to a shell."""
+    old = [x.strip() for x in (before or "").splitlines() if x.strip()]
+    new = [x.strip() for x in (after or "").splitlines() if x.strip()]
+    added = [x for x in new if x not in old]
+    removed = [x for x in old if x not in new]
+    judged = setting_fact(
+        path=path, line=line, key=segments[-1], subject="", before=before, after=after,
+        context=".".join(segments), fallback=None,
+    )  # fmt: skip
+    parts = []
+    if added:
+        parts.append("adds " + "; ".join(f"`{x}`" for x in added[:8]))
+    if removed:
+        parts.append("drops " + "; ".join(f"`{x}`" for x in removed[:8]))
+    if new_text and added:
+        for number, content in enumerate(new_text.splitlines(), 1):
+            if added[0] in content:
+                line = number
+                break
+    return Fact(
+        path,
+        line,
+        judged.category if judged else CONFIG,
+        _subject(kind, segments) + " " + ("; ".join(parts) or "reformatted"),
+        None,
+        None,
+        judged.effect if judged else "neutral",
+        judged.why if judged else "",
+        "changed",
+        (segments[-1], *(added or removed)[:2]),
+    )
+
+
+def _scalars(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, list) and all(not isinstance(v, dict | list) for v in value)
+    )
+
+
+def _list_fact(
+    path: str,
+    kind: str,
+    segments: tuple[str, ...],
+    before: list[Any] | None,
+    after: list[Any] | None,
+    new_text: str | None,
+    old_text: str | None,
+    tree: dict[tuple[str, ...], Any],
+) -> Fact | None:
+    """A list of scalars that changed: the items added and removed, each named in full, and
+    judged when the list grants something (IAM actions/resources, RBAC verbs/resources). In a
+    Deny statement more items deny more."""
+    old, new = [str(v) for v in before or []], [str(v) for v in after or []]
+    added = [v for v in new if v not in old]
+    removed = [v for v in old if v not in new]
+    if not added and not removed:
+        return None  # reordered only
+    owner = segments[:-1]
+    effect_value = tree.get((*owner, "effect")) or tree.get((*owner, "Effect")) or ""
+    deny = str(effect_value).strip("'\"").lower() == "deny"
+    judged = judge_items(segments[-1], added, removed, ".".join(segments), deny)
+    text = new_text if added else old_text
+    line = locate(text, segments)
+    if text and line and (added or removed):
+        first = (added or removed)[0]
+        for number, content in enumerate(text.splitlines()[line - 1 :], line):
+            if first in content:
+                line = number
+                break
+    parts = []
+    if added:
+        parts.append("added " + ", ".join(f"`{v}`" for v in added))
+    if removed:
+        parts.append("removed " + ", ".join(f"`{v}`" for v in removed))
+    if judged is None:  # not a grant list: judge the list as a whole (CIDRs, scripts)
+        whole = setting_fact(
+            path=path, line=None, key=segments[-1], subject="", before=before, after=after,
+            context=".".join(segments), fallback=None,
+        )  # fmt: skip
+        if whole is not None:
+            judged = (whole.category, whole.effect, whole.why)
+    category, effect, why = judged if judged else (CONFIG, "neutral", "")
+    if judged is None and before is not None and after is not None and len(new) <= 3:
+        why = f"{show(before)} → {show(after)}"
+    return Fact(
+        path,
+        line if (added or not removed) else None,
+        category,
+        _subject(kind, segments) + " " + "; ".join(parts),
+        None,
+        None,
+        effect,  # type: ignore[arg-type]
+        why
+        if effect != "loosens"
+        else (why.split(":")[0] + (" (a Deny statement)" if deny else "")),
+        "changed",
+        tuple([segments[-1], *(added or removed)[:3]]),
+    )
 
 
 def _fold(path: str, facts: list[Fact]) -> list[Fact]:
@@ -401,44 +649,46 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                             ("EXPOSE", port),
                         )
                     )
-    runs_a = {args for _, ins, args in before if ins in ("RUN", "ADD")}
-    for line, ins, args in after:
-        if ins not in ("RUN", "ADD") or args in runs_a:
-            continue
-        if ins == "ADD" and re.match(r"https?://", args):
+    facts += _run_facts(path, before, after)
+    facts += _copy_from_facts(path, before, after)
+    for instruction in ("CMD", "ENTRYPOINT"):
+        old_cmd = [(ln, args) for ln, ins, args in before if ins == instruction]
+        new_cmd = [(ln, args) for ln, ins, args in after if ins == instruction]
+        if [a for _, a in old_cmd[-1:]] != [a for _, a in new_cmd[-1:]]:
             facts.append(
                 Fact(
                     path,
-                    line,
-                    SUPPLY,
-                    "`ADD` from a URL",
-                    None,
-                    args.split()[0],
-                    "loosens",
-                    "downloads without a checksum",
-                    "added",
-                    ("ADD",),
+                    new_cmd[-1][0] if new_cmd else None,
+                    CONFIG,
+                    f"`{instruction}`",
+                    old_cmd[-1][1] if old_cmd else None,
+                    new_cmd[-1][1] if new_cmd else None,
+                    "neutral",
+                    "",
+                    "changed" if old_cmd and new_cmd else ("added" if new_cmd else "removed"),
+                    (instruction,),
                 )
             )
-            continue
-        fact = setting_fact(
-            path=path, line=line, key="run", subject="`RUN`", before=None, after=args, fallback=None
+    if froms_b and froms_b[-1][1].lower() == "scratch":
+        certs = any(
+            ins in ("COPY", "ADD") and ("ca-certificates" in args or "/etc/ssl" in args)
+            for ln, ins, args in after
+            if ln > froms_b[-1][0]
         )
-        if fact is not None:
-            facts.append(Fact(**{**fact.__dict__, "anchors": ("curl", "sh")}))
-        for package in _pip_packages(args):
+        scratch_before = bool(froms_a) and froms_a[-1][1].lower() == "scratch"
+        if not certs and not scratch_before:
             facts.append(
                 Fact(
                     path,
-                    line,
+                    froms_b[-1][0],
                     SUPPLY,
-                    f"`RUN pip install {package}`",
+                    "final image `FROM scratch`",
                     None,
                     None,
-                    "loosens",
-                    "unpinned dependency",
-                    "added",
-                    (package,),
+                    "neutral",
+                    "no CA certificates copied in: TLS connections from the image will fail",
+                    "changed",
+                    ("scratch", "CA certificates"),
                 )
             )
     env_a = _env(before)
@@ -477,6 +727,185 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
     return facts
 
 
+def _words(args: str) -> list[str]:
+    return [w for w in re.split(r"\s+", args) if w and w not in ("\\", "&&", "||", ";")]
+
+
+def _commands(args: str) -> list[list[str]]:
+    return [_words(c) for c in re.split(r"&&|\|\||;", args) if c.strip()]
+
+
+def _command_diff(old: str, new: str) -> tuple[list[str], list[str]]:
+    """Words added and dropped, command by command (`a && b`), each command paired with the
+    old one sharing most words: a package moved from one `apt-get install` to another is
+    dropped from the first and added to the second."""
+    olds = _commands(old)
+    added: list[str] = []
+    dropped: list[str] = []
+    free = list(range(len(olds)))
+    for command in _commands(new):
+        best, score = None, 0.0
+        for i in free:
+            common = len(set(command) & set(olds[i])) / max(1, len(set(command) | set(olds[i])))
+            if common > score:
+                best, score = i, common
+        if best is None or score < 0.3:
+            added += command
+            continue
+        free.remove(best)
+        added += [w for w in command if w not in olds[best]]
+        dropped += [w for w in olds[best] if w not in command]
+    for i in free:
+        dropped += olds[i]
+    return added, dropped
+
+
+def _run_facts(
+    path: str, before: list[tuple[int, str, str]], after: list[tuple[int, str, str]]
+) -> list[Fact]:
+    """`RUN`/`ADD` instructions changed, paired by structure (the pair sharing most words),
+    never by position: words added and dropped, downloads piped to a shell, unpinned pip
+    installs, and instructions removed."""
+    facts: list[Fact] = []
+    old = [(ln, ins, args) for ln, ins, args in before if ins in ("RUN", "ADD")]
+    new = [(ln, ins, args) for ln, ins, args in after if ins in ("RUN", "ADD")]
+    old_texts = [args for _, _, args in old]
+    unmatched_old = [item for item in old if item[2] not in [a for _, _, a in new]]
+    for line, ins, args in new:
+        if args in old_texts:
+            continue
+        if ins == "ADD" and re.match(r"https?://", args):
+            facts.append(
+                Fact(
+                    path,
+                    line,
+                    SUPPLY,
+                    "`ADD` from a URL",
+                    None,
+                    args.split()[0],
+                    "loosens",
+                    "downloads without a checksum",
+                    "added",
+                    ("ADD",),
+                )  # fmt: skip
+            )
+            continue
+        words = set(_words(args))
+        best, overlap = None, 0.0
+        for item in unmatched_old:
+            other = set(_words(item[2]))
+            score = len(words & other) / max(1, len(words | other))
+            if item[1] == ins and score > overlap:
+                best, overlap = item, score
+        judged = setting_fact(
+            path=path, line=line, key="run", subject="`RUN`",
+            before=best[2] if best and overlap >= 0.3 else None, after=args, fallback=None,
+        )  # fmt: skip
+        if best is not None and overlap >= 0.3:
+            unmatched_old.remove(best)
+            added, dropped = _command_diff(best[2], args)
+            change = "; ".join(
+                part
+                for part in (
+                    "adds " + " ".join(f"`{w}`" for w in added[:12]) if added else "",
+                    "drops " + " ".join(f"`{w}`" for w in dropped[:12]) if dropped else "",
+                )
+                if part
+            )
+            facts.append(
+                Fact(
+                    path,
+                    line,
+                    judged.category if judged else CONFIG,
+                    f"`{ins}` {change or 'reordered'}",
+                    None,
+                    None,
+                    judged.effect if judged else "neutral",
+                    judged.why if judged else f"(was line {best[0]})",
+                    "changed",
+                    (ins, *(added or dropped)[:2]),
+                )  # fmt: skip
+            )
+        else:
+            text = " ".join(args.split())
+            facts.append(
+                Fact(
+                    path,
+                    line,
+                    judged.category if judged else CONFIG,
+                    f"new `{ins}` `{text[:240]}{'…' if len(text) > 240 else ''}`",
+                    None,
+                    None,
+                    judged.effect if judged else "neutral",
+                    judged.why if judged else "",
+                    "added",
+                    (ins,),
+                )  # fmt: skip
+            )
+        for package in _pip_packages(args):
+            if best is not None and package in _pip_packages(best[2]):
+                continue
+            facts.append(
+                Fact(
+                    path,
+                    line,
+                    SUPPLY,
+                    f"`RUN pip install {package}`",
+                    None,
+                    None,
+                    "loosens",
+                    "unpinned dependency",
+                    "added",
+                    (package,),
+                )  # fmt: skip
+            )
+    for line, ins, args in unmatched_old:
+        text = " ".join(args.split())
+        facts.append(
+            Fact(
+                path,
+                None,
+                CONFIG,
+                f"`{ins}` removed `{text[:240]}`",
+                None,
+                None,
+                "neutral",
+                f"was line {line}",
+                "removed",
+                (ins, "removed"),
+            )  # fmt: skip
+        )
+    return facts
+
+
+def _copy_from_facts(
+    path: str, before: list[tuple[int, str, str]], after: list[tuple[int, str, str]]
+) -> list[Fact]:
+    """`COPY --from=<image>` sources are images too: a moved tag is a supply-chain fact."""
+
+    def sources(items: list[tuple[int, str, str]]) -> dict[str, tuple[int, str]]:
+        out = {}
+        for line, ins, args in items:
+            match = re.search(r"--from=(\S+)", args) if ins == "COPY" else None
+            if match and (":" in match.group(1) or "/" in match.group(1)):
+                out[match.group(1).split("@")[0].rsplit(":", 1)[0]] = (line, match.group(1))
+        return out
+
+    old, new = sources(before), sources(after)
+    facts = []
+    for name in sorted(old.keys() | new.keys()):
+        a, b = old.get(name), new.get(name)
+        if a and b and a[1] == b[1]:
+            continue
+        fact = setting_fact(
+            path=path, line=b[0] if b else None, key="image", subject="`COPY --from` image",
+            before=a[1] if a else None, after=b[1] if b else None,
+        )  # fmt: skip
+        if fact:
+            facts.append(fact)
+    return facts
+
+
 def _env(items: list[tuple[int, str, str]]) -> dict[str, tuple[int, str]]:
     env: dict[str, tuple[int, str]] = {}
     for line, ins, args in items:
@@ -495,6 +924,9 @@ def _env(items: list[tuple[int, str, str]]) -> dict[str, tuple[int, str]]:
 
 _CONSTRUCT = re.compile(r"new\s+([\w.]+)\(\s*this\s*,\s*['\"`]([^'\"`]+)['\"`]")
 _METHOD = re.compile(r"(\w+)\.(add\w+|grant\w*)\(")
+_CONST = re.compile(
+    r"^\s*(?:export\s+)?(?:const|let)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=\s*(.+?)\s*$"
+)
 _PROP = re.compile(r"^\s*([A-Za-z_$][\w$]*)\s*:\s*(.+?)\s*,?\s*$")
 
 
@@ -513,6 +945,12 @@ def cdk_ts_settings(text: str | None) -> dict[tuple[str, str], tuple[int, str]]:
         method = _METHOD.search(code)
         if method and not construct:
             owner = f"{method.group(1)}.{method.group(2)}"
+        const = _CONST.match(code)
+        if const and not construct:
+            value = const.group(2).rstrip(";").strip()
+            if value and value[0] not in "{[(" and not value.startswith(("new ", "await ")):
+                out[("const", const.group(1))] = (number, value)
+            continue
         prop = _PROP.match(code)
         if prop and not construct:
             value = prop.group(2).rstrip(",").strip()
@@ -553,4 +991,94 @@ def iac_facts(path: str, kind: str, old: str | None, new: str | None) -> list[Fa
         return cdk_ts_facts(path, old, new)
     if kind == "cdk-python":
         return []  # python_diff reads it
+    if kind == "helm":
+        return helm_facts(path, old, new)
     return tree_facts(path, kind, old, new)
+
+
+# ---- Helm templates ----------------------------------------------------------------------
+
+_DIRECTIVE_LINE = re.compile(r"^\s*\{\{-?.*-?\}\}\s*$")
+
+
+def _render_blank(text: str | None) -> str | None:
+    """A Helm template made YAML without Helm: lines that are only template directives become
+    blank (so line numbers stay), inline expressions become quoted text."""
+    if text is None:
+        return None
+    out = []
+    for line in text.splitlines():
+        if _DIRECTIVE_LINE.match(line) or line.strip().startswith("{{/*"):
+            out.append("")
+            continue
+        out.append(
+            re.sub(
+                r"(:\s*|-\s+)(\{\{.*?\}\})\s*$", lambda m: m.group(1) + json.dumps(m.group(2)), line
+            )
+        )
+    return "\n".join(out) + "\n"
+
+
+def helm_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
+    """A Helm template: read as YAML with its directives blanked (settings before → after,
+    judged like Kubernetes), plus its changed template lines read as text (conditions and
+    includes that YAML cannot see), each with its line."""
+    import difflib
+
+    facts: list[Fact] = []
+    rendered = tree_facts(path, "kubernetes", _render_blank(old), _render_blank(new))
+    seen = set()
+    if rendered:
+        for fact in rendered:
+            if '"{{' in show(fact.after) and fact.before is None and fact.status == "added":
+                pass
+            facts.append(fact)
+            if fact.line:
+                seen.add(fact.line)
+    old_lines = (old or "").splitlines()
+    new_lines = (new or "").splitlines()
+    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        removed = [x.strip() for x in old_lines[i1:i2] if x.strip()]
+        for offset, content in enumerate(new_lines[j1:j2]):
+            number = j1 + offset + 1
+            text = content.strip()
+            if not text or (rendered is not None and "{{" not in text) or number in seen:
+                continue
+            was = ""
+            if op == "replace" and removed:
+                was = removed.pop(0)
+            facts.append(
+                Fact(
+                    path,
+                    number,
+                    CONFIG,
+                    f"template line `{text[:240]}`",
+                    None,
+                    None,
+                    "neutral",
+                    f"was `{was[:240]}`" if was else "added",
+                    "changed",
+                    (text[:40],),
+                )
+            )
+        for text in removed:
+            if rendered is not None and "{{" not in text:
+                continue
+            facts.append(
+                Fact(
+                    path,
+                    None,
+                    CONFIG,
+                    f"template line removed `{text[:240]}`",
+                    None,
+                    None,
+                    "neutral",
+                    f"was line {i1 + 1}",
+                    "removed",
+                    (text[:40],),
+                )  # fmt: skip
+            )
+    return _fold(path, facts)

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from podium.review.facts import BEHAVIOUR, CONFIG, EXPOSURE, Fact, setting_fact, show
+from podium.review.facts import BEHAVIOUR, CONFIG, EXPOSURE, Fact, judge_items, setting_fact, show
 
 
 @dataclass
@@ -108,6 +108,16 @@ _AUTH_NAME = re.compile(
     r"(?i)auth|login|permission|jwt|token|verify|signature|csrf|admin|requires?_|"
     r"scope|role|acl|guard|protected"
 )
+# Calls whose removal means a check no longer runs (a token *generator* is no check).
+_CHECK_CALL = re.compile(
+    r"(?i)verify|check|authenticat|authoriz|permission|login_required|require|csrf|signature|"
+    r"validate|has_perm|is_admin|is_authenticated|ensure_|guard|enforce|rate_?limit|throttl"
+)
+_DENIAL = re.compile(
+    r"\b40[13]\b|HTTP_40[13]|PermissionDenied|Unauthori[sz]ed|Forbidden|NotAuthenticated|"
+    r"AuthenticationFailed|PermissionError|AccessDenied|NotAuthori[sz]ed"
+)
+_LIMIT_DECORATOR = re.compile(r"(?i)rate_?limit|throttl|limiter|\bretry\b|retry\(|backoff|limit\(")
 _ROUTE = re.compile(r"(?i)\.(route|get|post|put|patch|delete|head|options|websocket|api_route)\(")
 _INPUT_ROOT = re.compile(
     r"(?i)^(event|request|req|body|params|query|headers|os\.environ|environ|config|cfg|"
@@ -116,9 +126,13 @@ _INPUT_ROOT = re.compile(
 _MAX_BEHAVIOUR = 25
 
 
-def python_settings(source: str | None) -> dict[str, tuple[int, str]]:
+def python_settings(
+    source: str | None, *, include_calls: bool = False
+) -> dict[str, tuple[int, str]]:
     """Module- and class-level `NAME = value` assignments whose value is not a call (calls are
-    compared argument by argument): name → (line, source text of the value)."""
+    compared argument by argument): name → (line, source text of the value). With
+    `include_calls`, calls (marked with CALL_MARK) and annotations without a value
+    (`(no default)`) are included too."""
     tree = _parse(source)
     if tree is None:
         return {}
@@ -129,20 +143,34 @@ def python_settings(source: str | None) -> dict[str, tuple[int, str]]:
             if isinstance(node, ast.ClassDef):
                 scan(node.body, f"{scope}{node.name}.")
                 continue
+            value: ast.expr | None
             if isinstance(node, ast.Assign):
                 targets, value = node.targets, node.value
-            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            elif isinstance(node, ast.AnnAssign):
                 targets, value = [node.target], node.value
             else:
                 continue
-            if isinstance(value, ast.Call | ast.Lambda):
+            if isinstance(value, ast.Lambda) or (
+                not include_calls and (value is None or isinstance(value, ast.Call))
+            ):
                 continue
+            # A call's value is compared argument by argument; it is kept here (marked) only
+            # so a setting that gains or loses a call (`secrets.token_urlsafe(32)` → no
+            # default) is still seen.
+            text = (
+                "(no default)"
+                if value is None
+                else (CALL_MARK if isinstance(value, ast.Call) else "") + ast.unparse(value)
+            )
             for target in targets:
                 if isinstance(target, ast.Name):
-                    values[f"{scope}{target.id}"] = (node.lineno, ast.unparse(value))
+                    values[f"{scope}{target.id}"] = (node.lineno, text)
 
     scan(tree.body, "")
     return values
+
+
+CALL_MARK = "\x00call:"
 
 
 def _parse(source: str | None) -> ast.Module | None:
@@ -188,6 +216,7 @@ class _Scope:
     decorators: dict[str, int] = field(default_factory=dict)
     depends: set[str] = field(default_factory=set)
     handlers: dict[str, int] = field(default_factory=dict)  # swallowing broad excepts
+    raises: dict[str, int] = field(default_factory=dict)  # `raise X(...)` source -> line
 
 
 def _scopes(tree: ast.Module) -> dict[str, _Scope]:
@@ -231,7 +260,11 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
         if isinstance(node, ast.Lambda):
             return
         if isinstance(node, ast.Call):
-            if not in_call:
+            if (
+                not in_call
+                or _construct_id(node) is not None
+                or any(kw.arg in _GRANT_ARGS for kw in node.keywords)
+            ):
                 _record_call(node, scope, counts)
             if _callee(node.func).endswith((".get", ".getlist", "getenv")) and node.args:
                 first = node.args[0]
@@ -255,6 +288,8 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
                 scope.early_returns.setdefault(ast.unparse(node), node.lineno)
             for key, line in _dict_keys(node.value):
                 scope.response_keys.setdefault(key, line)
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            scope.raises.setdefault(ast.unparse(node.exc), node.lineno)
         if isinstance(node, ast.ExceptHandler):
             kind = ast.unparse(node.type) if node.type is not None else ""
             raises = any(isinstance(n, ast.Raise) for n in ast.walk(node))
@@ -287,6 +322,16 @@ def _dict_keys(node: ast.AST) -> list[tuple[str, int]]:
                 if isinstance(key, ast.Constant) and isinstance(key.value, str):
                     keys.append((key.value, key.lineno))
     return keys
+
+
+def _construct_id(node: ast.Call) -> str | None:
+    """A CDK construct's id (`Role(self, "LaunchTemplateRole", …)`): a string second
+    positional after a scope, so constructs nested in another call's arguments count too."""
+    if len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
+        value = node.args[1].value
+        if isinstance(value, str) and isinstance(node.args[0], ast.Name):
+            return value
+    return None
 
 
 def _record_call(node: ast.Call, scope: _Scope, counts: Counter[str]) -> None:
@@ -351,11 +396,16 @@ def python_facts(
             facts.append(fact)
 
     # module-level settings
-    old_settings, new_settings = python_settings(old), python_settings(new)
+    old_settings = python_settings(old, include_calls=True)
+    new_settings = python_settings(new, include_calls=True)
     for name in sorted(old_settings.keys() | new_settings.keys()):
         a, b = old_settings.get(name), new_settings.get(name)
         if a and b and a[1] == b[1]:
             continue
+        if all(v is None or v[1].startswith(CALL_MARK) for v in (a, b)):
+            continue  # calls on both sides (or one): compared as calls
+        a = a and (a[0], a[1].removeprefix(CALL_MARK))
+        b = b and (b[0], b[1].removeprefix(CALL_MARK))
         if a is None and b is not None and before_tree is None:
             continue  # a new file: its definitions are listed, not each constant
         located = b or a
@@ -417,6 +467,24 @@ def python_facts(
         for text, old_line in old_scope.decorators.items():
             if text in new_scope.decorators or fresh:
                 continue
+            if _LIMIT_DECORATOR.search(text) and not any(
+                _LIMIT_DECORATOR.search(t) for t in new_scope.decorators
+            ):
+                add(
+                    Fact(
+                        path,
+                        None,
+                        EXPOSURE,
+                        f"decorator `@{text}` on `{name}`",
+                        text,
+                        None,
+                        "loosens",
+                        f"rate limit or retry cap removed (was line {old_line})",
+                        "removed",
+                        (text.split("(")[0],),
+                    )  # fmt: skip
+                )
+                continue
             if _AUTH_NAME.search(text):
                 add(
                     Fact(
@@ -431,6 +499,41 @@ def python_facts(
                         "removed",
                         (text.split("(")[0],),
                     )
+                )
+        if not fresh:
+            for text, old_line in old_scope.raises.items():
+                if text in new_scope.raises or not _DENIAL.search(text):
+                    continue
+                add(
+                    Fact(
+                        path,
+                        None,
+                        EXPOSURE,
+                        f"`raise {_short(text)}` removed{_in(name)}",
+                        None,
+                        None,
+                        "loosens",
+                        f"a permission check no longer refuses the request (was line {old_line})",
+                        "removed",
+                        (_last_word(text.split("(")[0]),),
+                    )  # fmt: skip
+                )
+            for text, line in new_scope.raises.items():
+                if text in old_scope.raises or not _DENIAL.search(text):
+                    continue
+                add(
+                    Fact(
+                        path,
+                        line,
+                        EXPOSURE,
+                        f"`raise {_short(text)}` added{_in(name)}",
+                        None,
+                        None,
+                        "tightens",
+                        "a request is now refused here",
+                        "added",
+                        (_last_word(text.split("(")[0]),),
+                    )  # fmt: skip
                 )
         for dep in sorted(old_scope.depends - new_scope.depends):
             if _AUTH_NAME.search(dep) and not fresh:
@@ -615,15 +718,42 @@ def _key_of(text: str) -> str:
 def _call_facts(
     path: str, scope: str, old: _Scope, new: _Scope, *, fresh: bool, callees: set[str]
 ) -> list[Fact]:
-    """Facts of one scope's calls. `callees`: every callee of the new file, any scope."""
+    """Facts of one scope's calls. `callees`: every callee of the new file, any scope.
+
+    Calls are paired by structure: a construct by its id, any other call by its identical
+    text, else by the arguments it shares with one old call of the same callee; never by
+    position, so a deleted `raise HTTPException(403)` is not read as a change of an unchanged
+    `raise HTTPException(400)`."""
     facts: list[Fact] = []
+    pairs = _pair_calls(old, new)
+    paired_old = {id(c) for c in pairs.values()}
     for key, call in new.calls.items():
         ident = f" of `{call.ident}`" if call.ident else ""
-        previous = old.calls.get(key)
+        previous = pairs.get(key)
         if previous is None:
             judged = []
+            opened = _OPEN_WORLD.search(call.text)
+            if opened and not fresh:
+                judged.append(
+                    Fact(
+                        path,
+                        call.line,
+                        EXPOSURE,
+                        f"new call `{_short(call.text)}`{_in(scope)}",
+                        None,
+                        None,
+                        "loosens",
+                        "open to the whole internet",
+                        "added",
+                        (call.callee.rsplit(".", 1)[-1], opened.group(0)),
+                    )  # fmt: skip
+                )
             for arg, (line, text) in call.args.items():
                 if arg.startswith("#"):
+                    continue
+                grant = _list_grant(path, line, scope, call, arg, None, text)
+                if grant is not None:
+                    judged.append(grant)
                     continue
                 fact = setting_fact(
                     path=path,
@@ -660,6 +790,26 @@ def _call_facts(
                 continue
             line = b[0] if b else call.line
             label = f"argument {arg[1:]}" if arg.startswith("#") else f"{arg}="
+            grant = _list_grant(path, line, scope, call, arg, a and a[1], b and b[1])
+            if grant is not None:
+                facts.append(grant)
+                continue
+            if b and _OPEN_WORLD.search(b[1]) and not (a and _OPEN_WORLD.search(a[1])):
+                facts.append(
+                    Fact(
+                        path,
+                        line,
+                        EXPOSURE,
+                        f"`{call.callee}({label})`{ident}{_in(scope)}",
+                        a and a[1],
+                        b[1],
+                        "loosens",
+                        "open to the whole internet",
+                        "changed",
+                        (call.callee.rsplit(".", 1)[-1],),
+                    )  # fmt: skip
+                )
+                continue
             facts.append(
                 setting_fact(  # type: ignore[arg-type]
                     path=path,
@@ -673,11 +823,11 @@ def _call_facts(
                 )
             )
     if not fresh:
-        for key, call in old.calls.items():
-            if key in new.calls:
+        for call in old.calls.values():
+            if id(call) in paired_old:
                 continue
             # A check that still runs elsewhere in the file was moved, not removed.
-            loosens = bool(_AUTH_NAME.search(call.callee)) and (
+            loosens = bool(_CHECK_CALL.search(call.callee.rsplit(".", 1)[-1])) and (
                 call.callee.rsplit(".", 1)[-1] not in callees
             )
             facts.append(
@@ -697,6 +847,89 @@ def _call_facts(
                 )
             )
     return facts
+
+
+def _pair_calls(old: _Scope, new: _Scope) -> dict[tuple[str, str], _Call]:
+    """New call key → the old call it is the same call site as (see `_call_facts`)."""
+    pairs: dict[tuple[str, str], _Call] = {}
+    free = dict(old.calls)
+    for key, call in new.calls.items():  # constructs: by id
+        if call.ident is not None and key in free:
+            pairs[key] = free.pop(key)
+    unnamed_old = [(k, c) for k, c in free.items() if c.ident is None]
+    for key, call in new.calls.items():  # identical text
+        if key in pairs or call.ident is not None:
+            continue
+        for index, (_, other) in enumerate(unnamed_old):
+            if other.callee == call.callee and other.text == call.text:
+                pairs[key] = other
+                unnamed_old.pop(index)
+                break
+    for key, call in new.calls.items():  # shared arguments
+        if key in pairs or call.ident is not None:
+            continue
+        mine = {(arg, text) for arg, (_, text) in call.args.items()}
+        best, shared = None, 0
+        for index, (_, other) in enumerate(unnamed_old):
+            if other.callee != call.callee:
+                continue
+            common = len(mine & {(arg, text) for arg, (_, text) in other.args.items()})
+            if common > shared:
+                best, shared = index, common
+        if best is not None:
+            pairs[key] = unnamed_old.pop(best)[1]
+    for key, call in new.calls.items():  # the one call of this callee here, before and after
+        if key in pairs or call.ident is not None:
+            continue
+        same_new = [k for k, c in new.calls.items() if c.callee == call.callee and k not in pairs]
+        same_old = [i for i, (_, c) in enumerate(unnamed_old) if c.callee == call.callee]
+        if len(same_new) == 1 and len(same_old) == 1:
+            pairs[key] = unnamed_old.pop(same_old[0])[1]
+    return pairs
+
+
+_OPEN_WORLD = re.compile(r"0\.0\.0\.0/0|::/0|any_?ipv[46]")
+_GRANT_ARGS = {"actions", "resources", "not_actions", "not_resources", "verbs"}
+
+
+def _list_grant(
+    path: str, line: int, scope: str, call: _Call, arg: str, before: str | None, after: str | None
+) -> Fact | None:
+    """IAM actions/resources given to a call as literal lists (`PolicyStatement(actions=[…])`):
+    the items added and removed, judged (a Deny statement denies more)."""
+    if arg not in _GRANT_ARGS:
+        return None
+    lists: list[list[str]] = []
+    for text in (before, after):
+        if text is None:
+            lists.append([])
+            continue
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return None
+        if not isinstance(value, list | tuple):
+            return None
+        lists.append([str(v) for v in value])
+    added = [v for v in lists[1] if v not in lists[0]]
+    removed = [v for v in lists[0] if v not in lists[1]]
+    if not added and not removed:
+        return None
+    deny = "deny" in call.text.lower() and "effect" in call.text.lower()
+    judged = judge_items(arg, added, removed, call.callee, deny)
+    if judged is None:
+        return None
+    category, effect, why = judged
+    parts = []
+    if added:
+        parts.append("added " + ", ".join(f"`{v}`" for v in added))
+    if removed:
+        parts.append("removed " + ", ".join(f"`{v}`" for v in removed))
+    ident = f" of `{call.ident}`" if call.ident else ""
+    return Fact(
+        path, line, category, f"`{call.callee}({arg}=)`{ident}{_in(scope)} " + "; ".join(parts),
+        None, None, effect, why.split(":")[0], "changed", (arg, *(added or removed)[:2]),
+    )  # fmt: skip
 
 
 def _short(text: str) -> str:

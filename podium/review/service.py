@@ -63,7 +63,13 @@ def review_change(
     """Analyse the change and write its summary (the model's, when a backend is given)."""
     diffs = git.diff_text(change.base, change.after)
     report = analyse(
-        change, read_blob=git.blob, diffs=diffs, large_change_lines=review.large_change_lines
+        change,
+        read_blob=git.blob,
+        diffs=diffs,
+        large_change_lines=review.large_change_lines,
+        scan=review.scanners,
+        scanner_venv=review.scanner_venv,
+        scanner_timeout_s=review.scanner_timeout_s,
     )
     secrets = tuple(
         s.get_secret_value()

@@ -10,9 +10,10 @@ and after; settings that tighten it are reported as such.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from podium.review.config_files import (
     SettingChange,
@@ -33,6 +34,7 @@ from podium.review.python_diff import (
     python_facts,
     python_settings,
 )
+from podium.review.scanners import SCANNER, scan_change
 from podium.review.secrets import SecretHit, scan_diffs
 
 __all__ = [
@@ -69,20 +71,44 @@ class StructuralReport:
     notes: list[str] = field(default_factory=list)
     secrets: list[SecretHit] = field(default_factory=list)
     unparsed: list[str] = field(default_factory=list)  # files whose settings could not be read
+    scanner_notes: list[str] = field(default_factory=list)  # scanners absent, timed out…
+    scan_seconds: float = 0.0
+    scan_cpu_seconds: float = 0.0
 
     def material_facts(self) -> list[Fact]:
         """The facts any summary must name (what a model's answer is checked against)."""
-        return [f for f in self.facts if f.category != CONFIG or f.effect != "neutral"]
+        return [
+            f for f in self.facts if f.category not in (CONFIG, SCANNER) or f.effect != "neutral"
+        ]
 
-    def to_markdown(self, *, max_files: int = 400) -> str:
-        """The review summary in markdown."""
+    def risk_label(self) -> str:
+        """One word for the push, shown first on the approval page: `none` (nothing material),
+        `low` (material facts, no ⚠), `review carefully` (⚠ flags) or `high` (a ⚠ that opens
+        access: internet, authentication, wildcard or new grants, secrets, a force push)."""
+        if self.change.forced or self.secrets:
+            return "high"
+        loosening = [f for f in self.facts if f.effect == "loosens"]
+        if any(_HIGH.search(f.why + " " + f.subject) for f in loosening):
+            return "high"
+        if self.risks:
+            return "review carefully"
+        if self.material_facts() or self.dependencies:
+            return "low"
+        return "none"
+
+    def to_markdown(self, *, max_files: int = 400, max_lines: int = 40) -> str:
+        """The review summary in markdown: the risk label, the ⚠ flags, what tightened, then
+        the facts grouped by file and resource; past `max_lines` the rest is folded under
+        "more" (a `<details>` block)."""
         c = self.change
+        label = self.risk_label()
         lines = [
             f"## Review of `{c.repo}` {c.ref.removeprefix('refs/heads/')}: "
             f"`{c.before[:12]}` → `{c.after[:12]}`",
             "",
-            f"Compared with {c.base_reason}. {len(c.files)} files changed "
-            f"(+{c.additions} −{c.deletions}), {len(c.commits)} commits.",
+            f"**Risk: {label}** — {len(self.risks)} risk flag{'s' * (len(self.risks) != 1)}, "
+            f"{len(self.facts)} facts. Compared with {c.base_reason}. {len(c.files)} files "
+            f"changed (+{c.additions} −{c.deletions}), {len(c.commits)} commits.",
         ]
         lines += [f"> {note}" for note in c.notes]
         if self.risks:
@@ -90,47 +116,55 @@ class StructuralReport:
         tightened = [f for f in self.facts if f.effect == "tightens"]
         if tightened:
             lines += ["", "### Security tightened", *[f"- {f.render()}" for f in tightened]]
-        for category in CATEGORIES:
-            shown = [f for f in self.facts if f.category == category and f.effect == "neutral"]
-            if shown:
-                lines += ["", f"### {category.capitalize()}", *[f"- {f.render()}" for f in shown]]
+        neutral = [f for f in self.facts if f.effect == "neutral"]
+        if neutral:
+            lines += ["", "### Changes"]
+            for path in sorted({f.path for f in neutral}):
+                mine = sorted(
+                    (f for f in neutral if f.path == path),
+                    key=lambda f: (CATEGORIES.index(f.category) if f.category in CATEGORIES
+                                   else len(CATEGORIES), _owner(f.subject), f.line or 0),
+                )  # fmt: skip
+                lines.append(f"**`{path}`**")
+                lines += [f"- {f.render()}" for f in mine]
         if self.notes:
             lines += ["", "### Notes", *[f"- {n}" for n in self.notes]]
+        rest: list[str] = []
         if c.commits:
-            lines += ["", "### Commits"]
+            rest += ["", "### Commits"]
             for commit in c.commits[:30]:
                 merge = " (merge)" if commit.is_merge else ""
-                lines.append(
+                rest.append(
                     f"- `{commit.sha[:10]}` {md_code(commit.subject)} — "
                     f"{md_code(commit.author)}{merge}"
                 )
             if len(c.commits) > 30:
-                lines.append(f"- … and {len(c.commits) - 30} more commits")
+                rest.append(f"- … and {len(c.commits) - 30} more commits")
         if c.dropped:
-            lines += ["", "### Commits removed by the force push"]
-            lines += [
+            rest += ["", "### Commits removed by the force push"]
+            rest += [
                 f"- `{d.sha[:10]}` {md_code(d.subject)} — {md_code(d.author)}"
                 for d in c.dropped[:30]
             ]
             if len(c.dropped) > 30:
-                lines.append(f"- … and {len(c.dropped) - 30} more")
-        lines += ["", "### Files"]
+                rest.append(f"- … and {len(c.dropped) - 30} more")
+        rest += ["", "### Files"]
         shown_files = 0
         for kind in KINDS:
             files = [f for f in c.files if self.kinds.get(f.path) == kind]
             if not files:
                 continue
-            lines.append(f"**{kind}** ({len(files)})")
+            rest.append(f"**{kind}** ({len(files)})")
             for f in files:
                 if shown_files >= max_files:
                     break
                 shown_files += 1
                 iac = f" [{self.iac[f.path]}]" if f.path in self.iac else ""
-                lines.append(f"- {_describe_file(f)}{iac}")
+                rest.append(f"- {_describe_file(f)}{iac}")
         if shown_files < len(c.files):
-            lines.append(f"- … and {len(c.files) - shown_files} more files")
+            rest.append(f"- … and {len(c.files) - shown_files} more files")
         if any(self.python.values()):
-            lines += ["", "### Python definitions"]
+            rest += ["", "### Python definitions"]
             for path, delta in sorted(self.python.items()):
                 if not delta:
                     continue
@@ -143,10 +177,49 @@ class StructuralReport:
                     parts.append("removed " + ", ".join(delta.removed))
                 if delta.changed:
                     parts.append("changed " + ", ".join(delta.changed))
-                lines.append(f"- `{path}`: " + "; ".join(parts))
+                rest.append(f"- `{path}`: " + "; ".join(parts))
         if self.dependencies:
-            lines += ["", "### Dependencies", *[f"- {d.render()}" for d in self.dependencies]]
-        return "\n".join(lines) + "\n"
+            rest += ["", "### Dependencies", *[f"- {d.render()}" for d in self.dependencies]]
+        return "\n".join(_fold_lines(lines, rest, max_lines)) + "\n"
+
+
+_HIGH = re.compile(
+    r"(?i)internet|no authentication|authorizer removed|authentication|wildcard|granted|"
+    r"grants added|access granted|write everything|Deny became Allow|permission check|"
+    r"privileged|anyone may|public|secrets|root|Deny statement exempts"
+)
+
+
+def _owner(subject: str) -> str:
+    parts = subject.split("`")
+    return parts[1] if len(parts) > 2 else ""
+
+
+def _fold_lines(lines: list[str], rest: list[str], max_lines: int) -> list[str]:
+    """The first `max_lines` lines as they are (the ⚠ flags always, even past it), the others
+    under a `<details>` "more" block, so a reviewer reads the top in a minute."""
+    head_end = len(lines)
+    for index, line in enumerate(lines):
+        if line == "### Security tightened" or line == "### Changes" or line == "### Notes":
+            head_end = index
+            break
+    keep = max(max_lines, head_end)
+    if len(lines) + len(rest) <= max_lines:
+        return lines + rest
+    shown, folded = lines[:keep], lines[keep:] + rest
+    if not folded:
+        return shown
+    count = sum(1 for line in folded if line.startswith("- "))
+    return [
+        *shown,
+        "",
+        f"<details><summary>more ({count} more lines: the rest of the facts, notes, commits, "
+        "files)</summary>",
+        "",
+        *folded,
+        "",
+        "</details>",
+    ]
 
 
 def _describe_file(f: FileChange) -> str:
@@ -174,6 +247,9 @@ def analyse(
     read_blob: Callable[[str], bytes | None],
     diffs: dict[str, str] | None = None,
     large_change_lines: int = 1500,
+    scan: bool = False,
+    scanner_venv: Path | None = None,
+    scanner_timeout_s: float = 60.0,
 ) -> StructuralReport:
     """Analyse a change set.
 
@@ -182,11 +258,14 @@ def analyse(
         read_blob: returns a blob's bytes by object id (None when missing or too large).
         diffs: unified diff per path, for scanning added lines for secrets.
         large_change_lines: changed lines above which the push is flagged as very large.
+        scan: also run the maintained scanners (`scanners.scan_change`) before and after.
+        scanner_venv, scanner_timeout_s: where the scanners live, and their time limit.
     """
     report = StructuralReport(change=change)
     for f in change.files:
         report.kinds[f.path] = "other" if f.submodule else classify(f.path)
     used: set[str] = set()
+    texts: dict[str, tuple[str | None, str | None]] = {}
     for f in change.files:
         if f.path.endswith(".py") and f.status != "deleted" and not (f.binary or f.submodule):
             used |= names_used(_text(read_blob(f.new_id)))
@@ -196,6 +275,7 @@ def analyse(
         old = read_blob(f.old_id) if f.status != "added" else None
         new = read_blob(f.new_id) if f.status != "deleted" else None
         old_text, new_text = _text(old), _text(new)
+        texts[f.path] = (old_text, new_text)
         kind = iac_kind(f.path, new_text if new_text is not None else old_text)
         if kind:
             report.iac[f.path] = kind
@@ -245,6 +325,17 @@ def analyse(
                 if fact is not None:
                     report.facts.append(fact)
     tests = frozenset(p for p, kind in report.kinds.items() if kind == "tests")
+    if scan:
+        scanned = scan_change(
+            {p: t for p, t in texts.items() if report.kinds.get(p) != "tests"},
+            report.iac,
+            venv=scanner_venv,
+            timeout_s=scanner_timeout_s,
+        )
+        report.facts += scanned.facts
+        report.scanner_notes = scanned.notes
+        report.scan_seconds = scanned.seconds
+        report.scan_cpu_seconds = scanned.cpu_seconds
     report.secrets = scan_diffs(diffs or {}, test_paths=tests)
     report.risks = _risks(report, large_change_lines)
     report.notes = _notes(report)
@@ -322,6 +413,7 @@ def _notes(report: StructuralReport) -> list[str]:
     code = [f for f in change.files if report.kinds.get(f.path) == "code"]
     if code and not any(report.kinds.get(f.path) == "tests" for f in change.files):
         notes.append(f"code changed in {len(code)} files with no test changed")
+    notes += report.scanner_notes
     if report.unparsed:
         notes.append(
             "settings not compared (file does not parse): "

@@ -388,7 +388,7 @@ CDK_PY_CASES = [
             ("auth_type", "AWS_IAM", "NONE", "line 20"),
             ("reserved_concurrent_executions", "5"),
         ],
-        flags=["auth_type", "log_retention"],
+        flags=["timeout raised", "auth_type", "log_retention"],
     ),
     Case(
         "cdk-py-bucket",
@@ -533,7 +533,7 @@ CDK_TS_CASES = [
             ("runtime", "NODEJS_18_X", "NODEJS_20_X"),
             ("authType", "AWS_IAM", "NONE", "line 16"),
         ],
-        flags=["authType"],
+        flags=["timeout raised", "authType"],
     ),
     Case(
         "cdk-ts-api-bucket",
@@ -553,7 +553,7 @@ CDK_TS_CASES = [
             ("throttlingRateLimit", "100", "1000"),
             ("publicReadAccess", "false", "true"),
         ],
-        flags=["allowOrigins", "publicReadAccess"],
+        flags=["rate limit raised", "allowOrigins", "publicReadAccess"],
     ),
     Case(
         "cdk-ts-table",
@@ -685,7 +685,7 @@ CFN_CASES = [
             ("Authorizer", "CognitoAuth", "NONE"),
             ("ReservedConcurrentExecutions", "10"),
         ],
-        flags=["Authorizer"],
+        flags=["timeout raised", "Authorizer"],
     ),
     Case(
         "cfn-network-bucket",
@@ -731,7 +731,7 @@ CFN_CASES = [
             ("DBInstanceClass", "db.t3.micro", "db.t3.large"),
             ("PubliclyAccessible", "True"),
         ],
-        flags=["KmsMasterKeyId", "PubliclyAccessible"],
+        flags=["timeout raised", "KmsMasterKeyId", "PubliclyAccessible"],
     ),
 ]
 
@@ -814,7 +814,7 @@ TF_CASES = [
             ("authorization_type", "AWS_IAM", "NONE", "line 11"),
             ("reserved_concurrent_executions", "50"),
         ],
-        flags=["authorization_type"],
+        flags=["timeout raised", "authorization_type"],
     ),
     Case(
         "tf-database",
@@ -943,7 +943,7 @@ K8S_CASES = [
             ("proxy-body-size", "1m", "50m", "line 16"),
             ("whitelist-source-range", "0.0.0.0/0"),
         ],
-        flags=["`type`", "whitelist-source-range"],
+        flags=["size limit raised", "`type`", "whitelist-source-range"],
     ),
     Case(
         "k8s-rbac-hpa",
@@ -1092,7 +1092,7 @@ GH_CASES = [
             ("permissions", "write-all"),
             ("timeout-minutes", "10", "30"),
         ],
-        flags=["pull_request_target", "write-all"],
+        flags=["timeout raised", "pull_request_target", "write-all"],
     ),
     Case(
         "gh-deploy-actions",
@@ -1183,7 +1183,7 @@ GL_CASES = [
         },
         {".gitlab-ci.yml": _ts(GL_DEPLOY, test_image="python:3.12", when="", timeout="2h")},
         [("when", "manual"), ("timeout", "30m", "2h"), ("image", "python:3.11", "python:3.12")],
-        flags=["when"],
+        flags=["timeout raised", "when"],
     ),
     Case(
         "gitlab-build-supply",
@@ -1217,6 +1217,7 @@ GL_CASES = [
             ("tightens", "image", "sha256"),
             ("tightens", "when", "manual"),
         ],
+        flags=["timeout raised"],
     ),
 ]
 
@@ -1246,7 +1247,9 @@ def summarise_case(root: Path, case: Case, *, review=None, backend=None) -> str:
     change = compute_change(
         git_cache, repo=case.name, ref="refs/heads/main", before=before, after=after
     )
-    reviewed = review_change(git_cache, change, review=review or ReviewSettings(), backend=backend)
+    # The written corpus was settled without the scanners: they run in the real-commit corpus.
+    settings = review or ReviewSettings(scanners=False)
+    reviewed = review_change(git_cache, change, review=settings, backend=backend)
     return reviewed.summary.text
 
 
@@ -1392,7 +1395,7 @@ HELD_OUT: list[Case] = [
         {"stack.yaml": _ts(CFN_HELD, timeout=30, auth="AWS_IAM", sse="true")},
         {"stack.yaml": _ts(CFN_HELD, timeout=900, auth="NONE", sse="false")},
         [("Timeout", "30", "900"), ("AuthorizationType", "NONE"), ("SSEEnabled", "False")],
-        flags=["AuthorizationType", "SSEEnabled"],
+        flags=["timeout raised", "AuthorizationType", "SSEEnabled"],
     ),
     Case(
         "held-docker-digest",

@@ -1,0 +1,67 @@
+"""The real-commit review corpus (tests/podium/review/corpus_real/*.yaml).
+
+Each file is one single commit of a public repository: its repository, commit and parent ids,
+the changed files before and after it (only those), and the facts and risks a reviewer must
+see, written from the diff before any summariser was run on it. A case is rebuilt as a real git
+repository without network: a base commit holding the files as they were at the parent, then
+the commit's change pushed on top. About a fifth of the cases (`split: held-out`) are kept
+apart: bench/review.py scores them only with `--held-out`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tests.podium.review.corpus import Case
+
+ROOT = Path(__file__).with_name("corpus_real")
+
+
+@dataclass(frozen=True)
+class RealCase:
+    id: str
+    repo: str
+    commit: str
+    parent: str
+    subject: str
+    kind: str
+    split: str
+    case: Case
+
+    def facts_written(self) -> bool:
+        """Every case carries its expected facts (written before the summariser ran)."""
+        return bool(self.case.facts)
+
+
+def load(path: Path) -> RealCase:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    base: dict[str, str] = {}
+    change: dict[str, str | None] = {}
+    for f in doc["files"]:
+        old_path = f.get("old_path") or f["path"]
+        if f["before"] is not None:
+            base[old_path] = f["before"]
+        if old_path != f["path"]:
+            change[old_path] = None
+        change[f["path"]] = f["after"]
+    case = Case(
+        name=doc["id"],
+        kind=doc["kind"],
+        base=base,
+        change=change,
+        facts=[tuple(fact) for fact in doc["facts"]],
+        flags=list(doc["risks"]),
+        message=f"{doc['subject']}\n\n(upstream {doc['repo']}@{doc['commit']})",
+    )
+    return RealCase(
+        doc["id"], doc["repo"], doc["commit"], doc["parent"], doc["subject"], doc["kind"],
+        doc["split"], case,
+    )  # fmt: skip
+
+
+ALL: list[RealCase] = [load(p) for p in sorted(ROOT.glob("*.yaml"))]
+TRAIN: list[Case] = [c.case for c in ALL if c.split == "train"]
+HELD_OUT: list[Case] = [c.case for c in ALL if c.split == "held-out"]

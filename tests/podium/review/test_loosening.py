@@ -1,0 +1,205 @@
+"""Changes that loosen access or limits are ⚠, tightening is ✓, and the readers of issue 25
+read what they used to misread. Pure functions on source text; nothing is faked."""
+
+from __future__ import annotations
+
+from podium.review.facts import Fact, show
+from podium.review.iac import dockerfile_facts, helm_facts, tree_facts
+from podium.review.python_diff import python_facts
+
+
+def _flags(facts: list[Fact]) -> list[str]:
+    return [f.render() for f in facts if f.effect == "loosens"]
+
+
+def _ticks(facts: list[Fact]) -> list[str]:
+    return [f.render() for f in facts if f.effect == "tightens"]
+
+
+VIEW = """from fastapi import Depends, HTTPException
+
+def signup(user, request):
+    if not request.user.is_staff:
+        raise HTTPException(status_code=403, detail="staff only")
+    if not user.email:
+        raise HTTPException(status_code=400, detail="email required")
+    return create(user)
+"""
+
+
+def test_removed_403_is_flagged_and_not_paired_with_the_unchanged_400() -> None:
+    check = '        raise HTTPException(status_code=403, detail="staff only")\n'
+    new = VIEW.replace("    if not request.user.is_staff:\n" + check, "")
+    facts = python_facts("app/views.py", VIEW, new)
+    flags = _flags(facts)
+    assert any("raise HTTPException(status_code=403" in f and "was line 5" in f for f in flags)
+    rendered = [f.render() for f in facts]
+    assert not any("403" in r and "→" in r and "400" in r for r in rendered), rendered
+    back = _ticks(python_facts("app/views.py", new, VIEW))
+    assert any("raise HTTPException(status_code=403" in t for t in back)
+
+
+def test_removed_permission_denied_and_auth_dependency_are_flagged() -> None:
+    old = (
+        "from django.core.exceptions import PermissionDenied\n\n"
+        "def promote(request, user_id):\n"
+        "    if not request.user.has_perm('accounts.promote'):\n"
+        "        raise PermissionDenied\n"
+        "    return do(user_id)\n\n"
+        "def users(db=Depends(get_db), user=Depends(require_admin)):\n    return db.all()\n"
+    )
+    new = (
+        "from django.core.exceptions import PermissionDenied\n\n"
+        "def promote(request, user_id):\n    return do(user_id)\n\n"
+        "def users(db=Depends(get_db)):\n    return db.all()\n"
+    )
+    flags = _flags(python_facts("accounts/views.py", old, new))
+    assert any("raise PermissionDenied" in f for f in flags), flags
+    assert any("Depends(require_admin)" in f for f in flags), flags
+
+
+def test_removed_rate_limit_and_retry_cap_are_flagged() -> None:
+    old = (
+        "@limiter.limit('5/minute')\n@app.post('/login')\n"
+        "def login(body):\n    return auth(body)\n\n"
+        "@retry(stop=stop_after_attempt(3))\ndef fetch(url):\n"
+        "    return client.get(url, timeout=10, max_retries=3)\n"
+    )
+    new = (
+        "@app.post('/login')\ndef login(body):\n    return auth(body)\n\n"
+        "def fetch(url):\n    return client.get(url, timeout=30)\n"
+    )
+    flags = _flags(python_facts("api.py", old, new))
+    assert any("limiter.limit" in f and "rate limit" in f for f in flags), flags
+    assert any("@retry(" in f for f in flags), flags
+    assert any("max_retries" in f and "retry cap removed" in f for f in flags), flags
+    assert any("timeout=" in f and "`10` → `30`" in f and "timeout raised" in f for f in flags)
+    ticks = _ticks(python_facts("api.py", new, old))
+    assert any("timeout=" in t and "lowered" in t for t in ticks), ticks
+
+
+def test_raised_limits_are_flagged_and_lowered_ones_tighten() -> None:
+    fn = 'resource "aws_lambda_function" "f" {{\n  timeout = {}\n  memory_size = {}\n'
+    fn += "  reserved_concurrent_executions = {}\n}}\n"
+    old, new = fn.format(10, 128, 5), fn.format(30, 1024, 50)
+    facts = tree_facts("main.tf", "terraform", old, new) or []
+    flags = _flags(facts)
+    assert any("`timeout` `10` → `30`" in f and "line 2" in f for f in flags), flags
+    assert any("reserved_concurrent_executions" in f and "line 4" in f for f in flags), flags
+    assert not any("memory_size" in f for f in flags)  # memory is a cost, not an opening
+    assert _ticks(tree_facts("main.tf", "terraform", new, old) or [])
+
+
+def test_new_security_group_open_to_the_internet_and_added_iam_actions_in_cdk() -> None:
+    old = (
+        "from aws_cdk import Stack, aws_ec2 as ec2, aws_iam as iam\n\n"
+        "class Web(Stack):\n    def __init__(self, scope, id):\n"
+        "        sg = ec2.SecurityGroup(self, 'Sg', vpc=vpc)\n"
+        "        role.add_to_policy(iam.PolicyStatement(actions=['s3:GetObject'], "
+        "resources=['*']))\n"
+    )
+    new = (
+        "from aws_cdk import Stack, aws_ec2 as ec2, aws_iam as iam\n\n"
+        "class Web(Stack):\n    def __init__(self, scope, id):\n"
+        "        sg = ec2.SecurityGroup(self, 'Sg', vpc=vpc)\n"
+        "        sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443))\n"
+        "        role.add_to_policy(iam.PolicyStatement(actions=['s3:GetObject', 's3:PutObject'], "
+        "resources=['*']))\n"
+    )
+    flags = _flags(python_facts("infra/web.py", old, new))
+    assert any("add_ingress_rule" in f and "line 6" in f and "internet" in f for f in flags)
+    assert any("s3:PutObject" in f and "line 7" in f for f in flags), flags
+
+
+def test_deny_statements_are_not_wildcard_grants() -> None:
+    statement = '{{"Statement": [{{"Sid": "NoDelete", "Effect": "Deny", "Principal": {}, '
+    statement += '"Action": {}}}]}}'
+    old = statement.format('"arn:aws:iam::1:root"', '"s3:DeleteObject"')
+    new = statement.format('"*"', '["s3:DeleteObject", "s3:PutBucketPolicy"]')
+    facts = tree_facts("policy.json", "cloudformation", old, new) or []
+    assert not _flags(facts), [f.render() for f in facts]
+    assert any("s3:PutBucketPolicy" in t for t in _ticks(facts))
+
+
+def test_dynamic_block_is_the_statement_it_generates() -> None:
+    old = (
+        'data "aws_iam_policy_document" "x" {\n'
+        '  statement {\n    sid = "Write"\n    actions = ["s3:PutObject", "s3:DeleteObject"]\n'
+        '    resources = ["*"]\n  }\n}\n'
+    )
+    new = (
+        'data "aws_iam_policy_document" "x" {\n'
+        '  dynamic "statement" {\n    for_each = var.write ? [1] : []\n    content {\n'
+        '      sid = "Write"\n      actions = ["s3:PutObject"]\n'
+        "      resources = [var.bucket_arn]\n    }\n  }\n}\n"
+    )
+    facts = tree_facts("iam.tf", "terraform", old, new) or []
+    rendered = [f.render() for f in facts]
+    assert not _flags(facts), rendered
+    assert any("s3:DeleteObject" in t for t in _ticks(facts))
+    assert any("for_each" in r and "conditional" in r and "line 3" in r for r in rendered)
+
+
+def test_terraform_lines_point_at_the_right_statement() -> None:
+    text = (
+        'data "aws_iam_policy_document" "x" {\n'
+        "  count = var.on ? 1 : 0\n"
+        '  statement {\n    actions = ["s3:GetObject"]\n  }\n'
+        '  statement {\n    actions = ["s3:ListBucket"]\n  }\n}\n'
+    )
+    new = text.replace('["s3:ListBucket"]', '["s3:ListBucket", "s3:GetBucketPolicy"]')
+    facts = tree_facts("p.tf", "terraform", text, new) or []
+    assert [f.line for f in facts] == [7], [f.render() for f in facts]
+
+
+def test_lists_are_shown_whole_and_added_settings_never_unset_to_unset() -> None:
+    ports = [80, 443, 8080, 8443, 9090, 9443, 10250, 10443, 11000, 12000, 13000, 14000]
+    assert show(ports).count(",") == len(ports) - 1
+    old = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  ports: [80]\n"
+    new = old.replace("[80]", "[80, 443, 8080, 8443]") + "  sessionAffinity: ClientIP\n"
+    rendered = [f.render() for f in tree_facts("svc.yaml", "kubernetes", old, new) or []]
+    assert any("`443`" in r and "`8080`" in r and "`8443`" in r for r in rendered), rendered
+    assert not any("(unset) → (unset)" in r for r in rendered)
+    assert any("sessionAffinity" in r and "ClientIP" in r for r in rendered)
+
+
+def test_empty_secret_named_list_is_not_redacted() -> None:
+    old = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  imagePullSecrets: [a]\n"
+    new = old.replace("[a]", "[]")
+    rendered = [f.render() for f in tree_facts("p.yaml", "kubernetes", old, new) or []]
+    assert rendered and not any("«redacted»" in r for r in rendered), rendered
+
+
+def test_dockerfile_run_lines_paired_by_command_and_scratch_without_certificates() -> None:
+    old = (
+        "FROM golang:1.22 AS build\nRUN apt-get update && apt-get install -y git libpq5 make\n"
+        "RUN go build -o /app\nFROM gcr.io/distroless/base-debian12\nCOPY --from=build /app /\n"
+    )
+    new = (
+        "FROM golang:1.22 AS build\nRUN apt-get update && apt-get install -y git make curl\n"
+        "RUN go build -o /app\nFROM scratch\nCOPY --from=build /app /\n"
+    )
+    rendered = [f.render() for f in dockerfile_facts("Dockerfile", old, new)]
+    assert any("line 2" in r and "adds `curl`" in r and "drops `libpq5`" in r for r in rendered)
+    assert any("scratch" in r and "CA certificates" in r and "line 4" in r for r in rendered)
+    assert not any(r.startswith("⚠") for r in rendered), rendered
+
+
+def test_helm_template_is_read_with_its_conditions() -> None:
+    old = (
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n"
+        "  name: {{ .Release.Name }}\nrules:\n"
+        '  - apiGroups: [""]\n    resources: [pods]\n    verbs: [get]\n'
+    )
+    new = (
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n"
+        "  name: {{ .Release.Name }}\nrules:\n"
+        '  - apiGroups: [""]\n    resources: [pods]\n    verbs: [get, delete]\n'
+        "  {{- if .Values.secrets.read }}\n"
+        '  - apiGroups: [""]\n    resources: [secrets]\n    verbs: [get]\n  {{- end }}\n'
+    )
+    facts = helm_facts("charts/x/templates/role.yaml", old, new)
+    rendered = [f.render() for f in facts]
+    flags = _flags(facts)
+    assert len(flags) == 1 and "`delete`" in flags[0] and "secrets" in flags[0], rendered
+    assert any(".Values.secrets.read" in r and "line 9" in r for r in rendered), rendered

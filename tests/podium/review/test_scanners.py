@@ -1,0 +1,98 @@
+"""The maintained scanners (checkov, cfn-lint, bandit) run for real, as subprocesses from
+their own virtualenv, on the files a push changed before and after it. Only what the push
+introduced or fixed is reported. Tests that need the scanners fail with the install hint when
+their virtualenv is missing (they never skip)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from podium.review.config import ReviewSettings
+from podium.review.scanners import (
+    INSTALL_HINT,
+    Finding,
+    diff_findings,
+    scan_change,
+    scanners_available,
+)
+from tests.podium.review.corpus import Case, summarise_case
+
+SG = """resource "aws_security_group" "web" {{
+  name        = "web"
+  description = "web"
+  ingress {{
+    description = "in"
+    from_port   = {port}
+    to_port     = {port}
+    protocol    = "tcp"
+    cidr_blocks = ["{cidr}"]
+  }}
+}}
+"""
+APP_BEFORE = "import subprocess\n\n\ndef run(cmd):\n    return subprocess.run(['ls', cmd])\n"
+APP_AFTER = (
+    "import subprocess\n\n# moved down by a comment line\n\n"
+    "def run(cmd):\n    return subprocess.call('ls ' + cmd, shell=True)\n"
+)
+
+
+def _need_scanners() -> None:
+    if not scanners_available():
+        pytest.fail(f"the review scanners are not installed: {INSTALL_HINT}")
+
+
+def test_scanners_report_what_the_push_introduced_as_facts_with_rule_file_and_line() -> None:
+    _need_scanners()
+    result = scan_change(
+        {
+            "infra/sg.tf": (
+                SG.format(port=443, cidr="10.0.0.0/8"),
+                SG.format(port=22, cidr="0.0.0.0/0"),
+            ),
+            "app/run.py": (APP_BEFORE, APP_AFTER),
+        },
+        {"infra/sg.tf": "terraform"},
+        timeout_s=300,
+    )
+    assert result.available and not result.notes, result.notes
+    rendered = [f.render() for f in result.facts]
+    ssh = [r for r in rendered if "CKV_AWS_24" in r]
+    assert len(ssh) == 1 and ssh[0].startswith("⚠") and "infra/sg.tf` line 1" in ssh[0], rendered
+    shell = [r for r in rendered if "B602" in r]
+    assert len(shell) == 1 and shell[0].startswith("⚠") and "app/run.py` line 6" in shell[0]
+    # hygiene findings present on both sides (same rule and resource) are not reported
+    assert not any("CKV_AWS_23" in r for r in rendered), rendered
+    assert result.cpu_seconds > 0
+
+
+def test_findings_are_matched_by_rule_and_resource_not_line() -> None:
+    moved = Finding("checkov", "CKV_AWS_24", "ssh", "a.tf", 12, "CKV_AWS_24|a.tf|sg.web", "ssh")
+    was = Finding("checkov", "CKV_AWS_24", "ssh", "a.tf", 3, "CKV_AWS_24|a.tf|sg.web", "ssh")
+    fixed = Finding("bandit", "B602", "shell", "x.py", 9, "B602|x.py|call(x, shell=True)", "h")
+    assert diff_findings([was], [moved]) == []
+    facts = diff_findings([was, fixed], [moved])
+    assert [(f.effect, f.subject) for f in facts] == [("tightens", "bandit `B602` shell")]
+    assert "was line 9" in facts[0].why
+
+
+def test_summary_says_when_the_scanners_are_not_installed(tmp_path: Path) -> None:
+    case = Case(
+        "no-scanners",
+        "terraform",
+        {"main.tf": SG.format(port=443, cidr="10.0.0.0/8")},
+        {"main.tf": SG.format(port=443, cidr="10.1.0.0/16")},
+        [],
+    )
+    review = ReviewSettings(scanners=True, scanner_venv=tmp_path / "absent")
+    summary = summarise_case(tmp_path, case, review=review)
+    assert "scanners not run: their virtualenv is not installed" in summary, summary
+    assert "scripts/scanners.sh" in summary
+
+
+def test_scanner_messages_never_carry_the_values_they_quote() -> None:
+    from podium.review.scanners import _scrub
+
+    text = _scrub("Possible hardcoded password: 'hunter2-correct-horse' (ghp_" + "a1" * 18 + ")")
+    assert "hunter2" not in text and "ghp_" not in text and "«redacted»" in text
