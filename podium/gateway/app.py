@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from podium.events import EventPoster
-from podium.gateway import git_hooks, recommend_routes, talk_hooks
+from podium.gateway import git_hooks, recommend_routes, tag_routes, talk_hooks
 from podium.gateway.group_commit import GroupCommitter
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard
 from podium.ingest import talks_version
@@ -113,6 +113,7 @@ def create_app(
     app.include_router(talk_hooks.router)
     app.include_router(recommend_routes.router)
     app.include_router(git_hooks.router)
+    app.include_router(tag_routes.router)
 
     @app.get(
         "/healthz", response_model=Health, tags=["health"], summary="Liveness and dependencies"
