@@ -134,3 +134,88 @@ def correct_tags(
         outcome.event,
     )
     return outcome
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One suggestion in an organiser's queue: a model tag on a talk, with its score."""
+
+    key: str  # a stable field name for the form: r01, r02, ...
+    talk_id: str
+    title: str
+    tag: str
+    score: float
+
+    def label(self) -> str:
+        return f"{self.talk_id} · {self.title[:70]} · {self.tag} ({self.score:.2f})"
+
+
+def review_queue(resources: Resources, *, event_id: str, limit: int = 20) -> list[QueueRow]:
+    """The model tags of an event's talks the tagger is least sure about, least sure first.
+
+    A model tag is on a talk because its score cleared the tag's threshold; the lower the
+    score, the nearer it was to not being suggested (scores are calibrated against one
+    global threshold, `podium.tagging`), so the queue is the lowest-scored model tags. Tags an
+    organiser already decided on are not in it (a decided tag is the organiser's or gone).
+    """
+    from podium.ingest import talk_rows
+
+    talks = talk_rows(lake=resources.lake, columns=["talk_id", "title", "event_ids", "state"])
+    mine = talks[
+        (talks.state != "deleted") & talks.event_ids.map(lambda ids: event_id in list(ids))
+    ]
+    if mine.empty:
+        return []
+    titles = dict(zip(mine.talk_id, mine.title, strict=True))
+    rows = tag_rows(
+        lake=resources.lake,
+        talk_ids=list(titles),
+        columns=["talk_id", "tag", "score"],
+        sources=["model"],
+    )
+    rows = rows.sort_values(["score", "talk_id", "tag"]).head(limit)
+    return [
+        QueueRow(f"r{i:02d}", str(t), str(titles[t]), str(tag), float(score))
+        for i, (t, tag, score) in enumerate(
+            zip(rows.talk_id, rows.tag, rows.score, strict=True), start=1
+        )
+    ]
+
+
+def decisions_from_form(
+    queue: Sequence[QueueRow], answers: dict[str, Any], *, decided_by: str, reason: str = ""
+) -> list[TagDecision]:
+    """The decisions of a filled queue form: `answers[row.key]` is accept, reject or skip.
+
+    `answers["add"]` may hold more tags to add, one `TALK_ID: tag` per line.
+
+    Raises:
+        Refused: MALFORMED for an `add` line that is not `TALK_ID: tag`.
+    """
+    out = [
+        TagDecision(
+            talk_id=row.talk_id,
+            tag=row.tag,
+            decision=answers[row.key],
+            decided_by=decided_by,
+            reason=reason,
+        )
+        for row in queue
+        if answers.get(row.key) in ("accept", "reject")
+    ]
+    for line in str(answers.get("add") or "").splitlines():
+        if not line.strip():
+            continue
+        talk_id, sep, tag = line.partition(":")
+        if not sep or not talk_id.strip() or not tag.strip():
+            raise Refused(Problem.MALFORMED, f"add: {line.strip()!r} is not 'TALK_ID: tag'")
+        out.append(
+            TagDecision(
+                talk_id=talk_id.strip(),
+                tag=tag.strip(),
+                decision="add",
+                decided_by=decided_by,
+                reason=reason,
+            )
+        )
+    return out
