@@ -158,6 +158,19 @@ class TaggingSettings(BaseModel):
         "labelled examples: a tag with n examples gets n / (n + prior) of its own threshold. "
         "F1-optimal cut-offs on a few dozen examples overfit.",
     )
+    conference_prior: float = Field(
+        default=0.0,
+        ge=0,
+        description="Conference adaptation: when the history holds labelled talks of the "
+        "conference series a talk belongs to (an organiser's corrections, its speakers' tags), "
+        "the thresholds for that series move by the shift that maximises F1 on those talks, "
+        "scored as the series' other talks are, weighted n / (n + prior). 0 turns it off.",
+    )
+    conference_min_talks: int = Field(
+        default=5,
+        ge=1,
+        description="Labelled talks of a series the history needs before its thresholds adapt.",
+    )
     calibration_talks: int = Field(
         default=6000,
         gt=0,
