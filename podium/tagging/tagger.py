@@ -263,6 +263,17 @@ class Tagger:
             )
             parts.append((s.prototype_weight, prototype))
         if s.head_weight > 0:
+            negative_rows, mask = history.negative_targets(vocabulary)
+            negatives = None
+            if len(negative_rows):
+                negatives = (
+                    history.embeddings[negative_rows],
+                    np.asarray(
+                        negative_rows if history_groups is None else history_groups[negative_rows],
+                        dtype=np.int64,
+                    ),
+                    mask,
+                )
             learned = head_scores(
                 vectors,
                 vectors_h,
@@ -272,6 +283,7 @@ class Tagger:
                 query_groups=groups,
                 history_groups=groups_h,
                 cache=self._heads,
+                negatives=negatives,
             )
             parts.append((s.head_weight, learned))
         return label, scoring.combine(parts), self.reliance(targets.sum(axis=0))
