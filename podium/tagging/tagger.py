@@ -29,7 +29,7 @@ from podium.text import talk_text
 if TYPE_CHECKING:
     from podium.tagging.nli import NLIScorer
 
-TAGGER_REVISION = "2"  # bump when the scoring method changes, so retag picks it up
+TAGGER_REVISION = "3"  # bump when the scoring method changes, so retag picks it up
 
 
 @dataclass(frozen=True)
