@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--min-talks", type=int, default=35, help="talks a test series needs")
     parser.add_argument("--only", default="", help="comma list of series to test")
     parser.add_argument("--strategies", default="uncertainty,random")
+    parser.add_argument("--min-remaining", type=int, default=10, help="talks left to score")
     parser.add_argument(
         "--conference-prior", type=float, default=None, help="tagging.conference_prior"
     )
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> dict:
         steps=[int(x) for x in args.steps.split(",")],
         strategies=args.strategies.split(","),
         min_talks=args.min_talks,
+        min_remaining=args.min_remaining,
         only=[s for s in args.only.split(",") if s],
         on_progress=lambda line: print("  " + line, flush=True),
     )
