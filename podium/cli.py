@@ -586,6 +586,66 @@ def talks_repair_future(
     console.print(f"repaired {len(repaired)} talk(s): " + ", ".join(repaired))
 
 
+def _correct(decision: str, talk_id: str, tag: str, by: str, why: str) -> None:
+    """Record one organiser decision and apply it (`podium.use_cases.tag_feedback`)."""
+    from podium.errors import Refused
+    from podium.tag_feedback import TagDecision
+    from podium.use_cases.tag_feedback import correct_tags
+
+    try:
+        item = TagDecision(talk_id=talk_id, tag=tag, decision=decision, decided_by=by, reason=why)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise CliError(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    resources = _resources(notify=True)
+    try:
+        outcome = correct_tags(resources, [item], logger=_QUIET)
+    except Refused as refused:
+        raise CliError(str(refused)) from None
+    console.print(f"{decision} {outcome.applied[0]['tag']!r} on {talk_id}: recorded and applied")
+    if resources.events.deferred:
+        console.print(
+            f"event deferred ({resources.events.deferred}); the scheduled count picks it up"
+        )
+
+
+_BY = typer.Option("--by", help="Who decides (recorded with the decision).")
+_WHY = typer.Option("--why", help="Why (recorded with the decision).")
+
+
+@tags_app.command("accept")
+def tags_accept(
+    talk_id: str,
+    tag: str,
+    by: Annotated[str, _BY] = "cli",
+    why: Annotated[str, _WHY] = "",
+) -> None:
+    """Confirm a tag on a talk: it becomes the organiser's, never replaced by the model."""
+    _correct("accept", talk_id, tag, by, why)
+
+
+@tags_app.command("reject")
+def tags_reject(
+    talk_id: str,
+    tag: str,
+    by: Annotated[str, _BY] = "cli",
+    why: Annotated[str, _WHY] = "",
+) -> None:
+    """Take a model tag off a talk: never suggested again for this version of the talk."""
+    _correct("reject", talk_id, tag, by, why)
+
+
+@tags_app.command("add")
+def tags_add(
+    talk_id: str,
+    tag: str,
+    by: Annotated[str, _BY] = "cli",
+    why: Annotated[str, _WHY] = "",
+) -> None:
+    """Put a tag on a talk as the organiser's."""
+    _correct("add", talk_id, tag, by, why)
+
+
 def _mount_area_commands() -> None:
     # Each area owns its commands; they are mounted here so `podium --help` lists them all.
     from podium.review.cli import app as review_app

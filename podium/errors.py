@@ -24,6 +24,8 @@ class Problem(StrEnum):
     UNAUTHENTICATED = "unauthenticated"  # signature or token missing or wrong
     MALFORMED = "malformed"  # not UTF-8, not JSON, or not the shape the route expects
     UNPROCESSABLE = "unprocessable"  # JSON that breaks our safety rules (depth, keys, numbers)
+    NOT_FOUND = "not_found"  # the request names something that does not exist (a talk)
+    CONFLICT = "conflict"  # the request contradicts the current state (reject a speaker's tag)
 
 
 class Refused(ValueError):

@@ -6,12 +6,14 @@ This module owns the table: every other module reads it through `tag_rows` or `t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 
 from podium.lake import Lake, sql_list
 from podium.models import TagAssignment
+from podium.tag_feedback import rejections
 
 TABLE = "talk_tags"
 
@@ -26,10 +28,18 @@ def write_tags(*, lake: Lake, talk_ids: list[str], assignments: list[TagAssignme
     """Replace the speaker and model tags of `talk_ids` with `assignments`, atomically.
 
     Organiser tags are corrections made by people: they are kept as they are, and a model or
-    speaker tag that an organiser already set is not written twice.
+    speaker tag that an organiser already set is not written twice. A model tag an organiser
+    rejected on that talk version (`podium.tag_feedback`) is never written; a rejection or an
+    organiser tag that lands while this write is in flight is honoured after it (`settle`).
     """
     if not talk_ids:
         return 0
+    rejected = rejections(lake=lake, talk_ids=talk_ids)
+    assignments = [
+        a
+        for a in assignments
+        if not (a.source == "model" and (a.talk_id, a.content_hash, a.tag) in rejected)
+    ]
     organiser = lake.read(
         TABLE,
         columns=["talk_id", "tag"],
@@ -46,7 +56,75 @@ def write_tags(*, lake: Lake, talk_ids: list[str], assignments: list[TagAssignme
             keep[key] = a
     frame = assignments_frame(keep.values())
     predicate = f"talk_id IN {sql_list(talk_ids)} AND source != 'organiser'"
-    return lake.replace_where(TABLE, frame, predicate=predicate)
+    written = lake.replace_where(TABLE, frame, predicate=predicate)
+    settle(lake=lake, talk_ids=talk_ids)
+    return written
+
+
+def settle(*, lake: Lake, talk_ids: list[str]) -> int:
+    """Remove the model tags of `talk_ids` that an organiser rejected (on the version they were
+    computed from), and model or speaker rows that duplicate an organiser's tag.
+
+    A correction is recorded before it is applied, and a tag write settles after it commits,
+    so whichever of the two commits last leaves the organiser's decision in force.
+    """
+    if not talk_ids:
+        return 0
+    rows = lake.read(
+        TABLE,
+        columns=["talk_id", "tag", "source", "content_hash"],
+        where=[("talk_id", "in", talk_ids)],
+    )
+    if rows.empty:
+        return 0
+    rejected = rejections(lake=lake, talk_ids=talk_ids)
+    organiser = set(
+        zip(
+            rows.talk_id[rows.source == "organiser"],
+            rows.tag[rows.source == "organiser"],
+            strict=True,
+        )
+    )
+    drop: set[tuple[str, str]] = set()
+    for talk_id, tag, source, digest in zip(
+        rows.talk_id, rows.tag, rows.source, rows.content_hash, strict=True
+    ):
+        if source == "model" and (talk_id, digest, tag) in rejected:
+            drop.add((talk_id, tag))
+        elif source != "organiser" and (talk_id, tag) in organiser:
+            drop.add((talk_id, tag))
+    deleted = 0
+    for talk_id, tag in sorted(drop):
+        deleted += lake.delete(
+            TABLE,
+            predicate=f"talk_id IN {sql_list([talk_id])} AND tag IN {sql_list([tag])}"
+            " AND source != 'organiser'",
+        )
+    return deleted
+
+
+def set_organiser_tag(
+    *, lake: Lake, talk_id: str, tag: str, content_hash: str, now: datetime
+) -> None:
+    """Put `tag` on a talk with source `organiser` (replacing a model or speaker row of it)."""
+    row = TagAssignment(
+        talk_id=talk_id,
+        tag=tag,
+        score=1.0,
+        source="organiser",
+        model="",
+        content_hash=content_hash,
+        tagged_at=now,
+    )
+    lake.upsert(TABLE, assignments_frame([row]))
+
+
+def remove_tag(*, lake: Lake, talk_id: str, tag: str) -> int:
+    """Take `tag` off a talk, whatever its source (an organiser's rejection); returns rows."""
+    return lake.delete(
+        TABLE,
+        predicate=f"talk_id IN {sql_list([talk_id])} AND tag IN {sql_list([tag])}",
+    )
 
 
 def accept_tags(*, lake: Lake, assignments: list[TagAssignment]) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from podium import enrichment, ingest, talk_tags
+from podium import enrichment, ingest, tag_feedback, talk_tags
 from podium.embedding_cache import EmbeddingCache, text_key
 from podium.enrichment import state_rows
 from podium.ingest import frame_to_talks, talk_rows
@@ -50,7 +50,8 @@ from podium.text import talk_text
 
 log = logging.getLogger(__name__)
 
-TABLES = (ingest.TALKS, talk_tags.TABLE, enrichment.TABLE)  # their versions say what changed
+# Their versions say what changed (an organiser's rejection is a negative: tag_feedback).
+TABLES = (ingest.TALKS, talk_tags.TABLE, enrichment.TABLE, tag_feedback.TABLE)
 _OPEN = ["pending", "running"]  # ledger statuses still to do (podium.enrichment.OPEN)
 _READ_CHUNK = 2_000  # talk ids per IN-filtered read
 
@@ -194,6 +195,9 @@ class WarmHistory:
         open_rows = state_rows(
             lake=lake, columns=["talk_id", "content_hash"], stage="tags", statuses=_OPEN
         )
+        rejected = tag_feedback.negatives(
+            lake=lake, versions={t: e.content_hash for t, e in self._talks.items()}
+        )
         being_tagged = {
             str(t)
             for t, h in zip(open_rows.talk_id, open_rows.content_hash, strict=True)
@@ -207,7 +211,7 @@ class WarmHistory:
                 continue
             entry = self._talks[talk_id]
             tags = list(dict.fromkeys([*entry.talk.tags, *by_talk.get(talk_id, [])]))
-            if not tags:
+            if not tags and talk_id not in rejected:
                 continue
             ids.append(talk_id)
             labels.append(tuple(dict.fromkeys(normalise_tag(x) for x in tags)))
@@ -230,7 +234,9 @@ class WarmHistory:
             groups=tuple(groups),
             embeddings=matrix,
             model_version=self.encoder.model_version,
-            premises=self._premise_sample(ids),
+            # Only tagged talks are calibrated on (as `build_history` keeps them).
+            premises=self._premise_sample([t for t, row in zip(ids, labels, strict=True) if row]),
+            negatives={t: rejected[t] for t in ids if t in rejected},
         )
         # Vectors of texts no talk reads any more (edited away) are dropped.
         live_keys = {entry.key for entry in self._talks.values()}

@@ -52,7 +52,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 # Skips for data that lives beside the checkout (../shared/) are summed up in one line, so a
 # run on a machine without it says plainly how much it did not test.
-_SHARED_SKIP_WORDS = ("shared/fixtures", "fixture ", "pyvideo data absent")
+_SHARED_SKIP_WORDS = ("shared/fixtures", "fixture ", "pyvideo")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001

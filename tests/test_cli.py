@@ -212,3 +212,52 @@ def test_talks_repair_future_unfreezes_a_talk(lake: Lake) -> None:
     assert row.source_updated_at.year == datetime.now(UTC).year
     edit = Talk(talk_id="t-frozen", title="Real edit", updated_at=datetime.now(UTC))
     assert record_talks(lake=lake, talks=[edit]).updated == ["t-frozen"]
+
+
+def test_tags_accept_reject_add_record_and_apply(lake: Lake, monkeypatch) -> None:
+    """`podium tags accept|reject|add`: recorded with who and why, applied at once, announced
+    as a tag change (`podium.talk.tagged` to a local HTTP server standing in for Prefect)."""
+    from podium.settings import get_settings
+    from podium.tag_feedback import feedback_rows
+    from podium.talk_tags import tag_rows
+    from tests.podium.review.httpfakes import http_server
+
+    assert invoke("ingest", str(SAMPLE / "talks.json"), "--no-notify").exit_code == 0
+    digest = lake.read("talks", where=[("talk_id", "=", "t-032")]).content_hash.item()
+    now = datetime.now(UTC)
+    write_tags(
+        lake=lake,
+        talk_ids=["t-032"],
+        assignments=[
+            TagAssignment(
+                talk_id="t-032", tag=tag, score=0.5, source="model", model="m",
+                content_hash=digest, tagged_at=now,
+            )
+            for tag in ("flask", "testing")
+        ],
+    )  # fmt: skip
+    with http_server(lambda *a: (200, [])) as prefect:
+        monkeypatch.setenv("PODIUM_PREFECT__API_URL", f"{prefect.url}/api")
+        monkeypatch.setenv("PODIUM_PREFECT__EVENT_RETRIES", "0")
+        get_settings.cache_clear()
+        rejected = invoke("tags", "reject", "t-032", "flask", "--by", "Ines", "--why", "infra")
+        assert rejected.exit_code == 0, rejected.output
+        assert invoke("tags", "accept", "t-032", "testing").exit_code == 0
+        assert invoke("tags", "add", "t-032", "devops", "--by", "Ines").exit_code == 0
+        (posted,) = prefect.requests[-1].json()
+        assert posted["event"] == "podium.talk.tagged"
+        assert posted["payload"]["talk_ids"] == ["t-032"]
+        # A speaker's own tag cannot be rejected, an unknown talk is named: one line, exit 1.
+        own = invoke("tags", "reject", "t-032", "cloud")
+        assert own.exit_code == 1 and "speaker" in str(own.exception)
+        assert invoke("tags", "add", "t-nope", "devops").exit_code == 1
+    get_settings.cache_clear()
+    rows = tag_rows(lake=lake, talk_ids=["t-032"])
+    assert dict(zip(rows.tag, rows.source, strict=True)) == {
+        "testing": "organiser",
+        "devops": "organiser",
+    }
+    decisions = feedback_rows(lake=lake)
+    assert list(decisions.decision) == ["reject", "accept", "add"]
+    assert list(decisions.decided_by) == ["Ines", "cli", "Ines"]
+    assert decisions.reason.iloc[0] == "infra"

@@ -64,6 +64,7 @@ TABLE_OWNERS = {
     "talks": "podium/ingest.py",
     "events": "podium/ingest.py",
     "talk_tags": "podium/talk_tags.py",
+    "tag_feedback": "podium/tag_feedback.py",
     "enrichment_state": "podium/enrichment.py",
     "enrich_runs": "podium/enrichment.py",
     "tag_counts": "podium/tag_counts.py",

@@ -18,6 +18,7 @@ from podium.gateway import (
     observe,
     recommend_routes,
     review_links,
+    tag_routes,
     talk_hooks,
 )
 from podium.gateway.group_commit import GroupCommitter
@@ -78,6 +79,7 @@ def create_app(
     app.include_router(recommend_routes.router)
     app.include_router(export_routes.router)
     app.include_router(git_hooks.router)
+    app.include_router(tag_routes.router)
     app.include_router(review_links.router)
     app.include_router(observe.router)
     app.state.lake_collector = LakeStateCollector(

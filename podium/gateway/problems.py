@@ -15,6 +15,8 @@ HTTP_STATUS: MappingProxyType[Problem, int] = MappingProxyType(
         Problem.UNAUTHENTICATED: 401,
         Problem.MALFORMED: 400,
         Problem.UNPROCESSABLE: 422,
+        Problem.NOT_FOUND: 404,
+        Problem.CONFLICT: 409,
     }
 )
 

@@ -59,6 +59,19 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("tagged_at", _ts),
         ]
     ),
+    # Organisers' corrections of tags (podium/tag_feedback.py): one row per decision.
+    "tag_feedback": pa.schema(
+        [
+            ("feedback_id", pa.string()),
+            ("talk_id", pa.string()),
+            ("content_hash", pa.string()),  # the talk version the decision was made on
+            ("tag", pa.string()),
+            ("decision", pa.string()),  # accept, reject, add
+            ("decided_by", pa.string()),
+            ("reason", pa.string()),
+            ("decided_at", _ts),
+        ]
+    ),
     "tag_counts": pa.schema(
         [
             ("scope", pa.string()),  # "all", "event", "state"
@@ -193,6 +206,7 @@ PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "talks": ("talk_id",),
     "events": ("event_id",),
     "talk_tags": ("talk_id", "tag"),
+    "tag_feedback": ("feedback_id",),
     "tag_counts": ("scope", "key", "tag"),
     "recommendations": ("event_id", "rank"),
     "related_talks": ("talk_id", "rank"),

@@ -82,6 +82,15 @@ def eval_command(
             "(tags a directory has just added); 0 skips it."
         ),
     ] = 0,
+    feedback_curve: Annotated[
+        bool,
+        typer.Option(
+            "--feedback-curve",
+            help="Instead: learning curves of a simulated organiser's corrections on each "
+            "unseen conference series (uncertainty sampling against random; F1 and P@1 of "
+            "the remaining talks at k = 0, 10, 25, 50, 100).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     max_length: Annotated[int | None, typer.Option(help="Token limit per talk.")] = None,
     precision: Annotated[str | None, typer.Option(help="auto, fp32 or bf16.")] = None,
@@ -149,6 +158,19 @@ def eval_command(
         exit_with(f"cannot load the tagger: {str(error).splitlines()[0]}")
     try:
         extra = history_from_labelled(tagger, extra_data, free_form=True) if extra_data else None
+        if feedback_curve:
+            from podium.tagging.feedback_curve import feedback_curve as curve
+
+            vectors = embed_talks(data.talks, encoder=tagger.encoder, cache=tagger.cache)
+            result = curve(
+                tagger,
+                data,
+                vectors,
+                extra=extra,
+                on_progress=None if as_json else lambda line: typer.echo(line, err=True),
+            )
+            typer.echo(json.dumps(result.as_dict()) if as_json else result.markdown())
+            return
         if history_data is not None:
             known = history_from_labelled(tagger, history_data, free_form=False)
             if extra is not None:

@@ -408,7 +408,13 @@ def evaluate_against_history(
         mode=f"history ({len(history)} talks) -> file",
         folds=0,
         model_version=tagger.model_version,
-        thresholds=dict(zip(data.vocabulary.names, map(float, result.thresholds), strict=True)),
+        thresholds=dict(
+            zip(
+                data.vocabulary.names,
+                map(float, np.atleast_2d(result.thresholds).mean(axis=0)),
+                strict=True,
+            )
+        ),
         **figures,
     )
 

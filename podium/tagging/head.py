@@ -46,7 +46,12 @@ class LinearHead:
 
 
 def fit_head(
-    vectors: np.ndarray, targets: np.ndarray, *, penalty: float, max_iter: int = 200
+    vectors: np.ndarray,
+    targets: np.ndarray,
+    *,
+    penalty: float,
+    max_iter: int = 200,
+    weights: np.ndarray | None = None,
 ) -> LinearHead:
     """Fit per-tag logistic regressions with an L2 penalty on the weights.
 
@@ -59,6 +64,8 @@ def fit_head(
         targets: (n, T) 0/1 tags.
         penalty: L2 strength; larger is smoother (1e-3 .. 1e-1 are sensible for unit vectors).
         max_iter: L-BFGS iterations.
+        weights: (n, T) 0/1: which (row, tag) entries are known (None: all). A talk an
+            organiser rejected a tag on, with no tag of its own, is known only for that tag.
     """
     from scipy.optimize import minimize
 
@@ -68,16 +75,17 @@ def fit_head(
         return LinearHead(np.zeros((d, n_tags), np.float32), np.full(n_tags, -30.0, np.float32))
     x = vectors.astype(np.float64)
     y = targets.astype(np.float64)
-    rate = np.clip(y.mean(axis=0), 1e-4, 1 - 1e-4)
+    known = np.ones_like(y) if weights is None else weights.astype(np.float64)
+    rate = np.clip((y * known).sum(axis=0) / np.maximum(known.sum(axis=0), 1), 1e-4, 1 - 1e-4)
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w = theta[: d * n_tags].reshape(d, n_tags)
         b = theta[d * n_tags :]
         z = x @ w + b
         # log(1 + e^z) - y z, computed stably
-        value = np.logaddexp(0.0, z) - y * z
+        value = (np.logaddexp(0.0, z) - y * z) * known
         p = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid, overflow-free
-        g = (p - y) / n
+        g = known * (p - y) / n
         grad_w = x.T @ g + penalty * w
         grad_b = g.sum(axis=0)
         total = value.sum() / n + 0.5 * penalty * float((w * w).sum())
@@ -91,7 +99,7 @@ def fit_head(
         result = minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
     w = result.x[: d * n_tags].reshape(d, n_tags).astype(np.float32)
     b = result.x[d * n_tags :].astype(np.float32)
-    absent = targets.sum(axis=0) == 0
+    absent = (targets * (known > 0)).sum(axis=0) == 0
     w[:, absent] = 0.0
     b[absent] = -30.0
     return LinearHead(w, b)
@@ -112,6 +120,7 @@ def head_scores(
     query_groups: np.ndarray | None = None,
     history_groups: np.ndarray | None = None,
     cache: dict[tuple[str, float, int], LinearHead] | None = None,
+    negatives: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """(n, T) head probabilities of `vectors`, trained on the history.
 
@@ -130,11 +139,17 @@ def head_scores(
         max_talks: most rows a head is fitted on (a deterministic sample above that).
         query_groups, history_groups: integer group ids, as in `scoring.knn_scores`.
         cache: fitted heads by (content digest, penalty, fold); reused across calls.
+        negatives: (vectors (k, d), groups (k,), mask (k, T)) of history talks known only
+            as negatives of some tags (an organiser's rejections): each head also learns
+            those entries as 0 (the talks of a query's fold left out, as for the others).
     """
-    digest = _digest(history, targets, history_groups) + f"/{max_talks}"
+    extra = _negative_digest(negatives)
+    digest = _digest(history, targets, history_groups) + f"/{max_talks}" + extra
     # The head of the whole history does not depend on the groups: one key for both uses.
     whole = (
-        _digest(history, targets, None) + f"/{max_talks}" if history_groups is not None else digest
+        _digest(history, targets, None) + f"/{max_talks}" + extra
+        if history_groups is not None
+        else digest
     )
 
     def fitted(rows: np.ndarray | None, fold: int) -> LinearHead:
@@ -146,7 +161,16 @@ def head_scores(
         if len(rows) > max_talks:  # fitting cost stays bounded as the history grows
             rows = np.sort(np.random.default_rng(fold + 1).choice(rows, max_talks, replace=False))
         h, t = history[rows], targets[rows]
-        head = fit_head(h, t, penalty=penalty)
+        weights = None
+        if negatives is not None and len(negatives[0]):
+            vec_n, groups_n, mask_n = negatives
+            keep = np.ones(len(vec_n), dtype=bool)
+            if fold >= 0 and history_groups is not None:
+                keep = fold_of_groups(groups_n) != fold
+            h = np.concatenate([h, vec_n[keep]])
+            weights = np.concatenate([np.ones_like(t), mask_n[keep]])
+            t = np.concatenate([t, np.zeros_like(mask_n[keep])])
+        head = fit_head(h, t, penalty=penalty, weights=weights)
         if cache is not None:
             if len(cache) >= 64:  # bounded: the oldest fits fall out first
                 cache.pop(next(iter(cache)))
@@ -168,6 +192,13 @@ def head_scores(
         train = np.flatnonzero(history_fold != fold)
         out[rows] = fitted(train, int(fold)).predict(vectors[rows])
     return out
+
+
+def _negative_digest(negatives: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> str:
+    if negatives is None or not len(negatives[0]):
+        return ""
+    vec_n, groups_n, mask_n = negatives
+    return "/neg" + _digest(vec_n, mask_n, groups_n)[:16]
 
 
 def _digest(history: np.ndarray, targets: np.ndarray, groups: np.ndarray | None) -> str:

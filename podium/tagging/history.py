@@ -19,6 +19,7 @@ from podium.embeddings import Encoder
 from podium.ingest import frame_to_talks, talk_rows
 from podium.lake import Lake
 from podium.models import Talk, Vocabulary, normalise_tag
+from podium.tag_feedback import negatives as rejected_tags
 from podium.tagging.vocab import map_tags, synonym_map
 from podium.talk_tags import tag_rows
 from podium.text import talk_text
@@ -41,6 +42,9 @@ class TagHistory:
             deterministic sample of the talks (`PREMISE_SAMPLE`): what the NLI backend
             reads to calibrate its threshold, and lexical evidence is calibrated on. Empty
             when unknown.
+        negatives: talk id -> tags an organiser rejected on that talk (`podium.tag_feedback`):
+            the learned head takes each as a 0 for that tag on that talk, also for a talk
+            with no tag of its own (such a talk is a row with empty `tags`).
     """
 
     talk_ids: tuple[str, ...]
@@ -49,6 +53,7 @@ class TagHistory:
     embeddings: np.ndarray
     model_version: str
     premises: dict[str, str] = field(default_factory=dict, compare=False)
+    negatives: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.talk_ids)
@@ -63,7 +68,32 @@ class TagHistory:
         digest = hashlib.sha256(self.model_version.encode())
         for talk_id, tags, group in zip(self.talk_ids, self.tags, self.groups, strict=True):
             digest.update(f"{talk_id}\x1f{group}\x1f{'|'.join(tags)}\x1e".encode())
+        for talk_id in sorted(self.negatives):
+            digest.update(f"-{talk_id}\x1f{'|'.join(self.negatives[talk_id])}\x1e".encode())
         return digest.hexdigest()[:16]
+
+    def negative_targets(self, vocabulary: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+        """Rows with no vocabulary tag but a rejected one, and their (rows, tags) 0/1 mask of
+        the rejected tags: what the head learns as negatives beside `targets`' rows (whose
+        rejected tags are 0 there already)."""
+        if not self.negatives:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, len(vocabulary.tags)), np.float32)
+        mapping = synonym_map(vocabulary)
+        column = {name: j for j, name in enumerate(vocabulary.names)}
+        rows: list[int] = []
+        marks: list[list[int]] = []
+        for i, talk_id in enumerate(self.talk_ids):
+            rejected = self.negatives.get(talk_id)
+            if not rejected or map_tags(self.tags[i], mapping):
+                continue
+            cols = [column[t] for t in map_tags(rejected, mapping)]
+            if cols:
+                rows.append(i)
+                marks.append(cols)
+        mask = np.zeros((len(rows), len(column)), dtype=np.float32)
+        for r, cols in enumerate(marks):
+            mask[r, cols] = 1.0
+        return np.asarray(rows, dtype=np.int64), mask
 
     def targets(self, vocabulary: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
         """Rows that carry at least one vocabulary tag, and their (rows, tags) 0/1 matrix.
@@ -105,6 +135,7 @@ class TagHistory:
             embeddings=self.embeddings[index] if len(index) else self.embeddings[:0],
             model_version=self.model_version,
             premises=_keep(self.premises, (self.talk_ids[i] for i in index)),
+            negatives=_kept_negatives(self.negatives, (self.talk_ids[i] for i in index)),
         )
 
     @staticmethod
@@ -132,8 +163,10 @@ class TagHistory:
         dim = histories[0].embeddings.shape[1]
         matrix = np.stack(vectors) if vectors else np.zeros((0, dim), dtype=np.float32)
         premises: dict[str, str] = {}
+        negatives: dict[str, tuple[str, ...]] = {}
         for history in reversed(histories):  # the first history's text wins, like its row
             premises.update(history.premises)
+            negatives.update(history.negatives)
         return TagHistory(
             tuple(ids),
             tuple(tags),
@@ -141,6 +174,7 @@ class TagHistory:
             matrix,
             versions.pop(),
             premises=_keep(premises, ids),
+            negatives=_kept_negatives(negatives, ids),
         )
 
 
@@ -152,6 +186,12 @@ PREMISE_TOKENS = 200
 
 def _keep(premises: dict[str, str], ids: Iterable[str]) -> dict[str, str]:
     return {t: premises[t] for t in ids if t in premises} if premises else {}
+
+
+def _kept_negatives(
+    negatives: dict[str, tuple[str, ...]], ids: Iterable[str]
+) -> dict[str, tuple[str, ...]]:
+    return {t: negatives[t] for t in ids if t in negatives} if negatives else {}
 
 
 def premise_sample(talks: Sequence[Talk]) -> dict[str, str]:
@@ -186,6 +226,7 @@ def build_history(
     labels: Sequence[Sequence[str]] | None = None,
     groups: Sequence[str] | None = None,
     cache: EmbeddingCache | None = None,
+    negatives: dict[str, tuple[str, ...]] | None = None,
 ) -> TagHistory:
     """A history from talks in memory (the eval file, a JSONL export).
 
@@ -195,6 +236,7 @@ def build_history(
         labels: each talk's known tags; the talks' own `tags` when None.
         groups: each talk's event; the first of `event_ids` (or "") when None.
         cache: embedding cache.
+        negatives: talk id -> tags rejected on it (see `TagHistory.negatives`).
     """
     if labels is None:
         labels = [t.tags for t in talks]
@@ -211,6 +253,7 @@ def build_history(
         model_version=encoder.model_version,
         # Only tagged talks are ever calibrated on, so only their text is worth keeping.
         premises=premise_sample([t for t, row in zip(talks, labels, strict=True) if row]),
+        negatives=_kept_negatives(negatives or {}, (t.talk_id for t in talks)),
     )
 
 
@@ -224,7 +267,8 @@ def load_history(
     """The lake's tagged talks: speaker and organiser tags, embedded through a content cache.
 
     Reads `talk_tags` rows with source speaker or organiser, plus the speaker tags stored on
-    `talks` itself, and the talks' text from `talks`. Deleted talks are skipped. Embeddings are
+    `talks` itself, and the talks' text from `talks`; organisers' rejections on a talk's
+    current version (`tag_feedback`) are its negatives. Deleted talks are skipped. Embeddings are
     cached in the lake's `embeddings` table by text hash, so repeated runs embed only new or
     changed talks.
 
@@ -246,11 +290,14 @@ def load_history(
         frame = frame[
             ~frame["talk_id"].isin(list(exclude_talk_ids)) & (frame["state"] != "deleted")
         ]
+    talks = frame_to_talks(frame)
+    # Organisers' rejections on each talk's current version: negatives for the head.
+    rejected = rejected_tags(lake=lake, versions={t.talk_id: t.content_hash for t in talks})
     selected: list[Talk] = []
     labels: list[list[str]] = []
-    for talk in frame_to_talks(frame):
+    for talk in talks:
         tags = list(dict.fromkeys([*talk.tags, *by_talk.get(talk.talk_id, [])]))
-        if tags:
+        if tags or talk.talk_id in rejected:
             selected.append(talk)
             labels.append(tags)
-    return build_history(selected, encoder=encoder, labels=labels, cache=cache)
+    return build_history(selected, encoder=encoder, labels=labels, cache=cache, negatives=rejected)

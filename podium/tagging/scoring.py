@@ -226,13 +226,16 @@ def cap_per_row(scores: np.ndarray, max_tags: int) -> np.ndarray:
 def select(
     scores: np.ndarray, thresholds: np.ndarray, *, max_tags: int
 ) -> list[list[tuple[int, float]]]:
-    """Per talk, the (tag index, score) pairs above threshold, best first, at most max_tags."""
+    """Per talk, the (tag index, score) pairs above threshold, best first, at most max_tags.
+
+    `thresholds` is (T,) for every talk, or (n, T): one row per talk.
+    """
     out: list[list[tuple[int, float]]] = []
-    for row in scores:
+    per_talk = thresholds.ndim == 2
+    for i, row in enumerate(scores):
+        cut = thresholds[i] if per_talk else thresholds
         chosen = [
-            (int(j), float(row[j]))
-            for j in np.argsort(-row, kind="stable")
-            if row[j] > thresholds[j]
+            (int(j), float(row[j])) for j in np.argsort(-row, kind="stable") if row[j] > cut[j]
         ]
         out.append(chosen[:max_tags])
     return out

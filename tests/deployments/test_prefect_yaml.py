@@ -153,3 +153,11 @@ def test_every_trigger_is_named_and_described() -> None:
             assert len(trigger.get("description", "")) > 40, trigger["name"]
             names.append(trigger["name"])
     assert len(names) == len(set(names)), "automation names are unique"
+
+
+def test_review_tags_pauses_on_the_cpu_pool_without_a_limit() -> None:
+    deployment = DEPLOYMENTS["review-tags"]
+    assert deployment["work_pool"]["name"] == "podium-cpu"
+    assert "concurrency_limit" not in deployment, "paused forms would block each other"
+    flow = load_flow(deployment["entrypoint"])
+    assert {"event_id", "limit", "timeout_s"} <= set(inspect.signature(flow.fn).parameters)

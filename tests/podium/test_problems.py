@@ -103,6 +103,8 @@ def test_every_problem_has_one_client_error_status() -> None:
         Problem.UNAUTHENTICATED: 401,
         Problem.MALFORMED: 400,
         Problem.UNPROCESSABLE: 422,
+        Problem.NOT_FOUND: 404,
+        Problem.CONFLICT: 409,
     }
 
 
