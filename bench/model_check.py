@@ -55,9 +55,12 @@ from hypothesis.stateful import (  # noqa: E402
     run_state_machine_as_test,
 )
 
-from podium.enrichment import ledger_versions  # noqa: E402
+from podium.enrichment import (
+    STAGES,
+    state_rows,  # noqa: E402
+)
 from podium.gateway.signatures import signed_headers, standard_headers  # noqa: E402
-from podium.ingest import STAGES, talk_rows  # noqa: E402
+from podium.ingest import talk_rows  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.ordering import SourceOrder  # noqa: E402
 from podium.settings import Settings  # noqa: E402
@@ -409,10 +412,15 @@ class GatewayModel(RuleBasedStateMachine):
                 assert row.title == want.title, (row.talk_id, row.title, want)
                 assert tuple(row.tags) == want.tags, (row.talk_id, list(row.tags), want)
                 live[row.talk_id] = row.content_hash
-        ledger = ledger_versions(lake=self.lake, talk_ids=sorted(live))
+        rows = state_rows(
+            lake=self.lake, talk_ids=sorted(live), columns=["talk_id", "stage", "content_hash"]
+        )
+        # One ledger row per talk and stage, and it names the talk's current version.
+        ledger = {(r.talk_id, r.stage): r.content_hash for r in rows.itertuples(index=False)}
         for talk_id, content_hash in live.items():
             for stage in STAGES:
-                assert (talk_id, stage, content_hash) in ledger, (talk_id, stage, ledger)
+                found = ledger.get((talk_id, stage))
+                assert found == content_hash, (talk_id, stage, found, content_hash)
 
 
 def _describe(error: BaseException) -> str:

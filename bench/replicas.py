@@ -211,8 +211,8 @@ def post(url: str, talks: list[dict], *, tries: int = 10) -> Sent:
 def mismatches(lake: Lake, newest: dict[str, int]) -> tuple[list[str], list[str]]:
     """(talks whose ledger row is not at the talk's content hash, talks not at their newest
     version in `talks`), for every talk in `newest` (talk id -> newest version number)."""
-    from podium.enrichment import state_rows
-    from podium.ingest import STAGES, talk_rows
+    from podium.enrichment import STAGES, state_rows
+    from podium.ingest import talk_rows
 
     ids = sorted(newest)
     rows = talk_rows(lake=lake, columns=["talk_id", "title", "content_hash"], talk_ids=ids)

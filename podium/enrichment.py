@@ -40,6 +40,9 @@ from podium.lake import Lake
 from podium.models import Talk
 from podium.talk_tags import tag_rows
 
+# The ledger's stages, in the order a talk goes through them: defined here, once.
+STAGES = ("tags", "image")
+
 TABLE = "enrichment_state"
 OPEN = ("pending", "running", "error")  # statuses that may still be worked
 CRASHED = "the enrich process died while working on it"
@@ -503,7 +506,7 @@ def audit(*, lake: Lake, max_attempts: int) -> Audit:
     queued = set(outstanding(lake=lake, max_attempts=max_attempts))
     report = Audit(talks=len(current))
     for talk_id, digest in sorted(current.items()):
-        stages = [status.get((talk_id, stage)) for stage in ("tags", "image")]
+        stages = [status.get((talk_id, stage)) for stage in STAGES]
         if stages == ["done", "done"]:
             report.enriched.append(talk_id)
         elif "failed" in stages:

@@ -21,8 +21,6 @@ from podium.lake import Lake
 from podium.models import Event, Talk, TalkState
 from podium.ordering import SourceOrder, latest
 
-STAGES = ("tags", "image")
-
 
 @dataclass
 class IngestReport:

@@ -13,11 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from podium import deferrals, enrichment
+from podium.enrichment import STAGES
 from podium.ingest import live_versions
 from podium.lake import Lake
 from podium.review.records import pending_reviews
-
-STAGES = ("tags", "image")
 
 
 @dataclass

@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from podium import enrichment
-from podium.ingest import STAGES, Change, IngestReport, write_talks
+from podium.enrichment import STAGES
+from podium.ingest import Change, IngestReport, write_talks
 from podium.lake import Lake
 from podium.models import Talk
 

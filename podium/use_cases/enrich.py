@@ -24,6 +24,7 @@ import pandas as pd
 
 from podium import enrichment, metrics, tracing
 from podium.devices import resolve_device
+from podium.enrichment import STAGES
 from podium.images import build_image_backend, store_covers
 from podium.lake import Lake
 from podium.lake.clock import check_clock
@@ -32,7 +33,6 @@ from podium.steps import Step, direct
 from podium.talk_tags import tags_by_talk, write_tags
 
 T = TypeVar("T")
-STAGES = ("tags", "image")
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from podium.enrichment import CRASHED, claim, failed_talks, outstanding, record
-from podium.ingest import STAGES, talks_to_frame
+from podium.enrichment import CRASHED, STAGES, claim, failed_talks, outstanding, record
+from podium.ingest import talks_to_frame
 from podium.lake import Lake
 from podium.models import Talk
 from podium.recording import record_talks

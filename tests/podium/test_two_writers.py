@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from podium.enrichment import claim, record, state_rows
-from podium.ingest import STAGES, talk_rows
+from podium.enrichment import STAGES, claim, record, state_rows
+from podium.ingest import talk_rows
 from podium.lake import Lake
 from podium.models import Talk
 from podium.recording import record_talks
