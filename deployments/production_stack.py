@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from deployments.local_stack import (
     PROJECT_DIR,
@@ -135,7 +136,9 @@ class ProductionStack:
 
     @property
     def s3_endpoint(self) -> str:
-        return f"http://{HOST}:{self.ports['moto']}"
+        """The S3 endpoint every process uses: a proxy in front of moto, so that the endpoint
+        can go away (chaos) while the data, in moto's memory, stays."""
+        return f"http://{HOST}:{self.ports['s3']}"
 
     @property
     def lake_url(self) -> str:
@@ -149,8 +152,8 @@ class ProductionStack:
                     update={
                         "url": self.lake_url,
                         "s3_endpoint_url": self.s3_endpoint,
-                        "s3_access_key_id": S3_KEY,
-                        "s3_secret_access_key": S3_KEY,
+                        "s3_access_key_id": SecretStr(S3_KEY),
+                        "s3_secret_access_key": SecretStr(S3_KEY),
                     }
                 ),
                 "prefect": self.settings.prefect.model_copy(
@@ -354,7 +357,7 @@ class ProductionStack:
 
     def start_data(self) -> None:
         """PostgreSQL, Redis and the S3 endpoint, started together."""
-        for name in ("postgres", "redis", "moto", "api-lb", "gateway-lb"):
+        for name in ("postgres", "redis", "moto", "s3", "api-lb", "gateway-lb"):
             self.ports[name] = free_port()
         for i in range(1, self.api_servers + 1):
             self.ports[f"api-{i}"] = free_port()
@@ -373,15 +376,17 @@ class ProductionStack:
             "moto",
             [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.ports["moto"])],
             self.base_env("moto"),
-            health=self.s3_endpoint + "/moto-api/",
+            health=f"http://{HOST}:{self.ports['moto']}/moto-api/",
         )
-        self.wait_ready(["moto"], 60)
+        self._balancer("s3", [self.ports["moto"]])
+        self.children["s3"].health = self.s3_endpoint + "/moto-api/"
+        self.wait_ready(["moto", "s3"], 60)
         self._wait_postgres()
         self._wait_redis()
         self._create_bucket()
         self.say(
             f"PostgreSQL on :{self.ports['postgres']}, Redis on :{self.ports['redis']}, "
-            f"S3 (moto) on :{self.ports['moto']}"
+            f"S3 (moto) on {self.s3_endpoint}"
         )
 
     def _start_postgres(self) -> None:
@@ -465,7 +470,7 @@ class ProductionStack:
             region_name=self.settings.lake.s3_region,
         ).create_bucket(Bucket=BUCKET)
 
-    def start_prefect(self) -> None:
+    def start_prefect(self, *, wait: bool = True) -> None:
         """Migrations once, then the API servers, the services and the API's balancer."""
         prefect = [sys.executable, "-m", "prefect"]
         self.run_once(
@@ -475,20 +480,26 @@ class ProductionStack:
             timeout=300,
         )
         self._balancer("api-lb", [self.ports[f"api-{i}"] for i in range(1, self.api_servers + 1)])
-        names = []
         for i in range(1, self.api_servers + 1):
             name, port = f"api-{i}", self.ports[f"api-{i}"]
+            env = self.prefect_server_env(name)
+            # Block types are registered by one replica: two registering at once collide on
+            # the block types' unique slugs (IntegrityError) and the loser exits.
+            env["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] = "true" if i == 1 else "false"
             self.spawn(
                 name,
                 [*prefect, "server", "start", "--host", HOST, "--port", str(port),
                  "--no-services"],
-                self.prefect_server_env(name),
+                env,
                 health=f"http://{HOST}:{port}/api/health",
             )  # fmt: skip
-            names.append(name)
         self.spawn("services", [*prefect, "server", "services", "start"],
                    self.prefect_server_env("services"))  # fmt: skip
-        self.wait_ready(names, 240)
+        if wait:
+            self.wait_prefect()
+
+    def wait_prefect(self) -> None:
+        self.wait_ready([f"api-{i}" for i in range(1, self.api_servers + 1)], 300)
         self.say(f"Prefect: {self.api_servers} API servers behind {self.ui_url}, services apart")
 
     def _balancer(self, name: str, backends: list[int]) -> None:
@@ -500,35 +511,32 @@ class ProductionStack:
         )  # fmt: skip
 
     def deploy(self) -> None:
-        env = self.podium_env("deploy")
-        prefect = [sys.executable, "-m", "prefect"]
+        """The work pools (through the API: no CLI start-up per pool), then prefect.yaml."""
         for pool in WORK_POOLS:
-            self.run_once(
-                f"pool-{pool}",
-                [*prefect, "work-pool", "create", pool, "--type", "process", "--overwrite"],
-                env,
-                timeout=120,
+            response = httpx.post(
+                f"{self.api_url}/work_pools/", json={"name": pool, "type": "process"}, timeout=60
             )
+            if response.status_code not in (201, 409):  # 409: it exists already
+                raise StackError(f"work pool {pool}: HTTP {response.status_code}")
         names = [a for name in self.deployments or () for a in ("--name", name)]
         self.run_once(
             "deploy",
-            [*prefect, "--no-prompt", "deploy", *(names or ["--all"]),
+            [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *(names or ["--all"]),
              "--prefect-file", str(PROJECT_DIR / "prefect.yaml")],
-            env,
+            self.podium_env("deploy"),
             timeout=300,
         )  # fmt: skip
         self.say("work pools and deployments of prefect.yaml created")
 
-    def start_podium(self) -> None:
-        """Gateways (and their balancer), warm executors, the CPU worker."""
-        names = []
+    def start_podium(self, *, wait: bool = True) -> None:
+        """Gateways (and their balancer), warm executors, the CPU worker. Each retries the API
+        until it answers, so they start with the API servers, not after them."""
         for i in range(1, self.gateways + 1):
             name, port = f"gateway-{i}", self.ports[f"gateway-{i}"]
             env = self.podium_env(name)
             env.update({"PODIUM_GATEWAY__HOST": HOST, "PODIUM_GATEWAY__PORT": str(port)})
             self.spawn(name, [sys.executable, "-m", "podium", "gateway"], env,
                        health=f"http://{HOST}:{port}/healthz")  # fmt: skip
-            names.append(name)
         self._balancer(
             "gateway-lb", [self.ports[f"gateway-{i}"] for i in range(1, self.gateways + 1)]
         )
@@ -545,19 +553,26 @@ class ProductionStack:
                  "--type", "process", "--name", "worker-cpu"],
                 self.podium_env("worker-cpu"),
             )  # fmt: skip
-        self.wait_ready(names, 120)
+        if wait:
+            self.wait_podium()
+
+    def wait_podium(self) -> None:
+        self.wait_ready([f"gateway-{i}" for i in range(1, self.gateways + 1)], 180)
         self.say(
             f"{self.gateways} gateways behind {self.gateway_url}, {self.executors} warm "
             f"executors{', the CPU worker' if self.cpu_worker else ''}"
         )
 
     def up(self) -> None:
-        """Start everything; on any failure stop what was started and raise."""
+        """Start everything; on any failure stop what was started and raise. Once the database
+        is migrated every long-lived process starts at once (each retries what it needs)."""
         try:
             self.start_data()
-            self.start_prefect()
+            self.start_prefect(wait=False)
+            self.start_podium(wait=False)
+            self.wait_prefect()
             self.deploy()
-            self.start_podium()
+            self.wait_podium()
         except BaseException:
             self.down()
             raise

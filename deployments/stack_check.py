@@ -2,8 +2,8 @@
 over the gateways (clients retry on another replica until a 2xx), then an audit of the lake
 and the Prefect API. Used by the production stack's tests and by `bench/chaos.py`.
 
-"Lost": a talk acknowledged with a 2xx that is not tagged and covered at its current version
-(nor queued, nor failed and reported). "Processed twice": a talk version tagged by two passes,
+"Lost": a talk acknowledged with a 2xx that is not tagged at its current version (nor failed
+and reported). Covers follow on the same ledger; the checks here are about tags. "Processed twice": a talk version tagged by two passes,
 counted from the `podium.talk.tagged` events the enrich passes emit (deduplicated by event
 id), and, where nothing crashed, from the ledger: each claim counts an attempt, so a version
 claimed by two executors shows 2.
@@ -69,6 +69,7 @@ def post_burst(
     clients: int = 4,
     on_acked: Callable[[int], None] = lambda _: None,
     give_up_s: float = 180,
+    request_timeout_s: float = 60,
 ) -> Burst:
     """Post each talk once (one signed request each) from `clients` threads; talk i goes to
     gateway i mod N first and, on a connection error or a 5xx, to the next one, until a 2xx."""
@@ -87,7 +88,7 @@ def post_burst(
                     f"{url}/hooks/talks",
                     content=body,
                     headers=signed_headers(body, secret),
-                    timeout=30,
+                    timeout=request_timeout_s,
                 )
                 ok = 200 <= response.status_code < 300
                 if not ok and response.status_code < 500:
@@ -119,7 +120,7 @@ def post_burst(
 class Report:
     sent: int
     acked: int
-    enriched: int
+    enriched: int  # tagged at their current version
     lost: list[str]
     twice: list[str]
     multi_attempts: list[str]  # versions claimed more than once (a crash retried them)
@@ -166,19 +167,30 @@ def tagged_counts(api_url: str, *, since: datetime) -> tuple[Counter, int]:
     return counts, len(seen)
 
 
-def enrichment_done(lake: Lake, ids: list[str]) -> int:
+def tagged_now(lake: Lake, ids: list[str]) -> set[str]:
+    """The talks among `ids` whose tags are done for their current version."""
+    from podium.ingest import live_versions
+
+    current = live_versions(lake=lake)
     state = lake.read(
-        "enrichment_state", columns=["talk_id", "stage", "status"], where=[("talk_id", "in", ids)]
+        "enrichment_state",
+        columns=["talk_id", "stage", "status", "content_hash"],
+        where=[("talk_id", "in", ids), ("stage", "=", "tags")],
     )
-    return int((state.status == "done").sum()) // 2 if len(state) else 0
+    return {
+        r.talk_id
+        for r in state.itertuples()
+        if r.status == "done" and current.get(r.talk_id) == r.content_hash
+    }
 
 
-def wait_enriched(
+def wait_tagged(
     lake: Lake, ids: list[str], *, timeout_s: float, check: Callable[[], None] = lambda: None
 ) -> float:
-    """Poll until every talk's tags and cover are done; returns when that was (wall time)."""
+    """Poll until every talk is tagged at its current version (or time runs out); returns
+    when that was (wall time)."""
     deadline = time.monotonic() + timeout_s
-    while enrichment_done(lake, ids) < len(ids):
+    while len(tagged_now(lake, ids)) < len(ids):
         check()
         if time.monotonic() > deadline:
             break
@@ -186,35 +198,33 @@ def wait_enriched(
     return time.time()
 
 
-def audit(
-    lake: Lake, burst: Burst, sent: list[str], *, api_url: str, since: datetime
-) -> Report:
-    """The lake and the API against what the burst got acknowledged."""
+def audit(lake: Lake, burst: Burst, sent: list[str], *, api_url: str, since: datetime) -> Report:
+    """The lake and the API against what the burst got acknowledged: every acknowledged talk
+    tagged at its current version (model tags of that version, none of another), once."""
     from podium.enrichment import audit as ledger_audit
 
     ids = list(burst.acked)
     result = ledger_audit(lake=lake, max_attempts=3)
-    bad = set(result.lost) | set(result.stale_tags) | set(result.uncovered)
-    missing = set(ids) - set(result.enriched) - set(result.failed) - set(result.outstanding)
-    lost = sorted((bad | missing | set(result.outstanding)) & set(ids))
+    tagged = tagged_now(lake, ids)
+    failed = set(result.failed)
+    lost = sorted((set(ids) - tagged - failed) | (set(result.stale_tags) & set(ids)))
     state = lake.read(
         "enrichment_state",
         columns=["talk_id", "stage", "status", "attempts", "updated_at"],
-        where=[("talk_id", "in", ids)],
+        where=[("talk_id", "in", ids), ("stage", "=", "tags")],
     )
-    tags = state[state.stage == "tags"]
-    multi = sorted(set(tags[tags.attempts > 1].talk_id))
+    multi = sorted(set(state[state.attempts > 1].talk_id))
     latencies = [
         r.updated_at.timestamp() - burst.acked[r.talk_id]
-        for r in tags.itertuples()
-        if r.status == "done"
+        for r in state.itertuples()
+        if r.talk_id in tagged
     ]
     counts, events = tagged_counts(api_url, since=since)
     twice = sorted(t for t in ids if counts[t] > 1)
     return Report(
         sent=len(sent),
         acked=len(ids),
-        enriched=len(set(result.enriched) & set(ids)),
+        enriched=len(tagged),
         lost=lost,
         twice=twice,
         multi_attempts=multi,

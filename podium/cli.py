@@ -100,7 +100,9 @@ def _up_production() -> None:
     try:
         stack.up()
         console.print(f"Prefect UI   {stack.ui_url}  (API replicas: {', '.join(stack.api_urls())})")
-        console.print(f"Gateway      {stack.gateway_url}  (replicas: {', '.join(stack.gateway_urls())})")
+        console.print(
+            f"Gateway      {stack.gateway_url}  (replicas: {', '.join(stack.gateway_urls())})"
+        )
         console.print(f"Lake         {stack.lake_url} on {stack.s3_endpoint}")
         console.print(f"Logs         {stack.root / 'logs'}")
         _serve_forever(stack)
