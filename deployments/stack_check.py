@@ -3,10 +3,10 @@ over the gateways (clients retry on another replica until a 2xx), then an audit 
 and the Prefect API. Used by the production stack's tests and by `bench/chaos.py`.
 
 "Lost": a talk acknowledged with a 2xx that is not tagged at its current version (nor failed
-and reported). Covers follow on the same ledger; the checks here are about tags. "Processed twice": a talk version tagged by two passes,
-counted from the `podium.talk.tagged` events the enrich passes emit (deduplicated by event
-id), and, where nothing crashed, from the ledger: each claim counts an attempt, so a version
-claimed by two executors shows 2.
+and reported). Covers follow on the same ledger; the checks here are about tags.
+"Processed twice": a talk version tagged by two passes, counted from the `podium.talk.tagged`
+events the enrich passes emit (deduplicated by event id), and, where nothing crashed, from the
+ledger: each claim counts an attempt, so a version claimed by two executors shows 2.
 """
 
 from __future__ import annotations
