@@ -45,6 +45,7 @@ from deployments.stack_check import (  # noqa: E402
     wait_tagged,
 )
 from podium.demo import load_directory  # noqa: E402
+from podium.enrichment import state_rows  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.settings import Settings  # noqa: E402
 
@@ -131,12 +132,9 @@ def run_fault(stack: ProductionStack, name: str, *, talks: int, clients: int) ->
     done_at = wait_tagged(lake, ids, timeout_s=600, check=lambda: None)
     stack.supervise()  # anything else that died meanwhile is started again
     report = audit(lake, burst, ids, api_url=stack.api_url, since=since)
-    state = lake.read(
-        "enrichment_state",
-        columns=["talk_id", "stage", "status", "updated_at"],
-        where=[("talk_id", "in", ids)],
+    tagged = state_rows(
+        lake=lake, talk_ids=ids, stage="tags", statuses=["done"], columns=["talk_id", "updated_at"]
     )
-    tagged = state[(state.stage == "tags") & (state.status == "done")]
     recover = None
     if fault_at and not report.lost:
         before = [i for i in ids if burst.acked[i] <= fault_at[0] + 1]

@@ -169,13 +169,12 @@ def tagged_counts(api_url: str, *, since: datetime) -> tuple[Counter, int]:
 
 def tagged_now(lake: Lake, ids: list[str]) -> set[str]:
     """The talks among `ids` whose tags are done for their current version."""
+    from podium.enrichment import state_rows
     from podium.ingest import live_versions
 
-    current = live_versions(lake=lake)
-    state = lake.read(
-        "enrichment_state",
-        columns=["talk_id", "stage", "status", "content_hash"],
-        where=[("talk_id", "in", ids), ("stage", "=", "tags")],
+    current = live_versions(lake=lake, talk_ids=ids)
+    state = state_rows(
+        lake=lake, talk_ids=ids, stage="tags", columns=["talk_id", "status", "content_hash"]
     )
     return {
         r.talk_id
@@ -202,16 +201,15 @@ def audit(lake: Lake, burst: Burst, sent: list[str], *, api_url: str, since: dat
     """The lake and the API against what the burst got acknowledged: every acknowledged talk
     tagged at its current version (model tags of that version, none of another), once."""
     from podium.enrichment import audit as ledger_audit
+    from podium.enrichment import state_rows
 
     ids = list(burst.acked)
     result = ledger_audit(lake=lake, max_attempts=3)
     tagged = tagged_now(lake, ids)
     failed = set(result.failed)
     lost = sorted((set(ids) - tagged - failed) | (set(result.stale_tags) & set(ids)))
-    state = lake.read(
-        "enrichment_state",
-        columns=["talk_id", "stage", "status", "attempts", "updated_at"],
-        where=[("talk_id", "in", ids), ("stage", "=", "tags")],
+    state = state_rows(
+        lake=lake, talk_ids=ids, stage="tags", columns=["talk_id", "attempts", "updated_at"]
     )
     multi = sorted(set(state[state.attempts > 1].talk_id))
     latencies = [
