@@ -184,7 +184,12 @@ def tagged_now(lake: Lake, ids: list[str]) -> set[str]:
 
 
 def wait_tagged(
-    lake: Lake, ids: list[str], *, timeout_s: float, check: Callable[[], None] = lambda: None
+    lake: Lake,
+    ids: list[str],
+    *,
+    timeout_s: float,
+    check: Callable[[], None] = lambda: None,
+    poll_s: float = 2.0,
 ) -> float:
     """Poll until every talk is tagged at its current version (or time runs out); returns
     when that was (wall time)."""
@@ -193,7 +198,8 @@ def wait_tagged(
         check()
         if time.monotonic() > deadline:
             break
-        time.sleep(0.5)
+        # Each look replays the tables' Delta logs from S3: not too often.
+        time.sleep(poll_s)
     return time.time()
 
 
