@@ -543,6 +543,10 @@ class ProductionStack:
         for i in range(1, self.executors + 1):
             name = f"warm-{i}"
             env = {**self.podium_env(name), **warm_executor_env(self.settings)}
+            # Events wake the executors; the ledger check is the safety net for a missed one.
+            # On S3 each check replays two Delta logs (a GET per commit since the last
+            # checkpoint), so it runs every 10 s here rather than the local default of 3 s.
+            env.setdefault("PODIUM_ENRICH__WARM_LEDGER_CHECK_S", "10")
             args = [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
                     "--queue", WARM_QUEUE]  # fmt: skip
             self.spawn(name, args + ([] if self.preload else ["--no-preload"]), env)

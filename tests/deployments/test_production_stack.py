@@ -90,7 +90,7 @@ def test_smoke_burst_across_two_gateways_tagged_exactly_once(stack: ProductionSt
     assert len(homes) == 4, "each process has a home of its own"
 
     since = utcnow()
-    talks = make_talks(12, prefix=f"smoke-{uuid.uuid4().hex[:6]}")
+    talks = make_talks(8, prefix=f"smoke-{uuid.uuid4().hex[:6]}")
     burst = post_burst(talks, gateway_urls=stack.gateway_urls(), secret=SECRET, clients=4)
     assert len(burst.acked) == len(talks)
     assert set(burst.by_gateway) == set(stack.gateway_urls()), "both gateways took talks"
