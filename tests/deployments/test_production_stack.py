@@ -149,3 +149,63 @@ def test_chaos_kill_gateway_executor_and_api_server_mid_burst(stack: ProductionS
     report = audit(lake, burst, ids, api_url=stack.api_url, since=since)
     assert report.lost == [] and report.twice == [], report
     assert report.enriched == len(ids)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_podium_up_production_stops_every_process_on_sigterm(tmp_path) -> None:  # noqa: ANN001
+    """`podium up --topology production` as a user runs it; SIGTERM stops the whole tree."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from deployments.local_stack import PROJECT_DIR
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PODIUM_", "PREFECT_"))}
+    env.update(
+        {
+            "PODIUM_HOME": str(tmp_path / "home"),
+            "PODIUM_GATEWAY__SECRET": SECRET,
+            "PYTHONPATH": str(PROJECT_DIR),
+            "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
+    up = subprocess.Popen(
+        [sys.executable, "-m", "podium", "up", "--topology", "production"],
+        env=env,
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    try:
+        assert up.stdout is not None
+        for line in up.stdout:
+            lines.append(line)
+            if "Running." in line:
+                break
+        assert any("Running." in line for line in lines), "".join(lines)
+        tree = [c.pid for c in psutil.Process(up.pid).children(recursive=True)]
+        names = " ".join(" ".join(psutil.Process(p).cmdline()) for p in _alive(tree))
+        for piece in (
+            "postgres",
+            "redis-server",
+            "moto.server",
+            "--no-services",
+            "services start",
+            "podium gateway",
+            "warm_executor",
+            "worker start",
+        ):
+            assert piece in names, piece  # fmt: skip
+        up.send_signal(signal.SIGTERM)
+        up.wait(timeout=120)
+        time.sleep(1)
+        assert not _alive(tree), f"left behind: {_alive(tree)}"
+    finally:
+        if up.poll() is None:
+            up.kill()
