@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,7 +59,11 @@ HOST = "127.0.0.1"
 
 def _as_user(user: str | None) -> Callable[[], None]:
     """A preexec_fn: drop to `user` (when given), then ask to die with the parent (after the
-    uid change: the kernel clears the parent-death signal on it)."""
+    uid change: the kernel clears the parent-death signal on it).
+
+    The parent-death signal fires when the forking *thread* ends, so a child started from
+    another thread (a restart during chaos) does without it; the watchdog still stops it."""
+    main = threading.current_thread() is threading.main_thread()
 
     def preexec() -> None:
         if user is not None:
@@ -66,7 +71,8 @@ def _as_user(user: str | None) -> Callable[[], None]:
             os.setgid(entry.pw_gid)
             os.setgroups([])
             os.setuid(entry.pw_uid)
-        die_with_parent()
+        if main:
+            die_with_parent()
 
     return preexec
 
