@@ -77,6 +77,7 @@ def _lake(stack: ProductionStack) -> Lake:
     return Lake.from_settings(stack.lake_settings())
 
 
+@pytest.mark.timeout(900)
 def test_smoke_burst_across_two_gateways_tagged_exactly_once(stack: ProductionStack) -> None:
     lake = _lake(stack)
     load_directory(lake=lake)
