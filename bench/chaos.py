@@ -9,7 +9,8 @@ acknowledged talk is tagged and covered, and audits the lake and the API:
 
     fault | talks sent | lost | processed twice | post->tagged p50 / p95 | time to recover
 
-- lost: a talk acknowledged with a 2xx that is not tagged and covered at its version.
+- lost: a talk acknowledged with a 2xx that is not tagged at its current version (a talk whose
+  client gave up before any 2xx is counted apart, in the notes).
 - processed twice: a talk named by two `podium.talk.tagged` events (two passes tagged it).
 - time to recover: from the fault until every talk acknowledged so far was tagged.
 
@@ -140,19 +141,23 @@ def run_fault(stack: ProductionStack, name: str, *, talks: int, clients: int) ->
         before = [i for i in ids if burst.acked[i] <= fault_at[0] + 1]
         last = tagged[tagged.talk_id.isin(before)].updated_at.max()
         recover = max(0.0, last.timestamp() - fault_at[0]) if before else done_at - fault_at[0]
-    lost = report.lost + [t["talk_id"] for t in batch if t["talk_id"] not in burst.acked]
+    # A talk never acknowledged (its client gave up) is not lost: no 2xx promised anything.
+    unacked = len(batch) - len(ids)
+    notes = []
+    if unacked:
+        notes.append(f"{unacked} never acknowledged (client gave up)")
+    if report.multi_attempts:
+        notes.append(f"{len(report.multi_attempts)} claimed again after the fault")
     return Row(
         LABELS[name],
         len(batch),
-        len(lost),
+        len(report.lost),
         len(report.twice),
         report.p50,
         report.p95,
         recover,
         burst.retries,
-        f"{len(report.multi_attempts)} claimed again after the fault"
-        if report.multi_attempts
-        else "",
+        "; ".join(notes),
     )
 
 
