@@ -245,13 +245,10 @@ def _gather(stage: str, futures: list[Any], sizes: list[int]) -> list[dict[str, 
     return results
 
 
-@flow(
-    name="backfill",
-    flow_run_name=backfill_run_name,
-    task_runner=DaskTaskRunner(  # type: ignore[arg-type]
-        cluster_class=BackfillCluster, cluster_kwargs={"n_workers": 2, **LOCAL_CLUSTER}
-    ),
-)
+# No Dask task runner here: which cluster a run uses is its `dask_address` parameter, known
+# only once the run starts. A run without a Dask runner (a deployment's) hands itself to
+# `backfill_on(dask_address)` as a subflow; `backfill_on` callers (the CLI) run it directly.
+@flow(name="backfill", flow_run_name=backfill_run_name)
 def backfill(
     source: str | None = None,
     chunk_size: int = 1000,
@@ -259,6 +256,7 @@ def backfill(
     counts: bool = True,
     recommendations: bool = True,
     torch_threads: int | None = None,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
     """Import `source` (optional), then enrich every pending talk in chunks on Dask, count tags
     and rebuild recommendations.
@@ -274,7 +272,25 @@ def backfill(
         counts: recount tag counts at the end.
         recommendations: rebuild every event's recommendations at the end.
         torch_threads: torch threads per Dask worker process (None: torch's default).
+        dask_address: the scheduler of an existing Dask cluster (`tcp://host:8786`), whose
+            workers reach the same lake (S3) and Prefect API; None starts a local cluster of
+            `parallel` worker processes for this run.
     """
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or not isinstance(context.task_runner, DaskTaskRunner):
+        # A deployment's run: the chunks go to the cluster as a subflow of this run.
+        on_cluster = backfill_on(dask_address, workers=parallel)
+        return on_cluster(
+            source=source,
+            chunk_size=chunk_size,
+            parallel=parallel,
+            counts=counts,
+            recommendations=recommendations,
+            torch_threads=torch_threads,
+            dask_address=dask_address,
+        )
     logger = get_run_logger()
     resources = flow_resources()
     settings, lake = resources.settings, resources.lake

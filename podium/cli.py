@@ -83,15 +83,48 @@ def _serve_forever(stack) -> None:
 
 
 @app.command()
-def up() -> None:
+def up(
+    topology: Annotated[
+        str,
+        typer.Option(
+            help="`local`: one process of each kind. `production`: PostgreSQL, Redis, S3 "
+            "(moto), 2 Prefect API servers + services, 2 gateways, 2 warm executors, the CPU "
+            "worker, each a process of its own (docs/production.md)."
+        ),
+    ] = "local",
+) -> None:
     """Start the Prefect server, work pools, deployments, workers and the gateway."""
     from deployments.local_stack import LocalStack, stop_on_sigterm
 
+    if topology not in ("local", "production"):
+        raise CliError(f"--topology: {topology!r} is not one of local, production")
+    if topology == "production":
+        return _up_production()
     stack = LocalStack(_settings(), say=lambda m: console.print(f"• {m}"))
     stop_on_sigterm()
     try:
         stack.up()
         _print_addresses(stack)
+        _serve_forever(stack)
+    finally:
+        console.print("stopping…")
+        stack.down()
+
+
+def _up_production() -> None:
+    from deployments.local_stack import stop_on_sigterm
+    from deployments.production_stack import ProductionStack
+
+    stack = ProductionStack(_settings(), say=lambda m: console.print(f"• {m}"))
+    stop_on_sigterm()
+    try:
+        stack.up()
+        console.print(f"Prefect UI   {stack.ui_url}  (API replicas: {', '.join(stack.api_urls())})")
+        console.print(
+            f"Gateway      {stack.gateway_url}  (replicas: {', '.join(stack.gateway_urls())})"
+        )
+        console.print(f"Lake         {stack.lake_url} on {stack.s3_endpoint}")
+        console.print(f"Logs         {stack.root / 'logs'}")
         _serve_forever(stack)
     finally:
         console.print("stopping…")

@@ -161,3 +161,23 @@ def test_review_tags_pauses_on_the_cpu_pool_without_a_limit() -> None:
     assert "concurrency_limit" not in deployment, "paused forms would block each other"
     flow = load_flow(deployment["entrypoint"])
     assert {"event_id", "limit", "timeout_s"} <= set(inspect.signature(flow.fn).parameters)
+
+
+def test_every_deployment_pins_an_image_version_not_latest() -> None:
+    """A Kubernetes/ECS/Docker pool runs the image a deployment names: the project's version,
+    the same the work-pool templates default to, never a moving `:latest`."""
+    import json
+
+    version = re.search(
+        r'^version = "([^"]+)"', (PROJECT_DIR / "pyproject.toml").read_text(), re.M
+    ).group(1)
+    defaults = {}
+    for path in (PROJECT_DIR / "infra" / "work-pools").glob("*.json"):
+        image = json.loads(path.read_text())["variables"]["properties"]["image"]["default"]
+        defaults["gpu" if "gpu" in path.name else "cpu"] = image
+    for name, deployment in DEPLOYMENTS.items():
+        image = deployment["work_pool"]["job_variables"]["image"]
+        repository, tag = image.rsplit(":", 1)
+        assert tag == version, (name, image)
+        kind = "gpu" if deployment["work_pool"]["name"] == "podium-gpu" else "cpu"
+        assert image == defaults[kind], (name, image, defaults[kind])

@@ -1,0 +1,614 @@
+"""The production-shaped stack on one machine: every piece a platform team runs, as a separate
+process with its own HOME and temp folder, sharing nothing but network services.
+
+    PostgreSQL 15   Prefect's database (initdb in a temp folder; as root, run as `nobody`)
+    Redis           Prefect's messaging broker, cache, lease storage and Docket (prefect-redis)
+    moto (S3)       the lake, over HTTP, with conditional puts (s3://podium/lake)
+    api-1..N        `prefect server start --no-services` on that database
+    services        `prefect server services start`: scheduler, triggers, event persister...
+    api-lb          a TCP balancer in front of the API servers (a Service / ALB)
+    gateway-1..N    `podium gateway` replicas, and gateway-lb in front of them
+    warm-1..N       warm executors (`deployments.warm_executor`) on podium-gpu/warm
+    worker-cpu      a process worker of podium-cpu (counts, recommendations, ingest...)
+
+`podium up --topology production` starts it and keeps it up (a child that dies is started
+again, as a Deployment would); tests and `bench/chaos.py` use `ProductionStack` directly. Every
+child runs in its own process group, and a watchdog stops them all if this process dies.
+docs/production.md maps each piece to what a platform team deploys.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from deployments.local_stack import (
+    PROJECT_DIR,
+    STOP_GRACE_S,
+    WARM_POOL,
+    WARM_QUEUE,
+    WORK_POOLS,
+    StackError,
+    die_with_parent,
+    free_port,
+    stop_groups,
+    warm_executor_env,
+)
+from podium.settings import Settings
+from podium.telemetry import analytics_off
+
+PG_BIN = Path(os.environ.get("PODIUM_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_USER = "nobody"  # PostgreSQL refuses to run as root
+BUCKET = "podium"
+S3_KEY = "podium-stack"  # moto accepts any key; real deployments take theirs from a secret
+HOST = "127.0.0.1"
+
+
+def _as_user(user: str | None) -> Callable[[], None]:
+    """A preexec_fn: drop to `user` (when given), then ask to die with the parent (after the
+    uid change: the kernel clears the parent-death signal on it).
+
+    The parent-death signal fires when the forking *thread* ends, so a child started from
+    another thread (a restart during chaos) does without it; the watchdog still stops it."""
+    main = threading.current_thread() is threading.main_thread()
+
+    def preexec() -> None:
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.setgid(entry.pw_gid)
+            os.setgroups([])
+            os.setuid(entry.pw_uid)
+        if main:
+            die_with_parent()
+
+    return preexec
+
+
+@dataclass
+class Child:
+    """One long-lived process: how to start it again, and its current Popen."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    user: str | None = None
+    health: str | None = None  # URL answering 200 when ready
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+
+
+@dataclass
+class ProductionStack:
+    """Start with `up()`, stop with `down()`; `root` holds every process's home and log."""
+
+    settings: Settings
+    api_servers: int = 2
+    gateways: int = 2
+    executors: int = 2
+    cpu_worker: bool = True
+    # Deployments of prefect.yaml to deploy; None deploys them all.
+    deployments: tuple[str, ...] | None = None
+    preload: bool = True  # warm executors load their models before serving
+    say: Callable[[str], None] = print
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="podium-prod-")))
+    children: dict[str, Child] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+    _watchdog: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    _pg_dir: Path | None = field(default=None, init=False, repr=False)
+
+    # -- addresses --------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """The API through the balancer: what every client uses."""
+        return f"http://{HOST}:{self.ports['api-lb']}/api"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{HOST}:{self.ports['api-lb']}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{HOST}:{self.ports['gateway-lb']}"
+
+    def gateway_urls(self) -> list[str]:
+        return [f"http://{HOST}:{self.ports[f'gateway-{i}']}" for i in range(1, self.gateways + 1)]
+
+    def api_urls(self) -> list[str]:
+        return [
+            f"http://{HOST}:{self.ports[f'api-{i}']}/api" for i in range(1, self.api_servers + 1)
+        ]
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql+asyncpg://postgres@{HOST}:{self.ports['postgres']}/prefect"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{HOST}:{self.ports['redis']}/0"
+
+    @property
+    def s3_endpoint(self) -> str:
+        """The S3 endpoint every process uses: a proxy in front of moto, so that the endpoint
+        can go away (chaos) while the data, in moto's memory, stays."""
+        return f"http://{HOST}:{self.ports['s3']}"
+
+    @property
+    def lake_url(self) -> str:
+        return f"s3://{BUCKET}/lake"
+
+    def lake_settings(self) -> Settings:
+        """Settings that reach this stack's lake and API (for a test or bench process)."""
+        return self.settings.model_copy(
+            update={
+                "lake": self.settings.lake.model_copy(
+                    update={
+                        "url": self.lake_url,
+                        "s3_endpoint_url": self.s3_endpoint,
+                        "s3_access_key_id": SecretStr(S3_KEY),
+                        "s3_secret_access_key": SecretStr(S3_KEY),
+                    }
+                ),
+                "prefect": self.settings.prefect.model_copy(
+                    update={"api_url": self.api_url, "ui_url": self.ui_url}
+                ),
+            }
+        )
+
+    # -- environments ----------------------------------------------------------------------
+
+    def _dirs(self, name: str) -> tuple[Path, Path]:
+        home, tmp = self.root / name / "home", self.root / name / "tmp"
+        home.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+        return home, tmp
+
+    def base_env(self, name: str) -> dict[str, str]:
+        """A process's own HOME and temp folder, and nothing of this process's state."""
+        home, tmp = self._dirs(name)
+        keep = ("PATH", "LANG", "LC_ALL", "TZ", "VIRTUAL_ENV")
+        env = {k: v for k, v in os.environ.items() if k in keep}
+        env.update(
+            {
+                "HOME": str(home),
+                "TMPDIR": str(tmp),
+                "XDG_CACHE_HOME": str(home / ".cache"),
+                "HF_HUB_OFFLINE": "1",
+                "PYTHONPATH": str(PROJECT_DIR),
+            }
+        )
+        return dict(analytics_off(env))
+
+    def prefect_server_env(self, name: str) -> dict[str, str]:
+        """An API server's or the services' settings: PostgreSQL, Redis for everything shared."""
+        env = self.base_env(name)
+        redis = self.ports["redis"]
+        env.update(
+            {
+                "PREFECT_HOME": str(self.root / name / "home" / ".prefect"),
+                "PREFECT_API_DATABASE_CONNECTION_URL": self.database_url,
+                "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
+                "PREFECT_MESSAGING_BROKER": "prefect_redis.messaging",
+                "PREFECT_MESSAGING_CACHE": "prefect_redis.messaging",
+                "PREFECT_SERVER_EVENTS_CAUSAL_ORDERING": "prefect_redis.ordering",
+                "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect_redis.lease_storage",
+                "PREFECT_REDIS_MESSAGING_HOST": HOST,
+                "PREFECT_REDIS_MESSAGING_PORT": str(redis),
+                "PREFECT_REDIS_MESSAGING_DB": "0",
+                "PREFECT_SERVER_DOCKET_URL": f"redis://{HOST}:{redis}/1",
+                "PREFECT_UI_ENABLED": "true",
+                "PREFECT_UI_API_URL": self.api_url if "api-lb" in self.ports else "",
+                "PREFECT_LOGGING_LEVEL": "WARNING",
+                "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+            }
+        )
+        return env
+
+    def podium_env(self, name: str) -> dict[str, str]:
+        """A Podium process's settings: the lake on S3, the API through its balancer."""
+        env = self.base_env(name)
+        home = self.root / name / "home"
+        settings = self.settings
+        env.update(
+            {
+                "PREFECT_HOME": str(home / ".prefect"),
+                "PREFECT_API_URL": self.api_url,
+                "PREFECT_UI_URL": self.ui_url,
+                "PREFECT_LOGGING_LEVEL": "INFO",
+                "PREFECT_WORKER_QUERY_SECONDS": "2",
+                "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+                "PODIUM_ENVIRONMENT": settings.environment,
+                "PODIUM_HOME": str(home / "podium"),
+                "PODIUM_LAKE__URL": self.lake_url,
+                "PODIUM_LAKE__S3_ENDPOINT_URL": self.s3_endpoint,
+                "PODIUM_LAKE__S3_ACCESS_KEY_ID": S3_KEY,
+                "PODIUM_LAKE__S3_SECRET_ACCESS_KEY": S3_KEY,
+                "PODIUM_PREFECT__API_URL": self.api_url,
+                "PODIUM_PREFECT__UI_URL": self.ui_url,
+                "PODIUM_GATEWAY__SECRET": settings.gateway.secret.get_secret_value(),
+                "PODIUM_PROJECT_DIR": str(PROJECT_DIR),
+            }
+        )
+        if settings.review.push_secret is not None:
+            env["PODIUM_REVIEW__PUSH_SECRET"] = settings.review.push_secret.get_secret_value()
+        return env
+
+    # -- processes -------------------------------------------------------------------------
+
+    def _watch(self, pid: int) -> None:
+        # A killed parent cannot stop its children: the watchdog sees its pipe close and stops
+        # every group it was told about.
+        if self._watchdog is None:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-m", "deployments.watchdog", str(STOP_GRACE_S)],
+                stdin=subprocess.PIPE,
+                cwd=PROJECT_DIR,
+                env=self.base_env("watchdog"),
+                start_new_session=True,
+            )
+        assert self._watchdog.stdin is not None
+        self._watchdog.stdin.write(f"{pid}\n".encode())
+        self._watchdog.stdin.flush()
+
+    def log_path(self, name: str) -> Path:
+        return self.root / "logs" / f"{name}.log"
+
+    def _popen(self, child: Child) -> subprocess.Popen:
+        self.log_path(child.name).parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(child.name), "ab") as log:
+            process = subprocess.Popen(
+                child.args,
+                env=child.env,
+                cwd=self.root / child.name / "home" if child.user else PROJECT_DIR,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_as_user(child.user),
+            )
+        child.process = process
+        self._watch(process.pid)
+        return process
+
+    def spawn(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        health: str | None = None,
+        user: str | None = None,
+    ) -> Child:
+        child = Child(name, args, env, user=user, health=health)
+        self.children[name] = child
+        self._popen(child)
+        return child
+
+    def run_once(self, name: str, args: list[str], env: dict[str, str], timeout: float) -> str:
+        """A one-shot step (migrations, deploy); raises with its output's tail on failure."""
+        result = subprocess.run(
+            args, env=env, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout
+        )
+        self.log_path(name).parent.mkdir(parents=True, exist_ok=True)
+        self.log_path(name).write_text(result.stdout + result.stderr)
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+            raise StackError(f"{name} failed: {' | '.join(tail)}")
+        return result.stdout
+
+    def wait_ready(self, names: list[str], timeout_s: float = 180) -> None:
+        """Wait until each named child answers its health URL (or, without one, is up)."""
+        deadline = time.monotonic() + timeout_s
+        pending = list(names)
+        while pending:
+            for name in list(pending):
+                child = self.children[name]
+                assert child.process is not None
+                if child.process.poll() is not None:
+                    raise StackError(f"{name} exited; see {self.log_path(name)}")
+                if child.health is None or _answers(child.health):
+                    pending.remove(name)
+            if pending:
+                if time.monotonic() > deadline:
+                    raise StackError(f"not ready after {timeout_s:.0f} s: {', '.join(pending)}")
+                time.sleep(0.3)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal a child's whole process group (chaos: kill -9 by default) and reap it."""
+        child = self.children[name]
+        assert child.process is not None
+        try:
+            os.killpg(child.process.pid, sig)
+        except ProcessLookupError:
+            pass
+        child.process.wait()
+
+    def restart(self, name: str, *, wait: bool = True, timeout_s: float = 180) -> None:
+        """Start a stopped child again, same command, ports and folders (what a Deployment's
+        restart does)."""
+        child = self.children[name]
+        if child.process is not None and child.process.poll() is None:
+            self.kill(name, signal.SIGTERM)
+        child.restarts += 1
+        self._popen(child)
+        if wait:
+            self.wait_ready([name], timeout_s)
+
+    def supervise(self) -> list[str]:
+        """Start again every child that died (kill -9, crash); returns their names."""
+        restarted = []
+        for name, child in self.children.items():
+            if child.process is not None and child.process.poll() is not None:
+                self.say(f"{name} exited ({child.process.returncode}); starting it again")
+                self.restart(name, wait=False)
+                restarted.append(name)
+        return restarted
+
+    def pids(self) -> list[int]:
+        return [c.process.pid for c in self.children.values() if c.process is not None]
+
+    # -- the pieces ------------------------------------------------------------------------
+
+    def start_data(self) -> None:
+        """PostgreSQL, Redis and the S3 endpoint, started together."""
+        for name in ("postgres", "redis", "moto", "s3", "api-lb", "gateway-lb"):
+            self.ports[name] = free_port()
+        for i in range(1, self.api_servers + 1):
+            self.ports[f"api-{i}"] = free_port()
+        for i in range(1, self.gateways + 1):
+            self.ports[f"gateway-{i}"] = free_port()
+        self._start_postgres()
+        redis_dir, _ = self._dirs("redis")
+        self.spawn(
+            "redis",
+            ["redis-server", "--bind", HOST, "--port", str(self.ports["redis"]),
+             "--dir", str(redis_dir), "--save", "", "--appendonly", "yes",
+             "--appendfsync", "everysec", "--protected-mode", "no"],
+            self.base_env("redis"),
+        )  # fmt: skip
+        self.spawn(
+            "moto",
+            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.ports["moto"])],
+            self.base_env("moto"),
+            health=f"http://{HOST}:{self.ports['moto']}/moto-api/",
+        )
+        self._balancer("s3", [self.ports["moto"]])
+        self.children["s3"].health = self.s3_endpoint + "/moto-api/"
+        self.wait_ready(["moto", "s3"], 60)
+        self._wait_postgres()
+        self._wait_redis()
+        self._create_bucket()
+        self.say(
+            f"PostgreSQL on :{self.ports['postgres']}, Redis on :{self.ports['redis']}, "
+            f"S3 (moto) on {self.s3_endpoint}"
+        )
+
+    def _start_postgres(self) -> None:
+        user = PG_USER if os.geteuid() == 0 else None
+        # Its own folder outside `root`, owned by the database's user (a test's tmp_path is
+        # not reachable by `nobody`).
+        self._pg_dir = Path(tempfile.mkdtemp(prefix="podium-pg-"))
+        data = self._pg_dir / "data"
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            os.chown(self._pg_dir, entry.pw_uid, entry.pw_gid)
+        env = self.base_env("postgres")
+        env["HOME"] = env["TMPDIR"] = str(self._pg_dir)
+        initdb = subprocess.run(
+            [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+             "-E", "UTF8", "--no-sync"],
+            env=env, capture_output=True, text=True, preexec_fn=_as_user(user), timeout=120,
+        )  # fmt: skip
+        if initdb.returncode != 0:
+            raise StackError(f"initdb failed: {initdb.stderr.strip()[-300:]}")
+        self.spawn(
+            "postgres",
+            [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(self.ports["postgres"]),
+             "-k", str(self._pg_dir), "-c", f"listen_addresses={HOST}",
+             "-c", "max_connections=300", "-c", "shared_buffers=64MB"],
+            env,
+            user=user,
+        )  # fmt: skip
+
+    def _wait_postgres(self, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        port = str(self.ports["postgres"])
+        while True:
+            ready = subprocess.run(
+                [str(PG_BIN / "pg_isready"), "-h", HOST, "-p", port, "-U", "postgres"],
+                capture_output=True,
+            )
+            if ready.returncode == 0:
+                break
+            process = self.children["postgres"].process
+            if (process is not None and process.poll() is not None) or (
+                time.monotonic() > deadline
+            ):
+                raise StackError(f"PostgreSQL did not start; see {self.log_path('postgres')}")
+            time.sleep(0.2)
+        exists = subprocess.run(
+            [str(PG_BIN / "psql"), "-h", HOST, "-p", port, "-U", "postgres", "-tAc",
+             "SELECT 1 FROM pg_database WHERE datname = 'prefect'"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if exists.stdout.strip() != "1":
+            self.run_once(
+                "createdb",
+                [str(PG_BIN / "createdb"), "-h", HOST, "-p", port, "-U", "postgres", "prefect"],
+                self.base_env("createdb"),
+                timeout=60,
+            )
+
+    def _wait_redis(self, timeout_s: float = 30) -> None:
+        import redis
+
+        deadline = time.monotonic() + timeout_s
+        client = redis.Redis(host=HOST, port=self.ports["redis"])
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise StackError(f"Redis did not start; see {self.log_path('redis')}") from None
+                time.sleep(0.1)
+
+    def _create_bucket(self) -> None:
+        import boto3
+
+        boto3.client(
+            "s3",
+            endpoint_url=self.s3_endpoint,
+            aws_access_key_id=S3_KEY,
+            aws_secret_access_key=S3_KEY,
+            region_name=self.settings.lake.s3_region,
+        ).create_bucket(Bucket=BUCKET)
+
+    def start_prefect(self, *, wait: bool = True) -> None:
+        """Migrations once, then the API servers, the services and the API's balancer."""
+        prefect = [sys.executable, "-m", "prefect"]
+        self.run_once(
+            "migrate",
+            [*prefect, "server", "database", "upgrade", "-y"],
+            self.prefect_server_env("migrate"),
+            timeout=300,
+        )
+        self._balancer("api-lb", [self.ports[f"api-{i}"] for i in range(1, self.api_servers + 1)])
+        for i in range(1, self.api_servers + 1):
+            name, port = f"api-{i}", self.ports[f"api-{i}"]
+            env = self.prefect_server_env(name)
+            # Block types are registered by one replica: two registering at once collide on
+            # the block types' unique slugs (IntegrityError) and the loser exits.
+            env["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] = "true" if i == 1 else "false"
+            self.spawn(
+                name,
+                [*prefect, "server", "start", "--host", HOST, "--port", str(port),
+                 "--no-services"],
+                env,
+                health=f"http://{HOST}:{port}/api/health",
+            )  # fmt: skip
+        self.spawn("services", [*prefect, "server", "services", "start"],
+                   self.prefect_server_env("services"))  # fmt: skip
+        if wait:
+            self.wait_prefect()
+
+    def wait_prefect(self) -> None:
+        self.wait_ready([f"api-{i}" for i in range(1, self.api_servers + 1)], 300)
+        self.say(f"Prefect: {self.api_servers} API servers behind {self.ui_url}, services apart")
+
+    def _balancer(self, name: str, backends: list[int]) -> None:
+        self.spawn(
+            name,
+            [sys.executable, "-m", "deployments.tcp_balancer", str(self.ports[name]),
+             *map(str, backends)],
+            self.base_env(name),
+        )  # fmt: skip
+
+    def deploy(self) -> None:
+        """The work pools (through the API: no CLI start-up per pool), then prefect.yaml."""
+        for pool in WORK_POOLS:
+            response = httpx.post(
+                f"{self.api_url}/work_pools/", json={"name": pool, "type": "process"}, timeout=60
+            )
+            if response.status_code not in (201, 409):  # 409: it exists already
+                raise StackError(f"work pool {pool}: HTTP {response.status_code}")
+        names = [a for name in self.deployments or () for a in ("--name", name)]
+        self.run_once(
+            "deploy",
+            [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *(names or ["--all"]),
+             "--prefect-file", str(PROJECT_DIR / "prefect.yaml")],
+            self.podium_env("deploy"),
+            timeout=300,
+        )  # fmt: skip
+        self.say("work pools and deployments of prefect.yaml created")
+
+    def start_podium(self, *, wait: bool = True) -> None:
+        """Gateways (and their balancer), warm executors, the CPU worker. Each retries the API
+        until it answers, so they start with the API servers, not after them."""
+        for i in range(1, self.gateways + 1):
+            name, port = f"gateway-{i}", self.ports[f"gateway-{i}"]
+            env = self.podium_env(name)
+            env.update({"PODIUM_GATEWAY__HOST": HOST, "PODIUM_GATEWAY__PORT": str(port)})
+            self.spawn(name, [sys.executable, "-m", "podium", "gateway"], env,
+                       health=f"http://{HOST}:{port}/healthz")  # fmt: skip
+        self._balancer(
+            "gateway-lb", [self.ports[f"gateway-{i}"] for i in range(1, self.gateways + 1)]
+        )
+        for i in range(1, self.executors + 1):
+            name = f"warm-{i}"
+            env = {**self.podium_env(name), **warm_executor_env(self.settings)}
+            # Events wake the executors; the ledger check is the safety net for a missed one.
+            # On S3 each check replays two Delta logs (a GET per commit since the last
+            # checkpoint), so it runs every 10 s here rather than the local default of 3 s.
+            env.setdefault("PODIUM_ENRICH__WARM_LEDGER_CHECK_S", "10")
+            args = [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
+                    "--queue", WARM_QUEUE]  # fmt: skip
+            self.spawn(name, args + ([] if self.preload else ["--no-preload"]), env)
+        if self.cpu_worker:
+            self.spawn(
+                "worker-cpu",
+                [sys.executable, "-m", "prefect", "worker", "start", "--pool", WORK_POOLS[0],
+                 "--type", "process", "--name", "worker-cpu"],
+                self.podium_env("worker-cpu"),
+            )  # fmt: skip
+        if wait:
+            self.wait_podium()
+
+    def wait_podium(self) -> None:
+        self.wait_ready([f"gateway-{i}" for i in range(1, self.gateways + 1)], 180)
+        self.say(
+            f"{self.gateways} gateways behind {self.gateway_url}, {self.executors} warm "
+            f"executors{', the CPU worker' if self.cpu_worker else ''}"
+        )
+
+    def up(self) -> None:
+        """Start everything; on any failure stop what was started and raise. Once the database
+        is migrated every long-lived process starts at once (each retries what it needs)."""
+        try:
+            self.start_data()
+            self.start_prefect(wait=False)
+            self.start_podium(wait=False)
+            self.wait_prefect()
+            self.deploy()
+            self.wait_podium()
+        except BaseException:
+            self.down()
+            raise
+
+    def check(self) -> None:
+        """For `podium up`: what died is started again, as an orchestrator would."""
+        self.supervise()
+
+    def down(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop every child (SIGTERM to its group, SIGKILL after `grace_s`), then the watchdog,
+        then remove the database's folder."""
+        stop_groups(self.pids(), grace_s=grace_s)
+        for child in self.children.values():
+            if child.process is not None:
+                child.process.wait()
+        if self._watchdog is not None:
+            self._watchdog.stdin.close()  # type: ignore[union-attr]  # EOF: it exits
+            self._watchdog.wait(timeout=grace_s + 5)
+            self._watchdog = None
+        if self._pg_dir is not None:
+            shutil.rmtree(self._pg_dir, ignore_errors=True)
+            self._pg_dir = None
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
