@@ -21,9 +21,9 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState
 from prefect.flow_runs import resume_flow_run
 
 from flows.review_tags import review_tags
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import TagAssignment, Talk
+from podium.recording import record_talks
 from podium.settings import get_settings
 from podium.tag_feedback import feedback_rows
 from podium.talk_tags import tag_rows, write_tags

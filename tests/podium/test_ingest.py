@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from podium.enrichment import claim, failed_talks, outstanding, record
+from podium.enrichment import STAGES, claim, failed_talks, outstanding, record
 from podium.ingest import (
-    STAGES,
     frame_to_talks,
     record_events,
     talks_to_frame,

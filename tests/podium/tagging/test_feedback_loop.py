@@ -17,10 +17,11 @@ import httpx
 
 from podium.events import EventPoster
 from podium.gateway import running_gateway, signed_headers
-from podium.ingest import read_talks, record_events, record_talks
+from podium.ingest import read_talks, record_events
 from podium.lake import Lake
 from podium.models import TagAssignment, Talk
 from podium.recommend.serving import lookup_recommendations
+from podium.recording import record_talks
 from podium.resources import Resources
 from podium.sources import parse_events
 from podium.tag_counts import read_tag_counts

@@ -13,9 +13,9 @@ import pytest
 
 from podium.errors import Problem, Refused
 from podium.events import EventDeliveryError
-from podium.ingest import record_talks
 from podium.lake import Lake
 from podium.models import TagAssignment, Talk
+from podium.recording import record_talks
 from podium.resources import Resources
 from podium.tag_counts import read_tag_counts, recompute_tag_counts
 from podium.tag_feedback import TagDecision, feedback_rows, negatives, rejections
