@@ -56,7 +56,7 @@ BENCHES: dict[str, Smoke] = {
     ),
     "backfill_inside": Smoke(("--limit", "30", "--top", "3"), r"\d+\.\d+ s", True),
     "backfill_layout": Smoke(
-        ("--limit", "16", "--rounds", "1", "--layouts", "1x1"), r"1x1.*\d", True
+        ("--limit", "16", "--rounds", "1", "--layouts", "1x1"), r"1 x 1 +\d", True
     ),
     "aggregate_memory": Smoke(
         ("--tags", "60", "--events", "60", "--talks", "10"), r"new  count_bounded: +peak \d+ MiB"
