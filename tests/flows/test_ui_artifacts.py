@@ -83,8 +83,10 @@ def test_names_headers_and_an_idle_run_that_keeps_the_last_summary(
     summary = latest_artifact(prefect_server, "enrich-run")
     assert "| 4 | 4 | 4 | 0 | 2 |" in summary["data"]
     covers = latest_artifact(prefect_server, "covers")["data"]
-    assert covers.count("| ![](data:image/jpeg;base64,") == 4
-    assert "](" not in covers.replace("![](data:", ""), "no links, only plain images"
+    # Each cover is an image with its alt text, never a link.
+    assert covers.count("](data:image/jpeg;base64,") == 4
+    assert covers.count("| ![") == 4
+    assert "](" not in covers.replace("](data:", ""), "no links, only plain images"
 
     # An idle run (the safety-net schedule) leaves the last real summary in place.
     assert enrich()["talks"] == 0
