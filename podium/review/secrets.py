@@ -46,6 +46,13 @@ _NOT_A_VALUE = re.compile(
     r"x+|\.{3}|…|<[^>]*>|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\{\{.*\}\}|os\.environ.*|"
     r"env\(.*|getenv.*|settings\..*|self\..*|config\..*)$"
 )
+# A bare value that is a call, an index or a dotted name is code the line runs, not a secret.
+_CALL = re.compile(r"^[A-Za-z_][\w.]*[(\[]")
+_CODE = re.compile(r"^(?:[A-Za-z_][\w.]*[(\[].*|[a-z_][a-z0-9_]*(?:\.[A-Za-z_]\w*)+|[a-z]+_[a-z0-9_]+)$")
+# Type annotations (`token: bool = True`) and GitHub expressions (`GH_TOKEN: ${{ … }}`).
+_TYPE_OR_EXPRESSION = re.compile(
+    r"^(?:bool|float|bytes|list|dict|tuple|set|Any|Optional|Union|SecretStr|\$\{\{.*)\b"
+)
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 _STRIPE = re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}\b")
 _AUTH_HEADER = re.compile(
@@ -95,13 +102,26 @@ def detector_values(text: str) -> set[str]:
             collection = SecretsCollection()
             collection.scan_file(path)
             found |= {secret.secret_value for _, secret in collection if secret.secret_value}
-    return found
+    # What the keyword plugin reads off `SECRET_KEY: str` or `key = make_key()` is a type or
+    # code, not a value; flagging every line that contains it would be noise.
+    return {
+        v
+        for v in found
+        if not _NOT_A_VALUE.match(v.strip())
+        and not _CALL.match(v)
+        and not _TYPE_OR_EXPRESSION.match(v)
+    }
 
 
 def _key_value_secret(match: re.Match[str]) -> str | None:
     value = match.group("quoted") if match.group("quoted") is not None else match.group("bare")
     if not value or REDACTED in value or _NOT_A_VALUE.match(value.strip()):
         return None
+    if match.group("bare") is not None:
+        if _CODE.match(value) or _TYPE_OR_EXPRESSION.match(value):
+            return None  # `token = jwt.decode(…)`, `key = settings.KEY`, `token: bool`: code
+        if re.match(r"\s+[A-Za-z]", match.string[match.end() :]):
+            return None  # `:param token: Name of the cookie.`: prose, not a value
     if value.isdigit() and len(value) < 8:  # TOKEN_BUDGET = 12000, max_tokens: 4096
         return None
     return value
