@@ -102,7 +102,9 @@ def test_gallery_embeds_thumbnails_and_says_what_made_each(lake: Lake) -> None:
     assert thumb.width == 120
     table_rows = [line for line in markdown.splitlines() if line.startswith("| ") and "t" in line]
     body = [line for line in table_rows if not line.startswith("| cover")]
-    assert len(body) == 3 and all(line.count(" | ") == 5 for line in body)
+    # cover, talk, alt text, made by, seed, prompt, path: pipes in titles stay escaped.
+    assert len(body) == 3 and all(line.count(" | ") == 6 for line in body)
+    assert all("“Talk \\| " in line for line in body), "the alt text is in its own column"
     assert "No covers" in cover_gallery_markdown(rows.iloc[0:0], lake=lake)
 
 
@@ -113,8 +115,14 @@ def test_gallery_images_are_plain_and_nothing_links_to_a_local_path(lake: Lake) 
     rows = store_covers(lake=lake, covers=_covers(*talks))
     markdown = cover_gallery_markdown(rows, lake=lake, max_thumbnails=2, thumb_width=64)
     cells = [line.split(" | ")[0].removeprefix("| ") for line in markdown.splitlines()[8:]]
-    assert [c.startswith("![](data:image/jpeg;base64,") for c in cells] == [1, 1, 0, 0]
-    assert "](" not in markdown.replace("![](data:", ""), "no markdown link anywhere"
+    # A thumbnail is `![alt text](data:…)`: an image with its alt text, never a link.
+    assert [c.startswith("![") and "](data:image/jpeg;base64," in c for c in cells] == [
+        1,
+        1,
+        0,
+        0,
+    ]
+    assert "](" not in markdown.replace("](data:", ""), "no markdown link anywhere"
     assert "<" not in markdown, "no inline HTML (the UI does not render it)"
     for path in rows["path"]:
         assert f"| {path} |" in markdown, "every cover's location is listed as plain text"
