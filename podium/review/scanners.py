@@ -192,15 +192,17 @@ def scan_change(
         if any(p.endswith(".tf") for p in iac):
             frameworks = sorted({*frameworks, "terraform"})
         if frameworks:  # only the runners the push needs: each costs start-up time
-            start(
-                "checkov",
-                [
-                    str(bin_dir / "checkov"),
-                    *(a for side in trees.values() for a in ("-d", str(side))),
-                    "-o", "json", "--quiet", "--compact", "--skip-download",
-                    "--framework", *frameworks,
-                ],
-            )  # fmt: skip
+            # One checkov per tree: given both trees at once, checkov reports a file that has
+            # the same relative path in both only once (seen with 3.3.30: the after side lost).
+            for side, root in trees.items():
+                start(
+                    f"checkov-{side}",
+                    [
+                        str(bin_dir / "checkov"), "-d", str(root),
+                        "-o", "json", "--quiet", "--compact", "--skip-download",
+                        "--framework", *frameworks,
+                    ],
+                )  # fmt: skip
         if cfn:
             targets = [str(trees[s] / p) for s in trees for p in cfn if (trees[s] / p).exists()]
             start("cfn-lint", [str(bin_dir / "cfn-lint"), "-f", "json", "--", *targets])
@@ -223,7 +225,8 @@ def scan_change(
                 continue
             text = outs[name].read_text(encoding="utf-8", errors="replace")
             try:
-                parsed = list(_PARSERS[name](text, trees))
+                parser = _PARSERS[name.removesuffix("-before").removesuffix("-after")]
+                parsed = list(parser(text, trees))
             except (ValueError, KeyError, TypeError) as error:
                 result.notes.append(f"{name} output not read ({type(error).__name__})")
                 continue
