@@ -48,7 +48,9 @@ _NOT_A_VALUE = re.compile(
 )
 # A bare value that is a call, an index or a dotted name is code the line runs, not a secret.
 _CALL = re.compile(r"^[A-Za-z_][\w.]*[(\[]")
-_CODE = re.compile(r"^(?:[A-Za-z_][\w.]*[(\[].*|[a-z_][a-z0-9_]*(?:\.[A-Za-z_]\w*)+|[a-z]+_[a-z0-9_]+)$")
+_CODE = re.compile(
+    r"^(?:[A-Za-z_][\w.]*[(\[].*|[a-z_][a-z0-9_]*(?:\.[A-Za-z_]\w*)+|[a-z]+_[a-z0-9_]+)$"
+)
 # Type annotations (`token: bool = True`) and GitHub expressions (`GH_TOKEN: ${{ … }}`).
 _TYPE_OR_EXPRESSION = re.compile(
     r"^(?:bool|float|bytes|list|dict|tuple|set|Any|Optional|Union|SecretStr|\$\{\{.*)\b"
