@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from podium.tagging.evaluate import LabelledSet, _truth, metrics
+from podium.tagging.evaluate import LabelledSet, metrics, truth_matrix
 from podium.tagging.history import TagHistory
 from podium.tagging.scoring import select
 from podium.tagging.series import series_of
@@ -179,7 +179,7 @@ def feedback_curve(
     gold = [data.gold[i] for i in keep]
     events = [data.events[i] for i in keep]
     series = [series_of(e) for e in events]
-    truth = _truth(data)[keep]
+    truth = truth_matrix(data)[keep]
     vecs = vectors[keep].astype(np.float32)
     texts = lexical_texts(talks)
     vocabulary = data.vocabulary
