@@ -74,8 +74,11 @@ def test_deployments_are_listed_with_their_pools(page: Any, ui: UiStack) -> None
         mine = sorted(n for n, p in POOL_OF.items() if p == pool)
         page.goto(f"/work-pools/work-pool/{pool}?tab=Deployments")
         expect(page.get_by_text(f"{len(mine)} Deployments")).to_be_visible()
+        search = page.get_by_placeholder("Search deployments")  # a pool's list pages by 10
         for name in mine:
+            search.fill(name)
             expect(page.locator("table").get_by_text(name, exact=True).first).to_be_visible()
+        search.fill("")
         # A worker polls the pool: the UI says Ready, not Not Ready.
         expect(page.get_by_text("Ready", exact=True).first).to_be_visible()
 
