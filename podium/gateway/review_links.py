@@ -85,6 +85,12 @@ def _resume(poster: EventPoster, claims: LinkClaims, comment: str) -> tuple[int,
     if response.status_code == 404:
         return 409, "the review's run no longer exists"
     if response.status_code >= 300:
+        logger.warning(
+            "resume of %s refused: HTTP %s %s",
+            claims.run_id,
+            response.status_code,
+            response.text[:300],
+        )
         return 503, f"Prefect answered HTTP {response.status_code}; try the link again shortly"
     result: dict[str, Any] = response.json()
     if result.get("status") != "ACCEPT":
