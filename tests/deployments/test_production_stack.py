@@ -99,6 +99,12 @@ def test_smoke_burst_across_two_gateways_tagged_exactly_once(stack: ProductionSt
     ids = [t["talk_id"] for t in talks]
     wait_tagged(lake, ids, timeout_s=180)
     report = audit(lake, burst, ids, api_url=stack.api_url, since=since)
+    # The services process persists events a moment after they are sent: give it a minute
+    # before judging what the event feed says.
+    deadline = time.monotonic() + 60
+    while report.tagged_events < 1 and time.monotonic() < deadline:
+        time.sleep(2)
+        report = audit(lake, burst, ids, api_url=stack.api_url, since=since)
     assert report.lost == [], report
     assert report.enriched == len(ids)
     # Exactly once: each tags row claimed once (a claim counts an attempt), and each talk
