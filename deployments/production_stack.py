@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ from pydantic import SecretStr
 
 from deployments.local_stack import (
     PROJECT_DIR,
+    STACK_MARK,
     STOP_GRACE_S,
     WARM_POOL,
     WARM_QUEUE,
@@ -107,6 +109,9 @@ class ProductionStack:
     children: dict[str, Child] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     _watchdog: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    # Inherited by every child and what it starts (see local_stack.STACK_MARK): a flow run a
+    # worker starts in a session of its own is still stopped with the stack.
+    mark: str = field(default_factory=lambda: os.environ.get(STACK_MARK) or uuid.uuid4().hex)
     _pg_dir: Path | None = field(default=None, init=False, repr=False)
 
     # -- addresses --------------------------------------------------------------------------
@@ -190,6 +195,8 @@ class ProductionStack:
                 "PYTHONPATH": str(PROJECT_DIR),
             }
         )
+        if name != "watchdog":  # stopping the marked processes must not stop the watchdog
+            env[STACK_MARK] = self.mark
         return dict(analytics_off(env))
 
     def prefect_server_env(self, name: str) -> dict[str, str]:
@@ -253,7 +260,7 @@ class ProductionStack:
         # every group it was told about.
         if self._watchdog is None:
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-m", "deployments.watchdog", str(STOP_GRACE_S)],
+                [sys.executable, "-m", "deployments.watchdog", str(STOP_GRACE_S), self.mark],
                 stdin=subprocess.PIPE,
                 cwd=PROJECT_DIR,
                 env=self.base_env("watchdog"),
@@ -594,13 +601,13 @@ class ProductionStack:
     def down(self, grace_s: float = STOP_GRACE_S) -> None:
         """Stop every child (SIGTERM to its group, SIGKILL after `grace_s`), then the watchdog,
         then remove the database's folder."""
-        stop_groups(self.pids(), grace_s=grace_s)
+        stop_groups(self.pids(), grace_s=grace_s, mark=self.mark)
         for child in self.children.values():
             if child.process is not None:
                 child.process.wait()
         if self._watchdog is not None:
             self._watchdog.stdin.close()  # type: ignore[union-attr]  # EOF: it exits
-            self._watchdog.wait(timeout=grace_s + 5)
+            self._watchdog.wait(timeout=grace_s + 30)  # it scans for marked processes too
             self._watchdog = None
         if self._pg_dir is not None:
             shutil.rmtree(self._pg_dir, ignore_errors=True)
