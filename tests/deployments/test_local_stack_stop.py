@@ -20,6 +20,7 @@ import psutil
 
 from deployments.local_stack import PROJECT_DIR, LocalStack, reaped
 from podium.settings import Settings
+from tests.processes import alive, wait_gone
 
 # A child that ignores SIGTERM and has a child of its own; and a plain one with a child.
 STUBBORN = ["bash", "-c", "trap '' TERM; sleep 300 & wait; sleep 300"]
@@ -32,24 +33,6 @@ ESCAPER = ["bash", "-c", "setsid bash -c \"trap '' TERM; sleep 300 & wait\" & wa
 def _tree(pid: int) -> list[int]:
     process = psutil.Process(pid)
     return [pid] + [c.pid for c in process.children(recursive=True)]
-
-
-def _alive(pids: list[int]) -> list[int]:
-    alive = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
-def _wait_gone(pids: list[int], timeout_s: float) -> list[int]:
-    deadline = time.monotonic() + timeout_s
-    while _alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return _alive(pids)
 
 
 def _wait_children(pid: int, n: int) -> None:
@@ -68,7 +51,7 @@ def test_stop_escalates_to_sigkill_for_the_whole_group(tmp_path: Path) -> None:
     assert len(pids) == 4
     started = time.monotonic()
     stack.down(grace_s=1.0)
-    assert _wait_gone(pids, 5) == []
+    assert wait_gone(pids, 5) == []
     assert time.monotonic() - started < 8, "the stubborn child was killed after the grace period"
 
 
@@ -104,10 +87,10 @@ def test_a_killed_parent_leaves_no_children(tmp_path: Path) -> None:
     )
     try:
         pids = json.loads(parent.stdout.readline())  # type: ignore[union-attr]
-        assert len(_alive(pids)) == 4
+        assert len(alive(pids)) == 4
         parent.send_signal(signal.SIGKILL)  # a forced stop: no cleanup code runs in it
         parent.wait()
-        assert _wait_gone(pids, 15) == [], "children and their children outlived the parent"
+        assert wait_gone(pids, 15) == [], "children and their children outlived the parent"
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -135,7 +118,7 @@ def test_stop_reaches_a_flow_run_in_its_own_session(tmp_path: Path) -> None:
     assert all(os.getsid(pid) != os.getsid(worker.pid) for pid in escaped)
     pids = _tree(worker.pid)
     stack.down(grace_s=1.0)
-    assert _wait_gone(pids, 5) == [], "a flow-run process in its own session outlived the stop"
+    assert wait_gone(pids, 5) == [], "a flow-run process in its own session outlived the stop"
 
 
 def test_a_killed_parent_leaves_no_escaped_flow_run(tmp_path: Path) -> None:
@@ -155,7 +138,7 @@ def test_a_killed_parent_leaves_no_escaped_flow_run(tmp_path: Path) -> None:
         assert escaped, "no escaping process was started"
         parent.send_signal(signal.SIGKILL)
         parent.wait()
-        assert _wait_gone(pids, 20) == [], "an escaped flow-run process outlived a killed parent"
+        assert wait_gone(pids, 20) == [], "an escaped flow-run process outlived a killed parent"
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -173,5 +156,5 @@ def test_a_reaped_command_leaves_nothing(tmp_path: Path) -> None:
         for process in started:
             _wait_children(process.pid, 1)
         pids = [pid for process in started for pid in _tree(process.pid)]
-    assert _wait_gone(pids, 5) == []
+    assert wait_gone(pids, 5) == []
     assert "_PODIUM_STACK" not in os.environ, "the mark must not leak into later commands"

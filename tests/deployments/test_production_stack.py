@@ -24,6 +24,7 @@ from deployments.stack_check import audit, make_talks, post_burst, utcnow, wait_
 from podium.demo import load_directory
 from podium.lake import Lake
 from podium.settings import Settings
+from tests.processes import alive
 
 pytestmark = pytest.mark.e2e
 
@@ -39,17 +40,6 @@ def _tree(pids: list[int]) -> list[int]:
         except psutil.NoSuchProcess:
             pass
     return found
-
-
-def _alive(pids: list[int]) -> list[int]:
-    alive = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
 
 
 @pytest.fixture
@@ -70,7 +60,7 @@ def stack(tmp_path) -> Iterator[ProductionStack]:  # noqa: ANN001
         tree = _tree(stack.pids())
         stack.down()
         time.sleep(0.5)
-        assert not _alive(tree), f"processes left after down(): {_alive(tree)}"
+        assert not alive(tree), f"processes left after down(): {alive(tree)}"
 
 
 def _lake(stack: ProductionStack) -> Lake:
@@ -197,7 +187,7 @@ def test_podium_up_production_stops_every_process_on_sigterm(tmp_path) -> None: 
                 break
         assert any("Running." in line for line in lines), "".join(lines)
         tree = [c.pid for c in psutil.Process(up.pid).children(recursive=True)]
-        names = " ".join(" ".join(psutil.Process(p).cmdline()) for p in _alive(tree))
+        names = " ".join(" ".join(psutil.Process(p).cmdline()) for p in alive(tree))
         for piece in (
             "postgres",
             "redis-server",
@@ -212,7 +202,7 @@ def test_podium_up_production_stops_every_process_on_sigterm(tmp_path) -> None: 
         up.send_signal(signal.SIGTERM)
         up.wait(timeout=120)
         time.sleep(1)
-        assert not _alive(tree), f"left behind: {_alive(tree)}"
+        assert not alive(tree), f"left behind: {alive(tree)}"
     finally:
         if up.poll() is None:
             up.kill()
