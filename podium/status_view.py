@@ -42,7 +42,10 @@ def _time(value: Any) -> datetime | None:
 def last_runs(
     api_url: str, *, api_key: str | None = None, per_flow: int = 3, timeout_s: float = 5.0
 ) -> list[FlowRunRow]:
-    """The newest `per_flow` runs of every flow, newest first (raises httpx errors)."""
+    """The newest `per_flow` runs of every flow that have started, newest first.
+
+    Scheduled runs are left out: a schedule creates its next runs ahead of time, and they would
+    crowd out the runs that actually ran (raises httpx errors)."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     base = api_url.rstrip("/")
     with httpx.Client(timeout=timeout_s, headers=headers) as client:
@@ -54,7 +57,8 @@ def last_runs(
                 f"{base}/flow_runs/filter",
                 json={
                     "flows": {"id": {"any_": [flow["id"]]}},
-                    "sort": "EXPECTED_START_TIME_DESC",
+                    "flow_runs": {"start_time": {"is_null_": False}},
+                    "sort": "START_TIME_DESC",
                     "limit": per_flow,
                 },
             )
@@ -167,7 +171,7 @@ def sections(report: StatusReport) -> list[tuple[str, list[str], list[list[str]]
         if lake.deferred_last_hour
         else "0"
     )
-    out.append(("Deferred events, last hour", ["deferred"], [[deferred]], ""))
+    out.append(("Deferred events", ["in the last hour"], [[deferred]], ""))
     return out
 
 

@@ -56,17 +56,27 @@ def seeded(settings: Settings, prefect_server: str, monkeypatch: pytest.MonkeyPa
 def test_podium_status_prints_every_section(seeded: Lake) -> None:
     from flows.maintenance import maintenance
 
+    from prefect.client.orchestration import get_client
+    from prefect.states import Scheduled
+
     maintenance(status_only=True)  # a flow run for "last runs per flow"
+    with get_client(sync_client=True) as client:  # a schedule's run made ahead of time
+        ahead = client.create_flow_run(
+            maintenance, name="not-started-yet",
+            state=Scheduled(scheduled_time=datetime.now(UTC) + timedelta(hours=1)),
+        )  # fmt: skip
+    assert ahead.name == "not-started-yet"
     result = CliRunner().invoke(app, ["status"], env={"COLUMNS": "160"})
     assert result.exit_code == 0, result.output
     text = result.output
     for title in ("Backlog (3 live talks)", "Last runs per flow", "Failed talks (1)",
-                  "Reviews waiting (1)", "Deferred events, last hour"):  # fmt: skip
+                  "Reviews waiting (1)", "Deferred events"):  # fmt: skip
         assert title in text, text
     assert "tokenizer | exploded" in text
     assert "website" in text and "2.0 h" in text
     assert "1 events (1 talks)" in text
     assert "maintenance" in text and "Completed" in text
+    assert "not-started-yet" not in text and "Scheduled" not in text
     tags_row = next(line for line in text.splitlines() if "│ tags" in line)
     cells = [c.strip() for c in tags_row.split("│")[1:6]]
     assert (cells[0], cells[1], cells[2], cells[4]) == ("tags", "2", "0", "1")
