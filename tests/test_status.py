@@ -54,10 +54,10 @@ def seeded(settings: Settings, prefect_server: str, monkeypatch: pytest.MonkeyPa
 
 
 def test_podium_status_prints_every_section(seeded: Lake) -> None:
-    from flows.maintenance import maintenance
-
     from prefect.client.orchestration import get_client
     from prefect.states import Scheduled
+
+    from flows.maintenance import maintenance
 
     maintenance(status_only=True)  # a flow run for "last runs per flow"
     with get_client(sync_client=True) as client:  # a schedule's run made ahead of time
