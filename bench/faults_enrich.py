@@ -40,7 +40,7 @@ def _child(journal: str) -> None:
     from podium.use_cases.enrich import EnrichResources, enrich_pending
 
     settings = get_settings()
-    resources = EnrichResources.from_settings(settings)
+    resources = EnrichResources.cold(settings)
 
     def step(name: str, action: Any) -> Any:
         result = action()

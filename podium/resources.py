@@ -10,7 +10,7 @@ flow that never reviews never builds a Bedrock client. Tests build one in a line
 (events then go to a `RecordedEvents` list; pass `summary_backend=`, `notifier=`, `dynamodb=`
 … to use a local server instead). `tasks/resources.py` builds the flows' one, whose events go to
 Prefect. `EnrichResources` (the enrich loop's view: lake, settings, model loaders) comes from
-`Resources.enrich()`.
+`Resources.enrich()` (its cold and warm variants; `EnrichResources.backfill` is a Dask worker's).
 """
 
 from __future__ import annotations
@@ -155,10 +155,10 @@ class Resources:
             step=step,
         )
 
-    def enrich(self) -> EnrichResources:
-        """The enrich loop's resources on this lake and settings (models loaded when used)."""
+    def enrich(self, *, warm: bool = False) -> EnrichResources:
+        """The enrich loop's resources on this lake, settings and steps: models loaded by the
+        run when used, or with `warm` the models and history this process keeps loaded."""
         from podium.use_cases.enrich import EnrichResources
 
-        view = EnrichResources.from_settings(self.settings, lake=self.lake)
-        view.step = self.step
-        return view
+        variant = EnrichResources.warm if warm else EnrichResources.cold
+        return variant(self.settings, lake=self.lake, step=self.step)
