@@ -19,12 +19,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from podium.event_catalog import EventSpec
+
+if TYPE_CHECKING:
+    from podium.settings import Settings
 
 # Ids an event names at most: payloads stay small whatever the burst; consumers scan the lake
 # for the rest (enrich claims every pending talk, aggregate-tags reads the Delta log).
@@ -94,7 +97,7 @@ class EventPoster:
     )
 
     @classmethod
-    def from_settings(cls, settings: Any) -> EventPoster:
+    def from_settings(cls, settings: Settings) -> EventPoster:
         prefect = settings.prefect
         return cls(
             api_url=prefect.api_url,

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from podium.pretalx.client import PretalxClient
     from podium.review.llm import SummaryBackend
     from podium.review.notify import Notifier
+    from podium.settings import Settings
     from podium.use_cases.enrich import EnrichResources
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ class Resources:
             that step's retries, `tasks/resources.py`).
     """
 
-    settings: Any
+    settings: Settings
     lake: Lake
     events: EventSink = field(default_factory=RecordedEvents)
     summary_backend: Callable[[], SummaryBackend | None] = field(default_factory=_none)
@@ -105,7 +106,7 @@ class Resources:
     @classmethod
     def from_settings(
         cls,
-        settings: Any,
+        settings: Settings,
         *,
         events: EventSink | None = None,
         lake: Lake | None = None,
