@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from podium.gateway.signatures import standard_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from tests.prefect_server import free_port  # noqa: E402
+from tests.processes import podium_env  # noqa: E402
 
 SECRET = "faults-bench-secret"
 
@@ -72,18 +73,6 @@ def scenario(name: str) -> Callable:
 
 
 # ---- processes ----------------------------------------------------------------------------
-
-
-def _env(**podium: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-        "DO_NOT_TRACK": "1",
-        "HF_HUB_OFFLINE": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    env.update({f"PODIUM_{k.upper()}": v for k, v in podium.items()})
-    return env
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -122,7 +111,7 @@ def _wait_http(url: str, process: subprocess.Popen, timeout_s: float = 120) -> N
 def gateway(home: Path, **podium: str) -> Iterator[str]:
     """`podium gateway` in its own process; yields its base URL."""
     port = free_port()
-    env = _env(
+    env = podium_env(
         home=str(home),
         gateway__port=str(port),
         gateway__secret=SECRET,
@@ -294,7 +283,7 @@ def aggregate_killed(args: argparse.Namespace) -> Outcome:
         record_talks(lake=lake, talks=[], removed=[changed[0].talk_id])
         subprocess.run(
             [sys.executable, "-m", "tests.kill_after_writes", lake.url, str(kill_after)],
-            env=_env(),
+            env=podium_env(),
             cwd=ROOT,
             capture_output=True,
             timeout=300,
@@ -308,7 +297,7 @@ def aggregate_killed(args: argparse.Namespace) -> Outcome:
                 "update_tag_counts; update_tag_counts(lake=Lake(sys.argv[1]))",
                 lake.url,
             ],
-            env=_env(),
+            env=podium_env(),
             cwd=ROOT,
             check=True,
             timeout=300,
@@ -366,7 +355,7 @@ def moto_server(home: Path) -> Iterator[int]:
     port = free_port()
     process = _spawn(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        _env(),
+        podium_env(),
         home / "moto.log",
     )
     try:
@@ -377,7 +366,9 @@ def moto_server(home: Path) -> Iterator[int]:
 
 
 def _proxy(listen: int, target: int, home: Path) -> subprocess.Popen:
-    process = _spawn([sys.executable, "-c", _PROXY, str(listen), str(target)], _env(), home / "p")
+    process = _spawn(
+        [sys.executable, "-c", _PROXY, str(listen), str(target)], podium_env(), home / "p"
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
@@ -471,7 +462,7 @@ def s3_endpoint_killed(args: argparse.Namespace) -> Outcome:
 def _settings(home: Path, podium: dict[str, str]):  # noqa: ANN202
     from podium.settings import Settings
 
-    env = _env(home=str(home), **podium)
+    env = podium_env(home=str(home), **podium)
     keys = {k: v for k, v in env.items() if k.startswith("PODIUM_")}
     with _patched_environ(keys):
         return Settings()

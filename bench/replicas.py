@@ -53,6 +53,7 @@ from podium.gateway.signatures import standard_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.settings import Settings  # noqa: E402
 from tests.prefect_server import free_port  # noqa: E402
+from tests.processes import podium_env  # noqa: E402
 from tests.redis_server import redis_server  # noqa: E402
 
 SECRET = "replicas-bench-secret"
@@ -60,19 +61,6 @@ BASE = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 # ---- processes ----------------------------------------------------------------------------
-
-
-def podium_env(**podium: str) -> dict[str, str]:
-    """The environment of a Podium process: this checkout first, telemetry off, settings."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-        "DO_NOT_TRACK": "1",
-        "HF_HUB_OFFLINE": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    env.update({f"PODIUM_{k.upper()}": v for k, v in podium.items()})
-    return env
 
 
 def _stop(process: subprocess.Popen) -> None:

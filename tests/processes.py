@@ -1,10 +1,29 @@
-"""Process-tree helpers the stop tests share: what is still alive, waiting for it to go."""
+"""Process helpers the tests and benches share: a Podium process's environment, what is
+still alive of a process tree, waiting for it to go."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def podium_env(**podium: str) -> dict[str, str]:
+    """The environment of a Podium process: this checkout first, telemetry off, and each
+    keyword as a `PODIUM_` setting (`home="/tmp/x"` gives `PODIUM_HOME`)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+        "DO_NOT_TRACK": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    env.update({f"PODIUM_{k.upper()}": v for k, v in podium.items()})
+    return env
 
 
 def alive(pids: list[int]) -> list[int]:
