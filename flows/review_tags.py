@@ -89,8 +89,9 @@ def review_tags(event_id: str, limit: int = 20, timeout_s: int = 86_400) -> dict
             assert run_id is not None
             client.set_flow_run_state(run_id, Running(message="review expired"), force=True)
         return {**out, "status": "expired", "event": "not_needed"}
+    given = answer.model_dump()  # the queue's form: its choices, organiser and reason
     decisions = decisions_from_form(
-        queue, answer.model_dump(), decided_by=answer.organiser, reason=answer.reason
+        queue, given, decided_by=given["organiser"], reason=given["reason"]
     )
     outcome = correct_tags(resources, decisions, logger=logger)
     return {**out, "status": "decided", "recorded": outcome.recorded, "event": outcome.event}

@@ -29,7 +29,7 @@ def step_task(name: str, *, delays: list[float] | None = None, **options: Any) -
     """The Prefect task of step `name`, retried once per delay (seconds) in `delays`."""
     if delays:
         options.update(retries=len(delays), retry_delay_seconds=delays)
-    return task(run, name=name, cache_policy=NONE, **options)
+    return task(name=name, cache_policy=NONE, **options)(run)
 
 
 def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:

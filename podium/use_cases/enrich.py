@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 class TaggingModel(Protocol):
     """What the enrich loop needs of a tagger (`podium.tagging.Tagger` fits)."""
 
-    model_version: str
+    @property
+    def model_version(self) -> str: ...
 
     def tag(
         self, talks: list[Talk], *, vocabulary: Vocabulary, history: TagHistory | None = None
