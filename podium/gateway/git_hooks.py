@@ -299,6 +299,24 @@ async def _handle(
     )
 
 
+def _parse_push(
+    parse: Callable[..., PushEvent | Ignored],
+    request: Request,
+    body: bytes,
+    event_header: str,
+    delivery_header: str,
+) -> PushEvent | Ignored:
+    # A forge's push (GitHub, GitLab), once authenticated: its JSON, event and delivery id.
+    settings: Settings = request.app.state.settings
+    return parse(
+        load_json(body, max_depth=settings.gateway.max_json_depth),
+        event=request.headers.get(event_header),
+        delivery_id=request.headers.get(delivery_header, ""),
+        review=settings.review,
+        received_at=datetime.now(UTC),
+    )
+
+
 @router.post(
     "/github",
     response_model=PushResponse,
@@ -322,13 +340,7 @@ async def github_hook(request: Request) -> JSONResponse:
             header=request.headers.get("x-hub-signature-256"),
             secret=secret.get_secret_value(),
         )
-        return parse_github(
-            load_json(body, max_depth=settings.gateway.max_json_depth),
-            event=request.headers.get("x-github-event"),
-            delivery_id=request.headers.get("x-github-delivery", ""),
-            review=settings.review,
-            received_at=datetime.now(UTC),
-        )
+        return _parse_push(parse_github, request, body, "x-github-event", "x-github-delivery")
 
     return await _handle(request, "github", check_and_parse)
 
@@ -355,13 +367,7 @@ async def gitlab_hook(request: Request) -> JSONResponse:
         verify_gitlab_token(
             header=request.headers.get("x-gitlab-token"), secret=secret.get_secret_value()
         )
-        return parse_gitlab(
-            load_json(body, max_depth=settings.gateway.max_json_depth),
-            event=request.headers.get("x-gitlab-event"),
-            delivery_id=request.headers.get("x-gitlab-event-uuid", ""),
-            review=settings.review,
-            received_at=datetime.now(UTC),
-        )
+        return _parse_push(parse_gitlab, request, body, "x-gitlab-event", "x-gitlab-event-uuid")
 
     return await _handle(request, "gitlab", check_and_parse)
 
