@@ -15,7 +15,7 @@ turns the body into a `PushEvent`, and emits `podium.git.push` (which triggers t
 - 401 bad signature, 400 bad body, 413 too large, 404 when that hook is not configured,
   503 when Prefect did not take the event (the sender retries; nothing was marked delivered).
 
-Uses `request.app.state.settings`, `.lake` and `.poster`, set by `podium.gateway.app`.
+Uses `gateway_state(request).settings`, `.lake` and `.poster`, set by `podium.gateway.app`.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from podium import event_catalog
 from podium.events import EventDeliveryError, EventPoster, make_event
 from podium.gateway.problems import http_status
 from podium.gateway.signatures import SignatureError, Verified, verify_request
+from podium.gateway.state import Gateway, gateway_state
 from podium.gateway.talk_hooks import (
     RETRY_AFTER_S,
     AlreadyHandled,
@@ -140,7 +141,7 @@ async def _respond(
         if on_success:
             on_success(ignored)
         return JSONResponse(ignored.model_dump())
-    state = request.app.state
+    state = gateway_state(request)
     marker = (
         _marker(source, parsed.delivery_id, hashlib.sha256(body).hexdigest())
         if parsed.delivery_id
@@ -274,7 +275,7 @@ async def _handle(
 ) -> JSONResponse:
     # Every push hook: bounded body, then the source's own authentication and parsing, with
     # each refusal answered by its status code.
-    settings: Settings = request.app.state.settings
+    settings: Settings = gateway_state(request).settings
     try:
         body = await _body(request, settings)
         parsed = check_and_parse(body)
@@ -307,7 +308,7 @@ def _parse_push(
     delivery_header: str,
 ) -> PushEvent | Ignored:
     # A forge's push (GitHub, GitLab), once authenticated: its JSON, event and delivery id.
-    settings: Settings = request.app.state.settings
+    settings: Settings = gateway_state(request).settings
     return parse(
         load_json(body, max_depth=settings.gateway.max_json_depth),
         event=request.headers.get(event_header),
@@ -327,9 +328,9 @@ def _parse_push(
         ["X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery"],
     ),
 )
-async def github_hook(request: Request) -> JSONResponse:
+async def github_hook(request: Request, state: Gateway) -> JSONResponse:
     """A GitHub webhook signed with `X-Hub-Signature-256`; `X-GitHub-Delivery` de-duplicated."""
-    settings: Settings = request.app.state.settings
+    settings = state.settings
     secret = settings.review.github_webhook_secret
     if secret is None:
         return _error(404, "GitHub webhooks are not configured")
@@ -355,10 +356,10 @@ async def github_hook(request: Request) -> JSONResponse:
         ["X-Gitlab-Token", "X-Gitlab-Event", "X-Gitlab-Event-UUID"],
     ),
 )
-async def gitlab_hook(request: Request) -> JSONResponse:
+async def gitlab_hook(request: Request, state: Gateway) -> JSONResponse:
     """A GitLab push hook authenticated by `X-Gitlab-Token`; `X-Gitlab-Event-UUID`
     de-duplicated."""
-    settings: Settings = request.app.state.settings
+    settings = state.settings
     secret = settings.review.gitlab_token
     if secret is None:
         return _error(404, "GitLab webhooks are not configured")
@@ -388,12 +389,12 @@ async def gitlab_hook(request: Request) -> JSONResponse:
         ],
     ),
 )
-async def generic_push_hook(request: Request) -> JSONResponse:
+async def generic_push_hook(request: Request, state: Gateway) -> JSONResponse:
     """A push from any git server or script, signed with `review.push_secret` (its own key,
     never the directory app's) in the Standard Webhooks or legacy Podium scheme
     (`podium.gateway.signatures`), replay-protected; body: repository, ref, before, after[,
     pusher, delivery_id]."""
-    settings: Settings = request.app.state.settings
+    settings = state.settings
     secret = settings.review.push_secret
     if secret is None:
         return _error(404, "generic push hooks are not configured (review.push_secret)")
