@@ -10,8 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from podium.event_catalog import EventSpec
-from podium.events import checked_event
+from podium.events import CheckedSink
 from podium.resources import Resources
 from podium.settings import get_settings
 from tasks import steps
@@ -24,23 +23,13 @@ def prefect_step(name: str, action: Callable[[], Any]) -> Any:
     return declared(action)
 
 
-class PrefectEvents:
+class PrefectEvents(CheckedSink):
     """The event sink of a flow run: Prefect's `emit_event`, related to the run that emits."""
 
-    def emit(
-        self,
-        spec: EventSpec,
-        *,
-        payload: dict[str, Any],
-        resource_id: str | None = None,
-        resource: dict[str, str] | None = None,
-    ) -> None:
+    def send(self, name: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
         from prefect.events import emit_event
 
-        name, labels, body = checked_event(
-            spec, payload=payload, resource_id=resource_id, resource=resource
-        )
-        emit_event(event=name, resource=labels, payload=body)
+        emit_event(event=name, resource=resource, payload=payload)
 
 
 _LOCK = threading.Lock()
