@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from podium import event_catalog
@@ -42,7 +42,7 @@ from podium.gateway.talk_hooks import (
     HookRefused,
     claim_message,
     complete_message,
-    inline_refs,
+    json_request_body,
     read_body,
     refusal,
     release_message,
@@ -242,20 +242,13 @@ class GenericPush(BaseModel):
 
 
 def _body_doc(model: type[BaseModel], description: str, headers: list[str]) -> dict[str, Any]:
-    schema = TypeAdapter(model).json_schema(mode="validation")
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {
-                "application/json": {"schema": inline_refs(schema, schema.get("$defs", {}))}
-            },
-        },
-        "parameters": [
-            {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
-            for name in headers
-        ],
-    }
+    # The JSON body as the directory hooks document theirs; the forge's own headers.
+    doc = json_request_body(model, description)
+    doc["parameters"] = [
+        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+        for name in headers
+    ]
+    return doc
 
 
 def _error(status: int, detail: str, *, headers: dict[str, str] | None = None) -> JSONResponse:
