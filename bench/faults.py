@@ -42,8 +42,9 @@ sys.path.insert(0, str(ROOT))
 
 from podium.gateway.signatures import standard_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
+from tests.moto_server import s3_bucket  # noqa: E402
 from tests.prefect_server import free_port  # noqa: E402
-from tests.processes import podium_env  # noqa: E402
+from tests.processes import podium_env, stop_group  # noqa: E402
 
 SECRET = "faults-bench-secret"
 
@@ -82,19 +83,6 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     )
 
 
-def _stop(process: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:
-    if process is None or process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
-
-
 def _wait_http(url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -124,7 +112,7 @@ def gateway(home: Path, **podium: str) -> Iterator[str]:
         _wait_http(f"{url}/healthz", process)
         yield url
     finally:
-        _stop(process)
+        stop_group(process)
 
 
 def _no_prefect() -> str:
@@ -362,7 +350,7 @@ def moto_server(home: Path) -> Iterator[int]:
         _wait_http(f"http://127.0.0.1:{port}", process)
         yield port
     finally:
-        _stop(process)
+        stop_group(process)
 
 
 def _proxy(listen: int, target: int, home: Path) -> subprocess.Popen:
@@ -382,7 +370,6 @@ def _proxy(listen: int, target: int, home: Path) -> subprocess.Popen:
 def s3_endpoint_killed(args: argparse.Namespace) -> Outcome:
     """The S3 endpoint the gateway writes to (lake on s3://, moto behind a proxy process) is
     killed -9 while talks are posted, and restarted 3 s later; clients retry until 2xx."""
-    import boto3
 
     home = Path(tempfile.mkdtemp(prefix="podium-faults-"))
     talks = [
@@ -390,13 +377,7 @@ def s3_endpoint_killed(args: argparse.Namespace) -> Outcome:
         for i in range(args.talks)
     ]
     with moto_server(home) as moto_port:
-        boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{moto_port}",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket="podium-faults")
+        s3_bucket(f"http://127.0.0.1:{moto_port}", "podium-faults")
         endpoint_port = free_port()
         proxy = _proxy(endpoint_port, moto_port, home)
         s3 = {
@@ -452,7 +433,7 @@ def s3_endpoint_killed(args: argparse.Namespace) -> Outcome:
                     lake, "enrichment_state", ["talk_id", "stage"]
                 )
         finally:
-            _stop(proxy)
+            stop_group(proxy)
     recover = max(acked.values()) - restarted_at[0] if restarted_at else None
     return Outcome(
         len(talks), lost, twice, recover, f"{refused} refused/failed requests, all retried"
@@ -508,7 +489,7 @@ def prefect_server_down(args: argparse.Namespace) -> Outcome:
     try:
         lake = Lake.from_settings(settings)
         load_directory(lake=lake)
-        _stop(stack.processes["prefect-server"])  # Prefect goes down
+        stop_group(stack.processes["prefect-server"])  # Prefect goes down
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda t: post(stack.gateway_url, "/hooks/talks", t), talks))
         statuses = [a.status_code for a in answers]

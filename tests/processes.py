@@ -3,7 +3,10 @@ still alive of a process tree, waiting for it to go."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -24,6 +27,33 @@ def podium_env(**podium: str) -> dict[str, str]:
     }
     env.update({f"PODIUM_{k.upper()}": v for k, v in podium.items()})
     return env
+
+
+def stop(process: subprocess.Popen, timeout_s: float = 10) -> None:
+    """Stop a process: SIGTERM, then SIGKILL if it is still there after `timeout_s`."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
+
+
+def stop_group(
+    process: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout_s: float = 15
+) -> None:
+    """Stop a process started in a session of its own, with everything it started: `sig` to
+    its process group, then SIGKILL if it is still there after `timeout_s`."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout_s)
 
 
 def alive(pids: list[int]) -> list[int]:

@@ -8,7 +8,6 @@ content type. Nothing is faked; caches are emptied for real to compare cold with
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,20 +208,11 @@ def test_unknown_formats_and_extensions_are_refused() -> None:
 
 @pytest.fixture(scope="module")
 def s3_lake() -> Iterator[Lake]:
-    import boto3
-
     from podium.settings import LakeSettings, Settings
-    from tests.moto_server import moto_server
+    from tests.moto_server import moto_server, s3_bucket
 
     with moto_server() as url:
-        bucket = f"podium-{uuid.uuid4().hex[:12]}"
-        boto3.client(
-            "s3",
-            endpoint_url=url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket=bucket)
+        bucket = s3_bucket(url)
         settings = Settings(
             lake=LakeSettings(
                 url=f"s3://{bucket}/lake",
