@@ -77,7 +77,7 @@ def review_tags(event_id: str, limit: int = 20, timeout_s: int = 86_400) -> dict
         "reject each (skip leaves it as it is)."
     )
     try:
-        answer = pause_flow_run(
+        answer: Any = pause_flow_run(  # the queue's form: its fields are made at run time
             wait_for_input=form.with_initial_data(description=description),
             timeout=timeout_s,
         )
@@ -89,9 +89,8 @@ def review_tags(event_id: str, limit: int = 20, timeout_s: int = 86_400) -> dict
             assert run_id is not None
             client.set_flow_run_state(run_id, Running(message="review expired"), force=True)
         return {**out, "status": "expired", "event": "not_needed"}
-    given = answer.model_dump()  # the queue's form: its choices, organiser and reason
     decisions = decisions_from_form(
-        queue, given, decided_by=given["organiser"], reason=given["reason"]
+        queue, answer.model_dump(), decided_by=answer.organiser, reason=answer.reason
     )
     outcome = correct_tags(resources, decisions, logger=logger)
     return {**out, "status": "decided", "recorded": outcome.recorded, "event": outcome.event}

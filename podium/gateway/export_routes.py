@@ -12,7 +12,6 @@ from podium.exports.formats import EXTENSIONS, MEDIA_TYPES
 from podium.exports.schedule import NothingScheduledError, UnknownEventError
 from podium.gateway.read_cache import read_cache
 from podium.gateway.recommend_routes import get_lake
-from podium.gateway.state import Gateway
 from podium.lake import Lake
 from podium.models import storage_segment
 
@@ -28,15 +27,11 @@ router = APIRouter(tags=["exports"])
     },
 )
 def get_export(
-    event_id: str,
-    fmt: str,
-    request: Request,
-    state: Gateway,
-    lake: Annotated[Lake, Depends(get_lake)],
+    event_id: str, fmt: str, request: Request, lake: Annotated[Lake, Depends(get_lake)]
 ) -> Response:
     """The event's schedule with tags, related talks and cover alt text; `fmt` is one of
     frab-xml, frab-json, ics, json. 404 unknown event or format; 409 nothing scheduled."""
-    settings = state.settings.exports
+    settings = request.app.state.settings.exports
     try:
         data = read_cache(request).get(
             ("export", event_id, fmt),

@@ -16,8 +16,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from podium.gateway.state import gateway_state
-
 T = TypeVar("T")
 
 
@@ -67,7 +65,7 @@ class VersionedCache:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 self.hits += 1
-                return self._entries[key]
+                return self._entries[key]  # type: ignore[no-any-return]
             self.misses += 1
         value = compute()
         with self._lock:
@@ -102,4 +100,4 @@ _NO_CACHE = VersionedCache(lambda: None, staleness_s=0)
 
 def read_cache(request: Any) -> VersionedCache:
     """The app's read cache (an app built without one reads the lake every time)."""
-    return getattr(gateway_state(request), "read_cache", None) or _NO_CACHE
+    return getattr(request.app.state, "read_cache", None) or _NO_CACHE

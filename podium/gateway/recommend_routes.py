@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from podium.gateway.read_cache import read_cache
-from podium.gateway.state import gateway_state
 from podium.lake import Lake
 from podium.recommend.config import RecommendSettings
 from podium.recommend.serving import (
@@ -29,12 +28,12 @@ router = APIRouter(tags=["recommendations"])
 
 def get_lake(request: Request) -> Lake:
     """The lake the gateway app was built with."""
-    return gateway_state(request).lake
+    return request.app.state.lake  # type: ignore[no-any-return]
 
 
 def get_public_states(request: Request) -> list[str]:
     """The talk states this route serves (the defaults when the app carries no settings)."""
-    settings = getattr(gateway_state(request), "settings", None)
+    settings = getattr(request.app.state, "settings", None)
     recommend = settings.recommend if settings is not None else RecommendSettings()
     return list(recommend.public_states)
 

@@ -11,16 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from podium import metrics
 from podium.lake import Lake
 from podium.recommend.build import BuildResult, build_tables
 from podium.recommend.encoder import TextEncoder, make_encoder
+from podium.settings import Settings
 from podium.tag_counts import read_tag_counts
-
-if TYPE_CHECKING:
-    from podium.settings import Settings
 
 
 class RecommendResources(Protocol):
