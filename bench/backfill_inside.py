@@ -73,12 +73,11 @@ def main() -> None:
     from podium.settings import Settings, get_settings
     from podium.sources import load_source
     from podium.tag_counts import recompute_tag_counts
-    from podium.tagging import load_history
     from podium.tagging.evaluate import load_labelled
     from podium.tagging.history import embed_talks
     from podium.use_cases.enrich import EnrichResources, enrich_pending
     from podium.use_cases.recommend import BuildResources, build_recommendations
-    from podium.vocabulary import load_vocabulary, save_vocabulary
+    from podium.vocabulary import save_vocabulary
 
     home = Path(tempfile.mkdtemp(prefix="podium-inside-"))
     os.environ["PODIUM_HOME"] = str(home)
@@ -111,22 +110,8 @@ def main() -> None:
         event_matrix(lake=lake, events=load_events(lake=lake), encoder=tagger.encoder)
 
     _, stages["embed"] = profiled("embed (model loaded before)", do_embed, args.top)
-    enrich = settings.enrich.model_copy(update={"batch_size": len(ids)})
-    history: dict[str, Any] = {}
-
-    def load_tagger(exclude: set[str]) -> tuple[Any, Any]:
-        tagger.cache = EmbeddingCache(lake)
-        if "h" not in history:
-            history["h"] = load_history(lake=lake, encoder=tagger.encoder, cache=tagger.cache)
-        return tagger, history["h"]
-
-    resources = EnrichResources(
-        lake=lake,
-        settings=settings.model_copy(update={"enrich": enrich}),
-        load_tagger=load_tagger,
-        load_vocabulary=lambda: load_vocabulary(lake=lake),
-        load_image_backend=lambda: warm_models.image_backend(settings)[0],
-    )
+    # A worker's resources, as the backfill flow builds them: one chunk of every talk.
+    resources = EnrichResources.backfill(settings, lake=lake, chunk_size=len(ids), run_key="bench")
     _, stages["tags"] = profiled(
         "tags", lambda: enrich_pending(resources, talk_ids=ids, stages=("tags",)), args.top
     )

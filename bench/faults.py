@@ -42,7 +42,9 @@ sys.path.insert(0, str(ROOT))
 
 from podium.gateway.signatures import standard_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
+from tests.moto_server import s3_bucket  # noqa: E402
 from tests.prefect_server import free_port  # noqa: E402
+from tests.processes import podium_env, stop_group  # noqa: E402
 
 SECRET = "faults-bench-secret"
 
@@ -74,36 +76,11 @@ def scenario(name: str) -> Callable:
 # ---- processes ----------------------------------------------------------------------------
 
 
-def _env(**podium: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-        "DO_NOT_TRACK": "1",
-        "HF_HUB_OFFLINE": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    env.update({f"PODIUM_{k.upper()}": v for k, v in podium.items()})
-    return env
-
-
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     handle = open(log, "ab")  # noqa: SIM115 - lives as long as the child
     return subprocess.Popen(
         args, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
     )
-
-
-def _stop(process: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:
-    if process is None or process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
 
 
 def _wait_http(url: str, process: subprocess.Popen, timeout_s: float = 120) -> None:
@@ -122,7 +99,7 @@ def _wait_http(url: str, process: subprocess.Popen, timeout_s: float = 120) -> N
 def gateway(home: Path, **podium: str) -> Iterator[str]:
     """`podium gateway` in its own process; yields its base URL."""
     port = free_port()
-    env = _env(
+    env = podium_env(
         home=str(home),
         gateway__port=str(port),
         gateway__secret=SECRET,
@@ -135,7 +112,7 @@ def gateway(home: Path, **podium: str) -> Iterator[str]:
         _wait_http(f"{url}/healthz", process)
         yield url
     finally:
-        _stop(process)
+        stop_group(process)
 
 
 def _no_prefect() -> str:
@@ -294,7 +271,7 @@ def aggregate_killed(args: argparse.Namespace) -> Outcome:
         record_talks(lake=lake, talks=[], removed=[changed[0].talk_id])
         subprocess.run(
             [sys.executable, "-m", "tests.kill_after_writes", lake.url, str(kill_after)],
-            env=_env(),
+            env=podium_env(),
             cwd=ROOT,
             capture_output=True,
             timeout=300,
@@ -308,7 +285,7 @@ def aggregate_killed(args: argparse.Namespace) -> Outcome:
                 "update_tag_counts; update_tag_counts(lake=Lake(sys.argv[1]))",
                 lake.url,
             ],
-            env=_env(),
+            env=podium_env(),
             cwd=ROOT,
             check=True,
             timeout=300,
@@ -366,18 +343,20 @@ def moto_server(home: Path) -> Iterator[int]:
     port = free_port()
     process = _spawn(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        _env(),
+        podium_env(),
         home / "moto.log",
     )
     try:
         _wait_http(f"http://127.0.0.1:{port}", process)
         yield port
     finally:
-        _stop(process)
+        stop_group(process)
 
 
 def _proxy(listen: int, target: int, home: Path) -> subprocess.Popen:
-    process = _spawn([sys.executable, "-c", _PROXY, str(listen), str(target)], _env(), home / "p")
+    process = _spawn(
+        [sys.executable, "-c", _PROXY, str(listen), str(target)], podium_env(), home / "p"
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):
@@ -391,7 +370,6 @@ def _proxy(listen: int, target: int, home: Path) -> subprocess.Popen:
 def s3_endpoint_killed(args: argparse.Namespace) -> Outcome:
     """The S3 endpoint the gateway writes to (lake on s3://, moto behind a proxy process) is
     killed -9 while talks are posted, and restarted 3 s later; clients retry until 2xx."""
-    import boto3
 
     home = Path(tempfile.mkdtemp(prefix="podium-faults-"))
     talks = [
@@ -399,13 +377,7 @@ def s3_endpoint_killed(args: argparse.Namespace) -> Outcome:
         for i in range(args.talks)
     ]
     with moto_server(home) as moto_port:
-        boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{moto_port}",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket="podium-faults")
+        s3_bucket(f"http://127.0.0.1:{moto_port}", "podium-faults")
         endpoint_port = free_port()
         proxy = _proxy(endpoint_port, moto_port, home)
         s3 = {
@@ -461,7 +433,7 @@ def s3_endpoint_killed(args: argparse.Namespace) -> Outcome:
                     lake, "enrichment_state", ["talk_id", "stage"]
                 )
         finally:
-            _stop(proxy)
+            stop_group(proxy)
     recover = max(acked.values()) - restarted_at[0] if restarted_at else None
     return Outcome(
         len(talks), lost, twice, recover, f"{refused} refused/failed requests, all retried"
@@ -471,7 +443,7 @@ def s3_endpoint_killed(args: argparse.Namespace) -> Outcome:
 def _settings(home: Path, podium: dict[str, str]):  # noqa: ANN202
     from podium.settings import Settings
 
-    env = _env(home=str(home), **podium)
+    env = podium_env(home=str(home), **podium)
     keys = {k: v for k, v in env.items() if k.startswith("PODIUM_")}
     with _patched_environ(keys):
         return Settings()
@@ -517,7 +489,7 @@ def prefect_server_down(args: argparse.Namespace) -> Outcome:
     try:
         lake = Lake.from_settings(settings)
         load_directory(lake=lake)
-        _stop(stack.processes["prefect-server"])  # Prefect goes down
+        stop_group(stack.processes["prefect-server"])  # Prefect goes down
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda t: post(stack.gateway_url, "/hooks/talks", t), talks))
         statuses = [a.status_code for a in answers]

@@ -40,7 +40,6 @@ def _child(journal: str) -> None:
     from podium.use_cases.enrich import EnrichResources, enrich_pending
 
     settings = get_settings()
-    resources = EnrichResources.from_settings(settings)
 
     def step(name: str, action: Any) -> Any:
         result = action()
@@ -52,7 +51,7 @@ def _child(journal: str) -> None:
                 handle.flush()
         return result
 
-    resources.step = step
+    resources = EnrichResources.cold(settings, step=step)
     report = enrich_pending(resources, owner=f"bench-{os.getpid()}")
     print(json.dumps({"tagged": len(report.tagged), "failed": report.failed}))
 

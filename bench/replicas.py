@@ -32,7 +32,6 @@ import contextlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,9 @@ sys.path.insert(0, str(ROOT))
 from podium.gateway.signatures import standard_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.settings import Settings  # noqa: E402
+from tests.moto_server import s3_bucket  # noqa: E402
 from tests.prefect_server import free_port  # noqa: E402
+from tests.processes import podium_env, stop_group  # noqa: E402
 from tests.redis_server import redis_server  # noqa: E402
 
 SECRET = "replicas-bench-secret"
@@ -60,32 +61,6 @@ BASE = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 # ---- processes ----------------------------------------------------------------------------
-
-
-def podium_env(**podium: str) -> dict[str, str]:
-    """The environment of a Podium process: this checkout first, telemetry off, settings."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-        "DO_NOT_TRACK": "1",
-        "HF_HUB_OFFLINE": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    env.update({f"PODIUM_{k.upper()}": v for k, v in podium.items()})
-    return env
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
 
 
 @contextlib.contextmanager
@@ -132,24 +107,13 @@ def gateway_process(home: Path, lake: dict[str, str], **podium: str) -> Iterator
             time.sleep(0.1)
         yield url
     finally:
-        _stop(process)
+        stop_group(process)
         log.close()
 
 
 def s3_lake_settings(endpoint: str) -> dict[str, str]:
     """A fresh bucket on the moto server, as PODIUM_LAKE__* settings (keys lower-case)."""
-    import uuid
-
-    import boto3
-
-    bucket = f"replicas-{uuid.uuid4().hex[:12]}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=bucket)
+    bucket = s3_bucket(endpoint, prefix="replicas")
     return {
         "lake__url": f"s3://{bucket}/lake",
         "lake__s3_endpoint_url": endpoint,
@@ -305,7 +269,7 @@ def race_ingest(
             )
         output, _ = process.communicate(timeout=300)
     finally:
-        _stop(process)
+        stop_group(process)
     if process.returncode != 0:
         raise RuntimeError(f"podium ingest failed: {output.decode()[-2000:]}")
     return sent

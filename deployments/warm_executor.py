@@ -45,9 +45,12 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from podium import metrics, tracing
+
+if TYPE_CHECKING:
+    from prefect import State
 
 logger = logging.getLogger("podium.warm")
 
@@ -405,11 +408,14 @@ class WarmExecutor:
             talk_ids=(flow_run.parameters or {}).get("talk_ids") or (), run_id=str(flow_run.id)
         ):
             logger.info("%s %s: running in process", name, flow_run.name)
-            state = run_flow(
-                _flow(name),
-                flow_run=client.read_flow_run(flow_run.id),
-                parameters=flow_run.parameters,
-                return_type="state",
+            state = cast(
+                "State[Any]",
+                run_flow(
+                    _flow(name),
+                    flow_run=client.read_flow_run(flow_run.id),
+                    parameters=flow_run.parameters,
+                    return_type="state",
+                ),
             )
         self.runs += 1
         metrics.WARM_RUNS.labels(

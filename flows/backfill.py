@@ -37,9 +37,7 @@ from podium.embedding_cache import EmbeddingCache, text_key
 from podium.enrichment import outstanding
 from podium.events import bounded_ids
 from podium.ingest import read_talks
-from podium.lake import Lake
 from podium.recommend.build import event_matrix, load_events
-from podium.tagging import load_history
 from podium.tagging.history import talk_texts
 from podium.use_cases.enrich import EnrichResources, enrich_pending
 from podium.vocabulary import load_vocabulary
@@ -104,25 +102,6 @@ def _prepare_worker(torch_threads: int | None) -> None:
             torch.set_num_threads(torch_threads)
 
 
-def _one_batch(settings: Any, size: int) -> Any:
-    # A chunk is one batch: one tag write and one ledger commit per chunk, not one per 64
-    # talks (commits, not model time, dominate small batches at this scale).
-    enrich = settings.enrich.model_copy(update={"batch_size": max(1, size)})
-    return settings.model_copy(update={"enrich": enrich})
-
-
-_histories: dict[str, Any] = {}
-
-
-def _history(lake: Lake, encoder: Any, key: str) -> Any:
-    # Read once per worker process and backfill run: the history (speaker and organiser tags)
-    # does not change while the run writes model tags. The tagger masks each talk's own row.
-    if key not in _histories:
-        _histories.clear()
-        _histories[key] = load_history(lake=lake, encoder=encoder, cache=EmbeddingCache(lake))
-    return _histories[key]
-
-
 @task(name="embed-talks", cache_policy=NO_CACHE)
 def embed_chunk(
     talk_ids: list[str], torch_threads: int | None = None, events: bool = False
@@ -135,15 +114,13 @@ def embed_chunk(
     settings, lake = resources.settings, resources.lake
     tagger, loads = warm_models.tagger(settings)
     talks = read_talks(lake=lake, talk_ids=talk_ids)
-    encoder = getattr(tagger, "encoder", None)
-    keys: list[tuple[str, str, str]] = []
-    if encoder is not None:
-        texts = talk_texts(talks, encoder=encoder)
-        EmbeddingCache(lake).embed(texts, encoder=encoder)
-        # Handed to the recommendations stage, which then needs not clean the texts again.
-        keys = [(t.talk_id, t.content_hash, text_key(x)) for t, x in zip(talks, texts, strict=True)]
-        if events:  # recommendations embed events with the same (shared) encoder
-            event_matrix(lake=lake, events=load_events(lake=lake), encoder=encoder)
+    encoder = tagger.encoder
+    texts = talk_texts(talks, encoder=encoder)
+    EmbeddingCache(lake).embed(texts, encoder=encoder)
+    # Handed to the recommendations stage, which then needs not clean the texts again.
+    keys = [(t.talk_id, t.content_hash, text_key(x)) for t, x in zip(talks, texts, strict=True)]
+    if events:  # recommendations embed events with the same (shared) encoder
+        event_matrix(lake=lake, events=load_events(lake=lake), encoder=encoder)
     return {
         "talks": len(talks),
         "model_loads": loads,
@@ -151,26 +128,6 @@ def embed_chunk(
         "cpu_seconds": time.process_time() - cpu,
         "keys": keys,
     }
-
-
-def _chunk_resources(lake: Lake, settings: Any, size: int, run_key: str) -> EnrichResources:
-    """Enrichment resources of a worker process: its warm models, the run's history."""
-
-    def tagger(exclude: set[str]) -> tuple[Any, Any]:
-        model, _ = warm_models.tagger(settings)
-        encoder = getattr(model, "encoder", None)
-        if encoder is None:
-            return model, None
-        # The embed stage put every talk in the lake's cache; the warm tagger stays as it is.
-        return model.with_cache(EmbeddingCache(lake)), _history(lake, encoder, run_key)
-
-    return EnrichResources(
-        lake=lake,
-        settings=_one_batch(settings, size),
-        load_tagger=tagger,
-        load_vocabulary=lambda: load_vocabulary(lake=lake),
-        load_image_backend=lambda: warm_models.image_backend(settings)[0],
-    )
 
 
 def _enrich_chunk(
@@ -184,7 +141,7 @@ def _enrich_chunk(
     settings, lake = resources.settings, resources.lake
     loads_before = warm_models.loads()
     report = enrich_pending(
-        _chunk_resources(lake, settings, len(talk_ids), run_key),
+        EnrichResources.backfill(settings, lake=lake, chunk_size=len(talk_ids), run_key=run_key),
         talk_ids=talk_ids,
         owner=f"backfill-{run_key}",
         stages=(stage,),

@@ -22,6 +22,7 @@ from podium.lake import SCHEMAS, Lake
 from podium.operations import lake_state
 from podium.replay import replay_store
 from podium.review.records import expire_overdue
+from podium.settings import Settings
 from tasks.images import remove_stale_covers
 from tasks.resources import flow_resources
 
@@ -93,7 +94,7 @@ STATUS_ARTIFACT = "podium-status"
 
 
 @task(name="publish-status", cache_policy=NO_CACHE)
-def publish_status(settings: Any, lake: Lake) -> str:
+def publish_status(settings: Settings, lake: Lake) -> str:
     """Refresh the `podium-status` Markdown artifact: what `podium status` prints."""
     from prefect.settings import PREFECT_API_KEY, PREFECT_API_URL
 

@@ -77,7 +77,7 @@ def review_tags(event_id: str, limit: int = 20, timeout_s: int = 86_400) -> dict
         "reject each (skip leaves it as it is)."
     )
     try:
-        answer = pause_flow_run(
+        answer: Any = pause_flow_run(  # the queue's form: its fields are made at run time
             wait_for_input=form.with_initial_data(description=description),
             timeout=timeout_s,
         )

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -18,6 +18,9 @@ from podium import event_catalog
 from podium.errors import UserError
 from podium.ingest import talk_rows
 from podium.talk_tags import tag_rows
+
+if TYPE_CHECKING:
+    from podium.tag_feedback import Decision
 
 app = typer.Typer(
     help="Podium: AI enrichment for a conference speakers directory.",
@@ -619,7 +622,7 @@ def talks_repair_future(
     console.print(f"repaired {len(repaired)} talk(s): " + ", ".join(repaired))
 
 
-def _correct(decision: str, talk_id: str, tag: str, by: str, why: str) -> None:
+def _correct(decision: Decision, talk_id: str, tag: str, by: str, why: str) -> None:
     """Record one organiser decision and apply it (`podium.use_cases.tag_feedback`)."""
     from podium.errors import Refused
     from podium.tag_feedback import TagDecision
@@ -646,37 +649,28 @@ _BY = typer.Option("--by", help="Who decides (recorded with the decision).")
 _WHY = typer.Option("--why", help="Why (recorded with the decision).")
 
 
-@tags_app.command("accept")
-def tags_accept(
-    talk_id: str,
-    tag: str,
-    by: Annotated[str, _BY] = "cli",
-    why: Annotated[str, _WHY] = "",
-) -> None:
-    """Confirm a tag on a talk: it becomes the organiser's, never replaced by the model."""
-    _correct("accept", talk_id, tag, by, why)
+def _decision_command(decision: Decision, doc: str) -> None:
+    """Mount `podium tags <decision> TALK_ID TAG [--by] [--why]`."""
+
+    def command(
+        talk_id: str,
+        tag: str,
+        by: Annotated[str, _BY] = "cli",
+        why: Annotated[str, _WHY] = "",
+    ) -> None:
+        _correct(decision, talk_id, tag, by, why)
+
+    command.__doc__ = doc
+    tags_app.command(decision)(command)
 
 
-@tags_app.command("reject")
-def tags_reject(
-    talk_id: str,
-    tag: str,
-    by: Annotated[str, _BY] = "cli",
-    why: Annotated[str, _WHY] = "",
-) -> None:
-    """Take a model tag off a talk: never suggested again for this version of the talk."""
-    _correct("reject", talk_id, tag, by, why)
-
-
-@tags_app.command("add")
-def tags_add(
-    talk_id: str,
-    tag: str,
-    by: Annotated[str, _BY] = "cli",
-    why: Annotated[str, _WHY] = "",
-) -> None:
-    """Put a tag on a talk as the organiser's."""
-    _correct("add", talk_id, tag, by, why)
+_decision_command(
+    "accept", "Confirm a tag on a talk: it becomes the organiser's, never replaced by the model."
+)
+_decision_command(
+    "reject", "Take a model tag off a talk: never suggested again for this version of the talk."
+)
+_decision_command("add", "Put a tag on a talk as the organiser's.")
 
 
 def _mount_area_commands() -> None:

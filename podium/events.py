@@ -19,12 +19,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from podium.event_catalog import EventSpec
+
+if TYPE_CHECKING:
+    from podium.settings import Settings
 
 # Ids an event names at most: payloads stay small whatever the burst; consumers scan the lake
 # for the rest (enrich claims every pending talk, aggregate-tags reads the Delta log).
@@ -94,7 +97,7 @@ class EventPoster:
     )
 
     @classmethod
-    def from_settings(cls, settings: Any) -> EventPoster:
+    def from_settings(cls, settings: Settings) -> EventPoster:
         prefect = settings.prefect
         return cls(
             api_url=prefect.api_url,
@@ -204,12 +207,9 @@ def checked_event(
     return spec.name, {"prefect.resource.id": rid, **(resource or {})}, payload
 
 
-@dataclass
-class RecordedEvents:
-    """An event sink that keeps what it is given, checked against the catalog: for tests and
-    for runs with nobody listening (a CLI import without a Prefect server)."""
-
-    events: list[tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+class CheckedSink:
+    """An event sink that checks each event against the catalog (`checked_event`), then
+    hands it to `send`; every sink of Podium is one."""
 
     def emit(
         self,
@@ -219,9 +219,23 @@ class RecordedEvents:
         resource_id: str | None = None,
         resource: dict[str, str] | None = None,
     ) -> None:
-        self.events.append(
-            checked_event(spec, payload=payload, resource_id=resource_id, resource=resource)
-        )
+        """Emit one event of the catalog's `spec` (see `EventSink.emit`)."""
+        self.send(*checked_event(spec, payload=payload, resource_id=resource_id, resource=resource))
+
+    def send(self, name: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
+        """Deliver one checked event: its name, resource labels and payload."""
+        raise NotImplementedError
+
+
+@dataclass
+class RecordedEvents(CheckedSink):
+    """An event sink that keeps what it is given, checked against the catalog: for tests and
+    for runs with nobody listening (a CLI import without a Prefect server)."""
+
+    events: list[tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+
+    def send(self, name: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
+        self.events.append((name, resource, payload))
 
     def named(self, name: str) -> list[dict[str, Any]]:
         """The payloads emitted under `name`, oldest first."""
@@ -229,21 +243,12 @@ class RecordedEvents:
 
 
 @dataclass
-class PostedEvents:
+class PostedEvents(CheckedSink):
     """An event sink that posts each event to a Prefect server's API (`EventPoster`)."""
 
     poster: EventPoster
 
-    def emit(
-        self,
-        spec: EventSpec,
-        *,
-        payload: dict[str, Any],
-        resource_id: str | None = None,
-        resource: dict[str, str] | None = None,
-    ) -> None:
-        name, labels, body = checked_event(
-            spec, payload=payload, resource_id=resource_id, resource=resource
-        )
+    def send(self, name: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
+        labels = dict(resource)
         rid = labels.pop("prefect.resource.id")
-        self.poster.post([make_event(name, resource_id=rid, payload=body, resource=labels)])
+        self.poster.post([make_event(name, resource_id=rid, payload=payload, resource=labels)])

@@ -10,7 +10,7 @@ flow that never reviews never builds a Bedrock client. Tests build one in a line
 (events then go to a `RecordedEvents` list; pass `summary_backend=`, `notifier=`, `dynamodb=`
 … to use a local server instead). `tasks/resources.py` builds the flows' one, whose events go to
 Prefect. `EnrichResources` (the enrich loop's view: lake, settings, model loaders) comes from
-`Resources.enrich()`.
+`Resources.enrich()` (its cold and warm variants; `EnrichResources.backfill` is a Dask worker's).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from podium.pretalx.client import PretalxClient
     from podium.review.llm import SummaryBackend
     from podium.review.notify import Notifier
+    from podium.settings import Settings
     from podium.use_cases.enrich import EnrichResources
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ class Resources:
             that step's retries, `tasks/resources.py`).
     """
 
-    settings: Any
+    settings: Settings
     lake: Lake
     events: EventSink = field(default_factory=RecordedEvents)
     summary_backend: Callable[[], SummaryBackend | None] = field(default_factory=_none)
@@ -105,7 +106,7 @@ class Resources:
     @classmethod
     def from_settings(
         cls,
-        settings: Any,
+        settings: Settings,
         *,
         events: EventSink | None = None,
         lake: Lake | None = None,
@@ -155,10 +156,10 @@ class Resources:
             step=step,
         )
 
-    def enrich(self) -> EnrichResources:
-        """The enrich loop's resources on this lake and settings (models loaded when used)."""
+    def enrich(self, *, warm: bool = False) -> EnrichResources:
+        """The enrich loop's resources on this lake, settings and steps: models loaded by the
+        run when used, or with `warm` the models and history this process keeps loaded."""
         from podium.use_cases.enrich import EnrichResources
 
-        view = EnrichResources.from_settings(self.settings, lake=self.lake)
-        view.step = self.step
-        return view
+        variant = EnrichResources.warm if warm else EnrichResources.cold
+        return variant(self.settings, lake=self.lake, step=self.step)

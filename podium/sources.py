@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -21,6 +21,9 @@ from podium.errors import UserError
 from podium.jsonbody import JsonRefused, parse_text
 from podium.models import Event, Talk, TalkState, check_identifier
 from podium.ordering import Removal, SourceOrder, latest, parse_sequence
+
+if TYPE_CHECKING:
+    from podium.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class InputPolicy:
     max_future_skew_s: float = 86_400.0
 
     @classmethod
-    def from_settings(cls, settings: Any) -> InputPolicy:
+    def from_settings(cls, settings: Settings) -> InputPolicy:
         limits = settings.limits
         return cls(
             max_tags=limits.max_tags_per_talk,

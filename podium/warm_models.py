@@ -2,8 +2,10 @@
 
 A model is built on first use and reused by every later run in the same process; changed model
 settings build afresh. `loads()` counts real loads, so runs can report "0 model loads" honestly.
-The tagger's neighbour history is kept here too (`history`, `refresh_history`): loaded once,
-then refreshed by what changed, its calibration warmed before a run sees it.
+The tagger's neighbour history is kept here too, in the same one cache of the process: the warm
+path's (`history`, `refresh_history`: loaded once, then refreshed by what changed, its
+calibration warmed before a run sees it) and a backfill run's (`run_history`: read once per
+run and worker process).
 """
 
 from __future__ import annotations
@@ -11,37 +13,49 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from podium import metrics
 from podium.devices import resolve_device
+from podium.embedding_cache import EmbeddingCache, encoder_identity
+from podium.embeddings import Encoder
 from podium.images import build_image_backend
+from podium.lake import Lake
 from podium.settings import Settings
-from podium.tagging import build_tagger
+from podium.tagging import Tagger, TagHistory, build_tagger, load_history
 from podium.warm_history import RefreshStats, WarmHistory
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _lock = threading.Lock()
-_models: dict[tuple[str, str], Any] = {}
+# The process's one cache: (kind, key) -> a model or a history, one of each kind at a time.
+_kept: dict[tuple[str, str], Any] = {}
 _loads = 0
 
 
-def _get(kind: str, key: str, build: Any) -> tuple[Any, int]:
+def _get(kind: str, key: str, build: Callable[[], T], *, model: bool = True) -> tuple[T, int]:
+    """The kept value of `kind` for `key`, and 1 if this call built it (else 0).
+
+    Only one value of a kind stays: a new key (changed settings, another run) drops the old
+    one. A model's build counts as a load (`loads()`, the `MODEL_LOADS` metric).
+    """
     global _loads
     with _lock:
-        if (kind, key) not in _models:
-            # Only one model of a kind stays loaded: settings changed, drop the old one.
-            for old in [k for k in _models if k[0] == kind]:
-                del _models[old]
-            _models[(kind, key)] = build()
-            _loads += 1
-            metrics.MODEL_LOADS.labels(kind).inc()
-            return _models[(kind, key)], 1
-        return _models[(kind, key)], 0
+        if (kind, key) not in _kept:
+            for old in [k for k in _kept if k[0] == kind]:
+                del _kept[old]
+            _kept[(kind, key)] = build()
+            if model:
+                _loads += 1
+                metrics.MODEL_LOADS.labels(kind).inc()
+            return _kept[(kind, key)], 1
+        return _kept[(kind, key)], 0
 
 
-def tagger(settings: Settings) -> tuple[Any, int]:
+def tagger(settings: Settings) -> tuple[Tagger, int]:
     """The tagger for `settings.tagging`, and 1 if this call loaded it (else 0)."""
     section = settings.tagging
     return _get(
@@ -66,25 +80,38 @@ def loads() -> int:
     return _loads
 
 
-_histories: dict[tuple[str, str], WarmHistory] = {}
 _refreshing = threading.Lock()  # one background refresh at a time
 _last_refresh = 0.0
 
 
-def history(settings: Settings, encoder: Any, lake: Any = None) -> WarmHistory:
+def history(settings: Settings, encoder: Encoder, lake: Lake | None = None) -> WarmHistory:
     """This process's warm history of the settings' lake for `encoder` (made on first use)."""
-    from podium.embedding_cache import encoder_identity
-    from podium.lake import Lake
+    key = f"{settings.lake_url}\n{encoder_identity(encoder)}"  # one lake and encoder a process
+    value, _ = _get(
+        "history",
+        key,
+        lambda: WarmHistory(lake or Lake.from_settings(settings), encoder),
+        model=False,
+    )
+    return value
 
-    key = (settings.lake_url, encoder_identity(encoder))
-    with _lock:
-        if key not in _histories:
-            _histories.clear()  # one lake and one encoder per process
-            _histories[key] = WarmHistory(lake or Lake.from_settings(settings), encoder)
-        return _histories[key]
+
+def run_history(lake: Lake, encoder: Encoder, run_key: str) -> TagHistory:
+    """A backfill run's history, read once per worker process and run (`run_key`).
+
+    The history (speaker and organiser tags) does not change while the run writes model tags;
+    the tagger masks each talk's own row.
+    """
+    value, _ = _get(
+        "run-history",
+        run_key,
+        lambda: load_history(lake=lake, encoder=encoder, cache=EmbeddingCache(lake)),
+        model=False,
+    )
+    return value
 
 
-def refresh_history(settings: Settings, lake: Any = None) -> RefreshStats | None:
+def refresh_history(settings: Settings, lake: Lake | None = None) -> RefreshStats | None:
     """Refresh the tagger's warm history and warm its calibration before publishing it.
 
     The warm-up tags a throwaway talk (nothing written): that fits the tagger's head and
@@ -95,10 +122,7 @@ def refresh_history(settings: Settings, lake: Any = None) -> RefreshStats | None
     from podium.vocabulary import VocabularyError, load_vocabulary
 
     model, _ = tagger(settings)
-    encoder = getattr(model, "encoder", None)
-    if encoder is None:
-        return None
-    warm_history = history(settings, encoder, lake)
+    warm_history = history(settings, model.encoder, lake)
     try:
         vocabulary = load_vocabulary(lake=warm_history.lake)
     except VocabularyError:
@@ -116,7 +140,9 @@ def refresh_history(settings: Settings, lake: Any = None) -> RefreshStats | None
     return stats
 
 
-def refresh_history_soon(settings: Settings, *, min_interval_s: float, lake: Any = None) -> bool:
+def refresh_history_soon(
+    settings: Settings, *, min_interval_s: float, lake: Lake | None = None
+) -> bool:
     """Start `refresh_history` in a background thread unless one runs or one ran recently.
 
     Returns whether a refresh was started. Runs keep using the published snapshot meanwhile.

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 
 from tests.prefect_server import free_port
+from tests.processes import stop
 
 # A moto server whose S3 clock runs `offset` seconds off: the store of a fleet whose clocks
 # disagree with it (LastModified is stamped by this clock).
@@ -52,8 +54,19 @@ def moto_server(*, clock_offset_s: float = 0.0) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
+
+
+def s3_bucket(endpoint_url: str, name: str | None = None, *, prefix: str = "podium") -> str:
+    """Create a bucket on the moto server (`name`, else a fresh one) and return its name."""
+    import boto3
+
+    name = name or f"{prefix}-{uuid.uuid4().hex[:12]}"
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    ).create_bucket(Bucket=name)
+    return name

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tests.prefect_server import free_port
+from tests.processes import stop
 
 
 @contextmanager
@@ -42,9 +43,4 @@ def redis_server() -> Iterator[str]:
             client.close()
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop(process)

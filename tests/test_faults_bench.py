@@ -6,21 +6,13 @@ endpoint, kill -9 of that proxy mid-write, repeated and shuffled DynamoDB stream
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "faults.py"
+from tests.benches import load_bench
 
 
 def _faults():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("faults_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("faults")
 
 
 @pytest.mark.slow

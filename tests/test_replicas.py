@@ -10,21 +10,13 @@ replica or to the restarted one, is answered as a duplicate; every reused id is 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "replicas.py"
+from tests.benches import load_bench
 
 
 def _bench():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("replicas_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("replicas")
 
 
 def _check(result) -> None:  # noqa: ANN001

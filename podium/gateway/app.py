@@ -24,6 +24,7 @@ from podium.gateway import (
 from podium.gateway.group_commit import GroupCommitter
 from podium.gateway.read_cache import read_cache_for
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard
+from podium.gateway.state import GatewayState
 from podium.lake import Lake
 from podium.metrics import LakeStateCollector
 from podium.operations import lake_state
@@ -51,18 +52,16 @@ def create_app(
         poster: posts events to Prefect; built from settings when None.
 
     Returns:
-        The app, with `app.state.settings`, `app.state.lake`, `app.state.poster`,
-        `app.state.committer` (folds concurrent requests into one lake write),
-        `app.state.replay_guard` (message ids seen inside the replay window, in flight
-        or completed with their answer, in the replay store every replica shares) and
-        `app.state.deliveries` (git deliveries being handled) and
-        `app.state.lake_collector` (the lake-state gauges of /metrics) set.
+        The app; its `app.state` is a `GatewayState` (`podium.gateway.state`: settings, lake,
+        poster, committer, replay guard, deliveries, read cache, lake collector), which the
+        routes reach through FastAPI's dependencies.
     """
     app = FastAPI(
         title="Podium gateway",
         version=_version(),
         description="Signed webhooks that record talks in the lake and hand them to Prefect.",
     )
+    app.state = GatewayState()
     app.state.settings = settings
     app.state.lake = lake if lake is not None else Lake.from_settings(settings)
     app.state.poster = poster if poster is not None else EventPoster.from_settings(settings)

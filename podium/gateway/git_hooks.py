@@ -15,7 +15,7 @@ turns the body into a `PushEvent`, and emits `podium.git.push` (which triggers t
 - 401 bad signature, 400 bad body, 413 too large, 404 when that hook is not configured,
   503 when Prefect did not take the event (the sender retries; nothing was marked delivered).
 
-Uses `request.app.state.settings`, `.lake` and `.poster`, set by `podium.gateway.app`.
+Uses `gateway_state(request).settings`, `.lake` and `.poster`, set by `podium.gateway.app`.
 """
 
 from __future__ import annotations
@@ -28,20 +28,21 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from podium import event_catalog
 from podium.events import EventDeliveryError, EventPoster, make_event
 from podium.gateway.problems import http_status
 from podium.gateway.signatures import SignatureError, Verified, verify_request
+from podium.gateway.state import Gateway, gateway_state
 from podium.gateway.talk_hooks import (
     RETRY_AFTER_S,
     AlreadyHandled,
     HookRefused,
     claim_message,
     complete_message,
-    inline_refs,
+    json_request_body,
     read_body,
     refusal,
     release_message,
@@ -140,7 +141,7 @@ async def _respond(
         if on_success:
             on_success(ignored)
         return JSONResponse(ignored.model_dump())
-    state = request.app.state
+    state = gateway_state(request)
     marker = (
         _marker(source, parsed.delivery_id, hashlib.sha256(body).hexdigest())
         if parsed.delivery_id
@@ -241,20 +242,13 @@ class GenericPush(BaseModel):
 
 
 def _body_doc(model: type[BaseModel], description: str, headers: list[str]) -> dict[str, Any]:
-    schema = TypeAdapter(model).json_schema(mode="validation")
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {
-                "application/json": {"schema": inline_refs(schema, schema.get("$defs", {}))}
-            },
-        },
-        "parameters": [
-            {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
-            for name in headers
-        ],
-    }
+    # The JSON body as the directory hooks document theirs; the forge's own headers.
+    doc = json_request_body(model, description)
+    doc["parameters"] = [
+        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+        for name in headers
+    ]
+    return doc
 
 
 def _error(status: int, detail: str, *, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -274,7 +268,7 @@ async def _handle(
 ) -> JSONResponse:
     # Every push hook: bounded body, then the source's own authentication and parsing, with
     # each refusal answered by its status code.
-    settings: Settings = request.app.state.settings
+    settings: Settings = gateway_state(request).settings
     try:
         body = await _body(request, settings)
         parsed = check_and_parse(body)
@@ -299,6 +293,24 @@ async def _handle(
     )
 
 
+def _parse_push(
+    parse: Callable[..., PushEvent | Ignored],
+    request: Request,
+    body: bytes,
+    event_header: str,
+    delivery_header: str,
+) -> PushEvent | Ignored:
+    # A forge's push (GitHub, GitLab), once authenticated: its JSON, event and delivery id.
+    settings: Settings = gateway_state(request).settings
+    return parse(
+        load_json(body, max_depth=settings.gateway.max_json_depth),
+        event=request.headers.get(event_header),
+        delivery_id=request.headers.get(delivery_header, ""),
+        review=settings.review,
+        received_at=datetime.now(UTC),
+    )
+
+
 @router.post(
     "/github",
     response_model=PushResponse,
@@ -309,9 +321,9 @@ async def _handle(
         ["X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery"],
     ),
 )
-async def github_hook(request: Request) -> JSONResponse:
+async def github_hook(request: Request, state: Gateway) -> JSONResponse:
     """A GitHub webhook signed with `X-Hub-Signature-256`; `X-GitHub-Delivery` de-duplicated."""
-    settings: Settings = request.app.state.settings
+    settings = state.settings
     secret = settings.review.github_webhook_secret
     if secret is None:
         return _error(404, "GitHub webhooks are not configured")
@@ -322,13 +334,7 @@ async def github_hook(request: Request) -> JSONResponse:
             header=request.headers.get("x-hub-signature-256"),
             secret=secret.get_secret_value(),
         )
-        return parse_github(
-            load_json(body, max_depth=settings.gateway.max_json_depth),
-            event=request.headers.get("x-github-event"),
-            delivery_id=request.headers.get("x-github-delivery", ""),
-            review=settings.review,
-            received_at=datetime.now(UTC),
-        )
+        return _parse_push(parse_github, request, body, "x-github-event", "x-github-delivery")
 
     return await _handle(request, "github", check_and_parse)
 
@@ -343,10 +349,10 @@ async def github_hook(request: Request) -> JSONResponse:
         ["X-Gitlab-Token", "X-Gitlab-Event", "X-Gitlab-Event-UUID"],
     ),
 )
-async def gitlab_hook(request: Request) -> JSONResponse:
+async def gitlab_hook(request: Request, state: Gateway) -> JSONResponse:
     """A GitLab push hook authenticated by `X-Gitlab-Token`; `X-Gitlab-Event-UUID`
     de-duplicated."""
-    settings: Settings = request.app.state.settings
+    settings = state.settings
     secret = settings.review.gitlab_token
     if secret is None:
         return _error(404, "GitLab webhooks are not configured")
@@ -355,13 +361,7 @@ async def gitlab_hook(request: Request) -> JSONResponse:
         verify_gitlab_token(
             header=request.headers.get("x-gitlab-token"), secret=secret.get_secret_value()
         )
-        return parse_gitlab(
-            load_json(body, max_depth=settings.gateway.max_json_depth),
-            event=request.headers.get("x-gitlab-event"),
-            delivery_id=request.headers.get("x-gitlab-event-uuid", ""),
-            review=settings.review,
-            received_at=datetime.now(UTC),
-        )
+        return _parse_push(parse_gitlab, request, body, "x-gitlab-event", "x-gitlab-event-uuid")
 
     return await _handle(request, "gitlab", check_and_parse)
 
@@ -382,12 +382,12 @@ async def gitlab_hook(request: Request) -> JSONResponse:
         ],
     ),
 )
-async def generic_push_hook(request: Request) -> JSONResponse:
+async def generic_push_hook(request: Request, state: Gateway) -> JSONResponse:
     """A push from any git server or script, signed with `review.push_secret` (its own key,
     never the directory app's) in the Standard Webhooks or legacy Podium scheme
     (`podium.gateway.signatures`), replay-protected; body: repository, ref, before, after[,
     pusher, delivery_id]."""
-    settings: Settings = request.app.state.settings
+    settings = state.settings
     secret = settings.review.push_secret
     if secret is None:
         return _error(404, "generic push hooks are not configured (review.push_secret)")

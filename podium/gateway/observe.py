@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from podium import metrics
 from podium.events import EventPoster
+from podium.gateway.state import Gateway
 from podium.ingest import talks_version
 from podium.lake import Lake
 
@@ -108,9 +109,8 @@ async def healthz(request: Request) -> Liveness:
     summary="Readiness",
     responses={503: {"model": Readiness, "description": "A dependency is unreachable."}},
 )
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request, state: Gateway) -> JSONResponse:
     """200 when the lake reads, Prefect answers and the replay store answers; else 503."""
-    state = request.app.state
     lake, prefect, replay = await asyncio.gather(
         lake_ok(state.lake), prefect_ok(state.poster), replay_store_ok(state.replay_guard)
     )
@@ -126,11 +126,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics_route(request: Request) -> Response:
+async def metrics_route(request: Request, state: Gateway) -> Response:
     """The Prometheus text exposition: this process's figures and the lake's state."""
-    body, content_type = await run_in_threadpool(
-        metrics.exposition, [request.app.state.lake_collector]
-    )
+    body, content_type = await run_in_threadpool(metrics.exposition, [state.lake_collector])
     return Response(body, media_type=content_type)
 
 

@@ -26,6 +26,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from podium.events import EventPoster
+from podium.gateway.state import Gateway, gateway_state
 from podium.lake import Lake
 from podium.review.links import (
     LinkClaims,
@@ -100,18 +101,20 @@ def _resume(poster: EventPoster, claims: LinkClaims, comment: str) -> tuple[int,
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return gateway_state(request).settings
 
 
 @router.get("/decide", response_class=HTMLResponse, summary="Confirm a signed review link")
-def confirm(request: Request, token: Annotated[str, Query(max_length=4096)]) -> HTMLResponse:
+def confirm(
+    request: Request, state: Gateway, token: Annotated[str, Query(max_length=4096)]
+) -> HTMLResponse:
     """Show what the link decides and a button to confirm it; decides nothing itself."""
     review = _settings(request).review
     if not review.reviewers:
         return _page(404, "Not found", "review links are not configured")
     try:
         claims = verify(token, review)
-        _check_pending(request.app.state.lake, claims)
+        _check_pending(state.lake, claims)
     except LinkError as error:
         return _refused(error)
     verb = "Approve" if claims.decision == "approve" else "Reject"
@@ -126,7 +129,7 @@ def confirm(request: Request, token: Annotated[str, Query(max_length=4096)]) -> 
 
 
 @router.post("/decide", response_class=HTMLResponse, summary="Decide a review by signed link")
-async def decide(request: Request) -> HTMLResponse:
+async def decide(request: Request, state: Gateway) -> HTMLResponse:
     """Verify the link, use it up and resume the review with its decision (an
     `application/x-www-form-urlencoded` body with `token` and an optional `comment`)."""
     review = _settings(request).review
@@ -143,8 +146,7 @@ async def decide(request: Request) -> HTMLResponse:
     comment = (fields.get("comment") or [""])[0][:4000]
     if not token:
         return _page(400, "Bad request", "the form has no token")
-    lake: Lake = request.app.state.lake
-    poster: EventPoster = request.app.state.poster
+    lake, poster = state.lake, state.poster
     try:
         claims = verify(token, review)
         reviewer = review.reviewer(claims.reviewer)

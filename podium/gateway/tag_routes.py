@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from podium.errors import Refused
 from podium.events import PostedEvents
 from podium.gateway.problems import http_status
+from podium.gateway.state import Gateway
 from podium.gateway.talk_hooks import (
     AlreadyHandled,
     ErrorResponse,
@@ -41,7 +42,6 @@ from podium.gateway.talk_hooks import (
     release_message,
 )
 from podium.resources import Resources
-from podium.settings import Settings
 from podium.tag_feedback import TagDecision
 from podium.use_cases.tag_feedback import correct_tags
 
@@ -106,10 +106,9 @@ def _invalid(error: ValidationError) -> JSONResponse:
     },
     openapi_extra=json_request_body(Corrections, "Decisions, signed like /hooks/talks."),
 )
-async def post_tags(request: Request) -> JSONResponse:
+async def post_tags(request: Request, state: Gateway) -> JSONResponse:
     """Record decisions in `tag_feedback`, apply them to `talk_tags`, announce the change."""
-    state = request.app.state
-    settings: Settings = state.settings
+    settings = state.settings
     try:
         body = await read_body(request, limit=settings.gateway.max_body_bytes)
         verified = check_signature(request, body, settings)

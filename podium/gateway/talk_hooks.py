@@ -65,6 +65,7 @@ from podium.gateway.signatures import (
     Verified,
     verify_request,
 )
+from podium.gateway.state import gateway_state
 from podium.ingest import IngestReport
 from podium.jsonbody import JsonRefused, loads_strict
 from podium.lake import Lake
@@ -368,7 +369,7 @@ def claim_message(request: Request, scope: str, verified: Verified) -> None:
 
     The caller must then `complete_message` or, if it recorded nothing, `release_message`.
     """
-    guard: ReplayGuard = request.app.state.replay_guard
+    guard: ReplayGuard = gateway_state(request).replay_guard
     try:
         claimed = guard.admit(scope, verified)
     except Exception:
@@ -404,7 +405,7 @@ def complete_message(
 ) -> None:
     """Mark a claimed message handled; a later copy is answered with `outcome` as a duplicate."""
     try:
-        request.app.state.replay_guard.complete(scope, verified, outcome)
+        gateway_state(request).replay_guard.complete(scope, verified, outcome)
     except Exception:
         # The answer stands (the talks are recorded); a later copy is then answered as in
         # flight until the claim's lease ends, and recorded idempotently after that.
@@ -414,7 +415,7 @@ def complete_message(
 def release_message(request: Request, scope: str, verified: Verified) -> None:
     """Forget a claimed message whose request recorded nothing, so its retry is accepted."""
     try:
-        request.app.state.replay_guard.release(scope, verified)
+        gateway_state(request).replay_guard.release(scope, verified)
     except Exception:
         # The claim's lease ends by itself; the sender's retry is accepted after it.
         logger.exception("%s: could not release a message in the replay store", scope)
@@ -518,7 +519,7 @@ async def _handle_hook(
     source: Literal["directory", "dynamodb"],
     parse: Callable[[Any], ParseResult],
 ) -> JSONResponse:
-    settings: Settings = request.app.state.settings
+    settings: Settings = gateway_state(request).settings
     started = time.perf_counter()
     try:
         body = await read_body(request, limit=settings.gateway.max_body_bytes)
@@ -554,7 +555,7 @@ def _kept_answer(request: Request, response: HookResponse, status: int) -> bytes
     event and status when the whole answer is too large to keep in memory."""
     answer = response.model_copy(update={"duplicate": True, "original_status": status})
     kept = answer.model_dump_json().encode()
-    if len(kept) > request.app.state.replay_guard.max_outcome_bytes:
+    if len(kept) > gateway_state(request).replay_guard.max_outcome_bytes:
         fields = {"event", "event_reason", "duplicate", "original_status"}
         kept = HookResponse(**answer.model_dump(include=fields)).model_dump_json().encode()
     return kept
@@ -593,7 +594,7 @@ async def _handle_claimed(
 ) -> tuple[HookResponse, int]:
     """Parse, record and announce a claimed message: its answer and status (503 when the
     lake write failed). Raises HookRefused when the body is refused as a whole."""
-    state = request.app.state
+    state = gateway_state(request)
     settings: Settings = state.settings
     payload = parse_json(request, body, max_depth=settings.gateway.max_json_depth)
     try:

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import fsspec
 import pandas as pd
@@ -18,6 +18,9 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from podium.errors import UserError
 from podium.lake.keyed_reader import KeyedReader
 from podium.lake.tables import ADDED_COLUMNS, PRIMARY_KEYS, SCHEMAS
+
+if TYPE_CHECKING:
+    from podium.settings import Settings
 
 T = TypeVar("T")
 
@@ -77,7 +80,7 @@ class Lake:
         self._migrated: set[str] = set()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Lake:
+    def from_settings(cls, settings: Settings) -> Lake:
         """Build the lake from `podium.settings.Settings`."""
         lake = settings.lake
         storage: dict[str, str] = {}

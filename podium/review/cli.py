@@ -116,25 +116,20 @@ def _decide(run_id: str, decision: str, comment: str, reviewer: str | None) -> N
     typer.echo(f"{'approved' if decision == 'approve' else 'rejected'}: review run {run_id}")
 
 
+_RunId = Annotated[str, typer.Argument(help="The paused review-push flow run id.")]
+_Comment = Annotated[str, typer.Option("--comment", "-m", help="Why, for the record.")]
+_Reviewer = Annotated[
+    str | None, typer.Option("--reviewer", help="Who decides (default: your login).")
+]
+
+
 @app.command()
-def approve(
-    run_id: Annotated[str, typer.Argument(help="The paused review-push flow run id.")],
-    comment: Annotated[str, typer.Option("--comment", "-m", help="Why, for the record.")] = "",
-    reviewer: Annotated[
-        str | None, typer.Option("--reviewer", help="Who decides (default: your login).")
-    ] = None,
-) -> None:
+def approve(run_id: _RunId, comment: _Comment = "", reviewer: _Reviewer = None) -> None:
     """Approve a paused review."""
     _decide(run_id, "approve", comment, reviewer)
 
 
 @app.command()
-def reject(
-    run_id: Annotated[str, typer.Argument(help="The paused review-push flow run id.")],
-    comment: Annotated[str, typer.Option("--comment", "-m", help="Why, for the record.")] = "",
-    reviewer: Annotated[
-        str | None, typer.Option("--reviewer", help="Who decides (default: your login).")
-    ] = None,
-) -> None:
+def reject(run_id: _RunId, comment: _Comment = "", reviewer: _Reviewer = None) -> None:
     """Reject a paused review."""
     _decide(run_id, "reject", comment, reviewer)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -441,12 +442,11 @@ def python_facts(
                         line,
                         EXPOSURE,
                         f"decorator `@{text}` on `{name}`",
-                        None,
-                        text,
-                        "tightens",
-                        "auth required",
-                        "added",
-                        (text.split("(")[0],),
+                        after=text,
+                        effect="tightens",
+                        why="auth required",
+                        status="added",
+                        anchors=(text.split("(")[0],),
                     )
                 )
             elif _ROUTE.search("." + text.split(".", 1)[-1]) or _ROUTE.search(text):
@@ -456,12 +456,10 @@ def python_facts(
                         line,
                         EXPOSURE,
                         f"route `@{text}` on `{name}`",
-                        None,
-                        text,
-                        "neutral",
-                        "new or changed endpoint",
-                        "added",
-                        (name.split(".")[-1],),
+                        after=text,
+                        why="new or changed endpoint",
+                        status="added",
+                        anchors=(name.split(".")[-1],),
                     )
                 )
         for text, old_line in old_scope.decorators.items():
@@ -476,12 +474,11 @@ def python_facts(
                         None,
                         EXPOSURE,
                         f"decorator `@{text}` on `{name}`",
-                        text,
-                        None,
-                        "loosens",
-                        f"rate limit or retry cap removed (was line {old_line})",
-                        "removed",
-                        (text.split("(")[0],),
+                        before=text,
+                        effect="loosens",
+                        why=f"rate limit or retry cap removed (was line {old_line})",
+                        status="removed",
+                        anchors=(text.split("(")[0],),
                     )  # fmt: skip
                 )
                 continue
@@ -492,12 +489,11 @@ def python_facts(
                         new_scope.decorators and min(new_scope.decorators.values()) or None,
                         EXPOSURE,
                         f"decorator `@{text}` on `{name}`",
-                        text,
-                        None,
-                        "loosens",
-                        f"authentication check removed (was line {old_line})",
-                        "removed",
-                        (text.split("(")[0],),
+                        before=text,
+                        effect="loosens",
+                        why=f"authentication check removed (was line {old_line})",
+                        status="removed",
+                        anchors=(text.split("(")[0],),
                     )
                 )
         if not fresh:
@@ -510,12 +506,11 @@ def python_facts(
                         None,
                         EXPOSURE,
                         f"`raise {_short(text)}` removed{_in(name)}",
-                        None,
-                        None,
-                        "loosens",
-                        f"a permission check no longer refuses the request (was line {old_line})",
-                        "removed",
-                        (_last_word(text.split("(")[0]),),
+                        effect="loosens",
+                        why="a permission check no longer refuses the request"
+                        f" (was line {old_line})",
+                        status="removed",
+                        anchors=(_last_word(text.split("(")[0]),),
                     )  # fmt: skip
                 )
             for text, line in new_scope.raises.items():
@@ -527,12 +522,10 @@ def python_facts(
                         line,
                         EXPOSURE,
                         f"`raise {_short(text)}` added{_in(name)}",
-                        None,
-                        None,
-                        "tightens",
-                        "a request is now refused here",
-                        "added",
-                        (_last_word(text.split("(")[0]),),
+                        effect="tightens",
+                        why="a request is now refused here",
+                        status="added",
+                        anchors=(_last_word(text.split("(")[0]),),
                     )  # fmt: skip
                 )
         for dep in sorted(old_scope.depends - new_scope.depends):
@@ -543,12 +536,11 @@ def python_facts(
                         None,
                         EXPOSURE,
                         f"dependency `{dep}` of `{name}`",
-                        dep,
-                        None,
-                        "loosens",
-                        "authentication dependency removed",
-                        "removed",
-                        (dep,),
+                        before=dep,
+                        effect="loosens",
+                        why="authentication dependency removed",
+                        status="removed",
+                        anchors=(dep,),
                     )
                 )
         # Only more swallowing handlers than before is a flag (`except BaseException` →
@@ -562,146 +554,21 @@ def python_facts(
                         line,
                         BEHAVIOUR,
                         f"`{text}` in `{name}`",
-                        None,
-                        text,
-                        # In code that ran before, errors that used to surface are now
-                        # swallowed; in new code it is a fact to read, not a flag.
-                        "loosens" if newly_swallowing else "neutral",
-                        "a broad except that swallows errors",
-                        "added",
-                        ("except",),
+                        after=text,
+                        effect="loosens" if newly_swallowing else "neutral",
+                        why="a broad except that swallows errors",
+                        status="added",
+                        anchors=("except",),
                     )
                 )
         if fresh:
             continue
-        for text, line in new_scope.branches.items():
-            if text not in old_scope.branches:
-                add(
-                    Fact(
-                        path,
-                        line,
-                        BEHAVIOUR,
-                        f"new branch `if {text}:`{_in(name)}",
-                        None,
-                        None,
-                        "neutral",
-                        "",
-                        "added",
-                        (_last_word(text),),
-                    )
-                )
-        for text in old_scope.branches:
-            if text not in new_scope.branches:
-                add(
-                    Fact(
-                        path,
-                        None,
-                        BEHAVIOUR,
-                        f"branch `if {text}:` removed{_in(name)}",
-                        None,
-                        None,
-                        "neutral",
-                        "",
-                        "removed",
-                        (_last_word(text),),
-                    )
-                )
-        for text, line in new_scope.early_returns.items():
-            if text not in old_scope.early_returns:
-                add(
-                    Fact(
-                        path,
-                        line,
-                        BEHAVIOUR,
-                        f"new early `{text}`{_in(name)}",
-                        None,
-                        None,
-                        "neutral",
-                        "",
-                        "added",
-                        ("return",),
-                    )
-                )
-        for text, line in new_scope.reads.items():
-            if text not in old_scope.reads:
-                add(
-                    Fact(
-                        path,
-                        line,
-                        BEHAVIOUR,
-                        f"reads new key `{text}`{_in(name)}",
-                        None,
-                        None,
-                        "neutral",
-                        "new input",
-                        "added",
-                        (_key_of(text),),
-                    )
-                )
-        for text in old_scope.reads:
-            if text not in new_scope.reads:
-                add(
-                    Fact(
-                        path,
-                        None,
-                        BEHAVIOUR,
-                        f"no longer reads `{text}`{_in(name)}",
-                        None,
-                        None,
-                        "neutral",
-                        "",
-                        "removed",
-                        (_key_of(text),),
-                    )
-                )
-        for key, line in new_scope.response_keys.items():
-            if key not in old_scope.response_keys:
-                add(
-                    Fact(
-                        path,
-                        line,
-                        BEHAVIOUR,
-                        f"returns new key `{key!r}`{_in(name)}",
-                        None,
-                        None,
-                        "neutral",
-                        "",
-                        "added",
-                        (key,),
-                    )
-                )
-        for key in old_scope.response_keys:
-            if key not in new_scope.response_keys:
-                add(
-                    Fact(
-                        path,
-                        None,
-                        BEHAVIOUR,
-                        f"no longer returns key `{key!r}`{_in(name)}",
-                        None,
-                        None,
-                        "neutral",
-                        "",
-                        "removed",
-                        (key,),
-                    )
-                )
+        for fact in _code_changes(path, name, old_scope, new_scope):
+            add(fact)
     if len(behaviour) > _MAX_BEHAVIOUR:
         left = len(behaviour) - _MAX_BEHAVIOUR
         behaviour = behaviour[:_MAX_BEHAVIOUR]
-        behaviour.append(
-            Fact(
-                path,
-                None,
-                BEHAVIOUR,
-                f"… and {left} more code changes",
-                None,
-                None,
-                "neutral",
-                "",
-                "changed",
-            )
-        )
+        behaviour.append(Fact(path, None, BEHAVIOUR, f"… and {left} more code changes"))
     return facts + behaviour
 
 
@@ -713,6 +580,33 @@ def _last_word(text: str) -> str:
 def _key_of(text: str) -> str:
     keys = re.findall(r"""\(?\[?['"]([^'"]+)['"]""", text)
     return keys[-1] if keys else text
+
+
+def _code_changes(path: str, name: str, old: _Scope, new: _Scope) -> Iterator[Fact]:
+    """Behaviour facts of one scope's code: the branches, early returns, keys read and keys
+    returned that the change adds and (but for early returns) removes."""
+    # (old items, new items, subject of one added, of one removed or None, anchor, why)
+    Kind = tuple[dict[str, int], dict[str, int], str, str | None, Callable[[str], str], str]
+    kinds: list[Kind] = [
+        (old.branches, new.branches, "new branch `if {}:`", "branch `if {}:` removed",
+         _last_word, ""),
+        (old.early_returns, new.early_returns, "new early `{}`", None,
+         lambda _: "return", ""),
+        (old.reads, new.reads, "reads new key `{}`", "no longer reads `{}`",
+         _key_of, "new input"),
+        (old.response_keys, new.response_keys, "returns new key `{!r}`",
+         "no longer returns key `{!r}`", str, ""),
+    ]  # fmt: skip
+    for old_items, new_items, gained, lost, anchor, why in kinds:
+        for text, line in new_items.items():
+            if text not in old_items:
+                subject = gained.format(text) + _in(name)
+                anchors = (anchor(text),)
+                yield Fact(path, line, BEHAVIOUR, subject, why=why, status="added", anchors=anchors)
+        for text in old_items:
+            if lost is not None and text not in new_items:
+                subject, anchors = lost.format(text) + _in(name), (anchor(text),)
+                yield Fact(path, None, BEHAVIOUR, subject, status="removed", anchors=anchors)
 
 
 def _call_facts(
@@ -740,12 +634,10 @@ def _call_facts(
                         call.line,
                         EXPOSURE,
                         f"new call `{_short(call.text)}`{_in(scope)}",
-                        None,
-                        None,
-                        "loosens",
-                        "open to the whole internet",
-                        "added",
-                        (call.callee.rsplit(".", 1)[-1], opened.group(0)),
+                        effect="loosens",
+                        why="open to the whole internet",
+                        status="added",
+                        anchors=(call.callee.rsplit(".", 1)[-1], opened.group(0)),
                     )  # fmt: skip
                 )
             for arg, (line, text) in call.args.items():
@@ -775,12 +667,8 @@ def _call_facts(
                         call.line,
                         BEHAVIOUR,
                         f"new call `{_short(call.text)}`{_in(scope)}",
-                        None,
-                        None,
-                        "neutral",
-                        "",
-                        "added",
-                        (call.callee.rsplit(".", 1)[-1],),
+                        status="added",
+                        anchors=(call.callee.rsplit(".", 1)[-1],),
                     )
                 )
             continue
@@ -801,12 +689,11 @@ def _call_facts(
                         line,
                         EXPOSURE,
                         f"`{call.callee}({label})`{ident}{_in(scope)}",
-                        a and a[1],
-                        b[1],
-                        "loosens",
-                        "open to the whole internet",
-                        "changed",
-                        (call.callee.rsplit(".", 1)[-1],),
+                        before=a and a[1],
+                        after=b[1],
+                        effect="loosens",
+                        why="open to the whole internet",
+                        anchors=(call.callee.rsplit(".", 1)[-1],),
                     )  # fmt: skip
                 )
                 continue
@@ -836,14 +723,12 @@ def _call_facts(
                     None,
                     EXPOSURE if loosens else BEHAVIOUR,
                     f"call `{_short(call.text)}` removed{_in(scope)}",
-                    None,
-                    None,
-                    "loosens" if loosens else "neutral",
-                    f"a security check no longer runs (was line {call.line})"
+                    effect="loosens" if loosens else "neutral",
+                    why=f"a security check no longer runs (was line {call.line})"
                     if loosens
                     else f"was line {call.line}",
-                    "removed",
-                    (call.callee.rsplit(".", 1)[-1],),
+                    status="removed",
+                    anchors=(call.callee.rsplit(".", 1)[-1],),
                 )
             )
     return facts
@@ -926,10 +811,16 @@ def _list_grant(
     if removed:
         parts.append("removed " + ", ".join(f"`{v}`" for v in removed))
     ident = f" of `{call.ident}`" if call.ident else ""
+    subject = f"`{call.callee}({arg}=)`{ident}{_in(scope)} " + "; ".join(parts)
     return Fact(
-        path, line, category, f"`{call.callee}({arg}=)`{ident}{_in(scope)} " + "; ".join(parts),
-        None, None, effect, why.split(":")[0], "changed", (arg, *(added or removed)[:2]),
-    )  # fmt: skip
+        path,
+        line,
+        category,
+        subject,
+        effect=effect,
+        why=why.split(":")[0],
+        anchors=(arg, *(added or removed)[:2]),
+    )
 
 
 def _short(text: str) -> str:

@@ -18,32 +18,55 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import pandas as pd
 
 from podium import enrichment, metrics, tracing
 from podium.devices import resolve_device
+from podium.embedding_cache import EmbeddingCache
 from podium.enrichment import STAGES
 from podium.images import build_image_backend, store_covers
 from podium.lake import Lake
 from podium.lake.clock import check_clock
-from podium.models import Talk, Vocabulary
+from podium.models import TagAssignment, Talk, Vocabulary
 from podium.steps import Step, direct
 from podium.talk_tags import tags_by_talk, write_tags
+from podium.vocabulary import load_vocabulary
+
+if TYPE_CHECKING:
+    from podium.images.base import ImageBackend
+    from podium.settings import Settings
+    from podium.tagging import TagHistory
 
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+class TaggingModel(Protocol):
+    """What the enrich loop needs of a tagger (`podium.tagging.Tagger` fits)."""
+
+    @property
+    def model_version(self) -> str: ...
+
+    def tag(
+        self, talks: list[Talk], *, vocabulary: Vocabulary, history: TagHistory | None = None
+    ) -> list[TagAssignment]: ...
+
+
+TaggerLoader = Callable[[set[str]], "tuple[TaggingModel, TagHistory | None]"]
+
+
+@dataclass(frozen=True)
 class EnrichResources:
-    """What enrichment works with, built once per process.
+    """What enrichment works with, built once per process by one of its named variants:
+    `cold` (models loaded by the run), `warm` (the models and history this process keeps
+    loaded) and `backfill` (a Dask worker's warm models and the run's history).
 
     Args:
         lake: the lake.
-        settings: `podium.settings.Settings` (its `enrich`, `tagging` and `images` sections).
+        settings: the settings (their `enrich`, `tagging` and `images` sections).
         load_tagger: (talk ids being tagged) -> (tagger, neighbour history or None).
         load_vocabulary: () -> the tag vocabulary.
         load_image_backend: () -> the cover backend.
@@ -52,29 +75,25 @@ class EnrichResources:
     """
 
     lake: Lake
-    settings: Any
-    load_tagger: Callable[[set[str]], tuple[Any, Any]]
+    settings: Settings
+    load_tagger: TaggerLoader
     load_vocabulary: Callable[[], Vocabulary]
-    load_image_backend: Callable[[], Any]
+    load_image_backend: Callable[[], ImageBackend]
     step: Step = direct
 
     @classmethod
-    def from_settings(cls, settings: Any, *, lake: Lake | None = None) -> EnrichResources:
-        """The real models and lake the settings describe (loaded lazily, when first used)."""
+    def cold(
+        cls, settings: Settings, *, lake: Lake | None = None, step: Step = direct
+    ) -> EnrichResources:
+        """The real models and lake the settings describe, loaded by the run when first used."""
         from podium.tagging import build_tagger, load_history
-        from podium.vocabulary import load_vocabulary
 
         lake = lake or Lake.from_settings(settings)
 
-        def tagger(exclude: set[str]) -> tuple[Any, Any]:
+        def tagger(exclude: set[str]) -> tuple[TaggingModel, TagHistory | None]:
             built = build_tagger(settings.tagging, device=resolve_device(settings.tagging.device))
             metrics.MODEL_LOADS.labels("tagger").inc()
-            encoder = getattr(built, "encoder", None)
-            history = (
-                load_history(lake=lake, encoder=encoder, exclude_talk_ids=exclude)
-                if encoder
-                else None
-            )
+            history = load_history(lake=lake, encoder=built.encoder, exclude_talk_ids=exclude)
             return built, history
 
         return cls(
@@ -88,6 +107,57 @@ class EnrichResources:
                     settings.images, device=resolve_device(settings.images.device)
                 ),
             ),
+            step=step,
+        )
+
+    @classmethod
+    def warm(cls, settings: Settings, *, lake: Lake, step: Step = direct) -> EnrichResources:
+        """Like `cold`, with the models and the history this process keeps warm.
+
+        The tagger stays loaded across runs (`podium.warm_models`), and so does its neighbour
+        history (`podium.warm_history`, on this lake): a run takes the published snapshot as
+        it is (the executor refreshes it between runs, by what changed, and warms the
+        calibration on it first), so a run neither re-reads nor re-encodes the history, nor
+        refits the tagger.
+        """
+        from podium import warm_models
+
+        def tagger(exclude: set[str]) -> tuple[TaggingModel, TagHistory | None]:
+            model, _ = warm_models.tagger(settings)
+            return model, warm_models.history(settings, model.encoder, lake).current(exclude)
+
+        return cls(
+            lake=lake,
+            settings=settings,
+            load_tagger=tagger,
+            load_vocabulary=lambda: load_vocabulary(lake=lake),
+            load_image_backend=lambda: warm_models.image_backend(settings)[0],
+            step=step,
+        )
+
+    @classmethod
+    def backfill(
+        cls, settings: Settings, *, lake: Lake, chunk_size: int, run_key: str
+    ) -> EnrichResources:
+        """A backfill worker process's: its warm models, the run's history read once
+        (`warm_models.run_history`), and a chunk of `chunk_size` talks as one batch (one tag
+        write and one ledger commit per chunk: commits, not model time, dominate small
+        batches at this scale). Steps run directly (a Dask task is the unit in the UI)."""
+        from podium import warm_models
+
+        def tagger(exclude: set[str]) -> tuple[TaggingModel, TagHistory | None]:
+            model, _ = warm_models.tagger(settings)
+            # The embed stage put every talk in the lake's cache; the warm tagger stays as is.
+            history = warm_models.run_history(lake, model.encoder, run_key)
+            return model.with_cache(EmbeddingCache(lake)), history
+
+        enrich = settings.enrich.model_copy(update={"batch_size": max(1, chunk_size)})
+        return cls(
+            lake=lake,
+            settings=settings.model_copy(update={"enrich": enrich}),
+            load_tagger=tagger,
+            load_vocabulary=lambda: load_vocabulary(lake=lake),
+            load_image_backend=lambda: warm_models.image_backend(settings)[0],
         )
 
 
@@ -198,7 +268,7 @@ class _Models:
         return self.backend
 
 
-def _crash_if_asked(settings: Any, talks: list[Talk]) -> None:
+def _crash_if_asked(settings: Settings, talks: list[Talk]) -> None:
     bad = settings.enrich.crash_on_talk
     if bad and any(t.talk_id == bad for t in talks):
         os.kill(os.getpid(), signal.SIGKILL)  # a test's poison talk: die as an OOM-kill would

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from podium import metrics
 from podium.lake import Lake
 from podium.recommend.build import BuildResult, build_tables
 from podium.recommend.encoder import TextEncoder, make_encoder
+from podium.settings import Settings
 from podium.tag_counts import read_tag_counts
 
 
@@ -24,7 +25,7 @@ class RecommendResources(Protocol):
     """What a build needs: the lake and the settings (`podium.settings.Settings`)."""
 
     lake: Lake
-    settings: Any
+    settings: Settings
 
 
 @dataclass
@@ -32,14 +33,14 @@ class BuildResources:
     """The plain resources of a build; any object with `lake` and `settings` will do."""
 
     lake: Lake
-    settings: Any
+    settings: Settings
 
     @classmethod
-    def from_settings(cls, settings: Any) -> BuildResources:
+    def from_settings(cls, settings: Settings) -> BuildResources:
         return cls(lake=Lake.from_settings(settings), settings=settings)
 
 
-def recommendation_encoder(settings: Any) -> TextEncoder:
+def recommendation_encoder(settings: Settings) -> TextEncoder:
     """The encoder the settings name, loaded only if some text is not cached yet."""
     return make_encoder(settings.recommend, settings.tagging)
 

@@ -7,21 +7,13 @@ going away for 10 s; each fault's row must show 0 lost and 0 processed twice.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "chaos.py"
+from tests.benches import load_bench
 
 
 def _chaos():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("chaos_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("chaos")
 
 
 @pytest.mark.slow

@@ -15,7 +15,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from deployments.local_stack import PROJECT_DIR, die_with_parent
@@ -23,7 +22,7 @@ from podium.demo import SAMPLE_DIR
 from podium.lake import Lake
 from podium.settings import Settings, get_settings
 from podium.vocabulary import read_vocabulary_file, save_vocabulary
-from tests.moto_server import moto_server
+from tests.moto_server import moto_server, s3_bucket
 from tests.prefect_server import free_port
 
 BUCKET = "podium-dask"
@@ -64,13 +63,7 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 @pytest.fixture
 def s3_lake(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     with moto_server() as endpoint:
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket=BUCKET)
+        s3_bucket(endpoint, BUCKET)
         lake = {
             "PODIUM_LAKE__URL": f"s3://{BUCKET}/lake",
             "PODIUM_LAKE__S3_ENDPOINT_URL": endpoint,

@@ -48,3 +48,19 @@ def test_an_event_outside_the_catalog_never_reaches_prefect(prefect_server: str)
 
     with pytest.raises(ValueError, match="ids"):
         emit_wrong()
+
+
+def test_every_declared_step_is_one_a_use_case_runs() -> None:
+    """A step renamed in its use-case would run with no retries: each step declared with
+    retries in tasks/steps.py must be named by a use-case's `step(...)` call."""
+    import re
+    from pathlib import Path
+
+    from tasks import steps
+
+    core = Path(__file__).resolve().parents[2] / "podium" / "use_cases"
+    source = "".join(path.read_text(encoding="utf-8") for path in core.glob("*.py"))
+    named = set(re.findall(r'step\(\s*"([a-z-]+)"', source))
+    assert set(steps.DECLARED) <= named, sorted(set(steps.DECLARED) - named)
+    assert steps.DECLARED["sync-pretalx-event"].retry_condition_fn is not None
+    assert all(task.retries == len(task.retry_delay_seconds) for task in steps.DECLARED.values())

@@ -8,6 +8,7 @@ write deterministically. No Prefect.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -44,11 +45,9 @@ def sample_talks(n: int) -> list[Talk]:
 
 
 def resources(settings, lake: Lake, tagger_and_history, **overrides) -> EnrichResources:
-    built = EnrichResources.from_settings(settings, lake=lake)
-    built.load_tagger = lambda exclude: tagger_and_history
-    for name, value in overrides.items():
-        setattr(built, name, value)
-    return built
+    built = EnrichResources.cold(settings, lake=lake)
+    overrides.setdefault("load_tagger", lambda exclude: tagger_and_history)
+    return dataclasses.replace(built, **overrides)
 
 
 def truth(lake: Lake, talks: list[Talk]) -> dict[str, tuple[bool, bool]]:
@@ -112,8 +111,9 @@ def test_an_edit_arriving_while_enrich_works_ends_with_the_edits_tags_and_cover(
     assert edited.content_hash != talks[1].content_hash
     tagger, history = tagger_and_history
     wrapped = EditsWhileTagging(tagger, lake, edited)
-    built = resources(settings, lake, tagger_and_history)
-    built.load_tagger = lambda exclude: (wrapped, history)
+    built = resources(
+        settings, lake, tagger_and_history, load_tagger=lambda exclude: (wrapped, history)
+    )
     report = enrich_pending(built)
     assert wrapped.fired and edited.talk_id in report.superseded
     final = [talks[0], edited, talks[2]]
@@ -197,8 +197,9 @@ def test_a_batch_slower_than_its_lease_keeps_its_claim(settings, lake, tagger_an
     settings.enrich.lease_seconds = 1.0
     tagger, history = tagger_and_history
     slow = SlowTagger(tagger, lake, seconds=2.5)
-    built = resources(settings, lake, tagger_and_history)
-    built.load_tagger = lambda exclude: (slow, history)
+    built = resources(
+        settings, lake, tagger_and_history, load_tagger=lambda exclude: (slow, history)
+    )
     report = enrich_pending(built)
     assert slow.stolen == [None], "nobody took the batch while it was worked"
     assert sorted(report.tagged) == sorted(t.talk_id for t in talks)

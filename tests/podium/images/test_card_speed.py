@@ -8,7 +8,6 @@ content type. Nothing is faked; caches are emptied for real to compare cold with
 from __future__ import annotations
 
 import io
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,29 +208,11 @@ def test_unknown_formats_and_extensions_are_refused() -> None:
 
 @pytest.fixture(scope="module")
 def s3_lake() -> Iterator[Lake]:
-    import boto3
-
-    from podium.settings import LakeSettings, Settings
     from tests.moto_server import moto_server
+    from tests.podium.lake.conftest import s3_lake as lake_in_fresh_bucket
 
     with moto_server() as url:
-        bucket = f"podium-{uuid.uuid4().hex[:12]}"
-        boto3.client(
-            "s3",
-            endpoint_url=url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        ).create_bucket(Bucket=bucket)
-        settings = Settings(
-            lake=LakeSettings(
-                url=f"s3://{bucket}/lake",
-                s3_endpoint_url=url,
-                s3_access_key_id="testing",
-                s3_secret_access_key="testing",
-            )
-        )
-        yield Lake.from_settings(settings)
+        yield lake_in_fresh_bucket(url)
 
 
 def test_covers_on_s3_carry_their_content_type(s3_lake: Lake) -> None:

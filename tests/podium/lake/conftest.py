@@ -11,7 +11,6 @@ thread in the same interpreter can never answer and the read hangs until its ret
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 from podium.lake import Lake
 from podium.settings import LakeSettings, Settings
-from tests.moto_server import moto_server
+from tests.moto_server import moto_server, s3_bucket
 
 
 @pytest.fixture(scope="session")
@@ -27,21 +26,6 @@ def moto_s3() -> Iterator[str]:
     """A moto S3 server on 127.0.0.1 in its own process; yields its endpoint URL."""
     with moto_server() as url:
         yield url
-
-
-def s3_bucket(endpoint_url: str) -> str:
-    """Create a fresh bucket on the moto server and return its name."""
-    import boto3
-
-    name = f"podium-{uuid.uuid4().hex[:12]}"
-    boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=name)
-    return name
 
 
 def s3_lake(endpoint_url: str) -> Lake:

@@ -67,7 +67,7 @@ def test_enrich_refuses_to_claim_on_a_skewed_executor(store_an_hour_behind: str)
     record_talks(lake=lake, talks=[Talk(talk_id="t1", title="Waiting")])
     settings = Settings(lake=LakeSettings(url=lake.url))
     with pytest.raises(ClockSkewError):
-        enrich_pending(EnrichResources.from_settings(settings, lake=lake))
+        enrich_pending(EnrichResources.cold(settings, lake=lake))
     state = lake.read("enrichment_state")
     assert state.claimed_by.isna().all() and set(state.attempts) == {0}, "nothing claimed"
 
