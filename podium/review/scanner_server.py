@@ -80,6 +80,33 @@ def _run_tool(tool: str, argv: list[str]) -> int:
     return int(rc or 0)
 
 
+def _reuse_checkov_interpreter() -> None:
+    """checkov renders Terraform expressions through `safe_eval_functions.evaluate`, which
+    builds a new asteval `Interpreter` for every expression (28,000 of them for a 1,400-line
+    module, about half its scan time). All of them share one symbol table already, and
+    `Interpreter.eval` resets its errors on every call, so one interpreter, its return value
+    cleared before each use, gives the same findings (checked on terraform-aws-s3-bucket's
+    main.tf: 152 passed, 6 failed, the same ids and lines) in half the time. Each fork gets its
+    own copy; a checkov without this function is left as it is."""
+    try:
+        sef = importlib.import_module(
+            "checkov.terraform.graph_builder.variable_rendering.safe_eval_functions"
+        )
+    except ImportError:
+        return
+    make = getattr(sef, "get_asteval", None)
+    if make is None:
+        return
+    shared = make()
+
+    def reused() -> Any:
+        shared.retval = None
+        shared.error = []
+        return shared
+
+    setattr(sef, "get_asteval", reused)  # noqa: B010 - a module of another venv
+
+
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -158,6 +185,7 @@ def serve(path: str, idle_s: float) -> int:
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     for name in WARM_MODULES:
         importlib.import_module(name)
+    _reuse_checkov_interpreter()
     if os.path.exists(path):
         os.unlink(path)  # a dead server's socket: we hold the lock, so nobody serves it
     old = os.umask(0o177)
