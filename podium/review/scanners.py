@@ -18,6 +18,7 @@ import os
 import re
 import resource
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -169,6 +170,10 @@ class ScannerServer:
         conn.settimeout(max(0.1, timeout_s))
         try:
             conn.connect(str(self.socket_path))
+            # only a server of this user is trusted (another user could bind the name first)
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            if struct.unpack("3i", creds)[1] != os.getuid():
+                raise OSError("the scanner socket belongs to another user")
         except OSError:
             conn.close()
             return None
@@ -210,8 +215,11 @@ class ScannerServer:
             time.sleep(0.1)
         return False
 
-    def run(self, argv: list[str], *, stdout: Path, cwd: Path, timeout_s: float) -> float:
-        """Run one scanner (`argv[0]` is the tool) in the server; its CPU seconds. Raises
+    def run(
+        self, argv: list[str], *, stdout: Path, cwd: Path, timeout_s: float
+    ) -> tuple[int, float]:
+        """Run one scanner (`argv[0]` is the tool) in the server; its exit status and CPU
+        seconds. Raises
         TimeoutError past `timeout_s`, `_ServerGone` when the server is unreachable or died."""
         started = time.perf_counter()
         conn = self._connect(timeout_s)
@@ -237,7 +245,7 @@ class ScannerServer:
         answer = json.loads(line)
         if "error" in answer:
             raise _ServerGone(str(answer["error"]))
-        return float(answer.get("cpu_s") or 0.0)
+        return int(answer.get("rc") or 0), float(answer.get("cpu_s") or 0.0)
 
 
 class _Run:
@@ -257,6 +265,7 @@ class _Run:
         self.server, self.deadline = server, deadline
         self.out = tmp / f"{name}.json"
         self.cpu_s = 0.0
+        self.rc = 0
         self.timed_out = False
         self.note = ""
         self.thread = threading.Thread(target=self._go, name=f"scan-{name}", daemon=True)
@@ -265,7 +274,7 @@ class _Run:
         if self.server is not None:
             try:
                 left = max(1.0, self.deadline - time.perf_counter())
-                self.cpu_s = self.server.run(
+                self.rc, self.cpu_s = self.server.run(
                     self.argv, stdout=self.out, cwd=self.tmp, timeout_s=left
                 )
                 return
@@ -280,7 +289,7 @@ class _Run:
                 argv, stdout=sink, stderr=subprocess.DEVNULL, cwd=self.tmp, env=_env(), text=True
             )
         try:
-            job.wait(timeout=max(1.0, self.deadline - time.perf_counter()))
+            self.rc = job.wait(timeout=max(1.0, self.deadline - time.perf_counter()))
         except subprocess.TimeoutExpired:
             job.kill()
             job.wait()
@@ -365,7 +374,7 @@ def scan_change(
                 server = None
         result.server = server is not None
         runs = {
-            name: _Run(name, argv, Path(tmp), bin_dir, server, started + timeout_s)
+            name: _Run(name, argv, Path(tmp), bin_dir, server, time.perf_counter() + timeout_s)
             for name, argv in jobs.items()
         }
         for job in runs.values():
@@ -382,6 +391,9 @@ def scan_change(
                 )
                 continue
             text = job.out.read_text(encoding="utf-8", errors="replace")
+            if not text.strip() and job.rc not in (0, 1):
+                result.notes.append(f"{name} failed (exit {job.rc}): its findings are missing")
+                continue
             try:
                 parser = _PARSERS[name.removesuffix("-before").removesuffix("-after")]
                 parsed = list(parser(text, trees))
