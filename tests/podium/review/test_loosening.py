@@ -279,3 +279,15 @@ def test_secret_parameters_and_dynamic_references_are_shown_and_not_flagged() ->
     diff += "+      MasterUserPassword: hunter2-correct-horse\n"
     hits = scan_diffs({"t.yaml": diff})
     assert [h.line for h in hits] == [3], hits
+
+
+def test_code_arguments_permission_levels_and_expanded_variables_are_no_secrets() -> None:
+    from podium.review.secrets import shape_secrets
+
+    for line in (
+        "    user_in_update = UserUpdate(password=body.new_password)",
+        "      id-token: write",
+        '      git remote set-url origin "https://x-access-token:${PR_PUSH_TOKEN}@github.com/r.git"',
+    ):
+        assert shape_secrets(line) == [], line
+    assert shape_secrets("DB_PASSWORD=s3cr3t-Value-9") == [("secret assignment", "s3cr3t-Value-9")]
