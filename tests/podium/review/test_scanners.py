@@ -11,6 +11,7 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,18 @@ def _server_pid(server: ScannerServer) -> int:
     with conn:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     return struct.unpack("3i", creds)[0]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _stop_the_scanner_server() -> Iterator[None]:
+    """The tests start the long-lived scanner process; it holds no state, so it is stopped
+    when they end rather than left to idle out."""
+    yield
+    server = ScannerServer(scanner_bin(None))
+    if scanners_available() and server.running():
+        pid = _server_pid(server)
+        os.kill(pid, signal.SIGTERM)
+        wait_gone([pid], 10)
 
 
 def _rendered(result: ScanResult) -> list[str]:
