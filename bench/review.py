@@ -9,12 +9,14 @@ structural facts it left out, marked; the bench scores only what the model wrote
 
 It also scores the real-commit corpus (tests/podium/review/corpus_real/: single commits of
 public repositories, facts and risks written from each diff before the summariser ran): its
-training part always, its held-out part only with `--held-out` (scored once, reported apart),
+training part by default, its held-out parts only when named (`--held-out`, or `--splits
+held-out-2` for the second, fresher one; each scored once, reported apart),
 and with `--scanners` the same pushes with checkov, cfn-lint and bandit (wall seconds per push,
 the scanners' CPU seconds, and the load average).
 
     .venv/bin/python bench/review.py [--llm] [--verbose] [--real-only] [--held-out]
-        [--scanners] [--kinds K1,K2] [--per-kind N]
+        [--splits train,held-out,held-out-2]
+        [--scanners [--scanner-mode both|server|one-shot]] [--kinds K1,K2] [--per-kind N]
 """
 
 from __future__ import annotations
@@ -71,13 +73,22 @@ def run(label: str, summarise, verbose: bool, cases=CASES) -> None:
     )
 
 
-def run_real(label: str, cases, *, scanners: bool, verbose: bool) -> dict[str, float]:
-    """Score real commits: facts named, risks flagged ⚠, false ⚠, per-push seconds."""
+def run_real(
+    label: str, cases, *, scanners: bool, verbose: bool, server: bool = True
+) -> dict[str, float]:
+    """Score real commits: facts named, risks flagged ⚠, false ⚠, per-push seconds (with the
+    scanners: in the long-lived scanner process when `server`, else one-shot)."""
     import os
 
-    from podium.review.config import ReviewSettings
+    from podium.review.scanners import ScannerServer, scanner_bin
+    from podium.settings import get_settings
 
-    review = ReviewSettings(scanners=scanners)
+    review = get_settings().review.model_copy(
+        update={"scanners": scanners, "scanner_server": server}
+    )
+    if scanners and server:
+        warm = ScannerServer(scanner_bin(review.scanner_venv)).running()
+        label += " (server already running)" if warm else " (the first push starts the server)"
     named = expected = raised = flags = false = 0
     seconds: list[float] = []
     load = [os.getloadavg()[0]]
@@ -117,7 +128,14 @@ def run_real(label: str, cases, *, scanners: bool, verbose: bool) -> dict[str, f
         f"{seconds[n // 2]:.1f}, max {seconds[-1]:.1f}; "
         f"load average {min(load):.1f}-{max(load):.1f}"
     )
-    return {"named": named, "expected": expected, "false": false, "max_s": seconds[-1]}
+    return {
+        "named": named,
+        "expected": expected,
+        "false": false,
+        "median_s": seconds[n // 2],
+        "max_s": seconds[-1],
+        "load": max(load),
+    }
 
 
 def main() -> None:
@@ -126,7 +144,18 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="list missing facts and flags")
     parser.add_argument("--real-only", action="store_true", help="only the real-commit corpus")
     parser.add_argument("--held-out", action="store_true", help="score the held-out fifth")
+    parser.add_argument(
+        "--splits",
+        default="train",
+        help="real-commit splits to score, comma-separated: train, held-out, held-out-2",
+    )
     parser.add_argument("--scanners", action="store_true", help="also run with the scanners")
+    parser.add_argument(
+        "--scanner-mode",
+        choices=("both", "server", "one-shot"),
+        default="both",
+        help="with --scanners: the long-lived scanner process, one-shot runs, or both",
+    )
     parser.add_argument("--kinds", default="", help="only these kinds (comma-separated)")
     parser.add_argument("--per-kind", type=int, default=0, help="at most N pushes per kind")
     args = parser.parse_args()
@@ -135,7 +164,10 @@ def main() -> None:
         run("structural summary: corpus", structural, args.verbose)
         run("structural summary: held-out pushes", structural, args.verbose, HELD_OUT)
     kinds = set(filter(None, args.kinds.split(",")))
-    for split in ("train", *(["held-out"] if args.held_out else [])):
+    splits = [s for s in args.splits.split(",") if s]
+    if args.held_out and "held-out" not in splits:
+        splits.append("held-out")
+    for split in splits:
         chosen, per_kind = [], {}
         for real in REAL:
             if real.split != split or (kinds and real.kind not in kinds):
@@ -147,8 +179,21 @@ def main() -> None:
         run_real(f"real commits, {split}: structural", chosen, scanners=False,
                  verbose=args.verbose)  # fmt: skip
         if args.scanners:
-            run_real(f"real commits, {split}: with scanners", chosen, scanners=True,
-                     verbose=args.verbose)  # fmt: skip
+            timing = {}
+            modes = {"both": ("one-shot", "server")}.get(args.scanner_mode, (args.scanner_mode,))
+            for mode in modes:
+                timing[mode] = run_real(
+                    f"real commits, {split}: with scanners, {mode}", chosen, scanners=True,
+                    verbose=args.verbose, server=mode == "server",
+                )  # fmt: skip
+            print(
+                f"\nper push with scanners ({split}, {len(chosen)} pushes): "
+                + "; ".join(
+                    f"{mode} median {t['median_s']:.1f} s, max {t['max_s']:.1f} s"
+                    f" (load average up to {t['load']:.1f})"
+                    for mode, t in timing.items()
+                )
+            )
     if args.llm:
         from podium.review.llm import backend_from_settings
         from podium.settings import get_settings

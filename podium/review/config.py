@@ -178,6 +178,17 @@ class ReviewSettings(BaseModel):
     scanner_timeout_s: float = Field(
         default=60, gt=0, description="Longest any one scanner may run on a push, seconds."
     )
+    scanner_server: bool = Field(
+        default=True,
+        description="Run the scanners in one long-lived process per host (imports paid once, "
+        "each scan a fork of it), started by the first push that needs it; false runs each "
+        "scanner one-shot. A server that is missing or dies falls back to one-shot runs.",
+    )
+    scanner_server_idle_s: float = Field(
+        default=900,
+        gt=0,
+        description="The long-lived scanner process exits after this many seconds without a scan.",
+    )
     large_change_lines: int = Field(
         default=1500, gt=0, description="Changed lines above which a push is flagged as very large."
     )

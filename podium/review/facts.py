@@ -302,6 +302,24 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         len(_ARN_WILDCARD.findall(a)) > len(_ARN_WILDCARD.findall(b)) and before is not None
     ):
         return EXPOSURE, "loosens", "wildcard added to an ARN: it matches more resources"
+    if k == "values" and "condition" in ctx and before is not None:
+        # an IAM condition's values (`aws:SourceArn` ArnLike …): a wildcard added admits more
+        if len(_ARN_WILDCARD.findall(a)) > len(_ARN_WILDCARD.findall(b)):
+            return EXPOSURE, "loosens", "wildcard added to a condition: it admits more callers"
+    if len(_EXEMPT_CALL.findall(a)) > len(_EXEMPT_CALL.findall(b)):
+        return (
+            EXPOSURE,
+            "loosens",
+            "a protection is exempted: "
+            + ", ".join(
+                sorted(set(_EXEMPT_CALL.findall(a)) - set(_EXEMPT_CALL.findall(b)))
+                or set(_EXEMPT_CALL.findall(a))
+            ),
+        )
+    if len(_EXEMPT_CALL.findall(b)) > len(_EXEMPT_CALL.findall(a)) and after is not None:
+        return EXPOSURE, "tightens", "a protection is no longer exempted"
+    if k in _PERMISSION_CLASS_KEYS:
+        return _permission_classes(before, after)
     if "policyattachment" in norm_key(ctx) or k in ("managedpolicyarns", "policyarns"):
         added, removed = _new_words(before, after), _new_words(after, before)
         granted = [w for w in added if re.search(r"Policy|Access|ReadOnly|Admin", w)]
@@ -513,6 +531,41 @@ _SIZE_KEYS = {
 _ARN_WILDCARD = re.compile(r"""["']\*["']|[\w:/-]\*(?=["'\s,\]]|$)|:\*""")
 
 
+# Wrappers that switch a protection off for a view (Django, DRF): `csrf_exempt(view)`, …
+_EXEMPT_CALL = re.compile(
+    r"\b(csrf_exempt|login_not_required|xframe_options_exempt|permission_exempt|auth_exempt)\b"
+)
+_PERMISSION_CLASS_KEYS = {
+    "permissionclasses",
+    "authenticationclasses",
+    "defaultpermissionclasses",
+    "defaultauthenticationclasses",
+}
+# Permission classes that let callers in without authenticating (DRF's AllowAny,
+# IsAuthenticatedOrReadOnly, and project variants such as IsAuthenticatedOrLoginNotRequired)
+_WEAK_PERMISSION = re.compile(r"AllowAny|OrReadOnly|LoginNotRequired|Anonymous|Public|NoAuth")
+
+
+def _permission_classes(before: Any, after: Any) -> tuple[str, Effect, str]:
+    """A view's (or the default) permission or authentication classes changed."""
+    old, new = set(_words(before)), set(_words(after))
+    weak_new = sorted(w for w in new - old if _WEAK_PERMISSION.search(w))
+    if weak_new:
+        return (
+            EXPOSURE,
+            "loosens",
+            "callers may get in without authenticating: " + ", ".join(weak_new),
+        )
+    if before is not None and (after is None or falsy(after) or not new):
+        return EXPOSURE, "loosens", "no permission or authentication class left"
+    gone = sorted(old - new)
+    if gone and before is not None and not _WEAK_PERMISSION.search(" ".join(gone)):
+        return EXPOSURE, "loosens", "permission or authentication class removed: " + ", ".join(gone)
+    if any(_WEAK_PERMISSION.search(w) for w in old - new) or (new - old and before is not None):
+        return EXPOSURE, "tightens", "stricter permission or authentication classes"
+    return EXPOSURE, "neutral", "permission or authentication classes set"
+
+
 def _words(value: Any) -> list[str]:
     return re.findall(r"[A-Za-z0-9_.:/*${}@-]+", "" if value is None else str(value))
 
@@ -586,7 +639,9 @@ def setting_fact(
     """A fact for one changed setting: judged by the rules, or (when they do not know the
     key) a plain fact of category `fallback`; None when fallback is None and no rule applies."""
     judged: tuple[str, Effect, str] | None = judge(key, before, after, context)
-    if _SECRET_KEY.search(key):  # the value of a secret-named setting is never shown
+    if _SECRET_KEY.search(key) and not _SECRET_PARAMETER.search(norm_key(key)):
+        # the value of a secret-named setting is never shown (a parameter about the secret,
+        # such as `PasswordLength` or `token_ttl`, is no secret and is shown)
         before = _redacted(before)
         after = _redacted(after)
     if judged is None and fallback is None:
@@ -617,7 +672,15 @@ def setting_fact(
 
 _CODE_VALUE = re.compile(
     r"^(\(no default\)|[a-z_][\w]*(\.[A-Za-z_]\w*)+\([^'\"]*\)|\$\{[^}'\"]*\}|\{\{[^}'\"]*\}\}"
-    r"|!(Ref|GetAtt|ImportValue) [\w.:-]+)$"
+    r"|!(Ref|GetAtt|ImportValue) [\w.:-]+"
+    # CloudFormation dynamic references name where the secret is, never the secret itself
+    r"|(!Sub\s+)?['\"]?\{\{resolve:(secretsmanager|ssm|ssm-secure):[^'\"\s]*\}\}['\"]?)$"
+)
+# Keys (normalised) that are parameters of a secret, not the secret: its length, lifetime,
+# rotation, name, ARN, …
+_SECRET_PARAMETER = re.compile(
+    r"(length|len|size|ttl|lifetime|days|hours|minutes|seconds|expiry|expiration|rotation|"
+    r"count|enabled|required|policy|characters|chars|name|arn|type)$"
 )
 
 

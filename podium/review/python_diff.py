@@ -118,6 +118,13 @@ _DENIAL = re.compile(
     r"\b40[13]\b|HTTP_40[13]|PermissionDenied|Unauthori[sz]ed|Forbidden|NotAuthenticated|"
     r"AuthenticationFailed|PermissionError|AccessDenied|NotAuthori[sz]ed"
 )
+# Decorators that switch a protection off (`@csrf_exempt`, Django 5.1's `@login_not_required`,
+# DRF's `@permission_classes([AllowAny])`): added, they loosen; the auth words in them do not
+# make them checks.
+_EXEMPT_DECORATOR = re.compile(
+    r"(?i)_exempt\b|login_not_required|allow_?any|anonymous|\bpublic\b|skip_auth|no_auth|"
+    r"(permission|authentication)_classes\(\s*[\[(]\s*[\])]"
+)
 _LIMIT_DECORATOR = re.compile(r"(?i)rate_?limit|throttl|limiter|\bretry\b|retry\(|backoff|limit\(")
 _ROUTE = re.compile(r"(?i)\.(route|get|post|put|patch|delete|head|options|websocket|api_route)\(")
 _INPUT_ROOT = re.compile(
@@ -435,6 +442,22 @@ def python_facts(
         for text, line in new_scope.decorators.items():
             if text in old_scope.decorators:
                 continue
+            if _EXEMPT_DECORATOR.search(text):
+                add(
+                    Fact(
+                        path,
+                        line,
+                        EXPOSURE,
+                        f"decorator `@{text}` on `{name}`",
+                        None,
+                        text,
+                        "loosens",
+                        "a protection is switched off for this view",
+                        "added",
+                        (text.split("(")[0],),
+                    )
+                )
+                continue
             if _AUTH_NAME.search(text):
                 add(
                     Fact(
@@ -480,6 +503,22 @@ def python_facts(
                         status="removed",
                         anchors=(text.split("(")[0],),
                     )  # fmt: skip
+                )
+                continue
+            if _EXEMPT_DECORATOR.search(text):
+                add(
+                    Fact(
+                        path,
+                        None,
+                        EXPOSURE,
+                        f"decorator `@{text}` on `{name}`",
+                        text,
+                        None,
+                        "tightens",
+                        f"exemption removed (was line {old_line})",
+                        "removed",
+                        (text.split("(")[0],),
+                    )
                 )
                 continue
             if _AUTH_NAME.search(text):

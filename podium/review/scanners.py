@@ -12,12 +12,16 @@ or a note, with the reason.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import resource
+import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -100,6 +104,7 @@ class ScanResult:
     available: bool = True
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # the scanners' own CPU time (user + system)
+    server: bool = False  # whether the long-lived scanner process served the scans
 
 
 def scanner_bin(venv: Path | None) -> Path:
@@ -138,12 +143,166 @@ def _env() -> dict[str, str]:
     return env
 
 
+_SERVER_SCRIPT = Path(__file__).with_name("scanner_server.py")
+
+
+class _ServerGone(Exception):
+    """The scanner server could not be reached or dropped a request before its time."""
+
+
+class ScannerServer:
+    """The long-lived scanner process (`scanner_server.py`, run by the scanners' Python):
+    reached over a Unix socket named after the scanners' venv and the server's own code (so a
+    changed server is a new one), started when absent, shared by every review process of this
+    user on this host, and gone after `idle_s` without a request. It holds no state a summary
+    depends on: when it is missing or dies, the scanners run one-shot."""
+
+    def __init__(self, bin_dir: Path, *, idle_s: float = 900.0) -> None:
+        self.bin_dir = bin_dir
+        self.idle_s = idle_s
+        digest = hashlib.sha256(str(bin_dir.resolve()).encode())
+        digest.update(_SERVER_SCRIPT.read_bytes())
+        name = f"podium-scanners-{os.getuid()}-{digest.hexdigest()[:16]}.sock"
+        self.socket_path = Path(tempfile.gettempdir()) / name
+
+    def _connect(self, timeout_s: float) -> socket.socket | None:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(max(0.1, timeout_s))
+        try:
+            conn.connect(str(self.socket_path))
+            # only a server of this user is trusted (another user could bind the name first)
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            if struct.unpack("3i", creds)[1] != os.getuid():
+                raise OSError("the scanner socket belongs to another user")
+        except OSError:
+            conn.close()
+            return None
+        return conn
+
+    def running(self) -> bool:
+        """Whether a server answers on the socket now."""
+        conn = self._connect(2.0)
+        if conn is not None:
+            conn.close()
+        return conn is not None
+
+    def ensure(self, *, deadline: float) -> bool:
+        """Whether a server answers, starting one when none does, by `deadline`
+        (`time.perf_counter()`); starting costs what a one-shot checkov costs (its imports)."""
+        if self.running():
+            return True
+        python = self.bin_dir / "python"
+        if not python.exists():
+            return False
+        try:
+            process = subprocess.Popen(
+                [
+                    str(python), "-I", str(_SERVER_SCRIPT),
+                    "--socket", str(self.socket_path), "--idle-s", str(self.idle_s),
+                ],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                env=_env(), start_new_session=True, close_fds=True,
+            )  # fmt: skip
+        except OSError:
+            return False
+        while time.perf_counter() < deadline:
+            conn = self._connect(5.0)
+            if conn is not None:
+                conn.close()
+                return True
+            if process.poll() not in (None, 0):
+                return False  # it failed (exit 0 means another server holds the socket)
+            time.sleep(0.1)
+        return False
+
+    def run(
+        self, argv: list[str], *, stdout: Path, cwd: Path, timeout_s: float
+    ) -> tuple[int, float]:
+        """Run one scanner (`argv[0]` is the tool) in the server; its exit status and CPU
+        seconds. Raises
+        TimeoutError past `timeout_s`, `_ServerGone` when the server is unreachable or died."""
+        started = time.perf_counter()
+        conn = self._connect(timeout_s)
+        if conn is None:
+            raise _ServerGone("not reachable")
+        request = {
+            "tool": argv[0], "argv": argv[1:], "cwd": str(cwd), "stdout": str(stdout),
+            "timeout_s": timeout_s,
+        }  # fmt: skip
+        with conn:
+            conn.settimeout(timeout_s + 5)
+            try:
+                conn.sendall((json.dumps(request) + "\n").encode())
+                line = conn.makefile("rb").readline()
+            except TimeoutError:
+                raise
+            except OSError as error:
+                raise _ServerGone(type(error).__name__) from error
+        if not line:
+            if time.perf_counter() - started >= timeout_s:
+                raise TimeoutError(argv[0])
+            raise _ServerGone("closed without an answer")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise _ServerGone(str(answer["error"]))
+        return int(answer.get("rc") or 0), float(answer.get("cpu_s") or 0.0)
+
+
+class _Run:
+    """One scanner run, in a thread: in the server when there is one, else (or when the server
+    fails) as a one-shot subprocess."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        tmp: Path,
+        bin_dir: Path,
+        server: ScannerServer | None,
+        deadline: float,
+    ) -> None:
+        self.name, self.argv, self.tmp, self.bin_dir = name, argv, tmp, bin_dir
+        self.server, self.deadline = server, deadline
+        self.out = tmp / f"{name}.json"
+        self.cpu_s = 0.0
+        self.rc = 0
+        self.timed_out = False
+        self.note = ""
+        self.thread = threading.Thread(target=self._go, name=f"scan-{name}", daemon=True)
+
+    def _go(self) -> None:
+        if self.server is not None:
+            try:
+                left = max(1.0, self.deadline - time.perf_counter())
+                self.rc, self.cpu_s = self.server.run(
+                    self.argv, stdout=self.out, cwd=self.tmp, timeout_s=left
+                )
+                return
+            except TimeoutError:
+                self.timed_out = True
+                return
+            except (_ServerGone, ValueError) as error:
+                self.note = f"{self.name}: the scanner server failed ({error}), run one-shot"
+        argv = [str(self.bin_dir / self.argv[0]), *self.argv[1:]]
+        with self.out.open("w") as sink:
+            job = subprocess.Popen(
+                argv, stdout=sink, stderr=subprocess.DEVNULL, cwd=self.tmp, env=_env(), text=True
+            )
+        try:
+            self.rc = job.wait(timeout=max(1.0, self.deadline - time.perf_counter()))
+        except subprocess.TimeoutExpired:
+            job.kill()
+            job.wait()
+            self.timed_out = True
+
+
 def scan_change(
     files: dict[str, tuple[str | None, str | None]],
     kinds: dict[str, str],
     *,
     venv: Path | None = None,
     timeout_s: float = 60.0,
+    server_idle_s: float | None = None,
 ) -> ScanResult:
     """Run the scanners on the changed files before and after the push and diff them.
 
@@ -153,6 +312,9 @@ def scan_change(
             `dockerfile`, `github-actions`, …) for the files that have one.
         venv: the scanners' virtualenv (default `.venv-scanners` at the project root).
         timeout_s: longest any one scanner may run.
+        server_idle_s: run the scans in the long-lived scanner process (started here when none
+            is running, and left running until idle this long); None runs each scanner
+            one-shot. Any failure of the server falls back to one-shot runs.
     """
     result = ScanResult()
     chosen = {p: t for p, t in files.items() if _wanted(p, kinds.get(p))}
@@ -175,16 +337,10 @@ def scan_change(
         py = [p for p in chosen if p.endswith(".py")]
         cfn = [p for p in chosen if kinds.get(p) == "cloudformation"]
         iac = [p for p in chosen if not p.endswith(".py") or kinds.get(p)]
-        jobs: dict[str, subprocess.Popen[str]] = {}
-        outs: dict[str, Path] = {}
+        jobs: dict[str, list[str]] = {}
 
         def start(name: str, argv: list[str]) -> None:
-            out = Path(tmp) / f"{name}.json"
-            outs[name] = out
-            with out.open("w") as sink:
-                jobs[name] = subprocess.Popen(
-                    argv, stdout=sink, stderr=subprocess.DEVNULL, cwd=tmp, env=_env(), text=True
-                )
+            jobs[name] = argv
 
         frameworks = sorted({_FRAMEWORKS.get(kinds.get(p, ""), "") for p in iac} - {""})
         if any(PurePosixPath(p).name.lower().startswith("dockerfile") for p in iac):
@@ -198,32 +354,46 @@ def scan_change(
                 start(
                     f"checkov-{side}",
                     [
-                        str(bin_dir / "checkov"), "-d", str(root),
+                        "checkov", "-d", str(root),
                         "-o", "json", "--quiet", "--compact", "--skip-download",
                         "--framework", *frameworks,
                     ],
                 )  # fmt: skip
         if cfn:
             targets = [str(trees[s] / p) for s in trees for p in cfn if (trees[s] / p).exists()]
-            start("cfn-lint", [str(bin_dir / "cfn-lint"), "-f", "json", "--", *targets])
+            start("cfn-lint", ["cfn-lint", "-f", "json", "--", *targets])
         if py:
-            start(
-                "bandit",
-                [str(bin_dir / "bandit"), "-f", "json", "-q", "-r", *map(str, trees.values())],
-            )
+            start("bandit", ["bandit", "-f", "json", "-q", "-r", *map(str, trees.values())])
+        server = None
+        if server_idle_s is not None:
+            server = ScannerServer(bin_dir, idle_s=server_idle_s)
+            if not server.ensure(deadline=started + timeout_s):
+                result.notes.append(
+                    "scanner server not reachable: the scanners ran one-shot (slower)"
+                )
+                server = None
+        result.server = server is not None
+        runs = {
+            name: _Run(name, argv, Path(tmp), bin_dir, server, time.perf_counter() + timeout_s)
+            for name, argv in jobs.items()
+        }
+        for job in runs.values():
+            job.thread.start()
         found: dict[str, list[Finding]] = {"before": [], "after": []}
-        for name, job in jobs.items():
-            left = max(1.0, timeout_s - (time.perf_counter() - started))
-            try:
-                job.wait(timeout=left)
-            except subprocess.TimeoutExpired:
-                job.kill()
-                job.wait()
+        for name, job in runs.items():
+            job.thread.join()
+            result.cpu_seconds += job.cpu_s
+            if job.note:
+                result.notes.append(job.note)
+            if job.timed_out:
                 result.notes.append(
                     f"{name} stopped after {timeout_s:.0f} s: its findings are missing"
                 )
                 continue
-            text = outs[name].read_text(encoding="utf-8", errors="replace")
+            text = job.out.read_text(encoding="utf-8", errors="replace")
+            if not text.strip() and job.rc not in (0, 1):
+                result.notes.append(f"{name} failed (exit {job.rc}): its findings are missing")
+                continue
             try:
                 parser = _PARSERS[name.removesuffix("-before").removesuffix("-after")]
                 parsed = list(parser(text, trees))
@@ -233,7 +403,7 @@ def scan_change(
             for side, finding in parsed:
                 found[side].append(finding)
     result.seconds = time.perf_counter() - started
-    result.cpu_seconds = _children_cpu() - cpu_before
+    result.cpu_seconds += _children_cpu() - cpu_before
     result.facts = diff_findings(found["before"], found["after"])
     return result
 

@@ -55,6 +55,8 @@ _CODE = re.compile(
 _TYPE_OR_EXPRESSION = re.compile(
     r"^(?:bool|float|bytes|list|dict|tuple|set|Any|Optional|Union|SecretStr|\$\{\{.*)\b"
 )
+_DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:(?:secretsmanager|ssm|ssm-secure):[^'\"\s]*")
+_PERMISSION_LEVEL = re.compile(r"^(?:read|write|none|read-all|write-all)$")
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 _STRIPE = re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}\b")
 _AUTH_HEADER = re.compile(
@@ -119,6 +121,15 @@ def _key_value_secret(match: re.Match[str]) -> str | None:
     value = match.group("quoted") if match.group("quoted") is not None else match.group("bare")
     if not value or REDACTED in value or _NOT_A_VALUE.match(value.strip()):
         return None
+    if match.group("bare") is not None and value.startswith((":", "!", "${", "$(")):
+        # `Type: AWS::SecretsManager::Secret` (a `::` name, not `name: value`) and YAML tags
+        # (`MasterUserPassword: !Sub '{{resolve:secretsmanager:…}}'`, `!Ref DbPassword`), and
+        # values expanded from a variable (`x-access-token:${PR_PUSH_TOKEN}@github.com`)
+        return None
+    if match.group("bare") is not None and _PERMISSION_LEVEL.match(value):
+        return None  # `id-token: write`: a GitHub Actions permission, not a token
+    if match.group("bare") is not None and _CODE.match(value.rstrip(")],")):
+        return None  # `UserUpdate(password=body.new_password)`: an argument that is code
     if match.group("bare") is not None:
         if _CODE.match(value) or _TYPE_OR_EXPRESSION.match(value):
             return None  # `token = jwt.decode(…)`, `key = settings.KEY`, `token: bool`: code
@@ -133,6 +144,8 @@ def shape_secrets(line: str) -> list[tuple[str, str]]:
     """(kind, value) of each secret of Podium's own shapes on one line (key=value pairs whose
     name says secret, hf_ and Stripe tokens, Authorization headers)."""
     found = []
+    # a CloudFormation dynamic reference names where a secret is kept, not its value
+    line = _DYNAMIC_REFERENCE.sub("", line)
     for match in _KEY_VALUE.finditer(line):
         value = _key_value_secret(match)
         if value is not None:

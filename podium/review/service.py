@@ -70,6 +70,7 @@ def review_change(
         scan=review.scanners,
         scanner_venv=review.scanner_venv,
         scanner_timeout_s=review.scanner_timeout_s,
+        scanner_server_idle_s=review.scanner_server_idle_s if review.scanner_server else None,
     )
     secrets = tuple(
         s.get_secret_value()

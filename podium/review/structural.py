@@ -74,6 +74,7 @@ class StructuralReport:
     scanner_notes: list[str] = field(default_factory=list)  # scanners absent, timed out…
     scan_seconds: float = 0.0
     scan_cpu_seconds: float = 0.0
+    scan_server: bool = False  # the long-lived scanner process served the scans
 
     def material_facts(self) -> list[Fact]:
         """The facts any summary must name (what a model's answer is checked against)."""
@@ -250,6 +251,7 @@ def analyse(
     scan: bool = False,
     scanner_venv: Path | None = None,
     scanner_timeout_s: float = 60.0,
+    scanner_server_idle_s: float | None = None,
 ) -> StructuralReport:
     """Analyse a change set.
 
@@ -260,6 +262,8 @@ def analyse(
         large_change_lines: changed lines above which the push is flagged as very large.
         scan: also run the maintained scanners (`scanners.scan_change`) before and after.
         scanner_venv, scanner_timeout_s: where the scanners live, and their time limit.
+        scanner_server_idle_s: scan in the long-lived scanner process (kept this long when
+            idle); None runs the scanners one-shot.
     """
     report = StructuralReport(change=change)
     for f in change.files:
@@ -331,11 +335,13 @@ def analyse(
             report.iac,
             venv=scanner_venv,
             timeout_s=scanner_timeout_s,
+            server_idle_s=scanner_server_idle_s,
         )
         report.facts += scanned.facts
         report.scanner_notes = scanned.notes
         report.scan_seconds = scanned.seconds
         report.scan_cpu_seconds = scanned.cpu_seconds
+        report.scan_server = scanned.server
     report.secrets = scan_diffs(diffs or {}, test_paths=tests)
     report.risks = _risks(report, large_change_lines)
     report.notes = _notes(report)

@@ -14,7 +14,7 @@ import pytest
 from podium.review.config import ReviewSettings
 from podium.review.scanners import INSTALL_HINT, scanners_available
 from tests.podium.review.corpus import Case, score, summarise_case
-from tests.podium.review.corpus_real import ALL, HELD_OUT, TRAIN
+from tests.podium.review.corpus_real import ALL, HELD_OUT, HELD_OUT_2, TRAIN
 
 KINDS = (
     "cdk-python", "cdk-typescript", "terraform", "sam", "helm", "dockerfile", "github-actions",
@@ -27,7 +27,16 @@ def test_corpus_is_real_commits_of_many_repositories_every_kind_five_times() -> 
     assert len({c.repo for c in ALL}) >= 20
     kinds = Counter(c.kind for c in ALL)
     assert all(kinds[kind] >= 5 for kind in KINDS), kinds
-    assert len(HELD_OUT) * 5 >= len(ALL) - 5  # about a fifth held out
+    first = [c for c in ALL if c.split != "held-out-2"]
+    assert len(HELD_OUT) * 5 >= len(first) - 5  # about a fifth held out
+    # the second held-out set: its own repositories, every IaC kind and Python access
+    assert len(HELD_OUT_2) >= 15
+    second = [c for c in ALL if c.split == "held-out-2"]
+    assert not {c.repo for c in second} & {c.repo for c in first}
+    assert {c.kind for c in second} >= {
+        "terraform", "cloudformation", "kubernetes", "helm", "dockerfile", "github-actions",
+        "django",
+    }  # fmt: skip
     for case in ALL:
         assert len(case.commit) == 40 and len(case.parent) == 40 and case.facts_written()
 
@@ -44,6 +53,12 @@ def test_training_commit_names_its_facts_and_flags_only_real_risks(
 
 @pytest.mark.parametrize("case", HELD_OUT, ids=[c.name for c in HELD_OUT])
 def test_held_out_commit_builds_and_is_summarised(case: Case, tmp_path: Path) -> None:
+    summary = summarise_case(tmp_path, case)
+    assert "**Risk: " in summary and case.name in summary
+
+
+@pytest.mark.parametrize("case", HELD_OUT_2, ids=[c.name for c in HELD_OUT_2])
+def test_second_held_out_commit_builds_and_is_summarised(case: Case, tmp_path: Path) -> None:
     summary = summarise_case(tmp_path, case)
     assert "**Risk: " in summary and case.name in summary
 

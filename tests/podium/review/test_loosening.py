@@ -203,3 +203,91 @@ def test_helm_template_is_read_with_its_conditions() -> None:
     flags = _flags(facts)
     assert len(flags) == 1 and "`delete`" in flags[0] and "secrets" in flags[0], rendered
     assert any(".Values.secrets.read" in r and "line 9" in r for r in rendered), rendered
+
+
+# ---- rules added after the second held-out set was scored (general rules; the first score
+# of that set, before them, is the fair figure)
+
+
+def test_weaker_permission_classes_and_exempting_wrappers_are_flagged() -> None:
+    old = (
+        "from rest_framework.permissions import IsAuthenticated\n\n"
+        "class TypesView(ReadOnlyModelViewSet):\n"
+        "    permission_classes = (IsAuthenticated,)\n"
+        "    queryset = Types.objects.all()\n"
+    )
+    new = old.replace("(IsAuthenticated,)", "[IsAuthenticatedOrReadOnly]")
+    flags = _flags(python_facts("api/views.py", old, new))
+    assert any("permission_classes" in f and "IsAuthenticatedOrReadOnly" in f for f in flags)
+    assert _ticks(python_facts("api/views.py", new, old))  # the other way tightens
+    gone = old.replace("(IsAuthenticated,)", "()")
+    assert any("permission_classes" in f for f in _flags(python_facts("api/views.py", old, gone)))
+
+    urls = (
+        "from django.urls import path\n\n"
+        "urlpatterns = [\n    path('graphql/', GraphQLView.as_view(), name='graphql'),\n]\n"
+    )
+    wrapped = urls.replace("GraphQLView.as_view()", "csrf_exempt(GraphQLView.as_view())")
+    flags = _flags(python_facts("app/urls.py", urls, wrapped))
+    assert any("csrf_exempt" in f for f in flags), [
+        f.render() for f in python_facts("app/urls.py", urls, wrapped)
+    ]
+
+
+def test_exempting_decorators_loosen_and_are_no_auth_check() -> None:
+    old = "def hook(request):\n    return handle(request)\n"
+    new = "@csrf_exempt\ndef hook(request):\n    return handle(request)\n"
+    facts = python_facts("app/views.py", old, new)
+    assert any("@csrf_exempt" in f for f in _flags(facts)), [f.render() for f in facts]
+    assert not _ticks(facts)
+    assert any("@csrf_exempt" in t for t in _ticks(python_facts("app/views.py", new, old)))
+
+
+def test_wildcard_added_to_an_iam_condition_is_flagged() -> None:
+    old = (
+        'data "aws_iam_policy_document" "logs" {\n  statement {\n'
+        '    actions = ["s3:PutObject"]\n    condition {\n      test     = "ArnLike"\n'
+        '      values   = ["arn:aws:logs:${var.region}:${var.account}:*"]\n'
+        '      variable = "aws:SourceArn"\n    }\n  }\n}\n'
+    )
+    new = old.replace("${var.region}", "*")
+    flags = _flags(tree_facts("p.tf", "terraform", old, new) or [])
+    assert any("values" in f and "line 6" in f for f in flags), flags
+
+
+def test_secret_parameters_and_dynamic_references_are_shown_and_not_flagged() -> None:
+    from podium.review.secrets import scan_diffs
+
+    old = (
+        "Resources:\n  myDB:\n    Type: AWS::RDS::DBInstance\n    Properties:\n"
+        "      MasterUserPassword: '{{resolve:secretsmanager:my-db-password}}'\n"
+    )
+    new = (
+        "Resources:\n  Cred:\n    Type: AWS::SecretsManager::Secret\n    Properties:\n"
+        "      GenerateSecretString:\n        PasswordLength: 16\n"
+        "  myDB:\n    Type: AWS::RDS::DBInstance\n    Properties:\n"
+        "      MasterUserPassword: !Sub '{{resolve:secretsmanager:${Cred}}}'\n"
+    )
+    rendered = [f.render() for f in tree_facts("t.yaml", "cloudformation", old, new) or []]
+    assert any("PasswordLength" in r and "`16`" in r for r in rendered), rendered
+    assert any(
+        "MasterUserPassword" in r and "resolve:secretsmanager:${Cred}" in r for r in rendered
+    )
+    diff = "--- a/t.yaml\n+++ b/t.yaml\n@@ -0,0 +1,3 @@\n"
+    diff += "+    Type: AWS::SecretsManager::Secret\n"
+    diff += "+      MasterUserPassword: !Sub '{{resolve:secretsmanager:${Cred}}}'\n"
+    diff += "+      MasterUserPassword: hunter2-correct-horse\n"
+    hits = scan_diffs({"t.yaml": diff})
+    assert [h.line for h in hits] == [3], hits
+
+
+def test_code_arguments_permission_levels_and_expanded_variables_are_no_secrets() -> None:
+    from podium.review.secrets import shape_secrets
+
+    for line in (
+        "    user_in_update = UserUpdate(password=body.new_password)",
+        "      id-token: write",
+        '      git remote set-url origin "https://x-access-token:${PR_PUSH_TOKEN}@github.com/r.git"',
+    ):
+        assert shape_secrets(line) == [], line
+    assert shape_secrets("DB_PASSWORD=s3cr3t-Value-9") == [("secret assignment", "s3cr3t-Value-9")]
