@@ -73,7 +73,7 @@ def create_app(
         lease_s=settings.replay.in_flight_lease_s,
     )
     app.state.deliveries = DeliveryClaims()
-    app.state.read_cache = read_cache_for(app.state.lake, settings.gateway.read_cache_s)
+    app.state.read_cache = read_cache_for(app.state.lake, settings)
 
     app.include_router(talk_hooks.router)
     app.include_router(recommend_routes.router)
