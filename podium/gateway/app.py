@@ -23,6 +23,7 @@ from podium.gateway import (
 )
 from podium.gateway.group_commit import GroupCommitter
 from podium.gateway.read_cache import read_cache_for
+from podium.gateway.read_fast_path import ReadFastPath
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard
 from podium.lake import Lake
 from podium.metrics import LakeStateCollector
@@ -86,6 +87,7 @@ def create_app(
         lambda: lake_state(lake=app.state.lake, max_attempts=settings.enrich.max_attempts),
         ttl_s=settings.ops.lake_metrics_ttl_s,
     )
+    app.add_middleware(ReadFastPath)  # inside the metrics: cached reads count like any route
     app.add_middleware(observe.MetricsMiddleware)
 
     return app
