@@ -4,7 +4,8 @@ the lake's table versions.
 A request never touches Delta: it looks its key up in the current `ReadIndex` (pre-rendered
 JSON bytes and their ETag). A poller thread per process looks up the versions of the tables
 the routes read every `poll_s` (a listing of each table's Delta log, a few requests on S3);
-when any moved it builds a new index from the lake and swaps it in whole. So every replica
+when any moved it builds a new index from the lake (reading again only what moved:
+`read_index.build_index`) and swaps it in whole. So every replica
 serves what the lake held at most `poll_s` plus one build ago, and no replica can serve an
 answer older than that because another had not noticed a change: each follows the lake, and
 nothing is shared between processes or kept on disk.
@@ -38,8 +39,8 @@ WARM_EXPORTS = 64
 
 
 def read_versions(*, lake: Lake) -> tuple[Any, ...]:
-    """The versions of every table the read routes read, core tables first
-    (`ReadIndex.core_versions`)."""
+    """The versions of every table the read routes read: recommendations, related_talks,
+    events, talks, then what only exports read (talk_tags, talk_images)."""
     from podium.images.storage import covers_version
     from podium.ingest import events_version, talks_version
     from podium.lake.recommendations import table_versions
@@ -89,7 +90,7 @@ class ReadCache:
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
-        self.polls = self.builds = self.failures = 0
+        self.polls = self.builds = self.updates = self.failures = 0
         self.last_build_s = 0.0
 
     @property
@@ -150,8 +151,11 @@ class ReadCache:
                 previous=previous,
             )
             self._index, self._confirmed_at = index, looked_at
-            self.builds += 1
-            self.last_build_s = time.perf_counter() - started
+            if index.how == "full":
+                self.builds += 1
+                self.last_build_s = time.perf_counter() - started
+            else:
+                self.updates += 1
         if previous is not None:
             for key in list(previous.exports)[-WARM_EXPORTS:]:
                 if self._stop.is_set() or self._index is not index:

@@ -137,14 +137,19 @@ class ReadIndex:
     """talk id -> its answer, for every talk with related rows."""
     live_talks: frozenset[str]
     """Talks not deleted: a live talk without rows has an empty list, any other id is 404."""
+    public: frozenset[str] = frozenset()
+    """Talks in a public state (the answers name only these)."""
+    event_rows: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """event id -> its built rows, unfiltered (to render again when a talk's state moves)."""
+    related_rows: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    """talk id -> its built related talks and scores, unfiltered, best first."""
+    how: str = "full"
+    """How it was made from the previous index: `full` (every table read, every answer
+    rendered), `states` (only talk states or events read; the answers naming a talk whose
+    public state moved rendered again) or `exports` (only tags or covers moved)."""
     exports: dict[tuple[str, str], Any] = field(default_factory=dict)
     """(event id, format) -> export bytes or the error it raised, filled on first request."""
     exports_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def core_versions(self) -> Hashable:
-        """The versions the recommendation and related answers depend on."""
-        return self.versions[:4]  # type: ignore[index]
 
     def related_answer(self, talk_id: str) -> Answer | None:
         """The talk's answer; an empty list for a live talk without rows; None: unknown."""
@@ -161,66 +166,118 @@ def build_index(
     public_states: Collection[str],
     previous: ReadIndex | None = None,
 ) -> ReadIndex:
-    """Render every answer from the lake as it is now (at least at `versions`).
+    """Render the answers from the lake as it is now (at least at `versions`).
+
+    Only what moved is read again: while the recommendations and related tables keep their
+    versions (a new talk recorded, a state changed, an event added), the talk states and the
+    events are read (two columns) and only the answers that name a talk whose public state
+    changed are rendered again; when only tags or covers moved (what exports read), every
+    answer is kept. A new talk, which is not public until accepted, costs one read of the
+    talks' ids and states.
 
     Args:
         lake: the lake.
         versions: the table versions looked up just before (`read_versions`).
         public_states: the talk states the public routes serve.
-        previous: the index being replaced; its answers are kept when only the tables the
-            exports read moved.
+        previous: the index being replaced.
     """
-    if previous is not None and previous.core_versions == versions[:4]:
-        return ReadIndex(
-            versions=versions,
-            recommendations=previous.recommendations,
-            events=previous.events,
-            recommendations_built=previous.recommendations_built,
-            related=previous.related,
-            live_talks=previous.live_talks,
-        )
-    states = talk_rows(lake=lake, columns=["talk_id", "state"])
-    live = frozenset(states.loc[states["state"] != TalkState.deleted.value, "talk_id"])
-    public = set(states.loc[states["state"].isin(set(public_states)), "talk_id"])
-    events = frozenset(event_rows(lake=lake, columns=["event_id"])["event_id"])
+    recommendations_v, related_v, events_v, talks_v = versions[:4]
+    if previous is None or previous.versions[:2] != (recommendations_v, related_v):  # type: ignore[index]
+        return _full(lake, versions, public_states)
+    before: tuple[Any, ...] = previous.versions  # type: ignore[assignment]
+    events = previous.events
+    if before[2] != events_v:
+        events = frozenset(event_rows(lake=lake, columns=["event_id"])["event_id"])
+    live, public = previous.live_talks, previous.public
+    if before[3] != talks_v:
+        live, public = _states(lake, public_states)
+    recommendations, related = previous.recommendations, previous.related
+    if public != previous.public:
+        moved = public ^ previous.public
+        recommendations = dict(recommendations)
+        for event_id, rows in previous.event_rows.items():
+            if not moved.isdisjoint(rows["talk_id"]):
+                recommendations[event_id] = _render_event(event_id, rows, public)
+        related = dict(related)
+        for talk_id, others in previous.related_rows.items():
+            if any(other in moved for other, _ in others):
+                related[talk_id] = _render_related(talk_id, others, public)
+    unchanged = events is previous.events and live is previous.live_talks
     return ReadIndex(
         versions=versions,
-        recommendations=_recommendation_answers(lake, public),
+        recommendations=recommendations,
         events=events,
-        recommendations_built=versions[0] is not None,
-        related=_related_answers(lake, public),
+        recommendations_built=previous.recommendations_built,
+        related=related,
         live_talks=live,
+        public=public,
+        event_rows=previous.event_rows,
+        related_rows=previous.related_rows,
+        how="exports" if unchanged else "states",
     )
 
 
-def _recommendation_answers(lake: Lake, public: set[str]) -> dict[str, Answer]:
+def _states(lake: Lake, public_states: Collection[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(live talks, talks in a public state)."""
+    states = talk_rows(lake=lake, columns=["talk_id", "state"])
+    live = frozenset(states.loc[states["state"] != TalkState.deleted.value, "talk_id"])
+    public = frozenset(states.loc[states["state"].isin(set(public_states)), "talk_id"])
+    return live, public
+
+
+def _full(lake: Lake, versions: tuple[Any, ...], public_states: Collection[str]) -> ReadIndex:
+    live, public = _states(lake, public_states)
+    events = frozenset(event_rows(lake=lake, columns=["event_id"])["event_id"])
+    by_event = _event_rows(lake)
+    by_talk = _related_rows(lake)
+    return ReadIndex(
+        versions=versions,
+        recommendations={e: _render_event(e, rows, public) for e, rows in by_event.items()},
+        events=events,
+        recommendations_built=versions[0] is not None,
+        related={t: _render_related(t, others, public) for t, others in by_talk.items()},
+        live_talks=live,
+        public=public,
+        event_rows=by_event,
+        related_rows=by_talk,
+    )
+
+
+def _event_rows(lake: Lake) -> dict[str, pd.DataFrame]:
     rows = read_recommendations(lake=lake, columns=["event_id", *COLUMNS])
-    answers: dict[str, Answer] = {}
     if rows.empty:
-        return answers
+        return {}
     rows = rows.sort_values(["event_id", "rank"], kind="stable")
-    for event_id, group in rows.groupby("event_id", sort=False):
-        kept = group[group["talk_id"].isin(public)].reset_index(drop=True)
-        kept["rank"] = range(1, len(kept) + 1)
-        kept["matched_tags"] = kept["matched_tags"].apply(lambda v: [str(t) for t in v])
-        kept["components"] = kept["components"].apply(json.loads)
-        answers[str(event_id)] = Answer.of(recommendations_body(str(event_id), kept))
-    return answers
+    rows["matched_tags"] = rows["matched_tags"].apply(lambda v: [str(t) for t in v])
+    rows["components"] = rows["components"].apply(json.loads)
+    return {
+        str(event_id): group.drop(columns="event_id").reset_index(drop=True)
+        for event_id, group in rows.groupby("event_id", sort=False)
+    }
 
 
-def _related_answers(lake: Lake, public: set[str]) -> dict[str, Answer]:
+def _render_event(event_id: str, rows: pd.DataFrame, public: frozenset[str]) -> Answer:
+    kept = rows[rows["talk_id"].isin(public)].reset_index(drop=True)
+    kept["rank"] = range(1, len(kept) + 1)
+    return Answer.of(recommendations_body(event_id, kept))
+
+
+def _related_rows(lake: Lake) -> dict[str, list[tuple[str, float]]]:
     rows = read_related(lake=lake)
-    answers: dict[str, Answer] = {}
     if rows.empty:
-        return answers
+        return {}
     rows = rows.sort_values(["talk_id", "rank"], kind="stable")
     talk_ids = rows["talk_id"].to_numpy()
-    others = rows["other_id"].tolist()
+    others = [str(o) for o in rows["other_id"].tolist()]
     scores = rows["score"].astype(float).tolist()
-    starts = [0, *(np.flatnonzero(talk_ids[1:] != talk_ids[:-1]) + 1).tolist()]
-    for n, start in enumerate(starts):
-        end = starts[n + 1] if n + 1 < len(starts) else len(talk_ids)
-        talk_id = str(talk_ids[start])
-        kept = [(str(others[i]), scores[i]) for i in range(start, end) if others[i] in public]
-        answers[talk_id] = Answer.of(related_body(talk_id, kept))
-    return answers
+    bounds = [0, *(np.flatnonzero(talk_ids[1:] != talk_ids[:-1]) + 1).tolist(), len(talk_ids)]
+    return {
+        str(talk_ids[start]): list(zip(others[start:end], scores[start:end], strict=True))
+        for start, end in zip(bounds[:-1], bounds[1:], strict=True)
+    }
+
+
+def _render_related(
+    talk_id: str, others: list[tuple[str, float]], public: frozenset[str]
+) -> Answer:
+    return Answer.of(related_body(talk_id, [(o, s) for o, s in others if o in public]))

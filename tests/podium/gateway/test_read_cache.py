@@ -162,3 +162,60 @@ def test_an_index_not_confirmed_for_max_stale_is_not_used(settings: Settings, la
     time.sleep(0.6)
     assert cache.current() is None  # the routes read the lake per request again
     assert ReadCache(lake=lake, poll_s=0, public_states=PUBLIC).current() is None  # disabled
+
+
+def test_a_state_change_renders_again_only_the_answers_naming_the_talk(
+    settings: Settings, lake: Lake
+) -> None:
+    """Only the built tables' versions force a full build; a new talk or a state change reads
+    the talks' states and renders again what names a talk whose public state moved. Every
+    index equals a full build of the same lake."""
+    from podium.gateway.read_cache import read_versions
+    from podium.gateway.read_index import build_index
+    from podium.models import Talk
+
+    build_tables(lake=lake, settings=RecommendSettings(), encoder=BagOfWordsEncoder())
+    public = ["accepted", "published"]  # the sample talks (submitted) are not public
+    cache = ReadCache(lake=lake, poll_s=0.02, public_states=public)
+
+    def settled() -> None:
+        _until(
+            lambda: (
+                cache.current() is not None and cache.current().versions == read_versions(lake=lake)
+            )
+        )
+        index = cache.current()
+        full = build_index(lake=lake, versions=index.versions, public_states=public)
+        assert full.recommendations == index.recommendations and full.related == index.related
+        assert full.live_talks == index.live_talks and full.events == index.events
+
+    try:
+        settled()
+        first = cache.current()
+        assert cache.builds == 1 and first.how == "full"
+        assert all(b'"recommendations":[]' in a.body for a in first.recommendations.values())
+
+        new = Talk(talk_id="t-new", title="A new talk", event_ids=["ev-a"])  # submitted
+        record_talks(lake=lake, talks=[new])
+        settled()
+        second = cache.current()
+        assert cache.builds == 1 and second.how == "states"
+        assert second.recommendations is first.recommendations  # nothing public moved
+        assert "t-new" in second.live_talks
+
+        listed = str(first.event_rows["ev-a"]["talk_id"].iloc[0])
+        talk = read_talks(lake=lake, talk_ids=[listed])[0]
+        record_talks(lake=lake, talks=[talk.model_copy(update={"state": TalkState.published})])
+        settled()
+        third = cache.current()
+        assert cache.builds == 1 and third.how == "states"
+        assert listed.encode() in third.recommendations["ev-a"].body
+        for event_id, rows in first.event_rows.items():
+            if listed not in set(rows["talk_id"]):
+                assert third.recommendations[event_id] is first.recommendations[event_id]
+
+        build_tables(lake=lake, settings=RecommendSettings(top_k=3), encoder=BagOfWordsEncoder())
+        settled()
+        assert cache.builds >= 2 and cache.current().how == "full"  # a commit per table
+    finally:
+        cache.stop()
