@@ -7,12 +7,14 @@ following cache, side by side on the same lake.
 The lake: synthetic talks (bench/recommend.py's generator), each event's 10 recommendations
 and each talk's 5 related talks written through their owner. The gateway runs as `podium
 gateway` in its own process, once with `PODIUM_GATEWAY__READ_CACHE_S=0` (today: every request
-reads Delta) and once with the cache; 16 clients (asyncio, one process) ask for random events'
-recommendations and random talks' related talks, half each, for --seconds after each path was
-asked once (a warm process, as a replica is after its first minutes).
-Printed: requests per second, p50 and p95 latency, errors, the gateway process's CPU time
-per request (what a request costs whatever else runs: on a shared machine wall-clock figures
-mostly measure the other work) and the load average.
+reads Delta), once with the read index (the cache's first index built before the load), and
+once more with the index while another process records a talk every --write-every seconds (the
+talks' version moves, so the poller keeps updating the index). 16 keep-alive clients in their
+own process (bench/_http_load.py: raw asyncio, latency stamped before the request is written)
+ask for random events' recommendations and random talks' related talks, half each, for
+--seconds. Printed: requests per second, p50/p95/p99 latency, errors, the gateway process's
+CPU time per request (what a request costs whatever else runs: on a shared machine wall-clock
+figures mostly measure the other work) and the load average.
 """
 
 from __future__ import annotations
@@ -179,17 +181,50 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+WRITER = """
+import sys, time
+from podium.lake import Lake
+from podium.models import Talk
+from podium.recording import record_talks
+lake, every = Lake(sys.argv[1]), float(sys.argv[2])
+while True:
+    talk = Talk(talk_id=f"bench-write-{time.time_ns()}", title="Recorded during the load")
+    record_talks(lake=lake, talks=[talk])
+    print("written", flush=True)
+    time.sleep(every)
+"""
+
+
 def measure(
-    lake: Path, home: Path, paths: list[str], *, cache_s: float, clients: int, seconds: float
+    lake: Path,
+    home: Path,
+    paths: list[str],
+    *,
+    cache_s: float,
+    clients: int,
+    seconds: float,
+    write_every: float = 0.0,
 ) -> dict[str, Any]:
     process, url = start_gateway(lake, home, cache_s)
+    writer = None
     try:
         started = time.perf_counter()
         prime(url, paths, cached=cache_s > 0)
         ready_s = time.perf_counter() - started
+        if write_every > 0:  # a talk recorded every so often: the talks' version moves
+            writer = subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(lake), str(write_every)],
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
         before = os.getloadavg()
         cpu_before = _cpu_seconds(process.pid)
         result = load(url, paths, clients=clients, seconds=seconds, folder=lake.parent)
+        if writer is not None:
+            writer.terminate()
+            result["writes"] = writer.communicate(timeout=60)[0].count("written")
         result["ready_s"] = ready_s
         result["server_cpu_ms"] = (
             (_cpu_seconds(process.pid) - cpu_before) * 1000 / max(result["requests"], 1)
@@ -197,6 +232,8 @@ def measure(
         result["load"] = (before, os.getloadavg())
         return result
     finally:
+        if writer is not None and writer.poll() is None:
+            writer.kill()
         process.terminate()
         process.wait(timeout=30)
 
@@ -208,6 +245,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--lake", type=str, default=None, help="reuse (or keep) this lake")
+    parser.add_argument(
+        "--write-every",
+        type=float,
+        default=2.0,
+        help="a third run: the cache while a talk is recorded every this many seconds (0: none)",
+    )
     args = parser.parse_args()
 
     root = Path(args.lake) if args.lake else Path(tempfile.mkdtemp(prefix="podium-reads-"))
@@ -232,9 +275,20 @@ def main() -> None:
             f"/talks/{t}/related" for t in some_talks[: len(event_ids)]
         ]
         paths = [paths[i] for i in rng.permutation(len(paths))]
-        for name, cache_s in (("today (reads Delta per request)", 0.0), ("version cache", 1.0)):
+        runs = [("today (reads Delta per request)", 0.0, 0.0), ("version cache", 1.0, 0.0)]
+        if args.write_every > 0:
+            runs.append(
+                (f"version cache, a talk every {args.write_every:g} s", 1.0, args.write_every)
+            )
+        for name, cache_s, write_every in runs:
             r = measure(
-                lake_dir, home, paths, cache_s=cache_s, clients=args.clients, seconds=args.seconds
+                lake_dir,
+                home,
+                paths,
+                cache_s=cache_s,
+                clients=args.clients,
+                seconds=args.seconds,
+                write_every=write_every,
             )
             (b1, b5, _), (a1, a5, _) = r["load"]
             print(
@@ -243,7 +297,8 @@ def main() -> None:
                 f"{r['errors']} errors  ready in {r['ready_s']:.1f} s  "
                 f"server CPU {r['server_cpu_ms']:.2f} ms/request "
                 f"(~{1000 / max(r['server_cpu_ms'], 1e-9):,.0f} req/s per core)  "
-                f"load average {b1:.1f}/{b5:.1f} before, {a1:.1f}/{a5:.1f} after",
+                f"load average {b1:.1f}/{b5:.1f} before, {a1:.1f}/{a5:.1f} after"
+                + (f"  ({r['writes']} talks recorded meanwhile)" if "writes" in r else ""),
                 flush=True,
             )
     finally:

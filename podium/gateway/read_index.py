@@ -139,7 +139,7 @@ class ReadIndex:
     """Talks not deleted: a live talk without rows has an empty list, any other id is 404."""
     public: frozenset[str] = frozenset()
     """Talks in a public state (the answers name only these)."""
-    event_rows: dict[str, pd.DataFrame] = field(default_factory=dict)
+    event_rows: dict[str, list[RecommendedTalk]] = field(default_factory=dict)
     """event id -> its built rows, unfiltered (to render again when a talk's state moves)."""
     related_rows: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     """talk id -> its built related talks and scores, unfiltered, best first."""
@@ -196,7 +196,7 @@ def build_index(
         moved = public ^ previous.public
         recommendations = dict(recommendations)
         for event_id, rows in previous.event_rows.items():
-            if not moved.isdisjoint(rows["talk_id"]):
+            if not moved.isdisjoint(t.talk_id for t in rows):
                 recommendations[event_id] = _render_event(event_id, rows, public)
         related = dict(related)
         for talk_id, others in previous.related_rows.items():
@@ -243,23 +243,34 @@ def _full(lake: Lake, versions: tuple[Any, ...], public_states: Collection[str])
     )
 
 
-def _event_rows(lake: Lake) -> dict[str, pd.DataFrame]:
+def _event_rows(lake: Lake) -> dict[str, list[RecommendedTalk]]:
     rows = read_recommendations(lake=lake, columns=["event_id", *COLUMNS])
+    by_event: dict[str, list[RecommendedTalk]] = {}
     if rows.empty:
-        return {}
+        return by_event
     rows = rows.sort_values(["event_id", "rank"], kind="stable")
-    rows["matched_tags"] = rows["matched_tags"].apply(lambda v: [str(t) for t in v])
-    rows["components"] = rows["components"].apply(json.loads)
-    return {
-        str(event_id): group.drop(columns="event_id").reset_index(drop=True)
-        for event_id, group in rows.groupby("event_id", sort=False)
-    }
+    for r in rows.itertuples(index=False):
+        by_event.setdefault(str(r.event_id), []).append(
+            RecommendedTalk(
+                rank=int(r.rank),
+                talk_id=str(r.talk_id),
+                score=float(r.score),
+                matched_tags=[str(t) for t in r.matched_tags],
+                components={k: float(v) for k, v in json.loads(r.components).items()},
+                model_version=str(r.model_version),
+                computed_at=r.computed_at.to_pydatetime(),
+            )
+        )
+    return by_event
 
 
-def _render_event(event_id: str, rows: pd.DataFrame, public: frozenset[str]) -> Answer:
-    kept = rows[rows["talk_id"].isin(public)].reset_index(drop=True)
-    kept["rank"] = range(1, len(kept) + 1)
-    return Answer.of(recommendations_body(event_id, kept))
+def _render_event(event_id: str, talks: list[RecommendedTalk], public: frozenset[str]) -> Answer:
+    """The event's public talks, ranked 1, 2, … again (as `lookup_recommendations` with
+    states does)."""
+    kept = [t for t in talks if t.talk_id in public]
+    ranked = [t.model_copy(update={"rank": i}) for i, t in enumerate(kept, 1)]
+    body = RecommendationList(event_id=event_id, recommendations=ranked).model_dump_json()
+    return Answer.of(body.encode())
 
 
 def _related_rows(lake: Lake) -> dict[str, list[tuple[str, float]]]:

@@ -203,7 +203,7 @@ def test_a_state_change_renders_again_only_the_answers_naming_the_talk(
         assert second.recommendations is first.recommendations  # nothing public moved
         assert "t-new" in second.live_talks
 
-        listed = str(first.event_rows["ev-a"]["talk_id"].iloc[0])
+        listed = first.event_rows["ev-a"][0].talk_id
         talk = read_talks(lake=lake, talk_ids=[listed])[0]
         record_talks(lake=lake, talks=[talk.model_copy(update={"state": TalkState.published})])
         settled()
@@ -211,7 +211,7 @@ def test_a_state_change_renders_again_only_the_answers_naming_the_talk(
         assert cache.builds == 1 and third.how == "states"
         assert listed.encode() in third.recommendations["ev-a"].body
         for event_id, rows in first.event_rows.items():
-            if listed not in set(rows["talk_id"]):
+            if listed not in {t.talk_id for t in rows}:
                 assert third.recommendations[event_id] is first.recommendations[event_id]
 
         build_tables(lake=lake, settings=RecommendSettings(top_k=3), encoder=BagOfWordsEncoder())
