@@ -118,7 +118,7 @@ class ReadCache:
         self._stop.set()
         thread = self._thread
         if thread is not None:
-            thread.join(timeout=30)
+            thread.join(timeout=5)  # a build still running ends with the process (daemon)
 
     def current(self) -> ReadIndex | None:
         """The index to answer from, or None: read the lake (cache disabled, first index not
