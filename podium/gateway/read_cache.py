@@ -68,6 +68,9 @@ class ReadCache:
         max_stale_s: serve an index whose versions were last confirmed at most this long ago
             (default: 20 polls, at least 10 s); older, the routes read the lake per request.
         export: renders one export (event id, format) from the lake.
+        idle_s: the poller pauses when no read asked for the index this long (a replica that
+            only takes webhooks costs the lake nothing); the next read finds the index not
+            confirmed (after `max_stale_s`, read from the lake) and the poller resumes.
     """
 
     def __init__(
@@ -78,12 +81,15 @@ class ReadCache:
         public_states: Collection[str],
         max_stale_s: float | None = None,
         export: Callable[[str, str], bytes] | None = None,
+        idle_s: float = 300.0,
     ) -> None:
         self.lake = lake
         self.poll_s = poll_s
         self.public_states = tuple(public_states)
         self.max_stale_s = max_stale_s if max_stale_s is not None else max(10.0, 20 * poll_s)
         self._export = export
+        self.idle_s = idle_s
+        self.last_read = time.monotonic()
         self._index: ReadIndex | None = None
         self._confirmed_at = float("-inf")
         self._thread: threading.Thread | None = None
@@ -127,6 +133,7 @@ class ReadCache:
             return None
         if self._thread is None:
             self.start()  # an app served without its lifespan (a bare TestClient)
+        self.last_read = time.monotonic()
         index = self._index
         if index is None or time.monotonic() - self._confirmed_at > self.max_stale_s:
             return None
@@ -186,14 +193,15 @@ class ReadCache:
 
 
 def _poll(ref: weakref.ref[ReadCache], stop: threading.Event, poll_s: float) -> None:
-    """The poller: refresh, then wait `poll_s`; ends with `stop` or when its cache is gone
-    (an app dropped without its lifespan ending)."""
+    """The poller: refresh (unless no read came for `idle_s`), then wait `poll_s`; ends with
+    `stop` or when its cache is gone (an app dropped without its lifespan ending)."""
     while not stop.is_set():
         cache = ref()
         if cache is None:
             return
         try:
-            cache.refresh()
+            if time.monotonic() - cache.last_read <= cache.idle_s:
+                cache.refresh()
         except Exception as error:  # noqa: BLE001 - the lake may be briefly unreachable
             cache.failures += 1
             logger.warning("read cache: refresh failed: %s: %s", type(error).__name__, error)

@@ -164,6 +164,22 @@ def test_an_index_not_confirmed_for_max_stale_is_not_used(settings: Settings, la
     assert ReadCache(lake=lake, poll_s=0, public_states=PUBLIC).current() is None  # disabled
 
 
+def test_the_poller_pauses_without_reads_and_resumes_on_the_next(lake: Lake) -> None:
+    cache = ReadCache(lake=lake, poll_s=0.02, public_states=PUBLIC, max_stale_s=0.2, idle_s=0.3)
+    try:
+        cache.start()
+        _until(lambda: cache.polls >= 2)
+        time.sleep(0.6)  # no read: the poller stops looking at the lake
+        paused = cache.polls
+        time.sleep(0.3)
+        assert cache.polls == paused
+        assert cache.current() is None  # not confirmed lately: read the lake; wakes the poller
+        _until(lambda: cache.current() is not None)
+        assert cache.polls > paused and cache.builds == 1  # nothing moved: no rebuild
+    finally:
+        cache.stop()
+
+
 def test_a_state_change_renders_again_only_the_answers_naming_the_talk(
     settings: Settings, lake: Lake
 ) -> None:
