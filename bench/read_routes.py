@@ -7,19 +7,21 @@ following cache, side by side on the same lake.
 The lake: synthetic talks (bench/recommend.py's generator), each event's 10 recommendations
 and each talk's 5 related talks written through their owner. The gateway runs as `podium
 gateway` in its own process, once with `PODIUM_GATEWAY__READ_CACHE_S=0` (today: every request
-reads Delta) and once with the cache; 16 clients (asyncio, one process) ask for random events'
-recommendations and random talks' related talks, half each, for --seconds after each path was
-asked once (a warm process, as a replica is after its first minutes).
-Printed: requests per second, p50 and p95 latency, errors, the gateway process's CPU time
-per request (what a request costs whatever else runs: on a shared machine wall-clock figures
-mostly measure the other work) and the load average.
+reads Delta), once with the read index (the cache's first index built before the load), and
+once more with the index while another process records a talk every --write-every seconds (the
+talks' version moves, so the poller keeps updating the index). 16 keep-alive clients in their
+own process (bench/_http_load.py: raw asyncio, latency stamped before the request is written)
+ask for random events' recommendations and random talks' related talks, half each, for
+--seconds. Printed: requests per second, p50/p95/p99 latency, errors, the gateway process's
+CPU time per request (what a request costs whatever else runs: on a shared machine wall-clock
+figures mostly measure the other work) and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -132,48 +134,44 @@ def start_gateway(lake: Path, home: Path, cache_s: float) -> tuple[subprocess.Po
     raise RuntimeError("the gateway did not start")
 
 
-async def load(
-    url: str, paths: list[str], *, clients: int, seconds: float, seed: int
-) -> dict[str, Any]:
-    latencies: list[float] = []
-    errors = 0
-    stop = time.perf_counter() + seconds
-    rng = np.random.default_rng(seed)
-    order = [paths[i] for i in rng.integers(0, len(paths), size=200_000)]
-
-    async def client(n: int) -> None:
-        nonlocal errors
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            i = n
-            while time.perf_counter() < stop:
-                started = time.perf_counter()
-                answer = await http.get(order[i % len(order)])
-                latencies.append(time.perf_counter() - started)
-                errors += answer.status_code != 200
-                i += clients
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client(n) for n in range(clients)))
-    elapsed = time.perf_counter() - started
-    values = np.asarray(latencies) * 1000
-    return {
-        "requests": len(values),
-        "rps": len(values) / elapsed,
-        "p50_ms": float(np.percentile(values, 50)) if len(values) else float("nan"),
-        "p95_ms": float(np.percentile(values, 95)) if len(values) else float("nan"),
-        "errors": errors,
-    }
+def load(url: str, paths: list[str], *, clients: int, seconds: float, folder: Path) -> dict:
+    """Run the lean load generator (bench/_http_load.py) in its own process: its per-request
+    cost is a few tens of microseconds, so on a 2-core machine it leaves the server its core."""
+    listed = folder / "paths.txt"
+    listed.write_text("\n".join(paths) + "\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "_http_load.py"),
+            url,
+            str(listed),
+            "--clients",
+            str(clients),
+            "--seconds",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 120,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["rps"] = result["requests"] / result["seconds"]
+    result["errors"] = sum(n for code, n in result["statuses"].items() if code != "200")
+    return result
 
 
-async def prime(url: str, paths: list[str], *, clients: int) -> None:
-    queue = list(paths)
-
-    async def client() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=120) as http:
-            while queue:
-                await http.get(queue.pop())
-
-    await asyncio.gather(*(client() for _ in range(clients)))
+def prime(url: str, paths: list[str], *, cached: bool) -> None:
+    """Warm the process: a few requests; with the cache, wait for its first index (answers
+    carry an ETag only from the index)."""
+    deadline = time.monotonic() + 600
+    with httpx.Client(base_url=url, timeout=120) as http:
+        for path in paths[:32]:
+            http.get(path)
+        while cached and "etag" not in http.get(paths[0]).headers:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the read cache built no index in 10 minutes")
+            time.sleep(0.2)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -183,21 +181,59 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+WRITER = """
+import sys, time
+from podium.lake import Lake
+from podium.models import Talk
+from podium.recording import record_talks
+lake, every = Lake(sys.argv[1]), float(sys.argv[2])
+while True:
+    talk = Talk(talk_id=f"bench-write-{time.time_ns()}", title="Recorded during the load")
+    record_talks(lake=lake, talks=[talk])
+    print("written", flush=True)
+    time.sleep(every)
+"""
+
+
 def measure(
-    lake: Path, home: Path, paths: list[str], *, cache_s: float, clients: int, seconds: float
+    lake: Path,
+    home: Path,
+    paths: list[str],
+    *,
+    cache_s: float,
+    clients: int,
+    seconds: float,
+    write_every: float = 0.0,
 ) -> dict[str, Any]:
     process, url = start_gateway(lake, home, cache_s)
+    writer = None
     try:
-        asyncio.run(prime(url, paths, clients=clients))  # every path once: a warm process
+        started = time.perf_counter()
+        prime(url, paths, cached=cache_s > 0)
+        ready_s = time.perf_counter() - started
+        if write_every > 0:  # a talk recorded every so often: the talks' version moves
+            writer = subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(lake), str(write_every)],
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
         before = os.getloadavg()
         cpu_before = _cpu_seconds(process.pid)
-        result = asyncio.run(load(url, paths, clients=clients, seconds=seconds, seed=2))
+        result = load(url, paths, clients=clients, seconds=seconds, folder=lake.parent)
+        if writer is not None:
+            writer.terminate()
+            result["writes"] = writer.communicate(timeout=60)[0].count("written")
+        result["ready_s"] = ready_s
         result["server_cpu_ms"] = (
             (_cpu_seconds(process.pid) - cpu_before) * 1000 / max(result["requests"], 1)
         )
         result["load"] = (before, os.getloadavg())
         return result
     finally:
+        if writer is not None and writer.poll() is None:
+            writer.kill()
         process.terminate()
         process.wait(timeout=30)
 
@@ -209,6 +245,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--lake", type=str, default=None, help="reuse (or keep) this lake")
+    parser.add_argument(
+        "--write-every",
+        type=float,
+        default=2.0,
+        help="a third run: the cache while a talk is recorded every this many seconds (0: none)",
+    )
     args = parser.parse_args()
 
     root = Path(args.lake) if args.lake else Path(tempfile.mkdtemp(prefix="podium-reads-"))
@@ -232,17 +274,31 @@ def main() -> None:
         paths = [f"/events/{e}/recommendations" for e in event_ids] + [
             f"/talks/{t}/related" for t in some_talks[: len(event_ids)]
         ]
-        for name, cache_s in (("today (reads Delta per request)", 0.0), ("version cache", 1.0)):
+        paths = [paths[i] for i in rng.permutation(len(paths))]
+        runs = [("today (reads Delta per request)", 0.0, 0.0), ("version cache", 1.0, 0.0)]
+        if args.write_every > 0:
+            runs.append(
+                (f"version cache, a talk every {args.write_every:g} s", 1.0, args.write_every)
+            )
+        for name, cache_s, write_every in runs:
             r = measure(
-                lake_dir, home, paths, cache_s=cache_s, clients=args.clients, seconds=args.seconds
+                lake_dir,
+                home,
+                paths,
+                cache_s=cache_s,
+                clients=args.clients,
+                seconds=args.seconds,
+                write_every=write_every,
             )
             (b1, b5, _), (a1, a5, _) = r["load"]
             print(
                 f"{name:34s} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p95 "
-                f"{r['p95_ms']:7.2f} ms  {r['requests']:,} requests, {r['errors']} errors  "
+                f"{r['p95_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  {r['requests']:,} requests, "
+                f"{r['errors']} errors  ready in {r['ready_s']:.1f} s  "
                 f"server CPU {r['server_cpu_ms']:.2f} ms/request "
                 f"(~{1000 / max(r['server_cpu_ms'], 1e-9):,.0f} req/s per core)  "
-                f"load average {b1:.1f}/{b5:.1f} before, {a1:.1f}/{a5:.1f} after",
+                f"load average {b1:.1f}/{b5:.1f} before, {a1:.1f}/{a5:.1f} after"
+                + (f"  ({r['writes']} talks recorded meanwhile)" if "writes" in r else ""),
                 flush=True,
             )
     finally:

@@ -122,10 +122,10 @@ class GatewaySettings(BaseModel):
     read_cache_s: float = Field(
         default=1.0,
         ge=0,
-        description="Read routes (recommendations, related talks, exports) answer from a "
-        "per-process cache keyed by the Delta versions of the tables they read; each process "
-        "looks for newer versions at most this often, so an answer is at most this stale on "
-        "any replica. 0 reads the lake on every request.",
+        description="Read routes (recommendations, related talks, exports) answer from an "
+        "in-memory index that a poller thread per process rebuilds when the Delta versions of "
+        "the tables they read move; it looks this often, so an answer is at most this plus one "
+        "build stale on any replica. 0 reads the lake on every request.",
     )
 
 

@@ -23,6 +23,7 @@ from podium.gateway import (
 )
 from podium.gateway.group_commit import GroupCommitter
 from podium.gateway.read_cache import read_cache_for
+from podium.gateway.read_fast_path import ReadFastPath
 from podium.gateway.signatures import DeliveryClaims, ReplayGuard
 from podium.gateway.state import GatewayState
 from podium.lake import Lake
@@ -72,7 +73,7 @@ def create_app(
         lease_s=settings.replay.in_flight_lease_s,
     )
     app.state.deliveries = DeliveryClaims()
-    app.state.read_cache = read_cache_for(app.state.lake, settings.gateway.read_cache_s)
+    app.state.read_cache = read_cache_for(app.state.lake, settings)
 
     app.include_router(talk_hooks.router)
     app.include_router(recommend_routes.router)
@@ -85,6 +86,7 @@ def create_app(
         lambda: lake_state(lake=app.state.lake, max_attempts=settings.enrich.max_attempts),
         ttl_s=settings.ops.lake_metrics_ttl_s,
     )
+    app.add_middleware(ReadFastPath)  # inside the metrics: cached reads count like any route
     app.add_middleware(observe.MetricsMiddleware)
 
     return app

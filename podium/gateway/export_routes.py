@@ -1,18 +1,18 @@
 """`GET /events/{event_id}/export.{fmt}`: an event's schedule, read-only, in the formats that
-`podium export` writes (frab-xml, frab-json, ics, json)."""
+`podium export` writes (frab-xml, frab-json, ics, json); from the read cache's index where the
+gateway has one (rendered on first request per index, then sent as kept, with an ETag)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from podium.exports.export import UnknownFormatError, export_event
-from podium.exports.formats import EXTENSIONS, MEDIA_TYPES
+from podium.exports.formats import EXTENSIONS, FORMATS, MEDIA_TYPES
 from podium.exports.schedule import NothingScheduledError, UnknownEventError
 from podium.gateway.read_cache import read_cache
-from podium.gateway.recommend_routes import get_lake
-from podium.lake import Lake
+from podium.gateway.read_index import Answer
+from podium.gateway.recommend_routes import answer, get_lake
 from podium.models import storage_segment
 
 router = APIRouter(tags=["exports"])
@@ -22,26 +22,40 @@ router = APIRouter(tags=["exports"])
     "/events/{event_id}/export.{fmt}",
     responses={
         200: {"description": "The export", "content": {t: {} for t in set(MEDIA_TYPES.values())}},
+        304: {"description": "Not modified (If-None-Match)"},
         404: {"description": "Unknown event or format"},
         409: {"description": "The format needs a schedule and the event has none"},
     },
 )
-def get_export(
-    event_id: str, fmt: str, request: Request, lake: Annotated[Lake, Depends(get_lake)]
-) -> Response:
+async def get_export(event_id: str, fmt: str, request: Request) -> Response:
     """The event's schedule with tags, related talks and cover alt text; `fmt` is one of
     frab-xml, frab-json, ics, json. 404 unknown event or format; 409 nothing scheduled."""
-    settings = request.app.state.settings.exports
+    if fmt not in FORMATS:
+        raise HTTPException(status_code=404, detail=str(UnknownFormatError(fmt)))
+    headers = {
+        "Content-Disposition": f'inline; filename="{storage_segment(event_id)}.{EXTENSIONS[fmt]}"'
+    }
+    cache = read_cache(request)
+    index = cache.current() if cache is not None else None
     try:
-        data = read_cache(request).get(
-            ("export", event_id, fmt),
-            lambda: export_event(lake=lake, event_id=event_id, fmt=fmt, settings=settings),
+        if index is None:  # no cache: the lake read for this request
+            lake, settings = get_lake(request), request.app.state.settings.exports
+            data = await run_in_threadpool(
+                lambda: export_event(lake=lake, event_id=event_id, fmt=fmt, settings=settings)
+            )
+            return Response(content=data, media_type=MEDIA_TYPES[fmt], headers=headers)
+        if event_id not in index.events:
+            raise UnknownEventError(event_id)
+        assert cache is not None
+        kept = index.exports.get((event_id, fmt))
+        # Rendered on the first request in this index (or an error kept: raised again).
+        found: Answer = (
+            kept
+            if isinstance(kept, Answer)
+            else await run_in_threadpool(cache.export, index, event_id, fmt)
         )
     except (UnknownFormatError, UnknownEventError) as error:
         raise HTTPException(status_code=404, detail=str(error)) from None
     except NothingScheduledError as error:
         raise HTTPException(status_code=409, detail=str(error)) from None
-    headers = {
-        "Content-Disposition": f'inline; filename="{storage_segment(event_id)}.{EXTENSIONS[fmt]}"'
-    }
-    return Response(content=data, media_type=MEDIA_TYPES[fmt], headers=headers)
+    return answer(request, found, media_type=MEDIA_TYPES[fmt], headers=headers)

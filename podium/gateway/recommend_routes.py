@@ -1,20 +1,31 @@
-"""`GET /events/{event_id}/recommendations`: the precomputed table, read per request.
+"""`GET /events/{event_id}/recommendations` and `GET /talks/{talk_id}/related`: precomputed
+tables, answered from the read cache.
 
-No model and no scan of the talks: one filtered read of the `recommendations` table (and of
-`events` only to tell an unknown event from one whose table is not built yet), and one of the
-`talks` it names: the route needs no credentials, so it serves only talks in a public state
-(`recommend.public_states`, by default accepted and published).
+No model and no scan of the talks. With the gateway's read cache (`read_cache.ReadCache`) a
+request reads nothing: its answer is pre-rendered JSON bytes in the current index, sent with an
+ETag (304 to a matching `If-None-Match`). Without it (`gateway.read_cache_s` 0, or no index
+confirmed lately) a request reads the lake as before: one filtered read of the
+`recommendations` table (and of `events` only to tell an unknown event from one whose table is
+not built yet), and one of the `talks` it names. The routes need no credentials, so either way
+they serve only talks in a public state (`recommend.public_states`, by default accepted and
+published).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from fastapi import APIRouter, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import BaseModel
-
-from podium.gateway.read_cache import read_cache
+from podium.gateway.read_cache import read_cache, read_cache_lifespan
+from podium.gateway.read_index import (
+    Answer,
+    RecommendationList,
+    RecommendedTalk,
+    RelatedList,
+    RelatedTalk,
+    recommendations_body,
+    related_body,
+)
 from podium.lake import Lake
 from podium.recommend.config import RecommendSettings
 from podium.recommend.serving import (
@@ -23,7 +34,10 @@ from podium.recommend.serving import (
     lookup_recommendations,
 )
 
-router = APIRouter(tags=["recommendations"])
+__all__ = ["RecommendationList", "RecommendedTalk", "RelatedList", "RelatedTalk", "router"]
+
+# The lifespan starts the read cache's poller with the app and stops it on shutdown.
+router = APIRouter(tags=["recommendations"], lifespan=read_cache_lifespan)
 
 
 def get_lake(request: Request) -> Lake:
@@ -38,118 +52,101 @@ def get_public_states(request: Request) -> list[str]:
     return list(recommend.public_states)
 
 
-class RecommendedTalk(BaseModel):
-    """One recommendation with its explanation."""
-
-    rank: int
-    talk_id: str
-    score: float
-    matched_tags: list[str]
-    components: dict[str, float]
-    model_version: str
-    computed_at: datetime
+def _etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match's weak comparison: `*`, or any listed tag equal to ours, W/ or not."""
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
 
 
-class RecommendationList(BaseModel):
-    """An event's recommendations, best first."""
-
-    event_id: str
-    recommendations: list[RecommendedTalk]
+def answer(
+    request: Request, found: Answer, *, media_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    """The cached answer, or 304 when the client holds these bytes already."""
+    sent = {"ETag": found.etag, **(headers or {})}
+    match = request.headers.get("if-none-match")
+    if match is not None and _etag_matches(match, found.etag):
+        return Response(status_code=304, headers=sent)
+    return Response(content=found.body, media_type=media_type, headers=sent)
 
 
 @router.get(
     "/events/{event_id}/recommendations",
     response_model=RecommendationList,
-    responses={404: {"description": "Unknown event"}, 409: {"description": "Not built yet"}},
+    responses={
+        304: {"description": "Not modified (If-None-Match)"},
+        404: {"description": "Unknown event"},
+        409: {"description": "Not built yet"},
+    },
 )
-def get_recommendations(
-    event_id: str,
-    request: Request,
-    lake: Annotated[Lake, Depends(get_lake)],
-    public_states: Annotated[list[str], Depends(get_public_states)],
-) -> Response:
+async def get_recommendations(event_id: str, request: Request) -> Response:
     """Precomputed recommendations of an event, only talks in a public state: 404 unknown
     event, 409 table not built yet."""
-    try:
-        # The cache holds the JSON answer itself: a hit costs no validation or serialisation.
-        # It follows the talks table too, so a talk leaving a public state leaves the answer.
-        body = read_cache(request).get(
-            ("recommendations", event_id, tuple(public_states)),
-            lambda: _recommendations(lake, event_id, public_states).model_dump_json().encode(),
+    cache = read_cache(request)
+    index = cache.current() if cache is not None else None
+    if index is None:
+        body = await run_in_threadpool(
+            _read_recommendations, get_lake(request), event_id, get_public_states(request)
         )
+        return Response(content=body, media_type="application/json")
+    found = index.recommendations.get(event_id)
+    if found is None:
+        if event_id not in index.events:
+            raise HTTPException(status_code=404, detail=str(UnknownEventError(event_id)))
+        error = RecommendationsNotBuiltError(
+            event_id, table_missing=not index.recommendations_built
+        )
+        raise HTTPException(status_code=409, detail=str(error))
+    return answer(request, found, media_type="application/json")
+
+
+def _read_recommendations(lake: Lake, event_id: str, states: list[str]) -> bytes:
+    """Today's path: the lake read for this request."""
+    try:
+        rows = lookup_recommendations(lake=lake, event_id=event_id, states=states)
     except UnknownEventError as error:
         raise HTTPException(status_code=404, detail=str(error)) from None
     except RecommendationsNotBuiltError as error:
         raise HTTPException(status_code=409, detail=str(error)) from None
-    return Response(content=body, media_type="application/json")
-
-
-def _recommendations(lake: Lake, event_id: str, states: list[str]) -> RecommendationList:
-    rows = lookup_recommendations(lake=lake, event_id=event_id, states=states)
-    return RecommendationList(
-        event_id=event_id,
-        recommendations=[
-            RecommendedTalk(
-                rank=int(r.rank),
-                talk_id=str(r.talk_id),
-                score=float(r.score),
-                matched_tags=list(r.matched_tags),
-                components={k: float(v) for k, v in r.components.items()},
-                model_version=str(r.model_version),
-                computed_at=r.computed_at.to_pydatetime(),
-            )
-            for r in rows.itertuples()
-        ],
-    )
-
-
-class RelatedTalk(BaseModel):
-    """One related talk: none clashes with the talk or shares a speaker with it."""
-
-    rank: int
-    talk_id: str
-    score: float
-
-
-class RelatedList(BaseModel):
-    """A talk's related talks, best first (diversified, capped)."""
-
-    talk_id: str
-    related: list[RelatedTalk]
+    return recommendations_body(event_id, rows)
 
 
 @router.get(
     "/talks/{talk_id:path}/related",
     response_model=RelatedList,
-    responses={404: {"description": "Unknown talk"}},
+    responses={
+        304: {"description": "Not modified (If-None-Match)"},
+        404: {"description": "Unknown talk"},
+    },
 )
-def get_related(
-    talk_id: str, request: Request, lake: Annotated[Lake, Depends(get_lake)]
-) -> Response:
-    """A talk's precomputed related talks (empty until the next build): 404 unknown talk."""
-
-    def compute() -> bytes | None:
-        found = _related(lake, talk_id)
-        return None if found is None else found.model_dump_json().encode()
-
-    body = read_cache(request).get(("related", talk_id), compute)
-    if body is None:
+async def get_related(talk_id: str, request: Request) -> Response:
+    """A talk's precomputed related talks in a public state (empty until the next build):
+    404 unknown talk."""
+    cache = read_cache(request)
+    index = cache.current() if cache is not None else None
+    if index is None:
+        body = await run_in_threadpool(
+            _read_related, get_lake(request), talk_id, get_public_states(request)
+        )
+        return Response(content=body, media_type="application/json")
+    found = index.related_answer(talk_id)
+    if found is None:
         raise HTTPException(status_code=404, detail=f"unknown talk {talk_id!r}")
-    return Response(content=body, media_type="application/json")
+    return answer(request, found, media_type="application/json")
 
 
-def _related(lake: Lake, talk_id: str) -> RelatedList | None:
-    from podium.ingest import live_versions
+def _read_related(lake: Lake, talk_id: str, states: list[str]) -> bytes:
+    """Today's path: the lake read for this request."""
+    from podium.ingest import live_versions, talk_rows
     from podium.lake.recommendations import read_related
 
     rows = read_related(lake=lake, talk_ids=[talk_id])
     if rows.empty and not live_versions(lake=lake, talk_ids=[talk_id]):
-        return None
+        raise HTTPException(status_code=404, detail=f"unknown talk {talk_id!r}")
     rows = rows.sort_values("rank")
-    return RelatedList(
-        talk_id=talk_id,
-        related=[
-            RelatedTalk(rank=int(r.rank), talk_id=str(r.other_id), score=float(r.score))
-            for r in rows.itertuples(index=False)
-        ],
+    current = talk_rows(lake=lake, columns=["talk_id", "state"], talk_ids=list(rows["other_id"]))
+    public = set(current.loc[current["state"].isin(set(states)), "talk_id"])
+    return related_body(
+        talk_id,
+        [(str(r.other_id), float(r.score)) for r in rows.itertuples() if r.other_id in public],
     )

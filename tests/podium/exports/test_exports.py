@@ -7,8 +7,10 @@ gateway route on a real lake with real title-card covers.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import icalendar
@@ -273,3 +275,35 @@ def test_the_command_and_the_gateway_serve_the_same_export(
         assert httpx.get(url + "/events/empty/export.ics").status_code == 409
         assert httpx.post(url + "/events/democon-2027/export.json").status_code == 405
     get_settings.cache_clear()
+
+
+def test_the_gateway_renders_an_export_once_per_index_then_sends_it_as_kept(
+    lake: Lake, settings
+) -> None:
+    """With the read cache the first request in an index renders the export, later ones are
+    sent as kept (the read fast path), with the route's headers, an ETag and 304."""
+    from contextlib import ExitStack
+
+    from podium.gateway import running_gateway
+
+    def gateway(poll_s: float) -> Any:
+        gateway = settings.gateway.model_copy(update={"read_cache_s": poll_s})
+        return running_gateway(settings.model_copy(update={"gateway": gateway}), port=0)
+
+    with ExitStack() as stack:
+        today, url = stack.enter_context(gateway(0)), stack.enter_context(gateway(0.05))
+        path = "/events/democon-2027/export.ics"
+        deadline = time.monotonic() + 20
+        while "etag" not in httpx.get(url + path).headers:
+            assert time.monotonic() < deadline, "the read cache built no index"
+            time.sleep(0.05)
+        kept = httpx.get(url + path)
+        reference = httpx.get(today + path)
+        assert kept.status_code == 200 and "etag" not in reference.headers
+        for header in ("content-type", "content-disposition"):
+            assert kept.headers[header] == reference.headers[header]
+        assert len(icalendar.Calendar.from_ical(kept.content).walk("VEVENT")) == 3
+        again = httpx.get(url + path, headers={"If-None-Match": kept.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        assert httpx.get(url + "/events/nope/export.ics").status_code == 404
+        assert httpx.get(url + "/events/empty/export.ics").status_code == 409
