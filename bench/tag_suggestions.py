@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--groups", type=int, default=5, help="tag groups, hidden in turn")
     parser.add_argument("--dev-groups", type=int, default=2, help="groups the cut is chosen on")
     parser.add_argument("--distances", default="0.45,0.5,0.55,0.6,0.65", help="cuts to try")
+    parser.add_argument(
+        "--shares", default="1.0,0.25", help="max background shares of a name to try"
+    )
     parser.add_argument("--min-size", type=int, default=3)
     parser.add_argument("--limit", type=int, default=0, help="first N labelled talks (smoke)")
     parser.add_argument(
@@ -83,7 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
     order = sorted(names, key=lambda t: (-support[t], t))
     groups = [order[g :: args.groups] for g in range(args.groups) if order[g :: args.groups]]
     terms = {d.name: [d.name, *d.synonyms] for d in vocabulary.tags}
-    distances = [float(x) for x in args.distances.split(",")]
+    distances = [
+        (float(x), float(y)) for x in args.distances.split(",") for y in args.shares.split(",")
+    ]
     print(
         f"{len(talks)} labelled talks, {len(names)} tags in {len(groups)} groups; "
         f"load avg {os.getloadavg()[0]:.1f}",
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
         pool = np.flatnonzero(unconfident(result.scores, result.thresholds))
         known = [x for d in visible.tags for x in (d.name, *d.synonyms)]
         pool_gold = {talks[i].talk_id: set(gold[i]) for i in pool}
-        for distance in distances:
+        for distance, share in distances:
             suggestions = suggest_tags(
                 [talks[i].talk_id for i in pool],
                 vectors[pool],
@@ -115,6 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
                 background=texts,
                 max_distance=distance,
                 min_size=args.min_size,
+                max_background_share=share,
             )
             scored = score_hidden(suggestions, pool_gold, {t: terms[t] for t in hidden})
             all_hidden_terms = [x for t in hidden for x in terms[t]]
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "group": number,
                     "half": half,
                     "hidden": hidden,
-                    "distance": distance,
+                    "distance": (distance, share),
                     "unconfident": len(pool),
                     "hidden_talks": {t: support[t] for t in hidden},
                     "hidden_in_pool": {
@@ -164,13 +170,14 @@ def main(argv: list[str] | None = None) -> dict:
             ),
         }
 
-    def pick(rows: list[dict]) -> float:
+    def pick(rows: list[dict]) -> tuple[float, float]:
         best = max(
             distances,
             key=lambda d: (
                 summary([r for r in rows if r["distance"] == d])["named_top3"],
                 summary([r for r in rows if r["distance"] == d])["cluster_precision_mean"],
-                -d,
+                -d[0],
+                -d[1],
             ),
         )
         return best
@@ -191,9 +198,9 @@ def main(argv: list[str] | None = None) -> dict:
             if not s["hidden_tags"] or not rows:
                 continue
             mark = " (chosen)" if d == chosen else ""
-            table[f"{label} {d}"] = s
+            table[f"{label} {d[0]} {d[1]}"] = s
             print(
-                f"| {label} | {d}{mark} | {s['hidden_tags']} | {s['named_top1']:.2f} | "
+                f"| {label} | {d[0]}, {d[1]}{mark} | {s['hidden_tags']} | {s['named_top1']:.2f} | "
                 f"{s['named_top3']:.2f} | {s['named_lenient']:.2f} | "
                 f"{s['named_by_any_suggestion']:.2f} | {s['cluster_precision_ge_0_5']:.2f} | "
                 f"{s['cluster_precision_mean']:.2f} / {s['cluster_recall_mean']:.2f} | "

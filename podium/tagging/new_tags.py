@@ -10,7 +10,9 @@ How a group is named (BERTopic's c-TF-IDF for candidates, KeyBERT's ranking to c
 1. candidate phrases are the words and two-word phrases of the group's talks (no stop words,
    no numbers), scored by class-based TF-IDF: the share of the group's talks using the phrase
    times `log(1 + N / df)` over a background of N talks (the event, or every talk given), so
-   a phrase every talk uses (`python`, `talk`) scores low;
+   a phrase every talk uses (`python`, `talk`) scores low, and a phrase used by more than
+   `max_background_share` (25 %) of the background talks outside the group is no candidate
+   at all (it names no subset); URLs, numbers and the boilerplate of abstracts are skipped;
 2. the best `rerank` of them are embedded with the tagger's encoder and ranked by cosine to
    the group's centroid, with maximal marginal relevance for the runners-up;
 3. phrases that already name a vocabulary tag (a name or a synonym) are left out: the point
@@ -37,7 +39,10 @@ from podium.models import normalise_tag
 #: Average-linkage cosine distance at which clusters are cut, and their smallest size.
 DEFAULT_MAX_DISTANCE = 0.55
 DEFAULT_MIN_SIZE = 3
+#: A phrase in more than this share of the background talks names no subset of them.
+DEFAULT_MAX_BACKGROUND_SHARE = 0.25
 
+_URL = re.compile(r"(?:https?://|www\.)\S+|\S+\.(?:com|org|io|net)\b\S*", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\W\d_][\w+#]*(?:[.-][\w+#]+)*", re.UNICODE)
 
 # English function words and the boilerplate of talk abstracts, plus the commonest function
@@ -53,11 +58,12 @@ the their theirs them then there these they this those through to too under unti
 was we were what when where which while who whom why will with within without would you your
 yours one two three first second new many way ways make makes made use used uses using well
 talk talks presentation session sessions speaker speakers tutorial workshop keynote lightning
-audience attendees learn learning learned show shows will going look looking see discuss
+audience attendees show shows will going look looking see discuss
 discussed cover covers covered give gives introduction introduce introduces intro overview part
 example examples thing things people time lot even still around based different help helps
 want know better best good great just able year years day days start started world including
-things different via etc e g i.e e.g
+things different via etc e g i.e e.g presented schedule available slides video
+january february march april june july august september october november december
 di il la le lo gli e ed per con un una uno del della dei delle che non come più su da al alla
 nel nella sono questo questa talk de el los las que en y para por con del se una unos como más
 al lo es su sus o da do dos das em um uma os as no na com pelo pela ao
@@ -83,7 +89,7 @@ class TagSuggestion:
 
 def tokens(text: str) -> list[str]:
     """Words of a text, NFKC and case-folded (a word may hold + # . - inside: c++, scikit-learn)."""
-    return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+    return _TOKEN.findall(_URL.sub(" ", unicodedata.normalize("NFKC", text).casefold()))
 
 
 def phrases(text: str) -> set[str]:
@@ -138,6 +144,7 @@ def class_tfidf(
     documents: int,
     *,
     min_share: float = 0.25,
+    max_background_share: float = 1.0,
 ) -> list[tuple[str, float]]:
     """c-TF-IDF of a cluster's phrases, best first.
 
@@ -146,17 +153,26 @@ def class_tfidf(
         document_frequency: background talks using each phrase.
         documents: number of background talks.
         min_share: a phrase must be used by at least this share of the members (and by 2).
+        max_background_share: a phrase used by more than this share of the background talks
+            outside the cluster (the background holds the members) is too common to name a
+            subset of them (`python` in a Python directory).
     """
+    share = max_background_share
     counts = Counter(p for ps in member_phrases for p in ps)
     n = len(member_phrases)
     need = max(2, math.ceil(min_share * n))
     scored = [
         (p, (c / n) * math.log(1 + documents / max(document_frequency.get(p, 0), c)))
         for p, c in counts.items()
-        if c >= need
+        if c >= need and _specific(document_frequency.get(p, c) - c, documents - n, share)
     ]
     scored.sort(key=lambda x: (-x[1], x[0]))
     return scored
+
+
+def _specific(outside_uses: int, outside: int, share: float) -> bool:
+    # With no talk outside the cluster there is nothing to compare with: every phrase is.
+    return outside <= 0 or max(outside_uses, 0) <= share * outside
 
 
 def _mmr(
@@ -190,6 +206,7 @@ def suggest_tags(
     rerank: int = 15,
     top: int = 5,
     diversity: float = 0.3,
+    max_background_share: float = DEFAULT_MAX_BACKGROUND_SHARE,
 ) -> list[TagSuggestion]:
     """Clusters of talks, each with a candidate tag name, largest cluster first.
 
@@ -205,6 +222,8 @@ def suggest_tags(
         rerank: candidates (best c-TF-IDF) ranked by the encoder.
         top: phrases kept per suggestion (the first is its name).
         diversity: maximal marginal relevance weight for the runners-up.
+        max_background_share: phrases used by more of the background than this share are
+            never names (1.0: no limit).
     """
     if not (len(talk_ids) == len(vectors) == len(texts)):
         raise ValueError("talk_ids, vectors and texts differ in length")
@@ -215,7 +234,12 @@ def suggest_tags(
     vecs = np.asarray(vectors, dtype=np.float32)
     out: list[TagSuggestion] = []
     for rows in clusters(vecs, max_distance=max_distance, min_size=min_size):
-        ranked = class_tfidf([member_phrases[i] for i in rows], frequency, max(len(back), 1))
+        ranked = class_tfidf(
+            [member_phrases[i] for i in rows],
+            frequency,
+            max(len(back), 1),
+            max_background_share=max_background_share,
+        )
         seen: set[str] = set()
         candidates: list[str] = []
         for phrase, _ in ranked:

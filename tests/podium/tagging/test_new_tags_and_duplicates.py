@@ -12,6 +12,7 @@ import pytest
 from podium.tagging.duplicates import near_duplicates, overlap, shingles
 from podium.tagging.new_tags import (
     TagSuggestion,
+    class_tfidf,
     clusters,
     name_matches,
     phrases,
@@ -104,6 +105,17 @@ def test_phrases_skip_stop_words_and_numbers() -> None:
     assert term_key("Data Pipelines") == term_key("data pipeline")
 
 
+def test_a_phrase_common_outside_the_cluster_names_nothing() -> None:
+    members = [{"python", "midi", "synth"}, {"python", "midi"}, {"python", "midi", "synth"}]
+    df = {"python": 10, "midi": 3, "synth": 2}  # background of 12 talks, members included
+    got = dict(class_tfidf(members, df, 12, max_background_share=0.25))
+    assert set(got) == {"midi", "synth"}  # python: 7 of the 9 talks outside
+    assert got["midi"] > got["synth"]  # every member uses midi
+    assert "python" in dict(class_tfidf(members, df, 12))  # no limit
+    # A background that is the cluster alone limits nothing.
+    assert "python" in dict(class_tfidf(members, df, 3, max_background_share=0.25))
+
+
 def test_name_matches() -> None:
     assert name_matches("asyncio", ["concurrency", "asyncio", "async"])
     assert name_matches("Neural Networks", ["deep learning", "neural networks"])
@@ -120,7 +132,10 @@ def test_unconfident_rows() -> None:
 
 
 GEO = [
-    ("Maps with GeoPandas", "Reading shapefiles with GeoPandas, spatial joins and choropleth maps."),
+    (
+        "Maps with GeoPandas",
+        "Reading shapefiles with GeoPandas, spatial joins and choropleth maps.",
+    ),
     ("Geospatial analysis with Shapely", "Polygons, projections and spatial indexes in Python."),
     ("Routing on OpenStreetMap data", "Building a routing engine from OpenStreetMap extracts."),
     ("Satellite imagery and rasterio", "Reading GeoTIFF rasters and reprojecting them."),
