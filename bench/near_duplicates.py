@@ -253,6 +253,15 @@ def main(argv: list[str] | None = None) -> dict:
                 f"    false pair: {a} ≈ {b} (cosine {sims[(a, b)][0]:.3f}, overlap "
                 f"{sims[(a, b)][1]:.2f})"
             )
+    from podium.tagging.duplicates import DEFAULT_THRESHOLD
+
+    for half in ("dev", "test"):
+        p, r, f1 = prf(flagged(half, DEFAULT_THRESHOLD, None), truth_of(half))
+        results[f"default {half}"] = {"precision": p, "recall": r, "f1": f1}
+        print(
+            f"at Podium's default (cosine >= {DEFAULT_THRESHOLD:.2f}), {half}: P/R/F1 "
+            f"{p:.3f}/{r:.3f}/{f1:.3f}"
+        )
     sims_true = np.asarray([cos for p_, h, cos, _ in pairs if p_ in truth])
     if len(sims_true):
         print(

@@ -271,7 +271,7 @@ def suggest_tags(
 def unconfident(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Rows (talks) where no tag's score clears its threshold: (n,) bool."""
     cut = thresholds if thresholds.ndim == 2 else thresholds[None, :]
-    return ~(scores > cut).any(axis=1)
+    return np.asarray(~(scores > cut).any(axis=1), dtype=bool)
 
 
 def name_matches(name: str, terms: Iterable[str], *, lenient: bool = False) -> bool:
@@ -321,7 +321,7 @@ def score_hidden(
     out = []
     for tag, terms in hidden.items():
         carrying = {t for t, tags in gold.items() if tag in tags}
-        best = (0.0, 0.0, 0.0, None)
+        best: tuple[float, float, float, TagSuggestion | None] = (0.0, 0.0, 0.0, None)
         for s in suggestions:
             hit = len(carrying & set(s.talk_ids))
             if not hit:
@@ -330,18 +330,18 @@ def score_hidden(
             f1 = 2 * p * r / (p + r)
             if f1 > best[0]:
                 best = (f1, p, r, s)
-        s = best[3]
+        top = best[3]
         out.append(
             HiddenTagResult(
                 tag=tag,
                 talks=len(carrying),
                 cluster_precision=round(best[1], 4),
                 cluster_recall=round(best[2], 4),
-                cluster_size=len(s.talk_ids) if s else 0,
-                name=s.name if s else "",
-                named=bool(s) and name_matches(s.name, terms),
-                named_top3=bool(s) and any(name_matches(p, terms) for p in s.phrases[:3]),
-                named_lenient=bool(s) and name_matches(s.name, terms, lenient=True),
+                cluster_size=len(top.talk_ids) if top else 0,
+                name=top.name if top else "",
+                named=top is not None and name_matches(top.name, terms),
+                named_top3=top is not None and any(name_matches(p, terms) for p in top.phrases[:3]),
+                named_lenient=top is not None and name_matches(top.name, terms, lenient=True),
                 named_anywhere=any(name_matches(x.name, terms) for x in suggestions),
             )
         )
