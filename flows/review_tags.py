@@ -23,6 +23,7 @@ from prefect.runtime import flow_run
 from prefect.states import Running
 from pydantic import Field, create_model
 
+from podium.models import TagName
 from podium.tagging.new_tags import TagSuggestion
 from podium.use_cases.tag_feedback import (
     QueueRow,
@@ -53,9 +54,7 @@ class _QueueForm(RunInput):
     )
 
 
-def queue_form(
-    queue: list[QueueRow], new_tags: Sequence[TagSuggestion] = ()
-) -> type[RunInput]:
+def queue_form(queue: list[QueueRow], new_tags: Sequence[TagSuggestion] = ()) -> type[RunInput]:
     """A RunInput with one accept/reject/skip field per suggestion, in queue order.
 
     Each candidate new tag adds `nNN` (skip or accept) and `nNN_name` (the name to accept it
@@ -69,10 +68,8 @@ def queue_form(
             NewTagChoice,
             Field(default="skip", title=f"{s.label()}: {', '.join(s.talk_ids[:8])}"),
         )
-        fields[f"n{i:02d}_name"] = (
-            str,
-            Field(default=s.name, min_length=1, max_length=100, title=f"name of n{i:02d}"),
-        )
+        # A tag name's own type: a name the vocabulary would refuse is refused by the form.
+        fields[f"n{i:02d}_name"] = (TagName, Field(default=s.name, title=f"name of n{i:02d}"))
     return create_model("ReviewTags", __base__=_QueueForm, **fields)
 
 
