@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", default="0,10,25,50,100", help="corrected talks, ascending")
     parser.add_argument("--min-talks", type=int, default=35, help="talks a test series needs")
     parser.add_argument("--only", default="", help="comma list of series to test")
-    parser.add_argument("--strategies", default="uncertainty,random")
+    parser.add_argument(
+        "--strategies", default="uncertainty,random", help="of uncertainty, random, clustered"
+    )
     parser.add_argument("--min-remaining", type=int, default=10, help="talks left to score")
     parser.add_argument(
         "--conference-prior", type=float, default=None, help="tagging.conference_prior"

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from podium.errors import UserError
 from podium.lake import Lake
-from podium.models import Vocabulary
+from podium.models import TagDefinition, Vocabulary
 
 VOCABULARY_BLOB = "config/vocabulary.json"
 
@@ -53,3 +53,19 @@ def load_vocabulary(*, lake: Lake) -> Vocabulary:
             "no tag vocabulary in the lake yet: run `podium vocabulary set FILE` first"
         )
     return parse_vocabulary(lake.get_blob(VOCABULARY_BLOB).decode(), origin=VOCABULARY_BLOB)
+
+
+def add_tags(*, lake: Lake, definitions: list[TagDefinition]) -> Vocabulary:
+    """Add tags to the vocabulary in the lake (one an organiser accepted); known names kept.
+
+    A tag already in the vocabulary (by name) is left as it is. Like `save_vocabulary`, the
+    blob is rewritten whole: two concurrent edits of the vocabulary are last-writer-wins.
+    """
+    vocabulary = load_vocabulary(lake=lake)
+    names = set(vocabulary.names)
+    new = [d for d in definitions if d.name not in names]
+    if not new:
+        return vocabulary
+    updated = Vocabulary(tags=[*vocabulary.tags, *new])
+    save_vocabulary(lake=lake, vocabulary=updated)
+    return updated

@@ -112,6 +112,15 @@ BENCHES: dict[str, Smoke] = {
         True,
         900,
     ),
+    "near_duplicates": Smoke(
+        ("--talks", "40", "--min-event", "10", "--cache", "cache"), r"TEST P/R/F1 \d", True
+    ),
+    "tag_suggestions": Smoke(
+        ("--limit", "120", "--groups", "3", "--dev-groups", "1", "--distances", "0.55")
+        + ("--shares", "0.25", "--cache", "cache"),
+        r"named \(top-1\)",
+        True,
+    ),
     "tagging_demo": Smoke(("--ids", "t-024"), r"t-024"),
     "tagging_languages": Smoke(("--encoders", "minilm", "--limit", "12"), r"MiniLM", True),
     "tagging_nested": Smoke(

@@ -32,6 +32,8 @@ from podium.tagging.tagger import Tagger, lexical_texts
 
 STEPS = (0, 10, 25, 50, 100)
 STRATEGIES = ("uncertainty", "random")
+#: Every strategy `feedback_curve` knows: `clustered` is uncertainty with diversity (below).
+ALL_STRATEGIES = ("uncertainty", "random", "clustered")
 
 
 @dataclass
@@ -146,6 +148,39 @@ def margins(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return np.abs(scores - cut).min(axis=1)
 
 
+def clustered_pick(
+    left: Sequence[int],
+    vectors: np.ndarray,
+    margin: dict[int, float],
+    *,
+    need: int,
+    seed: int = 0,
+) -> list[int]:
+    """Uncertainty with diversity: `need` k-means clusters of the uncorrected talks' vectors,
+    and from each the talk the tagger is least sure about (smallest margin).
+
+    Plain uncertainty sampling picks the talks nothing resembles, whose labels teach the
+    others little (docs/tagging.md); one pick per cluster spreads the corrections over the
+    conference's topics while still asking about the least certain talk of each. No parameter
+    to tune: the number of clusters is the number of talks to pick.
+    """
+    from scipy.cluster.vq import kmeans2
+
+    rows = list(left)
+    if need >= len(rows):
+        return rows
+    data = np.asarray(vectors[rows], dtype=np.float64)
+    _, labels = kmeans2(data, need, minit="++", seed=seed)
+    chosen: list[int] = []
+    for c in range(need):
+        members = [rows[r] for r in np.flatnonzero(labels == c)]
+        if members:
+            chosen.append(min(members, key=lambda i: (margin[i], i)))
+    # An empty cluster (k-means may leave one) is filled by the next least certain talks.
+    rest = sorted((i for i in rows if i not in set(chosen)), key=lambda i: (margin[i], i))
+    return chosen + rest[: need - len(chosen)]
+
+
 def feedback_curve(
     tagger: Tagger,
     data: LabelledSet,
@@ -223,6 +258,10 @@ def feedback_curve(
                 if need > 0:
                     if strategy == "random":
                         chosen = [i for i in order if i not in set(corrected)][:need]
+                    elif strategy == "clustered":
+                        chosen = clustered_pick(
+                            left, vecs, last_margin, need=need, seed=seed + len(corrected)
+                        )
                     else:
                         chosen = sorted(left, key=lambda i: (last_margin[i], i))[:need]
                     corrected += chosen

@@ -124,3 +124,81 @@ def test_the_form_lists_the_least_certain_tags_and_applies_the_answer(env) -> No
     }
     decided = feedback_rows(lake=lake)
     assert set(decided.decided_by) == {"Ines"} and set(decided.reason) == {"infra talk"}
+
+
+def test_the_form_offers_a_new_tag_and_flags_a_duplicate(env) -> None:
+    """Untagged talks become a candidate tag in the form; accepting it (renamed) changes the
+    vocabulary and tags the talks; a resubmitted talk is listed with its similarity."""
+    from podium.demo import SAMPLE_DIR
+    from podium.settings import Settings
+    from podium.tagging import build_tagger
+    from podium.use_cases.enrich import EnrichResources, enrich_pending
+    from podium.vocabulary import load_vocabulary, read_vocabulary_file, save_vocabulary
+
+    lake = env
+    event = f"conf-{uuid.uuid4().hex[:6]}"
+    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
+    texts = [
+        ("Making music with Python", "Synthesisers, MIDI and generating melodies in code."),
+        ("Audio processing for musicians", "Filters, FFTs and MIDI instruments from Python."),
+        ("Live coding music", "Performing electronic music live with MIDI controllers."),
+        ("Testing with pytest fixtures", "Fixtures, parametrize and mocks in pytest suites."),
+    ]
+    talks = [
+        Talk(
+            talk_id=f"{event}-{i}",
+            title=title,
+            description=text,
+            speakers=[f"S{i}"],
+            event_ids=[event],
+        )
+        for i, (title, text) in enumerate(texts)
+    ]
+    copy = talks[3].model_copy(update={"talk_id": f"{event}-3b", "speakers": ["S9"]})
+    record_talks(lake=lake, talks=[*talks, copy])
+    tagger = build_tagger(Settings().tagging, device="cpu")
+    built = EnrichResources.from_settings(get_settings(), lake=lake)
+    built.load_tagger = lambda exclude: (tagger, None)
+    enrich_pending(built, stages=("tags",))
+    before = load_vocabulary(lake=lake).names
+    results: list[Any] = []
+
+    def run() -> None:
+        try:
+            results.append(review_tags(event_id=event, limit=5, timeout_s=120))
+        except BaseException as error:
+            results.append(error)
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True)
+    thread.start()
+
+    def paused() -> str | None:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type={"any_": ["PAUSED"]}))
+            )
+        return next((str(r.id) for r in runs if r.parameters.get("event_id") == event), None)
+
+    run_id = _wait(paused, "the review-tags run to pause", timeout_s=180)
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(run_id)).state
+        base = f"paused-{state.state_details.pause_key}"
+        schema = json.loads(client.read_flow_run_input(UUID(run_id), f"{base}-schema"))
+    assert "n01" in schema["properties"] and "n01_name" in schema["properties"]
+    assert "new tag" in schema["properties"]["n01"]["title"]
+    assert f"{event}-0" in schema["properties"]["n01"]["title"]
+    assert load_vocabulary(lake=lake).names == before  # offered, not applied
+
+    resume_flow_run(
+        UUID(run_id), run_input={"organiser": "Ines", "n01": "accept", "n01_name": "Music"}
+    )
+    thread.join(timeout=120)
+    assert not thread.is_alive() and not isinstance(results[0], BaseException), results
+    out = results[0]
+    assert out["status"] == "decided" and out["accepted_tags"] == ["music"]
+    assert [(d["first"], d["second"]) for d in out["duplicates"]] == [(f"{event}-3", f"{event}-3b")]
+    assert load_vocabulary(lake=lake).names == [*before, "music"]
+    rows = tag_rows(lake=lake, talk_ids=[t.talk_id for t in talks[:3]])
+    assert set(zip(rows.talk_id, rows.tag, rows.source, strict=True)) >= {
+        (t.talk_id, "music", "organiser") for t in talks[:3]
+    }

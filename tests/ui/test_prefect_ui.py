@@ -218,3 +218,122 @@ def test_approving_a_paused_review_through_the_form_completes_it(page: Any, ui: 
     # The UI has no login: the decision is an operator's, the typed name only what they said.
     assert row["decided_by"] == 'operator (Prefect UI/API, says "grace")'
     assert row["comment"].startswith("Looks right")
+
+
+def _wait_for(condition: Any, what: str, timeout_s: float = 300) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_an_organiser_rejects_and_adds_a_tag_in_the_review_tags_form(
+    page: Any, ui: UiStack
+) -> None:
+    """The review-tags form in the browser: reject a model tag, add one; talk_tags, the tag
+    counts and the recommendations follow through the stack's own triggers. (The next similar
+    talk getting the added tag is checked without the browser: tests/podium/tagging/
+    test_feedback_loop.py and tests/podium/use_cases/test_tag_suggestions.py.)"""
+    from podium.ingest import event_rows, read_talks
+    from podium.tag_counts import read_tag_counts
+    from podium.tag_feedback import feedback_rows
+    from podium.talk_tags import tag_rows
+
+    lake = Lake.from_settings(ui.stack.settings)
+    frame = event_rows(lake=lake, columns=["event_id", "tags"])
+    events = {
+        str(e): [str(t) for t in tags] for e, tags in zip(frame.event_id, frame.tags, strict=True)
+    }
+    model = tag_rows(lake=lake, talk_ids=ui.talk_ids, sources=["model"])
+    # A model tag T on a talk of event E, and a tag A of E's tags that the talk lacks.
+    talks = {t.talk_id: t for t in read_talks(lake=lake, talk_ids=ui.talk_ids)}
+    choice = None
+    for row in model.sort_values(["score", "talk_id"]).itertuples():
+        talk = talks[row.talk_id]
+        carried = set(model[model.talk_id == row.talk_id].tag) | set(talk.tags)
+        for event_id in talk.event_ids:
+            spare = [t for t in events.get(event_id, []) if t not in carried]
+            if spare:
+                choice = (row.talk_id, str(row.tag), event_id, spare[0])
+                break
+        if choice:
+            break
+    assert choice, "no model tag on a talk whose event has a tag it lacks"
+    talk_id, rejected, event_id, added = choice
+
+    (deployment,) = api(
+        ui, "POST", "/deployments/filter", deployments={"name": {"any_": ["review-tags"]}}
+    )
+    api(
+        ui,
+        "POST",
+        f"/deployments/{deployment['id']}/create_flow_run",
+        parameters={"event_id": event_id, "limit": 20, "suggest": False},
+    )
+    run = _wait_for(lambda: (flow_runs(ui, "review-tags", ["PAUSED"]) or [None])[0], "a pause")
+    page.goto(f"/runs/flow-run/{run['id']}")
+    page.get_by_role("button", name="Resume").click()
+    dialog = page.get_by_role("dialog")
+    fields = dialog.locator(".schema-form-property")
+    row = fields.filter(
+        has_text=re.compile(rf"{re.escape(talk_id)} · .* · {re.escape(rejected)} \(")
+    )
+    row.locator(".p-select-button__control").first.focus()
+    page.keyboard.press("ArrowDown")
+    page.get_by_role("option", name="reject", exact=True).click()
+    expect(row.locator(".p-select-button__value")).to_have_text("reject")
+    fields.filter(has_text="Organiser").locator("textarea, input").first.fill("Ines")
+    fields.filter(has_text="Reason").locator("textarea, input").first.fill("not what it is about")
+    fields.filter(has_text="Tags to add").locator("textarea").first.fill(f"{talk_id}: {added}")
+    submit = dialog.get_by_role("button", name="Submit")
+    expect(submit).to_be_enabled()
+    submit.click()
+    try:
+        expect(dialog).to_have_count(0, timeout=20_000)
+    except AssertionError:
+        if dialog.count():
+            submit.click()
+        expect(dialog).to_have_count(0)
+
+    def finished() -> bool:
+        state = api(ui, "GET", f"/flow_runs/{run['id']}")["state_type"]
+        assert state not in ("FAILED", "CRASHED", "CANCELLED"), state
+        return state == "COMPLETED"
+
+    _wait_for(finished, "the review-tags run to complete")
+    rows = tag_rows(lake=lake, talk_ids=[talk_id])
+    mine = set(zip(rows.tag, rows.source, strict=True))
+    assert rejected not in set(rows.tag) and (added, "organiser") in mine, mine
+    decided = feedback_rows(lake=lake)
+    assert {("Ines", rejected, "reject"), ("Ines", added, "add")} <= set(
+        zip(decided.decided_by, decided.tag, decided.decision, strict=True)
+    )
+
+    # Counts follow (aggregate-tags on podium.talk.tagged): each tag counts the live talks
+    # carrying it.
+    def counted() -> bool:
+        every = tag_rows(lake=lake, columns=["talk_id", "tag"])
+        counts = read_tag_counts(lake=lake)
+        have = dict(zip(counts.tag, counts.talks, strict=True))
+        return all(
+            int(have.get(t, 0)) == every[every.tag == t].talk_id.nunique()
+            for t in (rejected, added)
+        )
+
+    _wait_for(counted, "tag counts to follow the correction")
+    # Recommendations follow (build-recommendations on podium.tags.aggregated): no event's
+    # list matches the talk on the rejected tag any more.
+    from podium.recommend.serving import lookup_recommendations as recs_of
+
+    def recommended() -> bool:
+        for other in events:
+            recs = recs_of(lake=lake, event_id=other)
+            hit = recs[recs.talk_id == talk_id]
+            if len(hit) and rejected in list(hit.matched_tags.iloc[0]):
+                return False
+        return True
+
+    _wait_for(recommended, "recommendations without the rejected tag")
