@@ -6,6 +6,7 @@ in a background thread."""
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import json
 import re
 import threading
@@ -157,8 +158,9 @@ def test_the_form_offers_a_new_tag_and_flags_a_duplicate(env) -> None:
     copy = talks[3].model_copy(update={"talk_id": f"{event}-3b", "speakers": ["S9"]})
     record_talks(lake=lake, talks=[*talks, copy])
     tagger = build_tagger(Settings().tagging, device="cpu")
-    built = EnrichResources.from_settings(get_settings(), lake=lake)
-    built.load_tagger = lambda exclude: (tagger, None)
+    built = dataclasses.replace(
+        EnrichResources.cold(get_settings(), lake=lake), load_tagger=lambda exclude: (tagger, None)
+    )
     enrich_pending(built, stages=("tags",))
     before = load_vocabulary(lake=lake).names
     results: list[Any] = []

@@ -8,6 +8,8 @@ correction use case. Events go to the default recording sink, checked against th
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from podium import event_catalog
@@ -66,10 +68,12 @@ def resources(settings) -> Resources:
 def enrich(resources: Resources, tagger) -> None:
     from podium.tagging import load_history
 
-    built = EnrichResources.from_settings(resources.settings, lake=resources.lake)
-    built.load_tagger = lambda exclude: (
-        tagger,
-        load_history(lake=resources.lake, encoder=tagger.encoder, exclude_talk_ids=exclude),
+    built = dataclasses.replace(
+        EnrichResources.cold(resources.settings, lake=resources.lake),
+        load_tagger=lambda exclude: (
+            tagger,
+            load_history(lake=resources.lake, encoder=tagger.encoder, exclude_talk_ids=exclude),
+        ),
     )
     enrich_pending(built, stages=("tags",))
 
