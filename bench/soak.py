@@ -26,8 +26,10 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,21 +106,28 @@ def slope(points: list[tuple[float, float]]) -> float | None:
 
 
 def post_steadily(
-    stack: ProductionStack, talks: list[dict], *, rate: float, soak: Soak, sample_s: float
+    stack: ProductionStack,
+    talks: list[dict],
+    *,
+    rate: float,
+    soak: Soak,
+    sample_s: float,
+    clients: int = 8,
 ) -> None:
-    """Post one talk every 1/rate seconds (no catching up in bursts), sampling RSS as we go."""
+    """Post talk i at i/rate seconds (from `clients` threads, so a slow answer does not slow
+    the rate), sampling RSS every `sample_s` seconds meanwhile."""
     urls = stack.gateway_urls()
     started = time.monotonic()
-    next_sample = 0.0
-    with httpx.Client(timeout=30) as client:
-        for i, talk in enumerate(talks):
-            due = started + i / rate
-            while (now := time.monotonic()) < due:
-                time.sleep(min(0.05, due - now))
-            if now - started >= next_sample:
-                soak.samples.append(Sample(now - started, i, sample(stack)))
-                next_sample += sample_s
-            body = json.dumps(talk, ensure_ascii=False).encode()
+    lock = threading.Lock()
+    posted = [0]
+
+    def send(item: tuple[int, dict]) -> None:
+        i, talk = item
+        due = started + i / rate
+        while (now := time.monotonic()) < due:
+            time.sleep(min(0.05, due - now))
+        body = json.dumps(talk, ensure_ascii=False).encode()
+        with httpx.Client(timeout=30) as client:
             for attempt in range(len(urls) * 3):
                 try:
                     url = urls[(i + attempt) % len(urls)]
@@ -126,14 +135,31 @@ def post_steadily(
                         f"{url}/hooks/talks", content=body, headers=signed_headers(body, SECRET)
                     )
                     if 200 <= response.status_code < 300:
-                        soak.acked[talk["talk_id"]] = time.time()
-                        break
+                        with lock:
+                            soak.acked[talk["talk_id"]] = time.time()
+                            posted[0] += 1
+                        return
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.2)
-            else:
-                soak.failed += 1
+        with lock:
+            soak.failed += 1
+
+    done = threading.Event()
+
+    def sampler() -> None:
+        while True:
+            soak.samples.append(Sample(time.monotonic() - started, posted[0], sample(stack)))
             stack.supervise()  # a process that died is started again (and shows in the table)
+            if done.wait(sample_s):
+                return
+
+    watching = threading.Thread(target=sampler, daemon=True)
+    watching.start()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(send, enumerate(talks)))
+    done.set()
+    watching.join()
 
 
 def report(soak: Soak, *, talks: int, warmup: float) -> dict[str, float | None]:
