@@ -202,13 +202,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executors", type=int, default=2)
     parser.add_argument("--api-servers", type=int, default=2)
     parser.add_argument(
-        "--compact-files",
-        type=int,
-        default=None,
-        help="the executors' enrich.warm_compact_files (0: no compaction between runs, the "
-        "behaviour before the fix; default: the setting's default)",
-    )
-    parser.add_argument(
         "--max-slope",
         type=float,
         default=None,
@@ -218,14 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     print(f"load average at start: {os.getloadavg()}", flush=True)
     stack = ProductionStack(
-        Settings(
-            gateway={"secret": SECRET},
-            **(
-                {"enrich": {"warm_compact_files": args.compact_files}}
-                if args.compact_files is not None
-                else {}
-            ),
-        ),
+        Settings(gateway={"secret": SECRET}),
         api_servers=args.api_servers,
         gateways=args.gateways,
         executors=args.executors,

@@ -560,8 +560,6 @@ class ProductionStack:
             # On S3 each check replays two Delta logs (a GET per commit since the last
             # checkpoint), so it runs every 10 s here rather than the local default of 3 s.
             env.setdefault("PODIUM_ENRICH__WARM_LEDGER_CHECK_S", "10")
-            # Small-file compaction between runs (the soak's `--compact-files 0` turns it off).
-            env["PODIUM_ENRICH__WARM_COMPACT_FILES"] = str(self.settings.enrich.warm_compact_files)
             args = [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
                     "--queue", WARM_QUEUE]  # fmt: skip
             self.spawn(name, args + ([] if self.preload else ["--no-preload"]), env)

@@ -175,7 +175,6 @@ class WarmExecutor:
         self.folded = 0
         self._flow_names: dict[Any, str] = {}
         self._last_sweep = 0.0
-        self._last_compact = time.monotonic()  # the first look one interval after start
         self._beating: threading.Thread | None = None
         self.preloaded = threading.Event()  # models loaded: /readyz answers ready
 
@@ -427,41 +426,6 @@ class WarmExecutor:
         )
         return True
 
-    def compact_soon(self, settings: Any, lake: Any) -> list[str]:
-        """Between runs: compact the lake tables whose small files piled up.
-
-        Each commit of the hot path (a claim, a talk, its tags, its cover) adds a small file,
-        and every read of a table opens all of its files: without this, a long-lived process's
-        memory and every read's time grow with the talks until the nightly maintenance (the
-        soak's leak, `bench/soak.py`). At most every `enrich.warm_compact_check_s`; stops as
-        soon as work arrives. Executors that compact at once only retry a commit (the lake's
-        retries), and writers racing a compaction the same way. Returns the tables compacted.
-        """
-        from podium.lake.tables import SCHEMAS
-
-        limit = settings.enrich.warm_compact_files
-        if (
-            not limit
-            or time.monotonic() - self._last_compact < settings.enrich.warm_compact_check_s
-        ):
-            return []
-        self._last_compact = time.monotonic()
-        compacted = []
-        for name in SCHEMAS:
-            if self.stopping.is_set() or self.wake.is_set():
-                break  # a run first; the rest at the next look
-            started = time.monotonic()
-            try:
-                files = lake.compact_if_fragmented(name, max_files=limit)
-            except Exception:  # noqa: BLE001 - the next look tries again
-                logger.warning("compacting %s failed; trying again later", name, exc_info=True)
-                continue
-            if files is not None:
-                compacted.append(name)
-                logger.info("compacted %s (%d files) in %.2f s", name, files,
-                            time.monotonic() - started)  # fmt: skip
-        return compacted
-
     def step(self, client: Any) -> int:
         """One turn of the loop: a run for events or the ledger first (the hot path), then
         the queue's due runs when `poll_s` has passed. Returns the runs run here."""
@@ -568,7 +532,6 @@ class WarmExecutor:
                         min_interval_s=settings.enrich.warm_history_refresh_s,
                         lake=resources.lake,
                     )
-                    self.compact_soon(settings, resources.lake)
                 except Exception:  # noqa: BLE001 - a server blip must not end the executor
                     logger.exception("serving %s/%s failed; retrying", self.pool, self.queue)
                     self.stopping.wait(2)

@@ -182,19 +182,6 @@ class EnrichSettings(BaseModel):
         "talks no event announced (a deferred event, a dropped event stream); also checked "
         "at start and after every reconnect of the stream.",
     )
-    warm_compact_files: int = Field(
-        default=100,
-        ge=0,
-        description="A warm executor compacts (between runs) a lake table holding more than "
-        "this many data files: each commit of the hot path adds a small file, and every read "
-        "opens every file, so memory and read time grow with the talks until compacted "
-        "(the nightly maintenance is too rare at a burst). 0 leaves it to maintenance.",
-    )
-    warm_compact_check_s: float = Field(
-        default=60.0,
-        gt=0,
-        description="Seconds between a warm executor's looks at the tables' file counts.",
-    )
     crash_on_talk: str = Field(
         default="",
         description="Fault injection for tests only: enriching this talk id kills the process "

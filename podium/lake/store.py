@@ -425,26 +425,6 @@ class Lake:
 
         return self.retrying(action)
 
-    def file_count(self, name: str) -> int:
-        """Data files of the table's current version (0 when it does not exist)."""
-        table = self._table(name)
-        return 0 if table is None else len(table.file_uris())
-
-    def compact_if_fragmented(self, name: str, *, max_files: int) -> int | None:
-        """Compact the table's small files (no vacuum) when it holds more than `max_files`;
-        returns the files it had, or None when it was left alone. Readers keep working: the
-        old files stay until a vacuum (maintenance) removes them."""
-        count = self.file_count(name)
-        if count <= max_files:
-            return None
-        self.retrying(lambda: self._compact_files(name))
-        return count
-
-    def _compact_files(self, name: str) -> None:
-        table = self._table(name)
-        if table is not None:
-            table.optimize.compact()
-
     def compact(self, name: str) -> None:
         """Compact small files and drop unreferenced ones older than the retention period."""
         table = self._table(name)
