@@ -150,6 +150,10 @@ def post_steadily(
     def sampler() -> None:
         while True:
             soak.samples.append(Sample(time.monotonic() - started, posted[0], sample(stack)))
+            last = soak.samples[-1]  # as it goes, so a run cut short still shows its figures
+            print(f"  sample {last.at:5.0f} s  {last.posted:6d} talks  "
+                  + "  ".join(f"{n} {v:.0f}" for n, v in sorted(last.rss.items()))
+                  + " MiB", flush=True)  # fmt: skip
             stack.supervise()  # a process that died is started again (and shows in the table)
             if done.wait(sample_s):
                 return
