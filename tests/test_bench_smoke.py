@@ -106,6 +106,25 @@ BENCHES: dict[str, Smoke] = {
         600,
     ),
     "review": Smoke((), r"TOTAL \d+ pushes: facts named"),
+    "soak": Smoke(
+        (
+            "--talks",
+            "4",
+            "--rate",
+            "2",
+            "--sample-s",
+            "2",
+            "--gateways",
+            "1",
+            "--executors",
+            "1",
+            "--api-servers",
+            "1",
+        ),
+        r"slope after warm-up[\s\S]*talks sent 4, acknowledged 4, never acknowledged 0, lost 0",
+        False,
+        900,
+    ),  # fmt: skip
     "tagging": Smoke(
         ("--limit", "30", "--e2e", "bf16", "--skip", "sweep,f1,orig"),
         r"talks/s",
