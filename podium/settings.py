@@ -189,6 +189,25 @@ class EnrichSettings(BaseModel):
     )
 
 
+class DerivedSettings(BaseModel):
+    """Counts and recommendations kept current warm, in the warm executors
+    (`podium.use_cases.derived`, `deployments/warm_derived.py`)."""
+
+    warm: bool = Field(
+        default=True,
+        description="Whether each warm executor also updates tag counts and rebuilds the "
+        "affected events' recommendations in process, seconds after talks are tagged "
+        "(coalesced; safe with any number of executors). The aggregate-tags and "
+        "build-recommendations deployments stay the safety net either way.",
+    )
+    check_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds between a warm refresher's checks of the lake for counts or "
+        "recommendations behind their sources (a tagged event it did not hear of).",
+    )
+
+
 class ReplaySettings(BaseModel):
     """Where gateway replicas remember the webhook message ids they handled (podium/replay.py)."""
 
@@ -281,6 +300,10 @@ class Settings(BaseSettings):
     )
     limits: LimitsSettings = Field(
         default_factory=LimitsSettings, description="Per-talk input limits of every source."
+    )
+    derived: DerivedSettings = Field(
+        default_factory=DerivedSettings,
+        description="Warm tag counts and recommendations in the warm executors.",
     )
 
     @model_validator(mode="after")

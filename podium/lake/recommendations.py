@@ -43,9 +43,10 @@ def recommendations_bookmark(
 ) -> dict[str, int | None] | None:
     """The source versions the pinned recommendations reflect (None: unknown, rebuild all)."""
     marks = {name: pinned.app_version(BOOKMARK_APP + name) for name in sources}
-    if any(mark is None for mark in marks.values()):
+    found = {name: mark for name, mark in marks.items() if mark is not None}
+    if len(found) < len(marks):
         return None
-    return {name: None if mark == 0 else int(mark) - 1 for name, mark in marks.items()}  # type: ignore[operator]
+    return {name: None if mark == 0 else mark - 1 for name, mark in found.items()}
 
 
 def recommendations_bookmark_of(versions: dict[str, int | None]) -> Bookmark:

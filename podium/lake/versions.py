@@ -202,12 +202,12 @@ class Snapshot:
         (`CommitFailedError`, which `Lake.retrying` retries) if another writer committed
         after the pin, so a build computed from older sources never lands over a newer one.
         Returns rows written."""
-        write_deltalake(
+        write_deltalake(  # type: ignore[call-overload]  # the stubs want a WriterProperties
             self._table,
             self.lake.arrow(self.name, rows),
             mode="overwrite",
             predicate=predicate,
-            writer_properties=writer_properties,  # type: ignore[arg-type]
+            writer_properties=writer_properties,
             commit_properties=None if bookmark is None else bookmark.commit_properties(),
         )
         return len(rows)
