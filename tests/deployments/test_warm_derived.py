@@ -73,13 +73,15 @@ def _post(stack: LocalStack, talk: dict) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def _until(condition, timeout_s: float, what: str) -> float:  # noqa: ANN001
+def _until(condition, timeout_s: float, what: str, stack: LocalStack) -> float:  # noqa: ANN001
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         if condition():
             return time.monotonic() - started
         time.sleep(0.25)
-    raise AssertionError(f"not within {timeout_s:.0f} s: {what}")
+    log = stack.home / "logs" / "warm-executor.log"
+    tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:]) if log.exists() else ""
+    raise AssertionError(f"not within {timeout_s:.0f} s: {what}\nwarm executor log:\n{tail}")
 
 
 def _runs(stack: LocalStack, body: dict) -> list[dict]:
@@ -96,12 +98,13 @@ def test_counts_and_recommendations_follow_without_a_cpu_worker(stack: LocalStac
         state = lake.read("enrichment_state", where=[("talk_id", "in", ids)])
         return int(((state.stage == "tags") & (state.status == "done")).sum()) == len(ids)
 
-    _until(tagged, 600, "every talk tagged (the executor loads its models first)")
+    _until(tagged, 600, "every talk tagged (the executor loads its models first)", stack)
     holding = lake.version("talk_tags")  # a talk_tags version with every talk's tags
     assert holding is not None
 
     def counted() -> bool:
-        return ((counted_versions(lake=lake) or {}).get("talk_tags") or -1) >= holding
+        version = (counted_versions(lake=lake) or {}).get("talk_tags")
+        return version is not None and version >= holding
 
     def recommended() -> bool:
         if not lake.exists("recommendations"):
@@ -109,10 +112,11 @@ def test_counts_and_recommendations_follow_without_a_cpu_worker(stack: LocalStac
         marked = tables.recommendations_bookmark(
             tables.pin_recommendations(lake=lake), RECOMMENDATION_SOURCES
         )
-        return ((marked or {}).get("talk_tags") or -1) >= holding
+        version = (marked or {}).get("talk_tags")
+        return version is not None and version >= holding
 
-    counts_s = _until(counted, COUNTS_WITHIN_S, "tag counts including every talk")
-    recs_s = _until(recommended, RECS_WITHIN_S, "recommendations from those counts")
+    counts_s = _until(counted, COUNTS_WITHIN_S, "tag counts including every talk", stack)
+    recs_s = _until(recommended, RECS_WITHIN_S, "recommendations from those counts", stack)
     print(f"after the last talk was tagged: counts {counts_s:.1f} s, recs {recs_s:.1f} s")
 
     # The counts are right, and the recommendations serve the sample's events.
@@ -124,7 +128,9 @@ def test_counts_and_recommendations_follow_without_a_cpu_worker(stack: LocalStac
 
     # No cold run did it: nothing of aggregate-tags or build-recommendations ever started.
     deployments = httpx.post(f"{stack.api_url}/deployments/filter", json={}, timeout=60).json()
-    cold = [d["id"] for d in deployments if d["name"] in ("aggregate-tags", "build-recommendations")]
+    cold = [
+        d["id"] for d in deployments if d["name"] in ("aggregate-tags", "build-recommendations")
+    ]
     started = _runs(stack, {"flow_runs": {"deployment_id": {"any_": cold},
                                           "start_time": {"is_null_": False}}})  # fmt: skip
     assert started == [], [r["name"] for r in started]

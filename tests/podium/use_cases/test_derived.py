@@ -80,6 +80,13 @@ def test_refresh_follows_the_lake_and_rebuilds_only_affected_events(settings, tm
     pd.testing.assert_frame_equal(_recs(lake), recs)
     assert "t004" in set(_recs(lake).query("event_id == 'ev-b'")["talk_id"])
 
+    # A tag no event shares: counted; only the events sharing t004's other tags (django:
+    # ev-b, devops: ev-c) are rebuilt, and nothing is left pending.
+    lake.append("talk_tags", tag_rows([("t004", "quantum knitting")]))
+    fourth = refresh(resources, encoder=BagOfWordsEncoder())
+    assert fourth.counts is not None and fourth.counts.rows_written > 0
+    assert fourth.event_ids == ["ev-b", "ev-c"] and not pending(lake)
+
 
 def test_a_build_overtaken_by_another_does_not_land(settings, tmp_path) -> None:
     lake = make_lake(tmp_path / "lake")
