@@ -49,6 +49,15 @@ def recommendations_bookmark(
     return {name: None if mark == 0 else mark - 1 for name, mark in found.items()}
 
 
+def read_recommendations_bookmark(
+    *, lake: Lake, sources: Sequence[str]
+) -> dict[str, int | None] | None:
+    """The source versions the current recommendations reflect; None when the table or its
+    bookmark is missing. Reads the log only; writes nothing."""
+    pinned = Snapshot.open(lake, RECOMMENDATIONS)
+    return None if pinned is None else recommendations_bookmark(pinned, sources)
+
+
 def recommendations_bookmark_of(versions: dict[str, int | None]) -> Bookmark:
     """The bookmark saying the rows reflect these source versions (committed with them)."""
     return Bookmark(

@@ -53,6 +53,7 @@ from podium.use_cases.recommend import (
     observe_recommended,
     recommendation_encoder,
     recommendation_source_versions,
+    recommended_versions,
 )
 
 log = logging.getLogger(__name__)
@@ -101,12 +102,13 @@ class RefreshOutcome:
 def pending(lake: Lake) -> bool:
     """Whether counts or recommendations are behind their sources (cheap: table versions and
     two bookmarks, no data read)."""
-    counted = counted_versions(lake=lake)
-    if counted is None or counted != source_versions(lake=lake):
-        return True
-    pinned = tables.pin_recommendations(lake=lake)
-    marked = tables.recommendations_bookmark(pinned, RECOMMENDATION_SOURCES)
-    return marked != recommendation_source_versions(lake)
+    current = recommendation_source_versions(lake)
+    if all(version is None for version in current.values()):
+        return False  # an empty lake: nothing to count or recommend yet
+    if counted_versions(lake=lake) != source_versions(lake=lake):
+        return True  # (no counts yet: None differs too)
+    marked = tables.read_recommendations_bookmark(lake=lake, sources=RECOMMENDATION_SOURCES)
+    return marked != current
 
 
 def refresh(resources: RecommendResources, *, encoder: TextEncoder | None = None) -> RefreshOutcome:
@@ -128,7 +130,7 @@ def refresh(resources: RecommendResources, *, encoder: TextEncoder | None = None
         outcome.attempts += 1
         pinned = tables.pin_recommendations(lake=lake)
         previous = tables.recommendations_bookmark(pinned, RECOMMENDATION_SOURCES)
-        current = recommendation_source_versions(lake)
+        current = recommended_versions(lake)
         if previous == current:
             outcome.event_ids = []
             return None

@@ -19,7 +19,7 @@ from podium.lake import Lake
 from podium.lake import recommendations as tables
 from podium.recommend.build import BuildResult, build_tables
 from podium.recommend.encoder import TextEncoder, make_encoder
-from podium.tag_counts import read_tag_counts
+from podium.tag_counts import counted_versions, read_tag_counts
 from podium.talk_tags import TABLE as TALK_TAGS
 
 
@@ -49,6 +49,18 @@ RECOMMENDATION_SOURCES = (TALKS, TALK_TAGS, EVENTS)
 def recommendation_source_versions(lake: Lake) -> dict[str, int | None]:
     """The current versions of `RECOMMENDATION_SOURCES`."""
     return {name: lake.version(name) for name in RECOMMENDATION_SOURCES}
+
+
+def recommended_versions(lake: Lake) -> dict[str, int | None]:
+    """The source versions a build starting now may bookmark: those the tag counts include
+    for `talks` and `talk_tags` (the scores' tag weights come from the counts, so rows are
+    only as new as them), the current one for `events`. Read before the sources, so the rows
+    are at least this new; with no counts yet, the tables' current versions."""
+    counted = counted_versions(lake=lake)
+    current = recommendation_source_versions(lake)
+    if counted is None:
+        return current
+    return {name: counted.get(name, current[name]) for name in RECOMMENDATION_SOURCES}
 
 
 def recommendation_encoder(settings: Any) -> TextEncoder:
@@ -85,7 +97,7 @@ def build_recommendations(
         # A full build reflects every source as of now; a partial one (some events) leaves
         # the bookmark where it was, so the warm refresh still rebuilds what it owes.
         bookmark = (
-            tables.recommendations_bookmark_of(recommendation_source_versions(lake))
+            tables.recommendations_bookmark_of(recommended_versions(lake))
             if event_ids is None
             else None
         )

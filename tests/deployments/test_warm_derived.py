@@ -109,9 +109,7 @@ def test_counts_and_recommendations_follow_without_a_cpu_worker(stack: LocalStac
     def recommended() -> bool:
         if not lake.exists("recommendations"):
             return False
-        marked = tables.recommendations_bookmark(
-            tables.pin_recommendations(lake=lake), RECOMMENDATION_SOURCES
-        )
+        marked = tables.read_recommendations_bookmark(lake=lake, sources=RECOMMENDATION_SOURCES)
         version = (marked or {}).get("talk_tags")
         return version is not None and version >= holding
 
