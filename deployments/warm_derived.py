@@ -35,7 +35,7 @@ EVENTS = ("podium.talk.tagged", "podium.talk.removed")
 class WarmRefresher:
     """The event stream and the coalesced refreshes of one process."""
 
-    def __init__(self, *, stopping: threading.Event, check_s: float) -> None:
+    def __init__(self, *, stopping: threading.Event, check_s: float, duty: float = 1.0) -> None:
         from podium.use_cases.derived import Coalescer
 
         self.stopping = stopping
@@ -45,6 +45,7 @@ class WarmRefresher:
             check_s=check_s,
             stopping=stopping,
             name="warm-derived",
+            duty=duty,
         )
         self.stream: Any = None
         self.outcomes: list[dict[str, Any]] = []
@@ -125,7 +126,7 @@ def start_refresher(stopping: threading.Event) -> WarmRefresher | None:
     settings = flow_resources().settings.derived
     if not settings.warm:
         return None
-    return WarmRefresher(stopping=stopping, check_s=settings.check_s).start()
+    return WarmRefresher(stopping=stopping, check_s=settings.check_s, duty=settings.duty).start()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -206,6 +206,14 @@ class DerivedSettings(BaseModel):
         description="Seconds between a warm refresher's checks of the lake for counts or "
         "recommendations behind their sources (a tagged event it did not hear of).",
     )
+    duty: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="At most this share of the time a warm refresher spends refreshing in a "
+        "burst (after a refresh of d seconds it waits d * (1 - duty) / duty), so that it "
+        "leaves the warm executor's tagger most of its cores; 1 refreshes back to back.",
+    )
 
 
 class ReplaySettings(BaseModel):

@@ -186,8 +186,13 @@ class Coalescer:
         check_s: float,
         stopping: threading.Event,
         name: str = "coalescer",
+        duty: float = 1.0,
     ) -> None:
         self.action, self.check, self.check_s = action, check, check_s
+        # At most this share of the time running: after a run of d seconds the next waits
+        # d * (1 - duty) / duty, so a refresher beside a tagger in one process leaves it
+        # cores in a burst (and folds more changes into each run).
+        self.duty = duty
         self.stopping = stopping
         self.name = name
         self._dirty = threading.Event()
@@ -207,8 +212,11 @@ class Coalescer:
         self._dirty.clear()  # pokes from now on fold into the next turn
         if not poked and not self.check():
             return False
+        started = time.monotonic()
         self.action()
         self.runs += 1
+        if self.duty < 1.0:
+            self.stopping.wait((time.monotonic() - started) * (1 - self.duty) / self.duty)
         return True
 
     def serve(self) -> None:
