@@ -206,3 +206,22 @@ def test_two_refresher_processes_at_once_leave_counts_equal_to_a_recount(
     counts, recs = _from_scratch(lake, tmp_path, settings)
     pd.testing.assert_frame_equal(_counts(lake), counts)
     pd.testing.assert_frame_equal(_recs(lake), recs)
+
+
+def test_a_duty_of_half_leaves_as_much_time_idle_as_it_ran() -> None:
+    stopping = threading.Event()
+    starts: list[float] = []
+
+    def action() -> None:
+        starts.append(time.monotonic())
+        time.sleep(0.2)
+        coalescer.poke()  # always more work: a burst
+
+    coalescer = Coalescer(action, check=lambda: True, check_s=0.01, stopping=stopping, duty=0.5)
+    coalescer.start()
+    deadline = time.monotonic() + 10
+    while len(starts) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stopping.set()
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert len(gaps) >= 3 and min(gaps) >= 0.4 - 0.01, gaps  # 0.2 s running, 0.2 s idle
