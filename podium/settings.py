@@ -207,12 +207,13 @@ class DerivedSettings(BaseModel):
         "recommendations behind their sources (a tagged event it did not hear of).",
     )
     duty: float = Field(
-        default=0.5,
+        default=1.0,
         gt=0,
         le=1,
         description="At most this share of the time a warm refresher spends refreshing in a "
         "burst (after a refresh of d seconds it waits d * (1 - duty) / duty), so that it "
-        "leaves the warm executor's tagger most of its cores; 1 refreshes back to back.",
+        "leaves the warm executor's tagger more of its cores; 1 (default) refreshes back to "
+        "back (measured: 0.5 doubled the counts' lag and did not speed tagging up).",
     )
 
 
