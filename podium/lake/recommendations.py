@@ -22,6 +22,10 @@ RELATED = "related_talks"
 # + a source table's name: the Delta app transaction recording the source version (+ 1, so 0
 # says "no table yet") that the recommendations reflect (`podium.use_cases.derived`).
 BOOKMARK_APP = "podium.recommendations."
+RECOMMENDATION_COLUMNS = [
+    "event_id", "rank", "talk_id", "score", "matched_tags", "components", "model_version",
+    "computed_at",
+]  # fmt: skip
 
 
 def pin_recommendations(*, lake: Lake) -> Snapshot:

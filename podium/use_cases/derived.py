@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from podium.ingest import EVENTS
 from podium.lake import Lake
 from podium.lake import recommendations as tables
@@ -136,6 +138,18 @@ def refresh(resources: RecommendResources, *, encoder: TextEncoder | None = None
             return None
         event_ids = _affected(lake, previous, current)
         outcome.event_ids = event_ids
+        if event_ids == []:  # nothing to rebuild: move the bookmark, read no talk
+            tables.write_recommendations(
+                lake=lake,
+                rows=pd.DataFrame(
+                    {c: pd.Series(dtype=object) for c in tables.RECOMMENDATION_COLUMNS}
+                ),
+                row_group_rows=resources.settings.recommend.serving_row_group_rows,
+                event_ids=[],
+                pinned=pinned,
+                bookmark=tables.recommendations_bookmark_of(current),
+            )
+            return None
         return build_tables(
             lake=lake,
             settings=resources.settings.recommend,

@@ -91,6 +91,14 @@ def test_refresh_follows_the_lake_and_rebuilds_only_affected_events(settings, tm
     assert fourth.counts is not None and fourth.counts.rows_written > 0
     assert fourth.event_ids == ["ev-b", "ev-c"] and not pending(lake)
 
+    # A talk no event lists, whose tags no event shares: counted, no event rebuilt, no talk
+    # read for recommendations, and nothing is left pending.
+    before = _recs(lake)
+    lake.append("talk_tags", tag_rows([("t005", "quantum knitting")]))
+    fifth = refresh(resources, encoder=BagOfWordsEncoder())
+    assert fifth.counts is not None and fifth.event_ids == [] and not pending(lake)
+    pd.testing.assert_frame_equal(_recs(lake), before)
+
 
 def test_a_build_overtaken_by_another_does_not_land(settings, tmp_path) -> None:
     lake = make_lake(tmp_path / "lake")
