@@ -133,9 +133,19 @@ def test_counts_and_recommendations_follow_without_a_cpu_worker(stack: LocalStac
                                           "start_time": {"is_null_": False}}})  # fmt: skip
     assert len(cold) == 2 and isinstance(started, list), started
     assert started == [], [r["name"] for r in started]
-    # The warm refreshes are flow runs in the UI, named by what they did.
-    runs = _runs(stack, {"flows": {"name": {"any_": ["counts-recommendations-warm"]}},
-                         "flow_runs": {"state": {"type": {"any_": ["COMPLETED"]}}}})  # fmt: skip
+    # The warm refreshes are flow runs in the UI, named by what they did (recorded after the
+    # commit, by a thread of their own: seconds later on a busy server).
+    found: list[dict] = []
+
+    def recorded() -> bool:
+        completed = {"state": {"type": {"any_": ["COMPLETED"]}}}
+        warm = {"name": {"any_": ["counts-recommendations-warm"]}}
+        runs = _runs(stack, {"flows": warm, "flow_runs": completed})
+        found[:] = runs if isinstance(runs, list) else []
+        return bool(found)
+
+    _until(recorded, 120, "a completed counts-recommendations-warm run", stack)
+    runs = found
     assert isinstance(runs, list) and runs, f"no counts-recommendations-warm run: {runs}"
     assert any(" talks counted, " in r["name"] or " talk counted, " in r["name"] for r in runs), [
         r["name"] for r in runs
