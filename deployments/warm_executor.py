@@ -529,6 +529,10 @@ class WarmExecutor:
         settings = resources.settings
         self.start_heartbeats()
         self.start_stream()
+        # Counts and recommendations, warm and coalesced, beside the runs (a thread of its own).
+        from deployments.warm_derived import start_refresher
+
+        self.derived = start_refresher(self.stopping)
         with get_client(sync_client=True) as client:
             while not self.stopping.is_set():
                 try:

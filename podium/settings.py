@@ -189,6 +189,34 @@ class EnrichSettings(BaseModel):
     )
 
 
+class DerivedSettings(BaseModel):
+    """Counts and recommendations kept current warm, in the warm executors
+    (`podium.use_cases.derived`, `deployments/warm_derived.py`)."""
+
+    warm: bool = Field(
+        default=True,
+        description="Whether each warm executor also updates tag counts and rebuilds the "
+        "affected events' recommendations in process, seconds after talks are tagged "
+        "(coalesced; safe with any number of executors). The aggregate-tags and "
+        "build-recommendations deployments stay the safety net either way.",
+    )
+    check_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Seconds between a warm refresher's checks of the lake for counts or "
+        "recommendations behind their sources (a tagged event it did not hear of).",
+    )
+    duty: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="At most this share of the time a warm refresher spends refreshing in a "
+        "burst (after a refresh of d seconds it waits d * (1 - duty) / duty), so that it "
+        "leaves the warm executor's tagger more of its cores; 1 (default) refreshes back to "
+        "back (measured: 0.5 doubled the counts' lag and did not speed tagging up).",
+    )
+
+
 class ReplaySettings(BaseModel):
     """Where gateway replicas remember the webhook message ids they handled (podium/replay.py)."""
 
@@ -281,6 +309,10 @@ class Settings(BaseSettings):
     )
     limits: LimitsSettings = Field(
         default_factory=LimitsSettings, description="Per-talk input limits of every source."
+    )
+    derived: DerivedSettings = Field(
+        default_factory=DerivedSettings,
+        description="Warm tag counts and recommendations in the warm executors.",
     )
 
     @model_validator(mode="after")

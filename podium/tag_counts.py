@@ -316,3 +316,50 @@ def affected_event_ids(*, lake: Lake, run: TagCountRun) -> list[str] | None:
         if tags is not None and touched.intersection(normalise_tag(t) for t in tags)
     }
     return sorted(hit | (set(run.touched_events) & set(events["event_id"])))
+
+
+def counted_versions(*, lake: Lake) -> dict[str, int | None] | None:
+    """The source versions (`talks`, `talk_tags`) the stored counts include; None when there
+    are no counts or no bookmark (the next update recounts)."""
+    return _load_state(lake, Snapshot.open(lake, TABLE))
+
+
+def source_versions(*, lake: Lake) -> dict[str, int | None]:
+    """The current versions of the tables counts are made from."""
+    return _versions(lake)
+
+
+def changes_between(
+    *, lake: Lake, previous: dict[str, int | None], current: dict[str, int | None]
+) -> TagCountRun:
+    """What changed in `talks` and `talk_tags` between two sets of versions, as a count run
+    that writes nothing: the changed talks, the tags they carried before or after and the
+    events they were listed at (for `affected_event_ids`).
+
+    Raises:
+        VersionUnavailable: a version can no longer be read (the caller rebuilds everything).
+    """
+    changed: set[str] = set()
+    for name in _SOURCES:
+        changed |= changed_keys(lake, name, previous.get(name), current.get(name))
+    if not changed:
+        return TagCountRun("incremental", 0, 0, 0, dict(current))
+    old = count_bounded(
+        _read_at(lake, TALKS, previous.get(TALKS), changed),
+        _read_at(lake, TALK_TAGS, previous.get(TALK_TAGS), changed),
+    )
+    new = count_bounded(
+        _read_at(lake, TALKS, current.get(TALKS), changed),
+        _read_at(lake, TALK_TAGS, current.get(TALK_TAGS), changed),
+    )
+    both = pd.concat([old, new])
+    return TagCountRun(
+        "incremental",
+        len(changed),
+        0,
+        0,
+        dict(current),
+        tuple(sorted(changed)),
+        tuple(sorted(set(both["tag"]))),
+        tuple(sorted(set(both.loc[both["scope"] == "event", "key"]))),
+    )

@@ -62,6 +62,9 @@ BENCHES: dict[str, Smoke] = {
         ("--tags", "60", "--events", "60", "--talks", "10"), r"new  count_bounded: +peak \d+ MiB"
     ),
     "burst": Smoke(("--talks", "4", "--clients", "2", "--quiet", "1"), r"p50", False, 900),
+    "lag": Smoke(
+        ("--talks", "4", "--clients", "2", "--settle", "2"), r"post -> counts +\d", False, 900
+    ),
     "cards": Smoke(("--cards", "4", "--rounds", "1", "--formats", "jpeg"), r"cards?/s", True),
     "dynamodb": Smoke(
         (

@@ -25,7 +25,10 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from podium.settings import Settings
 
 from podium.gateway.read_index import Answer, ReadIndex, build_index
 from podium.lake import Lake
@@ -209,7 +212,7 @@ def _poll(ref: weakref.ref[ReadCache], stop: threading.Event, poll_s: float) -> 
         stop.wait(poll_s)
 
 
-def read_cache_for(lake: Lake, settings: Any) -> ReadCache:
+def read_cache_for(lake: Lake, settings: Settings) -> ReadCache:
     """The gateway's read cache, from its settings (`gateway.read_cache_s`,
     `recommend.public_states`, `exports`)."""
     from podium.exports.export import export_event

@@ -7,6 +7,7 @@ table in one commit: the whole table, or only the rows of the events / talks it 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pandas as pd
@@ -14,9 +15,59 @@ import pyarrow as pa
 from deltalake import WriterProperties
 
 from podium.lake.store import Lake, sql_list
+from podium.lake.versions import Bookmark, Snapshot
 
 RECOMMENDATIONS = "recommendations"
 RELATED = "related_talks"
+# + a source table's name: the Delta app transaction recording the source version (+ 1, so 0
+# says "no table yet") that the recommendations reflect (`podium.use_cases.derived`).
+BOOKMARK_APP = "podium.recommendations."
+RECOMMENDATION_COLUMNS = [
+    "event_id", "rank", "talk_id", "score", "matched_tags", "components", "model_version",
+    "computed_at",
+]  # fmt: skip
+
+
+def pin_recommendations(*, lake: Lake) -> Snapshot:
+    """The recommendations table pinned at its current version (created empty if missing).
+
+    A build pins the table before it reads its sources and commits through the pin
+    (`write_recommendations(pinned=...)`): if another build committed meanwhile the commit
+    fails and the build starts over, so builds by several processes land in source order.
+    """
+    if not lake.exists(RECOMMENDATIONS):
+        lake._create(RECOMMENDATIONS)
+    pinned = Snapshot.open(lake, RECOMMENDATIONS)
+    assert pinned is not None  # just created
+    return pinned
+
+
+def recommendations_bookmark(
+    pinned: Snapshot, sources: Sequence[str]
+) -> dict[str, int | None] | None:
+    """The source versions the pinned recommendations reflect (None: unknown, rebuild all)."""
+    marks = {name: pinned.app_version(BOOKMARK_APP + name) for name in sources}
+    found = {name: mark for name, mark in marks.items() if mark is not None}
+    if len(found) < len(marks):
+        return None
+    return {name: None if mark == 0 else mark - 1 for name, mark in found.items()}
+
+
+def read_recommendations_bookmark(
+    *, lake: Lake, sources: Sequence[str]
+) -> dict[str, int | None] | None:
+    """The source versions the current recommendations reflect; None when the table or its
+    bookmark is missing. Reads the log only; writes nothing."""
+    pinned = Snapshot.open(lake, RECOMMENDATIONS)
+    return None if pinned is None else recommendations_bookmark(pinned, sources)
+
+
+def recommendations_bookmark_of(versions: dict[str, int | None]) -> Bookmark:
+    """The bookmark saying the rows reflect these source versions (committed with them)."""
+    return Bookmark(
+        apps={BOOKMARK_APP + name: 0 if v is None else v + 1 for name, v in versions.items()},
+        metadata={"podium.recommendations.versions": json.dumps(versions, sort_keys=True)},
+    )
 
 
 def write_recommendations(
@@ -25,6 +76,8 @@ def write_recommendations(
     rows: pd.DataFrame,
     row_group_rows: int,
     event_ids: Sequence[str] | None = None,
+    pinned: Snapshot | None = None,
+    bookmark: Bookmark | None = None,
 ) -> int:
     """Write recommendation rows sorted by event, in small row groups, in one commit.
 
@@ -37,12 +90,23 @@ def write_recommendations(
         row_group_rows: rows per Parquet row group.
         event_ids: replace only these events' rows (the events rebuilt); None overwrites the
             table.
+        pinned: commit against this pin (`pin_recommendations`, taken before the build read
+            its sources); the commit fails with `CommitFailedError` if another build
+            committed since. None: commit against the newest version.
+        bookmark: source versions to record in the same commit (with `pinned` only).
 
     Returns:
         Rows written.
     """
     rows = rows.sort_values(["event_id", "rank"], kind="stable")
     properties = WriterProperties(max_row_group_size=row_group_rows)
+    if pinned is not None:
+        if event_ids is not None and not len(event_ids) and bookmark is None:
+            return 0
+        predicate = None if event_ids is None else f"event_id IN {sql_list(event_ids or [''])}"
+        return pinned.write(
+            rows, predicate=predicate, bookmark=bookmark, writer_properties=properties
+        )
     if event_ids is None:
         return lake.overwrite(RECOMMENDATIONS, rows, writer_properties=properties)
     if not len(event_ids):

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction
+from deltalake import (
+    CommitProperties,
+    DeltaTable,
+    QueryBuilder,
+    Transaction,
+    WriterProperties,
+    write_deltalake,
+)
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from podium.lake.store import Lake, sql_list
@@ -176,6 +183,34 @@ class Snapshot:
             schema=self._table.schema(),
             commit_properties=bookmark.commit_properties(),
         )
+
+    @property
+    def version(self) -> int:
+        """The pinned Delta version."""
+        return int(self._table.version())
+
+    def write(
+        self,
+        rows: pd.DataFrame,
+        *,
+        predicate: str | None = None,
+        bookmark: Bookmark | None = None,
+        writer_properties: WriterProperties | None = None,
+    ) -> int:
+        """Replace the rows matching `predicate` (None: the whole table) with `rows`, and
+        commit `bookmark` with them, against the pinned version: the commit fails
+        (`CommitFailedError`, which `Lake.retrying` retries) if another writer committed
+        after the pin, so a build computed from older sources never lands over a newer one.
+        Returns rows written."""
+        write_deltalake(  # type: ignore[call-overload]  # the stubs want a WriterProperties
+            self._table,
+            self.lake.arrow(self.name, rows),
+            mode="overwrite",
+            predicate=predicate,
+            writer_properties=writer_properties,
+            commit_properties=None if bookmark is None else bookmark.commit_properties(),
+        )
+        return len(rows)
 
     def merge_counts(
         self, rows: pd.DataFrame, *, keys: list[str], value: str, bookmark: Bookmark

@@ -31,6 +31,7 @@ from podium.embedding_cache import (
 from podium.ingest import event_rows, talk_rows
 from podium.lake import Lake
 from podium.lake import recommendations as tables
+from podium.lake.versions import Bookmark, Snapshot
 from podium.models import normalise_tag
 from podium.recommend.config import RecommendSettings
 from podium.recommend.encoder import TextEncoder
@@ -444,6 +445,8 @@ def build_tables(
     event_ids: Sequence[str] | None = None,
     computed_at: datetime | None = None,
     known_keys: Mapping[tuple[str, str], str] | None = None,
+    pinned: Snapshot | None = None,
+    bookmark: Bookmark | None = None,
 ) -> BuildResult:
     """Recompute recommendations (all events, or only `event_ids`) and related talks.
 
@@ -458,6 +461,9 @@ def build_tables(
         event_ids: the events to recompute; None for all.
         computed_at: timestamp on every row (now by default).
         known_keys: talks' text keys already computed (`talk_matrix`).
+        pinned: the recommendations table pinned before the sources were read
+            (`tables.pin_recommendations`): the commit fails if another build landed since.
+        bookmark: the source versions these rows reflect, committed with them.
     """
     computed_at = computed_at or datetime.now(UTC)
     events = load_events(lake=lake, event_ids=event_ids)
@@ -481,6 +487,8 @@ def build_tables(
         rows=recs,
         row_group_rows=settings.serving_row_group_rows,
         event_ids=None if event_ids is None else events["event_id"].tolist(),
+        pinned=pinned,
+        bookmark=bookmark,
     )
     related_rows = 0
     if settings.related_top_k and live:

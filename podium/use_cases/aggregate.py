@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podium import enrichment, event_catalog, metrics
+from podium.lake import Lake
 from podium.resources import Resources
 from podium.tag_counts import (
     TagCountRun,
@@ -67,7 +68,7 @@ def aggregate(
 
     run = resources.step("count-tags", count)
     if talk_ids:
-        _observe_counted(resources, talk_ids)
+        observe_counted(resources.lake, talk_ids)
     affected = resources.step(
         "find-affected-events", lambda: affected_event_ids(lake=lake, run=run)
     )
@@ -81,10 +82,10 @@ def aggregate(
     return outcome
 
 
-def _observe_counted(resources: Resources, talk_ids: list[str]) -> None:
+def observe_counted(lake: Lake, talk_ids: list[str]) -> None:
     """Stage latency `counted`: from each named talk's tagging (its ledger row done) to now."""
     done = enrichment.state_rows(
-        lake=resources.lake,
+        lake=lake,
         talk_ids=list(dict.fromkeys(talk_ids))[:1000],
         columns=["talk_id", "updated_at"],
         stage="tags",

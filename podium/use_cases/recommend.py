@@ -14,11 +14,14 @@ from datetime import datetime
 from typing import Protocol
 
 from podium import metrics
+from podium.ingest import EVENTS, TALKS
 from podium.lake import Lake
+from podium.lake import recommendations as tables
 from podium.recommend.build import BuildResult, build_tables
 from podium.recommend.encoder import TextEncoder, make_encoder
 from podium.settings import Settings
-from podium.tag_counts import read_tag_counts
+from podium.tag_counts import counted_versions, read_tag_counts
+from podium.talk_tags import TABLE as TALK_TAGS
 
 
 class RecommendResources(Protocol):
@@ -38,6 +41,27 @@ class BuildResources:
     @classmethod
     def from_settings(cls, settings: Settings) -> BuildResources:
         return cls(lake=Lake.from_settings(settings), settings=settings)
+
+
+# The tables recommendations are computed from, whose versions their bookmark records.
+RECOMMENDATION_SOURCES = (TALKS, TALK_TAGS, EVENTS)
+
+
+def recommendation_source_versions(lake: Lake) -> dict[str, int | None]:
+    """The current versions of `RECOMMENDATION_SOURCES`."""
+    return {name: lake.version(name) for name in RECOMMENDATION_SOURCES}
+
+
+def recommended_versions(lake: Lake) -> dict[str, int | None]:
+    """The source versions a build starting now may bookmark: those the tag counts include
+    for `talks` and `talk_tags` (the scores' tag weights come from the counts, so rows are
+    only as new as them), the current one for `events`. Read before the sources, so the rows
+    are at least this new; with no counts yet, the tables' current versions."""
+    counted = counted_versions(lake=lake)
+    current = recommendation_source_versions(lake)
+    if counted is None:
+        return current
+    return {name: counted.get(name, current[name]) for name in RECOMMENDATION_SOURCES}
 
 
 def recommendation_encoder(settings: Settings) -> TextEncoder:
@@ -65,20 +89,37 @@ def build_recommendations(
         known_keys: the talks' embedding-cache keys by (talk id, content hash), when a
             caller has them (the backfill's embed stage); computed otherwise.
     """
-    result = build_tables(
-        lake=resources.lake,
-        settings=resources.settings.recommend,
-        encoder=encoder or recommendation_encoder(resources.settings),
-        event_ids=event_ids,
-        computed_at=computed_at,
-        known_keys=known_keys,
-    )
+    lake = resources.lake
+    encoder = encoder or recommendation_encoder(resources.settings)
+
+    def attempt() -> BuildResult:
+        # Pinned before the sources are read: a build that another one overtook starts over.
+        pinned = tables.pin_recommendations(lake=lake)
+        # A full build reflects every source as of now; a partial one (some events) leaves
+        # the bookmark where it was, so the warm refresh still rebuilds what it owes.
+        bookmark = (
+            tables.recommendations_bookmark_of(recommended_versions(lake))
+            if event_ids is None
+            else None
+        )
+        return build_tables(
+            lake=lake,
+            settings=resources.settings.recommend,
+            encoder=encoder,
+            event_ids=event_ids,
+            computed_at=computed_at,
+            known_keys=known_keys,
+            pinned=pinned,
+            bookmark=bookmark,
+        )
+
+    result = lake.retrying(attempt)
     if event_ids is not None:  # a rebuild after a count (not the hourly full one)
-        _observe_recommended(resources.lake)
+        observe_recommended(resources.lake)
     return result
 
 
-def _observe_recommended(lake: Lake) -> None:
+def observe_recommended(lake: Lake) -> None:
     """Stage latency `recommended`: from the newest tag-count commit to this rebuild."""
     counts = read_tag_counts(lake=lake)
     if not counts.empty and "computed_at" in counts:

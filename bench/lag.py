@@ -1,0 +1,232 @@
+"""Lag of counts and recommendations behind a burst: cold (CPU-worker runs) against warm
+(in the warm executor, coalesced), side by side in one run on one stack.
+
+Starts the embedded default in a temp folder (Prefect server, deployments, process workers,
+warm executor, gateway), as `bench/burst.py` does. Then:
+
+- **cold**: the warm executor runs with `PODIUM_DERIVED__WARM=false`, so counts and
+  recommendations follow only through the `aggregate-tags` and `build-recommendations`
+  deployments (triggered by events, each run a new interpreter on the CPU worker);
+- **warm**: the same executor restarted with `derived.warm` on (the default): it updates counts
+  and rebuilds the touched events' recommendations in process, seconds after tagging. The CPU
+  worker and the triggers stay, as in production (the safety net).
+
+Each phase posts a burst of `--talks` talks, one request each from `--clients` threads, and
+reports per talk, from the moment its request was sent:
+
+  tagged   its tags stage recorded done in `enrichment_state`
+  counts   the first moment `tag_counts` counted a `talk_tags` version holding its tags
+  recs     the first `recommendations` commit seen after that
+
+A thread samples the lake's versions and the counts' bookmark every `--sample` seconds, so
+counts and recs are late by at most one sample (conservative). The warm phase runs second, on
+a lake 1 burst larger.
+
+    .venv/bin/python bench/lag.py --talks 200 --clients 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from burst import Run, make_talks, wait_warm  # noqa: E402
+
+from deployments.local_stack import (  # noqa: E402
+    WARM_POOL,
+    WARM_QUEUE,
+    LocalStack,
+    free_port,
+    stop_on_sigterm,
+    warm_executor_env,
+)
+from podium.demo import load_directory  # noqa: E402
+from podium.lake import Lake  # noqa: E402
+from podium.lake.recommendations import table_versions  # noqa: E402
+from podium.settings import Settings  # noqa: E402
+from podium.tag_counts import counted_versions  # noqa: E402
+from podium.talk_tags import TABLE as TALK_TAGS  # noqa: E402
+
+
+class Sampler:
+    """(time, talk_tags version, talk_tags version counted, recommendations version), sampled."""
+
+    def __init__(self, lake: Lake, every_s: float) -> None:
+        self.lake, self.every_s = lake, every_s
+        self.rows: list[tuple[datetime, int, int, int]] = []
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                now = datetime.now(UTC)
+                tags = self.lake.version(TALK_TAGS)
+                counted = (counted_versions(lake=self.lake) or {}).get(TALK_TAGS)
+                recs = table_versions(lake=self.lake)[0]
+                self.rows.append((now, -1 if tags is None else tags,
+                                  -1 if counted is None else counted,
+                                  -1 if recs is None else recs))  # fmt: skip
+            except Exception:  # noqa: BLE001 - a read racing a commit: sample again
+                pass
+            self.stopping.wait(self.every_s)
+
+    def start(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._thread.join()
+
+    def lags(self, run: Run, ids: list[str]) -> pd.DataFrame:
+        """Per talk: seconds from send to tagged, counts and recs."""
+        frame = pd.DataFrame(self.rows, columns=["when", "tags", "counted", "recs"])
+        state = run.lake.read("enrichment_state", where=[("talk_id", "in", ids)])
+        tagged = state[(state.stage == "tags") & (state.status == "done")]
+        tagged = tagged.set_index("talk_id").updated_at
+        rows = []
+        for i in ids:
+            sent = run.sent[i]
+            row = {"tagged": (tagged[i] - sent).total_seconds(), "counts": np.nan,
+                   "recs": np.nan}  # fmt: skip
+            after = frame[frame.when >= tagged[i]]
+            if not after.empty:
+                holding = int(after.tags.iloc[0])  # a talk_tags version with its tags
+                counted = frame[(frame.counted >= holding) & (frame.when >= tagged[i])]
+                if not counted.empty:
+                    at, base = counted.when.iloc[0], int(counted.recs.iloc[0])
+                    row["counts"] = (at - sent).total_seconds()
+                    rebuilt = frame[(frame.when >= at) & (frame.recs > base)]
+                    if not rebuilt.empty:
+                        row["recs"] = (rebuilt.when.iloc[0] - sent).total_seconds()
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def burst(stack: LocalStack, lake: Lake, args: argparse.Namespace, prefix: str) -> pd.DataFrame:
+    """Post a burst, wait until every talk is counted and recommended (or `--follow` ends)."""
+    run = Run(stack, lake)
+    talks = make_talks(args.talks, prefix=prefix)
+    ids = [t["talk_id"] for t in talks]
+    sampler = Sampler(lake, args.sample).start()
+    with ThreadPoolExecutor(args.clients) as pool:
+        list(pool.map(run.post, talks))
+    deadline = time.monotonic() + args.timeout
+    while True:
+        state = lake.read("enrichment_state", where=[("talk_id", "in", ids)])
+        if int(((state.stage == "tags") & (state.status == "done")).sum()) == len(ids):
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for tags")
+        time.sleep(1)
+    deadline = time.monotonic() + args.follow
+    while True:
+        frame = sampler.lags(run, ids)
+        if not frame.recs.isna().any() or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    sampler.stop()
+    return sampler.lags(run, ids)
+
+
+def restart_executor(stack: LocalStack, *, warm: bool) -> float:
+    """Restart the warm executor with `derived.warm` set; seconds until its models loaded."""
+    log = stack.home / "logs" / "warm-executor.log"
+    loaded = log.read_text(errors="replace").count("models loaded (") if log.exists() else 0
+    process = stack.processes.pop("warm-executor", None)
+    if process is not None:
+        process.terminate()
+        process.wait(timeout=120)
+    started = time.monotonic()
+    stack._spawn(
+        "warm-executor",
+        [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
+         "--queue", WARM_QUEUE, "--probe-port", str(free_port())],
+        extra_env={**warm_executor_env(stack.settings),
+                   "PODIUM_DERIVED__WARM": "true" if warm else "false"},
+    )  # fmt: skip
+    while log.read_text(errors="replace").count("models loaded (") <= loaded:
+        if time.monotonic() - started > 600:
+            raise SystemExit("the warm executor did not come back")
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def stats(frame: pd.DataFrame, column: str) -> tuple[float, float]:
+    values = frame[column].dropna().to_numpy()
+    if not len(values):
+        return np.nan, np.nan
+    return float(np.percentile(values, 50)), float(np.percentile(values, 95))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--talks", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent posting threads")
+    parser.add_argument("--phases", default="cold,warm", help="cold, warm or both (in order)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for tags")
+    parser.add_argument("--follow", type=float, default=180, help="seconds more for recs")
+    parser.add_argument("--sample", type=float, default=0.25, help="seconds between samples")
+    parser.add_argument("--settle", type=float, default=15, help="quiet seconds before a burst")
+    args = parser.parse_args()
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+
+    home = Path(tempfile.mkdtemp(prefix="podium-lag-"))
+    settings = Settings(
+        home=home,
+        lake={"url": str(home / "lake")},
+        gateway={"port": free_port(), "secret": "bench-secret"},
+    )
+    stack = LocalStack(settings, server_port=free_port(), say=lambda m: print(f"• {m}"))
+    stop_on_sigterm()
+    lake = Lake.from_settings(settings)
+    load_directory(lake=lake)
+    results: dict[str, tuple[pd.DataFrame, float]] = {}
+    stack.up()
+    try:
+        wait_warm(stack.api_url, 600)
+        for phase in phases:
+            loaded_s = restart_executor(stack, warm=phase == "warm")
+            print(f"• {phase}: warm executor restarted (derived.warm={phase == 'warm'}), "
+                  f"models loaded in {loaded_s:.0f} s")  # fmt: skip
+            time.sleep(args.settle)
+            frame = burst(stack, lake, args, prefix=f"lag-{phase}")
+            results[phase] = (frame, os.getloadavg()[0])
+            print(f"• {phase}: burst done (load avg {results[phase][1]:.1f})")
+    finally:
+        stack.down()
+
+    print(f"\nburst of {args.talks} talks from {args.clients} clients; seconds from each "
+          "request's send; cold = CPU-worker runs, warm = in the warm executor")  # fmt: skip
+    header = "  ".join(f"{p + ' p50':>10s} {p + ' p95':>10s}" for p in results)
+    print(f"  {'':14s} {header}")
+    for column, label in (("tagged", "post -> tagged"), ("counts", "post -> counts"),
+                          ("recs", "post -> recs")):  # fmt: skip
+        cells = []
+        for frame, _ in results.values():
+            p50, p95 = stats(frame, column)
+            cells.append(f"{p50:10.2f} {p95:10.2f}")
+        print(f"  {label:14s} {'  '.join(cells)}")
+    missing = {p: int(f.recs.isna().sum()) for p, (f, _) in results.items()}
+    print("  load avg (1 min) at the end of each burst: "
+          + ", ".join(f"{p} {la:.1f}" for p, (_, la) in results.items()))  # fmt: skip
+    if any(missing.values()):
+        print(f"  talks not yet recommended when --follow ended: {missing}")
+
+
+if __name__ == "__main__":
+    main()
