@@ -17,7 +17,7 @@ from starlette.datastructures import State
 if TYPE_CHECKING:
     from podium.events import EventPoster
     from podium.gateway.group_commit import GroupCommitter
-    from podium.gateway.read_cache import VersionedCache
+    from podium.gateway.read_cache import ReadCache
     from podium.gateway.signatures import DeliveryClaims, ReplayGuard
     from podium.lake import Lake
     from podium.metrics import LakeStateCollector
@@ -45,7 +45,7 @@ class GatewayState(State):
     committer: GroupCommitter
     replay_guard: ReplayGuard
     deliveries: DeliveryClaims
-    read_cache: VersionedCache
+    read_cache: ReadCache
     lake_collector: LakeStateCollector
 
 
