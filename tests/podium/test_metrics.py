@@ -142,7 +142,7 @@ def test_metric_names_cover_every_family() -> None:
 def test_counted_and_recommended_latencies_are_observed(settings, tmp_path: Path) -> None:  # noqa: ANN001
     from podium.resources import Resources
     from podium.use_cases.aggregate import aggregate
-    from podium.use_cases.recommend import _observe_recommended
+    from podium.use_cases.recommend import observe_recommended
     from tests.podium.recommend.lake_data import make_lake
 
     lake = make_lake(tmp_path / "lake")
@@ -156,5 +156,5 @@ def test_counted_and_recommended_latencies_are_observed(settings, tmp_path: Path
     aggregate(Resources(settings=settings, lake=lake), talk_ids=["c-1", "c-2", "unknown"])
     assert _counter("podium_stage_latency_seconds_count", stage="counted") == counted + 2
     recommended = _counter("podium_stage_latency_seconds_count", stage="recommended")
-    _observe_recommended(lake)
+    observe_recommended(lake)
     assert _counter("podium_stage_latency_seconds_count", stage="recommended") == recommended + 1
