@@ -181,7 +181,15 @@ def _affected(
         run = changes_between(lake=lake, previous=previous, current=current)
     except (VersionUnavailable, OSError):
         return None
-    return affected_event_ids(lake=lake, run=run)
+    hit = affected_event_ids(lake=lake, run=run)
+    if hit is None or not run.changed_talk_ids:
+        return hit
+    # An event with no list yet (built before any talk fitted it) shares no tag with the
+    # changed talks, yet they may fit it by meaning alone: give it its first list now rather
+    # than at the hourly full rebuild.
+    events = set(lake.read(EVENTS, columns=["event_id"])["event_id"].astype(str))
+    listed = set(tables.read_recommendations(lake=lake, columns=["event_id"])["event_id"])
+    return sorted(set(hit) | (events - {str(e) for e in listed}))
 
 
 class Coalescer:

@@ -100,6 +100,23 @@ def test_refresh_follows_the_lake_and_rebuilds_only_affected_events(settings, tm
     pd.testing.assert_frame_equal(_recs(lake), before)
 
 
+def test_an_event_with_no_list_gets_one_when_any_talk_changes(settings, tmp_path) -> None:
+    lake = make_lake(tmp_path / "lake")
+    resources = BuildResources(lake=lake, settings=settings)
+    refresh(resources, encoder=BagOfWordsEncoder())
+    assert "ev-a" in set(_recs(lake)["event_id"])
+    # ev-a's list as a build before any talk fitted it left it: empty (the demo's events that
+    # share no tag with any talk stayed so until the hourly full rebuild).
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in tables.RECOMMENDATION_COLUMNS})
+    tables.write_recommendations(lake=lake, rows=empty, row_group_rows=100, event_ids=["ev-a"])
+    assert "ev-a" not in set(_recs(lake)["event_id"])
+    # A talk no event lists, whose tag no event shares: ev-a still gets its list now.
+    lake.append("talk_tags", tag_rows([("t005", "quantum knitting")]))
+    outcome = refresh(resources, encoder=BagOfWordsEncoder())
+    assert outcome.event_ids == ["ev-a"] and not pending(lake)
+    assert "ev-a" in set(_recs(lake)["event_id"])
+
+
 def test_a_build_overtaken_by_another_does_not_land(settings, tmp_path) -> None:
     lake = make_lake(tmp_path / "lake")
     refresh(BuildResources(lake=lake, settings=settings), encoder=BagOfWordsEncoder())
