@@ -40,6 +40,7 @@ from podium.settings import Settings, get_settings
 from tests.podium.review.gitfixtures import make_repo
 from tests.podium.review.httpfakes import FakeServer, http_server
 from tests.prefect_server import start_server, stop
+from tests.processes import stop_group
 
 AUTH = "podium-ops:correct-horse-battery-staple"
 BASIC = {"Authorization": "Basic " + base64.b64encode(AUTH.encode()).decode()}
@@ -450,7 +451,6 @@ def test_a_review_on_a_process_pool_suspends_and_its_link_resumes_it(
     waits (Suspended), and a signed link through the gateway has the pool's worker run it
     again to record the decision, without summarising or notifying twice. The worker, too,
     reaches the protected server through the auth string in its environment."""
-    import signal
 
     from prefect import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
@@ -513,8 +513,7 @@ def test_a_review_on_a_process_pool_suspends_and_its_link_resumes_it(
             time.sleep(1)
         assert state().is_completed(), (tmp_path / "worker.log").read_text()[-3000:]
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(30)
+        stop_group(worker, timeout_s=30)  # SIGTERM, then SIGKILL: a loaded worker may linger
         log.close()
     row = find_review(lake, repo="app", commit=after)
     assert row is not None
