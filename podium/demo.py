@@ -84,15 +84,25 @@ def post_talks(
     return answers
 
 
+def _behind(lake: Lake) -> bool:
+    """Whether counts or recommendations may not reflect every tag yet. When the warm refresh
+    has caught up (its bookmarks name the current tables), an event whose list it left alone
+    is current too, however old its rows; otherwise only rows newer than the last tagging
+    count (the cold path rebuilds the events it is told, without a bookmark)."""
+    from podium.use_cases.derived import pending
+
+    return pending(lake)
+
+
 def progress(*, lake: Lake, talk_ids: list[str], event_ids: list[str]) -> DemoProgress:
     """How many demo talks are tagged and covered, and how many events have recommendations
-    computed after the last tagging of a demo talk."""
+    that reflect the last tagging of a demo talk."""
     state = state_rows(lake=lake, talk_ids=talk_ids)
     done = state[state.status == "done"]
     failed = set(state[state.status == "failed"].talk_id)
     recs = read_recommendations(lake=lake, columns=["event_id", "computed_at"], event_ids=event_ids)
     tagging = state[state.stage == "tags"].updated_at
-    if len(tagging):
+    if len(tagging) and _behind(lake):
         recs = recs[recs.computed_at >= tagging.max()]
     return DemoProgress(
         total=len(talk_ids),
