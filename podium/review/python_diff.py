@@ -449,12 +449,11 @@ def python_facts(
                         line,
                         EXPOSURE,
                         f"decorator `@{text}` on `{name}`",
-                        None,
-                        text,
-                        "loosens",
-                        "a protection is switched off for this view",
-                        "added",
-                        (text.split("(")[0],),
+                        after=text,
+                        effect="loosens",
+                        why="a protection is switched off for this view",
+                        status="added",
+                        anchors=(text.split("(")[0],),
                     )
                 )
                 continue
