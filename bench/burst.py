@@ -369,6 +369,23 @@ def report(title: str, frame: pd.DataFrame) -> None:
         print(f"  {column:{width}s} {p50:7.2f} {p95:7.2f} {values.max():7.2f}")
 
 
+def bench_stack(prefix: str) -> tuple[Settings, LocalStack, Lake]:
+    """A local stack's settings, the stack (not started) and its lake, in a fresh temp home
+    with the sample directory loaded (vocabulary first: the executor warms up on it at
+    start); SIGTERM stops it like Ctrl-C."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    settings = Settings(
+        home=home,
+        lake={"url": str(home / "lake")},
+        gateway={"port": free_port(), "secret": "bench-secret"},
+    )
+    stack = LocalStack(settings, server_port=free_port(), say=lambda m: print(f"• {m}"))
+    stop_on_sigterm()
+    lake = Lake.from_settings(settings)
+    load_directory(lake=lake)
+    return settings, stack, lake
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--talks", type=int, default=200)
@@ -387,16 +404,7 @@ def main() -> None:
     if not args.talks and not args.quiet:
         return
 
-    home = Path(tempfile.mkdtemp(prefix="podium-burst-"))
-    settings = Settings(
-        home=home,
-        lake={"url": str(home / "lake")},
-        gateway={"port": free_port(), "secret": "bench-secret"},
-    )
-    stack = LocalStack(settings, server_port=free_port(), say=lambda m: print(f"• {m}"))
-    stop_on_sigterm()
-    lake = Lake.from_settings(settings)
-    load_directory(lake=lake)  # vocabulary first: the executor warms up on it at start
+    settings, stack, lake = bench_stack("podium-burst-")
     started = time.monotonic()
     stack.up()
     try:
@@ -442,7 +450,7 @@ def main() -> None:
         deferred = sum(1 for i in run.answers if run.answers[i] == "deferred")
         print(f"gateway answers           {deferred} of {len(run.answers)} posts "
               "`event: deferred` (picked up by the executor's ledger check)")  # fmt: skip
-        log = (home / "logs" / "warm-executor.log").read_text(errors="replace")
+        log = (settings.home / "logs" / "warm-executor.log").read_text(errors="replace")
         by_event = sum(1 for x in log.splitlines() if " event(s) in " in x)
         by_ledger = sum(1 for x in log.splitlines() if "claimable talks in the ledger" in x)
         print(f"warm runs created by the executor: {by_event} for events, {by_ledger} by "

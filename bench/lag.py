@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -43,20 +42,17 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from burst import Run, make_talks, wait_warm  # noqa: E402
+from burst import Run, bench_stack, make_talks, wait_warm  # noqa: E402
 
 from deployments.local_stack import (  # noqa: E402
     WARM_POOL,
     WARM_QUEUE,
     LocalStack,
     free_port,
-    stop_on_sigterm,
     warm_executor_env,
 )
-from podium.demo import load_directory  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.lake.recommendations import table_versions  # noqa: E402
-from podium.settings import Settings  # noqa: E402
 from podium.tag_counts import counted_versions  # noqa: E402
 from podium.talk_tags import TABLE as TALK_TAGS  # noqa: E402
 
@@ -185,16 +181,7 @@ def main() -> None:
     args = parser.parse_args()
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
 
-    home = Path(tempfile.mkdtemp(prefix="podium-lag-"))
-    settings = Settings(
-        home=home,
-        lake={"url": str(home / "lake")},
-        gateway={"port": free_port(), "secret": "bench-secret"},
-    )
-    stack = LocalStack(settings, server_port=free_port(), say=lambda m: print(f"• {m}"))
-    stop_on_sigterm()
-    lake = Lake.from_settings(settings)
-    load_directory(lake=lake)
+    settings, stack, lake = bench_stack("podium-lag-")
     results: dict[str, tuple[pd.DataFrame, float]] = {}
     stack.up()
     try:
