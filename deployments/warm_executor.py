@@ -410,7 +410,8 @@ class WarmExecutor:
             logger.info("%s %s: running in process", name, flow_run.name)
             state = cast(
                 "State[Any]",
-                run_flow(
+                off_main_thread(
+                    run_flow,
                     _flow(name),
                     flow_run=client.read_flow_run(flow_run.id),
                     parameters=flow_run.parameters,
@@ -547,6 +548,33 @@ class WarmExecutor:
                     self.stopping.wait(2)
                 # An event ends the wait at once; otherwise the next poll or ledger check.
                 self.wake.wait(min(self.poll_s, self.ledger_check_s))
+
+
+def off_main_thread(function: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """Call `function` in a thread of its own (with this context) and wait for it.
+
+    Why: the Prefect engine, when it runs in the main thread, swaps in its own SIGTERM handler
+    that aborts the run as CRASHED. In another thread it cannot install one, so SIGTERM reaches
+    the executor's handler, which only stops the loop: the run in progress finishes first.
+    """
+    import contextvars
+
+    context = contextvars.copy_context()
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["value"] = context.run(function, *args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=call, name="warm-run", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)  # short joins: the main thread still runs signal handlers
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -374,3 +374,38 @@ def test_after_a_server_restart_the_stream_reconnects_and_the_ledger_check_finds
         if executor is not None:
             executor.stop()
         stop(server)
+
+
+def test_sigterm_during_a_run_stops_the_executor_after_the_run_not_the_run(
+    prefect_server: str,
+) -> None:
+    """The executor runs flows off the main thread, so the engine's SIGTERM bridge (which
+    crashes a run in the main thread) is not installed; the executor's own handler is called."""
+    import threading
+
+    from prefect import flow
+    from prefect.exceptions import TerminationSignal
+    from prefect.flow_engine import run_flow
+
+    from deployments.warm_executor import off_main_thread
+
+    @flow(name="terminated-mid-run")
+    def terminated_mid_run() -> int:
+        os.kill(os.getpid(), signal.SIGTERM)  # what a rolling deploy sends
+        time.sleep(1.0)
+        return 7
+
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        # In the main thread (as before), the engine crashes the run and re-raises.
+        with pytest.raises(TerminationSignal):
+            run_flow(terminated_mid_run, return_type="state")
+        stopping.clear()
+        # Off the main thread the run completes and the executor is told to stop.
+        state = off_main_thread(run_flow, terminated_mid_run, return_type="state")
+        assert state.type.value == "COMPLETED", state
+        assert state.result() == 7
+        assert stopping.is_set()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
