@@ -11,9 +11,18 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from podium.review.facts import BEHAVIOUR, CONFIG, EXPOSURE, Fact, judge_items, setting_fact, show
+from podium.review.facts import (
+    BEHAVIOUR,
+    CONFIG,
+    EXPOSURE,
+    Effect,
+    Fact,
+    judge_items,
+    setting_fact,
+    show,
+)
 
 
 @dataclass
@@ -443,34 +452,11 @@ def python_facts(
             if text in old_scope.decorators:
                 continue
             if _EXEMPT_DECORATOR.search(text):
-                add(
-                    Fact(
-                        path,
-                        line,
-                        EXPOSURE,
-                        f"decorator `@{text}` on `{name}`",
-                        after=text,
-                        effect="loosens",
-                        why="a protection is switched off for this view",
-                        status="added",
-                        anchors=(text.split("(")[0],),
-                    )
-                )
+                why = "a protection is switched off for this view"
+                add(_decorator_fact(path, line, name, text, "added", "loosens", why))
                 continue
             if _AUTH_NAME.search(text):
-                add(
-                    Fact(
-                        path,
-                        line,
-                        EXPOSURE,
-                        f"decorator `@{text}` on `{name}`",
-                        after=text,
-                        effect="tightens",
-                        why="auth required",
-                        status="added",
-                        anchors=(text.split("(")[0],),
-                    )
-                )
+                add(_decorator_fact(path, line, name, text, "added", "tightens", "auth required"))
             elif _ROUTE.search("." + text.split(".", 1)[-1]) or _ROUTE.search(text):
                 add(
                     Fact(
@@ -490,50 +476,17 @@ def python_facts(
             if _LIMIT_DECORATOR.search(text) and not any(
                 _LIMIT_DECORATOR.search(t) for t in new_scope.decorators
             ):
-                add(
-                    Fact(
-                        path,
-                        None,
-                        EXPOSURE,
-                        f"decorator `@{text}` on `{name}`",
-                        before=text,
-                        effect="loosens",
-                        why=f"rate limit or retry cap removed (was line {old_line})",
-                        status="removed",
-                        anchors=(text.split("(")[0],),
-                    )  # fmt: skip
-                )
+                why = f"rate limit or retry cap removed (was line {old_line})"
+                add(_decorator_fact(path, None, name, text, "removed", "loosens", why))
                 continue
             if _EXEMPT_DECORATOR.search(text):
-                add(
-                    Fact(
-                        path,
-                        None,
-                        EXPOSURE,
-                        f"decorator `@{text}` on `{name}`",
-                        text,
-                        None,
-                        "tightens",
-                        f"exemption removed (was line {old_line})",
-                        "removed",
-                        (text.split("(")[0],),
-                    )
-                )
+                why = f"exemption removed (was line {old_line})"
+                add(_decorator_fact(path, None, name, text, "removed", "tightens", why))
                 continue
             if _AUTH_NAME.search(text):
-                add(
-                    Fact(
-                        path,
-                        new_scope.decorators and min(new_scope.decorators.values()) or None,
-                        EXPOSURE,
-                        f"decorator `@{text}` on `{name}`",
-                        before=text,
-                        effect="loosens",
-                        why=f"authentication check removed (was line {old_line})",
-                        status="removed",
-                        anchors=(text.split("(")[0],),
-                    )
-                )
+                at = new_scope.decorators and min(new_scope.decorators.values()) or None
+                why = f"authentication check removed (was line {old_line})"
+                add(_decorator_fact(path, at, name, text, "removed", "loosens", why))
         if not fresh:
             for text, old_line in old_scope.raises.items():
                 if text in new_scope.raises or not _DENIAL.search(text):
@@ -608,6 +561,30 @@ def python_facts(
         behaviour = behaviour[:_MAX_BEHAVIOUR]
         behaviour.append(Fact(path, None, BEHAVIOUR, f"… and {left} more code changes"))
     return facts + behaviour
+
+
+def _decorator_fact(
+    path: str,
+    line: int | None,
+    name: str,
+    text: str,
+    status: Literal["added", "removed"],
+    effect: Effect,
+    why: str,
+) -> Fact:
+    # A decorator `@text` of `name` that the push added or removed.
+    return Fact(
+        path,
+        line,
+        EXPOSURE,
+        f"decorator `@{text}` on `{name}`",
+        before=text if status == "removed" else None,
+        after=text if status == "added" else None,
+        effect=effect,
+        why=why,
+        status=status,
+        anchors=(text.split("(")[0],),
+    )
 
 
 def _last_word(text: str) -> str:
