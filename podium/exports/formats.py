@@ -118,6 +118,36 @@ def _conference_bounds(
     return min(first, event.starts_on or first), max(last, event.ends_on or last)
 
 
+def _frab_event_fields(
+    item: ExportTalk,
+    room: str,
+    acronym: str,
+    schedule: EventSchedule,
+    settings: ExportSettings,
+    zone: ZoneInfo,
+) -> dict[str, Any]:
+    """A talk's frab event fields, in frab's order, as both frab formats name them."""
+    talk, slot = item.talk, item.talk.slot
+    assert slot is not None
+    local = slot.start.astimezone(zone)
+    return {
+        "date": local.isoformat(),
+        "start": local.strftime("%H:%M"),
+        "end": slot.end.astimezone(zone).isoformat(),
+        "duration": _hhmm(slot.end - slot.start),
+        "room": room,
+        "slug": _slug(acronym, item),
+        "url": talk_url(talk.talk_id, settings),
+        "title": talk.title,
+        "subtitle": None,
+        "track": _track(item, schedule.event.tags),
+        "type": "talk",
+        "language": talk.language,
+        "abstract": talk.description.split("\n\n", 1)[0],
+        "description": _description(item),
+    }
+
+
 # ---- frab XML --------------------------------------------------------------------------------
 
 
@@ -166,29 +196,16 @@ def _frab_xml_event(
     settings: ExportSettings,
     zone: ZoneInfo,
 ) -> None:
-    talk, slot = item.talk, item.talk.slot
-    assert slot is not None
-    local = slot.start.astimezone(zone)
     event = ET.SubElement(parent, "event", id=str(item.number), guid=item.guid)
-    values = {
-        "date": local.isoformat(),
-        "start": local.strftime("%H:%M"),
-        "duration": _hhmm(slot.end - slot.start),
-        "room": room,
-        "slug": _slug(acronym, item),
-        "url": talk_url(talk.talk_id, settings) if settings.talk_url else None,
-        "title": talk.title,
-        "track": _track(item, schedule.event.tags),
-        "type": "talk",
-        "language": talk.language,
-        "abstract": talk.description.split("\n\n", 1)[0],
-        "description": _description(item),
-    }
+    values = _frab_event_fields(item, room, acronym, schedule, settings, zone)
+    del values["end"]  # not an element of frab XML
+    if not settings.talk_url:
+        values["url"] = None  # no page: the element is left out, not given the urn
     for name, value in values.items():
         if value is not None:
             ET.SubElement(event, name).text = value
     persons = ET.SubElement(event, "persons")
-    for speaker in talk.speakers:
+    for speaker in item.talk.speakers:
         ET.SubElement(persons, "person").text = speaker
     links = ET.SubElement(event, "links")
     for other in item.related:
@@ -255,29 +272,15 @@ def _frab_json_event(
     settings: ExportSettings,
     zone: ZoneInfo,
 ) -> dict[str, Any]:
-    talk, slot = item.talk, item.talk.slot
-    assert slot is not None
-    local = slot.start.astimezone(zone)
+    fields = _frab_event_fields(item, room, acronym, schedule, settings, zone)
     return {
         "guid": item.guid,
         "id": item.number,
-        "date": local.isoformat(),
-        "start": local.strftime("%H:%M"),
-        "end": slot.end.astimezone(zone).isoformat(),
-        "duration": _hhmm(slot.end - slot.start),
-        "room": room,
-        "slug": _slug(acronym, item),
-        "url": talk_url(talk.talk_id, settings),
-        "title": talk.title,
-        "subtitle": None,
-        "track": _track(item, schedule.event.tags) or None,
-        "type": "talk",
-        "language": talk.language,
-        "abstract": talk.description.split("\n\n", 1)[0],
-        "description": _description(item),
+        **fields,
+        "track": fields["track"] or None,
         "persons": [
             {"name": s, "guid": talk_guid(f"person:{' '.join(s.casefold().split())}")}
-            for s in talk.speakers
+            for s in item.talk.speakers
         ],
         "links": [
             {"type": "related", "url": talk_url(o.talk_id, settings), "title": o.title}
