@@ -453,10 +453,10 @@ def python_facts(
                 continue
             if _EXEMPT_DECORATOR.search(text):
                 why = "a protection is switched off for this view"
-                add(_decorator_fact(path, line, name, text, "added", "loosens", why))
+                add(_exposure_fact(path, line, name, text, "added", "loosens", why))
                 continue
             if _AUTH_NAME.search(text):
-                add(_decorator_fact(path, line, name, text, "added", "tightens", "auth required"))
+                add(_exposure_fact(path, line, name, text, "added", "tightens", "auth required"))
             elif _ROUTE.search("." + text.split(".", 1)[-1]) or _ROUTE.search(text):
                 add(
                     Fact(
@@ -477,48 +477,27 @@ def python_facts(
                 _LIMIT_DECORATOR.search(t) for t in new_scope.decorators
             ):
                 why = f"rate limit or retry cap removed (was line {old_line})"
-                add(_decorator_fact(path, None, name, text, "removed", "loosens", why))
+                add(_exposure_fact(path, None, name, text, "removed", "loosens", why))
                 continue
             if _EXEMPT_DECORATOR.search(text):
                 why = f"exemption removed (was line {old_line})"
-                add(_decorator_fact(path, None, name, text, "removed", "tightens", why))
+                add(_exposure_fact(path, None, name, text, "removed", "tightens", why))
                 continue
             if _AUTH_NAME.search(text):
                 at = new_scope.decorators and min(new_scope.decorators.values()) or None
                 why = f"authentication check removed (was line {old_line})"
-                add(_decorator_fact(path, at, name, text, "removed", "loosens", why))
+                add(_exposure_fact(path, at, name, text, "removed", "loosens", why))
         if not fresh:
             for text, old_line in old_scope.raises.items():
                 if text in new_scope.raises or not _DENIAL.search(text):
                     continue
-                add(
-                    Fact(
-                        path,
-                        None,
-                        EXPOSURE,
-                        f"`raise {_short(text)}` removed{_in(name)}",
-                        effect="loosens",
-                        why="a permission check no longer refuses the request"
-                        f" (was line {old_line})",
-                        status="removed",
-                        anchors=(_last_word(text.split("(")[0]),),
-                    )  # fmt: skip
-                )
+                why = f"a permission check no longer refuses the request (was line {old_line})"
+                add(_exposure_fact(path, None, name, text, "removed", "loosens", why, raised=True))
             for text, line in new_scope.raises.items():
                 if text in old_scope.raises or not _DENIAL.search(text):
                     continue
-                add(
-                    Fact(
-                        path,
-                        line,
-                        EXPOSURE,
-                        f"`raise {_short(text)}` added{_in(name)}",
-                        effect="tightens",
-                        why="a request is now refused here",
-                        status="added",
-                        anchors=(_last_word(text.split("(")[0]),),
-                    )  # fmt: skip
-                )
+                why = "a request is now refused here"
+                add(_exposure_fact(path, line, name, text, "added", "tightens", why, raised=True))
         for dep in sorted(old_scope.depends - new_scope.depends):
             if _AUTH_NAME.search(dep) and not fresh:
                 add(
@@ -563,7 +542,7 @@ def python_facts(
     return facts + behaviour
 
 
-def _decorator_fact(
+def _exposure_fact(
     path: str,
     line: int | None,
     name: str,
@@ -571,19 +550,28 @@ def _decorator_fact(
     status: Literal["added", "removed"],
     effect: Effect,
     why: str,
+    *,
+    raised: bool = False,
 ) -> Fact:
-    # A decorator `@text` of `name` that the push added or removed.
+    # A decorator `@text` of `name` (with `raised`: a denying `raise text` in it) that the
+    # push added or removed; a decorator's text is shown on the side it stands.
+    code: str | None = None
+    if raised:
+        subject = f"`raise {_short(text)}` {status}{_in(name)}"
+        anchor = _last_word(text.split("(")[0])
+    else:
+        subject, anchor, code = f"decorator `@{text}` on `{name}`", text.split("(")[0], text
     return Fact(
         path,
         line,
         EXPOSURE,
-        f"decorator `@{text}` on `{name}`",
-        before=text if status == "removed" else None,
-        after=text if status == "added" else None,
+        subject,
+        before=code if status == "removed" else None,
+        after=code if status == "added" else None,
         effect=effect,
         why=why,
         status=status,
-        anchors=(text.split("(")[0],),
+        anchors=(anchor,),
     )
 
 
