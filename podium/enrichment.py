@@ -55,7 +55,7 @@ def _update_rows(
     lake: Lake,
     talk_ids: Iterable[str],
     clauses: list[tuple[str, dict[str, str]]],
-    **columns: str | datetime | Iterable[str],
+    **columns: str | datetime | list[str] | pd.Series,
 ) -> int:
     """One conditional MERGE into the ledger rows (talk id, stage) of `talk_ids`.
 
@@ -64,12 +64,12 @@ def _update_rows(
     """
     ids = list(talk_ids)
 
-    def array(value: str | datetime | Iterable[str]) -> pa.Array:
+    def array(value: str | datetime | list[str] | pd.Series) -> pa.Array:
         if isinstance(value, datetime):
             return pa.array([value] * len(ids), _ts)
         if isinstance(value, str):
             return pa.array([value] * len(ids), pa.string())
-        return pa.array(list(value), pa.string())
+        return pa.array(value, pa.string())
 
     source = pa.table(
         {"talk_id": pa.array(ids, pa.string()), **{k: array(v) for k, v in columns.items()}}
@@ -466,7 +466,7 @@ def requeue_rewritten(*, lake: Lake, stage: str, computed: dict[str, str]) -> li
             )
         ],
         stage=stage,
-        content_hash=moved.values(),
+        content_hash=list(moved.values()),
         now=now,
     )
     return sorted(moved)
