@@ -209,41 +209,6 @@ def load_encoder(
     version = name if not Path(path).exists() else f"{Path(path).name}@{_weights_digest(path)}"
     if name == PACKAGED_MINILM:
         version = "all-MiniLM-L6-v2"
-    return encoder_from_model(
-        model,
-        tokenizer,
-        model_version=version,
-        device=device,
-        max_length=min(max_length, int(getattr(tokenizer, "model_max_length", max_length))),
-        bf16=bf16,
-        batch_size=batch_size,
-        int8=int8,
-        runtime=runtime,
-        threads=threads,
-        sort_by_length=sort_by_length,
-        onnx_cache_dir=onnx_cache_dir,
-    )
-
-
-def encoder_from_model(
-    model: Any,
-    tokenizer: Any,
-    *,
-    model_version: str,
-    device: str = "cpu",
-    max_length: int = 256,
-    bf16: bool = False,
-    batch_size: int = 64,
-    int8: bool = False,
-    runtime: Runtime = "torch",
-    threads: int = 0,
-    sort_by_length: bool = True,
-    onnx_cache_dir: str | Path | None = None,
-) -> Encoder:
-    """An `Encoder` around an already built model (`load_encoder` loads one; tests build
-    tiny random ones); quantises it or opens its ONNX session as asked."""
-    import torch
-
     session = None
     forward_model = model
     if runtime == "onnx":
@@ -266,9 +231,9 @@ def encoder_from_model(
         model=forward_model,
         tokenizer=tokenizer,
         device=device,
-        max_length=max_length,
+        max_length=min(max_length, int(getattr(tokenizer, "model_max_length", max_length))),
         bf16=bf16,
-        model_version=model_version,
+        model_version=version,
         batch_size=batch_size,
         sort_by_length=sort_by_length,
         int8=int8,

@@ -51,6 +51,34 @@ _ts = pa.timestamp("us", tz="UTC")
 _RELEASE = {"claimed_by": "NULL", "lease_until": "NULL"}
 
 
+def _update_rows(
+    lake: Lake,
+    talk_ids: Iterable[str],
+    clauses: list[tuple[str, dict[str, str]]],
+    **columns: str | datetime | list[str] | pd.Series,
+) -> int:
+    """One conditional MERGE into the ledger rows (talk id, stage) of `talk_ids`.
+
+    `columns` are the source columns (alias `s`), `stage` among them: a sequence holds one
+    string per talk, a lone string or time stands for every talk. Returns the rows updated.
+    """
+    ids = list(talk_ids)
+
+    def array(value: str | datetime | list[str] | pd.Series) -> pa.Array:
+        if isinstance(value, datetime):
+            return pa.array([value] * len(ids), _ts)
+        if isinstance(value, str):
+            return pa.array([value] * len(ids), pa.string())
+        return pa.array(value, pa.string())
+
+    source = pa.table(
+        {"talk_id": pa.array(ids, pa.string()), **{k: array(v) for k, v in columns.items()}}
+    )
+    return lake.update_matched(
+        TABLE, source, on="t.talk_id = s.talk_id AND t.stage = s.stage", clauses=clauses
+    )
+
+
 @dataclass
 class Claim:
     """A batch of one stage held by one run until `lease_until`."""
@@ -233,23 +261,12 @@ def _claim_from(
     take = crashed.head(1) if not crashed.empty else free.head(limit)
     token = f"{owner or 'enrich'}:{uuid.uuid4().hex[:12]}"
     lease_until = now + timedelta(seconds=lease_seconds)
-    source = pa.table(
-        {
-            "talk_id": pa.array(take.talk_id, pa.string()),
-            "stage": pa.array([stage] * len(take), pa.string()),
-            "content_hash": pa.array(take.content_hash, pa.string()),
-            "claimed_by": pa.array([token] * len(take), pa.string()),
-            "lease_until": pa.array([lease_until] * len(take), _ts),
-            "now": pa.array([now] * len(take), _ts),
-        }
-    )
     # The conditions are checked again inside the MERGE: a concurrent claim that committed
     # first makes this one retry against its commit and skip the rows it took.
-    lake.update_matched(
-        TABLE,
-        source,
-        on="t.talk_id = s.talk_id AND t.stage = s.stage",
-        clauses=[
+    _update_rows(
+        lake,
+        take.talk_id,
+        [
             (
                 "t.content_hash = s.content_hash "
                 f"AND t.status IN ('pending', 'running', 'error') AND t.attempts < {max_attempts} "
@@ -262,6 +279,11 @@ def _claim_from(
                 },
             )
         ],
+        stage=stage,
+        content_hash=take.content_hash,
+        claimed_by=token,
+        lease_until=lease_until,
+        now=now,
     )
     got = lake.read(TABLE, where=[("claimed_by", "=", token)])
     if not exhausted.empty:
@@ -296,27 +318,21 @@ def _talks(lake: Lake, talk_ids: list[str]) -> list[Talk]:
 
 
 def _fail_crashed(lake: Lake, rows: pd.DataFrame, now: datetime) -> None:
-    source = pa.table(
-        {
-            "talk_id": pa.array(rows.talk_id, pa.string()),
-            "stage": pa.array(rows.stage, pa.string()),
-            "content_hash": pa.array(rows.content_hash, pa.string()),
-            "claimed_by": pa.array(rows.claimed_by, pa.string()),
-            "error": pa.array([f"{CRASHED} ({n} attempts)" for n in rows.attempts], pa.string()),
-            "now": pa.array([now] * len(rows), _ts),
-        }
-    )
-    lake.update_matched(
-        TABLE,
-        source,
-        on="t.talk_id = s.talk_id AND t.stage = s.stage",
-        clauses=[
+    _update_rows(
+        lake,
+        rows.talk_id,
+        [
             (
                 "t.claimed_by = s.claimed_by AND t.content_hash = s.content_hash "
                 "AND t.lease_until < s.now",
                 {"status": "'failed'", "error": "s.error", "updated_at": "s.now", **_RELEASE},
             )
         ],
+        stage=rows.stage,
+        content_hash=rows.content_hash,
+        claimed_by=rows.claimed_by,
+        error=[f"{CRASHED} ({n} attempts)" for n in rows.attempts],
+        now=now,
     )
 
 
@@ -324,20 +340,13 @@ def renew(*, lake: Lake, claim: Claim, lease_seconds: float) -> bool:
     """Extend a live claim's lease (its run is still working); False when it was lost."""
     now = datetime.now(UTC)
     until = now + timedelta(seconds=lease_seconds)
-    ids = list(claim.attempts)
-    source = pa.table(
-        {
-            "talk_id": pa.array(ids, pa.string()),
-            "stage": pa.array([claim.stage] * len(ids), pa.string()),
-            "claimed_by": pa.array([claim.token] * len(ids), pa.string()),
-            "lease_until": pa.array([until] * len(ids), _ts),
-        }
-    )
-    renewed = lake.update_matched(
-        TABLE,
-        source,
-        on="t.talk_id = s.talk_id AND t.stage = s.stage",
-        clauses=[("t.claimed_by = s.claimed_by", {"lease_until": "s.lease_until"})],
+    renewed = _update_rows(
+        lake,
+        claim.attempts,
+        [("t.claimed_by = s.claimed_by", {"lease_until": "s.lease_until"})],
+        stage=claim.stage,
+        claimed_by=claim.token,
+        lease_until=until,
     )
     claim.lease_until = until
     return renewed > 0
@@ -370,22 +379,10 @@ def record(
     # Talks of the claim with no outcome (rewritten before work began) are only released.
     seen = {r[0] for r in rows}
     released = [i for i in claim.attempts if i not in seen]
-    source = pa.table(
-        {
-            "talk_id": pa.array([r[0] for r in rows] + released, pa.string()),
-            "stage": pa.array([claim.stage] * (len(rows) + len(released)), pa.string()),
-            "content_hash": pa.array([r[1] for r in rows] + [""] * len(released), pa.string()),
-            "status": pa.array([r[2] for r in rows] + [""] * len(released), pa.string()),
-            "error": pa.array([r[3] for r in rows] + [""] * len(released), pa.string()),
-            "claimed_by": pa.array([claim.token] * (len(rows) + len(released)), pa.string()),
-            "now": pa.array([now] * (len(rows) + len(released)), _ts),
-        }
-    )
-    lake.update_matched(
-        TABLE,
-        source,
-        on="t.talk_id = s.talk_id AND t.stage = s.stage",
-        clauses=[
+    _update_rows(
+        lake,
+        [r[0] for r in rows] + released,
+        [
             (
                 "t.claimed_by = s.claimed_by AND t.content_hash = s.content_hash",
                 {"status": "s.status", "error": "s.error", "updated_at": "s.now", **_RELEASE},
@@ -393,6 +390,12 @@ def record(
             # A newer version arrived (or the row is someone else's now): only let go of it.
             ("t.claimed_by = s.claimed_by", _RELEASE),
         ],
+        stage=claim.stage,
+        content_hash=[r[1] for r in rows] + [""] * len(released),
+        status=[r[2] for r in rows] + [""] * len(released),
+        error=[r[3] for r in rows] + [""] * len(released),
+        claimed_by=claim.token,
+        now=now,
     )
     after = lake.read(
         TABLE,
@@ -453,24 +456,18 @@ def requeue_rewritten(*, lake: Lake, stage: str, computed: dict[str, str]) -> li
     if not moved:
         return []
     now = datetime.now(UTC)
-    source = pa.table(
-        {
-            "talk_id": pa.array(list(moved), pa.string()),
-            "stage": pa.array([stage] * len(moved), pa.string()),
-            "content_hash": pa.array(list(moved.values()), pa.string()),
-            "now": pa.array([now] * len(moved), _ts),
-        }
-    )
-    lake.update_matched(
-        TABLE,
-        source,
-        on="t.talk_id = s.talk_id AND t.stage = s.stage",
-        clauses=[
+    _update_rows(
+        lake,
+        moved,
+        [
             (
                 "t.content_hash = s.content_hash AND t.status IN ('done', 'running')",
                 {"status": "'pending'", "attempts": "0", "updated_at": "s.now", **_RELEASE},
             )
         ],
+        stage=stage,
+        content_hash=list(moved.values()),
+        now=now,
     )
     return sorted(moved)
 

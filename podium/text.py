@@ -39,6 +39,29 @@ _URL = re.compile(r"(?:https?|ftp)://\S+|www\.\S+", re.IGNORECASE)
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u200b]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
+# The passes of `strip_markup` after HTML, in order: (pattern, replacement, substrings of
+# which the text must hold one for the pattern to match at all; () runs it always).
+_MARKUP_PASSES: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
+    (_MD_IMAGE, r"\1", ("![",)),
+    (_MD_LINK, r"\1", ("](",)),
+    (_MD_REF_DEF, "", ("]:",)),
+    (_RST_LINK, r"\1", ("`",)),
+    (_RST_ROLE, r"\1", ("`",)),
+    (_RST_LITERAL, r"\1", ("`",)),
+    (_RST_ANON_LINK, r"\1", ("`",)),
+    (_RST_DIRECTIVE, "", ("..",)),
+    (_RST_OPTION, "", (":",)),
+    (_RST_COMMENT, "", ("..",)),
+    (_RST_UNDERLINE, "", ()),
+    (_RST_SUBST, r"\1", ("|",)),
+    (_MD_FENCE, "", ("```", "~~~")),
+    (_MD_HEADING, "", ("#",)),
+    (_MD_QUOTE, "", (">",)),
+    (_MD_BULLET, "", ()),
+    (_MD_EMPHASIS, r"\2", ("*", "__")),
+    (_MD_CODE, r"\1", ("`",)),
+)
+
 
 def strip_markup(text: str) -> str:
     """Plain text from reStructuredText, Markdown or HTML (or a mix of them).
@@ -65,37 +88,9 @@ def strip_markup(text: str) -> str:
         out = _HTML_BREAK.sub("\n", out)
         out = _HTML_TAG.sub(" ", out)
     out = html.unescape(out)
-    if "![" in out:
-        out = _MD_IMAGE.sub(r"\1", out)
-    if "](" in out:
-        out = _MD_LINK.sub(r"\1", out)
-    if "]:" in out:
-        out = _MD_REF_DEF.sub("", out)
-    if "`" in out:
-        out = _RST_LINK.sub(r"\1", out)
-        out = _RST_ROLE.sub(r"\1", out)
-        out = _RST_LITERAL.sub(r"\1", out)
-        out = _RST_ANON_LINK.sub(r"\1", out)
-    if ".." in out:
-        out = _RST_DIRECTIVE.sub("", out)
-    if ":" in out:
-        out = _RST_OPTION.sub("", out)
-    if ".." in out:
-        out = _RST_COMMENT.sub("", out)
-    out = _RST_UNDERLINE.sub("", out)
-    if "|" in out:
-        out = _RST_SUBST.sub(r"\1", out)
-    if "```" in out or "~~~" in out:
-        out = _MD_FENCE.sub("", out)
-    if "#" in out:
-        out = _MD_HEADING.sub("", out)
-    if ">" in out:
-        out = _MD_QUOTE.sub("", out)
-    out = _MD_BULLET.sub("", out)
-    if "*" in out or "__" in out:
-        out = _MD_EMPHASIS.sub(r"\2", out)
-    if "`" in out:
-        out = _MD_CODE.sub(r"\1", out)
+    for pattern, replacement, needs in _MARKUP_PASSES:
+        if not needs or any(n in out for n in needs):
+            out = pattern.sub(replacement, out)
     if "://" in out or "www." in out.lower():
         out = _URL.sub(" ", out)
     return normalise_space(out)

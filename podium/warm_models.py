@@ -20,15 +20,16 @@ from podium import metrics
 from podium.devices import resolve_device
 from podium.embedding_cache import EmbeddingCache, encoder_identity
 from podium.embeddings import Encoder
-from podium.images import build_image_backend
+from podium.images import ImageSettings, build_image_backend
 from podium.lake import Lake
 from podium.settings import Settings
-from podium.tagging import Tagger, TagHistory, build_tagger, load_history
+from podium.tagging import Tagger, TaggingSettings, TagHistory, build_tagger, load_history
 from podium.warm_history import RefreshStats, WarmHistory
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+S = TypeVar("S", TaggingSettings, ImageSettings)
 
 _lock = threading.Lock()
 # The process's one cache: (kind, key) -> a model or a history, one of each kind at a time.
@@ -55,24 +56,23 @@ def _get(kind: str, key: str, build: Callable[[], T], *, model: bool = True) -> 
         return _kept[(kind, key)], 0
 
 
+def _model(kind: str, section: S, build: Callable[..., T]) -> tuple[T, int]:
+    # The model a settings section describes, kept by its settings: `build(section, device=)`.
+    return _get(
+        kind,
+        section.model_dump_json(),
+        lambda: build(section, device=resolve_device(section.device)),
+    )
+
+
 def tagger(settings: Settings) -> tuple[Tagger, int]:
     """The tagger for `settings.tagging`, and 1 if this call loaded it (else 0)."""
-    section = settings.tagging
-    return _get(
-        "tagger",
-        section.model_dump_json(),
-        lambda: build_tagger(section, device=resolve_device(section.device)),
-    )
+    return _model("tagger", settings.tagging, build_tagger)
 
 
 def image_backend(settings: Settings) -> tuple[Any, int]:
     """The cover backend for `settings.images`, and 1 if this call loaded it (else 0)."""
-    section = settings.images
-    return _get(
-        "images",
-        section.model_dump_json(),
-        lambda: build_image_backend(section, device=resolve_device(section.device)),
-    )
+    return _model("images", settings.images, build_image_backend)
 
 
 def loads() -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -110,12 +111,49 @@ def _rooms(items: list[ExportTalk]) -> dict[str, list[ExportTalk]]:
     return rooms
 
 
-def _conference_bounds(
-    schedule: EventSchedule, days: list[tuple[date, list[ExportTalk]]]
-) -> tuple[date, date]:
+@dataclass(frozen=True)
+class _Frab:
+    """What every part of one frab export (XML or JSON) is written from."""
+
+    schedule: EventSchedule
+    settings: ExportSettings
+    zone: ZoneInfo
+    acronym: str
+    days: list[tuple[date, list[ExportTalk]]]
+    start: date  # the conference's first and last days
+    end: date
+
+
+def _frab(schedule: EventSchedule, settings: ExportSettings, fmt: str) -> _Frab:
+    zone = ZoneInfo(settings.time_zone)
+    days = _days(schedule, zone, fmt)
     first, last = days[0][0], days[-1][0]
     event = schedule.event
-    return min(first, event.starts_on or first), max(last, event.ends_on or last)
+    start, end = min(first, event.starts_on or first), max(last, event.ends_on or last)
+    return _Frab(schedule, settings, zone, acronym_of(event.event_id), days, start, end)
+
+
+def _frab_event_fields(frab: _Frab, item: ExportTalk, room: str) -> dict[str, Any]:
+    """A talk's frab event fields, in frab's order, as both frab formats name them."""
+    talk, slot = item.talk, item.talk.slot
+    assert slot is not None
+    local = slot.start.astimezone(frab.zone)
+    return {
+        "date": local.isoformat(),
+        "start": local.strftime("%H:%M"),
+        "end": slot.end.astimezone(frab.zone).isoformat(),
+        "duration": _hhmm(slot.end - slot.start),
+        "room": room,
+        "slug": _slug(frab.acronym, item),
+        "url": talk_url(talk.talk_id, frab.settings),
+        "title": talk.title,
+        "subtitle": None,
+        "track": _track(item, frab.schedule.event.tags),
+        "type": "talk",
+        "language": talk.language,
+        "abstract": talk.description.split("\n\n", 1)[0],
+        "description": _description(item),
+    }
 
 
 # ---- frab XML --------------------------------------------------------------------------------
@@ -123,24 +161,21 @@ def _conference_bounds(
 
 def to_frab_xml(schedule: EventSchedule, settings: ExportSettings) -> bytes:
     """The schedule as frab `schedule.xml` (valid against the voc XSD)."""
-    zone = ZoneInfo(settings.time_zone)
-    days = _days(schedule, zone, "frab-xml")
-    acronym = acronym_of(schedule.event.event_id)
-    start, end = _conference_bounds(schedule, days)
+    frab = _frab(schedule, settings, "frab-xml")
     root = ET.Element("schedule")
     ET.SubElement(root, "generator", name=GENERATOR)
     ET.SubElement(root, "version").text = "1"
     conference = ET.SubElement(root, "conference")
     ET.SubElement(conference, "title").text = schedule.event.name
-    ET.SubElement(conference, "acronym").text = acronym
-    ET.SubElement(conference, "start").text = start.isoformat()
-    ET.SubElement(conference, "end").text = end.isoformat()
-    ET.SubElement(conference, "days").text = str(len(days))
+    ET.SubElement(conference, "acronym").text = frab.acronym
+    ET.SubElement(conference, "start").text = frab.start.isoformat()
+    ET.SubElement(conference, "end").text = frab.end.isoformat()
+    ET.SubElement(conference, "days").text = str(len(frab.days))
     ET.SubElement(conference, "time_zone_name").text = settings.time_zone
     for tag in schedule.event.tags:
         ET.SubElement(conference, "track", name=tag)
-    for index, (day, items) in enumerate(days, start=1):
-        day_start, day_end = _day_bounds(day, items, zone)
+    for index, (day, items) in enumerate(frab.days, start=1):
+        day_start, day_end = _day_bounds(day, items, frab.zone)
         day_element = ET.SubElement(
             root,
             "day",
@@ -152,48 +187,27 @@ def to_frab_xml(schedule: EventSchedule, settings: ExportSettings) -> bytes:
         for room, talks in _rooms(items).items():
             room_element = ET.SubElement(day_element, "room", name=room)
             for item in talks:
-                _frab_xml_event(room_element, item, room, acronym, schedule, settings, zone)
+                _frab_xml_event(frab, room_element, item, room)
     ET.indent(root)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8")
 
 
-def _frab_xml_event(
-    parent: ET.Element,
-    item: ExportTalk,
-    room: str,
-    acronym: str,
-    schedule: EventSchedule,
-    settings: ExportSettings,
-    zone: ZoneInfo,
-) -> None:
-    talk, slot = item.talk, item.talk.slot
-    assert slot is not None
-    local = slot.start.astimezone(zone)
+def _frab_xml_event(frab: _Frab, parent: ET.Element, item: ExportTalk, room: str) -> None:
     event = ET.SubElement(parent, "event", id=str(item.number), guid=item.guid)
-    values = {
-        "date": local.isoformat(),
-        "start": local.strftime("%H:%M"),
-        "duration": _hhmm(slot.end - slot.start),
-        "room": room,
-        "slug": _slug(acronym, item),
-        "url": talk_url(talk.talk_id, settings) if settings.talk_url else None,
-        "title": talk.title,
-        "track": _track(item, schedule.event.tags),
-        "type": "talk",
-        "language": talk.language,
-        "abstract": talk.description.split("\n\n", 1)[0],
-        "description": _description(item),
-    }
+    values = _frab_event_fields(frab, item, room)
+    del values["end"]  # not an element of frab XML
+    if not frab.settings.talk_url:
+        values["url"] = None  # no page: the element is left out, not given the urn
     for name, value in values.items():
         if value is not None:
             ET.SubElement(event, name).text = value
     persons = ET.SubElement(event, "persons")
-    for speaker in talk.speakers:
+    for speaker in item.talk.speakers:
         ET.SubElement(persons, "person").text = speaker
     links = ET.SubElement(event, "links")
     for other in item.related:
         ET.SubElement(
-            links, "link", href=talk_url(other.talk_id, settings), type="related"
+            links, "link", href=talk_url(other.talk_id, frab.settings), type="related"
         ).text = other.title
 
 
@@ -202,14 +216,11 @@ def _frab_xml_event(
 
 def to_frab_json(schedule: EventSchedule, settings: ExportSettings) -> dict[str, Any]:
     """The schedule as frab `schedule.json` (valid against the voc JSON Schema)."""
-    zone = ZoneInfo(settings.time_zone)
-    days = _days(schedule, zone, "frab-json")
-    acronym = acronym_of(schedule.event.event_id)
-    start, end = _conference_bounds(schedule, days)
+    frab = _frab(schedule, settings, "frab-json")
     rooms: dict[str, None] = {}
     day_objects = []
-    for index, (day, items) in enumerate(days, start=1):
-        day_start, day_end = _day_bounds(day, items, zone)
+    for index, (day, items) in enumerate(frab.days, start=1):
+        day_start, day_end = _day_bounds(day, items, frab.zone)
         by_room = _rooms(items)
         rooms.update(dict.fromkeys(by_room))
         day_objects.append(
@@ -219,22 +230,20 @@ def to_frab_json(schedule: EventSchedule, settings: ExportSettings) -> dict[str,
                 "day_start": day_start.isoformat(),
                 "day_end": day_end.isoformat(),
                 "rooms": {
-                    room: [
-                        _frab_json_event(i, room, acronym, schedule, settings, zone) for i in talks
-                    ]
+                    room: [_frab_json_event(frab, i, room) for i in talks]
                     for room, talks in by_room.items()
                 },
             }
         )
     conference: dict[str, Any] = {
-        "acronym": acronym,
+        "acronym": frab.acronym,
         "title": schedule.event.name,
-        "start": start.isoformat(),
-        "end": end.isoformat(),
-        "daysCount": len(days),
+        "start": frab.start.isoformat(),
+        "end": frab.end.isoformat(),
+        "daysCount": len(frab.days),
         "timeslot_duration": "00:05",
         "time_zone_name": settings.time_zone,
-        "rooms": [{"name": r, "guid": talk_guid(f"room:{acronym}:{r}")} for r in rooms],
+        "rooms": [{"name": r, "guid": talk_guid(f"room:{frab.acronym}:{r}")} for r in rooms],
         "tracks": [{"name": t} for t in schedule.event.tags],
         "days": day_objects,
     }
@@ -247,40 +256,19 @@ def to_frab_json(schedule: EventSchedule, settings: ExportSettings) -> dict[str,
     }
 
 
-def _frab_json_event(
-    item: ExportTalk,
-    room: str,
-    acronym: str,
-    schedule: EventSchedule,
-    settings: ExportSettings,
-    zone: ZoneInfo,
-) -> dict[str, Any]:
-    talk, slot = item.talk, item.talk.slot
-    assert slot is not None
-    local = slot.start.astimezone(zone)
+def _frab_json_event(frab: _Frab, item: ExportTalk, room: str) -> dict[str, Any]:
+    fields = _frab_event_fields(frab, item, room)
     return {
         "guid": item.guid,
         "id": item.number,
-        "date": local.isoformat(),
-        "start": local.strftime("%H:%M"),
-        "end": slot.end.astimezone(zone).isoformat(),
-        "duration": _hhmm(slot.end - slot.start),
-        "room": room,
-        "slug": _slug(acronym, item),
-        "url": talk_url(talk.talk_id, settings),
-        "title": talk.title,
-        "subtitle": None,
-        "track": _track(item, schedule.event.tags) or None,
-        "type": "talk",
-        "language": talk.language,
-        "abstract": talk.description.split("\n\n", 1)[0],
-        "description": _description(item),
+        **fields,
+        "track": fields["track"] or None,
         "persons": [
             {"name": s, "guid": talk_guid(f"person:{' '.join(s.casefold().split())}")}
-            for s in talk.speakers
+            for s in item.talk.speakers
         ],
         "links": [
-            {"type": "related", "url": talk_url(o.talk_id, settings), "title": o.title}
+            {"type": "related", "url": talk_url(o.talk_id, frab.settings), "title": o.title}
             for o in item.related
         ],
     }

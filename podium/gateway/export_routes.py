@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from podium.exports.export import UnknownFormatError, export_event
 from podium.exports.formats import EXTENSIONS, FORMATS, MEDIA_TYPES
 from podium.exports.schedule import NothingScheduledError, UnknownEventError
-from podium.gateway.read_cache import read_cache
+from podium.gateway.read_cache import current_index, read_cache
 from podium.gateway.read_index import Answer
-from podium.gateway.recommend_routes import answer, get_lake
+from podium.gateway.recommend_routes import NOT_MODIFIED, answer, get_lake
 from podium.models import storage_segment
 
 router = APIRouter(tags=["exports"])
@@ -22,7 +22,7 @@ router = APIRouter(tags=["exports"])
     "/events/{event_id}/export.{fmt}",
     responses={
         200: {"description": "The export", "content": {t: {} for t in set(MEDIA_TYPES.values())}},
-        304: {"description": "Not modified (If-None-Match)"},
+        **NOT_MODIFIED,
         404: {"description": "Unknown event or format"},
         409: {"description": "The format needs a schedule and the event has none"},
     },
@@ -36,7 +36,7 @@ async def get_export(event_id: str, fmt: str, request: Request) -> Response:
         "Content-Disposition": f'inline; filename="{storage_segment(event_id)}.{EXTENSIONS[fmt]}"'
     }
     cache = read_cache(request)
-    index = cache.current() if cache is not None else None
+    index = current_index(request)
     try:
         if index is None:  # no cache: the lake read for this request
             lake, settings = get_lake(request), request.app.state.settings.exports

@@ -42,6 +42,7 @@ from podium.gateway.talk_hooks import (
     HookRefused,
     claim_message,
     complete_message,
+    header_parameter,
     json_request_body,
     read_body,
     refusal,
@@ -244,10 +245,7 @@ class GenericPush(BaseModel):
 def _body_doc(model: type[BaseModel], description: str, headers: list[str]) -> dict[str, Any]:
     # The JSON body as the directory hooks document theirs; the forge's own headers.
     doc = json_request_body(model, description)
-    doc["parameters"] = [
-        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
-        for name in headers
-    ]
+    doc["parameters"] = [header_parameter(name) for name in headers]
     return doc
 
 

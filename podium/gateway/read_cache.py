@@ -233,6 +233,13 @@ def read_cache(request: Any) -> ReadCache | None:
     return getattr(request.app.state, "read_cache", None)
 
 
+def current_index(request: Any) -> ReadIndex | None:
+    """The read cache's current index; None without a cache or a recently confirmed index
+    (the request then reads the lake itself)."""
+    cache = read_cache(request)
+    return cache.current() if cache is not None else None
+
+
 @asynccontextmanager
 async def read_cache_lifespan(app: Any) -> AsyncIterator[None]:
     """Start the poller with the app (the first index is built before much traffic comes) and

@@ -13,10 +13,13 @@ published).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from podium.gateway.read_cache import read_cache, read_cache_lifespan
+from podium.gateway.read_cache import current_index, read_cache_lifespan
 from podium.gateway.read_index import (
     Answer,
     RecommendationList,
@@ -59,6 +62,12 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
 
 
+# The answer `answer` gives a client that holds the current bytes (OpenAPI `responses`).
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified (If-None-Match)"}
+}
+
+
 def answer(
     request: Request, found: Answer, *, media_type: str, headers: dict[str, str] | None = None
 ) -> Response:
@@ -70,11 +79,19 @@ def answer(
     return Response(content=found.body, media_type=media_type, headers=sent)
 
 
+async def _from_lake(
+    request: Request, read: Callable[[Lake, str, list[str]], bytes], key: str
+) -> Response:
+    """No current index: the request reads the lake itself (`read` of the public states)."""
+    body = await run_in_threadpool(read, get_lake(request), key, get_public_states(request))
+    return Response(content=body, media_type="application/json")
+
+
 @router.get(
     "/events/{event_id}/recommendations",
     response_model=RecommendationList,
     responses={
-        304: {"description": "Not modified (If-None-Match)"},
+        **NOT_MODIFIED,
         404: {"description": "Unknown event"},
         409: {"description": "Not built yet"},
     },
@@ -82,13 +99,9 @@ def answer(
 async def get_recommendations(event_id: str, request: Request) -> Response:
     """Precomputed recommendations of an event, only talks in a public state: 404 unknown
     event, 409 table not built yet."""
-    cache = read_cache(request)
-    index = cache.current() if cache is not None else None
+    index = current_index(request)
     if index is None:
-        body = await run_in_threadpool(
-            _read_recommendations, get_lake(request), event_id, get_public_states(request)
-        )
-        return Response(content=body, media_type="application/json")
+        return await _from_lake(request, _read_recommendations, event_id)
     found = index.recommendations.get(event_id)
     if found is None:
         if event_id not in index.events:
@@ -115,20 +128,16 @@ def _read_recommendations(lake: Lake, event_id: str, states: list[str]) -> bytes
     "/talks/{talk_id:path}/related",
     response_model=RelatedList,
     responses={
-        304: {"description": "Not modified (If-None-Match)"},
+        **NOT_MODIFIED,
         404: {"description": "Unknown talk"},
     },
 )
 async def get_related(talk_id: str, request: Request) -> Response:
     """A talk's precomputed related talks in a public state (empty until the next build):
     404 unknown talk."""
-    cache = read_cache(request)
-    index = cache.current() if cache is not None else None
+    index = current_index(request)
     if index is None:
-        body = await run_in_threadpool(
-            _read_related, get_lake(request), talk_id, get_public_states(request)
-        )
-        return Response(content=body, media_type="application/json")
+        return await _from_lake(request, _read_related, talk_id)
     found = index.related_answer(talk_id)
     if found is None:
         raise HTTPException(status_code=404, detail=f"unknown talk {talk_id!r}")

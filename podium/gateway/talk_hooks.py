@@ -198,6 +198,17 @@ def inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
     return schema
 
 
+def header_parameter(
+    name: str, description: str | None = None, *, pattern: str | None = None
+) -> dict[str, Any]:
+    """An optional string header, as an OpenAPI parameter."""
+    schema = {"type": "string"} if pattern is None else {"type": "string", "pattern": pattern}
+    parameter: dict[str, Any] = {"name": name, "in": "header", "required": False, "schema": schema}
+    if description is not None:
+        parameter["description"] = description
+    return parameter
+
+
 def json_request_body(annotation: Any, description: str) -> dict[str, Any]:
     """An `openapi_extra` documenting a JSON body that the route reads raw.
 
@@ -214,42 +225,31 @@ def json_request_body(annotation: Any, description: str) -> dict[str, Any]:
         },
         # Either the three Standard Webhooks headers or the two legacy Podium headers.
         "parameters": [
-            {
-                "name": WEBHOOK_ID_HEADER,
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
-                "description": "Standard Webhooks message id; accepted once per replay window.",
-            },
-            {
-                "name": WEBHOOK_TIMESTAMP_HEADER,
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "pattern": "^[0-9]+$"},
-                "description": "Standard Webhooks: unix seconds when the message was signed.",
-            },
-            {
-                "name": WEBHOOK_SIGNATURE_HEADER,
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-                "description": 'Standard Webhooks: "v1,<base64 HMAC-SHA256 of '
+            header_parameter(
+                WEBHOOK_ID_HEADER,
+                "Standard Webhooks message id; accepted once per replay window.",
+                pattern="^[A-Za-z0-9_-]{1,128}$",
+            ),
+            header_parameter(
+                WEBHOOK_TIMESTAMP_HEADER,
+                "Standard Webhooks: unix seconds when the message was signed.",
+                pattern="^[0-9]+$",
+            ),
+            header_parameter(
+                WEBHOOK_SIGNATURE_HEADER,
+                'Standard Webhooks: "v1,<base64 HMAC-SHA256 of '
                 'f"{id}.{timestamp}." + body>", space-separated when several.',
-            },
-            {
-                "name": TIMESTAMP_HEADER,
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "pattern": "^[0-9]+$"},
-                "description": "Legacy: unix seconds when the request was signed.",
-            },
-            {
-                "name": SIGNATURE_HEADER,
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
-                "description": 'Legacy: HMAC-SHA256 of f"{timestamp}." + raw body.',
-            },
+            ),
+            header_parameter(
+                TIMESTAMP_HEADER,
+                "Legacy: unix seconds when the request was signed.",
+                pattern="^[0-9]+$",
+            ),
+            header_parameter(
+                SIGNATURE_HEADER,
+                'Legacy: HMAC-SHA256 of f"{timestamp}." + raw body.',
+                pattern="^sha256=[0-9a-f]{64}$",
+            ),
         ],
     }
 

@@ -32,14 +32,7 @@ def build_image_backend(settings: ImageSettings, *, device: str) -> ImageBackend
         kind = "diffusers" if settings.model else "card"
     if kind == "card":
         log.info("cover backend: card (no image model configured)")
-        return CardBackend(
-            width=settings.width,
-            height=settings.height,
-            seed_base=settings.seed_base,
-            font=settings.card_font,
-            format=settings.card_format,
-            quality=settings.card_quality,
-        )
+        return CardBackend.from_settings(settings)
     if not settings.model:
         raise ValueError("images.backend is 'diffusers' but images.model is not set")
     from podium.images.diffusion import DiffusersBackend

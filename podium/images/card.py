@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw
 
 from podium.images.alt_text import cover_alt_text
 from podium.images.base import CoverImage, ImageBackend, cover_tags, talk_seed
+from podium.images.config import ImageSettings
 from podium.images.fonts import Typesetter, ellipsize, font_chain, is_rtl, wrap
 from podium.models import Talk
 
@@ -376,6 +377,18 @@ class CardBackend(ImageBackend):
         self.format: CardFormat = format
         self.quality = quality
         self._typesetters: dict[str, Typesetter] = {}
+
+    @classmethod
+    def from_settings(cls, settings: ImageSettings) -> CardBackend:
+        """The card backend of the images settings (size, seed, font, format, quality)."""
+        return cls(
+            width=settings.width,
+            height=settings.height,
+            seed_base=settings.seed_base,
+            font=settings.card_font,
+            format=settings.card_format,
+            quality=settings.card_quality,
+        )
 
     def typesetter(self, language: str) -> Typesetter:
         """The font chain for a language, built once."""

@@ -160,14 +160,7 @@ class DiffusersBackend(ImageBackend):
         pipeline.set_progress_bar_config(disable=True)
         self.settings = settings
         self.device = device
-        self.card = card or CardBackend(
-            width=settings.width,
-            height=settings.height,
-            seed_base=settings.seed_base,
-            font=settings.card_font,
-            format=settings.card_format,
-            quality=settings.card_quality,
-        )
+        self.card = card or CardBackend.from_settings(settings)
         tokenizer = getattr(pipeline, "tokenizer", None)
         if tokenizer is not None:
             self.count_tokens, budget = tokenizer_counter(tokenizer)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
@@ -207,33 +207,31 @@ class _Metrics:
         self._string: dict[str, float] = {}
 
     def advance(self, char: str) -> float:
-        value = self._advance.get(char)
-        if value is None:
-            value = self.font.getlength(char)
-            if len(self._advance) < _CACHE_LIMIT:
-                self._advance[char] = value
-        return value
+        return _kept(self._advance, char, self.font.getlength)
 
     def kern(self, first: str, second: str) -> float:
         """The pair adjustment between two characters (the shaper's kerning)."""
         if not (_kerns(first) and _kerns(second)):
             return 0.0
-        pair = first + second
-        value = self._kern.get(pair)
-        if value is None:
-            value = self.font.getlength(pair) - self.advance(first) - self.advance(second)
-            if len(self._kern) < _CACHE_LIMIT:
-                self._kern[pair] = value
-        return value
+        return _kept(self._kern, first + second, self._measure_kern)
 
     def string(self, text: str) -> float:
         """Width of a shaped run (complex scripts), measured whole."""
-        value = self._string.get(text)
-        if value is None:
-            value = self.font.getlength(text)
-            if len(self._string) < _CACHE_LIMIT:
-                self._string[text] = value
-        return value
+        return _kept(self._string, text, self.font.getlength)
+
+    def _measure_kern(self, pair: str) -> float:
+        # Two characters: their shaped width less their advances.
+        return self.font.getlength(pair) - self.advance(pair[0]) - self.advance(pair[1])
+
+
+def _kept(cache: dict[str, float], key: str, measure: Callable[[str], float]) -> float:
+    # `measure(key)`, measured once and kept while the cache is under its limit.
+    value = cache.get(key)
+    if value is None:
+        value = measure(key)
+        if len(cache) < _CACHE_LIMIT:
+            cache[key] = value
+    return value
 
 
 @lru_cache(maxsize=256)

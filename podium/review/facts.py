@@ -11,8 +11,9 @@ Python or TypeScript, a Kubernetes field and a CI setting: they look at the sett
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 Effect = Literal["loosens", "tightens", "neutral"]
 EXPOSURE = "exposure and auth"
@@ -623,6 +624,38 @@ _EXPOSE_WHY = {
     "forcedestroy": "deleted with all its data",
     "autodeleteobjects": "objects deleted with the bucket",
 }
+
+
+_Key = TypeVar("_Key", str, tuple[str, str])
+
+
+def setting_facts(
+    path: str,
+    before: Mapping[_Key, tuple[int, Any]],
+    after: Mapping[_Key, tuple[int, Any]],
+    describe: Callable[[_Key], tuple[str, str, str]],
+) -> list[Fact]:
+    """`setting_fact` for each key of two (line, value) maps whose value differs, in key
+    order, at the line where it stands now; `describe(key)` gives the key the rules judge,
+    the subject and the context."""
+    facts = []
+    for key in sorted(before.keys() | after.keys()):
+        a, b = before.get(key), after.get(key)
+        if a and b and a[1] == b[1]:
+            continue
+        name, subject, context = describe(key)
+        fact = setting_fact(
+            path=path,
+            line=b[0] if b else None,
+            key=name,
+            subject=subject,
+            before=a[1] if a else None,
+            after=b[1] if b else None,
+            context=context,
+        )
+        if fact is not None:
+            facts.append(fact)
+    return facts
 
 
 def setting_fact(

@@ -15,11 +15,20 @@ import json
 import re
 from collections import Counter
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-from podium.review.facts import CONFIG, EXPOSURE, SUPPLY, Fact, judge_items, setting_fact, show
+from podium.review.facts import (
+    CONFIG,
+    EXPOSURE,
+    SUPPLY,
+    Fact,
+    judge_items,
+    setting_fact,
+    setting_facts,
+    show,
+)
 
 IAC_KINDS = (
     "cloudformation",
@@ -691,22 +700,7 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                     ("scratch", "CA certificates"),
                 )
             )
-    env_a = _env(before)
-    env_b = _env(after)
-    for key in sorted(env_a.keys() | env_b.keys()):
-        old_env, new_env = env_a.get(key), env_b.get(key)
-        if (old_env and old_env[1]) == (new_env and new_env[1]):
-            continue
-        fact = setting_fact(
-            path=path,
-            line=new_env[0] if new_env else None,
-            key=key,
-            subject=f"`ENV {key}`",
-            before=old_env[1] if old_env else None,
-            after=new_env[1] if new_env else None,
-        )
-        if fact:
-            facts.append(fact)
+    facts += setting_facts(path, _env(before), _env(after), lambda key: (key, f"`ENV {key}`", ""))
     health_a = any(ins == "HEALTHCHECK" for _, ins, _ in before)
     health_b = any(ins == "HEALTHCHECK" for _, ins, _ in after)
     if health_a and not health_b:
@@ -801,6 +795,7 @@ def _run_facts(
             path=path, line=line, key="run", subject="`RUN`",
             before=best[2] if best and overlap >= 0.3 else None, after=args, fallback=None,
         )  # fmt: skip
+        status: Literal["changed", "added"]
         if best is not None and overlap >= 0.3:
             unmatched_old.remove(best)
             added, dropped = _command_diff(best[2], args)
@@ -812,36 +807,24 @@ def _run_facts(
                 )
                 if part
             )
-            facts.append(
-                Fact(
-                    path,
-                    line,
-                    judged.category if judged else CONFIG,
-                    f"`{ins}` {change or 'reordered'}",
-                    None,
-                    None,
-                    judged.effect if judged else "neutral",
-                    judged.why if judged else f"(was line {best[0]})",
-                    "changed",
-                    (ins, *(added or dropped)[:2]),
-                )  # fmt: skip
-            )
+            subject, status = f"`{ins}` {change or 'reordered'}", "changed"
+            why, anchors = f"(was line {best[0]})", (ins, *(added or dropped)[:2])
         else:
             text = " ".join(args.split())
-            facts.append(
-                Fact(
-                    path,
-                    line,
-                    judged.category if judged else CONFIG,
-                    f"new `{ins}` `{text[:240]}{'…' if len(text) > 240 else ''}`",
-                    None,
-                    None,
-                    judged.effect if judged else "neutral",
-                    judged.why if judged else "",
-                    "added",
-                    (ins,),
-                )  # fmt: skip
+            subject, status = f"new `{ins}` `{text[:240]}{'…' if len(text) > 240 else ''}`", "added"
+            why, anchors = "", (ins,)
+        facts.append(
+            Fact(
+                path,
+                line,
+                judged.category if judged else CONFIG,
+                subject,
+                effect=judged.effect if judged else "neutral",
+                why=judged.why if judged else why,
+                status=status,
+                anchors=anchors,
             )
+        )
         for package in _pip_packages(args):
             if best is not None and package in _pip_packages(best[2]):
                 continue
@@ -891,19 +874,9 @@ def _copy_from_facts(
                 out[match.group(1).split("@")[0].rsplit(":", 1)[0]] = (line, match.group(1))
         return out
 
-    old, new = sources(before), sources(after)
-    facts = []
-    for name in sorted(old.keys() | new.keys()):
-        a, b = old.get(name), new.get(name)
-        if a and b and a[1] == b[1]:
-            continue
-        fact = setting_fact(
-            path=path, line=b[0] if b else None, key="image", subject="`COPY --from` image",
-            before=a[1] if a else None, after=b[1] if b else None,
-        )  # fmt: skip
-        if fact:
-            facts.append(fact)
-    return facts
+    return setting_facts(
+        path, sources(before), sources(after), lambda _: ("image", "`COPY --from` image", "")
+    )
 
 
 def _env(items: list[tuple[int, str, str]]) -> dict[str, tuple[int, str]]:
@@ -961,25 +934,12 @@ def cdk_ts_settings(text: str | None) -> dict[tuple[str, str], tuple[int, str]]:
 
 
 def cdk_ts_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
-    before, after = cdk_ts_settings(old), cdk_ts_settings(new)
-    facts: list[Fact] = []
-    for key in sorted(before.keys() | after.keys()):
-        a, b = before.get(key), after.get(key)
-        if a and b and a[1] == b[1]:
-            continue
-        owner, prop = key
-        fact = setting_fact(
-            path=path,
-            line=b[0] if b else None,
-            key=prop,
-            subject=f"`{owner}` `{prop}`",
-            before=a[1] if a else None,
-            after=b[1] if b else None,
-            context=owner,
-            fallback=CONFIG,
-        )
-        if fact is not None:
-            facts.append(fact)
+    facts = setting_facts(
+        path,
+        cdk_ts_settings(old),
+        cdk_ts_settings(new),
+        lambda key: (key[1], f"`{key[0]}` `{key[1]}`", key[0]),
+    )
     return _fold(path, facts)
 
 

@@ -11,9 +11,18 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from podium.review.facts import BEHAVIOUR, CONFIG, EXPOSURE, Fact, judge_items, setting_fact, show
+from podium.review.facts import (
+    BEHAVIOUR,
+    CONFIG,
+    EXPOSURE,
+    Effect,
+    Fact,
+    judge_items,
+    setting_fact,
+    show,
+)
 
 
 @dataclass
@@ -443,34 +452,11 @@ def python_facts(
             if text in old_scope.decorators:
                 continue
             if _EXEMPT_DECORATOR.search(text):
-                add(
-                    Fact(
-                        path,
-                        line,
-                        EXPOSURE,
-                        f"decorator `@{text}` on `{name}`",
-                        after=text,
-                        effect="loosens",
-                        why="a protection is switched off for this view",
-                        status="added",
-                        anchors=(text.split("(")[0],),
-                    )
-                )
+                why = "a protection is switched off for this view"
+                add(_exposure_fact(path, line, name, text, "added", "loosens", why))
                 continue
             if _AUTH_NAME.search(text):
-                add(
-                    Fact(
-                        path,
-                        line,
-                        EXPOSURE,
-                        f"decorator `@{text}` on `{name}`",
-                        after=text,
-                        effect="tightens",
-                        why="auth required",
-                        status="added",
-                        anchors=(text.split("(")[0],),
-                    )
-                )
+                add(_exposure_fact(path, line, name, text, "added", "tightens", "auth required"))
             elif _ROUTE.search("." + text.split(".", 1)[-1]) or _ROUTE.search(text):
                 add(
                     Fact(
@@ -490,82 +476,28 @@ def python_facts(
             if _LIMIT_DECORATOR.search(text) and not any(
                 _LIMIT_DECORATOR.search(t) for t in new_scope.decorators
             ):
-                add(
-                    Fact(
-                        path,
-                        None,
-                        EXPOSURE,
-                        f"decorator `@{text}` on `{name}`",
-                        before=text,
-                        effect="loosens",
-                        why=f"rate limit or retry cap removed (was line {old_line})",
-                        status="removed",
-                        anchors=(text.split("(")[0],),
-                    )  # fmt: skip
-                )
+                why = f"rate limit or retry cap removed (was line {old_line})"
+                add(_exposure_fact(path, None, name, text, "removed", "loosens", why))
                 continue
             if _EXEMPT_DECORATOR.search(text):
-                add(
-                    Fact(
-                        path,
-                        None,
-                        EXPOSURE,
-                        f"decorator `@{text}` on `{name}`",
-                        text,
-                        None,
-                        "tightens",
-                        f"exemption removed (was line {old_line})",
-                        "removed",
-                        (text.split("(")[0],),
-                    )
-                )
+                why = f"exemption removed (was line {old_line})"
+                add(_exposure_fact(path, None, name, text, "removed", "tightens", why))
                 continue
             if _AUTH_NAME.search(text):
-                add(
-                    Fact(
-                        path,
-                        new_scope.decorators and min(new_scope.decorators.values()) or None,
-                        EXPOSURE,
-                        f"decorator `@{text}` on `{name}`",
-                        before=text,
-                        effect="loosens",
-                        why=f"authentication check removed (was line {old_line})",
-                        status="removed",
-                        anchors=(text.split("(")[0],),
-                    )
-                )
+                at = new_scope.decorators and min(new_scope.decorators.values()) or None
+                why = f"authentication check removed (was line {old_line})"
+                add(_exposure_fact(path, at, name, text, "removed", "loosens", why))
         if not fresh:
             for text, old_line in old_scope.raises.items():
                 if text in new_scope.raises or not _DENIAL.search(text):
                     continue
-                add(
-                    Fact(
-                        path,
-                        None,
-                        EXPOSURE,
-                        f"`raise {_short(text)}` removed{_in(name)}",
-                        effect="loosens",
-                        why="a permission check no longer refuses the request"
-                        f" (was line {old_line})",
-                        status="removed",
-                        anchors=(_last_word(text.split("(")[0]),),
-                    )  # fmt: skip
-                )
+                why = f"a permission check no longer refuses the request (was line {old_line})"
+                add(_exposure_fact(path, None, name, text, "removed", "loosens", why, raised=True))
             for text, line in new_scope.raises.items():
                 if text in old_scope.raises or not _DENIAL.search(text):
                     continue
-                add(
-                    Fact(
-                        path,
-                        line,
-                        EXPOSURE,
-                        f"`raise {_short(text)}` added{_in(name)}",
-                        effect="tightens",
-                        why="a request is now refused here",
-                        status="added",
-                        anchors=(_last_word(text.split("(")[0]),),
-                    )  # fmt: skip
-                )
+                why = "a request is now refused here"
+                add(_exposure_fact(path, line, name, text, "added", "tightens", why, raised=True))
         for dep in sorted(old_scope.depends - new_scope.depends):
             if _AUTH_NAME.search(dep) and not fresh:
                 add(
@@ -608,6 +540,39 @@ def python_facts(
         behaviour = behaviour[:_MAX_BEHAVIOUR]
         behaviour.append(Fact(path, None, BEHAVIOUR, f"… and {left} more code changes"))
     return facts + behaviour
+
+
+def _exposure_fact(
+    path: str,
+    line: int | None,
+    name: str,
+    text: str,
+    status: Literal["added", "removed"],
+    effect: Effect,
+    why: str,
+    *,
+    raised: bool = False,
+) -> Fact:
+    # A decorator `@text` of `name` (with `raised`: a denying `raise text` in it) that the
+    # push added or removed; a decorator's text is shown on the side it stands.
+    code: str | None = None
+    if raised:
+        subject = f"`raise {_short(text)}` {status}{_in(name)}"
+        anchor = _last_word(text.split("(")[0])
+    else:
+        subject, anchor, code = f"decorator `@{text}` on `{name}`", text.split("(")[0], text
+    return Fact(
+        path,
+        line,
+        EXPOSURE,
+        subject,
+        before=code if status == "removed" else None,
+        after=code if status == "added" else None,
+        effect=effect,
+        why=why,
+        status=status,
+        anchors=(anchor,),
+    )
 
 
 def _last_word(text: str) -> str:
