@@ -130,19 +130,15 @@ def find_stale_talks(
     return stale_talks(lake=lake, model=tagger.assignment_model(vocabulary), force=force)
 
 
-@task(name="retag-batch", retries=2, retry_delay_seconds=5, cache_policy=NONE)
-def retag_talks(
-    *,
-    lake: Lake,
-    tagger: Tagger,
-    vocabulary: Vocabulary,
-    history: TagHistory | None,
-    talks: list[Talk],
-) -> int:
-    """Tag one batch, write it (organiser tags kept) and checkpoint it; returns rows written."""
-    return retag_batch(
-        lake=lake, tagger=tagger, vocabulary=vocabulary, history=history, talks=talks
-    )
+# `retag_batch` itself, as a task.
+retag_talks = task(
+    name="retag-batch",
+    retries=2,
+    retry_delay_seconds=5,
+    cache_policy=NONE,
+    description="Tag one batch, write it (organiser tags kept) and checkpoint it; "
+    "returns rows written.",
+)(retag_batch)
 
 
 def summary(values: dict[str, Any]) -> dict[str, Any]:
