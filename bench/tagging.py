@@ -115,34 +115,23 @@ def timed_lake(folder: str) -> Any:
                 if self._depth == 0:
                     self.read_s += time.perf_counter() - started
 
-        def _timed(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    def timed_write(method: str) -> Any:
+        parent = getattr(Lake, method)
+
+        def timed(self: TimedLake, *args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             self._depth += 1
             try:
-                return getattr(super(), method)(*args, **kwargs)
+                return parent(self, *args, **kwargs)
             finally:
                 self._depth -= 1
                 if self._depth == 0:
                     self.write_s += time.perf_counter() - started
 
-        def append(self, *a: Any, **k: Any) -> Any:
-            return self._timed("append", *a, **k)
+        return timed
 
-        def overwrite(self, *a: Any, **k: Any) -> Any:
-            return self._timed("overwrite", *a, **k)
-
-        def replace_where(self, *a: Any, **k: Any) -> Any:
-            return self._timed("replace_where", *a, **k)
-
-        def upsert(self, *a: Any, **k: Any) -> Any:
-            return self._timed("upsert", *a, **k)
-
-        def update_matched(self, *a: Any, **k: Any) -> Any:
-            return self._timed("update_matched", *a, **k)
-
-        def delete(self, *a: Any, **k: Any) -> Any:
-            return self._timed("delete", *a, **k)
-
+    for method in ("append", "overwrite", "replace_where", "upsert", "update_matched", "delete"):
+        setattr(TimedLake, method, timed_write(method))
     return TimedLake(folder)
 
 
