@@ -67,14 +67,18 @@ class BuildResult:
 
     def summary(self) -> dict[str, Any]:
         """The counts, for a log line or a flow's return value."""
-        return {
-            "events": self.events,
-            "recommendation_rows": self.recommendation_rows,
-            "related_rows": self.related_rows,
-            "talks": self.talks,
-            "embedded_now": self.embedded_now,
-            "model_version": self.model_version,
-        }
+        return {name: getattr(self, name) for name in _SUMMARY_FIELDS}
+
+
+#: The fields of a `BuildResult` its summary holds (not the rows themselves).
+_SUMMARY_FIELDS = (
+    "events",
+    "recommendation_rows",
+    "related_rows",
+    "talks",
+    "embedded_now",
+    "model_version",
+)
 
 
 def talk_text(
