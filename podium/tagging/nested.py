@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ import numpy as np
 from podium.models import Talk, Vocabulary
 from podium.tagging.evaluate import EvalInputError, LabelledSet, metrics, truth_matrix
 from podium.tagging.history import TagHistory, embed_talks
-from podium.tagging.scoring import select
+from podium.tagging.scoring import select_matrix
 from podium.tagging.series import group_folds, series_of
 from podium.tagging.tagger import Tagger, lexical_texts
 from podium.tagging.vocab import synonym_map
@@ -251,13 +251,9 @@ def _history(
 def _hide(history: TagHistory, hidden: set[str], vocabulary: Vocabulary) -> TagHistory:
     """The history with every free-form tag that maps onto a hidden tag removed."""
     mapping = synonym_map(vocabulary)
-    return TagHistory(
-        talk_ids=history.talk_ids,
+    return replace(
+        history,
         tags=tuple(tuple(t for t in row if mapping.get(t) not in hidden) for row in history.tags),
-        groups=history.groups,
-        embeddings=history.embeddings,
-        model_version=history.model_version,
-        premises=history.premises,
     )
 
 
@@ -280,13 +276,9 @@ def _run(
         history=history,
         vectors=vectors[test],
     )
-    predicted = np.zeros_like(result.scores)
-    for r, picks in enumerate(
-        select(result.scores, result.thresholds, max_tags=tagger.settings.max_tags)
-    ):
-        for j, _ in picks:
-            predicted[r, j] = 1.0
-    return result.scores, predicted
+    return result.scores, select_matrix(
+        result.scores, result.thresholds, max_tags=tagger.settings.max_tags
+    )
 
 
 def _score_folds(
