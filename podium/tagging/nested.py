@@ -25,7 +25,15 @@ from typing import Any
 import numpy as np
 
 from podium.models import Talk, Vocabulary
-from podium.tagging.evaluate import EvalInputError, LabelledSet, metrics, truth_matrix
+from podium.tagging.evaluate import (
+    EvalInputError,
+    EvalReport,
+    LabelledSet,
+    evaluate_against_history,
+    history_from_labelled,
+    metrics,
+    truth_matrix,
+)
 from podium.tagging.history import TagHistory, embed_talks
 from podium.tagging.scoring import select_matrix
 from podium.tagging.series import group_folds, series_of
@@ -423,6 +431,43 @@ def evaluate_nested(
         new_vocabulary=new_vocab,
         talks_per_second=len(problem.talks) / max(seconds, 1e-9),
         model_version=base_encoded.tagger.model_version,
+    )
+
+
+def evaluate_labelled(
+    tagger: Tagger,
+    data: LabelledSet,
+    *,
+    history: LabelledSet | None = None,
+    extra: TagHistory | None = None,
+    folds: int = 5,
+    inner_folds: int = 4,
+    candidates: str = "default",
+    new_vocabulary_groups: int = 0,
+    on_progress: Any = None,
+) -> NestedReport | EvalReport:
+    """One evaluation of `tagger` on `data`, as `podium tags eval` and the tag-eval flow run it.
+
+    With a labelled `history`: its talks (gold tags), plus `extra`, are the history the talks
+    of `data` are tagged with (`evaluate_against_history`). Without: nested series-disjoint
+    CV on `data` (`evaluate_nested`) over the `default` candidates or the tagger's
+    `settings` alone, `extra` joining every training part's history.
+    """
+    if history is not None:
+        known = history_from_labelled(tagger, history, free_form=False)
+        if extra is not None:
+            known = TagHistory.concat([known, extra])
+        return evaluate_against_history(tagger, data, history=known)
+    chosen = default_candidates() if candidates == "default" else [Candidate("settings", {})]
+    vectors = embed_talks(data.talks, encoder=tagger.encoder, cache=tagger.cache)
+    return evaluate_nested(
+        {"": Encoded(tagger, vectors, extra)},
+        data,
+        folds=folds,
+        inner_folds=inner_folds,
+        candidates=chosen,
+        new_vocabulary_groups=new_vocabulary_groups,
+        on_progress=on_progress,
     )
 
 
