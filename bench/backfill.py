@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import os
 import statistics
 import subprocess
@@ -43,6 +44,17 @@ DATA = next(
     ),
     Path(__file__).resolve().parents[2] / "shared" / "data" / "pyvideo",
 )
+
+
+def first_talks(data: Path, limit: int, folder: Path) -> tuple[Path, int]:
+    """`folder/talks.jsonl.gz`, the first `limit` records of `data`'s talks.jsonl.gz, and how
+    many it holds."""
+    source = folder / "talks.jsonl.gz"
+    with gzip.open(data / "talks.jsonl.gz", "rt") as inp, gzip.open(source, "wt") as out:
+        lines = list(itertools.islice(inp, limit))
+        out.writelines(lines)
+    return source, len(lines)
+
 
 PER_TALK = textwrap.dedent(
     """
@@ -99,12 +111,7 @@ def main() -> None:
     save_vocabulary(lake=lake, vocabulary=load_labelled(args.data / "tagging-eval.json").vocabulary)
     source = args.data / "talks.jsonl.gz"
     if args.limit:
-        source = home / "talks.jsonl.gz"
-        with gzip.open(args.data / "talks.jsonl.gz", "rt") as inp, gzip.open(source, "wt") as out:
-            for i, line in enumerate(inp):
-                if i >= args.limit:
-                    break
-                out.write(line)
+        source, _ = first_talks(args.data, args.limit, home)
 
     load = os.getloadavg()[0]
     loads: list[float] = []

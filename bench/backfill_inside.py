@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import gzip
 import io
 import os
 import pstats
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-from bench.backfill import DATA  # noqa: E402
+from bench.backfill import DATA, first_talks  # noqa: E402
 
 
 def profiled(name: str, action: Callable[[], Any], top: int) -> tuple[Any, float]:
@@ -86,12 +85,7 @@ def main() -> None:
     settings = Settings()
     lake = Lake.from_settings(settings)
     save_vocabulary(lake=lake, vocabulary=load_labelled(args.data / "tagging-eval.json").vocabulary)
-    source = home / "talks.jsonl.gz"
-    with gzip.open(args.data / "talks.jsonl.gz", "rt") as inp, gzip.open(source, "wt") as out:
-        for i, line in enumerate(inp):
-            if i >= args.limit:
-                break
-            out.write(line)
+    source, _ = first_talks(args.data, args.limit, home)
     print(f"{args.limit} talks, load avg {os.getloadavg()[0]:.1f}")
     stages: dict[str, float] = {}
 

@@ -18,7 +18,6 @@ backfill's cluster (`flows.backfill.BackfillCluster`) leaves it out.
 from __future__ import annotations
 
 import argparse
-import gzip
 import multiprocessing as mp
 import os
 import shutil
@@ -31,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
-from bench.backfill import DATA  # noqa: E402
+from bench.backfill import DATA, first_talks  # noqa: E402
 
 
 def _worker(conn, threads: int, source: str, part: int, parts: int) -> None:  # noqa: ANN001
@@ -71,17 +70,14 @@ def main() -> None:
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="podium-layout-"))
-    source = folder / "talks.jsonl.gz"
-    with gzip.open(args.data / "talks.jsonl.gz", "rt") as inp, gzip.open(source, "wt") as out:
-        lines = [line for _, line in zip(range(args.limit), inp, strict=False)]
-        out.writelines(lines)
+    source, talks = first_talks(args.data, args.limit, folder)
     specs = args.layouts.split(",")
     layouts = [
         (*(int(x) for x in spec.rstrip("t").split("x")), spec.endswith("t")) for spec in specs
     ]
     context = mp.get_context("spawn")
     pools: dict[tuple[int, int, bool], list] = {}
-    print(f"{len(lines)} pyvideo talks, load avg {os.getloadavg()[0]:.1f}; loading models ...")
+    print(f"{talks} pyvideo talks, load avg {os.getloadavg()[0]:.1f}; loading models ...")
     for layout in layouts:
         processes, threads, trim = layout
         if trim:  # read by glibc when the process starts: set around the spawn only
@@ -121,7 +117,7 @@ def main() -> None:
             proc.join(timeout=10)
     shutil.rmtree(folder, ignore_errors=True)
     print(
-        f"\nembed stage layouts, {args.rounds} rounds x {len(lines)} talks, interleaved "
+        f"\nembed stage layouts, {args.rounds} rounds x {talks} talks, interleaved "
         f"(load avg during: {min(loads):.1f}-{max(loads):.1f}; 2 cores):"
     )
     print("  layout (processes x threads)  texts/s wall   CPU s/1000 texts   vs first")

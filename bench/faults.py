@@ -96,13 +96,13 @@ def _wait_http(url: str, process: subprocess.Popen, timeout_s: float = 120) -> N
 
 
 @contextlib.contextmanager
-def gateway(home: Path, **podium: str) -> Iterator[str]:
-    """`podium gateway` in its own process; yields its base URL."""
+def gateway(home: Path, secret: str = SECRET, **podium: str) -> Iterator[str]:
+    """`podium gateway` in its own process (its log in `home`); yields its base URL."""
     port = free_port()
     env = podium_env(
         home=str(home),
         gateway__port=str(port),
-        gateway__secret=SECRET,
+        gateway__secret=secret,
         prefect__event_retries="0",
         **podium,
     )
@@ -115,7 +115,7 @@ def gateway(home: Path, **podium: str) -> Iterator[str]:
         stop_group(process)
 
 
-def _no_prefect() -> str:
+def no_prefect() -> str:
     """An API URL where nothing listens: the gateway defers every event."""
     return f"http://127.0.0.1:{free_port()}/api"
 
@@ -213,7 +213,7 @@ def dynamodb_order(args: argparse.Namespace) -> Outcome:
         if rng.random() < 0.5:
             rng.shuffle(batch)  # records of one batch out of order too
     lake_url = str(home / "lake")
-    with gateway(home, lake__url=lake_url, prefect__api_url=_no_prefect()) as url:
+    with gateway(home, lake__url=lake_url, prefect__api_url=no_prefect()) as url:
 
         def deliver(batch: list[dict]) -> None:
             response = post(url, "/hooks/dynamodb", {"Records": batch})
@@ -391,7 +391,7 @@ def s3_endpoint_killed(args: argparse.Namespace) -> Outcome:
         restarted_at: list[float] = []
         lock = threading.Lock()
         try:
-            with gateway(home, prefect__api_url=_no_prefect(), **s3) as url:
+            with gateway(home, prefect__api_url=no_prefect(), **s3) as url:
 
                 def submit(talk: dict) -> None:
                     nonlocal refused

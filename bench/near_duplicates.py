@@ -21,7 +21,6 @@ rule) is chosen by F1, and a test half, where precision and recall are reported
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
@@ -31,14 +30,11 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.pyvideo import DATA  # noqa: E402
+from bench.pyvideo import bench_parser  # noqa: E402
 
 KINDS = ("resubmitted", "edited", "rewritten", "shortened")
 SWAPS = {
@@ -124,8 +120,7 @@ def prf(flagged: set, truth: set) -> tuple[float, float, float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser = bench_parser(__doc__.splitlines()[0])
     parser.add_argument("--talks", type=int, default=1200, help="talks (whole events) to use")
     parser.add_argument("--min-event", type=int, default=20, help="talks an event needs")
     parser.add_argument("--plant", type=float, default=0.1, help="share of talks copied")

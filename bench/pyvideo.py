@@ -6,8 +6,10 @@ reads what ingest would keep, prints each rejected record with its reason, and g
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,16 @@ def _find_pyvideo() -> Path:
 
 # ../shared/data/pyvideo beside the checkout, or beside a folder of worktrees holding it.
 DATA = _find_pyvideo()
+
+
+def bench_parser(description: str) -> argparse.ArgumentParser:
+    """The command line of a bench over the pyvideo talks: `--data`, their folder. Such a bench
+    runs offline (no model hub, no telemetry) unless its environment says otherwise."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=DATA)
+    return parser
 
 
 def load_talks(path: Path, *, vocabulary: Any) -> Any:

@@ -20,7 +20,6 @@ figures mostly measure the other work) and the load average.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -46,20 +45,12 @@ from podium.lake.recommendations import write_recommendations, write_related  # 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def _recommend_bench() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "recommend_bench", ROOT / "bench" / "recommend.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def build_lake(root: Path, talks: int, events: int) -> tuple[list[str], list[str]]:
     """A lake of synthetic talks and events with recommendation and related-talk tables."""
+    from bench.recommend import synthetic_data
+
     lake = Lake(str(root))
-    _recommend_bench().synthetic_data(lake, talks, events, dim=32)
+    synthetic_data(lake, talks, events, dim=32)
     talk_ids = sorted(lake.read("talks", columns=["talk_id"])["talk_id"])
     event_ids = sorted(lake.read("events", columns=["event_id"])["event_id"])
     rng = np.random.default_rng(3)
@@ -67,34 +58,40 @@ def build_lake(root: Path, talks: int, events: int) -> tuple[list[str], list[str
     ids = np.asarray(talk_ids, dtype=object)
     write_recommendations(
         lake=lake,
-        rows=pd.DataFrame(
-            {
-                "event_id": np.repeat(event_ids, 10),
-                "rank": np.tile(np.arange(1, 11, dtype=np.int32), len(event_ids)),
-                "talk_id": ids[picks.ravel()],
-                "score": np.tile(np.linspace(0.9, 0.5, 10), len(event_ids)),
-                "matched_tags": [["tag-0001"]] * (10 * len(event_ids)),
-                "components": '{"semantic": 0.5, "tag_overlap": 0.5}',
-                "model_version": "synthetic",
-                "computed_at": NOW,
-            }
+        rows=_ranked_lists(
+            "event_id",
+            event_ids,
+            "talk_id",
+            ids[picks],
+            lowest=0.5,
+            matched_tags=[["tag-0001"]] * picks.size,
+            components='{"semantic": 0.5, "tag_overlap": 0.5}',
+            model_version="synthetic",
         ),
         row_group_rows=1024,
     )
     others = rng.integers(0, len(talk_ids), size=(len(talk_ids), 5))
     write_related(
-        lake=lake,
-        rows=pd.DataFrame(
-            {
-                "talk_id": np.repeat(ids, 5),
-                "rank": np.tile(np.arange(1, 6, dtype=np.int32), len(talk_ids)),
-                "other_id": ids[others.ravel()],
-                "score": np.tile(np.linspace(0.9, 0.6, 5), len(talk_ids)),
-                "computed_at": NOW,
-            }
-        ),
+        lake=lake, rows=_ranked_lists("talk_id", ids, "other_id", ids[others], lowest=0.6)
     )
     return talk_ids, event_ids
+
+
+def _ranked_lists(
+    owner: str, owners: Any, item: str, items: np.ndarray, *, lowest: float, **columns: Any
+) -> pd.DataFrame:
+    """One ranked list per owner (`items`: owners x k), scores falling from 0.9 to `lowest`."""
+    k = items.shape[1]
+    return pd.DataFrame(
+        {
+            owner: np.repeat(owners, k),
+            "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), len(owners)),
+            item: items.ravel(),
+            "score": np.tile(np.linspace(0.9, lowest, k), len(owners)),
+            **columns,
+            "computed_at": NOW,
+        }
+    )
 
 
 def _free_port() -> int:

@@ -16,6 +16,7 @@ Figures are printed; nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import hashlib
 import json
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -486,28 +488,41 @@ def ndcg_at_10(ranked: list[str], relevance: dict[str, int], ideal: list[int]) -
     return dcg / idcg if idcg else float("nan")
 
 
+def event_ranking(
+    lake: Lake, talks: pd.DataFrame, tmatrix: Any, encoder: Any
+) -> tuple[Any, Callable[..., pd.DataFrame]]:
+    """The lake's event matrix, and `rank(settings=...)`: the events' recommendations among
+    `tmatrix`'s talks under those settings, from the inputs `build_tables` ranks with."""
+    from podium.recommend.build import compute_recommendations, document_frequency, event_matrix
+    from podium.recommend.scoring import idf_weights
+
+    events = lake.read("events", columns=["event_id", "name", "description", "tags"])
+    events = events.sort_values("event_id").reset_index(drop=True)
+    ematrix, _ = event_matrix(lake=lake, events=events, encoder=encoder)
+    idf = idf_weights(document_frequency(lake=lake, talks=talks), len(talks))
+    rank = functools.partial(
+        compute_recommendations,
+        events=ematrix,
+        talks=tmatrix,
+        idf=idf,
+        model_version=encoder.model_version,
+        computed_at=NOW,
+    )
+    return ematrix, rank
+
+
 def quality(lake_url: str, data: dict[str, Any]) -> dict[str, Any]:
     """nDCG@10 against gold-tag overlap, for hybrid, tag overlap alone, and the original."""
-    from podium.recommend.build import (
-        compute_recommendations,
-        document_frequency,
-        event_matrix,
-        load_talks,
-        talk_matrix,
-    )
+    from podium.recommend.build import load_talks, talk_matrix
     from podium.recommend.config import RecommendSettings
     from podium.recommend.encoder import make_encoder
-    from podium.recommend.scoring import idf_weights
 
     lake = Lake(lake_url)
     settings = RecommendSettings()
     encoder = make_encoder(settings)
     talks = load_talks(lake=lake)
     tmatrix, _, _ = talk_matrix(lake=lake, talks=talks, encoder=encoder, settings=settings)
-    events = lake.read("events", columns=["event_id", "name", "description", "tags"])
-    events = events.sort_values("event_id").reset_index(drop=True)
-    ematrix, _ = event_matrix(lake=lake, events=events, encoder=encoder)
-    idf = idf_weights(document_frequency(lake=lake, talks=talks), len(talks))
+    _, rank = event_ranking(lake, talks, tmatrix, encoder)
     variants = {
         "hybrid": settings,
         "tag_overlap_only": settings.model_copy(update={"tag_weight": 1.0, "semantic_weight": 0.0}),
@@ -515,14 +530,7 @@ def quality(lake_url: str, data: dict[str, Any]) -> dict[str, Any]:
     }
     lists: dict[str, dict[str, list[str]]] = {}
     for name, variant in variants.items():
-        recs = compute_recommendations(
-            events=ematrix,
-            talks=tmatrix,
-            idf=idf,
-            settings=variant,
-            model_version=encoder.model_version,
-            computed_at=NOW,
-        )
+        recs = rank(settings=variant)
         lists[name] = recs.groupby("event_id")["talk_id"].apply(list).to_dict()
     # The original: matching-tag count, same candidates (not at the event), ties by id.
     store = KeyValueStore(lake.read("talk_tags", columns=["talk_id", "tag"]))

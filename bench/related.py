@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import math
 import shutil
 import sys
@@ -29,7 +28,6 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,16 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 from podium.lake import Lake  # noqa: E402
 from podium.recommend.schedule import list_figures  # noqa: E402
-
-
-def _recommend_bench() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "recommend_bench", ROOT / "bench" / "recommend.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def synthetic_schedule(talks: pd.DataFrame, *, rooms: int = 4, per_day: int = 8) -> pd.DataFrame:
@@ -102,24 +90,16 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from podium.recommend.build import (
-        compute_recommendations,
-        compute_related,
-        document_frequency,
-        event_matrix,
-        load_talks,
-        talk_matrix,
-    )
+    from bench import recommend
+    from podium.recommend.build import compute_related, load_talks, talk_matrix
     from podium.recommend.config import RecommendSettings
     from podium.recommend.encoder import make_encoder
-    from podium.recommend.scoring import idf_weights
 
-    bench = _recommend_bench()
     root = Path(tempfile.mkdtemp(prefix="podium-related-"))
     try:
         lake = Lake(str(root))
         started = time.perf_counter()
-        data = bench.real_data(lake, args.talks, args.events)
+        data = recommend.real_data(lake, args.talks, args.events)
         stored = lake.read("talks")
         lake.overwrite("talks", synthetic_schedule(stored))
         print(
@@ -141,10 +121,7 @@ def main() -> None:
             shutil.copytree(root / "tables" / "embeddings", cache)
         schedule = tmatrix.schedule
         assert schedule is not None
-        events = lake.read("events", columns=["event_id", "name", "description", "tags"])
-        events = events.sort_values("event_id").reset_index(drop=True)
-        ematrix, _ = event_matrix(lake=lake, events=events, encoder=encoder)
-        idf = idf_weights(document_frequency(lake=lake, talks=talks), len(talks))
+        ematrix, rank = recommend.event_ranking(lake, talks, tmatrix, encoder)
 
         ids = list(tmatrix.talk_ids)
         row = {t: i for i, t in enumerate(ids)}
@@ -165,7 +142,7 @@ def main() -> None:
         def related_lists(settings: RecommendSettings) -> list[list[int]]:
             tmatrix.schedule = schedule if settings.schedule_aware else None
             frame = compute_related(
-                talks=tmatrix, settings=settings, computed_at=bench.NOW, queries=queries
+                talks=tmatrix, settings=settings, computed_at=recommend.NOW, queries=queries
             )
             by_talk = frame.sort_values(["talk_id", "rank"]).groupby("talk_id")["other_id"]
             lists = by_talk.apply(lambda s: [row[t] for t in s]).to_dict()
@@ -214,14 +191,7 @@ def main() -> None:
 
         def event_lists(settings: RecommendSettings) -> dict[str, list[int]]:
             tmatrix.schedule = schedule if settings.schedule_aware else None
-            recs = compute_recommendations(
-                events=ematrix,
-                talks=tmatrix,
-                idf=idf,
-                settings=settings,
-                model_version=encoder.model_version,
-                computed_at=bench.NOW,
-            )
+            recs = rank(settings=settings)
             grouped = recs.sort_values(["event_id", "rank"]).groupby("event_id")["talk_id"]
             return {e: [row[t] for t in s] for e, s in grouped}
 

@@ -48,11 +48,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.faults import gateway, no_prefect  # noqa: E402
 from podium.gateway.signatures import standard_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.settings import Settings  # noqa: E402
 from tests.moto_server import s3_bucket  # noqa: E402
-from tests.prefect_server import free_port  # noqa: E402
 from tests.processes import podium_env, stop_group  # noqa: E402
 from tests.redis_server import redis_server  # noqa: E402
 
@@ -71,44 +71,17 @@ def gateway_process(home: Path, lake: dict[str, str], **podium: str) -> Iterator
     on the lake (a deferred talk is still recorded and pending).
     """
     home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = podium_env(
-        home=str(home),
-        gateway__port=str(port),
-        gateway__secret=SECRET,
+    with gateway(
+        home,
+        SECRET,
         # Long enough that every replay of a run is inside the window: what refuses it is
         # then the shared store, never the timestamp check.
         gateway__replay_window_s="1800",
-        prefect__api_url=f"http://127.0.0.1:{free_port()}/api",
-        prefect__event_retries="0",
+        prefect__api_url=no_prefect(),
         **lake,
         **podium,
-    )
-    log = open(home / "gateway.log", "ab")  # noqa: SIM115 - lives as long as the child
-    process = subprocess.Popen(
-        [sys.executable, "-m", "podium", "gateway"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the gateway exited while starting; see {home}/gateway.log")
-            with contextlib.suppress(httpx.HTTPError):
-                httpx.get(f"{url}/healthz", timeout=2)
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not start within 60 s")
-            time.sleep(0.1)
+    ) as url:
         yield url
-    finally:
-        stop_group(process)
-        log.close()
 
 
 def s3_lake_settings(endpoint: str) -> dict[str, str]:

@@ -41,6 +41,33 @@ def model_part(summary: str) -> str:
     return summary.split(APPENDED_HEADER)[0].split("**Coverage:**")[0]
 
 
+def score_push(
+    case, summary: str, totals: list[int], *, width: int, verbose: bool, after: str = ""
+) -> None:
+    """Score one push, add its figures to `totals` (facts named, facts expected, flags raised,
+    flags expected, false flags) and print its row (`after` ends it), and with `verbose` what
+    it missed and flagged falsely."""
+    result = score(case, summary)
+    figures = (
+        result.facts_named,
+        result.facts_expected,
+        result.flags_raised,
+        result.flags_expected,
+        len(result.false_flags),
+    )
+    for i, value in enumerate(figures):
+        totals[i] += value
+    print(
+        f"{case.name:{width}} {case.kind:15} {result.facts_named:>3}/{result.facts_expected:<3}"
+        f" {result.flags_raised:>3}/{result.flags_expected:<3} {len(result.false_flags):>5}{after}"
+    )
+    if verbose:
+        for item in result.missing:
+            print(f"    missing: {item}")
+        for item in result.false_flags:
+            print(f"    false flag: {item}")
+
+
 def run(label: str, summarise, verbose: bool, cases=CASES) -> None:
     totals = [0, 0, 0, 0, 0]
     started = time.perf_counter()
@@ -49,21 +76,7 @@ def run(label: str, summarise, verbose: bool, cases=CASES) -> None:
     with tempfile.TemporaryDirectory() as root:
         for case in cases:
             summary = summarise(Path(root) / case.name, case)
-            result = score(case, summary)
-            totals[0] += result.facts_named
-            totals[1] += result.facts_expected
-            totals[2] += result.flags_raised
-            totals[3] += result.flags_expected
-            totals[4] += len(result.false_flags)
-            print(
-                f"{case.name:38} {case.kind:15} {result.facts_named:>3}/{result.facts_expected:<3}"
-                f" {result.flags_raised:>3}/{result.flags_expected:<3} {len(result.false_flags):>5}"
-            )
-            if verbose:
-                for item in result.missing:
-                    print(f"    missing: {item}")
-                for item in result.false_flags:
-                    print(f"    false flag: {item}")
+            score_push(case, summary, totals, width=38, verbose=verbose)
     named, expected, raised, flags, false = totals
     share = 100 * named / expected
     print(
@@ -89,7 +102,7 @@ def run_real(
     if scanners and server:
         warm = ScannerServer(scanner_bin(review.scanner_venv)).running()
         label += " (server already running)" if warm else " (the first push starts the server)"
-    named = expected = raised = flags = false = 0
+    totals = [0, 0, 0, 0, 0]
     seconds: list[float] = []
     load = [os.getloadavg()[0]]
     print(f"\n{label}")
@@ -102,22 +115,8 @@ def run_real(
             took = time.perf_counter() - started
             seconds.append(took)
             load.append(os.getloadavg()[0])
-            result = score(case, summary)
-            named += result.facts_named
-            expected += result.facts_expected
-            raised += result.flags_raised
-            flags += result.flags_expected
-            false += len(result.false_flags)
-            print(
-                f"{case.name:48} {case.kind:15} {result.facts_named:>3}/{result.facts_expected:<3}"
-                f" {result.flags_raised:>3}/{result.flags_expected:<3}"
-                f" {len(result.false_flags):>5} {took:>6.1f}"
-            )
-            if verbose:
-                for item in result.missing:
-                    print(f"    missing: {item}")
-                for item in result.false_flags:
-                    print(f"    false flag: {item}")
+            score_push(case, summary, totals, width=48, verbose=verbose, after=f" {took:>6.1f}")
+    named, expected, raised, flags, false = totals
     n = len(cases)
     seconds.sort()
     print(

@@ -17,26 +17,21 @@ first three phrases, then cluster F1) and reported on the other groups, which it
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.pyvideo import DATA  # noqa: E402
+from bench.pyvideo import bench_parser  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser = bench_parser(__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=5, help="tag groups, hidden in turn")
     parser.add_argument("--dev-groups", type=int, default=2, help="groups the cut is chosen on")
     parser.add_argument("--distances", default="0.45,0.5,0.55,0.6,0.65", help="cuts to try")

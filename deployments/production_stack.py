@@ -116,26 +116,28 @@ class ProductionStack:
 
     # -- addresses --------------------------------------------------------------------------
 
+    def url(self, name: str, path: str = "") -> str:
+        """The HTTP address of the port named `name` (`api-lb`, `gateway-1`, ...), plus `path`."""
+        return f"http://{HOST}:{self.ports[name]}{path}"
+
     @property
     def api_url(self) -> str:
         """The API through the balancer: what every client uses."""
-        return f"http://{HOST}:{self.ports['api-lb']}/api"
+        return self.url("api-lb", "/api")
 
     @property
     def ui_url(self) -> str:
-        return f"http://{HOST}:{self.ports['api-lb']}"
+        return self.url("api-lb")
 
     @property
     def gateway_url(self) -> str:
-        return f"http://{HOST}:{self.ports['gateway-lb']}"
+        return self.url("gateway-lb")
 
     def gateway_urls(self) -> list[str]:
-        return [f"http://{HOST}:{self.ports[f'gateway-{i}']}" for i in range(1, self.gateways + 1)]
+        return [self.url(f"gateway-{i}") for i in range(1, self.gateways + 1)]
 
     def api_urls(self) -> list[str]:
-        return [
-            f"http://{HOST}:{self.ports[f'api-{i}']}/api" for i in range(1, self.api_servers + 1)
-        ]
+        return [self.url(f"api-{i}", "/api") for i in range(1, self.api_servers + 1)]
 
     @property
     def database_url(self) -> str:
@@ -149,7 +151,7 @@ class ProductionStack:
     def s3_endpoint(self) -> str:
         """The S3 endpoint every process uses: a proxy in front of moto, so that the endpoint
         can go away (chaos) while the data, in moto's memory, stays."""
-        return f"http://{HOST}:{self.ports['s3']}"
+        return self.url("s3")
 
     @property
     def lake_url(self) -> str:
@@ -389,7 +391,7 @@ class ProductionStack:
             "moto",
             [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.ports["moto"])],
             self.base_env("moto"),
-            health=f"http://{HOST}:{self.ports['moto']}/moto-api/",
+            health=self.url("moto", "/moto-api/"),
         )
         self._balancer("s3", [self.ports["moto"]])
         self.children["s3"].health = self.s3_endpoint + "/moto-api/"
@@ -504,7 +506,7 @@ class ProductionStack:
                 [*prefect, "server", "start", "--host", HOST, "--port", str(port),
                  "--no-services"],
                 env,
-                health=f"http://{HOST}:{port}/api/health",
+                health=self.url(name, "/api/health"),
             )  # fmt: skip
         self.spawn("services", [*prefect, "server", "services", "start"],
                    self.prefect_server_env("services"))  # fmt: skip
@@ -549,7 +551,7 @@ class ProductionStack:
             env = self.podium_env(name)
             env.update({"PODIUM_GATEWAY__HOST": HOST, "PODIUM_GATEWAY__PORT": str(port)})
             self.spawn(name, [sys.executable, "-m", "podium", "gateway"], env,
-                       health=f"http://{HOST}:{port}/healthz")  # fmt: skip
+                       health=self.url(name, "/healthz"))  # fmt: skip
         self._balancer(
             "gateway-lb", [self.ports[f"gateway-{i}"] for i in range(1, self.gateways + 1)]
         )

@@ -18,19 +18,11 @@ from podium.tagging import Tagger, TaggingSettings, TagHistory, build_tagger, lo
 from podium.tagging.evaluate import (
     EvalInputError,
     EvalReport,
-    evaluate_against_history,
     history_from_labelled,
     load_labelled,
     with_languages,
 )
-from podium.tagging.history import embed_talks
-from podium.tagging.nested import (
-    Candidate,
-    Encoded,
-    NestedReport,
-    default_candidates,
-    evaluate_nested,
-)
+from podium.tagging.nested import NestedReport, evaluate_labelled
 from podium.tagging.report import markdown as report_markdown
 from podium.tagging.report import per_tag_records
 from podium.tagging.retag import retag_batch, stale_talks
@@ -79,23 +71,17 @@ def evaluate_tagger(
     if extra_history:
         raw = load_labelled(extra_history, vocabulary=data.vocabulary)
         extra = history_from_labelled(tagger, raw, free_form=True)
-    if history_file:
-        old = load_labelled(history_file, vocabulary=data.vocabulary)
-        known = history_from_labelled(tagger, old, free_form=False)
-        if extra is not None:
-            known = TagHistory.concat([known, extra])
-        return evaluate_against_history(tagger, data, history=known)
-    chosen = default_candidates() if candidates == "default" else [Candidate("settings", {})]
-    vectors = embed_talks(data.talks, encoder=tagger.encoder, cache=tagger.cache)
-    logger = get_run_logger()
-    return evaluate_nested(
-        {"": Encoded(tagger, vectors, extra)},
+    history = load_labelled(history_file, vocabulary=data.vocabulary) if history_file else None
+    return evaluate_labelled(
+        tagger,
         data,
+        history=history,
+        extra=extra,
         folds=folds,
         inner_folds=inner_folds,
-        candidates=chosen,
+        candidates=candidates,
         new_vocabulary_groups=new_vocabulary,
-        on_progress=logger.info,
+        on_progress=get_run_logger().info,
     )
 
 
@@ -130,19 +116,15 @@ def find_stale_talks(
     return stale_talks(lake=lake, model=tagger.assignment_model(vocabulary), force=force)
 
 
-@task(name="retag-batch", retries=2, retry_delay_seconds=5, cache_policy=NONE)
-def retag_talks(
-    *,
-    lake: Lake,
-    tagger: Tagger,
-    vocabulary: Vocabulary,
-    history: TagHistory | None,
-    talks: list[Talk],
-) -> int:
-    """Tag one batch, write it (organiser tags kept) and checkpoint it; returns rows written."""
-    return retag_batch(
-        lake=lake, tagger=tagger, vocabulary=vocabulary, history=history, talks=talks
-    )
+# `retag_batch` itself, as a task.
+retag_talks = task(
+    name="retag-batch",
+    retries=2,
+    retry_delay_seconds=5,
+    cache_policy=NONE,
+    description="Tag one batch, write it (organiser tags kept) and checkpoint it; "
+    "returns rows written.",
+)(retag_batch)
 
 
 def summary(values: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ read them back as the speaker's own tags (which would change the talk and re-enr
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from podium.checkpoints import load_checkpoints, save_checkpoints
@@ -52,14 +52,7 @@ class TagWriteBackReport:
     requests: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "tags_created": self.tags_created,
-            "submissions_updated": self.submissions_updated,
-            "submissions_unchanged": self.submissions_unchanged,
-            "skipped": self.skipped,
-            "requests": self.requests,
-        }
+        return asdict(self)
 
 
 def wanted_tags(*, lake: Lake, slug: str, settings: PretalxSettings) -> dict[str, list[str]]:

@@ -67,14 +67,18 @@ class BuildResult:
 
     def summary(self) -> dict[str, Any]:
         """The counts, for a log line or a flow's return value."""
-        return {
-            "events": self.events,
-            "recommendation_rows": self.recommendation_rows,
-            "related_rows": self.related_rows,
-            "talks": self.talks,
-            "embedded_now": self.embedded_now,
-            "model_version": self.model_version,
-        }
+        return {name: getattr(self, name) for name in _SUMMARY_FIELDS}
+
+
+#: The fields of a `BuildResult` its summary holds (not the rows themselves).
+_SUMMARY_FIELDS = (
+    "events",
+    "recommendation_rows",
+    "related_rows",
+    "talks",
+    "embedded_now",
+    "model_version",
+)
 
 
 def talk_text(
@@ -224,6 +228,28 @@ def _reranks(settings: RecommendSettings, talks: TalkMatrix) -> bool:
     return talks.schedule is not None or settings.diversity > 0
 
 
+def _rerank(
+    top: TopK,
+    talks: TalkMatrix,
+    settings: RecommendSettings,
+    *,
+    k: int,
+    queries: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The wide candidates of `top` cut to `k` a row by the schedule filters and
+    diversification: (indices, relevance), -1/-inf padded (see `rerank_rows`)."""
+    schedule = talks.schedule or Schedule.empty(len(talks.talk_ids))
+    return rerank_rows(
+        top.index,
+        top.score,
+        talks.embeddings,
+        schedule,
+        k=k,
+        diversity=settings.diversity,
+        queries=queries,
+    )
+
+
 def load_events(*, lake: Lake, event_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """Events (all, or `event_ids`) with the columns the build reads, sorted by id."""
     events = event_rows(lake=lake, columns=["event_id", "name", "description", "tags"])
@@ -349,15 +375,7 @@ def compute_recommendations(
         decimals=settings.score_decimals,
     ):
         if rerank:
-            index, score = rerank_rows(
-                top.index,
-                top.score,
-                talks.embeddings,
-                talks.schedule or Schedule.empty(len(talks.talk_ids)),
-                k=settings.top_k,
-                diversity=settings.diversity,
-            )
-            top = TopK(index, score, top.event_ids)
+            top = TopK(*_rerank(top, talks, settings, k=settings.top_k), top.event_ids)
         frames.append(
             explain(
                 top,
@@ -405,16 +423,7 @@ def compute_related(
         decimals=settings.score_decimals,
     ):
         if rerank:
-            index, score = rerank_rows(
-                top.index,
-                top.score,
-                talks.embeddings,
-                talks.schedule or Schedule.empty(len(talks.talk_ids)),
-                k=k,
-                diversity=settings.diversity,
-                queries=q,
-            )
-            top = TopK(index, score)
+            top = TopK(*_rerank(top, talks, settings, k=k, queries=q))
         valid = top.index >= 0
         ranks = np.cumsum(valid, axis=1)
         rows, cols = np.nonzero(valid)

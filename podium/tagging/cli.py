@@ -114,13 +114,12 @@ def eval_command(
     from podium.tagging import build_tagger
     from podium.tagging.evaluate import (
         EvalInputError,
-        evaluate_against_history,
         history_from_labelled,
         load_labelled,
         with_languages,
     )
     from podium.tagging.history import embed_talks
-    from podium.tagging.nested import Candidate, Encoded, default_candidates, evaluate_nested
+    from podium.tagging.nested import evaluate_labelled
 
     if candidates not in ("default", "settings"):
         exit_with("--candidates must be 'default' or 'settings'")
@@ -171,27 +170,17 @@ def eval_command(
             )
             typer.echo(json.dumps(result.as_dict()) if as_json else result.markdown())
             return
-        if history_data is not None:
-            known = history_from_labelled(tagger, history_data, free_form=False)
-            if extra is not None:
-                from podium.tagging import TagHistory
-
-                known = TagHistory.concat([known, extra])
-            report: Any = evaluate_against_history(tagger, data, history=known)
-        else:
-            chosen = (
-                default_candidates() if candidates == "default" else [Candidate("settings", {})]
-            )
-            vectors = embed_talks(data.talks, encoder=tagger.encoder, cache=tagger.cache)
-            report = evaluate_nested(
-                {"": Encoded(tagger, vectors, extra)},
-                data,
-                folds=folds,
-                inner_folds=inner_folds,
-                candidates=chosen,
-                new_vocabulary_groups=new_vocabulary,
-                on_progress=None if as_json else lambda line: typer.echo(line, err=True),
-            )
+        report = evaluate_labelled(
+            tagger,
+            data,
+            history=history_data,
+            extra=extra,
+            folds=folds,
+            inner_folds=inner_folds,
+            candidates=candidates,
+            new_vocabulary_groups=new_vocabulary,
+            on_progress=None if as_json else lambda line: typer.echo(line, err=True),
+        )
     except EvalInputError as error:
         exit_with(str(error))
     if as_json:

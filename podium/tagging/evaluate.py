@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from podium.errors import UserError
 from podium.models import MAX_DESCRIPTION, MAX_TITLE, Talk, Vocabulary, normalise_tag
 from podium.tagging.history import TagHistory, build_history, embed_talks
-from podium.tagging.scoring import select
+from podium.tagging.scoring import select_matrix
 from podium.tagging.series import group_folds, series_folds, series_of
 from podium.tagging.tagger import Tagger, lexical_texts
 from podium.tagging.vocab import map_tags, synonym_map, vocabulary_from_mapping
@@ -292,14 +292,6 @@ def truth_matrix(data: LabelledSet) -> np.ndarray:
     return truth
 
 
-def _predict(tagger: Tagger, scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    predicted = np.zeros_like(scores)
-    for i, picks in enumerate(select(scores, thresholds, max_tags=tagger.settings.max_tags)):
-        for j, _ in picks:
-            predicted[i, j] = 1.0
-    return predicted
-
-
 def evaluate_folds(
     tagger: Tagger,
     data: LabelledSet,
@@ -367,7 +359,9 @@ def evaluate_folds(
         )
         score_seconds += time.perf_counter() - started
         scores[test] = result.scores
-        predicted[test] = _predict(tagger, result.scores, result.thresholds)
+        predicted[test] = select_matrix(
+            result.scores, result.thresholds, max_tags=tagger.settings.max_tags
+        )
     figures = metrics(scores, predicted, truth, data.vocabulary.names)
     seconds = embed_seconds + score_seconds
     return EvalReport(
@@ -400,7 +394,7 @@ def evaluate_against_history(
     vectors = embed_talks(talks, encoder=tagger.encoder)  # uncached, as in evaluate_folds
     result = tagger.score(talks, vocabulary=data.vocabulary, history=history, vectors=vectors)
     seconds = time.perf_counter() - started
-    predicted = _predict(tagger, result.scores, result.thresholds)
+    predicted = select_matrix(result.scores, result.thresholds, max_tags=tagger.settings.max_tags)
     figures = metrics(result.scores, predicted, truth, data.vocabulary.names)
     return EvalReport(
         talks=len(talks),

@@ -26,7 +26,7 @@ import numpy as np
 
 from podium.tagging.evaluate import LabelledSet, metrics, truth_matrix
 from podium.tagging.history import TagHistory
-from podium.tagging.scoring import select
+from podium.tagging.scoring import select_matrix
 from podium.tagging.series import series_of
 from podium.tagging.tagger import Tagger, lexical_texts
 
@@ -273,12 +273,9 @@ def feedback_curve(
                     history=history,
                     vectors=vecs[left],
                 )
-                predicted = np.zeros_like(result.scores)
-                for r, picks in enumerate(
-                    select(result.scores, result.thresholds, max_tags=tagger.settings.max_tags)
-                ):
-                    for j, _ in picks:
-                        predicted[r, j] = 1.0
+                predicted = select_matrix(
+                    result.scores, result.thresholds, max_tags=tagger.settings.max_tags
+                )
                 m = metrics(result.scores, predicted, truth[left], vocabulary.names)
                 if k == 0 or not first:
                     first = {i: (result.scores[r], predicted[r]) for r, i in enumerate(left)}

@@ -19,15 +19,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from podium.models import Talk, Vocabulary
-from podium.tagging.evaluate import EvalInputError, LabelledSet, metrics, truth_matrix
+from podium.tagging.evaluate import (
+    EvalInputError,
+    EvalReport,
+    LabelledSet,
+    evaluate_against_history,
+    history_from_labelled,
+    metrics,
+    truth_matrix,
+)
 from podium.tagging.history import TagHistory, embed_talks
-from podium.tagging.scoring import select
+from podium.tagging.scoring import select_matrix
 from podium.tagging.series import group_folds, series_of
 from podium.tagging.tagger import Tagger, lexical_texts
 from podium.tagging.vocab import synonym_map
@@ -251,13 +259,9 @@ def _history(
 def _hide(history: TagHistory, hidden: set[str], vocabulary: Vocabulary) -> TagHistory:
     """The history with every free-form tag that maps onto a hidden tag removed."""
     mapping = synonym_map(vocabulary)
-    return TagHistory(
-        talk_ids=history.talk_ids,
+    return replace(
+        history,
         tags=tuple(tuple(t for t in row if mapping.get(t) not in hidden) for row in history.tags),
-        groups=history.groups,
-        embeddings=history.embeddings,
-        model_version=history.model_version,
-        premises=history.premises,
     )
 
 
@@ -280,13 +284,9 @@ def _run(
         history=history,
         vectors=vectors[test],
     )
-    predicted = np.zeros_like(result.scores)
-    for r, picks in enumerate(
-        select(result.scores, result.thresholds, max_tags=tagger.settings.max_tags)
-    ):
-        for j, _ in picks:
-            predicted[r, j] = 1.0
-    return result.scores, predicted
+    return result.scores, select_matrix(
+        result.scores, result.thresholds, max_tags=tagger.settings.max_tags
+    )
 
 
 def _score_folds(
@@ -431,6 +431,43 @@ def evaluate_nested(
         new_vocabulary=new_vocab,
         talks_per_second=len(problem.talks) / max(seconds, 1e-9),
         model_version=base_encoded.tagger.model_version,
+    )
+
+
+def evaluate_labelled(
+    tagger: Tagger,
+    data: LabelledSet,
+    *,
+    history: LabelledSet | None = None,
+    extra: TagHistory | None = None,
+    folds: int = 5,
+    inner_folds: int = 4,
+    candidates: str = "default",
+    new_vocabulary_groups: int = 0,
+    on_progress: Any = None,
+) -> NestedReport | EvalReport:
+    """One evaluation of `tagger` on `data`, as `podium tags eval` and the tag-eval flow run it.
+
+    With a labelled `history`: its talks (gold tags), plus `extra`, are the history the talks
+    of `data` are tagged with (`evaluate_against_history`). Without: nested series-disjoint
+    CV on `data` (`evaluate_nested`) over the `default` candidates or the tagger's
+    `settings` alone, `extra` joining every training part's history.
+    """
+    if history is not None:
+        known = history_from_labelled(tagger, history, free_form=False)
+        if extra is not None:
+            known = TagHistory.concat([known, extra])
+        return evaluate_against_history(tagger, data, history=known)
+    chosen = default_candidates() if candidates == "default" else [Candidate("settings", {})]
+    vectors = embed_talks(data.talks, encoder=tagger.encoder, cache=tagger.cache)
+    return evaluate_nested(
+        {"": Encoded(tagger, vectors, extra)},
+        data,
+        folds=folds,
+        inner_folds=inner_folds,
+        candidates=chosen,
+        new_vocabulary_groups=new_vocabulary_groups,
+        on_progress=on_progress,
     )
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 NLI_LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}
 
 
-def build_random_nli(
-    path: str | Path,
+def random_nli(
     *,
     corpus: Iterable[str],
     vocab_size: int = 1000,
@@ -25,11 +25,11 @@ def build_random_nli(
     ffn: int = 32,
     max_positions: int = 1024,
     seed: int = 0,
-) -> Path:
-    """Save a random BART NLI classifier and a trained BPE tokenizer under `path`.
+) -> tuple[Any, Any]:
+    """A BPE tokenizer trained on `corpus` and a BART NLI classifier with random weights, in
+    memory: (tokenizer, model in eval mode).
 
     Args:
-        path: output folder.
         corpus: texts to train the tokenizer on.
         vocab_size: BPE vocabulary size (50265 matches bart-large).
         d_model: hidden size (1024 for bart-large).
@@ -43,15 +43,12 @@ def build_random_nli(
     from tokenizers import ByteLevelBPETokenizer, processors
     from transformers import BartConfig, BartForSequenceClassification, BartTokenizerFast
 
-    out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
     specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(list(corpus), vocab_size=vocab_size, special_tokens=specials)
     # BART's pair layout: <s> A </s></s> B </s>
     bpe.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
     tokenizer = BartTokenizerFast(tokenizer_object=bpe._tokenizer, model_max_length=max_positions)
-    tokenizer.save_pretrained(out)
     config = BartConfig(
         vocab_size=bpe.get_vocab_size(),
         d_model=d_model,
@@ -70,5 +67,15 @@ def build_random_nli(
         decoder_start_token_id=2,
     )
     torch.manual_seed(seed)
-    BartForSequenceClassification(config).eval().save_pretrained(out)
+    return tokenizer, BartForSequenceClassification(config).eval()
+
+
+def build_random_nli(path: str | Path, *, corpus: Iterable[str], **sizes: int) -> Path:
+    """Save a random BART NLI classifier and its trained BPE tokenizer under the folder
+    `path` (`random_nli`: `sizes` are its vocabulary, model sizes and seed)."""
+    tokenizer, model = random_nli(corpus=corpus, **sizes)
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(out)
+    model.save_pretrained(out)
     return out

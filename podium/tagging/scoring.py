@@ -239,3 +239,12 @@ def select(
         ]
         out.append(chosen[:max_tags])
     return out
+
+
+def select_matrix(scores: np.ndarray, thresholds: np.ndarray, *, max_tags: int) -> np.ndarray:
+    """`select` as a 0/1 matrix shaped like `scores`: 1 where a talk gets the tag."""
+    predicted = np.zeros_like(scores)
+    for i, picks in enumerate(select(scores, thresholds, max_tags=max_tags)):
+        for j, _ in picks:
+            predicted[i, j] = 1.0
+    return predicted

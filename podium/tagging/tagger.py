@@ -150,27 +150,6 @@ class Tagger:
         """(n, d) unit vectors of the talks."""
         return embed_talks(talks, encoder=self.encoder, cache=self.cache)
 
-    def score_vectors(
-        self,
-        vectors: np.ndarray,
-        *,
-        vocabulary: Vocabulary,
-        history: TagHistory | None,
-        groups: np.ndarray | None = None,
-        history_groups: np.ndarray | None = None,
-        texts: Sequence[str] | None = None,
-    ) -> np.ndarray:
-        """Combined scores (n, T) of already-embedded talks (`texts`: see `components`)."""
-        label, learned, reliance = self.components(
-            vectors,
-            vocabulary=vocabulary,
-            history=history,
-            groups=groups,
-            history_groups=history_groups,
-            texts=texts,
-        )
-        return self.mix(label, learned, reliance)
-
     def vocabulary_weight(self) -> float:
         """Total weight of what the vocabulary itself says (label similarity, lexical)."""
         return self.settings.label_weight + self.settings.lexical_weight
@@ -288,6 +267,26 @@ class Tagger:
             parts.append((s.head_weight, learned))
         return label, scoring.combine(parts), self.reliance(targets.sum(axis=0))
 
+    def _history_components(
+        self,
+        rows: np.ndarray,
+        *,
+        vocabulary: Vocabulary,
+        history: TagHistory,
+        texts: Sequence[str] | None,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """`components` of the history's `rows`, each scored without the talks of its own
+        conference series (a talk with no group is its own group: it never votes for itself)."""
+        codes = _group_codes(history)
+        return self.components(
+            history.embeddings[rows],
+            vocabulary=vocabulary,
+            history=history,
+            groups=codes[rows],
+            history_groups=codes,
+            texts=texts,
+        )
+
     def calibration(
         self, *, vocabulary: Vocabulary, history: TagHistory | None
     ) -> scoring.Calibration:
@@ -327,15 +326,8 @@ class Tagger:
                 rows, targets = rows[pick], targets[pick]
             if s.lexical_weight > 0:
                 texts = [history.premises.get(history.talk_ids[r], "") for r in rows]
-            # A talk with no group is its own group: it never votes for itself.
-            codes = _group_codes(history)
-            label, learned, reliance = self.components(
-                history.embeddings[rows],
-                vocabulary=vocabulary,
-                history=history,
-                groups=codes[rows],
-                history_groups=codes,
-                texts=texts,
+            label, learned, reliance = self._history_components(
+                rows, vocabulary=vocabulary, history=history, texts=texts
             )
             calibration = scoring.calibrate(
                 self.mix(label, learned, reliance),
@@ -389,13 +381,15 @@ class Tagger:
                 texts = None
                 if s.lexical_weight > 0:
                     texts = [history.premises.get(history.talk_ids[r], "") for r in rows]
-                scores = self.score_vectors(
-                    history.embeddings[rows],
-                    vocabulary=vocabulary,
-                    history=history,
-                    groups=np.asarray(rows, dtype=np.int64),
-                    history_groups=np.arange(len(history), dtype=np.int64),
-                    texts=texts,
+                scores = self.mix(
+                    *self.components(
+                        history.embeddings[rows],
+                        vocabulary=vocabulary,
+                        history=history,
+                        groups=np.asarray(rows, dtype=np.int64),
+                        history_groups=np.arange(len(history), dtype=np.int64),
+                        texts=texts,
+                    )
                 )
                 capped = scoring.cap_per_row(scores, s.max_tags)
                 best, f1 = scoring.best_f1_threshold(capped.ravel(), targets.ravel())
@@ -431,18 +425,13 @@ class Tagger:
                 return fixed
             keep = keep[: s.nli_calibration_talks]
             rows, targets = rows[keep], targets[keep]
-            codes = _group_codes(history)
-            label, learned, reliance = self.components(
-                history.embeddings[rows],
-                vocabulary=vocabulary,
-                history=history,
-                groups=codes[rows],
-                history_groups=codes,
-                texts=[history.premises[history.talk_ids[r]] for r in rows],
+            premises = [history.premises[history.talk_ids[r]] for r in rows]
+            components = self._history_components(
+                rows, vocabulary=vocabulary, history=history, texts=premises
             )
             entailment = self.nli.rescore_texts(
-                [history.premises[history.talk_ids[r]] for r in rows],
-                self.mix(label, learned, reliance),
+                premises,
+                self.mix(*components),
                 vocabulary=vocabulary,
                 top_k=s.nli_top_k,
             )
@@ -486,13 +475,15 @@ class Tagger:
             if any(r >= 0 for r in own_rows):
                 groups = np.asarray(own_rows, dtype=np.int64)
                 history_groups = np.arange(len(history), dtype=np.int64)
-        scores = self.score_vectors(
-            vectors,
-            vocabulary=vocabulary,
-            history=history,
-            groups=groups,
-            history_groups=history_groups,
-            texts=lexical_texts(talks) if self.settings.lexical_weight > 0 else None,
+        scores = self.mix(
+            *self.components(
+                vectors,
+                vocabulary=vocabulary,
+                history=history,
+                groups=groups,
+                history_groups=history_groups,
+                texts=lexical_texts(talks) if self.settings.lexical_weight > 0 else None,
+            )
         )
         calibration = self.calibration(vocabulary=vocabulary, history=history)
         thresholds = calibration.thresholds

@@ -137,22 +137,13 @@ def review_push(
         # The reviewer decides from the run page: the summary is shown before waiting, and its
         # key facts sit above the approve/reject form.
         hooks.publish(push, {"status": "pending"}, summary.text)
-        status, who, comment = hooks.decide(
+        row = _decide(
+            resources,
+            push,
             pause_description(
                 push=push, report=reviewed.report, summary=summary, artifact_key=hooks.artifact_key
-            )
-        )
-        row = step(
-            "record-review-decision",
-            lambda: record_decision(
-                lake=lake,
-                repo=push.repo,
-                commit=push.after,
-                status=status,
-                decided_by=who,
-                comment=comment,
-                decided_at=datetime.now(UTC),
             ),
+            hooks=hooks,
         )
     else:
         row = find_review(lake, repo=push.repo, commit=push.after) or {}
@@ -171,8 +162,17 @@ def _resume_decision(
     in this run, and record and announce it."""
     summary = str(existing["summary"])
     description = resumed_description(push=push, summary=summary, artifact_key=hooks.artifact_key)
+    row = _decide(resources, push, description, hooks=hooks)
+    return _announce(resources, push, row, summary, hooks=hooks, logger=logger)
+
+
+def _decide(
+    resources: Resources, push: PushEvent, description: str, *, hooks: ReviewHooks
+) -> dict[str, Any]:
+    """Wait for the reviewer's decision on `push` (the run pauses showing `description`),
+    then record it: the review's row."""
     status, who, comment = hooks.decide(description)
-    row = resources.step(
+    return resources.step(
         "record-review-decision",
         lambda: record_decision(
             lake=resources.lake,
@@ -184,7 +184,6 @@ def _resume_decision(
             decided_at=datetime.now(UTC),
         ),
     )
-    return _announce(resources, push, row, summary, hooks=hooks, logger=logger)
 
 
 def _announce(

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,12 +47,7 @@ class CorrectionOutcome:
     event_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "recorded": self.recorded,
-            "applied": self.applied,
-            "event": self.event,
-            "event_reason": self.event_reason,
-        }
+        return asdict(self)
 
 
 def check_decisions(resources: Resources, decisions: Sequence[TagDecision]) -> dict[str, str]:
