@@ -94,6 +94,13 @@ def main() -> None:
         "--diversity", type=float, nargs="*", default=None, help="values to compare"
     )
     parser.add_argument(
+        "--lexical-weight",
+        type=float,
+        nargs="*",
+        default=None,
+        help="related_lexical_weight values to compare (schedule-aware, default diversity)",
+    )
+    parser.add_argument(
         "--embedding-cache",
         type=str,
         default=None,
@@ -108,6 +115,7 @@ def main() -> None:
         document_frequency,
         event_matrix,
         load_talks,
+        talk_lexical,
         talk_matrix,
     )
     from podium.recommend.config import RecommendSettings
@@ -141,6 +149,7 @@ def main() -> None:
             shutil.copytree(root / "tables" / "embeddings", cache)
         schedule = tmatrix.schedule
         assert schedule is not None
+        tmatrix.lexical = talk_lexical(talks)  # title + description only, never tags
         events = lake.read("events", columns=["event_id", "name", "description", "tags"])
         events = events.sort_values("event_id").reset_index(drop=True)
         ematrix, _ = event_matrix(lake=lake, events=events, encoder=encoder)
@@ -161,6 +170,14 @@ def main() -> None:
             rng.choice(with_gold, size=min(args.queries, len(with_gold)), replace=False)
         )
         eligible = np.asarray(tmatrix.eligible, dtype=bool)
+        # Two splits of the query talks by conference (a hash of its id): settings are chosen
+        # on A and reported on B, so a tuned-on figure is never the result.
+        conference = [str(e[0]) if len(e) else "" for e in talks["event_ids"]]
+        on_b = np.array(
+            [hashlib.sha256(conference[q].encode()).digest()[0] % 2 == 1 for q in queries],
+            dtype=bool,
+        )
+        conferences = np.array([conference[q] for q in queries], dtype=object)
 
         def related_lists(settings: RecommendSettings) -> list[list[int]]:
             tmatrix.schedule = schedule if settings.schedule_aware else None
@@ -173,23 +190,32 @@ def main() -> None:
 
         everyone = np.arange(len(ids))
 
-        def related_ndcg(lists: list[list[int]]) -> tuple[float, float]:
+        def related_ndcg(lists: list[list[int]]) -> tuple[float, float, float, float]:
             """nDCG@10 against gold overlap over all talks, and over the talks the query's
-            attendee can attend (no clash with it, none of its speakers)."""
-            plain, attendable = [], []
-            for q, items in zip(queries, lists, strict=True):
+            attendee can attend (no clash with it, none of its speakers); then the first on
+            split A and on split B."""
+            plain, attendable, split = [], [], []
+            for position, (q, items) in enumerate(zip(queries, lists, strict=True)):
                 gains = gold @ gold[q]
                 gains[q] = 0
                 gains[~eligible] = 0
                 value = ndcg(items, gains, np.sort(gains)[::-1])
                 if not math.isnan(value):
                     plain.append(value)
+                    split.append((value, bool(on_b[position])))
                 gains[schedule.clash(int(q), everyone)] = 0
                 gains[schedule.shares_speaker(int(q), everyone)] = 0
                 value = ndcg(items, gains, np.sort(gains)[::-1])
                 if not math.isnan(value):
                     attendable.append(value)
-            return float(np.mean(plain)), float(np.mean(attendable))
+            a_values = [v for v, b in split if not b]
+            b_values = [v for v, b in split if b]
+            return (
+                float(np.mean(plain)),
+                float(np.mean(attendable)),
+                float(np.mean(a_values)) if len(a_values) else float("nan"),
+                float(np.mean(b_values)) if len(b_values) else float("nan"),
+            )
 
         def oracle_bound() -> tuple[float, float]:
             """nDCG@10 over all talks of the best list any ranker could give under the rules:
@@ -242,36 +268,78 @@ def main() -> None:
             return float(np.mean(scores)) if scores else float("nan")
 
         today = defaults.model_copy(
-            update={"schedule_aware": False, "diversity": 0.0, "related_top_k": args.k}
+            update={
+                "schedule_aware": False,
+                "diversity": 0.0,
+                "related_top_k": args.k,
+                "related_lexical_weight": 0.0,
+            }
         )
+
+        def marked(name: str, settings: RecommendSettings) -> str:
+            same = all(
+                getattr(settings, f) == getattr(defaults, f)
+                for f in ("schedule_aware", "diversity", "related_lexical_weight")
+            )
+            return name + (" (default)" if same else "")
+
         values = args.diversity if args.diversity is not None else [0.0, defaults.diversity, 0.3]
         variants = [("today (cosine top-k)", today)] + [
             (
-                f"schedule-aware, diversity {d:g}"
-                + (" (default)" if d == defaults.diversity else ""),
-                defaults.model_copy(update={"diversity": d, "related_top_k": args.k}),
+                marked(
+                    f"schedule-aware, diversity {d:g}",
+                    settings := defaults.model_copy(
+                        update={
+                            "diversity": d,
+                            "related_top_k": args.k,
+                            "related_lexical_weight": 0.0,
+                        }
+                    ),
+                ),
+                settings,
             )
             for d in values
+        ]
+        weights = (
+            args.lexical_weight
+            if args.lexical_weight is not None
+            else sorted({0.1, 0.2, 0.3, 0.5, defaults.related_lexical_weight} - {0.0})
+        )
+        related_variants = variants + [
+            (
+                marked(
+                    f"schedule-aware, div {defaults.diversity:g}, lexical {w:g}",
+                    settings := defaults.model_copy(
+                        update={"related_top_k": args.k, "related_lexical_weight": w}
+                    ),
+                ),
+                settings,
+            )
+            for w in weights
         ]
         print(
             f"-- related talks: {len(queries)} query talks with gold tags, k={args.k}; clashes "
             "and same-speaker count (query, entry) pairs; nDCG@10 over all talks / over the "
-            "talks the query's attendee can attend"
+            "talks the query's attendee can attend; nDCG@10 over all talks on conference "
+            f"split A ({int((~on_b).sum())} queries, {len(set(conferences[~on_b]))} "
+            f"conferences: where settings are chosen) and split B ({int(on_b.sum())} queries, "
+            f"{len(set(conferences[on_b]))} conferences: where they are reported)"
         )
-        base: tuple[float, float] | None = None
-        for name, settings in variants:
+        base: tuple[float, ...] | None = None
+        for name, settings in related_variants:
             started = time.perf_counter()
             lists = related_lists(settings)
             elapsed = time.perf_counter() - started
             figures = list_figures(lists, tmatrix.embeddings, schedule, queries=queries)
-            plain, attendable = related_ndcg(lists)
-            base = (plain, attendable) if base is None else base
+            plain, attendable, on_a, on_b_value = related_ndcg(lists)
+            base = (plain, attendable, on_a, on_b_value) if base is None else base
             print(
-                f"{name:40s} clashes {figures['clashes']:5.0f}  same-speaker "
+                f"{name:48s} clashes {figures['clashes']:5.0f}  same-speaker "
                 f"{figures['same_speaker']:5.0f}  nDCG@10 {plain:.4f} ({plain - base[0]:+.4f}) / "
-                f"{attendable:.4f} ({attendable - base[1]:+.4f})  diversity "
-                f"{figures['diversity']:.4f}  length {np.mean([len(x) for x in lists]):.2f}  "
-                f"{elapsed:.1f} s",
+                f"{attendable:.4f} ({attendable - base[1]:+.4f})  A {on_a:.4f} "
+                f"({on_a - base[2]:+.4f})  B {on_b_value:.4f} ({on_b_value - base[3]:+.4f})  "
+                f"diversity {figures['diversity']:.4f}  length "
+                f"{np.mean([len(x) for x in lists]):.2f}  {elapsed:.1f} s",
                 flush=True,
             )
         bound, capped = oracle_bound()

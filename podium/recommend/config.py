@@ -59,6 +59,16 @@ class RecommendSettings(BaseModel):
         "order; higher values push near-duplicates down the list. 0.1 keeps nDCG@10 on "
         "pyvideo within 0.01 of the plain order (bench/related.py).",
     )
+    related_lexical_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Weight w of the lexical similarity in a talk's related talks: their "
+        "score is (1 - w) * cosine of the embeddings + w * cosine of TF-IDF rows of the "
+        "talks' titles and descriptions (never their tags), fitted on all live talks of the "
+        "build. 0 keeps the cosine alone. Chosen on one split of pyvideo's conferences and "
+        "measured on the other (bench/related.py, docs/organisers.md).",
+    )
     candidate_factor: int = Field(
         default=8,
         ge=1,

@@ -46,6 +46,8 @@ class TalkMatrix:
         event_ids: per talk, the events it is already listed at.
         schedule: per talk, its slot and speakers (`podium.recommend.schedule`); None when
             lists need not be schedule-aware.
+        lexical: (n, v) L2-normalised TF-IDF rows of the talks' titles and descriptions
+            (`lexical_matrix`); None when related talks use the cosine alone.
     """
 
     talk_ids: np.ndarray
@@ -54,6 +56,7 @@ class TalkMatrix:
     eligible: np.ndarray
     event_ids: Sequence[Sequence[str]]
     schedule: Schedule | None = None
+    lexical: sparse.csr_matrix | None = None
 
     def __post_init__(self) -> None:
         n = len(self.talk_ids)
@@ -315,15 +318,19 @@ def related_talks(
     query_chunk: int = 1_024,
     talk_chunk: int = 32_768,
     decimals: int = 6,
+    lexical_weight: float = 0.0,
 ) -> Iterator[tuple[np.ndarray, TopK]]:
     """Yield (query talk indices, top-k most similar other eligible talks) in chunks.
 
-    Exact cosine search, chunked both ways; `queries` limits the search to some talks (the
-    changed ones) instead of all.
+    Exact search, chunked both ways; `queries` limits the search to some talks (the changed
+    ones) instead of all. The similarity is the cosine of the embeddings, or with
+    `lexical_weight` w > 0 (and `talks.lexical` set) (1 - w) * cosine + w * the cosine of
+    the talks' TF-IDF rows (`lexical_matrix`).
     """
     n = len(talks.talk_ids)
     queries = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     ineligible = ~np.asarray(talks.eligible, dtype=bool)
+    lexical = talks.lexical if lexical_weight > 0 else None
     for q0 in range(0, len(queries), query_chunk):
         q = queries[q0 : q0 + query_chunk]
         emb = talks.embeddings[q].astype(np.float32)
@@ -332,6 +339,9 @@ def related_talks(
         for t0 in range(0, n, talk_chunk):
             t1 = min(t0 + talk_chunk, n)
             block = emb @ talks.embeddings[t0:t1].astype(np.float32, copy=False).T
+            if lexical is not None:
+                words = (lexical[q] @ lexical[t0:t1].T).toarray().astype(np.float32)
+                block = (1.0 - lexical_weight) * block + lexical_weight * words
             block[:, ineligible[t0:t1]] = -np.inf
             mine = (q >= t0) & (q < t1)
             block[np.flatnonzero(mine), q[mine] - t0] = -np.inf  # a talk is not its own relative
@@ -339,3 +349,22 @@ def related_talks(
         index, score = finish_topk(best_index, best_score, decimals)
         # float16 storage can put a cosine a hair above 1.
         yield q, TopK(index, np.minimum(score, 1.0).astype(np.float32))
+
+
+def lexical_matrix(texts: Sequence[str]) -> sparse.csr_matrix:
+    """L2-normalised TF-IDF rows of `texts` (a talk's title and description; never its tags):
+    sublinear term frequency, English stop words left out, terms in at least two texts and
+    at most half of them. Fitted on the texts given (all live talks of a build), so the same
+    talks give the same rows on every replica."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    n = len(texts)
+    if n < 2:
+        return sparse.csr_matrix((n, 0), dtype=np.float32)
+    vectorizer = TfidfVectorizer(
+        sublinear_tf=True, stop_words="english", min_df=2, max_df=0.5, dtype=np.float32
+    )
+    try:
+        return vectorizer.fit_transform(texts).tocsr()
+    except ValueError:  # no term survives the document-frequency cuts
+        return sparse.csr_matrix((n, 0), dtype=np.float32)
