@@ -101,6 +101,13 @@ def main() -> None:
         help="related_lexical_weight values to compare (schedule-aware, default diversity)",
     )
     parser.add_argument(
+        "--context-weight",
+        type=float,
+        nargs="*",
+        default=None,
+        help="related_context_weight values to compare (schedule-aware, default diversity)",
+    )
+    parser.add_argument(
         "--embedding-cache",
         type=str,
         default=None,
@@ -273,13 +280,19 @@ def main() -> None:
                 "diversity": 0.0,
                 "related_top_k": args.k,
                 "related_lexical_weight": 0.0,
+                "related_context_weight": 0.0,
             }
         )
 
         def marked(name: str, settings: RecommendSettings) -> str:
             same = all(
                 getattr(settings, f) == getattr(defaults, f)
-                for f in ("schedule_aware", "diversity", "related_lexical_weight")
+                for f in (
+                    "schedule_aware",
+                    "diversity",
+                    "related_lexical_weight",
+                    "related_context_weight",
+                )
             )
             return name + (" (default)" if same else "")
 
@@ -305,18 +318,46 @@ def main() -> None:
             if args.lexical_weight is not None
             else sorted({0.1, 0.2, 0.3, 0.5, defaults.related_lexical_weight} - {0.0})
         )
-        related_variants = variants + [
-            (
-                marked(
-                    f"schedule-aware, div {defaults.diversity:g}, lexical {w:g}",
-                    settings := defaults.model_copy(
-                        update={"related_top_k": args.k, "related_lexical_weight": w}
+        contexts = (
+            args.context_weight
+            if args.context_weight is not None
+            else sorted({0.25, 0.5, 0.75, 1.0, 1.5, defaults.related_context_weight} - {0.0})
+        )
+        related_variants = (
+            variants
+            + [
+                (
+                    marked(
+                        f"schedule-aware, div {defaults.diversity:g}, lexical {w:g}",
+                        settings := defaults.model_copy(
+                            update={
+                                "related_top_k": args.k,
+                                "related_lexical_weight": w,
+                                "related_context_weight": 0.0,
+                            }
+                        ),
                     ),
-                ),
-                settings,
-            )
-            for w in weights
-        ]
+                    settings,
+                )
+                for w in weights
+            ]
+            + [
+                (
+                    marked(
+                        f"schedule-aware, div {defaults.diversity:g}, context {c:g}",
+                        settings := defaults.model_copy(
+                            update={
+                                "related_top_k": args.k,
+                                "related_lexical_weight": 0.0,
+                                "related_context_weight": c,
+                            }
+                        ),
+                    ),
+                    settings,
+                )
+                for c in contexts
+            ]
+        )
         print(
             f"-- related talks: {len(queries)} query talks with gold tags, k={args.k}; clashes "
             "and same-speaker count (query, entry) pairs; nDCG@10 over all talks / over the "

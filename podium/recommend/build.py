@@ -434,6 +434,7 @@ def compute_related(
         talk_chunk=settings.talk_chunk,
         decimals=settings.score_decimals,
         lexical_weight=settings.related_lexical_weight,
+        context_weight=settings.related_context_weight,
     ):
         if rerank:
             top = TopK(*_rerank(top, talks, settings, k=k, queries=q))

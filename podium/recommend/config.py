@@ -69,6 +69,17 @@ class RecommendSettings(BaseModel):
         "build. 0 keeps the cosine alone. Chosen on one split of pyvideo's conferences and "
         "measured on the other (bench/related.py, docs/organisers.md).",
     )
+    related_context_weight: float = Field(
+        default=0.75,
+        ge=0,
+        le=10,
+        description="Weight c of a talk's event context in its related talks: a talk's "
+        "score is (cosine to the talk + c * mean cosine to the other talks of the talk's "
+        "events) / (1 + c), so talks close to what the talk's conference is about rank "
+        "higher once its own speakers' talks are left out. 0 keeps the cosine alone. Chosen "
+        "on one split of pyvideo's conferences and measured on the other (bench/related.py, "
+        "docs/organisers.md).",
+    )
     candidate_factor: int = Field(
         default=8,
         ge=1,

@@ -319,21 +319,28 @@ def related_talks(
     talk_chunk: int = 32_768,
     decimals: int = 6,
     lexical_weight: float = 0.0,
+    context_weight: float = 0.0,
 ) -> Iterator[tuple[np.ndarray, TopK]]:
     """Yield (query talk indices, top-k most similar other eligible talks) in chunks.
 
     Exact search, chunked both ways; `queries` limits the search to some talks (the changed
     ones) instead of all. The similarity is the cosine of the embeddings, or with
     `lexical_weight` w > 0 (and `talks.lexical` set) (1 - w) * cosine + w * the cosine of
-    the talks' TF-IDF rows (`lexical_matrix`).
+    the talks' TF-IDF rows (`lexical_matrix`). With `context_weight` c > 0 the query's
+    embedding is widened by its events' (`event_context`): the score of a talk is
+    (cosine(query, talk) + c * cosine-sum(context, talk)) / (1 + c), i.e. the similarity to
+    the query plus c times the mean similarity to the other talks of the query's events.
     """
     n = len(talks.talk_ids)
     queries = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     ineligible = ~np.asarray(talks.eligible, dtype=bool)
     lexical = talks.lexical if lexical_weight > 0 else None
+    context = EventContext.build(talks) if context_weight > 0 else None
     for q0 in range(0, len(queries), query_chunk):
         q = queries[q0 : q0 + query_chunk]
         emb = talks.embeddings[q].astype(np.float32)
+        if context is not None:
+            emb = (emb + context_weight * context.around(q)) / (1.0 + context_weight)
         best_index = np.full((len(q), k), -1, dtype=np.int64)
         best_score = np.full((len(q), k), -np.inf, dtype=np.float32)
         for t0 in range(0, n, talk_chunk):
@@ -349,6 +356,47 @@ def related_talks(
         index, score = finish_topk(best_index, best_score, decimals)
         # float16 storage can put a cosine a hair above 1.
         yield q, TopK(index, np.minimum(score, 1.0).astype(np.float32))
+
+
+@dataclass
+class EventContext:
+    """Per event, the sum of its talks' embeddings and their number, for the mean embedding of
+    the other talks at a talk's events (`around`)."""
+
+    talk_events: list[np.ndarray]  # per talk, the rows of its events
+    sums: np.ndarray  # (events, d) float32
+    counts: np.ndarray  # (events,)
+    embeddings: np.ndarray
+
+    @classmethod
+    def build(cls, talks: TalkMatrix) -> EventContext:
+        rows: dict[str, int] = {}
+        talk_events = [
+            np.asarray(sorted({rows.setdefault(str(e), len(rows)) for e in events}), np.int64)
+            for events in talks.event_ids
+        ]
+        d = talks.embeddings.shape[1] if talks.embeddings.ndim == 2 else 0
+        sums = np.zeros((len(rows), d), dtype=np.float32)
+        counts = np.zeros(len(rows), dtype=np.float32)
+        for t0 in range(0, len(talk_events), 32_768):
+            part = talk_events[t0 : t0 + 32_768]
+            talk_rows = np.repeat(np.arange(t0, t0 + len(part)), [len(e) for e in part])
+            event_rows = np.concatenate(part) if part else np.zeros(0, np.int64)
+            np.add.at(sums, event_rows, talks.embeddings[talk_rows].astype(np.float32))
+            np.add.at(counts, event_rows, 1.0)
+        return cls(talk_events, sums, counts, talks.embeddings)
+
+    def around(self, queries: np.ndarray) -> np.ndarray:
+        """(len(queries), d): per query talk, the mean embedding of the other talks at its
+        events (a talk at two of them counts twice); zeros when it has none."""
+        out = np.zeros((len(queries), self.sums.shape[1]), dtype=np.float32)
+        for r, q in enumerate(queries):
+            events = self.talk_events[int(q)]
+            others = float(self.counts[events].sum()) - len(events)
+            if others > 0:
+                mine = self.embeddings[int(q)].astype(np.float32) * len(events)
+                out[r] = (self.sums[events].sum(axis=0) - mine) / others
+        return out
 
 
 def lexical_matrix(texts: Sequence[str]) -> sparse.csr_matrix:

@@ -168,6 +168,38 @@ def test_related_talks_mix_the_lexical_similarity_in() -> None:
     assert lexical_matrix(["only one"]).shape == (1, 0)
 
 
+def test_related_talks_lean_towards_the_talks_event() -> None:
+    """With a context weight c a talk's score is (cosine + c * mean cosine to the other talks
+    of its events) / (1 + c), checked against that written out per pair; a talk at no event
+    (or alone at its event) keeps the plain cosine order."""
+    talks, _, _ = _world(seed=11, n=110)
+    rng = np.random.default_rng(11)
+    talks.event_ids = [
+        [f"e{j}" for j in rng.choice(6, size=rng.integers(0, 3), replace=False)] for _ in range(110)
+    ]
+    talks.event_ids[0] = ["alone"]
+    emb = talks.embeddings.astype(np.float32)
+    c = 0.5
+    for q, top in related_talks(talks, k=6, query_chunk=19, talk_chunk=31, context_weight=c):
+        for row, i in enumerate(q):
+            others = [
+                (j, e)
+                for j in range(110)
+                if j != i
+                for e in talks.event_ids[j]
+                if e in talks.event_ids[i]
+            ]
+            context = np.mean([emb[j] for j, _ in others], axis=0) if others else 0 * emb[i]
+            sims = np.round((emb @ emb[i] + c * (emb @ context)) / (1 + c), 6)
+            sims[~talks.eligible] = -np.inf
+            sims[i] = -np.inf
+            expected = sorted(range(len(sims)), key=lambda j: (-sims[j], j))[:6]
+            assert top.index[row].tolist() == expected
+    plain = next(related_talks(talks, k=6, queries=np.array([0])))[1].index
+    widened = next(related_talks(talks, k=6, queries=np.array([0]), context_weight=c))[1].index
+    assert plain.tolist() == widened.tolist()
+
+
 def test_talks_must_be_sorted() -> None:
     with pytest.raises(ValueError, match="sorted"):
         TalkMatrix(
