@@ -66,8 +66,9 @@ class RecommendSettings(BaseModel):
         description="Weight w of the lexical similarity in a talk's related talks: their "
         "score is (1 - w) * cosine of the embeddings + w * cosine of TF-IDF rows of the "
         "talks' titles and descriptions (never their tags), fitted on all live talks of the "
-        "build. 0 keeps the cosine alone. Chosen on one split of pyvideo's conferences and "
-        "measured on the other (bench/related.py, docs/organisers.md).",
+        "build (scikit-learn, imported only when set). 0 keeps the cosine alone; on pyvideo "
+        "(bench/related.py) it lowered nDCG@10 on the split weights are chosen on, so it is "
+        "off (docs/organisers.md).",
     )
     related_context_weight: float = Field(
         default=0.75,
