@@ -375,15 +375,15 @@ class EventContext:
             np.asarray(sorted({rows.setdefault(str(e), len(rows)) for e in events}), np.int64)
             for events in talks.event_ids
         ]
-        d = talks.embeddings.shape[1] if talks.embeddings.ndim == 2 else 0
-        sums = np.zeros((len(rows), d), dtype=np.float32)
-        counts = np.zeros(len(rows), dtype=np.float32)
-        for t0 in range(0, len(talk_events), 32_768):
-            part = talk_events[t0 : t0 + 32_768]
-            talk_rows = np.repeat(np.arange(t0, t0 + len(part)), [len(e) for e in part])
-            event_rows = np.concatenate(part) if part else np.zeros(0, np.int64)
-            np.add.at(sums, event_rows, talks.embeddings[talk_rows].astype(np.float32))
-            np.add.at(counts, event_rows, 1.0)
+        sizes = np.fromiter((len(e) for e in talk_events), np.int64, len(talk_events))
+        event_rows = np.concatenate(talk_events) if talk_events else np.zeros(0, np.int64)
+        talk_rows = np.repeat(np.arange(len(talk_events)), sizes)
+        incidence = sparse.csr_matrix(
+            (np.ones(len(event_rows), np.float32), (event_rows, talk_rows)),
+            shape=(len(rows), len(talk_events)),
+        )
+        sums = np.asarray(incidence @ talks.embeddings.astype(np.float32), dtype=np.float32)
+        counts = np.asarray(incidence.sum(axis=1), dtype=np.float32).ravel()
         return cls(talk_events, sums, counts, talks.embeddings)
 
     def around(self, queries: np.ndarray) -> np.ndarray:
