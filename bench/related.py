@@ -15,6 +15,13 @@ relevance). Likewise each event's ten recommendations. Printed per list kind: cl
 same-speaker pairs, nDCG@10 against gold-tag overlap (relevance = gold tags shared), and
 diversity (1 - mean pairwise cosine of a list's talks; higher is more diverse), for the
 default `diversity` setting and a few others.
+
+Related talks are also scored, side by side with today's, with the base rankings tried for the
+other speakers' talks: the cosine alone, the cosine mixed with a lexical similarity (TF-IDF of
+title + description, never tags: `related_lexical_weight`), and the cosine widened by the
+talk's event context (`related_context_weight`). Their nDCG@10 is printed on two splits of
+the query talks by conference (a hash of its id): weights are chosen on split A and reported
+on split B, so a figure a weight was tuned on is never the result.
 """
 
 from __future__ import annotations
@@ -82,6 +89,20 @@ def main() -> None:
         "--diversity", type=float, nargs="*", default=None, help="values to compare"
     )
     parser.add_argument(
+        "--lexical-weight",
+        type=float,
+        nargs="*",
+        default=None,
+        help="related_lexical_weight values to compare (schedule-aware, default diversity)",
+    )
+    parser.add_argument(
+        "--context-weight",
+        type=float,
+        nargs="*",
+        default=None,
+        help="related_context_weight values to compare (schedule-aware, default diversity)",
+    )
+    parser.add_argument(
         "--embedding-cache",
         type=str,
         default=None,
@@ -91,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench import recommend
-    from podium.recommend.build import compute_related, load_talks, talk_matrix
+    from podium.recommend.build import compute_related, load_talks, talk_lexical, talk_matrix
     from podium.recommend.config import RecommendSettings
     from podium.recommend.encoder import make_encoder
 
@@ -121,6 +142,7 @@ def main() -> None:
             shutil.copytree(root / "tables" / "embeddings", cache)
         schedule = tmatrix.schedule
         assert schedule is not None
+        tmatrix.lexical = talk_lexical(talks)  # title + description only, never tags
         ematrix, rank = recommend.event_ranking(lake, talks, tmatrix, encoder)
 
         ids = list(tmatrix.talk_ids)
@@ -138,6 +160,14 @@ def main() -> None:
             rng.choice(with_gold, size=min(args.queries, len(with_gold)), replace=False)
         )
         eligible = np.asarray(tmatrix.eligible, dtype=bool)
+        # Two splits of the query talks by conference (a hash of its id): settings are chosen
+        # on A and reported on B, so a tuned-on figure is never the result.
+        conference = [str(e[0]) if len(e) else "" for e in talks["event_ids"]]
+        on_b = np.array(
+            [hashlib.sha256(conference[q].encode()).digest()[0] % 2 == 1 for q in queries],
+            dtype=bool,
+        )
+        conferences = np.array([conference[q] for q in queries], dtype=object)
 
         def related_lists(settings: RecommendSettings) -> list[list[int]]:
             tmatrix.schedule = schedule if settings.schedule_aware else None
@@ -150,30 +180,40 @@ def main() -> None:
 
         everyone = np.arange(len(ids))
 
-        def related_ndcg(lists: list[list[int]]) -> tuple[float, float]:
+        def related_ndcg(lists: list[list[int]]) -> tuple[float, float, float, float]:
             """nDCG@10 against gold overlap over all talks, and over the talks the query's
-            attendee can attend (no clash with it, none of its speakers)."""
-            plain, attendable = [], []
-            for q, items in zip(queries, lists, strict=True):
+            attendee can attend (no clash with it, none of its speakers); then the first on
+            split A and on split B."""
+            plain, attendable, split = [], [], []
+            for position, (q, items) in enumerate(zip(queries, lists, strict=True)):
                 gains = gold @ gold[q]
                 gains[q] = 0
                 gains[~eligible] = 0
                 value = ndcg(items, gains, np.sort(gains)[::-1])
                 if not math.isnan(value):
                     plain.append(value)
+                    split.append((value, bool(on_b[position])))
                 gains[schedule.clash(int(q), everyone)] = 0
                 gains[schedule.shares_speaker(int(q), everyone)] = 0
                 value = ndcg(items, gains, np.sort(gains)[::-1])
                 if not math.isnan(value):
                     attendable.append(value)
-            return float(np.mean(plain)), float(np.mean(attendable))
+            a_values = [v for v, b in split if not b]
+            b_values = [v for v, b in split if b]
+            return (
+                float(np.mean(plain)),
+                float(np.mean(attendable)),
+                float(np.mean(a_values)) if len(a_values) else float("nan"),
+                float(np.mean(b_values)) if len(b_values) else float("nan"),
+            )
 
-        def oracle_bound() -> tuple[float, float]:
+        def oracle_bound() -> tuple[float, float, float, float]:
             """nDCG@10 over all talks of the best list any ranker could give under the rules:
             the attendable talks with the highest gains (a relaxation: entries may still clash
-            with each other). Also the share of queries for which even that list is below 1."""
-            bounds = []
-            for q in queries:
+            with each other). Also the share of queries for which even that list is below 1,
+            and the bound on split A and on split B."""
+            bounds, sides = [], []
+            for position, q in enumerate(queries):
                 gains = gold @ gold[q]
                 gains[q] = 0
                 gains[~eligible] = 0
@@ -183,8 +223,14 @@ def main() -> None:
                 value = ndcg(list(np.argsort(-gains, kind="stable")[: args.k]), gains, ideal)
                 if not math.isnan(value):
                     bounds.append(value)
-            found = np.asarray(bounds)
-            return float(found.mean()), float((found < 0.999).mean())
+                    sides.append(bool(on_b[position]))
+            found, side = np.asarray(bounds), np.asarray(sides, dtype=bool)
+            return (
+                float(found.mean()),
+                float((found < 0.999).mean()),
+                float(found[~side].mean()) if (~side).any() else float("nan"),
+                float(found[side].mean()) if side.any() else float("nan"),
+            )
 
         event_row = {e: i for i, e in enumerate(ematrix.event_ids)}
         gold_events = [e for e in data["event_tags"] if e in event_row]
@@ -212,42 +258,120 @@ def main() -> None:
             return float(np.mean(scores)) if scores else float("nan")
 
         today = defaults.model_copy(
-            update={"schedule_aware": False, "diversity": 0.0, "related_top_k": args.k}
+            update={
+                "schedule_aware": False,
+                "diversity": 0.0,
+                "related_top_k": args.k,
+                "related_lexical_weight": 0.0,
+                "related_context_weight": 0.0,
+            }
         )
+
+        def marked(name: str, settings: RecommendSettings) -> str:
+            same = all(
+                getattr(settings, f) == getattr(defaults, f)
+                for f in (
+                    "schedule_aware",
+                    "diversity",
+                    "related_lexical_weight",
+                    "related_context_weight",
+                )
+            )
+            return name + (" (default)" if same else "")
+
         values = args.diversity if args.diversity is not None else [0.0, defaults.diversity, 0.3]
         variants = [("today (cosine top-k)", today)] + [
             (
-                f"schedule-aware, diversity {d:g}"
-                + (" (default)" if d == defaults.diversity else ""),
-                defaults.model_copy(update={"diversity": d, "related_top_k": args.k}),
+                marked(
+                    f"schedule-aware cosine, diversity {d:g}",
+                    settings := defaults.model_copy(
+                        update={
+                            "diversity": d,
+                            "related_top_k": args.k,
+                            "related_lexical_weight": 0.0,
+                            "related_context_weight": 0.0,
+                        }
+                    ),
+                ),
+                settings,
             )
             for d in values
         ]
+        weights = (
+            args.lexical_weight
+            if args.lexical_weight is not None
+            else sorted({0.1, 0.2, 0.3, 0.5, defaults.related_lexical_weight} - {0.0})
+        )
+        contexts = (
+            args.context_weight
+            if args.context_weight is not None
+            else sorted({0.25, 0.5, 0.75, 1.0, 1.5, defaults.related_context_weight} - {0.0})
+        )
+        related_variants = (
+            variants
+            + [
+                (
+                    marked(
+                        f"schedule-aware, div {defaults.diversity:g}, lexical {w:g}",
+                        settings := defaults.model_copy(
+                            update={
+                                "related_top_k": args.k,
+                                "related_lexical_weight": w,
+                                "related_context_weight": 0.0,
+                            }
+                        ),
+                    ),
+                    settings,
+                )
+                for w in weights
+            ]
+            + [
+                (
+                    marked(
+                        f"schedule-aware, div {defaults.diversity:g}, context {c:g}",
+                        settings := defaults.model_copy(
+                            update={
+                                "related_top_k": args.k,
+                                "related_lexical_weight": 0.0,
+                                "related_context_weight": c,
+                            }
+                        ),
+                    ),
+                    settings,
+                )
+                for c in contexts
+            ]
+        )
         print(
             f"-- related talks: {len(queries)} query talks with gold tags, k={args.k}; clashes "
             "and same-speaker count (query, entry) pairs; nDCG@10 over all talks / over the "
-            "talks the query's attendee can attend"
+            "talks the query's attendee can attend; nDCG@10 over all talks on conference "
+            f"split A ({int((~on_b).sum())} queries, {len(set(conferences[~on_b]))} "
+            f"conferences: where settings are chosen) and split B ({int(on_b.sum())} queries, "
+            f"{len(set(conferences[on_b]))} conferences: where they are reported)"
         )
-        base: tuple[float, float] | None = None
-        for name, settings in variants:
+        base: tuple[float, ...] | None = None
+        for name, settings in related_variants:
             started = time.perf_counter()
             lists = related_lists(settings)
             elapsed = time.perf_counter() - started
             figures = list_figures(lists, tmatrix.embeddings, schedule, queries=queries)
-            plain, attendable = related_ndcg(lists)
-            base = (plain, attendable) if base is None else base
+            plain, attendable, on_a, on_b_value = related_ndcg(lists)
+            base = (plain, attendable, on_a, on_b_value) if base is None else base
             print(
-                f"{name:40s} clashes {figures['clashes']:5.0f}  same-speaker "
+                f"{name:48s} clashes {figures['clashes']:5.0f}  same-speaker "
                 f"{figures['same_speaker']:5.0f}  nDCG@10 {plain:.4f} ({plain - base[0]:+.4f}) / "
-                f"{attendable:.4f} ({attendable - base[1]:+.4f})  diversity "
-                f"{figures['diversity']:.4f}  length {np.mean([len(x) for x in lists]):.2f}  "
-                f"{elapsed:.1f} s",
+                f"{attendable:.4f} ({attendable - base[1]:+.4f})  A {on_a:.4f} "
+                f"({on_a - base[2]:+.4f})  B {on_b_value:.4f} ({on_b_value - base[3]:+.4f})  "
+                f"diversity {figures['diversity']:.4f}  length "
+                f"{np.mean([len(x) for x in lists]):.2f}  {elapsed:.1f} s",
                 flush=True,
             )
-        bound, capped = oracle_bound()
+        bound, capped, bound_a, bound_b = oracle_bound()
         print(
             f"oracle under the rules (best attendable talks by gold gain): nDCG@10 {bound:.4f} "
-            f"over all talks; below 1 for {capped:.1%} of the queries",
+            f"over all talks (A {bound_a:.4f}, B {bound_b:.4f}); below 1 for {capped:.1%} of "
+            "the queries",
             flush=True,
         )
         print(
@@ -255,7 +379,16 @@ def main() -> None:
             "clashes and same-speaker count pairs of entries"
         )
         base_ndcg = None
-        for name, settings in variants:
+        # Event lists do not use the related-talks weights: only diversity matters.
+        event_variants = [("today (cosine top-k)", today)] + [
+            (
+                f"schedule-aware, diversity {d:g}"
+                + (" (default)" if d == defaults.diversity else ""),
+                defaults.model_copy(update={"diversity": d}),
+            )
+            for d in values
+        ]
+        for name, settings in event_variants:
             started = time.perf_counter()
             lists = event_lists(settings)
             elapsed = time.perf_counter() - started

@@ -42,6 +42,7 @@ from podium.recommend.scoring import (
     TopK,
     Weights,
     idf_weights,
+    lexical_matrix,
     related_talks,
     top_k_talks,
 )
@@ -213,8 +214,19 @@ def talk_matrix(
         eligible=eligibility(talks, settings),
         event_ids=[list(v) if v is not None else [] for v in talks["event_ids"]],
         schedule=talk_schedule(talks) if settings.schedule_aware else None,
+        lexical=talk_lexical(talks) if settings.related_lexical_weight > 0 else None,
     )
     return matrix, keys, embedded
+
+
+def talk_lexical(talks: pd.DataFrame) -> Any:
+    """TF-IDF rows (`lexical_matrix`) of `talks`' titles and descriptions, never their tags
+    (rows of `load_talks`)."""
+    texts = [
+        f"{title}. {description or ''}"
+        for title, description in zip(talks["title"], talks["description"], strict=True)
+    ]
+    return lexical_matrix(texts)
 
 
 def talk_schedule(talks: pd.DataFrame) -> Schedule:
@@ -421,6 +433,8 @@ def compute_related(
         query_chunk=settings.related_query_chunk,
         talk_chunk=settings.talk_chunk,
         decimals=settings.score_decimals,
+        lexical_weight=settings.related_lexical_weight,
+        context_weight=settings.related_context_weight,
     ):
         if rerank:
             top = TopK(*_rerank(top, talks, settings, k=k, queries=q))

@@ -59,6 +59,28 @@ class RecommendSettings(BaseModel):
         "order; higher values push near-duplicates down the list. 0.1 keeps nDCG@10 on "
         "pyvideo within 0.01 of the plain order (bench/related.py).",
     )
+    related_lexical_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Weight w of the lexical similarity in a talk's related talks: their "
+        "score is (1 - w) * cosine of the embeddings + w * cosine of TF-IDF rows of the "
+        "talks' titles and descriptions (never their tags), fitted on all live talks of the "
+        "build (scikit-learn, imported only when set). 0 keeps the cosine alone; on pyvideo "
+        "(bench/related.py) it lowered nDCG@10 on the split weights are chosen on, so it is "
+        "off (docs/organisers.md).",
+    )
+    related_context_weight: float = Field(
+        default=0.75,
+        ge=0,
+        le=10,
+        description="Weight c of a talk's event context in its related talks: a talk's "
+        "score is (cosine to the talk + c * mean cosine to the other talks of the talk's "
+        "events) / (1 + c), so talks close to what the talk's conference is about rank "
+        "higher once its own speakers' talks are left out. 0 keeps the cosine alone. Chosen "
+        "on one split of pyvideo's conferences and measured on the other (bench/related.py, "
+        "docs/organisers.md).",
+    )
     candidate_factor: int = Field(
         default=8,
         ge=1,

@@ -46,6 +46,8 @@ class TalkMatrix:
         event_ids: per talk, the events it is already listed at.
         schedule: per talk, its slot and speakers (`podium.recommend.schedule`); None when
             lists need not be schedule-aware.
+        lexical: (n, v) L2-normalised TF-IDF rows of the talks' titles and descriptions
+            (`lexical_matrix`); None when related talks use the cosine alone.
     """
 
     talk_ids: np.ndarray
@@ -54,6 +56,7 @@ class TalkMatrix:
     eligible: np.ndarray
     event_ids: Sequence[Sequence[str]]
     schedule: Schedule | None = None
+    lexical: sparse.csr_matrix | None = None
 
     def __post_init__(self) -> None:
         n = len(self.talk_ids)
@@ -315,23 +318,37 @@ def related_talks(
     query_chunk: int = 1_024,
     talk_chunk: int = 32_768,
     decimals: int = 6,
+    lexical_weight: float = 0.0,
+    context_weight: float = 0.0,
 ) -> Iterator[tuple[np.ndarray, TopK]]:
     """Yield (query talk indices, top-k most similar other eligible talks) in chunks.
 
-    Exact cosine search, chunked both ways; `queries` limits the search to some talks (the
-    changed ones) instead of all.
+    Exact search, chunked both ways; `queries` limits the search to some talks (the changed
+    ones) instead of all. The similarity is the cosine of the embeddings, or with
+    `lexical_weight` w > 0 (and `talks.lexical` set) (1 - w) * cosine + w * the cosine of
+    the talks' TF-IDF rows (`lexical_matrix`). With `context_weight` c > 0 the query's
+    embedding is widened by its events' (`event_context`): the score of a talk is
+    (cosine(query, talk) + c * cosine-sum(context, talk)) / (1 + c), i.e. the similarity to
+    the query plus c times the mean similarity to the other talks of the query's events.
     """
     n = len(talks.talk_ids)
     queries = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     ineligible = ~np.asarray(talks.eligible, dtype=bool)
+    lexical = talks.lexical if lexical_weight > 0 else None
+    context = EventContext.build(talks) if context_weight > 0 else None
     for q0 in range(0, len(queries), query_chunk):
         q = queries[q0 : q0 + query_chunk]
         emb = talks.embeddings[q].astype(np.float32)
+        if context is not None:
+            emb = (emb + context_weight * context.around(q)) / (1.0 + context_weight)
         best_index = np.full((len(q), k), -1, dtype=np.int64)
         best_score = np.full((len(q), k), -np.inf, dtype=np.float32)
         for t0 in range(0, n, talk_chunk):
             t1 = min(t0 + talk_chunk, n)
             block = emb @ talks.embeddings[t0:t1].astype(np.float32, copy=False).T
+            if lexical is not None:
+                words = (lexical[q] @ lexical[t0:t1].T).toarray().astype(np.float32)
+                block = (1.0 - lexical_weight) * block + lexical_weight * words
             block[:, ineligible[t0:t1]] = -np.inf
             mine = (q >= t0) & (q < t1)
             block[np.flatnonzero(mine), q[mine] - t0] = -np.inf  # a talk is not its own relative
@@ -339,3 +356,63 @@ def related_talks(
         index, score = finish_topk(best_index, best_score, decimals)
         # float16 storage can put a cosine a hair above 1.
         yield q, TopK(index, np.minimum(score, 1.0).astype(np.float32))
+
+
+@dataclass
+class EventContext:
+    """Per event, the sum of its talks' embeddings and their number, for the mean embedding of
+    the other talks at a talk's events (`around`)."""
+
+    talk_events: list[np.ndarray]  # per talk, the rows of its events
+    sums: np.ndarray  # (events, d) float32
+    counts: np.ndarray  # (events,)
+    embeddings: np.ndarray
+
+    @classmethod
+    def build(cls, talks: TalkMatrix) -> EventContext:
+        rows: dict[str, int] = {}
+        talk_events = [
+            np.asarray(sorted({rows.setdefault(str(e), len(rows)) for e in events}), np.int64)
+            for events in talks.event_ids
+        ]
+        sizes = np.fromiter((len(e) for e in talk_events), np.int64, len(talk_events))
+        event_rows = np.concatenate(talk_events) if talk_events else np.zeros(0, np.int64)
+        talk_rows = np.repeat(np.arange(len(talk_events)), sizes)
+        incidence = sparse.csr_matrix(
+            (np.ones(len(event_rows), np.float32), (event_rows, talk_rows)),
+            shape=(len(rows), len(talk_events)),
+        )
+        sums = np.asarray(incidence @ talks.embeddings.astype(np.float32), dtype=np.float32)
+        counts = np.asarray(incidence.sum(axis=1), dtype=np.float32).ravel()
+        return cls(talk_events, sums, counts, talks.embeddings)
+
+    def around(self, queries: np.ndarray) -> np.ndarray:
+        """(len(queries), d): per query talk, the mean embedding of the other talks at its
+        events (a talk at two of them counts twice); zeros when it has none."""
+        out = np.zeros((len(queries), self.sums.shape[1]), dtype=np.float32)
+        for r, q in enumerate(queries):
+            events = self.talk_events[int(q)]
+            others = float(self.counts[events].sum()) - len(events)
+            if others > 0:
+                mine = self.embeddings[int(q)].astype(np.float32) * len(events)
+                out[r] = (self.sums[events].sum(axis=0) - mine) / others
+        return out
+
+
+def lexical_matrix(texts: Sequence[str]) -> sparse.csr_matrix:
+    """L2-normalised TF-IDF rows of `texts` (a talk's title and description; never its tags):
+    sublinear term frequency, English stop words left out, terms in at least two texts and
+    at most half of them. Fitted on the texts given (all live talks of a build), so the same
+    talks give the same rows on every replica."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    n = len(texts)
+    if n < 2:
+        return sparse.csr_matrix((n, 0), dtype=np.float32)
+    vectorizer = TfidfVectorizer(
+        sublinear_tf=True, stop_words="english", min_df=2, max_df=0.5, dtype=np.float32
+    )
+    try:
+        return vectorizer.fit_transform(texts).tocsr()
+    except ValueError:  # no term survives the document-frequency cuts
+        return sparse.csr_matrix((n, 0), dtype=np.float32)

@@ -438,13 +438,13 @@ def evaluate_labelled(
     tagger: Tagger,
     data: LabelledSet,
     *,
-    history: LabelledSet | None = None,
-    extra: TagHistory | None = None,
-    folds: int = 5,
-    inner_folds: int = 4,
-    candidates: str = "default",
-    new_vocabulary_groups: int = 0,
-    on_progress: Any = None,
+    history: LabelledSet | None,
+    extra: TagHistory | None,
+    folds: int,
+    inner_folds: int,
+    candidates: str,
+    new_vocabulary_groups: int,
+    on_progress: Any,
 ) -> NestedReport | EvalReport:
     """One evaluation of `tagger` on `data`, as `podium tags eval` and the tag-eval flow run it.
 

@@ -13,6 +13,7 @@ from podium.recommend.scoring import (
     TalkMatrix,
     Weights,
     idf_weights,
+    lexical_matrix,
     merge_topk,
     related_talks,
     top_k_talks,
@@ -137,6 +138,66 @@ def test_related_talks_are_the_nearest_others() -> None:
             sims[i] = -np.inf
             expected = sorted(range(len(sims)), key=lambda j: (-sims[j], j))[:4]
             assert top.index[row].tolist() == expected
+
+
+def test_related_talks_mix_the_lexical_similarity_in() -> None:
+    """With a lexical weight w the ranking is (1 - w) * cosine + w * TF-IDF cosine, checked
+    against that sum written out per pair; w = 0 ignores the lexical rows."""
+    talks, _, _ = _world(seed=9, n=90)
+    words = ["django", "numpy", "pandas", "async", "testing", "packaging", "security", "web"]
+    rng = np.random.default_rng(9)
+    texts = [" ".join(rng.choice(words, size=4)) + f" talk{i}" for i in range(90)]
+    talks.lexical = lexical_matrix(texts)
+    assert talks.lexical.shape[0] == 90
+    rows = talks.lexical.toarray()
+    # Unit rows; a talk's own name (in one text only) is not a term.
+    assert np.allclose(np.linalg.norm(rows, axis=1)[rows.any(axis=1)], 1.0, atol=1e-5)
+    emb = talks.embeddings.astype(np.float32)
+    w = 0.4
+    for q, top in related_talks(talks, k=5, query_chunk=13, talk_chunk=29, lexical_weight=w):
+        for row, i in enumerate(q):
+            sims = np.round((1 - w) * (emb @ emb[i]) + w * (rows @ rows[i]), 6)
+            sims[~talks.eligible] = -np.inf
+            sims[i] = -np.inf
+            expected = sorted(range(len(sims)), key=lambda j: (-sims[j], j))[:5]
+            assert top.index[row].tolist() == expected
+    plain = [t.index for _, t in related_talks(talks, k=5)]
+    unweighted = [t.index for _, t in related_talks(talks, k=5, lexical_weight=0.0)]
+    assert all((a == b).all() for a, b in zip(plain, unweighted, strict=True))
+    talks.lexical = None
+    assert lexical_matrix(["only one"]).shape == (1, 0)
+
+
+def test_related_talks_lean_towards_the_talks_event() -> None:
+    """With a context weight c a talk's score is (cosine + c * mean cosine to the other talks
+    of its events) / (1 + c), checked against that written out per pair; a talk at no event
+    (or alone at its event) keeps the plain cosine order."""
+    talks, _, _ = _world(seed=11, n=110)
+    rng = np.random.default_rng(11)
+    talks.event_ids = [
+        [f"e{j}" for j in rng.choice(6, size=rng.integers(0, 3), replace=False)] for _ in range(110)
+    ]
+    talks.event_ids[0] = ["alone"]
+    emb = talks.embeddings.astype(np.float32)
+    c = 0.5
+    for q, top in related_talks(talks, k=6, query_chunk=19, talk_chunk=31, context_weight=c):
+        for row, i in enumerate(q):
+            others = [
+                (j, e)
+                for j in range(110)
+                if j != i
+                for e in talks.event_ids[j]
+                if e in talks.event_ids[i]
+            ]
+            context = np.mean([emb[j] for j, _ in others], axis=0) if others else 0 * emb[i]
+            sims = np.round((emb @ emb[i] + c * (emb @ context)) / (1 + c), 6)
+            sims[~talks.eligible] = -np.inf
+            sims[i] = -np.inf
+            expected = sorted(range(len(sims)), key=lambda j: (-sims[j], j))[:6]
+            assert top.index[row].tolist() == expected
+    plain = next(related_talks(talks, k=6, queries=np.array([0])))[1].index
+    widened = next(related_talks(talks, k=6, queries=np.array([0]), context_weight=c))[1].index
+    assert plain.tolist() == widened.tolist()
 
 
 def test_talks_must_be_sorted() -> None:
