@@ -6,7 +6,10 @@ and the Prefect API. Used by the production stack's tests and by `bench/chaos.py
 and reported). Covers follow on the same ledger; the checks here are about tags.
 "Processed twice": a talk version tagged by two passes, counted from the `podium.talk.tagged`
 events the enrich passes emit (deduplicated by event id), and, where nothing crashed, from the
-ledger: each claim counts an attempt, so a version claimed by two executors shows 2.
+ledger: each claim counts an attempt, so a version claimed by two executors shows 2. A done
+version sent round again by a late pending mark would restart at 0 attempts and show only in
+the events (how the restart-PostgreSQL row's 'processed twice' happened on an older base; see
+docs/production.md); the ledger's mark now refuses that (tests/podium/test_two_writers.py).
 """
 
 from __future__ import annotations

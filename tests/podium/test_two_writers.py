@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from podium.enrichment import STAGES, claim, record, state_rows
+from podium.enrichment import STAGES, claim, claimable, record, state_rows
 from podium.ingest import talk_rows
 from podium.lake import Lake
 from podium.models import Talk
@@ -145,3 +145,48 @@ def test_a_done_talk_stays_done_and_a_lost_mark_is_repaired(tmp_path: Path) -> N
     crashed.join(60)
     assert ledger_hashes(lake) == {version(4).content_hash}
     assert set(state_rows(lake=lake, talk_ids=["t"]).status) == {"pending"}
+
+
+def bench_talk() -> Talk:
+    """A talk as the chaos bench posts it: no `updated_at`, so arrival decides."""
+    return Talk(talk_id="t", title="Burst talk", description="posted once, delivered twice")
+
+
+@pytest.mark.parametrize("table", ["talks", "enrichment_state"])
+def test_a_retried_post_held_up_never_sends_a_done_talk_round_again(
+    tmp_path: Path, table: str
+) -> None:
+    """The chaos row 'restart PostgreSQL, 1 processed twice' (docs/production.md): a client
+    whose request timed out posts the same talk again to the other gateway while the first is
+    still working. One writer stalls (before its talks MERGE, or before its ledger mark), the
+    other records the talk, which is claimed, tagged and recorded done; then the stalled
+    writer's mark lands. Before the ledger's mark followed the talk row (it upserted
+    'pending, 0 attempts' whenever the writer had not seen the version in the ledger), that
+    late mark sent the done talk round again: a second pass, a second `podium.talk.tagged`,
+    and attempts back at 1 so the ledger did not show it. It must leave the talk done."""
+    lake = HeldLake(str(tmp_path / "lake"))
+    lake.hold(thread="held", table=table)
+    errors: list[BaseException] = []
+
+    def retried() -> None:
+        try:
+            record_talks(lake=lake, talks=[bench_talk()])
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            errors.append(error)
+
+    first = threading.Thread(target=retried, name="held")
+    first.start()
+    assert lake.reached.wait(60)
+    assert record_talks(lake=lake, talks=[bench_talk()]).pending == ["t"]
+    for stage in STAGES:  # the enrich loop's ledger steps: claim, work, record
+        taken = claim(lake=lake, stage=stage, limit=10, max_attempts=3, lease_seconds=60)
+        assert taken is not None and taken.ids == ["t"]
+        done = record(lake=lake, claim=taken, done=taken.talks, errors={}, max_attempts=3)
+        assert done.done == ["t"]
+    lake.go.set()
+    first.join(60)
+    assert not errors, errors
+    rows = state_rows(lake=lake, talk_ids=["t"])
+    assert set(rows.status) == {"done"} and set(rows.attempts) == {1}
+    assert claimable(lake=lake, max_attempts=3) == ([], None)  # no second pass
+    assert claim(lake=lake, stage="tags", limit=10, max_attempts=3, lease_seconds=60) is None
