@@ -10,6 +10,7 @@ warm executor and one API server; nothing is lost or done twice.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -53,6 +54,12 @@ def stack(tmp_path) -> Iterator[ProductionStack]:  # noqa: ANN001
         say=lambda _: None,
     )
     stack.up()
+    # The start's phases, for the report (`-rP` shows them): the smoke's budget is mostly here.
+    print(
+        f"stack start {stack.timings['start']:.1f} s (data folder from the cache: "
+        f"{stack.pg_template_hit}), load average {os.getloadavg()[0]:.1f}: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in stack.timings.items() if k != "start")
+    )
     tree: list[int] = []
     try:
         yield stack
