@@ -123,6 +123,7 @@ class ProductionStack:
     # Seconds per start phase (`up()`), and whether the data folder came from the cache.
     timings: dict[str, float] = field(default_factory=dict)
     pg_template_hit: bool | None = None
+    _deployer: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     # -- addresses --------------------------------------------------------------------------
 
@@ -640,6 +641,36 @@ class ProductionStack:
             self.base_env(name),
         )  # fmt: skip
 
+    def start_deploy(self) -> None:
+        """Start `prefect deploy` now, so that its imports (Prefect's CLI, the flows') overlap
+        the API servers' start; `deploy()` tells it to go (deployments/deploy_when_told.py)."""
+        import yaml
+
+        spec = yaml.safe_load((PROJECT_DIR / "prefect.yaml").read_text())
+        entrypoints = {
+            d["entrypoint"].split(":")[0].removesuffix(".py").replace("/", ".")
+            for d in spec.get("deployments", [])
+            if self.deployments is None or d["name"] in self.deployments
+        }
+        names = [a for name in self.deployments or () for a in ("--name", name)]
+        args = [sys.executable, "-m", "deployments.deploy_when_told",
+                *(a for module in sorted(entrypoints) for a in ("--preload", module)), "--",
+                "--no-prompt", "deploy", *(names or ["--all"]),
+                "--prefect-file", str(PROJECT_DIR / "prefect.yaml")]  # fmt: skip
+        self.log_path("deploy").parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path("deploy"), "wb") as log:
+            self._deployer = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=PROJECT_DIR,
+                env=self.podium_env("deploy"),
+                start_new_session=True,
+                preexec_fn=_as_user(None),
+            )
+        self._watch(self._deployer.pid)
+
     def deploy(self) -> None:
         """The work pools (through the API: no CLI start-up per pool), then prefect.yaml."""
         for pool in WORK_POOLS:
@@ -648,14 +679,20 @@ class ProductionStack:
             )
             if response.status_code not in (201, 409):  # 409: it exists already
                 raise StackError(f"work pool {pool}: HTTP {response.status_code}")
-        names = [a for name in self.deployments or () for a in ("--name", name)]
-        self.run_once(
-            "deploy",
-            [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *(names or ["--all"]),
-             "--prefect-file", str(PROJECT_DIR / "prefect.yaml")],
-            self.podium_env("deploy"),
-            timeout=300,
-        )  # fmt: skip
+        if self._deployer is None:
+            self.start_deploy()
+        deployer, self._deployer = self._deployer, None
+        assert deployer is not None and deployer.stdin is not None
+        try:
+            deployer.stdin.write(b"go\n")
+            deployer.stdin.close()
+            code = deployer.wait(timeout=300)
+        except (BrokenPipeError, subprocess.TimeoutExpired):
+            _stop_group(deployer)
+            code = deployer.returncode
+        if code != 0:
+            tail = self.log_path("deploy").read_text(errors="replace").strip().splitlines()[-5:]
+            raise StackError(f"deploy failed ({code}): {' | '.join(tail)}")
         self.say("work pools and deployments of prefect.yaml created")
 
     def start_podium(self, *, wait: bool = True) -> None:
@@ -711,6 +748,7 @@ class ProductionStack:
         try:
             phase("data services", self.start_data)
             phase("spawn prefect", lambda: self.start_prefect(wait=False))
+            phase("spawn deploy", self.start_deploy)
             phase("s3 ready", self.wait_s3)
             phase("spawn podium", lambda: self.start_podium(wait=False))
             phase("api servers ready", self.wait_prefect)
@@ -732,6 +770,9 @@ class ProductionStack:
     def down(self, grace_s: float = STOP_GRACE_S) -> None:
         """Stop every child (SIGTERM to its group, SIGKILL after `grace_s`), then the watchdog,
         then remove the database's folder."""
+        if self._deployer is not None:  # up() failed before it was told to go
+            _stop_group(self._deployer)
+            self._deployer = None
         stop_groups(self.pids(), grace_s=grace_s, mark=self.mark)
         for child in self.children.values():
             if child.process is not None:
@@ -743,6 +784,14 @@ class ProductionStack:
         if self._pg_dir is not None:
             shutil.rmtree(self._pg_dir, ignore_errors=True)
             self._pg_dir = None
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def _answers(url: str) -> bool:
