@@ -514,11 +514,16 @@ class ProductionStack:
         self._pg_dir = self._pg_folder()
         data, env = self._pg_dir / "data", self._pg_env(self._pg_dir)
         started = time.monotonic()
+        template = None
         if self.pg_templates is not None:
             key, parts = self.pg_template_key()
-            template, self.pg_template_hit = pg_template.ensure(
-                self.pg_templates, key, parts, self._build_pg_template
-            )
+            try:
+                template, self.pg_template_hit = pg_template.ensure(
+                    self.pg_templates, key, parts, self._build_pg_template
+                )
+            except OSError as error:  # a read-only checkout: initdb and migrations, as before
+                self.say(f"no PostgreSQL template ({error}); initdb and migrations instead")
+        if template is not None:
             pg_template.copy_data(template, data)
             self.say(
                 f"PostgreSQL data folder copied from {template.name} "
@@ -601,7 +606,7 @@ class ProductionStack:
         """Migrations once (unless the data folder is a migrated template), then the API
         servers, the services and the API's balancer."""
         prefect = [sys.executable, "-m", "prefect"]
-        if self.pg_templates is None:
+        if self.pg_template_hit is None:  # a fresh initdb, not a migrated template
             started = time.monotonic()
             self.run_once(
                 "migrate",
