@@ -36,6 +36,7 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
+from deployments import pg_template
 from deployments.local_stack import (
     PROJECT_DIR,
     STACK_MARK,
@@ -57,6 +58,9 @@ PG_USER = "nobody"  # PostgreSQL refuses to run as root
 BUCKET = "podium"
 S3_KEY = "podium-stack"  # moto accepts any key; real deployments take theirs from a secret
 HOST = "127.0.0.1"
+# initdb's options: part of the data-folder template's key.
+INITDB_ARGS = ("-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+PG_TEMPLATES = PROJECT_DIR / "build" / "pg-template"
 
 
 def _as_user(user: str | None) -> Callable[[], None]:
@@ -113,6 +117,13 @@ class ProductionStack:
     # worker starts in a session of its own is still stopped with the stack.
     mark: str = field(default_factory=lambda: os.environ.get(STACK_MARK) or uuid.uuid4().hex)
     _pg_dir: Path | None = field(default=None, init=False, repr=False)
+    # Where migrated PostgreSQL data folders are cached (deployments/pg_template.py); None
+    # runs initdb and the migrations at every start.
+    pg_templates: Path | None = PG_TEMPLATES
+    # Seconds per start phase (`up()`), and whether the data folder came from the cache.
+    timings: dict[str, float] = field(default_factory=dict)
+    pg_template_hit: bool | None = None
+    _deployer: subprocess.Popen | None = field(default=None, init=False, repr=False)
 
     # -- addresses --------------------------------------------------------------------------
 
@@ -371,14 +382,14 @@ class ProductionStack:
     # -- the pieces ------------------------------------------------------------------------
 
     def start_data(self) -> None:
-        """PostgreSQL, Redis and the S3 endpoint, started together."""
+        """PostgreSQL, Redis and the S3 endpoint, started together; returns once PostgreSQL and
+        Redis answer (moto may still be starting: `wait_s3`)."""
         for name in ("postgres", "redis", "moto", "s3", "api-lb", "gateway-lb"):
             self.ports[name] = free_port()
         for i in range(1, self.api_servers + 1):
             self.ports[f"api-{i}"] = free_port()
         for i in range(1, self.gateways + 1):
             self.ports[f"gateway-{i}"] = free_port()
-        self._start_postgres()
         redis_dir, _ = self._dirs("redis")
         self.spawn(
             "redis",
@@ -395,67 +406,173 @@ class ProductionStack:
         )
         self._balancer("s3", [self.ports["moto"]])
         self.children["s3"].health = self.s3_endpoint + "/moto-api/"
-        self.wait_ready(["moto", "s3"], 60)
+        self._start_postgres()  # moto imports meanwhile
         self._wait_postgres()
         self._wait_redis()
-        self._create_bucket()
-        self.say(
-            f"PostgreSQL on :{self.ports['postgres']}, Redis on :{self.ports['redis']}, "
-            f"S3 (moto) on {self.s3_endpoint}"
-        )
+        self.say(f"PostgreSQL on :{self.ports['postgres']}, Redis on :{self.ports['redis']}")
 
-    def _start_postgres(self) -> None:
-        user = PG_USER if os.geteuid() == 0 else None
-        # Its own folder outside `root`, owned by the database's user (a test's tmp_path is
-        # not reachable by `nobody`).
-        self._pg_dir = Path(tempfile.mkdtemp(prefix="podium-pg-"))
-        data = self._pg_dir / "data"
+    def wait_s3(self) -> None:
+        """Wait for moto (and its proxy), then create the lake's bucket."""
+        self.wait_ready(["moto", "s3"], 120)
+        self._create_bucket()
+        self.say(f"S3 (moto) on {self.s3_endpoint}")
+
+    def _pg_user(self) -> str | None:
+        return PG_USER if os.geteuid() == 0 else None
+
+    def _pg_folder(self) -> Path:
+        """A temp folder outside `root`, owned by the database's user (a test's tmp_path is not
+        reachable by `nobody`)."""
+        folder = Path(tempfile.mkdtemp(prefix="podium-pg-"))
+        user = self._pg_user()
         if user is not None:
             entry = pwd.getpwnam(user)
-            os.chown(self._pg_dir, entry.pw_uid, entry.pw_gid)
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+        return folder
+
+    def _pg_env(self, folder: Path) -> dict[str, str]:
         env = self.base_env("postgres")
-        env["HOME"] = env["TMPDIR"] = str(self._pg_dir)
+        env["HOME"] = env["TMPDIR"] = str(folder)
+        return env
+
+    def _initdb(self, data: Path, env: dict[str, str]) -> None:
         initdb = subprocess.run(
-            [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-             "-E", "UTF8", "--no-sync"],
-            env=env, capture_output=True, text=True, preexec_fn=_as_user(user), timeout=120,
+            [str(PG_BIN / "initdb"), "-D", str(data), *INITDB_ARGS],
+            env=env, capture_output=True, text=True, preexec_fn=_as_user(self._pg_user()),
+            timeout=120,
         )  # fmt: skip
         if initdb.returncode != 0:
             raise StackError(f"initdb failed: {initdb.stderr.strip()[-300:]}")
+
+    def _postgres_args(self, data: Path, folder: Path, port: int) -> list[str]:
+        return [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(port), "-k", str(folder),
+                "-c", f"listen_addresses={HOST}", "-c", "max_connections=300",
+                "-c", "shared_buffers=64MB"]  # fmt: skip
+
+    def pg_template_key(self) -> tuple[str, dict[str, str]]:
+        """What a migrated data folder depends on, and the cache key made of it."""
+        import importlib.metadata
+        import importlib.util
+
+        version = subprocess.run(
+            [str(PG_BIN / "postgres"), "--version"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        spec = importlib.util.find_spec("prefect")
+        assert spec is not None and spec.origin is not None
+        parts = {
+            "prefect": importlib.metadata.version("prefect"),
+            "migrations": pg_template.migrations_digest(Path(spec.origin).parent),
+            "sqlalchemy": importlib.metadata.version("sqlalchemy"),
+            # `postgres (PostgreSQL) 15.18 (Debian ...)`: the first number is the version.
+            "postgres": "pg" + next(w for w in version if w[:1].isdigit()).split(".")[0],
+            "initdb": " ".join(INITDB_ARGS),
+            "database": "prefect",
+            "owner": self._pg_user() or pwd.getpwuid(os.geteuid()).pw_name,
+        }
+        return pg_template.template_key(parts), parts
+
+    def _build_pg_template(self, dest: Path) -> None:
+        """initdb, the `prefect` database and Prefect's migrations in a temp folder, a clean
+        shutdown, then the data folder copied to `dest` (a folder of the cache)."""
+        folder = self._pg_folder()
+        try:
+            data, env = folder / "data", self._pg_env(folder)
+            self._initdb(data, env)
+            port = free_port()
+            postgres = subprocess.Popen(
+                self._postgres_args(data, folder, port),
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_as_user(self._pg_user()),
+            )
+            try:
+                self._wait_postgres(port=port, process=postgres)
+                migrate_env = self.prefect_server_env("migrate")
+                migrate_env["PREFECT_API_DATABASE_CONNECTION_URL"] = (
+                    f"postgresql+asyncpg://postgres@{HOST}:{port}/prefect"
+                )
+                self.run_once(
+                    "migrate",
+                    [sys.executable, "-m", "prefect", "server", "database", "upgrade", "-y"],
+                    migrate_env,
+                    timeout=300,
+                )
+            finally:
+                postgres.send_signal(signal.SIGINT)  # fast shutdown: a clean checkpoint
+                code = postgres.wait(timeout=120)
+            if code != 0 or (data / "postmaster.pid").exists():
+                raise StackError(f"the template's PostgreSQL did not shut down cleanly ({code})")
+            pg_template.copy_data(folder, dest)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _start_postgres(self) -> None:
+        """A data folder (a copy of the cached, migrated template, or a fresh initdb), then
+        PostgreSQL on it."""
+        self._pg_dir = self._pg_folder()
+        data, env = self._pg_dir / "data", self._pg_env(self._pg_dir)
+        started = time.monotonic()
+        template = None
+        if self.pg_templates is not None:
+            key, parts = self.pg_template_key()
+            try:
+                template, self.pg_template_hit = pg_template.ensure(
+                    self.pg_templates, key, parts, self._build_pg_template
+                )
+            except OSError as error:  # a read-only checkout: initdb and migrations, as before
+                self.say(f"no PostgreSQL template ({error}); initdb and migrations instead")
+        if template is not None:
+            pg_template.copy_data(template, data)
+            self.say(
+                f"PostgreSQL data folder copied from {template.name} "
+                f"({'cached' if self.pg_template_hit else 'built now'})"
+            )
+        else:
+            self._initdb(data, env)
+        self.timings["postgres data folder"] = time.monotonic() - started
         self.spawn(
             "postgres",
-            [str(PG_BIN / "postgres"), "-D", str(data), "-p", str(self.ports["postgres"]),
-             "-k", str(self._pg_dir), "-c", f"listen_addresses={HOST}",
-             "-c", "max_connections=300", "-c", "shared_buffers=64MB"],
+            self._postgres_args(data, self._pg_dir, self.ports["postgres"]),
             env,
-            user=user,
-        )  # fmt: skip
+            user=self._pg_user(),
+        )
 
-    def _wait_postgres(self, timeout_s: float = 60) -> None:
+    def _wait_postgres(
+        self,
+        timeout_s: float = 60,
+        *,
+        port: int | None = None,
+        process: subprocess.Popen | None = None,
+    ) -> None:
+        """Wait until PostgreSQL (the stack's, or the one on `port`) answers, then create the
+        `prefect` database unless it exists."""
         deadline = time.monotonic() + timeout_s
-        port = str(self.ports["postgres"])
+        if port is None:
+            port, process = self.ports["postgres"], self.children["postgres"].process
         while True:
             ready = subprocess.run(
-                [str(PG_BIN / "pg_isready"), "-h", HOST, "-p", port, "-U", "postgres"],
+                [str(PG_BIN / "pg_isready"), "-h", HOST, "-p", str(port), "-U", "postgres"],
                 capture_output=True,
             )
             if ready.returncode == 0:
                 break
-            process = self.children["postgres"].process
             if (process is not None and process.poll() is not None) or (
                 time.monotonic() > deadline
             ):
                 raise StackError(f"PostgreSQL did not start; see {self.log_path('postgres')}")
             time.sleep(0.2)
+        port_s = str(port)
         exists = subprocess.run(
-            [str(PG_BIN / "psql"), "-h", HOST, "-p", port, "-U", "postgres", "-tAc",
+            [str(PG_BIN / "psql"), "-h", HOST, "-p", port_s, "-U", "postgres", "-tAc",
              "SELECT 1 FROM pg_database WHERE datname = 'prefect'"],
             capture_output=True, text=True,
         )  # fmt: skip
         if exists.stdout.strip() != "1":
             self.run_once(
                 "createdb",
-                [str(PG_BIN / "createdb"), "-h", HOST, "-p", port, "-U", "postgres", "prefect"],
+                [str(PG_BIN / "createdb"), "-h", HOST, "-p", port_s, "-U", "postgres", "prefect"],
                 self.base_env("createdb"),
                 timeout=60,
             )
@@ -486,14 +603,18 @@ class ProductionStack:
         ).create_bucket(Bucket=BUCKET)
 
     def start_prefect(self, *, wait: bool = True) -> None:
-        """Migrations once, then the API servers, the services and the API's balancer."""
+        """Migrations once (unless the data folder is a migrated template), then the API
+        servers, the services and the API's balancer."""
         prefect = [sys.executable, "-m", "prefect"]
-        self.run_once(
-            "migrate",
-            [*prefect, "server", "database", "upgrade", "-y"],
-            self.prefect_server_env("migrate"),
-            timeout=300,
-        )
+        if self.pg_template_hit is None:  # a fresh initdb, not a migrated template
+            started = time.monotonic()
+            self.run_once(
+                "migrate",
+                [*prefect, "server", "database", "upgrade", "-y"],
+                self.prefect_server_env("migrate"),
+                timeout=300,
+            )
+            self.timings["migrations"] = time.monotonic() - started
         self._balancer("api-lb", [self.ports[f"api-{i}"] for i in range(1, self.api_servers + 1)])
         for i in range(1, self.api_servers + 1):
             name, port = f"api-{i}", self.ports[f"api-{i}"]
@@ -525,6 +646,36 @@ class ProductionStack:
             self.base_env(name),
         )  # fmt: skip
 
+    def start_deploy(self) -> None:
+        """Start `prefect deploy` now, so that its imports (Prefect's CLI, the flows') overlap
+        the API servers' start; `deploy()` tells it to go (deployments/deploy_when_told.py)."""
+        import yaml
+
+        spec = yaml.safe_load((PROJECT_DIR / "prefect.yaml").read_text())
+        entrypoints = {
+            d["entrypoint"].split(":")[0].removesuffix(".py").replace("/", ".")
+            for d in spec.get("deployments", [])
+            if self.deployments is None or d["name"] in self.deployments
+        }
+        names = [a for name in self.deployments or () for a in ("--name", name)]
+        args = [sys.executable, "-m", "deployments.deploy_when_told",
+                *(a for module in sorted(entrypoints) for a in ("--preload", module)), "--",
+                "--no-prompt", "deploy", *(names or ["--all"]),
+                "--prefect-file", str(PROJECT_DIR / "prefect.yaml")]  # fmt: skip
+        self.log_path("deploy").parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path("deploy"), "wb") as log:
+            self._deployer = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=PROJECT_DIR,
+                env=self.podium_env("deploy"),
+                start_new_session=True,
+                preexec_fn=_as_user(None),
+            )
+        self._watch(self._deployer.pid)
+
     def deploy(self) -> None:
         """The work pools (through the API: no CLI start-up per pool), then prefect.yaml."""
         for pool in WORK_POOLS:
@@ -533,14 +684,20 @@ class ProductionStack:
             )
             if response.status_code not in (201, 409):  # 409: it exists already
                 raise StackError(f"work pool {pool}: HTTP {response.status_code}")
-        names = [a for name in self.deployments or () for a in ("--name", name)]
-        self.run_once(
-            "deploy",
-            [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *(names or ["--all"]),
-             "--prefect-file", str(PROJECT_DIR / "prefect.yaml")],
-            self.podium_env("deploy"),
-            timeout=300,
-        )  # fmt: skip
+        if self._deployer is None:
+            self.start_deploy()
+        deployer, self._deployer = self._deployer, None
+        assert deployer is not None and deployer.stdin is not None
+        try:
+            deployer.stdin.write(b"go\n")
+            deployer.stdin.close()
+            code = deployer.wait(timeout=300)
+        except (BrokenPipeError, subprocess.TimeoutExpired):
+            _stop_group(deployer)
+            code = deployer.returncode
+        if code != 0:
+            tail = self.log_path("deploy").read_text(errors="replace").strip().splitlines()[-5:]
+            raise StackError(f"deploy failed ({code}): {' | '.join(tail)}")
         self.say("work pools and deployments of prefect.yaml created")
 
     def start_podium(self, *, wait: bool = True) -> None:
@@ -584,17 +741,32 @@ class ProductionStack:
 
     def up(self) -> None:
         """Start everything; on any failure stop what was started and raise. Once the database
-        is migrated every long-lived process starts at once (each retries what it needs)."""
+        is migrated every long-lived process starts at once (each retries what it needs); the
+        lake's bucket is made while the API servers start. `timings` gets each phase."""
+        started = time.monotonic()
+
+        def phase(name: str, step: Callable[[], None]) -> None:
+            begin = time.monotonic()
+            step()
+            self.timings[name] = time.monotonic() - begin
+
         try:
-            self.start_data()
-            self.start_prefect(wait=False)
-            self.start_podium(wait=False)
-            self.wait_prefect()
-            self.deploy()
-            self.wait_podium()
+            phase("data services", self.start_data)
+            phase("spawn prefect", lambda: self.start_prefect(wait=False))
+            phase("spawn deploy", self.start_deploy)
+            phase("s3 ready", self.wait_s3)
+            phase("spawn podium", lambda: self.start_podium(wait=False))
+            phase("api servers ready", self.wait_prefect)
+            phase("deploy", self.deploy)
+            phase("gateways ready", self.wait_podium)
         except BaseException:
             self.down()
             raise
+        self.timings["start"] = time.monotonic() - started
+        self.say(
+            "started in "
+            + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in self.timings.items())
+        )
 
     def check(self) -> None:
         """For `podium up`: what died is started again, as an orchestrator would."""
@@ -603,6 +775,9 @@ class ProductionStack:
     def down(self, grace_s: float = STOP_GRACE_S) -> None:
         """Stop every child (SIGTERM to its group, SIGKILL after `grace_s`), then the watchdog,
         then remove the database's folder."""
+        if self._deployer is not None:  # up() failed before it was told to go
+            _stop_group(self._deployer)
+            self._deployer = None
         stop_groups(self.pids(), grace_s=grace_s, mark=self.mark)
         for child in self.children.values():
             if child.process is not None:
@@ -614,6 +789,14 @@ class ProductionStack:
         if self._pg_dir is not None:
             shutil.rmtree(self._pg_dir, ignore_errors=True)
             self._pg_dir = None
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def _answers(url: str) -> bool:

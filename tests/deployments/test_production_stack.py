@@ -10,6 +10,7 @@ warm executor and one API server; nothing is lost or done twice.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -53,6 +54,12 @@ def stack(tmp_path) -> Iterator[ProductionStack]:  # noqa: ANN001
         say=lambda _: None,
     )
     stack.up()
+    # The start's phases, for the report (`-rP` shows them): the smoke's budget is mostly here.
+    print(
+        f"stack start {stack.timings['start']:.1f} s (data folder from the cache: "
+        f"{stack.pg_template_hit}), load average {os.getloadavg()[0]:.1f}: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in stack.timings.items() if k != "start")
+    )
     tree: list[int] = []
     try:
         yield stack
@@ -63,14 +70,31 @@ def stack(tmp_path) -> Iterator[ProductionStack]:  # noqa: ANN001
         assert not alive(tree), f"processes left after down(): {alive(tree)}"
 
 
+class _Phases:
+    """Seconds per step of a test, for the report (`-rP` shows what it prints)."""
+
+    def __init__(self) -> None:
+        self.last, self.steps = time.monotonic(), {}
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.steps[name], self.last = now - self.last, now
+
+    def __str__(self) -> str:
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in self.steps.items())
+        return f"test body: {steps}; load average {os.getloadavg()[0]:.1f}"
+
+
 def _lake(stack: ProductionStack) -> Lake:
     return Lake.from_settings(stack.lake_settings())
 
 
 @pytest.mark.timeout(900)
 def test_smoke_burst_across_two_gateways_tagged_exactly_once(stack: ProductionStack) -> None:
+    mark = _Phases()
     lake = _lake(stack)
     load_directory(lake=lake)
+    mark("load directory")
     # Every piece is its own process, and the database does not run as root.
     names = set(stack.children)
     assert {"postgres", "redis", "moto", "api-1", "api-2", "services", "gateway-1",
@@ -85,9 +109,11 @@ def test_smoke_burst_across_two_gateways_tagged_exactly_once(stack: ProductionSt
     burst = post_burst(talks, gateway_urls=stack.gateway_urls(), secret=SECRET, clients=4)
     assert len(burst.acked) == len(talks)
     assert set(burst.by_gateway) == set(stack.gateway_urls()), "both gateways took talks"
+    mark("burst acknowledged")
 
     ids = [t["talk_id"] for t in talks]
     wait_tagged(lake, ids, timeout_s=180)
+    mark("all tagged")
     report = audit(lake, burst, ids, api_url=stack.api_url, since=since)
     # The services process persists events a moment after they are sent: give it a minute
     # before judging what the event feed says.
@@ -101,6 +127,7 @@ def test_smoke_burst_across_two_gateways_tagged_exactly_once(stack: ProductionSt
     # named by one podium.talk.tagged event.
     assert report.multi_attempts == [] and report.twice == [], report
     assert report.tagged_events >= 1
+    mark("audit and events")
 
     # Run creation is idempotent across API replicas: the same key through api-1 and api-2
     # (what two executors that saw the same event do) gives one run.
@@ -117,6 +144,8 @@ def test_smoke_burst_across_two_gateways_tagged_exactly_once(stack: ProductionSt
         created.raise_for_status()
         runs.append(created.json()["id"])
     assert runs[0] == runs[1]
+    mark("idempotency")
+    print(mark)
 
 
 @pytest.mark.slow
