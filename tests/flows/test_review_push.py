@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextvars
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from podium.review.records import find_review
 from podium.settings import get_settings
 from tests.podium.review.gitfixtures import make_repo, push_mixed_change
 from tests.podium.review.httpfakes import FakeServer, http_server
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -83,13 +83,7 @@ def _start(push: PushEvent) -> tuple[threading.Thread, list[Any]]:
 
 
 def _wait(condition: Callable[[], Any], what: str, timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(condition, what, timeout_s, step_s=0.3)
 
 
 def _paused_run(lake: Lake, after: str) -> str:

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import re
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +27,7 @@ from podium.recording import record_talks
 from podium.settings import get_settings
 from podium.tag_feedback import feedback_rows
 from podium.talk_tags import tag_rows, write_tags
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -39,13 +39,7 @@ def env(prefect_server: str, settings, monkeypatch):
 
 
 def _wait(condition, what: str, timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(condition, what, timeout_s, step_s=0.3)
 
 
 def test_the_form_lists_the_least_certain_tags_and_applies_the_answer(env) -> None:

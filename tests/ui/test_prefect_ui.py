@@ -23,6 +23,7 @@ from podium.recommend.serving import lookup_recommendations
 from podium.review.records import find_review
 from tasks.recommend import _artifact_key
 from tests.ui.stack import UiStack
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.ui
 
@@ -221,13 +222,7 @@ def test_approving_a_paused_review_through_the_form_completes_it(page: Any, ui: 
 
 
 def _wait_for(condition: Any, what: str, timeout_s: float = 300) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(condition, what, timeout_s, step_s=2)
 
 
 def test_an_organiser_rejects_and_adds_a_tag_in_the_review_tags_form(
