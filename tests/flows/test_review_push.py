@@ -26,7 +26,7 @@ from podium.review.cli import app as review_cli
 from podium.review.models import PushEvent
 from podium.review.records import find_review
 from podium.settings import get_settings
-from tests.podium.review.gitfixtures import make_repo, push_mixed_change
+from tests.podium.review.gitfixtures import main_push, make_repo, push_mixed_change
 from tests.podium.review.httpfakes import FakeServer, http_server
 from tests.waiting import wait_for
 
@@ -55,14 +55,8 @@ def review_env(prefect_server: str, settings, tmp_path: Path, monkeypatch, slack
 
 
 def _push(before: str, after: str, *, seconds: int = 0) -> PushEvent:
-    return PushEvent(
-        repo="app",
-        ref="refs/heads/main",
-        before=before,
-        after=after,
-        source="github",
-        pusher="ada",
-        received_at=datetime.now(UTC) + timedelta(seconds=seconds),
+    return main_push(
+        before, after, pusher="ada", received_at=datetime.now(UTC) + timedelta(seconds=seconds)
     )
 
 
