@@ -8,7 +8,6 @@ Standard Webhooks and legacy signatures. Prefect's events endpoint is a local HT
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tests.podium.gateway.securitykit import (
     PUSH_SECRET,
     SECRET,
     Gateway,
+    new_talk_id,
     post_github,
     post_gitlab,
     post_signed,
@@ -36,10 +36,6 @@ HUGE_INT = b'{"talk_id": "t-huge", "title": "x", "n": ' + b"9" * 5000 + b"}"
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with security_gateway(tmp_path_factory.mktemp("hostile"), max_body_bytes=1024 * 1024) as gw:
         yield gw
-
-
-def _id() -> str:
-    return f"t-{uuid.uuid4().hex[:10]}"
 
 
 def _rejected(response: httpx.Response) -> list[tuple[str, str, str]]:
@@ -87,7 +83,7 @@ def _stream_record(talk_id: str, **attributes: object) -> dict:
 
 
 def test_dynamodb_wrong_types_and_bad_numbers_are_per_record(gateway: Gateway) -> None:
-    good, ms = _id(), _id()
+    good, ms = new_talk_id(), new_talk_id()
     bad = {
         "n-int": {"title": {"N": 5}},
         "m-list": {"title": {"M": []}},
@@ -126,7 +122,7 @@ def test_dynamodb_wrong_types_and_bad_numbers_are_per_record(gateway: Gateway) -
 
 
 def test_dynamodb_other_item_types_are_skipped_with_reasons(gateway: Gateway) -> None:
-    talk = _id()
+    talk = new_talk_id()
     other = [
         ("talkTag#ai", "sort key 'talkTag#ai' does not start with 'talk#'"),
         ("TALK_COUNT", "sort key 'TALK_COUNT' does not start with 'talk#'"),
@@ -177,7 +173,7 @@ def test_dynamodb_sort_key_cannot_carry_a_path(gateway: Gateway) -> None:
 
 
 def test_nul_is_refused_in_ids_and_stripped_from_text(gateway: Gateway) -> None:
-    talk = _id()
+    talk = new_talk_id()
     response = post_signed(
         gateway.url,
         "/hooks/talks",
@@ -206,7 +202,7 @@ def test_nul_is_refused_in_ids_and_stripped_from_text(gateway: Gateway) -> None:
 
 
 def test_standard_webhooks_message_is_recorded_once(gateway: Gateway) -> None:
-    body = json.dumps({"talk_id": _id(), "title": "Once"}).encode()
+    body = json.dumps({"talk_id": new_talk_id(), "title": "Once"}).encode()
     headers = standard_headers(body, SECRET)
     first = httpx.post(gateway.url + "/hooks/talks", content=body, headers=headers)
     replay = httpx.post(gateway.url + "/hooks/talks", content=body, headers=headers)
@@ -222,7 +218,7 @@ def test_standard_webhooks_message_is_recorded_once(gateway: Gateway) -> None:
 
 
 def test_legacy_signature_replay_is_a_duplicate(gateway: Gateway) -> None:
-    body = json.dumps({"talk_id": _id(), "title": "Legacy"}).encode()
+    body = json.dumps({"talk_id": new_talk_id(), "title": "Legacy"}).encode()
     headers = signed_headers(body, SECRET)
     assert (
         httpx.post(gateway.url + "/hooks/talks", content=body, headers=headers).status_code == 200
@@ -233,7 +229,7 @@ def test_legacy_signature_replay_is_a_duplicate(gateway: Gateway) -> None:
 
 def test_a_refused_message_can_be_retried_with_its_id(gateway: Gateway) -> None:
     # Refused after authentication (wrong content type) records nothing, so the id is released.
-    body = json.dumps({"talk_id": _id(), "title": "Retry"}).encode()
+    body = json.dumps({"talk_id": new_talk_id(), "title": "Retry"}).encode()
     headers = standard_headers(body, SECRET)
     wrong = httpx.post(
         gateway.url + "/hooks/talks", content=body, headers=headers | {"Content-Type": "text/plain"}
@@ -255,7 +251,7 @@ def test_a_refused_message_can_be_retried_with_its_id(gateway: Gateway) -> None:
     ],
 )
 def test_malformed_standard_headers_are_401(mutate: dict, gateway: Gateway) -> None:
-    body = json.dumps({"talk_id": _id(), "title": "Forged"}).encode()
+    body = json.dumps({"talk_id": new_talk_id(), "title": "Forged"}).encode()
     headers = standard_headers(body, SECRET) | mutate
     response = httpx.post(gateway.url + "/hooks/talks", content=body, headers=headers)
     assert response.status_code == 401
