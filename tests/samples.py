@@ -28,3 +28,10 @@ def vocabulary_lake(settings) -> Lake:  # noqa: ANN001
     lake = Lake.from_settings(settings)
     save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
     return lake
+
+
+def sample_source(settings, folder: Path, n: int) -> tuple[Lake, list[dict], Path]:  # noqa: ANN001
+    """What an ingest test starts from: the lake of `settings` with the sample vocabulary, the
+    first `n` sample talks, and the file of them in `folder`."""
+    talks = sample_talks(n)
+    return vocabulary_lake(settings), talks, talks_file(folder, talks)

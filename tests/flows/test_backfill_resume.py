@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from podium.lake import Lake
-from tests.samples import sample_talks, talks_file, vocabulary_lake
+from tests.samples import sample_source
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = """
@@ -50,9 +50,7 @@ def _done(lake: Lake, stage: str) -> set[str]:
 def test_killed_backfill_resumes_without_redoing_or_losing_work(
     prefect_server: str, settings, tmp_path: Path
 ) -> None:
-    lake = vocabulary_lake(settings)
-    talks = sample_talks(12)
-    source = talks_file(tmp_path, talks)
+    lake, talks, source = sample_source(settings, tmp_path, 12)
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

@@ -20,15 +20,13 @@ from podium.models import TagAssignment, Talk
 from podium.recording import record_talks
 from podium.use_cases.enrich import tag_batch
 from tests.prefect_server import artifact_keys
-from tests.samples import sample_talks, talks_file, vocabulary_lake
+from tests.samples import sample_source
 
 
 def test_ingest_then_enrich_in_batches_and_idempotently(
     prefect_server: str, settings, tmp_path: Path
 ) -> None:
-    lake = vocabulary_lake(settings)
-    talks = sample_talks(12)
-    source = talks_file(tmp_path, talks)
+    lake, talks, source = sample_source(settings, tmp_path, 12)
 
     first = ingest(IngestRequest(source=str(source)))
     assert len(first["new"]) == 12 and len(first["pending"]) == 12

@@ -100,6 +100,13 @@ def _finish(thread: threading.Thread, results: list[Any]) -> dict[str, Any]:
     return results[0]
 
 
+def decided_review(lake: Lake, after: str) -> dict[str, Any]:
+    """The review row of app's commit `after` (there must be one)."""
+    row = find_review(lake, repo="app", commit=after)
+    assert row is not None, f"no review of {after[:8]}"
+    return row
+
+
 def _events(api_url: str, name: str, after: str) -> list[dict]:
     def found() -> list[dict]:
         response = httpx.post(
@@ -158,8 +165,7 @@ def test_approval_through_the_cli_lands_in_reviews(
     outcome = _finish(thread, results)
     assert outcome == {"repo": "app", "commit": after, "flow_run_id": run_id, "status": "approved"}
 
-    row = find_review(lake, repo="app", commit=after)
-    assert row is not None
+    row = decided_review(lake, after)
     assert (row["status"], row["decided_by"], row["comment"]) == (
         "approved",
         'operator (Prefect UI/API, says "lead")',
