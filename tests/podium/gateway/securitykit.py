@@ -90,6 +90,16 @@ class Gateway:
         return set(self.lake.read("talks", columns=["talk_id"]).talk_id)
 
 
+def push_body(repository: str) -> dict[str, str]:
+    """A generic /hooks/push body: `repository`'s main moved from commit a…a to b…b."""
+    return {
+        "repository": repository,
+        "ref": "refs/heads/main",
+        "before": "a" * 40,
+        "after": "b" * 40,
+    }
+
+
 def new_talk_id() -> str:
     """A talk id no other test uses."""
     return f"t-{uuid.uuid4().hex[:10]}"

@@ -25,6 +25,7 @@ from tests.podium.gateway.securitykit import (
     post_github,
     post_gitlab,
     post_signed,
+    push_body,
     security_gateway,
 )
 
@@ -258,12 +259,7 @@ def test_malformed_standard_headers_are_401(mutate: dict, gateway: Gateway) -> N
 
 
 def test_push_hook_needs_its_own_secret(gateway: Gateway) -> None:
-    body = {
-        "repository": "acme/none",
-        "ref": "refs/heads/main",
-        "before": "a" * 40,
-        "after": "b" * 40,
-    }
+    body = push_body("acme/none")
     with_gateway_key = post_signed(gateway.url, "/hooks/push", body, secret=SECRET)
     assert with_gateway_key.status_code == 401
     with_push_key = post_signed(gateway.url, "/hooks/push", body, secret=PUSH_SECRET)
