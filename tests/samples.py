@@ -8,6 +8,7 @@ from pathlib import Path
 
 from podium.demo import SAMPLE_DIR
 from podium.lake import Lake
+from podium.settings import Settings
 from podium.vocabulary import read_vocabulary_file, save_vocabulary
 
 
@@ -23,14 +24,14 @@ def talks_file(folder: Path, talks: list[dict]) -> Path:
     return source
 
 
-def vocabulary_lake(settings) -> Lake:  # noqa: ANN001
+def vocabulary_lake(settings: Settings) -> Lake:
     """The lake of `settings`, holding the sample vocabulary."""
     lake = Lake.from_settings(settings)
     save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
     return lake
 
 
-def sample_source(settings, folder: Path, n: int) -> tuple[Lake, list[dict], Path]:  # noqa: ANN001
+def sample_source(settings: Settings, folder: Path, n: int) -> tuple[Lake, list[dict], Path]:
     """What an ingest test starts from: the lake of `settings` with the sample vocabulary, the
     first `n` sample talks, and the file of them in `folder`."""
     talks = sample_talks(n)

@@ -4,13 +4,15 @@ the tests check plumbing and cost, not quality; the embedding encoder is the rea
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from podium.embeddings import Encoder
 from podium.models import TagDefinition, Vocabulary
-from podium.tagging import TaggingSettings, build_tagger
+from podium.tagging import Tagger, TaggingSettings, build_tagger
 from podium.tagging.nli_testing import build_random_nli
 from tests.podium.tagging.conftest import NOW, talk
 
@@ -33,7 +35,7 @@ def _vocabulary(n: int) -> Vocabulary:
     return Vocabulary(tags=[TagDefinition(name=name) for name in names])
 
 
-def _nli_tagger(nli_path, encoder, **settings: Any):  # noqa: ANN001, ANN202
+def _nli_tagger(nli_path: Path, encoder: Encoder, **settings: Any) -> Tagger:
     """A tagger on the tiny NLI model at `nli_path`; `settings` set the other TaggingSettings."""
     tagging = TaggingSettings(backend="nli", nli_model=str(nli_path), **settings)
     return build_tagger(tagging, device="cpu", encoder=encoder)
