@@ -107,3 +107,35 @@ def events_named(api_url: str, name: str, *, timeout_s: float = 30) -> list[dict
         found = response.json()["events"]
         time.sleep(0.5)
     return found
+
+
+def artifact_keys(api_url: str) -> set[str]:
+    """The keys of the server's artifacts (the first 200)."""
+    import httpx
+
+    response = httpx.post(f"{api_url}/artifacts/filter", json={"limit": 200})
+    response.raise_for_status()
+    return {a["key"] for a in response.json() if a.get("key")}
+
+
+def latest_artifact(api_url: str, key: str) -> dict:
+    """The latest version of the artifact `key` (there must be one)."""
+    import httpx
+
+    response = httpx.post(
+        f"{api_url}/artifacts/latest/filter", json={"artifacts": {"key": {"any_": [key]}}}
+    )
+    response.raise_for_status()
+    (found,) = response.json()
+    return found
+
+
+def run_names(api_url: str, flow_name: str) -> list[str]:
+    """The names of the runs of the flow `flow_name`."""
+    import httpx
+
+    response = httpx.post(
+        f"{api_url}/flow_runs/filter", json={"flows": {"name": {"any_": [flow_name]}}}
+    )
+    response.raise_for_status()
+    return [run["name"] for run in response.json()]

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -76,25 +78,31 @@ PARENT = textwrap.dedent(
 ) % (STUBBORN, PLAIN)
 
 
-def test_a_killed_parent_leaves_no_children(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+@contextmanager
+def _parent(script: str, tmp_path: Path) -> Iterator[tuple[subprocess.Popen, list[int]]]:
+    """Run `script` (a PARENT: a stack that prints the pids it started, then waits) in a process
+    of its own; (that process, the pids). It is killed at the end if it is still there."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(tmp_path)],
+        [sys.executable, "-c", script, str(tmp_path)],
         stdout=subprocess.PIPE,
         cwd=PROJECT_DIR,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
         text=True,
     )
     try:
-        pids = json.loads(parent.stdout.readline())  # type: ignore[union-attr]
-        assert len(alive(pids)) == 4
-        parent.send_signal(signal.SIGKILL)  # a forced stop: no cleanup code runs in it
-        parent.wait()
-        assert wait_gone(pids, 15) == [], "children and their children outlived the parent"
+        yield parent, json.loads(parent.stdout.readline())  # type: ignore[union-attr]
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_a_killed_parent_leaves_no_children(tmp_path: Path) -> None:
+    with _parent(PARENT, tmp_path) as (parent, pids):
+        assert len(alive(pids)) == 4
+        parent.send_signal(signal.SIGKILL)  # a forced stop: no cleanup code runs in it
+        parent.wait()
+        assert wait_gone(pids, 15) == [], "children and their children outlived the parent"
 
 
 def _escaped(pid: int) -> list[int]:
@@ -125,24 +133,12 @@ def test_a_killed_parent_leaves_no_escaped_flow_run(tmp_path: Path) -> None:
     script = PARENT.replace(repr(STUBBORN), repr(ESCAPER)).replace(
         ".children()]", ".children(recursive=True)]"
     )
-    parent = subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp_path)],
-        stdout=subprocess.PIPE,
-        cwd=PROJECT_DIR,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)},
-        text=True,
-    )
-    try:
-        pids = json.loads(parent.stdout.readline())  # type: ignore[union-attr]
+    with _parent(script, tmp_path) as (parent, pids):
         escaped = [p for p in pids if os.getpgid(p) not in (p, *pids) or os.getsid(p) == p]
         assert escaped, "no escaping process was started"
         parent.send_signal(signal.SIGKILL)
         parent.wait()
         assert wait_gone(pids, 20) == [], "an escaped flow-run process outlived a killed parent"
-    finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
 
 
 def test_a_reaped_command_leaves_nothing(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from podium.lake import Lake
 from podium.settings import PLACEHOLDER_SECRET, Settings
 from podium.vocabulary import read_vocabulary_file, save_vocabulary
 from tests.prefect_server import free_port
+from tests.processes import stop
 
 
 def _spans(path: Path) -> list[dict[str, Any]]:
@@ -48,16 +48,6 @@ def _wait(condition, timeout_s: float, what: str, logs: list[Path]) -> Any:  # n
             return value
         time.sleep(0.3)
     pytest.fail(f"{what}: " + "\n".join(p.read_text()[-2500:] for p in logs if p.exists()))
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
 
 
 @pytest.mark.slow  # two processes loading the real tagger: minutes on a busy machine
@@ -139,8 +129,8 @@ def test_one_trace_from_the_gateway_request_to_the_warm_run_and_its_steps(
             logs,
         )
     finally:
-        _stop(executor)
-        _stop(gateway)
+        stop(executor, timeout_s=60)
+        stop(gateway, timeout_s=60)
 
     (request,) = [
         s for s in _spans(files["gateway"]) if talk_id in s["attributes"].get("podium.talk_ids", [])

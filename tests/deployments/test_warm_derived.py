@@ -23,9 +23,9 @@ from podium.demo import SAMPLE_DIR, load_directory
 from podium.gateway.signatures import signed_headers
 from podium.lake import Lake
 from podium.lake import recommendations as tables
-from podium.settings import Settings
 from podium.tag_counts import counted_versions, read_tag_counts
 from podium.use_cases.recommend import RECOMMENDATION_SOURCES
+from tests.local_stacks import quiet_stack, stack_settings
 from tests.prefect_server import free_port
 
 pytestmark = pytest.mark.e2e
@@ -39,13 +39,9 @@ RECS_WITHIN_S = 45.0
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     home = tmp_path_factory.mktemp("podium-warm-derived")
-    settings = Settings(
-        home=home,
-        lake={"url": str(home / "lake")},
-        gateway={"port": free_port(), "secret": "derived-secret"},
-    )
+    settings = stack_settings(home, "derived-secret")
     load_directory(lake=Lake.from_settings(settings))  # vocabulary and events
-    stack = LocalStack(settings, server_port=free_port(), say=lambda _: None)
+    stack = quiet_stack(settings)
     try:
         stack.start_server()
         stack.create_pools()

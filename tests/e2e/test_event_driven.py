@@ -8,7 +8,6 @@ flow by hand: the signed webhook posts are the only input.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -19,8 +18,8 @@ from deployments.local_stack import LocalStack
 from podium.demo import SAMPLE_DIR, load_directory
 from podium.gateway.signatures import signed_headers
 from podium.lake import Lake
-from podium.settings import Settings
-from tests.prefect_server import free_port
+from tests.local_stacks import quiet_stack, stack_settings
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -30,12 +29,7 @@ TALKS = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))[:8]
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     home = tmp_path_factory.mktemp("podium-e2e")
-    settings = Settings(
-        home=home,
-        lake={"url": str(home / "lake")},
-        gateway={"port": free_port(), "secret": "e2e-secret"},
-    )
-    stack = LocalStack(settings, server_port=free_port(), say=lambda _: None)
+    stack = quiet_stack(stack_settings(home, "e2e-secret"))
     stack.up()
     try:
         yield stack
@@ -57,13 +51,7 @@ def post(stack: LocalStack, body: object, *, secret: str = "e2e-secret") -> http
 
 
 def wait_until(condition, *, timeout_s: float, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(condition, what, timeout_s, step_s=1)
 
 
 def test_signed_talks_are_tagged_and_covered_by_events_alone(stack: LocalStack) -> None:

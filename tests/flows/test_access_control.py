@@ -121,6 +121,18 @@ def test_without_the_auth_string_the_server_refuses(protected: str) -> None:
         bearer.post([make_event("podium.test", resource_id="podium.test")])
 
 
+def _post_talk(settings: Settings, talk_id: str) -> httpx.Response:
+    """Post the talk `talk_id`, signed, to a gateway of `settings` started for it."""
+    with running_gateway(settings, port=0) as url:
+        body = _talk(talk_id)
+        return httpx.post(
+            f"{url}/hooks/talks",
+            content=body,
+            headers=signed_headers(body, settings.gateway.secret),
+            timeout=30,
+        )
+
+
 def test_gateway_events_are_accepted_and_reach_a_warm_executor(
     protected: str, tmp_path: Path
 ) -> None:
@@ -139,14 +151,7 @@ def test_gateway_events_are_accepted_and_reach_a_warm_executor(
     stream.start()  # the warm executor's listener, with this process's (auth) settings
     try:
         assert stream.connected.wait(60), "the event stream did not connect"
-        with running_gateway(settings, port=0) as url:
-            body = _talk("auth-accepted")
-            answer = httpx.post(
-                f"{url}/hooks/talks",
-                content=body,
-                headers=signed_headers(body, settings.gateway.secret),
-                timeout=30,
-            )
+        answer = _post_talk(settings, "auth-accepted")
         assert answer.status_code == 200, answer.text
         assert answer.json()["event"] == "accepted"
         stored = _stored_events(protected, "podium.talk.submitted")
@@ -160,14 +165,7 @@ def test_gateway_events_are_accepted_and_reach_a_warm_executor(
 
     # The same gateway without the string: the talk is safe, the event deferred.
     unauthenticated = _settings(tmp_path / "bare", protected, auth=False)
-    with running_gateway(unauthenticated, port=0) as url:
-        body = _talk("auth-deferred")
-        answer = httpx.post(
-            f"{url}/hooks/talks",
-            content=body,
-            headers=signed_headers(body, unauthenticated.gateway.secret),
-            timeout=30,
-        )
+    answer = _post_talk(unauthenticated, "auth-deferred")
     assert answer.status_code == 202 and answer.json()["event"] == "deferred"
 
 
@@ -343,7 +341,7 @@ def _push_change(repo: Any, name: str) -> tuple[str, str]:
 def test_signed_links_decide_as_the_verified_reviewer(
     links_env, slack: FakeServer, protected: str
 ) -> None:
-    from tests.flows.test_review_push import _finish, _paused_run, _push, _start
+    from tests.flows.test_review_push import _finish, _paused_run, _push, _start, decided_review
 
     repo, lake, url = links_env
     before, after = _push_change(repo, "linked")
@@ -380,8 +378,7 @@ def test_signed_links_decide_as_the_verified_reviewer(
     assert "approved" in decided.text and "<b>now" not in decided.text
     outcome = _finish(thread, results)
     assert outcome["status"] == "approved" and outcome["flow_run_id"] == run_id
-    row = find_review(lake, repo="app", commit=after)
-    assert row is not None
+    row = decided_review(lake, after)
     assert (row["status"], row["decided_by"], row["comment"]) == (
         "approved",
         "alice <alice@example.org> (signed link)",
@@ -455,7 +452,7 @@ def test_a_review_on_a_process_pool_suspends_and_its_link_resumes_it(
     from prefect import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
-    from tests.flows.test_review_push import _push
+    from tests.flows.test_review_push import _push, decided_review
 
     repo, lake, url = links_env
     before, after = _push_change(repo, "suspended")
@@ -515,8 +512,7 @@ def test_a_review_on_a_process_pool_suspends_and_its_link_resumes_it(
     finally:
         stop_group(worker, timeout_s=30)  # SIGTERM, then SIGKILL: a loaded worker may linger
         log.close()
-    row = find_review(lake, repo="app", commit=after)
-    assert row is not None
+    row = decided_review(lake, after)
     assert (row["status"], row["decided_by"], row["comment"]) == (
         "rejected",
         "bob <bob@example.org> (signed link)",

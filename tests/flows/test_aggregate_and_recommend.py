@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pandas as pd
 from prefect import flow
 
@@ -16,7 +15,7 @@ from flows.build_recommendations import build_recommendations
 from podium.lake import Lake
 from podium.recommend.serving import lookup_recommendations
 from tests.podium.recommend.lake_data import make_lake, tag_rows
-from tests.prefect_server import events_named
+from tests.prefect_server import artifact_keys, events_named, latest_artifact, run_names
 
 
 def _counts(lake: Lake) -> pd.DataFrame:
@@ -24,35 +23,12 @@ def _counts(lake: Lake) -> pd.DataFrame:
     return rows.sort_values(["scope", "key", "tag"]).reset_index(drop=True)
 
 
-def _artifact_keys(api_url: str) -> set[str]:
-    response = httpx.post(f"{api_url}/artifacts/filter", json={"limit": 200})
-    response.raise_for_status()
-    return {a["key"] for a in response.json() if a.get("key")}
-
-
-def _artifact(api_url: str, key: str) -> dict:
-    response = httpx.post(
-        f"{api_url}/artifacts/latest/filter", json={"artifacts": {"key": {"any_": [key]}}}
-    )
-    response.raise_for_status()
-    (found,) = response.json()
-    return found
-
-
-def _run_names(api_url: str, flow_name: str) -> list[str]:
-    response = httpx.post(
-        f"{api_url}/flow_runs/filter", json={"flows": {"name": {"any_": [flow_name]}}}
-    )
-    response.raise_for_status()
-    return [run["name"] for run in response.json()]
-
-
 def test_aggregate_then_recommend(prefect_server: str, settings) -> None:
     lake = make_lake(settings.lake_url)
 
     first = aggregate_tags(full=True)
     assert first["mode"] == "full" and first["event_ids"] is None
-    assert "tag-counts" in _artifact_keys(prefect_server)
+    assert "tag-counts" in artifact_keys(prefect_server)
     assert events_named(prefect_server, "podium.tags.aggregated")
 
     # An enrichment run re-tags one talk; the incremental update must equal a recount.
@@ -68,19 +44,19 @@ def test_aggregate_then_recommend(prefect_server: str, settings) -> None:
     summary = build_recommendations()
     assert summary["events"] == 3 and summary["recommendation_rows"] == 30
     assert summary["model_version"] == "all-MiniLM-L6-v2"
-    keys = _artifact_keys(prefect_server)
+    keys = artifact_keys(prefect_server)
     assert {"recommendations-ev-a", "recommendations-ev-b", "recommendations-ev-c"} <= keys
     # Each recommended talk is listed with its title, not only its id.
     titles = lake.read("talks", columns=["talk_id", "title"])
     title = dict(zip(titles.talk_id, titles.title, strict=True))
-    table = json.loads(_artifact(prefect_server, "recommendations-ev-a")["data"])
+    table = json.loads(latest_artifact(prefect_server, "recommendations-ev-a")["data"])
     assert len(table) == 10
     assert all(row["title"] == title[row["talk"]][:90] for row in table)
     assert list(table[0])[:3] == ["rank", "title", "talk"]
     # Runs are named by what they handle, not at random.
-    assert "aggregate-tags · full recount" in _run_names(prefect_server, "aggregate-tags")
-    assert "aggregate-tags · 1 talk" in _run_names(prefect_server, "aggregate-tags")
-    assert "build-recommendations · all events" in _run_names(
+    assert "aggregate-tags · full recount" in run_names(prefect_server, "aggregate-tags")
+    assert "aggregate-tags · 1 talk" in run_names(prefect_server, "aggregate-tags")
+    assert "build-recommendations · all events" in run_names(
         prefect_server, "build-recommendations"
     )
 
@@ -91,7 +67,7 @@ def test_aggregate_then_recommend(prefect_server: str, settings) -> None:
     # A rebuild of one event reuses the cached embeddings: no text is embedded again.
     again = build_recommendations(event_ids=["ev-a"])
     assert again["events"] == 1 and again["embedded_now"] == 0
-    assert "build-recommendations · 1 event: ev-a" in _run_names(
+    assert "build-recommendations · 1 event: ev-a" in run_names(
         prefect_server, "build-recommendations"
     )
     assert len(lake.read("recommendations")) == 30
@@ -116,8 +92,8 @@ def test_tasks_through_fn(prefect_server: str, tmp_path) -> None:
         return publish_recommendations.fn(result=result, settings=settings, lake=lake)
 
     assert publish() == 1  # 3 events > the limit of 2: one summary
-    assert "recommendations-summary" in _artifact_keys(prefect_server)
-    markdown = _artifact(prefect_server, "recommendations-summary")["data"]
+    assert "recommendations-summary" in artifact_keys(prefect_server)
+    markdown = latest_artifact(prefect_server, "recommendations-summary")["data"]
     titles = lake.read("talks", columns=["talk_id", "title"])
     top = result.recommendations[result.recommendations["rank"] == 1].head(2)
     for talk_id in top["talk_id"]:

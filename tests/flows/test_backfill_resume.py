@@ -8,7 +8,6 @@ tagger, the card backend, the lake in a temp folder, the kill. Leases are short
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from podium.demo import SAMPLE_DIR
 from podium.lake import Lake
-from podium.vocabulary import read_vocabulary_file, save_vocabulary
+from tests.samples import sample_source
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = """
@@ -52,11 +50,7 @@ def _done(lake: Lake, stage: str) -> set[str]:
 def test_killed_backfill_resumes_without_redoing_or_losing_work(
     prefect_server: str, settings, tmp_path: Path
 ) -> None:
-    lake = Lake.from_settings(settings)
-    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
-    talks = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))[:12]
-    source = tmp_path / "talks.json"
-    source.write_text(json.dumps(talks), encoding="utf-8")
+    lake, talks, source = sample_source(settings, tmp_path, 12)
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

@@ -11,33 +11,22 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from flows.enrich import enrich
 from flows.ingest import IngestRequest, ingest
-from podium.demo import SAMPLE_DIR
 from podium.lake import Lake
 from podium.models import TagAssignment, Talk
 from podium.recording import record_talks
 from podium.use_cases.enrich import tag_batch
-from podium.vocabulary import read_vocabulary_file, save_vocabulary
-
-
-def artifact_keys(api_url: str) -> set[str]:
-    response = httpx.post(f"{api_url}/artifacts/filter", json={"limit": 200})
-    response.raise_for_status()
-    return {a["key"] for a in response.json() if a.get("key")}
+from tests.prefect_server import artifact_keys
+from tests.samples import sample_source
 
 
 def test_ingest_then_enrich_in_batches_and_idempotently(
     prefect_server: str, settings, tmp_path: Path
 ) -> None:
-    lake = Lake.from_settings(settings)
-    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
-    talks = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))[:12]
-    source = tmp_path / "talks.json"
-    source.write_text(json.dumps(talks), encoding="utf-8")
+    lake, talks, source = sample_source(settings, tmp_path, 12)
 
     first = ingest(IngestRequest(source=str(source)))
     assert len(first["new"]) == 12 and len(first["pending"]) == 12

@@ -8,8 +8,7 @@ pretalx server (tests/podium/pretalx/recorded/), the lake in a temp folder.
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -22,6 +21,7 @@ from podium.lake import Lake
 from tests.podium.dynamodb.conftest import create_directory_table, moto_endpoint  # noqa: F401
 from tests.podium.dynamodb.test_streams import app_talk, sample_talks
 from tests.podium.pretalx.recording import RECORDED, REPLAY_BASE
+from tests.podium.review.httpfakes import http_server
 from tests.prefect_server import events_named
 
 
@@ -29,32 +29,20 @@ from tests.prefect_server import events_named
 def recorded_pretalx():
     """A local HTTP server answering as the recorded pretalx server did (before the change)."""
     answers = json.loads((RECORDED / "before-change.json").read_text())
+    own = ""  # this server's URL, once it has one: recorded links point to it
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            from urllib.parse import parse_qsl, urlencode, urlsplit
+    def answer(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, object]:
+        parts = urlsplit(path)
+        query = urlencode(sorted(parse_qsl(parts.query)))
+        key = f"{method} {parts.path}" + (f"?{query}" if query else "")
+        recorded = answers.get(key, {"status": 404, "body": {"detail": "not recorded"}})
+        return recorded["status"], json.loads(
+            json.dumps(recorded["body"]).replace(REPLAY_BASE, own)
+        )
 
-            parts = urlsplit(self.path)
-            query = urlencode(sorted(parse_qsl(parts.query)))
-            key = f"GET {parts.path}" + (f"?{query}" if query else "")
-            answer = answers.get(key, {"status": 404, "body": {"detail": "not recorded"}})
-            own = f"http://127.0.0.1:{self.server.server_address[1]}"
-            body = json.dumps(answer["body"]).replace(REPLAY_BASE, own).encode()
-            self.send_response(answer["status"])
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"pretalx+http://127.0.0.1:{server.server_address[1]}/democon"
-    server.shutdown()
-    server.server_close()
+    with http_server(answer) as server:
+        own = server.url
+        yield f"pretalx+{server.url}/democon"
 
 
 def test_sync_pretalx_flow(prefect_server, settings, recorded_pretalx, monkeypatch) -> None:

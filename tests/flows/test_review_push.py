@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextvars
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,8 +26,9 @@ from podium.review.cli import app as review_cli
 from podium.review.models import PushEvent
 from podium.review.records import find_review
 from podium.settings import get_settings
-from tests.podium.review.gitfixtures import make_repo, push_mixed_change
+from tests.podium.review.gitfixtures import main_push, make_repo, push_mixed_change
 from tests.podium.review.httpfakes import FakeServer, http_server
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -55,14 +55,8 @@ def review_env(prefect_server: str, settings, tmp_path: Path, monkeypatch, slack
 
 
 def _push(before: str, after: str, *, seconds: int = 0) -> PushEvent:
-    return PushEvent(
-        repo="app",
-        ref="refs/heads/main",
-        before=before,
-        after=after,
-        source="github",
-        pusher="ada",
-        received_at=datetime.now(UTC) + timedelta(seconds=seconds),
+    return main_push(
+        before, after, pusher="ada", received_at=datetime.now(UTC) + timedelta(seconds=seconds)
     )
 
 
@@ -83,13 +77,7 @@ def _start(push: PushEvent) -> tuple[threading.Thread, list[Any]]:
 
 
 def _wait(condition: Callable[[], Any], what: str, timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(condition, what, timeout_s, step_s=0.3)
 
 
 def _paused_run(lake: Lake, after: str) -> str:
@@ -110,6 +98,13 @@ def _finish(thread: threading.Thread, results: list[Any]) -> dict[str, Any]:
     assert not thread.is_alive(), "the flow did not finish"
     assert not isinstance(results[0], BaseException), results[0]
     return results[0]
+
+
+def decided_review(lake: Lake, after: str) -> dict[str, Any]:
+    """The review row of app's commit `after` (there must be one)."""
+    row = find_review(lake, repo="app", commit=after)
+    assert row is not None, f"no review of {after[:8]}"
+    return row
 
 
 def _events(api_url: str, name: str, after: str) -> list[dict]:
@@ -170,8 +165,7 @@ def test_approval_through_the_cli_lands_in_reviews(
     outcome = _finish(thread, results)
     assert outcome == {"repo": "app", "commit": after, "flow_run_id": run_id, "status": "approved"}
 
-    row = find_review(lake, repo="app", commit=after)
-    assert row is not None
+    row = decided_review(lake, after)
     assert (row["status"], row["decided_by"], row["comment"]) == (
         "approved",
         'operator (Prefect UI/API, says "lead")',

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import re
 import threading
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +27,8 @@ from podium.recording import record_talks
 from podium.settings import get_settings
 from podium.tag_feedback import feedback_rows
 from podium.talk_tags import tag_rows, write_tags
+from tests.podium.use_cases.test_tag_suggestions import talks_of
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -39,13 +40,38 @@ def env(prefect_server: str, settings, monkeypatch):
 
 
 def _wait(condition, what: str, timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(condition, what, timeout_s, step_s=0.3)
+
+
+def _review_until_paused(
+    event: str, *, limit: int, wait_s: float
+) -> tuple[threading.Thread, list[Any], str, dict]:
+    """Run review-tags for `event` in a thread until it pauses for the form: (the thread, the
+    list its result or error lands in, the run id, the form's schema)."""
+    results: list[Any] = []
+
+    def run() -> None:
+        try:
+            results.append(review_tags(event_id=event, limit=limit, timeout_s=120))
+        except BaseException as error:
+            results.append(error)
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True)
+    thread.start()
+
+    def paused() -> str | None:
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type={"any_": ["PAUSED"]}))
+            )
+        return next((str(r.id) for r in runs if r.parameters.get("event_id") == event), None)
+
+    run_id = _wait(paused, "the review-tags run to pause", timeout_s=wait_s)
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(run_id)).state
+        base = f"paused-{state.state_details.pause_key}"
+        schema = json.loads(client.read_flow_run_input(UUID(run_id), f"{base}-schema"))
+    return thread, results, run_id, schema
 
 
 def test_the_form_lists_the_least_certain_tags_and_applies_the_answer(env) -> None:
@@ -71,32 +97,7 @@ def test_the_form_lists_the_least_certain_tags_and_applies_the_answer(env) -> No
                 if t is talk
             ],
         )  # fmt: skip
-    results: list[Any] = []
-
-    def run() -> None:
-        try:
-            results.append(review_tags(event_id=event, limit=2, timeout_s=120))
-        except BaseException as error:
-            results.append(error)
-
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True)
-    thread.start()
-
-    def paused() -> str | None:
-        with get_client(sync_client=True) as client:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type={"any_": ["PAUSED"]}))
-            )
-        for r in runs:
-            if r.parameters.get("event_id") == event:
-                return str(r.id)
-        return None
-
-    run_id = _wait(paused, "the review-tags run to pause")
-    with get_client(sync_client=True) as client:
-        state = client.read_flow_run(UUID(run_id)).state
-        base = f"paused-{state.state_details.pause_key}"
-        schema = json.loads(client.read_flow_run_input(UUID(run_id), f"{base}-schema"))
+    thread, results, run_id, schema = _review_until_paused(event, limit=2, wait_s=90)
     # Least certain first, at most `limit`: flask 0.41 on a, then flask 0.6 on b.
     fields = {k: v for k, v in schema["properties"].items() if re.fullmatch(r"r\d\d", k)}
     assert list(fields) == ["r01", "r02"]
@@ -145,16 +146,7 @@ def test_the_form_offers_a_new_tag_and_flags_a_duplicate(env) -> None:
         ("Live coding music", "Performing electronic music live with MIDI controllers."),
         ("Testing with pytest fixtures", "Fixtures, parametrize and mocks in pytest suites."),
     ]
-    talks = [
-        Talk(
-            talk_id=f"{event}-{i}",
-            title=title,
-            description=text,
-            speakers=[f"S{i}"],
-            event_ids=[event],
-        )
-        for i, (title, text) in enumerate(texts)
-    ]
+    talks = talks_of(texts, f"{event}-", event)
     copy = talks[3].model_copy(update={"talk_id": f"{event}-3b", "speakers": ["S9"]})
     record_talks(lake=lake, talks=[*talks, copy])
     tagger = build_tagger(Settings().tagging, device="cpu")
@@ -163,29 +155,7 @@ def test_the_form_offers_a_new_tag_and_flags_a_duplicate(env) -> None:
     )
     enrich_pending(built, stages=("tags",))
     before = load_vocabulary(lake=lake).names
-    results: list[Any] = []
-
-    def run() -> None:
-        try:
-            results.append(review_tags(event_id=event, limit=5, timeout_s=120))
-        except BaseException as error:
-            results.append(error)
-
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(run,), daemon=True)
-    thread.start()
-
-    def paused() -> str | None:
-        with get_client(sync_client=True) as client:
-            runs = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type={"any_": ["PAUSED"]}))
-            )
-        return next((str(r.id) for r in runs if r.parameters.get("event_id") == event), None)
-
-    run_id = _wait(paused, "the review-tags run to pause", timeout_s=180)
-    with get_client(sync_client=True) as client:
-        state = client.read_flow_run(UUID(run_id)).state
-        base = f"paused-{state.state_details.pause_key}"
-        schema = json.loads(client.read_flow_run_input(UUID(run_id), f"{base}-schema"))
+    thread, results, run_id, schema = _review_until_paused(event, limit=5, wait_s=180)
     assert "n01" in schema["properties"] and "n01_name" in schema["properties"]
     assert "new tag" in schema["properties"]["n01"]["title"]
     assert f"{event}-0" in schema["properties"]["n01"]["title"]

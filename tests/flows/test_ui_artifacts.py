@@ -9,33 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import httpx
-
 from flows.enrich import enrich
 from flows.ingest import IngestRequest, ingest, ingest_description, ingest_rows
-from podium.demo import SAMPLE_DIR
 from podium.ingest import IngestReport
-from podium.lake import Lake
 from podium.models import Talk
 from podium.recording import record_talks
-from podium.vocabulary import read_vocabulary_file, save_vocabulary
-
-
-def latest_artifact(api_url: str, key: str) -> dict:
-    response = httpx.post(
-        f"{api_url}/artifacts/latest/filter", json={"artifacts": {"key": {"any_": [key]}}}
-    )
-    response.raise_for_status()
-    (found,) = response.json()
-    return found
-
-
-def run_names(api_url: str, flow_name: str) -> list[str]:
-    response = httpx.post(
-        f"{api_url}/flow_runs/filter", json={"flows": {"name": {"any_": [flow_name]}}}
-    )
-    response.raise_for_status()
-    return [run["name"] for run in response.json()]
+from tests.prefect_server import latest_artifact, run_names
+from tests.samples import sample_talks, vocabulary_lake
 
 
 def test_ingest_rows_agree_with_the_header() -> None:
@@ -60,9 +40,8 @@ def test_ingest_rows_agree_with_the_header() -> None:
 def test_names_headers_and_an_idle_run_that_keeps_the_last_summary(
     prefect_server: str, settings, tmp_path: Path
 ) -> None:
-    lake = Lake.from_settings(settings)
-    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
-    talks = json.loads((SAMPLE_DIR / "talks.json").read_text(encoding="utf-8"))[:4]
+    lake = vocabulary_lake(settings)
+    talks = sample_talks(4)
 
     # The gateway records three talks; its trigger passes only the first event's ids.
     record_talks(lake=lake, talks=[Talk.model_validate(t) for t in talks[:3]])

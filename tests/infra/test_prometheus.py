@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from podium import metrics
 from podium.gateway import signed_headers
 from podium.settings import PLACEHOLDER_SECRET
 from tests.prefect_server import free_port
+from tests.processes import stop
 
 PROMETHEUS_DIR = PROJECT_DIR / "infra" / "prometheus"
 DASHBOARD = PROJECT_DIR / "infra" / "grafana" / "podium.json"
@@ -149,16 +149,6 @@ def _until(prom: str, expr: str, expected: float, timeout_s: float = 60) -> floa
     return value
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
 @needs_prometheus
 def test_prometheus_scrapes_the_gateway_and_an_executor_after_a_burst(tmp_path: Path) -> None:
     gateway_port, probe_port, prom_port = free_port(), free_port(), free_port()
@@ -261,6 +251,6 @@ def test_prometheus_scrapes_the_gateway_and_an_executor_after_a_burst(tmp_path: 
         assert ready.json()["lake"] == "ok" and ready.json()["prefect"].startswith("unreachable")
     finally:
         if prometheus is not None:
-            _stop(prometheus)
-        _stop(executor)
-        _stop(gateway)
+            stop(prometheus, timeout_s=30)
+        stop(executor, timeout_s=30)
+        stop(gateway, timeout_s=30)

@@ -18,9 +18,8 @@ from deployments.local_stack import LocalStack
 from podium.demo import SAMPLE_DIR, load_directory, wait_for_pipeline
 from podium.gateway.signatures import signed_headers
 from podium.lake import Lake
-from podium.settings import Settings
+from tests.local_stacks import quiet_stack, stack_settings
 from tests.podium.review.gitfixtures import make_repo, push_mixed_change
-from tests.prefect_server import free_port
 
 SECRET = "ui-test-secret"
 PUSH_SECRET = "ui-test-push-secret"  # /hooks/push has a key of its own
@@ -64,13 +63,8 @@ def start(
     # Children inherit this process's environment: the watched repository, a short poll.
     os.environ["PODIUM_REVIEW__REPOS"] = json.dumps([{"name": "app", "url": str(repo.origin)}])
     os.environ["PODIUM_REVIEW__POLL_INTERVAL_S"] = "2"
-    settings = Settings(
-        home=home,
-        lake={"url": str(home / "lake")},
-        gateway={"port": free_port(), "secret": SECRET},
-        review={"push_secret": PUSH_SECRET},
-    )
-    stack = LocalStack(settings, server_port=free_port(), say=lambda _: None)
+    settings = stack_settings(home, SECRET, review={"push_secret": PUSH_SECRET})
+    stack = quiet_stack(settings)
     ui = UiStack(stack=stack, talk_ids=[], event_ids=[], titles={}, push_after="")
     on_started(ui)
     stack.up()

@@ -23,6 +23,7 @@ from podium.recommend.serving import lookup_recommendations
 from podium.review.records import find_review
 from tasks.recommend import _artifact_key
 from tests.ui.stack import UiStack
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.ui
 
@@ -182,27 +183,13 @@ def test_approving_a_paused_review_through_the_form_completes_it(page: Any, ui: 
     expect(page.get_by_text("Suspended").first).to_be_visible()
     page.get_by_role("button", name="Resume").click()
     dialog = page.get_by_role("dialog")
-    # The decision is a select built from the schema's enum; the keyboard opens its list.
-    dialog.locator(".p-select-button__control").first.focus()
-    page.keyboard.press("ArrowDown")
-    page.get_by_role("option", name="approve", exact=True).click()
-    expect(dialog.locator(".p-select-button__value")).to_have_text("approve")
+    # The decision is a select built from the schema's enum.
+    _choose(page, dialog, "approve")
     field = dialog.locator(".schema-form-property")
     comment = "Looks right: retries and the login check are covered."
     field.filter(has_text="Comment").locator("textarea").fill(comment)
     field.filter(has_text="Reviewer").locator("textarea").fill("grace")
-    submit = dialog.get_by_role("button", name="Submit")
-    expect(submit).to_be_enabled()
-    submit.click()
-    # The dialog closes once the server took the answer. On a loaded machine the UI's form
-    # can still be validating when the click lands and swallows it (seen once in a full run,
-    # not reproduced alone); a reviewer would click again, and so does the test, once.
-    try:
-        expect(dialog).to_have_count(0, timeout=20_000)
-    except AssertionError:
-        if dialog.count():
-            submit.click()
-        expect(dialog).to_have_count(0)
+    _submit(dialog)
 
     deadline = time.monotonic() + 240
     state = run["state_type"]
@@ -220,14 +207,33 @@ def test_approving_a_paused_review_through_the_form_completes_it(page: Any, ui: 
     assert row["comment"].startswith("Looks right")
 
 
+def _choose(page: Any, scope: Any, option: str) -> None:
+    """Pick `option` in the first select of `scope` (a form or a field of it); the keyboard
+    opens its list."""
+    scope.locator(".p-select-button__control").first.focus()
+    page.keyboard.press("ArrowDown")
+    page.get_by_role("option", name=option, exact=True).click()
+    expect(scope.locator(".p-select-button__value")).to_have_text(option)
+
+
+def _submit(dialog: Any) -> None:
+    """Submit the resume form and see the dialog close."""
+    submit = dialog.get_by_role("button", name="Submit")
+    expect(submit).to_be_enabled()
+    submit.click()
+    # The dialog closes once the server took the answer. On a loaded machine the UI's form
+    # can still be validating when the click lands and swallows it (seen once in a full run,
+    # not reproduced alone); a reviewer would click again, and so does the test, once.
+    try:
+        expect(dialog).to_have_count(0, timeout=20_000)
+    except AssertionError:
+        if dialog.count():
+            submit.click()
+        expect(dialog).to_have_count(0)
+
+
 def _wait_for(condition: Any, what: str, timeout_s: float = 300) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_for(condition, what, timeout_s, step_s=2)
 
 
 def test_an_organiser_rejects_and_adds_a_tag_in_the_review_tags_form(
@@ -281,22 +287,11 @@ def test_an_organiser_rejects_and_adds_a_tag_in_the_review_tags_form(
     row = fields.filter(
         has_text=re.compile(rf"{re.escape(talk_id)} · .* · {re.escape(rejected)} \(")
     )
-    row.locator(".p-select-button__control").first.focus()
-    page.keyboard.press("ArrowDown")
-    page.get_by_role("option", name="reject", exact=True).click()
-    expect(row.locator(".p-select-button__value")).to_have_text("reject")
+    _choose(page, row, "reject")
     fields.filter(has_text="Organiser").locator("textarea, input").first.fill("Ines")
     fields.filter(has_text="Reason").locator("textarea, input").first.fill("not what it is about")
     fields.filter(has_text="Tags to add").locator("textarea").first.fill(f"{talk_id}: {added}")
-    submit = dialog.get_by_role("button", name="Submit")
-    expect(submit).to_be_enabled()
-    submit.click()
-    try:
-        expect(dialog).to_have_count(0, timeout=20_000)
-    except AssertionError:
-        if dialog.count():
-            submit.click()
-        expect(dialog).to_have_count(0)
+    _submit(dialog)
 
     def finished() -> bool:
         state = api(ui, "GET", f"/flow_runs/{run['id']}")["state_type"]

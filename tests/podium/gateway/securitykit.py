@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -89,6 +90,21 @@ class Gateway:
         return set(self.lake.read("talks", columns=["talk_id"]).talk_id)
 
 
+def push_body(repository: str) -> dict[str, str]:
+    """A generic /hooks/push body: `repository`'s main moved from commit a…a to b…b."""
+    return {
+        "repository": repository,
+        "ref": "refs/heads/main",
+        "before": "a" * 40,
+        "after": "b" * 40,
+    }
+
+
+def new_talk_id() -> str:
+    """A talk id no other test uses."""
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
 @contextmanager
 def security_gateway(tmp: Path, **gateway: Any) -> Iterator[Gateway]:
     """The whole gateway with every hook configured; `gateway` overrides GatewaySettings."""
@@ -127,30 +143,30 @@ def post_signed(
     return httpx.post(url + path, content=raw, headers=signed, timeout=timeout)
 
 
-def post_github(url: str, body: bytes, *, event: str, delivery: str) -> httpx.Response:
-    signature = "sha256=" + hmac.new(GH_SECRET.encode(), body, hashlib.sha256).hexdigest()
+def _post_json_hook(url: str, hook: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    """POST the JSON `body` to /hooks/`hook` with the sender's `headers`."""
     return httpx.post(
-        url + "/hooks/github",
+        f"{url}/hooks/{hook}",
         content=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Hub-Signature-256": signature,
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery,
-        },
+        headers={"Content-Type": "application/json", **headers},
         timeout=30,
     )
 
 
+def post_github(url: str, body: bytes, *, event: str, delivery: str) -> httpx.Response:
+    signature = "sha256=" + hmac.new(GH_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return _post_json_hook(
+        url,
+        "github",
+        body,
+        {"X-Hub-Signature-256": signature, "X-GitHub-Event": event, "X-GitHub-Delivery": delivery},
+    )
+
+
 def post_gitlab(url: str, body: bytes, *, event: str, delivery: str) -> httpx.Response:
-    return httpx.post(
-        url + "/hooks/gitlab",
-        content=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-Gitlab-Token": GL_TOKEN,
-            "X-Gitlab-Event": event,
-            "X-Gitlab-Event-UUID": delivery,
-        },
-        timeout=30,
+    return _post_json_hook(
+        url,
+        "gitlab",
+        body,
+        {"X-Gitlab-Token": GL_TOKEN, "X-Gitlab-Event": event, "X-Gitlab-Event-UUID": delivery},
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +24,7 @@ from tests.podium.gateway.securitykit import (
     PUSH_SECRET,
     SECRET,
     Gateway,
+    new_talk_id,
     post_signed,
     security_gateway,
 )
@@ -43,10 +43,6 @@ BLOW_UP = {
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with security_gateway(tmp_path_factory.mktemp("audit2"), max_body_bytes=1024 * 1024) as gw:
         yield gw
-
-
-def _id() -> str:
-    return f"t-{uuid.uuid4().hex[:10]}"
 
 
 def _rejected(response: httpx.Response) -> dict[str, tuple[str, str]]:
@@ -70,7 +66,7 @@ def test_malformed_legacy_timestamp_is_401_on_every_hook(
     route: str, value: bytes, gateway: Gateway
 ) -> None:
     secret = PUSH_SECRET if route == "/hooks/push" else SECRET
-    body = json.dumps({"talk_id": _id(), "title": "Forged"}).encode()
+    body = json.dumps({"talk_id": new_talk_id(), "title": "Forged"}).encode()
     headers = {
         "Content-Type": "application/json",
         "X-Podium-Timestamp": value,
@@ -84,7 +80,7 @@ def test_malformed_legacy_timestamp_is_401_on_every_hook(
 @pytest.mark.parametrize("route", ["/hooks/talks", "/hooks/dynamodb", "/hooks/push"])
 def test_five_thousand_digit_standard_timestamp_is_401(route: str, gateway: Gateway) -> None:
     secret = PUSH_SECRET if route == "/hooks/push" else SECRET
-    body = json.dumps({"talk_id": _id(), "title": "Forged"}).encode()
+    body = json.dumps({"talk_id": new_talk_id(), "title": "Forged"}).encode()
     headers = standard_headers(body, secret) | {"webhook-timestamp": HUGE_TIMESTAMP}
     response = httpx.post(gateway.url + route, content=body, headers=headers, timeout=30)
     assert response.status_code == 401
@@ -97,10 +93,10 @@ def test_five_thousand_digit_standard_timestamp_is_401(route: str, gateway: Gate
 
 
 def test_naive_updated_at_is_read_as_utc_and_the_edit_applies(gateway: Gateway) -> None:
-    talk_id = _id()
+    talk_id = new_talk_id()
     zoned = {"talk_id": talk_id, "title": "Zoned", "updated_at": "2026-01-01T00:00:00+02:00"}
     assert post_signed(gateway.url, "/hooks/talks", zoned).status_code == 200
-    innocent = {"talk_id": _id(), "title": "Innocent"}
+    innocent = {"talk_id": new_talk_id(), "title": "Innocent"}
     naive = {"talk_id": talk_id, "title": "Naive edit", "updated_at": "2026-01-02T00:00:00"}
     response = post_signed(gateway.url, "/hooks/talks", [naive, innocent])
     assert response.status_code == 200, response.text
@@ -121,7 +117,7 @@ def test_naive_updated_at_is_read_as_utc_and_the_edit_applies(gateway: Gateway) 
 def test_far_future_updated_at_is_a_per_record_422_and_neighbours_are_recorded(
     gateway: Gateway,
 ) -> None:
-    frozen, innocent = _id(), _id()
+    frozen, innocent = new_talk_id(), new_talk_id()
     response = post_signed(
         gateway.url,
         "/hooks/talks",
@@ -141,7 +137,9 @@ def test_far_future_updated_at_is_a_per_record_422_and_neighbours_are_recorded(
 def test_a_day_of_skew_is_accepted(gateway: Gateway) -> None:
     soon = (datetime.now(UTC) + timedelta(hours=23)).isoformat()
     response = post_signed(
-        gateway.url, "/hooks/talks", {"talk_id": _id(), "title": "Skewed", "updated_at": soon}
+        gateway.url,
+        "/hooks/talks",
+        {"talk_id": new_talk_id(), "title": "Skewed", "updated_at": soon},
     )
     assert response.status_code == 200, response.text
 
@@ -155,7 +153,7 @@ def _record(talk_id: str, event: str = "INSERT", **extra: object) -> dict:
 
 
 def test_far_future_dynamodb_times_are_per_record_422(gateway: Gateway) -> None:
-    good, future_edit, future_removal = _id(), _id(), _id()
+    good, future_edit, future_removal = new_talk_id(), new_talk_id(), new_talk_id()
     far = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp())
     records = [
         _record(good),
@@ -173,7 +171,7 @@ def test_far_future_dynamodb_times_are_per_record_422(gateway: Gateway) -> None:
 
 
 def test_repair_future_unfreezes_a_talk_that_got_in_before(gateway: Gateway) -> None:
-    talk_id = _id()
+    talk_id = new_talk_id()
     # As a lake written before the limit held it: straight through the recorder.
     far = datetime(9999, 12, 31, tzinfo=UTC)
     record_talks(lake=gateway.lake, talks=[Talk(talk_id=talk_id, title="Frozen", updated_at=far)])
@@ -196,7 +194,7 @@ def test_repair_future_unfreezes_a_talk_that_got_in_before(gateway: Gateway) -> 
 
 
 def test_blow_up_body_is_a_per_record_422_naming_the_limits(gateway: Gateway) -> None:
-    innocent = {"talk_id": _id(), "title": "Innocent"}
+    innocent = {"talk_id": new_talk_id(), "title": "Innocent"}
     body = json.dumps([BLOW_UP, innocent]).encode()
     assert len(body) < 30_000  # the audit's "24 KB body"
     response = post_signed(gateway.url, "/hooks/talks", body)
@@ -210,7 +208,7 @@ def test_blow_up_body_is_a_per_record_422_naming_the_limits(gateway: Gateway) ->
 
 
 def test_speakers_are_bounded_too(gateway: Gateway) -> None:
-    talk = {"talk_id": _id(), "title": "Crowd", "speakers": [f"s{i}" for i in range(51)]}
+    talk = {"talk_id": new_talk_id(), "title": "Crowd", "speakers": [f"s{i}" for i in range(51)]}
     response = post_signed(gateway.url, "/hooks/talks", talk)
     assert response.status_code == 422
     assert response.json()["rejected"][0]["field"] == "speakers"
@@ -220,7 +218,7 @@ def test_speakers_are_bounded_too(gateway: Gateway) -> None:
 
 
 def test_dynamodb_hook_drops_the_tags_podium_wrote_back(gateway: Gateway) -> None:
-    talk_id = _id()
+    talk_id = new_talk_id()
     record = _record(talk_id, "MODIFY", SequenceNumber="100")
     record["dynamodb"]["NewImage"] |= {
         "tags": {"L": [{"S": "Python"}, {"S": "testing"}, {"S": "type hints"}]},

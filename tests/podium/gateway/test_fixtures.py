@@ -65,21 +65,12 @@ GITEA = {
     "go-playground__gitea__push-event.json": ("push", 202, ACCEPTED, None),
     "go-playground__gogs__push-event.json": ("push", 202, ACCEPTED, None),
 }
+GITLAB_TAG_PUSH = ("Tag Push Hook", 200, "ignored", "GitLab Tag Push Hook is not a push hook")
 GITLAB = {
     "gitlab-docs__push-event.json": ("Push Hook", 202, ACCEPTED, None),
-    "gitlab-docs__tag-push-event.json": (
-        "Tag Push Hook",
-        200,
-        "ignored",
-        "GitLab Tag Push Hook is not a push hook",
-    ),
+    "gitlab-docs__tag-push-event.json": GITLAB_TAG_PUSH,
     "go-gitlab__push.json": ("Push Hook", 202, ACCEPTED, None),
-    "go-gitlab__tag_push.json": (
-        "Tag Push Hook",
-        200,
-        "ignored",
-        "GitLab Tag Push Hook is not a push hook",
-    ),
+    "go-gitlab__tag_push.json": GITLAB_TAG_PUSH,
     "go-playground__push-event.json": ("Push Hook", 202, ACCEPTED, None),
     # System hooks carry pushes too: no object_kind, event_name "push".
     "go-playground__system-push-event.json": ("System Hook", 202, ACCEPTED, None),
@@ -89,40 +80,24 @@ GITLAB = {
         "ignored",
         "GitLab system hook tag_push is not a push",
     ),
-    "go-playground__tag-event.json": (
-        "Tag Push Hook",
-        200,
-        "ignored",
-        "GitLab Tag Push Hook is not a push hook",
-    ),
+    "go-playground__tag-event.json": GITLAB_TAG_PUSH,
 }
 NOT_A_TALK = "no sort key sk (keys: {}): not a talk item"
+
+
+def _not_talks(keys: str, records: int) -> tuple[int, dict[str, str]]:
+    """A stream event of `records` items with these `keys`, none a talk: 200, each skipped."""
+    return 200, {f"Records[{i}]": NOT_A_TALK.format(keys) for i in range(records)}
+
+
 # file -> (HTTP status, {record: skip reason}) — none of these items is a talk.
 DYNAMODB = {
-    "aws-lambda-go__dynamodb-event.json": (
-        200,
-        {f"Records[{i}]": NOT_A_TALK.format("key, val") for i in range(2)},
-    ),
-    "aws-lambda-go__dynamodb-time-window-event.json": (
-        200,
-        {f"Records[{i}]": NOT_A_TALK.format("Id") for i in range(3)},
-    ),
-    "aws-sam-cli__DynamoDBUpdate.template.json": (
-        200,
-        {f"Records[{i}]": NOT_A_TALK.format("Id") for i in range(3)},
-    ),
-    "powertools-python__dynamoStreamEvent.json": (
-        200,
-        {f"Records[{i}]": NOT_A_TALK.format("Id") for i in range(2)},
-    ),
-    "powertools-python__getting_started_dynamodb_event.json": (
-        200,
-        {f"Records[{i}]": NOT_A_TALK.format("Id") for i in range(2)},
-    ),
-    "powertools-python__pydantic_dynamodb_event.json": (
-        200,
-        {f"Records[{i}]": NOT_A_TALK.format("Id") for i in range(2)},
-    ),
+    "aws-lambda-go__dynamodb-event.json": _not_talks("key, val", 2),
+    "aws-lambda-go__dynamodb-time-window-event.json": _not_talks("Id", 3),
+    "aws-sam-cli__DynamoDBUpdate.template.json": _not_talks("Id", 3),
+    "powertools-python__dynamoStreamEvent.json": _not_talks("Id", 2),
+    "powertools-python__getting_started_dynamodb_event.json": _not_talks("Id", 2),
+    "powertools-python__pydantic_dynamodb_event.json": _not_talks("Id", 2),
 }
 TRUNCATED = "aws-lambda-go__dynamodb-event-malformed.2.json"
 

@@ -81,13 +81,20 @@ def test_healthz_writes_nothing_and_touches_no_dependency(settings: Settings) ->
     assert not any("_health" in name for name in before[0])
 
 
-def test_healthz_stays_200_when_the_lake_and_prefect_are_gone(settings: Settings) -> None:
-    dead = f"http://127.0.0.1:{free_port()}/api"
+def _broken_lake(settings: Settings) -> tuple[Lake, Path]:
+    """The lake of `settings` with a file where its folder should be: every lake read fails
+    for real. (The lake, that file.)"""
     lake = Lake.from_settings(settings)
     root = Path(settings.lake_url)
     shutil.rmtree(root, ignore_errors=True)
     root.parent.mkdir(parents=True, exist_ok=True)
-    root.write_text("not a folder")  # every lake read fails for real
+    root.write_text("not a folder")
+    return lake, root
+
+
+def test_healthz_stays_200_when_the_lake_and_prefect_are_gone(settings: Settings) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/api"
+    lake, _ = _broken_lake(settings)
     with running_gateway(
         _with_prefect(settings, dead), lake=lake, poster=EventPoster(api_url=dead), port=0
     ) as url:
@@ -178,11 +185,7 @@ def test_metrics_count_requests_deferrals_replays_and_the_backlog(settings: Sett
 
 def test_metrics_answers_with_the_lake_gone(settings: Settings) -> None:
     dead = f"http://127.0.0.1:{free_port()}/api"
-    lake = Lake.from_settings(settings)
-    root = Path(settings.lake_url)
-    shutil.rmtree(root, ignore_errors=True)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    root.write_text("not a folder")
+    lake, root = _broken_lake(settings)
     with running_gateway(_with_prefect(settings, dead), lake=lake, port=0) as url:
         response = httpx.get(url + "/metrics")
     assert response.status_code == 200

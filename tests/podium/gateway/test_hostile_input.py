@@ -8,7 +8,6 @@ Standard Webhooks and legacy signatures. Prefect's events endpoint is a local HT
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +21,11 @@ from tests.podium.gateway.securitykit import (
     PUSH_SECRET,
     SECRET,
     Gateway,
+    new_talk_id,
     post_github,
     post_gitlab,
     post_signed,
+    push_body,
     security_gateway,
 )
 
@@ -36,10 +37,6 @@ HUGE_INT = b'{"talk_id": "t-huge", "title": "x", "n": ' + b"9" * 5000 + b"}"
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     with security_gateway(tmp_path_factory.mktemp("hostile"), max_body_bytes=1024 * 1024) as gw:
         yield gw
-
-
-def _id() -> str:
-    return f"t-{uuid.uuid4().hex[:10]}"
 
 
 def _rejected(response: httpx.Response) -> list[tuple[str, str, str]]:
@@ -87,7 +84,7 @@ def _stream_record(talk_id: str, **attributes: object) -> dict:
 
 
 def test_dynamodb_wrong_types_and_bad_numbers_are_per_record(gateway: Gateway) -> None:
-    good, ms = _id(), _id()
+    good, ms = new_talk_id(), new_talk_id()
     bad = {
         "n-int": {"title": {"N": 5}},
         "m-list": {"title": {"M": []}},
@@ -126,7 +123,7 @@ def test_dynamodb_wrong_types_and_bad_numbers_are_per_record(gateway: Gateway) -
 
 
 def test_dynamodb_other_item_types_are_skipped_with_reasons(gateway: Gateway) -> None:
-    talk = _id()
+    talk = new_talk_id()
     other = [
         ("talkTag#ai", "sort key 'talkTag#ai' does not start with 'talk#'"),
         ("TALK_COUNT", "sort key 'TALK_COUNT' does not start with 'talk#'"),
@@ -177,7 +174,7 @@ def test_dynamodb_sort_key_cannot_carry_a_path(gateway: Gateway) -> None:
 
 
 def test_nul_is_refused_in_ids_and_stripped_from_text(gateway: Gateway) -> None:
-    talk = _id()
+    talk = new_talk_id()
     response = post_signed(
         gateway.url,
         "/hooks/talks",
@@ -206,7 +203,7 @@ def test_nul_is_refused_in_ids_and_stripped_from_text(gateway: Gateway) -> None:
 
 
 def test_standard_webhooks_message_is_recorded_once(gateway: Gateway) -> None:
-    body = json.dumps({"talk_id": _id(), "title": "Once"}).encode()
+    body = json.dumps({"talk_id": new_talk_id(), "title": "Once"}).encode()
     headers = standard_headers(body, SECRET)
     first = httpx.post(gateway.url + "/hooks/talks", content=body, headers=headers)
     replay = httpx.post(gateway.url + "/hooks/talks", content=body, headers=headers)
@@ -222,7 +219,7 @@ def test_standard_webhooks_message_is_recorded_once(gateway: Gateway) -> None:
 
 
 def test_legacy_signature_replay_is_a_duplicate(gateway: Gateway) -> None:
-    body = json.dumps({"talk_id": _id(), "title": "Legacy"}).encode()
+    body = json.dumps({"talk_id": new_talk_id(), "title": "Legacy"}).encode()
     headers = signed_headers(body, SECRET)
     assert (
         httpx.post(gateway.url + "/hooks/talks", content=body, headers=headers).status_code == 200
@@ -233,7 +230,7 @@ def test_legacy_signature_replay_is_a_duplicate(gateway: Gateway) -> None:
 
 def test_a_refused_message_can_be_retried_with_its_id(gateway: Gateway) -> None:
     # Refused after authentication (wrong content type) records nothing, so the id is released.
-    body = json.dumps({"talk_id": _id(), "title": "Retry"}).encode()
+    body = json.dumps({"talk_id": new_talk_id(), "title": "Retry"}).encode()
     headers = standard_headers(body, SECRET)
     wrong = httpx.post(
         gateway.url + "/hooks/talks", content=body, headers=headers | {"Content-Type": "text/plain"}
@@ -255,19 +252,14 @@ def test_a_refused_message_can_be_retried_with_its_id(gateway: Gateway) -> None:
     ],
 )
 def test_malformed_standard_headers_are_401(mutate: dict, gateway: Gateway) -> None:
-    body = json.dumps({"talk_id": _id(), "title": "Forged"}).encode()
+    body = json.dumps({"talk_id": new_talk_id(), "title": "Forged"}).encode()
     headers = standard_headers(body, SECRET) | mutate
     response = httpx.post(gateway.url + "/hooks/talks", content=body, headers=headers)
     assert response.status_code == 401
 
 
 def test_push_hook_needs_its_own_secret(gateway: Gateway) -> None:
-    body = {
-        "repository": "acme/none",
-        "ref": "refs/heads/main",
-        "before": "a" * 40,
-        "after": "b" * 40,
-    }
+    body = push_body("acme/none")
     with_gateway_key = post_signed(gateway.url, "/hooks/push", body, secret=SECRET)
     assert with_gateway_key.status_code == 401
     with_push_key = post_signed(gateway.url, "/hooks/push", body, secret=PUSH_SECRET)

@@ -33,6 +33,7 @@ from tests.podium.gateway.securitykit import (
     PUSH_SECRET,
     SECRET,
     post_github,
+    push_body,
 )
 from tests.podium.review.httpfakes import FakeServer, http_server
 
@@ -173,12 +174,7 @@ def test_a_copy_in_flight_is_told_to_retry_and_its_retry_lands_after_a_failure(
 
 
 def test_a_push_message_retried_after_success_is_a_duplicate(tmp_path: Path) -> None:
-    push = {
-        "repository": "sample-app",
-        "ref": "refs/heads/main",
-        "before": "a" * 40,
-        "after": "b" * 40,
-    }
+    push = push_body("sample-app")
     body = json.dumps(push).encode()
     headers = standard_headers(body, PUSH_SECRET)
     with _gateway(tmp_path) as (url, _lake, prefect):

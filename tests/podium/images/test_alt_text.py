@@ -15,6 +15,7 @@ from podium.images import CardBackend, cover_gallery_markdown, store_covers
 from podium.images.alt_text import MAX_ALT, cover_alt_text, prompt_description
 from podium.images.storage import read_covers
 from podium.lake import Lake
+from podium.lake.tables import ADDED_COLUMNS, SCHEMAS
 from podium.models import Talk
 from podium.recording import record_talks
 
@@ -65,22 +66,9 @@ def test_covers_stored_before_alt_text_are_described_from_their_row(tmp_path: Pa
     lake = Lake(str(tmp_path / "lake"))
     talk = Talk(talk_id="old", title="Legacy cover", speakers=["Ada"], tags=["history"])
     record_talks(lake=lake, talks=[talk])
-    old_schema = pa.schema(
-        [
-            ("talk_id", pa.string()),
-            ("content_hash", pa.string()),
-            ("path", pa.string()),
-            ("backend", pa.string()),
-            ("model", pa.string()),
-            ("seed", pa.int64()),
-            ("prompt", pa.string()),
-            ("negative_prompt", pa.string()),
-            ("flagged", pa.bool_()),
-            ("width", pa.int32()),
-            ("height", pa.int32()),
-            ("created_at", pa.timestamp("us", tz="UTC")),
-        ]
-    )
+    # The table as it first shipped: before the columns added since (alt_text among them).
+    added = ADDED_COLUMNS["talk_images"]
+    old_schema = pa.schema([f for f in SCHEMAS["talk_images"] if f.name not in added])
     row = {
         "talk_id": ["old"],
         "content_hash": [talk.content_hash],

@@ -46,13 +46,19 @@ print("done")
 """
 
 
-def _settings(endpoint: str, bucket: str) -> dict[str, str]:
+def _lake_kwargs(endpoint: str, bucket: str) -> dict[str, str]:
+    """LakeSettings of a lake in `bucket` of the S3 at `endpoint`."""
     return {
-        "PODIUM_LAKE__URL": f"s3://{bucket}/lake",
-        "PODIUM_LAKE__S3_ENDPOINT_URL": endpoint,
-        "PODIUM_LAKE__S3_ACCESS_KEY_ID": "testing",
-        "PODIUM_LAKE__S3_SECRET_ACCESS_KEY": "testing",
+        "url": f"s3://{bucket}/lake",
+        "s3_endpoint_url": endpoint,
+        "s3_access_key_id": "testing",
+        "s3_secret_access_key": "testing",
     }
+
+
+def _settings(endpoint: str, bucket: str) -> dict[str, str]:
+    """The same settings as the environment of a Podium process."""
+    return {f"PODIUM_LAKE__{k.upper()}": v for k, v in _lake_kwargs(endpoint, bucket).items()}
 
 
 def test_the_default_s3_settings_commit_conditionally() -> None:
@@ -104,12 +110,3 @@ def test_concurrent_writer_processes_lose_no_commit(moto_s3: str) -> None:
     assert table.to_pyarrow_table().num_rows == len(talks)
     ledger = lake.read("enrichment_state")
     assert own <= set(ledger.talk_id), "a ledger commit was lost"
-
-
-def _lake_kwargs(endpoint: str, bucket: str) -> dict[str, str]:
-    return {
-        "url": f"s3://{bucket}/lake",
-        "s3_endpoint_url": endpoint,
-        "s3_access_key_id": "testing",
-        "s3_secret_access_key": "testing",
-    }

@@ -23,22 +23,13 @@ from podium.pretalx.config import PretalxSettings
 from podium.pretalx.mapping import talk_id_for
 from podium.pretalx.sync import sync_pretalx_event
 from tests.podium.pretalx.recording import RECORDED, RecordingTransport
-from tests.pretalx_server import SLUG, not_set_up, start_pretalx
+from tests.pretalx_server import SLUG, not_set_up
 
 pytestmark = [
     pytest.mark.pretalx,
     pytest.mark.skipif(not_set_up() is not None, reason=str(not_set_up())),
 ]
 RECORD = os.environ.get("PODIUM_RECORD_PRETALX") == "1"
-
-
-@pytest.fixture
-def server(tmp_path):
-    server = start_pretalx(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_import_then_incremental_changes_from_a_live_server(server, tmp_path, monkeypatch):

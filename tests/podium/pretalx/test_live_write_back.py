@@ -20,22 +20,13 @@ from podium.pretalx.mapping import talk_id_for
 from podium.pretalx.sync import sync_pretalx_event
 from podium.pretalx.write_back import write_back_tags
 from podium.talk_tags import accept_tags, write_tags
-from tests.pretalx_server import SLUG, not_set_up, start_pretalx
+from tests.pretalx_server import SLUG, not_set_up
 
 pytestmark = [
     pytest.mark.pretalx,
     pytest.mark.skipif(not_set_up() is not None, reason=str(not_set_up())),
 ]
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def server(tmp_path):
-    server = start_pretalx(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _tag(talk_id: str, tag: str, source: str, score: float = 1.0) -> TagAssignment:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,8 @@ from podium.pretalx.config import PretalxSettings
 from podium.pretalx.mapping import event_from_pretalx, map_submissions, talk_id_for
 from podium.pretalx.sync import sync_pretalx_event
 from tests.podium.pretalx.recording import RECORDED, REPLAY_BASE, replay_transport
+from tests.podium.review.httpfakes import FakeServer
+from tests.podium.review.httpfakes import http_server as fake_http_server
 
 # shared/ sits beside the checkout (or beside the folder of worktrees).
 FIXTURES = next(
@@ -178,48 +180,32 @@ def test_first_sync_then_changes_replayed_from_a_real_server(tmp_path) -> None:
 # ---- a hostile or failing server -------------------------------------------------------------
 
 
+@dataclass
 class _Server:
-    """A local HTTP server answering with `answer(path, headers) -> (status, body)`."""
+    """A local HTTP server (tests/podium/review/httpfakes.py) as these tests see it: its
+    host:port, and the (path, Authorization) of each request it had."""
 
-    def __init__(self, answer) -> None:
-        self.requests: list[tuple[str, str]] = []
-        outer = self
+    fake: FakeServer
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                outer.requests.append((self.path, self.headers.get("Authorization", "")))
-                status, body = answer(self.path)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+    @property
+    def url(self) -> str:
+        return self.fake.url.removeprefix("http://")
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        return [(r.path, r.headers.get("authorization", "")) for r in self.fake.requests]
 
 
 @pytest.fixture
 def http_server():
-    servers = []
+    """Start servers answering `answer(path) -> (status, JSON body)`; all stop after the test."""
+    with ExitStack() as servers:
 
-    def start(answer):
-        servers.append(_Server(answer))
-        return servers[-1]
+        def start(answer) -> _Server:
+            fake = fake_http_server(lambda method, path, headers, body: answer(path))
+            return _Server(servers.enter_context(fake))
 
-    yield start
-    for server in servers:
-        server.close()
+        yield start
 
 
 def _settings(**extra) -> PretalxSettings:

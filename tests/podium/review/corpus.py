@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.podium.review.gitfixtures import WorkRepo, git
+from tests.podium.review.gitfixtures import WorkRepo, empty_repo
 
 
 @dataclass(frozen=True)
@@ -32,18 +32,13 @@ class Case:
 def build_case(root: Path, case: Case) -> tuple[WorkRepo, str, str]:
     """A bare origin holding `case.base` on main, then the change pushed; (repo, before,
     after)."""
-    origin = root / f"{case.name}-origin.git"
-    git(root, "init", "-q", "--bare", "-b", "main", str(origin))
-    work = root / f"{case.name}-work"
-    git(root, "init", "-q", "-b", "main", str(work))
-    git(work, "remote", "add", "origin", str(origin))
-    repo = WorkRepo(work, origin)
+    repo = empty_repo(root, case.name)
     for path, text in case.base.items():
         repo.write(path, text)
     before = repo.commit("base")
     for path, new in case.change.items():
         if new is None:
-            (work / path).unlink()
+            (repo.path / path).unlink()
         else:
             repo.write(path, new)
     after = repo.commit(case.message)

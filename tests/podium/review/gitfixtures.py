@@ -6,7 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from podium.review.models import PushEvent
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Ada Lovelace",
@@ -64,14 +68,20 @@ class WorkRepo:
         return git(self.path, *args)
 
 
-def make_repo(root: Path, name: str = "app") -> WorkRepo:
-    """An origin with a `main` branch holding a small Python service, its tests and config."""
+def empty_repo(root: Path, name: str) -> WorkRepo:
+    """A bare origin `{name}-origin.git` under `root` and an empty working clone of it
+    (`{name}-work`), its branch `main`."""
     origin = root / f"{name}-origin.git"
     git(root, "init", "-q", "--bare", "-b", "main", str(origin))
     work = root / f"{name}-work"
     git(root, "init", "-q", "-b", "main", str(work))
     git(work, "remote", "add", "origin", str(origin))
-    repo = WorkRepo(work, origin)
+    return WorkRepo(work, origin)
+
+
+def make_repo(root: Path, name: str = "app") -> WorkRepo:
+    """An origin with a `main` branch holding a small Python service, its tests and config."""
+    repo = empty_repo(root, name)
     repo.write(
         "service/api.py",
         "TIMEOUT_S = 30\n\n\n"
@@ -143,3 +153,19 @@ MIXED_CHANGE_MENTIONS = [
     "authentication or permission code changed",
     "tests removed",
 ]
+
+
+def main_push(before: str, after: str, *, received_at: datetime, **fields: Any) -> PushEvent:
+    """A push to `main` of the watched repository `app`, as the GitHub webhook gives it;
+    `fields` set (or override) the other PushEvent fields."""
+    return PushEvent(
+        **{
+            "repo": "app",
+            "ref": "refs/heads/main",
+            "before": before,
+            "after": after,
+            "source": "github",
+            "received_at": received_at,
+            **fields,
+        }
+    )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from podium.review.config import ReviewSettings
+
 Handler = Callable[[str, str, dict[str, str], bytes], tuple[int, Any]]
 
 
@@ -65,3 +67,16 @@ def http_server(handler: Handler) -> Iterator[FakeServer]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def bedrock_settings(url: str, model_id: str, **extra: Any) -> ReviewSettings:
+    """Review settings that summarise with Bedrock's `model_id` at `url` (a fake server here),
+    with test credentials; `extra` sets other ReviewSettings fields."""
+    return ReviewSettings(
+        summary_backend="bedrock",
+        model_id=model_id,
+        endpoint_url=url,
+        aws_access_key_id="AKIDTESTTESTTEST",
+        aws_secret_access_key="test-secret-key",
+        **extra,
+    )

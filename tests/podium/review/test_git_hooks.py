@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -142,14 +143,19 @@ def test_signed_github_push_emits_an_event_whose_summary_names_every_change(
     assert len(_events(prefect_events)) == 1
 
 
-def test_github_refusals_and_ignored_events(gateway, prefect_events: FakeServer) -> None:
-    url, _, _, _ = gateway
-    payload = {
+def _main_moved() -> dict[str, Any]:
+    """A GitHub push body, as trimmed as it may be: acme/app's main moved from a…a to b…b."""
+    return {
         "ref": "refs/heads/main",
         "before": "a" * 40,
         "after": "b" * 40,
         "repository": {"full_name": "acme/app"},
     }
+
+
+def test_github_refusals_and_ignored_events(gateway, prefect_events: FakeServer) -> None:
+    url, _, _, _ = gateway
+    payload = _main_moved()
     assert _github(url, payload, delivery="x", secret="wrong").status_code == 401
     ping = _github(url, {"zen": "Keep it simple."}, delivery="p", event="ping")
     assert ping.status_code == 200 and ping.json()["status"] == "ignored"
@@ -218,12 +224,7 @@ def test_gitlab_push_branch_deletion_and_generic_push(
 
 def test_prefect_down_answers_503_and_the_delivery_can_be_retried(gateway) -> None:
     url, _, _, app = gateway
-    payload = {
-        "ref": "refs/heads/main",
-        "before": "a" * 40,
-        "after": "b" * 40,
-        "repository": {"full_name": "acme/app"},
-    }
+    payload = _main_moved()
     working = app.state.poster
     with http_server(lambda *a: (503, {"detail": "down"})) as down:
         app.state.poster = EventPoster(api_url=f"{down.url}/api", retries=1, backoff_s=0)

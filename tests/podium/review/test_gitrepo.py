@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from podium.review.gitrepo import Git, GitError, compute_change, sync_repository
+from podium.review.gitrepo import ChangeSet, Git, GitError, compute_change, sync_repository
 from podium.review.models import ZERO_SHA
 from tests.podium.review.gitfixtures import WorkRepo, git, make_repo, push_mixed_change
 
@@ -16,12 +16,17 @@ def _sync(repo: WorkRepo, cache: Path) -> Git:
     return sync_repository(name="app", url=str(repo.origin), cache_dir=cache)
 
 
+def _change(repo: WorkRepo, tmp_path: Path, branch: str, before: str, after: str) -> ChangeSet:
+    """The push of `branch` from `before` to `after`, as a fresh cache of origin sees it."""
+    cache = _sync(repo, tmp_path / "cache")
+    return compute_change(cache, repo="app", ref=f"refs/heads/{branch}", before=before, after=after)
+
+
 def test_fast_forward_lists_commits_renames_binaries_and_deletions(
     repo: WorkRepo, tmp_path: Path
 ) -> None:
     before, after = push_mixed_change(repo)
-    cache = _sync(repo, tmp_path / "cache")
-    change = compute_change(cache, repo="app", ref="refs/heads/main", before=before, after=after)
+    change = _change(repo, tmp_path, "main", before, after)
     assert change.base == before and not change.forced
     assert [c.subject for c in change.commits][0].startswith("bump httpx")
     assert len(change.commits) == 3
@@ -56,13 +61,7 @@ def test_new_branch_is_compared_with_the_default_branch_merge_base(
     repo.write("README.md", "# app, moved on\n")
     repo.commit("main moves on")
     repo.push("main")
-    change = compute_change(
-        _sync(repo, tmp_path / "cache"),
-        repo="app",
-        ref="refs/heads/feature",
-        before=ZERO_SHA,
-        after=feature,
-    )
+    change = _change(repo, tmp_path, "feature", ZERO_SHA, feature)
     assert change.base == fork
     assert "merge base with main" in change.base_reason
     assert [f.path for f in change.files] == ["service/feature.py"]  # not main's README
@@ -102,9 +101,7 @@ def test_unknown_previous_tip_falls_back_to_default_branch(repo: WorkRepo, tmp_p
     repo.write("service/t.py", "T = 2\n")
     new = repo.commit("rewritten")
     repo.push("topic")  # the lost commit never reached origin or the cache
-    change = compute_change(
-        _sync(repo, tmp_path / "cache"), repo="app", ref="refs/heads/topic", before=lost, after=new
-    )
+    change = _change(repo, tmp_path, "topic", lost, new)
     assert "not in the clone" in change.base_reason and change.notes
     assert [f.path for f in change.files] == ["service/t.py"]
 
@@ -128,13 +125,7 @@ def test_merge_commit_and_submodule_bump(repo: WorkRepo, tmp_path: Path) -> None
     repo.git("checkout", "-q", "main")
     repo.git("merge", "-q", "--no-ff", "-m", "merge side", "side")
     repo.push("main")
-    change = compute_change(
-        _sync(repo, tmp_path / "cache"),
-        repo="app",
-        ref="refs/heads/main",
-        before=before,
-        after=repo.head(),
-    )
+    change = _change(repo, tmp_path, "main", before, repo.head())
     files = {f.path: f for f in change.files}
     assert files["lib"].submodule and files["lib"].new_id == sub_new
     assert not files["lib"].binary

@@ -14,7 +14,7 @@ from podium.review.gitrepo import compute_change, sync_repository
 from podium.review.llm import BedrockBackend, OpenAIBackend, backend_from_settings
 from podium.review.service import review_change
 from tests.podium.review.gitfixtures import MIXED_CHANGE_MENTIONS, WorkRepo, push_mixed_change
-from tests.podium.review.httpfakes import http_server
+from tests.podium.review.httpfakes import bedrock_settings, http_server
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -40,14 +40,7 @@ def _converse(answer: str):
 
 
 def _bedrock_settings(url: str, **extra) -> ReviewSettings:
-    return ReviewSettings(
-        summary_backend="bedrock",
-        model_id=MODEL,
-        endpoint_url=url,
-        aws_access_key_id="AKIDTESTTESTTEST",
-        aws_secret_access_key="test-secret-key",
-        **extra,
-    )
+    return bedrock_settings(url, MODEL, **extra)
 
 
 def test_bedrock_converse_through_boto3(repo: WorkRepo, tmp_path: Path) -> None:

@@ -19,10 +19,10 @@ from podium.review.config import ReviewSettings
 from podium.review.gitrepo import compute_change, sync_repository
 from podium.review.llm import APPENDED_HEADER, backend_from_settings
 from podium.review.secrets import redact_text
-from podium.review.service import review_change
+from podium.review.service import ReviewedChange, review_change
 from tests.podium.review.corpus import CASES, build_case
 from tests.podium.review.gitfixtures import WorkRepo
-from tests.podium.review.httpfakes import http_server
+from tests.podium.review.httpfakes import FakeServer, bedrock_settings, http_server
 
 # ../shared/fixtures next to the checkout (a worktree may sit deeper: look upwards).
 FIXTURES = next(
@@ -45,14 +45,7 @@ def _recorded(name: str) -> tuple[int, dict[str, Any]]:
 
 
 def _bedrock(url: str, **extra: Any) -> ReviewSettings:
-    return ReviewSettings(
-        summary_backend="bedrock",
-        model_id=MODEL,
-        endpoint_url=url,
-        aws_access_key_id="AKIDTESTTESTTEST",
-        aws_secret_access_key="test-secret-key",
-        **extra,
-    )
+    return bedrock_settings(url, MODEL, **extra)
 
 
 def _case_change(tmp_path: Path, name: str):
@@ -177,16 +170,20 @@ def test_openai_length_stop_is_truncation(tmp_path: Path) -> None:
     assert "⚠ Truncated" in reviewed.summary.text and "**Truncated:**" in reviewed.summary.text
 
 
-def _serve(status: int, body: dict[str, Any]):
-    return lambda *a: (status, body)
+def _bedrock_review(
+    tmp_path: Path, status: int, body: dict[str, Any], **extra: Any
+) -> tuple[ReviewedChange, FakeServer]:
+    """The sam-function case reviewed by a Bedrock that answers `status`, `body`."""
+    git, change = _case_change(tmp_path, "sam-function")
+    with http_server(lambda *a: (status, body)) as server:
+        review = _bedrock(server.url, **extra)
+        reviewed = review_change(git, change, review=review, backend=backend_from_settings(review))
+    return reviewed, server
 
 
 def test_recorded_bedrock_end_turn_is_a_summary(tmp_path: Path) -> None:
-    git, change = _case_change(tmp_path, "sam-function")
     status, body = _recorded("test_bedrock_model")
-    with http_server(_serve(status, body)) as server:
-        review = _bedrock(server.url)
-        reviewed = review_change(git, change, review=review, backend=backend_from_settings(review))
+    reviewed, _ = _bedrock_review(tmp_path, status, body)
     summary = reviewed.summary
     assert summary.backend == "bedrock" and not summary.truncated
     assert summary.text.startswith("## Summary (bedrock)\n\nHello! How can I assist you today?")
@@ -198,12 +195,9 @@ def test_recorded_bedrock_end_turn_is_a_summary(tmp_path: Path) -> None:
 
 
 def test_recorded_bedrock_max_tokens_is_marked_truncated(tmp_path: Path) -> None:
-    git, change = _case_change(tmp_path, "sam-function")
     status, body = _recorded("test_bedrock_model_max_tokens")
     assert body["stopReason"] == "max_tokens"
-    with http_server(_serve(status, body)) as server:
-        review = _bedrock(server.url, max_output_tokens=5)
-        reviewed = review_change(git, change, review=review, backend=backend_from_settings(review))
+    reviewed, _ = _bedrock_review(tmp_path, status, body, max_output_tokens=5)
     text = reviewed.summary.text
     assert reviewed.summary.truncated
     assert "The capital of France is" in text
@@ -212,12 +206,9 @@ def test_recorded_bedrock_max_tokens_is_marked_truncated(tmp_path: Path) -> None
 
 
 def test_recorded_guardrail_trace_without_intervention_is_a_summary(tmp_path: Path) -> None:
-    git, change = _case_change(tmp_path, "sam-function")
     status, body = _recorded("test_bedrock_model_guardrail_config")
     assert body["trace"]["guardrail"]["actionReason"] == "No action."
-    with http_server(_serve(status, body)) as server:
-        review = _bedrock(server.url, bedrock_guardrail_id="xbgw7g293v7o")
-        reviewed = review_change(git, change, review=review, backend=backend_from_settings(review))
+    reviewed, server = _bedrock_review(tmp_path, status, body, bedrock_guardrail_id="xbgw7g293v7o")
     assert reviewed.summary.backend == "bedrock"
     assert "The capital of France is Paris." in reviewed.summary.text
     sent = server.requests[0].json()
@@ -229,16 +220,13 @@ def test_recorded_guardrail_trace_without_intervention_is_a_summary(tmp_path: Pa
 
 
 def test_guardrail_intervention_falls_back_with_the_reason(tmp_path: Path) -> None:
-    git, change = _case_change(tmp_path, "sam-function")
     status, recorded = _recorded("test_bedrock_model_guardrail_config")
     body = copy.deepcopy(recorded)
     canned = "Sorry, the model cannot answer this question."
     body["stopReason"] = "guardrail_intervened"
     body["output"]["message"]["content"] = [{"text": canned}]
     body["trace"]["guardrail"]["actionReason"] = "Guardrail blocked."
-    with http_server(_serve(status, body)) as server:
-        review = _bedrock(server.url, bedrock_guardrail_id="xbgw7g293v7o")
-        reviewed = review_change(git, change, review=review, backend=backend_from_settings(review))
+    reviewed, _ = _bedrock_review(tmp_path, status, body, bedrock_guardrail_id="xbgw7g293v7o")
     summary = reviewed.summary
     assert summary.backend == "bedrock (failed: structural)"
     assert summary.fallback_reason == (
@@ -250,11 +238,8 @@ def test_guardrail_intervention_falls_back_with_the_reason(tmp_path: Path) -> No
 
 
 def test_recorded_bedrock_error_falls_back(tmp_path: Path) -> None:
-    git, change = _case_change(tmp_path, "sam-function")
     status, body = _recorded("test_bedrock_error")
-    with http_server(_serve(status, body)) as server:
-        review = _bedrock(server.url)
-        reviewed = review_change(git, change, review=review, backend=backend_from_settings(review))
+    reviewed, _ = _bedrock_review(tmp_path, status, body)
     summary = reviewed.summary
     assert summary.backend == "bedrock (failed: structural)"
     assert "The provided model identifier is invalid." in (summary.fallback_reason or "")

@@ -22,6 +22,7 @@ from podium.review.payloads import (
     verify_github_signature,
     verify_gitlab_token,
 )
+from tests.podium.review.gitfixtures import main_push
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)
 REVIEW = ReviewSettings(
@@ -53,16 +54,7 @@ def test_github_push_parses_and_other_events_are_ignored() -> None:
     push = parse_github(
         github_push(), event="push", delivery_id="d-1", review=REVIEW, received_at=NOW
     )
-    assert push == PushEvent(
-        repo="api",
-        ref="refs/heads/main",
-        before=A,
-        after=B,
-        source="github",
-        delivery_id="d-1",
-        pusher="ada",
-        received_at=NOW,
-    )
+    assert push == main_push(A, B, repo="api", delivery_id="d-1", pusher="ada", received_at=NOW)
     assert parse_github(
         {"zen": "hi"}, event="ping", delivery_id="", review=REVIEW, received_at=NOW
     ) == Ignored("GitHub ping event is not a push")

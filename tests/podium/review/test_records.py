@@ -8,6 +8,7 @@ from pathlib import Path
 from podium.lake import Lake
 from podium.review.models import ZERO_SHA, PushEvent
 from podium.review.records import (
+    PendingResult,
     find_deletion,
     find_review,
     pending_reviews,
@@ -15,38 +16,27 @@ from podium.review.records import (
     record_deleted,
     record_pending,
 )
+from tests.podium.review.gitfixtures import main_push
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def _push(after: str, *, minutes: int = 0, before: str = "1" * 40) -> PushEvent:
-    return PushEvent(
-        repo="app",
-        ref="refs/heads/main",
-        before=before,
-        after=after,
-        source="github",
-        received_at=T0 + timedelta(minutes=minutes),
+    return main_push(before, after, received_at=T0 + timedelta(minutes=minutes))
+
+
+def _pending(lake: Lake, push: PushEvent, run: str, *, summary: str = "s") -> PendingResult:
+    """Record `push` pending review by the flow run `run`, with a structural summary."""
+    return record_pending(
+        lake=lake, push=push, summary=summary, summary_backend="structural", flow_run_id=run
     )
 
 
 def test_newer_push_supersedes_older_and_late_older_push_is_superseded(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
-    first = record_pending(
-        lake=lake,
-        push=_push("a" * 40),
-        summary="s1",
-        summary_backend="structural",
-        flow_run_id="run-a",
-    )
+    first = _pending(lake, _push("a" * 40), "run-a", summary="s1")
     assert first.superseded_runs == [] and first.superseded_by is None
-    second = record_pending(
-        lake=lake,
-        push=_push("b" * 40, minutes=1),
-        summary="s2",
-        summary_backend="structural",
-        flow_run_id="run-b",
-    )
+    second = _pending(lake, _push("b" * 40, minutes=1), "run-b", summary="s2")
     assert second.superseded_runs == ["run-a"] and second.superseded_by is None
     older = find_review(lake, repo="app", commit="a" * 40)
     assert (
@@ -55,23 +45,12 @@ def test_newer_push_supersedes_older_and_late_older_push_is_superseded(tmp_path:
         and older["comment"] == f"superseded by {'b' * 40}"
     )
     # A push received before b but recorded after it (its flow ran late) does not stand.
-    late = record_pending(
-        lake=lake,
-        push=_push("c" * 40, minutes=-5),
-        summary="s0",
-        summary_backend="structural",
-        flow_run_id="run-c",
-    )
+    late = _pending(lake, _push("c" * 40, minutes=-5), "run-c", summary="s0")
     assert late.superseded_by == "b" * 40
     assert list(pending_reviews(lake)["commit"]) == ["b" * 40]
     # Another branch is independent.
     other = _push("d" * 40).model_copy(update={"ref": "refs/heads/dev"})
-    assert (
-        record_pending(
-            lake=lake, push=other, summary="", summary_backend="structural", flow_run_id="run-d"
-        ).superseded_runs
-        == []
-    )
+    assert _pending(lake, other, "run-d", summary="").superseded_runs == []
 
 
 def test_decisions_only_leave_pending(tmp_path: Path) -> None:
@@ -100,13 +79,7 @@ def test_decisions_only_leave_pending(tmp_path: Path) -> None:
     )
     assert again["status"] == "approved"  # a decided review never changes
     # Re-recording the same commit as pending (a redelivered event) changes nothing either.
-    record_pending(
-        lake=lake,
-        push=_push("a" * 40),
-        summary="other",
-        summary_backend="structural",
-        flow_run_id="r2",
-    )
+    _pending(lake, _push("a" * 40), "r2", summary="other")
     assert find_review(lake, repo="app", commit="a" * 40)["flow_run_id"] == "r1"  # type: ignore[index]
 
 
@@ -121,13 +94,7 @@ def test_branch_deletion_is_recorded_apart_and_reviews_nothing(tmp_path: Path) -
     assert deletion and deletion["pusher"] == "ada" and deletion["tip"] == tip
     assert find_review(lake, repo="app", commit=tip) is None  # the tip is not reviewed
     # The same commit pushed to another branch later is reviewed.
-    later = record_pending(
-        lake=lake,
-        push=_push(tip, minutes=5),
-        summary="s",
-        summary_backend="structural",
-        flow_run_id="run-main",
-    )
+    later = _pending(lake, _push(tip, minutes=5), "run-main")
     assert later.superseded_by is None
     row = find_review(lake, repo="app", commit=tip)
     assert row and row["status"] == "pending" and row["flow_run_id"] == "run-main"
@@ -136,9 +103,7 @@ def test_branch_deletion_is_recorded_apart_and_reviews_nothing(tmp_path: Path) -
 def test_deleting_a_branch_leaves_its_pending_review_pending(tmp_path: Path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     tip = "f" * 40
-    record_pending(
-        lake=lake, push=_push(tip), summary="s", summary_backend="structural", flow_run_id="r"
-    )
+    _pending(lake, _push(tip), "r")
     record_deleted(lake=lake, push=_push(ZERO_SHA, before=tip, minutes=1))
     row = find_review(lake, repo="app", commit=tip)
     assert row and row["status"] == "pending"
@@ -158,24 +123,12 @@ def test_a_legacy_deleted_row_does_not_block_a_review(tmp_path: Path) -> None:
     """Earlier versions wrote deletions as `reviews` rows with status `deleted`."""
     lake = Lake(str(tmp_path / "lake"))
     tip = "9" * 40
-    record_pending(
-        lake=lake,
-        push=_push("8" * 40),
-        summary="s",
-        summary_backend="structural",
-        flow_run_id="r0",
-    )
+    _pending(lake, _push("8" * 40), "r0")
     legacy = lake.read("reviews").iloc[[0]].copy()
     legacy["commit"], legacy["status"] = tip, "deleted"
     lake.upsert("reviews", legacy)
     assert find_review(lake, repo="app", commit=tip) is None
-    record_pending(
-        lake=lake,
-        push=_push(tip, minutes=2),
-        summary="s",
-        summary_backend="structural",
-        flow_run_id="r1",
-    )
+    _pending(lake, _push(tip, minutes=2), "r1")
     row = find_review(lake, repo="app", commit=tip)
     assert row and row["status"] == "pending" and row["flow_run_id"] == "r1"
 

@@ -4,11 +4,15 @@ the tests check plumbing and cost, not quality; the embedding encoder is the rea
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 
+from podium.embeddings import Encoder
 from podium.models import TagDefinition, Vocabulary
-from podium.tagging import TaggingSettings, build_tagger
+from podium.tagging import Tagger, TaggingSettings, build_tagger
 from podium.tagging.nli_testing import build_random_nli
 from tests.podium.tagging.conftest import NOW, talk
 
@@ -31,6 +35,12 @@ def _vocabulary(n: int) -> Vocabulary:
     return Vocabulary(tags=[TagDefinition(name=name) for name in names])
 
 
+def _nli_tagger(nli_path: Path, encoder: Encoder, **settings: Any) -> Tagger:
+    """A tagger on the tiny NLI model at `nli_path`; `settings` set the other TaggingSettings."""
+    tagging = TaggingSettings(backend="nli", nli_model=str(nli_path), **settings)
+    return build_tagger(tagging, device="cpu", encoder=encoder)
+
+
 class PairCounter:
     """Counts the (talk, label) pairs the NLI model actually runs on."""
 
@@ -45,15 +55,9 @@ class PairCounter:
 
 
 def test_nli_tagger_scores_only_top_k_candidates_whatever_the_vocabulary(nli_path, encoder):
-    settings = TaggingSettings(
-        backend="nli",
-        nli_model=str(nli_path),
-        nli_top_k=3,
-        nli_batch_size=4,
-        nli_threshold=0.0,
-        max_tags=3,
+    tagger = _nli_tagger(
+        nli_path, encoder, nli_top_k=3, nli_batch_size=4, nli_threshold=0.0, max_tags=3
     )
-    tagger = build_tagger(settings, device="cpu", encoder=encoder)
     assert tagger.nli is not None and "nli:tiny-bart-nli top3" in tagger.model_version
     counter = PairCounter(tagger.nli.pipeline.model)
     talks = [
@@ -82,16 +86,14 @@ def test_nli_backend_needs_a_model() -> None:
 def test_nli_threshold_is_calibrated_on_history_once_and_falls_back_without(nli_path, encoder):
     from podium.tagging import build_history
 
-    settings = TaggingSettings(
-        backend="nli",
-        nli_model=str(nli_path),
-        nli_top_k=2,
-        nli_batch_size=8,
-        nli_threshold=0.5,
-        nli_calibration_talks=12,
-        nli_min_talks=6,
-    )
-    tagger = build_tagger(settings, device="cpu", encoder=encoder)
+    calibrating = {
+        "nli_top_k": 2,
+        "nli_batch_size": 8,
+        "nli_threshold": 0.5,
+        "nli_calibration_talks": 12,
+        "nli_min_talks": 6,
+    }
+    tagger = _nli_tagger(nli_path, encoder, **calibrating)
     vocabulary = _vocabulary(4)
     topics = ["testing", "machine learning", "databases", "community"]
     talks = [
@@ -113,7 +115,5 @@ def test_nli_threshold_is_calibrated_on_history_once_and_falls_back_without(nli_
     # Too little history: the configured threshold stands.
     small = history.take(range(4))
     assert tagger.nli_threshold(vocabulary=vocabulary, history=small) == 0.5
-    off = build_tagger(
-        settings.model_copy(update={"nli_calibration_talks": 0}), device="cpu", encoder=encoder
-    )
+    off = _nli_tagger(nli_path, encoder, **{**calibrating, "nli_calibration_talks": 0})
     assert off.nli_threshold(vocabulary=vocabulary, history=history) == 0.5

@@ -54,26 +54,14 @@ def test_speaker_tags_are_kept_and_synonyms_map_onto_the_vocabulary(tagger, voca
 def test_neighbours_change_the_outcome(tagger, encoder) -> None:
     # Tag names alone say nothing about "qux"; the history teaches it.
     vocabulary = Vocabulary(tags=[TagDefinition(name="qux"), TagDefinition(name="zorp")])
-    history = build_history(
-        [
-            talk("a", "Deploying Django on Kubernetes", event_ids=["e1"]),
-            talk("b", "Helm charts for Python services", event_ids=["e2"]),
-            talk("c", "Baking sourdough bread", event_ids=["e3"]),
-            talk("d", "Fermentation in the kitchen", event_ids=["e4"]),
-        ],
-        encoder=encoder,
-        labels=[["qux"], ["qux"], ["zorp"], ["zorp"]],
-    )
-    swapped = build_history(
-        [
-            talk("a", "Deploying Django on Kubernetes", event_ids=["e1"]),
-            talk("b", "Helm charts for Python services", event_ids=["e2"]),
-            talk("c", "Baking sourdough bread", event_ids=["e3"]),
-            talk("d", "Fermentation in the kitchen", event_ids=["e4"]),
-        ],
-        encoder=encoder,
-        labels=[["zorp"], ["zorp"], ["qux"], ["qux"]],
-    )
+    past = [
+        talk("a", "Deploying Django on Kubernetes", event_ids=["e1"]),
+        talk("b", "Helm charts for Python services", event_ids=["e2"]),
+        talk("c", "Baking sourdough bread", event_ids=["e3"]),
+        talk("d", "Fermentation in the kitchen", event_ids=["e4"]),
+    ]
+    history = build_history(past, encoder=encoder, labels=[["qux"], ["qux"], ["zorp"], ["zorp"]])
+    swapped = build_history(past, encoder=encoder, labels=[["zorp"], ["zorp"], ["qux"], ["qux"]])
     new = [talk("n", "Running containers in production with Kubernetes")]
     with_history = tagger.score(new, vocabulary=vocabulary, history=history).scores[0]
     with_swapped = tagger.score(new, vocabulary=vocabulary, history=swapped).scores[0]

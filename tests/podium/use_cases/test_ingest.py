@@ -27,6 +27,7 @@ from podium.resources import Resources
 from podium.use_cases.ingest import ingest_description, ingest_source, sync_dynamodb, sync_pretalx
 from tests.moto_server import moto_server
 from tests.podium.dynamodb.conftest import create_directory_table
+from tests.podium.dynamodb.test_streams import app_talk
 from tests.podium.pretalx.recording import RECORDED, REPLAY_BASE, replay_transport
 
 INGESTED = "podium.talk.ingested"
@@ -134,19 +135,8 @@ def test_dynamodb_stream_sync_records_and_announces(settings, moto_url: str) -> 
         streams=lambda: streams_client(config),
     )
     for i, talk in enumerate(_talks(3)):
-        item = {
-            "pk": f"USER#u{i}",
-            "sk": f"talk#{talk['talk_id']}",
-            "title": talk["title"],
-            "description": talk["description"],
-            "speakers": talk["speakers"],
-            "tags": talk["tags"],
-            "eventId": talk["event_ids"][0],
-            "_et": "TALK",
-            "_ct": "2027-01-04T09:12:30.114Z",
-            "_md": "2027-01-04T09:12:30.114Z",
-        }
-        resources.dynamodb().put_item(TableName=config.table, Item=to_item(item))
+        item = to_item(app_talk(talk, f"u{i}"))
+        resources.dynamodb().put_item(TableName=config.table, Item=item)
 
     report = sync_dynamodb(resources)
 

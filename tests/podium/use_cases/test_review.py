@@ -20,7 +20,7 @@ from podium.review.models import PushEvent
 from podium.review.notify import SlackNotifier
 from podium.review.records import find_review
 from podium.use_cases.review import ReviewHooks, review_push
-from tests.podium.review.gitfixtures import make_repo, push_mixed_change
+from tests.podium.review.gitfixtures import main_push, make_repo, push_mixed_change
 from tests.podium.review.httpfakes import http_server
 
 DECIDED = "podium.review.decided"
@@ -39,15 +39,7 @@ def review_settings(settings, tmp_path: Path, monkeypatch):
 
 
 def _push(before: str, after: str) -> PushEvent:
-    return PushEvent(
-        repo="app",
-        ref="refs/heads/main",
-        before=before,
-        after=after,
-        source="github",
-        pusher="ada",
-        received_at=datetime.now(UTC),
-    )
+    return main_push(before, after, pusher="ada", received_at=datetime.now(UTC))
 
 
 def _hooks(answers: list[str], published: list[str], run_id: str = "run-1") -> ReviewHooks:

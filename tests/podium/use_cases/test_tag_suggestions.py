@@ -37,14 +37,15 @@ OTHER = [
 ]
 
 
-def talks_of(rows, prefix: str) -> list[Talk]:
+def talks_of(rows, prefix: str, event: str = EVENT) -> list[Talk]:
+    """A talk of `event` per (title, description) row, its id `prefix` and the row's number."""
     return [
         Talk(
             talk_id=f"{prefix}{i}",
             title=title,
             description=text,
             speakers=[f"S{i}"],
-            event_ids=[EVENT],
+            event_ids=[event],
         )
         for i, (title, text) in enumerate(rows)
     ]
