@@ -99,9 +99,7 @@ def prune(cache_dir: Path, keep: str) -> None:
                     continue  # a builder may be at work in it
             except FileNotFoundError:
                 continue
-        elif entry.name.startswith(".trash-"):
-            pass
-        _remove(entry)
+        _remove(entry)  # another key's template, or a `.trash-` folder left half-removed
 
 
 def _remove(path: Path) -> None:
