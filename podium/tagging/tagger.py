@@ -7,10 +7,10 @@ fingerprint, so a vocabulary change takes effect on the next call with nothing t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -219,26 +219,18 @@ class Tagger:
         vectors_h = history.embeddings[rows]
         groups_h = None if history_groups is None else history_groups[rows]
         parts: list[tuple[float, np.ndarray]] = []
-        if s.knn_weight > 0:
-            knn, _ = scoring.knn_scores(
-                vectors,
-                vectors_h,
-                targets,
-                k=s.knn_k,
-                temperature=s.knn_temperature,
-                query_groups=groups,
-                history_groups=groups_h,
+
+        def scored(scorer: Callable[..., Any], **params: Any) -> Any:
+            # Every history scorer: these talks against the tagged history, across groups.
+            return scorer(
+                vectors, vectors_h, targets, query_groups=groups, history_groups=groups_h, **params
             )
+
+        if s.knn_weight > 0:
+            knn, _ = scored(scoring.knn_scores, k=s.knn_k, temperature=s.knn_temperature)
             parts.append((s.knn_weight, knn))
         if s.prototype_weight > 0:
-            prototype = scoring.prototype_scores(
-                vectors,
-                vectors_h,
-                targets,
-                temperature=s.label_temperature,
-                query_groups=groups,
-                history_groups=groups_h,
-            )
+            prototype = scored(scoring.prototype_scores, temperature=s.label_temperature)
             parts.append((s.prototype_weight, prototype))
         if s.head_weight > 0:
             negative_rows, mask = history.negative_targets(vocabulary)
@@ -252,14 +244,10 @@ class Tagger:
                     ),
                     mask,
                 )
-            learned = head_scores(
-                vectors,
-                vectors_h,
-                targets,
+            learned = scored(
+                head_scores,
                 penalty=s.head_penalty,
                 max_talks=s.head_max_talks,
-                query_groups=groups,
-                history_groups=groups_h,
                 cache=self._heads,
                 negatives=negatives,
             )
