@@ -321,6 +321,10 @@ class LocalStack:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     say: Callable[[str], None] = print
     _watchdog: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    # Each child's command and extra environment, to start a recycled one again.
+    _commands: dict[str, tuple[list[str], dict[str, str] | None]] = field(
+        default_factory=dict, init=False, repr=False
+    )
     # Inherited by every process of this stack and their children (see STACK_MARK); a stack
     # started inside a reaped command takes that command's mark.
     mark: str = field(default_factory=lambda: os.environ.get(STACK_MARK) or uuid.uuid4().hex)
@@ -407,6 +411,7 @@ class LocalStack:
             preexec_fn=die_with_parent,
         )
         self.processes[name] = process
+        self._commands[name] = (args, extra_env)
         self._watch(process.pid)
         return process
 
@@ -512,10 +517,18 @@ class LocalStack:
             raise
 
     def check(self) -> None:
-        """Raise when a child died (workers and the gateway must stay up)."""
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise StackError(f"{name} stopped; see {self.home / 'logs' / (name + '.log')}")
+        """Raise when a child died (workers and the gateway must stay up); a warm executor
+        that recycled itself (`RECYCLE_EXIT`) is started again, as its Deployment would be."""
+        from deployments.warm_executor import RECYCLE_EXIT
+
+        for name, process in list(self.processes.items()):
+            if process.poll() is None:
+                continue
+            if process.returncode == RECYCLE_EXIT and name in self._commands:
+                self.say(f"{name} recycled itself (memory); starting a fresh one")
+                self._spawn(name, *self._commands[name])
+                continue
+            raise StackError(f"{name} stopped; see {self.home / 'logs' / (name + '.log')}")
 
     def down(self, grace_s: float = STOP_GRACE_S) -> None:
         """Stop every child and what it started: SIGTERM to each process group, then SIGKILL

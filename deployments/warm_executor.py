@@ -31,6 +31,11 @@ every executor, at start and every `SWEEP_S`, marks the runs of its queue whose 
 executor stopped sending heartbeats as CRASHED (its talks were already taken again by the
 ledger's lease).
 
+An executor whose resident memory is above `enrich.warm_recycle_rss_mib` after a run stops
+taking work and exits with `RECYCLE_EXIT` (75); its supervisor starts a fresh one. Native memory
+of the run path still grows slowly (docs/memory-soak.md): a bounded sawtooth instead of an
+out-of-memory kill mid-run at a call-for-papers deadline.
+
     python -m deployments.warm_executor --pool podium-gpu --queue warm
 """
 
@@ -57,6 +62,8 @@ logger = logging.getLogger("podium.warm")
 # Flows this executor may run, by flow name; runs of any other flow in the queue are left alone.
 FLOWS = {"enrich-warm": ("flows.warm", "enrich_warm")}
 HEARTBEAT_S = 10.0
+# Exit status of an executor that recycled itself (EX_TEMPFAIL): start a fresh one.
+RECYCLE_EXIT = 75
 # An executor silent for this long is gone: the heartbeat thread runs during flow runs too, so
 # only a dead process (or a server too slow to take six beats in a row) misses this many.
 STALE_S = 6 * HEARTBEAT_S
@@ -152,8 +159,11 @@ class WarmExecutor:
         heartbeat_s: float = HEARTBEAT_S,
         stale_s: float = STALE_S,
         ledger_check_s: float = 3.0,
+        recycle_rss_mib: float = 0.0,
     ) -> None:
         self.pool = pool
+        self.recycle_rss_mib = recycle_rss_mib  # 0: never
+        self.recycled = False
         self.queue = queue
         self.poll_s = poll_s
         self.ledger_check_s = ledger_check_s
@@ -456,6 +466,24 @@ class WarmExecutor:
         self.stopping.set()
         self.wake.set()
 
+    def recycle_if_due(self) -> bool:
+        """After a run: above `recycle_rss_mib` of resident memory, stop taking work so the
+        process exits with `RECYCLE_EXIT` and its supervisor starts a fresh one (the run that
+        just ended is done; the ledger and other replicas keep every waiting talk)."""
+        if self.recycle_rss_mib <= 0 or self.stopping.is_set():
+            return False
+        rss = resident_mib()
+        if rss <= self.recycle_rss_mib:
+            return False
+        logger.warning(
+            "resident memory %.0f MiB is above enrich.warm_recycle_rss_mib (%.0f) after %d runs: "
+            "recycling (exit %d, the supervisor starts a fresh executor)",
+            rss, self.recycle_rss_mib, self.runs, RECYCLE_EXIT,
+        )  # fmt: skip
+        self.recycled = True
+        self.stop()
+        return True
+
     # -- probes ------------------------------------------------------------------------------
 
     def liveness(self) -> dict[str, str]:
@@ -537,7 +565,8 @@ class WarmExecutor:
         with get_client(sync_client=True) as client:
             while not self.stopping.is_set():
                 try:
-                    self.step(client)
+                    if self.step(client) and self.recycle_if_due():
+                        break
                     warm_models.refresh_history_soon(
                         settings,
                         min_interval_s=settings.enrich.warm_history_refresh_s,
@@ -548,6 +577,16 @@ class WarmExecutor:
                     self.stopping.wait(2)
                 # An event ends the wait at once; otherwise the next poll or ledger check.
                 self.wake.wait(min(self.poll_s, self.ledger_check_s))
+
+
+def resident_mib() -> float:
+    """This process's resident memory in MiB (Linux `/proc`; 0 where there is none)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def off_main_thread(function: Any, /, *args: Any, **kwargs: Any) -> Any:
@@ -626,6 +665,7 @@ def main(argv: list[str] | None = None) -> None:
         heartbeat_s=args.heartbeat,
         stale_s=args.stale,
         ledger_check_s=args.ledger_check or get_settings().enrich.warm_ledger_check_s,
+        recycle_rss_mib=get_settings().enrich.warm_recycle_rss_mib,
     )
 
     def stop(*_: object) -> None:
@@ -650,6 +690,8 @@ def main(argv: list[str] | None = None) -> None:
     tracing.shutdown()
     logger.info("stopped after %d runs (%d created here, %d folded)", executor.runs,
                 executor.created, executor.folded)  # fmt: skip
+    if executor.recycled:
+        raise SystemExit(RECYCLE_EXIT)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,12 @@ class EnrichSettings(BaseModel):
     """Seconds between a warm executor's checks of the ledger for claimable talks no event
     announced (a deferred event, a dropped event stream); also checked at start and after every
     reconnect of the stream."""
+    warm_recycle_rss_mib: NonNegativeInt = 6144
+    """A warm executor whose resident memory is above this after a run stops taking work and exits
+    with code 75 once the run is done, and its supervisor (a Kubernetes Deployment, compose,
+    `podium up`, the production stack) starts a fresh one: its models load again while other
+    replicas and the ledger keep the talks. Why: native memory of the run path still grows slowly
+    (docs/memory-soak.md). Below the manifest's 8 GiB limit; 0 never recycles."""
     crash_on_talk: str = ""
     """Fault injection for tests only: enriching this talk id kills the process (SIGKILL), as an
     out-of-memory kill or a fatal CUDA error would. Leave empty."""

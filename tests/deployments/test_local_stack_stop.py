@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
+import pytest
 
 from deployments.local_stack import PROJECT_DIR, LocalStack, reaped
 from podium.settings import Settings
@@ -154,3 +155,31 @@ def test_a_reaped_command_leaves_nothing(tmp_path: Path) -> None:
         pids = [pid for process in started for pid in _tree(process.pid)]
     assert wait_gone(pids, 5) == []
     assert "_PODIUM_STACK" not in os.environ, "the mark must not leak into later commands"
+
+
+def test_a_recycled_warm_executor_is_started_again_and_any_other_death_is_raised(
+    tmp_path: Path,
+) -> None:
+    from deployments.local_stack import StackError
+    from deployments.warm_executor import RECYCLE_EXIT
+
+    said: list[str] = []
+    stack = LocalStack(Settings(home=tmp_path), say=said.append)
+    count = tmp_path / "starts"
+    # Counts its starts, then exits as an executor over its memory budget does.
+    recycling = ["bash", "-c", f"echo x >> {count}; exit {RECYCLE_EXIT}"]
+    try:
+        first = stack._spawn("warm-executor", recycling)
+        first.wait(10)
+        stack.check()  # recycled: started again, not an error
+        second = stack.processes["warm-executor"]
+        assert second is not first and second.wait(10) == RECYCLE_EXIT
+        assert count.read_text().count("x") == 2
+        assert any("recycled itself" in line for line in said)
+        crashing = stack._spawn("gateway", ["bash", "-c", "exit 1"])
+        crashing.wait(10)
+        stack.processes.pop("warm-executor")
+        with pytest.raises(StackError, match="gateway stopped"):  # any other death stops `up`
+            stack.check()
+    finally:
+        stack.down(grace_s=1.0)

@@ -236,8 +236,10 @@ def test_an_event_makes_the_executor_create_and_run_a_run(
         executor.stop()
 
 
-def _executor_process(pool: str, root: Path, log: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(root)}
+def _executor_process(
+    pool: str, root: Path, log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(root), **(extra_env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "deployments.warm_executor", "--pool", pool, "--queue", "warm",
          "--ledger-check", "1", "--poll", "0.5"],
@@ -409,3 +411,36 @@ def test_sigterm_during_a_run_stops_the_executor_after_the_run_not_the_run(
         assert stopping.is_set()
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_an_executor_over_its_memory_budget_finishes_the_run_then_exits_to_be_replaced(
+    queue, settings, tmp_path: Path
+) -> None:
+    """`enrich.warm_recycle_rss_mib`: any executor is above 1 MiB, so each recycles after its
+    first run: the run completes, the process exits with RECYCLE_EXIT, and a fresh one (what the
+    supervisor starts) takes the next talk."""
+    from deployments.warm_executor import RECYCLE_EXIT
+
+    client, pool, deployment_id = queue
+    lake = Lake.from_settings(settings)
+    save_vocabulary(lake=lake, vocabulary=read_vocabulary_file(SAMPLE_DIR / "vocabulary.json"))
+    root = Path(__file__).resolve().parents[2]
+    budget = {"PODIUM_ENRICH__WARM_RECYCLE_RSS_MIB": "1"}
+
+    def tagged(talk_id: str) -> bool:
+        state = lake.read("enrichment_state")
+        return talk_id in set(state[state.status == "done"].talk_id)
+
+    for generation, talk in enumerate(TALKS[:2]):
+        log = tmp_path / f"executor-{generation}.log"
+        record_talks(lake=lake, talks=[Talk.model_validate(talk)])  # found by the ledger check
+        process = _executor_process(pool, root, log, budget)
+        try:
+            assert process.wait(240) == RECYCLE_EXIT, log.read_text()[-3000:]
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert tagged(talk["talk_id"]), log.read_text()[-3000:]
+        assert "recycling (exit 75" in log.read_text()
+    runs = _runs(client, deployment_id)
+    assert len(runs) == 2 and {r.state.type.value for r in runs} == {"COMPLETED"}
