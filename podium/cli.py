@@ -16,6 +16,8 @@ from rich.table import Table
 
 from podium import event_catalog
 from podium.errors import UserError
+from podium.event_catalog import EventSpec
+from podium.events import EventSink
 from podium.ingest import talk_rows
 from podium.talk_tags import tag_rows
 
@@ -346,23 +348,30 @@ class _Quiet:
 _QUIET = _Quiet()
 
 
-class _CliEvents:
+class _CliEvents(EventSink):
     """Events posted to Prefect; a refusal is reported and deferred, not an error: the
     talks are recorded, and the next scheduled enrich run picks them up."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: EventSink) -> None:
         self.inner, self.handed_over, self.deferred = inner, 0, ""
 
-    def emit(self, spec: Any, **kwargs: Any) -> None:
+    def emit(
+        self,
+        spec: EventSpec,
+        *,
+        payload: dict[str, Any],
+        resource_id: str | None = None,
+        resource: dict[str, str] | None = None,
+    ) -> None:
         from podium.events import EventDeliveryError
 
         try:
-            self.inner.emit(spec, **kwargs)
+            self.inner.emit(spec, payload=payload, resource_id=resource_id, resource=resource)
         except EventDeliveryError as error:
             self.deferred = str(error)
             return
         if spec is event_catalog.TALK_INGESTED:
-            self.handed_over += kwargs["payload"].get("count") or len(kwargs["payload"]["talk_ids"])
+            self.handed_over += payload.get("count") or len(payload["talk_ids"])
 
 
 def _resources(*, notify: bool) -> Any:

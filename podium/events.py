@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -167,27 +167,6 @@ class EventPoster:
             raise EventDeliveryError(f"Prefect server did not accept events at {url}: {refused}")
 
 
-class EventSink(Protocol):
-    """Where a use-case's events go (see the module docstring for the implementations)."""
-
-    def emit(
-        self,
-        spec: EventSpec,
-        *,
-        payload: dict[str, Any],
-        resource_id: str | None = None,
-        resource: dict[str, str] | None = None,
-    ) -> None:
-        """Emit one event of the catalog's `spec`.
-
-        Args:
-            spec: the catalog entry (name, resource pattern, payload model).
-            payload: checked against `spec.payload`; emitted as given.
-            resource_id: the resource the event is about; `spec.resource` when it names one.
-            resource: more resource labels (e.g. `podium.repo.ref`).
-        """
-
-
 def checked_event(
     spec: EventSpec,
     *,
@@ -207,9 +186,9 @@ def checked_event(
     return spec.name, {"prefect.resource.id": rid, **(resource or {})}, payload
 
 
-class CheckedSink:
-    """An event sink that checks each event against the catalog (`checked_event`), then
-    hands it to `send`; every sink of Podium is one."""
+class EventSink:
+    """Where a use-case's events go (see the module docstring for the implementations). Every
+    sink checks each event against the catalog (`checked_event`), then hands it to `send`."""
 
     def emit(
         self,
@@ -219,7 +198,14 @@ class CheckedSink:
         resource_id: str | None = None,
         resource: dict[str, str] | None = None,
     ) -> None:
-        """Emit one event of the catalog's `spec` (see `EventSink.emit`)."""
+        """Emit one event of the catalog's `spec`.
+
+        Args:
+            spec: the catalog entry (name, resource pattern, payload model).
+            payload: checked against `spec.payload`; emitted as given.
+            resource_id: the resource the event is about; `spec.resource` when it names one.
+            resource: more resource labels (e.g. `podium.repo.ref`).
+        """
         self.send(*checked_event(spec, payload=payload, resource_id=resource_id, resource=resource))
 
     def send(self, name: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
@@ -228,7 +214,7 @@ class CheckedSink:
 
 
 @dataclass
-class RecordedEvents(CheckedSink):
+class RecordedEvents(EventSink):
     """An event sink that keeps what it is given, checked against the catalog: for tests and
     for runs with nobody listening (a CLI import without a Prefect server)."""
 
@@ -243,7 +229,7 @@ class RecordedEvents(CheckedSink):
 
 
 @dataclass
-class PostedEvents(CheckedSink):
+class PostedEvents(EventSink):
     """An event sink that posts each event to a Prefect server's API (`EventPoster`)."""
 
     poster: EventPoster

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from podium.events import CheckedSink
+from podium.events import EventSink
 from podium.resources import Resources
 from podium.settings import get_settings
 from tasks import steps
@@ -23,7 +23,7 @@ def prefect_step(name: str, action: Callable[[], Any]) -> Any:
     return declared(action)
 
 
-class PrefectEvents(CheckedSink):
+class PrefectEvents(EventSink):
     """The event sink of a flow run: Prefect's `emit_event`, related to the run that emits."""
 
     def send(self, name: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
