@@ -127,6 +127,22 @@ class GatewaySettings(BaseModel):
         "the tables they read move; it looks this often, so an answer is at most this plus one "
         "build stale on any replica. 0 reads the lake on every request.",
     )
+    inbox: bool = Field(
+        default=False,
+        description="Answer talk hooks once their changes are in an append-only inbox blob "
+        "in the lake (durable; one blob per group of concurrent requests) and fold the inbox "
+        "into talks and the ledger off the request path, one replica at a time "
+        "(podium/inbox.py). Off: each group of requests waits for its Delta commit.",
+    )
+    inbox_fold_interval_s: float = Field(
+        default=0.1, gt=0, description="How often an idle gateway looks at the inbox, seconds."
+    )
+    inbox_lease_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long the inbox fold lease lasts unless renewed; a replica that died "
+        "holding it is taken over after this, seconds.",
+    )
 
 
 class EnrichSettings(BaseModel):
