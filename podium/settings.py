@@ -135,7 +135,10 @@ class GatewaySettings(BaseModel):
         "(podium/inbox.py). Off: each group of requests waits for its Delta commit.",
     )
     inbox_fold_interval_s: float = Field(
-        default=0.1, gt=0, description="How often an idle gateway looks at the inbox, seconds."
+        default=0.25,
+        gt=0,
+        description="How often a gateway looks at the inbox for blobs other replicas appended "
+        "(its own appends wake it at once), seconds.",
     )
     inbox_lease_s: float = Field(
         default=10.0,

@@ -37,7 +37,8 @@ class InboxFolder:
     Args:
         lake: the lake.
         poster: posts the events of what each fold made pending.
-        interval_s: pause between looks at an empty inbox (or one another replica folds).
+        interval_s: pause between looks at an empty inbox (or one another replica folds); an
+            append by this process wakes it at once.
         lease_s: how long a fold lease lasts unless renewed (each fold renews it).
         max_blobs: most inbox blobs per fold.
     """
@@ -59,11 +60,13 @@ class InboxFolder:
         self.lease = inbox.FoldLease(lake, holder=self.writer, ttl_s=lease_s)
         self.folds = 0  # folds that recorded something, for tests and health figures
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def append(self, changes: list[Change]) -> IngestReport:
         """The group commit's write in inbox mode: one blob for the batch, nothing else."""
         inbox.append(self.lake, changes, writer=self.writer)
+        self._wake.set()  # fold at once if this process holds (or gets) the lease
         return IngestReport()
 
     def fold_once(self) -> inbox.Fold | None:
@@ -94,7 +97,8 @@ class InboxFolder:
                 logger.exception("inbox fold failed; the blobs stay and are folded later")
                 done = None
             if done is None:
-                self._stop.wait(self.interval_s)
+                self._wake.wait(self.interval_s)
+                self._wake.clear()
 
     def start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -105,6 +109,7 @@ class InboxFolder:
     def stop(self) -> None:
         """Stop folding (the current fold ends first) and give the lease up."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
         try:
