@@ -166,3 +166,37 @@ def test_one_fold_lease_holder_at_a_time_and_a_dead_one_is_taken_over(tmp_path) 
     assert not holder.acquire()
     other.release()
     assert holder.acquire(), "a released lease is free at once"
+
+
+@pytest.mark.timeout(300)
+def test_the_inbox_on_an_s3_lake() -> None:
+    """The same protocol on S3 (moto over HTTP): exclusive creates are conditional puts."""
+    from tests.moto_server import moto_server
+    from tests.podium.lake.conftest import s3_lake
+
+    with moto_server() as endpoint:
+        lake = s3_lake(endpoint)
+        start = threading.Barrier(8)
+
+        def put(n: int) -> None:
+            start.wait()
+            inbox.append(lake, [version(n % 3 + 1, f"t{n % 4}")], writer=f"w{n % 2}")
+
+        threads = [threading.Thread(target=put, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(inbox.pending_blobs(lake)) == 8
+        done = inbox.fold(lake)
+        assert len(done.blobs) == 8 and inbox.pending_blobs(lake) == []
+        rows = talk_rows(lake=lake, columns=["talk_id", "title"]).sort_values("talk_id")
+        # Per talk the newest version by updated_at among those appended, whatever the order.
+        newest = {f"t{k}": max(n % 3 + 1 for n in range(8) if n % 4 == k) for k in range(4)}
+        assert dict(zip(rows.talk_id, rows.title, strict=True)) == {
+            k: f"version {v}" for k, v in newest.items()
+        }
+        for talk_id, n in newest.items():
+            assert ledger(lake, talk_id) == {version(n, talk_id).content_hash}
+        leases = [inbox.FoldLease(lake, holder=f"p{n}", ttl_s=30) for n in range(4)]
+        assert sum(lease.acquire() for lease in leases) == 1
