@@ -126,6 +126,7 @@ class ModeResult:
     errors: Counter = field(default_factory=Counter)
     events: int = 0
     cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
     fold_lag_s: float = 0.0
     lost: int = 0
     unmarked: int = 0
@@ -195,7 +196,9 @@ def run_mode(
             result.load_before = os.getloadavg()[0]
             run = f"{mode}-{int(time.time())}"
             began = time.perf_counter()
+            client_before = time.process_time()
             results, result.errors = asyncio.run(_drive(urls, rate=rate, seconds=seconds, run=run))
+            result.client_cpu_s = time.process_time() - client_before
             result.elapsed = time.perf_counter() - began
             lake = Lake(f"{tmp}/lake")
             if mode == "inbox":  # the fold's lag: until every inbox blob is in Delta
@@ -247,6 +250,8 @@ def report(r: ModeResult, *, rate: float, seconds: float, replicas: int, replay:
         f"gateway CPU:   {r.cpu_s:.1f} s, {per:.1f} ms per accepted request "
         f"(ceiling on 2 quiet cores: {2000 / per if per else 0:.0f} req/s)"
     )
+    client = 1000 * r.client_cpu_s / max(r.requests, 1)
+    print(f"client CPU:    {r.client_cpu_s:.1f} s, {client:.1f} ms per request sent")
     print(f"events posted: {r.events}")
     if r.mode == "inbox":
         print(f"fold lag:      {r.fold_lag_s:.2f} s from the last answer to an empty inbox")
