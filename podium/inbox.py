@@ -57,12 +57,11 @@ def _encode(change: Change) -> dict[str, Any]:
     if isinstance(change, Talk):
         data = change.model_dump(mode="json", exclude=set(Talk.model_computed_fields))
         return {"talk": data, "sequence": change._sequence}
+    updated: datetime | None = getattr(change, "updated_at", None)  # a Removal's, if any
     return {
         "removed": str(change),
         "sequence": getattr(change, "sequence", None),
-        "updated_at": (
-            None if getattr(change, "updated_at", None) is None else change.updated_at.isoformat()  # type: ignore[union-attr]
-        ),
+        "updated_at": None if updated is None else updated.isoformat(),
     }
 
 
