@@ -10,7 +10,7 @@ import gzip
 import json
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from podium.errors import UserError
+from podium.ingest import IngestReport
 from podium.jsonbody import JsonRefused, parse_text
 from podium.models import Event, Talk, TalkState, check_identifier
 from podium.ordering import Removal, SourceOrder, latest, parse_sequence
@@ -37,6 +38,27 @@ class RecordError:
     def __str__(self) -> str:
         where = f"{self.record}: {self.field}: " if self.field else f"{self.record}: "
         return where + self.message
+
+
+@dataclass(kw_only=True)
+class SyncReport:
+    """What one pass of a sync did: what recording changed, and the records it refused. Each
+    source's report adds its own fields (named first in `as_dict`, in their order)."""
+
+    ingest: IngestReport = field(default_factory=IngestReport)
+    errors: list[RecordError] = field(default_factory=list)
+
+    def add(self, part: IngestReport) -> None:
+        """Fold what one recorded batch changed into `ingest`."""
+        for key, values in part.as_dict().items():
+            getattr(self.ingest, key).extend(values)
+
+    def as_dict(self) -> dict[str, Any]:
+        own = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _SYNC_FIELDS}
+        return {**own, **self.ingest.as_dict(), "rejected": [str(e) for e in self.errors]}
+
+
+_SYNC_FIELDS = {f.name for f in fields(SyncReport)}
 
 
 @dataclass

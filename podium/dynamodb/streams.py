@@ -31,6 +31,7 @@ from podium.sources import (
     TALK_KEY_PREFIX,
     InputPolicy,
     RecordError,
+    SyncReport,
     from_dynamodb_attribute,
     parse_dynamodb_stream,
     without_podium_tags,
@@ -46,29 +47,13 @@ def checkpoint_source(stream_arn: str) -> str:
 
 
 @dataclass
-class StreamSyncReport:
+class StreamSyncReport(SyncReport):
     """What one pass over the stream did."""
 
     stream_arn: str
     shards: int = 0
     records: int = 0
     pages: int = 0
-    ingest: IngestReport = field(default_factory=IngestReport)
-    errors: list[RecordError] = field(default_factory=list)
-
-    def add(self, part: IngestReport) -> None:
-        for key, values in part.as_dict().items():
-            getattr(self.ingest, key).extend(values)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "stream_arn": self.stream_arn,
-            "shards": self.shards,
-            "records": self.records,
-            "pages": self.pages,
-            **self.ingest.as_dict(),
-            "rejected": [str(e) for e in self.errors],
-        }
 
 
 # ---- pure parts ---------------------------------------------------------------------------

@@ -1,27 +1,25 @@
 """Settings of the schedule exports (a section of `podium.settings.Settings`)."""
 
+from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ExportSettings(BaseModel):
     """How `podium export` and the gateway's export routes write an event's schedule."""
 
-    time_zone: str = Field(
-        default="UTC",
-        description="IANA time zone the schedule's days and local times are given in "
-        "(frab `time_zone_name`); slots are stored in UTC.",
-    )
-    talk_url: str | None = Field(
-        default=None,
-        description="Public page of a talk, with {talk_id} in it (e.g. "
-        "https://directory.example.org/talks/{talk_id}); without it a talk's URL is its "
-        "urn:uuid: (the frab guid), which schedule apps accept as a URI.",
-    )
-    related_limit: int = Field(
-        default=5, ge=0, le=100, description="Related talks listed per talk in an export."
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    time_zone: str = "UTC"
+    """IANA time zone the schedule's days and local times are given in (frab `time_zone_name`);
+    slots are stored in UTC."""
+    talk_url: str | None = None
+    """Public page of a talk, with {talk_id} in it (e.g.
+    https://directory.example.org/talks/{talk_id}); without it a talk's URL is its urn:uuid: (the
+    frab guid), which schedule apps accept as a URI."""
+    related_limit: Annotated[int, Field(ge=0, le=100)] = 5
+    """Related talks listed per talk in an export."""
 
     @field_validator("time_zone")
     @classmethod

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from starlette.concurrency import run_in_threadpool
 
 from podium import event_catalog
@@ -54,9 +54,8 @@ from podium.review.payloads import (
     Ignored,
     WebhookError,
     load_json,
+    parse_forge,
     parse_generic,
-    parse_github,
-    parse_gitlab,
     verify_github_signature,
     verify_gitlab_token,
 )
@@ -68,6 +67,7 @@ logger = logging.getLogger("podium.gateway.git")
 router = APIRouter(prefix="/hooks", tags=["git"])
 PUSH_EVENT = event_catalog.GIT_PUSH.name
 _DELIVERIES = "review/deliveries"
+_FORGE_NAMES = {"github": "GitHub", "gitlab": "GitLab"}
 
 
 class PushResponse(BaseModel):
@@ -186,57 +186,57 @@ async def _respond(
 # authenticated first and parsed by hand) -----------------------------------------------------
 
 
-class _Named(BaseModel):
+class _Open(BaseModel):
+    """A body object of which Podium reads a few fields; the forge sends more."""
+
     model_config = ConfigDict(extra="allow")
+
+
+class _Named(_Open):
     name: str | None = None
 
 
-class GitHubRepository(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class GitHubRepository(_Open):
     full_name: str | None = None
     clone_url: str | None = None
 
 
-class GitHubPush(BaseModel):
-    """The fields of a GitHub (or Gitea/Gogs) push event that Podium reads."""
+class GitLabProject(_Open):
+    path_with_namespace: str | None = None
+    git_http_url: str | None = None
 
-    model_config = ConfigDict(extra="allow")
+
+class _Push(_Open):
+    """The commit range every push body carries."""
+
     ref: str
     before: str
     after: str
+
+
+class GitHubPush(_Push):
+    """The fields of a GitHub (or Gitea/Gogs) push event that Podium reads."""
+
     repository: GitHubRepository | None = None
     pusher: _Named | None = None
     forced: bool = False
 
 
-class GitLabProject(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    path_with_namespace: str | None = None
-    git_http_url: str | None = None
-
-
-class GitLabPush(BaseModel):
+class GitLabPush(_Push):
     """The fields of a GitLab push hook or push system hook that Podium reads."""
 
-    model_config = ConfigDict(extra="allow")
     object_kind: str | None = None
     event_name: str | None = None
-    ref: str
-    before: str
-    after: str
     checkout_sha: str | None = None
     project: GitLabProject | None = None
     user_username: str | None = None
 
 
-class GenericPush(BaseModel):
+class GenericPush(_Push):
     """Podium's generic push body."""
 
     model_config = ConfigDict(extra="forbid")
     repository: str
-    ref: str
-    before: str
-    after: str
     pusher: str | None = None
     delivery_id: str | None = None
     forced: bool = False
@@ -291,22 +291,32 @@ async def _handle(
     )
 
 
-def _parse_push(
-    parse: Callable[..., PushEvent | Ignored],
+async def _forge_push(
     request: Request,
-    body: bytes,
-    event_header: str,
-    delivery_header: str,
-) -> PushEvent | Ignored:
-    # A forge's push (GitHub, GitLab), once authenticated: its JSON, event and delivery id.
-    settings: Settings = gateway_state(request).settings
-    return parse(
-        load_json(body, max_depth=settings.gateway.max_json_depth),
-        event=request.headers.get(event_header),
-        delivery_id=request.headers.get(delivery_header, ""),
-        review=settings.review,
-        received_at=datetime.now(UTC),
-    )
+    forge: Literal["github", "gitlab"],
+    secret: SecretStr | None,
+    verify: Callable[[bytes, str], None],
+    headers: tuple[str, str],
+) -> JSONResponse:
+    # A forge's push hook (GitHub, GitLab): 404 until its secret is set; then `verify(body,
+    # secret)` authenticates it, and its JSON, event and delivery id (`headers`) are parsed.
+    if secret is None:
+        return _error(404, f"{_FORGE_NAMES[forge]} webhooks are not configured")
+    event_header, delivery_header = headers
+
+    def check_and_parse(body: bytes) -> PushEvent | Ignored:
+        verify(body, secret.get_secret_value())
+        settings: Settings = gateway_state(request).settings
+        return parse_forge(
+            forge,
+            load_json(body, max_depth=settings.gateway.max_json_depth),
+            event=request.headers.get(event_header),
+            delivery_id=request.headers.get(delivery_header, ""),
+            review=settings.review,
+            received_at=datetime.now(UTC),
+        )
+
+    return await _handle(request, forge, check_and_parse)
 
 
 @router.post(
@@ -321,20 +331,15 @@ def _parse_push(
 )
 async def github_hook(request: Request, state: Gateway) -> JSONResponse:
     """A GitHub webhook signed with `X-Hub-Signature-256`; `X-GitHub-Delivery` de-duplicated."""
-    settings = state.settings
-    secret = settings.review.github_webhook_secret
-    if secret is None:
-        return _error(404, "GitHub webhooks are not configured")
 
-    def check_and_parse(body: bytes) -> PushEvent | Ignored:
-        verify_github_signature(
-            body=body,
-            header=request.headers.get("x-hub-signature-256"),
-            secret=secret.get_secret_value(),
-        )
-        return _parse_push(parse_github, request, body, "x-github-event", "x-github-delivery")
+    def verify(body: bytes, secret: str) -> None:
+        header = request.headers.get("x-hub-signature-256")
+        verify_github_signature(body=body, header=header, secret=secret)
 
-    return await _handle(request, "github", check_and_parse)
+    secret = state.settings.review.github_webhook_secret
+    return await _forge_push(
+        request, "github", secret, verify, ("x-github-event", "x-github-delivery")
+    )
 
 
 @router.post(
@@ -350,18 +355,14 @@ async def github_hook(request: Request, state: Gateway) -> JSONResponse:
 async def gitlab_hook(request: Request, state: Gateway) -> JSONResponse:
     """A GitLab push hook authenticated by `X-Gitlab-Token`; `X-Gitlab-Event-UUID`
     de-duplicated."""
-    settings = state.settings
-    secret = settings.review.gitlab_token
-    if secret is None:
-        return _error(404, "GitLab webhooks are not configured")
 
-    def check_and_parse(body: bytes) -> PushEvent | Ignored:
-        verify_gitlab_token(
-            header=request.headers.get("x-gitlab-token"), secret=secret.get_secret_value()
-        )
-        return _parse_push(parse_gitlab, request, body, "x-gitlab-event", "x-gitlab-event-uuid")
+    def verify(body: bytes, secret: str) -> None:
+        verify_gitlab_token(header=request.headers.get("x-gitlab-token"), secret=secret)
 
-    return await _handle(request, "gitlab", check_and_parse)
+    secret = state.settings.review.gitlab_token
+    return await _forge_push(
+        request, "gitlab", secret, verify, ("x-gitlab-event", "x-gitlab-event-uuid")
+    )
 
 
 @router.post(

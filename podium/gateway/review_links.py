@@ -28,13 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from podium.events import EventPoster
 from podium.gateway.state import Gateway, gateway_state
 from podium.lake import Lake
-from podium.review.links import (
-    LinkClaims,
-    LinkError,
-    claim_decision,
-    release_decision,
-    verify,
-)
+from podium.review.links import LinkClaims, LinkError, claim_decision, release_decision, verify
 from podium.review.records import find_review
 from podium.settings import Settings
 

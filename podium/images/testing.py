@@ -119,27 +119,29 @@ def tiny_components(
     from transformers import CLIPTextModel
 
     torch.manual_seed(seed)
+    # The UNet denoises the VAE's latents: 4 channels at half the image size (the VAE's two
+    # blocks downsample once). Both use the same tiny block widths and group norm.
+    image_size, latent_channels = 64, 4
+    widths: dict[str, Any] = {"block_out_channels": (8, 16), "norm_num_groups": 4}
     unet = UNet2DConditionModel(
-        block_out_channels=(8, 16),
+        **widths,
         layers_per_block=1,
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
+        sample_size=image_size // 2,
+        in_channels=latent_channels,
+        out_channels=latent_channels,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=32,
         attention_head_dim=4,
-        norm_num_groups=4,
     )
     vae = AutoencoderKL(
-        block_out_channels=(8, 16),
+        **widths,
         in_channels=3,
         out_channels=3,
         down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
         up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        latent_channels=4,
-        norm_num_groups=4,
-        sample_size=64,
+        latent_channels=latent_channels,
+        sample_size=image_size,
     )
     text_encoder = CLIPTextModel(
         _text_config(vocab_size=TINY_VOCAB_SIZE, hidden=32, layers=2, heads=4, ffn=37)

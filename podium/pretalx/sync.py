@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podium.checkpoints import drop_checkpoints, load_checkpoints, save_checkpoints
-from podium.ingest import IngestReport, record_events
+from podium.ingest import record_events
 from podium.lake import Lake
 from podium.pretalx.client import PretalxClient
 from podium.pretalx.mapping import (
@@ -31,31 +31,18 @@ from podium.pretalx.mapping import (
 )
 from podium.pretalx.write_back import written_tags
 from podium.recording import record_talks
-from podium.sources import ParseResult, RecordError
+from podium.sources import ParseResult, SyncReport
 
 
 @dataclass
-class PretalxSyncReport:
+class PretalxSyncReport(SyncReport):
     """What one sync of one event did."""
 
     source: str
     listed: int = 0
     fetched: int = 0
     requests: int = 0
-    ingest: IngestReport = field(default_factory=IngestReport)
     events_changed: list[str] = field(default_factory=list)
-    errors: list[RecordError] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "listed": self.listed,
-            "fetched": self.fetched,
-            "requests": self.requests,
-            **{k: v for k, v in self.ingest.as_dict().items()},
-            "events_changed": self.events_changed,
-            "rejected": [str(e) for e in self.errors],
-        }
 
 
 def position(item: dict[str, Any], slot: dict[str, Any] | None = None) -> str:

@@ -8,9 +8,10 @@ Environment examples: `PODIUM_REVIEW__REPOS='[{"name": "api", "url": "https://gi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic.types import PositiveFloat, PositiveInt
 
 # The embedded default's key of /hooks/push; refused in production like the gateway's.
 PLACEHOLDER_PUSH_SECRET = "podium-local-push-secret"
@@ -33,22 +34,17 @@ DEFAULT_IGNORE_PATTERNS = [
 class WatchedRepo(BaseModel):
     """One repository whose pushes are reviewed."""
 
-    name: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-        description="Short name; events use the resource id podium.repo.<name>.",
-    )
-    url: str = Field(
-        description="Where to clone from: https://, ssh://, git@host:path, file:// or a local path."
-    )
-    default_branch: str | None = Field(
-        default=None,
-        description="Branch a new branch is compared against; None asks the remote's HEAD.",
-    )
-    aliases: list[str] = Field(
-        default_factory=list,
-        description="Other names webhooks use for it: GitHub full_name, GitLab "
-        "path_with_namespace, other clone or web URLs.",
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    """Short name; events use the resource id podium.repo.<name>."""
+    url: str
+    """Where to clone from: https://, ssh://, git@host:path, file:// or a local path."""
+    default_branch: str | None = None
+    """Branch a new branch is compared against; None asks the remote's HEAD."""
+    aliases: list[str] = Field(default_factory=list)
+    """Other names webhooks use for it: GitHub full_name, GitLab path_with_namespace, other clone
+    or web URLs."""
 
     def names(self) -> set[str]:
         """Every string a webhook may identify this repository by, normalised."""
@@ -64,17 +60,14 @@ def normalise_repo_name(value: str) -> str:
 class Reviewer(BaseModel):
     """A person who may approve or reject reviews through signed links."""
 
-    name: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$",
-        description="Short name, recorded with each decision this reviewer signs.",
-    )
-    email: str = Field(
-        default="", max_length=254, description="Where the reviewer's links are sent (ses, smtp)."
-    )
-    secret: SecretStr | None = Field(
-        default=None,
-        description="This reviewer's own link-signing key; None uses review.link_signing_key.",
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")]
+    """Short name, recorded with each decision this reviewer signs."""
+    email: Annotated[str, Field(max_length=254)] = ""
+    """Where the reviewer's links are sent (ses, smtp)."""
+    secret: SecretStr | None = None
+    """This reviewer's own link-signing key; None uses review.link_signing_key."""
 
     @property
     def identity(self) -> str:
@@ -86,171 +79,119 @@ class ReviewSettings(BaseModel):
     """How pushes are reviewed: where repositories come from, how changes are summarised,
     who is told and how long a review may wait."""
 
-    repos: list[WatchedRepo] = Field(
-        default_factory=list, description="Watched repositories; pushes to others are ignored."
-    )
-    cache_dir: Path | None = Field(
-        default=None, description="Folder of cached clones; None means <home>/git-cache."
-    )
-    git_username: str = Field(
-        default="x-access-token",
-        description="User name sent with git_token over HTTPS (GitHub accepts x-access-token).",
-    )
-    git_token: SecretStr | None = Field(
-        default=None,
-        description="Token for cloning private repositories over HTTPS; sent as a header "
-        "through git's environment, never on the command line or in logs.",
-    )
-    git_timeout_s: float = Field(
-        default=300, gt=0, description="Longest a clone or fetch may take, seconds."
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
-    github_webhook_secret: SecretStr | None = Field(
-        default=None,
-        description="Secret of GitHub webhooks (X-Hub-Signature-256); None disables /hooks/github.",
-    )
-    gitlab_token: SecretStr | None = Field(
-        default=None,
-        description="Secret token of GitLab webhooks (X-Gitlab-Token); None disables "
-        "/hooks/gitlab.",
-    )
-    push_secret: SecretStr | None = Field(
-        default=SecretStr(PLACEHOLDER_PUSH_SECRET),
-        description="HMAC-SHA256 secret of the generic /hooks/push body, its own key (never the "
-        "directory app's); None disables /hooks/push. Required in production.",
-    )
+    repos: list[WatchedRepo] = Field(default_factory=list)
+    """Watched repositories; pushes to others are ignored."""
+    cache_dir: Path | None = None
+    """Folder of cached clones; None means <home>/git-cache."""
+    git_username: str = "x-access-token"
+    """User name sent with git_token over HTTPS (GitHub accepts x-access-token)."""
+    git_token: SecretStr | None = None
+    """Token for cloning private repositories over HTTPS; sent as a header through git's
+    environment, never on the command line or in logs."""
+    git_timeout_s: PositiveFloat = 300
+    """Longest a clone or fetch may take, seconds."""
 
-    summary_backend: Literal["structural", "bedrock", "openai"] = Field(
-        default="structural",
-        description="`structural` needs no model; `bedrock` uses the Converse API through "
-        "boto3; `openai` any OpenAI-compatible /chat/completions endpoint.",
-    )
-    model_id: str = Field(
-        default="",
-        description="Model id: a Bedrock model or inference profile id, or the OpenAI-compatible "
-        "server's model name. Required for the bedrock and openai backends.",
-    )
-    endpoint_url: str | None = Field(
-        default=None,
-        description="Bedrock runtime endpoint override, or the OpenAI-compatible base URL "
-        "(…/v1). Required for openai.",
-    )
-    api_key: SecretStr | None = Field(
-        default=None, description="Bearer key of the OpenAI-compatible endpoint."
-    )
-    bedrock_guardrail_id: str | None = Field(
-        default=None,
-        description="Bedrock guardrail applied to review prompts (its id); None applies none. "
-        "An intervention makes the review fall back to the structural summary.",
-    )
-    bedrock_guardrail_version: str = Field(
-        default="DRAFT", description="Version of the Bedrock guardrail."
-    )
-    aws_region: str = Field(default="us-east-1", description="Region of Bedrock and SES.")
-    aws_access_key_id: SecretStr | None = Field(
-        default=None, description="AWS key for Bedrock and SES; None uses the default chain."
-    )
-    aws_secret_access_key: SecretStr | None = Field(
-        default=None, description="Secret matching aws_access_key_id."
-    )
-    token_budget: int = Field(
-        default=12_000, gt=500, description="Approximate tokens of diff a model is shown."
-    )
-    max_output_tokens: int = Field(
-        default=1024, gt=0, description="Most tokens a model may answer with."
-    )
-    llm_timeout_s: float = Field(default=120, gt=0, description="Longest a model call may take.")
-    ignore_patterns: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_IGNORE_PATTERNS),
-        description="Glob patterns of generated and vendored files kept out of model prompts "
-        "(they are still listed in the summary).",
-    )
-    scanners: bool = Field(
-        default=True,
-        description="Run checkov, cfn-lint and bandit on the changed files before and after a "
-        "push and report the findings it introduced or fixed (their virtualenv comes from "
-        "scripts/scanners.sh; when it is absent the summary says so).",
-    )
-    scanner_venv: Path | None = Field(
-        default=None,
-        description="The scanners' virtualenv; None means .venv-scanners at the project root.",
-    )
-    scanner_timeout_s: float = Field(
-        default=60, gt=0, description="Longest any one scanner may run on a push, seconds."
-    )
-    scanner_server: bool = Field(
-        default=True,
-        description="Run the scanners in one long-lived process per host (imports paid once, "
-        "each scan a fork of it), started by the first push that needs it; false runs each "
-        "scanner one-shot. A server that is missing or dies falls back to one-shot runs.",
-    )
-    scanner_server_idle_s: float = Field(
-        default=900,
-        gt=0,
-        description="The long-lived scanner process exits after this many seconds without a scan.",
-    )
-    large_change_lines: int = Field(
-        default=1500, gt=0, description="Changed lines above which a push is flagged as very large."
-    )
+    github_webhook_secret: SecretStr | None = None
+    """Secret of GitHub webhooks (X-Hub-Signature-256); None disables /hooks/github."""
+    gitlab_token: SecretStr | None = None
+    """Secret token of GitLab webhooks (X-Gitlab-Token); None disables /hooks/gitlab."""
+    push_secret: SecretStr | None = SecretStr(PLACEHOLDER_PUSH_SECRET)
+    """HMAC-SHA256 secret of the generic /hooks/push body, its own key (never the directory
+    app's); None disables /hooks/push. Required in production."""
 
-    notifier: Literal["none", "ses", "slack", "smtp"] = Field(
-        default="none", description="How the reviewer is told a review is waiting."
-    )
-    notify_to: list[str] = Field(
-        default_factory=list, description="Reviewer e-mail addresses (ses, smtp)."
-    )
-    notify_from: str = Field(default="", description="Sender address (ses, smtp).")
-    ses_endpoint_url: str | None = Field(
-        default=None, description="SES endpoint override (a local or moto server); None for AWS."
-    )
-    slack_webhook_url: SecretStr | None = Field(
-        default=None, description="Slack-compatible incoming webhook URL (it is a secret)."
-    )
-    smtp_host: str = Field(default="localhost", description="SMTP server host.")
-    smtp_port: int = Field(default=587, description="SMTP server port.")
-    smtp_username: str | None = Field(default=None, description="SMTP login; None skips login.")
-    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
-    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP session with STARTTLS.")
-    notify_timeout_s: float = Field(
-        default=30, gt=0, description="Longest a notification may take."
-    )
+    summary_backend: Literal["structural", "bedrock", "openai"] = "structural"
+    """`structural` needs no model; `bedrock` uses the Converse API through boto3; `openai` any
+    OpenAI-compatible /chat/completions endpoint."""
+    model_id: str = ""
+    """Model id: a Bedrock model or inference profile id, or the OpenAI-compatible server's model
+    name. Required for the bedrock and openai backends."""
+    endpoint_url: str | None = None
+    """Bedrock runtime endpoint override, or the OpenAI-compatible base URL (…/v1). Required for
+    openai."""
+    api_key: SecretStr | None = None
+    """Bearer key of the OpenAI-compatible endpoint."""
+    bedrock_guardrail_id: str | None = None
+    """Bedrock guardrail applied to review prompts (its id); None applies none. An intervention
+    makes the review fall back to the structural summary."""
+    bedrock_guardrail_version: str = "DRAFT"
+    """Version of the Bedrock guardrail."""
+    aws_region: str = "us-east-1"
+    """Region of Bedrock and SES."""
+    aws_access_key_id: SecretStr | None = None
+    """AWS key for Bedrock and SES; None uses the default chain."""
+    aws_secret_access_key: SecretStr | None = None
+    """Secret matching aws_access_key_id."""
+    token_budget: Annotated[int, Field(gt=500)] = 12_000
+    """Approximate tokens of diff a model is shown."""
+    max_output_tokens: PositiveInt = 1024
+    """Most tokens a model may answer with."""
+    llm_timeout_s: PositiveFloat = 120
+    """Longest a model call may take."""
+    ignore_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_IGNORE_PATTERNS))
+    """Glob patterns of generated and vendored files kept out of model prompts (they are still
+    listed in the summary)."""
+    scanners: bool = True
+    """Run checkov, cfn-lint and bandit on the changed files before and after a push and report
+    the findings it introduced or fixed (their virtualenv comes from scripts/scanners.sh; when it
+    is absent the summary says so)."""
+    scanner_venv: Path | None = None
+    """The scanners' virtualenv; None means .venv-scanners at the project root."""
+    scanner_timeout_s: PositiveFloat = 60
+    """Longest any one scanner may run on a push, seconds."""
+    scanner_server: bool = True
+    """Run the scanners in one long-lived process per host (imports paid once, each scan a fork
+    of it), started by the first push that needs it; false runs each scanner one-shot. A server
+    that is missing or dies falls back to one-shot runs."""
+    scanner_server_idle_s: PositiveFloat = 900
+    """The long-lived scanner process exits after this many seconds without a scan."""
+    large_change_lines: PositiveInt = 1500
+    """Changed lines above which a push is flagged as very large."""
 
-    reviewers: list[Reviewer] = Field(
-        default_factory=list,
-        description="Named reviewers: each gets signed, expiring, single-use approve and reject "
-        "links in the notification, verified by the gateway (docs/security.md). Empty: "
-        "decisions are made in the Prefect UI only, recorded as an operator's.",
-    )
-    link_signing_key: SecretStr | None = Field(
-        default=None,
-        description="Key that signs the links of reviewers without a secret of their own.",
-    )
-    link_ttl_s: int | None = Field(
-        default=None,
-        gt=0,
-        description="Seconds a signed link stays valid; None: as long as the review waits "
-        "(timeout_s).",
-    )
-    links_base_url: str = Field(
-        default="http://127.0.0.1:8787",
-        description="The gateway's address as reviewers reach it; links point to "
-        "<links_base_url>/reviews/decide.",
-    )
-    suspend: Literal["auto", "never"] = Field(
-        default="auto",
-        description="`auto` suspends a waiting review (its process exits; the run is "
-        "resumed by its worker) when it runs from a deployment in a process work pool; "
-        "otherwise, and with `never`, it pauses in its process.",
-    )
+    notifier: Literal["none", "ses", "slack", "smtp"] = "none"
+    """How the reviewer is told a review is waiting."""
+    notify_to: list[str] = Field(default_factory=list)
+    """Reviewer e-mail addresses (ses, smtp)."""
+    notify_from: str = ""
+    """Sender address (ses, smtp)."""
+    ses_endpoint_url: str | None = None
+    """SES endpoint override (a local or moto server); None for AWS."""
+    slack_webhook_url: SecretStr | None = None
+    """Slack-compatible incoming webhook URL (it is a secret)."""
+    smtp_host: str = "localhost"
+    """SMTP server host."""
+    smtp_port: int = 587
+    """SMTP server port."""
+    smtp_username: str | None = None
+    """SMTP login; None skips login."""
+    smtp_password: SecretStr | None = None
+    """SMTP password."""
+    smtp_starttls: bool = True
+    """Upgrade the SMTP session with STARTTLS."""
+    notify_timeout_s: PositiveFloat = 30
+    """Longest a notification may take."""
 
-    timeout_s: int = Field(
-        default=3600,
-        gt=0,
-        description="How long a review waits for a decision before it is recorded as expired.",
-    )
-    poll_interval_s: int = Field(
-        default=10, gt=0, description="How often a paused review checks for a decision, seconds."
-    )
+    reviewers: list[Reviewer] = Field(default_factory=list)
+    """Named reviewers: each gets signed, expiring, single-use approve and reject links in the
+    notification, verified by the gateway (docs/security.md). Empty: decisions are made in the
+    Prefect UI only, recorded as an operator's."""
+    link_signing_key: SecretStr | None = None
+    """Key that signs the links of reviewers without a secret of their own."""
+    link_ttl_s: Annotated[int | None, Field(gt=0)] = None
+    """Seconds a signed link stays valid; None: as long as the review waits (timeout_s)."""
+    links_base_url: str = "http://127.0.0.1:8787"
+    """The gateway's address as reviewers reach it; links point to
+    <links_base_url>/reviews/decide."""
+    suspend: Literal["auto", "never"] = "auto"
+    """`auto` suspends a waiting review (its process exits; the run is resumed by its worker)
+    when it runs from a deployment in a process work pool; otherwise, and with `never`, it pauses
+    in its process."""
+
+    timeout_s: PositiveInt = 3600
+    """How long a review waits for a decision before it is recorded as expired."""
+    poll_interval_s: PositiveInt = 10
+    """How often a paused review checks for a decision, seconds."""
 
     @model_validator(mode="after")
     def _backend_complete(self) -> ReviewSettings:

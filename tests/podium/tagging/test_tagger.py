@@ -103,6 +103,23 @@ def test_calibrated_thresholds_come_from_history(tagger, vocabulary, history) ->
     assert tagger.calibration(vocabulary=vocabulary, history=history) is calibration  # cached
 
 
+def test_a_long_lived_tagger_keeps_only_the_latest_calibrations(
+    tagger, vocabulary, encoder
+) -> None:
+    # A warm executor meets a new history after every refresh; each has its own calibration.
+    talks = [talk(i, title, text, event_ids=[ev]) for i, ev, title, text, _ in HISTORY]
+    labels = [tags for *_, tags in HISTORY]
+    first = None
+    for n in range(20):
+        grown = talks + [talk(f"x{j}", f"Extra talk {j}", "About pytest.") for j in range(n)]
+        history = build_history(grown, encoder=encoder, labels=labels + [["testing"]] * n)
+        calibration = tagger.calibration(vocabulary=vocabulary, history=history)
+        first = first or (history, calibration)
+    assert len(tagger._calibrations) == 16  # bounded, the oldest gone first
+    assert tagger.calibration(vocabulary=vocabulary, history=history) is calibration
+    assert tagger.calibration(vocabulary=vocabulary, history=first[0]) is not first[1]
+
+
 def test_tagging_nothing_and_empty_descriptions(tagger, vocabulary) -> None:
     assert tagger.tag([], vocabulary=vocabulary) == []
     out = tagger.tag([talk("n5", "SQL query tuning")], vocabulary=vocabulary, now=NOW)
