@@ -310,19 +310,24 @@ def run(
     seed: int = 7,
     workdir: Path | None = None,
     replays: bool = True,
+    inbox: bool = False,
 ) -> Result:
-    """The whole bench at one size; returns its figures (see the module docs)."""
+    """The whole bench at one size; returns its figures (see the module docs). With `inbox`
+    the gateways answer once a talk is in the lake's inbox (podium/inbox.py); the checks run
+    once the inbox is folded."""
     rng = random.Random(seed)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         tmp = workdir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         lake = s3_lake_settings(s3_endpoint) if s3_endpoint else {"lake__url": str(tmp / "lake")}
         extra = {"replay__url": redis_url} if redis_url else {}
+        if inbox:
+            extra |= {"gateway__inbox": "true", "gateway__inbox_lease_s": "3"}
         first = contextlib.ExitStack()
         urls = [first.enter_context(gateway_process(tmp / "gw0", lake, **extra))]
         urls.append(stack.enter_context(gateway_process(tmp / "gw1", lake, **extra)))
         result = Result(lake="s3 (moto)" if s3_endpoint else "local")
-        result.store = "redis" if redis_url else "lake"
+        result.store = ("redis" if redis_url else "lake") + (", inbox" if inbox else "")
         ids = [f"race-{n:03d}" for n in range(talks)]
         sent = race_edits(urls, ids, rounds, rng)
         newest = dict.fromkeys(ids, 2 * rounds + 1)
@@ -341,11 +346,24 @@ def run(
             result.restart_replays = len(answers)
             result.restart_refused = sum(1 for a in answers if replay_refused(a))
         first.close()
+        if inbox:
+            wait_folded(lake_of(lake))
         result.talks = len(newest)
         result.posts = len(sent)
         result.mismatched, result.not_newest = mismatches(lake_of(lake), newest)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def wait_folded(lake: Lake, timeout_s: float = 120) -> None:
+    """Wait until every inbox blob is folded into Delta (by a replica still running)."""
+    from podium.inbox import pending_blobs
+
+    deadline = time.monotonic() + timeout_s
+    while pending_blobs(lake):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the inbox was not folded within {timeout_s:.0f} s")
+        time.sleep(0.1)
 
 
 def table(result: Result) -> str:
@@ -370,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--s3", action="store_true", help="the lake on a moto S3 server")
     parser.add_argument("--redis", action="store_true", help="replay store in redis-server")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--inbox", action="store_true", help="gateways with gateway.inbox on")
     args = parser.parse_args(argv)
     with contextlib.ExitStack() as stack:
         endpoint = None
@@ -386,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             s3_endpoint=endpoint,
             redis_url=redis_url,
             seed=args.seed,
+            inbox=args.inbox,
         )
     print(table(result))
     if result.mismatched:

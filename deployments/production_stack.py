@@ -707,6 +707,7 @@ class ProductionStack:
             name, port = f"gateway-{i}", self.ports[f"gateway-{i}"]
             env = self.podium_env(name)
             env.update({"PODIUM_GATEWAY__HOST": HOST, "PODIUM_GATEWAY__PORT": str(port)})
+            env["PODIUM_GATEWAY__INBOX"] = "true"  # docs/production.md, "Gateway throughput"
             self.spawn(name, [sys.executable, "-m", "podium", "gateway"], env,
                        health=self.url(name, "/healthz"))  # fmt: skip
         self._balancer(

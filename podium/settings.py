@@ -104,6 +104,17 @@ class GatewaySettings(BaseModel):
     a poller thread per process rebuilds when the Delta versions of the tables they read move; it
     looks this often, so an answer is at most this plus one build stale on any replica. 0 reads
     the lake on every request."""
+    inbox: bool = False
+    """Answer talk hooks once their changes are in an append-only inbox blob in the lake
+    (durable; one blob per group of concurrent requests) and fold the inbox into talks and the
+    ledger off the request path, one replica at a time (podium/inbox.py). Off: each group of
+    requests waits for its Delta commit."""
+    inbox_fold_interval_s: PositiveFloat = 0.25
+    """How often a gateway looks at the inbox for blobs other replicas appended (its own
+    appends wake it at once), seconds."""
+    inbox_lease_s: PositiveFloat = 10.0
+    """How long the inbox fold lease lasts unless renewed; a replica that died holding it is
+    taken over after this, seconds."""
 
 
 class EnrichSettings(BaseModel):

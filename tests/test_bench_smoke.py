@@ -76,7 +76,9 @@ BENCHES: dict[str, Smoke] = {
     "faults": Smoke(("--talks", "4", "dynamodb-order"), r"lost", False, 900),
     "faults_enrich": Smoke(("--talks", "4", "--only", "kill"), r"lost|kill", False, 900),
     "fuzz": Smoke(("--requests", "60", "--workers", "2"), r"5xx"),
-    "gateway_load": Smoke(("--rate", "20", "--seconds", "2"), r"talks lost: +0\b"),
+    "gateway_load": Smoke(
+        ("--rate", "20", "--seconds", "2"), r"(?s)talks lost: +0\b.*talks lost: +0\b"
+    ),
     "images": Smoke(("--talks", "2", "--batch", "2", "--steps", "1", "--rounds", "1"), r"\d"),
     "ledger_check": Smoke(
         (

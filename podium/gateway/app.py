@@ -15,6 +15,7 @@ from podium.events import EventPoster
 from podium.gateway import (
     export_routes,
     git_hooks,
+    inbox_folder,
     observe,
     recommend_routes,
     review_links,
@@ -66,7 +67,19 @@ def create_app(
     app.state.settings = settings
     app.state.lake = lake if lake is not None else Lake.from_settings(settings)
     app.state.poster = poster if poster is not None else EventPoster.from_settings(settings)
-    app.state.committer = GroupCommitter(app.state.lake)
+    app.state.inbox_folder = None
+    if settings.gateway.inbox:
+        # Requests are answered once their changes are in an inbox blob; a thread folds the
+        # inbox into Delta (podium/gateway/inbox_folder.py).
+        app.state.inbox_folder = inbox_folder.InboxFolder(
+            app.state.lake,
+            app.state.poster,
+            interval_s=settings.gateway.inbox_fold_interval_s,
+            lease_s=settings.gateway.inbox_lease_s,
+        )
+        app.state.committer = GroupCommitter(app.state.lake, write=app.state.inbox_folder.append)
+    else:
+        app.state.committer = GroupCommitter(app.state.lake)
     app.state.replay_guard = ReplayGuard(
         replay_store(settings, app.state.lake),
         window_s=settings.gateway.replay_window_s,
@@ -76,6 +89,7 @@ def create_app(
     app.state.read_cache = read_cache_for(app.state.lake, settings)
 
     app.include_router(talk_hooks.router)
+    app.include_router(inbox_folder.router)
     app.include_router(recommend_routes.router)
     app.include_router(export_routes.router)
     app.include_router(git_hooks.router)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from podium import metrics
-from podium.ingest import IngestReport
+from podium.ingest import Change, IngestReport
 from podium.lake import Lake
 from podium.models import Talk
 from podium.recording import record_talks
@@ -38,11 +39,22 @@ class GroupCommitter:
     Args:
         lake: the lake to record in.
         max_batch: most queued requests folded into one write.
+        write: what one write does with the batch's changes (in arrival order); by default
+            `record_talks` into the lake. The inbox mode passes an append of one inbox blob
+            (podium/inbox.py), which answers an empty report (what changed is the fold's to
+            say).
     """
 
-    def __init__(self, lake: Lake, *, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        lake: Lake,
+        *,
+        max_batch: int = 256,
+        write: Callable[[list[Change]], IngestReport] | None = None,
+    ) -> None:
         self.lake = lake
         self.max_batch = max_batch
+        self._record = write or (lambda changes: record_talks(lake=self.lake, changes=changes))
         self.writes = 0  # lake writes so far, for tests and health figures
         self.isolated = 0  # combined writes that failed and were retried request by request
         self._writer = threading.Lock()
@@ -77,7 +89,7 @@ class GroupCommitter:
         metrics.GROUP_COMMIT_REQUESTS.observe(len(batch))
         started = time.perf_counter()
         try:
-            report = record_talks(lake=self.lake, changes=changes)
+            report = self._record(changes)
             self.writes += 1
             metrics.GROUP_COMMIT_SECONDS.observe(time.perf_counter() - started)
         except Exception as error:

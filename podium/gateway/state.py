@@ -17,6 +17,7 @@ from starlette.datastructures import State
 if TYPE_CHECKING:
     from podium.events import EventPoster
     from podium.gateway.group_commit import GroupCommitter
+    from podium.gateway.inbox_folder import InboxFolder
     from podium.gateway.read_cache import ReadCache
     from podium.gateway.signatures import DeliveryClaims, ReplayGuard
     from podium.lake import Lake
@@ -32,6 +33,7 @@ class GatewayState(State):
         lake: the lake talks are recorded in.
         poster: posts events to Prefect.
         committer: folds concurrent requests into one lake write.
+        inbox_folder: with `gateway.inbox` on, folds the inbox into Delta; else None.
         replay_guard: message ids seen inside the replay window, in flight or completed
             with their answer, in the replay store every replica shares.
         deliveries: git deliveries being handled.
@@ -43,6 +45,7 @@ class GatewayState(State):
     lake: Lake
     poster: EventPoster
     committer: GroupCommitter
+    inbox_folder: InboxFolder | None
     replay_guard: ReplayGuard
     deliveries: DeliveryClaims
     read_cache: ReadCache

@@ -20,7 +20,8 @@ Every request goes through the same steps, each with its own status code:
    an integer over 100 digits or a number beyond float range (`podium.jsonbody`).
 4. Records are validated one by one; the valid ones are recorded with `record_talks` in a
    worker thread; concurrent requests share one write (group commit, see `group_commit`).
-   503 if the lake write fails: nothing is acknowledged.
+   503 if the lake write fails: nothing is acknowledged. With `gateway.inbox` on, the write
+   is one append-only inbox blob per group (podium/inbox.py) and step 5 is the fold's.
 5. One `podium.talk.submitted` event names the talks now pending enrichment; it is posted to
    Prefect (with a short retry budget: `prefect.event_retries`, `prefect.event_timeout_s`)
    only after the lake write returned.
@@ -126,11 +127,14 @@ class HookResponse(BaseModel):
         description="Records that are not talks (other item types of a DynamoDB table), each "
         "with the reason; skipping one is not an error.",
     )
-    event: Literal["accepted", "deferred", "not_needed"] = Field(
+    event: Literal["accepted", "deferred", "not_needed", "queued"] = Field(
         description="`accepted`: Prefect accepted the podium.talk.submitted event. "
         "`deferred`: Prefect was unreachable after retries; the talks stay pending and a warm "
         "executor's ledger check (seconds) or the scheduled enrich run picks them up. "
-        "`not_needed`: no talk needs enrichment."
+        "`not_needed`: no talk needs enrichment. "
+        "`queued` (with `gateway.inbox` on): the changes are durably in the lake's inbox; "
+        "the fold (within a second) records them, decides what changed and posts the event, "
+        "so `new`, `updated`, `unchanged`, `removed` and `pending` stay empty."
     )
     event_reason: str | None = Field(default=None, description="Why the event was deferred.")
 
@@ -621,9 +625,13 @@ async def _handle_claimed(
                 503, "the lake write failed; nothing was recorded, retry later"
             ) from None
 
-    event, reason = await run_in_threadpool(
-        _announce, state.poster, report.pending, report.removed, source, state.lake
-    )
+    if state.inbox_folder is not None and (result.talks or result.removed):
+        # Durable in the inbox; the fold decides what changed and announces it.
+        event, reason = "queued", None
+    else:
+        event, reason = await run_in_threadpool(
+            _announce, state.poster, report.pending, report.removed, source, state.lake
+        )
     response = HookResponse(
         accepted=list(dict.fromkeys(t.talk_id for t in result.talks)),
         new=report.new,
