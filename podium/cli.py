@@ -16,7 +16,6 @@ from rich.table import Table
 
 from podium import event_catalog
 from podium.errors import UserError
-from podium.event_catalog import EventSpec
 from podium.events import EventSink
 from podium.ingest import talk_rows
 from podium.talk_tags import tag_rows
@@ -355,22 +354,15 @@ class _CliEvents(EventSink):
     def __init__(self, inner: EventSink) -> None:
         self.inner, self.handed_over, self.deferred = inner, 0, ""
 
-    def emit(
-        self,
-        spec: EventSpec,
-        *,
-        payload: dict[str, Any],
-        resource_id: str | None = None,
-        resource: dict[str, str] | None = None,
-    ) -> None:
+    def send(self, name: str, resource: dict[str, str], payload: dict[str, Any]) -> None:
         from podium.events import EventDeliveryError
 
         try:
-            self.inner.emit(spec, payload=payload, resource_id=resource_id, resource=resource)
+            self.inner.send(name, resource, payload)  # checked once, by `emit`
         except EventDeliveryError as error:
             self.deferred = str(error)
             return
-        if spec is event_catalog.TALK_INGESTED:
+        if name == event_catalog.TALK_INGESTED.name:
             self.handed_over += payload.get("count") or len(payload["talk_ids"])
 
 
