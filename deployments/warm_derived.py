@@ -53,6 +53,26 @@ class WarmRefresher:
         self._lock = threading.Lock()
         self._record = threading.Event()
         self.recorded = 0
+        # The profile, for the log: when the first poke since the last refresh started came,
+        # and the stream's delivery lag (the event's `occurred` to its arrival here).
+        self._first_poke: float | None = None
+        self._delivery: list[float] = []
+
+    def on_event(self, event: Any) -> None:
+        from datetime import UTC, datetime
+
+        occurred = getattr(event, "occurred", None)
+        if occurred is not None:
+            with self._lock:
+                self._delivery.append((datetime.now(UTC) - occurred).total_seconds())
+        self.poke()
+
+    def poke(self) -> None:
+        import time
+
+        if self._first_poke is None:
+            self._first_poke = time.monotonic()
+        self.coalescer.poke()
 
     def pending(self) -> bool:
         from podium.use_cases.derived import pending
@@ -62,15 +82,26 @@ class WarmRefresher:
 
     def refresh_once(self) -> None:
         """One refresh, only when the lake says something is behind; recorded afterwards."""
+        import time
         from datetime import UTC, datetime
 
         from podium.use_cases.derived import refresh
         from tasks.resources import flow_resources
 
+        poked, self._first_poke = self._first_poke, None
+        waited = 0.0 if poked is None else time.monotonic() - poked
+        with self._lock:
+            delivery, self._delivery = self._delivery, []
         if not self.pending():
             return  # a poke whose change an earlier refresh (here or elsewhere) took
         outcome = refresh(flow_resources())
-        summary = outcome.summary() | {"finished_at": datetime.now(UTC).isoformat()}
+        summary = outcome.summary() | {
+            "finished_at": datetime.now(UTC).isoformat(),
+            # Seconds from the first poke since the last refresh to this one's start (a
+            # refresh in progress, the coalescing), and the stream's worst delivery lag.
+            "waited": round(waited, 3),
+            "delivery_max": round(max(delivery), 3) if delivery else None,
+        }
         logger.info("counts and recommendations refreshed: %s", summary)
         if outcome.changed:
             with self._lock:
@@ -100,8 +131,8 @@ class WarmRefresher:
 
         self.stream = EventStream(
             EVENTS,
-            on_event=lambda _event: self.coalescer.poke(),
-            on_connect=self.coalescer.poke,  # events may have been missed: look now
+            on_event=self.on_event,
+            on_connect=self.poke,  # events may have been missed: look now
             stopping=self.stopping,
         )
         self.stream.start()
@@ -116,7 +147,11 @@ class WarmRefresher:
         return self
 
     def liveness(self) -> dict[str, str]:
-        return {"derived": "ok" if self.coalescer.alive() else "thread died"}
+        checks = {"derived": "ok" if self.coalescer.alive() else "thread died"}
+        thread = getattr(self.stream, "_thread", None)
+        if thread is not None:
+            checks["event_stream"] = "ok" if thread.is_alive() else "thread died"
+        return checks
 
 
 def start_refresher(stopping: threading.Event) -> WarmRefresher | None:
@@ -133,11 +168,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="Keep tag counts and recommendations current, warm (a CPU executor)."
     )
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--probe-port",
+        type=int,
+        default=None,
+        help="port of /metrics, /healthz, /readyz (default: none; 0: any free)",
+    )
+    args = parser.parse_args(argv)
+    from podium import tracing
     from podium.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings = get_settings()
+    tracing.configure_logging(settings.ops)
+    tracing.configure(settings.ops, service="warm-derived")
     stopping = threading.Event()
 
     def stop(*_: object) -> None:
@@ -145,11 +190,37 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    check_s = get_settings().derived.check_s
+    check_s = settings.derived.check_s
+    # Duty 1: alone in its process it takes no core from a tagger.
     refresher = WarmRefresher(stopping=stopping, check_s=check_s).start()
+    probes = None
+    if args.probe_port is not None:
+        probes = probe_server(refresher, host=settings.ops.executor_host, port=args.probe_port)
+        logger.info("probes on http://%s:%d (/metrics /healthz /readyz)",
+                    settings.ops.executor_host, probes.port)  # fmt: skip
     logger.info("warm counts and recommendations: serving (check every %.1f s)", check_s)
-    stopping.wait()
+    while not stopping.is_set():
+        stopping.wait(0.5)  # short waits: the main thread still runs signal handlers
+    if probes is not None:
+        probes.stop()
+    tracing.shutdown()
     logger.info("stopped after %d refreshes", refresher.coalescer.runs)
+
+
+def probe_server(refresher: WarmRefresher, *, host: str, port: int) -> Any:
+    """/metrics (the `counted` and `recommended` stage latencies), /healthz (the refresh
+    thread and the event stream alive), /readyz (the lake readable), started."""
+    from deployments.probes import ProbeServer
+    from tasks.resources import flow_resources
+
+    def ready() -> dict[str, str]:
+        try:
+            flow_resources().lake.ping()
+            return {"lake": "ok"}
+        except Exception as error:  # noqa: BLE001 - a probe reports, never raises
+            return {"lake": f"unreachable ({type(error).__name__})"}
+
+    return ProbeServer(host=host, port=port, live=refresher.liveness, ready=ready).start()
 
 
 if __name__ == "__main__":

@@ -71,6 +71,9 @@ class RefreshOutcome:
     recommendation_rows: int = 0
     attempts: int = 0  # recommendation builds started (more than 1: another process won a race)
     seconds: float = 0.0
+    # Seconds per phase: `counts` (update and commit), `recommendations` (plan, build,
+    # commit), `observe` (the lag metrics); the profile of where a refresh's time goes.
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def talks_counted(self) -> int:
@@ -98,6 +101,7 @@ class RefreshOutcome:
             "recommendation_rows": self.recommendation_rows,
             "attempts": self.attempts,
             "seconds": round(self.seconds, 3),
+            "phases": {name: round(s, 3) for name, s in self.phases.items()},
         }
 
 
@@ -126,6 +130,7 @@ def refresh(resources: RecommendResources, *, encoder: TextEncoder | None = None
     outcome = RefreshOutcome()
     if counted_versions(lake=lake) != source_versions(lake=lake):
         outcome.counts = update_tag_counts(lake=lake)
+    outcome.phases["counts"] = time.monotonic() - started
     encoder = encoder or recommendation_encoder(resources.settings)
 
     def attempt() -> BuildResult | None:
@@ -159,14 +164,18 @@ def refresh(resources: RecommendResources, *, encoder: TextEncoder | None = None
             bookmark=tables.recommendations_bookmark_of(current),
         )
 
+    built = time.monotonic()
     result = lake.retrying(attempt)
     if result is not None:
         outcome.recommendation_rows = result.recommendation_rows
-    outcome.seconds = time.monotonic() - started
+    observed = time.monotonic()
+    outcome.phases["recommendations"] = observed - built
     if outcome.counts is not None and outcome.counts.changed_talk_ids:
         observe_counted(lake, list(outcome.counts.changed_talk_ids))
     if outcome.event_ids is None or outcome.event_ids:
         observe_recommended(lake)
+    outcome.phases["observe"] = time.monotonic() - observed
+    outcome.seconds = time.monotonic() - started
     return outcome
 
 
