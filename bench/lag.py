@@ -199,11 +199,12 @@ def refresh_profile(stack: LocalStack, phase: str, since: int) -> str:
         return "no refresh logged"
     values: dict[str, list[float]] = {}
     for row in rows:
+        part = row.get("part", "both")  # counts and recommendations in two threads, or one
         for key, seconds in {**row.get("phases", {}), "total": row["seconds"],
                              "waited": row.get("waited"),
                              "delivery": row.get("delivery_max")}.items():  # fmt: skip
             if seconds is not None:
-                values.setdefault(key, []).append(float(seconds))
+                values.setdefault(f"{part}.{key}", []).append(float(seconds))
     cells = ", ".join(f"{k} {np.median(v):.2f}/{max(v):.2f}" for k, v in values.items())
     return f"{len(rows)} refreshes; seconds median/max: {cells}"
 

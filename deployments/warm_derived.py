@@ -32,31 +32,53 @@ logger = logging.getLogger("podium.warm")
 EVENTS = ("podium.talk.tagged", "podium.talk.removed")
 
 
-class WarmRefresher:
-    """The event stream and the coalesced refreshes of one process."""
+# Least seconds between two records of refreshes in the UI (each record is a flow run: a
+# handful of API calls that a busy SQLite server may take seconds over).
+RECORD_S = 5.0
 
-    def __init__(self, *, stopping: threading.Event, check_s: float, duty: float = 1.0) -> None:
-        from podium.use_cases.derived import Coalescer
+
+class WarmRefresher:
+    """The event stream and the coalesced refreshes of one process.
+
+    Split (the warm CPU executor): two coalescers, each a thread: counts (poked by the events)
+    and recommendations (poked by each counts refresh, so the build reads the new counts).
+    Counts then never wait behind a recommendations build. Not split (inside a warm
+    executor, beside the tagger): one thread, counts then recommendations in each turn.
+    """
+
+    def __init__(
+        self, *, stopping: threading.Event, check_s: float, duty: float = 1.0, split: bool = False
+    ) -> None:
+        from podium.use_cases.derived import COUNTS, PARTS, RECOMMENDATIONS, Coalescer
 
         self.stopping = stopping
-        self.coalescer = Coalescer(
-            self.refresh_once,
-            check=self.pending,
-            check_s=check_s,
-            stopping=stopping,
-            name="warm-derived",
-            duty=duty,
-        )
+        self.split = split
+        self.coalescers = {
+            parts[0]: Coalescer(
+                lambda parts=parts: self.refresh_once(parts),
+                check=lambda parts=parts: self.pending(parts),
+                check_s=check_s,
+                stopping=stopping,
+                name=f"warm-derived-{'-'.join(parts)}",
+                duty=duty,
+            )
+            for parts in ([(COUNTS,), (RECOMMENDATIONS,)] if split else [PARTS])
+        }
+        self.coalescer = self.coalescers[COUNTS]  # the one events poke
         self.stream: Any = None
         self.outcomes: list[dict[str, Any]] = []
         self._unrecorded: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._record = threading.Event()
         self.recorded = 0
-        # The profile, for the log: when the first poke since the last refresh started came,
+        # The profile, for the log: when the first poke since each part's last refresh came,
         # and the stream's delivery lag (the event's `occurred` to its arrival here).
-        self._first_poke: float | None = None
+        self._first_poke: dict[str, float | None] = dict.fromkeys(self.coalescers)
         self._delivery: list[float] = []
+
+    @property
+    def runs(self) -> int:
+        return sum(c.runs for c in self.coalescers.values())
 
     def on_event(self, event: Any) -> None:
         from datetime import UTC, datetime
@@ -67,35 +89,45 @@ class WarmRefresher:
                 self._delivery.append((datetime.now(UTC) - occurred).total_seconds())
         self.poke()
 
-    def poke(self) -> None:
+    def poke(self, part: str | None = None) -> None:
+        """Something changed: refresh `part` (None: counts, then recommendations) soon."""
         import time
 
-        if self._first_poke is None:
-            self._first_poke = time.monotonic()
-        self.coalescer.poke()
+        from podium.use_cases.derived import COUNTS
 
-    def pending(self) -> bool:
+        part = part or COUNTS
+        if self._first_poke[part] is None:
+            self._first_poke[part] = time.monotonic()
+        self.coalescers[part].poke()
+
+    def pending(self, parts: tuple[str, ...]) -> bool:
         from podium.use_cases.derived import pending
         from tasks.resources import flow_resources
 
-        return pending(flow_resources().lake)
+        return pending(flow_resources().lake, parts)
 
-    def refresh_once(self) -> None:
-        """One refresh, only when the lake says something is behind; recorded afterwards."""
+    def refresh_once(self, parts: tuple[str, ...]) -> None:
+        """One refresh of `parts`, only when the lake says it is behind; recorded afterwards."""
         import time
         from datetime import UTC, datetime
 
-        from podium.use_cases.derived import refresh
+        from podium.use_cases.derived import COUNTS, RECOMMENDATIONS, refresh
         from tasks.resources import flow_resources
 
-        poked, self._first_poke = self._first_poke, None
+        part = parts[0]
+        poked, self._first_poke[part] = self._first_poke[part], None
         waited = 0.0 if poked is None else time.monotonic() - poked
-        with self._lock:
-            delivery, self._delivery = self._delivery, []
-        if not self.pending():
+        delivery: list[float] = []
+        if part == COUNTS:
+            with self._lock:
+                delivery, self._delivery = self._delivery, []
+        if not self.pending(parts):
             return  # a poke whose change an earlier refresh (here or elsewhere) took
-        outcome = refresh(flow_resources())
+        outcome = refresh(flow_resources(), parts=parts)
+        if self.split and part == COUNTS:
+            self.poke(RECOMMENDATIONS)  # built on the new counts
         summary = outcome.summary() | {
+            "part": "+".join(parts),
             "finished_at": datetime.now(UTC).isoformat(),
             # Seconds from the first poke since the last refresh to this one's start (a
             # refresh in progress, the coalescing), and the stream's worst delivery lag.
@@ -116,6 +148,8 @@ class WarmRefresher:
         while not self.stopping.is_set():
             self._record.wait(1.0)
             self._record.clear()
+            if self.stopping.wait(RECORD_S):  # fold what follows into this record
+                return
             with self._lock:
                 batch, self._unrecorded = self._unrecorded, []
             if not batch:
@@ -136,7 +170,8 @@ class WarmRefresher:
             stopping=self.stopping,
         )
         self.stream.start()
-        self.coalescer.start()
+        for coalescer in self.coalescers.values():
+            coalescer.start()
         # The caller's context carries its Prefect settings, as for the event stream.
         import contextvars
 
@@ -147,7 +182,12 @@ class WarmRefresher:
         return self
 
     def liveness(self) -> dict[str, str]:
-        checks = {"derived": "ok" if self.coalescer.alive() else "thread died"}
+        checks = {
+            (f"derived_{part}" if self.split else "derived"): (
+                "ok" if coalescer.alive() else "thread died"
+            )
+            for part, coalescer in self.coalescers.items()
+        }
         thread = getattr(self.stream, "_thread", None)
         if thread is not None:
             checks["event_stream"] = "ok" if thread.is_alive() else "thread died"
@@ -192,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, stop)
     check_s = settings.derived.check_s
     # Duty 1: alone in its process it takes no core from a tagger.
-    refresher = WarmRefresher(stopping=stopping, check_s=check_s).start()
+    refresher = WarmRefresher(stopping=stopping, check_s=check_s, split=True).start()
     probes = None
     if args.probe_port is not None:
         probes = probe_server(refresher, host=settings.ops.executor_host, port=args.probe_port)
@@ -204,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     if probes is not None:
         probes.stop()
     tracing.shutdown()
-    logger.info("stopped after %d refreshes", refresher.coalescer.runs)
+    logger.info("stopped after %d refreshes", refresher.runs)
 
 
 def probe_server(refresher: WarmRefresher, *, host: str, port: int) -> Any:
