@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     check_s = settings.derived.check_s
     # Duty 1: alone in its process it takes no core from a tagger.
     refresher = WarmRefresher(stopping=stopping, check_s=check_s, split=True).start()
+    threading.Thread(target=warm_up, name="warm-derived-warm-up", daemon=True).start()
     probes = None
     if args.probe_port is not None:
         probes = probe_server(refresher, host=settings.ops.executor_host, port=args.probe_port)
@@ -245,6 +246,24 @@ def main(argv: list[str] | None = None) -> None:
         probes.stop()
     tracing.shutdown()
     logger.info("stopped after %d refreshes", refresher.runs)
+
+
+def warm_up() -> None:
+    """Import the recommendation encoder's libraries now (torch: 2-8 s here), not in the
+    first build after a start; counts, in their own thread, do not wait for it. The weights
+    still load only for a text not in the embedding cache."""
+    import time
+
+    from podium.use_cases.recommend import recommendation_encoder
+    from tasks.resources import flow_resources
+
+    started = time.monotonic()
+    try:
+        recommendation_encoder(flow_resources().settings)
+    except Exception:  # noqa: BLE001 - the first build imports it again and reports
+        logger.warning("warming the recommendation encoder up failed", exc_info=True)
+        return
+    logger.info("recommendation encoder ready in %.1f s", time.monotonic() - started)
 
 
 def probe_server(refresher: WarmRefresher, *, host: str, port: int) -> Any:
