@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -158,8 +159,12 @@ def restart_executor(stack: LocalStack, *, phase: str) -> float:
     for name in ("warm-executor", "warm-derived"):
         process = stack.processes.pop(name, None)
         if process is not None:
-            process.terminate()
-            process.wait(timeout=120)
+            process.terminate()  # a run in progress (covers of the burst) finishes first
+            try:
+                process.wait(timeout=600)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     started = time.monotonic()
     stack._spawn(
         "warm-executor",
@@ -258,8 +263,10 @@ def main() -> None:
             frame = burst(stack, lake, args, prefix=f"lag-{phase}")
             results[phase] = (frame, os.getloadavg()[0])
             profiles[phase] = refresh_profile(stack, phase, since)
+            cells = ", ".join(f"{c} %.2f / %.2f" % stats(frame, c)
+                              for c in ("tagged", "counts", "recs"))  # fmt: skip
             print(f"• {phase}: burst done (load avg {before:.1f} before, "
-                  f"{results[phase][1]:.1f} after)")  # fmt: skip
+                  f"{results[phase][1]:.1f} after); p50 / p95 s: {cells}")  # fmt: skip
     finally:
         stack.down()
 

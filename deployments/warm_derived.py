@@ -21,6 +21,7 @@ own, as a warm CPU executor:
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import threading
@@ -55,8 +56,8 @@ class WarmRefresher:
         self.split = split
         self.coalescers = {
             parts[0]: Coalescer(
-                lambda parts=parts: self.refresh_once(parts),
-                check=lambda parts=parts: self.pending(parts),
+                functools.partial(self.refresh_once, parts),
+                check=functools.partial(self.pending, parts),
                 check_s=check_s,
                 stopping=stopping,
                 name=f"warm-derived-{'-'.join(parts)}",
