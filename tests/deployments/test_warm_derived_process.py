@@ -142,6 +142,7 @@ def _current(lake: Lake) -> bool:
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # ~50 s here (three refresher processes each import torch), plus the server
 def test_refresher_process_follows_events_and_catches_up_after_sigkill(
     prefect_server: str, tmp_path: Path, refreshers: list[Refresher]
 ) -> None:
