@@ -99,7 +99,8 @@ class Sampler:
 
     def lags(self, run: Run, ids: list[str]) -> pd.DataFrame:
         """Per talk: seconds from send to tagged, counts and recs."""
-        frame = pd.DataFrame(self.rows, columns=["when", "tags", "counted", "recs"])
+        rows = list(self.rows)  # a copy: the sampling thread appends meanwhile
+        frame = pd.DataFrame(rows, columns=["when", "tags", "counted", "recs"])
         state = run.lake.read("enrichment_state", where=[("talk_id", "in", ids)])
         tagged = state[(state.stage == "tags") & (state.status == "done")]
         tagged = tagged.set_index("talk_id").updated_at
