@@ -1,5 +1,5 @@
-"""Lag of counts and recommendations behind a burst: cold (CPU-worker runs) against warm
-(in the warm executor, coalesced), side by side in one run on one stack.
+"""Lag of counts and recommendations behind a burst: cold (CPU-worker runs), warm in the warm
+executor, and warm in a process of their own, side by side in one run on one stack.
 
 Starts the embedded default in a temp folder (Prefect server, deployments, process workers,
 warm executor, gateway), as `bench/burst.py` does. Then:
@@ -7,9 +7,13 @@ warm executor, gateway), as `bench/burst.py` does. Then:
 - **cold**: the warm executor runs with `PODIUM_DERIVED__WARM=false`, so counts and
   recommendations follow only through the `aggregate-tags` and `build-recommendations`
   deployments (triggered by events, each run a new interpreter on the CPU worker);
-- **warm**: the same executor restarted with `derived.warm` on (the default): it updates counts
-  and rebuilds the touched events' recommendations in process, seconds after tagging. The CPU
-  worker and the triggers stay, as in production (the safety net).
+- **executor**: the same executor restarted with `derived.warm` on: it updates counts and
+  rebuilds the touched events' recommendations in a thread of its own, beside the tagger;
+- **process** (what `podium up` runs): the executor with `derived.warm` off again, and the
+  refresher in a process of its own (`python -m deployments.warm_derived`, a warm CPU
+  executor), so tagging keeps the executor's cores.
+
+The CPU worker and the triggers stay in every phase, as in production (the safety net).
 
 Each phase posts a burst of `--talks` talks, one request each from `--clients` threads, and
 reports per talk, from the moment its request was sent:
@@ -19,8 +23,11 @@ reports per talk, from the moment its request was sent:
   recs     the first `recommendations` commit seen after that
 
 A thread samples the lake's versions and the counts' bookmark every `--sample` seconds, so
-counts and recs are late by at most one sample (conservative). The warm phase runs second, on
-a lake 1 burst larger.
+counts and recs are late by at most one sample (conservative). Each phase runs on a lake one
+burst larger than the one before. The refresher's log lines (`counts and recommendations
+refreshed: {...}`) give the profile: seconds per phase of each refresh (`phases`), the wait
+from its first poke (`waited`) and the event stream's delivery lag (`delivery_max`); the
+bench prints their medians and maxima per phase.
 
     .venv/bin/python bench/lag.py --talks 200 --clients 8
 """
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -49,6 +57,7 @@ from deployments.local_stack import (  # noqa: E402
     WARM_QUEUE,
     LocalStack,
     free_port,
+    refresher_command,
     warm_executor_env,
 )
 from podium.lake import Lake  # noqa: E402
@@ -90,7 +99,8 @@ class Sampler:
 
     def lags(self, run: Run, ids: list[str]) -> pd.DataFrame:
         """Per talk: seconds from send to tagged, counts and recs."""
-        frame = pd.DataFrame(self.rows, columns=["when", "tags", "counted", "recs"])
+        rows = list(self.rows)  # a copy: the sampling thread appends meanwhile
+        frame = pd.DataFrame(rows, columns=["when", "tags", "counted", "recs"])
         state = run.lake.read("enrichment_state", where=[("talk_id", "in", ids)])
         tagged = state[(state.stage == "tags") & (state.status == "done")]
         tagged = tagged.set_index("talk_id").updated_at
@@ -139,27 +149,76 @@ def burst(stack: LocalStack, lake: Lake, args: argparse.Namespace, prefix: str) 
     return sampler.lags(run, ids)
 
 
-def restart_executor(stack: LocalStack, *, warm: bool) -> float:
-    """Restart the warm executor with `derived.warm` set; seconds until its models loaded."""
+PHASES = ("cold", "executor", "process")
+
+
+def restart_executor(stack: LocalStack, *, phase: str) -> float:
+    """Restart the warm executor (and the refresher process) for `phase`; seconds until the
+    executor's models loaded."""
     log = stack.home / "logs" / "warm-executor.log"
     loaded = log.read_text(errors="replace").count("models loaded (") if log.exists() else 0
-    process = stack.processes.pop("warm-executor", None)
-    if process is not None:
-        process.terminate()
-        process.wait(timeout=120)
+    for name in ("warm-executor", "warm-derived"):
+        process = stack.processes.pop(name, None)
+        if process is not None:
+            process.terminate()  # a run in progress (covers of the burst) finishes first
+            try:
+                process.wait(timeout=600)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     started = time.monotonic()
     stack._spawn(
         "warm-executor",
         [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
          "--queue", WARM_QUEUE, "--probe-port", str(free_port())],
         extra_env={**warm_executor_env(stack.settings),
-                   "PODIUM_DERIVED__WARM": "true" if warm else "false"},
+                   "PODIUM_DERIVED__WARM": "true" if phase == "executor" else "false"},
     )  # fmt: skip
+    if phase == "process":
+        stack._spawn("warm-derived", refresher_command())
     while log.read_text(errors="replace").count("models loaded (") <= loaded:
         if time.monotonic() - started > 600:
             raise SystemExit("the warm executor did not come back")
         time.sleep(0.5)
     return time.monotonic() - started
+
+
+def refresh_profile(stack: LocalStack, phase: str, since: int) -> str:
+    """Medians and maxima of the refreshes logged since byte `since` of the phase's log."""
+    import ast
+
+    name = {"executor": "warm-executor", "process": "warm-derived"}.get(phase)
+    if name is None:
+        return ""
+    log = stack.home / "logs" / f"{name}.log"
+    if not log.exists():
+        return ""
+    marker = "counts and recommendations refreshed: "
+    rows = []
+    with open(log, "rb") as handle:
+        handle.seek(since)
+        for line in handle.read().decode(errors="replace").splitlines():
+            if marker in line:
+                rows.append(ast.literal_eval(line.split(marker, 1)[1]))
+    rows = [r for r in rows if r.get("talks_counted") or r.get("event_ids") != []]
+    if not rows:
+        return "no refresh logged"
+    values: dict[str, list[float]] = {}
+    for row in rows:
+        part = row.get("part", "both")  # counts and recommendations in two threads, or one
+        for key, seconds in {**row.get("phases", {}), "total": row["seconds"],
+                             "waited": row.get("waited"),
+                             "delivery": row.get("delivery_max")}.items():  # fmt: skip
+            if seconds is not None:
+                values.setdefault(f"{part}.{key}", []).append(float(seconds))
+    cells = ", ".join(f"{k} {np.median(v):.2f}/{max(v):.2f}" for k, v in values.items())
+    return f"{len(rows)} refreshes; seconds median/max: {cells}"
+
+
+def log_size(stack: LocalStack, phase: str) -> int:
+    name = {"executor": "warm-executor", "process": "warm-derived"}.get(phase, "")
+    log = stack.home / "logs" / f"{name}.log"
+    return log.stat().st_size if name and log.exists() else 0
 
 
 def stats(frame: pd.DataFrame, column: str) -> tuple[float, float]:
@@ -173,32 +232,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--talks", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8, help="concurrent posting threads")
-    parser.add_argument("--phases", default="cold,warm", help="cold, warm or both (in order)")
+    parser.add_argument(
+        "--phases",
+        default="cold,executor,process",
+        help=f"which of {', '.join(PHASES)} to run, in this order (warm: process)",
+    )
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for tags")
     parser.add_argument("--follow", type=float, default=180, help="seconds more for recs")
     parser.add_argument("--sample", type=float, default=0.25, help="seconds between samples")
     parser.add_argument("--settle", type=float, default=15, help="quiet seconds before a burst")
     args = parser.parse_args()
-    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    phases = [{"warm": "process"}.get(p.strip(), p.strip()) for p in args.phases.split(",")
+              if p.strip()]  # fmt: skip
+    unknown = set(phases) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phases {sorted(unknown)}: choose from {', '.join(PHASES)}")
 
     settings, stack, lake = bench_stack("podium-lag-")
     results: dict[str, tuple[pd.DataFrame, float]] = {}
+    profiles: dict[str, str] = {}
     stack.up()
     try:
         wait_warm(stack.api_url, 600)
         for phase in phases:
-            loaded_s = restart_executor(stack, warm=phase == "warm")
-            print(f"• {phase}: warm executor restarted (derived.warm={phase == 'warm'}), "
+            loaded_s = restart_executor(stack, phase=phase)
+            print(f"• {phase}: warm executor restarted (refresher: {phase}), "
                   f"models loaded in {loaded_s:.0f} s")  # fmt: skip
             time.sleep(args.settle)
+            since = log_size(stack, phase)
+            before = os.getloadavg()[0]
             frame = burst(stack, lake, args, prefix=f"lag-{phase}")
             results[phase] = (frame, os.getloadavg()[0])
-            print(f"• {phase}: burst done (load avg {results[phase][1]:.1f})")
+            profiles[phase] = refresh_profile(stack, phase, since)
+            cells = ", ".join(f"{c} %.2f / %.2f" % stats(frame, c)
+                              for c in ("tagged", "counts", "recs"))  # fmt: skip
+            print(f"• {phase}: burst done (load avg {before:.1f} before, "
+                  f"{results[phase][1]:.1f} after); p50 / p95 s: {cells}")  # fmt: skip
     finally:
         stack.down()
 
     print(f"\nburst of {args.talks} talks from {args.clients} clients; seconds from each "
-          "request's send; cold = CPU-worker runs, warm = in the warm executor")  # fmt: skip
+          "request's send; cold = CPU-worker runs, executor = refreshed in the warm "
+          "executor, process = in a process of their own")  # fmt: skip
     header = "  ".join(f"{p + ' p50':>10s} {p + ' p95':>10s}" for p in results)
     print(f"  {'':14s} {header}")
     for column, label in (("tagged", "post -> tagged"), ("counts", "post -> counts"),
@@ -211,6 +286,9 @@ def main() -> None:
     missing = {p: int(f.recs.isna().sum()) for p, (f, _) in results.items()}
     print("  load avg (1 min) at the end of each burst: "
           + ", ".join(f"{p} {la:.1f}" for p, (_, la) in results.items()))  # fmt: skip
+    for phase, profile in profiles.items():
+        if profile:
+            print(f"  {phase} refresher: {profile}")
     if any(missing.values()):
         print(f"  talks not yet recommended when --follow ended: {missing}")
 

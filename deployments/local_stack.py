@@ -156,6 +156,18 @@ def warm_executor_env(settings: Settings) -> dict[str, str]:
     return {"PODIUM_TAGGING__THREADS": "1"}
 
 
+# Counts and recommendations run in a warm CPU executor of their own (`deployments/warm_derived.py`,
+# the `warm-derived` process); the warm executors then leave them alone and keep their cores
+# for tagging (docs/warm-derived.md: in-process, a refresher slowed tagging 2x in a burst).
+EXECUTOR_DERIVED_OFF = {"PODIUM_DERIVED__WARM": "false"}
+
+
+def refresher_command(probe_port: int | None = None) -> list[str]:
+    """The command of the warm counts-and-recommendations process."""
+    args = [sys.executable, "-m", "deployments.warm_derived"]
+    return args + ([] if probe_port is None else ["--probe-port", str(probe_port)])
+
+
 def prefect_env(home: Path, port: int) -> dict[str, str]:
     """This environment plus a local Prefect server's settings: its home and SQLite database
     under `home`, its port, analytics off. Clients started with it talk to that server."""
@@ -484,10 +496,24 @@ class LocalStack:
             "warm-executor",
             [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
              "--queue", WARM_QUEUE, "--probe-port", str(probe_port)],
-            extra_env=warm_executor_env(self.settings),
+            extra_env={**warm_executor_env(self.settings), **EXECUTOR_DERIVED_OFF},
         )  # fmt: skip
         self.say(
             f"warm executor on {WARM_POOL}/{WARM_QUEUE} (models load once, in process); "
+            f"/metrics, /healthz, /readyz on http://127.0.0.1:{probe_port}"
+        )
+        self.start_refresher()
+
+    def start_refresher(self) -> None:
+        """The warm counts-and-recommendations process (`warm-derived`), unless
+        `derived.warm` is off (then only the cold deployments keep them current)."""
+        if not self.settings.derived.warm:
+            self.say("warm counts and recommendations off (derived.warm): cold runs only")
+            return
+        probe_port = free_port()
+        self._spawn("warm-derived", refresher_command(probe_port))
+        self.say(
+            "counts and recommendations: warm, in a process of their own; "
             f"/metrics, /healthz, /readyz on http://127.0.0.1:{probe_port}"
         )
 

@@ -9,6 +9,8 @@ process with its own HOME and temp folder, sharing nothing but network services.
     api-lb          a TCP balancer in front of the API servers (a Service / ALB)
     gateway-1..N    `podium gateway` replicas, and gateway-lb in front of them
     warm-1..N       warm executors (`deployments.warm_executor`) on podium-gpu/warm
+    derived-1..N    warm counts and recommendations (`deployments.warm_derived`), a CPU
+                    executor of their own
     worker-cpu      a process worker of podium-cpu (counts, recommendations, ingest...)
 
 `podium up --topology production` starts it and keeps it up (a child that dies is started
@@ -38,6 +40,7 @@ from pydantic import SecretStr
 
 from deployments import pg_template
 from deployments.local_stack import (
+    EXECUTOR_DERIVED_OFF,
     PROJECT_DIR,
     STACK_MARK,
     STOP_GRACE_S,
@@ -47,6 +50,7 @@ from deployments.local_stack import (
     StackError,
     die_with_parent,
     free_port,
+    refresher_command,
     stop_groups,
     warm_executor_env,
 )
@@ -105,6 +109,9 @@ class ProductionStack:
     gateways: int = 2
     executors: int = 2
     cpu_worker: bool = True
+    # Warm counts-and-recommendations processes (`deployments.warm_derived`); 0 leaves the
+    # refresh to the warm executors' own thread (`derived.warm`).
+    refreshers: int = 1
     # Deployments of prefect.yaml to deploy; None deploys them all.
     deployments: tuple[str, ...] | None = None
     preload: bool = True  # warm executors load their models before serving
@@ -390,6 +397,8 @@ class ProductionStack:
             self.ports[f"api-{i}"] = free_port()
         for i in range(1, self.gateways + 1):
             self.ports[f"gateway-{i}"] = free_port()
+        for i in range(1, self.refreshers + 1):
+            self.ports[f"derived-{i}"] = free_port()
         redis_dir, _ = self._dirs("redis")
         self.spawn(
             "redis",
@@ -716,6 +725,8 @@ class ProductionStack:
         for i in range(1, self.executors + 1):
             name = f"warm-{i}"
             env = {**self.podium_env(name), **warm_executor_env(self.settings)}
+            if self.refreshers:  # counts and recommendations have processes of their own
+                env.update(EXECUTOR_DERIVED_OFF)
             # Events wake the executors; the ledger check is the safety net for a missed one.
             # On S3 each check replays two Delta logs (a GET per commit since the last
             # checkpoint), so it runs every 10 s here rather than the local default of 3 s.
@@ -723,6 +734,10 @@ class ProductionStack:
             args = [sys.executable, "-m", "deployments.warm_executor", "--pool", WARM_POOL,
                     "--queue", WARM_QUEUE]  # fmt: skip
             self.spawn(name, args + ([] if self.preload else ["--no-preload"]), env)
+        for i in range(1, self.refreshers + 1):
+            name = f"derived-{i}"
+            self.spawn(name, refresher_command(self.ports[name]), self.podium_env(name),
+                       health=self.url(name, "/healthz"))  # fmt: skip
         if self.cpu_worker:
             self.spawn(
                 "worker-cpu",

@@ -21,6 +21,7 @@ own, as a warm CPU executor:
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import threading
@@ -32,45 +33,108 @@ logger = logging.getLogger("podium.warm")
 EVENTS = ("podium.talk.tagged", "podium.talk.removed")
 
 
-class WarmRefresher:
-    """The event stream and the coalesced refreshes of one process."""
+# Least seconds between two records of refreshes in the UI (each record is a flow run: a
+# handful of API calls that a busy SQLite server may take seconds over).
+RECORD_S = 5.0
 
-    def __init__(self, *, stopping: threading.Event, check_s: float, duty: float = 1.0) -> None:
-        from podium.use_cases.derived import Coalescer
+
+class WarmRefresher:
+    """The event stream and the coalesced refreshes of one process.
+
+    Split (the warm CPU executor): two coalescers, each a thread: counts (poked by the events)
+    and recommendations (poked by each counts refresh, so the build reads the new counts).
+    Counts then never wait behind a recommendations build. Not split (inside a warm
+    executor, beside the tagger): one thread, counts then recommendations in each turn.
+    """
+
+    def __init__(
+        self, *, stopping: threading.Event, check_s: float, duty: float = 1.0, split: bool = False
+    ) -> None:
+        from podium.use_cases.derived import COUNTS, PARTS, RECOMMENDATIONS, Coalescer
 
         self.stopping = stopping
-        self.coalescer = Coalescer(
-            self.refresh_once,
-            check=self.pending,
-            check_s=check_s,
-            stopping=stopping,
-            name="warm-derived",
-            duty=duty,
-        )
+        self.split = split
+        self.coalescers = {
+            parts[0]: Coalescer(
+                functools.partial(self.refresh_once, parts),
+                check=functools.partial(self.pending, parts),
+                check_s=check_s,
+                stopping=stopping,
+                name=f"warm-derived-{'-'.join(parts)}",
+                duty=duty,
+            )
+            for parts in ([(COUNTS,), (RECOMMENDATIONS,)] if split else [PARTS])
+        }
+        self.coalescer = self.coalescers[COUNTS]  # the one events poke
         self.stream: Any = None
         self.outcomes: list[dict[str, Any]] = []
         self._unrecorded: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._record = threading.Event()
         self.recorded = 0
+        # The profile, for the log: when the first poke since each part's last refresh came,
+        # and the stream's delivery lag (the event's `occurred` to its arrival here).
+        self._first_poke: dict[str, float | None] = dict.fromkeys(self.coalescers)
+        self._delivery: list[float] = []
 
-    def pending(self) -> bool:
+    @property
+    def runs(self) -> int:
+        return sum(c.runs for c in self.coalescers.values())
+
+    def on_event(self, event: Any) -> None:
+        from datetime import UTC, datetime
+
+        occurred = getattr(event, "occurred", None)
+        if occurred is not None:
+            with self._lock:
+                self._delivery.append((datetime.now(UTC) - occurred).total_seconds())
+        self.poke()
+
+    def poke(self, part: str | None = None) -> None:
+        """Something changed: refresh `part` (None: counts, then recommendations) soon."""
+        import time
+
+        from podium.use_cases.derived import COUNTS
+
+        part = part or COUNTS
+        if self._first_poke[part] is None:
+            self._first_poke[part] = time.monotonic()
+        self.coalescers[part].poke()
+
+    def pending(self, parts: tuple[str, ...]) -> bool:
         from podium.use_cases.derived import pending
         from tasks.resources import flow_resources
 
-        return pending(flow_resources().lake)
+        return pending(flow_resources().lake, parts)
 
-    def refresh_once(self) -> None:
-        """One refresh, only when the lake says something is behind; recorded afterwards."""
+    def refresh_once(self, parts: tuple[str, ...]) -> None:
+        """One refresh of `parts`, only when the lake says it is behind; recorded afterwards."""
+        import time
         from datetime import UTC, datetime
 
-        from podium.use_cases.derived import refresh
+        from podium.use_cases.derived import COUNTS, RECOMMENDATIONS, refresh
         from tasks.resources import flow_resources
 
-        if not self.pending():
+        part = parts[0]
+        poked, self._first_poke[part] = self._first_poke[part], None
+        waited = 0.0 if poked is None else time.monotonic() - poked
+        delivery: list[float] = []
+        if part == COUNTS:
+            with self._lock:
+                delivery, self._delivery = self._delivery, []
+        if not self.pending(parts):
             return  # a poke whose change an earlier refresh (here or elsewhere) took
-        outcome = refresh(flow_resources())
-        summary = outcome.summary() | {"finished_at": datetime.now(UTC).isoformat()}
+        outcome = refresh(flow_resources(), parts=parts)
+        if self.split and part == COUNTS:
+            self.poke(RECOMMENDATIONS)  # built on the new counts
+        summary = outcome.summary() | {
+            "part": "+".join(parts),
+            "finished_at": datetime.now(UTC).isoformat(),
+            # Seconds from the first poke since the last refresh to this one's start (a
+            # refresh in progress, the coalescing), and the stream's worst delivery lag.
+            "waited": round(waited, 3),
+            "delivery_max": round(max(delivery), 3) if delivery else None,
+        }
         logger.info("counts and recommendations refreshed: %s", summary)
         if outcome.changed:
             with self._lock:
@@ -85,6 +149,8 @@ class WarmRefresher:
         while not self.stopping.is_set():
             self._record.wait(1.0)
             self._record.clear()
+            if self.stopping.wait(RECORD_S):  # fold what follows into this record
+                return
             with self._lock:
                 batch, self._unrecorded = self._unrecorded, []
             if not batch:
@@ -100,12 +166,13 @@ class WarmRefresher:
 
         self.stream = EventStream(
             EVENTS,
-            on_event=lambda _event: self.coalescer.poke(),
-            on_connect=self.coalescer.poke,  # events may have been missed: look now
+            on_event=self.on_event,
+            on_connect=self.poke,  # events may have been missed: look now
             stopping=self.stopping,
         )
         self.stream.start()
-        self.coalescer.start()
+        for coalescer in self.coalescers.values():
+            coalescer.start()
         # The caller's context carries its Prefect settings, as for the event stream.
         import contextvars
 
@@ -116,7 +183,16 @@ class WarmRefresher:
         return self
 
     def liveness(self) -> dict[str, str]:
-        return {"derived": "ok" if self.coalescer.alive() else "thread died"}
+        checks = {
+            (f"derived_{part}" if self.split else "derived"): (
+                "ok" if coalescer.alive() else "thread died"
+            )
+            for part, coalescer in self.coalescers.items()
+        }
+        thread = getattr(self.stream, "_thread", None)
+        if thread is not None:
+            checks["event_stream"] = "ok" if thread.is_alive() else "thread died"
+        return checks
 
 
 def start_refresher(stopping: threading.Event) -> WarmRefresher | None:
@@ -133,11 +209,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="Keep tag counts and recommendations current, warm (a CPU executor)."
     )
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--probe-port",
+        type=int,
+        default=None,
+        help="port of /metrics, /healthz, /readyz (default: none; 0: any free)",
+    )
+    args = parser.parse_args(argv)
+    from podium import tracing
     from podium.settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings = get_settings()
+    tracing.configure_logging(settings.ops)
+    tracing.configure(settings.ops, service="warm-derived")
     stopping = threading.Event()
 
     def stop(*_: object) -> None:
@@ -145,11 +231,56 @@ def main(argv: list[str] | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    check_s = get_settings().derived.check_s
-    refresher = WarmRefresher(stopping=stopping, check_s=check_s).start()
+    check_s = settings.derived.check_s
+    # Duty 1: alone in its process it takes no core from a tagger.
+    refresher = WarmRefresher(stopping=stopping, check_s=check_s, split=True).start()
+    threading.Thread(target=warm_up, name="warm-derived-warm-up", daemon=True).start()
+    probes = None
+    if args.probe_port is not None:
+        probes = probe_server(refresher, host=settings.ops.executor_host, port=args.probe_port)
+        logger.info("probes on http://%s:%d (/metrics /healthz /readyz)",
+                    settings.ops.executor_host, probes.port)  # fmt: skip
     logger.info("warm counts and recommendations: serving (check every %.1f s)", check_s)
-    stopping.wait()
-    logger.info("stopped after %d refreshes", refresher.coalescer.runs)
+    while not stopping.is_set():
+        stopping.wait(0.5)  # short waits: the main thread still runs signal handlers
+    if probes is not None:
+        probes.stop()
+    tracing.shutdown()
+    logger.info("stopped after %d refreshes", refresher.runs)
+
+
+def warm_up() -> None:
+    """Import the recommendation encoder's libraries now (torch: 2-8 s here), not in the
+    first build after a start; counts, in their own thread, do not wait for it. The weights
+    still load only for a text not in the embedding cache."""
+    import time
+
+    from podium.use_cases.recommend import recommendation_encoder
+    from tasks.resources import flow_resources
+
+    started = time.monotonic()
+    try:
+        recommendation_encoder(flow_resources().settings)
+    except Exception:  # noqa: BLE001 - the first build imports it again and reports
+        logger.warning("warming the recommendation encoder up failed", exc_info=True)
+        return
+    logger.info("recommendation encoder ready in %.1f s", time.monotonic() - started)
+
+
+def probe_server(refresher: WarmRefresher, *, host: str, port: int) -> Any:
+    """/metrics (the `counted` and `recommended` stage latencies), /healthz (the refresh
+    thread and the event stream alive), /readyz (the lake readable), started."""
+    from deployments.probes import ProbeServer
+    from tasks.resources import flow_resources
+
+    def ready() -> dict[str, str]:
+        try:
+            flow_resources().lake.ping()
+            return {"lake": "ok"}
+        except Exception as error:  # noqa: BLE001 - a probe reports, never raises
+            return {"lake": f"unreachable ({type(error).__name__})"}
+
+    return ProbeServer(host=host, port=port, live=refresher.liveness, ready=ready).start()
 
 
 if __name__ == "__main__":

@@ -71,6 +71,9 @@ class RefreshOutcome:
     recommendation_rows: int = 0
     attempts: int = 0  # recommendation builds started (more than 1: another process won a race)
     seconds: float = 0.0
+    # Seconds per phase: `counts` (update and commit), `recommendations` (plan, build,
+    # commit), `observe` (the lag metrics); the profile of where a refresh's time goes.
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def talks_counted(self) -> int:
@@ -98,34 +101,69 @@ class RefreshOutcome:
             "recommendation_rows": self.recommendation_rows,
             "attempts": self.attempts,
             "seconds": round(self.seconds, 3),
+            "phases": {name: round(s, 3) for name, s in self.phases.items()},
         }
 
 
-def pending(lake: Lake) -> bool:
-    """Whether counts or recommendations are behind their sources (cheap: table versions and
-    two bookmarks, no data read)."""
+COUNTS, RECOMMENDATIONS = "counts", "recommendations"
+PARTS = (COUNTS, RECOMMENDATIONS)
+
+
+def pending(lake: Lake, parts: tuple[str, ...] = PARTS) -> bool:
+    """Whether counts or recommendations (of `parts`) are behind their sources (cheap: table
+    versions and two bookmarks, no data read)."""
     current = recommendation_source_versions(lake)
     if all(version is None for version in current.values()):
         return False  # an empty lake: nothing to count or recommend yet
-    if counted_versions(lake=lake) != source_versions(lake=lake):
+    if COUNTS in parts and counted_versions(lake=lake) != source_versions(lake=lake):
         return True  # (no counts yet: None differs too)
+    if RECOMMENDATIONS not in parts:
+        return False
     marked = tables.read_recommendations_bookmark(lake=lake, sources=RECOMMENDATION_SOURCES)
     return marked != current
 
 
-def refresh(resources: RecommendResources, *, encoder: TextEncoder | None = None) -> RefreshOutcome:
-    """Bring tag counts and recommendations up to date with the lake, once.
+def refresh(
+    resources: RecommendResources,
+    *,
+    encoder: TextEncoder | None = None,
+    parts: tuple[str, ...] = PARTS,
+) -> RefreshOutcome:
+    """Bring tag counts and recommendations (of `parts`) up to date with the lake, once.
 
     Args:
         resources: the lake and the settings.
         encoder: an already loaded encoder to share; the settings' lazy one when None (it
             loads only for a text not in the embedding cache, e.g. a new event).
+        parts: `counts`, `recommendations` or both (in that order). Each is correct alone:
+            a warm refresher runs them in two threads, so that counts never wait behind a
+            recommendations build.
     """
     started = time.monotonic()
     lake = resources.lake
     outcome = RefreshOutcome()
-    if counted_versions(lake=lake) != source_versions(lake=lake):
-        outcome.counts = update_tag_counts(lake=lake)
+    if COUNTS in parts:
+        if counted_versions(lake=lake) != source_versions(lake=lake):
+            outcome.counts = update_tag_counts(lake=lake)
+        outcome.phases[COUNTS] = time.monotonic() - started
+    if RECOMMENDATIONS in parts:
+        _refresh_recommendations(resources, outcome, encoder)
+    observed = time.monotonic()
+    if outcome.counts is not None and outcome.counts.changed_talk_ids:
+        observe_counted(lake, list(outcome.counts.changed_talk_ids))
+    if RECOMMENDATIONS in parts and (outcome.event_ids is None or outcome.event_ids):
+        observe_recommended(lake)
+    outcome.phases["observe"] = time.monotonic() - observed
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _refresh_recommendations(
+    resources: RecommendResources, outcome: RefreshOutcome, encoder: TextEncoder | None
+) -> None:
+    """The touched events' recommendations rebuilt, against the version pinned first."""
+    lake = resources.lake
+    built = time.monotonic()
     encoder = encoder or recommendation_encoder(resources.settings)
 
     def attempt() -> BuildResult | None:
@@ -162,12 +200,7 @@ def refresh(resources: RecommendResources, *, encoder: TextEncoder | None = None
     result = lake.retrying(attempt)
     if result is not None:
         outcome.recommendation_rows = result.recommendation_rows
-    outcome.seconds = time.monotonic() - started
-    if outcome.counts is not None and outcome.counts.changed_talk_ids:
-        observe_counted(lake, list(outcome.counts.changed_talk_ids))
-    if outcome.event_ids is None or outcome.event_ids:
-        observe_recommended(lake)
-    return outcome
+    outcome.phases[RECOMMENDATIONS] = time.monotonic() - built
 
 
 def _affected(

@@ -286,6 +286,15 @@ def test_compose_has_the_stack() -> None:
             assert dependency in services, f"{name} depends on unknown {dependency}"
 
 
+def test_compose_runs_counts_and_recommendations_in_a_service_of_their_own() -> None:
+    services = compose_services()
+    derived = services["warm-derived"]
+    assert command_words(derived)[:3] == ["python", "-m", "deployments.warm_derived"]
+    assert "gpu" not in str(derived["image"]) and "deploy" not in derived
+    assert "healthz" in " ".join(derived["healthcheck"]["test"])
+    assert environment(services["warm-executor-gpu"])["PODIUM_DERIVED__WARM"] == "false"
+
+
 def test_compose_has_no_literal_secrets() -> None:
     text = COMPOSE_FILE.read_text()
     checked = 0

@@ -13,7 +13,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from deployments.local_stack import PROJECT_DIR, WARM_POOL, WARM_QUEUE, WORK_POOLS
+from deployments.local_stack import (
+    EXECUTOR_DERIVED_OFF,
+    PROJECT_DIR,
+    WARM_POOL,
+    WARM_QUEUE,
+    WORK_POOLS,
+)
 from podium.settings import Settings
 
 K8S = PROJECT_DIR / "infra" / "k8s"
@@ -55,6 +61,9 @@ def test_an_invalid_manifest_is_caught() -> None:
         kubernetes_validate.validate(doc, VERSIONS[-1], strict=True)
 
 
+DEPLOYMENTS = ["podium-gateway", "podium-warm-executor", "podium-warm-derived", "podium-worker-cpu"]
+
+
 def test_the_expected_resources() -> None:
     assert {
         ("ConfigMap", "podium-env"),
@@ -63,6 +72,7 @@ def test_the_expected_resources() -> None:
         ("HorizontalPodAutoscaler", "podium-gateway"),
         ("PodDisruptionBudget", "podium-gateway"),
         ("Deployment", "podium-warm-executor"),
+        ("Deployment", "podium-warm-derived"),
         ("Deployment", "podium-worker-cpu"),
     } <= set(BY_KIND)
 
@@ -104,20 +114,41 @@ def test_warm_executor_runs_on_gpu_nodes() -> None:
     assert "gpu" in container["image"]
 
 
+def test_counts_and_recommendations_run_warm_in_a_deployment_of_their_own() -> None:
+    """`podium-warm-derived` runs the refresher on CPU nodes, probed; the GPU executors leave
+    counts and recommendations to it, as `podium up` and the production stack do."""
+    deployment = BY_KIND[("Deployment", "podium-warm-derived")]
+    spec = deployment["spec"]["template"]["spec"]
+    assert "nodeSelector" not in spec and "tolerations" not in spec
+    (container,) = containers(deployment)
+    assert "gpu" not in container["image"] and "nvidia.com/gpu" not in str(container)
+    command = container["command"]
+    assert command[:3] == ["python", "-m", "deployments.warm_derived"]
+    port = int(command[command.index("--probe-port") + 1])
+    assert container["ports"][0]["containerPort"] == port
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["PODIUM_OPS__EXECUTOR_HOST"] == "0.0.0.0"  # probes reachable from the kubelet
+    (executor,) = containers(BY_KIND[("Deployment", "podium-warm-executor")])
+    executor_env = {e["name"]: e["value"] for e in executor["env"]}
+    assert executor_env["PODIUM_DERIVED__WARM"] == EXECUTOR_DERIVED_OFF["PODIUM_DERIVED__WARM"]
+
+
 def test_cpu_worker_serves_the_cpu_pool() -> None:
     (container,) = containers(BY_KIND[("Deployment", "podium-worker-cpu")])
     command = container["command"]
     assert command[command.index("--pool") + 1] == WORK_POOLS[0]
 
 
-@pytest.mark.parametrize("name", ["podium-gateway", "podium-warm-executor", "podium-worker-cpu"])
+@pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_images_are_pinned_to_the_project_version(name: str) -> None:
     for container in containers(BY_KIND[("Deployment", name)]):
         tag = container["image"].rsplit(":", 1)[1]
         assert tag == PROJECT_VERSION, container["image"]
 
 
-@pytest.mark.parametrize("name", ["podium-gateway", "podium-warm-executor", "podium-worker-cpu"])
+@pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_every_pod_reads_the_config_and_secrets_and_runs_unprivileged(name: str) -> None:
     spec = BY_KIND[("Deployment", name)]["spec"]["template"]["spec"]
     assert spec["securityContext"]["runAsNonRoot"] is True

@@ -100,6 +100,30 @@ def test_refresh_follows_the_lake_and_rebuilds_only_affected_events(settings, tm
     pd.testing.assert_frame_equal(_recs(lake), before)
 
 
+def test_counts_and_recommendations_refresh_apart_and_land_where_both_at_once_do(
+    settings, tmp_path
+) -> None:
+    """The split refresher's two threads: counts alone, then recommendations alone, end where
+    one refresh of both ends (and each part's pending check sees only its own part)."""
+    lake = make_lake(tmp_path / "lake")
+    resources = BuildResources(lake=lake, settings=settings)
+    refresh(resources, encoder=BagOfWordsEncoder())
+    lake.append("talk_tags", tag_rows([("t004", "django"), ("t007", "devops")]))
+    assert pending(lake, ("counts",)) and pending(lake, ("recommendations",))
+
+    counted = refresh(resources, encoder=BagOfWordsEncoder(), parts=("counts",))
+    assert counted.counts is not None and set(counted.counts.changed_talk_ids) == {"t004", "t007"}
+    assert counted.event_ids == [] and set(counted.phases) == {"counts", "observe"}
+    assert not pending(lake, ("counts",)) and pending(lake, ("recommendations",))
+
+    built = refresh(resources, encoder=BagOfWordsEncoder(), parts=("recommendations",))
+    assert built.counts is None and built.event_ids and "ev-b" in built.event_ids
+    assert not pending(lake)
+    counts, recs = _from_scratch(lake, tmp_path, settings)
+    pd.testing.assert_frame_equal(_counts(lake), counts)
+    pd.testing.assert_frame_equal(_recs(lake), recs)
+
+
 def test_an_event_with_no_list_gets_one_when_any_talk_changes(settings, tmp_path) -> None:
     lake = make_lake(tmp_path / "lake")
     resources = BuildResources(lake=lake, settings=settings)
