@@ -58,6 +58,7 @@ class Burst:
     """What a burst sent: the wall time each talk was first acknowledged with a 2xx."""
 
     acked: dict[str, float] = field(default_factory=dict)
+    sent: dict[str, float] = field(default_factory=dict)  # wall time of each first send
     by_gateway: Counter = field(default_factory=Counter)
     retries: int = 0
     started: float = 0.0
@@ -84,6 +85,8 @@ def post_burst(
         body = json.dumps(talk, ensure_ascii=False).encode()
         deadline = time.monotonic() + give_up_s
         attempt = 0
+        with lock:
+            burst.sent[talk["talk_id"]] = time.time()  # before sending: the sender's clock
         while True:
             url = gateway_urls[(i + attempt) % len(gateway_urls)]
             try:

@@ -65,6 +65,13 @@ BENCHES: dict[str, Smoke] = {
     "lag": Smoke(
         ("--talks", "4", "--clients", "2", "--settle", "2"), r"post -> counts +\d", False, 900
     ),
+    # Both stacks, one after the other: the figures table's two columns must both be there.
+    "topologies": Smoke(
+        ("--talks", "3", "--clients", "2", "--faults", "none", "--settle", "1", "--follow", "60"),
+        r"post -> tagged +\| +\d+\.\d+ / \d+\.\d+ s +\| +\d+\.\d+ / \d+\.\d+ s",
+        False,
+        1500,
+    ),
     "cards": Smoke(("--cards", "4", "--rounds", "1", "--formats", "jpeg"), r"cards?/s", True),
     "dynamodb": Smoke(
         (
