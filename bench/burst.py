@@ -276,8 +276,9 @@ def first_end_after(runs: list[tuple[datetime, datetime]], moment: datetime) -> 
     return min(ends) if ends else None
 
 
-def wait_warm(api_url: str, timeout_s: float) -> float:
-    """Seconds until the warm executor has loaded its models and announced itself."""
+def wait_warm(api_url: str, timeout_s: float, count: int = 1) -> float:
+    """Seconds until `count` warm executors have loaded their models and announced
+    themselves."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         try:
@@ -286,7 +287,7 @@ def wait_warm(api_url: str, timeout_s: float) -> float:
             ).json()
         except httpx.HTTPError:
             workers = []
-        if any(w["name"].startswith("warm-") for w in workers):
+        if sum(w["name"].startswith("warm-") for w in workers) >= count:
             return time.monotonic() - started
         time.sleep(0.5)
     raise SystemExit("the warm executor did not come up")

@@ -12,15 +12,16 @@ One after the other, on the same machine in the same run:
   Redis, the lake on moto S3 over HTTP, two Prefect API servers, two gateways, two warm
   executors, the counts and recommendations process).
 
-Each stack gets one burst of `--talks` signed posts from `--clients` threads over all of its
-gateways (a request that fails goes to the next gateway). Per talk, from the moment its request
-was first sent (stamped before sending): **tagged** (its tags stage done), **counts** (the first
-sample in which `tag_counts` counted a `talk_tags` version holding its tags) and
-**recommendations** (the next `recommendations` commit after that), sampled as `bench/lag.py`
-does; and the burst's **accepted requests per second** (2xx answers over the burst's wall time,
-closed loop: each client waits for its answer). Then, on the production-shaped stack, the chaos
-rows of `bench/chaos.py` for `--faults` (a fault needs a supervisor that starts the piece again,
-which `podium up` is not; the single machine's faults are in `bench/faults.py`).
+Each stack, once its warm executors have loaded their models, gets one burst of `--talks`
+signed posts from `--clients` threads over all of its gateways (a request that fails goes to
+the next gateway). Per talk, from the moment its request was first sent (stamped before
+sending): **tagged** (its tags stage done), **counts** (the first sample in which
+`tag_counts` counted a `talk_tags` version holding its tags) and **recommendations** (the next
+`recommendations` commit after that), sampled as `bench/lag.py` does; and the burst's
+**accepted requests per second** (2xx answers over the burst's wall time, closed loop: each
+client waits for its answer). Then, on the production-shaped stack, the chaos rows of
+`bench/chaos.py` for `--faults` (a fault needs a supervisor that starts the piece again, which
+`podium up` is not; the single machine's faults are in `bench/faults.py`).
 
 The load average is printed with each figure: compare the two columns, which shared the machine
 with the same neighbours, rather than either with a figure from another run.
@@ -123,6 +124,7 @@ def production(args: argparse.Namespace) -> Figures:
     started = time.monotonic()
     stack = start_production(say=lambda m: print(f"• production: {m}", flush=True))
     try:
+        wait_warm(stack.api_url, 600, count=stack.executors)  # models loaded in both
         figures.start_s = time.monotonic() - started
         time.sleep(args.settle)
         lake = Lake.from_settings(stack.lake_settings())
