@@ -157,18 +157,18 @@ class Lake:
         # A table created before the property (or with delta-rs's default of 100) gets it once,
         # and a checkpoint at once: its next open reads no commit before this one. A writer
         # racing the property's commit retries (a metadata change), and of two processes
-        # setting it at once the loser finds it set.
+        # setting it at once the loser finds it set. Only a speed-up: a process that may not
+        # write (read-only credentials) reads on without it.
         try:
             table.alter.set_table_properties(
                 {CHECKPOINT_INTERVAL: str(self.checkpoint_interval)}, raise_if_not_exists=False
             )
             table.create_checkpoint()
-        except Exception:
+        except Exception as error:
+            logger.warning(
+                "could not set %s on table %s (%s)", CHECKPOINT_INTERVAL, name, type(error).__name__
+            )
             table = DeltaTable(self.table_uri(name), storage_options=self.storage_options)
-            if table.metadata().configuration.get(CHECKPOINT_INTERVAL) != str(
-                self.checkpoint_interval
-            ):
-                raise
         return table
 
     def _add_columns(self, name: str, table: DeltaTable) -> DeltaTable:
