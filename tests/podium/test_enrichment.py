@@ -8,7 +8,6 @@ Nothing is faked.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from podium.ingest import talks_to_frame
 from podium.lake import Lake
 from podium.models import Talk
 from podium.recording import record_talks
+from tests.together import all_at_once
 
 
 @pytest.fixture
@@ -183,19 +183,14 @@ def _peek(lake: Lake) -> list[str]:
 
 def test_concurrent_claims_never_share_a_talk(lake: Lake) -> None:
     record_talks(lake=lake, talks=[talk(f"t{i:02d}") for i in range(24)])
-    got: list[list[str]] = [[] for _ in range(4)]
-    start = threading.Barrier(4)
 
-    def worker(n: int) -> None:
-        start.wait()
+    def worker(n: int) -> list[str]:
+        ids: list[str] = []
         while (work := take(lake, limit=3, owner=f"w{n}")) is not None:
-            got[n] += work.ids
+            ids += work.ids
+        return ids
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    got = all_at_once(worker, range(4))
     counts = Counter(i for ids in got for i in ids)
     assert len(counts) == 24 and max(counts.values()) == 1
 

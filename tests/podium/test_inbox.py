@@ -19,6 +19,7 @@ from podium.ingest import talk_rows
 from podium.lake import Lake
 from podium.models import Talk
 from podium.ordering import Removal
+from tests.together import all_at_once
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -52,17 +53,11 @@ def test_changes_survive_the_blob_with_their_source_order() -> None:
 
 def test_concurrent_appends_never_conflict_and_a_fold_records_them_all(tmp_path) -> None:
     lake = Lake(str(tmp_path / "lake"))
-    start = threading.Barrier(16)
 
     def put(n: int) -> str:
-        start.wait()
         return inbox.append(lake, [version(1, f"t{n:02d}")], writer=f"w{n % 2}")
 
-    threads = [threading.Thread(target=put, args=(n,)) for n in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    all_at_once(put, range(16))
     assert len(inbox.pending_blobs(lake)) == 16
 
     done = inbox.fold(lake)
@@ -143,19 +138,8 @@ def test_an_unreadable_blob_is_set_aside_and_the_rest_is_folded(tmp_path) -> Non
 def test_one_fold_lease_holder_at_a_time_and_a_dead_one_is_taken_over(tmp_path) -> None:
     lake = Lake(str(tmp_path / "lake"))
     leases = [inbox.FoldLease(lake, holder=f"p{n}", ttl_s=0.5) for n in range(8)]
-    start = threading.Barrier(len(leases))
-    got: list[str] = []
-
-    def take(lease: inbox.FoldLease) -> None:
-        start.wait()
-        if lease.acquire():
-            got.append(lease.holder)
-
-    threads = [threading.Thread(target=take, args=(lease,)) for lease in leases]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    took = all_at_once(inbox.FoldLease.acquire, leases)
+    got = [lease.holder for lease, acquired in zip(leases, took, strict=True) if acquired]
     assert len(got) == 1
     holder = next(lease for lease in leases if lease.holder == got[0])
     other = next(lease for lease in leases if lease.holder != got[0])
@@ -176,17 +160,11 @@ def test_the_inbox_on_an_s3_lake() -> None:
 
     with moto_server() as endpoint:
         lake = s3_lake(endpoint)
-        start = threading.Barrier(8)
 
-        def put(n: int) -> None:
-            start.wait()
-            inbox.append(lake, [version(n % 3 + 1, f"t{n % 4}")], writer=f"w{n % 2}")
+        def put(n: int) -> str:
+            return inbox.append(lake, [version(n % 3 + 1, f"t{n % 4}")], writer=f"w{n % 2}")
 
-        threads = [threading.Thread(target=put, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        all_at_once(put, range(8))
         assert len(inbox.pending_blobs(lake)) == 8
         done = inbox.fold(lake)
         assert len(done.blobs) == 8 and inbox.pending_blobs(lake) == []

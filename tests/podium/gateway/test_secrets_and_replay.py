@@ -7,7 +7,6 @@ two copies of one delivery are in flight at once.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from podium.replay import LakeReplayStore
 from podium.settings import Settings
 from tests.podium.gateway.securitykit import FIXTURE_REPOS, FIXTURES, GH_SECRET, post_github
 from tests.podium.review.httpfakes import http_server
+from tests.together import all_at_once
 
 REAL = {
     "gateway": {"secret": "a-real-gateway-secret"},
@@ -107,14 +107,10 @@ def test_replay_guard_is_shared_and_atomic(tmp_path: Path) -> None:
     assert one.claim("s", message, now=1_000)
     assert two.claim("s", message, now=1_000) is Claim.IN_FLIGHT
 
-    barrier = threading.Barrier(16)
-
     def race(n: int) -> Claim:
-        barrier.wait()
         return (one, two)[n % 2].claim("s", Verified("same", int(time.time()), "d"))
 
-    with ThreadPoolExecutor(16) as pool:
-        claims = list(pool.map(race, range(16)))
+    claims = all_at_once(race, range(16))
     assert sorted(map(bool, claims)) == [False] * 15 + [True]
     assert claims.count(Claim.IN_FLIGHT) == 15
 

@@ -7,7 +7,6 @@ for two replicas (or one before and one after a restart): nothing is shared in m
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from podium.replay import LakeReplayStore, RedisReplayStore, ReplayStore, Seen, 
 from podium.settings import Settings
 from tests.podium.lake.conftest import s3_lake
 from tests.redis_server import redis_server
+from tests.together import all_at_once
 
 NOW = 1_000_000.0
 
@@ -94,16 +94,13 @@ def test_a_released_id_is_new_again_and_a_dead_claim_is_taken_over_once(stores) 
 
 def test_of_many_concurrent_claims_exactly_one_wins(stores) -> None:
     a, b = stores
-    barrier = threading.Barrier(8)
 
     def race(store: ReplayStore) -> Seen:
-        barrier.wait()
         return claim(
             store, key="talks\x00id:raced", now=time.time(), expires_at=time.time() + 300
         ).seen
 
-    with ThreadPoolExecutor(8) as pool:
-        verdicts = list(pool.map(race, [a, b] * 4))
+    verdicts = all_at_once(race, [a, b] * 4)
     assert [v for v in verdicts if v is Seen.FIRST] == [Seen.FIRST]
 
 
