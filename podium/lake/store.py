@@ -32,6 +32,7 @@ _READERS_LOCK = threading.Lock()
 
 
 CHECKPOINT_INTERVAL = "delta.checkpointInterval"
+COMPACTION = "podium.compaction"  # commit metadata of a compaction
 
 logger = logging.getLogger("podium.lake")
 
@@ -492,27 +493,60 @@ class Lake:
 
         Each MERGE adds files (rewritten ones and inserted rows) and reads every file whose
         key range it cannot rule out, a few requests each on S3: left alone until the nightly
-        maintenance, a hot table's MERGEs get slower with every commit. The compaction commits
-        like any writer (Delta's optimistic concurrency): when a MERGE of another process
-        commits first and touched the same files, this compaction fails and is dropped (the
-        next MERGE tries again); when it commits first, that MERGE fails and is retried.
+        maintenance, a hot table's MERGEs get slower with every commit.
+
+        Not delta-rs's `optimize.compact`: two of those racing from the same version both
+        commit (their removes carry dataChange=false and are not checked against each other),
+        and the table then holds every row twice (tests/podium/lake/test_lake_history.py saw
+        it). This compaction is an overwrite of the whole table with its own rows, committed
+        against the version it read (like `versions.Snapshot.write`): any commit after that
+        version, a MERGE, an append or another compaction, makes it fail, and it is dropped
+        (the next MERGE tries again); a MERGE that loses to it is retried on the new version.
         """
         table = handle.table
         if not self.compact_after_files or table is None:
             return
         if len(table.file_uris()) <= self.compact_after_files:
             return
+        self._rewrite(handle.name, table)
+
+    def _rewrite(self, name: str, table: DeltaTable) -> bool:
+        """Rewrite the table's rows into as few files as it takes, against the version `table`
+        holds; False when another writer committed after that version (nothing written)."""
+        schema = SCHEMAS[name]
+        data = table.to_pyarrow_dataset().to_table()
+        data = data.select(schema.names).cast(schema)
         try:
-            table.optimize.compact()
+            write_deltalake(  # type: ignore[call-overload]  # the stubs' literal overloads
+                table,
+                data,
+                mode="overwrite",
+                commit_properties=CommitProperties(custom_metadata={COMPACTION: "true"}),
+            )
         except CommitFailedError:
-            logger.info("compaction of %s lost a race with another writer; next time", handle.name)
+            logger.info("compaction of %s lost a race with another writer; next time", name)
+            return False
+        return True
 
     def compact(self, name: str) -> None:
-        """Compact small files and drop unreferenced ones older than the retention period."""
+        """Compact small files and drop unreferenced ones older than the retention period.
+
+        The compaction of `_compact_if_many_files` (safe beside any other writer, compaction
+        included), retried until it commits."""
         table = self._table(name)
-        if table is not None:
-            table.optimize.compact()
-            table.vacuum(dry_run=False)
+        if table is None:
+            return
+
+        def action() -> None:
+            current = self._table(name)
+            assert current is not None
+            if len(current.file_uris()) > 1 and not self._rewrite(name, current):
+                raise CommitFailedError("compaction lost a race")
+
+        self.retrying(action)
+        table = self._table(name)
+        assert table is not None
+        table.vacuum(dry_run=False)
 
     # ---- blobs --------------------------------------------------------------------------
 
