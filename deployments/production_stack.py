@@ -263,6 +263,9 @@ class ProductionStack:
                 "PODIUM_LAKE__S3_ENDPOINT_URL": self.s3_endpoint,
                 "PODIUM_LAKE__S3_ACCESS_KEY_ID": S3_KEY,
                 "PODIUM_LAKE__S3_SECRET_ACCESS_KEY": S3_KEY,
+                # How the lake's history is kept cheap on S3 (checkpoints, compaction).
+                "PODIUM_LAKE__CHECKPOINT_INTERVAL": str(settings.lake.checkpoint_interval),
+                "PODIUM_LAKE__COMPACT_AFTER_FILES": str(settings.lake.compact_after_files),
                 "PODIUM_PREFECT__API_URL": self.api_url,
                 "PODIUM_PREFECT__UI_URL": self.ui_url,
                 "PODIUM_GATEWAY__SECRET": settings.gateway.secret.get_secret_value(),

@@ -55,6 +55,17 @@ class LakeSettings(BaseModel):
     support; '' leaves delta-rs's own default."""
     write_retries: NonNegativeInt = 8
     """Retries of a Delta commit that lost a race with a writer."""
+    checkpoint_interval: NonNegativeInt = 10
+    """Commits between Delta checkpoints (table property `delta.checkpointInterval`), set on
+    every table Podium creates and on an older table the first time it is opened. Opening a
+    table reads every commit since its last checkpoint, one GET each on S3: delta-rs's default
+    of 100 made every open slower as history grew (docs/production.md, "Lake history on S3").
+    0 leaves each table's own setting alone."""
+    compact_after_files: NonNegativeInt = 24
+    """A MERGE that leaves a table with more data files than this compacts the table right
+    after (every MERGE reads every file whose key range it cannot rule out, a few GETs each on
+    S3). Racing writers stay safe: a compaction that loses a race is dropped, a MERGE that
+    loses one to it is retried. 0: only the nightly `maintenance` compacts."""
 
 
 class PrefectSettings(BaseModel):

@@ -117,6 +117,12 @@ BENCHES: dict[str, Smoke] = {
         False,
         600,
     ),
+    "s3_growth": Smoke(
+        ("--commits", "4", "--every", "2", "--batch", "2", "--lag", "1", "--update-every", "2"),
+        r"\s+4 \| new  \| +\d+\.\d+ \|",  # exits 1 when a lake lost or doubled a row
+        False,
+        600,
+    ),
     "review": Smoke((), r"TOTAL \d+ pushes: facts named"),
     "soak": Smoke(
         (

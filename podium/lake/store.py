@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +29,12 @@ T = TypeVar("T")
 # Lake object of a process (one per request in the gateway) shares it.
 _READERS: dict[tuple[str, str], KeyedReader] = {}
 _READERS_LOCK = threading.Lock()
+
+
+CHECKPOINT_INTERVAL = "delta.checkpointInterval"
+COMPACTION = "podium.compaction"  # commit metadata of a compaction
+
+logger = logging.getLogger("podium.lake")
 
 
 class LakeError(UserError, RuntimeError):
@@ -61,12 +68,18 @@ class Lake:
         storage_options: delta-rs object-store options (S3 endpoint, keys, ...).
         fs_options: fsspec options for blobs (s3fs client kwargs, ...).
         write_retries: retries of a commit that lost a race with another writer.
+        checkpoint_interval: `delta.checkpointInterval` of every table (set on creation and
+            on an older table when opened); 0 leaves each table's own.
+        compact_after_files: a MERGE leaving more data files than this compacts the table;
+            0 never.
     """
 
     url: str
     storage_options: dict[str, str] = field(default_factory=dict)
     fs_options: dict[str, Any] = field(default_factory=dict)
     write_retries: int = 8
+    checkpoint_interval: int = 10
+    compact_after_files: int = 24
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
@@ -105,7 +118,14 @@ class Lake:
                 # Two writers racing for the same commit number: only one conditional put of
                 # _delta_log/<n>.json succeeds, the other retries on top of it.
                 storage["conditional_put"] = lake.s3_conditional_put
-        return cls(url, storage, fs, lake.write_retries)
+        return cls(
+            url,
+            storage,
+            fs,
+            lake.write_retries,
+            checkpoint_interval=lake.checkpoint_interval,
+            compact_after_files=lake.compact_after_files,
+        )
 
     def __repr__(self) -> str:  # never show storage options: they hold keys
         return f"Lake({self.url!r})"
@@ -122,6 +142,34 @@ class Lake:
             return None
         if name in ADDED_COLUMNS and name not in self._migrated:
             table = self._add_columns(name, table)
+        if self.checkpoint_interval and table.metadata().configuration.get(
+            CHECKPOINT_INTERVAL
+        ) != str(self.checkpoint_interval):
+            table = self._set_checkpoint_interval(name, table)
+        return table
+
+    def _configuration(self) -> dict[str, str | None] | None:
+        """Table properties of a table created now."""
+        if not self.checkpoint_interval:
+            return None
+        return {CHECKPOINT_INTERVAL: str(self.checkpoint_interval)}
+
+    def _set_checkpoint_interval(self, name: str, table: DeltaTable) -> DeltaTable:
+        # A table created before the property (or with delta-rs's default of 100) gets it once,
+        # and a checkpoint at once: its next open reads no commit before this one. A writer
+        # racing the property's commit retries (a metadata change), and of two processes
+        # setting it at once the loser finds it set. Only a speed-up: a process that may not
+        # write (read-only credentials) reads on without it.
+        try:
+            table.alter.set_table_properties(
+                {CHECKPOINT_INTERVAL: str(self.checkpoint_interval)}, raise_if_not_exists=False
+            )
+            table.create_checkpoint()
+        except Exception as error:
+            logger.warning(
+                "could not set %s on table %s (%s)", CHECKPOINT_INTERVAL, name, type(error).__name__
+            )
+            table = DeltaTable(self.table_uri(name), storage_options=self.storage_options)
         return table
 
     def _add_columns(self, name: str, table: DeltaTable) -> DeltaTable:
@@ -299,8 +347,10 @@ class Lake:
         data = self.arrow(name, frame)
         if name in ADDED_COLUMNS:
             self._table(name)  # opening an older table adds the columns it lacks
+        # Table properties take effect only when this write creates the table.
+        configuration = self._configuration()
         self.retrying(
-            lambda: write_deltalake(
+            lambda: write_deltalake(  # type: ignore[misc]  # the stubs' overloads, as below
                 self.table_uri(name),
                 data,
                 mode=mode,  # type: ignore[arg-type]  # the stubs overload on literal modes
@@ -308,6 +358,7 @@ class Lake:
                 writer_properties=writer_properties,  # type: ignore[arg-type]
                 storage_options=self.storage_options,
                 commit_properties=commit_properties,
+                configuration=configuration,
             )
         )
         return len(frame)
@@ -319,6 +370,7 @@ class Lake:
                 self.table_uri(name),
                 SCHEMAS[name],
                 mode="ignore",
+                configuration=self._configuration(),
                 storage_options=self.storage_options,
             )
         except Exception:
@@ -365,10 +417,12 @@ class Lake:
         keys = keys or PRIMARY_KEYS[name]
         if frame.duplicated(list(keys)).any():
             raise LakeError(f"{name}: duplicate keys in one upsert")
-        if not self.exists(name):
+        opened = self._table(name)
+        if opened is None:
             # Create the table empty, then MERGE like any other write: two processes appending
             # the first rows at once would both succeed and leave duplicate keys.
             self._create(name)
+        handle = _Handle(self, name, opened)
         data = self.arrow(name, frame)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         # Added columns the rows leave out keep their value on a matched row (a writer that
@@ -376,8 +430,7 @@ class Lake:
         kept = [c for c in ADDED_COLUMNS.get(name, ()) if c not in frame.columns]
 
         def action() -> MergeStats:
-            table = self._table(name)
-            assert table is not None
+            table = handle.fresh()
             merger = table.merge(data, predicate=on, source_alias="s", target_alias="t")
             if kept or matched_set:
                 updates = {c: f"s.{c}" for c in data.column_names if c not in kept}
@@ -391,7 +444,9 @@ class Lake:
                 updated=int(metrics.get("num_target_rows_updated", 0)),
             )
 
-        return self.retrying(action)
+        stats = self.retrying(action)
+        self._compact_if_many_files(handle)
+        return stats
 
     def update_matched(
         self,
@@ -414,26 +469,84 @@ class Lake:
         Returns:
             How many rows were updated.
         """
-        if source.num_rows == 0 or not self.exists(name):
+        if source.num_rows == 0:
             return 0
+        opened = self._table(name)
+        if opened is None:
+            return 0
+        handle = _Handle(self, name, opened)
 
         def action() -> int:
-            table = self._table(name)
-            assert table is not None
+            table = handle.fresh()
             merger = table.merge(source, predicate=on, source_alias="s", target_alias="t")
             for predicate, updates in clauses:
                 merger = merger.when_matched_update(updates, predicate=predicate)
             metrics = merger.execute()
             return int(metrics.get("num_target_rows_updated", 0))
 
-        return self.retrying(action)
+        updated = self.retrying(action)
+        self._compact_if_many_files(handle)
+        return updated
+
+    def _compact_if_many_files(self, handle: _Handle) -> None:
+        """Compact the table a MERGE just wrote when it holds too many data files.
+
+        Each MERGE adds files (rewritten ones and inserted rows) and reads every file whose
+        key range it cannot rule out, a few requests each on S3: left alone until the nightly
+        maintenance, a hot table's MERGEs get slower with every commit.
+
+        Not delta-rs's `optimize.compact`: two of those racing from the same version both
+        commit (their removes carry dataChange=false and are not checked against each other),
+        and the table then holds every row twice (tests/podium/lake/test_lake_history.py saw
+        it). This compaction is an overwrite of the whole table with its own rows, committed
+        against the version it read (like `versions.Snapshot.write`): any commit after that
+        version, a MERGE, an append or another compaction, makes it fail, and it is dropped
+        (the next MERGE tries again); a MERGE that loses to it is retried on the new version.
+        """
+        table = handle.table
+        if not self.compact_after_files or table is None:
+            return
+        if len(table.file_uris()) <= self.compact_after_files:
+            return
+        self._rewrite(handle.name, table)
+
+    def _rewrite(self, name: str, table: DeltaTable) -> bool:
+        """Rewrite the table's rows into as few files as it takes, against the version `table`
+        holds; False when another writer committed after that version (nothing written)."""
+        schema = SCHEMAS[name]
+        data = table.to_pyarrow_dataset().to_table()
+        data = data.select(schema.names).cast(schema)
+        try:
+            write_deltalake(  # type: ignore[call-overload]  # the stubs' literal overloads
+                table,
+                data,
+                mode="overwrite",
+                commit_properties=CommitProperties(custom_metadata={COMPACTION: "true"}),
+            )
+        except CommitFailedError:
+            logger.info("compaction of %s lost a race with another writer; next time", name)
+            return False
+        return True
 
     def compact(self, name: str) -> None:
-        """Compact small files and drop unreferenced ones older than the retention period."""
+        """Compact small files and drop unreferenced ones older than the retention period.
+
+        The compaction of `_compact_if_many_files` (safe beside any other writer, compaction
+        included), retried until it commits."""
         table = self._table(name)
-        if table is not None:
-            table.optimize.compact()
-            table.vacuum(dry_run=False)
+        if table is None:
+            return
+
+        def action() -> None:
+            current = self._table(name)
+            assert current is not None
+            if len(current.file_uris()) > 1 and not self._rewrite(name, current):
+                raise CommitFailedError("compaction lost a race")
+
+        self.retrying(action)
+        table = self._table(name)
+        assert table is not None
+        table.vacuum(dry_run=False)
 
     # ---- blobs --------------------------------------------------------------------------
 
@@ -520,6 +633,24 @@ class Lake:
         self._fs.invalidate_cache(url)
         stamped = self._fs.modified(url)
         return stamped if stamped.tzinfo is not None else stamped.replace(tzinfo=UTC)
+
+
+class _Handle:
+    """The table a MERGE works on: the snapshot just opened for its first attempt (one open,
+    not two), the table as it is now for a retry, and the table as the MERGE left it."""
+
+    def __init__(self, lake: Lake, name: str, opened: DeltaTable | None) -> None:
+        self.lake = lake
+        self.name = name
+        self.table = opened
+        self._unused = opened is not None
+
+    def fresh(self) -> DeltaTable:
+        if not self._unused:  # a retry (or a table created just now): open it as it is now
+            self.table = self.lake._table(self.name)
+        self._unused = False
+        assert self.table is not None
+        return self.table
 
 
 def _check_blob_path(path: str) -> str:
