@@ -10,6 +10,8 @@ got there first. Those live here, behind plain Python types, so that no module o
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -87,23 +89,29 @@ def read_version(
     """
     if version is None:
         return empty(name, columns)
+    wanted = None if keys is None else list(keys)
+    if wanted == []:
+        return empty(name, columns)
+    return _cast(name, _read_arrow(lake, name, version, columns, key, wanted))
+
+
+def _read_arrow(
+    lake: Lake, name: str, version: int, columns: list[str], key: str, keys: list[str] | None
+) -> pa.Table:
     try:
         table = DeltaTable(
             lake.table_uri(name), version=version, storage_options=lake.storage_options
         )
         if keys is None:
-            return _cast(name, table.to_pyarrow_dataset().to_table(columns=columns))
-        wanted = list(keys)
-        if not wanted:
-            return empty(name, columns)
+            return table.to_pyarrow_dataset().to_table(columns=columns)
         # DataFusion, like Lake.read: pyarrow dataset filters trip over string_view files.
         select = ", ".join(f'"{c}"' for c in columns)
         reader = (
             QueryBuilder()
             .register("t", table)
-            .execute(f'SELECT {select} FROM t WHERE "{key}" IN {sql_list(wanted)}')
+            .execute(f'SELECT {select} FROM t WHERE "{key}" IN {sql_list(keys)}')
         )
-        return _cast(name, pa.table(reader.read_all()))
+        return pa.table(reader.read_all())
     except (DeltaError, OSError) as error:
         raise VersionUnavailable(f"{name}@{version}: {type(error).__name__}") from error
 
@@ -111,10 +119,14 @@ def read_version(
 def changed_keys(
     lake: Lake, name: str, old: int | None, new: int | None, *, key: str = "talk_id"
 ) -> set[str]:
-    """Values of `key` in the data files that differ between two versions of a table.
+    """Values of `key` whose rows differ between two versions of a table.
 
     A MERGE or delete rewrites whole files, so the keys in files removed or added since `old`
-    are a superset of the keys whose rows changed.
+    are a superset of the keys whose rows changed: a MERGE also rewrites the unchanged rows
+    that share a file with a changed one, and a compaction (`Lake` rewrites a table once it
+    holds many small files) rewrites every file. Those candidates' rows are then compared at
+    both versions, so a compaction reads as no change rather than as every talk changed
+    (which would recount every talk and rebuild every event's recommendations).
 
     Raises:
         VersionUnavailable: a version can no longer be read.
@@ -138,9 +150,37 @@ def changed_keys(
             fragment = new_frags.get(path) or old_frags[path]
             column = fragment.to_table(columns=[key]).column(key)
             found.update(pc.unique(column).to_pylist())
-        return found
+        if old is None or not found:
+            return found
+        # Columns added between the versions are not compared: a column added to the table
+        # changes no row's meaning (its rows read null until a writer sets them).
+        columns = [c for c in new_ds.schema.names if c in set(old_ds.schema.names)]
     except (DeltaError, OSError) as error:
         raise VersionUnavailable(f"{name} {old}..{new}: {type(error).__name__}") from error
+    candidates = sorted(found)
+    before = _rows_by_key(_read_arrow(lake, name, old, columns, key, candidates), key)
+    after = _rows_by_key(_read_arrow(lake, name, new, columns, key, candidates), key)
+    return {k for k in found if before.get(k) != after.get(k)}
+
+
+def _rows_by_key(table: pa.Table, key: str) -> dict[str, Counter[tuple[object, ...]]]:
+    """Each key's rows as a multiset of comparable tuples (lists as tuples, NaN as itself)."""
+    rows: dict[str, Counter[tuple[object, ...]]] = {}
+    names = table.column_names
+    for record in table.to_pylist():
+        row = tuple(_comparable(record[n]) for n in names)
+        rows.setdefault(record[key], Counter())[row] += 1
+    return rows
+
+
+def _comparable(value: object) -> object:
+    if isinstance(value, list):
+        return tuple(_comparable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _comparable(v)) for k, v in value.items()))
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"  # NaN != NaN would make an unchanged row look changed
+    return value
 
 
 class Snapshot:

@@ -182,3 +182,25 @@ def test_compactions_racing_merges_of_other_processes_lose_nothing(moto_s3: str)
     compactions = [e for e in history if e.get(COMPACTION) == "true"]
     assert len(compactions) >= 2, operations  # compactions did commit among the MERGEs
     assert operations.count("MERGE") >= len(writers) * writes
+
+
+def test_a_compaction_changes_no_key_and_a_merge_changes_only_its_rows(tmp_path) -> None:
+    from podium.lake.versions import changed_keys
+
+    lake = Lake(str(tmp_path / "lake"), compact_after_files=0)
+    lake.upsert(TABLE, _rows(["a", "b", "c"]))  # one file holding three talks
+    for n in range(3):
+        lake.upsert(TABLE, _rows([f"t{n}"]))
+    start = lake.version(TABLE)
+
+    lake.compact(TABLE)  # every file rewritten, no row changed
+    compacted = lake.version(TABLE)
+    assert compacted > start and _files(lake) == 1
+    assert changed_keys(lake, TABLE, start, compacted) == set()
+
+    # A MERGE rewrites the whole file that holds "a"; only "a"'s row changed.
+    lake.upsert(TABLE, _rows(["a"], attempts=1))
+    changed = lake.version(TABLE)
+    assert changed_keys(lake, TABLE, compacted, changed) == {"a"}
+    assert changed_keys(lake, TABLE, start, changed) == {"a"}  # across the compaction
+    assert changed_keys(lake, TABLE, None, changed) == {"a", "b", "c", "t0", "t1", "t2"}
