@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,14 +29,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from podium.lake import Lake  # noqa: E402
-from tests.moto_server import s3_bucket  # noqa: E402
-from tests.prefect_server import free_port  # noqa: E402
+from tests.moto_server import moto_server, s3_bucket  # noqa: E402
 
 TABLE = "enrichment_state"
 _REQUEST = re.compile(r'"(GET|PUT|HEAD|POST|DELETE) (\S+) HTTP')
@@ -137,24 +134,7 @@ def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as folder:
         log_path = Path(folder) / "moto.log"
-        port = free_port()
-        with log_path.open("w") as sink:
-            moto = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                stdout=sink,
-                stderr=sink,
-            )
-        endpoint = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(endpoint, timeout=1)
-                    break
-                except httpx.TransportError:
-                    if moto.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit("moto server did not start") from None
-                    time.sleep(0.1)
+        with moto_server(log=log_path) as endpoint:
             log = RequestLog(log_path)
             lakes = {"old": lake_at(endpoint, old=True), "new": lake_at(endpoint, old=False)}
             written: dict[str, list[str]] = {"old": [], "new": []}
@@ -210,9 +190,6 @@ def main() -> None:
                 print(f"{label}: {len(got)} rows, {len(set(written[label]))} written")
                 if set(got.talk_id) != set(written[label]) or len(got) != len(got.talk_id.unique()):
                     raise SystemExit(f"{label}: rows lost or doubled")
-        finally:
-            moto.terminate()
-            moto.wait(timeout=10)
     print(f"load average at end: {os.getloadavg()}; {time.monotonic() - started:.0f} s wall")
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -24,10 +26,12 @@ _SKEWED = (
 
 
 @contextmanager
-def moto_server(*, clock_offset_s: float = 0.0) -> Iterator[str]:
+def moto_server(*, clock_offset_s: float = 0.0, log: Path | None = None) -> Iterator[str]:
     """Start `moto.server` on 127.0.0.1 (a free port); yield its URL; stop it.
 
-    `clock_offset_s` shifts the server's S3 clock (object LastModified) by that many seconds.
+    `clock_offset_s` shifts the server's S3 clock (object LastModified) by that many seconds;
+    `log` receives the server's output, its request log among it (`bench/s3_growth.py` counts
+    requests from it).
     """
     port = free_port()
     server = ["-H", "127.0.0.1", "-p", str(port)]
@@ -36,11 +40,8 @@ def moto_server(*, clock_offset_s: float = 0.0) -> Iterator[str]:
         if clock_offset_s
         else [sys.executable, "-m", "moto.server", *server]
     )
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with log.open("w") if log else open(os.devnull, "w") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=sink)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
