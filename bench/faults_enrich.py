@@ -40,8 +40,13 @@ def _child(journal: str) -> None:
     from podium.use_cases.enrich import EnrichResources, enrich_pending
 
     settings = get_settings()
+    # The kill scenario holds the worker after this many journalled steps, before the step's
+    # results are recorded: a fault point every run reaches, however fast the worker is.
+    hold_after = int(os.environ.get("FAULTS_HOLD_AFTER_STEPS", "0"))
+    steps = 0
 
     def step(name: str, action: Any) -> Any:
+        nonlocal steps
         result = action()
         if name in ("tag-talks", "draw-covers"):
             with open(journal, "a", encoding="utf-8") as handle:
@@ -49,6 +54,9 @@ def _child(journal: str) -> None:
                     line = {"stage": name, "talk_id": talk.talk_id, "hash": talk.content_hash}
                     handle.write(json.dumps(line) + "\n")
                 handle.flush()
+            steps += 1
+            if steps == hold_after:
+                time.sleep(3600)  # killed here by the scenario
         return result
 
     resources = EnrichResources.cold(settings, step=step)
@@ -94,10 +102,10 @@ class Scenario:
 
         record_talks(lake=self.lake, talks=talks)
 
-    def start(self) -> subprocess.Popen[str]:
+    def start(self, **env: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, __file__, "--child", self.journal],
-            env=self.env,
+            env={**self.env, **env},
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -142,20 +150,24 @@ class Scenario:
         }
 
 
-def _wait(predicate: Any, timeout_s: float = 600) -> None:
+def _wait(predicate: Any, worker: subprocess.Popen[str], timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited ({worker.returncode}) before the fault point")
         if time.monotonic() > deadline:
             raise TimeoutError("scenario did not reach its fault point")
         time.sleep(0.2)
 
 
 def kill_mid_batch(talks: int) -> dict[str, Any]:
+    # The worker holds after its second step (a batch tagged and recorded, then the next step
+    # computed but its claim not yet recorded): the kill lands there every run.
     s = Scenario("kill -9 worker mid-batch", talks)
     s.record(s.talks)
-    worker = s.start()
+    worker = s.start(FAULTS_HOLD_AFTER_STEPS="2")
     # Mid-batch: at least one batch recorded, and a claim held that is not recorded yet.
-    _wait(lambda: s.done() >= 4 and s.claims_held() > 0)
+    _wait(lambda: s.done() >= 4 and s.claims_held() > 0, worker)
     os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
     fault = time.monotonic()
@@ -181,7 +193,7 @@ def edit_while_enriching(talks: int) -> dict[str, Any]:
     s = Scenario("edit while enrich works", talks)
     s.record(s.talks)
     worker = s.start()
-    _wait(lambda: s.claims_held() > 0)
+    _wait(lambda: s.claims_held() > 0, worker)
     edits = [
         Talk.model_validate(
             {**t.model_dump(exclude={"content_hash"}), "description": "Edited: " + t.description}
