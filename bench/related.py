@@ -33,6 +33,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -180,57 +181,43 @@ def main() -> None:
 
         everyone = np.arange(len(ids))
 
-        def related_ndcg(lists: list[list[int]]) -> tuple[float, float, float, float]:
-            """nDCG@10 against gold overlap over all talks, and over the talks the query's
-            attendee can attend (no clash with it, none of its speakers); then the first on
-            split A and on split B."""
-            plain, attendable, split = [], [], []
-            for position, (q, items) in enumerate(zip(queries, lists, strict=True)):
-                gains = gold @ gold[q]
-                gains[q] = 0
-                gains[~eligible] = 0
-                value = ndcg(items, gains, np.sort(gains)[::-1])
-                if not math.isnan(value):
-                    plain.append(value)
-                    split.append((value, bool(on_b[position])))
-                gains[schedule.clash(int(q), everyone)] = 0
-                gains[schedule.shares_speaker(int(q), everyone)] = 0
-                value = ndcg(items, gains, np.sort(gains)[::-1])
-                if not math.isnan(value):
-                    attendable.append(value)
-            a_values = [v for v, b in split if not b]
-            b_values = [v for v, b in split if b]
-            return (
-                float(np.mean(plain)),
-                float(np.mean(attendable)),
-                float(np.mean(a_values)) if len(a_values) else float("nan"),
-                float(np.mean(b_values)) if len(b_values) else float("nan"),
-            )
+        def query_gains(q: int) -> np.ndarray:
+            gains = gold @ gold[q]
+            gains[q] = 0
+            gains[~eligible] = 0
+            return gains
 
-        def oracle_bound() -> tuple[float, float, float, float]:
-            """nDCG@10 over all talks of the best list any ranker could give under the rules:
-            the attendable talks with the highest gains (a relaxation: entries may still clash
-            with each other). Also the share of queries for which even that list is below 1,
-            and the bound on split A and on split B."""
-            bounds, sides = [], []
+        def attendable(q: int, gains: np.ndarray) -> np.ndarray:
+            """`gains` with the talks the query's attendee cannot attend (a clash with it,
+            one of its speakers) at 0."""
+            gains = gains.copy()
+            gains[schedule.clash(q, everyone)] = 0
+            gains[schedule.shares_speaker(q, everyone)] = 0
+            return gains
+
+        def related_ndcg(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+            """Per query: nDCG@10 against gold overlap over all talks, and over the talks the
+            query's attendee can attend (nan where a query has no relevant talk)."""
+            plain, open_ = np.full(len(queries), np.nan), np.full(len(queries), np.nan)
+            for position, (q, items) in enumerate(zip(queries, lists, strict=True)):
+                gains = query_gains(int(q))
+                plain[position] = ndcg(items, gains, np.sort(gains)[::-1])
+                gains = attendable(int(q), gains)
+                open_[position] = ndcg(items, gains, np.sort(gains)[::-1])
+            return plain, open_
+
+        def oracle_related() -> np.ndarray:
+            """Per query, nDCG@10 over all talks of the best list any ranker could give under
+            the rules: the attendable talks with the highest gains (a relaxation: entries may
+            still clash with each other)."""
+            bounds = np.full(len(queries), np.nan)
             for position, q in enumerate(queries):
-                gains = gold @ gold[q]
-                gains[q] = 0
-                gains[~eligible] = 0
+                gains = query_gains(int(q))
                 ideal = np.sort(gains)[::-1]
-                gains[schedule.clash(int(q), everyone)] = 0
-                gains[schedule.shares_speaker(int(q), everyone)] = 0
-                value = ndcg(list(np.argsort(-gains, kind="stable")[: args.k]), gains, ideal)
-                if not math.isnan(value):
-                    bounds.append(value)
-                    sides.append(bool(on_b[position]))
-            found, side = np.asarray(bounds), np.asarray(sides, dtype=bool)
-            return (
-                float(found.mean()),
-                float((found < 0.999).mean()),
-                float(found[~side].mean()) if (~side).any() else float("nan"),
-                float(found[side].mean()) if side.any() else float("nan"),
-            )
+                gains = attendable(int(q), gains)
+                top = list(np.argsort(-gains, kind="stable")[: args.k])
+                bounds[position] = ndcg(top, gains, ideal)
+            return bounds
 
         event_row = {e: i for i, e in enumerate(ematrix.event_ids)}
         gold_events = [e for e in data["event_tags"] if e in event_row]
@@ -241,21 +228,44 @@ def main() -> None:
             grouped = recs.sort_values(["event_id", "rank"]).groupby("event_id")["talk_id"]
             return {e: [row[t] for t in s] for e, s in grouped}
 
-        def event_ndcg(lists: dict[str, list[int]]) -> float:
-            scores = []
-            for event_id in gold_events:
-                etags = np.zeros(len(golds), dtype=np.float32)
-                for tag in data["event_tags"][event_id]:
-                    if tag in gold_col:
-                        etags[gold_col[tag]] = 1
-                gains = gold @ etags
-                at_event = [row[t] for t in ids if event_id in data["talk_events"][t]]
-                gains[at_event] = 0
-                gains[~eligible] = 0
-                value = ndcg(lists.get(event_id, []), gains, np.sort(gains)[::-1])
-                if not math.isnan(value):
-                    scores.append(value)
-            return float(np.mean(scores)) if scores else float("nan")
+        def event_gains(event_id: str) -> np.ndarray:
+            etags = np.zeros(len(golds), dtype=np.float32)
+            for tag in data["event_tags"][event_id]:
+                if tag in gold_col:
+                    etags[gold_col[tag]] = 1
+            gains = gold @ etags
+            at_event = [row[t] for t in ids if event_id in data["talk_events"][t]]
+            gains[at_event] = 0
+            gains[~eligible] = 0
+            return gains
+
+        def event_ndcg(lists: dict[str, list[int]]) -> np.ndarray:
+            """Per event with gold tags: nDCG@10 of its list (nan where nothing is relevant)."""
+            values = np.full(len(gold_events), np.nan)
+            for position, event_id in enumerate(gold_events):
+                gains = event_gains(event_id)
+                values[position] = ndcg(lists.get(event_id, []), gains, np.sort(gains)[::-1])
+            return values
+
+        def oracle_events() -> np.ndarray:
+            """Per event, nDCG@10 of a list under the rules picked greedily by gold gain (no
+            two entries clash or share a speaker): a lower bound of the best such list."""
+            values = np.full(len(gold_events), np.nan)
+            for position, event_id in enumerate(gold_events):
+                gains = event_gains(event_id)
+                order = np.argsort(-gains, kind="stable")
+                order = order[gains[order] > 0]
+                free = np.ones(len(order), dtype=bool)
+                chosen: list[int] = []
+                for i, talk in enumerate(order):
+                    if len(chosen) == args.k:
+                        break
+                    if free[i]:
+                        chosen.append(int(talk))
+                        free &= ~schedule.clash(int(talk), order)
+                        free &= ~schedule.shares_speaker(int(talk), order)
+                values[position] = ndcg(chosen, gains, np.sort(gains)[::-1])
+            return values
 
         today = defaults.model_copy(
             update={
@@ -350,35 +360,53 @@ def main() -> None:
             f"conferences: where settings are chosen) and split B ({int(on_b.sum())} queries, "
             f"{len(set(conferences[on_b]))} conferences: where they are reported)"
         )
-        base: tuple[float, ...] | None = None
+        bound = oracle_related()
+        base: dict[str, np.ndarray] = {}
         for name, settings in related_variants:
             started = time.perf_counter()
             lists = related_lists(settings)
             elapsed = time.perf_counter() - started
             figures = list_figures(lists, tmatrix.embeddings, schedule, queries=queries)
-            plain, attendable, on_a, on_b_value = related_ndcg(lists)
-            base = (plain, attendable, on_a, on_b_value) if base is None else base
+            plain, open_ = related_ndcg(lists)
+            if not base:
+                # The queries where today's list scores no more than the best list the rules
+                # allow: elsewhere the rules themselves, not the ranker, cost nDCG.
+                reachable = bound >= plain - 1e-9
+                base = {"all": plain, "open": open_}
+            parts = {
+                "all": (plain, np.ones(len(queries), dtype=bool), "all"),
+                "open": (open_, np.ones(len(queries), dtype=bool), "open"),
+                "A": (plain, ~on_b, "all"),
+                "B": (plain, on_b, "all"),
+                "reachable": (plain, reachable, "all"),
+            }
+            text = "  ".join(
+                f"{label} {np.nanmean(v[m]):.4f} ({np.nanmean(v[m]) - np.nanmean(base[b][m]):+.4f})"
+                for label, (v, m, b) in parts.items()
+            )
             print(
                 f"{name:48s} clashes {figures['clashes']:5.0f}  same-speaker "
-                f"{figures['same_speaker']:5.0f}  nDCG@10 {plain:.4f} ({plain - base[0]:+.4f}) / "
-                f"{attendable:.4f} ({attendable - base[1]:+.4f})  A {on_a:.4f} "
-                f"({on_a - base[2]:+.4f})  B {on_b_value:.4f} ({on_b_value - base[3]:+.4f})  "
-                f"diversity {figures['diversity']:.4f}  length "
-                f"{np.mean([len(x) for x in lists]):.2f}  {elapsed:.1f} s",
+                f"{figures['same_speaker']:5.0f}  nDCG@10 {text}  diversity "
+                f"{figures['diversity']:.4f}  length {np.mean([len(x) for x in lists]):.2f}  "
+                f"{elapsed:.1f} s",
                 flush=True,
             )
-        bound, capped, bound_a, bound_b = oracle_bound()
+        unreachable = Counter(conferences[~reachable])
         print(
-            f"oracle under the rules (best attendable talks by gold gain): nDCG@10 {bound:.4f} "
-            f"over all talks (A {bound_a:.4f}, B {bound_b:.4f}); below 1 for {capped:.1%} of "
-            "the queries",
+            f"oracle under the rules (best attendable talks by gold gain): nDCG@10 "
+            f"{np.nanmean(bound):.4f} over all talks (A {np.nanmean(bound[~on_b]):.4f}, B "
+            f"{np.nanmean(bound[on_b]):.4f}); below 1 for {np.mean(bound < 0.999):.1%} of the "
+            f"queries; today's list beats it for {int((~reachable).sum())} of {len(queries)} "
+            f"queries ({', '.join(f'{c} {n}' for c, n in unreachable.most_common(4))}): "
+            "'reachable' is nDCG@10 over the others",
             flush=True,
         )
         print(
             f"-- event lists: {len(gold_events)} events with gold tags, top_k={defaults.top_k}; "
             "clashes and same-speaker count pairs of entries"
         )
-        base_ndcg = None
+        event_bound = oracle_events()
+        base_events: np.ndarray | None = None
         # Event lists do not use the related-talks weights: only diversity matters.
         event_variants = [("today (cosine top-k)", today)] + [
             (
@@ -394,13 +422,25 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             figures = list_figures(list(lists.values()), tmatrix.embeddings, schedule)
             value = event_ndcg(lists)
-            base_ndcg = value if base_ndcg is None else base_ndcg
+            if base_events is None:
+                base_events = value
+                event_reachable = event_bound >= value - 1e-9
+            m = event_reachable
+            gained = np.nanmean(value[m]) - np.nanmean(base_events[m])
             print(
                 f"{name:40s} clashes {figures['clashes']:5.0f}  same-speaker "
-                f"{figures['same_speaker']:5.0f}  nDCG@10 {value:.4f} ({value - base_ndcg:+.4f})"
+                f"{figures['same_speaker']:5.0f}  nDCG@10 {np.nanmean(value):.4f} "
+                f"({np.nanmean(value) - np.nanmean(base_events):+.4f})  reachable "
+                f"{np.nanmean(value[m]):.4f} ({gained:+.4f})"
                 f"  diversity {figures['diversity']:.4f}  {elapsed:.1f} s",
                 flush=True,
             )
+        print(
+            f"greedy list under the rules by gold gain: nDCG@10 {np.nanmean(event_bound):.4f}; "
+            f"today's list beats it for {int((~event_reachable).sum())} of {len(gold_events)} "
+            "events ('reachable' is the others)",
+            flush=True,
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -107,7 +107,7 @@ BENCHES: dict[str, Smoke] = {
     ),
     "related": Smoke(
         ("--talks", "120", "--events", "6", "--queries", "30"),
-        r"\(default\) +clashes +0 +same-speaker +0 +nDCG@10 \d",
+        r"\(default\) +clashes +0 +same-speaker +0 +nDCG@10 all \d.*reachable \d",
         True,
         900,
     ),
