@@ -82,6 +82,34 @@ def score(case: Case, summary: str) -> Score:
     return Score(named, len(case.facts), raised, len(case.flags), false, missing)
 
 
+def _ts(template: str, **values: object) -> str:
+    text = template
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", str(value))
+    return text
+
+
+def templated(
+    name: str,
+    kind: str,
+    path: str,
+    template: str,
+    before: dict[str, object],
+    after: dict[str, object],
+    facts: list[tuple[str, ...]],
+    flags: list[str] | None = None,
+) -> Case:
+    """A case whose one file is `template` filled in with `before`, then with `after`."""
+    return Case(
+        name,
+        kind,
+        {path: _ts(template, **before)},
+        {path: _ts(template, **after)},
+        facts,
+        flags or [],
+    )
+
+
 # ---- Python application code ---------------------------------------------------------------
 
 HANDLER = """import json
@@ -359,22 +387,18 @@ class DbStack(Stack):
 """
 
 CDK_PY_CASES = [
-    Case(
+    templated(
         "cdk-py-lambda",
         "cdk-python",
+        "infra/api_stack.py",
+        CDK_PY_LAMBDA,
+        {"memory": 128, "timeout": 10, "retention": "ONE_MONTH", "extra": "", "auth": "AWS_IAM"},
         {
-            "infra/api_stack.py": CDK_PY_LAMBDA.format(
-                memory=128, timeout=10, retention="ONE_MONTH", extra="", auth="AWS_IAM"
-            )
-        },
-        {
-            "infra/api_stack.py": CDK_PY_LAMBDA.format(
-                memory=1024,
-                timeout=30,
-                retention="ONE_DAY",
-                extra="\n            reserved_concurrent_executions=5,",
-                auth="NONE",
-            )
+            "memory": 1024,
+            "timeout": 30,
+            "retention": "ONE_DAY",
+            "extra": "\n            reserved_concurrent_executions=5,",
+            "auth": "NONE",
         },
         [
             ("memory_size", "128", "1024", "ApiFn"),
@@ -385,21 +409,17 @@ CDK_PY_CASES = [
         ],
         flags=["timeout raised", "auth_type", "log_retention"],
     ),
-    Case(
+    templated(
         "cdk-py-bucket",
         "cdk-python",
+        "infra/data_stack.py",
+        CDK_PY_BUCKET,
+        {"block": "BLOCK_ALL", "encryption": "S3_MANAGED", "removal": "RETAIN", "extra": ""},
         {
-            "infra/data_stack.py": CDK_PY_BUCKET.format(
-                block="BLOCK_ALL", encryption="S3_MANAGED", removal="RETAIN", extra=""
-            )
-        },
-        {
-            "infra/data_stack.py": CDK_PY_BUCKET.format(
-                block="BLOCK_ACLS",
-                encryption="KMS",
-                removal="DESTROY",
-                extra="\n            auto_delete_objects=True,",
-            )
+            "block": "BLOCK_ACLS",
+            "encryption": "KMS",
+            "removal": "DESTROY",
+            "extra": "\n            auto_delete_objects=True,",
         },
         [
             ("block_public_access", "BLOCK_ALL", "BLOCK_ACLS"),
@@ -409,19 +429,13 @@ CDK_PY_CASES = [
         ],
         flags=["block_public_access", "removal_policy", "auto_delete_objects"],
     ),
-    Case(
+    templated(
         "cdk-py-database-tightened",
         "cdk-python",
-        {
-            "infra/db_stack.py": CDK_PY_DB.format(
-                peer="ec2.Peer.any_ipv4()", protect=False, days=1, public=True
-            )
-        },
-        {
-            "infra/db_stack.py": CDK_PY_DB.format(
-                peer='ec2.Peer.ipv4("10.0.0.0/16")', protect=True, days=14, public=False
-            )
-        },
+        "infra/db_stack.py",
+        CDK_PY_DB,
+        {"peer": "ec2.Peer.any_ipv4()", "protect": False, "days": 1, "public": True},
+        {"peer": 'ec2.Peer.ipv4("10.0.0.0/16")', "protect": True, "days": 14, "public": False},
         [
             ("tightens", "add_ingress_rule", "any_ipv4", "10.0.0.0/16"),
             ("tightens", "deletion_protection", "True"),
@@ -501,27 +515,14 @@ export class DataStack extends cdk.Stack {
 """
 
 
-def _ts(template: str, **values: object) -> str:
-    text = template
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", str(value))
-    return text
-
-
 CDK_TS_CASES = [
-    Case(
+    templated(
         "cdk-ts-lambda",
         "cdk-typescript",
-        {
-            "lib/api-stack.ts": _ts(
-                CDK_TS_LAMBDA, runtime="NODEJS_18_X", memory=256, timeout=5, auth="AWS_IAM"
-            )
-        },
-        {
-            "lib/api-stack.ts": _ts(
-                CDK_TS_LAMBDA, runtime="NODEJS_20_X", memory=512, timeout=15, auth="NONE"
-            )
-        },
+        "lib/api-stack.ts",
+        CDK_TS_LAMBDA,
+        {"runtime": "NODEJS_18_X", "memory": 256, "timeout": 5, "auth": "AWS_IAM"},
+        {"runtime": "NODEJS_20_X", "memory": 512, "timeout": 15, "auth": "NONE"},
         [
             ("memorySize", "256", "512", "line 12"),
             ("timeout", "seconds(5)", "seconds(15)"),
@@ -530,19 +531,13 @@ CDK_TS_CASES = [
         ],
         flags=["timeout raised", "authType"],
     ),
-    Case(
+    templated(
         "cdk-ts-api-bucket",
         "cdk-typescript",
-        {
-            "lib/web-stack.ts": _ts(
-                CDK_TS_API, origins="['https://app.example.com']", rate=100, public="false"
-            )
-        },
-        {
-            "lib/web-stack.ts": _ts(
-                CDK_TS_API, origins="apigw.Cors.ALL_ORIGINS", rate=1000, public="true"
-            )
-        },
+        "lib/web-stack.ts",
+        CDK_TS_API,
+        {"origins": "['https://app.example.com']", "rate": 100, "public": "false"},
+        {"origins": "apigw.Cors.ALL_ORIGINS", "rate": 1000, "public": "true"},
         [
             ("allowOrigins", "ALL_ORIGINS"),
             ("throttlingRateLimit", "100", "1000"),
@@ -550,15 +545,13 @@ CDK_TS_CASES = [
         ],
         flags=["rate limit raised", "allowOrigins", "publicReadAccess"],
     ),
-    Case(
+    templated(
         "cdk-ts-table",
         "cdk-typescript",
-        {
-            "lib/data-stack.ts": _ts(
-                CDK_TS_TABLE, pitr="false", protect="false", retention="ONE_YEAR"
-            )
-        },
-        {"lib/data-stack.ts": _ts(CDK_TS_TABLE, pitr="true", protect="true", retention="ONE_WEEK")},
+        "lib/data-stack.ts",
+        CDK_TS_TABLE,
+        {"pitr": "false", "protect": "false", "retention": "ONE_YEAR"},
+        {"pitr": "true", "protect": "true", "retention": "ONE_WEEK"},
         [
             ("tightens", "pointInTimeRecovery", "true"),
             ("tightens", "deletionProtection", "true"),
@@ -661,18 +654,17 @@ def _cfn_json(visibility: int, kms: bool, instance: str, public: bool) -> str:
 
 
 CFN_CASES = [
-    Case(
+    templated(
         "sam-function",
         "cloudformation",
-        {"template.yaml": _ts(SAM, memory=128, timeout=3, extra="", authorizer="CognitoAuth")},
+        "template.yaml",
+        SAM,
+        {"memory": 128, "timeout": 3, "extra": "", "authorizer": "CognitoAuth"},
         {
-            "template.yaml": _ts(
-                SAM,
-                memory=512,
-                timeout=10,
-                extra="\n      ReservedConcurrentExecutions: 10",
-                authorizer="NONE",
-            )
+            "memory": 512,
+            "timeout": 10,
+            "extra": "\n      ReservedConcurrentExecutions: 10",
+            "authorizer": "NONE",
         },
         [
             ("MemorySize", "128", "512", "line 9"),
@@ -682,11 +674,13 @@ CFN_CASES = [
         ],
         flags=["timeout raised", "Authorizer"],
     ),
-    Case(
+    templated(
         "cfn-network-bucket",
         "cloudformation",
-        {"cfn/network.yaml": _ts(CFN_NETWORK, cidr="10.0.0.0/8", policy="Retain", sse="aws:kms")},
-        {"cfn/network.yaml": _ts(CFN_NETWORK, cidr="0.0.0.0/0", policy="Delete", sse="AES256")},
+        "cfn/network.yaml",
+        CFN_NETWORK,
+        {"cidr": "10.0.0.0/8", "policy": "Retain", "sse": "aws:kms"},
+        {"cidr": "0.0.0.0/0", "policy": "Delete", "sse": "AES256"},
         [
             ("CidrIp", "10.0.0.0/8", "0.0.0.0/0", "line 12"),
             ("DeletionPolicy", "Retain", "Delete"),
@@ -694,19 +688,18 @@ CFN_CASES = [
         ],
         flags=["CidrIp", "DeletionPolicy"],
     ),
-    Case(
+    templated(
         "cfn-iam-logs-table",
         "cloudformation",
+        "cfn/app.yaml",
+        CFN_IAM,
         {
-            "cfn/app.yaml": _ts(
-                CFN_IAM,
-                action="dynamodb:GetItem",
-                resource="!GetAtt Table.Arn",
-                days=90,
-                pitr="false",
-            )
+            "action": "dynamodb:GetItem",
+            "resource": "!GetAtt Table.Arn",
+            "days": 90,
+            "pitr": "false",
         },
-        {"cfn/app.yaml": _ts(CFN_IAM, action="dynamodb:*", resource="'*'", days=30, pitr="true")},
+        {"action": "dynamodb:*", "resource": "'*'", "days": 30, "pitr": "true"},
         [
             ("Action", "dynamodb:*"),
             ("Resource", "*"),
@@ -790,18 +783,17 @@ resource "aws_s3_bucket_lifecycle_configuration" "logs" {
 """
 
 TF_CASES = [
-    Case(
+    templated(
         "tf-lambda-url",
         "terraform",
-        {"terraform/lambda.tf": _ts(TF_LAMBDA, memory=128, timeout=3, extra="", auth="AWS_IAM")},
+        "terraform/lambda.tf",
+        TF_LAMBDA,
+        {"memory": 128, "timeout": 3, "extra": "", "auth": "AWS_IAM"},
         {
-            "terraform/lambda.tf": _ts(
-                TF_LAMBDA,
-                memory=2048,
-                timeout=30,
-                extra="\n  reserved_concurrent_executions = 50",
-                auth="NONE",
-            )
+            "memory": 2048,
+            "timeout": 30,
+            "extra": "\n  reserved_concurrent_executions = 50",
+            "auth": "NONE",
         },
         [
             ("memory_size", "128", "2048", "line 4"),
@@ -811,11 +803,13 @@ TF_CASES = [
         ],
         flags=["timeout raised", "authorization_type"],
     ),
-    Case(
+    templated(
         "tf-database",
         "terraform",
-        {"db.tf": _ts(TF_DB, cidr="10.0.0.0/16", instance="db.t3.micro", protect="true", days=7)},
-        {"db.tf": _ts(TF_DB, cidr="0.0.0.0/0", instance="db.r6g.large", protect="false", days=1)},
+        "db.tf",
+        TF_DB,
+        {"cidr": "10.0.0.0/16", "instance": "db.t3.micro", "protect": "true", "days": 7},
+        {"cidr": "0.0.0.0/0", "instance": "db.r6g.large", "protect": "false", "days": 1},
         [
             ("cidr_blocks", "0.0.0.0/0", "line 7"),
             ("deletion_protection", "True", "False"),
@@ -824,11 +818,13 @@ TF_CASES = [
         ],
         flags=["cidr_blocks", "deletion_protection", "backup_retention_period"],
     ),
-    Case(
+    templated(
         "tf-s3-policy",
         "terraform",
-        {"s3.tf": _ts(TF_S3, block="false", action="s3:PutObject", days=365)},
-        {"s3.tf": _ts(TF_S3, block="true", action="s3:*", days=30)},
+        "s3.tf",
+        TF_S3,
+        {"block": "false", "action": "s3:PutObject", "days": 365},
+        {"block": "true", "action": "s3:*", "days": 30},
         [
             ("tightens", "block_public_acls"),
             ("tightens", "block_public_policy"),
@@ -899,26 +895,22 @@ spec:
 """
 
 K8S_CASES = [
-    Case(
+    templated(
         "k8s-deployment",
         "kubernetes",
+        "k8s/web.yaml",
+        K8S_DEPLOY,
         {
-            "k8s/web.yaml": _ts(
-                K8S_DEPLOY,
-                replicas=3,
-                image="registry.example.com/web:1.4.2",
-                memory="256Mi",
-                nonroot="true",
-            )
+            "replicas": 3,
+            "image": "registry.example.com/web:1.4.2",
+            "memory": "256Mi",
+            "nonroot": "true",
         },
         {
-            "k8s/web.yaml": _ts(
-                K8S_DEPLOY,
-                replicas=1,
-                image="registry.example.com/web:latest",
-                memory="1Gi",
-                nonroot="false",
-            )
+            "replicas": 1,
+            "image": "registry.example.com/web:latest",
+            "memory": "1Gi",
+            "nonroot": "false",
         },
         [
             ("replicas", "3", "1", "line 6"),
@@ -928,11 +920,13 @@ K8S_CASES = [
         ],
         flags=["image", "runAsNonRoot"],
     ),
-    Case(
+    templated(
         "k8s-service-ingress",
         "kubernetes",
-        {"k8s/api.yaml": _ts(K8S_SERVICE, type="ClusterIP", body="1m", range="10.0.0.0/8")},
-        {"k8s/api.yaml": _ts(K8S_SERVICE, type="LoadBalancer", body="50m", range="0.0.0.0/0")},
+        "k8s/api.yaml",
+        K8S_SERVICE,
+        {"type": "ClusterIP", "body": "1m", "range": "10.0.0.0/8"},
+        {"type": "LoadBalancer", "body": "50m", "range": "0.0.0.0/0"},
         [
             ("type", "ClusterIP", "LoadBalancer"),
             ("proxy-body-size", "1m", "50m", "line 16"),
@@ -940,19 +934,13 @@ K8S_CASES = [
         ],
         flags=["size limit raised", "`type`", "whitelist-source-range"],
     ),
-    Case(
+    templated(
         "k8s-rbac-hpa",
         "kubernetes",
-        {
-            "deploy/rbac.yaml": _ts(
-                K8S_RBAC, resources='["pods"]', verbs='["get", "list"]', min=2, max=10
-            )
-        },
-        {
-            "deploy/rbac.yaml": _ts(
-                K8S_RBAC, resources='["pods", "secrets"]', verbs='["*"]', min=1, max=50
-            )
-        },
+        "deploy/rbac.yaml",
+        K8S_RBAC,
+        {"resources": '["pods"]', "verbs": '["get", "list"]', "min": 2, "max": 10},
+        {"resources": '["pods", "secrets"]', "verbs": '["*"]', "min": 1, "max": 50},
         [
             ("verbs", "*"),
             ("resources", "secrets"),
@@ -1069,19 +1057,13 @@ jobs:
 """
 
 GH_CASES = [
-    Case(
+    templated(
         "gh-ci-permissions",
         "github-actions",
-        {
-            ".github/workflows/ci.yml": _ts(
-                GH_CI, trigger="pull_request", permissions="\n  contents: read", timeout=10
-            )
-        },
-        {
-            ".github/workflows/ci.yml": _ts(
-                GH_CI, trigger="pull_request_target", permissions="write-all", timeout=30
-            )
-        },
+        ".github/workflows/ci.yml",
+        GH_CI,
+        {"trigger": "pull_request", "permissions": "\n  contents: read", "timeout": 10},
+        {"trigger": "pull_request_target", "permissions": "write-all", "timeout": 30},
         [
             ("pull_request_target", "line 3"),
             ("permissions", "write-all"),
@@ -1089,16 +1071,15 @@ GH_CASES = [
         ],
         flags=["timeout raised", "pull_request_target", "write-all"],
     ),
-    Case(
+    templated(
         "gh-deploy-actions",
         "github-actions",
-        {".github/workflows/deploy.yml": _ts(GH_DEPLOY, ref="v4", extra="")},
+        ".github/workflows/deploy.yml",
+        GH_DEPLOY,
+        {"ref": "v4", "extra": ""},
         {
-            ".github/workflows/deploy.yml": _ts(
-                GH_DEPLOY,
-                ref="e3dd6a429d7300a6a4c196c26e071d42e0343502",
-                extra="\n      - uses: some-org/deploy-action@main",
-            )
+            "ref": "e3dd6a429d7300a6a4c196c26e071d42e0343502",
+            "extra": "\n      - uses: some-org/deploy-action@main",
         },
         [
             ("some-org/deploy-action@main", "line 13"),
@@ -1106,21 +1087,16 @@ GH_CASES = [
         ],
         flags=["some-org/deploy-action@main"],
     ),
-    Case(
+    templated(
         "gh-build-container",
         "github-actions",
+        ".github/workflows/build.yml",
+        GH_BUILD,
+        {"timeout": "", "image": "python:3.11", "install": "pip install -r req.txt"},
         {
-            ".github/workflows/build.yml": _ts(
-                GH_BUILD, timeout="", image="python:3.11", install="pip install -r req.txt"
-            )
-        },
-        {
-            ".github/workflows/build.yml": _ts(
-                GH_BUILD,
-                timeout="\n    timeout-minutes: 15",
-                image="python:3.12",
-                install="curl -sSL https://install.example.com | bash && pip install -r req.txt",
-            )
+            "timeout": "\n    timeout-minutes: 15",
+            "image": "python:3.12",
+            "install": "curl -sSL https://install.example.com | bash && pip install -r req.txt",
         },
         [
             ("image", "python:3.11", "python:3.12"),
@@ -1168,45 +1144,37 @@ deploy:
 """
 
 GL_CASES = [
-    Case(
+    templated(
         "gitlab-deploy-gate",
         "gitlab-ci",
-        {
-            ".gitlab-ci.yml": _ts(
-                GL_DEPLOY, test_image="python:3.11", when="\n  when: manual", timeout="30m"
-            )
-        },
-        {".gitlab-ci.yml": _ts(GL_DEPLOY, test_image="python:3.12", when="", timeout="2h")},
+        ".gitlab-ci.yml",
+        GL_DEPLOY,
+        {"test_image": "python:3.11", "when": "\n  when: manual", "timeout": "30m"},
+        {"test_image": "python:3.12", "when": "", "timeout": "2h"},
         [("when", "manual"), ("timeout", "30m", "2h"), ("image", "python:3.11", "python:3.12")],
         flags=["timeout raised", "when"],
     ),
-    Case(
+    templated(
         "gitlab-build-supply",
         "gitlab-ci",
-        {".gitlab-ci.yml": _ts(GL_BUILD, ref="v1.2.0", image="docker:24", extra="")},
+        ".gitlab-ci.yml",
+        GL_BUILD,
+        {"ref": "v1.2.0", "image": "docker:24", "extra": ""},
         {
-            ".gitlab-ci.yml": _ts(
-                GL_BUILD,
-                ref="main",
-                image="docker:latest",
-                extra="\n    - curl -s https://tools.example.com/setup.sh | sh",
-            )
+            "ref": "main",
+            "image": "docker:latest",
+            "extra": "\n    - curl -s https://tools.example.com/setup.sh | sh",
         },
         [("ref", "v1.2.0", "main"), ("image", "docker:24", "docker:latest"), ("script", "curl")],
         flags=["`ref`", "docker:latest", "curl"],
     ),
-    Case(
+    templated(
         "gitlab-tightened",
         "gitlab-ci",
-        {"ci/.gitlab-ci.yml": _ts(GL_TIGHT, timeout=300, image="alpine:3.19", when="")},
-        {
-            "ci/.gitlab-ci.yml": _ts(
-                GL_TIGHT,
-                timeout=900,
-                image="alpine:3.19@sha256:" + "cd" * 32,
-                when="\n  when: manual",
-            )
-        },
+        "ci/.gitlab-ci.yml",
+        GL_TIGHT,
+        {"timeout": 300, "image": "alpine:3.19", "when": ""},
+        {"timeout": 900, "image": "alpine:3.19@sha256:" + "cd" * 32, "when": "\n  when: manual"},
         [
             ("DEPLOY_TIMEOUT", "300", "900"),
             ("tightens", "image", "sha256"),
@@ -1338,44 +1306,40 @@ HELD_OUT: list[Case] = [
         [("permission_required", "promote"), ("request.POST.get('role')",), ("is_active",)],
         flags=["permission_required"],
     ),
-    Case(
+    templated(
         "held-tf-acl-kms-asg",
         "terraform",
-        {"main.tf": _ts(TF_HELD, acl="private", rotation="true", max=4)},
-        {"main.tf": _ts(TF_HELD, acl="public-read", rotation="false", max=20)},
+        "main.tf",
+        TF_HELD,
+        {"acl": "private", "rotation": "true", "max": 4},
+        {"acl": "public-read", "rotation": "false", "max": 20},
         [("acl", "public-read"), ("enable_key_rotation", "False"), ("max_size", "4", "20")],
         flags=["acl", "enable_key_rotation"],
     ),
-    Case(
+    templated(
         "held-k8s-privileged",
         "kubernetes",
-        {"k8s/agent.yaml": _ts(K8S_HELD, host="", tag="1.2", privileged="")},
+        "k8s/agent.yaml",
+        K8S_HELD,
+        {"host": "", "tag": "1.2", "privileged": ""},
         {
-            "k8s/agent.yaml": _ts(
-                K8S_HELD,
-                host="\n      hostNetwork: true",
-                tag="1.3",
-                privileged="\n          securityContext:\n            privileged: true",
-            )
+            "host": "\n      hostNetwork: true",
+            "tag": "1.3",
+            "privileged": "\n          securityContext:\n            privileged: true",
         },
         [("hostNetwork", "True"), ("privileged", "True"), ("image", "agent:1.2", "agent:1.3")],
         flags=["hostNetwork", "privileged"],
     ),
-    Case(
+    templated(
         "held-gh-release",
         "github-actions",
+        ".github/workflows/release.yml",
+        GH_HELD,
+        {"runs_on": "ubuntu-22.04", "contents": "read", "extra": ""},
         {
-            ".github/workflows/release.yml": _ts(
-                GH_HELD, runs_on="ubuntu-22.04", contents="read", extra=""
-            )
-        },
-        {
-            ".github/workflows/release.yml": _ts(
-                GH_HELD,
-                runs_on="ubuntu-24.04",
-                contents="write",
-                extra="\n      - uses: softprops/action-gh-release@v2",
-            )
+            "runs_on": "ubuntu-24.04",
+            "contents": "write",
+            "extra": "\n      - uses: softprops/action-gh-release@v2",
         },
         [
             ("contents", "read", "write"),
@@ -1384,11 +1348,13 @@ HELD_OUT: list[Case] = [
         ],
         flags=["contents"],
     ),
-    Case(
+    templated(
         "held-cfn-api",
         "cloudformation",
-        {"stack.yaml": _ts(CFN_HELD, timeout=30, auth="AWS_IAM", sse="true")},
-        {"stack.yaml": _ts(CFN_HELD, timeout=900, auth="NONE", sse="false")},
+        "stack.yaml",
+        CFN_HELD,
+        {"timeout": 30, "auth": "AWS_IAM", "sse": "true"},
+        {"timeout": 900, "auth": "NONE", "sse": "false"},
         [("Timeout", "30", "900"), ("AuthorizationType", "NONE"), ("SSEEnabled", "False")],
         flags=["timeout raised", "AuthorizationType", "SSEEnabled"],
     ),
