@@ -379,6 +379,7 @@ def main() -> None:
                 "A": (plain, ~on_b, "all"),
                 "B": (plain, on_b, "all"),
                 "reachable": (plain, reachable, "all"),
+                "reachable B": (plain, reachable & on_b, "all"),
             }
             text = "  ".join(
                 f"{label} {np.nanmean(v[m]):.4f} ({np.nanmean(v[m]) - np.nanmean(base[b][m]):+.4f})"
@@ -438,7 +439,8 @@ def main() -> None:
         print(
             f"greedy list under the rules by gold gain: nDCG@10 {np.nanmean(event_bound):.4f}; "
             f"today's list beats it for {int((~event_reachable).sum())} of {len(gold_events)} "
-            "events ('reachable' is the others)",
+            f"events ({', '.join(np.asarray(gold_events)[~event_reachable])}): "
+            "'reachable' is the others",
             flush=True,
         )
     finally:
