@@ -255,10 +255,20 @@ def locate(text: str | None, segments: tuple[str, ...]) -> int | None:
         previous = segment
         for word in [w for w in segment.split("/") if w] or [segment]:
             pattern = re.compile(r"(?<![A-Za-z0-9_-])" + re.escape(word) + r"(?![A-Za-z0-9_-])")
-            for number in range(position, len(lines)):
-                if pattern.search(lines[number]):
-                    position, found = number, number + 1
-                    break
+            # where the word is a key or a block's label (`count =`, `name:`, `data "type"
+            # "name" {`), not a mention of it in an expression further up
+            key = re.compile(
+                r"""^\s*(?:-\s+)?(?:[A-Za-z_][\w-]*\s+)?(?:"[^"]*"\s+)*["']?"""
+                + re.escape(word)
+                + r"""["']?\s*(?:[:={"]|$)"""
+            )
+            hit = next((n for n in range(position, len(lines)) if key.search(lines[n])), None)
+            if hit is None:
+                hit = next(
+                    (n for n in range(position, len(lines)) if pattern.search(lines[n])), None
+                )
+            if hit is not None:
+                position, found = hit, hit + 1
     return found
 
 
