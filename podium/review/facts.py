@@ -347,6 +347,15 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
     k = norm_key(key.rsplit("/", 1)[-1])
     ctx = context.lower()
     b, a = _text(before), _text(after)
+    if len(_BROAD_POLICY.findall(a)) > len(_BROAD_POLICY.findall(b)):
+        name = _BROAD_POLICY.findall(str(after))[-1]
+        return EXPOSURE, "loosens", f"broad AWS managed policy attached: {name}"
+    if fallback_secret(key, a) and not fallback_secret(key, b):
+        return (
+            EXPOSURE,
+            "loosens",
+            "a hard-coded fallback secret, used when the environment has none",
+        )
     if (k.endswith("arn") or k in ("resource", "resources")) and (
         len(_ARN_WILDCARD.findall(a)) > len(_ARN_WILDCARD.findall(b)) and before is not None
     ):
@@ -575,6 +584,30 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
     return None
 
 
+# AWS managed policies that grant a whole account's worth (read everything, do everything)
+_BROAD_POLICY = re.compile(
+    r"(?:arn:aws[\w-]*:iam::aws:policy/|ManagedPolicyName\(\s*['\"])"
+    r"(AdministratorAccess|PowerUserAccess|ReadOnlyAccess|IAMFullAccess)\b",
+    re.IGNORECASE,
+)
+# A default given to an environment or config lookup: `os.getenv("SECRET_KEY", "literal")`,
+# `environ.get(…, "…")`, `config("…", default="…")`
+_FALLBACK = re.compile(
+    r"""(?:getenv|environ\.get|config)\(\s*['"]([^'"]+)['"]\s*,\s*(?:default\s*=\s*)?"""
+    r"""['"]([^'"]+)['"]"""
+)
+
+
+def fallback_secret(key: str, text: str) -> bool:
+    """A secret-named setting (or lookup of a secret-named variable) falling back to a
+    non-empty literal."""
+    for match in _FALLBACK.finditer(text):
+        named = _SECRET_KEY.search(key) or _SECRET_KEY.search(match.group(1))
+        if named and not _SECRET_PARAMETER.search(norm_key(match.group(1))):
+            return True
+    return False
+
+
 _SIZE_KEYS = {
     "maxbodysize", "proxybodysize", "maxcontentlength", "clientmaxbodysize", "maxuploadsize",
     "datauploadmaxmemorysize", "maxrequestsize", "maxpayloadsize", "maxfilesize",
@@ -657,6 +690,11 @@ def _known_default(k: str, ctx: str) -> Any:
         if k == key and (not where or re.search(where, ctx)):
             return default
     return None
+
+
+def new_words(before: Any, after: Any) -> list[str]:
+    """Words of `after` that `before` lacks (in order, once each)."""
+    return _new_words(before, after)
 
 
 def _loosenable_limit(k: str) -> str:

@@ -10,15 +10,17 @@ import ast
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from podium.review.facts import (
     BEHAVIOUR,
     CONFIG,
     EXPOSURE,
+    REDACTED,
     Effect,
     Fact,
+    fallback_secret,
     judge_items,
     setting_fact,
     show,
@@ -130,6 +132,12 @@ _DENIAL = re.compile(
 # Decorators that switch a protection off (`@csrf_exempt`, Django 5.1's `@login_not_required`,
 # DRF's `@permission_classes([AllowAny])`): added, they loosen; the auth words in them do not
 # make them checks.
+# A project's own exception for a refused credential (`TokenError`, `InvalidToken`,
+# `AuthError`, `SignatureExpired`): raising it refuses the request like a 401/403
+_REFUSAL = re.compile(
+    r"\b(?:Invalid(?:Token|Signature|Grant|Credentials?)|"
+    r"(?:Token|Auth\w*|Permission|Credentials?|Signature|Access)(?:Error|Exception|Invalid|Expired|Denied))\b"
+)
 _EXEMPT_DECORATOR = re.compile(
     r"(?i)_exempt\b|login_not_required|allow_?any|anonymous|\bpublic\b|skip_auth|no_auth|"
     r"(permission|authentication)_classes\(\s*[\[(]\s*[\])]"
@@ -432,6 +440,24 @@ def python_facts(
             wrapped = _rewrapped(path, name, a, b, callees)
             if wrapped is not None:
                 add(wrapped)
+            elif b is not None and (a is not None or before_tree is not None):
+                # a secret given a literal fallback (`os.getenv("SECRET_KEY", "…")`) is judged
+                # on the whole call, not argument by argument
+                old_text = a[1].removeprefix(CALL_MARK) if a else None
+                new_text = b[1].removeprefix(CALL_MARK)
+                key = name.rsplit(".", 1)[-1]
+                if fallback_secret(key, new_text) and not fallback_secret(key, old_text or ""):
+                    add(
+                        setting_fact(
+                            path=path,
+                            line=b[0],
+                            key=key,
+                            subject=f"`{name}`",
+                            before=old_text,
+                            after=new_text,
+                            context=name,
+                        )  # fmt: skip
+                    )
             continue
         a = a and (a[0], a[1].removeprefix(CALL_MARK))
         b = b and (b[0], b[1].removeprefix(CALL_MARK))
@@ -551,7 +577,37 @@ def python_facts(
         left = len(behaviour) - _MAX_BEHAVIOUR
         behaviour = behaviour[:_MAX_BEHAVIOUR]
         behaviour.append(Fact(path, None, BEHAVIOUR, f"… and {left} more code changes"))
-    return facts + behaviour
+    return _hide_fallback_secrets(new, facts + behaviour)
+
+
+def _hide_fallback_secrets(source: str | None, facts: list[Fact]) -> list[Fact]:
+    """The literal fallback of a secret-named lookup (`os.getenv("DB_PASSWORD", "…")`) is
+    never shown, in any fact (call arguments, keys read, settings)."""
+    literals = set()
+    for line in (source or "").splitlines():
+        for match in _FALLBACK_LOOKUP.finditer(line):
+            if fallback_secret(line.split("=", 1)[0].strip(), match.group(0)):
+                literals.add(match.group(2))
+    if not literals:
+        return facts
+
+    def hide(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for literal in literals:
+            value = value.replace(literal, REDACTED)
+        return value
+
+    return [
+        replace(f, subject=hide(f.subject), before=hide(f.before), after=hide(f.after))
+        for f in facts
+    ]
+
+
+_FALLBACK_LOOKUP = re.compile(
+    r"""(?:getenv|environ\.get|config)\(\s*['"]([^'"]+)['"]\s*,\s*(?:default\s*=\s*)?"""
+    r"""['"]([^'"]+)['"]"""
+)
 
 
 def _exposure_fact(
@@ -890,7 +946,8 @@ def _acts(body: list[ast.stmt]) -> str:
     to a login), "allow" (`return True`), or ""."""
     for stmt in body:
         if isinstance(stmt, ast.Raise) and stmt.exc is not None:
-            return "deny" if _DENIAL.search(ast.unparse(stmt.exc)) else ""
+            text = ast.unparse(stmt.exc)
+            return "deny" if _DENIAL.search(text) or _REFUSAL.search(text) else ""
         if isinstance(stmt, ast.Return):
             text = ast.unparse(stmt.value) if stmt.value is not None else ""
             if text == "True":

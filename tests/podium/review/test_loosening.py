@@ -421,3 +421,59 @@ def test_a_long_new_call_shows_every_keyword() -> None:
     assert any(
         "new call" in r and "ssl_policy=" in r and "default_action=" in r for r in rendered
     ), rendered
+
+
+# ---- rules added after held-out-3 was scored once (its figures after them are not fair) ----
+
+
+def test_dockerfile_stages_paired_by_structure_args_and_tls_switches() -> None:
+    old = (
+        "ARG BASE=ubuntu:22.04\nFROM $BASE\nARG jdk=17\n"
+        "HEALTHCHECK --interval=15s \\\n    CMD wget -O- http://localhost:8888/api || exit 1\n"
+    )
+    new = (
+        "FROM tools/helper:1.2@sha256:" + "a" * 64 + " AS helper\n"
+        "ARG BASE=ubuntu:22.04\nFROM $BASE\nARG jdk=21\n"
+        "HEALTHCHECK --interval=15s \\\n"
+        "    CMD wget -O- --no-check-certificate https://localhost:8888/api || exit 1\n"
+    )
+    facts = dockerfile_facts("Dockerfile", old, new)
+    rendered = [f.render() for f in facts]
+    assert not any("$BASE" in f and "unpinned" in f for f in _flags(facts)), rendered
+    assert any("base image `FROM` added" in r and "tools/helper:1.2" in r for r in rendered)
+    assert any("`ARG jdk`" in r and "`17` → `21`" in r for r in rendered), rendered
+    assert any("HEALTHCHECK" in r and "--no-check-certificate" in r for r in rendered)
+    flags = _flags(facts)
+    assert len(flags) == 1 and "--no-check-certificate" in flags[0], flags
+    assert not _flags(dockerfile_facts("Dockerfile", new, new.replace("jdk=21", "jdk=22")))
+
+
+def test_fallback_secrets_and_broad_managed_policies_are_flagged() -> None:
+    old = 'import os\n\nSECRET_KEY = os.getenv("SECRET_KEY")\nDB = os.getenv("DB_NAME", "app")\n'
+    new = (
+        'import os\n\nSECRET_KEY = os.getenv("SECRET_KEY", "change me")\n'
+        'DB = os.getenv("DB_NAME", "app")\nDB_PASS = os.getenv("DB_PASSWORD", "postgres")\n'
+    )
+    facts = python_facts("app/config.py", old, new)
+    flags = _flags(facts)
+    assert any("SECRET_KEY" in f and "line 3" in f for f in flags), flags
+    assert any("DB_PASS" in f and "line 5" in f for f in flags), flags
+    assert not any("change me" in f.render() or "postgres" in f.render() for f in facts)
+    assert not any("DB`" in f for f in flags)
+    tf_old = 'module "svc" {\n  role_policies = {}\n}\n'
+    tf_new = (
+        'module "svc" {\n  role_policies = {\n'
+        '    ReadOnly = "arn:aws:iam::aws:policy/ReadOnlyAccess"\n  }\n}\n'
+    )
+    flags = _flags(tree_facts("main.tf", "terraform", tf_old, tf_new) or [])
+    assert any("ReadOnlyAccess" in f for f in flags), flags
+
+
+def test_a_guard_added_before_a_projects_own_refusal_is_flagged() -> None:
+    old = (
+        "class Token:\n    def check(self):\n"
+        "        if CLAIM not in self.payload:\n            raise TokenError('no id')\n"
+    )
+    new = old.replace("if CLAIM not in", "if CLAIM is not None and CLAIM not in")
+    flags = _flags(python_facts("app/tokens.py", old, new))
+    assert len(flags) == 1 and "CLAIM is not None" in flags[0], flags
