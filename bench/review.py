@@ -9,13 +9,14 @@ structural facts it left out, marked; the bench scores only what the model wrote
 
 It also scores the real-commit corpus (tests/podium/review/corpus_real/: single commits of
 public repositories, facts and risks written from each diff before the summariser ran): its
-training part by default, its held-out parts only when named (`--held-out`, or `--splits
-held-out-2` for the second, fresher one; each scored once, reported apart),
+training part by default (the two spent held-out sets included: they were scored once each
+and are training now), its held-out part only when named (`--held-out` or `--splits
+held-out-3`: scored once, reported apart),
 and with `--scanners` the same pushes with checkov, cfn-lint and bandit (wall seconds per push,
 the scanners' CPU seconds, and the load average).
 
     .venv/bin/python bench/review.py [--llm] [--verbose] [--real-only] [--held-out]
-        [--splits train,held-out,held-out-2]
+        [--splits train,held-out-3]
         [--scanners [--scanner-mode both|server|one-shot]] [--kinds K1,K2] [--per-kind N]
 """
 
@@ -142,11 +143,11 @@ def main() -> None:
     parser.add_argument("--llm", action="store_true", help="also run the configured backend")
     parser.add_argument("--verbose", action="store_true", help="list missing facts and flags")
     parser.add_argument("--real-only", action="store_true", help="only the real-commit corpus")
-    parser.add_argument("--held-out", action="store_true", help="score the held-out fifth")
+    parser.add_argument("--held-out", action="store_true", help="score the held-out set")
     parser.add_argument(
         "--splits",
         default="train",
-        help="real-commit splits to score, comma-separated: train, held-out, held-out-2",
+        help="real-commit splits to score, comma-separated: train, held-out-3",
     )
     parser.add_argument("--scanners", action="store_true", help="also run with the scanners")
     parser.add_argument(
@@ -164,8 +165,8 @@ def main() -> None:
         run("structural summary: held-out pushes", structural, args.verbose, HELD_OUT)
     kinds = set(filter(None, args.kinds.split(",")))
     splits = [s for s in args.splits.split(",") if s]
-    if args.held_out and "held-out" not in splits:
-        splits.append("held-out")
+    if args.held_out and "held-out-3" not in splits:
+        splits.append("held-out-3")
     for split in splits:
         chosen, per_kind = [], {}
         for real in REAL:

@@ -80,12 +80,15 @@ class Fact:
                 "adds " + ", ".join(f"`{w}`" for w in added[:12]) if added else "",
                 "drops " + ", ".join(f"`{w}`" for w in dropped[:12]) if dropped else "",
             ]
-            return "changed: " + ("; ".join(p for p in parts if p) or "reformatted")
+            return "changed: " + (
+                "; ".join(p for p in parts if p) or _regrouped(self.before, self.after)
+            )
+        before, after = _spelled(self.before, self.path), _spelled(self.after, self.path)
         if self.status == "added":
-            return f"added ({show(self.after)})" if self.after is not None else ""
+            return f"added ({show(after)})" if after is not None else ""
         if self.status == "removed":
-            return f"removed (was {show(self.before)})" if self.before is not None else ""
-        return f"{show(self.before)} → {show(self.after)}"
+            return f"removed (was {show(before)})" if before is not None else ""
+        return f"{show(before)} → {show(after)}"
 
     def render(self) -> str:
         """The fact as one markdown line (without the list bullet)."""
@@ -93,6 +96,41 @@ class Fact:
         why = f" — {self.why}" if self.why else ""
         change = self.change_text()
         return f"{prefix}{self.where}: {self.subject}{' ' + change if change else ''}{why}"
+
+
+def _spelled(value: Any, path: str) -> Any:
+    """A boolean as the file spells it: `True` in Python, `true` in YAML, JSON, HCL and
+    TypeScript."""
+    if path.endswith(".py"):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple) and any(isinstance(v, bool) for v in value):
+        return [_spelled(v, path) for v in value]
+    return value
+
+
+def _regrouped(before: str, after: str) -> str:
+    """Two long expressions with the same words: only whitespace moved ("reformatted"), or
+    their grouping or operators changed, shown as the part that differs on each side."""
+    a, b = " ".join(before.split()), " ".join(after.split())
+    if a == b:
+        return "reformatted"
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    # widen to whole words so each side reads as code
+    while start > 0 and (a[start - 1].isalnum() or a[start - 1] in "._"):
+        start -= 1
+    while end > 0 and (a[len(a) - end].isalnum() or a[len(a) - end] in "._"):
+        end -= 1
+    old, new = a[start : len(a) - end].strip(), b[start : len(b) - end].strip()
+    old = old if len(old) <= 160 else old[:159] + "…"
+    new = new if len(new) <= 160 else new[:159] + "…"
+    return f"grouping or operators changed: `{old or '∅'}` → `{new or '∅'}`"
 
 
 def norm_key(key: str) -> str:
@@ -140,7 +178,7 @@ def amount(value: Any, key: str = "") -> float | None:
         return float(unit.group(2)) * _UNIT_DAYS[unit.group(1)]
     match = re.fullmatch(r"['\"]?(-?\d+(?:\.\d+)?)\s*([a-z]*)['\"]?", text)
     if not match:
-        return None
+        return _product(text)
     number, suffix = float(match.group(1)), match.group(2)
     if suffix in ("m",) and "cpu" in key.lower():
         return number / 1000  # millicores
@@ -149,6 +187,16 @@ def amount(value: Any, key: str = "") -> float | None:
         "mi": 1, "mb": 1, "gi": 1024, "g": 1024, "gb": 1024, "ti": 1024**2,
     }.get(suffix)  # fmt: skip
     return None if scale is None else number * scale
+
+
+def _product(text: str) -> float | None:
+    """A plain product of numbers (`50 * 1024 * 1024`, as sizes are written in settings)."""
+    if not re.fullmatch(r"\(?\s*\d+(?:\.\d+)?(?:\s*\*\s*\d+(?:\.\d+)?)+\s*\)?", text):
+        return None
+    result = 1.0
+    for factor in re.findall(r"\d+(?:\.\d+)?", text):
+        result *= float(factor)
+    return result
 
 
 def direction(before: Any, after: Any, key: str = "") -> str:
@@ -299,6 +347,15 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
     k = norm_key(key.rsplit("/", 1)[-1])
     ctx = context.lower()
     b, a = _text(before), _text(after)
+    if len(_BROAD_POLICY.findall(a)) > len(_BROAD_POLICY.findall(b)):
+        name = _BROAD_POLICY.findall(str(after))[-1]
+        return EXPOSURE, "loosens", f"broad AWS managed policy attached: {name}"
+    if fallback_secret(key, a) and not fallback_secret(key, b):
+        return (
+            EXPOSURE,
+            "loosens",
+            "a hard-coded fallback secret, used when the environment has none",
+        )
     if (k.endswith("arn") or k in ("resource", "resources")) and (
         len(_ARN_WILDCARD.findall(a)) > len(_ARN_WILDCARD.findall(b)) and before is not None
     ):
@@ -514,6 +571,12 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         if change == "lowered":
             return LIMITS, "tightens", f"{loosenable} lowered"
         if before is None and after is not None:
+            default = _known_default(k, ctx)
+            change = direction(default, after, key) if default is not None else ""
+            if change == "raised":
+                return LIMITS, "loosens", f"{loosenable} raised above its default ({default})"
+            if change == "lowered":
+                return LIMITS, "tightens", f"{loosenable} lowered below its default ({default})"
             return LIMITS, "neutral", f"{loosenable} set"
         return LIMITS, "neutral", ""
     if k in _LIMIT_KEYS or (("limits" in ctx or "requests" in ctx) and k in ("cpu", "memory")):
@@ -521,10 +584,35 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
     return None
 
 
+# AWS managed policies that grant a whole account's worth (read everything, do everything)
+_BROAD_POLICY = re.compile(
+    r"(?:arn:aws[\w-]*:iam::aws:policy/|ManagedPolicyName\(\s*['\"])"
+    r"(AdministratorAccess|PowerUserAccess|ReadOnlyAccess|IAMFullAccess)\b",
+    re.IGNORECASE,
+)
+# A default given to an environment or config lookup: `os.getenv("SECRET_KEY", "literal")`,
+# `environ.get(…, "…")`, `config("…", default="…")`
+_FALLBACK = re.compile(
+    r"""(?:getenv|environ\.get|config)\(\s*['"]([^'"]+)['"]\s*,\s*(?:default\s*=\s*)?"""
+    r"""['"]([^'"]+)['"]"""
+)
+
+
+def fallback_secret(key: str, text: str) -> bool:
+    """A secret-named setting (or lookup of a secret-named variable) falling back to a
+    non-empty literal."""
+    for match in _FALLBACK.finditer(text):
+        named = _SECRET_KEY.search(key) or _SECRET_KEY.search(match.group(1))
+        if named and not _SECRET_PARAMETER.search(norm_key(match.group(1))):
+            return True
+    return False
+
+
 _SIZE_KEYS = {
     "maxbodysize", "proxybodysize", "maxcontentlength", "clientmaxbodysize", "maxuploadsize",
     "datauploadmaxmemorysize", "maxrequestsize", "maxpayloadsize", "maxfilesize",
-    "maxmessagesize", "payloadlimit", "bodylimit",
+    "maxmessagesize", "payloadlimit", "bodylimit", "fileuploadmaxmemorysize",
+    "datauploadmaxnumberfields", "datauploadmaxnumberfiles",
 }  # fmt: skip
 
 
@@ -579,6 +667,34 @@ def _new_words(before: Any, after: Any) -> list[str]:
         if word not in old and word not in seen:
             seen.append(word)
     return seen
+
+
+# Limits whose framework or client default is well known, so a limit set where none was is
+# judged against it: (normalised key, a pattern the setting's context must match, default).
+# Django's request-size settings; Elasticsearch/OpenSearch clients' request timeout (10 s);
+# httpx's timeout (5 s); nginx's (and ingress-nginx's) body size (1m).
+_KNOWN_DEFAULTS: tuple[tuple[str, str, Any], ...] = (
+    ("datauploadmaxmemorysize", "", 2621440),
+    ("fileuploadmaxmemorysize", "", 2621440),
+    ("datauploadmaxnumberfields", "", 1000),
+    ("datauploadmaxnumberfiles", "", 100),
+    ("timeout", r"elasticsearch|opensearch|\bes\b|connections\.(configure|create_connection)", 10),
+    ("timeout", r"httpx", 5),
+    ("clientmaxbodysize", "", "1m"),
+    ("proxybodysize", "", "1m"),
+)
+
+
+def _known_default(k: str, ctx: str) -> Any:
+    for key, where, default in _KNOWN_DEFAULTS:
+        if k == key and (not where or re.search(where, ctx)):
+            return default
+    return None
+
+
+def new_words(before: Any, after: Any) -> list[str]:
+    """Words of `after` that `before` lacks (in order, once each)."""
+    return _new_words(before, after)
 
 
 def _loosenable_limit(k: str) -> str:

@@ -10,6 +10,7 @@ setting's path through the file's text.
 
 from __future__ import annotations
 
+import difflib
 import io
 import json
 import re
@@ -25,6 +26,7 @@ from podium.review.facts import (
     SUPPLY,
     Fact,
     judge_items,
+    new_words,
     setting_fact,
     setting_facts,
     show,
@@ -255,10 +257,20 @@ def locate(text: str | None, segments: tuple[str, ...]) -> int | None:
         previous = segment
         for word in [w for w in segment.split("/") if w] or [segment]:
             pattern = re.compile(r"(?<![A-Za-z0-9_-])" + re.escape(word) + r"(?![A-Za-z0-9_-])")
-            for number in range(position, len(lines)):
-                if pattern.search(lines[number]):
-                    position, found = number, number + 1
-                    break
+            # where the word is a key or a block's label (`count =`, `name:`, `data "type"
+            # "name" {`), not a mention of it in an expression further up
+            key = re.compile(
+                r"""^\s*(?:-\s+)?(?:[A-Za-z_][\w-]*\s+)?(?:"[^"]*"\s+)*["']?"""
+                + re.escape(word)
+                + r"""["']?\s*(?:[:={"]|$)"""
+            )
+            hit = next((n for n in range(position, len(lines)) if key.search(lines[n])), None)
+            if hit is None:
+                hit = next(
+                    (n for n in range(position, len(lines)) if pattern.search(lines[n])), None
+                )
+            if hit is not None:
+                position, found = hit, hit + 1
     return found
 
 
@@ -596,11 +608,19 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
     facts: list[Fact] = []
     froms_a = [(ln, args.split()[0]) for ln, ins, args in before if ins == "FROM" and args]
     froms_b = [(ln, args.split()[0]) for ln, ins, args in after if ins == "FROM" and args]
-    for i in range(max(len(froms_a), len(froms_b))):
-        a = froms_a[i][1] if i < len(froms_a) else None
-        b = froms_b[i] if i < len(froms_b) else None
-        if b is not None and a == b[1]:
+    # stages paired by structure (the images' longest common alignment), never by position:
+    # a stage added in front of the others is one new `FROM`, not every `FROM` shifted
+    pairs: list[tuple[str | None, tuple[int, str] | None]] = []
+    matcher = difflib.SequenceMatcher(a=[f for _, f in froms_a], b=[f for _, f in froms_b])
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
             continue
+        olds, news = froms_a[i1:i2], froms_b[j1:j2]
+        for k in range(max(len(olds), len(news))):
+            pairs.append(
+                (olds[k][1] if k < len(olds) else None, news[k] if k < len(news) else None)
+            )
+    for a, b in pairs:
         fact = setting_fact(
             path=path,
             line=b[0] if b else None,
@@ -701,6 +721,10 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                 )
             )
     facts += setting_facts(path, _env(before), _env(after), lambda key: (key, f"`ENV {key}`", ""))
+    facts += setting_facts(
+        path, _env(before, "ARG"), _env(after, "ARG"), lambda key: (key, f"`ARG {key}`", "")
+    )
+    facts += _command_facts(path, before, after)
     health_a = any(ins == "HEALTHCHECK" for _, ins, _ in before)
     health_b = any(ins == "HEALTHCHECK" for _, ins, _ in after)
     if health_a and not health_b:
@@ -718,6 +742,60 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                 ("HEALTHCHECK",),
             )
         )
+    return facts
+
+
+# Switches that turn TLS certificate verification off in a command
+_TLS_OFF = re.compile(
+    r"--no-check-certificate|--insecure\b|(?<!\S)-k(?!\S)|--trusted-host\b|"
+    r"GIT_SSL_NO_VERIFY|NODE_TLS_REJECT_UNAUTHORIZED=0|sslverify\s*=?\s*(false|0)\b"
+)
+
+
+def _command_facts(
+    path: str, before: list[tuple[int, str, str]], after: list[tuple[int, str, str]]
+) -> list[Fact]:
+    """`HEALTHCHECK` compared as a whole instruction (continuation lines included), and any
+    `RUN`/`HEALTHCHECK`/`CMD`/`ENTRYPOINT` that gained a switch turning TLS verification off."""
+    facts: list[Fact] = []
+    old_health = [(ln, args) for ln, ins, args in before if ins == "HEALTHCHECK"]
+    new_health = [(ln, args) for ln, ins, args in after if ins == "HEALTHCHECK"]
+    if old_health and new_health and old_health[-1][1] != new_health[-1][1]:
+        added = new_words(old_health[-1][1], new_health[-1][1])
+        dropped = new_words(new_health[-1][1], old_health[-1][1])
+        parts = [
+            "adds " + " ".join(f"`{w}`" for w in added) if added else "",
+            "drops " + " ".join(f"`{w}`" for w in dropped) if dropped else "",
+        ]
+        facts.append(
+            Fact(
+                path,
+                new_health[-1][0],
+                CONFIG,
+                "`HEALTHCHECK` " + "; ".join(p for p in parts if p),
+                status="changed",
+                anchors=("HEALTHCHECK",),
+            )  # fmt: skip
+        )
+    kinds = ("RUN", "HEALTHCHECK", "CMD", "ENTRYPOINT")
+    old_off = sum(len(_TLS_OFF.findall(args)) for _, ins, args in before if ins in kinds)
+    new_off = [(ln, ins, m.group(0)) for ln, ins, args in after if ins in kinds
+               for m in _TLS_OFF.finditer(args)]  # fmt: skip
+    if len(new_off) > old_off:
+        for line, ins, switch in new_off[old_off:]:
+            facts.append(
+                Fact(
+                    path,
+                    line,
+                    EXPOSURE,
+                    f"`{ins}` uses `{switch}`",
+                    after=switch,
+                    effect="loosens",
+                    why="TLS certificate verification turned off",
+                    status="added",
+                    anchors=(switch,),
+                )  # fmt: skip
+            )
     return facts
 
 
@@ -879,10 +957,11 @@ def _copy_from_facts(
     )
 
 
-def _env(items: list[tuple[int, str, str]]) -> dict[str, tuple[int, str]]:
+def _env(items: list[tuple[int, str, str]], which: str = "ENV") -> dict[str, tuple[int, str]]:
+    """`ENV` (or `ARG`) settings: name → (line, value); an `ARG` without a default is ""."""
     env: dict[str, tuple[int, str]] = {}
     for line, ins, args in items:
-        if ins != "ENV":
+        if ins != which:
             continue
         if "=" in args:
             for match in re.finditer(r"""([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|'[^']*'|\S+)""", args):

@@ -10,15 +10,17 @@ import ast
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from podium.review.facts import (
     BEHAVIOUR,
     CONFIG,
     EXPOSURE,
+    REDACTED,
     Effect,
     Fact,
+    fallback_secret,
     judge_items,
     setting_fact,
     show,
@@ -130,6 +132,12 @@ _DENIAL = re.compile(
 # Decorators that switch a protection off (`@csrf_exempt`, Django 5.1's `@login_not_required`,
 # DRF's `@permission_classes([AllowAny])`): added, they loosen; the auth words in them do not
 # make them checks.
+# A project's own exception for a refused credential (`TokenError`, `InvalidToken`,
+# `AuthError`, `SignatureExpired`): raising it refuses the request like a 401/403
+_REFUSAL = re.compile(
+    r"\b(?:Invalid(?:Token|Signature|Grant|Credentials?)|"
+    r"(?:Token|Auth\w*|Permission|Credentials?|Signature|Access)(?:Error|Exception|Invalid|Expired|Denied))\b"
+)
 _EXEMPT_DECORATOR = re.compile(
     r"(?i)_exempt\b|login_not_required|allow_?any|anonymous|\bpublic\b|skip_auth|no_auth|"
     r"(permission|authentication)_classes\(\s*[\[(]\s*[\])]"
@@ -227,6 +235,9 @@ class _Scope:
 
     calls: dict[tuple[str, str], _Call] = field(default_factory=dict)
     branches: dict[str, int] = field(default_factory=dict)  # if-test source -> line
+    # if-test source -> what its body does: "deny" (refuses, redirects to a login), "allow"
+    # (`return True`), or ""
+    branch_acts: dict[str, str] = field(default_factory=dict)
     early_returns: dict[str, int] = field(default_factory=dict)
     reads: dict[str, int] = field(default_factory=dict)
     response_keys: dict[str, int] = field(default_factory=dict)
@@ -272,6 +283,9 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
             return
         if isinstance(node, ast.ClassDef):
             qual = node.name if name == "<module>" else f"{name}.{node.name}"
+            inner = scopes.setdefault(qual, _Scope())
+            for d in node.decorator_list:  # `@method_decorator(login_required, …)` on a view
+                inner.decorators[ast.unparse(d)] = d.lineno
             visit_body(node.body, qual, function=False)
             return
         if isinstance(node, ast.Lambda):
@@ -296,6 +310,7 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
             return
         if isinstance(node, ast.If):
             scope.branches.setdefault(ast.unparse(node.test), node.lineno)
+            scope.branch_acts.setdefault(ast.unparse(node.test), _acts(node.body))
             walk(node.test, scope, name, counts, nested=True, last=False)
             for stmt in [*node.body, *node.orelse]:
                 walk(stmt, scope, name, counts, nested=True, last=False)
@@ -420,7 +435,30 @@ def python_facts(
         if a and b and a[1] == b[1]:
             continue
         if all(v is None or v[1].startswith(CALL_MARK) for v in (a, b)):
-            continue  # calls on both sides (or one): compared as calls
+            # calls on both sides (or one): compared as calls, but for a call wrapped or
+            # unwrapped (`view = login_required(View.as_view())` → `View.as_view()`)
+            wrapped = _rewrapped(path, name, a, b, callees)
+            if wrapped is not None:
+                add(wrapped)
+            elif b is not None and (a is not None or before_tree is not None):
+                # a secret given a literal fallback (`os.getenv("SECRET_KEY", "…")`) is judged
+                # on the whole call, not argument by argument
+                old_text = a[1].removeprefix(CALL_MARK) if a else None
+                new_text = b[1].removeprefix(CALL_MARK)
+                key = name.rsplit(".", 1)[-1]
+                if fallback_secret(key, new_text) and not fallback_secret(key, old_text or ""):
+                    add(
+                        setting_fact(
+                            path=path,
+                            line=b[0],
+                            key=key,
+                            subject=f"`{name}`",
+                            before=old_text,
+                            after=new_text,
+                            context=name,
+                        )  # fmt: skip
+                    )
+            continue
         a = a and (a[0], a[1].removeprefix(CALL_MARK))
         b = b and (b[0], b[1].removeprefix(CALL_MARK))
         if a is None and b is not None and before_tree is None:
@@ -539,7 +577,37 @@ def python_facts(
         left = len(behaviour) - _MAX_BEHAVIOUR
         behaviour = behaviour[:_MAX_BEHAVIOUR]
         behaviour.append(Fact(path, None, BEHAVIOUR, f"… and {left} more code changes"))
-    return facts + behaviour
+    return _hide_fallback_secrets(new, facts + behaviour)
+
+
+def _hide_fallback_secrets(source: str | None, facts: list[Fact]) -> list[Fact]:
+    """The literal fallback of a secret-named lookup (`os.getenv("DB_PASSWORD", "…")`) is
+    never shown, in any fact (call arguments, keys read, settings)."""
+    literals = set()
+    for line in (source or "").splitlines():
+        for match in _FALLBACK_LOOKUP.finditer(line):
+            if fallback_secret(line.split("=", 1)[0].strip(), match.group(0)):
+                literals.add(match.group(2))
+    if not literals:
+        return facts
+
+    def hide(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        for literal in literals:
+            value = value.replace(literal, REDACTED)
+        return value
+
+    return [
+        replace(f, subject=hide(f.subject), before=hide(f.before), after=hide(f.after))
+        for f in facts
+    ]
+
+
+_FALLBACK_LOOKUP = re.compile(
+    r"""(?:getenv|environ\.get|config)\(\s*['"]([^'"]+)['"]\s*,\s*(?:default\s*=\s*)?"""
+    r"""['"]([^'"]+)['"]"""
+)
 
 
 def _exposure_fact(
@@ -600,14 +668,16 @@ def _code_changes(path: str, name: str, old: _Scope, new: _Scope) -> Iterator[Fa
         (old.response_keys, new.response_keys, "returns new key `{!r}`",
          "no longer returns key `{!r}`", str, ""),
     ]  # fmt: skip
+    judged, paired = _condition_facts(path, name, old, new)
+    yield from judged
     for old_items, new_items, gained, lost, anchor, why in kinds:
         for text, line in new_items.items():
-            if text not in old_items:
+            if text not in old_items and text not in paired:
                 subject = gained.format(text) + _in(name)
                 anchors = (anchor(text),)
                 yield Fact(path, line, BEHAVIOUR, subject, why=why, status="added", anchors=anchors)
         for text in old_items:
-            if lost is not None and text not in new_items:
+            if lost is not None and text not in new_items and text not in paired:
                 subject, anchors = lost.format(text) + _in(name), (anchor(text),)
                 yield Fact(path, None, BEHAVIOUR, subject, status="removed", anchors=anchors)
 
@@ -636,7 +706,7 @@ def _call_facts(
                         path,
                         call.line,
                         EXPOSURE,
-                        f"new call `{_short(call.text)}`{_in(scope)}",
+                        f"new call `{_call_text(call)}`{_in(scope)}",
                         effect="loosens",
                         why="open to the whole internet",
                         status="added",
@@ -669,7 +739,7 @@ def _call_facts(
                         path,
                         call.line,
                         BEHAVIOUR,
-                        f"new call `{_short(call.text)}`{_in(scope)}",
+                        f"new call `{_call_text(call)}`{_in(scope)}",
                         status="added",
                         anchors=(call.callee.rsplit(".", 1)[-1],),
                     )
@@ -684,6 +754,10 @@ def _call_facts(
             grant = _list_grant(path, line, scope, call, arg, a and a[1], b and b[1])
             if grant is not None:
                 facts.append(grant)
+                continue
+            keyed = _dict_arg_facts(path, scope, call, label, ident, a, b)
+            if keyed is not None:
+                facts += keyed
                 continue
             if b and _OPEN_WORLD.search(b[1]) and not (a and _OPEN_WORLD.search(a[1])):
                 facts.append(
@@ -824,6 +898,211 @@ def _list_grant(
         why=why.split(":")[0],
         anchors=(arg, *(added or removed)[:2]),
     )
+
+
+def _outer(text: str) -> str:
+    """The outermost callee of a call's source (`login_required` of `login_required(V())`)."""
+    return text.split("(", 1)[0].strip()
+
+
+def _rewrapped(
+    path: str,
+    name: str,
+    a: tuple[int, str] | None,
+    b: tuple[int, str] | None,
+    callees: set[str],
+) -> Fact | None:
+    """A module-level name whose call gained or lost a wrapper (`login_required(…)`,
+    `csrf_exempt(…)`, `cache_page(…)`): the assignment before and after. A removed auth
+    wrapper whose check runs nowhere else in the file loosens; an exempting one added is
+    judged by the rules (`csrf_exempt` loosens)."""
+    if a is None or b is None:
+        return None
+    old, new = a[1].removeprefix(CALL_MARK), b[1].removeprefix(CALL_MARK)
+    if _outer(old) == _outer(new) or not (old in new or new in old):
+        return None
+    fact = setting_fact(
+        path=path, line=b[0], key=name.rsplit(".", 1)[-1], subject=f"`{name}` =",
+        before=old, after=new, context=name, fallback=BEHAVIOUR,
+    )  # fmt: skip
+    lost = _outer(old).rsplit(".", 1)[-1]
+    if (
+        fact is not None
+        and fact.effect == "neutral"
+        and new in old
+        and _CHECK_CALL.search(lost)
+        and not _EXEMPT_DECORATOR.search(lost)
+        and lost not in callees  # still used in the file: the check moved, not removed
+    ):
+        return Fact(
+            path, b[0], EXPOSURE, f"`{name}` =", before=old, after=new, effect="loosens",
+            why=f"`{lost}` no longer wraps it", anchors=(name.rsplit(".", 1)[-1], lost),
+        )  # fmt: skip
+    return fact
+
+
+def _acts(body: list[ast.stmt]) -> str:
+    """What an `if` body does first: "deny" (raises a denial, returns a refusal or a redirect
+    to a login), "allow" (`return True`), or ""."""
+    for stmt in body:
+        if isinstance(stmt, ast.Raise) and stmt.exc is not None:
+            text = ast.unparse(stmt.exc)
+            return "deny" if _DENIAL.search(text) or _REFUSAL.search(text) else ""
+        if isinstance(stmt, ast.Return):
+            text = ast.unparse(stmt.value) if stmt.value is not None else ""
+            if text == "True":
+                return "allow"
+            if text == "False" or re.search(
+                r"(?i)forbidden|40[13]|unauthori|permission_denied|redirect_to_login|login", text
+            ):
+                return "deny"
+            return ""
+    return ""
+
+
+def _atoms(node: ast.expr, positive: bool, joiner: str) -> set[tuple[str, bool, str]]:
+    """The leaves of a condition (comparisons, calls, names), each with its polarity (False
+    under an odd number of `not`) and the boolean operator that joins it (`or`, `and`, "")."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return _atoms(node.operand, not positive, joiner)
+    if isinstance(node, ast.BoolOp):
+        op = "or" if isinstance(node.op, ast.Or) else "and"
+        out: set[tuple[str, bool, str]] = set()
+        for value in node.values:
+            out |= _atoms(value, positive, op)
+        return out
+    return {(ast.unparse(node), positive, joiner)}
+
+
+def _condition_facts(path: str, name: str, old: _Scope, new: _Scope) -> tuple[list[Fact], set[str]]:
+    """An `if` of an access check whose condition changed, paired with the old one by the
+    conditions they share (never by position) and judged by what its body does: a branch
+    that refuses now firing for fewer requests, or one that lets in (`return True`) firing
+    for more, loosens access (`or request.path.startswith('/metrics')` in a login check,
+    `user.is_superuser or …` in a permission check); the other way round tightens. Returns
+    the facts and the condition texts (old and new) they pair."""
+    facts: list[Fact] = []
+    paired: set[str] = set()
+    gone = [t for t in old.branches if t not in new.branches]
+    for text, line in new.branches.items():
+        if text in old.branches:
+            continue
+        act = new.branch_acts.get(text, "")
+        try:
+            mine = _atoms(ast.parse(text, mode="eval").body, True, "")
+        except SyntaxError:
+            continue
+        best, shared = None, 0
+        for other in gone:
+            if other in paired or old.branch_acts.get(other, "") != act:
+                continue
+            theirs = _atoms(ast.parse(other, mode="eval").body, True, "")
+            common = len({a[0] for a in mine} & {a[0] for a in theirs})
+            if common > shared:
+                best, shared = other, common
+        if best is None or not act:
+            continue
+        if not (_AUTH_NAME.search(name) or _AUTH_NAME.search(text) or act == "deny"):
+            continue
+        theirs = _atoms(ast.parse(best, mode="eval").body, True, "")
+        known, kept = {a[0] for a in theirs}, {a[0] for a in mine}
+        more: list[str] = []
+        fewer: list[str] = []
+        # an operand gained under `or` (or under `and` inside a `not`) makes the branch fire
+        # for more requests; one lost, for fewer
+        for atoms, seen, gained in ((mine, known, True), (theirs, kept, False)):
+            for atom, positive, joiner in sorted(atoms):
+                if atom in seen or not joiner:
+                    continue
+                fires_more = ((joiner == "or") == positive) == gained
+                (more if fires_more else fewer).append(atom)
+        if not more and not fewer:
+            continue
+        lets_in = fewer if act == "deny" else more
+        keeps_out = more if act == "deny" else fewer
+        if lets_in:
+            effect: Effect = "loosens"
+            why = (
+                (
+                    "requests matching it now skip the check that refuses them"
+                    if act == "deny"
+                    else "more callers are let in"
+                )
+                + ": "
+                + ", ".join(f"`{w}`" for w in lets_in)
+            )
+        else:
+            effect = "tightens"
+            why = "the check applies to more requests: " + ", ".join(f"`{w}`" for w in keeps_out)
+        paired |= {text, best}
+        facts.append(
+            Fact(
+                path,
+                line,
+                EXPOSURE if effect == "loosens" else BEHAVIOUR,
+                f"condition of an access check in `{name}`",
+                before=f"if {best}:",
+                after=f"if {text}:",
+                effect=effect,
+                why=why,
+                anchors=(_last_word((lets_in or keeps_out)[0]),),
+            )  # fmt: skip
+        )
+    return facts, paired
+
+
+def _call_text(call: _Call) -> str:
+    """A new call as shown: whole when short, else every argument by name with its value
+    shortened (a cut text would hide the keywords after the cut, `ssl_policy=` …)."""
+    text = " ".join(call.text.split())
+    if len(text) <= 100:
+        return text
+    parts = []
+    for arg, (_, value) in call.args.items():
+        value = " ".join(value.split())
+        value = value if len(value) <= 30 else value[:29] + "…"
+        parts.append(value if arg.startswith("#") else f"{arg}={value}")
+    return f"{call.callee}({', '.join(parts)})"
+
+
+def _dict_arg_facts(
+    path: str,
+    scope: str,
+    call: _Call,
+    label: str,
+    ident: str,
+    a: tuple[int, str] | None,
+    b: tuple[int, str] | None,
+) -> list[Fact] | None:
+    """A dict literal given to a call (`configure(default={'hosts': …, 'timeout': 60.0})`)
+    compared key by key, each key judged by the rules; None when either side is no dict."""
+    if a is None or b is None:
+        return None
+    sides = []
+    for text in (a[1], b[1]):
+        try:
+            node = ast.parse(text, mode="eval").body
+        except SyntaxError:
+            return None
+        if not isinstance(node, ast.Dict) or not all(
+            isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys
+        ):
+            return None
+        sides.append({k.value: ast.unparse(v) for k, v in zip(node.keys, node.values, strict=True)})  # type: ignore[union-attr]
+    old, new = sides
+    facts = []
+    for key in [*new, *(k for k in old if k not in new)]:
+        if old.get(key) == new.get(key):
+            continue
+        fact = setting_fact(
+            path=path, line=b[0], key=key,
+            subject=f"`{call.callee}({label})`{ident}{_in(scope)} `{key}`",
+            before=old.get(key), after=new.get(key), context=f"{call.callee} {label}",
+            fallback=BEHAVIOUR,
+        )  # fmt: skip
+        if fact is not None:
+            facts.append(fact)
+    return facts
 
 
 def _short(text: str) -> str:

@@ -372,10 +372,11 @@ def _risks(report: StructuralReport, large_change_lines: int) -> list[str]:
         for f in change.files
         if report.kinds.get(f.path) == "tests" and f.status == "deleted"
     ]
+    # a test renamed or replaced (as many tests added to the file as removed) is no test lost
     removed_test_defs = [
         f"`{path}`: {item}"
         for path, delta in report.python.items()
-        if report.kinds.get(path) == "tests"
+        if report.kinds.get(path) == "tests" and len(delta.removed) > len(delta.added)
         for item in delta.removed
     ]
     if removed_tests or removed_test_defs:

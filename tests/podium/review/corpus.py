@@ -717,7 +717,7 @@ CFN_CASES = [
             ("VisibilityTimeout", "30", "120"),
             ("KmsMasterKeyId", "alias/aws/sqs"),
             ("DBInstanceClass", "db.t3.micro", "db.t3.large"),
-            ("PubliclyAccessible", "True"),
+            ("PubliclyAccessible", "true"),
         ],
         flags=["timeout raised", "KmsMasterKeyId", "PubliclyAccessible"],
     ),
@@ -812,7 +812,7 @@ TF_CASES = [
         {"cidr": "0.0.0.0/0", "instance": "db.r6g.large", "protect": "false", "days": 1},
         [
             ("cidr_blocks", "0.0.0.0/0", "line 7"),
-            ("deletion_protection", "True", "False"),
+            ("deletion_protection", "true", "false"),
             ("backup_retention_period", "7", "1"),
             ("instance_class", "db.t3.micro", "db.r6g.large"),
         ],
@@ -916,7 +916,7 @@ K8S_CASES = [
             ("replicas", "3", "1", "line 6"),
             ("image", "web:1.4.2", "web:latest"),
             ("memory", "256Mi", "1Gi"),
-            ("runAsNonRoot", "True", "False"),
+            ("runAsNonRoot", "true", "false"),
         ],
         flags=["image", "runAsNonRoot"],
     ),
@@ -1313,7 +1313,7 @@ HELD_OUT: list[Case] = [
         TF_HELD,
         {"acl": "private", "rotation": "true", "max": 4},
         {"acl": "public-read", "rotation": "false", "max": 20},
-        [("acl", "public-read"), ("enable_key_rotation", "False"), ("max_size", "4", "20")],
+        [("acl", "public-read"), ("enable_key_rotation", "false"), ("max_size", "4", "20")],
         flags=["acl", "enable_key_rotation"],
     ),
     templated(
@@ -1327,7 +1327,7 @@ HELD_OUT: list[Case] = [
             "tag": "1.3",
             "privileged": "\n          securityContext:\n            privileged: true",
         },
-        [("hostNetwork", "True"), ("privileged", "True"), ("image", "agent:1.2", "agent:1.3")],
+        [("hostNetwork", "true"), ("privileged", "true"), ("image", "agent:1.2", "agent:1.3")],
         flags=["hostNetwork", "privileged"],
     ),
     templated(
@@ -1355,7 +1355,7 @@ HELD_OUT: list[Case] = [
         CFN_HELD,
         {"timeout": 30, "auth": "AWS_IAM", "sse": "true"},
         {"timeout": 900, "auth": "NONE", "sse": "false"},
-        [("Timeout", "30", "900"), ("AuthorizationType", "NONE"), ("SSEEnabled", "False")],
+        [("Timeout", "30", "900"), ("AuthorizationType", "NONE"), ("SSEEnabled", "false")],
         flags=["timeout raised", "AuthorizationType", "SSEEnabled"],
     ),
     Case(
