@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--conference-prior", type=float, default=None, help="tagging.conference_prior"
     )
+    parser.add_argument(
+        "--conference-knn-prior", type=float, default=None, help="tagging.conference_knn_prior"
+    )
     parser.add_argument("--limit", type=int, default=0, help="first N labelled talks (smoke)")
     parser.add_argument("--encode", action="store_true", help="embed now instead of the cache")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
@@ -62,6 +65,8 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {}
     if args.conference_prior is not None:
         overrides["conference_prior"] = args.conference_prior
+    if args.conference_knn_prior is not None:
+        overrides["conference_knn_prior"] = args.conference_knn_prior
     tagger = build_tagger(TaggingSettings(**overrides), device="cpu")
     if args.encode:
         vectors = embed_talks(data.talks, encoder=tagger.encoder)

@@ -108,6 +108,11 @@ class TaggingSettings(BaseModel):
     are, weighted n / (n + prior). 0 turns it off."""
     conference_min_talks: Annotated[int, Field(ge=1)] = 5
     """Labelled talks of a series the history needs before its thresholds adapt."""
+    conference_knn_prior: NonNegativeFloat = 0.0
+    """Conference neighbours: a talk's score is also mixed with the neighbour vote of the
+    history's labelled talks of its own conference series (an organiser's corrections there),
+    weighted n / (n + prior) for n such talks, so the way one conference uses its umbrella tags
+    is learned from its own corrections. 0 turns it off."""
     calibration_talks: PositiveInt = 6000
     """Most history talks scored (leave-one-group-out) to calibrate thresholds; a deterministic
     sample above that keeps calibration to seconds."""

@@ -99,6 +99,8 @@ class Tagger:
             base += f" minhist{s.min_history_talks}"
         if s.conference_prior > 0:
             base += f" conf{s.conference_prior:g}/{s.conference_min_talks}"
+        if s.conference_knn_prior > 0:
+            base += f" confknn{s.conference_knn_prior:g}"
         base += " thr:" + (
             s.threshold_scope if s.threshold_scope == "global" else f"tag{s.threshold_prior:g}"
         )
@@ -379,6 +381,14 @@ class Tagger:
                         texts=texts,
                     )
                 )
+                scores = self.with_conference_neighbours(
+                    scores,
+                    history.embeddings[rows],
+                    series=[series] * len(rows),
+                    vocabulary=vocabulary,
+                    history=history,
+                    own_rows=np.asarray(rows, dtype=np.int64),
+                )
                 capped = scoring.cap_per_row(scores, s.max_tags)
                 best, f1 = scoring.best_f1_threshold(capped.ravel(), targets.ravel())
                 if f1 > 0:
@@ -386,6 +396,59 @@ class Tagger:
                     shift = n / (n + s.conference_prior) * (best - base)
             _remember(self._shifts, key, shift, limit=256)
         return self._shifts[key]
+
+    def with_conference_neighbours(
+        self,
+        scores: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        series: Sequence[str],
+        vocabulary: Vocabulary,
+        history: TagHistory | None,
+        own_rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """`scores` mixed with each talk's neighbour vote among the history's labelled talks
+        of its own conference series, weighted n / (n + `conference_knn_prior`).
+
+        The history's other conferences decide the neighbours, prototypes and head; an
+        organiser's corrections are a handful of rows among hundreds there. Here the talks of
+        the talk's own conference (its corrections, its speakers' tags) vote on their own,
+        so "data science" as this conference uses it is learned from its own talks. A talk
+        that is itself in the history (`own_rows`, its row or -1) never votes for itself.
+        Unchanged with `conference_knn_prior` 0, no history, or fewer than
+        `conference_min_talks` labelled talks of the series.
+        """
+        s = self.settings
+        if s.conference_knn_prior <= 0 or history is None or not len(history) or not len(scores):
+            return scores
+        rows, targets = history.targets(vocabulary)
+        if not len(rows):
+            return scores
+        row_series = np.asarray([series_of(history.groups[r]) for r in rows], dtype=object)
+        asked = np.asarray(series, dtype=object)
+        own = np.full(len(scores), -1, dtype=np.int64) if own_rows is None else own_rows
+        out = scores.copy()
+        for name in set(series):
+            if not name:
+                continue
+            members = np.flatnonzero(row_series == name)
+            if len(members) < s.conference_min_talks:
+                continue
+            queries = np.flatnonzero(asked == name)
+            local, _ = scoring.knn_scores(
+                vectors[queries],
+                history.embeddings[rows[members]],
+                targets[members],
+                k=s.knn_k,
+                temperature=s.knn_temperature,
+                query_groups=own[queries],
+                history_groups=rows[members],
+            )
+            # n: the series' labelled talks other than the talk itself.
+            n = len(members) - np.isin(own[queries], rows[members]).astype(np.float32)
+            weight = (n / (n + s.conference_knn_prior)).astype(np.float32)[:, None]
+            out[queries] = (1 - weight) * scores[queries] + weight * local
+        return out.astype(np.float32)
 
     def nli_threshold(self, *, vocabulary: Vocabulary, history: TagHistory | None) -> float:
         """The NLI backend's entailment threshold, calibrated on the history when it can be.
@@ -471,6 +534,15 @@ class Tagger:
                 texts=lexical_texts(talks) if self.settings.lexical_weight > 0 else None,
             )
         )
+        talk_series = [series_of(t.event_ids[0]) if t.event_ids else "" for t in talks]
+        scores = self.with_conference_neighbours(
+            scores,
+            vectors,
+            series=talk_series,
+            vocabulary=vocabulary,
+            history=history,
+            own_rows=groups,
+        )
         calibration = self.calibration(vocabulary=vocabulary, history=history)
         thresholds = calibration.thresholds
         if self.settings.conference_prior > 0 and history is not None and len(history):
@@ -479,10 +551,10 @@ class Tagger:
                     self.conference_shift(
                         vocabulary=vocabulary,
                         history=history,
-                        series=series_of(t.event_ids[0]) if t.event_ids else "",
+                        series=name,
                         base=calibration.global_threshold,
                     )
-                    for t in talks
+                    for name in talk_series
                 ],
                 dtype=np.float32,
             )
