@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> dict:
         "--conference-prior", type=float, default=None, help="tagging.conference_prior"
     )
     parser.add_argument(
+        "--conference-tag-prior", type=float, default=None, help="tagging.conference_tag_prior"
+    )
+    parser.add_argument(
         "--conference-knn-prior", type=float, default=None, help="tagging.conference_knn_prior"
     )
     parser.add_argument("--limit", type=int, default=0, help="first N labelled talks (smoke)")
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {}
     if args.conference_prior is not None:
         overrides["conference_prior"] = args.conference_prior
+    if args.conference_tag_prior is not None:
+        overrides["conference_tag_prior"] = args.conference_tag_prior
     if args.conference_knn_prior is not None:
         overrides["conference_knn_prior"] = args.conference_knn_prior
     tagger = build_tagger(TaggingSettings(**overrides), device="cpu")

@@ -108,6 +108,12 @@ class TaggingSettings(BaseModel):
     are, weighted n / (n + prior). 0 turns it off."""
     conference_min_talks: Annotated[int, Field(ge=1)] = 5
     """Labelled talks of a series the history needs before its thresholds adapt."""
+    conference_tag_prior: NonNegativeFloat = 0.0
+    """Per-tag conference adaptation, on top of `conference_prior`'s one shift: on the history's
+    labelled talks of a talk's conference series, a tag's evidence is the m talks that carry it
+    or would be given it; its threshold for that series moves toward the tag's F1-optimal one on
+    them by m / (m + prior), so a tag the organisers reject there rises and one they add falls.
+    0 turns it off."""
     conference_knn_prior: NonNegativeFloat = 0.0
     """Conference neighbours: a talk's score is also mixed with the neighbour vote of the
     history's labelled talks of its own conference series (an organiser's corrections there),

@@ -75,7 +75,9 @@ class Tagger:
     )
     _heads: dict[tuple[str, float, int], LinearHead] = field(default_factory=dict, repr=False)
     _nli_thresholds: dict[tuple[str, ...], float] = field(default_factory=dict, repr=False)
-    _shifts: dict[tuple[str, ...], float] = field(default_factory=dict, repr=False)
+    _own: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def model_version(self) -> str:
@@ -99,6 +101,8 @@ class Tagger:
             base += f" minhist{s.min_history_talks}"
         if s.conference_prior > 0:
             base += f" conf{s.conference_prior:g}/{s.conference_min_talks}"
+        if s.conference_tag_prior > 0:
+            base += f" conftag{s.conference_tag_prior:g}"
         if s.conference_knn_prior > 0:
             base += f" confknn{s.conference_knn_prior:g}"
         base += " thr:" + (
@@ -345,28 +349,20 @@ class Tagger:
             _remember(self._calibrations, key, calibration, limit=16)
         return self._calibrations[key]
 
-    def conference_shift(
-        self, *, vocabulary: Vocabulary, history: TagHistory, series: str, base: float
-    ) -> float:
-        """How far the thresholds move for talks of conference `series`: 0 without enough
-        labelled talks of it in the history.
-
-        Its labelled talks are scored as its other talks will be (each without itself, with
-        the rest of the series in the history), the single threshold maximising micro F1 on
-        them is found, and its distance from the calibrated global threshold `base` is
-        shrunk by n / (n + `conference_prior`). A conference whose organisers tag twice as
-        densely as the history (pycon-italia) gets lower thresholds after a few corrections.
-        Cached per history, vocabulary and series.
-        """
+    def conference_scores(
+        self, *, vocabulary: Vocabulary, history: TagHistory, series: str
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The history's labelled talks of conference `series`, scored as its other talks will
+        be (each without itself, with the rest of the series in the history), capped at
+        `max_tags` per talk, and their 0/1 tags; None with fewer than `conference_min_talks`.
+        Cached per history, vocabulary and series."""
         s = self.settings
-        if s.conference_prior <= 0 or not series:
-            return 0.0
         key = (history.fingerprint(), vocabulary.content_hash(), self.model_version, series)
-        if key not in self._shifts:
+        if key not in self._own:
             rows, targets = history.targets(vocabulary)
             own = [k for k, r in enumerate(rows) if series_of(history.groups[r]) == series]
-            shift = 0.0
-            if len(own) >= s.conference_min_talks:
+            found: tuple[np.ndarray, np.ndarray] | None = None
+            if series and len(own) >= s.conference_min_talks:
                 rows, targets = rows[own], targets[own]
                 texts = None
                 if s.lexical_weight > 0:
@@ -389,13 +385,72 @@ class Tagger:
                     history=history,
                     own_rows=np.asarray(rows, dtype=np.int64),
                 )
-                capped = scoring.cap_per_row(scores, s.max_tags)
-                best, f1 = scoring.best_f1_threshold(capped.ravel(), targets.ravel())
-                if f1 > 0:
-                    n = float(len(rows))
-                    shift = n / (n + s.conference_prior) * (best - base)
-            _remember(self._shifts, key, shift, limit=256)
-        return self._shifts[key]
+                found = (scoring.cap_per_row(scores, s.max_tags), targets)
+            _remember(self._own, key, found, limit=256)
+        return self._own[key]
+
+    def conference_shift(
+        self, *, vocabulary: Vocabulary, history: TagHistory, series: str, base: float
+    ) -> float:
+        """How far the thresholds move for talks of conference `series`: 0 without enough
+        labelled talks of it in the history.
+
+        Its labelled talks are scored as its other talks will be (`conference_scores`), the
+        single threshold maximising micro F1 on them is found, and its distance from the
+        calibrated global threshold `base` is shrunk by n / (n + `conference_prior`). A
+        conference whose organisers tag twice as densely as the history (pycon-italia) gets
+        lower thresholds after a few corrections.
+        """
+        s = self.settings
+        if s.conference_prior <= 0 or not series:
+            return 0.0
+        own = self.conference_scores(vocabulary=vocabulary, history=history, series=series)
+        if own is None:
+            return 0.0
+        capped, targets = own
+        best, f1 = scoring.best_f1_threshold(capped.ravel(), targets.ravel())
+        if f1 <= 0:
+            return 0.0
+        n = float(len(capped))
+        return n / (n + s.conference_prior) * (best - base)
+
+    def conference_tag_shifts(
+        self, *, vocabulary: Vocabulary, history: TagHistory, series: str, cut: np.ndarray
+    ) -> np.ndarray:
+        """(T,) per-tag moves of the thresholds `cut` (the calibrated ones after the
+        conference's `conference_shift`) for talks of conference `series`: zeros with
+        `conference_tag_prior` 0 or too few labelled talks of it.
+
+        On the conference's labelled talks (`conference_scores`), a tag's evidence is the m
+        talks that carry it or that it would be given at `cut`. Its F1-optimal threshold on
+        them (above every score when none carries it: only rejections) pulls its cut by
+        m / (m + `conference_tag_prior`), when it scores better there than the cut does. A tag
+        the organisers keep rejecting there rises, one they keep adding falls; a tag with no
+        evidence in the conference does not move.
+        """
+        s = self.settings
+        out = np.zeros(len(vocabulary.tags), dtype=np.float32)
+        if s.conference_tag_prior <= 0 or not series:
+            return out
+        own = self.conference_scores(vocabulary=vocabulary, history=history, series=series)
+        if own is None:
+            return out
+        capped, targets = own
+        for j in range(len(out)):
+            carried = targets[:, j] > 0
+            given = capped[:, j] > cut[j]
+            m = int((carried | given).sum())
+            if m == 0:
+                continue
+            if carried.any():
+                target, best = scoring.best_f1_threshold(capped[:, j], targets[:, j])
+                hits = float((carried & given).sum())
+                if best <= 2 * hits / (carried.sum() + given.sum()) + 1e-9:
+                    continue  # the cut is already as good on these talks
+            else:
+                target = float(capped[:, j].max()) + 1e-3
+            out[j] = m / (m + s.conference_tag_prior) * (target - cut[j])
+        return out
 
     def with_conference_neighbours(
         self,
@@ -560,6 +615,16 @@ class Tagger:
             )
             if np.any(shifts != 0):
                 thresholds = (thresholds[None, :] + shifts[:, None]).astype(np.float32)
+        if self.settings.conference_tag_prior > 0 and history is not None and len(history):
+            rows = np.broadcast_to(thresholds, scores.shape).astype(np.float32)
+            moves: dict[str, np.ndarray] = {}
+            for i, name in enumerate(talk_series):
+                if name not in moves:
+                    moves[name] = self.conference_tag_shifts(
+                        vocabulary=vocabulary, history=history, series=name, cut=rows[i]
+                    )
+                rows[i] += moves[name]
+            thresholds = rows
         if self.nli is not None:
             scores = self.nli.rescore(
                 talks, scores, vocabulary=vocabulary, top_k=self.settings.nli_top_k
