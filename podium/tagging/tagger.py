@@ -75,7 +75,7 @@ class Tagger:
     )
     _heads: dict[tuple[str, float, int], LinearHead] = field(default_factory=dict, repr=False)
     _nli_thresholds: dict[tuple[str, ...], float] = field(default_factory=dict, repr=False)
-    _own: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None] = field(
+    _own: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray] | None] = field(
         default_factory=dict, repr=False
     )
 
@@ -351,19 +351,31 @@ class Tagger:
 
     def conference_scores(
         self, *, vocabulary: Vocabulary, history: TagHistory, series: str
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """The history's labelled talks of conference `series`, scored as its other talks will
-        be (each without itself, with the rest of the series in the history), capped at
-        `max_tags` per talk, and their 0/1 tags; None with fewer than `conference_min_talks`.
-        Cached per history, vocabulary and series."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """What the history knows of conference `series`, scored as its other talks will be.
+
+        Its labelled talks, then its talks that only carry an organiser's rejection
+        (`TagHistory.negative_targets`), each scored without itself and with the rest of the
+        series in the history, capped at `max_tags` per talk. Returns (scores, 0/1 tags,
+        0/1 known): a labelled talk is known for every tag, a rejection-only talk for the
+        rejected tags (each a 0). None with fewer than `conference_min_talks` such talks.
+        Cached per history, vocabulary and series.
+        """
         s = self.settings
         key = (history.fingerprint(), vocabulary.content_hash(), self.model_version, series)
         if key not in self._own:
-            rows, targets = history.targets(vocabulary)
-            own = [k for k, r in enumerate(rows) if series_of(history.groups[r]) == series]
-            found: tuple[np.ndarray, np.ndarray] | None = None
-            if series and len(own) >= s.conference_min_talks:
-                rows, targets = rows[own], targets[own]
+            found: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+            labelled, targets = history.targets(vocabulary)
+            rejected, mask = history.negative_targets(vocabulary)
+
+            def ours(rows: np.ndarray) -> list[int]:
+                return [k for k, r in enumerate(rows) if series_of(history.groups[r]) == series]
+
+            own, own_rejected = ours(labelled), ours(rejected)
+            if series and len(own) + len(own_rejected) >= s.conference_min_talks:
+                rows = np.concatenate([labelled[own], rejected[own_rejected]]).astype(np.int64)
+                truth = np.concatenate([targets[own], np.zeros_like(mask[own_rejected])])
+                known = np.concatenate([np.ones_like(targets[own]), mask[own_rejected]])
                 texts = None
                 if s.lexical_weight > 0:
                     texts = [history.premises.get(history.talk_ids[r], "") for r in rows]
@@ -372,7 +384,7 @@ class Tagger:
                         history.embeddings[rows],
                         vocabulary=vocabulary,
                         history=history,
-                        groups=np.asarray(rows, dtype=np.int64),
+                        groups=rows,
                         history_groups=np.arange(len(history), dtype=np.int64),
                         texts=texts,
                     )
@@ -383,9 +395,9 @@ class Tagger:
                     series=[series] * len(rows),
                     vocabulary=vocabulary,
                     history=history,
-                    own_rows=np.asarray(rows, dtype=np.int64),
+                    own_rows=rows,
                 )
-                found = (scoring.cap_per_row(scores, s.max_tags), targets)
+                found = (scoring.cap_per_row(scores, s.max_tags), truth, known)
             _remember(self._own, key, found, limit=256)
         return self._own[key]
 
@@ -407,11 +419,14 @@ class Tagger:
         own = self.conference_scores(vocabulary=vocabulary, history=history, series=series)
         if own is None:
             return 0.0
-        capped, targets = own
-        best, f1 = scoring.best_f1_threshold(capped.ravel(), targets.ravel())
+        capped, targets, known = own
+        full = known.all(axis=1)  # labelled talks; rejection-only ones are per tag
+        if full.sum() < s.conference_min_talks:
+            return 0.0
+        best, f1 = scoring.best_f1_threshold(capped[full].ravel(), targets[full].ravel())
         if f1 <= 0:
             return 0.0
-        n = float(len(capped))
+        n = float(full.sum())
         return n / (n + s.conference_prior) * (best - base)
 
     def conference_tag_shifts(
@@ -419,14 +434,14 @@ class Tagger:
     ) -> np.ndarray:
         """(T,) per-tag moves of the thresholds `cut` (the calibrated ones after the
         conference's `conference_shift`) for talks of conference `series`: zeros with
-        `conference_tag_prior` 0 or too few labelled talks of it.
+        `conference_tag_prior` 0 or too few talks of it with an organiser's decision.
 
-        On the conference's labelled talks (`conference_scores`), a tag's evidence is the m
-        talks that carry it or that it would be given at `cut`. Its F1-optimal threshold on
-        them (above every score when none carries it: only rejections) pulls its cut by
-        m / (m + `conference_tag_prior`), when it scores better there than the cut does. A tag
-        the organisers keep rejecting there rises, one they keep adding falls; a tag with no
-        evidence in the conference does not move.
+        On the conference's talks (`conference_scores`: labelled ones, and rejection-only
+        ones for their rejected tags), a tag's evidence is the m talks that carry it or that
+        it would be given at `cut`. Its F1-optimal threshold on them (above every score when
+        none carries it: only rejections) pulls its cut by m / (m + `conference_tag_prior`),
+        when it scores better there than the cut does. A tag the organisers keep rejecting
+        there rises, one they keep adding falls; a tag with no evidence there does not move.
         """
         s = self.settings
         out = np.zeros(len(vocabulary.tags), dtype=np.float32)
@@ -435,20 +450,22 @@ class Tagger:
         own = self.conference_scores(vocabulary=vocabulary, history=history, series=series)
         if own is None:
             return out
-        capped, targets = own
+        capped, targets, known = own
         for j in range(len(out)):
-            carried = targets[:, j] > 0
-            given = capped[:, j] > cut[j]
+            rows = known[:, j] > 0
+            column, truth = capped[rows, j], targets[rows, j]
+            carried = truth > 0
+            given = column > cut[j]
             m = int((carried | given).sum())
             if m == 0:
                 continue
             if carried.any():
-                target, best = scoring.best_f1_threshold(capped[:, j], targets[:, j])
+                target, best = scoring.best_f1_threshold(column, truth)
                 hits = float((carried & given).sum())
                 if best <= 2 * hits / (carried.sum() + given.sum()) + 1e-9:
                     continue  # the cut is already as good on these talks
             else:
-                target = float(capped[:, j].max()) + 1e-3
+                target = float(column.max()) + 1e-3
             out[j] = m / (m + s.conference_tag_prior) * (target - cut[j])
         return out
 

@@ -120,3 +120,34 @@ def test_the_conference_s_own_talks_vote_and_never_for_themselves(
     five = 5 / (5 + prior)
     assert scored[databases] == pytest.approx((1 - five) * base[databases], abs=1e-4)
     assert scored[web] == pytest.approx((1 - five) * base[web] + five, abs=1e-4)
+
+
+def test_rejections_alone_raise_the_tag_for_that_conference(encoder, vocabulary) -> None:
+    # The organisers only rejected "testing" on zconf's talks (the review queue's usual
+    # decision): those talks carry no tag, so only the rejected tag is known on them.
+    base = [talk(i, title, text, event_ids=[ev]) for i, ev, title, text, _ in HISTORY]
+    zconf = [talk(i, t, d, event_ids=["zconf-2024"]) for i, t, d in ZCONF]
+    history = build_history(
+        base + zconf,
+        encoder=encoder,
+        labels=[tags for *_, tags in HISTORY] + [[] for _ in ZCONF],
+        negatives={i: ("testing",) for i, *_ in ZCONF},
+    )
+    names = vocabulary.names
+    tagger = _tagger(encoder, conference_tag_prior=5, conference_prior=10)
+    cut = np.full(len(names), 0.4, dtype=np.float32)
+    moves = tagger.conference_tag_shifts(
+        vocabulary=vocabulary, history=history, series="zconf", cut=cut
+    )
+    assert moves[names.index("testing")] > 0.05
+    assert not np.delete(moves, names.index("testing")).any()  # nothing known of the rest
+    # The one shift of every threshold needs labelled talks; rejections alone do not move it.
+    assert (
+        tagger.conference_shift(vocabulary=vocabulary, history=history, series="zconf", base=0.4)
+        == 0
+    )
+    # Without the per-tag setting, rejections do not move the conference's thresholds.
+    off = _tagger(encoder, conference_prior=10).conference_tag_shifts(
+        vocabulary=vocabulary, history=history, series="zconf", cut=cut
+    )
+    assert not off.any()
