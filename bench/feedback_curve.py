@@ -52,7 +52,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--limit", type=int, default=0, help="first N labelled talks (smoke)")
     parser.add_argument("--encode", action="store_true", help="embed now instead of the cache")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    parser.add_argument(
+        "--choose",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="--json reports of several settings: pick one per conference on the others",
+    )
     args = parser.parse_args(argv)
+    if args.choose:
+        return choose(args.choose)
 
     from podium.tagging import TaggingSettings, build_tagger
     from podium.tagging.evaluate import LabelledSet, load_labelled
@@ -115,6 +124,21 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return out
+
+
+def choose(paths: list[Path]) -> dict:
+    """Leave one conference out over the settings' reports (`choose_by_other_conferences`):
+    each conference's pick, chosen on the other conferences, and the nested curves."""
+    from podium.tagging.feedback_curve import CurveReport, choose_by_other_conferences
+
+    reports = {p.stem: CurveReport.from_dict(json.loads(p.read_text())) for p in paths}
+    picks, nested = choose_by_other_conferences(reports)
+    for name, report in reports.items():
+        print(f"{name}: {report.model_version}")
+    print("\npicked on the other conferences: " + ", ".join(f"{c} {n}" for c, n in picks.items()))
+    print("\nnested (each conference under its own pick):\n")
+    print(nested.markdown())
+    return {"picks": picks, "nested": nested.as_dict()}
 
 
 if __name__ == "__main__":
