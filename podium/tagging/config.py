@@ -114,13 +114,13 @@ class TaggingSettings(BaseModel):
     or would be given it; its threshold for that series moves toward the tag's F1-optimal one on
     them by m / (m + prior), so a tag the organisers reject there rises and one they add falls.
     0 turns it off."""
-    conference_knn_prior: NonNegativeFloat = 100.0
+    conference_knn_prior: NonNegativeFloat = 0.0
     """Conference neighbours: a talk's score is also mixed with the neighbour vote of the
     history's labelled talks of its own conference series (an organiser's corrections there),
     weighted n / (n + prior) for n such talks, so the way one conference uses its umbrella tags
-    is learned from its own corrections. 100: chosen among 0 / 25 / 50 / 100 / 200 (and the
-    per-tag and adaptation-prior alternatives) on the learning curves of the other unseen
-    conferences, leaving pycon-italia out (docs/tagging.md). 0 turns it off."""
+    is learned from its own corrections. 0 (off) by default: 100, chosen on the other
+    conferences' curves at k = 10 and 25, helps there but hurts at k = 50 and 100, where its
+    weight reaches 1/3 to 1/2 (docs/tagging.md)."""
     calibration_talks: PositiveInt = 6000
     """Most history talks scored (leave-one-group-out) to calibrate thresholds; a deterministic
     sample above that keeps calibration to seconds."""

@@ -33,7 +33,7 @@ def _history(encoder, *, with_zconf: bool = True):
 
 
 def _tagger(encoder, **overrides):
-    # Each mechanism alone (conference neighbours are on by default).
+    # Each mechanism alone.
     options = {"max_tags": 2, "min_history_talks": 0, "conference_prior": 0}
     options["conference_knn_prior"] = 0
     settings = TaggingSettings(**{"conference_min_talks": 5, **options, **overrides})
@@ -78,10 +78,6 @@ def test_a_rejected_tag_rises_and_an_added_one_falls_in_that_conference_only(
     assert at_calibrated[testing] > 0.1
     np.testing.assert_allclose(adapted.thresholds[0], plain.thresholds + at_calibrated, atol=1e-6)
     np.testing.assert_allclose(adapted.thresholds[1], plain.thresholds, atol=1e-6)
-
-
-def test_conference_neighbours_are_on_by_default() -> None:
-    assert TaggingSettings().conference_knn_prior == 100  # chosen in docs/tagging.md
 
 
 def test_no_move_without_enough_talks_of_the_conference(encoder, vocabulary) -> None:
