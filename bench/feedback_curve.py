@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--conference-knn-prior", type=float, default=None, help="tagging.conference_knn_prior"
     )
+    parser.add_argument("--conference-knn-scope", default=None, help="tagging.conference_knn_scope")
     parser.add_argument("--limit", type=int, default=0, help="first N labelled talks (smoke)")
     parser.add_argument("--encode", action="store_true", help="embed now instead of the cache")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
         overrides["conference_prior"] = args.conference_prior
     if args.conference_tag_prior is not None:
         overrides["conference_tag_prior"] = args.conference_tag_prior
+    if args.conference_knn_scope is not None:
+        overrides["conference_knn_scope"] = args.conference_knn_scope
     if args.conference_knn_prior is not None:
         overrides["conference_knn_prior"] = args.conference_knn_prior
     tagger = build_tagger(TaggingSettings(**overrides), device="cpu")

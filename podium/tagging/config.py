@@ -121,6 +121,11 @@ class TaggingSettings(BaseModel):
     is learned from its own corrections. 0 (off) by default: 100, chosen on the other
     conferences' curves at k = 10 and 25, helps there but hurts at k = 50 and 100, where its
     weight reaches 1/3 to 1/2 (docs/tagging.md)."""
+    conference_knn_scope: Literal["score", "neighbours"] = "score"
+    """What the conference neighbours' weight applies to: `score`, the whole score (their
+    weight grows to 1 with the conference's talks); `neighbours`, at most the neighbour vote's
+    share of it (knn_weight over all weights), so the conference's talks take over the
+    neighbour vote and never the label, prototypes or head."""
     calibration_talks: PositiveInt = 6000
     """Most history talks scored (leave-one-group-out) to calibrate thresholds; a deterministic
     sample above that keeps calibration to seconds."""

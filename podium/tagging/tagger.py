@@ -105,6 +105,8 @@ class Tagger:
             base += f" conftag{s.conference_tag_prior:g}"
         if s.conference_knn_prior > 0:
             base += f" confknn{s.conference_knn_prior:g}"
+            if s.conference_knn_scope == "neighbours":
+                base += "/nb"
         base += " thr:" + (
             s.threshold_scope if s.threshold_scope == "global" else f"tag{s.threshold_prior:g}"
         )
@@ -519,6 +521,10 @@ class Tagger:
             # n: the series' labelled talks other than the talk itself.
             n = len(members) - np.isin(own[queries], rows[members]).astype(np.float32)
             weight = (n / (n + s.conference_knn_prior)).astype(np.float32)[:, None]
+            if s.conference_knn_scope == "neighbours":
+                # At most the neighbour vote's own share of the score: the conference's talks
+                # take over the neighbour vote, never the label, prototypes or head.
+                weight = weight * s.knn_weight / (self.vocabulary_weight() + self.history_weight())
             out[queries] = (1 - weight) * scores[queries] + weight * local
         return out.astype(np.float32)
 
