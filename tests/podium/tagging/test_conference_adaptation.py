@@ -91,19 +91,27 @@ def test_no_move_without_enough_talks_of_the_conference(encoder, vocabulary) -> 
     assert "conftag5" in tagger.model_version
 
 
-@pytest.mark.parametrize("prior", [5.0, 50.0])
+@pytest.mark.parametrize(("prior", "scope"), [(5.0, "score"), (50.0, "score"), (5.0, "neighbours")])
 def test_the_conference_s_own_talks_vote_and_never_for_themselves(
-    encoder, vocabulary, prior
+    encoder, vocabulary, prior, scope
 ) -> None:
     history = _history(encoder)
     web = vocabulary.names.index("web development")
     plain = _tagger(encoder).score([_at(NEW, "zconf-2025")], vocabulary=vocabulary, history=history)
-    local = _tagger(encoder, conference_knn_prior=prior)
+    local = _tagger(encoder, conference_knn_prior=prior, conference_knn_scope=scope)
+    s = local.settings
+    # `neighbours`: at most the neighbour vote's share of the score.
+    share = (
+        1.0
+        if scope == "score"
+        else s.knn_weight
+        / (s.label_weight + s.lexical_weight + s.prototype_weight + s.knn_weight + s.head_weight)
+    )
     mixed = local.score([_at(NEW, "zconf-2025"), _at(NEW, "other-2025")], vocabulary=vocabulary,
                         history=history)  # fmt: skip
     # Its conference's six talks all carry web development: the score moves toward 1 by
     # about 6 / (6 + prior); another conference's talk is scored as before.
-    weight = 6 / (6 + prior)
+    weight = share * 6 / (6 + prior)
     expected = (1 - weight) * plain.scores[0, web] + weight * 1.0
     assert mixed.scores[0, web] == pytest.approx(expected, abs=1e-4)
     np.testing.assert_allclose(mixed.scores[1], plain.scores[0], atol=1e-6)
@@ -119,7 +127,7 @@ def test_the_conference_s_own_talks_vote_and_never_for_themselves(
     scored = local.score([z1], vocabulary=vocabulary, history=both).scores[0]
     base = _tagger(encoder).score([z1], vocabulary=vocabulary, history=both).scores[0]
     databases = vocabulary.names.index("databases")
-    five = 5 / (5 + prior)
+    five = share * 5 / (5 + prior)
     assert scored[databases] == pytest.approx((1 - five) * base[databases], abs=1e-4)
     assert scored[web] == pytest.approx((1 - five) * base[web] + five, abs=1e-4)
 
