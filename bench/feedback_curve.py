@@ -60,9 +60,12 @@ def main(argv: list[str] | None = None) -> dict:
         default=None,
         help="--json reports of several settings: pick one per conference on the others",
     )
+    parser.add_argument(
+        "--choose-ks", default="10,25", help="the k whose gains --choose compares, comma list"
+    )
     args = parser.parse_args(argv)
     if args.choose:
-        return choose(args.choose)
+        return choose(args.choose, ks=[int(k) for k in args.choose_ks.split(",")])
 
     from podium.tagging import TaggingSettings, build_tagger
     from podium.tagging.evaluate import LabelledSet, load_labelled
@@ -129,13 +132,13 @@ def main(argv: list[str] | None = None) -> dict:
     return out
 
 
-def choose(paths: list[Path]) -> dict:
+def choose(paths: list[Path], *, ks: list[int]) -> dict:
     """Leave one conference out over the settings' reports (`choose_by_other_conferences`):
     each conference's pick, chosen on the other conferences, and the nested curves."""
     from podium.tagging.feedback_curve import CurveReport, choose_by_other_conferences
 
     reports = {p.stem: CurveReport.from_dict(json.loads(p.read_text())) for p in paths}
-    picks, nested = choose_by_other_conferences(reports)
+    picks, nested = choose_by_other_conferences(reports, ks=ks)
     for name, report in reports.items():
         print(f"{name}: {report.model_version}")
     print("\npicked on the other conferences: " + ", ".join(f"{c} {n}" for c, n in picks.items()))
