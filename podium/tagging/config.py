@@ -114,18 +114,19 @@ class TaggingSettings(BaseModel):
     or would be given it; its threshold for that series moves toward the tag's F1-optimal one on
     them by m / (m + prior), so a tag the organisers reject there rises and one they add falls.
     0 turns it off."""
-    conference_knn_prior: NonNegativeFloat = 0.0
+    conference_knn_prior: NonNegativeFloat = 5.0
     """Conference neighbours: a talk's score is also mixed with the neighbour vote of the
     history's labelled talks of its own conference series (an organiser's corrections there),
-    weighted n / (n + prior) for n such talks, so the way one conference uses its umbrella tags
-    is learned from its own corrections. 0 (off) by default: 100, chosen on the other
-    conferences' curves at k = 10 and 25, helps there but hurts at k = 50 and 100, where its
-    weight reaches 1/3 to 1/2 (docs/tagging.md)."""
-    conference_knn_scope: Literal["score", "neighbours"] = "score"
-    """What the conference neighbours' weight applies to: `score`, the whole score (their
-    weight grows to 1 with the conference's talks); `neighbours`, at most the neighbour vote's
-    share of it (knn_weight over all weights), so the conference's talks take over the
-    neighbour vote and never the label, prototypes or head."""
+    weighted n / (n + prior) for n such talks (times the neighbour vote's share with scope
+    `neighbours`), so the way one conference uses its umbrella tags is learned from its own
+    corrections. 5 with scope `neighbours`: picked among 5 / 25 (`neighbours`), 100 (`score`) and
+    off on the learning curves of the other unseen conferences at every k, for each conference
+    (docs/tagging.md). 0 turns it off."""
+    conference_knn_scope: Literal["score", "neighbours"] = "neighbours"
+    """What the conference neighbours' weight applies to: `neighbours`, at most the neighbour
+    vote's share of the score (knn_weight over all weights), so the conference's talks take over
+    the neighbour vote and never the label, prototypes or head; `score`, the whole score (their
+    weight then grows to 1 with the conference's talks, which hurt at k = 50 and 100)."""
     calibration_talks: PositiveInt = 6000
     """Most history talks scored (leave-one-group-out) to calibrate thresholds; a deterministic
     sample above that keeps calibration to seconds."""

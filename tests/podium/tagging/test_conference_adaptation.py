@@ -80,6 +80,11 @@ def test_a_rejected_tag_rises_and_an_added_one_falls_in_that_conference_only(
     np.testing.assert_allclose(adapted.thresholds[1], plain.thresholds, atol=1e-6)
 
 
+def test_conference_neighbours_are_on_by_default_within_the_neighbour_share() -> None:
+    s = TaggingSettings()  # chosen leaving each conference out (docs/tagging.md)
+    assert (s.conference_knn_prior, s.conference_knn_scope) == (5, "neighbours")
+
+
 def test_no_move_without_enough_talks_of_the_conference(encoder, vocabulary) -> None:
     history = _history(encoder)
     tagger = _tagger(encoder, conference_tag_prior=5, conference_min_talks=7)
