@@ -9,6 +9,10 @@ organiser corrects k of the conference's talks (uncertainty sampling against ran
 corrected talks join the history with their gold tags; the remaining talks are scored. Prints
 micro F1 and P@1 at k = 0, 10, 25, 50, 100 per conference, and mean ± std over conferences
 (`podium.tagging.feedback_curve`). Reads the vectors bench/tagging_vectors.py cached.
+
+To choose a setting honestly, save one report per setting (`--json NAME.json` with the setting's
+options) and run `--choose A.json B.json ... [--choose-ks 10,25,50,100]`: each conference gets
+the setting that taught most on the other conferences (docs/tagging.md).
 """
 
 from __future__ import annotations
