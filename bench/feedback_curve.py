@@ -9,6 +9,10 @@ organiser corrects k of the conference's talks (uncertainty sampling against ran
 corrected talks join the history with their gold tags; the remaining talks are scored. Prints
 micro F1 and P@1 at k = 0, 10, 25, 50, 100 per conference, and mean ± std over conferences
 (`podium.tagging.feedback_curve`). Reads the vectors bench/tagging_vectors.py cached.
+
+To choose a setting honestly, save one report per setting (`--json NAME.json` with the setting's
+options) and run `--choose A.json B.json ... [--choose-ks 10,25,50,100]`: each conference gets
+the setting that taught most on the other conferences (docs/tagging.md).
 """
 
 from __future__ import annotations
@@ -43,10 +47,29 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--conference-prior", type=float, default=None, help="tagging.conference_prior"
     )
+    parser.add_argument(
+        "--conference-tag-prior", type=float, default=None, help="tagging.conference_tag_prior"
+    )
+    parser.add_argument(
+        "--conference-knn-prior", type=float, default=None, help="tagging.conference_knn_prior"
+    )
+    parser.add_argument("--conference-knn-scope", default=None, help="tagging.conference_knn_scope")
     parser.add_argument("--limit", type=int, default=0, help="first N labelled talks (smoke)")
     parser.add_argument("--encode", action="store_true", help="embed now instead of the cache")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
+    parser.add_argument(
+        "--choose",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="--json reports of several settings: pick one per conference on the others",
+    )
+    parser.add_argument(
+        "--choose-ks", default="10,25", help="the k whose gains --choose compares, comma list"
+    )
     args = parser.parse_args(argv)
+    if args.choose:
+        return choose(args.choose, ks=[int(k) for k in args.choose_ks.split(",")])
 
     from podium.tagging import TaggingSettings, build_tagger
     from podium.tagging.evaluate import LabelledSet, load_labelled
@@ -62,6 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {}
     if args.conference_prior is not None:
         overrides["conference_prior"] = args.conference_prior
+    if args.conference_tag_prior is not None:
+        overrides["conference_tag_prior"] = args.conference_tag_prior
+    if args.conference_knn_scope is not None:
+        overrides["conference_knn_scope"] = args.conference_knn_scope
+    if args.conference_knn_prior is not None:
+        overrides["conference_knn_prior"] = args.conference_knn_prior
     tagger = build_tagger(TaggingSettings(**overrides), device="cpu")
     if args.encode:
         vectors = embed_talks(data.talks, encoder=tagger.encoder)
@@ -105,6 +134,21 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
     return out
+
+
+def choose(paths: list[Path], *, ks: list[int]) -> dict:
+    """Leave one conference out over the settings' reports (`choose_by_other_conferences`):
+    each conference's pick, chosen on the other conferences, and the nested curves."""
+    from podium.tagging.feedback_curve import CurveReport, choose_by_other_conferences
+
+    reports = {p.stem: CurveReport.from_dict(json.loads(p.read_text())) for p in paths}
+    picks, nested = choose_by_other_conferences(reports, ks=ks)
+    for name, report in reports.items():
+        print(f"{name}: {report.model_version}")
+    print("\npicked on the other conferences: " + ", ".join(f"{c} {n}" for c, n in picks.items()))
+    print("\nnested (each conference under its own pick):\n")
+    print(nested.markdown())
+    return {"picks": picks, "nested": nested.as_dict()}
 
 
 if __name__ == "__main__":

@@ -108,6 +108,25 @@ class TaggingSettings(BaseModel):
     are, weighted n / (n + prior). 0 turns it off."""
     conference_min_talks: Annotated[int, Field(ge=1)] = 5
     """Labelled talks of a series the history needs before its thresholds adapt."""
+    conference_tag_prior: NonNegativeFloat = 0.0
+    """Per-tag conference adaptation, on top of `conference_prior`'s one shift: on the history's
+    labelled talks of a talk's conference series, a tag's evidence is the m talks that carry it
+    or would be given it; its threshold for that series moves toward the tag's F1-optimal one on
+    them by m / (m + prior), so a tag the organisers reject there rises and one they add falls.
+    0 turns it off."""
+    conference_knn_prior: NonNegativeFloat = 5.0
+    """Conference neighbours: a talk's score is also mixed with the neighbour vote of the
+    history's labelled talks of its own conference series (an organiser's corrections there),
+    weighted n / (n + prior) for n such talks (times the neighbour vote's share with scope
+    `neighbours`), so the way one conference uses its umbrella tags is learned from its own
+    corrections. 5 with scope `neighbours`: picked among 5 / 25 (`neighbours`), 100 (`score`) and
+    off on the learning curves of the other unseen conferences at every k, for each conference
+    (docs/tagging.md). 0 turns it off."""
+    conference_knn_scope: Literal["score", "neighbours"] = "neighbours"
+    """What the conference neighbours' weight applies to: `neighbours`, at most the neighbour
+    vote's share of the score (knn_weight over all weights), so the conference's talks take over
+    the neighbour vote and never the label, prototypes or head; `score`, the whole score (their
+    weight then grows to 1 with the conference's talks, which hurt at k = 50 and 100)."""
     calibration_talks: PositiveInt = 6000
     """Most history talks scored (leave-one-group-out) to calibrate thresholds; a deterministic
     sample above that keeps calibration to seconds."""

@@ -103,6 +103,15 @@ class CurveReport:
             "summary": {s: {str(k): v for k, v in d.items()} for s, d in self.summary().items()},
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CurveReport:
+        """The report `as_dict` wrote (a bench's --json file)."""
+        return cls(
+            points=[CurvePoint(**p) for p in data["points"]],
+            conferences={s: int(n) for s, n in data["conferences"].items()},
+            model_version=str(data.get("model_version", "")),
+        )
+
     def markdown(self) -> str:
         """The learning-curve table: mean ± std over conferences, per strategy and k."""
         lines = [
@@ -307,3 +316,41 @@ def feedback_curve(
                         f"them: F1 {b['micro_f1']:.3f} P@1 {b['precision_at_1']:.3f})"
                     )
     return report
+
+
+def choose_by_other_conferences(
+    reports: dict[str, CurveReport], *, ks: Sequence[int] = (10, 25)
+) -> tuple[dict[str, str], CurveReport]:
+    """Leave one conference out: for each conference, the setting whose corrections taught
+    most on the *other* conferences, and the curve of each conference under its own pick.
+
+    `reports` maps a setting's name to its curves (same conferences, strategies and steps).
+    A setting's score on a set of conferences is the mean, over those conferences, the
+    strategies and `ks`, of the F1 gain over the uncorrected tagger on the same remaining
+    talks (what the corrections taught, not which talks were left). No conference's own
+    curve decides its pick, so the returned curves are honest (nested) figures.
+
+    Returns:
+        (conference -> picked setting, one report of every conference's points under its pick).
+    """
+    if not reports:
+        raise ValueError("no settings to choose from")
+    first = next(iter(reports.values()))
+
+    def taught(report: CurveReport, conferences: set[str]) -> float:
+        gains = [
+            p.micro_f1 - p.base_f1
+            for p in report.points
+            if p.series in conferences and p.k in set(ks)
+        ]
+        return float(np.mean(gains)) if gains else float("-inf")
+
+    picks: dict[str, str] = {}
+    nested = CurveReport(conferences=dict(first.conferences), model_version="nested")
+    for conference in first.conferences:
+        others = set(first.conferences) - {conference}
+        # max keeps the first of equal scores: list the settings in a fixed order.
+        name = max(reports, key=lambda n: taught(reports[n], others))
+        picks[conference] = name
+        nested.points += [p for p in reports[name].points if p.series == conference]
+    return picks, nested

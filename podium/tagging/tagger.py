@@ -75,7 +75,9 @@ class Tagger:
     )
     _heads: dict[tuple[str, float, int], LinearHead] = field(default_factory=dict, repr=False)
     _nli_thresholds: dict[tuple[str, ...], float] = field(default_factory=dict, repr=False)
-    _shifts: dict[tuple[str, ...], float] = field(default_factory=dict, repr=False)
+    _own: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray] | None] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def model_version(self) -> str:
@@ -99,6 +101,12 @@ class Tagger:
             base += f" minhist{s.min_history_talks}"
         if s.conference_prior > 0:
             base += f" conf{s.conference_prior:g}/{s.conference_min_talks}"
+        if s.conference_tag_prior > 0:
+            base += f" conftag{s.conference_tag_prior:g}"
+        if s.conference_knn_prior > 0:
+            base += f" confknn{s.conference_knn_prior:g}"
+            if s.conference_knn_scope == "neighbours":
+                base += "/nb"
         base += " thr:" + (
             s.threshold_scope if s.threshold_scope == "global" else f"tag{s.threshold_prior:g}"
         )
@@ -343,29 +351,33 @@ class Tagger:
             _remember(self._calibrations, key, calibration, limit=16)
         return self._calibrations[key]
 
-    def conference_shift(
-        self, *, vocabulary: Vocabulary, history: TagHistory, series: str, base: float
-    ) -> float:
-        """How far the thresholds move for talks of conference `series`: 0 without enough
-        labelled talks of it in the history.
+    def conference_scores(
+        self, *, vocabulary: Vocabulary, history: TagHistory, series: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """What the history knows of conference `series`, scored as its other talks will be.
 
-        Its labelled talks are scored as its other talks will be (each without itself, with
-        the rest of the series in the history), the single threshold maximising micro F1 on
-        them is found, and its distance from the calibrated global threshold `base` is
-        shrunk by n / (n + `conference_prior`). A conference whose organisers tag twice as
-        densely as the history (pycon-italia) gets lower thresholds after a few corrections.
+        Its labelled talks, then its talks that only carry an organiser's rejection
+        (`TagHistory.negative_targets`), each scored without itself and with the rest of the
+        series in the history, capped at `max_tags` per talk. Returns (scores, 0/1 tags,
+        0/1 known): a labelled talk is known for every tag, a rejection-only talk for the
+        rejected tags (each a 0). None with fewer than `conference_min_talks` such talks.
         Cached per history, vocabulary and series.
         """
         s = self.settings
-        if s.conference_prior <= 0 or not series:
-            return 0.0
         key = (history.fingerprint(), vocabulary.content_hash(), self.model_version, series)
-        if key not in self._shifts:
-            rows, targets = history.targets(vocabulary)
-            own = [k for k, r in enumerate(rows) if series_of(history.groups[r]) == series]
-            shift = 0.0
-            if len(own) >= s.conference_min_talks:
-                rows, targets = rows[own], targets[own]
+        if key not in self._own:
+            found: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+            labelled, targets = history.targets(vocabulary)
+            rejected, mask = history.negative_targets(vocabulary)
+
+            def ours(rows: np.ndarray) -> list[int]:
+                return [k for k, r in enumerate(rows) if series_of(history.groups[r]) == series]
+
+            own, own_rejected = ours(labelled), ours(rejected)
+            if series and len(own) + len(own_rejected) >= s.conference_min_talks:
+                rows = np.concatenate([labelled[own], rejected[own_rejected]]).astype(np.int64)
+                truth = np.concatenate([targets[own], np.zeros_like(mask[own_rejected])])
+                known = np.concatenate([np.ones_like(targets[own]), mask[own_rejected]])
                 texts = None
                 if s.lexical_weight > 0:
                     texts = [history.premises.get(history.talk_ids[r], "") for r in rows]
@@ -374,18 +386,147 @@ class Tagger:
                         history.embeddings[rows],
                         vocabulary=vocabulary,
                         history=history,
-                        groups=np.asarray(rows, dtype=np.int64),
+                        groups=rows,
                         history_groups=np.arange(len(history), dtype=np.int64),
                         texts=texts,
                     )
                 )
-                capped = scoring.cap_per_row(scores, s.max_tags)
-                best, f1 = scoring.best_f1_threshold(capped.ravel(), targets.ravel())
-                if f1 > 0:
-                    n = float(len(rows))
-                    shift = n / (n + s.conference_prior) * (best - base)
-            _remember(self._shifts, key, shift, limit=256)
-        return self._shifts[key]
+                scores = self.with_conference_neighbours(
+                    scores,
+                    history.embeddings[rows],
+                    series=[series] * len(rows),
+                    vocabulary=vocabulary,
+                    history=history,
+                    own_rows=rows,
+                )
+                found = (scoring.cap_per_row(scores, s.max_tags), truth, known)
+            _remember(self._own, key, found, limit=256)
+        return self._own[key]
+
+    def conference_shift(
+        self, *, vocabulary: Vocabulary, history: TagHistory, series: str, base: float
+    ) -> float:
+        """How far the thresholds move for talks of conference `series`: 0 without enough
+        labelled talks of it in the history.
+
+        Its labelled talks are scored as its other talks will be (`conference_scores`), the
+        single threshold maximising micro F1 on them is found, and its distance from the
+        calibrated global threshold `base` is shrunk by n / (n + `conference_prior`). A
+        conference whose organisers tag twice as densely as the history (pycon-italia) gets
+        lower thresholds after a few corrections.
+        """
+        s = self.settings
+        if s.conference_prior <= 0 or not series:
+            return 0.0
+        own = self.conference_scores(vocabulary=vocabulary, history=history, series=series)
+        if own is None:
+            return 0.0
+        capped, targets, known = own
+        full = known.all(axis=1)  # labelled talks; rejection-only ones are per tag
+        if full.sum() < s.conference_min_talks:
+            return 0.0
+        best, f1 = scoring.best_f1_threshold(capped[full].ravel(), targets[full].ravel())
+        if f1 <= 0:
+            return 0.0
+        n = float(full.sum())
+        return n / (n + s.conference_prior) * (best - base)
+
+    def conference_tag_shifts(
+        self, *, vocabulary: Vocabulary, history: TagHistory, series: str, cut: np.ndarray
+    ) -> np.ndarray:
+        """(T,) per-tag moves of the thresholds `cut` (the calibrated ones after the
+        conference's `conference_shift`) for talks of conference `series`: zeros with
+        `conference_tag_prior` 0 or too few talks of it with an organiser's decision.
+
+        On the conference's talks (`conference_scores`: labelled ones, and rejection-only
+        ones for their rejected tags), a tag's evidence is the m talks that carry it or that
+        it would be given at `cut`. Its F1-optimal threshold on them (above every score when
+        none carries it: only rejections) pulls its cut by m / (m + `conference_tag_prior`),
+        when it scores better there than the cut does. A tag the organisers keep rejecting
+        there rises, one they keep adding falls; a tag with no evidence there does not move.
+        """
+        s = self.settings
+        out = np.zeros(len(vocabulary.tags), dtype=np.float32)
+        if s.conference_tag_prior <= 0 or not series:
+            return out
+        own = self.conference_scores(vocabulary=vocabulary, history=history, series=series)
+        if own is None:
+            return out
+        capped, targets, known = own
+        for j in range(len(out)):
+            rows = known[:, j] > 0
+            column, truth = capped[rows, j], targets[rows, j]
+            carried = truth > 0
+            given = column > cut[j]
+            m = int((carried | given).sum())
+            if m == 0:
+                continue
+            if carried.any():
+                target, best = scoring.best_f1_threshold(column, truth)
+                hits = float((carried & given).sum())
+                if best <= 2 * hits / (carried.sum() + given.sum()) + 1e-9:
+                    continue  # the cut is already as good on these talks
+            else:
+                target = float(column.max()) + 1e-3
+            out[j] = m / (m + s.conference_tag_prior) * (target - cut[j])
+        return out
+
+    def with_conference_neighbours(
+        self,
+        scores: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        series: Sequence[str],
+        vocabulary: Vocabulary,
+        history: TagHistory | None,
+        own_rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """`scores` mixed with each talk's neighbour vote among the history's labelled talks
+        of its own conference series, weighted n / (n + `conference_knn_prior`).
+
+        The history's other conferences decide the neighbours, prototypes and head; an
+        organiser's corrections are a handful of rows among hundreds there. Here the talks of
+        the talk's own conference (its corrections, its speakers' tags) vote on their own,
+        so "data science" as this conference uses it is learned from its own talks. A talk
+        that is itself in the history (`own_rows`, its row or -1) never votes for itself.
+        Unchanged with `conference_knn_prior` 0, no history, or fewer than
+        `conference_min_talks` labelled talks of the series.
+        """
+        s = self.settings
+        if s.conference_knn_prior <= 0 or history is None or not len(history) or not len(scores):
+            return scores
+        rows, targets = history.targets(vocabulary)
+        if not len(rows):
+            return scores
+        row_series = np.asarray([series_of(history.groups[r]) for r in rows], dtype=object)
+        asked = np.asarray(series, dtype=object)
+        own = np.full(len(scores), -1, dtype=np.int64) if own_rows is None else own_rows
+        out = scores.copy()
+        for name in set(series):
+            if not name:
+                continue
+            members = np.flatnonzero(row_series == name)
+            if len(members) < s.conference_min_talks:
+                continue
+            queries = np.flatnonzero(asked == name)
+            local, _ = scoring.knn_scores(
+                vectors[queries],
+                history.embeddings[rows[members]],
+                targets[members],
+                k=s.knn_k,
+                temperature=s.knn_temperature,
+                query_groups=own[queries],
+                history_groups=rows[members],
+            )
+            # n: the series' labelled talks other than the talk itself.
+            n = len(members) - np.isin(own[queries], rows[members]).astype(np.float32)
+            weight = (n / (n + s.conference_knn_prior)).astype(np.float32)[:, None]
+            if s.conference_knn_scope == "neighbours":
+                # At most the neighbour vote's own share of the score: the conference's talks
+                # take over the neighbour vote, never the label, prototypes or head.
+                weight = weight * s.knn_weight / (self.vocabulary_weight() + self.history_weight())
+            out[queries] = (1 - weight) * scores[queries] + weight * local
+        return out.astype(np.float32)
 
     def nli_threshold(self, *, vocabulary: Vocabulary, history: TagHistory | None) -> float:
         """The NLI backend's entailment threshold, calibrated on the history when it can be.
@@ -471,6 +612,15 @@ class Tagger:
                 texts=lexical_texts(talks) if self.settings.lexical_weight > 0 else None,
             )
         )
+        talk_series = [series_of(t.event_ids[0]) if t.event_ids else "" for t in talks]
+        scores = self.with_conference_neighbours(
+            scores,
+            vectors,
+            series=talk_series,
+            vocabulary=vocabulary,
+            history=history,
+            own_rows=groups,
+        )
         calibration = self.calibration(vocabulary=vocabulary, history=history)
         thresholds = calibration.thresholds
         if self.settings.conference_prior > 0 and history is not None and len(history):
@@ -479,15 +629,25 @@ class Tagger:
                     self.conference_shift(
                         vocabulary=vocabulary,
                         history=history,
-                        series=series_of(t.event_ids[0]) if t.event_ids else "",
+                        series=name,
                         base=calibration.global_threshold,
                     )
-                    for t in talks
+                    for name in talk_series
                 ],
                 dtype=np.float32,
             )
             if np.any(shifts != 0):
                 thresholds = (thresholds[None, :] + shifts[:, None]).astype(np.float32)
+        if self.settings.conference_tag_prior > 0 and history is not None and len(history):
+            rows = np.broadcast_to(thresholds, scores.shape).astype(np.float32)
+            moves: dict[str, np.ndarray] = {}
+            for i, name in enumerate(talk_series):
+                if name not in moves:
+                    moves[name] = self.conference_tag_shifts(
+                        vocabulary=vocabulary, history=history, series=name, cut=rows[i]
+                    )
+                rows[i] += moves[name]
+            thresholds = rows
         if self.nli is not None:
             scores = self.nli.rescore(
                 talks, scores, vocabulary=vocabulary, top_k=self.settings.nli_top_k

@@ -22,3 +22,16 @@ def test_the_curve_bench_runs_and_reports_both_strategies(capsys) -> None:
         if p["k"] == 0:  # no correction yet: the same talks, the same tagger
             assert p["micro_f1"] == p["base_f1"]
     assert "| strategy | k |" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not (DATA / "tagging-eval.json").exists(), reason="no shared pyvideo data")
+def test_the_bench_chooses_a_setting_per_conference_on_the_others(tmp_path, capsys) -> None:
+    args = ["--limit", "80", "--encode", "--min-talks", "8", "--steps", "0,5", "--min-remaining",
+            "3", "--strategies", "random"]  # fmt: skip
+    main([*args, "--json", str(tmp_path / "off.json")])
+    main([*args, "--conference-knn-prior", "5", "--json", str(tmp_path / "local.json")])
+    out = main(["--choose", str(tmp_path / "off.json"), str(tmp_path / "local.json")])
+    conferences = out["nested"]["conferences"]
+    assert conferences and set(out["picks"]) == set(conferences)
+    assert set(out["picks"].values()) <= {"off", "local"}
+    assert "picked on the other conferences" in capsys.readouterr().out
