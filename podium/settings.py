@@ -66,6 +66,10 @@ class LakeSettings(BaseModel):
     after (every MERGE reads every file whose key range it cannot rule out, a few GETs each on
     S3). Racing writers stay safe: a compaction that loses a race is dropped, a MERGE that
     loses one to it is retried. 0: only the nightly `maintenance` compacts."""
+    reuse_tables: bool = True
+    """Bring a table this process opened before up to date (a listing of its log and a GET per
+    newer commit) instead of opening it afresh (the checkpoint and up to ~10 commits: a dozen
+    or more GETs on S3). Every operation still reads the table's latest version."""
 
 
 class PrefectSettings(BaseModel):

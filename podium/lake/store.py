@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -16,6 +17,7 @@ from deltalake import CommitProperties, DeltaTable, WriterProperties, write_delt
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from podium import tracing
 from podium.errors import UserError
 from podium.lake.keyed_reader import KeyedReader
 from podium.lake.tables import ADDED_COLUMNS, PRIMARY_KEYS, SCHEMAS
@@ -31,10 +33,37 @@ _READERS: dict[tuple[str, str], KeyedReader] = {}
 _READERS_LOCK = threading.Lock()
 
 
+# Opened tables kept for reuse, per table URL and storage options: a snapshot is taken out
+# (one user at a time), brought to the table's latest version (`update_incremental`: a listing
+# of the log after its version, and a GET per newer commit) and put back after the operation.
+# It only saves replaying the log from the last checkpoint (a dozen ranged GETs of the
+# checkpoint and up to ~10 commits on S3): every use still reads the latest version from the
+# store, exactly as a fresh open does, so N replicas never act on a stale one.
+_POOL: dict[tuple[str, tuple[tuple[str, str], ...]], list[DeltaTable]] = {}
+_POOL_LOCK = threading.Lock()
+_POOL_SIZE = 4  # idle snapshots kept per table (threads using one table at once)
+
 CHECKPOINT_INTERVAL = "delta.checkpointInterval"
 COMPACTION = "podium.compaction"  # commit metadata of a compaction
 
 logger = logging.getLogger("podium.lake")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _traced(operation: str) -> Callable[[F], F]:
+    """A span `lake.<operation>` around a Lake method whose first argument names the table (or
+    the blob's path); a no-op while tracing is off (bench/talk_path.py sums them)."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def traced(self: Lake, name: str, *args: Any, **kwargs: Any) -> Any:
+            with tracing.span(f"lake.{operation}", {"lake.table": name.split("/", 1)[0]}):
+                return method(self, name, *args, **kwargs)
+
+        return traced  # type: ignore[return-value]
+
+    return decorate
 
 
 class LakeError(UserError, RuntimeError):
@@ -72,6 +101,8 @@ class Lake:
             on an older table when opened); 0 leaves each table's own.
         compact_after_files: a MERGE leaving more data files than this compacts the table;
             0 never.
+        reuse_tables: bring a table opened before (by any Lake of this process) up to date
+            instead of opening it afresh (see `_POOL`).
     """
 
     url: str
@@ -80,6 +111,7 @@ class Lake:
     write_retries: int = 8
     checkpoint_interval: int = 10
     compact_after_files: int = 24
+    reuse_tables: bool = True
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
@@ -125,6 +157,7 @@ class Lake:
             lake.write_retries,
             checkpoint_interval=lake.checkpoint_interval,
             compact_after_files=lake.compact_after_files,
+            reuse_tables=lake.reuse_tables,
         )
 
     def __repr__(self) -> str:  # never show storage options: they hold keys
@@ -136,10 +169,43 @@ class Lake:
         return f"{self.url}/tables/{name}"
 
     def _table(self, name: str) -> DeltaTable | None:
-        try:
-            table = DeltaTable(self.table_uri(name), storage_options=self.storage_options)
-        except TableNotFoundError:
+        with tracing.span("lake.open", {"lake.table": name}):
+            return self._open(name)
+
+    def _pool_key(self, name: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return self.table_uri(name), tuple(sorted(self.storage_options.items()))
+
+    def _reused(self, name: str) -> DeltaTable | None:
+        """An idle snapshot of `name`, brought to the table's latest version; None if none."""
+        if not self.reuse_tables:
             return None
+        with _POOL_LOCK:
+            idle = _POOL.get(self._pool_key(name))
+            table = idle.pop() if idle else None
+        if table is None:
+            return None
+        try:
+            table.update_incremental()
+        except Exception:  # noqa: BLE001 - a fresh open decides (and raises what it raises)
+            return None
+        return table
+
+    def _release(self, name: str, table: DeltaTable | None) -> None:
+        """Put back a table that an operation of this Lake opened and no longer uses."""
+        if table is None or not self.reuse_tables:
+            return
+        with _POOL_LOCK:
+            idle = _POOL.setdefault(self._pool_key(name), [])
+            if len(idle) < _POOL_SIZE and all(t is not table for t in idle):
+                idle.append(table)
+
+    def _open(self, name: str) -> DeltaTable | None:
+        table = self._reused(name)
+        if table is None:
+            try:
+                table = DeltaTable(self.table_uri(name), storage_options=self.storage_options)
+            except TableNotFoundError:
+                return None
         if name in ADDED_COLUMNS and name not in self._migrated:
             table = self._add_columns(name, table)
         if self.checkpoint_interval and table.metadata().configuration.get(
@@ -205,7 +271,9 @@ class Lake:
             return reader
 
     def exists(self, name: str) -> bool:
-        return self._table(name) is not None
+        table = self._table(name)
+        self._release(name, table)
+        return table is not None
 
     def ping(self) -> None:
         """Raise unless the lake's root is reachable; reads only (a readiness probe)."""
@@ -217,8 +285,11 @@ class Lake:
     def version(self, name: str) -> int | None:
         """The table's current Delta version, None when it does not exist yet."""
         table = self._table(name)
-        return None if table is None else table.version()
+        version = None if table is None else table.version()
+        self._release(name, table)
+        return version
 
+    @_traced("read")
     def read(
         self,
         name: str,
@@ -239,6 +310,7 @@ class Lake:
         schema = SCHEMAS[name]
         if where:
             if any(op in ("in", "not in") and not len(value) for _, op, value in where):
+                self._release(name, table)
                 return _empty(name, columns)
             # DataFusion SQL: pyarrow's dataset filters trip over the string_view columns that
             # Delta MERGE writes, and this path prunes files by their statistics too.
@@ -254,6 +326,7 @@ class Lake:
             data = pa.table(reader.read_all())
         else:
             data = table.to_pyarrow_dataset().to_table(columns=columns)
+        self._release(name, table)
         target = pa.schema([schema.field(n) for n in data.column_names if n in schema.names])
         return data.select(target.names).cast(target).to_pandas()
 
@@ -334,6 +407,7 @@ class Lake:
             name, frame, mode="overwrite", predicate=predicate, writer_properties=writer_properties
         )
 
+    @_traced("write")
     def _write(
         self,
         name: str,
@@ -345,8 +419,8 @@ class Lake:
         commit_properties: CommitProperties | None = None,
     ) -> int:
         data = self.arrow(name, frame)
-        if name in ADDED_COLUMNS:
-            self._table(name)  # opening an older table adds the columns it lacks
+        if name in ADDED_COLUMNS:  # opening an older table adds the columns it lacks
+            self._release(name, self._table(name))
         # Table properties take effect only when this write creates the table.
         configuration = self._configuration()
         self.retrying(
@@ -386,10 +460,12 @@ class Lake:
             table = self._table(name)
             assert table is not None
             metrics = table.delete(predicate)
+            self._release(name, table)
             return int(metrics.get("num_deleted_rows", 0))
 
         return self.retrying(action)
 
+    @_traced("upsert")
     def upsert(
         self,
         name: str,
@@ -446,8 +522,10 @@ class Lake:
 
         stats = self.retrying(action)
         self._compact_if_many_files(handle)
+        self._release(name, handle.table)
         return stats
 
+    @_traced("update_matched")
     def update_matched(
         self,
         name: str,
@@ -486,6 +564,7 @@ class Lake:
 
         updated = self.retrying(action)
         self._compact_if_many_files(handle)
+        self._release(name, handle.table)
         return updated
 
     def _compact_if_many_files(self, handle: _Handle) -> None:
@@ -569,6 +648,7 @@ class Lake:
             handle.write(data)
         return url
 
+    @_traced("create_blob")
     def create_blob(self, path: str, data: bytes) -> bool:
         """Write bytes at `path` only if nothing is there yet; False when something was.
 
@@ -601,6 +681,7 @@ class Lake:
         finally:
             os.unlink(temp)
 
+    @_traced("list_blobs")
     def list_blobs(self, prefix: str) -> list[str]:
         """Paths (relative to the lake) of every blob under `prefix`, fresh from the store."""
         url = self.blob_url(prefix)
@@ -613,6 +694,7 @@ class Lake:
             if not f.rsplit("/", 1)[-1].startswith(".create-")
         )
 
+    @_traced("get_blob")
     def get_blob(self, path: str) -> bytes:
         url = self.blob_url(path)
         # s3fs caches listings (sizes included): a blob rewritten by another process since
@@ -624,6 +706,7 @@ class Lake:
     def blob_exists(self, path: str) -> bool:
         return bool(self._fs.exists(self.blob_url(path)))
 
+    @_traced("delete_blob")
     def delete_blob(self, path: str) -> None:
         self._fs.rm(self.blob_url(path))
 
