@@ -61,7 +61,7 @@ PODIUM_PROCESSES = ("gateway-", "warm-", "derived-")
 
 # What each variant changes in the Podium processes' environment.
 VARIANTS: dict[str, dict[str, str]] = {
-    "before": {"PODIUM_LAKE__REUSE_TABLES": "false"},
+    "before": {"PODIUM_LAKE__REUSE_TABLES": "false", "PODIUM_LAKE__FILE_CACHE_MIB": "0"},
     "after": {},
 }
 

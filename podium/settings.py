@@ -70,6 +70,11 @@ class LakeSettings(BaseModel):
     """Bring a table this process opened before up to date (a listing of its log and a GET per
     newer commit) instead of opening it afresh (the checkpoint and up to ~10 commits: a dozen
     or more GETs on S3). Every operation still reads the table's latest version."""
+    file_cache_mib: NonNegativeInt = 64
+    """Keep the Delta data files that reads fetch in memory, up to this many MiB per process
+    (least recently used out first). A data file never changes under its name, and which
+    files a read reads still comes from the table's latest version, so this only saves the
+    GETs of files read before. 0: every read fetches its files."""
 
 
 class PrefectSettings(BaseModel):

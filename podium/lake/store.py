@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import fsspec
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pa_fs
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from podium import tracing
 from podium.errors import UserError
+from podium.lake.file_cache import FileCache
 from podium.lake.keyed_reader import KeyedReader
 from podium.lake.tables import ADDED_COLUMNS, PRIMARY_KEYS, SCHEMAS
 
@@ -42,6 +45,18 @@ _READERS_LOCK = threading.Lock()
 _POOL: dict[tuple[str, tuple[tuple[str, str], ...]], list[DeltaTable]] = {}
 _POOL_LOCK = threading.Lock()
 _POOL_SIZE = 4  # idle snapshots kept per table (threads using one table at once)
+
+# One file cache per process (`podium.lake.file_cache`), sized by the first Lake that reads.
+_FILE_CACHE: FileCache | None = None
+
+
+def _file_cache(max_bytes: int) -> FileCache:
+    global _FILE_CACHE
+    with _POOL_LOCK:
+        if _FILE_CACHE is None:
+            _FILE_CACHE = FileCache(max_bytes)
+        return _FILE_CACHE
+
 
 CHECKPOINT_INTERVAL = "delta.checkpointInterval"
 COMPACTION = "podium.compaction"  # commit metadata of a compaction
@@ -103,6 +118,8 @@ class Lake:
             0 never.
         reuse_tables: bring a table opened before (by any Lake of this process) up to date
             instead of opening it afresh (see `_POOL`).
+        file_cache_bytes: keep data files read by `read` in memory up to this many bytes per
+            process (`podium.lake.file_cache`); 0 reads them from the store every time.
     """
 
     url: str
@@ -112,6 +129,7 @@ class Lake:
     checkpoint_interval: int = 10
     compact_after_files: int = 24
     reuse_tables: bool = True
+    file_cache_bytes: int = 0
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
@@ -158,6 +176,7 @@ class Lake:
             checkpoint_interval=lake.checkpoint_interval,
             compact_after_files=lake.compact_after_files,
             reuse_tables=lake.reuse_tables,
+            file_cache_bytes=lake.file_cache_mib * 2**20,
         )
 
     def __repr__(self) -> str:  # never show storage options: they hold keys
@@ -312,6 +331,9 @@ class Lake:
             if any(op in ("in", "not in") and not len(value) for _, op, value in where):
                 self._release(name, table)
                 return _empty(name, columns)
+        if self.file_cache_bytes:
+            data = self._read_cached(name, table, columns, where)
+        elif where:
             # DataFusion SQL: pyarrow's dataset filters trip over the string_view columns that
             # Delta MERGE writes, and this path prunes files by their statistics too.
             from deltalake import QueryBuilder
@@ -329,6 +351,42 @@ class Lake:
         self._release(name, table)
         target = pa.schema([schema.field(n) for n in data.column_names if n in schema.names])
         return data.select(target.names).cast(target).to_pandas()
+
+    def _read_cached(
+        self,
+        name: str,
+        table: DeltaTable,
+        columns: list[str] | None,
+        where: list[tuple[str, str, Any]] | None,
+    ) -> pa.Table:
+        """`read` through the process's file cache (`podium.lake.file_cache`): the files of
+        the version `table` holds (pruned by their statistics in the log, as DataFusion's scan
+        does), each read whole once and from memory after; then the rows filtered here (no
+        pushdown: pyarrow's trips over the string_view statistics that Delta MERGE writes)."""
+        from deltalake.fs import DeltaStorageHandler
+
+        from podium.lake.file_cache import CachedFiles
+
+        schema = SCHEMAS[name]
+        raw = table._table  # what `to_pyarrow_dataset` builds its own filesystem from
+        sizes = raw.get_add_file_sizes()
+        inner = DeltaStorageHandler.from_table(raw, self.storage_options, sizes)
+        files = pa_fs.PyFileSystem(
+            CachedFiles(inner, _file_cache(self.file_cache_bytes), self.table_uri(name), sizes)
+        )
+        predicate = " AND ".join(_sql_term(c, op, v) for c, op, v in where or [])
+        dataset = table.to_pyarrow_dataset(
+            filesystem=files, file_pruning_predicate=predicate or None
+        )
+        wanted = list(
+            dict.fromkeys([*(columns or dataset.schema.names), *(c for c, _, _ in where or [])])
+        )
+        data = dataset.to_table(columns=wanted)
+        target = pa.schema([schema.field(n) for n in data.column_names if n in schema.names])
+        data = data.select(target.names).cast(target)
+        if where:
+            data = data.filter(_arrow_filter(data, where))
+        return data.select(columns) if columns else data
 
     def arrow(self, name: str, frame: pd.DataFrame) -> pa.Table:
         """Rows as an Arrow table of the table's schema (columns checked, types cast)."""
@@ -758,6 +816,36 @@ def _sql_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def _arrow_filter(data: pa.Table, where: list[tuple[str, str, Any]]) -> pc.Expression:
+    """`where` as a pyarrow expression with SQL's meaning: a null never matches (not even
+    `!=` or `not in`), as in the DataFusion path."""
+    terms = []
+    for column, op, value in where:
+        field = pc.field(column)
+        kind = data.schema.field(column).type
+        if op in ("in", "not in"):
+            found = field.isin(pa.array(list(value), type=kind))
+            term = found if op == "in" else ~found & field.is_valid()
+        else:
+            scalar = pa.scalar(value, type=kind)
+            term = {
+                "=": field == scalar,
+                "==": field == scalar,
+                "!=": field != scalar,
+                "<": field < scalar,
+                "<=": field <= scalar,
+                ">": field > scalar,
+                ">=": field >= scalar,
+            }.get(op)
+            if term is None:
+                raise LakeError(f"unsupported filter operator {op!r}")
+        terms.append(term)
+    combined = terms[0]
+    for term in terms[1:]:
+        combined = combined & term
+    return combined
 
 
 def _sql_term(column: str, op: str, value: Any) -> str:
