@@ -473,7 +473,12 @@ def main(argv: list[str] | None = None) -> int:
         stack.down()
     print_variants(variants, args)
     print(f"\nload average at end: {os.getloadavg()}; {time.monotonic() - started:.0f} s wall")
-    return 0
+    untagged = sum(s.tagged is None for v in variants for s in v.singles) + sum(
+        v.burst_acked - len(v.burst_lags) for v in variants
+    )
+    if untagged:
+        print(f"{untagged} acknowledged talks were not tagged within --timeout")
+    return 1 if untagged else 0
 
 
 if __name__ == "__main__":
