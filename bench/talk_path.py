@@ -62,7 +62,7 @@ PODIUM_PROCESSES = ("gateway-", "warm-", "derived-")
 # What each variant changes in the Podium processes' environment.
 VARIANTS: dict[str, dict[str, str]] = {
     "before": {"PODIUM_LAKE__REUSE_TABLES": "false", "PODIUM_LAKE__FILE_CACHE_MIB": "0"},
-    "after": {},
+    "after": {"PODIUM_LAKE__REUSE_TABLES": "true", "PODIUM_LAKE__FILE_CACHE_MIB": "64"},
 }
 
 
@@ -265,7 +265,7 @@ def restart_podium(stack: TracedStack, env: dict[str, str]) -> None:
     stack.extra_env = env
     for name, child in stack.children.items():
         if name.startswith(PODIUM_PROCESSES):
-            child.env = stack.podium_env(name)
+            child.env.update(env)  # the rest (ports, the executor's own) stays as started
             stack.kill(name, 15)
             stack.restart(name, wait=False)
     stack.wait_podium()
