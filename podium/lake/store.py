@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,10 @@ _READERS_LOCK = threading.Lock()
 _POOL: dict[tuple[str, tuple[tuple[str, str], ...]], list[DeltaTable]] = {}
 _POOL_LOCK = threading.Lock()
 _POOL_SIZE = 4  # idle snapshots kept per table (threads using one table at once)
+# Tables opened at a given version (time travel: `Lake.at_version`), the most recently used
+# versions kept: a version never changes, so these are reused without a request.
+_PINNED: OrderedDict[tuple[str, tuple[tuple[str, str], ...], int], list[DeltaTable]] = OrderedDict()
+_PINNED_VERSIONS = 32
 
 # One file cache per process (`podium.lake.file_cache`), sized by the first Lake that reads.
 _FILE_CACHE: FileCache | None = None
@@ -218,6 +223,56 @@ class Lake:
             if len(idle) < _POOL_SIZE and all(t is not table for t in idle):
                 idle.append(table)
 
+    def at_version(self, name: str, version: int) -> DeltaTable:
+        """The table as it was at `version` (time travel), for reading; hand it back with
+        `release_version` when done. A version never changes, so one opened before (by any
+        Lake of this process) is reused as it is: no request at all.
+
+        Raises what delta-rs raises when the version cannot be read."""
+        key = (*self._pool_key(name), version)
+        if self.reuse_tables:
+            with _POOL_LOCK:
+                idle = _PINNED.get(key)
+                if idle:
+                    _PINNED.move_to_end(key)
+                    return idle.pop()
+        with tracing.span("lake.open_version", {"lake.table": name}):
+            return DeltaTable(
+                self.table_uri(name), version=version, storage_options=self.storage_options
+            )
+
+    def release_version(self, name: str, table: DeltaTable) -> None:
+        """Hand back a table from `at_version` that its reader no longer uses."""
+        if not self.reuse_tables:
+            return
+        key = (*self._pool_key(name), table.version())
+        with _POOL_LOCK:
+            idle = _PINNED.setdefault(key, [])
+            _PINNED.move_to_end(key)
+            if len(idle) < _POOL_SIZE and all(t is not table for t in idle):
+                idle.append(table)
+            while len(_PINNED) > _PINNED_VERSIONS:
+                _PINNED.popitem(last=False)
+
+    def dataset(self, name: str, table: DeltaTable) -> Any:
+        """`table.to_pyarrow_dataset()`, its files read through the process's file cache
+        when there is one (`file_cache_bytes`)."""
+        if not self.file_cache_bytes:
+            return table.to_pyarrow_dataset()
+        return table.to_pyarrow_dataset(filesystem=self._cached_files(name, table))
+
+    def _cached_files(self, name: str, table: DeltaTable) -> pa_fs.PyFileSystem:
+        from deltalake.fs import DeltaStorageHandler
+
+        from podium.lake.file_cache import CachedFiles
+
+        raw = table._table  # what `to_pyarrow_dataset` builds its own filesystem from
+        sizes = raw.get_add_file_sizes()
+        inner = DeltaStorageHandler.from_table(raw, self.storage_options, sizes)
+        return pa_fs.PyFileSystem(
+            CachedFiles(inner, _file_cache(self.file_cache_bytes), self.table_uri(name), sizes)
+        )
+
     def _open(self, name: str) -> DeltaTable | None:
         table = self._reused(name)
         if table is None:
@@ -363,17 +418,8 @@ class Lake:
         the version `table` holds (pruned by their statistics in the log, as DataFusion's scan
         does), each read whole once and from memory after; then the rows filtered here (no
         pushdown: pyarrow's trips over the string_view statistics that Delta MERGE writes)."""
-        from deltalake.fs import DeltaStorageHandler
-
-        from podium.lake.file_cache import CachedFiles
-
         schema = SCHEMAS[name]
-        raw = table._table  # what `to_pyarrow_dataset` builds its own filesystem from
-        sizes = raw.get_add_file_sizes()
-        inner = DeltaStorageHandler.from_table(raw, self.storage_options, sizes)
-        files = pa_fs.PyFileSystem(
-            CachedFiles(inner, _file_cache(self.file_cache_bytes), self.table_uri(name), sizes)
-        )
+        files = self._cached_files(name, table)
         predicate = " AND ".join(_sql_term(c, op, v) for c, op, v in where or [])
         dataset = table.to_pyarrow_dataset(
             filesystem=files, file_pruning_predicate=predicate or None
