@@ -61,8 +61,22 @@ PODIUM_PROCESSES = ("gateway-", "warm-", "derived-")
 
 # What each variant changes in the Podium processes' environment.
 VARIANTS: dict[str, dict[str, str]] = {
-    "before": {"PODIUM_LAKE__REUSE_TABLES": "false", "PODIUM_LAKE__FILE_CACHE_MIB": "0"},
-    "after": {"PODIUM_LAKE__REUSE_TABLES": "true", "PODIUM_LAKE__FILE_CACHE_MIB": "64"},
+    "before": {
+        "PODIUM_LAKE__REUSE_TABLES": "false",
+        "PODIUM_LAKE__FILE_CACHE_MIB": "0",
+        "PODIUM_LAKE__COMPACT_AFTER_FILES": "24",
+    },
+    "after": {
+        "PODIUM_LAKE__REUSE_TABLES": "true",
+        "PODIUM_LAKE__FILE_CACHE_MIB": "64",
+        "PODIUM_LAKE__COMPACT_AFTER_FILES": "24",
+    },
+    # The same, with tables compacted once they hold more than 8 data files instead of 24.
+    "compact8": {
+        "PODIUM_LAKE__REUSE_TABLES": "true",
+        "PODIUM_LAKE__FILE_CACHE_MIB": "64",
+        "PODIUM_LAKE__COMPACT_AFTER_FILES": "8",
+    },
 }
 
 

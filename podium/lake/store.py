@@ -697,7 +697,7 @@ class Lake:
         """Rewrite the table's rows into as few files as it takes, against the version `table`
         holds; False when another writer committed after that version (nothing written)."""
         schema = SCHEMAS[name]
-        data = table.to_pyarrow_dataset().to_table()
+        data = self.dataset(name, table).to_table()  # mostly files just read: from memory
         data = data.select(schema.names).cast(schema)
         try:
             write_deltalake(  # type: ignore[call-overload]  # the stubs' literal overloads

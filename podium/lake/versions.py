@@ -203,6 +203,11 @@ class Snapshot:
         table = lake._table(name)
         return None if table is None else cls(lake, name, table)
 
+    def release(self) -> None:
+        """Hand the table back to the process's reuse (`Lake._release`): the snapshot is not
+        used after this. Only a saving: the next user brings it to the latest version."""
+        self.lake._release(self.name, self._table)
+
     def app_version(self, app: str) -> int | None:
         """The version an app transaction recorded in this snapshot, None when none."""
         return self._table.transaction_version(app)
