@@ -266,6 +266,8 @@ class ProductionStack:
                 # How the lake's history is kept cheap on S3 (checkpoints, compaction).
                 "PODIUM_LAKE__CHECKPOINT_INTERVAL": str(settings.lake.checkpoint_interval),
                 "PODIUM_LAKE__COMPACT_AFTER_FILES": str(settings.lake.compact_after_files),
+                "PODIUM_LAKE__REUSE_TABLES": str(settings.lake.reuse_tables).lower(),
+                "PODIUM_LAKE__FILE_CACHE_MIB": str(settings.lake.file_cache_mib),
                 "PODIUM_PREFECT__API_URL": self.api_url,
                 "PODIUM_PREFECT__UI_URL": self.ui_url,
                 "PODIUM_GATEWAY__SECRET": settings.gateway.secret.get_secret_value(),

@@ -352,7 +352,8 @@ class WarmExecutor:
             self._last_ledger = time.monotonic()
         # Only start a run if there is work: coalesced events' talks were usually taken by the
         # run that was working when they arrived (its drain loop), or by another executor.
-        ids = self.ledger.claimable(force=bool(events))
+        with tracing.span("warm-ledger-check", {"podium.events": len(events)}):
+            ids = self.ledger.claimable(force=bool(events))
         if not ids:
             return False
         deployment = self._deployment(client)

@@ -181,6 +181,10 @@ class FoldLease:
         self.lake = lake
         self.holder = holder
         self.ttl_s = ttl_s
+        # Until when the lease this process last wrote runs: while more than half of it is
+        # left, a fold does not renew it (no request). Only a saving: correctness never
+        # depends on the lease.
+        self._held_until = 0.0
 
     def _newest(self) -> tuple[int, dict[str, Any] | None]:
         names = [p for p in self.lake.list_blobs(LEASE_PREFIX) if p.endswith(".json")]
@@ -195,6 +199,8 @@ class FoldLease:
 
     def acquire(self) -> bool:
         """Take or renew the lease; False when another holder's lease is still running."""
+        if time.time() < self._held_until - self.ttl_s / 2:
+            return True  # renewed less than half a lease ago
         generation, lease = self._newest()
         now = time.time()
         if lease is not None and lease["holder"] != self.holder and lease["until"] > now:
@@ -202,15 +208,19 @@ class FoldLease:
         entry = json.dumps({"holder": self.holder, "until": now + self.ttl_s}).encode()
         if not self.lake.create_blob(f"{LEASE_PREFIX}/{generation + 1:012d}.json", entry):
             return False  # another process took this generation first
-        for old in range(max(generation - 8, 1), generation):  # keep a few, drop the rest
+        self._held_until = now + self.ttl_s
+        # Keep a few generations: each acquire drops the one that falls out of the window (a
+        # generation whose delete failed stays, harmless, until an operator clears it).
+        if generation - 8 >= 1:
             try:
-                self.lake.delete_blob(f"{LEASE_PREFIX}/{old:012d}.json")
+                self.lake.delete_blob(f"{LEASE_PREFIX}/{generation - 8:012d}.json")
             except FileNotFoundError:
                 pass
         return True
 
     def release(self) -> None:
         """Give the lease up (a clean shutdown), so another replica need not wait for it."""
+        self._held_until = 0.0
         generation, lease = self._newest()
         if lease is not None and lease["holder"] == self.holder:
             entry = json.dumps({"holder": self.holder, "until": 0}).encode()

@@ -66,6 +66,15 @@ class LakeSettings(BaseModel):
     after (every MERGE reads every file whose key range it cannot rule out, a few GETs each on
     S3). Racing writers stay safe: a compaction that loses a race is dropped, a MERGE that
     loses one to it is retried. 0: only the nightly `maintenance` compacts."""
+    reuse_tables: bool = True
+    """Bring a table this process opened before up to date (a listing of its log and a GET per
+    newer commit) instead of opening it afresh (the checkpoint and up to ~10 commits: a dozen
+    or more GETs on S3). Every operation still reads the table's latest version."""
+    file_cache_mib: NonNegativeInt = 64
+    """Keep the Delta data files that reads fetch in memory, up to this many MiB per process
+    (least recently used out first). A data file never changes under its name, and which
+    files a read reads still comes from the table's latest version, so this only saves the
+    GETs of files read before. 0: every read fetches its files."""
 
 
 class PrefectSettings(BaseModel):

@@ -117,6 +117,26 @@ BENCHES: dict[str, Smoke] = {
         False,
         600,
     ),
+    # The production-shaped stack, one talk and a burst of two: the breakdown's table.
+    "talk_path": Smoke(
+        (
+            "--singles",
+            "1",
+            "--burst",
+            "2",
+            "--clients",
+            "2",
+            "--variants",
+            "after",
+            "--settle",
+            "1",
+            "--gap",
+            "0",
+        ),
+        r"\| post -> tagged \| \d+\.\d+ \|",  # exits 1 unless every talk was tagged
+        False,
+        1500,
+    ),
     "s3_growth": Smoke(
         ("--commits", "4", "--every", "2", "--batch", "2", "--lag", "1", "--update-every", "2"),
         r"\s+4 \| new  \| +\d+\.\d+ \|",  # exits 1 when a lake lost or doubled a row
@@ -142,7 +162,7 @@ BENCHES: dict[str, Smoke] = {
         r"slope after warm-up[\s\S]*talks sent 4, acknowledged 4, never acknowledged 0, lost 0",
         False,
         900,
-    ),  # fmt: skip
+    ),
     "tagging": Smoke(
         ("--limit", "30", "--e2e", "bf16", "--skip", "sweep,f1,orig"),
         r"talks/s",

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from podium import inbox
+from podium import inbox, tracing
 from podium.events import EventPoster
 from podium.ingest import Change, IngestReport
 from podium.lake import Lake
@@ -75,7 +75,8 @@ class InboxFolder:
         if not blobs or not self.lease.acquire():
             return None
         started = time.perf_counter()
-        done = inbox.fold(self.lake, blobs=blobs, max_blobs=self.max_blobs)
+        with tracing.span("inbox-fold", {"podium.blobs": len(blobs)}):
+            done = inbox.fold(self.lake, blobs=blobs, max_blobs=self.max_blobs)
         self.folds += 1
         logger.debug(
             "folded %d inbox blob(s), %d change(s), in %.3f s",

@@ -59,7 +59,12 @@ def read_recommendations_bookmark(
     """The source versions the current recommendations reflect; None when the table or its
     bookmark is missing. Reads the log only; writes nothing."""
     pinned = Snapshot.open(lake, RECOMMENDATIONS)
-    return None if pinned is None else recommendations_bookmark(pinned, sources)
+    if pinned is None:
+        return None
+    try:
+        return recommendations_bookmark(pinned, sources)
+    finally:
+        pinned.release()
 
 
 def recommendations_bookmark_of(versions: dict[str, int | None]) -> Bookmark:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,11 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import fsspec
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.fs as pa_fs
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from podium import tracing
 from podium.errors import UserError
+from podium.lake.file_cache import FileCache
 from podium.lake.keyed_reader import KeyedReader
 from podium.lake.tables import ADDED_COLUMNS, PRIMARY_KEYS, SCHEMAS
 
@@ -31,10 +37,53 @@ _READERS: dict[tuple[str, str], KeyedReader] = {}
 _READERS_LOCK = threading.Lock()
 
 
+# Opened tables kept for reuse, per table URL and storage options: a snapshot is taken out
+# (one user at a time), brought to the table's latest version (`update_incremental`: a listing
+# of the log after its version, and a GET per newer commit) and put back after the operation.
+# It only saves replaying the log from the last checkpoint (a dozen ranged GETs of the
+# checkpoint and up to ~10 commits on S3): every use still reads the latest version from the
+# store, exactly as a fresh open does, so N replicas never act on a stale one.
+_POOL: dict[tuple[str, tuple[tuple[str, str], ...]], list[DeltaTable]] = {}
+_POOL_LOCK = threading.Lock()
+_POOL_SIZE = 4  # idle snapshots kept per table (threads using one table at once)
+# Tables opened at a given version (time travel: `Lake.at_version`), the most recently used
+# versions kept: a version never changes, so these are reused without a request.
+_PINNED: OrderedDict[tuple[str, tuple[tuple[str, str], ...], int], list[DeltaTable]] = OrderedDict()
+_PINNED_VERSIONS = 32
+
+# One file cache per process (`podium.lake.file_cache`), sized by the first Lake that reads.
+_FILE_CACHE: FileCache | None = None
+
+
+def _file_cache(max_bytes: int) -> FileCache:
+    global _FILE_CACHE
+    with _POOL_LOCK:
+        if _FILE_CACHE is None:
+            _FILE_CACHE = FileCache(max_bytes)
+        return _FILE_CACHE
+
+
 CHECKPOINT_INTERVAL = "delta.checkpointInterval"
 COMPACTION = "podium.compaction"  # commit metadata of a compaction
 
 logger = logging.getLogger("podium.lake")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _traced(operation: str) -> Callable[[F], F]:
+    """A span `lake.<operation>` around a Lake method whose first argument names the table (or
+    the blob's path); a no-op while tracing is off (bench/talk_path.py sums them)."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def traced(self: Lake, name: str, *args: Any, **kwargs: Any) -> Any:
+            with tracing.span(f"lake.{operation}", {"lake.table": name.split("/", 1)[0]}):
+                return method(self, name, *args, **kwargs)
+
+        return traced  # type: ignore[return-value]
+
+    return decorate
 
 
 class LakeError(UserError, RuntimeError):
@@ -72,6 +121,10 @@ class Lake:
             on an older table when opened); 0 leaves each table's own.
         compact_after_files: a MERGE leaving more data files than this compacts the table;
             0 never.
+        reuse_tables: bring a table opened before (by any Lake of this process) up to date
+            instead of opening it afresh (see `_POOL`).
+        file_cache_bytes: keep data files read by `read` in memory up to this many bytes per
+            process (`podium.lake.file_cache`); 0 reads them from the store every time.
     """
 
     url: str
@@ -80,6 +133,8 @@ class Lake:
     write_retries: int = 8
     checkpoint_interval: int = 10
     compact_after_files: int = 24
+    reuse_tables: bool = True
+    file_cache_bytes: int = 0
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
@@ -125,6 +180,8 @@ class Lake:
             lake.write_retries,
             checkpoint_interval=lake.checkpoint_interval,
             compact_after_files=lake.compact_after_files,
+            reuse_tables=lake.reuse_tables,
+            file_cache_bytes=lake.file_cache_mib * 2**20,
         )
 
     def __repr__(self) -> str:  # never show storage options: they hold keys
@@ -136,10 +193,93 @@ class Lake:
         return f"{self.url}/tables/{name}"
 
     def _table(self, name: str) -> DeltaTable | None:
-        try:
-            table = DeltaTable(self.table_uri(name), storage_options=self.storage_options)
-        except TableNotFoundError:
+        with tracing.span("lake.open", {"lake.table": name}):
+            return self._open(name)
+
+    def _pool_key(self, name: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return self.table_uri(name), tuple(sorted(self.storage_options.items()))
+
+    def _reused(self, name: str) -> DeltaTable | None:
+        """An idle snapshot of `name`, brought to the table's latest version; None if none."""
+        if not self.reuse_tables:
             return None
+        with _POOL_LOCK:
+            idle = _POOL.get(self._pool_key(name))
+            table = idle.pop() if idle else None
+        if table is None:
+            return None
+        try:
+            table.update_incremental()
+        except Exception:  # noqa: BLE001 - a fresh open decides (and raises what it raises)
+            return None
+        return table
+
+    def _release(self, name: str, table: DeltaTable | None) -> None:
+        """Put back a table that an operation of this Lake opened and no longer uses."""
+        if table is None or not self.reuse_tables:
+            return
+        with _POOL_LOCK:
+            idle = _POOL.setdefault(self._pool_key(name), [])
+            if len(idle) < _POOL_SIZE and all(t is not table for t in idle):
+                idle.append(table)
+
+    def at_version(self, name: str, version: int) -> DeltaTable:
+        """The table as it was at `version` (time travel), for reading; hand it back with
+        `release_version` when done. A version never changes, so one opened before (by any
+        Lake of this process) is reused as it is: no request at all.
+
+        Raises what delta-rs raises when the version cannot be read."""
+        key = (*self._pool_key(name), version)
+        if self.reuse_tables:
+            with _POOL_LOCK:
+                idle = _PINNED.get(key)
+                if idle:
+                    _PINNED.move_to_end(key)
+                    return idle.pop()
+        with tracing.span("lake.open_version", {"lake.table": name}):
+            return DeltaTable(
+                self.table_uri(name), version=version, storage_options=self.storage_options
+            )
+
+    def release_version(self, name: str, table: DeltaTable) -> None:
+        """Hand back a table from `at_version` that its reader no longer uses."""
+        if not self.reuse_tables:
+            return
+        key = (*self._pool_key(name), table.version())
+        with _POOL_LOCK:
+            idle = _PINNED.setdefault(key, [])
+            _PINNED.move_to_end(key)
+            if len(idle) < _POOL_SIZE and all(t is not table for t in idle):
+                idle.append(table)
+            while len(_PINNED) > _PINNED_VERSIONS:
+                _PINNED.popitem(last=False)
+
+    def dataset(self, name: str, table: DeltaTable) -> Any:
+        """`table.to_pyarrow_dataset()`, its files read through the process's file cache
+        when there is one (`file_cache_bytes`)."""
+        if not self.file_cache_bytes:
+            return table.to_pyarrow_dataset()
+        return table.to_pyarrow_dataset(filesystem=self._cached_files(name, table))
+
+    def _cached_files(self, name: str, table: DeltaTable) -> pa_fs.PyFileSystem:
+        from deltalake.fs import DeltaStorageHandler
+
+        from podium.lake.file_cache import CachedFiles
+
+        raw = table._table  # what `to_pyarrow_dataset` builds its own filesystem from
+        sizes = raw.get_add_file_sizes()
+        inner = DeltaStorageHandler.from_table(raw, self.storage_options, sizes)
+        return pa_fs.PyFileSystem(
+            CachedFiles(inner, _file_cache(self.file_cache_bytes), self.table_uri(name), sizes)
+        )
+
+    def _open(self, name: str) -> DeltaTable | None:
+        table = self._reused(name)
+        if table is None:
+            try:
+                table = DeltaTable(self.table_uri(name), storage_options=self.storage_options)
+            except TableNotFoundError:
+                return None
         if name in ADDED_COLUMNS and name not in self._migrated:
             table = self._add_columns(name, table)
         if self.checkpoint_interval and table.metadata().configuration.get(
@@ -205,7 +345,9 @@ class Lake:
             return reader
 
     def exists(self, name: str) -> bool:
-        return self._table(name) is not None
+        table = self._table(name)
+        self._release(name, table)
+        return table is not None
 
     def ping(self) -> None:
         """Raise unless the lake's root is reachable; reads only (a readiness probe)."""
@@ -217,8 +359,11 @@ class Lake:
     def version(self, name: str) -> int | None:
         """The table's current Delta version, None when it does not exist yet."""
         table = self._table(name)
-        return None if table is None else table.version()
+        version = None if table is None else table.version()
+        self._release(name, table)
+        return version
 
+    @_traced("read")
     def read(
         self,
         name: str,
@@ -239,7 +384,11 @@ class Lake:
         schema = SCHEMAS[name]
         if where:
             if any(op in ("in", "not in") and not len(value) for _, op, value in where):
+                self._release(name, table)
                 return _empty(name, columns)
+        if self.file_cache_bytes:
+            data = self._read_cached(name, table, columns, where)
+        elif where:
             # DataFusion SQL: pyarrow's dataset filters trip over the string_view columns that
             # Delta MERGE writes, and this path prunes files by their statistics too.
             from deltalake import QueryBuilder
@@ -254,8 +403,36 @@ class Lake:
             data = pa.table(reader.read_all())
         else:
             data = table.to_pyarrow_dataset().to_table(columns=columns)
+        self._release(name, table)
         target = pa.schema([schema.field(n) for n in data.column_names if n in schema.names])
         return data.select(target.names).cast(target).to_pandas()
+
+    def _read_cached(
+        self,
+        name: str,
+        table: DeltaTable,
+        columns: list[str] | None,
+        where: list[tuple[str, str, Any]] | None,
+    ) -> pa.Table:
+        """`read` through the process's file cache (`podium.lake.file_cache`): the files of
+        the version `table` holds (pruned by their statistics in the log, as DataFusion's scan
+        does), each read whole once and from memory after; then the rows filtered here (no
+        pushdown: pyarrow's trips over the string_view statistics that Delta MERGE writes)."""
+        schema = SCHEMAS[name]
+        files = self._cached_files(name, table)
+        predicate = " AND ".join(_sql_term(c, op, v) for c, op, v in where or [])
+        dataset = table.to_pyarrow_dataset(
+            filesystem=files, file_pruning_predicate=predicate or None
+        )
+        wanted = list(
+            dict.fromkeys([*(columns or dataset.schema.names), *(c for c, _, _ in where or [])])
+        )
+        data = dataset.to_table(columns=wanted)
+        target = pa.schema([schema.field(n) for n in data.column_names if n in schema.names])
+        data = data.select(target.names).cast(target)
+        if where:
+            data = data.filter(_arrow_filter(data, where))
+        return data.select(columns) if columns else data
 
     def arrow(self, name: str, frame: pd.DataFrame) -> pa.Table:
         """Rows as an Arrow table of the table's schema (columns checked, types cast)."""
@@ -334,6 +511,7 @@ class Lake:
             name, frame, mode="overwrite", predicate=predicate, writer_properties=writer_properties
         )
 
+    @_traced("write")
     def _write(
         self,
         name: str,
@@ -345,8 +523,8 @@ class Lake:
         commit_properties: CommitProperties | None = None,
     ) -> int:
         data = self.arrow(name, frame)
-        if name in ADDED_COLUMNS:
-            self._table(name)  # opening an older table adds the columns it lacks
+        if name in ADDED_COLUMNS:  # opening an older table adds the columns it lacks
+            self._release(name, self._table(name))
         # Table properties take effect only when this write creates the table.
         configuration = self._configuration()
         self.retrying(
@@ -386,10 +564,12 @@ class Lake:
             table = self._table(name)
             assert table is not None
             metrics = table.delete(predicate)
+            self._release(name, table)
             return int(metrics.get("num_deleted_rows", 0))
 
         return self.retrying(action)
 
+    @_traced("upsert")
     def upsert(
         self,
         name: str,
@@ -446,8 +626,10 @@ class Lake:
 
         stats = self.retrying(action)
         self._compact_if_many_files(handle)
+        self._release(name, handle.table)
         return stats
 
+    @_traced("update_matched")
     def update_matched(
         self,
         name: str,
@@ -486,6 +668,7 @@ class Lake:
 
         updated = self.retrying(action)
         self._compact_if_many_files(handle)
+        self._release(name, handle.table)
         return updated
 
     def _compact_if_many_files(self, handle: _Handle) -> None:
@@ -514,7 +697,7 @@ class Lake:
         """Rewrite the table's rows into as few files as it takes, against the version `table`
         holds; False when another writer committed after that version (nothing written)."""
         schema = SCHEMAS[name]
-        data = table.to_pyarrow_dataset().to_table()
+        data = self.dataset(name, table).to_table()  # mostly files just read: from memory
         data = data.select(schema.names).cast(schema)
         try:
             write_deltalake(  # type: ignore[call-overload]  # the stubs' literal overloads
@@ -569,6 +752,7 @@ class Lake:
             handle.write(data)
         return url
 
+    @_traced("create_blob")
     def create_blob(self, path: str, data: bytes) -> bool:
         """Write bytes at `path` only if nothing is there yet; False when something was.
 
@@ -601,6 +785,7 @@ class Lake:
         finally:
             os.unlink(temp)
 
+    @_traced("list_blobs")
     def list_blobs(self, prefix: str) -> list[str]:
         """Paths (relative to the lake) of every blob under `prefix`, fresh from the store."""
         url = self.blob_url(prefix)
@@ -613,6 +798,7 @@ class Lake:
             if not f.rsplit("/", 1)[-1].startswith(".create-")
         )
 
+    @_traced("get_blob")
     def get_blob(self, path: str) -> bytes:
         url = self.blob_url(path)
         # s3fs caches listings (sizes included): a blob rewritten by another process since
@@ -624,6 +810,7 @@ class Lake:
     def blob_exists(self, path: str) -> bool:
         return bool(self._fs.exists(self.blob_url(path)))
 
+    @_traced("delete_blob")
     def delete_blob(self, path: str) -> None:
         self._fs.rm(self.blob_url(path))
 
@@ -675,6 +862,36 @@ def _sql_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def _arrow_filter(data: pa.Table, where: list[tuple[str, str, Any]]) -> pc.Expression:
+    """`where` as a pyarrow expression with SQL's meaning: a null never matches (not even
+    `!=` or `not in`), as in the DataFusion path."""
+    terms = []
+    for column, op, value in where:
+        field = pc.field(column)
+        kind = data.schema.field(column).type
+        if op in ("in", "not in"):
+            found = field.isin(pa.array(list(value), type=kind))
+            term = found if op == "in" else ~found & field.is_valid()
+        else:
+            scalar = pa.scalar(value, type=kind)
+            term = {
+                "=": field == scalar,
+                "==": field == scalar,
+                "!=": field != scalar,
+                "<": field < scalar,
+                "<=": field <= scalar,
+                ">": field > scalar,
+                ">=": field >= scalar,
+            }.get(op)
+            if term is None:
+                raise LakeError(f"unsupported filter operator {op!r}")
+        terms.append(term)
+    combined = terms[0]
+    for term in terms[1:]:
+        combined = combined & term
+    return combined
 
 
 def _sql_term(column: str, op: str, value: Any) -> str:

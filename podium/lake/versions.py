@@ -26,7 +26,7 @@ from deltalake import (
     WriterProperties,
     write_deltalake,
 )
-from deltalake.exceptions import DeltaError, TableNotFoundError
+from deltalake.exceptions import DeltaError
 
 from podium.lake.store import Lake, sql_list
 from podium.lake.tables import SCHEMAS
@@ -99,19 +99,23 @@ def _read_arrow(
     lake: Lake, name: str, version: int, columns: list[str], key: str, keys: list[str] | None
 ) -> pa.Table:
     try:
-        table = DeltaTable(
-            lake.table_uri(name), version=version, storage_options=lake.storage_options
-        )
-        if keys is None:
-            return table.to_pyarrow_dataset().to_table(columns=columns)
-        # DataFusion, like Lake.read: pyarrow dataset filters trip over string_view files.
-        select = ", ".join(f'"{c}"' for c in columns)
-        reader = (
-            QueryBuilder()
-            .register("t", table)
-            .execute(f'SELECT {select} FROM t WHERE "{key}" IN {sql_list(keys)}')
-        )
-        return pa.table(reader.read_all())
+        table = lake.at_version(name, version)
+        if lake.file_cache_bytes:  # through the file cache, filtered in memory
+            where = None if keys is None else [(key, "in", keys)]
+            data = lake._read_cached(name, table, columns, where)
+        elif keys is None:
+            data = table.to_pyarrow_dataset().to_table(columns=columns)
+        else:
+            # DataFusion, like Lake.read: pyarrow dataset filters trip over string_view files.
+            select = ", ".join(f'"{c}"' for c in columns)
+            reader = (
+                QueryBuilder()
+                .register("t", table)
+                .execute(f'SELECT {select} FROM t WHERE "{key}" IN {sql_list(keys)}')
+            )
+            data = pa.table(reader.read_all())
+        lake.release_version(name, table)
+        return data
     except (DeltaError, OSError) as error:
         raise VersionUnavailable(f"{name}@{version}: {type(error).__name__}") from error
 
@@ -133,23 +137,24 @@ def changed_keys(
     """
     if new is None or old == new:
         return set()
-    uri = lake.table_uri(name)
     try:
-        new_ds = DeltaTable(
-            uri, version=new, storage_options=lake.storage_options
-        ).to_pyarrow_dataset()
+        new_table = lake.at_version(name, new)
+        new_ds = lake.dataset(name, new_table)
         new_frags = {f.path: f for f in new_ds.get_fragments()}
         old_frags = {}
+        old_table = None
         if old is not None:
-            old_ds = DeltaTable(
-                uri, version=old, storage_options=lake.storage_options
-            ).to_pyarrow_dataset()
+            old_table = lake.at_version(name, old)
+            old_ds = lake.dataset(name, old_table)
             old_frags = {f.path: f for f in old_ds.get_fragments()}
         found: set[str] = set()
         for path in set(new_frags) ^ set(old_frags):
             fragment = new_frags.get(path) or old_frags[path]
             column = fragment.to_table(columns=[key]).column(key)
             found.update(pc.unique(column).to_pylist())
+        lake.release_version(name, new_table)
+        if old_table is not None:
+            lake.release_version(name, old_table)
         if old is None or not found:
             return found
         # Columns added between the versions are not compared: a column added to the table
@@ -193,11 +198,15 @@ class Snapshot:
     @classmethod
     def open(cls, lake: Lake, name: str) -> Snapshot | None:
         """The table at its current version; None when it does not exist yet."""
-        try:
-            table = DeltaTable(lake.table_uri(name), storage_options=lake.storage_options)
-        except TableNotFoundError:
-            return None
-        return cls(lake, name, table)
+        # A table the process opened before, brought to the latest version (`Lake._table`);
+        # the snapshot keeps it (it may commit through it), so it is not handed back.
+        table = lake._table(name)
+        return None if table is None else cls(lake, name, table)
+
+    def release(self) -> None:
+        """Hand the table back to the process's reuse (`Lake._release`): the snapshot is not
+        used after this. Only a saving: the next user brings it to the latest version."""
+        self.lake._release(self.name, self._table)
 
     def app_version(self, app: str) -> int | None:
         """The version an app transaction recorded in this snapshot, None when none."""
