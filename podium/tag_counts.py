@@ -249,12 +249,8 @@ def update_tag_counts(
 
 
 def _update_once(lake: Lake, talk_ids: set[str], computed_at: datetime) -> TagCountRun:
-    table = Snapshot.open(lake, TABLE)
-    try:
+    with Snapshot.borrowed(lake, TABLE) as table:
         return _update_from(lake, table, talk_ids, computed_at)
-    finally:
-        if table is not None:
-            table.release()
 
 
 def _update_from(
@@ -331,12 +327,8 @@ def affected_event_ids(*, lake: Lake, run: TagCountRun) -> list[str] | None:
 def counted_versions(*, lake: Lake) -> dict[str, int | None] | None:
     """The source versions (`talks`, `talk_tags`) the stored counts include; None when there
     are no counts or no bookmark (the next update recounts)."""
-    pinned = Snapshot.open(lake, TABLE)
-    try:
+    with Snapshot.borrowed(lake, TABLE) as pinned:
         return _load_state(lake, pinned)
-    finally:
-        if pinned is not None:
-            pinned.release()
 
 
 def source_versions(*, lake: Lake) -> dict[str, int | None]:

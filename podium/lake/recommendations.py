@@ -58,13 +58,8 @@ def read_recommendations_bookmark(
 ) -> dict[str, int | None] | None:
     """The source versions the current recommendations reflect; None when the table or its
     bookmark is missing. Reads the log only; writes nothing."""
-    pinned = Snapshot.open(lake, RECOMMENDATIONS)
-    if pinned is None:
-        return None
-    try:
-        return recommendations_bookmark(pinned, sources)
-    finally:
-        pinned.release()
+    with Snapshot.borrowed(lake, RECOMMENDATIONS) as pinned:
+        return None if pinned is None else recommendations_bookmark(pinned, sources)
 
 
 def recommendations_bookmark_of(versions: dict[str, int | None]) -> Bookmark:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -386,9 +387,24 @@ class Lake:
             if any(op in ("in", "not in") and not len(value) for _, op, value in where):
                 self._release(name, table)
                 return _empty(name, columns)
+        data = self.read_rows(name, table, columns=columns, where=where)
+        self._release(name, table)
+        target = pa.schema([schema.field(n) for n in data.column_names if n in schema.names])
+        return data.select(target.names).cast(target).to_pandas()
+
+    def read_rows(
+        self,
+        name: str,
+        table: DeltaTable,
+        *,
+        columns: list[str] | None = None,
+        where: list[tuple[str, str, Any]] | None = None,
+    ) -> pa.Table:
+        """The rows of `table` (an open version of `name`: latest or pinned) matching `where`,
+        as Arrow; through the process's file cache when there is one."""
         if self.file_cache_bytes:
-            data = self._read_cached(name, table, columns, where)
-        elif where:
+            return self._read_cached(name, table, columns, where)
+        if where:
             # DataFusion SQL: pyarrow's dataset filters trip over the string_view columns that
             # Delta MERGE writes, and this path prunes files by their statistics too.
             from deltalake import QueryBuilder
@@ -400,12 +416,8 @@ class Lake:
                 .register("t", table)
                 .execute(f"SELECT {select} FROM t WHERE {predicate}")
             )
-            data = pa.table(reader.read_all())
-        else:
-            data = table.to_pyarrow_dataset().to_table(columns=columns)
-        self._release(name, table)
-        target = pa.schema([schema.field(n) for n in data.column_names if n in schema.names])
-        return data.select(target.names).cast(target).to_pandas()
+            return pa.table(reader.read_all())
+        return table.to_pyarrow_dataset().to_table(columns=columns)
 
     def _read_cached(
         self,
@@ -864,6 +876,17 @@ def _sql_value(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+_COMPARISONS = {
+    "=": operator.eq,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
 def _arrow_filter(data: pa.Table, where: list[tuple[str, str, Any]]) -> pc.Expression:
     """`where` as a pyarrow expression with SQL's meaning: a null never matches (not even
     `!=` or `not in`), as in the DataFusion path."""
@@ -873,25 +896,13 @@ def _arrow_filter(data: pa.Table, where: list[tuple[str, str, Any]]) -> pc.Expre
         kind = data.schema.field(column).type
         if op in ("in", "not in"):
             found = field.isin(pa.array(list(value), type=kind))
-            term = found if op == "in" else ~found & field.is_valid()
-        else:
-            scalar = pa.scalar(value, type=kind)
-            term = {
-                "=": field == scalar,
-                "==": field == scalar,
-                "!=": field != scalar,
-                "<": field < scalar,
-                "<=": field <= scalar,
-                ">": field > scalar,
-                ">=": field >= scalar,
-            }.get(op)
-            if term is None:
-                raise LakeError(f"unsupported filter operator {op!r}")
-        terms.append(term)
-    combined = terms[0]
-    for term in terms[1:]:
-        combined = combined & term
-    return combined
+            terms.append(found if op == "in" else ~found & field.is_valid())
+            continue
+        compare = _COMPARISONS.get(op)
+        if compare is None:
+            raise LakeError(f"unsupported filter operator {op!r}")
+        terms.append(compare(field, pa.scalar(value, type=kind)))
+    return functools.reduce(operator.and_, terms)
 
 
 def _sql_term(column: str, op: str, value: Any) -> str:

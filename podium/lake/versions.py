@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -21,14 +22,13 @@ import pyarrow.compute as pc
 from deltalake import (
     CommitProperties,
     DeltaTable,
-    QueryBuilder,
     Transaction,
     WriterProperties,
     write_deltalake,
 )
 from deltalake.exceptions import DeltaError
 
-from podium.lake.store import Lake, sql_list
+from podium.lake.store import Lake
 from podium.lake.tables import SCHEMAS
 
 
@@ -100,20 +100,8 @@ def _read_arrow(
 ) -> pa.Table:
     try:
         table = lake.at_version(name, version)
-        if lake.file_cache_bytes:  # through the file cache, filtered in memory
-            where = None if keys is None else [(key, "in", keys)]
-            data = lake._read_cached(name, table, columns, where)
-        elif keys is None:
-            data = table.to_pyarrow_dataset().to_table(columns=columns)
-        else:
-            # DataFusion, like Lake.read: pyarrow dataset filters trip over string_view files.
-            select = ", ".join(f'"{c}"' for c in columns)
-            reader = (
-                QueryBuilder()
-                .register("t", table)
-                .execute(f'SELECT {select} FROM t WHERE "{key}" IN {sql_list(keys)}')
-            )
-            data = pa.table(reader.read_all())
+        where = None if keys is None else [(key, "in", keys)]
+        data = lake.read_rows(name, table, columns=columns, where=where)
         lake.release_version(name, table)
         return data
     except (DeltaError, OSError) as error:
@@ -203,10 +191,18 @@ class Snapshot:
         table = lake._table(name)
         return None if table is None else cls(lake, name, table)
 
-    def release(self) -> None:
-        """Hand the table back to the process's reuse (`Lake._release`): the snapshot is not
-        used after this. Only a saving: the next user brings it to the latest version."""
-        self.lake._release(self.name, self._table)
+    @classmethod
+    @contextmanager
+    def borrowed(cls, lake: Lake, name: str) -> Iterator[Snapshot | None]:
+        """`open` for the length of a block, after which the table goes back to the process's
+        reuse (`Lake._release`) and the snapshot is not used again. Only a saving: the next
+        user brings the table to the latest version."""
+        snapshot = cls.open(lake, name)
+        try:
+            yield snapshot
+        finally:
+            if snapshot is not None:
+                lake._release(name, snapshot._table)
 
     def app_version(self, app: str) -> int | None:
         """The version an app transaction recorded in this snapshot, None when none."""
@@ -216,13 +212,10 @@ class Snapshot:
         """Rows whose `column` is one of `values`, at the pinned version."""
         if not values:
             return empty(self.name, columns)
-        select = ", ".join(f'"{c}"' for c in columns)
-        reader = (
-            QueryBuilder()
-            .register("t", self._table)
-            .execute(f'SELECT {select} FROM t WHERE "{column}" IN {sql_list(values)}')
+        rows = self.lake.read_rows(
+            self.name, self._table, columns=columns, where=[(column, "in", values)]
         )
-        return _cast(self.name, pa.table(reader.read_all()))
+        return _cast(self.name, rows)
 
     def commit_bookmark(self, bookmark: Bookmark) -> None:
         """Commit no rows, only the bookmark (the next diff starts from here)."""
