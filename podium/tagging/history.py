@@ -20,6 +20,7 @@ from podium.ingest import frame_to_talks, talk_rows
 from podium.lake import Lake
 from podium.models import Talk, Vocabulary, normalise_tag
 from podium.tag_feedback import negatives as rejected_tags
+from podium.tagging.series import series_of
 from podium.tagging.vocab import map_tags, synonym_map
 from podium.talk_tags import tag_rows
 from podium.text import talk_text
@@ -54,6 +55,9 @@ class TagHistory:
     model_version: str
     premises: dict[str, str] = field(default_factory=dict, compare=False)
     negatives: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    # What `targets` and `series` computed: the rows never change, so each is worked out once
+    # per history (and vocabulary) instead of at every tag call. Never copied by `replace`.
+    _memo: dict[object, object] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.talk_ids)
@@ -99,8 +103,21 @@ class TagHistory:
         """Rows that carry at least one vocabulary tag, and their (rows, tags) 0/1 matrix.
 
         Returns:
-            (row indices into this history, float32 matrix of shape (len(rows), len(vocab))).
+            (row indices into this history, float32 matrix of shape (len(rows), len(vocab))),
+            both read-only: they are shared by every caller.
         """
+        key = ("targets", vocabulary.content_hash())
+        if key not in self._memo:
+            self._memo[key] = self._targets(vocabulary)
+        return self._memo[key]  # type: ignore[return-value]
+
+    def series(self) -> tuple[str, ...]:
+        """Each row's conference series (`series_of` its group)."""
+        if "series" not in self._memo:
+            self._memo["series"] = tuple(series_of(g) for g in self.groups)
+        return self._memo["series"]  # type: ignore[return-value]
+
+    def _targets(self, vocabulary: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
         mapping = synonym_map(vocabulary)
         column = {name: j for j, name in enumerate(vocabulary.names)}
         rows: list[int] = []
@@ -113,7 +130,9 @@ class TagHistory:
         matrix = np.zeros((len(rows), len(column)), dtype=np.float32)
         for r, cols in enumerate(marks):
             matrix[r, cols] = 1.0
-        return np.asarray(rows, dtype=np.int64), matrix
+        indices = np.asarray(rows, dtype=np.int64)
+        indices.flags.writeable = matrix.flags.writeable = False
+        return indices, matrix
 
     def without(self, talk_ids: Iterable[str] = (), groups: Iterable[str] = ()) -> TagHistory:
         """This history minus some talks and whole groups (events)."""

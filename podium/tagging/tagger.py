@@ -498,7 +498,7 @@ class Tagger:
         rows, targets = history.targets(vocabulary)
         if not len(rows):
             return scores
-        row_series = np.asarray([series_of(history.groups[r]) for r in rows], dtype=object)
+        row_series = np.asarray(history.series(), dtype=object)[rows]
         asked = np.asarray(series, dtype=object)
         own = np.full(len(scores), -1, dtype=np.int64) if own_rows is None else own_rows
         out = scores.copy()
