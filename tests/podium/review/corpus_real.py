@@ -10,7 +10,12 @@ Splits: `train` (every rule may be fixed against it) and `held-out-3` (22 commit
 repositories none of the others come from, expectations committed before any summariser ran on
 them; bench/review.py scores it only when named, once, reported apart). The two earlier
 held-out sets were scored once each and are spent: they are training now, and their files say
-which set they were (`spent: held-out`, `spent: held-out-2`).
+which set they were (`spent: held-out`, `spent: held-out-2`). `held-out-4` is a fresh set whose
+infrastructure half is 16 commits (Terraform 4, CloudFormation 4, CDK TypeScript 4, Helm 4) of 6
+repositories none of the others come from (terraform-google-modules/terraform-google-network,
+cloudposse/terraform-aws-eks-cluster, widdix/aws-cf-templates, awslabs/aws-solutions-constructs,
+kedacore/charts, external-secrets/external-secrets), taken newest-first by a size rule fixed
+before any diff was read, with expectations committed before any summariser ran on them.
 """
 
 from __future__ import annotations
@@ -71,3 +76,4 @@ def load(path: Path) -> RealCase:
 ALL: list[RealCase] = [load(p) for p in sorted(ROOT.glob("*.yaml"))]
 TRAIN: list[Case] = [c.case for c in ALL if c.split == "train"]
 HELD_OUT_3: list[Case] = [c.case for c in ALL if c.split == "held-out-3"]
+HELD_OUT_4: list[Case] = [c.case for c in ALL if c.split == "held-out-4"]
