@@ -10,7 +10,10 @@ Splits: `train` (every rule may be fixed against it) and `held-out-3` (22 commit
 repositories none of the others come from, expectations committed before any summariser ran on
 them; bench/review.py scores it only when named, once, reported apart). The two earlier
 held-out sets were scored once each and are spent: they are training now, and their files say
-which set they were (`spent: held-out`, `spent: held-out-2`).
+which set they were (`spent: held-out`, `spent: held-out-2`). `held-out-4` is a fresh set from
+repositories none of the others come from, collected by two helpers (infrastructure kinds; code and
+container kinds: Django, FastAPI, Dockerfile, GitHub Actions), its expectations committed before
+any summariser ran on it.
 """
 
 from __future__ import annotations
@@ -71,3 +74,4 @@ def load(path: Path) -> RealCase:
 ALL: list[RealCase] = [load(p) for p in sorted(ROOT.glob("*.yaml"))]
 TRAIN: list[Case] = [c.case for c in ALL if c.split == "train"]
 HELD_OUT_3: list[Case] = [c.case for c in ALL if c.split == "held-out-3"]
+HELD_OUT_4: list[Case] = [c.case for c in ALL if c.split == "held-out-4"]

@@ -41,7 +41,7 @@ def test_corpus_is_real_commits_of_many_repositories_every_kind_five_times() -> 
         "terraform", "sam", "cdk-typescript", "helm", "dockerfile", "github-actions", "django",
         "fastapi",
     }  # fmt: skip
-    assert {c.split for c in ALL} == {"train", "held-out-3"}
+    assert {c.split for c in ALL} == {"train", "held-out-3", "held-out-4"}
     for case in ALL:
         assert len(case.commit) == 40 and len(case.parent) == 40 and case.facts_written()
 
