@@ -10,12 +10,15 @@ Splits: `train` (every rule may be fixed against it) and `held-out-3` (22 commit
 repositories none of the others come from, expectations committed before any summariser ran on
 them; bench/review.py scores it only when named, once, reported apart). The two earlier
 held-out sets were scored once each and are spent: they are training now, and their files say
-which set they were (`spent: held-out`, `spent: held-out-2`). `held-out-4` is a fresh set whose
-infrastructure half is 16 commits (Terraform 4, CloudFormation 4, CDK TypeScript 4, Helm 4) of 6
-repositories none of the others come from (terraform-google-modules/terraform-google-network,
-cloudposse/terraform-aws-eks-cluster, widdix/aws-cf-templates, awslabs/aws-solutions-constructs,
-kedacore/charts, external-secrets/external-secrets), taken newest-first by a size rule fixed
-before any diff was read, with expectations committed before any summariser ran on them.
+which set they were (`spent: held-out`, `spent: held-out-2`). `held-out-4` is a fresh set of
+32 commits of 13 repositories none of the others come from, collected by two helpers who never
+ran the summariser nor read its rules: 16 infrastructure commits (Terraform 4, CloudFormation 4,
+CDK TypeScript 4, Helm 4; terraform-google-network, cloudposse/terraform-aws-eks-cluster,
+widdix/aws-cf-templates, awslabs/aws-solutions-constructs, kedacore/charts,
+external-secrets/external-secrets) and 16 code and container commits (Django 5, FastAPI 3,
+Dockerfile 4, GitHub Actions 4; django-guardian, dj-rest-auth, django-rest-knox, django-otp,
+Netflix/dispatch, linuxserver/docker-swag, docker-library/redis), taken newest-first by a size
+rule fixed before any diff was read, with expectations committed before any summariser ran.
 """
 
 from __future__ import annotations
