@@ -1,8 +1,8 @@
 """Where one talk's time goes on the production-shaped stack, and what the lake costs on S3.
 
     .venv/bin/python bench/talk_path.py --singles 5 --burst 16
-    .venv/bin/python bench/talk_path.py --variants before,after     # side by side, one stack
-    .venv/bin/python bench/talk_path.py --singles 1 --burst 2 --variants after   # the suite's run
+    .venv/bin/python bench/talk_path.py --variants after,pruned     # side by side, one stack
+    .venv/bin/python bench/talk_path.py --singles 1 --burst 2 --variants pruned   # the suite's run
 
 Starts `deployments.production_stack` once (PostgreSQL, Redis, moto S3, two API servers, two
 gateways, two warm executors, the warm counts process), every Podium process writing its spans
@@ -65,17 +65,28 @@ VARIANTS: dict[str, dict[str, str]] = {
         "PODIUM_LAKE__REUSE_TABLES": "false",
         "PODIUM_LAKE__FILE_CACHE_MIB": "0",
         "PODIUM_LAKE__COMPACT_AFTER_FILES": "24",
+        "PODIUM_LAKE__PRUNE_MERGES": "false",
     },
+    # Tables reused and data files cached (the tenth round), MERGEs unpruned.
     "after": {
         "PODIUM_LAKE__REUSE_TABLES": "true",
         "PODIUM_LAKE__FILE_CACHE_MIB": "64",
         "PODIUM_LAKE__COMPACT_AFTER_FILES": "24",
+        "PODIUM_LAKE__PRUNE_MERGES": "false",
+    },
+    # The defaults now: the same, with every MERGE given its keys (`Lake._key_filter`).
+    "pruned": {
+        "PODIUM_LAKE__REUSE_TABLES": "true",
+        "PODIUM_LAKE__FILE_CACHE_MIB": "64",
+        "PODIUM_LAKE__COMPACT_AFTER_FILES": "24",
+        "PODIUM_LAKE__PRUNE_MERGES": "true",
     },
     # The same, with tables compacted once they hold more than 8 data files instead of 24.
     "compact8": {
         "PODIUM_LAKE__REUSE_TABLES": "true",
         "PODIUM_LAKE__FILE_CACHE_MIB": "64",
         "PODIUM_LAKE__COMPACT_AFTER_FILES": "8",
+        "PODIUM_LAKE__PRUNE_MERGES": "false",
     },
 }
 
@@ -454,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap", type=float, default=1.0, help="seconds between single talks")
     parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for tags")
     parser.add_argument(
-        "--variants", default="before,after", help=f"some of {', '.join(VARIANTS)}, in order"
+        "--variants", default="after,pruned", help=f"some of {', '.join(VARIANTS)}, in order"
     )
     parser.add_argument("--rounds", type=int, default=1, help="times to run the variants")
     args = parser.parse_args(argv)

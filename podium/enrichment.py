@@ -75,7 +75,11 @@ def _update_rows(
         {"talk_id": pa.array(ids, pa.string()), **{k: array(v) for k, v in columns.items()}}
     )
     return lake.update_matched(
-        TABLE, source, on="t.talk_id = s.talk_id AND t.stage = s.stage", clauses=clauses
+        TABLE,
+        source,
+        on="t.talk_id = s.talk_id AND t.stage = s.stage",
+        clauses=clauses,
+        key="talk_id",
     )
 
 

@@ -414,6 +414,7 @@ def repair_future(
         TALKS,
         source,
         on="t.talk_id = s.talk_id",
+        key="talk_id",
         # Re-checked at commit time: a row rewritten meanwhile with a sane time is left alone.
         clauses=[
             ("t.source_updated_at > s.limit", {"source_updated_at": "s.now", "updated_at": "s.now"})

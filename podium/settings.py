@@ -70,6 +70,14 @@ class LakeSettings(BaseModel):
     """Bring a table this process opened before up to date (a listing of its log and a GET per
     newer commit) instead of opening it afresh (the checkpoint and up to ~10 commits: a dozen
     or more GETs on S3). Every operation still reads the table's latest version."""
+    prune_merges: bool = True
+    """Give every MERGE the keys of the rows it writes as a filter on the table, so that it
+    reads only the data files whose key statistics can hold them, not every file (each a few
+    GETs on S3), and MERGEs of different talks stop conflicting with each other."""
+    compact_file_kib: PositiveInt = 1024
+    """The data file size a compaction aims at, in KiB of rows in memory (files are smaller
+    once compressed). Rows are written sorted by key, so each file covers a narrow key range
+    that a MERGE of a few keys can skip."""
     file_cache_mib: NonNegativeInt = 64
     """Keep the Delta data files that reads fetch in memory, up to this many MiB per process
     (least recently used out first). A data file never changes under its name, and which

@@ -127,7 +127,7 @@ BENCHES: dict[str, Smoke] = {
             "--clients",
             "2",
             "--variants",
-            "after",
+            "pruned",
             "--settle",
             "1",
             "--gap",

@@ -65,6 +65,13 @@ def _file_cache(max_bytes: int) -> FileCache:
 
 
 CHECKPOINT_INTERVAL = "delta.checkpointInterval"
+# DataFusion prunes files by their statistics for an IN list of up to 20 values (it rewrites
+# longer lists into no pruning at all); longer key lists are given as their range instead.
+_PRUNE_LIST_MAX = 20
+# The writer's own batch (delta-rs writes data files in batches of 1,024 rows): a file with
+# fewer rows is one a small MERGE wrote, not a compaction.
+_SMALL_FILE_ROWS = 1024
+_REWRITE_BATCH_ROWS = 1024
 COMPACTION = "podium.compaction"  # commit metadata of a compaction
 
 logger = logging.getLogger("podium.lake")
@@ -97,6 +104,9 @@ class MergeStats:
 
     inserted: int = 0
     updated: int = 0
+    # What it read, not what it changed: left out of equality.
+    files_scanned: int = field(default=0, compare=False)  # target data files the MERGE read
+    files_skipped: int = field(default=0, compare=False)  # ruled out by their statistics
 
     @property
     def changed(self) -> int:
@@ -126,6 +136,10 @@ class Lake:
             instead of opening it afresh (see `_POOL`).
         file_cache_bytes: keep data files read by `read` in memory up to this many bytes per
             process (`podium.lake.file_cache`); 0 reads them from the store every time.
+        prune_merges: give every MERGE the source's keys as a filter on the target, so that it
+            reads only the data files whose key statistics can hold them (`_key_filter`).
+        compact_file_bytes: the data file size a compaction aims at (rows sorted by key, so
+            that a compacted file covers a narrow key range).
     """
 
     url: str
@@ -136,6 +150,8 @@ class Lake:
     compact_after_files: int = 24
     reuse_tables: bool = True
     file_cache_bytes: int = 0
+    prune_merges: bool = True
+    compact_file_bytes: int = 2**20
 
     def __post_init__(self) -> None:
         self.url = self.url.rstrip("/")
@@ -183,6 +199,8 @@ class Lake:
             compact_after_files=lake.compact_after_files,
             reuse_tables=lake.reuse_tables,
             file_cache_bytes=lake.file_cache_mib * 2**20,
+            prune_merges=lake.prune_merges,
+            compact_file_bytes=lake.compact_file_kib * 2**10,
         )
 
     def __repr__(self) -> str:  # never show storage options: they hold keys
@@ -616,7 +634,7 @@ class Lake:
             self._create(name)
         handle = _Handle(self, name, opened)
         data = self.arrow(name, frame)
-        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys) + self._key_filter(keys[0], data)
         # Added columns the rows leave out keep their value on a matched row (a writer that
         # predates them must not erase them).
         kept = [c for c in ADDED_COLUMNS.get(name, ()) if c not in frame.columns]
@@ -634,6 +652,8 @@ class Lake:
             return MergeStats(
                 inserted=int(metrics.get("num_target_rows_inserted", 0)),
                 updated=int(metrics.get("num_target_rows_updated", 0)),
+                files_scanned=int(metrics.get("num_target_files_scanned", 0)),
+                files_skipped=int(metrics.get("num_target_files_skipped_during_scan", 0)),
             )
 
         stats = self.retrying(action)
@@ -649,6 +669,7 @@ class Lake:
         *,
         on: str,
         clauses: list[tuple[str, dict[str, str]]],
+        key: str | None = None,
     ) -> int:
         """A conditional MERGE that only updates: the rows of `name` matching `source`.
 
@@ -659,6 +680,8 @@ class Lake:
             clauses: (predicate, {column: SQL expression}) pairs, tried in order: a matched
                 row is updated by the first clause whose predicate holds, else left as is.
                 The predicates are what make a write conditional (a version check, a lease).
+            key: a column that `on` equates between target and source (`t.key = s.key`);
+                the source's values of it then narrow the files the MERGE reads.
 
         Returns:
             How many rows were updated.
@@ -669,6 +692,8 @@ class Lake:
         if opened is None:
             return 0
         handle = _Handle(self, name, opened)
+        if key is not None:
+            on += self._key_filter(key, source)
 
         def action() -> int:
             table = handle.fresh()
@@ -682,6 +707,30 @@ class Lake:
         self._compact_if_many_files(handle)
         self._release(name, handle.table)
         return updated
+
+    def _key_filter(self, column: str, source: pa.Table) -> str:
+        """` AND <a predicate on t.column>` holding for every target row that can match a
+        source row of a MERGE whose ON clause equates `t.column = s.column`, else ''.
+
+        delta-rs scans every data file of the target for `t.k = s.k` alone: with random talk
+        ids, every MERGE of one talk read the whole table (a few GETs a file on S3). Given the
+        source's values as literals, DataFusion skips the files whose min/max statistics rule
+        them out; the rows matched are the same (`s.k` is always one of the values). Delta's
+        conflict check reads the same predicate, so two MERGEs of different talks no longer
+        conflict, while two of the same talk still do (tests/podium/lake/test_merge_pruning.py).
+        """
+        if not self.prune_merges or column not in source.column_names:
+            return ""
+        values = source.column(column)
+        if values.null_count or not pa.types.is_string(values.type):
+            return ""
+        distinct = pc.unique(values).to_pylist()
+        if len(distinct) <= _PRUNE_LIST_MAX:
+            return f" AND t.{column} IN {sql_list(sorted(distinct))}"
+        # A longer IN list is not used for file pruning: the source's key range is.
+        bounds = pc.min_max(values)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        return f" AND t.{column} >= {_sql_value(low)} AND t.{column} <= {_sql_value(high)}"
 
     def _compact_if_many_files(self, handle: _Handle) -> None:
         """Compact the table a MERGE just wrote when it holds too many data files.
@@ -701,7 +750,7 @@ class Lake:
         table = handle.table
         if not self.compact_after_files or table is None:
             return
-        if len(table.file_uris()) <= self.compact_after_files:
+        if _small_files(table) <= self.compact_after_files:
             return
         self._rewrite(handle.name, table)
 
@@ -710,12 +759,17 @@ class Lake:
         holds; False when another writer committed after that version (nothing written)."""
         schema = SCHEMAS[name]
         data = self.dataset(name, table).to_table()  # mostly files just read: from memory
-        data = data.select(schema.names).cast(schema)
+        # Sorted by key, the files written cover narrow key ranges, so that a MERGE given its
+        # keys (`_key_filter`) reads one or a few of them. (The writer hands batches to its
+        # files in turn, so neighbouring files' ranges overlap a little.)
+        keys = [(k, "ascending") for k in PRIMARY_KEYS.get(name, ())]
+        data = data.select(schema.names).cast(schema).sort_by(keys)
         try:
             write_deltalake(  # type: ignore[call-overload]  # the stubs' literal overloads
                 table,
-                data,
+                data.to_batches(max_chunksize=_REWRITE_BATCH_ROWS),
                 mode="overwrite",
+                target_file_size=self.compact_file_bytes,
                 commit_properties=CommitProperties(custom_metadata={COMPACTION: "true"}),
             )
         except CommitFailedError:
@@ -861,6 +915,14 @@ def _check_blob_path(path: str) -> str:
     if any(part in ("", ".", "..") for part in relative.split("/")):
         raise LakeError(f"blob path {path!r} has an empty, '.' or '..' segment")
     return relative
+
+
+def _small_files(table: DeltaTable) -> int:
+    """The table's data files of fewer than `_SMALL_FILE_ROWS` rows: those that MERGEs
+    inserting a few rows leave behind. A compaction's own files hold more and are not counted,
+    or a large table would be compacted after every MERGE."""
+    rows = pa.table(table.get_add_actions(flatten=True)).column("num_records")
+    return int(pc.sum(pc.less(pc.fill_null(rows, 0), _SMALL_FILE_ROWS)).as_py() or 0)
 
 
 def _empty(name: str, columns: list[str] | None) -> pd.DataFrame:

@@ -97,6 +97,7 @@ def test_a_merge_leaving_many_files_compacts_the_table(moto_s3: str) -> None:
 
 _WRITER = r"""
 import sys
+import time
 from datetime import UTC, datetime
 import pandas as pd
 from podium.lake import Lake
@@ -105,10 +106,15 @@ from tests.podium.lake.test_lake_history import TABLE, _rows
 
 writer, writes = sys.argv[1], int(sys.argv[2])
 lake = Lake.from_settings(Settings())
+while not lake.blob_exists("compactor-ready"):  # race it from the first write on
+    time.sleep(0.1)
 for n in range(writes):
     # A new row of its own each time, and the writer's first row updated to attempts = n.
     lake.upsert(TABLE, _rows([f"{writer}-{n}"], attempts=n) if n == 0 else pd.concat(
         [_rows([f"{writer}-{n}"]), _rows([f"{writer}-0"], attempts=n)], ignore_index=True))
+    # MERGEs of different talks no longer conflict (each reads only its talks' files): a
+    # pause between writes leaves the compactions a window to commit in.
+    time.sleep(0.3)
 print("done")
 """
 
@@ -119,6 +125,7 @@ from podium.settings import Settings
 from tests.podium.lake.test_lake_history import TABLE
 
 lake = Lake.from_settings(Settings())
+lake.put_blob("compactor-ready", b"")
 won = lost = 0
 deadline = time.monotonic() + 120
 while not lake.blob_exists("writers-done") and time.monotonic() < deadline:
@@ -149,7 +156,7 @@ def test_compactions_racing_merges_of_other_processes_lose_nothing(moto_s3: str)
         # compactions, and a process compacting on its own races them all.
         "PODIUM_LAKE__COMPACT_AFTER_FILES": "2",
     }
-    writers, writes = [f"w{uuid.uuid4().hex[:4]}{i}" for i in range(3)], 4
+    writers, writes = [f"w{uuid.uuid4().hex[:4]}{i}" for i in range(3)], 10
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", script, *args],
@@ -180,7 +187,9 @@ def test_compactions_racing_merges_of_other_processes_lose_nothing(moto_s3: str)
     history = table.history()
     operations = [entry["operation"] for entry in history]
     compactions = [e for e in history if e.get(COMPACTION) == "true"]
-    assert len(compactions) >= 2, operations  # compactions did commit among the MERGEs
+    # Compactions did commit among the MERGEs. (Since MERGEs of different talks stopped
+    # conflicting, a compaction wins only a quiet moment: one or two here.)
+    assert len(compactions) >= 1, operations
     assert operations.count("MERGE") >= len(writers) * writes
 
 
