@@ -48,7 +48,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deployments.local_stack import WARM_POOL, LocalStack, stop_on_sigterm  # noqa: E402
+from deployments.local_stack import LocalStack, stop_on_sigterm  # noqa: E402
+from deployments.stack_check import wait_warm  # noqa: E402
 from podium.demo import SAMPLE_DIR, load_directory  # noqa: E402
 from podium.gateway.signatures import signed_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
@@ -276,23 +277,6 @@ def first_end_after(runs: list[tuple[datetime, datetime]], moment: datetime) -> 
     return min(ends) if ends else None
 
 
-def wait_warm(api_url: str, timeout_s: float, count: int = 1) -> float:
-    """Seconds until `count` warm executors have loaded their models and announced
-    themselves."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        try:
-            workers = httpx.post(
-                f"{api_url}/work_pools/{WARM_POOL}/workers/filter", json={}, timeout=30
-            ).json()
-        except httpx.HTTPError:
-            workers = []
-        if sum(w["name"].startswith("warm-") for w in workers) >= count:
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise SystemExit("the warm executor did not come up")
-
-
 class Run:
     """Posts talks and collects their timeline from the lake and the Prefect API."""
 
@@ -410,7 +394,7 @@ def main() -> None:
     stack.up()
     try:
         print(f"• stack up in {time.monotonic() - started:.0f} s; warm executor ready after "
-              f"{wait_warm(stack.api_url, 600):.0f} s more")  # fmt: skip
+              f"{wait_warm(stack.api_url, timeout_s=600):.0f} s more")  # fmt: skip
         run = Run(stack, lake)
         quiet, hops = [], []
         for talk in make_talks(args.quiet, prefix="quiet"):

@@ -50,7 +50,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from burst import Run, bench_stack, make_talks, wait_warm  # noqa: E402
+from burst import Run, bench_stack, make_talks  # noqa: E402
 
 from deployments.local_stack import (  # noqa: E402
     WARM_POOL,
@@ -60,6 +60,7 @@ from deployments.local_stack import (  # noqa: E402
     refresher_command,
     warm_executor_env,
 )
+from deployments.stack_check import wait_warm  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.lake.recommendations import table_versions  # noqa: E402
 from podium.tag_counts import counted_versions  # noqa: E402
@@ -253,7 +254,7 @@ def main() -> None:
     profiles: dict[str, str] = {}
     stack.up()
     try:
-        wait_warm(stack.api_url, 600)
+        wait_warm(stack.api_url, timeout_s=600)
         for phase in phases:
             loaded_s = restart_executor(stack, phase=phase)
             print(f"• {phase}: warm executor restarted (refresher: {phase}), "
