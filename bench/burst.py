@@ -371,15 +371,33 @@ def bench_stack(prefix: str) -> tuple[Settings, LocalStack, Lake]:
     return settings, stack, lake
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--talks", type=int, default=200)
-    parser.add_argument("--clients", type=int, default=8, help="concurrent posting threads")
-    parser.add_argument("--quiet", type=int, default=3, help="single talks on a quiet system")
+def burst_parser(
+    description: str, *, follow: float, settle: float | None = None, talks: str = "talks posted"
+) -> argparse.ArgumentParser:
+    """The options the burst benches (this one, lag, topologies) share: --talks, --clients,
+    --timeout and --follow; with `settle`, --sample and --settle too (a bench that samples the
+    stack, after a quiet spell, while its burst is tagged)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--talks", type=int, default=200, help=talks)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent posting clients")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for tags")
     parser.add_argument(
-        "--follow", type=float, default=600, help="seconds more for counts and recommendations"
+        "--follow",
+        type=float,
+        default=follow,
+        help="seconds more for counts and recommendations",
     )
+    if settle is not None:
+        parser.add_argument("--sample", type=float, default=0.25, help="seconds between samples")
+        parser.add_argument(
+            "--settle", type=float, default=settle, help="quiet seconds before a burst"
+        )
+    return parser
+
+
+def main() -> None:
+    parser = burst_parser(__doc__.splitlines()[0], follow=600)
+    parser.add_argument("--quiet", type=int, default=3, help="single talks on a quiet system")
     parser.add_argument(
         "--hot-path", type=int, default=0, help="first compare one run's pre-tag work, N talks"
     )

@@ -44,7 +44,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from burst import bench_stack  # noqa: E402
+from burst import bench_stack, burst_parser  # noqa: E402
 from chaos import FAULTS, print_rows, run_fault  # noqa: E402
 from chaos import start_stack as start_production  # noqa: E402
 from lag import Sampler  # noqa: E402
@@ -170,13 +170,9 @@ def print_table(columns: list[Figures], args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--talks", type=int, default=200, help="talks in each stack's burst")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent posting clients")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for tags")
-    parser.add_argument("--follow", type=float, default=180, help="seconds more for recs")
-    parser.add_argument("--sample", type=float, default=0.25, help="seconds between samples")
-    parser.add_argument("--settle", type=float, default=10, help="quiet seconds before a burst")
+    parser = burst_parser(
+        __doc__.split("\n")[0], follow=180, settle=10, talks="talks in each stack's burst"
+    )
     parser.add_argument(
         "--faults",
         default="kill-gateway,kill-executor,kill-api-server,restart-redis,restart-postgres,"
