@@ -233,6 +233,7 @@ def wait_warm(
             w
             for w in workers
             if w["name"].startswith("warm-")
+            and w.get("last_heartbeat_time")  # none yet: not announced
             and datetime.fromisoformat(w["last_heartbeat_time"]).timestamp() > since
         ]
         if len(fresh) >= count:
