@@ -50,14 +50,16 @@ def table(declaration: str) -> Table:
         words = line.split("#", 1)[0].split()
         if not words:
             continue
-        name, kind, *marks = words + [""] * (2 - len(words))
-        if kind not in _TYPES or any(mark not in _MARKS for mark in marks):
+        if len(words) < 2 or words[1] not in _TYPES or any(m not in _MARKS for m in words[2:]):
             raise ValueError(f"column {line.strip()!r}: want `name type [key] [added]`")
+        name, kind, *marks = words
         if any(f.name == name for f in fields):
             raise ValueError(f"column {name!r} declared twice")
         fields.append(pa.field(name, _TYPES[kind]))
-        key += [name] if "key" in marks else []
-        added += [name] if "added" in marks else []
+        if "key" in marks:
+            key.append(name)
+        if "added" in marks:
+            added.append(name)
     if not key:
         raise ValueError("a table needs at least one `key` column")
     return Table(pa.schema(fields), tuple(key), tuple(added))
