@@ -48,7 +48,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from deployments.local_stack import WARM_POOL, LocalStack, stop_on_sigterm  # noqa: E402
+from deployments.local_stack import LocalStack, stop_on_sigterm  # noqa: E402
+from deployments.stack_check import wait_warm  # noqa: E402
 from podium.demo import SAMPLE_DIR, load_directory  # noqa: E402
 from podium.gateway.signatures import signed_headers  # noqa: E402
 from podium.lake import Lake  # noqa: E402
@@ -276,23 +277,6 @@ def first_end_after(runs: list[tuple[datetime, datetime]], moment: datetime) -> 
     return min(ends) if ends else None
 
 
-def wait_warm(api_url: str, timeout_s: float, count: int = 1) -> float:
-    """Seconds until `count` warm executors have loaded their models and announced
-    themselves."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        try:
-            workers = httpx.post(
-                f"{api_url}/work_pools/{WARM_POOL}/workers/filter", json={}, timeout=30
-            ).json()
-        except httpx.HTTPError:
-            workers = []
-        if sum(w["name"].startswith("warm-") for w in workers) >= count:
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise SystemExit("the warm executor did not come up")
-
-
 class Run:
     """Posts talks and collects their timeline from the lake and the Prefect API."""
 
@@ -387,15 +371,33 @@ def bench_stack(prefix: str) -> tuple[Settings, LocalStack, Lake]:
     return settings, stack, lake
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--talks", type=int, default=200)
-    parser.add_argument("--clients", type=int, default=8, help="concurrent posting threads")
-    parser.add_argument("--quiet", type=int, default=3, help="single talks on a quiet system")
+def burst_parser(
+    description: str, *, follow: float, settle: float | None = None, talks: str = "talks posted"
+) -> argparse.ArgumentParser:
+    """The options the burst benches (this one, lag, topologies) share: --talks, --clients,
+    --timeout and --follow; with `settle`, --sample and --settle too (a bench that samples the
+    stack, after a quiet spell, while its burst is tagged)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--talks", type=int, default=200, help=talks)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent posting clients")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for tags")
     parser.add_argument(
-        "--follow", type=float, default=600, help="seconds more for counts and recommendations"
+        "--follow",
+        type=float,
+        default=follow,
+        help="seconds more for counts and recommendations",
     )
+    if settle is not None:
+        parser.add_argument("--sample", type=float, default=0.25, help="seconds between samples")
+        parser.add_argument(
+            "--settle", type=float, default=settle, help="quiet seconds before a burst"
+        )
+    return parser
+
+
+def main() -> None:
+    parser = burst_parser(__doc__.splitlines()[0], follow=600)
+    parser.add_argument("--quiet", type=int, default=3, help="single talks on a quiet system")
     parser.add_argument(
         "--hot-path", type=int, default=0, help="first compare one run's pre-tag work, N talks"
     )
@@ -410,7 +412,7 @@ def main() -> None:
     stack.up()
     try:
         print(f"• stack up in {time.monotonic() - started:.0f} s; warm executor ready after "
-              f"{wait_warm(stack.api_url, 600):.0f} s more")  # fmt: skip
+              f"{wait_warm(stack.api_url, timeout_s=600):.0f} s more")  # fmt: skip
         run = Run(stack, lake)
         quiet, hops = [], []
         for talk in make_talks(args.quiet, prefix="quiet"):

@@ -50,7 +50,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from burst import Run, bench_stack, make_talks, wait_warm  # noqa: E402
+from burst import Run, bench_stack, burst_parser, make_talks  # noqa: E402
 
 from deployments.local_stack import (  # noqa: E402
     WARM_POOL,
@@ -60,6 +60,7 @@ from deployments.local_stack import (  # noqa: E402
     refresher_command,
     warm_executor_env,
 )
+from deployments.stack_check import wait_warm  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.lake.recommendations import table_versions  # noqa: E402
 from podium.tag_counts import counted_versions  # noqa: E402
@@ -229,18 +230,12 @@ def stats(frame: pd.DataFrame, column: str) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--talks", type=int, default=200)
-    parser.add_argument("--clients", type=int, default=8, help="concurrent posting threads")
+    parser = burst_parser(__doc__.splitlines()[0], follow=180, settle=15)
     parser.add_argument(
         "--phases",
         default="cold,executor,process",
         help=f"which of {', '.join(PHASES)} to run, in this order (warm: process)",
     )
-    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for tags")
-    parser.add_argument("--follow", type=float, default=180, help="seconds more for recs")
-    parser.add_argument("--sample", type=float, default=0.25, help="seconds between samples")
-    parser.add_argument("--settle", type=float, default=15, help="quiet seconds before a burst")
     args = parser.parse_args()
     phases = [{"warm": "process"}.get(p.strip(), p.strip()) for p in args.phases.split(",")
               if p.strip()]  # fmt: skip
@@ -253,7 +248,7 @@ def main() -> None:
     profiles: dict[str, str] = {}
     stack.up()
     try:
-        wait_warm(stack.api_url, 600)
+        wait_warm(stack.api_url, timeout_s=600)
         for phase in phases:
             loaded_s = restart_executor(stack, phase=phase)
             print(f"• {phase}: warm executor restarted (refresher: {phase}), "

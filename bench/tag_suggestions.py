@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     from podium.tagging import TaggingSettings, build_tagger
     from podium.tagging.evaluate import load_labelled
     from podium.tagging.history import TagHistory, embed_talks
-    from podium.tagging.new_tags import name_matches, score_hidden, suggest_tags, unconfident
+    from podium.tagging.new_tags import name_matches, score_hidden, suggest_for_pool, unconfident
     from podium.tagging.tagger import lexical_texts
 
     data = load_labelled(args.data / "tagging-eval.json")
@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     vectors = embed_talks(talks, encoder=tagger.encoder, cache=cache).astype(np.float32)
     texts = lexical_texts(talks)
+    talk_ids = [t.talk_id for t in talks]
     phrase_cache: dict[str, np.ndarray] = {}
 
     def embed(phrases: list[str]) -> np.ndarray:
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
         half = "dev" if number < args.dev_groups else "test"
         visible = Vocabulary(tags=[d for d in vocabulary.tags if d.name not in hidden])
         history = TagHistory(
-            talk_ids=tuple(t.talk_id for t in talks),
+            talk_ids=tuple(talk_ids),
             tags=tuple(tuple(x for x in g if x not in hidden) for g in gold),
             groups=tuple(events),
             embeddings=vectors,
@@ -103,16 +104,15 @@ def main(argv: list[str] | None = None) -> dict:
         )
         result = tagger.score(talks, vocabulary=visible, history=history, vectors=vectors)
         pool = np.flatnonzero(unconfident(result.scores, result.thresholds))
-        known = [x for d in visible.tags for x in (d.name, *d.synonyms)]
         pool_gold = {talks[i].talk_id: set(gold[i]) for i in pool}
         for distance, share in distances:
-            suggestions = suggest_tags(
-                [talks[i].talk_id for i in pool],
-                vectors[pool],
-                [texts[i] for i in pool],
+            suggestions = suggest_for_pool(
+                pool,
+                talk_ids,
+                vectors,
+                texts,
                 embed=embed,
-                known=known,
-                background=texts,
+                vocabulary=visible,
                 max_distance=distance,
                 min_size=args.min_size,
                 max_background_share=share,

@@ -50,7 +50,12 @@ import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
 from deployments.production_stack import ProductionStack  # noqa: E402
-from deployments.stack_check import make_talks, post_burst, signed_headers  # noqa: E402
+from deployments.stack_check import (  # noqa: E402
+    make_talks,
+    post_burst,
+    signed_headers,
+    wait_warm,
+)
 from podium.demo import load_directory  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 from podium.settings import Settings  # noqa: E402
@@ -296,29 +301,6 @@ def restart_podium(stack: TracedStack, env: dict[str, str]) -> None:
     stack.wait_podium()
 
 
-def wait_warm(api_url: str, count: int, since: float, timeout_s: float = 600) -> None:
-    """Until `count` warm executors have sent a heartbeat after `since` (they announce
-    themselves once their models are loaded; a restarted one has a new name)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            workers = httpx.post(
-                f"{api_url}/work_pools/podium-gpu/workers/filter", json={}, timeout=30
-            ).json()
-        except httpx.HTTPError:
-            workers = []
-        fresh = [
-            w
-            for w in workers
-            if w["name"].startswith("warm-")
-            and datetime.fromisoformat(w["last_heartbeat_time"]).timestamp() > since
-        ]
-        if len(fresh) >= count:
-            return
-        time.sleep(0.5)
-    raise SystemExit("the warm executors did not come back")
-
-
 def post_one(talk: dict, url: str) -> tuple[float, float]:
     body = json.dumps(talk).encode()
     sent = time.time()
@@ -334,7 +316,7 @@ def run_variant(stack: TracedStack, name: str, seen: Seen, args: argparse.Namesp
     if stack.extra_env != VARIANTS[name]:
         restarted = time.time()
         restart_podium(stack, VARIANTS[name])
-        wait_warm(stack.api_url, stack.executors, restarted)
+        wait_warm(stack.api_url, count=stack.executors, since=restarted)
     figures.load.append(os.getloadavg()[0])
     quiet_from = time.time()
     time.sleep(args.settle)
@@ -488,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         load_directory(lake=Lake.from_settings(stack.lake_settings()))
         seen = Seen()
         listen(stack.api_url, seen, stopping)
-        wait_warm(stack.api_url, stack.executors, 0)
+        wait_warm(stack.api_url, count=stack.executors)
         for _ in range(args.rounds):
             for name in args.variants:
                 variants.append(run_variant(stack, name, seen, args))

@@ -44,12 +44,12 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from burst import bench_stack, wait_warm  # noqa: E402
+from burst import bench_stack, burst_parser  # noqa: E402
 from chaos import FAULTS, print_rows, run_fault  # noqa: E402
 from chaos import start_stack as start_production  # noqa: E402
 from lag import Sampler  # noqa: E402
 
-from deployments.stack_check import make_talks, post_burst, tagged_now  # noqa: E402
+from deployments.stack_check import make_talks, post_burst, tagged_now, wait_warm  # noqa: E402
 from podium.lake import Lake  # noqa: E402
 
 
@@ -107,7 +107,7 @@ def single(args: argparse.Namespace) -> Figures:
     started = time.monotonic()
     stack.up()
     try:
-        wait_warm(stack.api_url, 600)
+        wait_warm(stack.api_url, timeout_s=600)
         figures.start_s = time.monotonic() - started
         time.sleep(args.settle)
         measure_burst(figures, lake, gateway_urls=[stack.gateway_url],
@@ -124,7 +124,7 @@ def production(args: argparse.Namespace) -> Figures:
     started = time.monotonic()
     stack = start_production(say=lambda m: print(f"• production: {m}", flush=True))
     try:
-        wait_warm(stack.api_url, 600, count=stack.executors)  # models loaded in both
+        wait_warm(stack.api_url, count=stack.executors, timeout_s=600)  # models loaded in both
         figures.start_s = time.monotonic() - started
         time.sleep(args.settle)
         lake = Lake.from_settings(stack.lake_settings())
@@ -170,13 +170,9 @@ def print_table(columns: list[Figures], args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--talks", type=int, default=200, help="talks in each stack's burst")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent posting clients")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for tags")
-    parser.add_argument("--follow", type=float, default=180, help="seconds more for recs")
-    parser.add_argument("--sample", type=float, default=0.25, help="seconds between samples")
-    parser.add_argument("--settle", type=float, default=10, help="quiet seconds before a burst")
+    parser = burst_parser(
+        __doc__.split("\n")[0], follow=180, settle=10, talks="talks in each stack's burst"
+    )
     parser.add_argument(
         "--faults",
         default="kill-gateway,kill-executor,kill-api-server,restart-redis,restart-postgres,"

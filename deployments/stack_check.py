@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from deployments.local_stack import WARM_POOL
 from podium.gateway.signatures import signed_headers
 from podium.lake import Lake
 
@@ -207,6 +208,38 @@ def wait_tagged(
         # Each look replays the tables' Delta logs from S3: not too often.
         time.sleep(poll_s)
     return time.time()
+
+
+def wait_warm(
+    api_url: str,
+    *,
+    count: int = 1,
+    since: float = 0.0,
+    timeout_s: float = 600,
+    pool: str = WARM_POOL,
+) -> float:
+    """Poll until `count` warm executors of `pool` have sent a heartbeat after `since` (epoch
+    seconds: they announce themselves once their models are loaded, and a restarted one has a
+    new name); returns the seconds it took. Raises SystemExit when they do not in time."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            workers = httpx.post(
+                f"{api_url}/work_pools/{pool}/workers/filter", json={}, timeout=30
+            ).json()
+        except httpx.HTTPError:
+            workers = []
+        fresh = [
+            w
+            for w in workers
+            if w["name"].startswith("warm-")
+            and w.get("last_heartbeat_time")  # none yet: not announced
+            and datetime.fromisoformat(w["last_heartbeat_time"]).timestamp() > since
+        ]
+        if len(fresh) >= count:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise SystemExit(f"{count} warm executor(s) did not come up in {timeout_s:.0f} s")
 
 
 def audit(lake: Lake, burst: Burst, sent: list[str], *, api_url: str, since: datetime) -> Report:

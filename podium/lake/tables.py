@@ -1,237 +1,265 @@
-"""Schemas of the lake's Delta tables: one place that says what each table holds."""
+"""Schemas of the lake's Delta tables: one place that says what each table holds.
+
+Each table is declared once, a column a line: its name, its type (`_TYPES`), then `key` when
+the column is part of the table's primary key (upserts MERGE on it) and `added` when it came
+after the table first shipped (writers may leave it out: an upsert then keeps it on matched
+rows and inserts nulls, and a table created before gets it the first time this code opens
+it). `#` starts a comment. `SCHEMAS`, `PRIMARY_KEYS` and `ADDED_COLUMNS` are read from these
+declarations.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 
-_ts = pa.timestamp("us", tz="UTC")
-_strings = pa.list_(pa.string())
+_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "strings": pa.list_(pa.string()),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+    "int32": pa.int32(),
+    "int64": pa.int64(),
+    "float64": pa.float64(),
+    "bool": pa.bool_(),
+    "binary": pa.binary(),
+}
+_MARKS = ("key", "added")
 
-SCHEMAS: dict[str, pa.Schema] = {
-    "talks": pa.schema(
-        [
-            ("talk_id", pa.string()),
-            ("title", pa.string()),
-            ("description", pa.string()),
-            ("speakers", _strings),
-            ("tags", _strings),
-            ("event_ids", _strings),
-            ("language", pa.string()),
-            ("state", pa.string()),
-            ("submitted_at", _ts),
-            ("updated_at", _ts),
-            ("content_hash", pa.string()),
-            ("record_hash", pa.string()),
-            ("ingested_at", _ts),
-            # Source order of the change that wrote the row (podium/ordering.py): the stream's
-            # zero-padded SequenceNumber and the source's own timestamp, null when not given.
-            ("source_sequence", pa.string()),
-            ("source_updated_at", _ts),
-            # The talk's scheduled slot, null when its source has no schedule.
-            ("slot_start", _ts),
-            ("slot_end", _ts),
-            ("slot_room", pa.string()),
-            # How many times the row was written: 1 when inserted, +1 by each MERGE that
-            # rewrites it. The ledger follows this order (podium/enrichment.py `mark_versions`).
-            ("revision", pa.int64()),
-        ]
+
+@dataclass(frozen=True)
+class Table:
+    """One table's declaration, read: its schema, primary key and later-added columns."""
+
+    schema: pa.Schema
+    key: tuple[str, ...]
+    added: tuple[str, ...]
+
+
+def table(declaration: str) -> Table:
+    """A table from its declaration: `name type [key] [added]` a line, `#` comments.
+
+    Raises:
+        ValueError: an unknown type or mark, a repeated column, or no key column.
+    """
+    fields: list[pa.Field] = []
+    key: list[str] = []
+    added: list[str] = []
+    for line in declaration.splitlines():
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if len(words) < 2 or words[1] not in _TYPES or any(m not in _MARKS for m in words[2:]):
+            raise ValueError(f"column {line.strip()!r}: want `name type [key] [added]`")
+        name, kind, *marks = words
+        if any(f.name == name for f in fields):
+            raise ValueError(f"column {name!r} declared twice")
+        fields.append(pa.field(name, _TYPES[kind]))
+        if "key" in marks:
+            key.append(name)
+        if "added" in marks:
+            added.append(name)
+    if not key:
+        raise ValueError("a table needs at least one `key` column")
+    return Table(pa.schema(fields), tuple(key), tuple(added))
+
+
+TABLES: dict[str, Table] = {
+    "talks": table(
+        """
+        talk_id            string     key
+        title              string
+        description        string
+        speakers           strings
+        tags               strings
+        event_ids          strings
+        language           string
+        state              string
+        submitted_at       timestamp
+        updated_at         timestamp
+        content_hash       string
+        record_hash        string
+        ingested_at        timestamp
+        # Source order of the change that wrote the row (podium/ordering.py): the stream's
+        # zero-padded SequenceNumber and the source's own timestamp, null when not given.
+        source_sequence    string     added
+        source_updated_at  timestamp  added
+        # The talk's scheduled slot, null when its source has no schedule.
+        slot_start         timestamp  added
+        slot_end           timestamp  added
+        slot_room          string     added
+        # How many times the row was written: 1 when inserted, +1 by each MERGE that
+        # rewrites it. The ledger follows this order (podium/enrichment.py `mark_versions`).
+        revision           int64      added
+        """
     ),
-    "events": pa.schema(
-        [
-            ("event_id", pa.string()),
-            ("name", pa.string()),
-            ("description", pa.string()),
-            ("tags", _strings),
-            ("starts_on", pa.date32()),
-            ("ends_on", pa.date32()),
-            ("record_hash", pa.string()),
-            ("updated_at", _ts),
-        ]
+    "events": table(
+        """
+        event_id           string     key
+        name               string
+        description        string
+        tags               strings
+        starts_on          date
+        ends_on            date
+        record_hash        string
+        updated_at         timestamp
+        """
     ),
-    "talk_tags": pa.schema(
-        [
-            ("talk_id", pa.string()),
-            ("tag", pa.string()),
-            ("score", pa.float64()),
-            ("source", pa.string()),
-            ("model", pa.string()),
-            ("content_hash", pa.string()),
-            ("tagged_at", _ts),
-        ]
+    "talk_tags": table(
+        """
+        talk_id            string     key
+        tag                string     key
+        score              float64
+        source             string
+        model              string
+        content_hash       string
+        tagged_at          timestamp
+        """
     ),
     # Organisers' corrections of tags (podium/tag_feedback.py): one row per decision.
-    "tag_feedback": pa.schema(
-        [
-            ("feedback_id", pa.string()),
-            ("talk_id", pa.string()),
-            ("content_hash", pa.string()),  # the talk version the decision was made on
-            ("tag", pa.string()),
-            ("decision", pa.string()),  # accept, reject, add
-            ("decided_by", pa.string()),
-            ("reason", pa.string()),
-            ("decided_at", _ts),
-        ]
+    "tag_feedback": table(
+        """
+        feedback_id        string     key
+        talk_id            string
+        content_hash       string     # the talk version the decision was made on
+        tag                string
+        decision           string     # accept, reject, add
+        decided_by         string
+        reason             string
+        decided_at         timestamp
+        """
     ),
-    "tag_counts": pa.schema(
-        [
-            ("scope", pa.string()),  # "all", "event", "state"
-            ("key", pa.string()),  # "" for all, else the event id or state
-            ("tag", pa.string()),
-            ("talks", pa.int64()),
-            ("computed_at", _ts),
-        ]
+    "tag_counts": table(
+        """
+        scope              string     key  # "all", "event", "state"
+        key                string     key  # "" for all, else the event id or state
+        tag                string     key
+        talks              int64
+        computed_at        timestamp
+        """
     ),
-    "recommendations": pa.schema(
-        [
-            ("event_id", pa.string()),
-            ("rank", pa.int32()),
-            ("talk_id", pa.string()),
-            ("score", pa.float64()),
-            ("matched_tags", _strings),
-            ("components", pa.string()),  # JSON object: component name -> score
-            ("model_version", pa.string()),
-            ("computed_at", _ts),
-        ]
+    "recommendations": table(
+        """
+        event_id           string     key
+        rank               int32      key
+        talk_id            string
+        score              float64
+        matched_tags       strings
+        components         string     # JSON object: component name -> score
+        model_version      string
+        computed_at        timestamp
+        """
     ),
-    "related_talks": pa.schema(
-        [
-            ("talk_id", pa.string()),
-            ("rank", pa.int32()),
-            ("other_id", pa.string()),
-            ("score", pa.float64()),
-            ("computed_at", _ts),
-        ]
+    "related_talks": table(
+        """
+        talk_id            string     key
+        rank               int32      key
+        other_id           string
+        score              float64
+        computed_at        timestamp
+        """
     ),
-    "enrichment_state": pa.schema(
-        [
-            ("talk_id", pa.string()),
-            ("stage", pa.string()),  # "tags" or "image"
-            ("content_hash", pa.string()),
-            ("status", pa.string()),  # pending, running, done, error, failed
-            ("attempts", pa.int32()),
-            ("error", pa.string()),
-            ("updated_at", _ts),
-            ("claimed_by", pa.string()),  # the claim (one batch of one run) holding the row
-            ("lease_until", _ts),  # the claim expires then: its process is presumed dead
-            # The `talks` row revision this row was marked from: a mark from an older
-            # revision never overwrites one from a newer (two writers racing, see ingest).
-            ("talk_revision", pa.int64()),
-        ]
+    "enrichment_state": table(
+        """
+        talk_id            string     key
+        stage              string     key  # "tags" or "image"
+        content_hash       string
+        status             string     # pending, running, done, error, failed
+        attempts           int32
+        error              string
+        updated_at         timestamp
+        claimed_by         string     added  # the claim (one batch of one run) holding the row
+        lease_until        timestamp  added  # the claim expires then: its process is presumed dead
+        # The `talks` row revision this row was marked from: a mark from an older
+        # revision never overwrites one from a newer (two writers racing, see ingest).
+        talk_revision      int64      added
+        """
     ),
-    "source_checkpoints": pa.schema(
-        [
-            ("source", pa.string()),  # e.g. "pretalx:host/event", "dynamodb-stream:<arn>"
-            ("key", pa.string()),  # a submission code, a shard id
-            ("position", pa.string()),  # what was last taken: an update stamp, a sequence number
-            ("updated_at", _ts),
-        ]
+    "source_checkpoints": table(
+        """
+        source             string     key  # "pretalx:host/event", "dynamodb-stream:<arn>"
+        key                string     key  # a submission code, a shard id
+        position           string     # what was last taken: an update stamp, a sequence number
+        updated_at         timestamp
+        """
     ),
-    "dynamodb_keys": pa.schema(
-        [
-            ("table_name", pa.string()),  # DynamoDB table name
-            ("talk_id", pa.string()),
-            ("pk", pa.string()),  # the talk item's keys, as the directory app wrote them
-            ("sk", pa.string()),
-            ("updated_at", _ts),
-        ]
+    "dynamodb_keys": table(
+        """
+        table_name         string     key  # DynamoDB table name
+        talk_id            string     key
+        pk                 string     # the talk item's keys, as the directory app wrote them
+        sk                 string
+        updated_at         timestamp
+        """
     ),
-    "talk_images": pa.schema(
-        [
-            ("talk_id", pa.string()),
-            ("content_hash", pa.string()),
-            ("path", pa.string()),
-            ("backend", pa.string()),
-            ("model", pa.string()),
-            ("seed", pa.int64()),
-            ("prompt", pa.string()),
-            ("negative_prompt", pa.string()),
-            ("flagged", pa.bool_()),
-            ("width", pa.int32()),
-            ("height", pa.int32()),
-            ("created_at", _ts),
-            ("alt_text", pa.string()),  # what the cover shows, for screen readers
-        ]
+    "talk_images": table(
+        """
+        talk_id            string     key
+        content_hash       string     key
+        path               string
+        backend            string
+        model              string
+        seed               int64
+        prompt             string
+        negative_prompt    string
+        flagged            bool
+        width              int32
+        height             int32
+        created_at         timestamp
+        alt_text           string     added  # what the cover shows, for screen readers
+        """
     ),
-    "reviews": pa.schema(
-        [
-            ("repo", pa.string()),
-            ("commit", pa.string()),
-            ("ref", pa.string()),
-            ("before", pa.string()),
-            ("status", pa.string()),  # pending, approved, rejected, expired, superseded, deleted
-            ("summary", pa.string()),
-            ("summary_backend", pa.string()),
-            ("flow_run_id", pa.string()),
-            ("decided_by", pa.string()),
-            ("comment", pa.string()),
-            ("created_at", _ts),
-            ("decided_at", _ts),
-        ]
+    "reviews": table(
+        """
+        repo               string     key
+        commit             string     key
+        ref                string
+        before             string
+        status             string     # pending, approved, rejected, expired, superseded, deleted
+        summary            string
+        summary_backend    string
+        flow_run_id        string
+        decided_by         string
+        comment            string
+        created_at         timestamp
+        decided_at         timestamp
+        """
     ),
-    "enrich_runs": pa.schema(
-        [
-            ("flow_run_id", pa.string()),
-            ("started_at", _ts),
-            ("finished_at", _ts),
-            ("talks_tagged", pa.int32()),
-            ("talks_imaged", pa.int32()),
-            ("failed", pa.int32()),
-            ("model_loads", pa.int32()),
-            ("tag_model", pa.string()),
-            ("image_backend", pa.string()),
-        ]
+    "enrich_runs": table(
+        """
+        flow_run_id        string     key
+        started_at         timestamp
+        finished_at        timestamp
+        talks_tagged       int32
+        talks_imaged       int32
+        failed             int32
+        model_loads        int32
+        tag_model          string
+        image_backend      string
+        """
     ),
-    "embeddings": pa.schema(
-        [
-            ("model", pa.string()),  # encoder identity: weights, token limit, precision
-            ("text_hash", pa.string()),  # hash of exactly the text embedded
-            ("dim", pa.int32()),
-            ("vector", pa.binary()),  # `dim` little-endian float16 (or float32) values
-            ("embedded_at", _ts),
-        ]
+    "embeddings": table(
+        """
+        model              string     key  # encoder identity: weights, token limit, precision
+        text_hash          string     key  # hash of exactly the text embedded
+        dim                int32
+        vector             binary     # `dim` little-endian float16 (or float32) values
+        embedded_at        timestamp
+        """
     ),
-    "deferred_events": pa.schema(
-        [
-            ("event_id", pa.string()),  # the id the deferred event had
-            ("event", pa.string()),  # its name (podium.talk.submitted, podium.talk.removed)
-            ("source", pa.string()),  # directory or dynamodb
-            ("talks", pa.int32()),  # talks it named
-            ("reason", pa.string()),
-            ("deferred_at", _ts),
-        ]
+    "deferred_events": table(
+        """
+        event_id           string     key  # the id the deferred event had
+        event              string     # its name (podium.talk.submitted, podium.talk.removed)
+        source             string     # directory or dynamodb
+        talks              int32      # talks it named
+        reason             string
+        deferred_at        timestamp
+        """
     ),
 }
 
-PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
-    "talks": ("talk_id",),
-    "events": ("event_id",),
-    "talk_tags": ("talk_id", "tag"),
-    "tag_feedback": ("feedback_id",),
-    "tag_counts": ("scope", "key", "tag"),
-    "recommendations": ("event_id", "rank"),
-    "related_talks": ("talk_id", "rank"),
-    "enrichment_state": ("talk_id", "stage"),
-    "source_checkpoints": ("source", "key"),
-    "dynamodb_keys": ("table_name", "talk_id"),
-    "talk_images": ("talk_id", "content_hash"),
-    "reviews": ("repo", "commit"),
-    "enrich_runs": ("flow_run_id",),
-    "embeddings": ("model", "text_hash"),
-    "deferred_events": ("event_id",),
-}
-
-# Columns added to a table after it first shipped. Writers may leave them out (an upsert then
-# keeps them on matched rows and inserts nulls), and a table created before gets them added
-# the first time this code opens it.
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "talks": (
-        "source_sequence",
-        "source_updated_at",
-        "slot_start",
-        "slot_end",
-        "slot_room",
-        "revision",
-    ),
-    "enrichment_state": ("claimed_by", "lease_until", "talk_revision"),
-    "talk_images": ("alt_text",),
-}
+SCHEMAS: dict[str, pa.Schema] = {name: t.schema for name, t in TABLES.items()}
+PRIMARY_KEYS: dict[str, tuple[str, ...]] = {name: t.key for name, t in TABLES.items()}
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {name: t.added for name, t in TABLES.items() if t.added}

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from podium.models import normalise_tag
+from podium.models import Vocabulary, normalise_tag
 
 #: Average-linkage cosine distance at which clusters are cut, and their smallest size.
 DEFAULT_MAX_DISTANCE = 0.55
@@ -266,6 +266,35 @@ def suggest_tags(
             )
         )
     return out
+
+
+def suggest_for_pool(
+    pool: Sequence[int] | np.ndarray,
+    talk_ids: Sequence[str],
+    vectors: np.ndarray,
+    texts: Sequence[str],
+    *,
+    embed: Callable[[list[str]], np.ndarray],
+    vocabulary: Vocabulary,
+    max_distance: float = DEFAULT_MAX_DISTANCE,
+    min_size: int = DEFAULT_MIN_SIZE,
+    max_background_share: float = DEFAULT_MAX_BACKGROUND_SHARE,
+) -> list[TagSuggestion]:
+    """`suggest_tags` for the talks at positions `pool` of `talk_ids`, `vectors` and `texts`
+    (those no tag fits), with every talk of `texts` as background and no name or synonym of
+    `vocabulary` suggested (the event's queue and the held-out bench both ask this)."""
+    rows = np.asarray(pool, dtype=np.int64)
+    return suggest_tags(
+        [talk_ids[i] for i in rows],
+        vectors[rows],
+        [texts[i] for i in rows],
+        embed=embed,
+        known=[term for d in vocabulary.tags for term in (d.name, *d.synonyms)],
+        background=texts,
+        max_distance=max_distance,
+        min_size=min_size,
+        max_background_share=max_background_share,
+    )
 
 
 def unconfident(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:

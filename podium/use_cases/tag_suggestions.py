@@ -32,8 +32,12 @@ from podium.models import TagDefinition, Talk, normalise_tag
 from podium.resources import Resources
 from podium.tag_feedback import TagDecision
 from podium.tagging.duplicates import DEFAULT_THRESHOLD, DuplicatePair, near_duplicates
-from podium.tagging.new_tags import DEFAULT_MAX_DISTANCE, DEFAULT_MIN_SIZE, TagSuggestion
-from podium.tagging.new_tags import suggest_tags as name_clusters
+from podium.tagging.new_tags import (
+    DEFAULT_MAX_DISTANCE,
+    DEFAULT_MIN_SIZE,
+    TagSuggestion,
+    suggest_for_pool,
+)
 from podium.talk_tags import tag_rows
 from podium.text import talk_text
 from podium.use_cases.tag_feedback import CorrectionOutcome, correct_tags
@@ -130,15 +134,13 @@ def event_suggestions(
     out.untagged = len(pool)
     if len(pool) >= min_size:
         vocabulary = load_vocabulary(lake=lake)
-        known = [x for d in vocabulary.tags for x in (d.name, *d.synonyms)]
-        rows = np.asarray(pool, dtype=np.int64)
-        out.new_tags = name_clusters(
-            [ids[i] for i in pool],
-            vectors[rows],
-            [texts[i] for i in pool],
+        out.new_tags = suggest_for_pool(
+            pool,
+            ids,
+            vectors,
+            texts,
             embed=embed_texts,
-            known=known,
-            background=texts,
+            vocabulary=vocabulary,
             max_distance=max_distance,
             min_size=min_size,
         )[:limit]
