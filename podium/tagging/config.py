@@ -82,6 +82,11 @@ class TaggingSettings(BaseModel):
     text_penalty: PositiveFloat = 1e-4
     """L2 strength of the text head (on the mean log-loss over talks, unit TF-IDF rows): the
     embedding head's value, fixed before measuring, not tuned."""
+    series_balance: NonNegativeFloat = 0.0
+    """How much the history's large conference series are evened out: each history talk counts
+    1 / (talks of its series) ** this in the neighbour vote, the prototypes and the head (mean
+    weight 1). 0.5 makes a 176-talk series weigh 4x an 11-talk one instead of 16x; 0 counts
+    every talk alike."""
     head_max_talks: PositiveInt = 5_000
     """Most history talks the head and the text head are fitted on (a deterministic sample above
     that), so fitting stays seconds as the history grows to hundreds of thousands."""

@@ -100,6 +100,8 @@ class Tagger:
             base += f" head{s.head_weight:g}/{s.head_penalty:g}"
         if s.text_weight > 0:
             base += f" text{s.text_weight:g}/{s.text_penalty:g}"
+        if s.series_balance > 0:
+            base += f" balance{s.series_balance:g}"
         if s.support_prior > 0:
             base += f" support{s.support_prior:g}"
         if s.min_history_talks:
@@ -237,6 +239,10 @@ class Tagger:
         vectors_h = history.embeddings[rows]
         groups_h = None if history_groups is None else history_groups[rows]
         parts: list[tuple[float, np.ndarray]] = []
+        balance = None
+        if s.series_balance > 0:
+            series_h = np.asarray(history.series(), dtype=object)[rows]
+            balance = scoring.series_weights(series_h.astype(str), s.series_balance)
 
         def scored(scorer: Callable[..., Any], **params: Any) -> Any:
             # Every history scorer: these talks against the tagged history, across groups.
@@ -245,10 +251,14 @@ class Tagger:
             )
 
         if s.knn_weight > 0:
-            knn, _ = scored(scoring.knn_scores, k=s.knn_k, temperature=s.knn_temperature)
+            knn, _ = scored(
+                scoring.knn_scores, k=s.knn_k, temperature=s.knn_temperature, row_weights=balance
+            )
             parts.append((s.knn_weight, knn))
         if s.prototype_weight > 0:
-            prototype = scored(scoring.prototype_scores, temperature=s.label_temperature)
+            prototype = scored(
+                scoring.prototype_scores, temperature=s.label_temperature, row_weights=balance
+            )
             parts.append((s.prototype_weight, prototype))
         if s.head_weight > 0:
             negative_rows, mask = history.negative_targets(vocabulary)
@@ -268,6 +278,7 @@ class Tagger:
                 max_talks=s.head_max_talks,
                 cache=self._heads,
                 negatives=negatives,
+                row_weights=balance,
             )
             parts.append((s.head_weight, learned))
         if s.text_weight > 0 and texts is not None:
