@@ -57,6 +57,12 @@ def main() -> None:
     parser.add_argument(
         "--before", action="store_true", help="the candidates before lexical evidence"
     )
+    parser.add_argument(
+        "--text", action="store_true", help="also the candidates with the learned text head"
+    )
+    parser.add_argument(
+        "--balance", action="store_true", help="also the candidates with series balance"
+    )
     parser.add_argument("--plain", action="store_true", help="also each candidate alone")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     parser.add_argument("--limit", type=int, default=None, help="only the first N talks")
@@ -75,9 +81,11 @@ def main() -> None:
         _Problem,
         _score_folds,
         _variant,
+        balance_candidates,
         default_candidates,
         evaluate_nested,
         previous_candidates,
+        text_head_candidates,
     )
     from podium.tagging.series import group_folds
     from podium.tagging.tagger import lexical_texts
@@ -132,6 +140,10 @@ def main() -> None:
             )
         encoders[f"len{length}"] = Encoded(tagger, vectors, extra)
     candidates = previous_candidates() if args.before else default_candidates()
+    if args.text:
+        candidates += text_head_candidates()
+    if args.balance:
+        candidates += balance_candidates()
     if len(encoders) > 1:
         candidates = [
             Candidate(f"{c.name} {key}", c.overrides, key) for key in encoders for c in candidates

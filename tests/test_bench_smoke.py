@@ -179,9 +179,13 @@ BENCHES: dict[str, Smoke] = {
         True,
     ),
     "tagging_demo": Smoke(("--ids", "t-024"), r"t-024"),
+    "tagging_finetune": Smoke(
+        ("--limit", "120", "--folds", "2", "--max-steps", "1"), r"fine-tuned pooled F1 \d", True
+    ),
     "tagging_languages": Smoke(("--encoders", "minilm", "--limit", "12"), r"MiniLM", True),
     "tagging_nested": Smoke(
-        ("--limit", "240", "--cache", "cache", "--only", "blend global,blend per-tag"),
+        ("--limit", "240", "--cache", "cache", "--text", "--balance", "--only")
+        + ("blend+head lex0.3,blend+head+text0.3 lex0.3,blend+head balanced lex0.3",),
         r"\d\.\d\d\d",
         True,
         900,

@@ -74,9 +74,22 @@ class TaggingSettings(BaseModel):
     head_penalty: PositiveFloat = 1e-4
     """L2 strength of the per-tag head (on the mean log-loss over talks): larger is smoother.
     Chosen by nested series-disjoint CV on pyvideo (docs/tagging.md)."""
+    text_weight: NonNegativeFloat = 0.0
+    """Weight of the learned text head in the combined score: per-tag logistic regression on the
+    TF-IDF of character 2-5-grams and word 1-2-grams of the history talks' plain text
+    (`podium/tagging/text_head.py`), so words that go with a tag beyond the vocabulary's own
+    names and synonyms count, in any script. 0 turns it off."""
+    text_penalty: PositiveFloat = 1e-4
+    """L2 strength of the text head (on the mean log-loss over talks, unit TF-IDF rows): the
+    embedding head's value, fixed before measuring, not tuned."""
+    series_balance: NonNegativeFloat = 0.0
+    """How much the history's large conference series are evened out: each history talk counts
+    1 / (talks of its series) ** this in the neighbour vote, the prototypes and the head (mean
+    weight 1). 0.5 makes a 176-talk series weigh 4x an 11-talk one instead of 16x; 0 counts
+    every talk alike."""
     head_max_talks: PositiveInt = 5_000
-    """Most history talks the head is fitted on (a deterministic sample above that), so fitting
-    stays seconds as the history grows to hundreds of thousands."""
+    """Most history talks the head and the text head are fitted on (a deterministic sample above
+    that), so fitting stays seconds as the history grows to hundreds of thousands."""
     support_prior: NonNegativeFloat = 0.0
     """How much a tag's history-based scores (prototype, neighbours, head) count, in labelled
     examples: a tag with n examples relies on them n / (n + prior), on its name, description and
@@ -159,6 +172,6 @@ class TaggingSettings(BaseModel):
     @model_validator(mode="after")
     def _some_weight(self) -> "TaggingSettings":
         weights = (self.label_weight, self.lexical_weight, self.prototype_weight, self.knn_weight)
-        if sum(weights) + self.head_weight <= 0:
-            raise ValueError("label_weight, prototype_weight, knn_weight and head_weight are all 0")
+        if sum(weights) + self.head_weight + self.text_weight <= 0:
+            raise ValueError("every weight of the tagging score is 0")
         return self

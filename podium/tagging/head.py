@@ -121,6 +121,7 @@ def head_scores(
     history_groups: np.ndarray | None = None,
     cache: dict[tuple[str, float, int], LinearHead] | None = None,
     negatives: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n, T) head probabilities of `vectors`, trained on the history.
 
@@ -142,8 +143,13 @@ def head_scores(
         negatives: (vectors (k, d), groups (k,), mask (k, T)) of history talks known only
             as negatives of some tags (an organiser's rejections): each head also learns
             those entries as 0 (the talks of a query's fold left out, as for the others).
+        row_weights: (m,) each history talk's weight in the loss (None: all alike).
     """
     extra = _negative_digest(negatives)
+    if row_weights is not None:
+        extra += (
+            "/w" + hashlib.sha1(np.ascontiguousarray(row_weights, np.float32).tobytes()).hexdigest()
+        )
     digest = _digest(history, targets, history_groups) + f"/{max_talks}" + extra
     # The head of the whole history does not depend on the groups: one key for both uses.
     whole = (
@@ -161,14 +167,15 @@ def head_scores(
         if len(rows) > max_talks:  # fitting cost stays bounded as the history grows
             rows = np.sort(np.random.default_rng(fold + 1).choice(rows, max_talks, replace=False))
         h, t = history[rows], targets[rows]
-        weights = None
+        weights = None if row_weights is None else np.repeat(row_weights[rows, None], t.shape[1], 1)
         if negatives is not None and len(negatives[0]):
             vec_n, groups_n, mask_n = negatives
             keep = np.ones(len(vec_n), dtype=bool)
             if fold >= 0 and history_groups is not None:
                 keep = fold_of_groups(groups_n) != fold
             h = np.concatenate([h, vec_n[keep]])
-            weights = np.concatenate([np.ones_like(t), mask_n[keep]])
+            own = np.ones_like(t) if weights is None else weights
+            weights = np.concatenate([own, mask_n[keep]])
             t = np.concatenate([t, np.zeros_like(mask_n[keep])])
         head = fit_head(h, t, penalty=penalty, weights=weights)
         if cache is not None:

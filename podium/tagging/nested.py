@@ -87,6 +87,55 @@ def default_candidates() -> list[Candidate]:
     ]
 
 
+TEXT_WEIGHTS = (0.15, 0.3, 0.5)  # 0.5 added after the first run chose 0.3, the top, 3 times
+
+
+def text_head_candidates() -> list[Candidate]:
+    """The blend with the head plus the learned text head (`text_weight` in `TEXT_WEIGHTS`),
+    at the lexical weights 0.15 / 0.3 / 0.5: the inner folds choose whether and how much the
+    history's own words count beside the vocabulary's. The text head's penalty is fixed (the
+    embedding head's), not a choice."""
+    with_head = {
+        "label_weight": 0.3,
+        "prototype_weight": 0.2,
+        "knn_weight": 0.2,
+        "head_weight": 0.3,
+        "head_penalty": 1e-4,
+        "threshold_scope": "global",
+    }
+    return [
+        Candidate(
+            f"blend+head+text{text:g} lex{lexical:g}",
+            {**with_head, "lexical_weight": lexical, "text_weight": text},
+        )
+        for lexical in LEXICAL_WEIGHTS[1:]
+        for text in TEXT_WEIGHTS
+    ]
+
+
+SERIES_BALANCE = 0.5
+
+
+def balance_candidates() -> list[Candidate]:
+    """The blend with the head at lexical weights 0.3 / 0.5 with the history's conference
+    series evened out (`series_balance` 0.5, square-root weights, fixed before measuring):
+    the inner folds choose whether a new conference is better predicted by every talk alike
+    or by every series more alike."""
+    with_head = {
+        "label_weight": 0.3,
+        "prototype_weight": 0.2,
+        "knn_weight": 0.2,
+        "head_weight": 0.3,
+        "head_penalty": 1e-4,
+        "threshold_scope": "global",
+        "series_balance": SERIES_BALANCE,
+    }
+    return [
+        Candidate(f"blend+head balanced lex{lexical:g}", {**with_head, "lexical_weight": lexical})
+        for lexical in LEXICAL_WEIGHTS[2:]
+    ]
+
+
 def previous_candidates() -> list[Candidate]:
     """The candidates before lexical evidence (blend, blend + head; global or per-tag), kept so
     that the before/after figures come from one procedure (`bench/tagging_nested.py --before`)."""
@@ -191,6 +240,8 @@ def _variant(base: Tagger, overrides: dict[str, Any]) -> Tagger:
         cache=base.cache,
         _labels=base._labels,
         _heads=base._heads,
+        _text_heads=base._text_heads,
+        _ngrams=base._ngrams,
     )
 
 

@@ -48,6 +48,7 @@ def knn_scores(
     temperature: float,
     query_groups: np.ndarray | None = None,
     history_groups: np.ndarray | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Similarity-weighted vote of the k nearest tagged talks.
 
@@ -59,6 +60,8 @@ def knn_scores(
         temperature: neighbour weights are exp((sim - best sim) / temperature).
         query_groups, history_groups: integer group ids; a talk never votes for a talk of its
             own group (leave-one-group-out, used when calibrating on the history itself).
+        row_weights: (m,) how much each history talk's vote counts beside its similarity
+            (None: all alike); see `series_weights`.
 
     Returns:
         (scores (n, T) in [0, 1], similarity of each talk's nearest neighbour (n,)).
@@ -80,6 +83,8 @@ def knn_scores(
         best = np.where(finite, top_sims, -np.inf).max(axis=1, keepdims=True)
         best = np.where(np.isfinite(best), best, 0.0)
         weights = np.where(finite, np.exp((top_sims - best) / temperature), 0.0)
+        if row_weights is not None:
+            weights = weights * row_weights[top]
         total = weights.sum(axis=1, keepdims=True)
         votes = np.einsum("nk,nkt->nt", weights, targets[top])
         scores[start : start + CHUNK] = np.where(total > 0, votes / np.maximum(total, 1e-12), 0)
@@ -95,6 +100,7 @@ def prototype_scores(
     temperature: float,
     query_groups: np.ndarray | None = None,
     history_groups: np.ndarray | None = None,
+    row_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Similarity to each tag's prototype: the mean vector of the history talks carrying it.
 
@@ -108,8 +114,11 @@ def prototype_scores(
         targets: (m, T) 0/1 tags of those talks.
         temperature: softmax temperature.
         query_groups, history_groups: integer group ids, as in `knn_scores`.
+        row_weights: (m,) each history talk's weight in the mean vectors (None: all alike).
     """
     n_tags = targets.shape[1]
+    if row_weights is not None:
+        history = history * row_weights[:, None].astype(history.dtype)
     sums = targets.T @ history  # (T, d)
     if query_groups is None or history_groups is None:
         return label_scores(vectors, _unit_rows(sums), temperature=temperature)
@@ -123,6 +132,20 @@ def prototype_scores(
         own = targets[members].T @ history[members] if len(members) else 0.0
         out[rows] = label_scores(vectors[rows], _unit_rows(sums - own), temperature=temperature)
     return out
+
+
+def series_weights(series: np.ndarray, power: float) -> np.ndarray:
+    """(m,) weight of each history talk: 1 / (talks of its series) ** power, mean 1.
+
+    A new conference is one more series, not one more talk: with `power` 0.5 a series of 176
+    talks counts about 4 times as much as one of 11, not 16 times, so the tagging habits of the
+    largest series weigh less in the neighbour vote, the prototypes and the head.
+    """
+    if len(series) == 0 or power <= 0:
+        return np.ones(len(series), dtype=np.float32)
+    _, inverse, counts = np.unique(series, return_inverse=True, return_counts=True)
+    weights = 1.0 / counts[inverse].astype(np.float64) ** power
+    return (weights / weights.mean()).astype(np.float32)
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:

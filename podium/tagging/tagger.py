@@ -23,6 +23,7 @@ from podium.tagging.head import LinearHead, head_scores
 from podium.tagging.history import PREMISE_TOKENS, TagHistory, embed_talks
 from podium.tagging.lexical import Lexicon
 from podium.tagging.series import series_of
+from podium.tagging.text_head import NgramCounts, TextHead, text_scores
 from podium.tagging.vocab import label_texts, map_tags, synonym_map
 from podium.text import talk_text
 
@@ -74,6 +75,8 @@ class Tagger:
         default_factory=dict, repr=False
     )
     _heads: dict[tuple[str, float, int], LinearHead] = field(default_factory=dict, repr=False)
+    _text_heads: dict[tuple[str, float, int], TextHead] = field(default_factory=dict, repr=False)
+    _ngrams: NgramCounts = field(default_factory=NgramCounts, repr=False)
     _nli_thresholds: dict[tuple[str, ...], float] = field(default_factory=dict, repr=False)
     _own: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray, np.ndarray] | None] = field(
         default_factory=dict, repr=False
@@ -95,6 +98,10 @@ class Tagger:
         )
         if s.head_weight > 0:
             base += f" head{s.head_weight:g}/{s.head_penalty:g}"
+        if s.text_weight > 0:
+            base += f" text{s.text_weight:g}/{s.text_penalty:g}"
+        if s.series_balance > 0:
+            base += f" balance{s.series_balance:g}"
         if s.support_prior > 0:
             base += f" support{s.support_prior:g}"
         if s.min_history_talks:
@@ -164,7 +171,11 @@ class Tagger:
     def history_weight(self) -> float:
         """Total weight of the history-based components."""
         s = self.settings
-        return s.prototype_weight + s.knn_weight + s.head_weight
+        return s.prototype_weight + s.knn_weight + s.head_weight + s.text_weight
+
+    def reads_text(self) -> bool:
+        """Whether scores read the talk's plain text (lexical evidence, the text head)."""
+        return self.settings.lexical_weight > 0 or self.settings.text_weight > 0
 
     def mix(
         self, label: np.ndarray, learned: np.ndarray | None, reliance: np.ndarray
@@ -203,7 +214,8 @@ class Tagger:
 
         The vocabulary score is label similarity mixed with the lexical evidence (the tag's
         name or a synonym written in the talk's plain text, `texts`; see `lexical_texts`)
-        when `lexical_weight` > 0; without texts there is no lexical evidence.
+        when `lexical_weight` > 0; without texts there is no lexical evidence. The text head
+        (`text_weight` > 0) reads the same texts, and is left out of the blend without them.
         """
         s = self.settings
         n_tags = len(vocabulary.tags)
@@ -227,6 +239,10 @@ class Tagger:
         vectors_h = history.embeddings[rows]
         groups_h = None if history_groups is None else history_groups[rows]
         parts: list[tuple[float, np.ndarray]] = []
+        balance = None
+        if s.series_balance > 0:
+            series_h = np.asarray(history.series(), dtype=object)[rows]
+            balance = scoring.series_weights(series_h.astype(str), s.series_balance)
 
         def scored(scorer: Callable[..., Any], **params: Any) -> Any:
             # Every history scorer: these talks against the tagged history, across groups.
@@ -235,10 +251,14 @@ class Tagger:
             )
 
         if s.knn_weight > 0:
-            knn, _ = scored(scoring.knn_scores, k=s.knn_k, temperature=s.knn_temperature)
+            knn, _ = scored(
+                scoring.knn_scores, k=s.knn_k, temperature=s.knn_temperature, row_weights=balance
+            )
             parts.append((s.knn_weight, knn))
         if s.prototype_weight > 0:
-            prototype = scored(scoring.prototype_scores, temperature=s.label_temperature)
+            prototype = scored(
+                scoring.prototype_scores, temperature=s.label_temperature, row_weights=balance
+            )
             parts.append((s.prototype_weight, prototype))
         if s.head_weight > 0:
             negative_rows, mask = history.negative_targets(vocabulary)
@@ -258,8 +278,28 @@ class Tagger:
                 max_talks=s.head_max_talks,
                 cache=self._heads,
                 negatives=negatives,
+                row_weights=balance,
             )
             parts.append((s.head_weight, learned))
+        if s.text_weight > 0 and texts is not None:
+            # Fitted on the tagged history talks whose plain text the history kept.
+            kept = history.premises
+            have = np.asarray(
+                [k for k, r in enumerate(rows) if history.talk_ids[r] in kept], dtype=np.int64
+            )
+            if len(have) >= max(s.min_history_talks, 1):
+                learned_text = text_scores(
+                    texts,
+                    [kept[history.talk_ids[rows[k]]] for k in have],
+                    targets[have],
+                    penalty=s.text_penalty,
+                    counter=self._ngrams,
+                    max_talks=s.head_max_talks,
+                    query_groups=groups,
+                    history_groups=None if groups_h is None else groups_h[have],
+                    cache=self._text_heads,
+                )
+                parts.append((s.text_weight, learned_text))
         return label, scoring.combine(parts), self.reliance(targets.sum(axis=0))
 
     def _history_components(
@@ -306,9 +346,9 @@ class Tagger:
         if key not in self._calibrations:
             rows, targets = history.targets(vocabulary)
             texts = None
-            if s.lexical_weight > 0:
-                # Lexical evidence needs the talk's text: calibrate on the talks whose text the
-                # history kept (all of them up to `PREMISE_SAMPLE`).
+            if self.reads_text():
+                # Lexical evidence and the text head need the talk's text: calibrate on the
+                # talks whose text the history kept (all of them up to `PREMISE_SAMPLE`).
                 kept = history.premises
                 known = [r for r, row in enumerate(rows) if history.talk_ids[row] in kept]
                 if known:
@@ -319,7 +359,7 @@ class Tagger:
                 )
                 pick.sort()
                 rows, targets = rows[pick], targets[pick]
-            if s.lexical_weight > 0:
+            if self.reads_text():
                 texts = [history.premises.get(history.talk_ids[r], "") for r in rows]
             label, learned, reliance = self._history_components(
                 rows, vocabulary=vocabulary, history=history, texts=texts
@@ -379,7 +419,7 @@ class Tagger:
                 truth = np.concatenate([targets[own], np.zeros_like(mask[own_rejected])])
                 known = np.concatenate([np.ones_like(targets[own]), mask[own_rejected]])
                 texts = None
-                if s.lexical_weight > 0:
+                if self.reads_text():
                     texts = [history.premises.get(history.talk_ids[r], "") for r in rows]
                 scores = self.mix(
                     *self.components(
@@ -609,7 +649,7 @@ class Tagger:
                 history=history,
                 groups=groups,
                 history_groups=history_groups,
-                texts=lexical_texts(talks) if self.settings.lexical_weight > 0 else None,
+                texts=lexical_texts(talks) if self.reads_text() else None,
             )
         )
         talk_series = [series_of(t.event_ids[0]) if t.event_ids else "" for t in talks]

@@ -94,3 +94,18 @@ def test_a_query_whose_group_is_not_in_the_history_gets_the_whole_history_head()
         head_scores(x[:3], x, y, penalty=1e-3, cache=cache), whole, atol=1e-5
     )
     assert len(cache) == fits
+
+
+def test_row_weights_are_the_loss_weights_and_part_of_the_cache_key() -> None:
+    x, y = clusters()
+    # Weight 2 on a row is the same fit as that row written twice (up to the mean's divisor).
+    w = np.ones(60, dtype=np.float32)
+    w[:10] = 2.0
+    weighted = fit_head(x, y, penalty=1e-3, weights=np.repeat(w[:, None], 4, 1) * 60 / 70)
+    doubled = fit_head(np.concatenate([x, x[:10]]), np.concatenate([y, y[:10]]), penalty=1e-3)
+    np.testing.assert_allclose(weighted.predict(x), doubled.predict(x), atol=1e-3)
+    cache: dict = {}
+    plain = head_scores(x[:5], x, y, penalty=1e-3, cache=cache)
+    tilted = head_scores(x[:5], x, y, penalty=1e-3, cache=cache, row_weights=w)
+    assert len(cache) == 2  # a different weighting is a different head
+    assert not np.allclose(plain, tilted)

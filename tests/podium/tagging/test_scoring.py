@@ -101,3 +101,32 @@ def test_combine_renormalises_weights() -> None:
     assert scoring.combine([(3, a), (1, b)]).tolist() == [[0.75, 0.75]]
     with pytest.raises(ValueError):
         scoring.combine([(0, a)])
+
+
+def test_series_weights_even_out_large_series_with_mean_one() -> None:
+    series = np.asarray(["big"] * 16 + ["small"] * 4)
+    w = scoring.series_weights(series, 0.5)
+    assert w.mean() == pytest.approx(1.0)
+    assert w[-1] / w[0] == pytest.approx(2.0)  # sqrt(16 / 4)
+    # Square-root weights: the big series still counts more in total, but 2x, not 4x.
+    assert w[:16].sum() / w[16:].sum() == pytest.approx(2.0)
+    assert scoring.series_weights(series, 0.0).tolist() == [1.0] * 20
+
+
+def test_row_weights_move_the_neighbour_vote_and_the_prototypes() -> None:
+    talk = _unit([[1, 0.2, 0]])
+    history = _unit([[1, 0.25, 0], [1, 0.15, 0], [0, 1, 0]])
+    targets = np.asarray([[1, 0], [0, 1], [0, 1]], dtype=np.float32)
+    even, _ = scoring.knn_scores(talk, history, targets, k=2, temperature=1.0)
+    assert even[0, 0] == pytest.approx(even[0, 1], abs=0.01)
+    tilted, _ = scoring.knn_scores(
+        talk, history, targets, k=2, temperature=1.0, row_weights=np.asarray([3.0, 1.0, 1.0])
+    )
+    assert tilted[0, 0] == pytest.approx(0.75, abs=0.01)
+    # Prototypes: the weighted mean of the rows carrying each tag.
+    weights = np.asarray([1.0, 1.0, 0.0], dtype=np.float32)
+    weighted = scoring.prototype_scores(
+        talk, history, targets, temperature=0.05, row_weights=weights
+    )
+    dropped = scoring.prototype_scores(talk, history[:2], targets[:2], temperature=0.05)
+    np.testing.assert_allclose(weighted, dropped, atol=1e-6)
