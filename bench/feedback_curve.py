@@ -72,16 +72,12 @@ def main(argv: list[str] | None = None) -> dict:
         return choose(args.choose, ks=[int(k) for k in args.choose_ks.split(",")])
 
     from podium.tagging import TaggingSettings, build_tagger
-    from podium.tagging.evaluate import LabelledSet, load_labelled
+    from podium.tagging.evaluate import load_labelled
     from podium.tagging.feedback_curve import feedback_curve
     from podium.tagging.history import embed_talks
 
     data = load_labelled(args.data / "tagging-eval.json")
-    if args.limit:
-        n = args.limit
-        data = LabelledSet(
-            data.vocabulary, data.talks[:n], data.gold[:n], data.events[:n], data.own_tags[:n]
-        )
+    data = data.first(args.limit)
     overrides = {}
     if args.conference_prior is not None:
         overrides["conference_prior"] = args.conference_prior

@@ -96,7 +96,7 @@ def main() -> None:
     import numpy as np
 
     from podium.tagging import TaggingSettings, build_tagger
-    from podium.tagging.evaluate import LabelledSet, load_labelled, metrics
+    from podium.tagging.evaluate import load_labelled, metrics
     from podium.tagging.history import talk_texts
     from podium.tagging.nested import Encoded, _Problem, _run
     from podium.tagging.series import group_folds
@@ -105,15 +105,8 @@ def main() -> None:
     data = load_labelled(args.data / "tagging-eval.json")
     raw = load_labelled(args.data / "talks.jsonl.gz", vocabulary=data.vocabulary)
     language = dict(zip([t.talk_id for t in raw.talks], raw.languages, strict=True))
-    n = args.limit or len(data.talks)
-    data = LabelledSet(
-        data.vocabulary,
-        data.talks[:n],
-        data.gold[:n],
-        data.events[:n],
-        data.own_tags[:n],
-        [language.get(t.talk_id, "") for t in data.talks[:n]],
-    )
+    data = replace(data, languages=[language.get(t.talk_id, "") for t in data.talks])
+    data = data.first(args.limit)
     settings = TaggingSettings()
     base = build_tagger(settings, device="cpu")
     problem = _Problem.of(data)

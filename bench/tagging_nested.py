@@ -23,6 +23,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -73,7 +74,7 @@ def main() -> None:
 
     from podium.embedding_cache import encoder_identity
     from podium.tagging import TaggingSettings, build_tagger
-    from podium.tagging.evaluate import LabelledSet, load_labelled
+    from podium.tagging.evaluate import load_labelled
     from podium.tagging.history import TagHistory
     from podium.tagging.nested import (
         Candidate,
@@ -93,24 +94,8 @@ def main() -> None:
     data = load_labelled(args.data / "tagging-eval.json")
     raw = load_labelled(args.data / "talks.jsonl.gz", vocabulary=data.vocabulary)
     language = dict(zip([t.talk_id for t in raw.talks], raw.languages, strict=True))
-    data = LabelledSet(
-        data.vocabulary,
-        data.talks,
-        data.gold,
-        data.events,
-        data.own_tags,
-        [language.get(t.talk_id, "") for t in data.talks],
-    )
-    if args.limit is not None:
-        n = args.limit
-        data = LabelledSet(
-            data.vocabulary,
-            data.talks[:n],
-            data.gold[:n],
-            data.events[:n],
-            data.own_tags[:n],
-            data.languages[:n],
-        )
+    data = replace(data, languages=[language.get(t.talk_id, "") for t in data.talks])
+    data = data.first(args.limit)
     ids = [t.talk_id for t in data.talks]
     encoders: dict[str, Encoded] = {}
     for length in [int(x) for x in args.lengths.split(",")]:

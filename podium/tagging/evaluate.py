@@ -12,7 +12,7 @@ import gzip
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,19 @@ class LabelledSet:
     # "id: reason" of talks left out because a field fails validation (one bad id in a file of
     # 14,000 talks costs that talk, not the evaluation)
     rejected: list[str] = field(default_factory=list)
+
+    def first(self, n: int | None) -> LabelledSet:
+        """The first `n` talks (every talk for None or 0): a bench's tiny run."""
+        if not n:
+            return self
+        return replace(
+            self,
+            talks=self.talks[:n],
+            gold=self.gold[:n],
+            events=self.events[:n],
+            own_tags=self.own_tags[:n],
+            languages=self.languages[:n],
+        )
 
 
 def _read_records(path: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:

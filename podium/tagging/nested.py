@@ -61,6 +61,22 @@ class Candidate:
 LEXICAL_WEIGHTS = (0.0, 0.15, 0.3, 0.5)
 
 
+# The blend's weights without and with the per-tag head, shared by every candidate set.
+_BLEND: dict[str, object] = {
+    "label_weight": 0.4,
+    "prototype_weight": 0.3,
+    "knn_weight": 0.3,
+    "head_weight": 0.0,
+}
+_WITH_HEAD: dict[str, object] = {
+    "label_weight": 0.3,
+    "prototype_weight": 0.2,
+    "knn_weight": 0.2,
+    "head_weight": 0.3,
+    "head_penalty": 1e-4,
+}
+
+
 def default_candidates() -> list[Candidate]:
     """The choices made inside the training folds: few, and each a real alternative.
 
@@ -71,14 +87,8 @@ def default_candidates() -> list[Candidate]:
     temperatures, k, the other weights and per-tag thresholds moved the series-disjoint F1 by
     less than its spread across folds (docs/tagging.md), so they are not choices here.
     """
-    blend = {"label_weight": 0.4, "prototype_weight": 0.3, "knn_weight": 0.3, "head_weight": 0.0}
-    with_head = {
-        "label_weight": 0.3,
-        "prototype_weight": 0.2,
-        "knn_weight": 0.2,
-        "head_weight": 0.3,
-        "head_penalty": 1e-4,
-    }
+    blend = _BLEND
+    with_head = _WITH_HEAD
     glob = {"threshold_scope": "global"}
     return [
         Candidate(f"{name} lex{weight:g}", {**weights, **glob, "lexical_weight": weight})
@@ -95,14 +105,7 @@ def text_head_candidates() -> list[Candidate]:
     at the lexical weights 0.15 / 0.3 / 0.5: the inner folds choose whether and how much the
     history's own words count beside the vocabulary's. The text head's penalty is fixed (the
     embedding head's), not a choice."""
-    with_head = {
-        "label_weight": 0.3,
-        "prototype_weight": 0.2,
-        "knn_weight": 0.2,
-        "head_weight": 0.3,
-        "head_penalty": 1e-4,
-        "threshold_scope": "global",
-    }
+    with_head = {**_WITH_HEAD, "threshold_scope": "global"}
     return [
         Candidate(
             f"blend+head+text{text:g} lex{lexical:g}",
@@ -121,15 +124,7 @@ def balance_candidates() -> list[Candidate]:
     series evened out (`series_balance` 0.5, square-root weights, fixed before measuring):
     the inner folds choose whether a new conference is better predicted by every talk alike
     or by every series more alike."""
-    with_head = {
-        "label_weight": 0.3,
-        "prototype_weight": 0.2,
-        "knn_weight": 0.2,
-        "head_weight": 0.3,
-        "head_penalty": 1e-4,
-        "threshold_scope": "global",
-        "series_balance": SERIES_BALANCE,
-    }
+    with_head = {**_WITH_HEAD, "threshold_scope": "global", "series_balance": SERIES_BALANCE}
     return [
         Candidate(f"blend+head balanced lex{lexical:g}", {**with_head, "lexical_weight": lexical})
         for lexical in LEXICAL_WEIGHTS[2:]
@@ -139,9 +134,7 @@ def balance_candidates() -> list[Candidate]:
 def previous_candidates() -> list[Candidate]:
     """The candidates before lexical evidence (blend, blend + head; global or per-tag), kept so
     that the before/after figures come from one procedure (`bench/tagging_nested.py --before`)."""
-    blend = {"label_weight": 0.4, "prototype_weight": 0.3, "knn_weight": 0.3, "head_weight": 0.0}
-    with_head = {**blend, "label_weight": 0.3, "prototype_weight": 0.2, "knn_weight": 0.2}
-    with_head |= {"head_weight": 0.3, "head_penalty": 1e-4}
+    blend, with_head = _BLEND, _WITH_HEAD
     per_tag = {"threshold_scope": "per-tag", "threshold_prior": 60.0, "lexical_weight": 0.0}
     glob = {"threshold_scope": "global", "lexical_weight": 0.0}
     return [

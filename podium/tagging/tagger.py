@@ -96,24 +96,18 @@ class Tagger:
             + f" proto{s.prototype_weight:g}"
             f" knn{s.knn_weight:g}x{s.knn_k}@{s.knn_temperature:g}"
         )
-        if s.head_weight > 0:
-            base += f" head{s.head_weight:g}/{s.head_penalty:g}"
-        if s.text_weight > 0:
-            base += f" text{s.text_weight:g}/{s.text_penalty:g}"
-        if s.series_balance > 0:
-            base += f" balance{s.series_balance:g}"
-        if s.support_prior > 0:
-            base += f" support{s.support_prior:g}"
-        if s.min_history_talks:
-            base += f" minhist{s.min_history_talks}"
-        if s.conference_prior > 0:
-            base += f" conf{s.conference_prior:g}/{s.conference_min_talks}"
-        if s.conference_tag_prior > 0:
-            base += f" conftag{s.conference_tag_prior:g}"
-        if s.conference_knn_prior > 0:
-            base += f" confknn{s.conference_knn_prior:g}"
-            if s.conference_knn_scope == "neighbours":
-                base += "/nb"
+        nb = "/nb" if s.conference_knn_scope == "neighbours" else ""
+        parts = [  # (in use, its mark): only the parts a configuration uses are named
+            (s.head_weight > 0, f" head{s.head_weight:g}/{s.head_penalty:g}"),
+            (s.text_weight > 0, f" text{s.text_weight:g}/{s.text_penalty:g}"),
+            (s.series_balance > 0, f" balance{s.series_balance:g}"),
+            (s.support_prior > 0, f" support{s.support_prior:g}"),
+            (s.min_history_talks > 0, f" minhist{s.min_history_talks}"),
+            (s.conference_prior > 0, f" conf{s.conference_prior:g}/{s.conference_min_talks}"),
+            (s.conference_tag_prior > 0, f" conftag{s.conference_tag_prior:g}"),
+            (s.conference_knn_prior > 0, f" confknn{s.conference_knn_prior:g}{nb}"),
+        ]
+        base += "".join(mark for used, mark in parts if used)
         base += " thr:" + (
             s.threshold_scope if s.threshold_scope == "global" else f"tag{s.threshold_prior:g}"
         )

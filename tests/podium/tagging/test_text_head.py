@@ -71,31 +71,26 @@ def test_cross_fitting_never_scores_a_group_with_a_head_that_saw_it() -> None:
     groups = np.arange(len(texts), dtype=np.int64)
     counter = NgramCounts()
     cache: dict = {}
-    crossed = text_scores(
-        texts,
-        texts,
-        y,
-        penalty=1e-4,
-        counter=counter,
-        query_groups=groups,
-        history_groups=groups,
-        cache=cache,
-    )
+
+    def cross_fitted() -> np.ndarray:
+        return text_scores(
+            texts,
+            texts,
+            y,
+            penalty=1e-4,
+            counter=counter,
+            query_groups=groups,
+            history_groups=groups,
+            cache=cache,
+        )
+
+    crossed = cross_fitted()
     folds = fold_of_groups(groups)
     train = np.flatnonzero(folds != folds[0])
     alone = fit_text_head(counter.counts([texts[i] for i in train]), y[train], penalty=1e-4)
     np.testing.assert_allclose(crossed[:1], alone.predict(counter.counts(texts[:1])), atol=1e-6)
     assert len(cache) == len(set(folds.tolist()))
-    text_scores(
-        texts,
-        texts,
-        y,
-        penalty=1e-4,
-        counter=counter,
-        query_groups=groups,
-        history_groups=groups,
-        cache=cache,
-    )
+    cross_fitted()
     assert len(cache) == len(set(folds.tolist()))  # reused, not refitted
     # A talk outside the history (its group unknown) is scored by the head of all of it.
     outside = text_scores(
