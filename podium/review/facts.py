@@ -680,6 +680,15 @@ _KNOWN_DEFAULTS: tuple[tuple[str, str, Any], ...] = (
     ("datauploadmaxnumberfiles", "", 100),
     ("timeout", r"elasticsearch|opensearch|\bes\b|connections\.(configure|create_connection)", 10),
     ("timeout", r"httpx", 5),
+    # AWS Lambda: 3 s (SAM `Globals.Function`, CloudFormation/SAM functions, Terraform
+    # `aws_lambda_function`, CDK `lambda.Function`)
+    (
+        "timeout",
+        r"(?i)globals\.function|serverless::function|lambda::function|"
+        r"aws_lambda_function|\blambda_?\.(function|dockerimagefunction)|nodejsfunction|"
+        r"pythonfunction|\blambda\b",
+        3,
+    ),
     ("clientmaxbodysize", "", "1m"),
     ("proxybodysize", "", "1m"),
 )
@@ -841,7 +850,17 @@ def _redacted(value: Any) -> Any:
         return None
     if value in ("", [], {}, ()) or (isinstance(value, str) and _CODE_VALUE.match(value.strip())):
         return value
+    if isinstance(value, str) and _lookup_only(value):
+        return value
     return REDACTED
+
+
+def _lookup_only(text: str) -> bool:
+    """A call whose only literals name an environment variable or setting
+    (`config("SECRET_KEY", cast=Secret)`, `Secret(os.getenv("API_TOKEN"))`): where the secret
+    comes from, not the secret."""
+    rest = re.sub(r"""(['"])[A-Z][A-Z0-9_]*\1""", "", text.strip())
+    return "(" in rest and not re.search(r"['\"]", rest) and bool(re.match(r"[A-Za-z_]", rest))
 
 
 def _anchor_token(value: Any) -> str:

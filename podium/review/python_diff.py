@@ -163,10 +163,17 @@ def python_settings(
         return {}
     values: dict[str, tuple[int, str]] = {}
 
-    def scan(nodes: list[ast.stmt], scope: str) -> None:
+    def scan(nodes: list[ast.stmt], scope: str, branched: bool = False) -> None:
         for node in nodes:
             if isinstance(node, ast.ClassDef):
                 scan(node.body, f"{scope}{node.name}.")
+                continue
+            if isinstance(node, ast.If | ast.Try | ast.With):
+                # settings chosen at import time (`if not DATABASE_URL:` … `else:`, `try:` …
+                # `except ImportError:`) are settings too; the first assignment of a name
+                # stands for it (the main branch)
+                for block in _blocks(node):
+                    scan(block, scope, branched=True)
                 continue
             value: ast.expr | None
             if isinstance(node, ast.Assign):
@@ -189,6 +196,8 @@ def python_settings(
             )
             for target in targets:
                 if isinstance(target, ast.Name):
+                    if branched and f"{scope}{target.id}" in values:
+                        continue
                     values[f"{scope}{target.id}"] = (node.lineno, text)
 
     scan(tree.body, "")
@@ -196,6 +205,15 @@ def python_settings(
 
 
 CALL_MARK = "\x00call:"
+
+
+def _blocks(node: ast.If | ast.Try | ast.With) -> list[list[ast.stmt]]:
+    """The statement lists of a module-level `if`/`try`/`with`, main branch first."""
+    if isinstance(node, ast.If):
+        return [node.body, node.orelse]
+    if isinstance(node, ast.Try):
+        return [node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody]
+    return [node.body]
 
 
 def _parse(source: str | None) -> ast.Module | None:
@@ -227,6 +245,7 @@ class _Call:
     line: int
     args: dict[str, tuple[int, str]]  # "kw" or "#i" -> (line, source)
     text: str
+    guards: tuple[str, ...] = ()  # the `if` tests it runs under, innermost last
 
 
 @dataclass
@@ -245,6 +264,7 @@ class _Scope:
     depends: set[str] = field(default_factory=set)
     handlers: dict[str, int] = field(default_factory=dict)  # swallowing broad excepts
     raises: dict[str, int] = field(default_factory=dict)  # `raise X(...)` source -> line
+    bases: dict[str, int] = field(default_factory=dict)  # a class's base classes -> line
 
 
 def _scopes(tree: ast.Module) -> dict[str, _Scope]:
@@ -266,6 +286,7 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
         nested: bool,
         last: bool,
         in_call: bool = False,
+        guards: tuple[str, ...] = (),
     ) -> None:
         """Collect `node` into `scope`; inside a call's arguments (`in_call`) calls are not
         recorded on their own (the outer call's arguments carry them) but reads still are."""
@@ -286,6 +307,8 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
             inner = scopes.setdefault(qual, _Scope())
             for d in node.decorator_list:  # `@method_decorator(login_required, …)` on a view
                 inner.decorators[ast.unparse(d)] = d.lineno
+            for base in node.bases:  # `LoginRequiredMixin`, `CsrfExemptMixin`
+                inner.bases[ast.unparse(base)] = base.lineno
             visit_body(node.body, qual, function=False)
             return
         if isinstance(node, ast.Lambda):
@@ -296,7 +319,7 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
                 or _construct_id(node) is not None
                 or any(kw.arg in _GRANT_ARGS for kw in node.keywords)
             ):
-                _record_call(node, scope, counts)
+                _record_call(node, scope, counts, guards)
             if _callee(node.func).endswith((".get", ".getlist", "getenv")) and node.args:
                 first = node.args[0]
                 if isinstance(first, ast.Constant) and isinstance(first.value, str):
@@ -304,16 +327,22 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
                     if _INPUT_ROOT.match(text) or text.startswith("os.getenv"):
                         scope.reads.setdefault(text, node.lineno)
             for child in ast.iter_child_nodes(node.func):
-                walk(child, scope, name, counts, nested=nested, last=False, in_call=in_call)
+                walk(child, scope, name, counts, nested=nested, last=False, in_call=in_call,
+                     guards=guards)  # fmt: skip
             for child in [*node.args, *(kw.value for kw in node.keywords)]:
-                walk(child, scope, name, counts, nested=nested, last=False, in_call=True)
+                walk(child, scope, name, counts, nested=nested, last=False, in_call=True,
+                     guards=guards)  # fmt: skip
             return
         if isinstance(node, ast.If):
             scope.branches.setdefault(ast.unparse(node.test), node.lineno)
             scope.branch_acts.setdefault(ast.unparse(node.test), _acts(node.body))
-            walk(node.test, scope, name, counts, nested=True, last=False)
-            for stmt in [*node.body, *node.orelse]:
-                walk(stmt, scope, name, counts, nested=True, last=False)
+            test = ast.unparse(node.test)
+            walk(node.test, scope, name, counts, nested=True, last=False, guards=guards)
+            for stmt in node.body:
+                walk(stmt, scope, name, counts, nested=True, last=False, guards=(*guards, test))
+            for stmt in node.orelse:
+                walk(stmt, scope, name, counts, nested=True, last=False,
+                     guards=(*guards, f"not ({test})"))  # fmt: skip
             return
         if isinstance(node, ast.Return) and node.value is not None:
             if nested or not last:
@@ -335,7 +364,8 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
             inner_nested = nested or isinstance(
                 node, ast.For | ast.While | ast.Try | ast.With | ast.AsyncFor | ast.AsyncWith
             )
-            walk(child, scope, name, counts, nested=inner_nested, last=last, in_call=in_call)
+            walk(child, scope, name, counts, nested=inner_nested, last=last, in_call=in_call,
+                 guards=guards)  # fmt: skip
 
     visit_body(tree.body, "<module>", function=False)
     for scope in scopes.values():  # `a["x"]["y"]` read also reads `a["x"]`: keep the longest
@@ -366,7 +396,9 @@ def _construct_id(node: ast.Call) -> str | None:
     return None
 
 
-def _record_call(node: ast.Call, scope: _Scope, counts: Counter[str]) -> None:
+def _record_call(
+    node: ast.Call, scope: _Scope, counts: Counter[str], guards: tuple[str, ...] = ()
+) -> None:
     callee = _callee(node.func)
     ident = None
     for arg in node.args[:2]:
@@ -383,7 +415,7 @@ def _record_call(node: ast.Call, scope: _Scope, counts: Counter[str]) -> None:
         key = (callee, f"#{counts[callee]}")
     else:
         key = (callee, ident)
-    scope.calls[key] = _Call(callee, ident, node.lineno, args, ast.unparse(node))
+    scope.calls[key] = _Call(callee, ident, node.lineno, args, ast.unparse(node), guards)
 
 
 def _in(scope: str) -> str:
@@ -485,11 +517,19 @@ def python_facts(
         old_scope = old_scope or _Scope()
         for fact in _call_facts(path, name, old_scope, new_scope, fresh=fresh, callees=callees):
             add(fact)
+        if not fresh:
+            for fact in _base_facts(path, name, before, after):
+                add(fact)
         # decorators: routes and auth
         for text, line in new_scope.decorators.items():
             if text in old_scope.decorators:
                 continue
             if _EXEMPT_DECORATOR.search(text):
+                moved = _moved_protection(name, text, before, after, exempt=True)
+                if moved:
+                    why = f"exemption moved from {moved} (the view was exempt before)"
+                    add(_exposure_fact(path, line, name, text, "added", "neutral", why))
+                    continue
                 why = "a protection is switched off for this view"
                 add(_exposure_fact(path, line, name, text, "added", "loosens", why))
                 continue
@@ -523,6 +563,11 @@ def python_facts(
                 continue
             if _AUTH_NAME.search(text):
                 at = new_scope.decorators and min(new_scope.decorators.values()) or None
+                moved = _protection_to_base(name, text, before, after)
+                if moved:
+                    why = f"moved to {moved} (was line {old_line})"
+                    add(_exposure_fact(path, at, name, text, "removed", "neutral", why))
+                    continue
                 why = f"authentication check removed (was line {old_line})"
                 add(_exposure_fact(path, at, name, text, "removed", "loosens", why))
         if not fresh:
@@ -608,6 +653,102 @@ _FALLBACK_LOOKUP = re.compile(
     r"""(?:getenv|environ\.get|config)\(\s*['"]([^'"]+)['"]\s*,\s*(?:default\s*=\s*)?"""
     r"""['"]([^'"]+)['"]"""
 )
+
+
+# Base classes that exempt a view from a protection (`CsrfExemptMixin`), or that require
+# authentication or a permission (`LoginRequiredMixin`, `PermissionRequiredMixin`)
+_EXEMPT_BASE = re.compile(r"(?i)exempt|allow_?any|login_?not_?required|anonymous|public")
+_AUTH_BASE = re.compile(
+    r"(?i)login_?required|permission_?required|user_?passes_?test|staff_?required|"
+    r"superuser_?required|access_?mixin|authenticat\w*_?(required|mixin)|requires?_?auth"
+)
+
+
+def _protection(text: str) -> str:
+    """Which protection an exemption or requirement is about: `csrf`, `login`, …"""
+    match = re.search(r"(?i)csrf|xframe|clickjack|login|auth|permission|staff|superuser", text)
+    return match.group(0).lower() if match else "auth"
+
+
+def _class_marks(scopes: dict[str, _Scope], cls: str, pattern: re.Pattern[str]) -> dict[str, str]:
+    """Protection → what carries it, among a class's bases and the decorators of the class
+    and its methods that match `pattern`."""
+    marks: dict[str, str] = {}
+    scope = scopes.get(cls)
+    if scope is not None:
+        for base in scope.bases:
+            if pattern.search(base):
+                marks.setdefault(_protection(base), f"base `{base}`")
+    for name, other in scopes.items():
+        if name == cls or name.startswith(cls + "."):
+            for text in other.decorators:
+                if pattern.search(text):
+                    marks.setdefault(_protection(text), f"decorator `@{text}`")
+    return marks
+
+
+def _moved_protection(
+    name: str, text: str, before: dict[str, _Scope], after: dict[str, _Scope], *, exempt: bool
+) -> str:
+    """Where an exemption (or requirement) added as `text` on `name` came from when its class
+    carried the same one before by a base class that is gone: that base, else ""."""
+    cls = name.split(".")[0]
+    pattern = _EXEMPT_BASE if exempt else _AUTH_BASE
+    old_scope, new_scope = before.get(cls), after.get(cls)
+    if old_scope is None or new_scope is None:
+        return ""
+    for base in old_scope.bases:
+        if base not in new_scope.bases and pattern.search(base):
+            if _protection(base) == _protection(text):
+                return f"base `{base}`"
+    return ""
+
+
+def _protection_to_base(
+    name: str, text: str, before: dict[str, _Scope], after: dict[str, _Scope]
+) -> str:
+    """The base class a removed auth decorator `text` of `name` moved to (`@method_decorator(
+    login_required)` → `LoginRequiredMixin`), else ""."""
+    return _moved_protection(name, text, after, before, exempt=False)
+
+
+def _base_facts(
+    path: str, cls: str, before: dict[str, _Scope], after: dict[str, _Scope]
+) -> Iterator[Fact]:
+    """A class's base classes that exempt it from a protection or require authentication,
+    added or removed: an exemption gained or a requirement lost is ⚠, the other way ✓, and
+    one that moved to a decorator of the class (or back) is a plain fact."""
+    old_scope, new_scope = before.get(cls), after.get(cls)
+    if old_scope is None or new_scope is None:
+        return
+    for exempt, pattern in ((True, _EXEMPT_BASE), (False, _AUTH_BASE)):
+        old_marks = _class_marks(before, cls, pattern)
+        new_marks = _class_marks(after, cls, pattern)
+        for base, line in new_scope.bases.items():
+            if base in old_scope.bases or not pattern.search(base):
+                continue
+            moved = old_marks.get(_protection(base), "")
+            effect: Effect = "neutral" if moved else ("loosens" if exempt else "tightens")
+            why = (
+                f"moved from {moved}"
+                if moved
+                else ("a protection is switched off for this view" if exempt else "auth required")
+            )
+            yield Fact(path, line, EXPOSURE, f"base class `{base}` of `{cls}` added",
+                       effect=effect, why=why, status="added", anchors=(cls, base))  # fmt: skip
+        for base, line in old_scope.bases.items():
+            if base in new_scope.bases or not pattern.search(base):
+                continue
+            moved = new_marks.get(_protection(base), "")
+            effect = "neutral" if moved else ("tightens" if exempt else "loosens")
+            why = (
+                f"moved to {moved}"
+                if moved
+                else ("exemption removed" if exempt else "authentication check removed")
+            )
+            yield Fact(path, None, EXPOSURE, f"base class `{base}` of `{cls}` removed",
+                       effect=effect, why=f"{why} (was line {line})", status="removed",
+                       anchors=(cls, base))  # fmt: skip
 
 
 def _exposure_fact(
@@ -730,6 +871,9 @@ def _call_facts(
                     context=call.callee,
                     fallback=None,
                 )
+                if fact is not None and call.ident and "above its default" in fact.why:
+                    # a new construct's limit is its first value, not a raise of one running
+                    fact = Fact(**{**fact.__dict__, "effect": "neutral", "why": "set"})
                 if fact is not None:
                     judged.append(fact)
             facts += judged
@@ -745,6 +889,9 @@ def _call_facts(
                     )
                 )
             continue
+        guarded = _guard_fact(path, scope, previous, call)
+        if guarded is not None:
+            facts.append(guarded)
         for arg in sorted(call.args.keys() | previous.args.keys()):
             a, b = previous.args.get(arg), call.args.get(arg)
             if a is not None and b is not None and a[1] == b[1]:
@@ -809,6 +956,40 @@ def _call_facts(
                 )
             )
     return facts
+
+
+def _guard_fact(path: str, scope: str, old: _Call, new: _Call) -> Fact | None:
+    """A security check (`verify_token_type()`, `check_permissions(…)`) that now runs only
+    under a new condition is skipped whenever the condition is false (⚠); one freed from a
+    condition now always runs (✓). A condition merely rewritten is left to the `if` rules."""
+    name = new.callee.rsplit(".", 1)[-1]
+    if not _CHECK_CALL.search(name):
+        return None
+    gained = [g for g in new.guards if g not in old.guards]
+    lost = [g for g in old.guards if g not in new.guards]
+    if gained and not lost:
+        return Fact(
+            path,
+            new.line,
+            EXPOSURE,
+            f"check `{_short(new.text)}`{_in(scope)} now runs only when `{' and '.join(gained)}`",
+            effect="loosens",
+            why=f"skipped otherwise (was unconditional at line {old.line})"
+            if not old.guards
+            else f"skipped otherwise (was line {old.line})",
+            anchors=(name, *gained),
+        )
+    if lost and not gained:
+        return Fact(
+            path,
+            new.line,
+            EXPOSURE,
+            f"check `{_short(new.text)}`{_in(scope)} no longer depends on `{' and '.join(lost)}`",
+            effect="tightens",
+            why=f"runs in more cases (was line {old.line})",
+            anchors=(name,),
+        )
+    return None
 
 
 def _pair_calls(old: _Scope, new: _Scope) -> dict[tuple[str, str], _Call]:
