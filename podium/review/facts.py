@@ -378,6 +378,9 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         return EXPOSURE, "tightens", "a protection is no longer exempted"
     if k in _PERMISSION_CLASS_KEYS:
         return _permission_classes(before, after)
+    web = _web_setting(key, k, before, after, a, b, ctx)
+    if web is not None:
+        return web
     if "policyattachment" in norm_key(ctx) or k in ("managedpolicyarns", "policyarns"):
         added, removed = _new_words(before, after), _new_words(after, before)
         granted = [w for w in added if re.search(r"Policy|Access|ReadOnly|Admin", w)]
@@ -564,6 +567,9 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         change = direction(before, after, key)
         if after is None and before is not None:
             return LIMITS, "loosens", f"{loosenable} removed"
+        if before is not None and a.strip("'\"") in ("none", "null", "unlimited", "-1", "inf",
+                                                    "math.inf", "float('inf')"):  # fmt: skip
+            return LIMITS, "loosens", f"{loosenable} removed (unlimited)"
         if change == "raised" and loosenable == "retry cap":
             return LIMITS, "neutral", "retry cap raised"  # still capped
         if change == "raised":
@@ -633,6 +639,118 @@ _PERMISSION_CLASS_KEYS = {
 # Permission classes that let callers in without authenticating (DRF's AllowAny,
 # IsAuthenticatedOrReadOnly, and project variants such as IsAuthenticatedOrLoginNotRequired)
 _WEAK_PERMISSION = re.compile(r"AllowAny|OrReadOnly|LoginNotRequired|Anonymous|Public|NoAuth")
+
+
+# Middleware whose removal drops a protection for every request (Django, Starlette, Flask)
+_GUARD_MIDDLEWARE = re.compile(
+    r"(?i)csrf|security|authentication|auth\w*middleware|xframe|clickjack|ratelimit|throttl|"
+    r"trustedhost|httpsredirect|sessionmiddleware"
+)
+_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:/|\s+per\s+)\s*(\d*)\s*([a-z]+)", re.IGNORECASE)
+_PER_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
+                "hour": 3600, "d": 86400, "day": 86400}  # fmt: skip
+
+
+def rate(value: Any) -> float | None:
+    """Requests per second of a rate limit written `5/minute`, `100/min`, `10 per second`."""
+    match = _RATE.search(_text(value))
+    if not match:
+        return None
+    unit = _PER_SECONDS.get(match.group(3).rstrip("s") or "s", _PER_SECONDS.get(match.group(3)))
+    if unit is None:
+        return None
+    return float(match.group(1)) / (unit * float(match.group(2) or 1))
+
+
+def _web_setting(
+    key: str, k: str, before: Any, after: Any, a: str, b: str, ctx: str
+) -> tuple[str, Effect, str] | None:
+    """Web framework settings that open or close a whole application: debug mode, hosts,
+    cookies, HSTS, CORS-all switches, middleware, throttles, route dependencies, password
+    validators, rate strings and credential lifetimes."""
+    if key in ("DEBUG", "FLASK_DEBUG", "APP_DEBUG", "TEMPLATE_DEBUG"):
+        if not falsy(after) and after is not None and falsy(before):
+            return EXPOSURE, "loosens", "debug mode on: errors show code and settings"
+        if falsy(after) and not falsy(before) and before is not None:
+            return EXPOSURE, "tightens", "debug mode off"
+        return None
+    if k in ("allowedhosts", "trustedhosts", "csrftrustedorigins"):
+        if "*" in a and "*" not in b:
+            return EXPOSURE, "loosens", "any host or origin accepted"
+        if "*" in b and "*" not in a:
+            return EXPOSURE, "tightens", "hosts narrowed from `*`"
+        return EXPOSURE, "neutral", ""
+    if k in ("corsallowallorigins", "corsoriginallowall", "corsallowcredentials"):
+        if not falsy(after) and after is not None and falsy(before):
+            return (
+                EXPOSURE,
+                "loosens",
+                "CORS allows any origin" if "all" in k else ("CORS sends credentials"),
+            )
+        if falsy(after) and not falsy(before):
+            return EXPOSURE, "tightens", "CORS narrowed"
+        return None
+    if k.endswith(("cookiesecure", "cookiehttponly", "securesslredirect", "sslredirect")):
+        if falsy(after) and not falsy(before) and before is not None:
+            what = "sent over plain HTTP" if "secure" in k or "ssl" in k else "readable by scripts"
+            return EXPOSURE, "loosens", f"protection turned off: {what}"
+        if not falsy(after) and falsy(before):
+            return EXPOSURE, "tightens", "protection turned on"
+        return None
+    if k in ("securehstsseconds", "hstsmaxage", "stricttransportsecurity"):
+        change = direction(before, after)
+        if change == "lowered" or (after is None and before is not None):
+            return EXPOSURE, "loosens", "HSTS shortened or removed"
+        return EXPOSURE, "tightens" if change == "raised" else "neutral", "HSTS"
+    if k in ("middleware", "middlewareclasses", "usermiddleware"):
+        gone = [w for w in _new_words(after, before) if _GUARD_MIDDLEWARE.search(w)]
+        gained = [w for w in _new_words(before, after) if _GUARD_MIDDLEWARE.search(w)]
+        if gone:
+            return EXPOSURE, "loosens", "protective middleware removed: " + ", ".join(gone)
+        if gained:
+            return EXPOSURE, "tightens", "protective middleware added: " + ", ".join(gained)
+        return CONFIG, "neutral", "middleware changed"
+    if k in ("throttleclasses", "defaultthrottleclasses"):
+        if before is not None and (after is None or falsy(after) or after in ("[]", "()")):
+            return LIMITS, "loosens", "rate limiting removed"
+        if after is not None and (before is None or falsy(before) or before in ("[]", "()")):
+            return LIMITS, "tightens", "rate limiting added"
+        return LIMITS, "neutral", "throttles changed"
+    if k == "dependencies" and re.search(r"Depends|Security", a + b, re.IGNORECASE):
+        gone = [w for w in re.findall(r"(?:depends|security)\((\w+)", b)
+                if w not in re.findall(r"(?:depends|security)\((\w+)", a)]  # fmt: skip
+        if any(re.search(r"auth|admin|user|token|verify|permission|login|scope|key", w)
+               for w in gone):  # fmt: skip
+            return EXPOSURE, "loosens", "authentication dependency removed: " + ", ".join(gone)
+        return None
+    if k in ("authpasswordvalidators", "passwordvalidators"):
+        if len(_words(after)) < len(_words(before)):
+            return EXPOSURE, "loosens", "fewer password rules"
+        return EXPOSURE, "neutral", ""
+    if ("throttle" in ctx or "ratelimit" in norm_key(ctx) or k in ("rate", "ratelimit")) and (
+        rate(before) is not None and rate(after) is not None
+    ):
+        old, new = rate(before), rate(after)
+        if old is not None and new is not None and new > old:
+            return LIMITS, "loosens", "rate limit raised"
+        if old is not None and new is not None and new < old:
+            return LIMITS, "tightens", "rate limit lowered"
+        return None
+    if _CREDENTIAL_LIFETIME.search(k):
+        change = direction(before, after)
+        if change == "raised":
+            return EXPOSURE, "loosens", "credentials stay valid longer"
+        if change == "lowered":
+            return EXPOSURE, "tightens", "credentials expire sooner"
+        return None
+    return None
+
+
+# Lifetimes of tokens and sessions: raised, a stolen credential works longer
+_CREDENTIAL_LIFETIME = re.compile(
+    r"(access|refresh|token|jwt|session|cookie|otp|reset|login)\w*"
+    r"(lifetime|expire|expires|expiry|expiration|ttl|age|minutes|seconds|hours|days)$"
+)
 
 
 def _permission_classes(before: Any, after: Any) -> tuple[str, Effect, str]:
@@ -719,9 +837,17 @@ def _loosenable_limit(k: str) -> str:
         return "rate limit"
     if "concurren" in k or k in ("maxparallel", "parallelism", "maxconnections", "workers"):
         return "concurrency limit"
-    if k in _SIZE_KEYS:
+    if k in _SIZE_KEYS or _SIZE_SHAPE.search(k):
         return "size limit"
     return ""
+
+
+# A size limit by its name's shape: `MAX_UPLOAD_BYTES`, `max_body_size_mb`, `upload_limit`
+_SIZE_SHAPE = re.compile(
+    r"^max\w*(upload|body|request|payload|file|content|message|attachment|post|form)\w*"
+    r"(size|bytes|length|mb|kb)?$|"
+    r"(upload|body|request|payload|attachment)(size|bytes|length|limit|mb|kb)\w*$"
+)
 
 
 def _attempts(value: Any) -> Any:
@@ -838,7 +964,8 @@ _CODE_VALUE = re.compile(
 # rotation, name, ARN, …
 _SECRET_PARAMETER = re.compile(
     r"(length|len|size|ttl|lifetime|days|hours|minutes|seconds|expiry|expiration|rotation|"
-    r"count|enabled|required|policy|characters|chars|name|arn|type)$"
+    r"count|enabled|required|policy|characters|chars|name|arn|type|validators?|hashers?|"
+    r"timeout|age|min|max|url|field|fields|backends?|class|classes)$"
 )
 
 

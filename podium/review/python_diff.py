@@ -22,6 +22,7 @@ from podium.review.facts import (
     Fact,
     fallback_secret,
     judge_items,
+    rate,
     setting_fact,
     show,
 )
@@ -265,6 +266,8 @@ class _Scope:
     handlers: dict[str, int] = field(default_factory=dict)  # swallowing broad excepts
     raises: dict[str, int] = field(default_factory=dict)  # `raise X(...)` source -> line
     bases: dict[str, int] = field(default_factory=dict)  # a class's base classes -> line
+    final_return: tuple[int, str] | None = None  # a function's last statement's `return`
+    branch_firsts: dict[str, str] = field(default_factory=dict)  # if-test -> its first statement
 
 
 def _scopes(tree: ast.Module) -> dict[str, _Scope]:
@@ -336,6 +339,7 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
         if isinstance(node, ast.If):
             scope.branches.setdefault(ast.unparse(node.test), node.lineno)
             scope.branch_acts.setdefault(ast.unparse(node.test), _acts(node.body))
+            scope.branch_firsts.setdefault(ast.unparse(node.test), ast.unparse(node.body[0]))
             test = ast.unparse(node.test)
             walk(node.test, scope, name, counts, nested=True, last=False, guards=guards)
             for stmt in node.body:
@@ -347,6 +351,8 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
         if isinstance(node, ast.Return) and node.value is not None:
             if nested or not last:
                 scope.early_returns.setdefault(ast.unparse(node), node.lineno)
+            else:
+                scope.final_return = (node.lineno, ast.unparse(node.value))
             for key, line in _dict_keys(node.value):
                 scope.response_keys.setdefault(key, line)
         if isinstance(node, ast.Raise) and node.exc is not None:
@@ -459,6 +465,8 @@ def python_facts(
         else:
             facts.append(fact)
 
+    # if-tests of every new function: a refusing branch found here was moved, not removed
+    elsewhere = frozenset(t for scope in after.values() for t in scope.branches)
     # module-level settings
     old_settings = python_settings(old, include_calls=True)
     new_settings = python_settings(new, include_calls=True)
@@ -495,6 +503,11 @@ def python_facts(
         b = b and (b[0], b[1].removeprefix(CALL_MARK))
         if a is None and b is not None and before_tree is None:
             continue  # a new file: its definitions are listed, not each constant
+        keyed = _dict_setting_facts(path, name, a, b, new)
+        if keyed is not None:
+            for fact in keyed:
+                add(fact)
+            continue
         located = b or a
         line = located[0] if located else None
         add(
@@ -520,9 +533,17 @@ def python_facts(
         if not fresh:
             for fact in _base_facts(path, name, before, after):
                 add(fact)
+        # decorators whose arguments changed (`@limiter.limit("5/minute")` → `"100/minute"`,
+        # `@retry(stop=…)` → `@retry()`): the same decorator, its arguments judged
+        rewritten = _paired_decorators(old_scope.decorators, new_scope.decorators)
+        for old_text, new_text in rewritten.items():
+            for fact in _decorator_arg_facts(
+                path, name, old_text, new_text, new_scope.decorators[new_text]
+            ):
+                add(fact)
         # decorators: routes and auth
         for text, line in new_scope.decorators.items():
-            if text in old_scope.decorators:
+            if text in old_scope.decorators or text in rewritten.values():
                 continue
             if _EXEMPT_DECORATOR.search(text):
                 moved = _moved_protection(name, text, before, after, exempt=True)
@@ -549,7 +570,7 @@ def python_facts(
                     )
                 )
         for text, old_line in old_scope.decorators.items():
-            if text in new_scope.decorators or fresh:
+            if text in new_scope.decorators or fresh or text in rewritten:
                 continue
             if _LIMIT_DECORATOR.search(text) and not any(
                 _LIMIT_DECORATOR.search(t) for t in new_scope.decorators
@@ -616,13 +637,57 @@ def python_facts(
                 )
         if fresh:
             continue
-        for fact in _code_changes(path, name, old_scope, new_scope):
+        for fact in _code_changes(path, name, old_scope, new_scope, elsewhere):
             add(fact)
     if len(behaviour) > _MAX_BEHAVIOUR:
         left = len(behaviour) - _MAX_BEHAVIOUR
         behaviour = behaviour[:_MAX_BEHAVIOUR]
         behaviour.append(Fact(path, None, BEHAVIOUR, f"… and {left} more code changes"))
+    facts += _insecure_facts(path, old, new)
     return _hide_fallback_secrets(new, facts + behaviour)
+
+
+# Code that switches a protection off wherever it stands (an argument, a dict, an assignment):
+# (pattern, what it means)
+_INSECURE = (
+    (r"\b_create_unverified_context\(|\bCERT_NONE\b", "TLS certificate verification turned off"),
+    (r"\bcheck_hostname\s*=\s*False", "TLS host name check turned off"),
+    (r"\b(?:AutoAddPolicy|WarningPolicy)\(", "unknown SSH host keys accepted"),
+    (r"""['"]?verify_(?:signature|exp|aud|iss|iat|nbf)['"]?\s*[:=]\s*False""",
+     "a token check turned off"),
+    (r"""\balgorithms\s*=\s*\[[^\]]*['"]none['"]""", "unsigned tokens accepted"),
+    (r"\bverify_ssl\s*=\s*False|\bssl_verify\s*=\s*False|\bsslmode\s*=\s*['\"]disable",
+     "TLS turned off"),
+)  # fmt: skip
+
+
+def _insecure_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
+    """Switches that turn a protection off (`ssl._create_unverified_context()`,
+    `options={"verify_signature": False}`, `paramiko.AutoAddPolicy()`), counted on code lines
+    (not comments) on each side: each one more than before is ⚠ at its line, fewer is ✓."""
+
+    def found(text: str | None) -> list[tuple[int, str, str]]:
+        hits = []
+        for number, line in enumerate((text or "").splitlines(), 1):
+            code = line.split("#", 1)[0]
+            for pattern, why in _INSECURE:
+                for match in re.finditer(pattern, code):
+                    hits.append((number, match.group(0), why))
+        return hits
+
+    before, after = found(old), found(new)
+    facts = []
+    for pattern, why in _INSECURE:
+        olds = [h for h in before if h[2] == why and re.fullmatch(pattern, h[1])]
+        news = [h for h in after if h[2] == why and re.fullmatch(pattern, h[1])]
+        for line, text, _ in news[len(olds) :]:
+            facts.append(Fact(path, line, EXPOSURE, f"`{text}`", effect="loosens", why=why,
+                              status="added", anchors=(text,)))  # fmt: skip
+        if len(olds) > len(news):
+            facts.append(Fact(path, None, EXPOSURE, f"`{olds[-1][1]}` removed",
+                              effect="tightens", why=f"no longer: {why}", status="removed",
+                              anchors=(olds[-1][1],)))  # fmt: skip
+    return facts
 
 
 def _hide_fallback_secrets(source: str | None, facts: list[Fact]) -> list[Fact]:
@@ -751,6 +816,66 @@ def _base_facts(
                        anchors=(cls, base))  # fmt: skip
 
 
+def _paired_decorators(old: dict[str, int], new: dict[str, int]) -> dict[str, str]:
+    """Old decorator text → new text of the same decorator (one callee on each side, its
+    arguments changed)."""
+
+    def callee(text: str) -> str:
+        return text.split("(", 1)[0]
+
+    def plain(text: str) -> bool:  # routes keep their own fact (a new or changed endpoint)
+        route = _ROUTE.search("." + text.split(".", 1)[-1]) or _ROUTE.search(text)
+        return "(" in text and not route
+
+    gone = [t for t in old if t not in new and plain(t)]
+    came = [t for t in new if t not in old and plain(t)]
+    pairs = {}
+    for text in gone:
+        same = [t for t in came if callee(t) == callee(text)]
+        if len(same) == 1 and sum(callee(t) == callee(text) for t in gone) == 1:
+            pairs[text] = same[0]
+    return pairs
+
+
+def _call_args(text: str) -> dict[str, str] | None:
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(node, ast.Call):
+        return None
+    args = {f"#{i + 1}": ast.unparse(a) for i, a in enumerate(node.args)}
+    args.update({kw.arg or "**": ast.unparse(kw.value) for kw in node.keywords})
+    return args
+
+
+def _decorator_arg_facts(
+    path: str, name: str, old_text: str, new_text: str, line: int
+) -> list[Fact]:
+    """One decorator's changed arguments, each judged (a positional rate such as
+    `"5/minute"` as a rate limit, keywords by their names)."""
+    old_args, new_args = _call_args(old_text), _call_args(new_text)
+    if old_args is None or new_args is None:
+        return []
+    callee = new_text.split("(", 1)[0]
+    facts = []
+    for arg in [*new_args, *(k for k in old_args if k not in new_args)]:
+        a, b = old_args.get(arg), new_args.get(arg)
+        if a == b:
+            continue
+        positional = arg.startswith("#")
+        key = ("rate" if rate(a) is not None or rate(b) is not None else callee.rsplit(".")[-1]
+               ) if positional else arg  # fmt: skip
+        label = f"argument {arg[1:]}" if positional else f"{arg}="
+        fact = setting_fact(
+            path=path, line=line, key=key, subject=f"decorator `@{callee}({label})` on `{name}`",
+            before=a, after=b, context=callee, fallback=BEHAVIOUR,
+        )  # fmt: skip
+        if fact is not None:
+            facts.append(fact)
+    return facts
+
+
 def _exposure_fact(
     path: str,
     line: int | None,
@@ -794,7 +919,87 @@ def _key_of(text: str) -> str:
     return keys[-1] if keys else text
 
 
-def _code_changes(path: str, name: str, old: _Scope, new: _Scope) -> Iterator[Fact]:
+# Functions whose answer is an access decision (`has_permission`, `test_func`, `can_edit`)
+_DECIDES = re.compile(
+    r"(?i)^(has_\w*perm\w*|has_access|test_func|is_authori[sz]ed|authori[sz]e\w*|can_\w+|"
+    r"check_\w*(perm|access|auth)\w*|allow\w*|is_allowed|permits?)$"
+)
+
+
+def _refusal_facts(
+    path: str, name: str, old: _Scope, new: _Scope, paired: set[str], elsewhere: frozenset[str]
+) -> Iterator[Fact]:
+    """Access decisions that went away: an `if` whose body refused the request (a denial
+    raised or returned, `abort(403)`, a redirect to the login, `return False`) removed, and not
+    moved elsewhere in the file (⚠; one added is ✓); an access-deciding function
+    (`has_permission`) that now answers `True` outright (⚠); and a new early `return` placed
+    before a security check that used to run for every request (⚠)."""
+    short = name.rsplit(".", 1)[-1]
+
+    def refuses(scope: _Scope, text: str) -> bool:
+        # a refusal by status or exception, or a bare `return False` in access code (a
+        # validator's `return False` is no access decision)
+        if scope.branch_acts.get(text) != "deny":
+            return False
+        first = scope.branch_firsts.get(text, "")
+        return bool(
+            _DENIAL.search(first) or _REFUSAL.search(first)
+            or re.search(r"(?i)abort|forbidden|unauthori|login", first)
+            or _AUTH_NAME.search(text) or _DECIDES.match(short)
+        )  # fmt: skip
+
+    for text, line in old.branches.items():
+        if text in new.branches or text in paired or not refuses(old, text):
+            continue
+        if text in elsewhere:
+            continue  # the same test still refuses in another function: moved
+        yield Fact(
+            path, None, EXPOSURE, f"access check `if {_short(text)}:` removed{_in(name)}",
+            effect="loosens", status="removed",
+            why=f"requests it refused now get through (was line {line})",
+            anchors=(_last_word(text),),
+        )  # fmt: skip
+    for text, line in new.branches.items():
+        if text in old.branches or text in paired or not refuses(new, text):
+            continue
+        yield Fact(
+            path, line, EXPOSURE, f"access check `if {_short(text)}:` added{_in(name)}",
+            effect="tightens", status="added", why="requests matching it are refused",
+            anchors=(_last_word(text),),
+        )  # fmt: skip
+    if (
+        _DECIDES.match(short)
+        and new.final_return is not None
+        and new.final_return[1] == "True"
+        and old.final_return is not None
+        and old.final_return[1] != "True"
+    ):
+        yield Fact(
+            path, new.final_return[0], EXPOSURE, f"`{name}` now returns `True`",
+            before=old.final_return[1], after="True", effect="loosens",
+            why="the access decision lets everyone in", anchors=(short, "True"),
+        )  # fmt: skip
+    checks = [
+        c for c in new.calls.values()
+        if _CHECK_CALL.search(c.callee.rsplit(".", 1)[-1]) and not c.guards
+    ]  # fmt: skip
+    for text, line in new.early_returns.items():
+        if text in old.early_returns or re.search(r"(?i)40[13]|forbidden|unauthori|False", text):
+            continue
+        skipped = [c for c in checks if c.line > line]
+        if skipped:
+            yield Fact(
+                path, line, EXPOSURE,
+                f"new early `{_short(text)}`{_in(name)} before `{_short(skipped[0].text)}`",
+                effect="loosens", status="added",
+                why="returns before the security check for the requests it matches",
+                anchors=("return", skipped[0].callee.rsplit(".", 1)[-1]),
+            )  # fmt: skip
+
+
+def _code_changes(
+    path: str, name: str, old: _Scope, new: _Scope, elsewhere: frozenset[str] = frozenset()
+) -> Iterator[Fact]:
     """Behaviour facts of one scope's code: the branches, early returns, keys read and keys
     returned that the change adds and (but for early returns) removes."""
     # (old items, new items, subject of one added, of one removed or None, anchor, why)
@@ -811,6 +1016,12 @@ def _code_changes(path: str, name: str, old: _Scope, new: _Scope) -> Iterator[Fa
     ]  # fmt: skip
     judged, paired = _condition_facts(path, name, old, new)
     yield from judged
+    refusals = list(_refusal_facts(path, name, old, new, paired, elsewhere))
+    yield from refusals
+    # a judged access check is not listed again as a plain branch
+    paired = paired | {
+        f.subject.split("`")[1][3:-1] for f in refusals if "access check" in f.subject
+    }
     for old_items, new_items, gained, lost, anchor, why in kinds:
         for text, line in new_items.items():
             if text not in old_items and text not in paired:
@@ -1129,6 +1340,10 @@ def _acts(body: list[ast.stmt]) -> str:
         if isinstance(stmt, ast.Raise) and stmt.exc is not None:
             text = ast.unparse(stmt.exc)
             return "deny" if _DENIAL.search(text) or _REFUSAL.search(text) else ""
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            text = ast.unparse(stmt.value)  # Flask's `abort(403)`, `deny(request)`
+            if re.match(r"(?:\w+\.)?abort\(\s*(?:code\s*=\s*)?40[13]\b", text):
+                return "deny"
         if isinstance(stmt, ast.Return):
             text = ast.unparse(stmt.value) if stmt.value is not None else ""
             if text == "True":
@@ -1244,6 +1459,62 @@ def _call_text(call: _Call) -> str:
         value = value if len(value) <= 30 else value[:29] + "…"
         parts.append(value if arg.startswith("#") else f"{arg}={value}")
     return f"{call.callee}({', '.join(parts)})"
+
+
+def _dict_leaves(text: str, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], str] | None:
+    """A dict literal's leaves by key path (nested dicts followed); None when it is none."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(node, ast.Dict) or not all(
+        isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys
+    ):
+        return None
+    out: dict[tuple[str, ...], str] = {}
+    for k, v in zip(node.keys, node.values, strict=True):
+        path = (*prefix, k.value)  # type: ignore[union-attr]
+        inner = _dict_leaves(ast.unparse(v), path) if isinstance(v, ast.Dict) else None
+        if inner:
+            out.update(inner)
+        else:
+            out[path] = ast.unparse(v)
+    return out
+
+
+def _dict_setting_facts(
+    path: str,
+    name: str,
+    a: tuple[int, str] | None,
+    b: tuple[int, str] | None,
+    source: str | None,
+) -> list[Fact] | None:
+    """A module-level dict setting (`REST_FRAMEWORK = {…}`, `CACHES = {…}`) compared key by
+    key, nested keys followed, each judged in its context (`DEFAULT_THROTTLE_RATES.anon`) and
+    located at its own line; None when either side is no dict literal."""
+    if a is None or b is None:
+        return None
+    old, new = _dict_leaves(a[1]), _dict_leaves(b[1])
+    if old is None or new is None:
+        return None
+    lines = (source or "").splitlines()
+    facts = []
+    for keys in [*new, *(k for k in old if k not in new)]:
+        if old.get(keys) == new.get(keys):
+            continue
+        line = b[0]
+        for number in range(b[0] - 1, len(lines)):  # the key's own line, from the setting on
+            if re.search(rf"""['"]{re.escape(keys[-1])}['"]\s*:""", lines[number]):
+                line = number + 1
+                break
+        fact = setting_fact(
+            path=path, line=line if keys in new else None, key=keys[-1],
+            subject=f"`{name}` `{'.'.join(keys)}`", before=old.get(keys), after=new.get(keys),
+            context=f"{name}.{'.'.join(keys)}",
+        )  # fmt: skip
+        if fact is not None:
+            facts.append(fact)
+    return facts
 
 
 def _dict_arg_facts(

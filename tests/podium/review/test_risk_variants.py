@@ -344,3 +344,213 @@ def test_cdk_typescript_setting_is_owned_by_its_statement_not_the_last_construct
         [("role.addToPolicy/iam.PolicyStatement#2", "effect", "DENY", "line 18")],
     )
     _reviewed(case, tmp_path)
+
+
+# ---- variants of the issue's risk classes the rules used to miss ----------------------------
+
+VIEW = """from flask import abort
+from app import limiter
+
+
+@limiter.limit("5/minute")
+def login(request):
+    return authenticate(request)
+
+
+def export(request):
+    if not request.user.is_staff:
+        return HttpResponseForbidden()
+    check_quota(request)
+    return build_export(request)
+
+
+def delete(item_id):
+    if not current_user.is_admin:
+        abort(403)
+    return remove(item_id)
+
+
+class CanEdit(BasePermission):
+    def has_permission(self, request, view):
+        return request.user.is_staff
+"""
+
+
+def test_refusals_removed_and_rate_limit_raised_in_code_are_flagged(tmp_path: Path) -> None:
+    new = (
+        VIEW.replace('"5/minute"', '"500/minute"')
+        .replace("    if not request.user.is_staff:\n        return HttpResponseForbidden()\n", "")
+        .replace("    if not current_user.is_admin:\n        abort(403)\n", "")
+        .replace("        return request.user.is_staff\n", "        return True\n")
+    )
+    case = _case(
+        "code-refusals-removed",
+        "python",
+        "app/views.py",
+        VIEW,
+        new,
+        [
+            ("limiter.limit", "5/minute", "500/minute", "line 5"),
+            ("request.user.is_staff", "removed", "export"),
+            ("current_user.is_admin", "removed", "delete"),
+            ("has_permission", "True", "line 21"),
+        ],
+        flags=["rate limit raised", "is_staff:", "is_admin", "has_permission"],
+    )
+    _reviewed(case, tmp_path / "loosened")
+    back = _case(
+        "code-refusals-added",
+        "python",
+        "app/views.py",
+        new,
+        VIEW,
+        [("tightens", "500/minute", "5/minute"), ("tightens", "is_staff", "line 11")],
+    )
+    _reviewed(back, tmp_path / "tightened")
+
+
+def test_a_validator_losing_return_false_is_no_access_check(tmp_path: Path) -> None:
+    old = (
+        "def valid_slug(slug):\n    if not slug:\n        return False\n    return slug.isalnum()\n"
+    )
+    new = "def valid_slug(slug):\n    return slug.isalnum()\n"
+    case = _case("validator-branch", "python", "app/util.py", old, new, [("if not slug:",)])
+    _reviewed(case, tmp_path)
+
+
+def test_early_return_before_a_check_and_unlimited_retries_are_flagged(tmp_path: Path) -> None:
+    old = (
+        "@app.task(bind=True, max_retries=3)\ndef sync(self, url):\n    return pull(url)\n\n\n"
+        "@retry(stop=stop_after_attempt(5), wait=wait_fixed(2))\ndef pull(url):\n"
+        "    return http.get(url)\n\n\n"
+        "def hook(request):\n    verify_signature(request)\n    return accept(request)\n"
+    )
+    new = (
+        old.replace("max_retries=3", "max_retries=None")
+        .replace("stop=stop_after_attempt(5), ", "")
+        .replace(
+            "    verify_signature(request)\n",
+            "    if request.headers.get('X-Replay'):\n        return accept(request)\n"
+            "    verify_signature(request)\n",
+        )
+    )
+    case = _case(
+        "early-return-retries",
+        "python",
+        "app/tasks.py",
+        old,
+        new,
+        [
+            ("max_retries", "None", "line 1"),
+            ("stop", "stop_after_attempt(5)"),
+            ("early", "verify_signature", "line 13"),
+        ],  # fmt: skip
+        flags=["max_retries", "retry cap removed", "verify_signature"],
+    )
+    _reviewed(case, tmp_path)
+
+
+SETTINGS = """DEBUG = False
+ALLOWED_HOSTS = ["api.example.org"]
+SESSION_COOKIE_SECURE = True
+ACCESS_TOKEN_EXPIRE_MINUTES = 15
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+REST_FRAMEWORK = {
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": "20/hour",
+        "user": "1000/day",
+    },
+}
+"""
+
+
+def test_web_framework_settings_that_open_an_app_are_flagged(tmp_path: Path) -> None:
+    new = (
+        SETTINGS.replace("DEBUG = False", "DEBUG = True")
+        .replace('["api.example.org"]', '["*"]')
+        .replace("SESSION_COOKIE_SECURE = True", "SESSION_COOKIE_SECURE = False")
+        .replace("= 15", "= 60 * 24 * 30")
+        .replace("10 * 1024", "500 * 1024")
+        .replace('    "django.middleware.csrf.CsrfViewMiddleware",\n', "")
+        .replace('"20/hour"', '"2000/hour"')
+    )
+    case = _case(
+        "web-settings-open",
+        "python",
+        "app/settings.py",
+        SETTINGS,
+        new,
+        [
+            ("DEBUG", "True", "line 1"),
+            ("ALLOWED_HOSTS", "*"),
+            ("SESSION_COOKIE_SECURE", "False"),
+            ("ACCESS_TOKEN_EXPIRE_MINUTES", "60 * 24 * 30"),
+            ("MAX_UPLOAD_BYTES", "500"),
+            ("MIDDLEWARE", "CsrfViewMiddleware"),
+            ("anon", "2000/hour", "line 12"),
+        ],  # fmt: skip
+        flags=[
+            "DEBUG",
+            "ALLOWED_HOSTS",
+            "SESSION_COOKIE_SECURE",
+            "ACCESS_TOKEN_EXPIRE_MINUTES",
+            "MAX_UPLOAD_BYTES",
+            "CsrfViewMiddleware",
+            "anon",
+        ],  # fmt: skip
+    )
+    _reviewed(case, tmp_path / "opened")
+    # the same settings the other way are ticks, and a neutral rate change is no flag
+    back = _case("web-settings-closed", "python", "app/settings.py", new, SETTINGS,
+                 [("tightens", "DEBUG"), ("tightens", "CsrfViewMiddleware"),
+                  ("tightens", "anon", "20/hour")])  # fmt: skip
+    _reviewed(back, tmp_path / "closed")
+
+
+CLIENT = """import jwt
+import paramiko
+import ssl
+
+
+def decode(token, key):
+    return jwt.decode(token, key, algorithms=["RS256"])
+
+
+def connect(host):
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    context = ssl.create_default_context()
+    return client, context
+"""
+
+
+def test_protections_switched_off_in_code_are_flagged(tmp_path: Path) -> None:
+    new = (
+        CLIENT.replace(
+            'algorithms=["RS256"]', 'algorithms=["RS256"], options={"verify_exp": False}'
+        )
+        .replace("RejectPolicy()", "AutoAddPolicy()")
+        .replace("ssl.create_default_context()", "ssl._create_unverified_context()")
+    )
+    case = _case(
+        "code-protections-off",
+        "python",
+        "app/clients.py",
+        CLIENT,
+        new,
+        [
+            ("verify_exp", "line 7"),
+            ("AutoAddPolicy", "line 12"),
+            ("_create_unverified_context", "line 13"),
+        ],  # fmt: skip
+        flags=["verify_exp", "AutoAddPolicy", "_create_unverified_context"],
+    )
+    _reviewed(case, tmp_path / "off")
+    back = _case("code-protections-on", "python", "app/clients.py", new, CLIENT,
+                 [("tightens", "AutoAddPolicy")])  # fmt: skip
+    _reviewed(back, tmp_path / "on")
