@@ -173,7 +173,9 @@ def amount(value: Any, key: str = "") -> float | None:
     word = _WORD_DURATION.search(text)
     if word:
         return _WORD_NUMBERS[word.group(1)] * _UNIT_DAYS[word.group(2)]
-    unit = re.search(r"(second|minute|hour|day|week|month|year)s?\(\s*(\d+(?:\.\d+)?)", text)
+    unit = re.search(
+        r"(second|minute|hour|day|week|month|year)s?(?:\(\s*|\s*=\s*)(\d+(?:\.\d+)?)", text
+    )  # `Duration.days(30)`, `timedelta(minutes=5)`
     if unit:
         return float(unit.group(2)) * _UNIT_DAYS[unit.group(1)]
     match = re.fullmatch(r"['\"]?(-?\d+(?:\.\d+)?)\s*([a-z]*)['\"]?", text)
@@ -317,6 +319,12 @@ def judge_items(
         if added:
             return EXPOSURE, "tightens", f"Allow excludes more {what}"
         return EXPOSURE, "loosens", f"Allow excludes fewer {what}"
+    if "capabilities" in ctx and k in ("add", "drop"):
+        risky = [c for c in (added if k == "add" else removed) if c.upper() != "NET_BIND_SERVICE"]
+        if risky:
+            what = "Linux capabilities added" if k == "add" else "fewer capabilities dropped"
+            return EXPOSURE, "loosens", f"{what}: " + ", ".join(f"`{c}`" for c in risky)
+        return EXPOSURE, "tightens", "fewer capabilities" if k == "add" else "more dropped"
     if k not in _GRANT_KEYS or ("limits" in ctx or "requests" in ctx):
         return None
     what = {"verbs": "RBAC verbs", "apigroups": "RBAC API groups"}.get(
@@ -393,6 +401,9 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
             return CONFIG, "neutral", "the block is now conditional (a `dynamic` block)"
         if after is None and before is not None:
             return CONFIG, "neutral", "the block is no longer conditional"
+    infra = _infra_setting(k, before, after, a, b, ctx)
+    if infra is not None:
+        return infra
     # --- exposure and auth
     if k in ("authtype", "authorizationtype", "authmode", "authenticationtype", "authorization"):
         if "none" in a and "none" not in b:
@@ -746,6 +757,75 @@ def _web_setting(
     return None
 
 
+_BROAD_ROLES = {"cluster-admin", "admin", "edit", "system:masters", "system:aggregate-to-admin"}
+_ANYONE = re.compile(r"system:(unauthenticated|anonymous|authenticated)\b")
+_INSECURE_KEYS = {
+    "insecureskipverify", "insecure", "skiptlsverify", "tlsinsecure", "insecuretls",
+    "skipverify", "insecureskiptlsverify", "disablesslverification", "tlsskipverify",
+    "allowinsecure", "sslnoverify",
+}  # fmt: skip
+_LOGGING_KEYS = {
+    "enablelogging", "logging", "enablelogfilevalidation", "accesslogging", "auditlogging",
+    "loggingenabled", "logsenabled", "enableaccesslogs", "accesslogsenabled",
+    "enablecloudwatchlogsexports", "enabledcloudwatchlogsexports", "islogging",
+}  # fmt: skip
+_LOGGING_BLOCK = re.compile(r"accesslog|loggingconfig|logging|auditlog|flowlog|logdestination")
+# Where a logging block sends its records: removed, the records stop
+_LOG_TARGET_KEYS = {
+    "bucket", "targetbucket", "destinationbucketname", "destination", "destinationarn",
+    "loggroupname", "cloudwatchlogsloggrouparn", "s3bucketname", "logdestination",
+    "targetprefix", "logdestinationtype",
+}  # fmt: skip
+
+
+def _infra_setting(
+    k: str, before: Any, after: Any, a: str, b: str, ctx: str
+) -> tuple[str, Effect, str] | None:
+    """Infrastructure switches that open or blind a system: TLS verification skipped, a
+    binding to a broad role or to anyone, the host's filesystem mounted into a pod, logging
+    turned off or its block removed, a service-account token mounted, a checkout that keeps
+    its credentials."""
+    nctx = norm_key(ctx)
+    if k in _INSECURE_KEYS:
+        if not falsy(after) and after is not None and falsy(before):
+            return EXPOSURE, "loosens", "TLS certificate verification skipped"
+        if falsy(after) and not falsy(before) and before is not None:
+            return EXPOSURE, "tightens", "TLS certificate verification turned on"
+        return None
+    if k == "name" and "roleref" in nctx:
+        if a.strip("'\"") in _BROAD_ROLES and b.strip("'\"") not in _BROAD_ROLES:
+            return EXPOSURE, "loosens", f"bound to the broad role `{a.strip()}`"
+        if b.strip("'\"") in _BROAD_ROLES and a.strip("'\"") not in _BROAD_ROLES:
+            return EXPOSURE, "tightens", "no longer bound to a broad role"
+        return EXPOSURE, "neutral", "role binding changed"
+    if k == "name" and "subjects" in nctx and _ANYONE.search(a) and not _ANYONE.search(b):
+        return EXPOSURE, "loosens", "bound to every (or every unauthenticated) caller"
+    if k == "path" and "hostpath" in nctx:
+        if after is not None and before is None:
+            return EXPOSURE, "loosens", "the host's filesystem is mounted into the pod"
+        if after is None and before is not None:
+            return EXPOSURE, "tightens", "host path no longer mounted"
+        return EXPOSURE, "neutral", "host path changed"
+    if k == "automount" and "serviceaccount" in nctx:
+        if not falsy(after) and after is not None and falsy(before):
+            return EXPOSURE, "loosens", "service-account token mounted"
+        return None
+    if k == "persistcredentials":
+        if not falsy(after) and after is not None and (before is not None and falsy(before)):
+            return EXPOSURE, "loosens", "the job's token stays in the checkout"
+        return None
+    if k in _LOGGING_KEYS or (k == "enabled" and _LOGGING_BLOCK.search(nctx)):
+        if (falsy(after) or (isinstance(after, list) and not after)) and not falsy(before):
+            return DATA, "loosens", "logging turned off" if after is not None else "logging removed"
+        if not falsy(after) and falsy(before) and after is not None:
+            return DATA, "tightens", "logging turned on"
+        return DATA, "neutral", ""
+    if k in _LOG_TARGET_KEYS and _LOGGING_BLOCK.search(nctx) and after is None:
+        if before is not None:
+            return DATA, "loosens", "logging removed"
+    return None
+
+
 # Lifetimes of tokens and sessions: raised, a stolen credential works longer
 _CREDENTIAL_LIFETIME = re.compile(
     r"(access|refresh|token|jwt|session|cookie|otp|reset|login)\w*"
@@ -956,6 +1036,7 @@ def setting_fact(
 
 _CODE_VALUE = re.compile(
     r"^(\(no default\)|[a-z_][\w]*(\.[A-Za-z_]\w*)+\([^'\"]*\)|\$\{[^}'\"]*\}|\{\{[^}'\"]*\}\}"
+    r"|\$[A-Za-z_][A-Za-z0-9_]*"
     r"|!(Ref|GetAtt|ImportValue) [\w.:-]+"
     # CloudFormation dynamic references name where the secret is, never the secret itself
     r"|(!Sub\s+)?['\"]?\{\{resolve:(secretsmanager|ssm|ssm-secure):[^'\"\s]*\}\}['\"]?)$"
@@ -965,7 +1046,7 @@ _CODE_VALUE = re.compile(
 _SECRET_PARAMETER = re.compile(
     r"(length|len|size|ttl|lifetime|days|hours|minutes|seconds|expiry|expiration|rotation|"
     r"count|enabled|required|policy|characters|chars|name|arn|type|validators?|hashers?|"
-    r"timeout|age|min|max|url|field|fields|backends?|class|classes)$"
+    r"timeout|age|min|max|url|field|fields|backends?|class|classes|file|path)$"
 )
 
 
@@ -976,6 +1057,10 @@ def _redacted(value: Any) -> Any:
     if value is None:
         return None
     if value in ("", [], {}, ()) or (isinstance(value, str) and _CODE_VALUE.match(value.strip())):
+        return value
+    if isinstance(value, bool) or str(value).strip("'\"").lower() in (
+        "true", "false", "inherit", "read", "write", "none", "null", "yes", "no",
+    ):  # a switch or a permission level carries no secret  # fmt: skip
         return value
     if isinstance(value, str) and _lookup_only(value):
         return value
@@ -998,3 +1083,43 @@ def _anchor_token(value: Any) -> str:
         return ""
     token = parts[-1].rsplit(".", 1)[-1] if "." in parts[-1] and "/" not in parts[-1] else parts[-1]
     return token[:40]
+
+
+def switch_facts(
+    path: str,
+    old: str | None,
+    new: str | None,
+    table: tuple[tuple[str, str], ...],
+    *,
+    comment: str,
+) -> list[Fact]:
+    """Switches that turn a protection off wherever they stand in code (`table`: pattern,
+    what it means), counted on each side on code lines (text after `comment` is left out):
+    each one more than before is ⚠ at its line, fewer is ✓."""
+
+    def found(text: str | None, pattern: str) -> list[tuple[int, str]]:
+        hits = []
+        for number, line in enumerate((text or "").splitlines(), 1):
+            code = line.split(comment, 1)[0] if comment else line
+            hits += [(number, m.group(0)) for m in re.finditer(pattern, code)]
+        return hits
+
+    facts = []
+    for pattern, why in table:
+        olds, news = found(old, pattern), found(new, pattern)
+        for line, text in news[len(olds) :]:
+            facts.append(Fact(path, line, EXPOSURE, f"`{text.strip()}`", effect="loosens",
+                              why=why, status="added", anchors=(text.strip(),)))  # fmt: skip
+        if len(olds) > len(news):
+            text = olds[-1][1].strip()
+            facts.append(
+                Fact(path, None, EXPOSURE, f"`{text}` removed", effect="tightens",
+                     why=f"no longer: {why}", status="removed", anchors=(text,))
+            )  # fmt: skip
+    return facts
+
+
+def secret_named(key: str) -> bool:
+    """A setting named like a secret (`NPM_TOKEN`, `DB_PASSWORD`), not a parameter of one
+    (`PASSWORD_LENGTH`, `TOKEN_TTL`)."""
+    return bool(_SECRET_KEY.search(key)) and not _SECRET_PARAMETER.search(norm_key(key))

@@ -26,11 +26,15 @@ from podium.review.facts import (
     LIMITS,
     SUPPLY,
     Fact,
+    amount,
     judge_items,
     new_words,
+    norm_key,
+    secret_named,
     setting_fact,
     setting_facts,
     show,
+    switch_facts,
 )
 
 IAC_KINDS = (
@@ -430,7 +434,186 @@ def tree_facts(
             if b is None and line is not None:  # removed: name the old line
                 fact = Fact(**{**fact.__dict__, "why": (fact.why + f" (was line {line})").strip()})
             facts.append(fact)
+    seen_blocks = set()
+    for index, fact in enumerate(facts):  # one "logging removed" line per removed block
+        if fact.why.startswith("logging removed"):
+            block = fact.subject.rsplit("` `", 1)[0]
+            if block in seen_blocks:
+                facts[index] = Fact(**{**fact.__dict__, "effect": "neutral"})
+            seen_blocks.add(block)
+    if kind == "github-actions":
+        facts += _workflow_facts(path, before, after, new_text, old_text)
+    if kind in ("kubernetes", "cloudformation", "terraform"):
+        facts += _guard_removed_facts(path, before, after, old_text)
+        facts = _port_range_facts(path, kind, before, after, facts)
     return _fold(path, _merge_grants(path, facts))
+
+
+# Untrusted text of an event, expanded into a `run:` script (an attacker writes the title)
+_INJECTABLE = re.compile(
+    r"\$\{\{\s*github\.(?:head_ref|event\.(?:pull_request|issue|comment|review|review_comment|"
+    r"discussion|head_commit|commits|pages|workflow_run)\S*\.(?:title|body|ref|label|message|"
+    r"name|email|head_branch|default_branch))\b"
+)
+_PR_HEAD = re.compile(r"github\.event\.pull_request\.head\.(?:sha|ref)|github\.head_ref")
+
+
+def _workflow_facts(
+    path: str,
+    before: dict[tuple[str, ...], Any],
+    after: dict[tuple[str, ...], Any],
+    text: str | None,
+    old_text: str | None,
+) -> list[Fact]:
+    """A GitHub Actions workflow's whole-file risks: a `permissions` block removed (the token
+    falls back to the repository's default, often write), a `pull_request_target` workflow
+    that checks out the pull request's own code, untrusted event text expanded into a script,
+    and `secrets: inherit`."""
+    facts = []
+    blocks = {k[: k.index("permissions") + 1] for k in before if "permissions" in k}
+    # `permissions: {}` (none at all) reads as no keys: only fewer `permissions:` lines is
+    # a block removed
+    fewer = len(re.findall(r"(?m)^\s*permissions:", old_text or "")) > len(
+        re.findall(r"(?m)^\s*permissions:", text or "")
+    )
+    for block in sorted(blocks):
+        if fewer and not any(k[: len(block)] == block for k in after):
+            facts.append(Fact(
+                path, locate(text, block[:-1]) if len(block) > 1 else None, EXPOSURE,
+                f"`{'.'.join(block)}` block removed", effect="loosens", status="removed",
+                why="the token gets the repository's default permissions (often write)",
+                anchors=("permissions",),
+            ))  # fmt: skip
+    old_values = " ".join(str(v) for v in before.values())
+    target = any("pull_request_target" in k for k in after)
+    for segments, value in after.items():
+        if not isinstance(value, str) or value == before.get(segments):
+            continue
+        head = _PR_HEAD.search(value)
+        if target and head and not _PR_HEAD.search(str(before.get(segments) or "")):
+            facts.append(Fact(
+                path, locate(text, segments), EXPOSURE, f"`{segments[-1]}` `{head.group(0)}`",
+                effect="loosens", status="added", anchors=(head.group(0),),
+                why="a pull_request_target workflow runs the pull request's own code with "
+                "the repository's secrets",
+            ))  # fmt: skip
+        injected = [m.group(0) for m in _INJECTABLE.finditer(value) if m.group(0) not in old_values]
+        if injected and segments[-1] in ("run", "script"):
+            facts.append(Fact(
+                path, locate(text, segments), EXPOSURE, f"`run` expands `{injected[0]} }}}}`",
+                effect="loosens", status="added", anchors=("run", injected[0].split(".")[-1]),
+                why="untrusted event text is pasted into a shell script (script injection)",
+            ))  # fmt: skip
+        if segments[-1] == "secrets" and value.strip() == "inherit":
+            facts.append(Fact(
+                path, locate(text, segments), EXPOSURE, f"`{'.'.join(segments)}` `inherit`",
+                effect="loosens", status="added", anchors=("secrets", "inherit"),
+                why="every secret of the caller is passed to the called workflow",
+            ))  # fmt: skip
+    return facts
+
+
+# Resources whose whole job is to guard or record: removing one opens or blinds something
+_GUARD_KINDS = re.compile(
+    r"^(NetworkPolicy|AuthorizationPolicy|PeerAuthentication|PodSecurityPolicy|"
+    r"aws_flow_log|aws_cloudtrail|aws_wafv2_web_acl_association|aws_wafv2_web_acl|"
+    r"aws_guardduty_detector|aws_s3_bucket_public_access_block|aws_config_configuration_recorder|"
+    r"aws_s3_bucket_logging|aws_securityhub_account|AWS::EC2::FlowLog|AWS::CloudTrail::Trail|"
+    r"AWS::WAFv2::WebACLAssociation|AWS::GuardDuty::Detector|AWS::S3::BucketPolicy)$"
+)
+
+
+def _guard_removed_facts(
+    path: str,
+    before: dict[tuple[str, ...], Any],
+    after: dict[tuple[str, ...], Any],
+    text: str | None,
+) -> list[Fact]:
+    """A guarding resource (a NetworkPolicy, a flow log, a trail, a WAF association, a
+    public-access block) removed as a whole is ⚠: what it blocked is allowed, or what it
+    recorded is no longer recorded."""
+
+    def resources(flat: dict[tuple[str, ...], Any]) -> dict[tuple[str, ...], str]:
+        out = {}
+        for key, value in flat.items():
+            if key[0] == "resource" and len(key) >= 3:
+                out[key[:3]] = key[1]
+            elif key[0] == "Resources" and len(key) >= 3 and key[2] == "Type":
+                out[key[:2]] = str(value)
+            elif "/" in key[0] and len(key) == 2 and key[1] == "kind":
+                out[key[:1]] = str(value)
+        return out
+
+    old, new = resources(before), resources(after)
+    return [
+        Fact(
+            path,
+            None,
+            EXPOSURE,
+            f"`{'.'.join(k[1:] if k[0] in ('resource', 'Resources') else k)}` ({kind}) removed",
+            effect="loosens",
+            status="removed",
+            why="what it blocked is now allowed, or what it recorded is no longer recorded",
+            anchors=(kind, k[-1]),
+        )  # fmt: skip
+        for k, kind in old.items()
+        if k not in new and _GUARD_KINDS.match(kind)
+    ]
+
+
+def _port_range_facts(
+    path: str,
+    kind: str,
+    before: dict[tuple[str, ...], Any],
+    after: dict[tuple[str, ...], Any],
+    facts: list[Fact],
+) -> list[Fact]:
+    """A rule's port range (`from_port`/`to_port`, `FromPort`/`ToPort`) judged as one range:
+    wider is ⚠ (more ports reachable), narrower ✓, moved neutral."""
+
+    def ports(flat: dict[tuple[str, ...], Any]) -> dict[tuple[str, ...], tuple[float, float]]:
+        out = {}
+        for key, value in flat.items():
+            if norm_key(key[-1]) == "fromport":
+                to = next((v for k, v in flat.items() if k[:-1] == key[:-1]
+                           and norm_key(k[-1]) == "toport"), value)  # fmt: skip
+                low, high = amount(value), amount(to)
+                if low is not None and high is not None:
+                    out[key[:-1]] = (low, high)
+        return out
+
+    old, new = ports(before), ports(after)
+    for owner, (low, high) in new.items():
+        if owner not in old or old[owner] == (low, high):
+            continue
+        was_low, was_high = old[owner]
+        if low == -1 or (low <= was_low and high >= was_high):
+            effect, why = (
+                "loosens",
+                f"port range widened: {was_low:g}-{was_high:g} → {low:g}-{high:g}",
+            )
+        elif low >= was_low and high <= was_high:
+            effect, why = (
+                "tightens",
+                f"port range narrowed: {was_low:g}-{was_high:g} → {low:g}-{high:g}",
+            )
+        else:
+            continue
+        subjects = {
+            _subject(kind, key)
+            for key in (*before, *after)
+            if key[:-1] == owner and norm_key(key[-1]) in ("fromport", "toport")
+        }
+        first = next((f for f in facts if f.subject in subjects), None)
+        facts = [  # one judged line per range; the other end is the same change
+            Fact(**{**f.__dict__, "category": EXPOSURE, "effect": effect, "why": why})
+            if f is first
+            else Fact(**{**f.__dict__, "effect": "neutral", "why": why})
+            if f.subject in subjects
+            else f
+            for f in facts
+        ]
+    return facts
 
 
 def _merge_grants(path: str, facts: list[Fact]) -> list[Fact]:
@@ -658,7 +841,8 @@ def _pip_packages(command: str) -> list[str]:
             if skip:
                 skip = False
                 continue
-            if token in ("-r", "-c", "-e", "--requirement", "--constraint", "-i", "--index-url"):
+            if token in ("-r", "-c", "-e", "--requirement", "--constraint", "-i", "--index-url",
+                         "--trusted-host", "--extra-index-url", "-f", "--find-links"):  # fmt: skip
                 skip = True
                 continue
             if token.startswith(("-", ".", "/")) or "==" in token or "@" in token:
@@ -738,8 +922,10 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                             "`EXPOSE`",
                             None,
                             port,
-                            "neutral",
-                            "new port exposed",
+                            "loosens" if port.split("/")[0] in _ADMIN_PORTS else "neutral",
+                            "a remote-administration port exposed"
+                            if port.split("/")[0] in _ADMIN_PORTS
+                            else "new port exposed",
                             "added",
                             ("EXPOSE", port),
                         )
@@ -786,7 +972,17 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                     ("scratch", "CA certificates"),
                 )
             )
-    facts += setting_facts(path, _env(before), _env(after), lambda key: (key, f"`ENV {key}`", ""))
+    for fact in setting_facts(
+        path, _env(before), _env(after), lambda key: (key, f"`ENV {key}`", "")
+    ):
+        key = fact.subject.strip("`").removeprefix("ENV ")
+        if fact.after not in (None, "") and secret_named(key):
+            # an ENV stays in the image for anyone who pulls it (a build secret belongs in
+            # a `--mount=type=secret`)
+            baked = "a secret baked into the image, readable by anyone who pulls it"
+            fields = {**fact.__dict__, "category": EXPOSURE, "effect": "loosens", "why": baked}
+            fact = Fact(**fields)
+        facts.append(fact)
     facts += setting_facts(
         path, _env(before, "ARG"), _env(after, "ARG"), lambda key: (key, f"`ARG {key}`", "")
     )
@@ -818,6 +1014,20 @@ _TLS_OFF = re.compile(
 )
 
 
+# Ports of remote shells, desktops and the Docker daemon: exposing one is a way in
+_ADMIN_PORTS = {"22", "23", "3389", "5900", "2375", "2376", "5985", "5986"}
+
+# Build commands that weaken what the image trusts or exposes: (pattern, what it means)
+_DOCKER_SWITCHES = (
+    (r"\bcurl\b[^|;&]*?\s(?:-[a-zA-Z]+k[a-zA-Z]*|-k[a-zA-Z]+)(?=\s|$)",
+     "TLS certificate verification turned off"),
+    (r"--allow-unauthenticated|--force-yes|--allow-insecure-repositories|--nogpgcheck|"
+     r"--no-gpg-check|gpgcheck=0|--skip-signature|DOCKER_CONTENT_TRUST=0|strict-ssl\s+false",
+     "package signatures or TLS not checked"),
+    (r"\bchmod\s+(?:-R\s+)?(?:0?777|a\+w|o\+w|0?666)\b", "world-writable files"),
+)  # fmt: skip
+
+
 def _command_facts(
     path: str, before: list[tuple[int, str, str]], after: list[tuple[int, str, str]]
 ) -> list[Fact]:
@@ -844,6 +1054,16 @@ def _command_facts(
             )  # fmt: skip
         )
     kinds = ("RUN", "HEALTHCHECK", "CMD", "ENTRYPOINT")
+    commands = {
+        side: "\n".join(" " * 0 + args if ins in kinds else "" for _, ins, args in items)
+        for side, items in (("old", before), ("new", after))
+    }
+    lines = {args: ln for ln, ins, args in after if ins in kinds}
+    for fact in switch_facts(path, commands["old"], commands["new"], _DOCKER_SWITCHES, comment=""):
+        if fact.line is not None:  # the instruction's own line, not the joined text's
+            text = commands["new"].splitlines()[fact.line - 1]
+            fact = Fact(**{**fact.__dict__, "line": lines.get(text, fact.line)})
+        facts.append(fact)
     old_off = sum(len(_TLS_OFF.findall(args)) for _, ins, args in before if ins in kinds)
     new_off = [(ln, ins, m.group(0)) for ln, ins, args in after if ins in kinds
                for m in _TLS_OFF.finditer(args)]  # fmt: skip
@@ -1061,6 +1281,33 @@ _KEYWORDS = {"if", "for", "while", "switch", "catch", "function", "return", "sup
 _OPENS_OBJECT = re.compile(r"(?:[(,:=\[?]|\breturn|\?\?|\|\||&&)\s*$")
 
 
+def _top_level_parts(text: str) -> list[str]:
+    """`a: 1, b: f(x, y), c` split at its top-level commas."""
+    parts, depth, start, quote = [], 0, 0, ""
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p for p in parts if p.strip()]
+
+
+# Calls that open or weaken wherever they stand in CDK TypeScript: (pattern, what it means)
+_TS_SWITCHES = (
+    (r"\bPeer\.anyIpv[46]\(\)", "open to the whole internet"),
+    (r"\brejectUnauthorized\s*:\s*false", "TLS certificate verification turned off"),
+    (r"\.grant(?:FullAccess|PublicAccess|PutAcl|Admin\w*)\(", "broad access granted"),
+)  # fmt: skip
+
+
 def _strip_comment(line: str) -> str:
     """A TypeScript line without its `//` comment (a `//` inside a string stays)."""
     quote = ""
@@ -1081,6 +1328,7 @@ class _Frame:
     def __init__(self, char: str, owner: str, kind: str, context: str) -> None:
         self.char, self.owner, self.kind, self.context = char, owner, kind, context
         self.items = 0  # objects met so far in an array
+        self.opened, self.column = 0, 0  # where it opened (line, column)
 
 
 def cdk_ts_settings(
@@ -1166,8 +1414,18 @@ def cdk_ts_settings(
                         if method_def and method_def.group(1) not in _KEYWORDS:
                             owner = method_def.group(1)
                 stack.append(_Frame(ch, owner, kind, context))
+                stack[-1].opened, stack[-1].column = number, i
             elif ch in ")}]" and len(stack) > 1:
-                stack.pop()
+                closed = stack.pop()
+                if closed.kind == "object" and closed.opened == number and ch == "}":
+                    # an object written on one line (`{ authType: X, resources }`): each of
+                    # its properties is a setting of its owner
+                    for part in _top_level_parts(code[closed.column + 1 : i]):
+                        inline = _PROP.match(part) or _SHORTHAND.match(part)
+                        if inline and not part.strip().startswith("..."):
+                            key = inline.group(1).strip("'\"")
+                            value = inline.group(2) if inline.re is _PROP else key
+                            out.setdefault((closed.owner, key), (number, value.strip()))
             tail = (tail + ch)[-200:]
             i += 1
         tail = (tail + "\n")[-200:]
@@ -1256,6 +1514,7 @@ def cdk_ts_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
             # a new construct's limit is its first value, not a raise of one running
             fact = Fact(**{**fact.__dict__, "effect": "neutral", "why": "set"})
         facts.append(fact)
+    facts += switch_facts(path, old, new, _TS_SWITCHES, comment="//")
     return _fold(path, facts)
 
 

@@ -25,6 +25,7 @@ from podium.review.facts import (
     rate,
     setting_fact,
     show,
+    switch_facts,
 )
 
 
@@ -125,6 +126,13 @@ _AUTH_NAME = re.compile(
 _CHECK_CALL = re.compile(
     r"(?i)verify|check|authenticat|authoriz|permission|login_required|require|csrf|signature|"
     r"validate|has_perm|is_admin|is_authenticated|ensure_|guard|enforce|rate_?limit|throttl"
+)
+# Checks that guard access (narrower than _CHECK_CALL: a form's `validate()` is no guard)
+_SECURITY_CHECK = re.compile(
+    r"(?i)verify|authenticat|authoriz|permission|csrf|signature|has_perm|is_admin|"
+    r"is_authenticated|login_required|check_(?:\w*_)?(?:perm|auth|access|token|signature|scope|"
+    r"role|owner|object|throttle|rate|ip|origin|host|csrf|credential|password)|rate_?limit|"
+    r"throttl|enforce|require_(?:auth|login|role|scope|perm)"
 )
 _DENIAL = re.compile(
     r"\b40[13]\b|HTTP_40[13]|PermissionDenied|Unauthori[sz]ed|Forbidden|NotAuthenticated|"
@@ -658,36 +666,14 @@ _INSECURE = (
     (r"""\balgorithms\s*=\s*\[[^\]]*['"]none['"]""", "unsigned tokens accepted"),
     (r"\bverify_ssl\s*=\s*False|\bssl_verify\s*=\s*False|\bsslmode\s*=\s*['\"]disable",
      "TLS turned off"),
+    (r"\.grant_(?:full_access|public_access|put_acl|admin\w*)\(", "broad access granted"),
 )  # fmt: skip
 
 
 def _insecure_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
     """Switches that turn a protection off (`ssl._create_unverified_context()`,
-    `options={"verify_signature": False}`, `paramiko.AutoAddPolicy()`), counted on code lines
-    (not comments) on each side: each one more than before is ⚠ at its line, fewer is ✓."""
-
-    def found(text: str | None) -> list[tuple[int, str, str]]:
-        hits = []
-        for number, line in enumerate((text or "").splitlines(), 1):
-            code = line.split("#", 1)[0]
-            for pattern, why in _INSECURE:
-                for match in re.finditer(pattern, code):
-                    hits.append((number, match.group(0), why))
-        return hits
-
-    before, after = found(old), found(new)
-    facts = []
-    for pattern, why in _INSECURE:
-        olds = [h for h in before if h[2] == why and re.fullmatch(pattern, h[1])]
-        news = [h for h in after if h[2] == why and re.fullmatch(pattern, h[1])]
-        for line, text, _ in news[len(olds) :]:
-            facts.append(Fact(path, line, EXPOSURE, f"`{text}`", effect="loosens", why=why,
-                              status="added", anchors=(text,)))  # fmt: skip
-        if len(olds) > len(news):
-            facts.append(Fact(path, None, EXPOSURE, f"`{olds[-1][1]}` removed",
-                              effect="tightens", why=f"no longer: {why}", status="removed",
-                              anchors=(olds[-1][1],)))  # fmt: skip
-    return facts
+    `options={"verify_signature": False}`, `paramiko.AutoAddPolicy()`): see `switch_facts`."""
+    return switch_facts(path, old, new, _INSECURE, comment="#")
 
 
 def _hide_fallback_secrets(source: str | None, facts: list[Fact]) -> list[Fact]:
@@ -981,7 +967,7 @@ def _refusal_facts(
         )  # fmt: skip
     checks = [
         c for c in new.calls.values()
-        if _CHECK_CALL.search(c.callee.rsplit(".", 1)[-1]) and not c.guards
+        if _SECURITY_CHECK.search(c.callee.rsplit(".", 1)[-1]) and not c.guards
     ]  # fmt: skip
     for text, line in new.early_returns.items():
         if text in old.early_returns or re.search(r"(?i)40[13]|forbidden|unauthori|False", text):
@@ -1174,7 +1160,7 @@ def _guard_fact(path: str, scope: str, old: _Call, new: _Call) -> Fact | None:
     under a new condition is skipped whenever the condition is false (⚠); one freed from a
     condition now always runs (✓). A condition merely rewritten is left to the `if` rules."""
     name = new.callee.rsplit(".", 1)[-1]
-    if not _CHECK_CALL.search(name):
+    if not _SECURITY_CHECK.search(name):
         return None
     gained = [g for g in new.guards if g not in old.guards]
     lost = [g for g in old.guards if g not in new.guards]

@@ -554,3 +554,306 @@ def test_protections_switched_off_in_code_are_flagged(tmp_path: Path) -> None:
     back = _case("code-protections-on", "python", "app/clients.py", new, CLIENT,
                  [("tightens", "AutoAddPolicy")])  # fmt: skip
     _reviewed(back, tmp_path / "on")
+
+
+TF = """resource "aws_security_group_rule" "https" {
+  type              = "ingress"
+  from_port         = 443
+  to_port           = 443
+  protocol          = "tcp"
+  cidr_blocks       = ["0.0.0.0/0"]
+  security_group_id = aws_security_group.web.id
+}
+
+resource "aws_cloudtrail" "main" {
+  name                       = "main"
+  enable_logging             = true
+  enable_log_file_validation = true
+}
+
+resource "aws_lb" "web" {
+  name = "web"
+  access_logs {
+    bucket  = "lb-logs"
+    enabled = true
+  }
+}
+
+resource "aws_flow_log" "vpc" {
+  vpc_id       = aws_vpc.main.id
+  traffic_type = "ALL"
+}
+"""
+
+
+def test_terraform_port_ranges_logging_and_guard_resources(tmp_path: Path) -> None:
+    new = (
+        TF.replace("from_port         = 443", "from_port         = 0")
+        .replace("to_port           = 443", "to_port           = 65535")
+        .replace("enable_logging             = true", "enable_logging             = false")
+        .replace('  access_logs {\n    bucket  = "lb-logs"\n    enabled = true\n  }\n', "")
+        .split('resource "aws_flow_log"')[0]
+    )
+    case = _case(
+        "tf-ports-logging",
+        "terraform",
+        "main.tf",
+        TF,
+        new,
+        [
+            ("from_port", "443", "0", "line 3"),
+            ("enable_logging", "false", "line 12"),
+            ("access_logs", "bucket", "lb-logs"),
+            ("aws_flow_log", "removed"),
+        ],  # fmt: skip
+        flags=["port range widened", "enable_logging", "lb-logs", "aws_flow_log"],
+    )
+    _reviewed(case, tmp_path / "loosened")
+    # a port moved (443 → 8443) is neither wider nor narrower; logging turned on is a tick
+    moved = TF.replace("= 443", "= 8443").replace(
+        "enable_logging             = true", "enable_logging             = true"
+    )
+    case = _case("tf-port-moved", "terraform", "main.tf", TF, moved, [("from_port", "8443")])
+    _reviewed(case, tmp_path / "moved")
+    back = _case("tf-logging-on", "terraform", "main.tf", new, TF,
+                 [("tightens", "enable_logging", "true")])  # fmt: skip
+    _reviewed(back, tmp_path / "back")
+
+
+K8S = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: agent
+spec:
+  template:
+    spec:
+      containers:
+        - name: agent
+          image: agent:1.4
+          securityContext:
+            capabilities:
+              drop: [ALL]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: agent
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: view
+subjects:
+  - kind: ServiceAccount
+    name: agent
+    namespace: ops
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: default-deny
+spec:
+  podSelector: {}
+  policyTypes: [Ingress]
+"""
+
+
+def test_kubernetes_capabilities_host_paths_broad_bindings_and_policies(
+    tmp_path: Path,
+) -> None:
+    new = (
+        K8S.replace(
+            "              drop: [ALL]\n",
+            "              add: [SYS_ADMIN]\n"
+            "          volumeMounts:\n            - name: sock\n"
+            "              mountPath: /var/run/docker.sock\n"
+            "      volumes:\n        - name: sock\n          hostPath:\n"
+            "            path: /var/run/docker.sock\n",
+        )
+        .replace("  name: view", "  name: cluster-admin")
+        .split("---\napiVersion: networking.k8s.io/v1")[0]
+    )
+    case = _case(
+        "k8s-escalation",
+        "kubernetes",
+        "deploy/agent.yaml",
+        K8S,
+        new,
+        [
+            ("capabilities", "SYS_ADMIN"),
+            ("hostPath", "/var/run/docker.sock", "line 20"),
+            ("roleRef", "cluster-admin"),
+            ("NetworkPolicy", "removed"),
+        ],  # fmt: skip
+        flags=[
+            "SYS_ADMIN",
+            "fewer capabilities dropped",
+            "hostPath",
+            "cluster-admin",
+            "NetworkPolicy",
+        ],  # fmt: skip
+    )
+    _reviewed(case, tmp_path / "loosened")
+    back = _case("k8s-narrowed", "kubernetes", "deploy/agent.yaml", new, K8S,
+                 [("tightens", "roleRef", "view"), ("tightens", "hostPath")])  # fmt: skip
+    _reviewed(back, tmp_path / "back")
+
+
+DOCKER = """FROM node:22-slim
+WORKDIR /app
+COPY . .
+RUN curl -fsSL https://deb.example.org/key.gpg -o /etc/apt/keyrings/x.gpg && \\
+    apt-get update && apt-get install -y --no-install-recommends git
+RUN npm ci
+EXPOSE 3000
+USER node
+"""
+
+
+def test_dockerfile_switches_secrets_and_admin_ports(tmp_path: Path) -> None:
+    new = (
+        DOCKER.replace("curl -fsSL", "curl -fsSLk")
+        .replace(
+            "--no-install-recommends git", "--no-install-recommends --allow-unauthenticated git"
+        )
+        .replace(
+            "RUN npm ci\n",
+            "ARG NPM_TOKEN\nENV NPM_TOKEN=$NPM_TOKEN\nRUN npm ci && chmod -R 777 /app\n",
+        )
+        .replace("EXPOSE 3000", "EXPOSE 3000 22")
+    )
+    case = _case(
+        "docker-switches",
+        "dockerfile",
+        "Dockerfile",
+        DOCKER,
+        new,
+        [
+            ("curl -fsSLk", "line 4"),
+            ("--allow-unauthenticated", "line 4"),
+            ("ENV NPM_TOKEN", "$NPM_TOKEN", "line 7"),
+            ("chmod -R 777", "line 8"),
+            ("EXPOSE", "22", "line 9"),
+        ],  # fmt: skip
+        flags=["curl -fsSLk", "--allow-unauthenticated", "NPM_TOKEN", "777", "EXPOSE"],
+    )
+    _reviewed(case, tmp_path)
+
+
+WORKFLOW = """name: pr
+on:
+  pull_request_target:
+permissions:
+  contents: read
+jobs:
+  label:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - run: ./label.sh
+  deploy:
+    uses: org/infra/.github/workflows/deploy.yml@v3
+"""
+
+
+def test_workflow_permissions_head_checkout_injection_and_inherited_secrets(
+    tmp_path: Path,
+) -> None:
+    new = (
+        WORKFLOW.replace("permissions:\n  contents: read\n", "")
+        .replace(
+            "      - uses: actions/checkout@v4\n",
+            "      - uses: actions/checkout@v4\n        with:\n"
+            "          ref: ${{ github.event.pull_request.head.sha }}\n",
+        )
+        .replace("./label.sh", './label.sh "${{ github.event.pull_request.title }}"')
+        + "    secrets: inherit\n"
+    )
+    case = _case(
+        "gh-pr-target-risks",
+        "github-actions",
+        ".github/workflows/pr.yml",
+        WORKFLOW,
+        new,
+        [
+            ("permissions", "block removed"),
+            ("pull_request.head.sha", "line 10"),
+            ("run", "pull_request.title", "line 11"),
+            ("secrets", "inherit", "line 14"),
+        ],  # fmt: skip
+        flags=["permissions", "head.sha", "pull_request.title", "inherit"],
+    )
+    _reviewed(case, tmp_path / "loosened")
+    # `permissions: {}` (no permission at all) is no block removed
+    none = WORKFLOW.replace("permissions:\n  contents: read\n", "permissions: {}\n")
+    case = _case("gh-permissions-none", "github-actions", ".github/workflows/pr.yml", WORKFLOW,
+                 none, [("permissions", "contents")])  # fmt: skip
+    _reviewed(case, tmp_path / "none")
+
+
+HELM_VALUES = """traefik:
+  tls:
+    insecureSkipVerify: false
+serviceAccount:
+  create: true
+  automount: false
+"""
+
+
+def test_helm_values_that_skip_tls_or_mount_tokens_are_flagged(tmp_path: Path) -> None:
+    new = HELM_VALUES.replace("insecureSkipVerify: false", "insecureSkipVerify: true").replace(
+        "automount: false", "automount: true"
+    )
+    case = _case(
+        "helm-values-insecure",
+        "helm",
+        "chart/values.yaml",
+        HELM_VALUES,
+        new,
+        [("insecureSkipVerify", "true", "line 3"), ("automount", "true", "line 6")],
+        flags=["insecureSkipVerify", "automount"],
+    )
+    _reviewed(case, tmp_path)
+
+
+CDK_STACK = """import * as cdk from 'aws-cdk-lib';
+
+export class Site extends Stack {
+  constructor(scope: Construct, id: string) {
+    super(scope, id);
+    const sg = new ec2.SecurityGroup(this, 'Sg', { vpc, allowAllOutbound: false });
+    const fn = new lambda.Function(this, 'Fn', {
+      runtime: lambda.Runtime.NODEJS_20_X,
+      handler: 'index.handler',
+    });
+    fn.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+    bucket.grantRead(fn);
+  }
+}
+"""
+
+
+def test_cdk_typescript_inline_objects_and_calls_that_open_access(tmp_path: Path) -> None:
+    new = (
+        CDK_STACK.replace("AWS_IAM", "NONE")
+        .replace("allowAllOutbound: false", "allowAllOutbound: true")
+        .replace(
+            "    bucket.grantRead(fn);\n",
+            "    bucket.grantRead(fn);\n    bucket.grantPublicAccess();\n"
+            "    sg.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(22));\n",
+        )
+    )
+    case = _case(
+        "cdk-ts-inline",
+        "cdk-typescript",
+        "lib/site.ts",
+        CDK_STACK,
+        new,
+        [
+            ("authType", "NONE", "line 11"),
+            ("allowAllOutbound", "true", "line 6"),
+            ("grantPublicAccess", "line 13"),
+            ("Peer.anyIpv4()", "line 14"),
+        ],  # fmt: skip
+        flags=["authType", "grantPublicAccess", "anyIpv4"],
+    )
+    _reviewed(case, tmp_path)
