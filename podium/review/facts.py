@@ -680,7 +680,8 @@ def _web_setting(
     cookies, HSTS, CORS-all switches, middleware, throttles, route dependencies, password
     validators, rate strings and credential lifetimes."""
     if key in ("DEBUG", "FLASK_DEBUG", "APP_DEBUG", "TEMPLATE_DEBUG"):
-        if not falsy(after) and after is not None and falsy(before):
+        # only a literal switch: `DEBUG = env.bool("DEBUG")` reads the environment
+        if a.strip("'\"") in ("true", "1", "yes", "on") and falsy(before):
             return EXPOSURE, "loosens", "debug mode on: errors show code and settings"
         if falsy(after) and not falsy(before) and before is not None:
             return EXPOSURE, "tightens", "debug mode off"

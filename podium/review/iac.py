@@ -545,6 +545,12 @@ def _guard_removed_facts(
         return out
 
     old, new = resources(before), resources(after)
+    # a guard renamed (one of its kind gone, one come) is no guard removed
+    fewer = {
+        kind
+        for kind in set(old.values())
+        if list(old.values()).count(kind) > list(new.values()).count(kind)
+    }
     return [
         Fact(
             path,
@@ -557,7 +563,7 @@ def _guard_removed_facts(
             anchors=(kind, k[-1]),
         )  # fmt: skip
         for k, kind in old.items()
-        if k not in new and _GUARD_KINDS.match(kind)
+        if k not in new and kind in fewer and _GUARD_KINDS.match(kind)
     ]
 
 

@@ -603,6 +603,8 @@ def python_facts(
             for text, old_line in old_scope.raises.items():
                 if text in new_scope.raises or not _DENIAL.search(text):
                     continue
+                if _raised_by_new_helper(text, before, after, new_scope):
+                    continue  # moved into a function it now calls (`require_delete(request)`)
                 why = f"a permission check no longer refuses the request (was line {old_line})"
                 add(_exposure_fact(path, None, name, text, "removed", "loosens", why, raised=True))
             for text, line in new_scope.raises.items():
@@ -802,6 +804,17 @@ def _base_facts(
                        anchors=(cls, base))  # fmt: skip
 
 
+def _raised_by_new_helper(
+    text: str, before: dict[str, _Scope], after: dict[str, _Scope], scope: _Scope
+) -> bool:
+    """Whether a function new in the file, which `scope` calls, raises `text`."""
+    called = {call.callee.rsplit(".", 1)[-1] for call in scope.calls.values()}
+    return any(
+        name not in before and name.rsplit(".", 1)[-1] in called and text in helper.raises
+        for name, helper in after.items()
+    )
+
+
 def _paired_decorators(old: dict[str, int], new: dict[str, int]) -> dict[str, str]:
     """Old decorator text → new text of the same decorator (one callee on each side, its
     arguments changed)."""
@@ -934,22 +947,31 @@ def _refusal_facts(
             or _AUTH_NAME.search(text) or _DECIDES.match(short)
         )  # fmt: skip
 
-    for text, line in old.branches.items():
-        if text in new.branches or text in paired or not refuses(old, text):
-            continue
-        if text in elsewhere:
-            continue  # the same test still refuses in another function: moved
+    # (a test that still refuses in another function of the file was moved, not removed)
+    gone = [t for t in old.branches
+            if t not in new.branches and t not in paired and refuses(old, t)
+            and t not in elsewhere]  # fmt: skip
+    came = [t for t in new.branches
+            if t not in old.branches and t not in paired and refuses(new, t)]  # fmt: skip
+    for was, now in zip(gone, came, strict=False):
+        # a refusing test replaced by another (`is_staff` → `is_superuser`): which admits
+        # more is not read from the names, so it is shown, not judged
+        yield Fact(
+            path, new.branches[now], EXPOSURE,
+            f"access check{_in(name)} `if {_short(was)}:` → `if {_short(now)}:`",
+            why="a refusing condition replaced", anchors=(_last_word(now),),
+        )  # fmt: skip
+    for text in gone[len(came) :]:
         yield Fact(
             path, None, EXPOSURE, f"access check `if {_short(text)}:` removed{_in(name)}",
             effect="loosens", status="removed",
-            why=f"requests it refused now get through (was line {line})",
+            why=f"requests it refused now get through (was line {old.branches[text]})",
             anchors=(_last_word(text),),
         )  # fmt: skip
-    for text, line in new.branches.items():
-        if text in old.branches or text in paired or not refuses(new, text):
-            continue
+    for text in came[len(gone) :]:
         yield Fact(
-            path, line, EXPOSURE, f"access check `if {_short(text)}:` added{_in(name)}",
+            path, new.branches[text], EXPOSURE,
+            f"access check `if {_short(text)}:` added{_in(name)}",
             effect="tightens", status="added", why="requests matching it are refused",
             anchors=(_last_word(text),),
         )  # fmt: skip
@@ -1005,9 +1027,15 @@ def _code_changes(
     refusals = list(_refusal_facts(path, name, old, new, paired, elsewhere))
     yield from refusals
     # a judged access check is not listed again as a plain branch
-    paired = paired | {
-        f.subject.split("`")[1][3:-1] for f in refusals if "access check" in f.subject
-    }
+    paired = (
+        paired
+        | {  # the tests an access-check fact names
+            part[3:-1]
+            for f in refusals
+            for part in f.subject.split("`")[1::2]
+            if part.startswith("if ")
+        }
+    )
     for old_items, new_items, gained, lost, anchor, why in kinds:
         for text, line in new_items.items():
             if text not in old_items and text not in paired:

@@ -857,3 +857,54 @@ def test_cdk_typescript_inline_objects_and_calls_that_open_access(tmp_path: Path
         flags=["authType", "grantPublicAccess", "anyIpv4"],
     )
     _reviewed(case, tmp_path)
+
+
+def test_refactors_and_neutral_changes_raise_no_flag(tmp_path: Path) -> None:
+    """Changes that look like the risk classes but loosen nothing: a debug switch read from
+    the environment, a NetworkPolicy renamed, a refusing condition replaced by another, a
+    check moved into a helper, a port moved, a permissions block moved into its job, a rate
+    unchanged in substance."""
+    base = {
+        "app/settings.py": 'DEBUG = False\nREST_FRAMEWORK = {"DEFAULT_THROTTLE_RATES": '
+        '{"anon": "60/minute"}}\n',
+        "app/views.py": (
+            "def export(request):\n    if not request.user.is_staff:\n"
+            "        raise PermissionDenied\n    return build(request)\n\n\n"
+            "def delete(request):\n    if not request.user.has_perm('x.delete'):\n"
+            "        raise PermissionDenied\n    return remove(request)\n"
+        ),
+        "deploy/netpol.yaml": (
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: deny\n"
+            "spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n"
+        ),
+        ".github/workflows/ci.yml": (
+            "on: [push]\npermissions:\n  contents: read\njobs:\n  test:\n"
+            "    runs-on: ubuntu-latest\n    steps:\n      - run: make test\n"
+        ),
+    }
+    change = {
+        "app/settings.py": 'import environ\nenv = environ.Env()\nDEBUG = env.bool("DEBUG", '
+        'default=False)\nREST_FRAMEWORK = {"DEFAULT_THROTTLE_RATES": {"anon": "1/second"}}\n',
+        "app/views.py": (
+            "def export(request):\n    if not request.user.is_superuser:\n"
+            "        raise PermissionDenied\n    return build(request)\n\n\n"
+            "def delete(request):\n    require_delete(request)\n    return remove(request)\n\n\n"
+            "def require_delete(request):\n    if not request.user.has_perm('x.delete'):\n"
+            "        raise PermissionDenied\n"
+        ),
+        "deploy/netpol.yaml": base["deploy/netpol.yaml"].replace(
+            "name: deny", "name: default-deny"
+        ),
+        ".github/workflows/ci.yml": (
+            "on: [push]\njobs:\n  test:\n    permissions:\n      contents: read\n"
+            "    runs-on: ubuntu-latest\n    steps:\n      - run: make test\n"
+        ),
+    }
+    case = Case(
+        "benign-lookalikes",
+        "python",
+        base,
+        dict(change),
+        [("DEBUG", "env.bool"), ("is_staff", "is_superuser"), ("anon", "1/second")],
+    )
+    _reviewed(case, tmp_path)
