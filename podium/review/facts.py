@@ -748,6 +748,42 @@ def _web_setting(
         if old is not None and new is not None and new < old:
             return LIMITS, "tightens", "rate limit lowered"
         return None
+    if _PROTECTION_SWITCH.search(k):
+        if falsy(after) and after is not None and not falsy(before) and before is not None:
+            return EXPOSURE, "loosens", "protection turned off"
+        if not falsy(after) and falsy(before) and before is not None:
+            return EXPOSURE, "tightens", "protection turned on"
+        return None
+    if k.endswith("samesite"):
+        if a.strip("'\"") == "none" and b.strip("'\"") != "none":
+            return EXPOSURE, "loosens", "cookie sent with cross-site requests"
+        if b.strip("'\"") == "none" and a.strip("'\"") != "none":
+            return EXPOSURE, "tightens", "cookie no longer sent cross-site"
+        return None
+    if k in ("xframeoptions", "frameoptions") and before is not None:
+        strict = ("deny", "sameorigin")
+        if b.strip("'\"") in strict and a.strip("'\"") not in strict:
+            return EXPOSURE, "loosens", "pages may be framed by other sites (clickjacking)"
+        return None
+    if _GUESS_LIMIT.search(k):
+        change = direction(before, after)
+        if change == "raised" or (after is None and before is not None):
+            return EXPOSURE, "loosens", "more failed logins allowed before a lockout"
+        if change == "lowered":
+            return EXPOSURE, "tightens", "fewer failed logins allowed"
+        return None
+    if _PASSWORD_STRENGTH.search(k):
+        change = direction(before, after)
+        if change == "lowered" or (after is None and before is not None):
+            return EXPOSURE, "loosens", "weaker passwords or password hashing"
+        if change == "raised":
+            return EXPOSURE, "tightens", "stronger passwords or password hashing"
+        return None
+    if k == "passwordhashers":
+        weak = [w for w in _new_words(before, after) if _WEAK_HASHER.search(w)]
+        if weak:
+            return EXPOSURE, "loosens", "weak password hasher: " + ", ".join(weak)
+        return EXPOSURE, "neutral", ""
     if _CREDENTIAL_LIFETIME.search(k):
         change = direction(before, after)
         if change == "raised":
@@ -827,6 +863,22 @@ def _infra_setting(
     return None
 
 
+# Switches that turn a protection on (`WTF_CSRF_ENABLED`, `MFA_REQUIRED`, `RATELIMIT_ENABLE`)
+_PROTECTION_SWITCH = re.compile(
+    r"(csrf|auth|mfa|2fa|otp|captcha|ratelimit|throttl|sslverif|tlsverif|verifyssl|hsts|"
+    r"signature|emailverification|audit)\w*(enabled|enable|required|protection|check|verify)$"
+)
+# Failed-login limits (django-axes `AXES_FAILURE_LIMIT`, `LOGIN_ATTEMPTS_LIMIT`)
+_GUESS_LIMIT = re.compile(
+    r"(failure|failed|login|attempt|lockout|guess)\w*(limit|attempts|max)$|"
+    r"^max\w*(login|failed|failure)\w*"
+)
+# Password rules and hashing cost: lowered, passwords are easier to guess or crack
+_PASSWORD_STRENGTH = re.compile(
+    r"(password|passwd)\w*(minlength|length|min)$|^min\w*passwordlength$|"
+    r"(hash|bcrypt|pbkdf2|argon2?|scrypt)\w*(rounds|iterations|workfactor|cost|timecost|memorycost)$"
+)
+_WEAK_HASHER = re.compile(r"(?i)md5|sha1|unsalted|crypt\b|CryptPasswordHasher")
 # Lifetimes of tokens and sessions: raised, a stolen credential works longer
 _CREDENTIAL_LIFETIME = re.compile(
     r"(access|refresh|token|jwt|session|cookie|otp|reset|login)\w*"

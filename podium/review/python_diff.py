@@ -120,7 +120,8 @@ def _literal(node: ast.AST) -> tuple[bool, Any]:
 
 _AUTH_NAME = re.compile(
     r"(?i)auth|login|permission|jwt|token|verify|signature|csrf|admin|requires?_|"
-    r"scope|role|acl|guard|protected"
+    r"scope|role|acl|guard|protected|passes_test|staff_member|superuser_required|"
+    r"member_required|logged_in"
 )
 # Calls whose removal means a check no longer runs (a token *generator* is no check).
 _CHECK_CALL = re.compile(
@@ -158,6 +159,13 @@ _INPUT_ROOT = re.compile(
     r"settings|payload|args|form|data|ctx|context|record|message|msg|self\.request|kwargs)\b"
 )
 _MAX_BEHAVIOUR = 25
+_DEPENDS = ("Depends", "Security", "fastapi.Depends", "fastapi.Security")
+# FastAPI dependencies that identify the caller (`get_current_user`, `current_active_user`,
+# `oauth2_scheme`, `api_key_header`): removed, the endpoint no longer knows who calls
+_USER_DEPENDENCY = re.compile(
+    r"(?i)current_\w*user|get_\w*user\b|authenticated_user|api_?key|bearer|oauth2?_scheme|"
+    r"principal|get_\w*(account|member|session)\b"
+)
 
 
 def python_settings(
@@ -311,6 +319,12 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
                     text = ast.unparse(default)
                     if text.startswith(("Depends(", "Security(")):
                         inner.depends.add(text)
+            for arg in [*node.args.args, *node.args.kwonlyargs]:
+                # `user: Annotated[User, Depends(get_current_user)]`
+                if arg.annotation is not None:
+                    for sub in ast.walk(arg.annotation):
+                        if isinstance(sub, ast.Call) and _callee(sub.func) in _DEPENDS:
+                            inner.depends.add(ast.unparse(sub))
             visit_body(node.body, qual, function=True)
             return
         if isinstance(node, ast.ClassDef):
@@ -613,7 +627,7 @@ def python_facts(
                 why = "a request is now refused here"
                 add(_exposure_fact(path, line, name, text, "added", "tightens", why, raised=True))
         for dep in sorted(old_scope.depends - new_scope.depends):
-            if _AUTH_NAME.search(dep) and not fresh:
+            if (_AUTH_NAME.search(dep) or _USER_DEPENDENCY.search(dep)) and not fresh:
                 add(
                     Fact(
                         path,

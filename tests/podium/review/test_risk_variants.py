@@ -908,3 +908,95 @@ def test_refactors_and_neutral_changes_raise_no_flag(tmp_path: Path) -> None:
         [("DEBUG", "env.bool"), ("is_staff", "is_superuser"), ("anon", "1/second")],
     )
     _reviewed(case, tmp_path)
+
+
+AUTH_VIEWS = """from typing import Annotated
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import user_passes_test
+from fastapi import Depends
+
+
+@router.get("/me")
+def me(
+    user: Annotated[User, Depends(get_current_user)],
+    db: Annotated[Session, Depends(get_db)],
+):
+    return profile(db, user)
+
+
+@staff_member_required
+def stats(request):
+    return render_stats(request)
+
+
+@user_passes_test(lambda u: u.is_superuser)
+def purge(request):
+    return do_purge(request)
+"""
+
+AUTH_SETTINGS = """WTF_CSRF_ENABLED = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+AXES_FAILURE_LIMIT = 5
+PASSWORD_MIN_LENGTH = 12
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+"""
+
+
+def test_auth_dependencies_decorators_and_login_settings_are_read(tmp_path: Path) -> None:
+    views = (
+        AUTH_VIEWS.replace("    user: Annotated[User, Depends(get_current_user)],\n", "")
+        .replace("profile(db, user)", "profile(db, None)")
+        .replace("@staff_member_required\n", "")
+        .replace("@user_passes_test(lambda u: u.is_superuser)\n", "")
+    )
+    settings = (
+        AUTH_SETTINGS.replace("= True", "= False")
+        .replace('"Lax"', '"None"')
+        .replace('"DENY"', '"ALLOWALL"')
+        .replace("= 5", "= 100")
+        .replace("= 12", "= 6")
+        .replace("Argon2PasswordHasher", "MD5PasswordHasher")
+    )
+    case = Case(
+        "auth-variants",
+        "python",
+        {"app/views.py": AUTH_VIEWS, "app/settings.py": AUTH_SETTINGS},
+        {"app/views.py": views, "app/settings.py": settings},
+        [
+            ("Depends(get_current_user)", "me"),
+            ("staff_member_required", "stats"),
+            ("user_passes_test", "purge"),
+            ("WTF_CSRF_ENABLED", "line 1"),
+            ("SESSION_COOKIE_SAMESITE", "None"),
+            ("X_FRAME_OPTIONS", "ALLOWALL"),
+            ("AXES_FAILURE_LIMIT", "100"),
+            ("PASSWORD_MIN_LENGTH", "6"),
+            ("PASSWORD_HASHERS", "MD5PasswordHasher"),
+        ],  # fmt: skip
+        [
+            "get_current_user",
+            "staff_member_required",
+            "user_passes_test",
+            "WTF_CSRF_ENABLED",
+            "SAMESITE",
+            "X_FRAME_OPTIONS",
+            "AXES_FAILURE_LIMIT",
+            "PASSWORD_MIN_LENGTH",
+            "MD5PasswordHasher",
+        ],  # fmt: skip
+    )
+    _reviewed(case, tmp_path / "loosened")
+    back = Case(
+        "auth-variants-back",
+        "python",
+        {"app/settings.py": settings},
+        {"app/settings.py": AUTH_SETTINGS},
+        [
+            ("tightens", "WTF_CSRF_ENABLED"),
+            ("tightens", "AXES_FAILURE_LIMIT"),
+            ("tightens", "PASSWORD_MIN_LENGTH"),
+        ],  # fmt: skip
+    )
+    _reviewed(back, tmp_path / "back")
