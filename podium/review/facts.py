@@ -765,7 +765,7 @@ def _web_setting(
         if b.strip("'\"") in strict and a.strip("'\"") not in strict:
             return EXPOSURE, "loosens", "pages may be framed by other sites (clickjacking)"
         return None
-    if _GUESS_LIMIT.search(k):
+    if _GUESS_LIMIT.search(k) and _LOGIN_WORD.search(k):
         change = direction(before, after)
         if change == "raised" or (after is None and before is not None):
             return EXPOSURE, "loosens", "more failed logins allowed before a lockout"
@@ -784,7 +784,7 @@ def _web_setting(
         if weak:
             return EXPOSURE, "loosens", "weak password hasher: " + ", ".join(weak)
         return EXPOSURE, "neutral", ""
-    if _CREDENTIAL_LIFETIME.search(k):
+    if _CREDENTIAL_LIFETIME.search(k) and not re.search(r"log|retention|backup|histor|storage", k):
         change = direction(before, after)
         if change == "raised":
             return EXPOSURE, "loosens", "credentials stay valid longer"
@@ -873,6 +873,8 @@ _GUESS_LIMIT = re.compile(
     r"(failure|failed|login|attempt|lockout|guess)\w*(limit|attempts|max)$|"
     r"^max\w*(login|failed|failure)\w*"
 )
+# …of logins only (a CronJob's `failedJobsHistoryLimit` is no login limit)
+_LOGIN_WORD = re.compile(r"login|signin|auth|password|axes|lockout|guess|otp")
 # Password rules and hashing cost: lowered, passwords are easier to guess or crack
 _PASSWORD_STRENGTH = re.compile(
     r"(password|passwd)\w*(minlength|length|min)$|^min\w*passwordlength$|"

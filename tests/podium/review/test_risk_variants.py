@@ -877,6 +877,11 @@ def test_refactors_and_neutral_changes_raise_no_flag(tmp_path: Path) -> None:
             "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: deny\n"
             "spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n"
         ),
+        "deploy/cron.yaml": (
+            "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: sweep\nspec:\n"
+            "  failedJobsHistoryLimit: 1\n  schedule: '0 * * * *'\n"
+        ),
+        "app/logs.py": "ACCESS_LOG_RETENTION_DAYS = 7\n",
         ".github/workflows/ci.yml": (
             "on: [push]\npermissions:\n  contents: read\njobs:\n  test:\n"
             "    runs-on: ubuntu-latest\n    steps:\n      - run: make test\n"
@@ -895,6 +900,8 @@ def test_refactors_and_neutral_changes_raise_no_flag(tmp_path: Path) -> None:
         "deploy/netpol.yaml": base["deploy/netpol.yaml"].replace(
             "name: deny", "name: default-deny"
         ),
+        "deploy/cron.yaml": base["deploy/cron.yaml"].replace("Limit: 1", "Limit: 5"),
+        "app/logs.py": "ACCESS_LOG_RETENTION_DAYS = 90\n",
         ".github/workflows/ci.yml": (
             "on: [push]\njobs:\n  test:\n    permissions:\n      contents: read\n"
             "    runs-on: ubuntu-latest\n    steps:\n      - run: make test\n"
@@ -905,7 +912,13 @@ def test_refactors_and_neutral_changes_raise_no_flag(tmp_path: Path) -> None:
         "python",
         base,
         dict(change),
-        [("DEBUG", "env.bool"), ("is_staff", "is_superuser"), ("anon", "1/second")],
+        [
+            ("DEBUG", "env.bool"),
+            ("is_staff", "is_superuser"),
+            ("anon", "1/second"),
+            ("failedJobsHistoryLimit", "5"),
+            ("ACCESS_LOG_RETENTION_DAYS", "90"),
+        ],  # fmt: skip
     )
     _reviewed(case, tmp_path)
 
