@@ -794,6 +794,43 @@ def _web_setting(
     return None
 
 
+_AUTH_ANNOTATIONS = {"authtype", "authurl", "authsecret", "authsignin", "authrealm",
+                     "authtlssecret", "authtlsverifyclient", "authresponseheaders"}  # fmt: skip
+_ALLOW_LISTS = {
+    "whitelistsourcerange", "allowlistsourcerange", "loadbalancersourceranges",
+    "sourceranges", "authorizednetworks", "masterauthorizednetworks", "ipallowlist",
+    "allowedips", "ipwhitelist", "publicaccesscidrs", "allowedcidrblocks", "ipranges",
+    "trustedips", "allowedsourceranges",
+}  # fmt: skip
+_OFF = {"off", "optional", "false", "disabled", "none", "0", "no"}
+_ON = {"on", "required", "true", "enabled", "1", "yes"}
+_ENCRYPTION_SWITCH = re.compile(r"encrypt\w*(enabled|enable)$|^encrypt(ed|atrest|intransit)$")
+_PUBLIC_SWITCH = re.compile(
+    r"public\w*(access|accessible|endpoint|ip|read|network|enabled)$|tobepublic$|"
+    r"endpointpublicaccess|allowpublic\w*$"
+)
+_HTTPS_ONLY = re.compile(
+    r"(enforce|require|only)\w*(https|ssl|tls)$|(https|ssl|tls)\w*(only|enforced?|required)$"
+)
+_EVERYONE = re.compile(
+    r"(?i)\ballUsers\b|\ballAuthenticatedUsers\b|system:(unauthenticated|anonymous)"
+)
+
+
+def isinstance_bool(before: Any, after: Any) -> bool:
+    """Both values (where present) read as switches: true/false, on/off, 1/0."""
+    return all(
+        v is None or isinstance(v, bool) or _text(v).strip("'\"") in _ON | _OFF
+        for v in (before, after)
+    )
+
+
+def _tls_version(text: str) -> float | None:
+    """`TLS1_2`, `tlsv1.2`, `1.2` → 1.2."""
+    match = re.search(r"(\d)[._](\d)", text)
+    return float(f"{match.group(1)}.{match.group(2)}") if match else None
+
+
 _BROAD_ROLES = {"cluster-admin", "admin", "edit", "system:masters", "system:aggregate-to-admin"}
 _ANYONE = re.compile(r"system:(unauthenticated|anonymous|authenticated)\b")
 _INSECURE_KEYS = {
@@ -823,6 +860,48 @@ def _infra_setting(
     turned off or its block removed, a service-account token mounted, a checkout that keeps
     its credentials."""
     nctx = norm_key(ctx)
+    bare_a, bare_b = a.strip("'\""), b.strip("'\"")
+    if k in _AUTH_ANNOTATIONS and after is None and before is not None:
+        return EXPOSURE, "loosens", "authentication removed"
+    if k in _ALLOW_LISTS and before is not None and (after is None or falsy(after)):
+        return EXPOSURE, "loosens", "source allow-list removed: any address may connect"
+    if "mfa" in k and bare_a in _OFF and bare_b in _ON:
+        return EXPOSURE, "loosens", "multi-factor authentication no longer required"
+    if "mfa" in k and bare_b in _OFF and bare_a in _ON:
+        return EXPOSURE, "tightens", "multi-factor authentication required"
+    if "passwordpolicy" in nctx and before is not None:
+        if k in ("minimumlength", "minlength") and direction(before, after) == "lowered":
+            return EXPOSURE, "loosens", "shorter passwords allowed"
+        if k.startswith("require") and falsy(after) and not falsy(before):
+            return EXPOSURE, "loosens", "weaker password rule"
+        if k.startswith("require") and not falsy(after) and falsy(before):
+            return EXPOSURE, "tightens", "stronger password rule"
+    if _ENCRYPTION_SWITCH.search(k) and before is not None and isinstance_bool(before, after):
+        if falsy(after) and not falsy(before):
+            return DATA, "loosens", "encryption turned off"
+        if not falsy(after) and falsy(before):
+            return DATA, "tightens", "encryption turned on"
+    if _PUBLIC_SWITCH.search(k) and isinstance_bool(before, after):
+        if not falsy(after) and after is not None and (before is None or falsy(before)):
+            if before is not None or "public" in k:
+                return EXPOSURE, "loosens", "publicly reachable"
+        if falsy(after) and before is not None and not falsy(before):
+            return EXPOSURE, "tightens", "no longer public"
+    if _HTTPS_ONLY.search(k) and isinstance_bool(before, after):
+        if falsy(after) and before is not None and not falsy(before):
+            return EXPOSURE, "loosens", "plain HTTP or old TLS accepted"
+        if not falsy(after) and falsy(before):
+            return EXPOSURE, "tightens", "HTTPS enforced"
+    if k in ("member", "members", "principals") and _EVERYONE.search(a) and not _EVERYONE.search(b):
+        return EXPOSURE, "loosens", "granted to everyone"
+    if ("tls" in k or "ssl" in k) and ("min" in k or "protocol" in k) and before is not None:
+        old, new = _tls_version(b), _tls_version(a)
+        if old is not None and new is not None and new < old:
+            return EXPOSURE, "loosens", "older TLS versions allowed"
+        if old is not None and new is not None and new > old:
+            return EXPOSURE, "tightens", "only newer TLS versions"
+    if k == "protocol" and bare_b == "https" and bare_a == "http":
+        return EXPOSURE, "loosens", "plain HTTP instead of HTTPS"
     if k in _INSECURE_KEYS:
         if not falsy(after) and after is not None and falsy(before):
             return EXPOSURE, "loosens", "TLS certificate verification skipped"
@@ -865,7 +944,7 @@ def _infra_setting(
 
 # Switches that turn a protection on (`WTF_CSRF_ENABLED`, `MFA_REQUIRED`, `RATELIMIT_ENABLE`)
 _PROTECTION_SWITCH = re.compile(
-    r"(csrf|auth|mfa|2fa|otp|captcha|ratelimit|throttl|sslverif|tlsverif|verifyssl|hsts|"
+    r"(csrf|auth|mfa|2fa|otp|captcha|ratelimit|throttl|sslverif|tlsverif|verifyssl|hsts|apikey|"
     r"signature|emailverification|audit)\w*(enabled|enable|required|protection|check|verify)$"
 )
 # Failed-login limits (django-axes `AXES_FAILURE_LIMIT`, `LOGIN_ATTEMPTS_LIMIT`)

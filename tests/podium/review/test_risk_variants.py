@@ -1013,3 +1013,121 @@ def test_auth_dependencies_decorators_and_login_settings_are_read(tmp_path: Path
         ],  # fmt: skip
     )
     _reviewed(back, tmp_path / "back")
+
+
+CLOUD = """resource "aws_elasticache_replication_group" "cache" {
+  transit_encryption_enabled = true
+}
+
+resource "aws_eks_cluster" "main" {
+  vpc_config {
+    endpoint_public_access = false
+  }
+}
+
+resource "aws_lb_listener" "web" {
+  port     = 443
+  protocol = "HTTPS"
+}
+
+resource "azurerm_storage_account" "files" {
+  min_tls_version = "TLS1_2"
+}
+
+resource "google_storage_bucket_iam_member" "reports" {
+  member = "group:analysts@example.org"
+}
+"""
+
+USER_POOL = """Resources:
+  Users:
+    Type: AWS::Cognito::UserPool
+    Properties:
+      MfaConfiguration: 'ON'
+      Policies:
+        PasswordPolicy:
+          MinimumLength: 12
+          RequireSymbols: true
+  Method:
+    Type: AWS::ApiGateway::Method
+    Properties:
+      ApiKeyRequired: true
+"""
+
+INGRESS = """apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: admin
+  annotations:
+    nginx.ingress.kubernetes.io/auth-type: basic
+    nginx.ingress.kubernetes.io/whitelist-source-range: 10.0.0.0/8
+spec:
+  rules: []
+"""
+
+
+def test_cloud_switches_that_open_or_weaken_a_service(tmp_path: Path) -> None:
+    cloud = (
+        CLOUD.replace("transit_encryption_enabled = true", "transit_encryption_enabled = false")
+        .replace("endpoint_public_access = false", "endpoint_public_access = true")
+        .replace('protocol = "HTTPS"', 'protocol = "HTTP"')
+        .replace('"TLS1_2"', '"TLS1_0"')
+        .replace("group:analysts@example.org", "allUsers")
+    )
+    pool = (
+        USER_POOL.replace("'ON'", "'OFF'")
+        .replace("MinimumLength: 12", "MinimumLength: 6")
+        .replace("RequireSymbols: true", "RequireSymbols: false")
+        .replace("ApiKeyRequired: true", "ApiKeyRequired: false")
+    )
+    ingress = INGRESS.replace(
+        "    nginx.ingress.kubernetes.io/auth-type: basic\n"
+        "    nginx.ingress.kubernetes.io/whitelist-source-range: 10.0.0.0/8\n",
+        "    kubernetes.io/ingress.class: nginx\n",
+    )
+    case = Case(
+        "cloud-switches",
+        "terraform",
+        {"main.tf": CLOUD, "template.yaml": USER_POOL, "k8s/admin.yaml": INGRESS},
+        {"main.tf": cloud, "template.yaml": pool, "k8s/admin.yaml": ingress},
+        [
+            ("transit_encryption_enabled", "false", "line 2"),
+            ("endpoint_public_access", "true", "line 7"),
+            ("protocol", "HTTP", "line 13"),
+            ("min_tls_version", "TLS1_0"),
+            ("member", "allUsers"),
+            ("MfaConfiguration", "OFF"),
+            ("MinimumLength", "6"),
+            ("RequireSymbols", "false"),
+            ("ApiKeyRequired", "false"),
+            ("auth-type", "removed"),
+            ("whitelist-source-range", "removed"),
+        ],  # fmt: skip
+        [
+            "transit_encryption_enabled",
+            "endpoint_public_access",
+            "plain HTTP",
+            "min_tls_version",
+            "allUsers",
+            "MfaConfiguration",
+            "MinimumLength",
+            "RequireSymbols",
+            "ApiKeyRequired",
+            "auth-type",
+            "whitelist-source-range",
+        ],  # fmt: skip
+    )
+    _reviewed(case, tmp_path / "loosened")
+    back = Case(
+        "cloud-switches-back",
+        "terraform",
+        {"main.tf": cloud, "template.yaml": pool},
+        {"main.tf": CLOUD, "template.yaml": USER_POOL},
+        [
+            ("tightens", "transit_encryption_enabled"),
+            ("tightens", "min_tls_version"),
+            ("tightens", "MfaConfiguration"),
+            ("tightens", "RequireSymbols"),
+        ],  # fmt: skip
+    )
+    _reviewed(back, tmp_path / "back")
