@@ -173,7 +173,9 @@ def amount(value: Any, key: str = "") -> float | None:
     word = _WORD_DURATION.search(text)
     if word:
         return _WORD_NUMBERS[word.group(1)] * _UNIT_DAYS[word.group(2)]
-    unit = re.search(r"(second|minute|hour|day|week|month|year)s?\(\s*(\d+(?:\.\d+)?)", text)
+    unit = re.search(
+        r"(second|minute|hour|day|week|month|year)s?(?:\(\s*|\s*=\s*)(\d+(?:\.\d+)?)", text
+    )  # `Duration.days(30)`, `timedelta(minutes=5)`
     if unit:
         return float(unit.group(2)) * _UNIT_DAYS[unit.group(1)]
     match = re.fullmatch(r"['\"]?(-?\d+(?:\.\d+)?)\s*([a-z]*)['\"]?", text)
@@ -317,6 +319,12 @@ def judge_items(
         if added:
             return EXPOSURE, "tightens", f"Allow excludes more {what}"
         return EXPOSURE, "loosens", f"Allow excludes fewer {what}"
+    if "capabilities" in ctx and k in ("add", "drop"):
+        risky = [c for c in (added if k == "add" else removed) if c.upper() != "NET_BIND_SERVICE"]
+        if risky:
+            what = "Linux capabilities added" if k == "add" else "fewer capabilities dropped"
+            return EXPOSURE, "loosens", f"{what}: " + ", ".join(f"`{c}`" for c in risky)
+        return EXPOSURE, "tightens", "fewer capabilities" if k == "add" else "more dropped"
     if k not in _GRANT_KEYS or ("limits" in ctx or "requests" in ctx):
         return None
     what = {"verbs": "RBAC verbs", "apigroups": "RBAC API groups"}.get(
@@ -378,6 +386,9 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         return EXPOSURE, "tightens", "a protection is no longer exempted"
     if k in _PERMISSION_CLASS_KEYS:
         return _permission_classes(before, after)
+    web = _web_setting(key, k, before, after, a, b, ctx)
+    if web is not None:
+        return web
     if "policyattachment" in norm_key(ctx) or k in ("managedpolicyarns", "policyarns"):
         added, removed = _new_words(before, after), _new_words(after, before)
         granted = [w for w in added if re.search(r"Policy|Access|ReadOnly|Admin", w)]
@@ -390,6 +401,9 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
             return CONFIG, "neutral", "the block is now conditional (a `dynamic` block)"
         if after is None and before is not None:
             return CONFIG, "neutral", "the block is no longer conditional"
+    infra = _infra_setting(k, before, after, a, b, ctx)
+    if infra is not None:
+        return infra
     # --- exposure and auth
     if k in ("authtype", "authorizationtype", "authmode", "authenticationtype", "authorization"):
         if "none" in a and "none" not in b:
@@ -564,6 +578,9 @@ def judge(key: str, before: Any, after: Any, context: str = "") -> tuple[str, Ef
         change = direction(before, after, key)
         if after is None and before is not None:
             return LIMITS, "loosens", f"{loosenable} removed"
+        if before is not None and a.strip("'\"") in ("none", "null", "unlimited", "-1", "inf",
+                                                    "math.inf", "float('inf')"):  # fmt: skip
+            return LIMITS, "loosens", f"{loosenable} removed (unlimited)"
         if change == "raised" and loosenable == "retry cap":
             return LIMITS, "neutral", "retry cap raised"  # still capped
         if change == "raised":
@@ -635,6 +652,321 @@ _PERMISSION_CLASS_KEYS = {
 _WEAK_PERMISSION = re.compile(r"AllowAny|OrReadOnly|LoginNotRequired|Anonymous|Public|NoAuth")
 
 
+# Middleware whose removal drops a protection for every request (Django, Starlette, Flask)
+_GUARD_MIDDLEWARE = re.compile(
+    r"(?i)csrf|security|authentication|auth\w*middleware|xframe|clickjack|ratelimit|throttl|"
+    r"trustedhost|httpsredirect|sessionmiddleware"
+)
+_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*(?:/|\s+per\s+)\s*(\d*)\s*([a-z]+)", re.IGNORECASE)
+_PER_SECONDS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600,
+                "hour": 3600, "d": 86400, "day": 86400}  # fmt: skip
+
+
+def rate(value: Any) -> float | None:
+    """Requests per second of a rate limit written `5/minute`, `100/min`, `10 per second`."""
+    match = _RATE.search(_text(value))
+    if not match:
+        return None
+    unit = _PER_SECONDS.get(match.group(3).rstrip("s") or "s", _PER_SECONDS.get(match.group(3)))
+    if unit is None:
+        return None
+    return float(match.group(1)) / (unit * float(match.group(2) or 1))
+
+
+def _web_setting(
+    key: str, k: str, before: Any, after: Any, a: str, b: str, ctx: str
+) -> tuple[str, Effect, str] | None:
+    """Web framework settings that open or close a whole application: debug mode, hosts,
+    cookies, HSTS, CORS-all switches, middleware, throttles, route dependencies, password
+    validators, rate strings and credential lifetimes."""
+    if key in ("DEBUG", "FLASK_DEBUG", "APP_DEBUG", "TEMPLATE_DEBUG"):
+        # only a literal switch: `DEBUG = env.bool("DEBUG")` reads the environment
+        if a.strip("'\"") in ("true", "1", "yes", "on") and falsy(before):
+            return EXPOSURE, "loosens", "debug mode on: errors show code and settings"
+        if falsy(after) and not falsy(before) and before is not None:
+            return EXPOSURE, "tightens", "debug mode off"
+        return None
+    if k in ("allowedhosts", "trustedhosts", "csrftrustedorigins"):
+        if "*" in a and "*" not in b:
+            return EXPOSURE, "loosens", "any host or origin accepted"
+        if "*" in b and "*" not in a:
+            return EXPOSURE, "tightens", "hosts narrowed from `*`"
+        return EXPOSURE, "neutral", ""
+    if k in ("corsallowallorigins", "corsoriginallowall", "corsallowcredentials"):
+        if not falsy(after) and after is not None and falsy(before):
+            return (
+                EXPOSURE,
+                "loosens",
+                "CORS allows any origin" if "all" in k else ("CORS sends credentials"),
+            )
+        if falsy(after) and not falsy(before):
+            return EXPOSURE, "tightens", "CORS narrowed"
+        return None
+    if k.endswith(("cookiesecure", "cookiehttponly", "securesslredirect", "sslredirect")):
+        if falsy(after) and not falsy(before) and before is not None:
+            what = "sent over plain HTTP" if "secure" in k or "ssl" in k else "readable by scripts"
+            return EXPOSURE, "loosens", f"protection turned off: {what}"
+        if not falsy(after) and falsy(before):
+            return EXPOSURE, "tightens", "protection turned on"
+        return None
+    if k in ("securehstsseconds", "hstsmaxage", "stricttransportsecurity"):
+        change = direction(before, after)
+        if change == "lowered" or (after is None and before is not None):
+            return EXPOSURE, "loosens", "HSTS shortened or removed"
+        return EXPOSURE, "tightens" if change == "raised" else "neutral", "HSTS"
+    if k in ("middleware", "middlewareclasses", "usermiddleware"):
+        gone = [w for w in _new_words(after, before) if _GUARD_MIDDLEWARE.search(w)]
+        gained = [w for w in _new_words(before, after) if _GUARD_MIDDLEWARE.search(w)]
+        if gone:
+            return EXPOSURE, "loosens", "protective middleware removed: " + ", ".join(gone)
+        if gained:
+            return EXPOSURE, "tightens", "protective middleware added: " + ", ".join(gained)
+        return CONFIG, "neutral", "middleware changed"
+    if k in ("throttleclasses", "defaultthrottleclasses"):
+        if before is not None and (after is None or falsy(after) or after in ("[]", "()")):
+            return LIMITS, "loosens", "rate limiting removed"
+        if after is not None and (before is None or falsy(before) or before in ("[]", "()")):
+            return LIMITS, "tightens", "rate limiting added"
+        return LIMITS, "neutral", "throttles changed"
+    if k == "dependencies" and re.search(r"Depends|Security", a + b, re.IGNORECASE):
+        gone = [w for w in re.findall(r"(?:depends|security)\((\w+)", b)
+                if w not in re.findall(r"(?:depends|security)\((\w+)", a)]  # fmt: skip
+        if any(re.search(r"auth|admin|user|token|verify|permission|login|scope|key", w)
+               for w in gone):  # fmt: skip
+            return EXPOSURE, "loosens", "authentication dependency removed: " + ", ".join(gone)
+        return None
+    if k in ("authpasswordvalidators", "passwordvalidators"):
+        if len(_words(after)) < len(_words(before)):
+            return EXPOSURE, "loosens", "fewer password rules"
+        return EXPOSURE, "neutral", ""
+    if ("throttle" in ctx or "ratelimit" in norm_key(ctx) or k in ("rate", "ratelimit")) and (
+        rate(before) is not None and rate(after) is not None
+    ):
+        old, new = rate(before), rate(after)
+        if old is not None and new is not None and new > old:
+            return LIMITS, "loosens", "rate limit raised"
+        if old is not None and new is not None and new < old:
+            return LIMITS, "tightens", "rate limit lowered"
+        return None
+    if _PROTECTION_SWITCH.search(k):
+        if falsy(after) and after is not None and not falsy(before) and before is not None:
+            return EXPOSURE, "loosens", "protection turned off"
+        if not falsy(after) and falsy(before) and before is not None:
+            return EXPOSURE, "tightens", "protection turned on"
+        return None
+    if k.endswith("samesite"):
+        if a.strip("'\"") == "none" and b.strip("'\"") != "none":
+            return EXPOSURE, "loosens", "cookie sent with cross-site requests"
+        if b.strip("'\"") == "none" and a.strip("'\"") != "none":
+            return EXPOSURE, "tightens", "cookie no longer sent cross-site"
+        return None
+    if k in ("xframeoptions", "frameoptions") and before is not None:
+        strict = ("deny", "sameorigin")
+        if b.strip("'\"") in strict and a.strip("'\"") not in strict:
+            return EXPOSURE, "loosens", "pages may be framed by other sites (clickjacking)"
+        return None
+    if _GUESS_LIMIT.search(k) and _LOGIN_WORD.search(k):
+        change = direction(before, after)
+        if change == "raised" or (after is None and before is not None):
+            return EXPOSURE, "loosens", "more failed logins allowed before a lockout"
+        if change == "lowered":
+            return EXPOSURE, "tightens", "fewer failed logins allowed"
+        return None
+    if _PASSWORD_STRENGTH.search(k):
+        change = direction(before, after)
+        if change == "lowered" or (after is None and before is not None):
+            return EXPOSURE, "loosens", "weaker passwords or password hashing"
+        if change == "raised":
+            return EXPOSURE, "tightens", "stronger passwords or password hashing"
+        return None
+    if k == "passwordhashers":
+        weak = [w for w in _new_words(before, after) if _WEAK_HASHER.search(w)]
+        if weak:
+            return EXPOSURE, "loosens", "weak password hasher: " + ", ".join(weak)
+        return EXPOSURE, "neutral", ""
+    if _CREDENTIAL_LIFETIME.search(k) and not re.search(r"log|retention|backup|histor|storage", k):
+        change = direction(before, after)
+        if change == "raised":
+            return EXPOSURE, "loosens", "credentials stay valid longer"
+        if change == "lowered":
+            return EXPOSURE, "tightens", "credentials expire sooner"
+        return None
+    return None
+
+
+_AUTH_ANNOTATIONS = {"authtype", "authurl", "authsecret", "authsignin", "authrealm",
+                     "authtlssecret", "authtlsverifyclient", "authresponseheaders"}  # fmt: skip
+_ALLOW_LISTS = {
+    "whitelistsourcerange", "allowlistsourcerange", "loadbalancersourceranges",
+    "sourceranges", "authorizednetworks", "masterauthorizednetworks", "ipallowlist",
+    "allowedips", "ipwhitelist", "publicaccesscidrs", "allowedcidrblocks", "ipranges",
+    "trustedips", "allowedsourceranges",
+}  # fmt: skip
+_OFF = {"off", "optional", "false", "disabled", "none", "0", "no"}
+_ON = {"on", "required", "true", "enabled", "1", "yes"}
+_ENCRYPTION_SWITCH = re.compile(r"encrypt\w*(enabled|enable)$|^encrypt(ed|atrest|intransit)$")
+_PUBLIC_SWITCH = re.compile(
+    r"public\w*(access|accessible|endpoint|ip|read|network|enabled)$|tobepublic$|"
+    r"endpointpublicaccess|allowpublic\w*$"
+)
+_HTTPS_ONLY = re.compile(
+    r"(enforce|require|only)\w*(https|ssl|tls)$|(https|ssl|tls)\w*(only|enforced?|required)$"
+)
+_EVERYONE = re.compile(
+    r"(?i)\ballUsers\b|\ballAuthenticatedUsers\b|system:(unauthenticated|anonymous)"
+)
+
+
+def isinstance_bool(before: Any, after: Any) -> bool:
+    """Both values (where present) read as switches: true/false, on/off, 1/0."""
+    return all(
+        v is None or isinstance(v, bool) or _text(v).strip("'\"") in _ON | _OFF
+        for v in (before, after)
+    )
+
+
+def _tls_version(text: str) -> float | None:
+    """`TLS1_2`, `tlsv1.2`, `1.2` → 1.2."""
+    match = re.search(r"(\d)[._](\d)", text)
+    return float(f"{match.group(1)}.{match.group(2)}") if match else None
+
+
+_BROAD_ROLES = {"cluster-admin", "admin", "edit", "system:masters", "system:aggregate-to-admin"}
+_ANYONE = re.compile(r"system:(unauthenticated|anonymous|authenticated)\b")
+_INSECURE_KEYS = {
+    "insecureskipverify", "insecure", "skiptlsverify", "tlsinsecure", "insecuretls",
+    "skipverify", "insecureskiptlsverify", "disablesslverification", "tlsskipverify",
+    "allowinsecure", "sslnoverify",
+}  # fmt: skip
+_LOGGING_KEYS = {
+    "enablelogging", "logging", "enablelogfilevalidation", "accesslogging", "auditlogging",
+    "loggingenabled", "logsenabled", "enableaccesslogs", "accesslogsenabled",
+    "enablecloudwatchlogsexports", "enabledcloudwatchlogsexports", "islogging",
+}  # fmt: skip
+_LOGGING_BLOCK = re.compile(r"accesslog|loggingconfig|logging|auditlog|flowlog|logdestination")
+# Where a logging block sends its records: removed, the records stop
+_LOG_TARGET_KEYS = {
+    "bucket", "targetbucket", "destinationbucketname", "destination", "destinationarn",
+    "loggroupname", "cloudwatchlogsloggrouparn", "s3bucketname", "logdestination",
+    "targetprefix", "logdestinationtype",
+}  # fmt: skip
+
+
+def _infra_setting(
+    k: str, before: Any, after: Any, a: str, b: str, ctx: str
+) -> tuple[str, Effect, str] | None:
+    """Infrastructure switches that open or blind a system: TLS verification skipped, a
+    binding to a broad role or to anyone, the host's filesystem mounted into a pod, logging
+    turned off or its block removed, a service-account token mounted, a checkout that keeps
+    its credentials."""
+    nctx = norm_key(ctx)
+    bare_a, bare_b = a.strip("'\""), b.strip("'\"")
+    if k in _AUTH_ANNOTATIONS and after is None and before is not None:
+        return EXPOSURE, "loosens", "authentication removed"
+    if k in _ALLOW_LISTS and before is not None and (after is None or falsy(after)):
+        return EXPOSURE, "loosens", "source allow-list removed: any address may connect"
+    if "mfa" in k and bare_a in _OFF and bare_b in _ON:
+        return EXPOSURE, "loosens", "multi-factor authentication no longer required"
+    if "mfa" in k and bare_b in _OFF and bare_a in _ON:
+        return EXPOSURE, "tightens", "multi-factor authentication required"
+    if "passwordpolicy" in nctx and before is not None:
+        if k in ("minimumlength", "minlength") and direction(before, after) == "lowered":
+            return EXPOSURE, "loosens", "shorter passwords allowed"
+        if k.startswith("require") and falsy(after) and not falsy(before):
+            return EXPOSURE, "loosens", "weaker password rule"
+        if k.startswith("require") and not falsy(after) and falsy(before):
+            return EXPOSURE, "tightens", "stronger password rule"
+    if _ENCRYPTION_SWITCH.search(k) and before is not None and isinstance_bool(before, after):
+        if falsy(after) and not falsy(before):
+            return DATA, "loosens", "encryption turned off"
+        if not falsy(after) and falsy(before):
+            return DATA, "tightens", "encryption turned on"
+    if _PUBLIC_SWITCH.search(k) and isinstance_bool(before, after):
+        if not falsy(after) and after is not None and (before is None or falsy(before)):
+            if before is not None or "public" in k:
+                return EXPOSURE, "loosens", "publicly reachable"
+        if falsy(after) and before is not None and not falsy(before):
+            return EXPOSURE, "tightens", "no longer public"
+    if _HTTPS_ONLY.search(k) and isinstance_bool(before, after):
+        if falsy(after) and before is not None and not falsy(before):
+            return EXPOSURE, "loosens", "plain HTTP or old TLS accepted"
+        if not falsy(after) and falsy(before):
+            return EXPOSURE, "tightens", "HTTPS enforced"
+    if k in ("member", "members", "principals") and _EVERYONE.search(a) and not _EVERYONE.search(b):
+        return EXPOSURE, "loosens", "granted to everyone"
+    if ("tls" in k or "ssl" in k) and ("min" in k or "protocol" in k) and before is not None:
+        old, new = _tls_version(b), _tls_version(a)
+        if old is not None and new is not None and new < old:
+            return EXPOSURE, "loosens", "older TLS versions allowed"
+        if old is not None and new is not None and new > old:
+            return EXPOSURE, "tightens", "only newer TLS versions"
+    if k == "protocol" and bare_b == "https" and bare_a == "http":
+        return EXPOSURE, "loosens", "plain HTTP instead of HTTPS"
+    if k in _INSECURE_KEYS:
+        if not falsy(after) and after is not None and falsy(before):
+            return EXPOSURE, "loosens", "TLS certificate verification skipped"
+        if falsy(after) and not falsy(before) and before is not None:
+            return EXPOSURE, "tightens", "TLS certificate verification turned on"
+        return None
+    if k == "name" and "roleref" in nctx:
+        if a.strip("'\"") in _BROAD_ROLES and b.strip("'\"") not in _BROAD_ROLES:
+            return EXPOSURE, "loosens", f"bound to the broad role `{a.strip()}`"
+        if b.strip("'\"") in _BROAD_ROLES and a.strip("'\"") not in _BROAD_ROLES:
+            return EXPOSURE, "tightens", "no longer bound to a broad role"
+        return EXPOSURE, "neutral", "role binding changed"
+    if k == "name" and "subjects" in nctx and _ANYONE.search(a) and not _ANYONE.search(b):
+        return EXPOSURE, "loosens", "bound to every (or every unauthenticated) caller"
+    if k == "path" and "hostpath" in nctx:
+        if after is not None and before is None:
+            return EXPOSURE, "loosens", "the host's filesystem is mounted into the pod"
+        if after is None and before is not None:
+            return EXPOSURE, "tightens", "host path no longer mounted"
+        return EXPOSURE, "neutral", "host path changed"
+    if k == "automount" and "serviceaccount" in nctx:
+        if not falsy(after) and after is not None and falsy(before):
+            return EXPOSURE, "loosens", "service-account token mounted"
+        return None
+    if k == "persistcredentials":
+        if not falsy(after) and after is not None and (before is not None and falsy(before)):
+            return EXPOSURE, "loosens", "the job's token stays in the checkout"
+        return None
+    if k in _LOGGING_KEYS or (k == "enabled" and _LOGGING_BLOCK.search(nctx)):
+        if (falsy(after) or (isinstance(after, list) and not after)) and not falsy(before):
+            return DATA, "loosens", "logging turned off" if after is not None else "logging removed"
+        if not falsy(after) and falsy(before) and after is not None:
+            return DATA, "tightens", "logging turned on"
+        return DATA, "neutral", ""
+    if k in _LOG_TARGET_KEYS and _LOGGING_BLOCK.search(nctx) and after is None:
+        if before is not None:
+            return DATA, "loosens", "logging removed"
+    return None
+
+
+# Switches that turn a protection on (`WTF_CSRF_ENABLED`, `MFA_REQUIRED`, `RATELIMIT_ENABLE`)
+_PROTECTION_SWITCH = re.compile(
+    r"(csrf|auth|mfa|2fa|otp|captcha|ratelimit|throttl|sslverif|tlsverif|verifyssl|hsts|apikey|"
+    r"signature|emailverification|audit)\w*(enabled|enable|required|protection|check|verify)$"
+)
+# Failed-login limits (django-axes `AXES_FAILURE_LIMIT`, `LOGIN_ATTEMPTS_LIMIT`)
+_GUESS_LIMIT = re.compile(
+    r"(failure|failed|login|attempt|lockout|guess)\w*(limit|attempts|max)$|"
+    r"^max\w*(login|failed|failure)\w*"
+)
+# …of logins only (a CronJob's `failedJobsHistoryLimit` is no login limit)
+_LOGIN_WORD = re.compile(r"login|signin|auth|password|axes|lockout|guess|otp")
+# Password rules and hashing cost: lowered, passwords are easier to guess or crack
+_PASSWORD_STRENGTH = re.compile(
+    r"(password|passwd)\w*(minlength|length|min)$|^min\w*passwordlength$|"
+    r"(hash|bcrypt|pbkdf2|argon2?|scrypt)\w*(rounds|iterations|workfactor|cost|timecost|memorycost)$"
+)
+_WEAK_HASHER = re.compile(r"(?i)md5|sha1|unsalted|crypt\b|CryptPasswordHasher")
+# Lifetimes of tokens and sessions: raised, a stolen credential works longer
+_CREDENTIAL_LIFETIME = re.compile(
+    r"(access|refresh|token|jwt|session|cookie|otp|reset|login)\w*"
+    r"(lifetime|expire|expires|expiry|expiration|ttl|age|minutes|seconds|hours|days)$"
+)
+
+
 def _permission_classes(before: Any, after: Any) -> tuple[str, Effect, str]:
     """A view's (or the default) permission or authentication classes changed."""
     old, new = set(_words(before)), set(_words(after))
@@ -680,6 +1012,15 @@ _KNOWN_DEFAULTS: tuple[tuple[str, str, Any], ...] = (
     ("datauploadmaxnumberfiles", "", 100),
     ("timeout", r"elasticsearch|opensearch|\bes\b|connections\.(configure|create_connection)", 10),
     ("timeout", r"httpx", 5),
+    # AWS Lambda: 3 s (SAM `Globals.Function`, CloudFormation/SAM functions, Terraform
+    # `aws_lambda_function`, CDK `lambda.Function`)
+    (
+        "timeout",
+        r"(?i)globals\.function|serverless::function|lambda::function|"
+        r"aws_lambda_function|\blambda_?\.(function|dockerimagefunction)|nodejsfunction|"
+        r"pythonfunction|\blambda\b",
+        3,
+    ),
     ("clientmaxbodysize", "", "1m"),
     ("proxybodysize", "", "1m"),
 )
@@ -710,9 +1051,17 @@ def _loosenable_limit(k: str) -> str:
         return "rate limit"
     if "concurren" in k or k in ("maxparallel", "parallelism", "maxconnections", "workers"):
         return "concurrency limit"
-    if k in _SIZE_KEYS:
+    if k in _SIZE_KEYS or _SIZE_SHAPE.search(k):
         return "size limit"
     return ""
+
+
+# A size limit by its name's shape: `MAX_UPLOAD_BYTES`, `max_body_size_mb`, `upload_limit`
+_SIZE_SHAPE = re.compile(
+    r"^max\w*(upload|body|request|payload|file|content|message|attachment|post|form)\w*"
+    r"(size|bytes|length|mb|kb)?$|"
+    r"(upload|body|request|payload|attachment)(size|bytes|length|limit|mb|kb)\w*$"
+)
 
 
 def _attempts(value: Any) -> Any:
@@ -821,6 +1170,7 @@ def setting_fact(
 
 _CODE_VALUE = re.compile(
     r"^(\(no default\)|[a-z_][\w]*(\.[A-Za-z_]\w*)+\([^'\"]*\)|\$\{[^}'\"]*\}|\{\{[^}'\"]*\}\}"
+    r"|\$[A-Za-z_][A-Za-z0-9_]*"
     r"|!(Ref|GetAtt|ImportValue) [\w.:-]+"
     # CloudFormation dynamic references name where the secret is, never the secret itself
     r"|(!Sub\s+)?['\"]?\{\{resolve:(secretsmanager|ssm|ssm-secure):[^'\"\s]*\}\}['\"]?)$"
@@ -829,7 +1179,8 @@ _CODE_VALUE = re.compile(
 # rotation, name, ARN, …
 _SECRET_PARAMETER = re.compile(
     r"(length|len|size|ttl|lifetime|days|hours|minutes|seconds|expiry|expiration|rotation|"
-    r"count|enabled|required|policy|characters|chars|name|arn|type)$"
+    r"count|enabled|required|policy|characters|chars|name|arn|type|validators?|hashers?|"
+    r"timeout|age|min|max|url|field|fields|backends?|class|classes|file|path)$"
 )
 
 
@@ -841,7 +1192,21 @@ def _redacted(value: Any) -> Any:
         return None
     if value in ("", [], {}, ()) or (isinstance(value, str) and _CODE_VALUE.match(value.strip())):
         return value
+    if isinstance(value, bool) or str(value).strip("'\"").lower() in (
+        "true", "false", "inherit", "read", "write", "none", "null", "yes", "no",
+    ):  # a switch or a permission level carries no secret  # fmt: skip
+        return value
+    if isinstance(value, str) and _lookup_only(value):
+        return value
     return REDACTED
+
+
+def _lookup_only(text: str) -> bool:
+    """A call whose only literals name an environment variable or setting
+    (`config("SECRET_KEY", cast=Secret)`, `Secret(os.getenv("API_TOKEN"))`): where the secret
+    comes from, not the secret."""
+    rest = re.sub(r"""(['"])[A-Z][A-Z0-9_]*\1""", "", text.strip())
+    return "(" in rest and not re.search(r"['\"]", rest) and bool(re.match(r"[A-Za-z_]", rest))
 
 
 def _anchor_token(value: Any) -> str:
@@ -852,3 +1217,43 @@ def _anchor_token(value: Any) -> str:
         return ""
     token = parts[-1].rsplit(".", 1)[-1] if "." in parts[-1] and "/" not in parts[-1] else parts[-1]
     return token[:40]
+
+
+def switch_facts(
+    path: str,
+    old: str | None,
+    new: str | None,
+    table: tuple[tuple[str, str], ...],
+    *,
+    comment: str,
+) -> list[Fact]:
+    """Switches that turn a protection off wherever they stand in code (`table`: pattern,
+    what it means), counted on each side on code lines (text after `comment` is left out):
+    each one more than before is ⚠ at its line, fewer is ✓."""
+
+    def found(text: str | None, pattern: str) -> list[tuple[int, str]]:
+        hits = []
+        for number, line in enumerate((text or "").splitlines(), 1):
+            code = line.split(comment, 1)[0] if comment else line
+            hits += [(number, m.group(0)) for m in re.finditer(pattern, code)]
+        return hits
+
+    facts = []
+    for pattern, why in table:
+        olds, news = found(old, pattern), found(new, pattern)
+        for line, text in news[len(olds) :]:
+            facts.append(Fact(path, line, EXPOSURE, f"`{text.strip()}`", effect="loosens",
+                              why=why, status="added", anchors=(text.strip(),)))  # fmt: skip
+        if len(olds) > len(news):
+            text = olds[-1][1].strip()
+            facts.append(
+                Fact(path, None, EXPOSURE, f"`{text}` removed", effect="tightens",
+                     why=f"no longer: {why}", status="removed", anchors=(text,))
+            )  # fmt: skip
+    return facts
+
+
+def secret_named(key: str) -> bool:
+    """A setting named like a secret (`NPM_TOKEN`, `DB_PASSWORD`), not a parameter of one
+    (`PASSWORD_LENGTH`, `TOKEN_TTL`)."""
+    return bool(_SECRET_KEY.search(key)) and not _SECRET_PARAMETER.search(norm_key(key))

@@ -23,13 +23,18 @@ import yaml
 from podium.review.facts import (
     CONFIG,
     EXPOSURE,
+    LIMITS,
     SUPPLY,
     Fact,
+    amount,
     judge_items,
     new_words,
+    norm_key,
+    secret_named,
     setting_fact,
     setting_facts,
     show,
+    switch_facts,
 )
 
 IAC_KINDS = (
@@ -186,26 +191,52 @@ def _list_key(item: Any, index: int) -> str:
     return str(index)
 
 
-def flatten(value: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+def shared_rule_groups(*trees: Any) -> set[str]:
+    """RBAC rules' API groups that two rules of one list share, on either side of a change."""
+    shared: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            keys = [_list_key(item, index) for index, item in enumerate(value)]
+            groups = Counter(k.split("\0")[0] for k in keys if "\0" in k)
+            shared.update(g for g, n in groups.items() if n > 1)
+            for item in value:
+                walk(item)
+
+    for tree in trees:
+        walk(tree)
+    return shared
+
+
+def flatten(
+    value: Any, prefix: tuple[str, ...] = (), shared: set[str] | None = None
+) -> dict[tuple[str, ...], Any]:
     """A tree as path → scalar (or short list of scalars). Lists of mappings are keyed by
-    their `name`/`id`/`Sid`/`uses` so an insertion does not shift every later item."""
+    their `name`/`id`/`Sid`/`uses` so an insertion does not shift every later item.
+
+    RBAC rules are named by their API groups, and by their resources too where two rules
+    share the groups on either side (`shared`, from `shared_rule_groups` of both trees): a
+    rule whose resources changed is then that rule changed, and a rule added beside one of
+    the same groups does not rename it."""
     out: dict[tuple[str, ...], Any] = {}
+    if shared is None:
+        shared = shared_rule_groups(value)
     if isinstance(value, dict):
         for key, item in value.items():
-            out.update(flatten(item, (*prefix, str(key))))
+            out.update(flatten(item, (*prefix, str(key)), shared))
     elif isinstance(value, list) and any(isinstance(i, dict | list) for i in value):
         keys = [_list_key(item, index) for index, item in enumerate(value)]
-        # RBAC rules are named by their API groups, and by their resources too only where
-        # two rules share the groups: a rule whose resources changed is then that rule changed
-        groups = Counter(k.split("\0")[0] for k in keys if "\0" in k)
         keys = [
-            (k.replace("\0", ":") if groups[k.split("\0")[0]] > 1 else k.split("\0")[0])
+            (k.replace("\0", ":") if k.split("\0")[0] in shared else k.split("\0")[0])
             if "\0" in k
             else k
             for k in keys
         ]
         for key, item in zip(keys, value, strict=True):
-            out.update(flatten(item, (*prefix, key)))
+            out.update(flatten(item, (*prefix, key), shared))
     else:
         out[prefix] = "" if value is None else value  # a key present with no value
     return out
@@ -255,6 +286,11 @@ def locate(text: str | None, segments: tuple[str, ...]) -> int | None:
                     position, found, left = number, number + 1, left - 1
             continue
         previous = segment
+        if segment.startswith("rule "):
+            # an RBAC rule keyed by its API groups (and resources): it stands where its
+            # first resource (or API group) is listed
+            named = segment[5:].split(":", 1)[-1].split(",")[0]
+            segment = named or segment
         for word in [w for w in segment.split("/") if w] or [segment]:
             pattern = re.compile(r"(?<![A-Za-z0-9_-])" + re.escape(word) + r"(?![A-Za-z0-9_-])")
             # where the word is a key or a block's label (`count =`, `name:`, `data "type"
@@ -274,6 +310,7 @@ def locate(text: str | None, segments: tuple[str, ...]) -> int | None:
     return found
 
 
+_CI_KINDS = ("github-actions", "gitlab-ci")
 _NOISE = ("Properties", "spec", "template", "containers", "metadata", "resource", "Resources")
 
 
@@ -287,14 +324,27 @@ def _subject(kind: str, segments: tuple[str, ...]) -> str:
     return (f"`{'.'.join(owner)}` " if owner else "") + f"`{key}`"
 
 
+def _resource_type(
+    segments: tuple[str, ...], before: dict[tuple[str, ...], Any], after: dict[tuple[str, ...], Any]
+) -> str:
+    """A CloudFormation resource's `Type` (` @AWS::Lambda::Function`), for rules whose sense
+    depends on what the setting belongs to (a Lambda's timeout defaults to 3 s)."""
+    if len(segments) < 3 or segments[0] != "Resources":
+        return ""
+    kind = after.get((*segments[:2], "Type")) or before.get((*segments[:2], "Type"))
+    return f" @{kind}" if isinstance(kind, str) else ""
+
+
 def tree_facts(
     path: str, kind: str, old_text: str | None, new_text: str | None
 ) -> list[Fact] | None:
     """The facts of a structured IaC file (everything but Dockerfiles and CDK); None when
     either side does not parse."""
     try:
-        before = flatten(read_tree(kind, path, old_text)) if old_text else {}
-        after = flatten(read_tree(kind, path, new_text)) if new_text else {}
+        old_tree = read_tree(kind, path, old_text) if old_text else {}
+        new_tree = read_tree(kind, path, new_text) if new_text else {}
+        shared = shared_rule_groups(old_tree, new_tree)
+        before, after = flatten(old_tree, (), shared), flatten(new_tree, (), shared)
     except Exception:  # any parse error: the caller reports the file without settings
         return None
     facts: list[Fact] = []
@@ -354,9 +404,27 @@ def tree_facts(
             subject=_subject(kind, segments),
             before=a,
             after=b,
-            context=".".join(segments),
+            context=".".join(segments) + _resource_type(segments, before, after),
             fallback=CONFIG,
         )
+        if fact is not None and "above its default" in fact.why and segments[0] != "Globals":
+            owner = {"Resources": segments[:2], "resource": segments[:3]}.get(
+                segments[0], segments[:-1]
+            )
+            if not any(k[: len(owner)] == owner for k in before):
+                # a new resource's limit is its first value, not a raise of a running one
+                # (SAM `Globals` do raise the functions that were there)
+                fact = Fact(**{**fact.__dict__, "effect": "neutral", "why": "set"})
+        if (
+            fact is not None
+            and kind in _CI_KINDS
+            and fact.category == LIMITS
+            and not {"variables", "env", "with"} & set(segments)
+        ):
+            # a CI job's own time budget (`timeout-minutes`, a GitLab job's `timeout`) or
+            # parallelism bounds the runner, not a service anyone calls: a fact, never a
+            # loosening (a variable or input handed to the deployed code still is judged)
+            fact = Fact(**{**fact.__dict__, "effect": "neutral", "why": "CI job budget"})
         if fact is not None and fact.effect == "loosens" and "wildcard" in fact.why:
             owner = segments[:-1]
             effect_value = after.get((*owner, "effect")) or after.get((*owner, "Effect")) or ""
@@ -366,7 +434,192 @@ def tree_facts(
             if b is None and line is not None:  # removed: name the old line
                 fact = Fact(**{**fact.__dict__, "why": (fact.why + f" (was line {line})").strip()})
             facts.append(fact)
+    seen_blocks = set()
+    for index, fact in enumerate(facts):  # one "logging removed" line per removed block
+        if fact.why.startswith("logging removed"):
+            block = fact.subject.rsplit("` `", 1)[0]
+            if block in seen_blocks:
+                facts[index] = Fact(**{**fact.__dict__, "effect": "neutral"})
+            seen_blocks.add(block)
+    if kind == "github-actions":
+        facts += _workflow_facts(path, before, after, new_text, old_text)
+    if kind in ("kubernetes", "cloudformation", "terraform"):
+        facts += _guard_removed_facts(path, before, after, old_text)
+        facts = _port_range_facts(path, kind, before, after, facts)
     return _fold(path, _merge_grants(path, facts))
+
+
+# Untrusted text of an event, expanded into a `run:` script (an attacker writes the title)
+_INJECTABLE = re.compile(
+    r"\$\{\{\s*github\.(?:head_ref|event\.(?:pull_request|issue|comment|review|review_comment|"
+    r"discussion|head_commit|commits|pages|workflow_run)\S*\.(?:title|body|ref|label|message|"
+    r"name|email|head_branch|default_branch))\b"
+)
+_PR_HEAD = re.compile(r"github\.event\.pull_request\.head\.(?:sha|ref)|github\.head_ref")
+
+
+def _workflow_facts(
+    path: str,
+    before: dict[tuple[str, ...], Any],
+    after: dict[tuple[str, ...], Any],
+    text: str | None,
+    old_text: str | None,
+) -> list[Fact]:
+    """A GitHub Actions workflow's whole-file risks: a `permissions` block removed (the token
+    falls back to the repository's default, often write), a `pull_request_target` workflow
+    that checks out the pull request's own code, untrusted event text expanded into a script,
+    and `secrets: inherit`."""
+    facts = []
+    blocks = {k[: k.index("permissions") + 1] for k in before if "permissions" in k}
+    # `permissions: {}` (none at all) reads as no keys: only fewer `permissions:` lines is
+    # a block removed
+    fewer = len(re.findall(r"(?m)^\s*permissions:", old_text or "")) > len(
+        re.findall(r"(?m)^\s*permissions:", text or "")
+    )
+    for block in sorted(blocks):
+        if fewer and not any(k[: len(block)] == block for k in after):
+            facts.append(Fact(
+                path, locate(text, block[:-1]) if len(block) > 1 else None, EXPOSURE,
+                f"`{'.'.join(block)}` block removed", effect="loosens", status="removed",
+                why="the token gets the repository's default permissions (often write)",
+                anchors=("permissions",),
+            ))  # fmt: skip
+    old_values = " ".join(str(v) for v in before.values())
+    target = any("pull_request_target" in k for k in after)
+    for segments, value in after.items():
+        if not isinstance(value, str) or value == before.get(segments):
+            continue
+        head = _PR_HEAD.search(value)
+        if target and head and not _PR_HEAD.search(str(before.get(segments) or "")):
+            facts.append(Fact(
+                path, locate(text, segments), EXPOSURE, f"`{segments[-1]}` `{head.group(0)}`",
+                effect="loosens", status="added", anchors=(head.group(0),),
+                why="a pull_request_target workflow runs the pull request's own code with "
+                "the repository's secrets",
+            ))  # fmt: skip
+        injected = [m.group(0) for m in _INJECTABLE.finditer(value) if m.group(0) not in old_values]
+        if injected and segments[-1] in ("run", "script"):
+            facts.append(Fact(
+                path, locate(text, segments), EXPOSURE, f"`run` expands `{injected[0]} }}}}`",
+                effect="loosens", status="added", anchors=("run", injected[0].split(".")[-1]),
+                why="untrusted event text is pasted into a shell script (script injection)",
+            ))  # fmt: skip
+        if segments[-1] == "secrets" and value.strip() == "inherit":
+            facts.append(Fact(
+                path, locate(text, segments), EXPOSURE, f"`{'.'.join(segments)}` `inherit`",
+                effect="loosens", status="added", anchors=("secrets", "inherit"),
+                why="every secret of the caller is passed to the called workflow",
+            ))  # fmt: skip
+    return facts
+
+
+# Resources whose whole job is to guard or record: removing one opens or blinds something
+_GUARD_KINDS = re.compile(
+    r"^(NetworkPolicy|AuthorizationPolicy|PeerAuthentication|PodSecurityPolicy|"
+    r"aws_flow_log|aws_cloudtrail|aws_wafv2_web_acl_association|aws_wafv2_web_acl|"
+    r"aws_guardduty_detector|aws_s3_bucket_public_access_block|aws_config_configuration_recorder|"
+    r"aws_s3_bucket_logging|aws_securityhub_account|AWS::EC2::FlowLog|AWS::CloudTrail::Trail|"
+    r"AWS::WAFv2::WebACLAssociation|AWS::GuardDuty::Detector|AWS::S3::BucketPolicy)$"
+)
+
+
+def _guard_removed_facts(
+    path: str,
+    before: dict[tuple[str, ...], Any],
+    after: dict[tuple[str, ...], Any],
+    text: str | None,
+) -> list[Fact]:
+    """A guarding resource (a NetworkPolicy, a flow log, a trail, a WAF association, a
+    public-access block) removed as a whole is ⚠: what it blocked is allowed, or what it
+    recorded is no longer recorded."""
+
+    def resources(flat: dict[tuple[str, ...], Any]) -> dict[tuple[str, ...], str]:
+        out = {}
+        for key, value in flat.items():
+            if key[0] == "resource" and len(key) >= 3:
+                out[key[:3]] = key[1]
+            elif key[0] == "Resources" and len(key) >= 3 and key[2] == "Type":
+                out[key[:2]] = str(value)
+            elif "/" in key[0] and len(key) == 2 and key[1] == "kind":
+                out[key[:1]] = str(value)
+        return out
+
+    old, new = resources(before), resources(after)
+    # a guard renamed (one of its kind gone, one come) is no guard removed
+    fewer = {
+        kind
+        for kind in set(old.values())
+        if list(old.values()).count(kind) > list(new.values()).count(kind)
+    }
+    return [
+        Fact(
+            path,
+            None,
+            EXPOSURE,
+            f"`{'.'.join(k[1:] if k[0] in ('resource', 'Resources') else k)}` ({kind}) removed",
+            effect="loosens",
+            status="removed",
+            why="what it blocked is now allowed, or what it recorded is no longer recorded",
+            anchors=(kind, k[-1]),
+        )  # fmt: skip
+        for k, kind in old.items()
+        if k not in new and kind in fewer and _GUARD_KINDS.match(kind)
+    ]
+
+
+def _port_range_facts(
+    path: str,
+    kind: str,
+    before: dict[tuple[str, ...], Any],
+    after: dict[tuple[str, ...], Any],
+    facts: list[Fact],
+) -> list[Fact]:
+    """A rule's port range (`from_port`/`to_port`, `FromPort`/`ToPort`) judged as one range:
+    wider is ⚠ (more ports reachable), narrower ✓, moved neutral."""
+
+    def ports(flat: dict[tuple[str, ...], Any]) -> dict[tuple[str, ...], tuple[float, float]]:
+        out = {}
+        for key, value in flat.items():
+            if norm_key(key[-1]) == "fromport":
+                to = next((v for k, v in flat.items() if k[:-1] == key[:-1]
+                           and norm_key(k[-1]) == "toport"), value)  # fmt: skip
+                low, high = amount(value), amount(to)
+                if low is not None and high is not None:
+                    out[key[:-1]] = (low, high)
+        return out
+
+    old, new = ports(before), ports(after)
+    for owner, (low, high) in new.items():
+        if owner not in old or old[owner] == (low, high):
+            continue
+        was_low, was_high = old[owner]
+        if low == -1 or (low <= was_low and high >= was_high):
+            effect, why = (
+                "loosens",
+                f"port range widened: {was_low:g}-{was_high:g} → {low:g}-{high:g}",
+            )
+        elif low >= was_low and high <= was_high:
+            effect, why = (
+                "tightens",
+                f"port range narrowed: {was_low:g}-{was_high:g} → {low:g}-{high:g}",
+            )
+        else:
+            continue
+        subjects = {
+            _subject(kind, key)
+            for key in (*before, *after)
+            if key[:-1] == owner and norm_key(key[-1]) in ("fromport", "toport")
+        }
+        first = next((f for f in facts if f.subject in subjects), None)
+        facts = [  # one judged line per range; the other end is the same change
+            Fact(**{**f.__dict__, "category": EXPOSURE, "effect": effect, "why": why})
+            if f is first
+            else Fact(**{**f.__dict__, "effect": "neutral", "why": why})
+            if f.subject in subjects
+            else f
+            for f in facts
+        ]
+    return facts
 
 
 def _merge_grants(path: str, facts: list[Fact]) -> list[Fact]:
@@ -565,7 +818,9 @@ def _instructions(text: str | None) -> list[tuple[int, str, str]]:
     pending, start = "", 0
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
+        if not line or line.startswith("#"):
+            # Docker drops comment and empty lines, also inside a continued instruction
+            # (`apt-get install \` … `# why` … `bzip2 \`): they are no part of the command
             continue
         if not pending:
             start = number
@@ -592,7 +847,8 @@ def _pip_packages(command: str) -> list[str]:
             if skip:
                 skip = False
                 continue
-            if token in ("-r", "-c", "-e", "--requirement", "--constraint", "-i", "--index-url"):
+            if token in ("-r", "-c", "-e", "--requirement", "--constraint", "-i", "--index-url",
+                         "--trusted-host", "--extra-index-url", "-f", "--find-links"):  # fmt: skip
                 skip = True
                 continue
             if token.startswith(("-", ".", "/")) or "==" in token or "@" in token:
@@ -672,8 +928,10 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                             "`EXPOSE`",
                             None,
                             port,
-                            "neutral",
-                            "new port exposed",
+                            "loosens" if port.split("/")[0] in _ADMIN_PORTS else "neutral",
+                            "a remote-administration port exposed"
+                            if port.split("/")[0] in _ADMIN_PORTS
+                            else "new port exposed",
                             "added",
                             ("EXPOSE", port),
                         )
@@ -720,7 +978,17 @@ def dockerfile_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
                     ("scratch", "CA certificates"),
                 )
             )
-    facts += setting_facts(path, _env(before), _env(after), lambda key: (key, f"`ENV {key}`", ""))
+    for fact in setting_facts(
+        path, _env(before), _env(after), lambda key: (key, f"`ENV {key}`", "")
+    ):
+        key = fact.subject.strip("`").removeprefix("ENV ")
+        if fact.after not in (None, "") and secret_named(key):
+            # an ENV stays in the image for anyone who pulls it (a build secret belongs in
+            # a `--mount=type=secret`)
+            baked = "a secret baked into the image, readable by anyone who pulls it"
+            fields = {**fact.__dict__, "category": EXPOSURE, "effect": "loosens", "why": baked}
+            fact = Fact(**fields)
+        facts.append(fact)
     facts += setting_facts(
         path, _env(before, "ARG"), _env(after, "ARG"), lambda key: (key, f"`ARG {key}`", "")
     )
@@ -752,6 +1020,20 @@ _TLS_OFF = re.compile(
 )
 
 
+# Ports of remote shells, desktops and the Docker daemon: exposing one is a way in
+_ADMIN_PORTS = {"22", "23", "3389", "5900", "2375", "2376", "5985", "5986"}
+
+# Build commands that weaken what the image trusts or exposes: (pattern, what it means)
+_DOCKER_SWITCHES = (
+    (r"\bcurl\b[^|;&]*?\s(?:-[a-zA-Z]+k[a-zA-Z]*|-k[a-zA-Z]+)(?=\s|$)",
+     "TLS certificate verification turned off"),
+    (r"--allow-unauthenticated|--force-yes|--allow-insecure-repositories|--nogpgcheck|"
+     r"--no-gpg-check|gpgcheck=0|--skip-signature|DOCKER_CONTENT_TRUST=0|strict-ssl\s+false",
+     "package signatures or TLS not checked"),
+    (r"\bchmod\s+(?:-R\s+)?(?:0?777|a\+w|o\+w|0?666)\b", "world-writable files"),
+)  # fmt: skip
+
+
 def _command_facts(
     path: str, before: list[tuple[int, str, str]], after: list[tuple[int, str, str]]
 ) -> list[Fact]:
@@ -778,6 +1060,16 @@ def _command_facts(
             )  # fmt: skip
         )
     kinds = ("RUN", "HEALTHCHECK", "CMD", "ENTRYPOINT")
+    commands = {
+        side: "\n".join(" " * 0 + args if ins in kinds else "" for _, ins, args in items)
+        for side, items in (("old", before), ("new", after))
+    }
+    lines = {args: ln for ln, ins, args in after if ins in kinds}
+    for fact in switch_facts(path, commands["old"], commands["new"], _DOCKER_SWITCHES, comment=""):
+        if fact.line is not None:  # the instruction's own line, not the joined text's
+            text = commands["new"].splitlines()[fact.line - 1]
+            fact = Fact(**{**fact.__dict__, "line": lines.get(text, fact.line)})
+        facts.append(fact)
     old_off = sum(len(_TLS_OFF.findall(args)) for _, ins, args in before if ins in kinds)
     new_off = [(ln, ins, m.group(0)) for ln, ins, args in after if ins in kinds
                for m in _TLS_OFF.finditer(args)]  # fmt: skip
@@ -974,51 +1266,261 @@ def _env(items: list[tuple[int, str, str]], which: str = "ENV") -> dict[str, tup
 
 # ---- CDK in TypeScript -------------------------------------------------------------------
 
-_CONSTRUCT = re.compile(r"new\s+([\w.]+)\(\s*this\s*,\s*['\"`]([^'\"`]+)['\"`]")
-_METHOD = re.compile(r"(\w+)\.(add\w+|grant\w*)\(")
+_NEW = re.compile(r"new\s+([\w.]+)\s*(?:<[^<>]*>)?\s*$")
+_CONSTRUCT_ID = re.compile(r"""\s*[\w.]+\s*,\s*['"`]([^'"`]+)['"`]""")
+_METHOD = re.compile(r"(\w+)\.(add\w+|grant\w*)\s*$")
 _CONST = re.compile(
     r"^\s*(?:export\s+)?(?:const|let)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=\s*(.+?)\s*$"
 )
-_PROP = re.compile(r"^\s*([A-Za-z_$][\w$]*)\s*:\s*(.+?)\s*,?\s*$")
+_PROP = re.compile(r"^\s*([A-Za-z_$][\w$]*|'[^']+'|\"[^\"]+\")\s*:\s*(.+?)\s*,?\s*$")
+_SHORTHAND = re.compile(r"^\s*([A-Za-z_$][\w$]*)\s*,?\s*$")
+_NAMED_OBJECT = re.compile(
+    r"(?:(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]+)?=|"
+    r"^\s*([A-Za-z_$][\w$]*)\s*:)\s*$",
+    re.MULTILINE,
+)
+_METHOD_DEF = re.compile(
+    r"^\s*(?:(?:public|private|protected|static|async|readonly|override)\s+)*"
+    r"([A-Za-z_$][\w$]*)\s*(?:<[^>]*>)?\s*\("
+)
+_KEYWORDS = {"if", "for", "while", "switch", "catch", "function", "return", "super", "with"}
+_OPENS_OBJECT = re.compile(r"(?:[(,:=\[?]|\breturn|\?\?|\|\||&&)\s*$")
 
 
-def cdk_ts_settings(text: str | None) -> dict[tuple[str, str], tuple[int, str]]:
-    """(construct id, property) → (line, value source) of a CDK TypeScript file; line based,
-    one property a line, as CDK code is written."""
+def _top_level_parts(text: str) -> list[str]:
+    """`a: 1, b: f(x, y), c` split at its top-level commas."""
+    parts, depth, start, quote = [], 0, 0, ""
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"`":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p for p in parts if p.strip()]
+
+
+# Calls that open or weaken wherever they stand in CDK TypeScript: (pattern, what it means)
+_TS_SWITCHES = (
+    (r"\bPeer\.anyIpv[46]\(\)", "open to the whole internet"),
+    (r"\brejectUnauthorized\s*:\s*false", "TLS certificate verification turned off"),
+    (r"\.grant(?:FullAccess|PublicAccess|PutAcl|Admin\w*)\(", "broad access granted"),
+)  # fmt: skip
+
+
+def _strip_comment(line: str) -> str:
+    """A TypeScript line without its `//` comment (a `//` inside a string stays)."""
+    quote = ""
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote and line[i - 1] != "\\":
+                quote = ""
+        elif ch in "'\"`":
+            quote = ch
+        elif line.startswith("//", i):
+            return line[:i]
+    return line
+
+
+class _Frame:
+    """An open bracket of a CDK TypeScript file: what it is and whose properties it holds."""
+
+    def __init__(self, char: str, owner: str, kind: str, context: str) -> None:
+        self.char, self.owner, self.kind, self.context = char, owner, kind, context
+        self.items = 0  # objects met so far in an array
+        self.opened, self.column = 0, 0  # where it opened (line, column)
+
+
+def cdk_ts_settings(
+    text: str | None, classes: dict[str, str] | None = None
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """(construct, property) → (line, value source) of a CDK TypeScript file.
+
+    Brackets are followed, so a property belongs to the construct (`new X(this, 'Id', {…})`,
+    or an unnamed `new iam.PolicyStatement({…})` inside it, numbered) or `obj.addX(…)`/
+    `obj.grantX(…)` call it sits in, and only object literals hold properties (not function
+    bodies or interfaces). A shorthand property (`resources,`) is the property of that name;
+    an array written over several lines is one value. `classes` (when given) gets each
+    construct's class (`Handler` → `lambda.Function`)."""
     if not text:
         return {}
     out: dict[tuple[str, str], tuple[int, str]] = {}
-    owner = "stack"
+    stack: list[_Frame] = [_Frame("", "stack", "block", "")]
+    counts: Counter[str] = Counter()
+    tail = ""  # the code before the current character, across lines (for what a `{` opens)
+    pending: tuple[str, str, int, int, list[str]] | None = None  # a multi-line value
+    quote = ""  # an open template literal (`…`) spans lines
     for number, line in enumerate(text.splitlines(), 1):
-        code = line.split("//", 1)[0]
-        construct = _CONSTRUCT.search(code)
-        if construct:
-            owner = construct.group(2)
-        method = _METHOD.search(code)
-        if method and not construct:
-            owner = f"{method.group(1)}.{method.group(2)}"
-        const = _CONST.match(code)
-        if const and not construct:
+        code = line if quote else _strip_comment(line)
+        frame = stack[-1]
+        depth = len(stack)
+        starts_in_object = frame.kind == "object" and not quote
+        prop = _PROP.match(code) if starts_in_object else None
+        short = _SHORTHAND.match(code) if starts_in_object and not prop else None
+        const = _CONST.match(code) if not quote and frame.kind == "block" else None
+        i = 0
+        while i < len(code):
+            ch = code[i]
+            if quote:
+                if ch == "\\":
+                    i += 2
+                    continue
+                if ch == quote:
+                    quote = ""
+                i += 1
+                continue
+            if ch in "'\"`":
+                end = code.find(ch, i + 1) if ch != "`" else -1
+                while end > 0 and code[end - 1] == "\\":
+                    end = code.find(ch, end + 1)
+                if end < 0:
+                    quote = ch if ch == "`" else ""
+                    i = len(code) if ch != "`" else i + 1
+                    continue
+                tail += code[i : end + 1]
+                i = end + 1
+                continue
+            if ch in "({[":
+                before = tail.rstrip()
+                owner, context = stack[-1].owner, stack[-1].context
+                kind = {"(": "call", "[": "array"}.get(ch, "block")
+                if ch == "(":
+                    new = _NEW.search(before)
+                    method = _METHOD.search(before)
+                    if new:
+                        ident = _CONSTRUCT_ID.match(code[i + 1 :])
+                        if ident:
+                            owner = ident.group(1)
+                        else:
+                            counts[f"{owner}/{new.group(1)}"] += 1
+                            owner = f"{owner}/{new.group(1)}#{counts[f'{owner}/{new.group(1)}']}"
+                        context = new.group(1)
+                        if classes is not None:
+                            classes[owner] = context
+                    elif method:
+                        owner = f"{method.group(1)}.{method.group(2)}"
+                else:
+                    parent = stack[-1]
+                    named = _NAMED_OBJECT.search(before)
+                    if ch == "{" and parent.kind == "array":  # the n-th object of a list
+                        parent.items += 1
+                        owner, kind = f"{parent.owner}[{parent.items}]", "object"
+                    elif ch == "[" or _OPENS_OBJECT.search(before):
+                        kind = "array" if ch == "[" else "object"
+                        if named:  # `const helmValues = {`, `deployOptions: {`: an owner
+                            owner = named.group(1) or f"{owner}.{named.group(2)}"
+                    else:  # a block: a method's body holds that method's objects
+                        method_def = _METHOD_DEF.match(code[:i])
+                        if method_def and method_def.group(1) not in _KEYWORDS:
+                            owner = method_def.group(1)
+                stack.append(_Frame(ch, owner, kind, context))
+                stack[-1].opened, stack[-1].column = number, i
+            elif ch in ")}]" and len(stack) > 1:
+                closed = stack.pop()
+                if closed.kind == "object" and closed.opened == number and ch == "}":
+                    # an object written on one line (`{ authType: X, resources }`): each of
+                    # its properties is a setting of its owner
+                    for part in _top_level_parts(code[closed.column + 1 : i]):
+                        inline = _PROP.match(part) or _SHORTHAND.match(part)
+                        if inline and not part.strip().startswith("..."):
+                            key = inline.group(1).strip("'\"")
+                            value = inline.group(2) if inline.re is _PROP else key
+                            out.setdefault((closed.owner, key), (number, value.strip()))
+            tail = (tail + ch)[-200:]
+            i += 1
+        tail = (tail + "\n")[-200:]
+        if pending is not None:
+            owner, key, start, level, parts = pending
+            parts.append(code.strip())
+            if len(stack) <= level:
+                value = " ".join(" ".join(parts).split()).rstrip(",;").strip()
+                if "{" not in value and "new " not in value:
+                    out[(owner, key)] = (start, value)
+                pending = None
+            continue
+        if const:
             value = const.group(2).rstrip(";").strip()
             if value and value[0] not in "{[(" and not value.startswith(("new ", "await ")):
                 out[("const", const.group(1))] = (number, value)
             continue
-        prop = _PROP.match(code)
-        if prop and not construct:
-            value = prop.group(2).rstrip(",").strip()
-            if value in ("{", "[", "({"):
+        if prop:
+            key, value = prop.group(1).strip("'\""), prop.group(2).rstrip(",").strip()
+            if len(stack) > depth and stack[-1].kind == "array" and value.startswith("["):
+                pending = (frame.owner, key, number, depth, [value])
                 continue
-            out[(owner, prop.group(1))] = (number, value)
+            if len(stack) > depth or value in ("{", "[", "({"):
+                continue  # an object or call written over lines: its properties are read
+            out[(frame.owner, key)] = (number, value)
+        elif short and len(stack) == depth:
+            out[(frame.owner, short.group(1))] = (number, short.group(1))
     return out
 
 
+_ITEM = re.compile(r"^(.*)\[(\d+)\]$")
+
+
+def _align_items(
+    before: dict[tuple[str, str], tuple[int, str]], after: dict[tuple[str, str], tuple[int, str]]
+) -> dict[tuple[str, str], tuple[int, str]]:
+    """The old side's list items (`eventPatterns[3]`) renamed to the new item they are: an
+    identical one first, then the rest in order, so an item inserted or removed in front does
+    not make every later one "changed"."""
+
+    def items(side: dict[tuple[str, str], tuple[int, str]]) -> dict[str, dict[int, dict]]:
+        out: dict[str, dict[int, dict]] = {}
+        for (owner, key), (_, value) in side.items():
+            match = _ITEM.match(owner)
+            if match:
+                out.setdefault(match.group(1), {}).setdefault(int(match.group(2)), {})[key] = value
+        return out
+
+    old_items, new_items = items(before), items(after)
+    rename: dict[str, str] = {}
+    for base, olds in old_items.items():
+        news = new_items.get(base, {})
+        free_old, free_new = sorted(olds), sorted(news)
+        for n in list(free_new):  # identical items
+            same = next((o for o in free_old if olds[o] == news[n]), None)
+            if same is not None:
+                rename[f"{base}[{same}]"] = f"{base}[{n}]"
+                free_old.remove(same)
+                free_new.remove(n)
+        for n in free_new:  # the rest: the old item sharing most settings, else in order
+            if not free_old:
+                break
+            best = max(free_old, key=lambda o: (len(olds[o].items() & news[n].items()), -o))
+            rename[f"{base}[{best}]"] = f"{base}[{n}]"
+            free_old.remove(best)
+        for o in free_old:
+            rename[f"{base}[{o}]"] = f"{base}[removed {o}]"
+    return {(rename.get(owner, owner), key): value for (owner, key), value in before.items()}
+
+
 def cdk_ts_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
-    facts = setting_facts(
+    classes: dict[str, str] = {}
+    before = cdk_ts_settings(old, classes)
+    after = cdk_ts_settings(new, classes)
+    before = _align_items(before, after)
+    owners = {owner for owner, _ in before}
+    facts = []
+    for fact in setting_facts(
         path,
-        cdk_ts_settings(old),
-        cdk_ts_settings(new),
-        lambda key: (key[1], f"`{key[0]}` `{key[1]}`", key[0]),
-    )
+        before,
+        after,
+        lambda key: (key[1], f"`{key[0]}` `{key[1]}`", f"{key[0]} {classes.get(key[0], '')}"),
+    ):
+        owner = fact.subject.split("`")[1]
+        if "above its default" in fact.why and owner not in owners:
+            # a new construct's limit is its first value, not a raise of one running
+            fact = Fact(**{**fact.__dict__, "effect": "neutral", "why": "set"})
+        facts.append(fact)
+    facts += switch_facts(path, old, new, _TS_SWITCHES, comment="//")
     return _fold(path, facts)
 
 
@@ -1040,6 +1542,21 @@ def iac_facts(path: str, kind: str, old: str | None, new: str | None) -> list[Fa
 _DIRECTIVE_LINE = re.compile(r"^\s*\{\{-?.*-?\}\}\s*$")
 
 
+_TEMPLATE_VALUE = re.compile(r"""^(\s*(?:-\s+)?)([\w./"'-]+:\s+)?(.*\{\{.*\}\}.*?)\s*$""")
+
+
+def _quote_template_value(line: str) -> str:
+    """A value holding a template expression anywhere (`name: {{ template "x" . }}-role`,
+    `- {{ .Values.host }}`) as that text, quoted whole, so YAML reads it as a string."""
+    match = _TEMPLATE_VALUE.match(line)
+    if not match:
+        return line
+    lead, key, value = match.group(1), match.group(2) or "", match.group(3).strip()
+    if (key or lead.strip()) and not (value[0] in "\"'" and value[-1] == value[0]):
+        return lead + key + json.dumps(value)
+    return line
+
+
 def _render_blank(text: str | None) -> str | None:
     """A Helm template made YAML without Helm: lines that are only template directives become
     blank (so line numbers stay), inline expressions become quoted text."""
@@ -1050,11 +1567,7 @@ def _render_blank(text: str | None) -> str | None:
         if _DIRECTIVE_LINE.match(line) or line.strip().startswith("{{/*"):
             out.append("")
             continue
-        out.append(
-            re.sub(
-                r"(:\s*|-\s+)(\{\{.*?\}\})\s*$", lambda m: m.group(1) + json.dumps(m.group(2)), line
-            )
-        )
+        out.append(_quote_template_value(line))
     return "\n".join(out) + "\n"
 
 

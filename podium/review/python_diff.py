@@ -22,8 +22,10 @@ from podium.review.facts import (
     Fact,
     fallback_secret,
     judge_items,
+    rate,
     setting_fact,
     show,
+    switch_facts,
 )
 
 
@@ -118,12 +120,20 @@ def _literal(node: ast.AST) -> tuple[bool, Any]:
 
 _AUTH_NAME = re.compile(
     r"(?i)auth|login|permission|jwt|token|verify|signature|csrf|admin|requires?_|"
-    r"scope|role|acl|guard|protected"
+    r"scope|role|acl|guard|protected|passes_test|staff_member|superuser_required|"
+    r"member_required|logged_in"
 )
 # Calls whose removal means a check no longer runs (a token *generator* is no check).
 _CHECK_CALL = re.compile(
     r"(?i)verify|check|authenticat|authoriz|permission|login_required|require|csrf|signature|"
     r"validate|has_perm|is_admin|is_authenticated|ensure_|guard|enforce|rate_?limit|throttl"
+)
+# Checks that guard access (narrower than _CHECK_CALL: a form's `validate()` is no guard)
+_SECURITY_CHECK = re.compile(
+    r"(?i)verify|authenticat|authoriz|permission|csrf|signature|has_perm|is_admin|"
+    r"is_authenticated|login_required|check_(?:\w*_)?(?:perm|auth|access|token|signature|scope|"
+    r"role|owner|object|throttle|rate|ip|origin|host|csrf|credential|password)|rate_?limit|"
+    r"throttl|enforce|require_(?:auth|login|role|scope|perm)"
 )
 _DENIAL = re.compile(
     r"\b40[13]\b|HTTP_40[13]|PermissionDenied|Unauthori[sz]ed|Forbidden|NotAuthenticated|"
@@ -149,6 +159,13 @@ _INPUT_ROOT = re.compile(
     r"settings|payload|args|form|data|ctx|context|record|message|msg|self\.request|kwargs)\b"
 )
 _MAX_BEHAVIOUR = 25
+_DEPENDS = ("Depends", "Security", "fastapi.Depends", "fastapi.Security")
+# FastAPI dependencies that identify the caller (`get_current_user`, `current_active_user`,
+# `oauth2_scheme`, `api_key_header`): removed, the endpoint no longer knows who calls
+_USER_DEPENDENCY = re.compile(
+    r"(?i)current_\w*user|get_\w*user\b|authenticated_user|api_?key|bearer|oauth2?_scheme|"
+    r"principal|get_\w*(account|member|session)\b"
+)
 
 
 def python_settings(
@@ -163,10 +180,17 @@ def python_settings(
         return {}
     values: dict[str, tuple[int, str]] = {}
 
-    def scan(nodes: list[ast.stmt], scope: str) -> None:
+    def scan(nodes: list[ast.stmt], scope: str, branched: bool = False) -> None:
         for node in nodes:
             if isinstance(node, ast.ClassDef):
                 scan(node.body, f"{scope}{node.name}.")
+                continue
+            if isinstance(node, ast.If | ast.Try | ast.With):
+                # settings chosen at import time (`if not DATABASE_URL:` … `else:`, `try:` …
+                # `except ImportError:`) are settings too; the first assignment of a name
+                # stands for it (the main branch)
+                for block in _blocks(node):
+                    scan(block, scope, branched=True)
                 continue
             value: ast.expr | None
             if isinstance(node, ast.Assign):
@@ -189,6 +213,8 @@ def python_settings(
             )
             for target in targets:
                 if isinstance(target, ast.Name):
+                    if branched and f"{scope}{target.id}" in values:
+                        continue
                     values[f"{scope}{target.id}"] = (node.lineno, text)
 
     scan(tree.body, "")
@@ -196,6 +222,15 @@ def python_settings(
 
 
 CALL_MARK = "\x00call:"
+
+
+def _blocks(node: ast.If | ast.Try | ast.With) -> list[list[ast.stmt]]:
+    """The statement lists of a module-level `if`/`try`/`with`, main branch first."""
+    if isinstance(node, ast.If):
+        return [node.body, node.orelse]
+    if isinstance(node, ast.Try):
+        return [node.body, *(h.body for h in node.handlers), node.orelse, node.finalbody]
+    return [node.body]
 
 
 def _parse(source: str | None) -> ast.Module | None:
@@ -227,6 +262,7 @@ class _Call:
     line: int
     args: dict[str, tuple[int, str]]  # "kw" or "#i" -> (line, source)
     text: str
+    guards: tuple[str, ...] = ()  # the `if` tests it runs under, innermost last
 
 
 @dataclass
@@ -245,6 +281,9 @@ class _Scope:
     depends: set[str] = field(default_factory=set)
     handlers: dict[str, int] = field(default_factory=dict)  # swallowing broad excepts
     raises: dict[str, int] = field(default_factory=dict)  # `raise X(...)` source -> line
+    bases: dict[str, int] = field(default_factory=dict)  # a class's base classes -> line
+    final_return: tuple[int, str] | None = None  # a function's last statement's `return`
+    branch_firsts: dict[str, str] = field(default_factory=dict)  # if-test -> its first statement
 
 
 def _scopes(tree: ast.Module) -> dict[str, _Scope]:
@@ -266,6 +305,7 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
         nested: bool,
         last: bool,
         in_call: bool = False,
+        guards: tuple[str, ...] = (),
     ) -> None:
         """Collect `node` into `scope`; inside a call's arguments (`in_call`) calls are not
         recorded on their own (the outer call's arguments carry them) but reads still are."""
@@ -279,6 +319,12 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
                     text = ast.unparse(default)
                     if text.startswith(("Depends(", "Security(")):
                         inner.depends.add(text)
+            for arg in [*node.args.args, *node.args.kwonlyargs]:
+                # `user: Annotated[User, Depends(get_current_user)]`
+                if arg.annotation is not None:
+                    for sub in ast.walk(arg.annotation):
+                        if isinstance(sub, ast.Call) and _callee(sub.func) in _DEPENDS:
+                            inner.depends.add(ast.unparse(sub))
             visit_body(node.body, qual, function=True)
             return
         if isinstance(node, ast.ClassDef):
@@ -286,6 +332,8 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
             inner = scopes.setdefault(qual, _Scope())
             for d in node.decorator_list:  # `@method_decorator(login_required, …)` on a view
                 inner.decorators[ast.unparse(d)] = d.lineno
+            for base in node.bases:  # `LoginRequiredMixin`, `CsrfExemptMixin`
+                inner.bases[ast.unparse(base)] = base.lineno
             visit_body(node.body, qual, function=False)
             return
         if isinstance(node, ast.Lambda):
@@ -296,7 +344,7 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
                 or _construct_id(node) is not None
                 or any(kw.arg in _GRANT_ARGS for kw in node.keywords)
             ):
-                _record_call(node, scope, counts)
+                _record_call(node, scope, counts, guards)
             if _callee(node.func).endswith((".get", ".getlist", "getenv")) and node.args:
                 first = node.args[0]
                 if isinstance(first, ast.Constant) and isinstance(first.value, str):
@@ -304,20 +352,29 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
                     if _INPUT_ROOT.match(text) or text.startswith("os.getenv"):
                         scope.reads.setdefault(text, node.lineno)
             for child in ast.iter_child_nodes(node.func):
-                walk(child, scope, name, counts, nested=nested, last=False, in_call=in_call)
+                walk(child, scope, name, counts, nested=nested, last=False, in_call=in_call,
+                     guards=guards)  # fmt: skip
             for child in [*node.args, *(kw.value for kw in node.keywords)]:
-                walk(child, scope, name, counts, nested=nested, last=False, in_call=True)
+                walk(child, scope, name, counts, nested=nested, last=False, in_call=True,
+                     guards=guards)  # fmt: skip
             return
         if isinstance(node, ast.If):
             scope.branches.setdefault(ast.unparse(node.test), node.lineno)
             scope.branch_acts.setdefault(ast.unparse(node.test), _acts(node.body))
-            walk(node.test, scope, name, counts, nested=True, last=False)
-            for stmt in [*node.body, *node.orelse]:
-                walk(stmt, scope, name, counts, nested=True, last=False)
+            scope.branch_firsts.setdefault(ast.unparse(node.test), ast.unparse(node.body[0]))
+            test = ast.unparse(node.test)
+            walk(node.test, scope, name, counts, nested=True, last=False, guards=guards)
+            for stmt in node.body:
+                walk(stmt, scope, name, counts, nested=True, last=False, guards=(*guards, test))
+            for stmt in node.orelse:
+                walk(stmt, scope, name, counts, nested=True, last=False,
+                     guards=(*guards, f"not ({test})"))  # fmt: skip
             return
         if isinstance(node, ast.Return) and node.value is not None:
             if nested or not last:
                 scope.early_returns.setdefault(ast.unparse(node), node.lineno)
+            else:
+                scope.final_return = (node.lineno, ast.unparse(node.value))
             for key, line in _dict_keys(node.value):
                 scope.response_keys.setdefault(key, line)
         if isinstance(node, ast.Raise) and node.exc is not None:
@@ -335,7 +392,8 @@ def _scopes(tree: ast.Module) -> dict[str, _Scope]:
             inner_nested = nested or isinstance(
                 node, ast.For | ast.While | ast.Try | ast.With | ast.AsyncFor | ast.AsyncWith
             )
-            walk(child, scope, name, counts, nested=inner_nested, last=last, in_call=in_call)
+            walk(child, scope, name, counts, nested=inner_nested, last=last, in_call=in_call,
+                 guards=guards)  # fmt: skip
 
     visit_body(tree.body, "<module>", function=False)
     for scope in scopes.values():  # `a["x"]["y"]` read also reads `a["x"]`: keep the longest
@@ -366,7 +424,9 @@ def _construct_id(node: ast.Call) -> str | None:
     return None
 
 
-def _record_call(node: ast.Call, scope: _Scope, counts: Counter[str]) -> None:
+def _record_call(
+    node: ast.Call, scope: _Scope, counts: Counter[str], guards: tuple[str, ...] = ()
+) -> None:
     callee = _callee(node.func)
     ident = None
     for arg in node.args[:2]:
@@ -383,7 +443,7 @@ def _record_call(node: ast.Call, scope: _Scope, counts: Counter[str]) -> None:
         key = (callee, f"#{counts[callee]}")
     else:
         key = (callee, ident)
-    scope.calls[key] = _Call(callee, ident, node.lineno, args, ast.unparse(node))
+    scope.calls[key] = _Call(callee, ident, node.lineno, args, ast.unparse(node), guards)
 
 
 def _in(scope: str) -> str:
@@ -427,6 +487,8 @@ def python_facts(
         else:
             facts.append(fact)
 
+    # if-tests of every new function: a refusing branch found here was moved, not removed
+    elsewhere = frozenset(t for scope in after.values() for t in scope.branches)
     # module-level settings
     old_settings = python_settings(old, include_calls=True)
     new_settings = python_settings(new, include_calls=True)
@@ -463,6 +525,11 @@ def python_facts(
         b = b and (b[0], b[1].removeprefix(CALL_MARK))
         if a is None and b is not None and before_tree is None:
             continue  # a new file: its definitions are listed, not each constant
+        keyed = _dict_setting_facts(path, name, a, b, new)
+        if keyed is not None:
+            for fact in keyed:
+                add(fact)
+            continue
         located = b or a
         line = located[0] if located else None
         add(
@@ -485,11 +552,27 @@ def python_facts(
         old_scope = old_scope or _Scope()
         for fact in _call_facts(path, name, old_scope, new_scope, fresh=fresh, callees=callees):
             add(fact)
+        if not fresh:
+            for fact in _base_facts(path, name, before, after):
+                add(fact)
+        # decorators whose arguments changed (`@limiter.limit("5/minute")` → `"100/minute"`,
+        # `@retry(stop=…)` → `@retry()`): the same decorator, its arguments judged
+        rewritten = _paired_decorators(old_scope.decorators, new_scope.decorators)
+        for old_text, new_text in rewritten.items():
+            for fact in _decorator_arg_facts(
+                path, name, old_text, new_text, new_scope.decorators[new_text]
+            ):
+                add(fact)
         # decorators: routes and auth
         for text, line in new_scope.decorators.items():
-            if text in old_scope.decorators:
+            if text in old_scope.decorators or text in rewritten.values():
                 continue
             if _EXEMPT_DECORATOR.search(text):
+                moved = _moved_protection(name, text, before, after, exempt=True)
+                if moved:
+                    why = f"exemption moved from {moved} (the view was exempt before)"
+                    add(_exposure_fact(path, line, name, text, "added", "neutral", why))
+                    continue
                 why = "a protection is switched off for this view"
                 add(_exposure_fact(path, line, name, text, "added", "loosens", why))
                 continue
@@ -509,7 +592,7 @@ def python_facts(
                     )
                 )
         for text, old_line in old_scope.decorators.items():
-            if text in new_scope.decorators or fresh:
+            if text in new_scope.decorators or fresh or text in rewritten:
                 continue
             if _LIMIT_DECORATOR.search(text) and not any(
                 _LIMIT_DECORATOR.search(t) for t in new_scope.decorators
@@ -523,12 +606,19 @@ def python_facts(
                 continue
             if _AUTH_NAME.search(text):
                 at = new_scope.decorators and min(new_scope.decorators.values()) or None
+                moved = _protection_to_base(name, text, before, after)
+                if moved:
+                    why = f"moved to {moved} (was line {old_line})"
+                    add(_exposure_fact(path, at, name, text, "removed", "neutral", why))
+                    continue
                 why = f"authentication check removed (was line {old_line})"
                 add(_exposure_fact(path, at, name, text, "removed", "loosens", why))
         if not fresh:
             for text, old_line in old_scope.raises.items():
                 if text in new_scope.raises or not _DENIAL.search(text):
                     continue
+                if _raised_by_new_helper(text, before, after, new_scope):
+                    continue  # moved into a function it now calls (`require_delete(request)`)
                 why = f"a permission check no longer refuses the request (was line {old_line})"
                 add(_exposure_fact(path, None, name, text, "removed", "loosens", why, raised=True))
             for text, line in new_scope.raises.items():
@@ -537,7 +627,7 @@ def python_facts(
                 why = "a request is now refused here"
                 add(_exposure_fact(path, line, name, text, "added", "tightens", why, raised=True))
         for dep in sorted(old_scope.depends - new_scope.depends):
-            if _AUTH_NAME.search(dep) and not fresh:
+            if (_AUTH_NAME.search(dep) or _USER_DEPENDENCY.search(dep)) and not fresh:
                 add(
                     Fact(
                         path,
@@ -571,13 +661,35 @@ def python_facts(
                 )
         if fresh:
             continue
-        for fact in _code_changes(path, name, old_scope, new_scope):
+        for fact in _code_changes(path, name, old_scope, new_scope, elsewhere):
             add(fact)
     if len(behaviour) > _MAX_BEHAVIOUR:
         left = len(behaviour) - _MAX_BEHAVIOUR
         behaviour = behaviour[:_MAX_BEHAVIOUR]
         behaviour.append(Fact(path, None, BEHAVIOUR, f"… and {left} more code changes"))
+    facts += _insecure_facts(path, old, new)
     return _hide_fallback_secrets(new, facts + behaviour)
+
+
+# Code that switches a protection off wherever it stands (an argument, a dict, an assignment):
+# (pattern, what it means)
+_INSECURE = (
+    (r"\b_create_unverified_context\(|\bCERT_NONE\b", "TLS certificate verification turned off"),
+    (r"\bcheck_hostname\s*=\s*False", "TLS host name check turned off"),
+    (r"\b(?:AutoAddPolicy|WarningPolicy)\(", "unknown SSH host keys accepted"),
+    (r"""['"]?verify_(?:signature|exp|aud|iss|iat|nbf)['"]?\s*[:=]\s*False""",
+     "a token check turned off"),
+    (r"""\balgorithms\s*=\s*\[[^\]]*['"]none['"]""", "unsigned tokens accepted"),
+    (r"\bverify_ssl\s*=\s*False|\bssl_verify\s*=\s*False|\bsslmode\s*=\s*['\"]disable",
+     "TLS turned off"),
+    (r"\.grant_(?:full_access|public_access|put_acl|admin\w*)\(", "broad access granted"),
+)  # fmt: skip
+
+
+def _insecure_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
+    """Switches that turn a protection off (`ssl._create_unverified_context()`,
+    `options={"verify_signature": False}`, `paramiko.AutoAddPolicy()`): see `switch_facts`."""
+    return switch_facts(path, old, new, _INSECURE, comment="#")
 
 
 def _hide_fallback_secrets(source: str | None, facts: list[Fact]) -> list[Fact]:
@@ -608,6 +720,173 @@ _FALLBACK_LOOKUP = re.compile(
     r"""(?:getenv|environ\.get|config)\(\s*['"]([^'"]+)['"]\s*,\s*(?:default\s*=\s*)?"""
     r"""['"]([^'"]+)['"]"""
 )
+
+
+# Base classes that exempt a view from a protection (`CsrfExemptMixin`), or that require
+# authentication or a permission (`LoginRequiredMixin`, `PermissionRequiredMixin`)
+_EXEMPT_BASE = re.compile(r"(?i)exempt|allow_?any|login_?not_?required|anonymous|public")
+_AUTH_BASE = re.compile(
+    r"(?i)login_?required|permission_?required|user_?passes_?test|staff_?required|"
+    r"superuser_?required|access_?mixin|authenticat\w*_?(required|mixin)|requires?_?auth"
+)
+
+
+def _protection(text: str) -> str:
+    """Which protection an exemption or requirement is about: `csrf`, `login`, …"""
+    match = re.search(r"(?i)csrf|xframe|clickjack|login|auth|permission|staff|superuser", text)
+    return match.group(0).lower() if match else "auth"
+
+
+def _class_marks(scopes: dict[str, _Scope], cls: str, pattern: re.Pattern[str]) -> dict[str, str]:
+    """Protection → what carries it, among a class's bases and the decorators of the class
+    and its methods that match `pattern`."""
+    marks: dict[str, str] = {}
+    scope = scopes.get(cls)
+    if scope is not None:
+        for base in scope.bases:
+            if pattern.search(base):
+                marks.setdefault(_protection(base), f"base `{base}`")
+    for name, other in scopes.items():
+        if name == cls or name.startswith(cls + "."):
+            for text in other.decorators:
+                if pattern.search(text):
+                    marks.setdefault(_protection(text), f"decorator `@{text}`")
+    return marks
+
+
+def _moved_protection(
+    name: str, text: str, before: dict[str, _Scope], after: dict[str, _Scope], *, exempt: bool
+) -> str:
+    """Where an exemption (or requirement) added as `text` on `name` came from when its class
+    carried the same one before by a base class that is gone: that base, else ""."""
+    cls = name.split(".")[0]
+    pattern = _EXEMPT_BASE if exempt else _AUTH_BASE
+    old_scope, new_scope = before.get(cls), after.get(cls)
+    if old_scope is None or new_scope is None:
+        return ""
+    for base in old_scope.bases:
+        if base not in new_scope.bases and pattern.search(base):
+            if _protection(base) == _protection(text):
+                return f"base `{base}`"
+    return ""
+
+
+def _protection_to_base(
+    name: str, text: str, before: dict[str, _Scope], after: dict[str, _Scope]
+) -> str:
+    """The base class a removed auth decorator `text` of `name` moved to (`@method_decorator(
+    login_required)` → `LoginRequiredMixin`), else ""."""
+    return _moved_protection(name, text, after, before, exempt=False)
+
+
+def _base_facts(
+    path: str, cls: str, before: dict[str, _Scope], after: dict[str, _Scope]
+) -> Iterator[Fact]:
+    """A class's base classes that exempt it from a protection or require authentication,
+    added or removed: an exemption gained or a requirement lost is ⚠, the other way ✓, and
+    one that moved to a decorator of the class (or back) is a plain fact."""
+    old_scope, new_scope = before.get(cls), after.get(cls)
+    if old_scope is None or new_scope is None:
+        return
+    for exempt, pattern in ((True, _EXEMPT_BASE), (False, _AUTH_BASE)):
+        old_marks = _class_marks(before, cls, pattern)
+        new_marks = _class_marks(after, cls, pattern)
+        for base, line in new_scope.bases.items():
+            if base in old_scope.bases or not pattern.search(base):
+                continue
+            moved = old_marks.get(_protection(base), "")
+            effect: Effect = "neutral" if moved else ("loosens" if exempt else "tightens")
+            why = (
+                f"moved from {moved}"
+                if moved
+                else ("a protection is switched off for this view" if exempt else "auth required")
+            )
+            yield Fact(path, line, EXPOSURE, f"base class `{base}` of `{cls}` added",
+                       effect=effect, why=why, status="added", anchors=(cls, base))  # fmt: skip
+        for base, line in old_scope.bases.items():
+            if base in new_scope.bases or not pattern.search(base):
+                continue
+            moved = new_marks.get(_protection(base), "")
+            effect = "neutral" if moved else ("tightens" if exempt else "loosens")
+            why = (
+                f"moved to {moved}"
+                if moved
+                else ("exemption removed" if exempt else "authentication check removed")
+            )
+            yield Fact(path, None, EXPOSURE, f"base class `{base}` of `{cls}` removed",
+                       effect=effect, why=f"{why} (was line {line})", status="removed",
+                       anchors=(cls, base))  # fmt: skip
+
+
+def _raised_by_new_helper(
+    text: str, before: dict[str, _Scope], after: dict[str, _Scope], scope: _Scope
+) -> bool:
+    """Whether a function new in the file, which `scope` calls, raises `text`."""
+    called = {call.callee.rsplit(".", 1)[-1] for call in scope.calls.values()}
+    return any(
+        name not in before and name.rsplit(".", 1)[-1] in called and text in helper.raises
+        for name, helper in after.items()
+    )
+
+
+def _paired_decorators(old: dict[str, int], new: dict[str, int]) -> dict[str, str]:
+    """Old decorator text → new text of the same decorator (one callee on each side, its
+    arguments changed)."""
+
+    def callee(text: str) -> str:
+        return text.split("(", 1)[0]
+
+    def plain(text: str) -> bool:  # routes keep their own fact (a new or changed endpoint)
+        route = _ROUTE.search("." + text.split(".", 1)[-1]) or _ROUTE.search(text)
+        return "(" in text and not route
+
+    gone = [t for t in old if t not in new and plain(t)]
+    came = [t for t in new if t not in old and plain(t)]
+    pairs = {}
+    for text in gone:
+        same = [t for t in came if callee(t) == callee(text)]
+        if len(same) == 1 and sum(callee(t) == callee(text) for t in gone) == 1:
+            pairs[text] = same[0]
+    return pairs
+
+
+def _call_args(text: str) -> dict[str, str] | None:
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(node, ast.Call):
+        return None
+    args = {f"#{i + 1}": ast.unparse(a) for i, a in enumerate(node.args)}
+    args.update({kw.arg or "**": ast.unparse(kw.value) for kw in node.keywords})
+    return args
+
+
+def _decorator_arg_facts(
+    path: str, name: str, old_text: str, new_text: str, line: int
+) -> list[Fact]:
+    """One decorator's changed arguments, each judged (a positional rate such as
+    `"5/minute"` as a rate limit, keywords by their names)."""
+    old_args, new_args = _call_args(old_text), _call_args(new_text)
+    if old_args is None or new_args is None:
+        return []
+    callee = new_text.split("(", 1)[0]
+    facts = []
+    for arg in [*new_args, *(k for k in old_args if k not in new_args)]:
+        a, b = old_args.get(arg), new_args.get(arg)
+        if a == b:
+            continue
+        positional = arg.startswith("#")
+        key = ("rate" if rate(a) is not None or rate(b) is not None else callee.rsplit(".")[-1]
+               ) if positional else arg  # fmt: skip
+        label = f"argument {arg[1:]}" if positional else f"{arg}="
+        fact = setting_fact(
+            path=path, line=line, key=key, subject=f"decorator `@{callee}({label})` on `{name}`",
+            before=a, after=b, context=callee, fallback=BEHAVIOUR,
+        )  # fmt: skip
+        if fact is not None:
+            facts.append(fact)
+    return facts
 
 
 def _exposure_fact(
@@ -653,7 +932,96 @@ def _key_of(text: str) -> str:
     return keys[-1] if keys else text
 
 
-def _code_changes(path: str, name: str, old: _Scope, new: _Scope) -> Iterator[Fact]:
+# Functions whose answer is an access decision (`has_permission`, `test_func`, `can_edit`)
+_DECIDES = re.compile(
+    r"(?i)^(has_\w*perm\w*|has_access|test_func|is_authori[sz]ed|authori[sz]e\w*|can_\w+|"
+    r"check_\w*(perm|access|auth)\w*|allow\w*|is_allowed|permits?)$"
+)
+
+
+def _refusal_facts(
+    path: str, name: str, old: _Scope, new: _Scope, paired: set[str], elsewhere: frozenset[str]
+) -> Iterator[Fact]:
+    """Access decisions that went away: an `if` whose body refused the request (a denial
+    raised or returned, `abort(403)`, a redirect to the login, `return False`) removed, and not
+    moved elsewhere in the file (⚠; one added is ✓); an access-deciding function
+    (`has_permission`) that now answers `True` outright (⚠); and a new early `return` placed
+    before a security check that used to run for every request (⚠)."""
+    short = name.rsplit(".", 1)[-1]
+
+    def refuses(scope: _Scope, text: str) -> bool:
+        # a refusal by status or exception, or a bare `return False` in access code (a
+        # validator's `return False` is no access decision)
+        if scope.branch_acts.get(text) != "deny":
+            return False
+        first = scope.branch_firsts.get(text, "")
+        return bool(
+            _DENIAL.search(first) or _REFUSAL.search(first)
+            or re.search(r"(?i)abort|forbidden|unauthori|login", first)
+            or _AUTH_NAME.search(text) or _DECIDES.match(short)
+        )  # fmt: skip
+
+    # (a test that still refuses in another function of the file was moved, not removed)
+    gone = [t for t in old.branches
+            if t not in new.branches and t not in paired and refuses(old, t)
+            and t not in elsewhere]  # fmt: skip
+    came = [t for t in new.branches
+            if t not in old.branches and t not in paired and refuses(new, t)]  # fmt: skip
+    for was, now in zip(gone, came, strict=False):
+        # a refusing test replaced by another (`is_staff` → `is_superuser`): which admits
+        # more is not read from the names, so it is shown, not judged
+        yield Fact(
+            path, new.branches[now], EXPOSURE,
+            f"access check{_in(name)} `if {_short(was)}:` → `if {_short(now)}:`",
+            why="a refusing condition replaced", anchors=(_last_word(now),),
+        )  # fmt: skip
+    for text in gone[len(came) :]:
+        yield Fact(
+            path, None, EXPOSURE, f"access check `if {_short(text)}:` removed{_in(name)}",
+            effect="loosens", status="removed",
+            why=f"requests it refused now get through (was line {old.branches[text]})",
+            anchors=(_last_word(text),),
+        )  # fmt: skip
+    for text in came[len(gone) :]:
+        yield Fact(
+            path, new.branches[text], EXPOSURE,
+            f"access check `if {_short(text)}:` added{_in(name)}",
+            effect="tightens", status="added", why="requests matching it are refused",
+            anchors=(_last_word(text),),
+        )  # fmt: skip
+    if (
+        _DECIDES.match(short)
+        and new.final_return is not None
+        and new.final_return[1] == "True"
+        and old.final_return is not None
+        and old.final_return[1] != "True"
+    ):
+        yield Fact(
+            path, new.final_return[0], EXPOSURE, f"`{name}` now returns `True`",
+            before=old.final_return[1], after="True", effect="loosens",
+            why="the access decision lets everyone in", anchors=(short, "True"),
+        )  # fmt: skip
+    checks = [
+        c for c in new.calls.values()
+        if _SECURITY_CHECK.search(c.callee.rsplit(".", 1)[-1]) and not c.guards
+    ]  # fmt: skip
+    for text, line in new.early_returns.items():
+        if text in old.early_returns or re.search(r"(?i)40[13]|forbidden|unauthori|False", text):
+            continue
+        skipped = [c for c in checks if c.line > line]
+        if skipped:
+            yield Fact(
+                path, line, EXPOSURE,
+                f"new early `{_short(text)}`{_in(name)} before `{_short(skipped[0].text)}`",
+                effect="loosens", status="added",
+                why="returns before the security check for the requests it matches",
+                anchors=("return", skipped[0].callee.rsplit(".", 1)[-1]),
+            )  # fmt: skip
+
+
+def _code_changes(
+    path: str, name: str, old: _Scope, new: _Scope, elsewhere: frozenset[str] = frozenset()
+) -> Iterator[Fact]:
     """Behaviour facts of one scope's code: the branches, early returns, keys read and keys
     returned that the change adds and (but for early returns) removes."""
     # (old items, new items, subject of one added, of one removed or None, anchor, why)
@@ -670,6 +1038,18 @@ def _code_changes(path: str, name: str, old: _Scope, new: _Scope) -> Iterator[Fa
     ]  # fmt: skip
     judged, paired = _condition_facts(path, name, old, new)
     yield from judged
+    refusals = list(_refusal_facts(path, name, old, new, paired, elsewhere))
+    yield from refusals
+    # a judged access check is not listed again as a plain branch
+    paired = (
+        paired
+        | {  # the tests an access-check fact names
+            part[3:-1]
+            for f in refusals
+            for part in f.subject.split("`")[1::2]
+            if part.startswith("if ")
+        }
+    )
     for old_items, new_items, gained, lost, anchor, why in kinds:
         for text, line in new_items.items():
             if text not in old_items and text not in paired:
@@ -730,6 +1110,9 @@ def _call_facts(
                     context=call.callee,
                     fallback=None,
                 )
+                if fact is not None and call.ident and "above its default" in fact.why:
+                    # a new construct's limit is its first value, not a raise of one running
+                    fact = Fact(**{**fact.__dict__, "effect": "neutral", "why": "set"})
                 if fact is not None:
                     judged.append(fact)
             facts += judged
@@ -745,6 +1128,9 @@ def _call_facts(
                     )
                 )
             continue
+        guarded = _guard_fact(path, scope, previous, call)
+        if guarded is not None:
+            facts.append(guarded)
         for arg in sorted(call.args.keys() | previous.args.keys()):
             a, b = previous.args.get(arg), call.args.get(arg)
             if a is not None and b is not None and a[1] == b[1]:
@@ -809,6 +1195,40 @@ def _call_facts(
                 )
             )
     return facts
+
+
+def _guard_fact(path: str, scope: str, old: _Call, new: _Call) -> Fact | None:
+    """A security check (`verify_token_type()`, `check_permissions(…)`) that now runs only
+    under a new condition is skipped whenever the condition is false (⚠); one freed from a
+    condition now always runs (✓). A condition merely rewritten is left to the `if` rules."""
+    name = new.callee.rsplit(".", 1)[-1]
+    if not _SECURITY_CHECK.search(name):
+        return None
+    gained = [g for g in new.guards if g not in old.guards]
+    lost = [g for g in old.guards if g not in new.guards]
+    if gained and not lost:
+        return Fact(
+            path,
+            new.line,
+            EXPOSURE,
+            f"check `{_short(new.text)}`{_in(scope)} now runs only when `{' and '.join(gained)}`",
+            effect="loosens",
+            why=f"skipped otherwise (was unconditional at line {old.line})"
+            if not old.guards
+            else f"skipped otherwise (was line {old.line})",
+            anchors=(name, *gained),
+        )
+    if lost and not gained:
+        return Fact(
+            path,
+            new.line,
+            EXPOSURE,
+            f"check `{_short(new.text)}`{_in(scope)} no longer depends on `{' and '.join(lost)}`",
+            effect="tightens",
+            why=f"runs in more cases (was line {old.line})",
+            anchors=(name,),
+        )
+    return None
 
 
 def _pair_calls(old: _Scope, new: _Scope) -> dict[tuple[str, str], _Call]:
@@ -948,6 +1368,10 @@ def _acts(body: list[ast.stmt]) -> str:
         if isinstance(stmt, ast.Raise) and stmt.exc is not None:
             text = ast.unparse(stmt.exc)
             return "deny" if _DENIAL.search(text) or _REFUSAL.search(text) else ""
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            text = ast.unparse(stmt.value)  # Flask's `abort(403)`, `deny(request)`
+            if re.match(r"(?:\w+\.)?abort\(\s*(?:code\s*=\s*)?40[13]\b", text):
+                return "deny"
         if isinstance(stmt, ast.Return):
             text = ast.unparse(stmt.value) if stmt.value is not None else ""
             if text == "True":
@@ -1063,6 +1487,62 @@ def _call_text(call: _Call) -> str:
         value = value if len(value) <= 30 else value[:29] + "…"
         parts.append(value if arg.startswith("#") else f"{arg}={value}")
     return f"{call.callee}({', '.join(parts)})"
+
+
+def _dict_leaves(text: str, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], str] | None:
+    """A dict literal's leaves by key path (nested dicts followed); None when it is none."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    if not isinstance(node, ast.Dict) or not all(
+        isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys
+    ):
+        return None
+    out: dict[tuple[str, ...], str] = {}
+    for k, v in zip(node.keys, node.values, strict=True):
+        path = (*prefix, k.value)  # type: ignore[union-attr]
+        inner = _dict_leaves(ast.unparse(v), path) if isinstance(v, ast.Dict) else None
+        if inner:
+            out.update(inner)
+        else:
+            out[path] = ast.unparse(v)
+    return out
+
+
+def _dict_setting_facts(
+    path: str,
+    name: str,
+    a: tuple[int, str] | None,
+    b: tuple[int, str] | None,
+    source: str | None,
+) -> list[Fact] | None:
+    """A module-level dict setting (`REST_FRAMEWORK = {…}`, `CACHES = {…}`) compared key by
+    key, nested keys followed, each judged in its context (`DEFAULT_THROTTLE_RATES.anon`) and
+    located at its own line; None when either side is no dict literal."""
+    if a is None or b is None:
+        return None
+    old, new = _dict_leaves(a[1]), _dict_leaves(b[1])
+    if old is None or new is None:
+        return None
+    lines = (source or "").splitlines()
+    facts = []
+    for keys in [*new, *(k for k in old if k not in new)]:
+        if old.get(keys) == new.get(keys):
+            continue
+        line = b[0]
+        for number in range(b[0] - 1, len(lines)):  # the key's own line, from the setting on
+            if re.search(rf"""['"]{re.escape(keys[-1])}['"]\s*:""", lines[number]):
+                line = number + 1
+                break
+        fact = setting_fact(
+            path=path, line=line if keys in new else None, key=keys[-1],
+            subject=f"`{name}` `{'.'.join(keys)}`", before=old.get(keys), after=new.get(keys),
+            context=f"{name}.{'.'.join(keys)}",
+        )  # fmt: skip
+        if fact is not None:
+            facts.append(fact)
+    return facts
 
 
 def _dict_arg_facts(

@@ -42,7 +42,7 @@ _KEY_VALUE = re.compile(
     r"""(?:(?P<q>["'])(?P<quoted>[^"'\n]{1,500})(?P=q)|(?P<bare>[^\s"',;#]{3,500}))"""
 )
 _NOT_A_VALUE = re.compile(
-    r"(?i)^(?:none|null|nil|true|false|undefined|required|optional|str|string|int|\*+|"
+    r"(?i)^(?:none|null|nil|true|false|inherit|undefined|required|optional|str|string|int|\*+|"
     r"x+|\.{3}|…|<[^>]*>|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|\{\{.*\}\}|os\.environ.*|"
     r"env\(.*|getenv.*|settings\..*|self\..*|config\..*)$"
 )
@@ -56,7 +56,8 @@ _TYPE_OR_EXPRESSION = re.compile(
     r"^(?:bool|float|bytes|list|dict|tuple|set|Any|Optional|Union|SecretStr|\$\{\{.*)\b"
 )
 _DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:(?:secretsmanager|ssm|ssm-secure):[^'\"\s]*")
-_PERMISSION_LEVEL = re.compile(r"^(?:read|write|none|read-all|write-all)$")
+# GitHub Actions permission levels (`id-token: write`) and `secrets: inherit` name no secret
+_PERMISSION_LEVEL = re.compile(r"^(?:read|write|none|read-all|write-all|inherit)$")
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 _STRIPE = re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}\b")
 _AUTH_HEADER = re.compile(

@@ -101,7 +101,7 @@ def test_cdk_typescript_properties_by_construct() -> None:
     )
     assert cdk_ts_settings(text) == {
         ("Logs", "versioned"): (2, "true"),
-        ("Logs", "allowedOrigins"): (4, "['*']"),
+        ("Logs.cors", "allowedOrigins"): (4, "['*']"),  # a nested object is named by its key
     }
 
 
