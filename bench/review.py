@@ -9,14 +9,14 @@ structural facts it left out, marked; the bench scores only what the model wrote
 
 It also scores the real-commit corpus (tests/podium/review/corpus_real/: single commits of
 public repositories, facts and risks written from each diff before the summariser ran): its
-training part by default (the two spent held-out sets included: they were scored once each
+training part by default (the three spent held-out sets included: they were scored once each
 and are training now), its held-out part only when named (`--held-out` or `--splits
-held-out-3`: scored once, reported apart),
+held-out-4`: scored once, reported apart),
 and with `--scanners` the same pushes with checkov, cfn-lint and bandit (wall seconds per push,
 the scanners' CPU seconds, and the load average).
 
     .venv/bin/python bench/review.py [--llm] [--verbose] [--real-only] [--held-out]
-        [--splits train,held-out-3]
+        [--splits train,held-out-4]
         [--scanners [--scanner-mode both|server|one-shot]] [--kinds K1,K2] [--per-kind N]
 """
 
@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument(
         "--splits",
         default="train",
-        help="real-commit splits to score, comma-separated: train, held-out-3",
+        help="real-commit splits to score, comma-separated: train, held-out-4",
     )
     parser.add_argument("--scanners", action="store_true", help="also run with the scanners")
     parser.add_argument(
@@ -165,8 +165,8 @@ def main() -> None:
         run("structural summary: held-out pushes", structural, args.verbose, HELD_OUT)
     kinds = set(filter(None, args.kinds.split(",")))
     splits = [s for s in args.splits.split(",") if s]
-    if args.held_out and "held-out-3" not in splits:
-        splits.append("held-out-3")
+    if args.held_out and "held-out-4" not in splits:
+        splits.append("held-out-4")
     for split in splits:
         chosen, per_kind = [], {}
         for real in REAL:

@@ -6,14 +6,13 @@ see, written from the diff before any summariser was run on it. A case is rebuil
 repository without network: a base commit holding the files as they were at the parent, then
 the commit's change pushed on top.
 
-Splits: `train` (every rule may be fixed against it) and `held-out-3` (22 commits of 9
-repositories none of the others come from, expectations committed before any summariser ran on
-them; bench/review.py scores it only when named, once, reported apart). The two earlier
-held-out sets were scored once each and are spent: they are training now, and their files say
-which set they were (`spent: held-out`, `spent: held-out-2`). `held-out-4` is a fresh set of
-32 commits of 13 repositories none of the others come from, collected by two helpers who never
-ran the summariser nor read its rules: 16 infrastructure commits (Terraform 4, CloudFormation 4,
-CDK TypeScript 4, Helm 4; terraform-google-network, cloudposse/terraform-aws-eks-cluster,
+Splits: `train` (every rule may be fixed against it) and `held-out-4` (bench/review.py scores
+it only when named, once, reported apart). The three earlier held-out sets were scored once
+each and are spent: they are training now, and their files say which set they were (`spent:
+held-out`, `spent: held-out-2`, `spent: held-out-3`). `held-out-4` is a fresh set of 32 commits
+of 13 repositories none of the others come from, collected by two helpers who never ran the
+summariser nor read its rules: 16 infrastructure commits (Terraform 4, CloudFormation 4, CDK
+TypeScript 4, Helm 4; terraform-google-network, cloudposse/terraform-aws-eks-cluster,
 widdix/aws-cf-templates, awslabs/aws-solutions-constructs, kedacore/charts,
 external-secrets/external-secrets) and 16 code and container commits (Django 5, FastAPI 3,
 Dockerfile 4, GitHub Actions 4; django-guardian, dj-rest-auth, django-rest-knox, django-otp,
@@ -78,5 +77,4 @@ def load(path: Path) -> RealCase:
 
 ALL: list[RealCase] = [load(p) for p in sorted(ROOT.glob("*.yaml"))]
 TRAIN: list[Case] = [c.case for c in ALL if c.split == "train"]
-HELD_OUT_3: list[Case] = [c.case for c in ALL if c.split == "held-out-3"]
 HELD_OUT_4: list[Case] = [c.case for c in ALL if c.split == "held-out-4"]
