@@ -35,7 +35,8 @@ def build_case(root: Path, case: Case) -> tuple[WorkRepo, str, str]:
     repo = empty_repo(root, case.name)
     for path, text in case.base.items():
         repo.write(path, text)
-    before = repo.commit("base")
+    # A commit that only adds files has an empty base (only the changed files are stored).
+    before = repo.commit("base", allow_empty=not case.base)
     for path, new in case.change.items():
         if new is None:
             (repo.path / path).unlink()

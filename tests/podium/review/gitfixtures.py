@@ -52,9 +52,9 @@ class WorkRepo:
         else:
             target.write_text(content)
 
-    def commit(self, message: str) -> str:
+    def commit(self, message: str, *, allow_empty: bool = False) -> str:
         git(self.path, "add", "-A")
-        git(self.path, "commit", "-q", "-m", message)
+        git(self.path, "commit", "-q", "-m", message, *(["--allow-empty"] if allow_empty else []))
         return self.head()
 
     def head(self) -> str:
