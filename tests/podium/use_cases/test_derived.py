@@ -240,7 +240,7 @@ def test_two_refresher_processes_at_once_leave_counts_equal_to_a_recount(
         deadline = time.monotonic() + 120
         while pending(lake) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not pending(lake), (
+        behind = pending(lake) and (
             "the refreshers did not catch up within 120 s: counted "
             f"{counted_versions(lake=lake)}, recommendations "
             f"{tables.read_recommendations_bookmark(lake=lake, sources=RECOMMENDATION_SOURCES)}"
@@ -249,6 +249,7 @@ def test_two_refresher_processes_at_once_leave_counts_equal_to_a_recount(
     finally:
         stop.touch()
         outputs = [w.communicate(timeout=60)[0] for w in workers]
+    assert not behind, f"{behind}; the refreshers said: {outputs}"
     assert all(w.returncode == 0 for w in workers), outputs
     refreshes = [int(o.strip().splitlines()[-1].split()[1]) for o in outputs]
     assert all(r > 0 for r in refreshes), outputs  # both really worked
