@@ -114,7 +114,7 @@ for n in range(writes):
         [_rows([f"{writer}-{n}"]), _rows([f"{writer}-0"], attempts=n)], ignore_index=True))
     # MERGEs of different talks no longer conflict (each reads only its talks' files): a
     # pause between writes leaves the compactions a window to commit in.
-    time.sleep(0.3)
+    time.sleep(0.5)
 print("done")
 """
 
