@@ -553,6 +553,15 @@ class Lake:
         commit_properties: CommitProperties | None = None,
     ) -> int:
         data = self.arrow(name, frame)
+        if mode == "overwrite":
+            # A plain overwrite is a blind write to delta-rs: two racing from one version (or
+            # to create the table) both commit, the loser rebased onto the winner's version
+            # with nothing of it removed, and every row is there twice. Given a predicate
+            # (all rows), it reads the table and conflicts with any commit after that version,
+            # so the loser fails and is retried. The table must exist for that.
+            if not self.exists(name):
+                self._create(name)
+            predicate = predicate or "true"
         if name in ADDED_COLUMNS:  # opening an older table adds the columns it lacks
             self._release(name, self._table(name))
         # Table properties take effect only when this write creates the table.

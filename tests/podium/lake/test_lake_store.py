@@ -269,3 +269,26 @@ def test_create_blob_lets_exactly_one_writer_win(lake: Lake) -> None:
         )
     assert won.count(True) == 1
     assert lake.get_blob("claims/race.json") == str(won.index(True)).encode()
+
+
+def test_overwrites_racing_to_create_a_table_leave_each_row_once(tmp_path) -> None:
+    """Two refreshers recounting at once both overwrite a table that does not exist yet: the
+    loser must not be rebased onto the winner's version with nothing removed (every row twice,
+    seen in tests/podium/use_cases/test_derived.py). Eight fresh tables, two threads each."""
+    import threading
+
+    rows = tag_rows(("a", "python", 0.5, "model"), ("b", "web", 0.7, "model"))
+    for n in range(8):
+        lakes = [Lake(str(tmp_path / f"lake{n}")) for _ in range(2)]
+        start = threading.Barrier(2)
+
+        def write(lake: Lake, start: threading.Barrier) -> None:
+            start.wait(timeout=30)
+            lake.overwrite("talk_tags", rows)
+
+        threads = [threading.Thread(target=write, args=(lake, start)) for lake in lakes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert len(lakes[0].read("talk_tags")) == len(rows)
