@@ -766,31 +766,43 @@ def _web_setting(
             return EXPOSURE, "loosens", "pages may be framed by other sites (clickjacking)"
         return None
     if _GUESS_LIMIT.search(k) and _LOGIN_WORD.search(k):
-        change = direction(before, after)
-        if change == "raised" or (after is None and before is not None):
-            return EXPOSURE, "loosens", "more failed logins allowed before a lockout"
-        if change == "lowered":
-            return EXPOSURE, "tightens", "fewer failed logins allowed"
-        return None
+        return _bound(
+            before, after, "raised", "more failed logins allowed before a lockout",
+            "fewer failed logins allowed", removed_loosens=True,
+        )  # fmt: skip
     if _PASSWORD_STRENGTH.search(k):
-        change = direction(before, after)
-        if change == "lowered" or (after is None and before is not None):
-            return EXPOSURE, "loosens", "weaker passwords or password hashing"
-        if change == "raised":
-            return EXPOSURE, "tightens", "stronger passwords or password hashing"
-        return None
+        return _bound(
+            before, after, "lowered", "weaker passwords or password hashing",
+            "stronger passwords or password hashing", removed_loosens=True,
+        )  # fmt: skip
     if k == "passwordhashers":
         weak = [w for w in _new_words(before, after) if _WEAK_HASHER.search(w)]
         if weak:
             return EXPOSURE, "loosens", "weak password hasher: " + ", ".join(weak)
         return EXPOSURE, "neutral", ""
     if _CREDENTIAL_LIFETIME.search(k) and not re.search(r"log|retention|backup|histor|storage", k):
-        change = direction(before, after)
-        if change == "raised":
-            return EXPOSURE, "loosens", "credentials stay valid longer"
-        if change == "lowered":
-            return EXPOSURE, "tightens", "credentials expire sooner"
-        return None
+        return _bound(
+            before, after, "raised", "credentials stay valid longer", "credentials expire sooner"
+        )
+    return None
+
+
+def _bound(
+    before: Any,
+    after: Any,
+    loosening: str,
+    loosens: str,
+    tightens: str,
+    *,
+    removed_loosens: bool = False,
+) -> tuple[str, Effect, str] | None:
+    """A limit judged by the direction its amount moved: `loosening` ("raised" or "lowered")
+    loosens, the other way tightens; with `removed_loosens`, a value removed loosens too."""
+    change = direction(before, after)
+    if change == loosening or (removed_loosens and after is None and before is not None):
+        return EXPOSURE, "loosens", loosens
+    if change:
+        return EXPOSURE, "tightens", tightens
     return None
 
 

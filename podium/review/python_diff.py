@@ -1489,8 +1489,8 @@ def _call_text(call: _Call) -> str:
     return f"{call.callee}({', '.join(parts)})"
 
 
-def _dict_leaves(text: str, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], str] | None:
-    """A dict literal's leaves by key path (nested dicts followed); None when it is none."""
+def _str_dict(text: str) -> dict[str, ast.expr] | None:
+    """A dict literal with string keys, its values as parsed; None when the text is none."""
     try:
         node = ast.parse(text, mode="eval").body
     except SyntaxError:
@@ -1499,9 +1499,17 @@ def _dict_leaves(text: str, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...
         isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys
     ):
         return None
+    return {k.value: v for k, v in zip(node.keys, node.values, strict=True)}  # type: ignore[union-attr]
+
+
+def _dict_leaves(text: str, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], str] | None:
+    """A dict literal's leaves by key path (nested dicts followed); None when it is none."""
+    items = _str_dict(text)
+    if items is None:
+        return None
     out: dict[tuple[str, ...], str] = {}
-    for k, v in zip(node.keys, node.values, strict=True):
-        path = (*prefix, k.value)  # type: ignore[union-attr]
+    for key, v in items.items():
+        path = (*prefix, key)
         inner = _dict_leaves(ast.unparse(v), path) if isinstance(v, ast.Dict) else None
         if inner:
             out.update(inner)
@@ -1560,15 +1568,10 @@ def _dict_arg_facts(
         return None
     sides = []
     for text in (a[1], b[1]):
-        try:
-            node = ast.parse(text, mode="eval").body
-        except SyntaxError:
+        items = _str_dict(text)
+        if items is None:
             return None
-        if not isinstance(node, ast.Dict) or not all(
-            isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys
-        ):
-            return None
-        sides.append({k.value: ast.unparse(v) for k, v in zip(node.keys, node.values, strict=True)})  # type: ignore[union-attr]
+        sides.append({key: ast.unparse(v) for key, v in items.items()})
     old, new = sides
     facts = []
     for key in [*new, *(k for k in old if k not in new)]:
