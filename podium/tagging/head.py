@@ -12,13 +12,15 @@ Plain numpy and scipy; no model loading here.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 FOLDS = 3  # cross-fitting folds when scoring the history itself (for calibration)
+Head = TypeVar("Head")
 
 
 @contextmanager
@@ -150,22 +152,8 @@ def head_scores(
         extra += (
             "/w" + hashlib.sha1(np.ascontiguousarray(row_weights, np.float32).tobytes()).hexdigest()
         )
-    digest = _digest(history, targets, history_groups) + f"/{max_talks}" + extra
-    # The head of the whole history does not depend on the groups: one key for both uses.
-    whole = (
-        _digest(history, targets, None) + f"/{max_talks}" + extra
-        if history_groups is not None
-        else digest
-    )
 
-    def fitted(rows: np.ndarray | None, fold: int) -> LinearHead:
-        key = (whole if rows is None else digest, float(penalty), fold)
-        if cache is not None and key in cache:
-            return cache[key]
-        if rows is None:
-            rows = np.arange(history.shape[0])
-        if len(rows) > max_talks:  # fitting cost stays bounded as the history grows
-            rows = np.sort(np.random.default_rng(fold + 1).choice(rows, max_talks, replace=False))
+    def fit(rows: np.ndarray, fold: int) -> LinearHead:
         h, t = history[rows], targets[rows]
         weights = None if row_weights is None else np.repeat(row_weights[rows, None], t.shape[1], 1)
         if negatives is not None and len(negatives[0]):
@@ -177,27 +165,89 @@ def head_scores(
             own = np.ones_like(t) if weights is None else weights
             weights = np.concatenate([own, mask_n[keep]])
             t = np.concatenate([t, np.zeros_like(mask_n[keep])])
-        head = fit_head(h, t, penalty=penalty, weights=weights)
+        return fit_head(h, t, penalty=penalty, weights=weights)
+
+    return cross_fitted_scores(
+        fit,
+        lambda head, rows: head.predict(vectors if rows is None else vectors[rows]),
+        digest_of=lambda groups: _digest(history, targets, groups) + extra,
+        shape=(vectors.shape[0], history.shape[0], targets.shape[1]),
+        penalty=penalty,
+        max_talks=max_talks,
+        query_groups=query_groups,
+        history_groups=history_groups,
+        cache=cache,
+        cache_limit=64,  # the oldest fits fall out first
+    )
+
+
+def cross_fitted_scores(
+    fit: Callable[[np.ndarray, int], Head],
+    predict: Callable[[Head, np.ndarray | None], np.ndarray],
+    *,
+    digest_of: Callable[[np.ndarray | None], str],
+    shape: tuple[int, int, int],
+    penalty: float,
+    max_talks: int,
+    query_groups: np.ndarray | None,
+    history_groups: np.ndarray | None,
+    cache: dict[tuple[str, float, int], Head] | None,
+    cache_limit: int,
+) -> np.ndarray:
+    """(n, T) scores of the queries, each by a head fitted without its group's fold.
+
+    The cross-fitting of `head_scores` and of the text head
+    (`podium.tagging.text_head.text_scores`): groups are split into `FOLDS` folds, a query
+    is scored by the head fitted on the history rows outside its group's fold, and a query
+    without groups, or whose group has no history row, by the head of the whole history.
+
+    Args:
+        fit: the head fitted on the given history rows; the fold (-1: the whole history)
+            for the parts that follow the folds themselves (an organiser's rejections).
+        predict: (k, T) scores by a head of the query rows given (None: all of them).
+        digest_of: the content digest of the history under the given groups (None: the
+            whole history's head, which does not depend on them).
+        shape: (queries n, history rows m, tags T).
+        penalty: the heads' L2 strength (part of the cache key).
+        max_talks: most rows a head is fitted on (a deterministic sample above that).
+        query_groups, history_groups: integer group ids, as in `scoring.knn_scores`.
+        cache: fitted heads by (content digest, penalty, fold); reused across calls.
+        cache_limit: most heads the cache holds (the oldest fall out first).
+    """
+    n_queries, n_history, n_tags = shape
+    digest = digest_of(history_groups) + f"/{max_talks}"
+    # The head of the whole history does not depend on the groups: one key for both uses.
+    whole = digest_of(None) + f"/{max_talks}" if history_groups is not None else digest
+
+    def fitted(rows: np.ndarray | None, fold: int) -> Head:
+        key = (whole if rows is None else digest, float(penalty), fold)
+        if cache is not None and key in cache:
+            return cache[key]
+        if rows is None:
+            rows = np.arange(n_history)
+        if len(rows) > max_talks:  # fitting cost stays bounded as the history grows
+            rows = np.sort(np.random.default_rng(fold + 1).choice(rows, max_talks, replace=False))
+        head = fit(rows, fold)
         if cache is not None:
-            if len(cache) >= 64:  # bounded: the oldest fits fall out first
+            if len(cache) >= cache_limit:
                 cache.pop(next(iter(cache)))
             cache[key] = head
         return head
 
     if query_groups is None or history_groups is None:
-        return fitted(None, -1).predict(vectors)
-    out = np.zeros((vectors.shape[0], targets.shape[1]), dtype=np.float32)
+        return predict(fitted(None, -1), None)
+    out = np.zeros((n_queries, n_tags), dtype=np.float32)
     query_fold = fold_of_groups(query_groups)
     history_fold = fold_of_groups(history_groups)
     # A query whose group has no row in the history cannot score itself: the head of the
     # whole history scores it, as it scores any new talk.
     outside = ~np.isin(query_groups, history_groups)
     if outside.any():
-        out[outside] = fitted(None, -1).predict(vectors[outside])
+        out[outside] = predict(fitted(None, -1), np.flatnonzero(outside))
     for fold in np.unique(query_fold[~outside]):
         rows = np.flatnonzero((query_fold == fold) & ~outside)
         train = np.flatnonzero(history_fold != fold)
-        out[rows] = fitted(train, int(fold)).predict(vectors[rows])
+        out[rows] = predict(fitted(train, int(fold)), rows)
     return out
 
 

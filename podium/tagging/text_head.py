@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from podium.tagging.head import FOLDS, fit_head, fold_of_groups, one_blas_thread
+from podium.tagging.head import cross_fitted_scores, fit_head, one_blas_thread
 
 N_FEATURES = 2**20  # hashed columns per block: collisions are rare at this size
 MAX_RANK = 1024  # kernel components kept above this many training talks (largest first)
@@ -169,9 +169,10 @@ def text_scores(
 ) -> np.ndarray:
     """(n, T) text-head probabilities of `texts`, trained on the history's texts and tags.
 
-    Cross-fitted exactly as `podium.tagging.head.head_scores`: with groups, a query is scored
-    by the head fitted without its group's fold (its own conference series never vouches for
-    it); a query whose group has no history row by the head of the whole history.
+    Cross-fitted by the same code as `podium.tagging.head.head_scores`
+    (`cross_fitted_scores`): with groups, a query is scored by the head fitted without its
+    group's fold (its own conference series never vouches for it); a query whose group has no
+    history row by the head of the whole history.
 
     Args:
         texts: the talks' plain texts.
@@ -186,44 +187,21 @@ def text_scores(
     n_tags = targets.shape[1]
     if not len(texts):
         return np.zeros((0, n_tags), dtype=np.float32)
-    digest = _digest(history_texts, targets, history_groups) + f"/{max_talks}"
-    whole = (
-        _digest(history_texts, targets, None) + f"/{max_talks}"
-        if history_groups is not None
-        else digest
-    )
-
-    def fitted(rows: np.ndarray | None, fold: int) -> TextHead:
-        key = (whole if rows is None else digest, float(penalty), fold)
-        if cache is not None and key in cache:
-            return cache[key]
-        if rows is None:
-            rows = np.arange(len(history_texts))
-        if len(rows) > max_talks:  # fitting cost stays bounded as the history grows
-            rows = np.sort(np.random.default_rng(fold + 1).choice(rows, max_talks, replace=False))
-        head = fit_text_head(
-            counter.counts([history_texts[int(i)] for i in rows]), targets[rows], penalty=penalty
-        )
-        if cache is not None:
-            if len(cache) >= 16:  # bounded: each head holds its training rows' TF-IDF
-                cache.pop(next(iter(cache)))
-            cache[key] = head
-        return head
-
     counts = counter.counts(texts)
-    if query_groups is None or history_groups is None:
-        return fitted(None, -1).predict(counts)
-    out = np.zeros((len(texts), n_tags), dtype=np.float32)
-    query_fold = fold_of_groups(query_groups, FOLDS)
-    history_fold = fold_of_groups(history_groups, FOLDS)
-    outside = ~np.isin(query_groups, history_groups)
-    if outside.any():
-        out[outside] = fitted(None, -1).predict(_rows(counts, np.flatnonzero(outside)))
-    for fold in np.unique(query_fold[~outside]):
-        rows = np.flatnonzero((query_fold == fold) & ~outside)
-        train = np.flatnonzero(history_fold != fold)
-        out[rows] = fitted(train, int(fold)).predict(_rows(counts, rows))
-    return out
+    return cross_fitted_scores(
+        lambda rows, _fold: fit_text_head(
+            counter.counts([history_texts[int(i)] for i in rows]), targets[rows], penalty=penalty
+        ),
+        lambda head, rows: head.predict(counts if rows is None else _rows(counts, rows)),
+        digest_of=lambda groups: _digest(history_texts, targets, groups),
+        shape=(len(texts), len(history_texts), n_tags),
+        penalty=penalty,
+        max_talks=max_talks,
+        query_groups=query_groups,
+        history_groups=history_groups,
+        cache=cache,
+        cache_limit=16,  # each head holds its training rows' TF-IDF
+    )
 
 
 def _rows(
