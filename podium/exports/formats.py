@@ -30,7 +30,6 @@ from podium.exports.schedule import (
     talk_guid,
 )
 
-FORMATS = ("frab-xml", "frab-json", "ics", "json")
 MEDIA_TYPES = {
     "frab-xml": "application/xml",
     "frab-json": "application/json",
@@ -38,6 +37,7 @@ MEDIA_TYPES = {
     "json": "application/json",
 }
 EXTENSIONS = {"frab-xml": "xml", "frab-json": "json", "ics": "ics", "json": "json"}
+FORMATS = tuple(MEDIA_TYPES)  # the export formats, named once (as keys of the tables above)
 FRAB_JSON_SCHEMA = "https://c3voc.de/schedule/schema.json"
 PODIUM_SCHEMA = "https://podium/schemas/podium-export.schema.json"
 GENERATOR = "podium"

@@ -224,18 +224,16 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
 
 
+# What a variant shares with its base: the models and the caches whose keys do not depend
+# on the settings a candidate overrides (label vectors, fitted heads by content digest and
+# penalty, n-gram counts). The rest (lexicons, calibrations, NLI thresholds) starts empty.
+_SHARED = ("encoder", "nli", "cache", "_labels", "_heads", "_text_heads", "_ngrams")
+
+
 def _variant(base: Tagger, overrides: dict[str, Any]) -> Tagger:
-    # Same encoder, label vectors and fitted heads; other settings (and the same class).
-    return type(base)(
-        encoder=base.encoder,
-        settings=base.settings.model_copy(update=overrides),
-        nli=base.nli,
-        cache=base.cache,
-        _labels=base._labels,
-        _heads=base._heads,
-        _text_heads=base._text_heads,
-        _ngrams=base._ngrams,
-    )
+    # Other settings, the same class.
+    shared = {name: getattr(base, name) for name in _SHARED}
+    return type(base)(settings=base.settings.model_copy(update=overrides), **shared)
 
 
 @dataclass

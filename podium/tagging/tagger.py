@@ -255,23 +255,12 @@ class Tagger:
             )
             parts.append((s.prototype_weight, prototype))
         if s.head_weight > 0:
-            negative_rows, mask = history.negative_targets(vocabulary)
-            negatives = None
-            if len(negative_rows):
-                negatives = (
-                    history.embeddings[negative_rows],
-                    np.asarray(
-                        negative_rows if history_groups is None else history_groups[negative_rows],
-                        dtype=np.int64,
-                    ),
-                    mask,
-                )
             learned = scored(
                 head_scores,
                 penalty=s.head_penalty,
                 max_talks=s.head_max_talks,
                 cache=self._heads,
-                negatives=negatives,
+                negatives=_head_negatives(history, vocabulary, history_groups),
                 row_weights=balance,
             )
             parts.append((s.head_weight, learned))
@@ -762,6 +751,18 @@ def lexical_texts(talks: Sequence[Talk]) -> list[str]:
     and a history talk being calibrated on are read alike.
     """
     return [talk_text(t.title, t.description, max_tokens=PREMISE_TOKENS) for t in talks]
+
+
+def _head_negatives(
+    history: TagHistory, vocabulary: Vocabulary, history_groups: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The history's rejection-only talks as `head_scores`' negatives: (vectors, groups,
+    0/1 mask of the rejected tags); None when there is none."""
+    rows, mask = history.negative_targets(vocabulary)
+    if not len(rows):
+        return None
+    groups = rows if history_groups is None else history_groups[rows]
+    return history.embeddings[rows], np.asarray(groups, dtype=np.int64), mask
 
 
 def _group_codes(history: TagHistory) -> np.ndarray:

@@ -16,6 +16,7 @@ from podium.tagging.nested import (
     LEXICAL_WEIGHTS,
     Candidate,
     Encoded,
+    _variant,
     default_candidates,
     evaluate_nested,
     mean_std,
@@ -110,3 +111,16 @@ def test_mean_std() -> None:
     assert mean_std([0.5]) == (0.5, 0.0)
     mean, std = mean_std([0.6, 0.7, 0.8])
     assert mean == pytest.approx(0.7) and std == pytest.approx(0.1)
+
+
+def test_a_variant_shares_the_models_and_the_content_keyed_caches_only(encoder) -> None:
+    base = Recording(encoder=encoder, settings=TaggingSettings())
+    variant = _variant(base, {"knn_weight": 0.7})
+    assert type(variant) is Recording and variant.settings.knn_weight == 0.7
+    assert base.settings.knn_weight != 0.7  # the base keeps its own settings
+    assert variant.encoder is base.encoder and variant.nli is base.nli
+    for shared in ("_labels", "_heads", "_text_heads", "_ngrams"):
+        assert getattr(variant, shared) is getattr(base, shared), shared
+    # Caches keyed by what the settings decide start empty in the variant.
+    for own in ("_lexicons", "_calibrations", "_nli_thresholds", "_own"):
+        assert getattr(variant, own) is not getattr(base, own), own
