@@ -202,24 +202,32 @@ def _load_talks(lake: Lake, talk_ids: list[str] | None) -> list[Talk]:
     return read_talks(lake=lake, talk_ids=talk_ids)
 
 
-def write_talks(
-    *,
-    lake: Lake,
-    client: Any,
-    settings: DynamoDBSettings,
-    talk_ids: list[str] | None = None,
-    now: datetime,
-    report: SinkReport,
-    full: bool = False,
-) -> dict[str, tuple[str, str]]:
+@dataclass(frozen=True)
+class _Pass:
+    """One write-back: where it writes, the `_md` stamp of its items, and what it did."""
+
+    lake: Lake
+    client: Any  # a low-level DynamoDB client
+    settings: DynamoDBSettings
+    stamp: str
+    full: bool  # compare everything with the table, not only what changed since the last pass
+    report: SinkReport = field(default_factory=SinkReport)
+
+    @property
+    def table(self) -> str:
+        return table_name(self.settings)
+
+
+def _write_talks(run: _Pass, *, talk_ids: list[str] | None) -> dict[str, tuple[str, str]]:
     """Merged tags onto talk items and the tag items of their partitions; returns the keys of
     every talk item written or known (for recommendation items)."""
-    table = table_name(settings)
+    lake, client, settings, report = run.lake, run.client, run.settings, run.report
+    table = run.table
     keys = load_keys(lake=lake, table=table)
     loaded = _load_talks(lake, talk_ids)
     # Only talks whose record or Podium tags changed since they were last written cost requests.
     prints = _fingerprints(lake, loaded)
-    written = {} if full else load_checkpoints(lake=lake, source=sink_source(table))
+    written = {} if run.full else load_checkpoints(lake=lake, source=sink_source(table))
     wanted = [t for t in loaded if written.get(t.talk_id) != prints[t.talk_id]]
     report.talks_unchanged += len(loaded) - len(wanted)
     missing = {t.talk_id for t in wanted if t.talk_id not in keys}
@@ -233,7 +241,7 @@ def write_talks(
     live = [t for t in talks if t.state != "deleted"]
     podium = tags_by_talk(lake=lake, talk_ids=[t.talk_id for t in live])
     covers = talk_covers(lake, live)
-    stamp = _stamp(now)
+    stamp = run.stamp
 
     created: dict[str, tuple[str, str]] = {}
     for talk in live:
@@ -403,17 +411,15 @@ def _update_talk(
 # ---- counters and recommendations ------------------------------------------------------------
 
 
-def write_counters(
-    *, lake: Lake, client: Any, settings: DynamoDBSettings, now: datetime, report: SinkReport
-) -> None:
+def _write_counters(run: _Pass) -> None:
     """Tag counters set to Podium's overall counts; a counter of a tag no talk carries is 0."""
-    table = table_name(settings)
-    counts = read_tag_counts(lake=lake, scope="all")
+    client, table = run.client, run.table
+    counts = read_tag_counts(lake=run.lake, scope="all")
     want = {str(t): int(n) for t, n in zip(counts.tag, counts.talks, strict=True)}
     existing = {str(i["sk"]): i for i in _query(client, table, COUNTER_PK, "tag#")}
     for sk, item in existing.items():
         want.setdefault(str(item.get("tagName") or sk[len("tag#") :]), 0)
-    stamp = _stamp(now)
+    stamp = run.stamp
     requests = []
     for tag, quantity in sorted(want.items()):
         sk = f"tag#{tag}"
@@ -430,24 +436,16 @@ def write_counters(
             "_md": stamp,
         }
         requests.append(_put(values))
-    report.counters_set += _batch_write(client, table, requests)
+    run.report.counters_set += _batch_write(client, table, requests)
 
 
-def write_recommendations(
-    *,
-    lake: Lake,
-    client: Any,
-    settings: DynamoDBSettings,
-    keys: dict[str, tuple[str, str]],
-    event_ids: list[str],
-    now: datetime,
-    report: SinkReport,
-    full: bool = False,
+def _write_recommendations(
+    run: _Pass, *, keys: dict[str, tuple[str, str]], event_ids: list[str]
 ) -> None:
     """Each event's precomputed recommendations as items under `recs#<event id>` (events whose
     recommendations are as last written are skipped without a request, unless `full`)."""
-    table = table_name(settings)
-    stamp = _stamp(now)
+    lake, client, settings, report = run.lake, run.client, run.settings, run.report
+    table, stamp = run.table, run.stamp
     requests: list[dict[str, Any]] = []
     written = load_checkpoints(lake=lake, source=sink_source(table))
     done: dict[str, str] = {}
@@ -464,7 +462,7 @@ def write_recommendations(
             ]
             + [titles, {str(i): keys.get(str(i)) for i in recs.talk_id}]
         )
-        if not full and written.get(f"event:{event_id}") == fingerprint:
+        if not run.full and written.get(f"event:{event_id}") == fingerprint:
             continue
         done[f"event:{event_id}"] = fingerprint
         pk = f"{settings.recommendations_pk_prefix}{event_id}"
@@ -525,28 +523,11 @@ def write_back(
         full: compare every talk and event with the table, not only those changed since
             the last write (repairs items changed outside Podium).
     """
-    now = now or datetime.now(UTC)
-    report = SinkReport()
-    keys = write_talks(
-        lake=lake,
-        client=client,
-        settings=settings,
-        talk_ids=talk_ids,
-        now=now,
-        report=report,
-        full=full,
-    )
-    write_counters(lake=lake, client=client, settings=settings, now=now, report=report)
+    stamp = _stamp(now or datetime.now(UTC))
+    run = _Pass(lake=lake, client=client, settings=settings, stamp=stamp, full=full)
+    keys = _write_talks(run, talk_ids=talk_ids)
+    _write_counters(run)
     if event_ids is None:
         event_ids = all_event_ids(lake=lake)
-    write_recommendations(
-        lake=lake,
-        client=client,
-        settings=settings,
-        keys=keys,
-        event_ids=event_ids,
-        now=now,
-        report=report,
-        full=full,
-    )
-    return report
+    _write_recommendations(run, keys=keys, event_ids=event_ids)
+    return run.report

@@ -238,12 +238,11 @@ def retag_command(
         tagger = build_tagger(settings.tagging, device=_device(device))
     except (OSError, ValueError) as error:
         exit_with(f"cannot load the tagger: {str(error).splitlines()[0]}")
-    history = load_history(lake=lake, encoder=tagger.encoder)
     report = retag(
         lake=lake,
         tagger=tagger,
         vocabulary=vocabulary,
-        history=history,
+        history=load_history(lake=lake, encoder=tagger.encoder),
         batch_size=batch_size,
         force=force,
         limit=limit,
