@@ -50,7 +50,8 @@ class PretalxRef:
     @property
     def source(self) -> str:
         """The checkpoint key of this event: host and event, independent of the scheme."""
-        return f"pretalx:{urlsplit(self.base_url).netloc}{urlsplit(self.base_url).path}/{self.slug}"
+        base = urlsplit(self.base_url)
+        return f"pretalx:{base.netloc}{base.path}/{self.slug}"
 
     @property
     def api_url(self) -> str:
