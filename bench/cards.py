@@ -220,6 +220,13 @@ class Now(Path_):
         return covers
 
 
+# (language, title, speaker, tags) of talks in scripts the pyvideo sample lacks.
+SCRIPTS_NOT_IN_PYVIDEO = [
+    ("ar", "تعلم الآلة في الإنتاج: دروس من الميدان مع Python", "ليلى", ["python", "ml"]),
+    ("hi", "मशीन लर्निंग के साथ डेटा पाइपलाइन", "Asha", ["data"]),
+]
+
+
 def sheet_talks() -> list[Talk]:
     """Twelve talks that stress a card: Latin, Japanese, Korean, Chinese, Russian, the longest
     title, the most tags, many speakers (pyvideo), and Arabic and Hindi (not in pyvideo)."""
@@ -235,20 +242,8 @@ def sheet_talks() -> list[Talk]:
     picked.append(max(talks, key=lambda t: (len(t.tags), len(" ".join(t.tags)))))
     picked.append(max(talks, key=lambda t: len(" · ".join(t.speakers))))
     picked += [
-        Talk(
-            talk_id="sheet-ar",
-            title="تعلم الآلة في الإنتاج: دروس من الميدان مع Python",
-            speakers=["ليلى"],
-            tags=["python", "ml"],
-            language="ar",
-        ),
-        Talk(
-            talk_id="sheet-hi",
-            title="मशीन लर्निंग के साथ डेटा पाइपलाइन",
-            speakers=["Asha"],
-            tags=["data"],
-            language="hi",
-        ),
+        Talk(talk_id=f"sheet-{lang}", title=title, speakers=[who], tags=tags, language=lang)
+        for lang, title, who, tags in SCRIPTS_NOT_IN_PYVIDEO
     ]
     return picked
 

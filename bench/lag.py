@@ -90,11 +90,11 @@ class Sampler:
                 pass
             self.stopping.wait(self.every_s)
 
-    def start(self) -> Sampler:
+    def __enter__(self) -> Sampler:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def __exit__(self, *_: object) -> None:  # also on a timeout: no thread left sampling
         self.stopping.set()
         self._thread.join()
 
@@ -129,24 +129,23 @@ def burst(stack: LocalStack, lake: Lake, args: argparse.Namespace, prefix: str) 
     run = Run(stack, lake)
     talks = make_talks(args.talks, prefix=prefix)
     ids = [t["talk_id"] for t in talks]
-    sampler = Sampler(lake, args.sample).start()
-    with ThreadPoolExecutor(args.clients) as pool:
-        list(pool.map(run.post, talks))
-    deadline = time.monotonic() + args.timeout
-    while True:
-        state = lake.read("enrichment_state", where=[("talk_id", "in", ids)])
-        if int(((state.stage == "tags") & (state.status == "done")).sum()) == len(ids):
-            break
-        if time.monotonic() > deadline:
-            raise SystemExit("timed out waiting for tags")
-        time.sleep(1)
-    deadline = time.monotonic() + args.follow
-    while True:
-        frame = sampler.lags(run, ids)
-        if not frame.recs.isna().any() or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    sampler.stop()
+    with Sampler(lake, args.sample) as sampler:
+        with ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(run.post, talks))
+        deadline = time.monotonic() + args.timeout
+        while True:
+            state = lake.read("enrichment_state", where=[("talk_id", "in", ids)])
+            if int(((state.stage == "tags") & (state.status == "done")).sum()) == len(ids):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit("timed out waiting for tags")
+            time.sleep(1)
+        deadline = time.monotonic() + args.follow
+        while True:
+            frame = sampler.lags(run, ids)
+            if not frame.recs.isna().any() or time.monotonic() > deadline:
+                break
+            time.sleep(1)
     return sampler.lags(run, ids)
 
 

@@ -13,6 +13,7 @@ Standard library only (`http.server` in a daemon thread): no second web stack in
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import threading
@@ -25,6 +26,15 @@ from podium import metrics
 logger = logging.getLogger("podium.probes")
 
 Check = Callable[[], dict[str, str]]  # name -> "ok" or what is wrong
+
+
+def add_probe_port(parser: argparse.ArgumentParser, *, default: str) -> None:
+    """The `--probe-port` option of a long-lived process; `default` says where no value leads."""
+    parser.add_argument(
+        "--probe-port",
+        type=int,
+        help=f"port of /metrics, /healthz, /readyz (default: {default}; 0: any free)",
+    )
 
 
 class ProbeServer:

@@ -206,15 +206,12 @@ def start_refresher(stopping: threading.Event) -> WarmRefresher | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from deployments.probes import add_probe_port
+
     parser = argparse.ArgumentParser(
         description="Keep tag counts and recommendations current, warm (a CPU executor)."
     )
-    parser.add_argument(
-        "--probe-port",
-        type=int,
-        default=None,
-        help="port of /metrics, /healthz, /readyz (default: none; 0: any free)",
-    )
+    add_probe_port(parser, default="none")
     args = parser.parse_args(argv)
     from podium import tracing
     from podium.settings import get_settings

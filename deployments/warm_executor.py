@@ -618,6 +618,8 @@ def off_main_thread(function: Any, /, *args: Any, **kwargs: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from deployments.probes import add_probe_port
+
     parser = argparse.ArgumentParser(description="Run flow runs of a work queue in process.")
     parser.add_argument("--pool", default="podium-gpu")
     parser.add_argument("--queue", default="warm")
@@ -640,12 +642,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--stale", type=float, default=STALE_S, help="an executor silent this long is dead"
     )
-    parser.add_argument(
-        "--probe-port",
-        type=int,
-        default=None,
-        help="port of /metrics, /healthz, /readyz (default: ops.executor_port; 0: any free)",
-    )
+    add_probe_port(parser, default="ops.executor_port")
     parser.add_argument(
         "--no-preload",
         action="store_true",
