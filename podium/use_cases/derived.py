@@ -37,8 +37,7 @@ import pandas as pd
 from podium.ingest import EVENTS
 from podium.lake import Lake
 from podium.lake import recommendations as tables
-from podium.lake.versions import VersionUnavailable
-from podium.recommend.build import BuildResult, build_tables
+from podium.lake.versions import Snapshot, VersionUnavailable
 from podium.recommend.encoder import TextEncoder
 from podium.tag_counts import (
     TagCountRun,
@@ -51,9 +50,10 @@ from podium.tag_counts import (
 from podium.use_cases.aggregate import observe_counted
 from podium.use_cases.recommend import (
     RECOMMENDATION_SOURCES,
+    Rebuild,
     RecommendResources,
+    build_pinned,
     observe_recommended,
-    recommendation_encoder,
     recommendation_source_versions,
     recommended_versions,
 )
@@ -164,11 +164,9 @@ def _refresh_recommendations(
     """The touched events' recommendations rebuilt, against the version pinned first."""
     lake = resources.lake
     built = time.monotonic()
-    encoder = encoder or recommendation_encoder(resources.settings)
 
-    def attempt() -> BuildResult | None:
+    def plan(pinned: Snapshot) -> Rebuild | None:
         outcome.attempts += 1
-        pinned = tables.pin_recommendations(lake=lake)
         previous = tables.recommendations_bookmark(pinned, RECOMMENDATION_SOURCES)
         current = recommended_versions(lake)
         if previous == current:
@@ -176,6 +174,7 @@ def _refresh_recommendations(
             return None
         event_ids = _affected(lake, previous, current)
         outcome.event_ids = event_ids
+        bookmark = tables.recommendations_bookmark_of(current)
         if event_ids == []:  # nothing to rebuild: move the bookmark, read no talk
             tables.write_recommendations(
                 lake=lake,
@@ -185,19 +184,12 @@ def _refresh_recommendations(
                 row_group_rows=resources.settings.recommend.serving_row_group_rows,
                 event_ids=[],
                 pinned=pinned,
-                bookmark=tables.recommendations_bookmark_of(current),
+                bookmark=bookmark,
             )
             return None
-        return build_tables(
-            lake=lake,
-            settings=resources.settings.recommend,
-            encoder=encoder,
-            event_ids=event_ids,
-            pinned=pinned,
-            bookmark=tables.recommendations_bookmark_of(current),
-        )
+        return Rebuild(event_ids=event_ids, bookmark=bookmark)
 
-    result = lake.retrying(attempt)
+    result = build_pinned(resources, plan, encoder=encoder)
     if result is not None:
         outcome.recommendation_rows = result.recommendation_rows
     outcome.phases[RECOMMENDATIONS] = time.monotonic() - built

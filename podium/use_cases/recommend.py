@@ -8,7 +8,7 @@ no model is loaded (the encoder loads lazily, only for a text not cached yet).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -17,6 +17,7 @@ from podium import metrics
 from podium.ingest import EVENTS, TALKS
 from podium.lake import Lake
 from podium.lake import recommendations as tables
+from podium.lake.versions import Bookmark, Snapshot
 from podium.recommend.build import BuildResult, build_tables
 from podium.recommend.encoder import TextEncoder, make_encoder
 from podium.settings import Settings
@@ -69,6 +70,54 @@ def recommendation_encoder(settings: Settings) -> TextEncoder:
     return make_encoder(settings.recommend, settings.tagging)
 
 
+@dataclass(frozen=True)
+class Rebuild:
+    """What a build recomputes, decided against the pinned recommendations table (the
+    arguments of `build_recommendations`, and the bookmark)."""
+
+    event_ids: Sequence[str] | None  # None: every event (and every talk's related talks)
+    bookmark: Bookmark | None  # the source versions the rows reflect; None: it stays
+    computed_at: datetime | None = None
+    known_keys: Mapping[tuple[str, str], str] | None = None
+
+
+def build_pinned(
+    resources: RecommendResources,
+    plan: Callable[[Snapshot], Rebuild | None],
+    *,
+    encoder: TextEncoder | None = None,
+) -> BuildResult | None:
+    """Pin the recommendations table, `plan` against the pin, build what it names; all of it
+    again when another build committed meanwhile (the pin fails this one's commit).
+
+    Args:
+        resources: the lake and the settings.
+        plan: what to rebuild given the pinned table; None builds nothing (returns None).
+        encoder: as in `build_recommendations`.
+    """
+    lake = resources.lake
+    encoder = encoder or recommendation_encoder(resources.settings)
+
+    def attempt() -> BuildResult | None:
+        # Pinned before the sources are read: a build that another one overtook starts over.
+        pinned = tables.pin_recommendations(lake=lake)
+        rebuild = plan(pinned)
+        if rebuild is None:
+            return None
+        return build_tables(
+            lake=lake,
+            settings=resources.settings.recommend,
+            encoder=encoder,
+            event_ids=rebuild.event_ids,
+            computed_at=rebuild.computed_at,
+            known_keys=rebuild.known_keys,
+            bookmark=rebuild.bookmark,
+            pinned=pinned,
+        )
+
+    return lake.retrying(attempt)
+
+
 def build_recommendations(
     resources: RecommendResources,
     *,
@@ -89,31 +138,17 @@ def build_recommendations(
         known_keys: the talks' embedding-cache keys by (talk id, content hash), when a
             caller has them (the backfill's embed stage); computed otherwise.
     """
-    lake = resources.lake
-    encoder = encoder or recommendation_encoder(resources.settings)
 
-    def attempt() -> BuildResult:
-        # Pinned before the sources are read: a build that another one overtook starts over.
-        pinned = tables.pin_recommendations(lake=lake)
+    def plan(_pinned: Snapshot) -> Rebuild:
         # A full build reflects every source as of now; a partial one (some events) leaves
         # the bookmark where it was, so the warm refresh still rebuilds what it owes.
-        bookmark = (
-            tables.recommendations_bookmark_of(recommended_versions(lake))
-            if event_ids is None
-            else None
-        )
-        return build_tables(
-            lake=lake,
-            settings=resources.settings.recommend,
-            encoder=encoder,
-            event_ids=event_ids,
-            computed_at=computed_at,
-            known_keys=known_keys,
-            pinned=pinned,
-            bookmark=bookmark,
-        )
+        bookmark = None
+        if event_ids is None:
+            bookmark = tables.recommendations_bookmark_of(recommended_versions(resources.lake))
+        return Rebuild(event_ids, bookmark, computed_at=computed_at, known_keys=known_keys)
 
-    result = lake.retrying(attempt)
+    result = build_pinned(resources, plan, encoder=encoder)
+    assert result is not None  # the plan always builds
     if event_ids is not None:  # a rebuild after a count (not the hourly full one)
         observe_recommended(resources.lake)
     return result
