@@ -279,12 +279,17 @@ class Single:
 
 
 @dataclass
+class Burst:
+    lags: list[float]  # post -> tagged of each acknowledged talk that was tagged
+    acked: int
+    posted: int
+
+
+@dataclass
 class Variant:
     name: str
     singles: list[Single] = field(default_factory=list)
-    burst_lags: list[float] = field(default_factory=list)
-    burst_acked: int = 0
-    burst_talks: int = 0
+    burst: Burst = field(default_factory=lambda: Burst([], 0, 0))
     idle_s3_per_s: float = 0.0
     load: list[float] = field(default_factory=list)
     spans: dict[tuple[str, str, str], tuple[int, float]] = field(default_factory=dict)
@@ -342,10 +347,8 @@ def run_variant(stack: TracedStack, name: str, seen: Seen, args: argparse.Namesp
         burst = post_burst(talks, gateway_urls=urls, secret=SECRET, clients=args.clients)
         seen.wait(list(burst.acked), args.timeout)
         with seen.lock:
-            figures.burst_lags = [
-                seen.tagged[i] - burst.sent[i] for i in burst.acked if i in seen.tagged
-            ]
-        figures.burst_acked, figures.burst_talks = len(burst.acked), len(talks)
+            lags = [seen.tagged[i] - burst.sent[i] for i in burst.acked if i in seen.tagged]
+        figures.burst = Burst(lags, len(burst.acked), len(talks))
         figures.load.append(os.getloadavg()[0])
     # What the singles cost: spans and S3 requests in their windows, the quiet rate subtracted.
     time.sleep(1.5)  # the span files and moto's log catch up
@@ -403,12 +406,12 @@ def print_variants(variants: list[Variant], args: argparse.Namespace) -> None:
         print("| figure | " + " | ".join(names) + " |")
         print(
             "| post -> tagged p50 / p95 | "
-            + " | ".join(f"{_p(v.burst_lags, 50)} / {_p(v.burst_lags, 95)}" for v in variants)
+            + " | ".join(f"{_p(v.burst.lags, 50)} / {_p(v.burst.lags, 95)}" for v in variants)
             + " |"
         )
         print(
             "| acked, tagged | "
-            + " | ".join(f"{v.burst_acked}/{v.burst_talks}, {len(v.burst_lags)}" for v in variants)
+            + " | ".join(f"{v.burst.acked}/{v.burst.posted}, {len(v.burst.lags)}" for v in variants)
             + " |"
         )
         print("| load after | " + " | ".join(f"{v.load[-1]:.1f}" for v in variants) + " |")
@@ -481,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     print_variants(variants, args)
     print(f"\nload average at end: {os.getloadavg()}; {time.monotonic() - started:.0f} s wall")
     untagged = sum(s.tagged is None for v in variants for s in v.singles) + sum(
-        v.burst_acked - len(v.burst_lags) for v in variants
+        v.burst.acked - len(v.burst.lags) for v in variants
     )
     if untagged:
         print(f"{untagged} acknowledged talks were not tagged within --timeout")
