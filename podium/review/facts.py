@@ -23,7 +23,8 @@ SUPPLY = "supply chain"
 BEHAVIOUR = "behaviour"
 CONFIG = "configuration"
 SCANNERS = "scanner findings"
-CATEGORIES = (EXPOSURE, LIMITS, DATA, SUPPLY, BEHAVIOUR, SCANNERS, CONFIG)
+STATEMENTS = "changed statements"  # the general reader's plain lines (podium/review/statements.py)
+CATEGORIES = (EXPOSURE, LIMITS, DATA, SUPPLY, BEHAVIOUR, SCANNERS, CONFIG, STATEMENTS)
 
 _MAX_VALUE = 200  # a list is shown whole (up to _MAX_LIST): a cut list hides its new items
 _MAX_LIST = 1000

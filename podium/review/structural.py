@@ -36,6 +36,7 @@ from podium.review.python_diff import (
 )
 from podium.review.scanners import SCANNER, scan_change
 from podium.review.secrets import SecretHit, scan_diffs
+from podium.review.statements import STATEMENTS, statement_facts
 
 __all__ = [
     "KINDS",
@@ -79,7 +80,9 @@ class StructuralReport:
     def material_facts(self) -> list[Fact]:
         """The facts any summary must name (what a model's answer is checked against)."""
         return [
-            f for f in self.facts if f.category not in (CONFIG, SCANNER) or f.effect != "neutral"
+            f
+            for f in self.facts
+            if f.category not in (CONFIG, SCANNER, STATEMENTS) or f.effect != "neutral"
         ]
 
     def risk_label(self) -> str:
@@ -328,6 +331,10 @@ def analyse(
                 )
                 if fact is not None:
                     report.facts.append(fact)
+    for f in change.files:  # what the kind-specific readers left unsaid, statement by statement
+        if f.path in texts and f.status != "deleted" and report.kinds[f.path] not in _UNREAD:
+            said = [fact for fact in report.facts if fact.path == f.path]
+            report.facts += statement_facts(f.path, *texts[f.path], said=said)
     tests = frozenset(p for p, kind in report.kinds.items() if kind == "tests")
     if scan:
         scanned = scan_change(
@@ -346,6 +353,9 @@ def analyse(
     report.risks = _risks(report, large_change_lines)
     report.notes = _notes(report)
     return report
+
+
+_UNREAD = ("tests", "docs", "dependencies")  # their changes are told elsewhere, or not material
 
 
 def _text(data: bytes | None) -> str | None:
