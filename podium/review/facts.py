@@ -282,7 +282,18 @@ def _image_effect(before: Any, after: Any) -> tuple[Effect, str]:
     name = text.rsplit("/", 1)[-1]
     if ":" not in name or name.endswith(":latest"):
         return "loosens", "unpinned image (no tag or `latest`)"
+    was, now = registry(_text(before).strip("'\"")), registry(text)
+    if before is not None and "$" not in was + now and was != now:
+        return "loosens", f"base image from another registry (`{was}` → `{now}`)"
     return "neutral", "base image changed"
+
+
+def registry(image: str) -> str:
+    """The registry an image reference is pulled from (`docker.io` when it names none)."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
 
 
 def action_ref_effect(before: Any, after: Any) -> tuple[Effect, str]:

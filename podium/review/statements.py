@@ -59,20 +59,22 @@ def _python(text: str) -> list[Statement] | None:
     lines = text.splitlines()
     out: list[Statement] = []
 
-    def header(node: ast.AST, body_start: int) -> str:
-        start = node.lineno  # type: ignore[attr-defined]
+    def header(node: ast.stmt | ast.excepthandler, body_start: int) -> str:
+        start = node.lineno
         end = max(start, body_start - 1)
         head = " ".join(lines[start - 1 : end])
         return _one_line(head.split("#")[0] if "#" in head and "'" not in head else head)
 
-    def walk(body: Iterable[ast.AST], block: str) -> None:
+    def walk(body: Iterable[ast.stmt], block: str) -> None:
         for node in body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 name = f"{block}.{node.name}" if block != "module" else node.name
                 for dec in node.decorator_list:
                     seg = ast.get_source_segment(text, dec) or ""
                     out.append(Statement(name, dec.lineno, "@" + _one_line(seg), "@" + seg[:20], 1))
-                out.append(Statement(name, node.lineno, header(node, node.body[0].lineno), "def", 1))
+                out.append(
+                    Statement(name, node.lineno, header(node, node.body[0].lineno), "def", 1)
+                )
                 walk(node.body, name)
                 continue
             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
@@ -80,7 +82,9 @@ def _python(text: str) -> list[Statement] | None:
             if isinstance(node, _COMPOUND):
                 if not isinstance(node, ast.Try):
                     key = "if" if isinstance(node, ast.If) else type(node).__name__.lower()
-                    out.append(Statement(block, node.lineno, header(node, node.body[0].lineno), key, 2))
+                    out.append(
+                        Statement(block, node.lineno, header(node, node.body[0].lineno), key, 2)
+                    )
                 walk(node.body, block)
                 for handler in getattr(node, "handlers", []):
                     head = header(handler, handler.body[0].lineno)
@@ -102,12 +106,15 @@ def _python(text: str) -> list[Statement] | None:
 _TS_NAMED = [
     re.compile(r"\b(?:class|interface|enum|namespace)\s+([A-Za-z_$][\w$]*)"),
     re.compile(r"\bfunction\s*\*?\s*([A-Za-z_$][\w$]*)"),
-    re.compile(r"\b(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]*)?=\s*(?:async\s*)?(?:\(|function)"),
+    re.compile(
+        r"\b(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]*)?=\s*(?:async\s*)?(?:\(|function)"
+    ),
     re.compile(
         r"^\s*(?:(?:public|private|protected|static|async|readonly|get|set|override)\s+)*"
         r"([A-Za-z_$][\w$]*)\s*(?:<[^>]*>)?\s*\([^;]*$"
     ),
 ]
+_STRING = re.compile(r"""(['"`])(?:\\.|(?!\1).)*\1""")
 _NOT_NAMES = {"if", "for", "while", "switch", "catch", "return", "function", "else", "do", "try"}
 _HCL_HEAD = re.compile(r'^\s*([A-Za-z_][\w-]*)((?:\s+"[^"]*")*)\s*(=\s*[\w.]*\(?\s*)?[{\[(]\s*$')
 _JSON_HEAD = re.compile(r'^\s*"([^"]+)"\s*:\s*[{\[]')
@@ -145,16 +152,24 @@ def _braces(text: str, kind: str) -> list[Statement]:
             if "*/" not in line:
                 continue
             line, in_comment = line.split("*/", 1)[1], False
-        if "/*" in line and "*/" not in line.split("/*", 1)[1]:
-            line, in_comment = line.split("/*", 1)[0], True
+        # strings out first: `'arn:…:*/*'` and `"https://…"` open no comment
+        bare = _STRING.sub('""', line)
+        if "/*" in bare and "*/" not in bare.split("/*", 1)[1]:
+            bare, in_comment = bare.split("/*", 1)[0], True
+        bare = re.sub(r"/\*.*?\*/", "", bare).split(comment)[0]
+        if kind == "hcl":
+            bare = bare.split("//")[0]
         stripped = line.strip()
-        if stripped.startswith((comment, "*", "/*")) or (kind == "hcl" and stripped.startswith("//")):
+        if not bare.strip():
             continue
         names = [s for s in stack if s]
         block = ".".join(names[-2:]) if kind != "json" else ".".join(names)
-        if re.search(r"\w", stripped):
-            out.append(Statement(block or "top", number, _one_line(stripped), _key(stripped), _rank(stripped)))
-        bare = re.sub(r"(['\"`])(?:\\.|(?!\1).)*\1", "", stripped)
+        if re.search(r"\w", bare):
+            out.append(
+                Statement(
+                    block or "top", number, _one_line(stripped), _key(stripped), _rank(stripped)
+                )
+            )
         opened = bare.count("{") + bare.count("[") * (kind == "json") - bare.count("}")
         opened -= bare.count("]") * (kind == "json")
         if opened > 0:
@@ -202,7 +217,11 @@ def _yaml(text: str) -> list[Statement]:
                     if len(ahead) - len(ahead.lstrip()) < key_indent or a.startswith("- "):
                         break
                     n = _YAML_KEY.match(a)
-                    if n and n.group(2) in _ITEM_NAMES and len(ahead) - len(ahead.lstrip()) == key_indent:
+                    if (
+                        n
+                        and n.group(2) in _ITEM_NAMES
+                        and len(ahead) - len(ahead.lstrip()) == key_indent
+                    ):
                         label = f"[{n.group(3).strip()}]"
                         break
             elif m:
@@ -262,10 +281,18 @@ def _dockerfile(text: str) -> list[Statement]:
                 text_part = part[4:] if k == 0 else part
                 for command in _SPLIT_COMMANDS.split(text_part):
                     if re.search(r"\w", command):
-                        out.append(Statement(f"{stage} RUN", line, _one_line(command), _command_key(command), 2))
+                        out.append(
+                            Statement(
+                                f"{stage} RUN", line, _one_line(command), _command_key(command), 2
+                            )
+                        )
         else:
             joined = _one_line(" ".join(p for _, p in pending))
-            key = word + (" " + rest.split("=")[0].split()[0] if word in ("ENV", "ARG", "LABEL") and rest else "")
+            key = word + (
+                " " + rest.split("=")[0].split()[0]
+                if word in ("ENV", "ARG", "LABEL") and rest
+                else ""
+            )
             out.append(Statement(stage, pending[0][0], joined, key, 2))
         pending = []
     return _join_continued(out)
@@ -291,16 +318,18 @@ def _join_continued(items: list[Statement]) -> list[Statement]:
     return out
 
 
-_COMMANDS = re.compile(
-    r"^(?:sudo\s+)?(?:[A-Z_]+=\S+\s+)*([a-z][\w.+-]*(?:\s+(?:[a-z][\w-]*))?)"
-)
+_COMMANDS = re.compile(r"^(?:sudo\s+)?(?:[A-Z_]+=\S+\s+)*([a-z][\w.+-]*(?:\s+(?:[a-z][\w-]*))?)")
 
 
 def _command_key(command: str) -> str:
     """A command's name and subcommand (`apk add`, `pip install`): what pairs two versions. An
     argument line continuing the command above (`php83-gd`, `/opt/x`) has none."""
     words = command.split()
-    if not words or words[0].startswith(("-", "/", "$", '"', "'")) or not re.match(r"^[a-z]", words[0]):
+    if (
+        not words
+        or words[0].startswith(("-", "/", "$", '"', "'"))
+        or not re.match(r"^[a-z]", words[0])
+    ):
         return ""
     if len(words) == 1 and "-" in words[0]:
         return ""  # a package name alone on its line
@@ -314,7 +343,9 @@ def _command_key(command: str) -> str:
 def _key(text: str) -> str:
     """What a statement sets or calls: `x` of `const x = …`, `self.y` of `self.y = …`, the key
     of `key: value`, `return`/`raise`/`throw`, or the callee of a call."""
-    t = re.sub(r"^(?:export\s+)?(?:const|let|var|readonly|public|private|protected|static)\s+", "", text)
+    t = re.sub(
+        r"^(?:export\s+)?(?:const|let|var|readonly|public|private|protected|static)\s+", "", text
+    )
     m = re.match(r"^([\w.$\[\]\"']+)\s*(?::[^=]*)?(?:[+\-*/|&]?=(?!=)|:\s)", t)
     if m:
         return m.group(1)
@@ -428,7 +459,7 @@ def _changes(
             (old[i] if i is not None else None, new[j] if j is not None else None) for i, j in pairs
         ]
         if found:
-            result[block] = sorted(found, key=lambda p: (p[1] or p[0]).line)  # type: ignore[union-attr]
+            result[block] = sorted(found, key=lambda p: _side(p).line)
     return result
 
 
@@ -485,6 +516,45 @@ def _describe(before: Statement | None, after: Statement | None) -> str:
     return f"`{head}…` changed: " + ("; ".join(parts) or "reformatted")
 
 
+def _side(pair: tuple[Statement | None, Statement | None]) -> Statement:
+    """The statement a change is shown at: the new one, or the removed one."""
+    found = pair[1] or pair[0]
+    assert found is not None
+    return found
+
+
+def _middle(a: str, b: str) -> tuple[str, str]:
+    """The part of each text that differs (their common start and end cut off, at word
+    boundaries)."""
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    while start and (a[start - 1 : start].isalnum() or b[start - 1 : start].isalnum()):
+        start -= 1
+    while end and (a[len(a) - end : len(a) - end + 1].isalnum()):
+        end -= 1
+    return a[start : len(a) - end].strip(" ;,"), b[start : len(b) - end].strip(" ;,")
+
+
+def _told(a: Statement | None, b: Statement | None, at_line: dict[int | None, str]) -> bool:
+    """Whether a kind-specific reader already said this change: a fact at the statement's line
+    (any line, for a removal) holds the part that changed, verbatim."""
+    if b is None:
+        assert a is not None
+        told = " ".join(at_line.values())
+        return a.text in told or (bool(a.key) and f"`{a.key}`" in told and "removed" in told)
+    told = at_line.get(b.line, "")
+    if not told:
+        return False
+    if a is None:
+        return b.text in told
+    was, now = _middle(a.text, b.text)
+    return all(part in told for part in (was, now) if part)
+
+
 def statement_facts(
     path: str, old: str | None, new: str | None, *, said: Iterable[Fact] = ()
 ) -> list[Fact]:
@@ -495,27 +565,16 @@ def statement_facts(
     if before is None or after is None:
         return []
     said = list(said)
-    told = " ".join(f.render() for f in said)
-    told_lines = {f.line for f in said if f.line}
-    told_words = _words(told)
+    at_line: dict[int | None, str] = defaultdict(str)
+    for fact in said:
+        at_line[fact.line] += " " + fact.render()
     facts: list[Fact] = []
     for block, changes in _changes(before, after).items():
-        fresh = []
-        for a, b in changes:
-            words = (
-                new_words(a.text, b.text) + new_words(b.text, a.text)
-                if a is not None and b is not None
-                else list(_words((a or b).text))  # type: ignore[union-attr]
-            )
-            if b is not None and b.line in told_lines and set(words) <= told_words:
-                continue
-            if words and all(w in told_words for w in words):
-                continue
-            fresh.append((a, b))
+        fresh = [(a, b) for a, b in changes if not _told(a, b, at_line)]
         if not fresh:
             continue
-        shown = sorted(sorted(fresh, key=lambda p: ((p[1] or p[0]).rank, (p[1] or p[0]).line))[:MAX_PER_BLOCK],  # type: ignore[union-attr]
-                       key=lambda p: (p[1] or p[0]).line)  # type: ignore[union-attr]  # fmt: skip
+        ranked = sorted(fresh, key=lambda p: (_side(p).rank, _side(p).line))
+        shown = sorted(ranked[:MAX_PER_BLOCK], key=lambda p: _side(p).line)
         for a, b in shown:
             where = b if b is not None else a
             assert where is not None
@@ -530,7 +589,7 @@ def statement_facts(
                 )
             )
         if len(fresh) > len(shown):
-            lines = sorted((p[1] or p[0]).line for p in fresh)  # type: ignore[union-attr]
+            lines = sorted(_side(p).line for p in fresh)
             facts.append(
                 Fact(
                     path,
