@@ -1034,7 +1034,7 @@ _DOCKER_SWITCHES = (
     (r"\bchmod\s+(?:-R\s+)?(?:0?777|a\+w|o\+w|0?666)\b", "world-writable files"),
     # Redis built or started with protected mode off answers clients without a password on
     # every interface (`--protected-mode no`, or the default patched to 0 in config.c)
-    (r"protected[-_]mode[\"']?\s+(?:no|0)\b|\bsed\b[^;&|]*protected[-_]mode[^;&|]*\\1\s*0",
+    (r"protected[-_]mode[\"']?[\s,]+[\"']?(?:no|0)\b|\bsed\b[^;&|]*protected[-_]mode[^;&|]*\\1\s*0",
      "Redis protected mode switched off (clients need no password, on every interface)"),
 )  # fmt: skip
 

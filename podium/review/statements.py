@@ -57,7 +57,17 @@ def _python(text: str) -> list[Statement] | None:
     except (SyntaxError, ValueError):
         return None
     lines = text.splitlines()
+    encoded = [line.encode() for line in lines]
     out: list[Statement] = []
+
+    def segment(node: ast.expr | ast.stmt) -> str:
+        """`ast.get_source_segment` without splitting the whole file again for every node."""
+        first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+        end = node.end_col_offset if node.end_col_offset is not None else len(encoded[last])
+        if first == last:
+            return encoded[first][node.col_offset : end].decode(errors="replace")
+        parts = [encoded[first][node.col_offset :], *encoded[first + 1 : last], encoded[last][:end]]
+        return b"\n".join(parts).decode(errors="replace")
 
     def header(node: ast.stmt | ast.excepthandler, body_start: int) -> str:
         start = node.lineno
@@ -70,7 +80,7 @@ def _python(text: str) -> list[Statement] | None:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 name = f"{block}.{node.name}" if block != "module" else node.name
                 for dec in node.decorator_list:
-                    seg = ast.get_source_segment(text, dec) or ""
+                    seg = segment(dec)
                     out.append(Statement(name, dec.lineno, "@" + _one_line(seg), "@" + seg[:20], 1))
                 out.append(
                     Statement(name, node.lineno, header(node, node.body[0].lineno), "def", 1)
@@ -93,7 +103,7 @@ def _python(text: str) -> list[Statement] | None:
                 walk(getattr(node, "orelse", []), block)
                 walk(getattr(node, "finalbody", []), block)
                 continue
-            seg = _one_line(ast.get_source_segment(text, node) or "")
+            seg = _one_line(segment(node))
             rank = 0 if isinstance(node, ast.Raise | ast.Return) else 3
             out.append(Statement(block, node.lineno, seg, _key(seg), rank))
 
@@ -206,7 +216,13 @@ def _yaml(text: str) -> list[Statement]:
         item = stripped.startswith("- ") or stripped == "-"
         body = stripped[2:].strip() if item else stripped
         key_indent = indent + (len(stripped) - len(body) if item else 0)
-        while stack and stack[-1][0] >= (indent if item else key_indent):
+        # an item's dash may stand at its list key's indent (`Key:` then `- Name: x` below it):
+        # it closes deeper frames and the item before it, not the list's key
+        while stack and (
+            stack[-1][0] > indent
+            or (stack[-1][0] == indent and (not item or stack[-1][1].startswith("[")))
+            or (not item and stack[-1][0] >= key_indent)
+        ):
             stack.pop()
         if item:
             label = "[]"
@@ -502,10 +518,10 @@ def _describe(before: Statement | None, after: Statement | None) -> str:
     if after is None and before is not None:
         return f"removed `{_cut(before.text)}`"
     assert before is not None and after is not None
-    if max(len(before.text), len(after.text)) <= _MAX_TEXT:
-        return f"`{before.text}` → `{after.text}`"
     added = new_words(before.text, after.text)
     dropped = new_words(after.text, before.text)
+    if max(len(before.text), len(after.text)) <= _MAX_TEXT and len(added) + len(dropped) <= 8:
+        return f"`{before.text}` → `{after.text}`"
     phrase, added, dropped = _renamed(added, dropped)
     parts = [p for p in (phrase,) if p]
     if added:
