@@ -1070,29 +1070,12 @@ def _command_facts(
         for side, items in (("old", before), ("new", after))
     }
     lines = {args: ln for ln, ins, args in after if ins in kinds}
-    for fact in switch_facts(path, commands["old"], commands["new"], _DOCKER_SWITCHES, comment=""):
+    table = (*_DOCKER_SWITCHES, (_TLS_OFF.pattern, "TLS certificate verification turned off"))
+    for fact in switch_facts(path, commands["old"], commands["new"], table, comment=""):
         if fact.line is not None:  # the instruction's own line, not the joined text's
             text = commands["new"].splitlines()[fact.line - 1]
             fact = Fact(**{**fact.__dict__, "line": lines.get(text, fact.line)})
         facts.append(fact)
-    old_off = sum(len(_TLS_OFF.findall(args)) for _, ins, args in before if ins in kinds)
-    new_off = [(ln, ins, m.group(0)) for ln, ins, args in after if ins in kinds
-               for m in _TLS_OFF.finditer(args)]  # fmt: skip
-    if len(new_off) > old_off:
-        for line, ins, switch in new_off[old_off:]:
-            facts.append(
-                Fact(
-                    path,
-                    line,
-                    EXPOSURE,
-                    f"`{ins}` uses `{switch}`",
-                    after=switch,
-                    effect="loosens",
-                    why="TLS certificate verification turned off",
-                    status="added",
-                    anchors=(switch,),
-                )  # fmt: skip
-            )
     return facts
 
 

@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from podium.review.facts import STATEMENTS, Fact, new_words
+from podium.review.facts import STATEMENTS, Fact, differing_parts, new_words
 
 MAX_PER_BLOCK = 8  # a block's lines past this are counted, not shown
 _MAX_TEXT = 160
@@ -539,22 +539,6 @@ def _side(pair: tuple[Statement | None, Statement | None]) -> Statement:
     return found
 
 
-def _middle(a: str, b: str) -> tuple[str, str]:
-    """The part of each text that differs (their common start and end cut off, at word
-    boundaries)."""
-    start = 0
-    while start < min(len(a), len(b)) and a[start] == b[start]:
-        start += 1
-    end = 0
-    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
-        end += 1
-    while start and (a[start - 1 : start].isalnum() or b[start - 1 : start].isalnum()):
-        start -= 1
-    while end and (a[len(a) - end : len(a) - end + 1].isalnum()):
-        end -= 1
-    return a[start : len(a) - end].strip(" ;,"), b[start : len(b) - end].strip(" ;,")
-
-
 def _told(a: Statement | None, b: Statement | None, at_line: dict[int | None, str]) -> bool:
     """Whether a kind-specific reader already said this change: a fact at the statement's line
     (any line, for a removal) holds the part that changed, verbatim."""
@@ -567,7 +551,7 @@ def _told(a: Statement | None, b: Statement | None, at_line: dict[int | None, st
         return False
     if a is None:
         return b.text in told
-    was, now = _middle(a.text, b.text)
+    was, now = (part.strip(" ;,") for part in differing_parts(a.text, b.text))
     return all(part in told for part in (was, now) if part)
 
 
