@@ -547,10 +547,11 @@ def _told(a: Statement | None, b: Statement | None, at_line: dict[int | None, st
         told = " ".join(at_line.values())
         return a.text in told or (bool(a.key) and f"`{a.key}`" in told and "removed" in told)
     told = at_line.get(b.line, "")
+    if a is None:  # added: said whole anywhere in the file, or every word of it at its line
+        whole = " ".join(" ".join(text.split()) for text in at_line.values())
+        return b.text in whole or (bool(told) and _words(b.text) <= _words(told))
     if not told:
         return False
-    if a is None:
-        return b.text in told
     was, now = (part.strip(" ;,") for part in differing_parts(a.text, b.text))
     return all(part in told for part in (was, now) if part)
 

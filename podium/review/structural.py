@@ -127,7 +127,7 @@ class StructuralReport:
                 mine = sorted(
                     (f for f in neutral if f.path == path),
                     key=lambda f: (CATEGORIES.index(f.category) if f.category in CATEGORIES
-                                   else len(CATEGORIES), _owner(f.subject), f.line or 0),
+                                   else len(CATEGORIES), _owner(f.subject), _line_key(f)),
                 )  # fmt: skip
                 lines.append(f"**`{path}`**")
                 lines += [f"- {f.render()}" for f in mine]
@@ -192,6 +192,14 @@ _HIGH = re.compile(
     r"grants added|access granted|write everything|Deny became Allow|permission check|"
     r"privileged|anyone may|public|secrets|root|Deny statement exempts"
 )
+
+
+def _line_key(fact: Fact) -> int:
+    """Where a fact sorts in its group: by line, a removal (no line) first, and the count of a
+    block's statements left out after the block's lines."""
+    if fact.line is None:
+        return 1 << 30 if fact.category == STATEMENTS and "more changed" in fact.subject else 0
+    return fact.line
 
 
 def _owner(subject: str) -> str:
