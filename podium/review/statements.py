@@ -21,9 +21,10 @@ import difflib
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from podium.review.facts import STATEMENTS, Fact, differing_parts, new_words
+from podium.review.secrets import redact_text
 
 MAX_PER_BLOCK = 8  # a block's lines past this are counted, not shown
 _MAX_TEXT = 160
@@ -116,6 +117,7 @@ def _python(text: str) -> list[Statement] | None:
 _TS_NAMED = [
     re.compile(r"\b(?:class|interface|enum|namespace)\s+([A-Za-z_$][\w$]*)"),
     re.compile(r"\bfunction\s*\*?\s*([A-Za-z_$][\w$]*)"),
+    re.compile(r"\b(?:func|fn)\s+(?:\([^)]*\)\s*)?([A-Za-z_]\w*)"),  # Go, Rust
     re.compile(
         r"\b(?:const|let|var)\s+([A-Za-z_$][\w$]*)\s*(?::[^=]*)?=\s*(?:async\s*)?(?:\(|function)"
     ),
@@ -125,7 +127,8 @@ _TS_NAMED = [
     ),
 ]
 _STRING = re.compile(r"""(['"`])(?:\\.|(?!\1).)*\1""")
-_NOT_NAMES = {"if", "for", "while", "switch", "catch", "return", "function", "else", "do", "try"}
+_NOT_NAMES = {"if", "for", "while", "switch", "catch", "return", "function", "else", "do", "try",
+              "func", "fn", "def", "sub", "new", "synchronized"}  # fmt: skip
 _HCL_HEAD = re.compile(r'^\s*([A-Za-z_][\w-]*)((?:\s+"[^"]*")*)\s*(=\s*[\w.]*\(?\s*)?[{\[(]\s*$')
 _JSON_HEAD = re.compile(r'^\s*"([^"]+)"\s*:\s*[{\[]')
 
@@ -155,7 +158,7 @@ def _braces(text: str, kind: str) -> list[Statement]:
     out: list[Statement] = []
     stack: list[str | None] = []
     in_comment = False
-    comment = "#" if kind == "hcl" else "//"
+    comment = "#" if kind in ("hcl", "sh") else "//"
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw
         if in_comment:
@@ -398,7 +401,39 @@ def read(path: str, text: str | None) -> list[Statement] | None:
         return _yaml(text)
     if name == "dockerfile" or name.startswith("dockerfile.") or name.endswith(".dockerfile"):
         return _dockerfile(text)
+    if name.endswith(_BRACE_LANGUAGES):
+        return _braces(text, "ts")
+    if name.endswith((".sh", ".bash")):
+        return _braces(text, "sh")
+    if name.endswith((".toml", ".ini", ".cfg", ".conf", ".properties", ".env")) or name in (
+        "makefile", "gnumakefile", ".env",
+    ):  # fmt: skip
+        return _sections(text, _MAKE_TARGET if "makefile" in name else _SECTION)
     return None
+
+
+_BRACE_LANGUAGES = (".go", ".java", ".kt", ".rs", ".c", ".h", ".cc", ".cpp", ".cs", ".php",
+                    ".groovy", ".gradle", ".scala", ".swift")  # fmt: skip
+_SECTION = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*$")  # `[tool.ruff]`, `[[package]]`, `[main]`
+_MAKE_TARGET = re.compile(r"^([\w.%/$() -]+?)\s*::?(?!=)")
+
+
+def _sections(text: str, header: re.Pattern[str]) -> list[Statement]:
+    """Statements of a file of sections (TOML, INI, a Makefile's targets): each line with a
+    word, in the section or target it stands under."""
+    out: list[Statement] = []
+    block = "top"
+    for number, raw in enumerate(text.splitlines(), 1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith(("#", ";")):
+            continue
+        head = header.match(raw)
+        if head and not raw[:1].isspace():
+            block = head.group(1).strip()
+        if re.search(r"\w", stripped):
+            line = _one_line(stripped)
+            out.append(Statement(block, number, line, _key(line), _rank(line)))
+    return out
 
 
 # ---- comparing two sides -----------------------------------------------------------------------
@@ -600,4 +635,18 @@ def statement_facts(
                     f"(lines {lines[0]}–{lines[-1]})",
                 )
             )
-    return facts
+    return _redacted(facts)
+
+
+def _redacted(facts: list[Fact]) -> list[Fact]:
+    """The facts with every secret-like string in their text replaced: this reader shows code
+    as it is written, and code may hold a literal password or key."""
+    if not facts:
+        return facts
+    text, count = redact_text("\n".join(f.subject for f in facts))
+    subjects = text.split("\n")
+    if not count:
+        return facts
+    if len(subjects) != len(facts):  # a redaction spanning lines: each on its own
+        subjects = [redact_text(f.subject)[0] for f in facts]
+    return [replace(f, subject=subject) for f, subject in zip(facts, subjects, strict=True)]

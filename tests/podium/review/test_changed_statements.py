@@ -367,3 +367,38 @@ def test_security_events_write_is_expected_only_where_code_scanning_uploads(
     summary = summarise_case(tmp_path, case)
     result = score(case, summary)
     assert not result.missing and not result.false_flags, summary
+
+
+GO = "package main\n\nfunc (s *Server) Start(port int) error {{\n\treturn s.listen(port, {})\n}}\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new", "parts"),
+    [
+        ("cmd/server.go",
+         GO.format("false"), GO.format("true"),
+         ("line 4", "`Start`", "s.listen(port, false)", "s.listen(port, true)")),
+        ("pyproject.toml", "[tool.ruff]\nline-length = 100\n[project]\nname = \"x\"\n",
+         "[tool.ruff]\nline-length = 120\n[project]\nname = \"x\"\n",
+         ("line 2", "`tool.ruff`", "line-length = 100", "line-length = 120")),
+        ("Makefile", "test:\n\tpytest -q\nlint:\n\truff check .\n",
+         "test:\n\tpytest -q -x\nlint:\n\truff check .\n",
+         ("line 2", "`test`", "`pytest -q` → `pytest -q -x`")),
+        ("deploy.sh", "#!/bin/sh\ndeploy() {\n  kubectl apply -f k8s/\n}\n",
+         "#!/bin/sh\ndeploy() {\n  # force it\n  kubectl apply -f k8s/ --force\n}\n",
+         ("line 4", "`deploy`", "kubectl apply -f k8s/ --force")),
+    ],
+)  # fmt: skip
+def test_other_languages_are_read_by_their_blocks_too(
+    path: str, old: str, new: str, parts: tuple[str, ...]
+) -> None:
+    found = lines(path, old, new)
+    one(found, *parts)
+    assert len(found) == 1, found  # the comment and the unchanged lines are not changes
+
+
+def test_secrets_written_in_code_are_redacted_in_its_lines() -> None:
+    new = 'X = 1\nDB_PASSWORD = "s3cr3t-Hunter22"\nAWS_KEY = "AKIAIOSFODNN7EXAMPLE"\n'
+    found = lines("app/settings.py", "X = 1\n", new)
+    assert len(found) == 2 and all("«redacted»" in line for line in found), found
+    assert not any("Hunter22" in line or "AKIAIOSFODNN7EXAMPLE" in line for line in found)
