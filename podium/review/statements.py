@@ -255,7 +255,36 @@ def _yaml(text: str) -> list[Statement]:
             value = m.group(3).split(" #")[0].strip()
             if value[:1] in ("|", ">"):
                 script = (key_indent, _path(stack))
-    return out
+    documents = _documents(lines)
+    return [
+        replace(st, block=f"{doc} {st.block}" if st.block != "top" else doc)
+        if (doc := documents[st.line - 1])
+        else st
+        for st in out
+    ]
+
+
+def _documents(lines: list[str]) -> list[str]:
+    """Per line, the Kubernetes object its document describes (`Deployment/web`), so that
+    two objects of one file never share a block; "" outside such a document."""
+    labels: list[str] = []
+    start = 0
+    for end in [*(i for i, line in enumerate(lines) if line.rstrip() == "---"), len(lines)]:
+        doc = lines[start:end]
+        kind = next((m.group(1) for m in map(_KIND.match, doc) if m), "")
+        name = ""
+        for i, line in enumerate(doc):
+            if line.rstrip() == "metadata:":
+                name = next((m.group(1) for m in map(_NAME.match, doc[i + 1 : i + 8]) if m), "")
+                break
+        label = f"{kind}/{name}" if kind and name else ""
+        labels += [label] * (end - start + (end < len(lines)))
+        start = end + 1
+    return labels
+
+
+_KIND = re.compile(r"^kind:\s*['\"]?([\w.-]+)")
+_NAME = re.compile(r"^\s{2}name:\s*['\"]?([^'\"\s#]+)")
 
 
 def _path(stack: list[tuple[int, str]]) -> str:

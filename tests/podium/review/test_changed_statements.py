@@ -402,3 +402,34 @@ def test_secrets_written_in_code_are_redacted_in_its_lines() -> None:
     found = lines("app/settings.py", "X = 1\n", new)
     assert len(found) == 2 and all("«redacted»" in line for line in found), found
     assert not any("Hunter22" in line or "AKIAIOSFODNN7EXAMPLE" in line for line in found)
+
+
+K8S = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        args: ["--workers", "2"]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: worker
+spec:
+  template:
+    spec:
+      containers:
+      - name: app
+        args: ["--workers", "2"]
+"""
+
+
+def test_kubernetes_objects_of_one_file_are_blocks_of_their_own() -> None:
+    new = K8S.replace('"2"]\n---', '"4"]\n---')
+    found = lines("k8s/app.yaml", K8S, new)
+    assert len(found) == 1, found
+    assert "line 10" in one(found, "`Deployment/web spec.template.spec.containers[app]`", '"4"')
