@@ -1227,8 +1227,9 @@ def _redacted(value: Any) -> Any:
     if value in ("", [], {}, ()) or (isinstance(value, str) and _CODE_VALUE.match(value.strip())):
         return value
     if isinstance(value, bool) or str(value).strip("'\"").lower() in (
-        "true", "false", "inherit", "read", "write", "none", "null", "yes", "no",
-    ):  # a switch or a permission level carries no secret  # fmt: skip
+        "true", "false", "inherit", "read", "write", "none", "null", "yes", "no", "required",
+        "optional",
+    ):  # a switch, a permission, a requirement (`HttpTokens: required`): no secret  # fmt: skip
         return value
     if isinstance(value, str) and _lookup_only(value):
         return value

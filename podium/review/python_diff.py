@@ -669,7 +669,7 @@ def python_facts(
         behaviour = behaviour[:_MAX_BEHAVIOUR]
         behaviour.append(Fact(path, None, BEHAVIOUR, f"… and {left} more code changes"))
     facts += _insecure_facts(path, old, new)
-    return _hide_fallback_secrets(new, facts + behaviour)
+    return hide_fallback_secrets(new, facts + behaviour)
 
 
 # Code that switches a protection off wherever it stands (an argument, a dict, an assignment):
@@ -693,7 +693,7 @@ def _insecure_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
     return switch_facts(path, old, new, _INSECURE, comment="#")
 
 
-def _hide_fallback_secrets(source: str | None, facts: list[Fact]) -> list[Fact]:
+def hide_fallback_secrets(source: str | None, facts: list[Fact]) -> list[Fact]:
     """The literal fallback of a secret-named lookup (`os.getenv("DB_PASSWORD", "…")`) is
     never shown, in any fact (call arguments, keys read, settings)."""
     literals = set()

@@ -120,7 +120,7 @@ def detector_values(text: str) -> set[str]:
 
 def _key_value_secret(match: re.Match[str]) -> str | None:
     value = match.group("quoted") if match.group("quoted") is not None else match.group("bare")
-    if not value or REDACTED in value or _NOT_A_VALUE.match(value.strip()):
+    if not value or REDACTED in value or _NOT_A_VALUE.match(value.strip().rstrip("`)]}")):
         return None
     if match.group("bare") is not None and value.startswith((":", "!", "${", "$(")):
         # `Type: AWS::SecretsManager::Secret` (a `::` name, not `name: value`) and YAML tags
@@ -288,7 +288,8 @@ def redact_text(text: str, *, known: tuple[str, ...] = ()) -> tuple[str, int]:
             continue
         text = sub(pattern, REDACTED, text)
     text = sub(_SECRET_ASSIGNMENT, lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}"
-               if REDACTED not in m.group(3) else m.group(0), text)  # fmt: skip
+               if REDACTED not in m.group(3) and not _NOT_A_VALUE.match(m.group(3).rstrip("`)]}"))
+               else m.group(0), text)  # fmt: skip
     text = sub(_REDACT_EXTRA[0], lambda m: f"{m.group(1)} {REDACTED}", text)
     text = sub(_REDACT_EXTRA[1], lambda m: f"{m.group(1)}{REDACTED}@", text)
     for pattern in _REDACT_EXTRA[2:]:

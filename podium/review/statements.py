@@ -24,12 +24,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from podium.review.facts import STATEMENTS, Fact, differing_parts, new_words
+from podium.review.python_diff import hide_fallback_secrets
 from podium.review.secrets import redact_text
 
 MAX_PER_BLOCK = 8  # a block's lines past this are counted, not shown
 _MAX_TEXT = 160
 _MAX_WORDS = 16
-_WORD = re.compile(r"[A-Za-z0-9_][\w.\-/:@]*")
+_WORD = re.compile(r"[A-Za-z0-9_](?:[\w.\-/:@]*[\w/])?")
 
 
 @dataclass(frozen=True)
@@ -664,6 +665,8 @@ def statement_facts(
                     f"(lines {lines[0]}–{lines[-1]})",
                 )
             )
+    if path.endswith((".py", ".pyi")):  # a secret-named lookup's literal fallback, too
+        facts = hide_fallback_secrets(new, hide_fallback_secrets(old, facts))
     return _redacted(facts)
 
 
