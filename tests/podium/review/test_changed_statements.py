@@ -404,21 +404,10 @@ def test_secrets_written_in_code_are_redacted_in_its_lines() -> None:
     assert not any("Hunter22" in line or "AKIAIOSFODNN7EXAMPLE" in line for line in found)
 
 
-K8S = """apiVersion: apps/v1
+DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: web
-spec:
-  template:
-    spec:
-      containers:
-      - name: app
-        args: ["--workers", "2"]
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: worker
+  name: {name}
 spec:
   template:
     spec:
@@ -426,6 +415,7 @@ spec:
       - name: app
         args: ["--workers", "2"]
 """
+K8S = DEPLOYMENT.format(name="web") + "---\n" + DEPLOYMENT.format(name="worker")
 
 
 def test_kubernetes_objects_of_one_file_are_blocks_of_their_own() -> None:
