@@ -9,6 +9,7 @@ rules through the whole review of a real git push (`summarise_case`, scored with
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -423,3 +424,25 @@ def test_kubernetes_objects_of_one_file_are_blocks_of_their_own() -> None:
     found = lines("k8s/app.yaml", K8S, new)
     assert len(found) == 1, found
     assert "line 10" in one(found, "`Deployment/web spec.template.spec.containers[app]`", '"4"')
+
+
+@pytest.mark.parametrize(
+    ("permissions", "risky"), [("", False), ("permissions: write-all\n", True)]
+)
+def test_checkov_write_all_finding_is_a_risk_only_where_the_workflow_says_write_all(
+    tmp_path: Path, permissions: str, risky: bool
+) -> None:
+    """checkov's CKV2_GHA_1 also fails a workflow with no `permissions` block (the repository's
+    default applies); parsed from a report in checkov's JSON shape over a real file."""
+    from podium.review.scanners import _checkov
+
+    workflow = tmp_path / "after" / ".github/workflows/ci.yml"
+    workflow.parent.mkdir(parents=True)
+    workflow.write_text(f"name: ci\non: [push]\n{permissions}jobs: {{}}\n", encoding="utf-8")
+    check = {"check_id": "CKV2_GHA_1", "check_name": "Ensure top-level permissions are not set "
+             "to write-all", "file_abs_path": str(workflow), "file_line_range": [1, 4],
+             "resource": "on(ci)"}  # fmt: skip
+    report = json.dumps({"results": {"failed_checks": [check]}})
+    [(side, finding)] = list(_checkov(report, {"after": tmp_path / "after"}))
+    assert side == "after" and finding.path == ".github/workflows/ci.yml"
+    assert bool(finding.risk) is risky
