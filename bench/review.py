@@ -10,13 +10,13 @@ structural facts it left out, marked; the bench scores only what the model wrote
 It also scores the real-commit corpus (tests/podium/review/corpus_real/: single commits of
 public repositories, facts and risks written from each diff before the summariser ran): its
 training part by default (the three spent held-out sets included: they were scored once each
-and are training now), its held-out part only when named (`--held-out` or `--splits
-held-out-4`: scored once, reported apart),
+and are training now), a held-out split only when named (`--held-out`: every split named
+`held-out...`, or `--splits held-out-5`: scored once, reported apart),
 and with `--scanners` the same pushes with checkov, cfn-lint and bandit (wall seconds per push,
 the scanners' CPU seconds, and the load average).
 
     .venv/bin/python bench/review.py [--llm] [--verbose] [--real-only] [--held-out]
-        [--splits train,held-out-4]
+        [--splits train,held-out-5]
         [--scanners [--scanner-mode both|server|one-shot]] [--kinds K1,K2] [--per-kind N]
 """
 
@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.podium.review.corpus import CASES, HELD_OUT, score, summarise_case  # noqa: E402
 from tests.podium.review.corpus_real import ALL as REAL  # noqa: E402
+from tests.podium.review.corpus_real import HELD_OUT_SPLITS  # noqa: E402
 
 
 def model_part(summary: str) -> str:
@@ -147,7 +148,7 @@ def main() -> None:
     parser.add_argument(
         "--splits",
         default="train",
-        help="real-commit splits to score, comma-separated: train, held-out-4",
+        help="real-commit splits to score, comma-separated: train, held-out-5, ...",
     )
     parser.add_argument("--scanners", action="store_true", help="also run with the scanners")
     parser.add_argument(
@@ -165,8 +166,11 @@ def main() -> None:
         run("structural summary: held-out pushes", structural, args.verbose, HELD_OUT)
     kinds = set(filter(None, args.kinds.split(",")))
     splits = [s for s in args.splits.split(",") if s]
-    if args.held_out and "held-out-4" not in splits:
-        splits.append("held-out-4")
+    if args.held_out:
+        splits += [s for s in HELD_OUT_SPLITS if s not in splits]
+    known = {real.split for real in REAL}
+    if unknown := [s for s in splits if s not in known]:
+        sys.exit(f"error: no real commits in split(s) {', '.join(unknown)}")
     for split in splits:
         chosen, per_kind = [], {}
         for real in REAL:

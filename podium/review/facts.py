@@ -23,7 +23,8 @@ SUPPLY = "supply chain"
 BEHAVIOUR = "behaviour"
 CONFIG = "configuration"
 SCANNERS = "scanner findings"
-CATEGORIES = (EXPOSURE, LIMITS, DATA, SUPPLY, BEHAVIOUR, SCANNERS, CONFIG)
+STATEMENTS = "changed statements"  # the general reader's plain lines (podium/review/statements.py)
+CATEGORIES = (EXPOSURE, LIMITS, DATA, SUPPLY, BEHAVIOUR, SCANNERS, CONFIG, STATEMENTS)
 
 _MAX_VALUE = 200  # a list is shown whole (up to _MAX_LIST): a cut list hides its new items
 _MAX_LIST = 1000
@@ -110,24 +111,29 @@ def _spelled(value: Any, path: str) -> Any:
     return value
 
 
-def _regrouped(before: str, after: str) -> str:
-    """Two long expressions with the same words: only whitespace moved ("reformatted"), or
-    their grouping or operators changed, shown as the part that differs on each side."""
-    a, b = " ".join(before.split()), " ".join(after.split())
-    if a == b:
-        return "reformatted"
+def differing_parts(a: str, b: str) -> tuple[str, str]:
+    """The part of each text that differs: their common start and end cut off, widened to
+    whole words so each side reads as code."""
     start = 0
     while start < min(len(a), len(b)) and a[start] == b[start]:
         start += 1
     end = 0
     while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
         end += 1
-    # widen to whole words so each side reads as code
     while start > 0 and (a[start - 1].isalnum() or a[start - 1] in "._"):
         start -= 1
     while end > 0 and (a[len(a) - end].isalnum() or a[len(a) - end] in "._"):
         end -= 1
-    old, new = a[start : len(a) - end].strip(), b[start : len(b) - end].strip()
+    return a[start : len(a) - end].strip(), b[start : len(b) - end].strip()
+
+
+def _regrouped(before: str, after: str) -> str:
+    """Two long expressions with the same words: only whitespace moved ("reformatted"), or
+    their grouping or operators changed, shown as the part that differs on each side."""
+    a, b = " ".join(before.split()), " ".join(after.split())
+    if a == b:
+        return "reformatted"
+    old, new = differing_parts(a, b)
     old = old if len(old) <= 160 else old[:159] + "…"
     new = new if len(new) <= 160 else new[:159] + "…"
     return f"grouping or operators changed: `{old or '∅'}` → `{new or '∅'}`"
@@ -281,7 +287,18 @@ def _image_effect(before: Any, after: Any) -> tuple[Effect, str]:
     name = text.rsplit("/", 1)[-1]
     if ":" not in name or name.endswith(":latest"):
         return "loosens", "unpinned image (no tag or `latest`)"
+    was, now = registry(_text(before).strip("'\"")), registry(text)
+    if before is not None and "$" not in was + now and was != now:
+        return "loosens", f"base image from another registry (`{was}` → `{now}`)"
     return "neutral", "base image changed"
+
+
+def registry(image: str) -> str:
+    """The registry an image reference is pulled from (`docker.io` when it names none)."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
 
 
 def action_ref_effect(before: Any, after: Any) -> tuple[Effect, str]:
@@ -1103,18 +1120,22 @@ _EXPOSE_WHY = {
 }
 
 
-_Key = TypeVar("_Key", str, tuple[str, str])
+_Key = TypeVar("_Key", str, tuple[str, str], tuple[str, ...])
 
 
 def setting_facts(
     path: str,
-    before: Mapping[_Key, tuple[int, Any]],
-    after: Mapping[_Key, tuple[int, Any]],
+    before: Mapping[_Key, tuple[int | None, Any]],
+    after: Mapping[_Key, tuple[int | None, Any]],
     describe: Callable[[_Key], tuple[str, str, str]],
+    *,
+    fallback: str | None = CONFIG,
+    removed_line: int | None = None,
 ) -> list[Fact]:
     """`setting_fact` for each key of two (line, value) maps whose value differs, in key
-    order, at the line where it stands now; `describe(key)` gives the key the rules judge,
-    the subject and the context."""
+    order, at the line where it stands now (`removed_line` for a key that is gone: where its
+    owner still stands, if anywhere); `describe(key)` gives the key the rules judge, the
+    subject and the context."""
     facts = []
     for key in sorted(before.keys() | after.keys()):
         a, b = before.get(key), after.get(key)
@@ -1123,12 +1144,13 @@ def setting_facts(
         name, subject, context = describe(key)
         fact = setting_fact(
             path=path,
-            line=b[0] if b else None,
+            line=b[0] if b else removed_line,
             key=name,
             subject=subject,
             before=a[1] if a else None,
             after=b[1] if b else None,
             context=context,
+            fallback=fallback,
         )
         if fact is not None:
             facts.append(fact)
@@ -1205,8 +1227,9 @@ def _redacted(value: Any) -> Any:
     if value in ("", [], {}, ()) or (isinstance(value, str) and _CODE_VALUE.match(value.strip())):
         return value
     if isinstance(value, bool) or str(value).strip("'\"").lower() in (
-        "true", "false", "inherit", "read", "write", "none", "null", "yes", "no",
-    ):  # a switch or a permission level carries no secret  # fmt: skip
+        "true", "false", "inherit", "read", "write", "none", "null", "yes", "no", "required",
+        "optional",
+    ):  # a switch, a permission, a requirement (`HttpTokens: required`): no secret  # fmt: skip
         return value
     if isinstance(value, str) and _lookup_only(value):
         return value

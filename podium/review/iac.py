@@ -15,6 +15,7 @@ import io
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
@@ -1031,6 +1032,10 @@ _DOCKER_SWITCHES = (
      r"--no-gpg-check|gpgcheck=0|--skip-signature|DOCKER_CONTENT_TRUST=0|strict-ssl\s+false",
      "package signatures or TLS not checked"),
     (r"\bchmod\s+(?:-R\s+)?(?:0?777|a\+w|o\+w|0?666)\b", "world-writable files"),
+    # Redis built or started with protected mode off answers clients without a password on
+    # every interface (`--protected-mode no`, or the default patched to 0 in config.c)
+    (r"protected[-_]mode[\"']?[\s,]+[\"']?(?:no|0)\b|\bsed\b[^;&|]*protected[-_]mode[^;&|]*\\1\s*0",
+     "Redis protected mode switched off (clients need no password, on every interface)"),
 )  # fmt: skip
 
 
@@ -1065,29 +1070,12 @@ def _command_facts(
         for side, items in (("old", before), ("new", after))
     }
     lines = {args: ln for ln, ins, args in after if ins in kinds}
-    for fact in switch_facts(path, commands["old"], commands["new"], _DOCKER_SWITCHES, comment=""):
+    table = (*_DOCKER_SWITCHES, (_TLS_OFF.pattern, "TLS certificate verification turned off"))
+    for fact in switch_facts(path, commands["old"], commands["new"], table, comment=""):
         if fact.line is not None:  # the instruction's own line, not the joined text's
             text = commands["new"].splitlines()[fact.line - 1]
             fact = Fact(**{**fact.__dict__, "line": lines.get(text, fact.line)})
         facts.append(fact)
-    old_off = sum(len(_TLS_OFF.findall(args)) for _, ins, args in before if ins in kinds)
-    new_off = [(ln, ins, m.group(0)) for ln, ins, args in after if ins in kinds
-               for m in _TLS_OFF.finditer(args)]  # fmt: skip
-    if len(new_off) > old_off:
-        for line, ins, switch in new_off[old_off:]:
-            facts.append(
-                Fact(
-                    path,
-                    line,
-                    EXPOSURE,
-                    f"`{ins}` uses `{switch}`",
-                    after=switch,
-                    effect="loosens",
-                    why="TLS certificate verification turned off",
-                    status="added",
-                    anchors=(switch,),
-                )  # fmt: skip
-            )
     return facts
 
 
@@ -1534,7 +1522,31 @@ def iac_facts(path: str, kind: str, old: str | None, new: str | None) -> list[Fa
         return []  # python_diff reads it
     if kind == "helm":
         return helm_facts(path, old, new)
-    return tree_facts(path, kind, old, new)
+    facts = tree_facts(path, kind, old, new)
+    if kind == "github-actions" and facts is not None:
+        return [_expected_grant(fact, new) for fact in facts]
+    return facts
+
+
+# A write scope a workflow needs for what it visibly does: (scope, what in the workflow needs
+# it, why). Granting it there is the documented set-up, not a loosening.
+_NEEDED_SCOPES = (
+    ("security-events", re.compile(r"codeql-action/|upload-sarif|sarif_file|\.sarif\b"),
+     "code-scanning results are uploaded (SARIF), which needs it"),
+    ("id-token", re.compile(r"configure-aws-credentials|google-github-actions/auth|azure/login|"
+                            r"pypi-publish|sigstore|cosign|attest"),
+     "OIDC sign-in or signing, which needs it"),
+)  # fmt: skip
+
+
+def _expected_grant(fact: Fact, text: str | None) -> Fact:
+    """A write grant the workflow's own steps need is a plain fact, not a ⚠."""
+    if fact.effect != "loosens" or "permissions" not in fact.subject:
+        return fact
+    for scope, needs, why in _NEEDED_SCOPES:
+        if f"`{scope}`" in fact.subject and needs.search(text or ""):
+            return replace(fact, effect="neutral", why=why)
+    return fact
 
 
 # ---- Helm templates ----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from podium.review.facts import (
     judge_items,
     rate,
     setting_fact,
+    setting_facts,
     show,
     switch_facts,
 )
@@ -668,7 +669,7 @@ def python_facts(
         behaviour = behaviour[:_MAX_BEHAVIOUR]
         behaviour.append(Fact(path, None, BEHAVIOUR, f"… and {left} more code changes"))
     facts += _insecure_facts(path, old, new)
-    return _hide_fallback_secrets(new, facts + behaviour)
+    return hide_fallback_secrets(new, facts + behaviour)
 
 
 # Code that switches a protection off wherever it stands (an argument, a dict, an assignment):
@@ -692,7 +693,7 @@ def _insecure_facts(path: str, old: str | None, new: str | None) -> list[Fact]:
     return switch_facts(path, old, new, _INSECURE, comment="#")
 
 
-def _hide_fallback_secrets(source: str | None, facts: list[Fact]) -> list[Fact]:
+def hide_fallback_secrets(source: str | None, facts: list[Fact]) -> list[Fact]:
     """The literal fallback of a secret-named lookup (`os.getenv("DB_PASSWORD", "…")`) is
     never shown, in any fact (call arguments, keys read, settings)."""
     literals = set()
@@ -871,22 +872,23 @@ def _decorator_arg_facts(
     if old_args is None or new_args is None:
         return []
     callee = new_text.split("(", 1)[0]
-    facts = []
-    for arg in [*new_args, *(k for k in old_args if k not in new_args)]:
+
+    def describe(arg: str) -> tuple[str, str, str]:
         a, b = old_args.get(arg), new_args.get(arg)
-        if a == b:
-            continue
         positional = arg.startswith("#")
         key = ("rate" if rate(a) is not None or rate(b) is not None else callee.rsplit(".")[-1]
                ) if positional else arg  # fmt: skip
         label = f"argument {arg[1:]}" if positional else f"{arg}="
-        fact = setting_fact(
-            path=path, line=line, key=key, subject=f"decorator `@{callee}({label})` on `{name}`",
-            before=a, after=b, context=callee, fallback=BEHAVIOUR,
-        )  # fmt: skip
-        if fact is not None:
-            facts.append(fact)
-    return facts
+        return key, f"decorator `@{callee}({label})` on `{name}`", callee
+
+    return setting_facts(
+        path,
+        {arg: (line, value) for arg, value in old_args.items()},
+        {arg: (line, value) for arg, value in new_args.items()},
+        describe,
+        fallback=BEHAVIOUR,
+        removed_line=line,
+    )
 
 
 def _exposure_fact(
@@ -1534,23 +1536,19 @@ def _dict_setting_facts(
     if old is None or new is None:
         return None
     lines = (source or "").splitlines()
-    facts = []
-    for keys in [*new, *(k for k in old if k not in new)]:
-        if old.get(keys) == new.get(keys):
-            continue
-        line = b[0]
+
+    def at(keys: tuple[str, ...]) -> int:
         for number in range(b[0] - 1, len(lines)):  # the key's own line, from the setting on
             if re.search(rf"""['"]{re.escape(keys[-1])}['"]\s*:""", lines[number]):
-                line = number + 1
-                break
-        fact = setting_fact(
-            path=path, line=line if keys in new else None, key=keys[-1],
-            subject=f"`{name}` `{'.'.join(keys)}`", before=old.get(keys), after=new.get(keys),
-            context=f"{name}.{'.'.join(keys)}",
-        )  # fmt: skip
-        if fact is not None:
-            facts.append(fact)
-    return facts
+                return number + 1
+        return b[0]
+
+    return setting_facts(
+        path,
+        {keys: (None, value) for keys, value in old.items()},
+        {keys: (at(keys), value) for keys, value in new.items()},
+        lambda keys: (keys[-1], f"`{name}` `{'.'.join(keys)}`", f"{name}.{'.'.join(keys)}"),
+    )
 
 
 def _dict_arg_facts(

@@ -456,9 +456,25 @@ def _checkov(text: str, trees: dict[str, Path]) -> Iterable[tuple[str, Finding]]
                     path,
                     lines[0] or None,
                     f"{rule}|{path}|{resource}",
-                    _CHECKOV_RISKS.get(rule),
+                    _CHECKOV_RISKS.get(rule) if _shows_risk(rule, trees[side] / path) else None,
                 ),
             )
+
+
+# Rules whose risk the file must show itself: checkov's CKV2_GHA_1 also fails a workflow with
+# no top-level `permissions` block, whose token gets the repository's default (read-only for
+# repositories made since 2023), not necessarily write-all; that is a note, not a ⚠.
+_RISK_SHOWN_BY = {"CKV2_GHA_1": re.compile(r"(?m)^\s*permissions:\s*['\"]?write-all")}
+
+
+def _shows_risk(rule: str, file: Path) -> bool:
+    shown = _RISK_SHOWN_BY.get(rule)
+    if shown is None:
+        return True
+    try:
+        return bool(shown.search(file.read_text(encoding="utf-8", errors="replace")))
+    except OSError:
+        return True  # unreadable: the scanner's word stands
 
 
 def _cfn_lint(text: str, trees: dict[str, Path]) -> Iterable[tuple[str, Finding]]:

@@ -120,7 +120,7 @@ def detector_values(text: str) -> set[str]:
 
 def _key_value_secret(match: re.Match[str]) -> str | None:
     value = match.group("quoted") if match.group("quoted") is not None else match.group("bare")
-    if not value or REDACTED in value or _NOT_A_VALUE.match(value.strip()):
+    if not value or REDACTED in value or _NOT_A_VALUE.match(value.strip().rstrip("`)]}")):
         return None
     if match.group("bare") is not None and value.startswith((":", "!", "${", "$(")):
         # `Type: AWS::SecretsManager::Secret` (a `::` name, not `name: value`) and YAML tags
@@ -190,6 +190,17 @@ class SecretHit:
         return f"`{self.path}` line {self.line} ({self.label})"
 
 
+_DIGEST_NAME = re.compile(r"(?i)(?:sha(?:1|224|256|384|512)?|md5|checksum|digest|hash)\w*\W{0,4}$")
+
+
+def _checksum(value: str, line: str) -> bool:
+    """A hex digest named as one (`sha256='bbc4…'`, `SHA256=…`): a file's checksum, published
+    so that downloads can be verified, not a secret."""
+    if not re.fullmatch(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{56,128}", value):
+        return False
+    return bool(_DIGEST_NAME.search(line[: line.find(value)]))
+
+
 def scan_diffs(
     diffs: dict[str, str], *, test_paths: frozenset[str] = frozenset()
 ) -> list[SecretHit]:
@@ -211,7 +222,7 @@ def scan_diffs(
         for number, line in added:
             label = next((label for label, pattern in patterns if pattern.search(line)), None)
             if label is None and path not in test_paths:
-                if any(value in line for value in values):
+                if any(value in line and not _checksum(value, line) for value in values):
                     label = "detected secret"
                 elif shapes := shape_secrets(line):
                     label = shapes[0][0]
@@ -277,7 +288,8 @@ def redact_text(text: str, *, known: tuple[str, ...] = ()) -> tuple[str, int]:
             continue
         text = sub(pattern, REDACTED, text)
     text = sub(_SECRET_ASSIGNMENT, lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}{m.group(4)}"
-               if REDACTED not in m.group(3) else m.group(0), text)  # fmt: skip
+               if REDACTED not in m.group(3) and not _NOT_A_VALUE.match(m.group(3).rstrip("`)]}"))
+               else m.group(0), text)  # fmt: skip
     text = sub(_REDACT_EXTRA[0], lambda m: f"{m.group(1)} {REDACTED}", text)
     text = sub(_REDACT_EXTRA[1], lambda m: f"{m.group(1)}{REDACTED}@", text)
     for pattern in _REDACT_EXTRA[2:]:

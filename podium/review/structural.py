@@ -36,6 +36,7 @@ from podium.review.python_diff import (
 )
 from podium.review.scanners import SCANNER, scan_change
 from podium.review.secrets import SecretHit, scan_diffs
+from podium.review.statements import STATEMENTS, statement_facts
 
 __all__ = [
     "KINDS",
@@ -79,7 +80,9 @@ class StructuralReport:
     def material_facts(self) -> list[Fact]:
         """The facts any summary must name (what a model's answer is checked against)."""
         return [
-            f for f in self.facts if f.category not in (CONFIG, SCANNER) or f.effect != "neutral"
+            f
+            for f in self.facts
+            if f.category not in (CONFIG, SCANNER, STATEMENTS) or f.effect != "neutral"
         ]
 
     def risk_label(self) -> str:
@@ -124,7 +127,7 @@ class StructuralReport:
                 mine = sorted(
                     (f for f in neutral if f.path == path),
                     key=lambda f: (CATEGORIES.index(f.category) if f.category in CATEGORIES
-                                   else len(CATEGORIES), _owner(f.subject), f.line or 0),
+                                   else len(CATEGORIES), _owner(f.subject), _line_key(f)),
                 )  # fmt: skip
                 lines.append(f"**`{path}`**")
                 lines += [f"- {f.render()}" for f in mine]
@@ -189,6 +192,14 @@ _HIGH = re.compile(
     r"grants added|access granted|write everything|Deny became Allow|permission check|"
     r"privileged|anyone may|public|secrets|root|Deny statement exempts"
 )
+
+
+def _line_key(fact: Fact) -> int:
+    """Where a fact sorts in its group: by line, a removal (no line) first, and the count of a
+    block's statements left out after the block's lines."""
+    if fact.line is None:
+        return 1 << 30 if fact.category == STATEMENTS and "more changed" in fact.subject else 0
+    return fact.line
 
 
 def _owner(subject: str) -> str:
@@ -328,6 +339,10 @@ def analyse(
                 )
                 if fact is not None:
                     report.facts.append(fact)
+    for f in change.files:  # what the kind-specific readers left unsaid, statement by statement
+        if f.path in texts and f.status != "deleted" and report.kinds[f.path] not in _UNREAD:
+            said = [fact for fact in report.facts if fact.path == f.path]
+            report.facts += statement_facts(f.path, *texts[f.path], said=said)
     tests = frozenset(p for p, kind in report.kinds.items() if kind == "tests")
     if scan:
         scanned = scan_change(
@@ -346,6 +361,9 @@ def analyse(
     report.risks = _risks(report, large_change_lines)
     report.notes = _notes(report)
     return report
+
+
+_UNREAD = ("tests", "docs", "dependencies")  # their changes are told elsewhere, or not material
 
 
 def _text(data: bytes | None) -> str | None:
