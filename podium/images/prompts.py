@@ -45,27 +45,37 @@ BASE_NEGATIVE = (
     "deformed, disfigured, nsfw"
 )
 
-_FENCED = re.compile(r"(```|~~~).*?(\1|$)", re.DOTALL)
-_INDENTED_CODE = re.compile(r"(?m)^(?: {4}|\t).*$")
-_RST_CODE_BLOCK = re.compile(r"(?ms)^\.\.\s+(?:code-block|code|sourcecode)::.*?(?=^\S|\Z)")
-_INLINE_CODE = re.compile(r"``[^`]*``|`[^`\n]*`")
-_HTML_BLOCK = re.compile(r"<(script|style|pre|code)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_RST_LINK = re.compile(r"`([^`<]+?)\s*<[^>]+>`_{1,2}")
-_RST_ROLE = re.compile(r":[A-Za-z][\w:+.-]*:`[^`]*`")
-_RST_DIRECTIVE = re.compile(r"(?m)^\s*\.\.\s+.*$")
-_URL = re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE)
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-_HANDLE = re.compile(r"(?<!\w)@\w+")
-# Code-looking tokens: calls, attribute chains, operators, snake_case/paths, hex, versions.
-_CODE_TOKEN = re.compile(
-    r"\S*(?:\(\)|\w\(|\)\S|[{}\[\];<>=]|::|->|=>|\w\.\w+\.\w|/\w+/|\\\w)\S*"
-    r"|\b\w+_\w+\b|\b0x[0-9a-f]+\b",
-    re.IGNORECASE,
+# What `clean_text` removes, in order. Before entities are decoded: code blocks and HTML (an
+# escaped "&lt;b&gt;" in prose is text, not a tag).
+_BLOCKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(```|~~~).*?(\1|$)", re.DOTALL), " "),  # fenced code
+    (re.compile(r"(?ms)^\.\.\s+(?:code-block|code|sourcecode)::.*?(?=^\S|\Z)"), " "),
+    (re.compile(r"<(script|style|pre|code)\b[^>]*>.*?</\1\s*>", re.I | re.DOTALL), " "),
+    (re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL), " "),
 )
-_MARKUP_CHARS = re.compile(r"[*_#>|~^]+")
+# After: indented code, then links (their text kept), roles, inline code, addresses, handles,
+# code-looking tokens (calls, attribute chains, operators, snake_case/paths, hex) and markup.
+_INLINE: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?m)^(?: {4}|\t).*$"), " "),
+    (re.compile(r"!\[[^\]]*\]\([^)]*\)"), " "),  # Markdown image
+    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # Markdown link
+    (re.compile(r"`([^`<]+?)\s*<[^>]+>`_{1,2}"), r"\1"),  # reST link
+    (re.compile(r":[A-Za-z][\w:+.-]*:`[^`]*`"), " "),  # reST role
+    (re.compile(r"(?m)^\s*\.\.\s+.*$"), " "),  # reST directive
+    (re.compile(r"``[^`]*``|`[^`\n]*`"), " "),  # inline code
+    (re.compile(r"\b(?:https?|ftp)://\S+|\bwww\.\S+", re.IGNORECASE), " "),
+    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), " "),  # e-mail
+    (re.compile(r"(?<!\w)@\w+"), " "),  # handle
+    (
+        re.compile(
+            r"\S*(?:\(\)|\w\(|\)\S|[{}\[\];<>=]|::|->|=>|\w\.\w+\.\w|/\w+/|\\\w)\S*"
+            r"|\b\w+_\w+\b|\b0x[0-9a-f]+\b",
+            re.IGNORECASE,
+        ),
+        " ",
+    ),
+    (re.compile(r"[*_#>|~^]+"), " "),  # markup characters
+)
 _SPACES = re.compile(r"\s+")
 _SENTENCE = re.compile(r"(?<=[.!?。！？])\s+")
 
@@ -85,23 +95,11 @@ def clean_text(text: str) -> str:
     if not text:
         return ""
     out = text.replace("\r\n", "\n")
-    out = _FENCED.sub(" ", out)
-    out = _RST_CODE_BLOCK.sub(" ", out)
-    out = _HTML_BLOCK.sub(" ", out)
-    out = _HTML_TAG.sub(" ", out)
+    for pattern, replacement in _BLOCKS:
+        out = pattern.sub(replacement, out)
     out = html.unescape(out)
-    out = _INDENTED_CODE.sub(" ", out)
-    out = _MD_IMAGE.sub(" ", out)
-    out = _MD_LINK.sub(r"\1", out)
-    out = _RST_LINK.sub(r"\1", out)
-    out = _RST_ROLE.sub(" ", out)
-    out = _RST_DIRECTIVE.sub(" ", out)
-    out = _INLINE_CODE.sub(" ", out)
-    out = _URL.sub(" ", out)
-    out = _EMAIL.sub(" ", out)
-    out = _HANDLE.sub(" ", out)
-    out = _CODE_TOKEN.sub(" ", out)
-    out = _MARKUP_CHARS.sub(" ", out)
+    for pattern, replacement in _INLINE:
+        out = pattern.sub(replacement, out)
     out = _SPACES.sub(" ", out).strip()
     # Punctuation orphaned by removals (" , ," or "( )") reads as noise.
     out = re.sub(r"\(\s*\)|\[\s*\]", " ", out)
