@@ -648,6 +648,12 @@ _SIZE_KEYS = {
     "maxmessagesize", "payloadlimit", "bodylimit", "fileuploadmaxmemorysize",
     "datauploadmaxnumberfields", "datauploadmaxnumberfiles",
 }  # fmt: skip
+# A size limit by its name's shape: `MAX_UPLOAD_BYTES`, `max_body_size_mb`, `upload_limit`
+_SIZE_SHAPE = re.compile(
+    r"^max\w*(upload|body|request|payload|file|content|message|attachment|post|form)\w*"
+    r"(size|bytes|length|mb|kb)?$|"
+    r"(upload|body|request|payload|attachment)(size|bytes|length|limit|mb|kb)\w*$"
+)
 
 
 # a wildcard inside an ARN or a quoted `"*"` argument, not Terraform's `resource.*.arn` splat
@@ -1083,14 +1089,6 @@ def _loosenable_limit(k: str) -> str:
     if k in _SIZE_KEYS or _SIZE_SHAPE.search(k):
         return "size limit"
     return ""
-
-
-# A size limit by its name's shape: `MAX_UPLOAD_BYTES`, `max_body_size_mb`, `upload_limit`
-_SIZE_SHAPE = re.compile(
-    r"^max\w*(upload|body|request|payload|file|content|message|attachment|post|form)\w*"
-    r"(size|bytes|length|mb|kb)?$|"
-    r"(upload|body|request|payload|attachment)(size|bytes|length|limit|mb|kb)\w*$"
-)
 
 
 def _attempts(value: Any) -> Any:
