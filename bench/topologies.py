@@ -78,23 +78,22 @@ def measure_burst(
     """One burst through `gateway_urls`; fills `figures` with its rate and per-talk lags."""
     talks = make_talks(args.talks, prefix=f"topo-{figures.name}")
     ids = [t["talk_id"] for t in talks]
-    sampler = Sampler(lake, args.sample).start()
-    before = os.getloadavg()[0]
-    burst = post_burst(talks, gateway_urls=gateway_urls, secret=secret, clients=args.clients)
-    acked = list(burst.acked)
-    deadline = time.monotonic() + args.timeout
-    while len(tagged_now(lake, acked)) < len(acked) and time.monotonic() < deadline:
-        time.sleep(1)
-    run = SimpleNamespace(
-        lake=lake, sent={i: datetime.fromtimestamp(burst.sent[i], UTC) for i in acked}
-    )
-    deadline = time.monotonic() + args.follow
-    while True:
-        lags = sampler.lags(run, acked)  # type: ignore[arg-type]  # the Run's two fields
-        if not lags.recs.isna().any() or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    sampler.stop()
+    with Sampler(lake, args.sample) as sampler:  # stops sampling on a timeout too
+        before = os.getloadavg()[0]
+        burst = post_burst(talks, gateway_urls=gateway_urls, secret=secret, clients=args.clients)
+        acked = list(burst.acked)
+        deadline = time.monotonic() + args.timeout
+        while len(tagged_now(lake, acked)) < len(acked) and time.monotonic() < deadline:
+            time.sleep(1)
+        run = SimpleNamespace(
+            lake=lake, sent={i: datetime.fromtimestamp(burst.sent[i], UTC) for i in acked}
+        )
+        deadline = time.monotonic() + args.follow
+        while True:
+            lags = sampler.lags(run, acked)  # type: ignore[arg-type]  # the Run's two fields
+            if not lags.recs.isna().any() or time.monotonic() > deadline:
+                break
+            time.sleep(1)
     figures.talks, figures.acked = len(ids), len(acked)
     figures.req_s = len(acked) / max(burst.finished - burst.started, 1e-9)
     figures.lags = sampler.lags(run, acked)  # type: ignore[arg-type]
