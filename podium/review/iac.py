@@ -1039,6 +1039,10 @@ _DOCKER_SWITCHES = (
 )  # fmt: skip
 
 
+# Every switch a build command can throw, TLS verification off among them (one table, built once).
+_BUILD_SWITCHES = (*_DOCKER_SWITCHES, (_TLS_OFF.pattern, "TLS certificate verification turned off"))
+
+
 def _command_facts(
     path: str, before: list[tuple[int, str, str]], after: list[tuple[int, str, str]]
 ) -> list[Fact]:
@@ -1070,8 +1074,7 @@ def _command_facts(
         for side, items in (("old", before), ("new", after))
     }
     lines = {args: ln for ln, ins, args in after if ins in kinds}
-    table = (*_DOCKER_SWITCHES, (_TLS_OFF.pattern, "TLS certificate verification turned off"))
-    for fact in switch_facts(path, commands["old"], commands["new"], table, comment=""):
+    for fact in switch_facts(path, commands["old"], commands["new"], _BUILD_SWITCHES, comment=""):
         if fact.line is not None:  # the instruction's own line, not the joined text's
             text = commands["new"].splitlines()[fact.line - 1]
             fact = Fact(**{**fact.__dict__, "line": lines.get(text, fact.line)})

@@ -28,6 +28,7 @@ from podium.review.python_diff import hide_fallback_secrets
 from podium.review.secrets import redact_text
 
 MAX_PER_BLOCK = 8  # a block's lines past this are counted, not shown
+_LEFT_OUT = "more changed statements"  # the words of that count's line
 _MAX_TEXT = 160
 _MAX_WORDS = 16
 _WORD = re.compile(r"[A-Za-z0-9_](?:[\w.\-/:@]*[\w/])?")
@@ -613,7 +614,7 @@ def _told(a: Statement | None, b: Statement | None, at_line: dict[int | None, st
         return a.text in told or (bool(a.key) and f"`{a.key}`" in told and "removed" in told)
     told = at_line.get(b.line, "")
     if a is None:  # added: said whole anywhere in the file, or every word of it at its line
-        whole = " ".join(" ".join(text.split()) for text in at_line.values())
+        whole = " ".join(_one_line(text) for text in at_line.values())
         return b.text in whole or (bool(told) and _words(b.text) <= _words(told))
     if not told:
         return False
@@ -661,13 +662,19 @@ def statement_facts(
                     path,
                     None,
                     STATEMENTS,
-                    f"in `{block}`: {len(fresh) - len(shown)} more changed statements "
+                    f"in `{block}`: {len(fresh) - len(shown)} {_LEFT_OUT} "
                     f"(lines {lines[0]}–{lines[-1]})",
                 )
             )
     if path.endswith((".py", ".pyi")):  # a secret-named lookup's literal fallback, too
         facts = hide_fallback_secrets(new, hide_fallback_secrets(old, facts))
     return _redacted(facts)
+
+
+def left_out(fact: Fact) -> bool:
+    """Whether `fact` is a block's count of the statements it did not show (which sorts
+    after the block's lines)."""
+    return fact.category == STATEMENTS and fact.line is None and _LEFT_OUT in fact.subject
 
 
 def _redacted(facts: list[Fact]) -> list[Fact]:

@@ -36,7 +36,7 @@ from podium.review.python_diff import (
 )
 from podium.review.scanners import SCANNER, scan_change
 from podium.review.secrets import SecretHit, scan_diffs
-from podium.review.statements import STATEMENTS, statement_facts
+from podium.review.statements import STATEMENTS, left_out, statement_facts
 
 __all__ = [
     "KINDS",
@@ -198,7 +198,7 @@ def _line_key(fact: Fact) -> int:
     """Where a fact sorts in its group: by line, a removal (no line) first, and the count of a
     block's statements left out after the block's lines."""
     if fact.line is None:
-        return 1 << 30 if fact.category == STATEMENTS and "more changed" in fact.subject else 0
+        return 1 << 30 if left_out(fact) else 0
     return fact.line
 
 
